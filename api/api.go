@@ -1,0 +1,352 @@
+// Package api defines the JSON types of nitrosign's client-facing HTTP API,
+// and decodes sign requests strictly.
+//
+// Hot-wallet services POST requests to nitrosign-host, which forwards the body
+// bytes unchanged to the enclave; the enclave decodes them with
+// [DecodeSignRequest]. The host is not trusted, so this package is linked into
+// the enclave and treats every body as hostile: size-capped, strict JSON (see
+// internal/strictjson), every field validated, exactly one payload.
+//
+// # Endpoints
+//
+//	POST /v1/sign     SignRequest → 200 SignResponse | ErrorResponse
+//	GET  /v1/keys     → 200 KeysResponse
+//	GET  /v1/health   → 200 HealthResponse
+//
+// POST bodies are stamped: see package stamp.
+//
+// # Errors
+//
+// Every refusal is an [ErrorResponse] whose error.code is one of the codes
+// below, answered with the HTTP status [StatusFor] gives. Callers branch on
+// the code, never on the message.
+//
+//	code                          status  meaning
+//	bad_request                   400     malformed body or query: bad JSON, bad field, not exactly one payload
+//	unsupported_transaction_type  400     a transaction type the enclave does not decode (fails closed)
+//	unauthorized                  401     stamp missing, malformed or not verifying, or the key is not a registered client
+//	stale_request                 401     timestamp_ms outside the accepted window
+//	replayed_request              401     request_id already seen
+//	policy_denied                 403     the policy refused; error.rule names the rule
+//	unknown_key                   404     no signing key with that id
+//	not_found                     404     no such endpoint or object
+//	method_not_allowed            405     wrong HTTP method for the endpoint
+//	too_large                     413     body larger than MaxBodySize
+//	internal                      500     a bug or an unexpected failure; unknown codes map here too
+//	unavailable                   503     the enclave is unreachable, starting, or cannot persist audit records
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nitrosign/nitrosign/internal/strictjson"
+)
+
+// MaxBodySize caps a request body, in bytes.
+const MaxBodySize = 256 << 10
+
+// Limits on request fields.
+const (
+	MaxRequestIDLen = 128
+	MaxKeyLen       = 128
+)
+
+// SignRequest is the body of POST /v1/sign.
+//
+// Exactly one payload field is set. Payload kinds to come (eth_typed_data,
+// eth_personal_message) are added as further optional pointer fields and
+// listed in [SignRequest.payloads].
+type SignRequest struct {
+	// RequestID is unique per client: 1 to 128 characters of [A-Za-z0-9._:-].
+	// The enclave refuses a request_id it has seen (replayed_request).
+	RequestID string `json:"request_id"`
+	// TimestampMS is the client's time of the request in Unix milliseconds;
+	// the enclave refuses one outside its window (stale_request).
+	TimestampMS int64 `json:"timestamp_ms"`
+	// Key is the id of the signing key (see KeysResponse): 1 to 128
+	// printable ASCII characters, no spaces.
+	Key string `json:"key"`
+
+	// EthTransaction asks for a signed Ethereum transaction.
+	EthTransaction *EthTransaction `json:"eth_transaction,omitempty"`
+}
+
+// EthTransaction is an Ethereum transaction to sign.
+type EthTransaction struct {
+	// Unsigned is the 0x-prefixed hex of the transaction as it is signed:
+	// the typed envelope (type byte || RLP payload) without the signature
+	// fields, or the EIP-155 RLP list for legacy transactions.
+	Unsigned string `json:"unsigned"`
+}
+
+// NewEthTransaction returns the payload for an unsigned transaction.
+func NewEthTransaction(unsigned []byte) *EthTransaction {
+	return &EthTransaction{Unsigned: "0x" + hex.EncodeToString(unsigned)}
+}
+
+// Bytes decodes Unsigned: "0x" (lower case) followed by a non-empty, even
+// number of hex digits of either case; nothing else, not even whitespace.
+func (t *EthTransaction) Bytes() ([]byte, error) {
+	if t == nil {
+		return nil, errors.New("api: eth_transaction: missing")
+	}
+	b, err := decodeHex(t.Unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("api: eth_transaction.unsigned: %w", err)
+	}
+	return b, nil
+}
+
+func decodeHex(s string) ([]byte, error) {
+	digits, ok := strings.CutPrefix(s, "0x")
+	switch {
+	case !ok:
+		return nil, errors.New(`must start with "0x"`)
+	case digits == "":
+		return nil, errors.New("is empty")
+	case len(digits)%2 != 0:
+		return nil, fmt.Errorf("odd number of hex digits (%d)", len(digits))
+	}
+	b, err := hex.DecodeString(digits)
+	if err != nil {
+		return nil, errors.New("is not hex")
+	}
+	return b, nil
+}
+
+// DecodeSignRequest parses and validates a POST /v1/sign body. Every error is
+// an [*Error]: code too_large for a body over [MaxBodySize], bad_request
+// otherwise, with a message naming the field ("request_id: ...").
+func DecodeSignRequest(body []byte) (*SignRequest, error) {
+	if len(body) > MaxBodySize {
+		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("body is %d bytes, limit %d", len(body), MaxBodySize)}
+	}
+	var req SignRequest
+	if err := strictjson.Unmarshal(body, &req, MaxBodySize); err != nil {
+		return nil, &Error{Code: CodeBadRequest, Message: strings.TrimPrefix(err.Error(), "strictjson: "), err: err}
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+// Validate checks the fields of r as [DecodeSignRequest] does; clients call
+// it before sending. Errors are [*Error] with code bad_request.
+func (r *SignRequest) Validate() error {
+	if err := checkRequestID(r.RequestID); err != nil {
+		return badRequest("request_id", err)
+	}
+	if r.TimestampMS <= 0 {
+		return badRequest("timestamp_ms", fmt.Errorf("must be positive Unix milliseconds, got %d", r.TimestampMS))
+	}
+	if err := checkKey(r.Key); err != nil {
+		return badRequest("key", err)
+	}
+	present := r.payloads()
+	if len(present) != 1 {
+		msg := "none"
+		if len(present) > 0 {
+			msg = strings.Join(present, ", ")
+		}
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
+	}
+	if r.EthTransaction != nil {
+		if _, err := decodeHex(r.EthTransaction.Unsigned); err != nil {
+			return badRequest("eth_transaction.unsigned", err)
+		}
+	}
+	return nil
+}
+
+// payloadNames lists every payload field, in the order of the struct.
+var payloadNames = []string{"eth_transaction"}
+
+// payloads returns the names of the payload fields that are set. Each new
+// payload kind adds a line here and a name to payloadNames.
+func (r *SignRequest) payloads() []string {
+	var present []string
+	if r.EthTransaction != nil {
+		present = append(present, "eth_transaction")
+	}
+	return present
+}
+
+func checkRequestID(id string) error {
+	if id == "" || len(id) > MaxRequestIDLen {
+		return fmt.Errorf("must be 1 to %d characters, got %d", MaxRequestIDLen, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("character %d is not one of [A-Za-z0-9._:-]", i)
+		}
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	if key == "" || len(key) > MaxKeyLen {
+		return fmt.Errorf("must be 1 to %d characters, got %d", MaxKeyLen, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("character %d is not printable ASCII (space excluded)", i)
+		}
+	}
+	return nil
+}
+
+func badRequest(field string, err error) *Error {
+	return &Error{Code: CodeBadRequest, Message: field + ": " + err.Error(), err: err}
+}
+
+// SignResponse is the 200 answer to POST /v1/sign. All byte strings are
+// 0x-prefixed lower-case hex.
+type SignResponse struct {
+	// From is the address of the signing key.
+	From string `json:"from"`
+	// Signature is 65 bytes: r || s || y-parity (0 or 1), s low (EIP-2).
+	Signature string `json:"signature"`
+	// SignedTransaction is the transaction with its signature, ready to
+	// broadcast; set for eth_transaction.
+	SignedTransaction string `json:"signed_transaction,omitempty"`
+	// TransactionHash is the hash of SignedTransaction; set for
+	// eth_transaction.
+	TransactionHash string `json:"transaction_hash,omitempty"`
+	// AuditSeq is the sequence number of the audit record of this decision.
+	AuditSeq uint64 `json:"audit_seq"`
+}
+
+// KeysResponse is the answer to GET /v1/keys.
+type KeysResponse struct {
+	Keys []Key `json:"keys"`
+}
+
+// Key describes one signing key.
+type Key struct {
+	// ID is what SignRequest.Key names.
+	ID string `json:"id"`
+	// Address is the 0x-prefixed EIP-55 Ethereum address.
+	Address string `json:"address"`
+	// Path is the BIP-32 derivation path, such as m/44'/60'/0'/0/0.
+	Path string `json:"path"`
+}
+
+// Health statuses.
+const (
+	StatusOK       = "ok"       // the host and the enclave answer
+	StatusDegraded = "degraded" // the host answers but the enclave does not, or is not ready
+)
+
+// HealthResponse is the answer to GET /v1/health.
+type HealthResponse struct {
+	// Status is StatusOK or StatusDegraded.
+	Status string `json:"status"`
+	// Enclave is what the enclave reports; nil when it did not answer.
+	Enclave *EnclaveHealth `json:"enclave,omitempty"`
+	// Error says why the status is degraded (answered with HTTP 503).
+	Error *Error `json:"error,omitempty"`
+}
+
+// EnclaveHealth is the enclave's own view of its state, for dashboards. It is
+// not attested: use GET /v1/attestation to verify the enclave.
+type EnclaveHealth struct {
+	// Version is the enclave build's version string.
+	Version string `json:"version"`
+	// Keys is the number of signing keys.
+	Keys int `json:"keys"`
+	// PolicyVersion is the version of the active policy.
+	PolicyVersion uint64 `json:"policy_version"`
+	// AuditSeq is the sequence number of the latest audit record.
+	AuditSeq uint64 `json:"audit_seq"`
+	// StartedAtMS is when the enclave started, in Unix milliseconds.
+	StartedAtMS int64 `json:"started_at_ms"`
+	// UptimeMS is how long the enclave has been running, in milliseconds.
+	UptimeMS int64 `json:"uptime_ms"`
+}
+
+// Error codes; see the package documentation for their meaning and status.
+const (
+	CodeBadRequest                 = "bad_request"
+	CodeUnauthorized               = "unauthorized"
+	CodeStaleRequest               = "stale_request"
+	CodeReplayedRequest            = "replayed_request"
+	CodePolicyDenied               = "policy_denied"
+	CodeUnknownKey                 = "unknown_key"
+	CodeNotFound                   = "not_found"
+	CodeMethodNotAllowed           = "method_not_allowed"
+	CodeTooLarge                   = "too_large"
+	CodeUnsupportedTransactionType = "unsupported_transaction_type"
+	CodeUnavailable                = "unavailable"
+	CodeInternal                   = "internal"
+)
+
+// StatusFor returns the HTTP status for an error code; unknown codes are
+// internal errors (500). (Numbers rather than net/http's constants keep
+// net/http out of what the enclave links for this package.)
+func StatusFor(code string) int {
+	switch code {
+	case CodeBadRequest, CodeUnsupportedTransactionType:
+		return 400
+	case CodeUnauthorized, CodeStaleRequest, CodeReplayedRequest:
+		return 401
+	case CodePolicyDenied:
+		return 403
+	case CodeUnknownKey, CodeNotFound:
+		return 404
+	case CodeMethodNotAllowed:
+		return 405
+	case CodeTooLarge:
+		return 413
+	case CodeUnavailable:
+		return 503
+	default:
+		return 500
+	}
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error Error `json:"error"`
+}
+
+// Error is a refusal, as sent on the wire and as a Go error.
+type Error struct {
+	// Code is one of the Code constants; callers branch on it.
+	Code string `json:"code"`
+	// Rule names the policy rule that refused, for policy_denied.
+	Rule string `json:"rule,omitempty"`
+	// Message explains the refusal to a human.
+	Message string `json:"message"`
+
+	err error // the cause, when the error was made locally
+}
+
+// Error returns "api: <message> (<code>[, rule <rule>])".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("api: ")
+	if e.Message != "" {
+		b.WriteString(e.Message)
+		b.WriteString(" (")
+	}
+	b.WriteString(e.Code)
+	if e.Rule != "" {
+		b.WriteString(", rule ")
+		b.WriteString(e.Rule)
+	}
+	if e.Message != "" {
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the local cause of e, if any.
+func (e *Error) Unwrap() error { return e.err }
+
+// Status returns the HTTP status for e's code.
+func (e *Error) Status() int { return StatusFor(e.Code) }

@@ -1,0 +1,371 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
+
+func writeCorpus(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if !*update || len(data) > 1024 {
+		return
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeSignRequest")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(name))
+	content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+	if err := os.WriteFile(filepath.Join(dir, "table-"+file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const validBody = `{"request_id":"r-1","timestamp_ms":1700000000000,"key":"hot-1","eth_transaction":{"unsigned":"0x02c0"}}`
+
+// body returns validBody with field replaced by the raw JSON value, or
+// removed when value is "".
+func body(field, value string) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(validBody), &m); err != nil {
+		panic(err)
+	}
+	if value == "" {
+		delete(m, field)
+	} else {
+		m[field] = json.RawMessage(value)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestDecodeSignRequestAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want SignRequest
+	}{
+		{name: "valid", in: validBody, want: SignRequest{RequestID: "r-1", TimestampMS: 1700000000000, Key: "hot-1", EthTransaction: &EthTransaction{Unsigned: "0x02c0"}}},
+		{name: "request_id all classes", in: body("request_id", `"AZaz09._:-"`)},
+		{name: "request_id 128", in: body("request_id", `"`+strings.Repeat("a", 128)+`"`)},
+		{name: "request_id one char", in: body("request_id", `"x"`)},
+		{name: "timestamp 1", in: body("timestamp_ms", `1`)},
+		{name: "timestamp max", in: body("timestamp_ms", `9223372036854775807`)},
+		{name: "key punctuation", in: body("key", `"~!#$%&'()*+,-./:;<=>?@[]^_{|}"`)},
+		{name: "key escaped quote and backslash", in: body("key", `"a\"b\\c"`)},
+		{name: "key 128", in: body("key", `"`+strings.Repeat("k", 128)+`"`)},
+		{name: "unsigned upper-case hex", in: body("eth_transaction", `{"unsigned":"0xABcd"}`)},
+		{name: "unsigned one byte", in: body("eth_transaction", `{"unsigned":"0x00"}`)},
+		{name: "whitespace", in: "\n{ \"request_id\" : \"r-1\" ,\"timestamp_ms\":1,\"key\":\"k\",\"eth_transaction\":{\"unsigned\":\"0x01\"}}\n"},
+		{name: "unicode escape", in: body("request_id", `"r\u002d1"`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writeCorpus(t, "ok-"+tt.name, []byte(tt.in))
+			got, err := DecodeSignRequest([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("DecodeSignRequest(%s): %v", tt.in, err)
+			}
+			if tt.want.RequestID != "" && !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v, want %+v", *got, tt.want)
+			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestDecodeSignRequestRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		code string
+		want string // substring of the message
+	}{
+		{name: "empty", in: ``, code: CodeBadRequest, want: "empty input"},
+		{name: "too large", in: `{"request_id":"` + strings.Repeat("a", MaxBodySize) + `"}`, code: CodeTooLarge, want: "limit 262144"},
+		{name: "array", in: `[]`, code: CodeBadRequest, want: "want an object"},
+		{name: "trailing", in: validBody + `{}`, code: CodeBadRequest, want: "trailing data"},
+		{name: "invalid utf8", in: body("key", "\"k\xff\""), code: CodeBadRequest, want: "invalid UTF-8"},
+		{name: "duplicate request_id", in: strings.Replace(validBody, `{`, `{"request_id":"r-2",`, 1), code: CodeBadRequest, want: `duplicate key "request_id"`},
+		{name: "duplicate nested", in: body("eth_transaction", `{"unsigned":"0x01","unsigned":"0x02"}`), code: CodeBadRequest, want: `duplicate key "unsigned" in $.eth_transaction`},
+		{name: "case-folded field", in: strings.Replace(validBody, `"key"`, `"KEY"`, 1), code: CodeBadRequest, want: `unknown field "KEY"`},
+		{name: "unknown field", in: body("chain_id", `1`), code: CodeBadRequest, want: `unknown field "chain_id"`},
+		{name: "unknown nested field", in: body("eth_transaction", `{"unsigned":"0x01","to":"0x"}`), code: CodeBadRequest, want: `unknown field "to" at $.eth_transaction`},
+		{name: "request_id missing", in: body("request_id", ""), code: CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 0"},
+		{name: "request_id empty", in: body("request_id", `""`), code: CodeBadRequest, want: "request_id: must be 1 to 128"},
+		{name: "request_id null", in: body("request_id", `null`), code: CodeBadRequest, want: "null is not allowed at $.request_id"},
+		{name: "request_id number", in: body("request_id", `1`), code: CodeBadRequest, want: "cannot decode number into string at $.request_id"},
+		{name: "request_id 129", in: body("request_id", `"`+strings.Repeat("a", 129)+`"`), code: CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 129"},
+		{name: "request_id space", in: body("request_id", `"r 1"`), code: CodeBadRequest, want: "request_id: character 1 is not one of"},
+		{name: "request_id slash", in: body("request_id", `"r/1"`), code: CodeBadRequest, want: "request_id: character 1"},
+		{name: "request_id non-ascii", in: body("request_id", `"ré"`), code: CodeBadRequest, want: "request_id: character 1"},
+		{name: "request_id nul", in: body("request_id", `"r\u0000"`), code: CodeBadRequest, want: "request_id: character 1"},
+		{name: "timestamp missing", in: body("timestamp_ms", ""), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp zero", in: body("timestamp_ms", `0`), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp negative", in: body("timestamp_ms", `-1`), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp float", in: body("timestamp_ms", `1700000000000.5`), code: CodeBadRequest, want: "cannot decode number 1700000000000.5 into int64 at $.timestamp_ms"},
+		{name: "timestamp integral float", in: body("timestamp_ms", `1700000000000.0`), code: CodeBadRequest, want: "into int64"},
+		{name: "timestamp exponent", in: body("timestamp_ms", `1.7e12`), code: CodeBadRequest, want: "cannot decode number 1.7e12"},
+		{name: "timestamp exponent integer", in: body("timestamp_ms", `17e11`), code: CodeBadRequest, want: "cannot decode number 17e11"},
+		{name: "timestamp overflow", in: body("timestamp_ms", `9223372036854775808`), code: CodeBadRequest, want: "into int64"},
+		{name: "timestamp string", in: body("timestamp_ms", `"1700000000000"`), code: CodeBadRequest, want: "cannot decode string into int64"},
+		{name: "timestamp null", in: body("timestamp_ms", `null`), code: CodeBadRequest, want: "null is not allowed"},
+		{name: "key missing", in: body("key", ""), code: CodeBadRequest, want: "key: must be 1 to 128 characters, got 0"},
+		{name: "key 129", in: body("key", `"`+strings.Repeat("k", 129)+`"`), code: CodeBadRequest, want: "key: must be 1 to 128 characters, got 129"},
+		{name: "key space", in: body("key", `"hot 1"`), code: CodeBadRequest, want: "key: character 3 is not printable ASCII"},
+		{name: "key tab", in: body("key", `"hot\t"`), code: CodeBadRequest, want: "key: character 3"},
+		{name: "key del", in: body("key", `"hot\u007f"`), code: CodeBadRequest, want: "key: character 3"},
+		{name: "key non-ascii", in: body("key", `"hötkey"`), code: CodeBadRequest, want: "key: character 1"},
+		{name: "no payload", in: body("eth_transaction", ""), code: CodeBadRequest, want: "exactly one payload required (eth_transaction), got none"},
+		{name: "null payload", in: body("eth_transaction", `null`), code: CodeBadRequest, want: "got none"},
+		{name: "payload not object", in: body("eth_transaction", `"0x01"`), code: CodeBadRequest, want: "cannot decode string into api.EthTransaction"},
+		{name: "unsigned missing", in: body("eth_transaction", `{}`), code: CodeBadRequest, want: `eth_transaction.unsigned: must start with "0x"`},
+		{name: "unsigned 0x only", in: body("eth_transaction", `{"unsigned":"0x"}`), code: CodeBadRequest, want: "eth_transaction.unsigned: is empty"},
+		{name: "unsigned no prefix", in: body("eth_transaction", `{"unsigned":"02c0"}`), code: CodeBadRequest, want: `must start with "0x"`},
+		{name: "unsigned 0X prefix", in: body("eth_transaction", `{"unsigned":"0X02c0"}`), code: CodeBadRequest, want: `must start with "0x"`},
+		{name: "unsigned odd", in: body("eth_transaction", `{"unsigned":"0x2c0"}`), code: CodeBadRequest, want: "odd number of hex digits (3)"},
+		{name: "unsigned not hex", in: body("eth_transaction", `{"unsigned":"0xzz"}`), code: CodeBadRequest, want: "is not hex"},
+		{name: "unsigned space", in: body("eth_transaction", `{"unsigned":"0x02 c0"}`), code: CodeBadRequest, want: "unsigned"},
+		{name: "unsigned trailing newline", in: body("eth_transaction", `{"unsigned":"0x02c0\n"}`), code: CodeBadRequest, want: "unsigned"},
+		{name: "unsigned null", in: body("eth_transaction", `{"unsigned":null}`), code: CodeBadRequest, want: "null is not allowed at $.eth_transaction.unsigned"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writeCorpus(t, "bad-"+tt.name, []byte(tt.in))
+			got, err := DecodeSignRequest([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("DecodeSignRequest(%s) = %+v, want an error", tt.in, got)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not an *Error", err, err)
+			}
+			if e.Code != tt.code || !strings.Contains(e.Message, tt.want) {
+				t.Errorf("error = {%s %q}, want {%s ...%q...}", e.Code, e.Message, tt.code, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "api: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+			if got != nil {
+				t.Errorf("returned %+v with an error", got)
+			}
+		})
+	}
+}
+
+// TestPayloads checks payloads() and that every payload field (every pointer
+// field of SignRequest) is listed in payloadNames, so that a payload kind added
+// later cannot escape the exactly-one check.
+func TestPayloads(t *testing.T) {
+	r := SignRequest{RequestID: "r", TimestampMS: 1, Key: "k"}
+	if got := r.payloads(); len(got) != 0 {
+		t.Errorf("payloads() = %v", got)
+	}
+	r.EthTransaction = NewEthTransaction([]byte{2, 0xc0})
+	if got := r.payloads(); !reflect.DeepEqual(got, []string{"eth_transaction"}) {
+		t.Errorf("payloads() = %v", got)
+	}
+	// Every pointer field after Key must be listed as a payload.
+	typ := reflect.TypeFor[SignRequest]()
+	var fields []string
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Type.Kind() == reflect.Pointer {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			fields = append(fields, name)
+		}
+	}
+	if !reflect.DeepEqual(fields, payloadNames) {
+		t.Errorf("pointer fields %v, payloadNames %v: a payload kind is missing from payloads()", fields, payloadNames)
+	}
+}
+
+func TestEthTransactionBytes(t *testing.T) {
+	tx := NewEthTransaction([]byte{0x02, 0xc0, 0xAB})
+	if tx.Unsigned != "0x02c0ab" {
+		t.Errorf("NewEthTransaction: %q", tx.Unsigned)
+	}
+	b, err := tx.Bytes()
+	if err != nil || !bytes.Equal(b, []byte{0x02, 0xc0, 0xab}) {
+		t.Errorf("Bytes() = %x, %v", b, err)
+	}
+	if b, err := (&EthTransaction{Unsigned: "0xABCD"}).Bytes(); err != nil || !bytes.Equal(b, []byte{0xab, 0xcd}) {
+		t.Errorf("upper case: %x, %v", b, err)
+	}
+	for _, bad := range []string{"", "0x", "0x1", "0xg0", "02c0", "0X02", " 0x02", "0x02 ", "0x0x02"} {
+		if _, err := (&EthTransaction{Unsigned: bad}).Bytes(); err == nil || !strings.HasPrefix(err.Error(), "api: eth_transaction.unsigned: ") {
+			t.Errorf("Bytes(%q) error = %v", bad, err)
+		}
+	}
+	if _, err := (*EthTransaction)(nil).Bytes(); err == nil {
+		t.Error("nil Bytes() succeeded")
+	}
+}
+
+func TestStatusFor(t *testing.T) {
+	tests := []struct {
+		code string
+		want int
+	}{
+		{CodeBadRequest, http.StatusBadRequest},
+		{CodeUnauthorized, http.StatusUnauthorized},
+		{CodeStaleRequest, http.StatusUnauthorized},
+		{CodeReplayedRequest, http.StatusUnauthorized},
+		{CodePolicyDenied, http.StatusForbidden},
+		{CodeUnknownKey, http.StatusNotFound},
+		{CodeNotFound, http.StatusNotFound},
+		{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
+		{CodeTooLarge, http.StatusRequestEntityTooLarge},
+		{CodeUnsupportedTransactionType, http.StatusBadRequest},
+		{CodeUnavailable, http.StatusServiceUnavailable},
+		{CodeInternal, http.StatusInternalServerError},
+		{"", http.StatusInternalServerError},
+		{"teapot", http.StatusInternalServerError},
+		{"BAD_REQUEST", http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		if got := StatusFor(tt.code); got != tt.want {
+			t.Errorf("StatusFor(%q) = %d, want %d", tt.code, got, tt.want)
+		}
+		if got := (&Error{Code: tt.code}).Status(); got != tt.want {
+			t.Errorf("Error{%q}.Status() = %d", tt.code, got)
+		}
+	}
+}
+
+func TestErrorJSON(t *testing.T) {
+	resp := ErrorResponse{Error: Error{Code: CodePolicyDenied, Rule: "destination_allowlist", Message: "destination not allowlisted"}}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"error":{"code":"policy_denied","rule":"destination_allowlist","message":"destination not allowlisted"}}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	b, _ = json.Marshal(ErrorResponse{Error: Error{Code: CodeBadRequest, Message: "m"}})
+	if string(b) != `{"error":{"code":"bad_request","message":"m"}}` {
+		t.Errorf("rule not omitted: %s", b)
+	}
+	var back ErrorResponse
+	if err := json.Unmarshal([]byte(want), &back); err != nil || back.Error != resp.Error {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	var e error = &resp.Error
+	if got := e.Error(); got != "api: destination not allowlisted (policy_denied, rule destination_allowlist)" {
+		t.Errorf("Error() = %q", got)
+	}
+	if got := (&Error{Code: CodeInternal}).Error(); got != "api: internal" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestResponseJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"sign", SignResponse{From: "0xab", Signature: "0x01", SignedTransaction: "0x02", TransactionHash: "0x03", AuditSeq: 7},
+			`{"from":"0xab","signature":"0x01","signed_transaction":"0x02","transaction_hash":"0x03","audit_seq":7}`},
+		{"sign without transaction", SignResponse{From: "0xab", Signature: "0x01"},
+			`{"from":"0xab","signature":"0x01","audit_seq":0}`},
+		{"keys", KeysResponse{Keys: []Key{{ID: "hot-1", Address: "0xAb", Path: "m/44'/60'/0'/0/0"}}},
+			`{"keys":[{"id":"hot-1","address":"0xAb","path":"m/44'/60'/0'/0/0"}]}`},
+		{"health degraded", HealthResponse{Status: StatusDegraded},
+			`{"status":"degraded"}`},
+		{"health ok", HealthResponse{Status: StatusOK, Enclave: &EnclaveHealth{Version: "v1", Keys: 2, PolicyVersion: 3, AuditSeq: 4, StartedAtMS: 5, UptimeMS: 6}},
+			`{"status":"ok","enclave":{"version":"v1","keys":2,"policy_version":3,"audit_seq":4,"started_at_ms":5,"uptime_ms":6}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want {
+				t.Errorf("got  %s\nwant %s", b, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateForClients(t *testing.T) {
+	r := &SignRequest{RequestID: "r", TimestampMS: 1, Key: "k", EthTransaction: &EthTransaction{Unsigned: "0x"}}
+	err := r.Validate()
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeBadRequest || !strings.HasPrefix(e.Message, "eth_transaction.unsigned: ") {
+		t.Errorf("Validate() = %v", err)
+	}
+}
+
+// FuzzDecodeSignRequest checks that decoding never panics, that every error
+// is an *Error with a known code, and that an accepted request re-encodes to
+// a body that decodes to the same request.
+func FuzzDecodeSignRequest(f *testing.F) {
+	f.Add([]byte(validBody))
+	f.Add([]byte(body("eth_transaction", `{"unsigned":"0xABcd"}`)))
+	f.Add([]byte(`{"request_id":"a","timestamp_ms":1,"key":"k"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := DecodeSignRequest(data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || (e.Code != CodeBadRequest && e.Code != CodeTooLarge) {
+				t.Fatalf("unexpected error %T %v", err, err)
+			}
+			return
+		}
+		if _, err := req.EthTransaction.Bytes(); err != nil {
+			t.Fatalf("accepted request with bad transaction bytes: %v", err)
+		}
+		out, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeSignRequest(out)
+		if err != nil {
+			t.Fatalf("re-encoded request %s refused: %v", out, err)
+		}
+		if !reflect.DeepEqual(req, again) {
+			t.Fatalf("round trip changed the request:\n%+v\n%+v", req, again)
+		}
+	})
+}
+
+func BenchmarkDecodeSignRequest(b *testing.B) {
+	large := body("eth_transaction", `{"unsigned":"0x`+strings.Repeat("ab", (MaxBodySize-200)/2)+`"}`)
+	for _, bb := range []struct {
+		name string
+		in   string
+	}{{"small", validBody}, {"max", large}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bb.in)))
+			for b.Loop() {
+				if _, err := DecodeSignRequest([]byte(bb.in)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

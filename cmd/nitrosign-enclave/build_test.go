@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const enclavePkg = "github.com/nitrosign/nitrosign/cmd/nitrosign-enclave"
+
+// forbidden matches packages the enclave binary must never link: the host,
+// simulators, the dev stack, the client library, and anything for tests.
+var forbidden = regexp.MustCompile(`(^|/)(host|client|devstack|loadgen|[a-z]*sim|[a-z]*test|testing)(/|$)`)
+
+// allowedThirdParty lists the only modules outside the standard library and
+// this module that the enclave may link.
+var allowedThirdParty = []string{
+	"github.com/decred/dcrd/dcrec/secp256k1/v4",
+	"github.com/fxamacker/cbor/v2",
+	"github.com/x448/float16",
+	"github.com/mdlayher/vsock",
+	"github.com/mdlayher/socket",
+	"golang.org/x/sys/",
+	"golang.org/x/crypto/",
+	"golang.org/x/net/",
+	"golang.org/x/sync/",
+}
+
+func TestEnclaveDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", enclavePkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 20 {
+		t.Fatalf("go list -deps gave only %d packages; the check would prove nothing", len(deps))
+	}
+	for _, d := range deps {
+		if forbidden.MatchString(d) {
+			t.Errorf("the enclave links %s (host, simulator and test packages must stay out)", d)
+		}
+		if !strings.Contains(strings.SplitN(d, "/", 2)[0], ".") {
+			continue // standard library
+		}
+		if strings.HasPrefix(d, "github.com/nitrosign/nitrosign/") {
+			continue
+		}
+		ok := false
+		for _, p := range allowedThirdParty {
+			if strings.HasPrefix(d, p) || d == strings.TrimSuffix(p, "/") {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("the enclave links %s, a module not on its allowlist", d)
+		}
+	}
+}
+
+func TestForbiddenPattern(t *testing.T) {
+	// The check above must be able to fail.
+	for _, bad := range []string{
+		"github.com/nitrosign/nitrosign/host",
+		"github.com/nitrosign/nitrosign/internal/vsocksim",
+		"github.com/nitrosign/nitrosign/internal/devstack",
+		"github.com/nitrosign/nitrosign/client",
+		"testing",
+		"net/http/httptest",
+		"github.com/nitrosign/nitrosign/internal/kmssim",
+	} {
+		if !forbidden.MatchString(bad) {
+			t.Errorf("forbidden pattern misses %s", bad)
+		}
+	}
+	for _, good := range []string{"github.com/nitrosign/nitrosign/enclave", "github.com/nitrosign/nitrosign/proto", "crypto/sha256"} {
+		if forbidden.MatchString(good) {
+			t.Errorf("forbidden pattern wrongly matches %s", good)
+		}
+	}
+}
+
+func buildEnclave(t *testing.T, out string, env ...string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, enclavePkg)
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+}
+
+// TestEnclaveBuildReproducibleAndStatic builds the enclave twice and checks
+// the two binaries are byte-identical and statically linked. With
+// NITROSIGN_REPRO_FULL=1 (make enclave) the second build uses an empty build
+// cache, so nothing is shared between the two but the source.
+func TestEnclaveBuildReproducibleAndStatic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping two enclave builds in -short mode")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a", "nitrosign-enclave"), filepath.Join(dir, "b", "nitrosign-enclave")
+	buildEnclave(t, a)
+	if os.Getenv("NITROSIGN_REPRO_FULL") == "1" {
+		buildEnclave(t, b, "GOCACHE="+filepath.Join(dir, "cache"))
+	} else {
+		buildEnclave(t, b)
+	}
+	ab, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ab, bb) {
+		t.Fatalf("two builds differ (%d and %d bytes): the enclave build is not reproducible", len(ab), len(bb))
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	f, err := elf.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("enclave binary has a %v program header: not static", p.Type)
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("enclave binary needs shared libraries %v", libs)
+	}
+	if bytes.Contains(ab, []byte(os.Getenv("HOME")+"/")) && os.Getenv("HOME") != "" {
+		t.Errorf("enclave binary holds the builder's home directory: -trimpath did not apply")
+	}
+}

@@ -1,0 +1,91 @@
+// Command nitrosign-enclave is the only program in the nitrosign enclave
+// image. It derives its signing keys, then answers the host's protocol on a
+// vsock port until it is stopped.
+//
+// Usage:
+//
+//	nitrosign-enclave [-genesis FILE] [-port N] [-transport vsock|unix:DIR -cid N] [-log-level L]
+//
+// The flags are part of the image (the Dockerfile's CMD), hence measured;
+// "unix:DIR" joins the vsock simulator and exists for `nitrosign dev` and
+// tests.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/internal/logging"
+	"github.com/nitrosign/nitrosign/transport"
+)
+
+func main() {
+	genesis := flag.String("genesis", "/etc/nitrosign/genesis.json", "genesis configuration `file` (part of the measured image)")
+	port := flag.Uint("port", uint(transport.DefaultEnclavePort), "vsock `port` to serve the host protocol on")
+	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR for the vsock simulator")
+	cid := flag.Uint("cid", uint(transport.DefaultEnclaveCID), "own context id (only with the simulator; AF_VSOCK knows its own)")
+	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fatal(fmt.Errorf("unexpected arguments %q", flag.Args()))
+	}
+	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level); err != nil {
+		fatal(err)
+	}
+}
+
+func run(genesisPath string, port uint32, spec string, cid uint32, level string) error {
+	log, err := logging.New(os.Stderr, level)
+	if err != nil {
+		return err
+	}
+	g, err := readCapped(genesisPath, enclave.MaxGenesisSize)
+	if err != nil {
+		return err
+	}
+	e, err := enclave.New(enclave.Config{Genesis: g, Logger: log})
+	if err != nil {
+		return err
+	}
+	t, err := transport.Parse(spec, cid)
+	if err != nil {
+		return err
+	}
+	l, err := t.Listen(port)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", l.Addr().String())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = e.Serve(ctx, l)
+	log.Info("stopped")
+	return err
+}
+
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "nitrosign-enclave: %v\n", err)
+	os.Exit(1)
+}

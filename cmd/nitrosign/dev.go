@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/internal/logging"
+)
+
+func runDev(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev", stderr)
+	dataDir := fs.String("data-dir", devstack.DefaultDataDir, "data `directory` (dev client key, genesis configuration)")
+	listen := fs.String("listen", devstack.DefaultListen, "host API listen `address`")
+	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: nitrosign-enclave next to this program, else built)")
+	level := fs.String("log-level", "info", "log `level` of the host and the enclave")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, *level)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, enclave process, host)...")
+	st, err := devstack.Start(ctx, devstack.Options{
+		DataDir:         *dataDir,
+		Listen:          *listen,
+		EnclaveBinary:   *enclaveBin,
+		EnclaveLog:      stderr,
+		Logger:          log,
+		EnclaveLogLevel: *level,
+	})
+	if err != nil {
+		return err
+	}
+	printBanner(stdout, st)
+	werr := st.Wait(ctx)
+	fmt.Fprintln(stderr, "stopping...")
+	cerr := st.Close()
+	if werr != nil {
+		return werr
+	}
+	if cerr != nil {
+		return cerr
+	}
+	fmt.Fprintln(stderr, "stopped")
+	return nil
+}
+
+// selfCommand is how the user can run this program again: its path as
+// invoked, or `go run ./cmd/nitrosign` when it was started by go run.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err == nil && strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/nitrosign"
+	}
+	return os.Args[0]
+}
+
+func printBanner(w io.Writer, st *devstack.Stack) {
+	isolation := "own network namespace: no network but the simulator"
+	if !st.Isolated {
+		isolation = "no network namespace (no permission); it uses only the simulator"
+	}
+	fmt.Fprintf(w, "\nnitrosign dev stack is running\n\n")
+	fmt.Fprintf(w, "  API          %s\n", st.URL)
+	for _, k := range st.Keys {
+		fmt.Fprintf(w, "  signing key  %s  %s  (%s)\n", k.ID, k.Address, k.Path)
+	}
+	fmt.Fprintf(w, "  client key   %s (%s, registered as %s)\n", st.ClientKeyPath, st.Client.PublicKey(), devstack.ExampleClientName)
+	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
+	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s; at most 1 ETH per transaction; nothing else\n",
+		devstack.ExampleDestinationA, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "  note         the seed is drawn anew at every start until KMS sealing lands, so addresses change between runs\n\n")
+	self := selfCommand()
+	fmt.Fprintf(w, "Try it:\n\n")
+	fmt.Fprintf(w, "  curl -s %s/v1/keys\n\n", st.URL)
+	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "  # refused by the policy (403, rule max_per_transaction):\n")
+	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 2\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "  # the same request with curl (the stamp is valid for 5 minutes):\n")
+	fmt.Fprintf(w, "  eval \"$(%s sign --host %s --data-dir %s --to %s --value 0.5 --curl)\"\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationA)
+	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/client"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+const defaultHost = "http://127.0.0.1:8420"
+
+func runSign(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sign", stderr)
+	hostURL := fs.String("host", defaultHost, "host API base `URL`")
+	dataDir := fs.String("data-dir", devstack.DefaultDataDir, "data `directory` whose client.pem stamps the request")
+	clientKey := fs.String("client-key", "", "client private key `file` (PKCS#8 PEM, Ed25519 or P-256; default DATA-DIR/client.pem)")
+	key := fs.String("key", "", "signing key `id or address` (default: the enclave's first key)")
+	unsigned := fs.String("unsigned", "", "unsigned transaction as 0x-`hex` (type byte || RLP); replaces the flags below")
+	to := fs.String("to", "", "destination `address` (empty: contract creation)")
+	value := fs.String("value", "0", "value in `ETH` (decimal, up to 18 decimals)")
+	chainID := fs.Uint64("chain-id", 11155111, "chain `id` (default Sepolia)")
+	nonce := fs.Uint64("nonce", 0, "account `nonce`")
+	gas := fs.Uint64("gas", 21000, "gas `limit`")
+	maxFee := fs.String("max-fee-gwei", "30", "maxFeePerGas in `gwei`")
+	tip := fs.String("priority-fee-gwei", "1", "maxPriorityFeePerGas in `gwei`")
+	data := fs.String("data", "", "calldata as 0x-`hex`")
+	curl := fs.Bool("curl", false, "print a stamped curl command instead of sending the request")
+	timeout := fs.Duration("timeout", 10*time.Second, "request `timeout`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+
+	var raw []byte
+	if *unsigned != "" {
+		b, err := decodeHex(*unsigned)
+		if err != nil {
+			return usageError{fmt.Errorf("--unsigned: %w", err)}
+		}
+		raw = b
+	} else {
+		tx, err := buildTx(*to, *value, *chainID, *nonce, *gas, *maxFee, *tip, *data)
+		if err != nil {
+			return usageError{err}
+		}
+		raw = tx.EncodeUnsigned()
+	}
+
+	keyPath := *clientKey
+	if keyPath == "" {
+		keyPath = filepath.Join(*dataDir, devstack.ClientKeyFile)
+	}
+	pemBytes, err := os.ReadFile(keyPath)
+	if err != nil {
+		return fmt.Errorf("client key: %w (run `nitrosign dev` first, or pass --client-key)", err)
+	}
+	signer, err := stamp.ParseSignerPEM(pemBytes)
+	if err != nil {
+		return fmt.Errorf("client key %s: %w", keyPath, err)
+	}
+	c, err := client.New(*hostURL, signer, &client.Options{Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+
+	if *key == "" {
+		keys, err := c.Keys(ctx)
+		if err != nil {
+			return fmt.Errorf("listing keys: %w", err)
+		}
+		if len(keys.Keys) == 0 {
+			return errors.New("the enclave holds no keys")
+		}
+		*key = keys.Keys[0].ID
+	}
+
+	if *curl {
+		body, header, err := c.StampTransaction(*key, raw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "curl -sS -X POST %s -H 'Content-Type: application/json' -H '%s: %s' --data-binary '%s'\n",
+			strings.TrimRight(*hostURL, "/")+"/v1/sign", stamp.Header, header, body)
+		return nil
+	}
+
+	resp, err := c.SignTransaction(ctx, *key, raw)
+	if err != nil {
+		var ae *client.APIError
+		if errors.As(err, &ae) {
+			out, _ := json.MarshalIndent(api.ErrorResponse{Error: *ae.Wire()}, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", out)
+			if ae.Rule != "" {
+				return fmt.Errorf("refused (HTTP %d, %s, rule %s): %s", ae.Status, ae.Code, ae.Rule, ae.Message)
+			}
+			return fmt.Errorf("refused (HTTP %d, %s): %s", ae.Status, ae.Code, ae.Message)
+		}
+		return err
+	}
+	out, err := json.MarshalIndent(resp, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
+	return nil
+}
+
+// buildTx makes an unsigned EIP-1559 transaction from the command line.
+func buildTx(to, value string, chainID, nonce, gas uint64, maxFeeGwei, tipGwei, data string) (*ethtx.Tx, error) {
+	if chainID == 0 {
+		return nil, errors.New("--chain-id: must not be 0")
+	}
+	tx := &ethtx.Tx{
+		Type:     ethtx.TypeDynamicFee,
+		ChainID:  new(big.Int).SetUint64(chainID),
+		Nonce:    nonce,
+		GasLimit: gas,
+	}
+	if to != "" {
+		a, err := ethtx.ParseAddress(to)
+		if err != nil {
+			return nil, fmt.Errorf("--to: %w", err)
+		}
+		tx.To = &a
+	}
+	var err error
+	if tx.Value, err = parseUnits(value, 18); err != nil {
+		return nil, fmt.Errorf("--value: %w", err)
+	}
+	if tx.MaxFeePerGas, err = parseUnits(maxFeeGwei, 9); err != nil {
+		return nil, fmt.Errorf("--max-fee-gwei: %w", err)
+	}
+	if tx.MaxPriorityFeePerGas, err = parseUnits(tipGwei, 9); err != nil {
+		return nil, fmt.Errorf("--priority-fee-gwei: %w", err)
+	}
+	if data != "" {
+		if tx.Data, err = decodeHex(data); err != nil {
+			return nil, fmt.Errorf("--data: %w", err)
+		}
+	}
+	return tx, nil
+}
+
+// parseUnits parses a non-negative decimal such as "0.5" into an integer
+// number of the smallest unit, given the unit's decimals (18 for ETH).
+func parseUnits(s string, decimals int) (*big.Int, error) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
+		return nil, fmt.Errorf("%q is not a non-negative decimal number", s)
+	}
+	if len(frac) > decimals {
+		return nil, fmt.Errorf("%q has more than %d decimals", s, decimals)
+	}
+	v, ok := new(big.Int).SetString(whole+frac+strings.Repeat("0", decimals-len(frac)), 10)
+	if !ok || v.BitLen() > 256 {
+		return nil, fmt.Errorf("%q is out of range", s)
+	}
+	return v, nil
+}
+
+func decodeHex(s string) ([]byte, error) {
+	if !strings.HasPrefix(s, "0x") {
+		return nil, errors.New("want 0x-prefixed hex")
+	}
+	b, err := hex.DecodeString(s[2:])
+	if err != nil {
+		return nil, errors.New("invalid hex")
+	}
+	return b, nil
+}
+
+func runKeys(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("keys", stderr)
+	hostURL := fs.String("host", defaultHost, "host API base `URL`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := client.New(*hostURL, nil, nil)
+	if err != nil {
+		return err
+	}
+	keys, err := c.Keys(context.Background())
+	if err != nil {
+		return err
+	}
+	for _, k := range keys.Keys {
+		fmt.Fprintf(stdout, "%s\t%s\t%s\n", k.ID, k.Address, k.Path)
+	}
+	return nil
+}

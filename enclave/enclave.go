@@ -1,0 +1,302 @@
+// Package enclave is the signing service that runs inside the Nitro enclave.
+//
+// It answers the host's protocol messages (package proto) and trusts nothing
+// the host says that a verified signature does not cover: a sign request is
+// the client's raw HTTP body and stamp header, forwarded unchanged; the
+// enclave verifies the stamp against the clients its policy registers,
+// decodes the body and the transaction itself, applies the policy, and only
+// then signs.
+//
+// # Request handling
+//
+// For POST /v1/sign, in order, each step refusing with its own error code:
+//
+//  1. stamp: the X-Nitrosign-Stamp header verifies over the exact body
+//     (unauthorized), and its public key is a client the policy registers
+//     (unauthorized);
+//  2. body: strict JSON (bad_request);
+//  3. freshness: timestamp_ms is at most [MaxRequestAge] old, at most
+//     [MaxClockSkew] in the future, and not before this enclave started, so a
+//     request seen by an earlier run cannot be replayed after a restart
+//     (stale_request);
+//  4. replay: a request_id is acted on once per client (replayed_request);
+//  5. key: the key id or address is one this enclave holds (unknown_key);
+//  6. transaction: decoded strictly (bad_request,
+//     unsupported_transaction_type);
+//  7. policy: default deny, the refusing rule named (policy_denied);
+//  8. sign: RFC 6979, low-S, and answer the signed transaction.
+//
+// Every decision gets the next decision sequence number (audit_seq).
+//
+// # Keys
+//
+// A master seed is drawn at start from the configured randomness source and
+// the signing keys are its BIP-32 children, as named in the genesis
+// configuration. Only the derived private keys are kept; the seed and the
+// intermediate keys are overwritten once derivation is done.
+package enclave
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/keys"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+// Version is the enclave software version, reported by health.
+const Version = "0.1.0-dev"
+
+// Freshness of stamped requests.
+const (
+	// MaxRequestAge is how old a request's timestamp_ms may be.
+	MaxRequestAge = 5 * time.Minute
+	// MaxClockSkew is how far in the future timestamp_ms may be.
+	MaxClockSkew = 30 * time.Second
+	// DefaultMaxReplayEntries bounds the replay guard's memory (about 100
+	// bytes an entry); at capacity new requests are refused.
+	DefaultMaxReplayEntries = 4 << 20
+)
+
+// seedSize is the size of the master seed in bytes.
+const seedSize = 32
+
+// Config configures an Enclave.
+type Config struct {
+	// Genesis is the genesis configuration's raw JSON.
+	Genesis []byte
+	// Rand is the source of the master seed; nil means crypto/rand. On
+	// Nitro it is the NSM's randomness.
+	Rand io.Reader
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; nil discards them. Logs never hold
+	// secrets.
+	Logger *slog.Logger
+	// MaxReplayEntries overrides DefaultMaxReplayEntries when > 0.
+	MaxReplayEntries int
+}
+
+// Enclave is the signing service. It is safe for concurrent use.
+type Enclave struct {
+	now     func() time.Time
+	log     *slog.Logger
+	started time.Time
+	policy  *policy.Policy
+	keys    []*signingKey
+	byID    map[string]*signingKey
+	byAddr  map[ethtx.Address]*signingKey
+	replay  *replayGuard
+	seq     atomic.Uint64
+}
+
+type signingKey struct {
+	id   string
+	path string
+	addr ethtx.Address
+	priv *secp256k1.PrivateKey
+}
+
+// New starts an enclave: it parses the genesis configuration, draws the
+// master seed and derives the signing keys.
+func New(cfg Config) (*Enclave, error) {
+	g, pol, err := ParseGenesis(cfg.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	e := &Enclave{
+		now:    cfg.Now,
+		log:    cfg.Logger,
+		policy: pol,
+		byID:   map[string]*signingKey{},
+		byAddr: map[ethtx.Address]*signingKey{},
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	max := cfg.MaxReplayEntries
+	if max <= 0 {
+		max = DefaultMaxReplayEntries
+	}
+	e.replay = newReplayGuard(MaxRequestAge+MaxClockSkew, max)
+	if err := e.deriveKeys(cfg.Rand, g.Keys); err != nil {
+		return nil, err
+	}
+	e.started = e.now()
+	e.log.Info("enclave started", "version", Version, "keys", len(e.keys),
+		"policy_version", pol.Version(), "policy_hash", fmt.Sprintf("%x", pol.Hash()))
+	return e, nil
+}
+
+func (e *Enclave) deriveKeys(rand io.Reader, specs []KeySpec) error {
+	if rand == nil {
+		rand = cryptoRand
+	}
+	seed := make([]byte, seedSize)
+	defer clear(seed)
+	if _, err := io.ReadFull(rand, seed); err != nil {
+		return fmt.Errorf("enclave: drawing the master seed: %w", err)
+	}
+	master, err := keys.NewMaster(seed)
+	if err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	defer master.Zero()
+	for _, s := range specs {
+		path, err := keys.ParsePath(s.Path)
+		if err != nil {
+			return fmt.Errorf("enclave: key %s: %w", s.ID, err)
+		}
+		xk, err := master.Derive(path)
+		if err != nil {
+			return fmt.Errorf("enclave: key %s: %w", s.ID, err)
+		}
+		priv := xk.PrivateKey()
+		xk.Zero()
+		k := &signingKey{id: s.ID, path: path.String(), priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey())}
+		if _, dup := e.byAddr[k.addr]; dup {
+			return fmt.Errorf("enclave: key %s: same address as another key", s.ID)
+		}
+		e.keys = append(e.keys, k)
+		e.byID[k.id] = k
+		e.byAddr[k.addr] = k
+	}
+	return nil
+}
+
+// Handle answers one protocol request. It implements proto.Handler.
+func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
+	switch m := req.(type) {
+	case *proto.HealthRequest:
+		return &proto.HealthResponse{
+			Version:       Version,
+			StartedUnixMS: e.started.UnixMilli(),
+			Keys:          uint32(len(e.keys)),
+			PolicyVersion: e.policy.Version(),
+			AuditSeq:      e.seq.Load(),
+			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
+		}
+	case *proto.KeysRequest:
+		resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(e.keys))}
+		for _, k := range e.keys {
+			resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
+		}
+		return resp
+	case *proto.SignRequest:
+		return e.sign(m)
+	default:
+		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
+	}
+}
+
+func refuse(code, format string, args ...any) *proto.Error {
+	return &proto.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
+	client, err := stamp.Verify(m.Stamp, m.Body)
+	if err != nil {
+		if errors.Is(err, stamp.ErrMissing) {
+			return refuse(api.CodeUnauthorized, "missing %s header", stamp.Header)
+		}
+		return refuse(api.CodeUnauthorized, "%v", err)
+	}
+	clientName, ok := e.policy.Client(client)
+	if !ok {
+		return refuse(api.CodeUnauthorized, "client key %s is not registered in the policy", client)
+	}
+	req, err := api.DecodeSignRequest(m.Body)
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+
+	now := e.now()
+	ts := time.UnixMilli(req.TimestampMS)
+	switch {
+	case ts.Before(now.Add(-MaxRequestAge)):
+		return refuse(api.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
+	case ts.After(now.Add(MaxClockSkew)):
+		return refuse(api.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
+	case ts.Before(e.started):
+		return refuse(api.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
+	}
+	switch e.replay.check(now, client.String(), req.RequestID) {
+	case replaySeen:
+		return refuse(api.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
+	case replayFull:
+		return refuse(api.CodeUnavailable, "too many requests in the replay window; retry shortly")
+	}
+
+	key, kerr := e.lookupKey(req.Key)
+	if kerr != nil {
+		return kerr
+	}
+	raw, derr := req.EthTransaction.Bytes()
+	if derr != nil {
+		return refuse(api.CodeBadRequest, "%v", derr)
+	}
+	tx, derr := ethtx.DecodeUnsigned(raw)
+	if derr != nil {
+		if errors.Is(derr, ethtx.ErrUnsupportedType) {
+			return refuse(api.CodeUnsupportedTransactionType, "%v", derr)
+		}
+		return refuse(api.CodeBadRequest, "%v", derr)
+	}
+
+	seq := e.seq.Add(1)
+	d := e.policy.EvaluateTransaction(&policy.Transaction{Client: client, KeyID: key.id, Tx: tx})
+	if !d.Allow {
+		e.log.Debug("decision", "seq", seq, "client", clientName, "key", key.id, "decision", "denied", "rule", d.Rule)
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.Rule, Message: d.Reason}
+	}
+
+	hash := tx.SigningHash()
+	sig := ethtx.Sign(key.priv, hash)
+	signed := tx.EncodeSigned(sig)
+	e.log.Debug("decision", "seq", seq, "client", clientName, "key", key.id, "decision", "signed")
+	return &proto.SignResponse{
+		From:              key.addr,
+		Signature:         sig,
+		SignedTransaction: signed,
+		TransactionHash:   ethtx.TransactionHash(signed),
+		AuditSeq:          seq,
+	}
+}
+
+func (e *Enclave) lookupKey(s string) (*signingKey, *proto.Error) {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		a, err := ethtx.ParseAddress(s)
+		if err != nil {
+			return nil, refuse(api.CodeBadRequest, "key: %v", err)
+		}
+		if k, ok := e.byAddr[a]; ok {
+			return k, nil
+		}
+		return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
+	}
+	if k, ok := e.byID[s]; ok {
+		return k, nil
+	}
+	return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with id %q", s)
+}
+
+// Serve answers the host's protocol on l until ctx is done.
+func (e *Enclave) Serve(ctx context.Context, l net.Listener) error {
+	return proto.Serve(ctx, l, e, &proto.ServerOptions{Logger: e.log})
+}

@@ -1,0 +1,155 @@
+package ethtx
+
+import (
+	"bytes"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+var (
+	curveN     = secp256k1.S256().N
+	curveHalfN = new(big.Int).Rsh(curveN, 1)
+)
+
+// TestSignLowSEcrecover checks that signatures are low-S, deterministic and
+// accepted by go-ethereum's Ecrecover, which recovers the key we derive the
+// address from.
+func TestSignLowSEcrecover(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 2))
+	for i := range 200 {
+		priv := randomKey(r)
+		hash := [32]byte(randomBytes(r, 32))
+		sig := Sign(priv, hash)
+
+		if s := new(big.Int).SetBytes(sig[32:64]); s.Sign() == 0 || s.Cmp(curveHalfN) > 0 {
+			t.Fatalf("sig %d: s = %x is not in [1, n/2]", i, s)
+		}
+		if sig[64] > 1 {
+			t.Fatalf("sig %d: yParity = %d", i, sig[64])
+		}
+		if again := Sign(priv, hash); again != sig {
+			t.Fatalf("sig %d: Sign is not deterministic", i)
+		}
+
+		pub, err := crypto.Ecrecover(hash[:], sig[:])
+		if err != nil {
+			t.Fatalf("sig %d: go-ethereum Ecrecover: %v", i, err)
+		}
+		if want := priv.PubKey().SerializeUncompressed(); !bytes.Equal(pub, want) {
+			t.Fatalf("sig %d: Ecrecover = %x, want %x", i, pub, want)
+		}
+		if !crypto.ValidateSignatureValues(sig[64], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:64]), true) {
+			t.Fatalf("sig %d: go-ethereum ValidateSignatureValues(homestead) refuses it", i)
+		}
+
+		gkey, err := crypto.ToECDSA(priv.Serialize())
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := PubkeyToAddress(priv.PubKey())
+		if gaddr := crypto.PubkeyToAddress(gkey.PublicKey); addr != Address(gaddr) {
+			t.Fatalf("sig %d: PubkeyToAddress = %s, go-ethereum %s", i, addr, gaddr)
+		}
+		if got, err := RecoverAddress(hash, sig); err != nil || got != addr {
+			t.Fatalf("sig %d: RecoverAddress = %s, %v; want %s", i, got, err, addr)
+		}
+
+		// go-ethereum's Sign is RFC 6979 too: the same signature.
+		gsig, err := crypto.Sign(hash[:], gkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gsig, sig[:]) {
+			t.Fatalf("sig %d: Sign = %x, go-ethereum %x", i, sig, gsig)
+		}
+	}
+}
+
+// TestPubkeyToAddressVector checks a well-known key: private key 1 is the
+// generator, whose address is 0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf.
+func TestPubkeyToAddressVector(t *testing.T) {
+	var one secp256k1.ModNScalar
+	one.SetInt(1)
+	got := PubkeyToAddress(secp256k1.NewPrivateKey(&one).PubKey())
+	if want := "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"; got.Hex() != want {
+		t.Fatalf("address of key 1 = %s, want %s", got.Hex(), want)
+	}
+}
+
+func TestRecoverAddressRefuses(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	priv := randomKey(r)
+	hash := [32]byte(randomBytes(r, 32))
+	good := Sign(priv, hash)
+	want := PubkeyToAddress(priv.PubKey())
+
+	// The high-S twin of a valid signature: (r, n-s) with the parity
+	// flipped. It verifies mathematically, and EIP-2 forbids it.
+	highS := good
+	s := new(big.Int).SetBytes(good[32:64])
+	new(big.Int).Sub(curveN, s).FillBytes(highS[32:64])
+	highS[64] ^= 1
+	if pub, err := crypto.Ecrecover(hash[:], highS[:]); err != nil || !bytes.Equal(pub, priv.PubKey().SerializeUncompressed()) {
+		t.Fatalf("test setup: the high-S twin does not recover the same key: %v", err)
+	}
+
+	nBytes := curveN.FillBytes(make([]byte, 32))
+	with := func(f func(*Signature)) Signature {
+		sig := good
+		f(&sig)
+		return sig
+	}
+	tests := []struct {
+		name    string
+		sig     Signature
+		wantErr string
+	}{
+		{name: "high s", sig: highS, wantErr: "ethtx: signature: s is above n/2 (EIP-2)"},
+		{name: "v 27", sig: with(func(s *Signature) { s[64] = 27 }), wantErr: "ethtx: signature: yParity is 27, want 0 or 1"},
+		{name: "v 2", sig: with(func(s *Signature) { s[64] = 2 }), wantErr: "ethtx: signature: yParity is 2, want 0 or 1"},
+		{name: "r zero", sig: with(func(s *Signature) { clear(s[:32]) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
+		{name: "r n", sig: with(func(s *Signature) { copy(s[:32], nBytes) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
+		{name: "s zero", sig: with(func(s *Signature) { clear(s[32:64]) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
+		{name: "s n", sig: with(func(s *Signature) { copy(s[32:64], nBytes) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
+		{name: "all zero", sig: Signature{}, wantErr: "ethtx: signature: r is not in [1, n-1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := RecoverAddress(hash, tt.sig)
+			if err == nil {
+				t.Fatalf("RecoverAddress accepted the signature, recovering %s", got)
+			}
+			if err.Error() != tt.wantErr {
+				t.Fatalf("error = %q, want %q", err, tt.wantErr)
+			}
+		})
+	}
+
+	// A valid signature over another hash recovers another address (or
+	// fails), never the signer's.
+	other := hash
+	other[0] ^= 1
+	if got, err := RecoverAddress(other, good); err == nil && got == want {
+		t.Fatal("signature over one hash recovers the signer for another")
+	}
+	// An r that is not the x coordinate of any point cannot be recovered.
+	noPoint := good
+	for x := int64(5); ; x++ {
+		// x^3 + 7 must be a non-residue mod p; try small x until one is.
+		bx := big.NewInt(x)
+		rhs := new(big.Int).Exp(bx, big.NewInt(3), nil)
+		rhs.Add(rhs, big.NewInt(7))
+		if new(big.Int).ModSqrt(rhs, secp256k1.S256().P) == nil {
+			bx.FillBytes(noPoint[:32])
+			break
+		}
+	}
+	if _, err := RecoverAddress(hash, noPoint); err == nil || !strings.HasPrefix(err.Error(), "ethtx: signature: ") {
+		t.Fatalf("RecoverAddress with r not on the curve: error = %v", err)
+	}
+}

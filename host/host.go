@@ -1,0 +1,269 @@
+// Package host is the parent-instance daemon's client-facing side: an HTTP
+// JSON API that forwards requests over vsock to the enclave.
+//
+// The host is trusted for availability only. It forwards each sign request's
+// raw body and stamp header unchanged and relays the enclave's answer; it
+// adds no authority of its own, and nothing it could add would be believed:
+// the enclave verifies the client's stamp over the exact bytes the client
+// sent. See docs/api.md for the API.
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/transport"
+)
+
+// DefaultListen is the API's default listen address.
+const DefaultListen = "127.0.0.1:8420"
+
+// Config configures a Server. The zero value of every field but Transport
+// means its default.
+type Config struct {
+	// Transport reaches the enclave (AF_VSOCK in production).
+	Transport transport.Transport
+	// EnclaveCID and EnclavePort address the enclave; defaults
+	// transport.DefaultEnclaveCID and transport.DefaultEnclavePort.
+	EnclaveCID, EnclavePort uint32
+	// Conns is the number of persistent connections to the enclave
+	// (default 4). Each carries many requests at once.
+	Conns int
+	// RequestTimeout bounds one request to the enclave (default 10 s).
+	RequestTimeout time.Duration
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the host's HTTP API.
+type Server struct {
+	pool    *pool
+	timeout time.Duration
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// New returns a Server. It does not connect to the enclave until the first
+// request.
+func New(cfg *Config) (*Server, error) {
+	if cfg == nil || cfg.Transport == nil {
+		return nil, errors.New("host: a transport to the enclave is required")
+	}
+	c := *cfg
+	if c.EnclaveCID == 0 {
+		c.EnclaveCID = transport.DefaultEnclaveCID
+	}
+	if c.EnclavePort == 0 {
+		c.EnclavePort = transport.DefaultEnclavePort
+	}
+	if c.Conns <= 0 {
+		c.Conns = 4
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		pool:    newPool(c.Transport, c.EnclaveCID, c.EnclavePort, c.Conns),
+		timeout: c.RequestTimeout,
+		log:     c.Logger,
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	route := func(method, path string, h http.HandlerFunc) {
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != method {
+				w.Header().Set("Allow", method)
+				writeError(w, &api.Error{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: use %s", r.Method, path, method)})
+				return
+			}
+			h(w, r)
+		})
+	}
+	route(http.MethodGet, "/v1/health", s.health)
+	route(http.MethodGet, "/v1/keys", s.keys)
+	route(http.MethodPost, "/v1/sign", s.sign)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
+	})
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve answers HTTP requests on l until ctx is done, then shuts down
+// gracefully (in-flight requests get up to 5 seconds) and closes the
+// connections to the enclave.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      s.timeout + 5*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	defer s.pool.close()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("host: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// call forwards req to the enclave and turns transport failures into API
+// errors.
+func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *api.Error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.pool.call(ctx, req)
+	if err == nil {
+		return resp, nil
+	}
+	var perr *proto.Error
+	if errors.As(err, &perr) {
+		return nil, &api.Error{Code: perr.Code, Rule: perr.Rule, Message: perr.Message}
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil, &api.Error{Code: api.CodeUnavailable, Message: "request cancelled"}
+	}
+	s.log.Warn("enclave call failed", "err", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave did not answer in time"}
+	}
+	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave is unreachable"}
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	resp, aerr := s.call(ctx, &proto.HealthRequest{})
+	if aerr != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.HealthResponse{Status: api.StatusDegraded, Error: aerr})
+		return
+	}
+	h, ok := resp.(*proto.HealthResponse)
+	if !ok {
+		writeError(w, unexpected(resp))
+		return
+	}
+	writeJSON(w, http.StatusOK, api.HealthResponse{
+		Status: api.StatusOK,
+		Enclave: &api.EnclaveHealth{
+			Version:       h.Version,
+			Keys:          int(h.Keys),
+			PolicyVersion: h.PolicyVersion,
+			AuditSeq:      h.AuditSeq,
+			StartedAtMS:   h.StartedUnixMS,
+			UptimeMS:      h.UptimeMS,
+		},
+	})
+}
+
+func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
+	resp, aerr := s.call(r.Context(), &proto.KeysRequest{})
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	k, ok := resp.(*proto.KeysResponse)
+	if !ok {
+		writeError(w, unexpected(resp))
+		return
+	}
+	out := api.KeysResponse{Keys: make([]api.Key, 0, len(k.Keys))}
+	for _, key := range k.Keys {
+		out.Keys = append(out.Keys, api.Key{ID: key.ID, Address: ethtx.Address(key.Address).Hex(), Path: key.Path})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodySize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
+			return
+		}
+		writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
+		return
+	}
+	stampHeader := r.Header.Values(stamp.Header)
+	if len(stampHeader) > 1 {
+		writeError(w, &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
+		return
+	}
+	req := &proto.SignRequest{Body: body}
+	if len(stampHeader) == 1 {
+		req.Stamp = stampHeader[0]
+	}
+	resp, aerr := s.call(r.Context(), req)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	sr, ok := resp.(*proto.SignResponse)
+	if !ok {
+		writeError(w, unexpected(resp))
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SignResponse{
+		From:              ethtx.Address(sr.From).Hex(),
+		Signature:         hex0x(sr.Signature[:]),
+		SignedTransaction: hex0x(sr.SignedTransaction),
+		TransactionHash:   hex0x(sr.TransactionHash[:]),
+		AuditSeq:          sr.AuditSeq,
+	})
+}
+
+func unexpected(m proto.Message) *api.Error {
+	return &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (message type %d)", m.Type())}
+}
+
+func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
+
+func writeError(w http.ResponseWriter, e *api.Error) {
+	writeJSON(w, api.StatusFor(e.Code), api.ErrorResponse{Error: *e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,420 @@
+// Package devstack runs the whole nitrosign system on one machine without
+// Nitro hardware: the vsock simulator, the real enclave binary as its own
+// process (joined to the simulator and to nothing else), and the host API.
+// It is what `nitrosign dev` and the end-to-end tests run.
+//
+// The data directory keeps what must survive restarts: the dev client key
+// (client.pem) and the genesis configuration the enclave starts from
+// (genesis.json). Until KMS sealing exists, the enclave draws a new master
+// seed at every start, so the signing addresses change from run to run.
+package devstack
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/transport"
+)
+
+// Defaults of `nitrosign dev`.
+const (
+	DefaultDataDir = ".nitrosign-dev"
+	DefaultListen  = host.DefaultListen
+)
+
+// File names in the data directory.
+const (
+	ClientKeyFile = "client.pem"
+	GenesisFile   = "genesis.json"
+)
+
+// EnclaveBinaryName is the enclave executable's file name.
+const EnclaveBinaryName = "nitrosign-enclave"
+
+// Options configures a dev stack.
+type Options struct {
+	// DataDir holds the dev client key and genesis configuration
+	// (default DefaultDataDir).
+	DataDir string
+	// Listen is the host API's address (default DefaultListen); port 0
+	// picks a free port.
+	Listen string
+	// EnclaveBinary is the enclave executable. Empty: nitrosign-enclave next
+	// to the running executable, else built from source with the go tool.
+	EnclaveBinary string
+	// EnclaveLog receives the enclave process's output (default: discarded).
+	EnclaveLog io.Writer
+	// Logger receives the host's logs (default: discarded).
+	Logger *slog.Logger
+	// EnclaveLogLevel is passed to the enclave's -log-level (default info).
+	EnclaveLogLevel string
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	// URL is the host API's base URL.
+	URL string
+	// DataDir is the data directory in use.
+	DataDir string
+	// ClientKeyPath is the dev client's private key (PKCS#8 PEM).
+	ClientKeyPath string
+	// Client signs requests as the dev client.
+	Client stamp.Signer
+	// Keys are the enclave's signing keys.
+	Keys []api.Key
+	// EnclavePID is the enclave process's id.
+	EnclavePID int
+	// Isolated says whether the enclave runs in its own network namespace.
+	Isolated bool
+
+	sim       *vsocksim.Sim
+	cmd       *exec.Cmd
+	cancel    context.CancelFunc
+	hostDone  chan error
+	procDone  chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the simulator, the enclave process and the host, and returns
+// once the host answers with the enclave's keys.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.DataDir == "" {
+		opts.DataDir = DefaultDataDir
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.EnclaveLog == nil {
+		opts.EnclaveLog = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.EnclaveLogLevel == "" {
+		opts.EnclaveLogLevel = "info"
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("devstack: data dir: %w", err)
+	}
+	signer, genesisPath, err := prepareDataDir(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := findEnclaveBinary(ctx, opts.EnclaveBinary, opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	// Listen before starting anything, so a busy port fails fast.
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: listen on %s: %w (is another nitrosign dev running? use --listen)", opts.Listen, err)
+	}
+
+	s := &Stack{
+		DataDir:       opts.DataDir,
+		ClientKeyPath: filepath.Join(opts.DataDir, ClientKeyFile),
+		Client:        signer,
+		URL:           "http://" + ln.Addr().String(),
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+			s.Close()
+		}
+	}()
+
+	s.sim, err = vsocksim.New("")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startEnclave(bin, genesisPath, opts); err != nil {
+		return nil, err
+	}
+
+	srv, err := host.New(&host.Config{
+		Transport:   s.sim.Endpoint(transport.ParentCID),
+		EnclaveCID:  transport.DefaultEnclaveCID,
+		EnclavePort: transport.DefaultEnclavePort,
+		Logger:      opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.hostDone = make(chan error, 1)
+	go func() { s.hostDone <- srv.Serve(hctx, ln) }()
+
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareDataDir makes sure the data directory has a dev client key and a
+// genesis configuration that registers it.
+func prepareDataDir(dir string) (stamp.Signer, string, error) {
+	keyPath := filepath.Join(dir, ClientKeyFile)
+	genesisPath := filepath.Join(dir, GenesisFile)
+	created := false
+	pemBytes, err := os.ReadFile(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return nil, "", fmt.Errorf("devstack: %w", gerr)
+		}
+		pemBytes, err = stamp.MarshalPrivateKeyPEM(priv)
+		if err != nil {
+			return nil, "", fmt.Errorf("devstack: %w", err)
+		}
+		if err := writeFileAtomic(keyPath, pemBytes, 0o600); err != nil {
+			return nil, "", err
+		}
+		created = true
+	} else if err != nil {
+		return nil, "", fmt.Errorf("devstack: %w", err)
+	}
+	signer, err := stamp.ParseSignerPEM(pemBytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("devstack: %s: %w", keyPath, err)
+	}
+	if _, err := os.Stat(genesisPath); created || errors.Is(err, os.ErrNotExist) {
+		g, err := ExampleGenesis(signer.PublicKey())
+		if err != nil {
+			return nil, "", err
+		}
+		if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+			return nil, "", err
+		}
+	}
+	return signer, genesisPath, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("devstack: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("devstack: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("devstack: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	return nil
+}
+
+// findEnclaveBinary returns the enclave executable to run: the one given,
+// else nitrosign-enclave next to the running executable, else one built from
+// the source tree in the current directory.
+func findEnclaveBinary(ctx context.Context, given, dataDir string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		cand := filepath.Join(filepath.Dir(exe), EnclaveBinaryName)
+		if fi, err := os.Stat(cand); err == nil && fi.Mode().IsRegular() {
+			return cand, nil
+		}
+	}
+	out := filepath.Join(dataDir, "bin", EnclaveBinaryName)
+	if err := BuildEnclave(ctx, out); err != nil {
+		return "", fmt.Errorf("devstack: %s not found next to %s and building it failed (run `make build` in the source tree): %w", EnclaveBinaryName, exe, err)
+	}
+	return filepath.Abs(out)
+}
+
+// BuildEnclave builds the enclave binary from the source tree around the
+// current directory, as `make enclave` does: static, trimmed, reproducible.
+func BuildEnclave(ctx context.Context, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags=-s -w -buildid=", "-o", out, "github.com/nitrosign/nitrosign/cmd/nitrosign-enclave")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v: %s", err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
+	abs, err := filepath.Abs(genesisPath)
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	args := []string{
+		"-transport", s.sim.Spec(),
+		"-cid", strconv.FormatUint(uint64(transport.DefaultEnclaveCID), 10),
+		"-port", strconv.FormatUint(uint64(transport.DefaultEnclavePort), 10),
+		"-genesis", abs,
+		"-log-level", opts.EnclaveLogLevel,
+	}
+	start := func(isolate bool) (*exec.Cmd, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{} // nothing from the host's environment reaches the enclave
+		cmd.Dir = "/"
+		cmd.SysProcAttr = procAttr(isolate)
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		go prefixLines(opts.EnclaveLog, "enclave | ", pr)
+		if err := cmd.Start(); err != nil {
+			pw.Close()
+			return nil, err
+		}
+		go func() { cmd.Wait(); pw.Close() }()
+		return cmd, nil
+	}
+	var cmd *exec.Cmd
+	if isolationSupported {
+		cmd, err = start(true)
+		s.Isolated = err == nil
+		if err != nil {
+			// No permission for a network namespace: run without one.
+			opts.Logger.Warn("enclave process runs without its own network namespace", "err", err)
+		}
+	}
+	if cmd == nil {
+		cmd, err = start(false)
+	}
+	if err != nil {
+		return fmt.Errorf("devstack: starting %s: %w", bin, err)
+	}
+	s.cmd = cmd
+	s.EnclavePID = cmd.Process.Pid
+	s.procDone = make(chan error, 1)
+	go func() {
+		state, err := cmd.Process.Wait()
+		if err == nil {
+			err = fmt.Errorf("enclave process exited: %s", state)
+		}
+		s.procDone <- err
+	}()
+	return nil
+}
+
+func prefixLines(w io.Writer, prefix string, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fmt.Fprintf(w, "%s%s\n", prefix, sc.Text())
+	}
+	io.Copy(io.Discard, r)
+}
+
+// waitReady waits until the host reaches the enclave, then reads its keys.
+func (s *Stack) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ep := s.sim.Endpoint(transport.ParentCID)
+	for {
+		select {
+		case err := <-s.procDone:
+			s.procDone <- err
+			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", err)
+		case err := <-s.hostDone:
+			s.hostDone <- err
+			return fmt.Errorf("devstack: the host stopped: %w", err)
+		default:
+		}
+		conn, err := ep.Dial(ctx, transport.DefaultEnclaveCID, transport.DefaultEnclavePort)
+		if err == nil {
+			c := proto.NewClient(conn, nil)
+			resp, err := c.Call(ctx, &proto.KeysRequest{})
+			c.Close()
+			if err != nil {
+				return fmt.Errorf("devstack: asking the enclave for its keys: %w", err)
+			}
+			kr, ok := resp.(*proto.KeysResponse)
+			if !ok {
+				return fmt.Errorf("devstack: unexpected answer to a keys request")
+			}
+			for _, k := range kr.Keys {
+				s.Keys = append(s.Keys, api.Key{ID: k.ID, Address: ethtx.Address(k.Address).Hex(), Path: k.Path})
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devstack: the enclave did not listen within 30 s: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Wait blocks until ctx is done or a part of the stack stops on its own.
+func (s *Stack) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.procDone:
+		s.procDone <- err
+		return fmt.Errorf("devstack: %w", err)
+	case err := <-s.hostDone:
+		s.hostDone <- err
+		if err == nil {
+			err = errors.New("host stopped")
+		}
+		return fmt.Errorf("devstack: %w", err)
+	}
+}
+
+// Close stops the host, then the enclave process (SIGTERM, then SIGKILL
+// after 5 seconds), and removes the simulator's sockets.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			<-s.hostDone
+		}
+		if s.cmd != nil && s.cmd.Process != nil {
+			s.cmd.Process.Signal(syscallTerm)
+			select {
+			case <-s.procDone:
+			case <-time.After(5 * time.Second):
+				s.cmd.Process.Kill()
+				<-s.procDone
+				s.closeErr = errors.New("devstack: the enclave process did not stop on SIGTERM and was killed")
+			}
+		}
+		if s.sim != nil {
+			if err := s.sim.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
+	})
+	return s.closeErr
+}

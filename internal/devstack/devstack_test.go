@@ -1,0 +1,445 @@
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gethcommon "github.com/ethereum/go-ethereum/common"
+	gethtypes "github.com/ethereum/go-ethereum/core/types"
+	"golang.org/x/crypto/sha3"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/client"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// enclaveBinary builds the real enclave binary once for all tests.
+func enclaveBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nitrosign-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, devstack.EnclaveBinaryName)
+		buildErr = devstack.BuildEnclave(context.Background(), binPath)
+	})
+	if buildErr != nil {
+		t.Fatalf("building the enclave: %v", buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func startStack(t *testing.T, dataDir string) *devstack.Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	st, err := devstack.Start(ctx, devstack.Options{
+		DataDir:       dataDir,
+		Listen:        "127.0.0.1:0",
+		EnclaveBinary: enclaveBinary(t),
+		EnclaveLog:    &syncWriter{w: &log},
+	})
+	if err != nil {
+		t.Fatalf("starting the dev stack: %v\nenclave log:\n%s", err, log.String())
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("closing the stack: %v", err)
+		}
+	})
+	return st
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+type txOpts struct {
+	chainID uint64
+	to      string
+	value   *big.Int
+	data    []byte
+}
+
+func eip1559(t *testing.T, o txOpts) []byte {
+	t.Helper()
+	tx := &ethtx.Tx{
+		Type:                 ethtx.TypeDynamicFee,
+		ChainID:              new(big.Int).SetUint64(o.chainID),
+		Nonce:                3,
+		MaxPriorityFeePerGas: big.NewInt(1_500_000_000),
+		MaxFeePerGas:         big.NewInt(40_000_000_000),
+		GasLimit:             21000,
+		Value:                o.value,
+		Data:                 o.data,
+	}
+	if o.to != "" {
+		a, err := ethtx.ParseAddress(o.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.To = &a
+	}
+	return tx.EncodeUnsigned()
+}
+
+func eth(x string) *big.Int {
+	v, ok := new(big.Int).SetString(x, 10)
+	if !ok {
+		panic(x)
+	}
+	return v
+}
+
+// TestDevStackSignsEndToEnd runs the real enclave binary as its own process
+// over the vsock simulator, signs through the host's HTTP API, and checks
+// the result with go-ethereum.
+func TestDevStackSignsEndToEnd(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	if st.EnclavePID == os.Getpid() || st.EnclavePID <= 0 {
+		t.Fatalf("enclave pid %d: not a process of its own", st.EnclavePID)
+	}
+	if len(st.Keys) != 1 || st.Keys[0].ID != devstack.ExampleKeyID || st.Keys[0].Path != devstack.ExampleKeyPath {
+		t.Fatalf("keys = %+v", st.Keys)
+	}
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	keys, err := c.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.Keys) != 1 || keys.Keys[0] != st.Keys[0] {
+		t.Fatalf("GET /v1/keys = %+v, want %+v", keys.Keys, st.Keys)
+	}
+	health, err := c.Health(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if health.Status != "ok" || health.Enclave == nil || health.Enclave.Keys != 1 {
+		t.Fatalf("health = %+v", health)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		key   string
+		chain uint64
+		to    string
+		value *big.Int
+	}{
+		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, 1, devstack.ExampleDestinationB, eth("1000000000000000000")},
+		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, 11155111, devstack.ExampleDestinationA, eth("500000000000000000")},
+		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), 1, devstack.ExampleDestinationA, big.NewInt(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unsigned := eip1559(t, txOpts{chainID: tc.chain, to: tc.to, value: tc.value})
+			resp, err := c.SignTransaction(ctx, tc.key, unsigned)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkWithGeth(t, resp, st.Keys[0].Address, unsigned, tc.chain)
+		})
+	}
+}
+
+// checkWithGeth decodes the signed transaction with go-ethereum and checks
+// sender, hash and signature against the answer.
+func checkWithGeth(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned []byte, chainID uint64) {
+	t.Helper()
+	if resp.From != wantFrom {
+		t.Errorf("from = %s, want %s", resp.From, wantFrom)
+	}
+	signed, err := hex.DecodeString(strings.TrimPrefix(resp.SignedTransaction, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx gethtypes.Transaction
+	if err := tx.UnmarshalBinary(signed); err != nil {
+		t.Fatalf("go-ethereum cannot decode the signed transaction: %v", err)
+	}
+	if tx.ChainId().Uint64() != chainID {
+		t.Errorf("chain id = %v, want %d", tx.ChainId(), chainID)
+	}
+	signer := gethtypes.LatestSignerForChainID(tx.ChainId())
+	from, err := gethtypes.Sender(signer, &tx)
+	if err != nil {
+		t.Fatalf("go-ethereum cannot recover the sender: %v", err)
+	}
+	if from != gethcommon.HexToAddress(wantFrom) {
+		t.Errorf("go-ethereum recovers %s, the enclave's address is %s", from.Hex(), wantFrom)
+	}
+	if got := tx.Hash().Hex(); got != resp.TransactionHash {
+		t.Errorf("transaction_hash = %s, go-ethereum says %s", resp.TransactionHash, got)
+	}
+	kh := sha3.NewLegacyKeccak256()
+	kh.Write(unsigned)
+	if got := hex.EncodeToString(signer.Hash(&tx).Bytes()); got != hex.EncodeToString(kh.Sum(nil)) {
+		t.Errorf("go-ethereum signing hash %s differs from keccak(unsigned)", got)
+	}
+	v, r, s := tx.RawSignatureValues()
+	sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
+	if len(sig) != 65 {
+		t.Fatalf("signature has %d bytes, want 65", len(sig))
+	}
+	if new(big.Int).SetBytes(sig[:32]).Cmp(r) != 0 || new(big.Int).SetBytes(sig[32:64]).Cmp(s) != 0 || uint64(sig[64]) != v.Uint64() {
+		t.Errorf("signature %s does not match the transaction's r, s, v", resp.Signature)
+	}
+	if resp.AuditSeq == 0 {
+		t.Errorf("audit_seq is 0")
+	}
+}
+
+// TestDevStackRefusals checks that every kind of refusal reaches the client
+// with its status, code and rule.
+func TestDevStackRefusals(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ok := txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("100000000000000000")}
+	legacy, _ := hex.DecodeString("e9808504a817c800825208943535353535353535353535353535353535353535880de0b6b3a764000080018080")
+
+	for _, tc := range []struct {
+		name     string
+		key      string
+		unsigned []byte
+		status   int
+		code     string
+		rule     string
+	}{
+		{"over the per-transaction limit", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("1000000000000000001")}), 403, api.CodePolicyDenied, "max_per_transaction"},
+		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, api.CodePolicyDenied, "destinations"},
+		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, api.CodePolicyDenied, "chains"},
+		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, api.CodePolicyDenied, "contract_creation"},
+		{"calldata to an allowlisted address", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 403, api.CodePolicyDenied, "calldata"},
+		{"legacy transaction", devstack.ExampleKeyID, legacy, 400, api.CodeUnsupportedTransactionType, ""},
+		{"malformed transaction", devstack.ExampleKeyID, append(eip1559(t, ok), 0x00), 400, api.CodeBadRequest, ""},
+		{"unknown key id", "cold-9", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
+		{"unknown key address", "0x000000000000000000000000000000000000dEaD", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.SignTransaction(ctx, tc.key, tc.unsigned)
+			var ae *client.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an API error", err)
+			}
+			if ae.Status != tc.status || ae.Code != tc.code || ae.Rule != tc.rule {
+				t.Fatalf("got %d %s rule %q (%s), want %d %s rule %q", ae.Status, ae.Code, ae.Rule, ae.Message, tc.status, tc.code, tc.rule)
+			}
+			if ae.Message == "" {
+				t.Error("refusal without a message")
+			}
+		})
+	}
+
+	// Raw requests for what the client library would never send.
+	body := func(id string, ts int64) []byte {
+		b, _ := json.Marshal(map[string]any{
+			"request_id": id, "timestamp_ms": ts, "key": devstack.ExampleKeyID,
+			"eth_transaction": map[string]string{"unsigned": "0x" + hex.EncodeToString(eip1559(t, ok))},
+		})
+		return b
+	}
+	post := func(b []byte, stampHeader string) (int, api.Error) {
+		req, _ := http.NewRequest(http.MethodPost, st.URL+"/v1/sign", bytes.NewReader(b))
+		if stampHeader != "" {
+			req.Header.Set(stamp.Header, stampHeader)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e api.ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error
+	}
+	now := time.Now().UnixMilli()
+	stamped := func(b []byte, s stamp.Signer) string {
+		h, err := stamp.Create(s, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+
+	b1 := body("replay-1", now)
+	if code, e := post(b1, stamped(b1, st.Client)); code != 200 {
+		t.Fatalf("first request: %d %+v", code, e)
+	}
+	tampered := bytes.Replace(b1, []byte("replay-1"), []byte("replay-2"), 1)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		stamp  string
+		status int
+		code   string
+	}{
+		{"replayed request", b1, stamped(b1, st.Client), 401, api.CodeReplayedRequest},
+		{"missing stamp", body("nostamp", now), "", 401, api.CodeUnauthorized},
+		{"stamp over another body", tampered, stamped(b1, st.Client), 401, api.CodeUnauthorized},
+		{"unregistered client", body("stranger", now), stamped(body("stranger", now), stamp.NewEd25519Signer(stranger)), 401, api.CodeUnauthorized},
+		{"stale timestamp", body("stale", now-6*60*1000), stamped(body("stale", now-6*60*1000), st.Client), 401, api.CodeStaleRequest},
+		{"future timestamp", body("future", now+5*60*1000), stamped(body("future", now+5*60*1000), st.Client), 401, api.CodeStaleRequest},
+		{"not JSON", []byte("hello"), stamped([]byte("hello"), st.Client), 400, api.CodeBadRequest},
+		{"garbage stamp", body("garbage", now), "!!!", 401, api.CodeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, e := post(tc.body, tc.stamp)
+			if code != tc.status || e.Code != tc.code {
+				t.Fatalf("got %d %+v, want %d %s", code, e, tc.status, tc.code)
+			}
+		})
+	}
+
+	// Methods and paths.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{http.MethodGet, "/v1/sign", 405, api.CodeMethodNotAllowed},
+		{http.MethodPost, "/v1/keys", 405, api.CodeMethodNotAllowed},
+		{http.MethodGet, "/v1/nothing", 404, api.CodeNotFound},
+	} {
+		req, _ := http.NewRequest(tc.method, st.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e api.ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || e.Error.Code != tc.code {
+			t.Errorf("%s %s = %d %+v, want %d %s", tc.method, tc.path, resp.StatusCode, e.Error, tc.status, tc.code)
+		}
+	}
+
+	// An oversized body is refused by the host before it reaches the enclave.
+	oversized := bytes.Repeat([]byte("a"), api.MaxBodySize+1)
+	if code, e := post(oversized, "x"); code != 413 || e.Code != api.CodeTooLarge {
+		t.Errorf("oversized body = %d %+v, want 413 %s", code, e, api.CodeTooLarge)
+	}
+}
+
+// TestDevStackConcurrentClients signs from many goroutines over the
+// persistent, multiplexed connections and checks every answer.
+func TestDevStackConcurrentClients(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 16, 20
+	var wg sync.WaitGroup
+	errc := make(chan error, workers*each)
+	hashes := make(chan string, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := big.NewInt(int64(w*1000 + i + 1))
+				resp, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleDestinationB, value: v}))
+				if err != nil {
+					errc <- err
+					continue
+				}
+				hashes <- resp.TransactionHash
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	close(hashes)
+	for err := range errc {
+		t.Error(err)
+	}
+	seen := map[string]bool{}
+	for h := range hashes {
+		if seen[h] {
+			t.Errorf("transaction hash %s answered twice: responses were mixed up", h)
+		}
+		seen[h] = true
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d distinct answers, want %d", len(seen), workers*each)
+	}
+}
+
+// TestDevStackCloseLeavesNoProcess checks the enclave process is gone after
+// Close, and that the data directory keeps the client key across runs.
+func TestDevStackCloseLeavesNoProcess(t *testing.T) {
+	dir := t.TempDir()
+	st := startStack(t, dir)
+	pid := st.EnclavePID
+	pub := st.Client.PublicKey().String()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("enclave process %d still exists after Close (kill 0: %v)", pid, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, devstack.ClientKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("client.pem mode %v, want 0600", fi.Mode().Perm())
+	}
+	st2 := startStack(t, dir)
+	if got := st2.Client.PublicKey().String(); got != pub {
+		t.Errorf("second run uses client key %s, first used %s", got, pub)
+	}
+	c, _ := client.New(st2.URL, st2.Client, nil)
+	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(1)})); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+}

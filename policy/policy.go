@@ -1,0 +1,327 @@
+// Package policy decides, inside the enclave, whether a decoded request may
+// be signed.
+//
+// A policy is a versioned JSON document (see docs/policy.md). It names the
+// client services allowed to make requests (by their stamp public key) and,
+// per signing key, the chains, destinations and amounts allowed. Evaluation
+// is default-deny: anything the document does not allow is refused, and
+// every refusal names the rule that refused it, so that operators and client
+// services can tell a policy decision from a fault.
+//
+// The enclave loads the genesis policy from its measured configuration.
+// Quorum-signed policy changes, contract-call rules, rolling limits,
+// approvals and freezes extend this package in later work.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/strictjson"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+// MaxDocumentSize caps a policy document.
+const MaxDocumentSize = 1 << 20
+
+// Limits on the document's contents.
+const (
+	maxClients      = 1024
+	maxKeys         = 1024
+	maxChains       = 64
+	maxDestinations = 4096
+	maxLabel        = 128
+)
+
+// Rules, as they appear in refusals (error.rule in the HTTP API).
+const (
+	// RuleClientKeys: the client is not allowed to use this key.
+	RuleClientKeys = "client_keys"
+	// RuleKeyPolicy: the policy has no rules for this key.
+	RuleKeyPolicy = "key_policy"
+	// RuleChains: the transaction's chain is not allowed for this key.
+	RuleChains = "chains"
+	// RuleContractCreation: contract creation (no "to") is not allowed.
+	RuleContractCreation = "contract_creation"
+	// RuleCalldata: the transaction carries calldata, and no contract-call
+	// rule allows it.
+	RuleCalldata = "calldata"
+	// RuleNativeTransfers: native transfers are not allowed for this key.
+	RuleNativeTransfers = "native_transfers"
+	// RuleDestinations: the destination is not on the key's allowlist.
+	RuleDestinations = "destinations"
+	// RuleMaxPerTransaction: the amount exceeds the per-transaction limit.
+	RuleMaxPerTransaction = "max_per_transaction"
+)
+
+// Document is the JSON form of a policy.
+type Document struct {
+	// Version only increases across policy changes.
+	Version uint64    `json:"version"`
+	Clients []Client  `json:"clients"`
+	Keys    []KeyRule `json:"keys"`
+}
+
+// Client is a client service allowed to send requests.
+type Client struct {
+	Name      string   `json:"name"`
+	Scheme    string   `json:"scheme"`
+	PublicKey string   `json:"public_key"`
+	Keys      []string `json:"keys"`
+}
+
+// KeyRule holds what one signing key may sign.
+type KeyRule struct {
+	Key             string           `json:"key"`
+	Chains          []uint64         `json:"chains"`
+	NativeTransfers *NativeTransfers `json:"native_transfers,omitempty"`
+}
+
+// NativeTransfers allows plain value transfers (empty calldata).
+type NativeTransfers struct {
+	Destinations []Destination `json:"destinations"`
+	// MaxPerTransactionWei is a decimal integer of wei.
+	MaxPerTransactionWei string `json:"max_per_transaction_wei"`
+}
+
+// Destination is an allowlisted address with a label for humans.
+type Destination struct {
+	Address string `json:"address"`
+	Label   string `json:"label"`
+}
+
+// Policy is a parsed, validated policy, ready to evaluate. It is immutable
+// and safe for concurrent use.
+type Policy struct {
+	doc     Document
+	hash    [32]byte
+	clients map[string]*Client // by stamp.PublicKey.String()
+	keys    map[string]*keyRule
+}
+
+type keyRule struct {
+	id     string
+	chains []uint64
+	native *nativeRule
+}
+
+type nativeRule struct {
+	dests map[ethtx.Address]string
+	max   *big.Int
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Parse strictly decodes and validates a policy document.
+func Parse(b []byte) (*Policy, error) {
+	var doc Document
+	if err := strictjson.Unmarshal(b, &doc, MaxDocumentSize); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return Compile(doc)
+}
+
+// Compile validates a document and prepares it for evaluation.
+func Compile(doc Document) (*Policy, error) {
+	if doc.Version == 0 {
+		return nil, errors.New("policy: version: must be at least 1")
+	}
+	if len(doc.Clients) > maxClients {
+		return nil, fmt.Errorf("policy: clients: more than %d", maxClients)
+	}
+	if len(doc.Keys) > maxKeys {
+		return nil, fmt.Errorf("policy: keys: more than %d", maxKeys)
+	}
+	p := &Policy{doc: doc, clients: map[string]*Client{}, keys: map[string]*keyRule{}}
+	for i := range doc.Keys {
+		kr := &doc.Keys[i]
+		r, err := compileKeyRule(kr)
+		if err != nil {
+			return nil, fmt.Errorf("policy: keys[%d]: %w", i, err)
+		}
+		if _, dup := p.keys[r.id]; dup {
+			return nil, fmt.Errorf("policy: keys[%d]: key %q listed twice", i, r.id)
+		}
+		p.keys[r.id] = r
+	}
+	names := map[string]bool{}
+	for i := range doc.Clients {
+		c := &doc.Clients[i]
+		if !idPattern.MatchString(c.Name) {
+			return nil, fmt.Errorf("policy: clients[%d].name: want 1-64 of [A-Za-z0-9._-]", i)
+		}
+		if names[c.Name] {
+			return nil, fmt.Errorf("policy: clients[%d]: name %q listed twice", i, c.Name)
+		}
+		names[c.Name] = true
+		pub, err := stamp.ParsePublicKey(stamp.Scheme(c.Scheme), c.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("policy: clients[%d] (%s): %w", i, c.Name, err)
+		}
+		if _, dup := p.clients[pub.String()]; dup {
+			return nil, fmt.Errorf("policy: clients[%d] (%s): public key registered twice", i, c.Name)
+		}
+		if len(c.Keys) == 0 {
+			return nil, fmt.Errorf("policy: clients[%d] (%s).keys: empty", i, c.Name)
+		}
+		for _, k := range c.Keys {
+			if _, ok := p.keys[k]; !ok {
+				return nil, fmt.Errorf("policy: clients[%d] (%s).keys: no rules for key %q", i, c.Name, k)
+			}
+		}
+		p.clients[pub.String()] = c
+	}
+	canon, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	p.hash = sha256.Sum256(canon)
+	return p, nil
+}
+
+func compileKeyRule(kr *KeyRule) (*keyRule, error) {
+	if !idPattern.MatchString(kr.Key) {
+		return nil, errors.New("key: want 1-64 of [A-Za-z0-9._-]")
+	}
+	if len(kr.Chains) == 0 || len(kr.Chains) > maxChains {
+		return nil, fmt.Errorf("chains: want 1 to %d chain ids", maxChains)
+	}
+	r := &keyRule{id: kr.Key}
+	for _, c := range kr.Chains {
+		if c == 0 {
+			return nil, errors.New("chains: 0 is not a chain id")
+		}
+		if slices.Contains(r.chains, c) {
+			return nil, fmt.Errorf("chains: %d listed twice", c)
+		}
+		r.chains = append(r.chains, c)
+	}
+	if nt := kr.NativeTransfers; nt != nil {
+		if len(nt.Destinations) > maxDestinations {
+			return nil, fmt.Errorf("native_transfers.destinations: more than %d", maxDestinations)
+		}
+		nr := &nativeRule{dests: map[ethtx.Address]string{}}
+		for j, d := range nt.Destinations {
+			a, err := ethtx.ParseAddress(d.Address)
+			if err != nil {
+				return nil, fmt.Errorf("native_transfers.destinations[%d].address: %w", j, err)
+			}
+			if len(d.Label) > maxLabel || strings.ContainsFunc(d.Label, isControl) {
+				return nil, fmt.Errorf("native_transfers.destinations[%d].label: at most %d printable characters", j, maxLabel)
+			}
+			if _, dup := nr.dests[a]; dup {
+				return nil, fmt.Errorf("native_transfers.destinations[%d]: %s listed twice", j, a.Hex())
+			}
+			nr.dests[a] = d.Label
+		}
+		max, err := parseWei(nt.MaxPerTransactionWei)
+		if err != nil {
+			return nil, fmt.Errorf("native_transfers.max_per_transaction_wei: %w", err)
+		}
+		nr.max = max
+		r.native = nr
+	}
+	return r, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+var two256 = new(big.Int).Lsh(big.NewInt(1), 256)
+
+func parseWei(s string) (*big.Int, error) {
+	if s == "" || len(s) > 78 || (len(s) > 1 && s[0] == '0') || strings.Trim(s, "0123456789") != "" {
+		return nil, errors.New("want a decimal integer without leading zeros")
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok || v.Cmp(two256) >= 0 {
+		return nil, errors.New("want an integer below 2^256")
+	}
+	return v, nil
+}
+
+// Version returns the policy's version.
+func (p *Policy) Version() uint64 { return p.doc.Version }
+
+// Hash returns the SHA-256 of the policy's canonical JSON encoding (the
+// document re-encoded with Go's encoding/json, fields in declaration order).
+func (p *Policy) Hash() [32]byte { return p.hash }
+
+// Client returns the registered client with the given stamp public key.
+func (p *Policy) Client(pub stamp.PublicKey) (name string, ok bool) {
+	c, ok := p.clients[pub.String()]
+	if !ok {
+		return "", false
+	}
+	return c.Name, true
+}
+
+// A Decision is the outcome of evaluating a request.
+type Decision struct {
+	Allow bool
+	// Rule names the rule that refused (empty when allowed).
+	Rule string
+	// Reason says why, for humans; it holds no secrets.
+	Reason string
+	// Label is the allowlist label of the destination, when there is one.
+	Label string
+}
+
+func deny(rule, format string, args ...any) Decision {
+	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Transaction is a decoded transaction request.
+type Transaction struct {
+	// Client is the stamp public key that made the request.
+	Client stamp.PublicKey
+	// KeyID is the signing key asked for.
+	KeyID string
+	Tx    *ethtx.Tx
+}
+
+// EvaluateTransaction decides whether tx may be signed.
+func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
+	c, ok := p.clients[req.Client.String()]
+	if !ok || !slices.Contains(c.Keys, req.KeyID) {
+		return deny(RuleClientKeys, "client may not use key %q", req.KeyID)
+	}
+	kr, ok := p.keys[req.KeyID]
+	if !ok {
+		return deny(RuleKeyPolicy, "no rules for key %q", req.KeyID)
+	}
+	tx := req.Tx
+	if !tx.ChainID.IsUint64() || !slices.Contains(kr.chains, tx.ChainID.Uint64()) {
+		return deny(RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
+	}
+	if tx.To == nil {
+		return deny(RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
+	}
+	if len(tx.Data) != 0 {
+		return deny(RuleCalldata, "calldata to %s (selector %s) is not allowed: no contract-call rule matches", tx.To.Hex(), selector(tx.Data))
+	}
+	if kr.native == nil {
+		return deny(RuleNativeTransfers, "native transfers are not allowed for key %q", req.KeyID)
+	}
+	label, ok := kr.native.dests[*tx.To]
+	if !ok {
+		return deny(RuleDestinations, "%s is not on the allowlist of key %q for chain %s", tx.To.Hex(), req.KeyID, tx.ChainID)
+	}
+	if tx.Value.Cmp(kr.native.max) > 0 {
+		return deny(RuleMaxPerTransaction, "value %s wei exceeds the per-transaction limit of %s wei", tx.Value, kr.native.max)
+	}
+	return Decision{Allow: true, Label: label}
+}
+
+func selector(data []byte) string {
+	if len(data) < 4 {
+		return fmt.Sprintf("none: %d bytes", len(data))
+	}
+	return fmt.Sprintf("0x%x", data[:4])
+}
