@@ -12,8 +12,6 @@ package devstack
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -180,11 +178,11 @@ func prepareDataDir(dir string) (stamp.Signer, string, error) {
 	created := false
 	pemBytes, err := os.ReadFile(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
-		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		s, gerr := stamp.GenerateSigner(stamp.Ed25519)
 		if gerr != nil {
 			return nil, "", fmt.Errorf("devstack: %w", gerr)
 		}
-		pemBytes, err = stamp.MarshalPrivateKeyPEM(priv)
+		pemBytes, err = stamp.MarshalPrivateKeyPEM(s)
 		if err != nil {
 			return nil, "", fmt.Errorf("devstack: %w", err)
 		}

@@ -325,7 +325,7 @@ func TestDevStackRefusals(t *testing.T) {
 		{"replayed request", b1, stamped(b1, st.Client), 401, api.CodeReplayedRequest},
 		{"missing stamp", body("nostamp", now), "", 401, api.CodeUnauthorized},
 		{"stamp over another body", tampered, stamped(b1, st.Client), 401, api.CodeUnauthorized},
-		{"unregistered client", body("stranger", now), stamped(body("stranger", now), stamp.NewEd25519Signer(stranger)), 401, api.CodeUnauthorized},
+		{"unregistered client", body("stranger", now), stamped(body("stranger", now), mustSigner(t, stranger)), 401, api.CodeUnauthorized},
 		{"stale timestamp", body("stale", now-6*60*1000), stamped(body("stale", now-6*60*1000), st.Client), 401, api.CodeStaleRequest},
 		{"future timestamp", body("future", now+5*60*1000), stamped(body("future", now+5*60*1000), st.Client), 401, api.CodeStaleRequest},
 		{"not JSON", []byte("hello"), stamped([]byte("hello"), st.Client), 400, api.CodeBadRequest},
@@ -442,4 +442,13 @@ func TestDevStackCloseLeavesNoProcess(t *testing.T) {
 	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(1)})); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
+}
+
+func mustSigner(t *testing.T, k ed25519.PrivateKey) stamp.Signer {
+	t.Helper()
+	s, err := stamp.NewEd25519Signer(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

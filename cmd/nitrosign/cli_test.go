@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/internal/devstack"
+)
+
+// buildCLI builds nitrosign and nitrosign-enclave side by side, as `make
+// build` does, so `nitrosign dev` finds the enclave next to itself.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "nitrosign"), ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	if err := devstack.BuildEnclave(t.Context(), filepath.Join(dir, devstack.EnclaveBinaryName)); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "nitrosign")
+}
+
+var (
+	apiLine = regexp.MustCompile(`API\s+(http://\S+)`)
+	pidLine = regexp.MustCompile(`enclave\s+pid (\d+)`)
+)
+
+// TestDevSignAndInterrupt runs `nitrosign dev` as a process, signs with
+// `nitrosign sign` against it, then sends SIGINT and checks that everything
+// stops within seconds and no process is left.
+func TestDevSignAndInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the dev-stack process test in -short mode")
+	}
+	bin := buildCLI(t)
+	dataDir := t.TempDir()
+	dev := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	dev.Stderr = &stderr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Process.Kill()
+
+	// Read the banner until the pid line and the URL are known.
+	var url string
+	pid := 0
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(60 * time.Second)
+	for url == "" || pid == 0 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("nitrosign dev ended its output early; stderr:\n%s", stderr.String())
+			}
+			if m := apiLine.FindStringSubmatch(l); m != nil {
+				url = m[1]
+			}
+			if m := pidLine.FindStringSubmatch(l); m != nil {
+				pid, _ = strconv.Atoi(m[1])
+			}
+		case <-deadline:
+			t.Fatalf("no banner within 60 s; stderr:\n%s", stderr.String())
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+
+	// nitrosign sign, in process, stamped with DIR/client.pem.
+	var out, errOut bytes.Buffer
+	code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir,
+		"--to", devstack.ExampleDestinationB, "--value", "0.25", "--chain-id", "1"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("nitrosign sign exited %d: %s", code, errOut.String())
+	}
+	var resp api.SignResponse
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+		t.Fatalf("sign output is not a sign answer: %v\n%s", err, out.String())
+	}
+	if !strings.HasPrefix(resp.SignedTransaction, "0x02") || len(resp.Signature) != 2+130 {
+		t.Fatalf("sign answer %+v", resp)
+	}
+
+	// A refusal exits non-zero and says which rule refused, in one line.
+	out.Reset()
+	errOut.Reset()
+	code = mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir,
+		"--to", devstack.ExampleDestinationB, "--value", "1.5"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "rule max_per_transaction") || strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("over-limit sign: exit %d, stderr %q", code, errOut.String())
+	}
+
+	// --curl prints a command carrying a stamp and the body.
+	out.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--to", devstack.ExampleDestinationA, "--value", "0.1", "--curl"}, &out, io.Discard); code != 0 {
+		t.Fatalf("--curl exited %d", code)
+	}
+	if c := out.String(); !strings.HasPrefix(c, "curl ") || !strings.Contains(c, "X-Nitrosign-Stamp: ") || !strings.Contains(c, `"request_id"`) {
+		t.Fatalf("--curl printed %q", c)
+	}
+	curl := exec.Command("bash", "-c", out.String())
+	if _, err := exec.LookPath("curl"); err == nil {
+		b, err := curl.Output()
+		if err != nil || !bytes.Contains(b, []byte(`"signed_transaction"`)) {
+			t.Fatalf("running the printed curl command: %v: %s", err, b)
+		}
+	}
+
+	// SIGINT stops everything within seconds.
+	start := time.Now()
+	if err := dev.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dev.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("nitrosign dev exited with %v after SIGINT; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nitrosign dev still running 10 s after SIGINT")
+	}
+	t.Logf("stopped %v after SIGINT", time.Since(start).Round(time.Millisecond))
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("enclave process %d left behind (kill 0: %v)", pid, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no command", nil, 2, "usage"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"bad flag", []string{"sign", "--bogus"}, 2, "bogus"},
+		{"stray argument", []string{"sign", "extra"}, 2, "unexpected arguments"},
+		{"bad value", []string{"sign", "--to", "0x1111111111111111111111111111111111111111", "--value", "1.2.3"}, 2, "--value"},
+		{"too many decimals", []string{"sign", "--to", "0x1111111111111111111111111111111111111111", "--value", "0.0000000000000000001"}, 2, "decimals"},
+		{"bad address", []string{"sign", "--to", "0x11"}, 2, "--to"},
+		{"no client key", []string{"sign", "--data-dir", "/nonexistent", "--to", "0x1111111111111111111111111111111111111111"}, 1, "client key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errOut bytes.Buffer
+			code := mainWithArgs(tc.args, io.Discard, &errOut)
+			if code != tc.code || !strings.Contains(errOut.String(), tc.msg) {
+				t.Fatalf("exit %d, stderr %q; want %d mentioning %q", code, errOut.String(), tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestParseUnits(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		dec  int
+		want string
+		ok   bool
+	}{
+		{"0.5", 18, "500000000000000000", true},
+		{"1", 18, "1000000000000000000", true},
+		{"30", 9, "30000000000", true},
+		{"0.000000001", 9, "1", true},
+		{"0.0000000001", 9, "", false},
+		{"-1", 18, "", false},
+		{".5", 18, "", false},
+		{"1e3", 18, "", false},
+		{"", 18, "", false},
+	} {
+		v, err := parseUnits(tc.in, tc.dec)
+		if (err == nil) != tc.ok || (tc.ok && v.String() != tc.want) {
+			t.Errorf("parseUnits(%q, %d) = %v, %v; want %s ok=%v", tc.in, tc.dec, v, err, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package policy_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+func client(t *testing.T) stamp.PublicKey {
+	t.Helper()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	return stamp.PublicKey{Scheme: stamp.Ed25519, Key: pub}
+}
+
+func doc(c stamp.PublicKey) policy.Document {
+	return policy.Document{
+		Version: 3,
+		Clients: []policy.Client{{Name: "svc", Scheme: "ed25519", PublicKey: hex.EncodeToString(c.Key), Keys: []string{"hot-0", "bare"}}},
+		Keys: []policy.KeyRule{
+			{Key: "hot-0", Chains: []uint64{1, 11155111}, NativeTransfers: &policy.NativeTransfers{
+				Destinations:         []policy.Destination{{Address: "0x1111111111111111111111111111111111111111", Label: "ops"}},
+				MaxPerTransactionWei: "1000",
+			}},
+			{Key: "bare", Chains: []uint64{1}},
+		},
+	}
+}
+
+func addr(t *testing.T, s string) *ethtx.Address {
+	a, err := ethtx.ParseAddress(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &a
+}
+
+func TestEvaluateTransaction(t *testing.T) {
+	c := client(t)
+	p, err := policy.Compile(doc(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := "0x1111111111111111111111111111111111111111"
+	for _, tc := range []struct {
+		name  string
+		who   stamp.PublicKey
+		key   string
+		chain int64
+		to    string
+		value int64
+		data  []byte
+		rule  string
+		label string
+	}{
+		{"allowed at the limit", c, "hot-0", 1, ops, 1000, nil, "", "ops"},
+		{"allowed on the second chain", c, "hot-0", 11155111, ops, 0, nil, "", "ops"},
+		{"one wei over", c, "hot-0", 1, ops, 1001, nil, policy.RuleMaxPerTransaction, ""},
+		{"other chain", c, "hot-0", 5, ops, 1, nil, policy.RuleChains, ""},
+		{"creation", c, "hot-0", 1, "", 0, []byte{0x60}, policy.RuleContractCreation, ""},
+		{"calldata", c, "hot-0", 1, ops, 0, []byte{1, 2, 3, 4}, policy.RuleCalldata, ""},
+		{"short calldata", c, "hot-0", 1, ops, 0, []byte{1}, policy.RuleCalldata, ""},
+		{"not on the allowlist", c, "hot-0", 1, "0x2222222222222222222222222222222222222222", 1, nil, policy.RuleDestinations, ""},
+		{"key without transfers", c, "bare", 1, ops, 1, nil, policy.RuleNativeTransfers, ""},
+		{"key the client may not use", c, "cold", 1, ops, 1, nil, policy.RuleClientKeys, ""},
+		{"unregistered client", client(t), "hot-0", 1, ops, 1, nil, policy.RuleClientKeys, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx := &ethtx.Tx{Type: ethtx.TypeDynamicFee, ChainID: big.NewInt(tc.chain), Value: big.NewInt(tc.value), Data: tc.data}
+			if tc.to != "" {
+				tx.To = addr(t, tc.to)
+			}
+			d := p.EvaluateTransaction(&policy.Transaction{Client: tc.who, KeyID: tc.key, Tx: tx})
+			if d.Allow != (tc.rule == "") || d.Rule != tc.rule || d.Label != tc.label {
+				t.Fatalf("decision %+v, want rule %q label %q", d, tc.rule, tc.label)
+			}
+			if !d.Allow && d.Reason == "" {
+				t.Error("refusal without a reason")
+			}
+		})
+	}
+}
+
+func TestParseRefusals(t *testing.T) {
+	c := client(t)
+	mutate := func(f func(d *policy.Document)) string {
+		d := doc(c)
+		f(&d)
+		b, _ := json.Marshal(d)
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name, doc, msg string
+	}{
+		{"version 0", mutate(func(d *policy.Document) { d.Version = 0 }), "version"},
+		{"no chains", mutate(func(d *policy.Document) { d.Keys[0].Chains = nil }), "chains"},
+		{"chain 0", mutate(func(d *policy.Document) { d.Keys[0].Chains = []uint64{0} }), "chain id"},
+		{"duplicate chain", mutate(func(d *policy.Document) { d.Keys[0].Chains = []uint64{1, 1} }), "twice"},
+		{"bad address", mutate(func(d *policy.Document) { d.Keys[0].NativeTransfers.Destinations[0].Address = "0x11" }), "destinations[0].address"},
+		{"bad checksum", mutate(func(d *policy.Document) {
+			d.Keys[0].NativeTransfers.Destinations[0].Address = "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+		}), "address"},
+		{"duplicate destination", mutate(func(d *policy.Document) {
+			d.Keys[0].NativeTransfers.Destinations = append(d.Keys[0].NativeTransfers.Destinations, d.Keys[0].NativeTransfers.Destinations[0])
+		}), "twice"},
+		{"label with control character", mutate(func(d *policy.Document) { d.Keys[0].NativeTransfers.Destinations[0].Label = "a\nb" }), "label"},
+		{"limit with leading zero", mutate(func(d *policy.Document) { d.Keys[0].NativeTransfers.MaxPerTransactionWei = "01" }), "max_per_transaction_wei"},
+		{"limit negative", mutate(func(d *policy.Document) { d.Keys[0].NativeTransfers.MaxPerTransactionWei = "-1" }), "max_per_transaction_wei"},
+		{"limit 2^256", mutate(func(d *policy.Document) {
+			d.Keys[0].NativeTransfers.MaxPerTransactionWei = new(big.Int).Lsh(big.NewInt(1), 256).String()
+		}), "2^256"},
+		{"duplicate key rule", mutate(func(d *policy.Document) { d.Keys = append(d.Keys, d.Keys[0]) }), "twice"},
+		{"client uses a key without rules", mutate(func(d *policy.Document) { d.Clients[0].Keys = []string{"nope"} }), "no rules"},
+		{"client with no keys", mutate(func(d *policy.Document) { d.Clients[0].Keys = nil }), "empty"},
+		{"bad client key", mutate(func(d *policy.Document) { d.Clients[0].PublicKey = "abcd" }), "clients[0]"},
+		{"bad scheme", mutate(func(d *policy.Document) { d.Clients[0].Scheme = "rsa" }), "clients[0]"},
+		{"duplicate client name", mutate(func(d *policy.Document) {
+			d.Clients = append(d.Clients, d.Clients[0])
+		}), "twice"},
+		{"unknown field", `{"version":1,"clients":[],"keys":[],"allow_all":true}`, "allow_all"},
+		{"duplicate field", `{"version":1,"version":2,"clients":[],"keys":[]}`, "duplicate"},
+		{"trailing data", `{"version":1,"clients":[],"keys":[]} {}`, "strictjson"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := policy.Parse([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.msg) || !strings.HasPrefix(err.Error(), "policy: ") {
+				t.Fatalf("err = %v, want a policy error mentioning %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestHash(t *testing.T) {
+	c := client(t)
+	d := doc(c)
+	b, _ := json.Marshal(d)
+	p1, err := policy.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same document with other white space hashes the same.
+	var indented []byte
+	indented, _ = json.MarshalIndent(d, "", "    ")
+	p2, err := policy.Parse(indented)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Hash() != p2.Hash() {
+		t.Error("white space changed the policy hash")
+	}
+	d.Keys[0].NativeTransfers.MaxPerTransactionWei = "1001"
+	p3, err := policy.Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.Hash() == p1.Hash() {
+		t.Error("a changed limit left the hash unchanged")
+	}
+	if p1.Version() != 3 {
+		t.Errorf("version %d", p1.Version())
+	}
+}
