@@ -78,7 +78,7 @@ func New(cfg *Config) (*Server, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		pool:    newPool(c.Transport, c.EnclaveCID, c.EnclavePort, c.Conns),
+		pool:    newPool(c.Transport, c.EnclaveCID, c.EnclavePort, c.Conns, c.Logger),
 		timeout: c.RequestTimeout,
 		log:     c.Logger,
 	}

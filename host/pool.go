@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -21,6 +22,7 @@ var errEnclaveUnreachable = errors.New("host: enclave unreachable")
 type pool struct {
 	tr        transport.Transport
 	cid, port uint32
+	log       *slog.Logger
 	next      atomic.Uint64
 	slots     []slot
 }
@@ -30,11 +32,11 @@ type slot struct {
 	c  *proto.Client
 }
 
-func newPool(tr transport.Transport, cid, port uint32, n int) *pool {
+func newPool(tr transport.Transport, cid, port uint32, n int, log *slog.Logger) *pool {
 	if n <= 0 {
 		n = 1
 	}
-	return &pool{tr: tr, cid: cid, port: port, slots: make([]slot, n)}
+	return &pool{tr: tr, cid: cid, port: port, log: log, slots: make([]slot, n)}
 }
 
 func (p *pool) client(ctx context.Context) (*proto.Client, error) {
@@ -53,7 +55,7 @@ func (p *pool) client(ctx context.Context) (*proto.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errEnclaveUnreachable, err)
 	}
-	s.c = proto.NewClient(conn, nil)
+	s.c = proto.NewClient(conn, &proto.ClientOptions{Logger: p.log})
 	return s.c, nil
 }
 

@@ -164,7 +164,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.hostDone = make(chan error, 1)
 	go func() { s.hostDone <- srv.Serve(hctx, ln) }()
 
-	if err := s.waitReady(ctx); err != nil {
+	if err := s.waitReady(ctx, opts.Logger); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -334,7 +334,7 @@ func prefixLines(w io.Writer, prefix string, r io.Reader) {
 }
 
 // waitReady waits until the host reaches the enclave, then reads its keys.
-func (s *Stack) waitReady(ctx context.Context) error {
+func (s *Stack) waitReady(ctx context.Context, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ep := s.sim.Endpoint(transport.ParentCID)
@@ -350,7 +350,7 @@ func (s *Stack) waitReady(ctx context.Context) error {
 		}
 		conn, err := ep.Dial(ctx, transport.DefaultEnclaveCID, transport.DefaultEnclavePort)
 		if err == nil {
-			c := proto.NewClient(conn, nil)
+			c := proto.NewClient(conn, &proto.ClientOptions{Logger: log})
 			resp, err := c.Call(ctx, &proto.KeysRequest{})
 			c.Close()
 			if err != nil {

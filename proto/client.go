@@ -1,0 +1,259 @@
+package proto
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrClosed is the error of calls on a Client after Close, and Client.Err
+// after Close.
+var ErrClosed = errors.New("proto: client closed")
+
+// ioBufferSize is the size of the bufio buffers on each connection.
+const ioBufferSize = 64 << 10
+
+// ClientOptions configure a Client. The zero value, and nil, mean defaults.
+type ClientOptions struct {
+	// Logger receives a record when the connection fails. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// QueueLen is how many encoded requests may wait for the writer
+	// goroutine; 0 means 256.
+	QueueLen int
+}
+
+// A Client sends requests over one connection and matches responses to
+// them by request id, so any number of goroutines may Call concurrently and
+// be answered in any order.
+//
+// The connection is used by two goroutines: a reader, which delivers
+// responses, and a writer, which writes requests through a buffer and
+// flushes whenever no more are queued, so that many concurrent callers share
+// system calls. A response that cannot be decoded, or that carries an id with
+// no call waiting for it, means the peer is broken or hostile: the Client
+// then closes the connection, every pending and later call fails, Done is
+// closed and Err says why. A Client does not reconnect.
+type Client struct {
+	conn net.Conn
+	log  *slog.Logger
+	out  chan []byte
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	lastID atomic.Uint64
+
+	mu      sync.Mutex
+	err     error // set once, under mu, before done is closed
+	pending map[uint64]chan Message
+}
+
+// NewClient starts a Client on conn, which it owns from then on: Close, or a
+// protocol error, closes conn. A nil opts means defaults.
+func NewClient(conn net.Conn, opts *ClientOptions) *Client {
+	var o ClientOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 256
+	}
+	c := &Client{
+		conn:    conn,
+		log:     o.Logger,
+		out:     make(chan []byte, o.QueueLen),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan Message),
+	}
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c
+}
+
+// Call sends req and waits for its response, ctx, or the end of the
+// connection. req must be a request type (see IsRequest).
+//
+// An Error response is returned as (nil, *Error); any other response is of
+// ResponseType(req.Type()), as a pointer (such as *SignResponse). Other
+// errors are ctx's error, the connection's (see Err), or an encoding error
+// for req. When ctx ends after the request was sent, its response is
+// discarded when it arrives.
+func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
+	if _, err := kindOf(req); err != nil {
+		return nil, err
+	}
+	want := ResponseType(req.Type())
+	if want == 0 {
+		return nil, fmt.Errorf("proto: %v is not a request", req.Type())
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id := c.lastID.Add(1)
+	payload, err := Marshal(id, req)
+	if err != nil {
+		return nil, err
+	}
+
+	// Register before sending, so that the response always finds us.
+	ch := make(chan Message, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	select {
+	case c.out <- payload:
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, c.Err()
+	}
+
+	var resp Message
+	select {
+	case resp = <-ch:
+	case <-ctx.Done():
+		// The request may be on the wire: leave the entry, so that the
+		// response is recognized, and dropped, when it arrives.
+		return nil, ctx.Err()
+	case <-c.done:
+		select {
+		case resp = <-ch:
+		default:
+			return nil, c.Err()
+		}
+	}
+	if e, ok := resp.(*Error); ok {
+		return nil, e
+	}
+	if resp.Type() != want {
+		return nil, fmt.Errorf("proto: got %v in response to %v", resp.Type(), req.Type())
+	}
+	return resp, nil
+}
+
+func (c *Client) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// Done returns a channel that is closed when the Client stops: after Close,
+// or when the connection fails.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the Client works, and afterwards why it stopped:
+// ErrClosed after Close, or the connection's error.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection, fails all pending calls with ErrClosed, and
+// waits for the Client's goroutines to exit. It may be called more than
+// once and concurrently with Call.
+func (c *Client) Close() error {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// fail stops the Client with err, unless it has stopped already.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	c.pending = nil
+	close(c.done)
+	c.mu.Unlock()
+	c.conn.Close()
+	if err != ErrClosed {
+		c.log.Warn("proto: client connection failed", "err", err)
+	}
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	fr := NewFrameReader(bufio.NewReaderSize(c.conn, ioBufferSize))
+	for {
+		p, err := fr.ReadFrame()
+		if err != nil {
+			c.fail(fmt.Errorf("proto: connection lost: %w", err))
+			return
+		}
+		id, m, err := Unmarshal(p)
+		if err != nil {
+			c.fail(fmt.Errorf("proto: bad response from peer: %w", err))
+			return
+		}
+		c.mu.Lock()
+		ch, ok := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if !ok {
+			c.fail(fmt.Errorf("proto: response with unknown request id %d", id))
+			return
+		}
+		ch <- m // buffered, and sent to once: never blocks
+	}
+}
+
+func (c *Client) writeLoop() {
+	defer c.wg.Done()
+	bw := bufio.NewWriterSize(c.conn, ioBufferSize)
+	for {
+		var p []byte
+		select {
+		case p = <-c.out:
+		case <-c.done:
+			return
+		}
+		if err := writeBatch(bw, p, c.out); err != nil {
+			c.fail(fmt.Errorf("proto: connection lost: %w", err))
+			return
+		}
+	}
+}
+
+// writeBatch writes p and every payload already queued in out, then
+// flushes.
+func writeBatch(bw *bufio.Writer, p []byte, out <-chan []byte) error {
+	for {
+		if err := WriteFrame(bw, p); err != nil {
+			return err
+		}
+		select {
+		case p = <-out:
+			continue
+		default:
+		}
+		break
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("proto: write frame: %w", err)
+	}
+	return nil
+}

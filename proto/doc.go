@@ -1,0 +1,81 @@
+// Package proto is the protocol between nitrosign-host and nitrosign-enclave:
+// length-prefixed frames carrying deterministic CBOR messages over one or more
+// persistent connections (AF_VSOCK on Nitro, Unix sockets in the simulator),
+// with a multiplexing [Client] and a concurrent [Serve].
+//
+// The host is untrusted: it may be fully compromised. Everything the enclave
+// reads from a connection is therefore decoded strictly, with a size cap on
+// every frame, string, byte string and list, and never panics. The same
+// decoder runs on both sides.
+//
+// # Frames
+//
+// A frame is a 4-byte big-endian unsigned payload length n followed by n
+// bytes of payload, with 1 <= n <= [MaxFrameSize] (1 MiB). A reader refuses
+// any other length before reading the payload, and grows its buffer only as
+// payload bytes actually arrive, so a peer that declares a large frame and
+// then stalls does not make the reader allocate the declared size up front.
+//
+// # Envelope
+//
+// Each payload is one CBOR data item (RFC 8949), a map with exactly these four
+// unsigned-integer keys, in this order:
+//
+//	1: version  unsigned integer, always 1 (Version)
+//	2: type     unsigned integer, the message Type (see the table below)
+//	3: id       unsigned integer in [1, 2^64-1], the request id; 0 is reserved
+//	4: body     byte string holding the CBOR encoding of the message
+//
+// The request id is chosen by the caller and echoed in the response, so many
+// requests can be in flight on one connection and be answered out of order.
+// The body is wrapped in a byte string so that the envelope (and with it the
+// id) can be read even when the body is malformed, which lets a server answer
+// a bad request instead of dropping the connection.
+//
+// # Messages
+//
+// A message body is a CBOR map with unsigned-integer keys; every field listed
+// is always present (the zero value is encoded, never omitted), and no other
+// key is allowed. Text strings are UTF-8. Fixed-size fields are byte strings
+// of exactly the given length.
+//
+//	type  message         key: field
+//	1     Error           1: code text (1..64 bytes), 2: rule text (..128), 3: message text (..1024)
+//	2     HealthRequest   (empty map)
+//	3     HealthResponse  1: version text (..128), 2: started_unix_ms int, 3: keys uint (32 bits),
+//	                      4: policy_version uint, 5: audit_seq uint, 6: uptime_ms int
+//	4     KeysRequest     (empty map)
+//	5     KeysResponse    1: array (..1024) of Key
+//	      Key             1: id text (..128), 2: address bytes(20), 3: path text (..256)
+//	6     SignRequest     1: body bytes (..512 KiB), 2: stamp text (..2048)
+//	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
+//	                      4: transaction_hash bytes(32), 5: audit_seq uint
+//
+// Requests are answered with the matching response type or with an Error.
+// Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers
+// define their own.
+//
+// # Canonical encoding only
+//
+// Both the envelope and the body must be in the core deterministic encoding
+// of RFC 8949 section 4.2.1: shortest-form integers and lengths, definite
+// lengths only, map keys sorted (for small unsigned keys: ascending), no
+// duplicate keys, no tags, no trailing bytes. [Unmarshal] enforces this by
+// decoding, re-encoding and requiring the result to be byte-for-byte equal to
+// the input. Each value therefore has exactly one encoding: two components
+// that hash, sign or log a message see the same bytes, and an attacker
+// cannot smuggle information, or trigger differences between parsers,
+// through alternative encodings (null for an empty byte string, a 19-byte
+// string for a 20-byte address, an integer in nine bytes, a missing field
+// standing for zero). Beyond that, the decoder is configured to refuse
+// indefinite lengths, tags, duplicate and unknown map keys, invalid UTF-8,
+// and more nesting, array elements or map pairs than the messages need.
+//
+// # Evolution
+//
+// New messages get new type numbers; existing numbers and field keys never
+// change meaning. A field added to an existing message must use omitempty,
+// so that messages that do not use it keep their old encoding. An
+// incompatible change bumps [Version]; the envelope keeps its four keys in
+// every version.
+package proto

@@ -1,0 +1,226 @@
+package proto
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Version is the protocol version carried in every envelope.
+const Version = 1
+
+// Type identifies the kind of a message on the wire. Numbers are never
+// reused.
+type Type uint16
+
+// Message types.
+const (
+	TypeError          Type = 1
+	TypeHealthRequest  Type = 2
+	TypeHealthResponse Type = 3
+	TypeKeysRequest    Type = 4
+	TypeKeysResponse   Type = 5
+	TypeSignRequest    Type = 6
+	TypeSignResponse   Type = 7
+)
+
+// String returns the type's snake_case name, or "Type(N)" for an unknown one.
+func (t Type) String() string {
+	if k := lookup(t); k != nil {
+		return k.name
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Size caps, in bytes unless noted, enforced by both Marshal and Unmarshal.
+const (
+	MaxErrorCodeLen         = 64
+	MaxErrorRuleLen         = 128
+	MaxErrorMessageLen      = 1024
+	MaxVersionLen           = 128 // HealthResponse.Version
+	MaxKeys                 = 1024
+	MaxKeyIDLen             = 128
+	MaxKeyPathLen           = 256
+	MaxSignBodyLen          = 512 << 10
+	MaxStampLen             = 2048
+	MaxSignedTransactionLen = 256 << 10
+)
+
+// Error codes set by this package; handlers may use others.
+const (
+	// CodeBadRequest answers a frame whose envelope could be read but
+	// whose content could not be decoded, or which is not a request.
+	CodeBadRequest = "bad_request"
+	// CodeInternal answers a request whose handler panicked, returned no
+	// message, or returned one that could not be encoded.
+	CodeInternal = "internal"
+)
+
+// A Message is one of the message types of this package: HealthRequest,
+// SignResponse, and so on. Marshal accepts values and pointers of these
+// types; Unmarshal returns pointers (*HealthRequest, ...).
+type Message interface {
+	Type() Type
+}
+
+// Error is the answer to a request that failed. It is also a Go error:
+// Client.Call returns it as (nil, *Error).
+type Error struct {
+	Code    string `cbor:"1,keyasint"` // machine-readable, e.g. "bad_request", "policy_denied"
+	Rule    string `cbor:"2,keyasint"` // the policy rule that refused, if any
+	Message string `cbor:"3,keyasint"` // human-readable
+}
+
+// Error returns "proto: remote error: CODE: MESSAGE", followed by
+// " (rule RULE)" when Rule is set.
+func (e *Error) Error() string {
+	s := "proto: remote error: " + e.Code + ": " + e.Message
+	if e.Rule != "" {
+		s += " (rule " + e.Rule + ")"
+	}
+	return s
+}
+
+// HealthRequest asks the enclave for a HealthResponse.
+type HealthRequest struct{}
+
+// HealthResponse describes the running enclave.
+type HealthResponse struct {
+	Version       string `cbor:"1,keyasint"` // enclave build version
+	StartedUnixMS int64  `cbor:"2,keyasint"`
+	Keys          uint32 `cbor:"3,keyasint"` // number of signing keys loaded
+	PolicyVersion uint64 `cbor:"4,keyasint"`
+	AuditSeq      uint64 `cbor:"5,keyasint"` // latest decision sequence number
+	UptimeMS      int64  `cbor:"6,keyasint"`
+}
+
+// KeysRequest asks for the enclave's signing keys.
+type KeysRequest struct{}
+
+// KeysResponse lists the enclave's signing keys.
+type KeysResponse struct {
+	Keys []Key `cbor:"1,keyasint"`
+}
+
+// Key is one signing key.
+type Key struct {
+	ID      string   `cbor:"1,keyasint"`
+	Address [20]byte `cbor:"2,keyasint"` // Ethereum address
+	Path    string   `cbor:"3,keyasint"` // BIP-32 derivation path, e.g. m/44'/60'/0'/0/0
+}
+
+// SignRequest carries a client's sign request, forwarded by the host
+// unchanged: the raw HTTP body and the raw X-Nitrosign-Stamp header value.
+// The enclave verifies both; the host vouches for neither.
+type SignRequest struct {
+	Body  []byte `cbor:"1,keyasint"`
+	Stamp string `cbor:"2,keyasint"`
+}
+
+// SignResponse is the result of a signed request.
+type SignResponse struct {
+	From              [20]byte `cbor:"1,keyasint"` // address of the signing key
+	Signature         [65]byte `cbor:"2,keyasint"` // r || s || y-parity
+	SignedTransaction []byte   `cbor:"3,keyasint"` // empty when not a transaction
+	TransactionHash   [32]byte `cbor:"4,keyasint"` // zero when not a transaction
+	AuditSeq          uint64   `cbor:"5,keyasint"` // sequence number of the audit record
+}
+
+// Type implements Message.
+func (Error) Type() Type { return TypeError }
+
+// Type implements Message.
+func (HealthRequest) Type() Type { return TypeHealthRequest }
+
+// Type implements Message.
+func (HealthResponse) Type() Type { return TypeHealthResponse }
+
+// Type implements Message.
+func (KeysRequest) Type() Type { return TypeKeysRequest }
+
+// Type implements Message.
+func (KeysResponse) Type() Type { return TypeKeysResponse }
+
+// Type implements Message.
+func (SignRequest) Type() Type { return TypeSignRequest }
+
+// Type implements Message.
+func (SignResponse) Type() Type { return TypeSignResponse }
+
+// validate checks the caps that the CBOR decoder cannot express. Every
+// message type implements it, so that Marshal never produces what Unmarshal
+// refuses.
+type validator interface {
+	validate() error
+}
+
+func (e Error) validate() error {
+	if e.Code == "" {
+		return fmt.Errorf("code is empty")
+	}
+	return firstErr(
+		checkText("code", e.Code, MaxErrorCodeLen),
+		checkText("rule", e.Rule, MaxErrorRuleLen),
+		checkText("message", e.Message, MaxErrorMessageLen),
+	)
+}
+
+func (HealthRequest) validate() error { return nil }
+
+func (h HealthResponse) validate() error {
+	return checkText("version", h.Version, MaxVersionLen)
+}
+
+func (KeysRequest) validate() error { return nil }
+
+func (k KeysResponse) validate() error {
+	if len(k.Keys) > MaxKeys {
+		return fmt.Errorf("%d keys, limit %d", len(k.Keys), MaxKeys)
+	}
+	for i, key := range k.Keys {
+		if err := firstErr(
+			checkText("id", key.ID, MaxKeyIDLen),
+			checkText("path", key.Path, MaxKeyPathLen),
+		); err != nil {
+			return fmt.Errorf("key %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (s SignRequest) validate() error {
+	return firstErr(
+		checkBytes("body", s.Body, MaxSignBodyLen),
+		checkText("stamp", s.Stamp, MaxStampLen),
+	)
+}
+
+func (s SignResponse) validate() error {
+	return checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen)
+}
+
+func checkText(field, s string, limit int) error {
+	if len(s) > limit {
+		return fmt.Errorf("%s is %d bytes, limit %d", field, len(s), limit)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	return nil
+}
+
+func checkBytes(field string, b []byte, limit int) error {
+	if len(b) > limit {
+		return fmt.Errorf("%s is %d bytes, limit %d", field, len(b), limit)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
