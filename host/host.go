@@ -152,6 +152,10 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	if errors.As(err, &perr) {
 		return nil, &api.Error{Code: perr.Code, Rule: perr.Rule, Message: perr.Message}
 	}
+	if errors.Is(err, proto.ErrUnexpectedResponse) {
+		s.log.Error("the enclave answered with the wrong message type", "err", err)
+		return nil, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave"}
+	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil, &api.Error{Code: api.CodeUnavailable, Message: "request cancelled"}
 	}

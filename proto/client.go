@@ -80,6 +80,11 @@ func NewClient(conn net.Conn, opts *ClientOptions) *Client {
 	return c
 }
 
+// ErrUnexpectedResponse is returned, wrapped, by Call when the peer answers
+// with a message of the wrong type: a fault of the peer, not of the
+// connection.
+var ErrUnexpectedResponse = errors.New("proto: unexpected response type")
+
 // Call sends req and waits for its response, ctx, or the end of the
 // connection. req must be a request type (see IsRequest).
 //
@@ -143,7 +148,7 @@ func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
 		return nil, e
 	}
 	if resp.Type() != want {
-		return nil, fmt.Errorf("proto: got %v in response to %v", resp.Type(), req.Type())
+		return nil, fmt.Errorf("%w: got %v in response to %v", ErrUnexpectedResponse, resp.Type(), req.Type())
 	}
 	return resp, nil
 }

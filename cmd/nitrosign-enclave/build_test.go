@@ -14,9 +14,15 @@ import (
 
 const enclavePkg = "github.com/nitrosign/nitrosign/cmd/nitrosign-enclave"
 
-// forbidden matches packages the enclave binary must never link: the host,
-// simulators, the dev stack, the client library, and anything for tests.
+// forbidden matches packages outside the standard library that the enclave
+// binary must never link: the host, simulators, the dev stack, the client
+// library, the load generator, and anything for tests.
 var forbidden = regexp.MustCompile(`(^|/)(host|client|devstack|loadgen|[a-z]*sim|[a-z]*test|testing)(/|$)`)
+
+// forbiddenStd matches the standard library's test packages. (The standard
+// library's internal/synctest is not one: package sync imports it, so every
+// Go program links it.)
+var forbiddenStd = regexp.MustCompile(`^(testing(/|$)|net/http/httptest$|internal/testenv$|testing/)`)
 
 // allowedThirdParty lists the only modules outside the standard library and
 // this module that the enclave may link.
@@ -33,20 +39,24 @@ var allowedThirdParty = []string{
 }
 
 func TestEnclaveDependencies(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", enclavePkg).Output()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", enclavePkg).Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
-	deps := strings.Fields(string(out))
-	if len(deps) < 20 {
-		t.Fatalf("go list -deps gave only %d packages; the check would prove nothing", len(deps))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 20 {
+		t.Fatalf("go list -deps gave only %d packages; the check would prove nothing", len(lines))
 	}
-	for _, d := range deps {
+	for _, line := range lines {
+		d, std, _ := strings.Cut(line, " ")
+		if std == "true" {
+			if forbiddenStd.MatchString(d) {
+				t.Errorf("the enclave links the standard library's test package %s", d)
+			}
+			continue
+		}
 		if forbidden.MatchString(d) {
 			t.Errorf("the enclave links %s (host, simulator and test packages must stay out)", d)
-		}
-		if !strings.Contains(strings.SplitN(d, "/", 2)[0], ".") {
-			continue // standard library
 		}
 		if strings.HasPrefix(d, "github.com/nitrosign/nitrosign/") {
 			continue
@@ -70,12 +80,21 @@ func TestForbiddenPattern(t *testing.T) {
 		"github.com/nitrosign/nitrosign/internal/vsocksim",
 		"github.com/nitrosign/nitrosign/internal/devstack",
 		"github.com/nitrosign/nitrosign/client",
-		"testing",
-		"net/http/httptest",
 		"github.com/nitrosign/nitrosign/internal/kmssim",
+		"github.com/nitrosign/nitrosign/internal/nsmtest",
 	} {
 		if !forbidden.MatchString(bad) {
 			t.Errorf("forbidden pattern misses %s", bad)
+		}
+	}
+	for _, bad := range []string{"testing", "testing/iotest", "net/http/httptest", "internal/testenv"} {
+		if !forbiddenStd.MatchString(bad) {
+			t.Errorf("standard-library pattern misses %s", bad)
+		}
+	}
+	for _, good := range []string{"internal/synctest", "internal/testlog", "net/http", "crypto/ecdsa"} {
+		if forbiddenStd.MatchString(good) {
+			t.Errorf("standard-library pattern wrongly matches %s", good)
 		}
 	}
 	for _, good := range []string{"github.com/nitrosign/nitrosign/enclave", "github.com/nitrosign/nitrosign/proto", "crypto/sha256"} {

@@ -1,0 +1,262 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/transport"
+)
+
+// fakeEnclave serves the protocol on the simulator and records what it got.
+type fakeEnclave struct {
+	mu     sync.Mutex
+	got    []*proto.SignRequest
+	answer func(m proto.Message) proto.Message
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startFake(t *testing.T, sim *vsocksim.Sim, answer func(proto.Message) proto.Message) *fakeEnclave {
+	t.Helper()
+	l, err := sim.Endpoint(transport.DefaultEnclaveCID).Listen(transport.DefaultEnclavePort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeEnclave{answer: answer, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		proto.Serve(ctx, l, proto.HandlerFunc(func(_ context.Context, m proto.Message) proto.Message {
+			if sr, ok := m.(*proto.SignRequest); ok {
+				f.mu.Lock()
+				f.got = append(f.got, sr)
+				f.mu.Unlock()
+			}
+			return f.answer(m)
+		}), nil)
+	}()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *fakeEnclave) stop() {
+	f.cancel()
+	<-f.done
+}
+
+func newServer(t *testing.T, sim *vsocksim.Sim, timeout time.Duration) *httptest.Server {
+	t.Helper()
+	s, err := host.New(&host.Config{Transport: sim.Endpoint(transport.ParentCID), RequestTimeout: timeout, Conns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func newSim(t *testing.T) *vsocksim.Sim {
+	t.Helper()
+	sim, err := vsocksim.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+func do(t *testing.T, method, url string, body []byte, header map[string][]string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	return resp.StatusCode, b
+}
+
+func TestSignForwardsBytesUnchanged(t *testing.T) {
+	sim := newSim(t)
+	f := startFake(t, sim, func(proto.Message) proto.Message {
+		r := &proto.SignResponse{SignedTransaction: []byte{0x02, 0xab}, AuditSeq: 9}
+		r.From[19] = 0x01
+		r.Signature[64] = 1
+		r.TransactionHash[0] = 0xff
+		return r
+	})
+	ts := newServer(t, sim, 0)
+	// Odd but byte-exact input: the host must not normalise anything.
+	body := []byte("{ \"request_id\" : \"x\",\n\"timestamp_ms\":1 }  ")
+	code, out := do(t, http.MethodPost, ts.URL+"/v1/sign", body, map[string][]string{"X-Nitrosign-Stamp": {"stamp-value"}})
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, out)
+	}
+	var resp api.SignResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	want := api.SignResponse{
+		From:              "0x0000000000000000000000000000000000000001",
+		Signature:         "0x" + strings.Repeat("00", 64) + "01",
+		SignedTransaction: "0x02ab",
+		TransactionHash:   "0xff" + strings.Repeat("00", 31),
+		AuditSeq:          9,
+	}
+	if resp != want {
+		t.Errorf("answer %+v\nwant   %+v", resp, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.got) != 1 || !bytes.Equal(f.got[0].Body, body) || f.got[0].Stamp != "stamp-value" {
+		t.Fatalf("enclave got %+v", f.got)
+	}
+}
+
+func TestErrorsMapToStatuses(t *testing.T) {
+	sim := newSim(t)
+	var mu sync.Mutex
+	var next *proto.Error
+	startFake(t, sim, func(proto.Message) proto.Message {
+		mu.Lock()
+		defer mu.Unlock()
+		return next
+	})
+	ts := newServer(t, sim, 0)
+	for _, tc := range []struct {
+		err    proto.Error
+		status int
+	}{
+		{proto.Error{Code: api.CodePolicyDenied, Rule: "destinations", Message: "no"}, 403},
+		{proto.Error{Code: api.CodeUnauthorized, Message: "bad stamp"}, 401},
+		{proto.Error{Code: api.CodeBadRequest, Message: "bad"}, 400},
+		{proto.Error{Code: api.CodeUnknownKey, Message: "no key"}, 404},
+		{proto.Error{Code: "something_new", Message: "?"}, 500},
+	} {
+		mu.Lock()
+		e := tc.err
+		next = &e
+		mu.Unlock()
+		code, out := do(t, http.MethodPost, ts.URL+"/v1/sign", []byte("{}"), nil)
+		var er api.ErrorResponse
+		if err := json.Unmarshal(out, &er); err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.status || er.Error.Code != tc.err.Code || er.Error.Rule != tc.err.Rule || er.Error.Message != tc.err.Message {
+			t.Errorf("%s: %d %+v, want %d and the enclave's error", tc.err.Code, code, er.Error, tc.status)
+		}
+	}
+}
+
+func TestHostRefusesBeforeForwarding(t *testing.T) {
+	sim := newSim(t)
+	f := startFake(t, sim, func(proto.Message) proto.Message {
+		return &proto.Error{Code: "internal", Message: "should not be reached"}
+	})
+	ts := newServer(t, sim, 0)
+	code, out := do(t, http.MethodPost, ts.URL+"/v1/sign", []byte("{}"), map[string][]string{"X-Nitrosign-Stamp": {"a", "b"}})
+	if code != 401 || !strings.Contains(string(out), "more than one") {
+		t.Errorf("two stamp headers: %d %s", code, out)
+	}
+	code, out = do(t, http.MethodPost, ts.URL+"/v1/sign", bytes.Repeat([]byte{'{'}, api.MaxBodySize+1), nil)
+	if code != 413 || !strings.Contains(string(out), api.CodeTooLarge) {
+		t.Errorf("oversized body: %d %s", code, out)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.got) != 0 {
+		t.Errorf("the enclave received %d requests the host should have refused", len(f.got))
+	}
+}
+
+func TestEnclaveDownAndBack(t *testing.T) {
+	sim := newSim(t)
+	ts := newServer(t, sim, 2*time.Second)
+	// No enclave: 503 with a code, health degraded.
+	code, out := do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	if code != 503 || !strings.Contains(string(out), `"unavailable"`) {
+		t.Fatalf("keys without an enclave: %d %s", code, out)
+	}
+	code, out = do(t, http.MethodGet, ts.URL+"/v1/health", nil, nil)
+	var h api.HealthResponse
+	json.Unmarshal(out, &h)
+	if code != 503 || h.Status != api.StatusDegraded || h.Error == nil || h.Error.Code != api.CodeUnavailable {
+		t.Fatalf("health without an enclave: %d %s", code, out)
+	}
+
+	keys := func(proto.Message) proto.Message {
+		return &proto.KeysResponse{Keys: []proto.Key{{ID: "hot-0", Path: "m/0"}}}
+	}
+	f := startFake(t, sim, keys)
+	code, out = do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	if code != 200 || !strings.Contains(string(out), `"hot-0"`) {
+		t.Fatalf("keys: %d %s", code, out)
+	}
+	// The enclave restarts: the host's connections break and are redialled.
+	f.stop()
+	startFake(t, sim, keys)
+	ok := false
+	for range 4 { // each of the 2 pooled connections may fail once
+		code, _ = do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+		ok = ok || code == 200
+	}
+	code, out = do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	if !ok || code != 200 {
+		t.Fatalf("after an enclave restart: %d %s", code, out)
+	}
+}
+
+func TestSlowEnclaveTimesOut(t *testing.T) {
+	sim := newSim(t)
+	release := make(chan struct{})
+	startFake(t, sim, func(proto.Message) proto.Message {
+		<-release
+		return &proto.KeysResponse{}
+	})
+	defer close(release)
+	ts := newServer(t, sim, 200*time.Millisecond)
+	code, out := do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	if code != 503 || !strings.Contains(string(out), "in time") {
+		t.Fatalf("slow enclave: %d %s", code, out)
+	}
+}
+
+func TestUnexpectedAnswerIsInternal(t *testing.T) {
+	sim := newSim(t)
+	startFake(t, sim, func(proto.Message) proto.Message { return &proto.HealthResponse{Version: "x"} })
+	ts := newServer(t, sim, 0)
+	code, out := do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	if code != 500 || !strings.Contains(string(out), api.CodeInternal) {
+		t.Fatalf("wrong answer type: %d %s", code, out)
+	}
+}
+
+func TestNewNeedsTransport(t *testing.T) {
+	if _, err := host.New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+	if _, err := host.New(&host.Config{}); err == nil {
+		t.Error("New without a transport succeeded")
+	}
+}
