@@ -28,7 +28,7 @@ dev: build
 
 ## test: formatting, vet, and every test with the race detector
 test: fmt-check vet
-	$(GO) test -race -timeout 9m ./...
+	$(GO) test -race -count=1 -timeout 9m ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
