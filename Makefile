@@ -44,11 +44,11 @@ enclave:
 	@mkdir -p $(BIN)
 	$(ENCLAVE_ENV) $(GO) build $(ENCLAVE_FLAGS) -o $(BIN)/nitrosign-enclave ./cmd/nitrosign-enclave
 	@sha384sum $(BIN)/nitrosign-enclave
-	NITROSIGN_REPRO_FULL=1 $(GO) test -count=1 -v -run 'TestEnclave' ./cmd/nitrosign-enclave
+	$(GO) test -count=1 -v -run 'TestEnclave' ./cmd/nitrosign-enclave
 
 ## bench: Go micro-benchmarks, then the end-to-end load generator
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./proto
+	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./proto ./enclave
 	$(BIN)/nitrosign bench --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
 
 ## fuzz: every fuzz target for $(FUZZTIME) each

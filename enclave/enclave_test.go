@@ -37,7 +37,7 @@ type fixture struct {
 	seqIDs int
 }
 
-func genesisJSON(t *testing.T, hot, other stamp.PublicKey) []byte {
+func genesisJSON(t testing.TB, hot, other stamp.PublicKey) []byte {
 	t.Helper()
 	g := map[string]any{
 		"format": 1,
@@ -67,7 +67,7 @@ func genesisJSON(t *testing.T, hot, other stamp.PublicKey) []byte {
 	return b
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
 	hot, err := stamp.NewEd25519Signer(edPriv)
@@ -116,7 +116,7 @@ func (f *fixture) send(t *testing.T, s stamp.Signer, body []byte) proto.Message 
 	return f.e.Handle(context.Background(), &proto.SignRequest{Body: body, Stamp: h})
 }
 
-func transfer(t *testing.T, chain int64, to string, wei *big.Int) []byte {
+func transfer(t testing.TB, chain int64, to string, wei *big.Int) []byte {
 	t.Helper()
 	a, err := ethtx.ParseAddress(to)
 	if err != nil {
