@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -140,6 +141,7 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 	if st.EnclavePID == os.Getpid() || st.EnclavePID <= 0 {
 		t.Fatalf("enclave pid %d: not a process of its own", st.EnclavePID)
 	}
+	checkIsolation(t, st)
 	if len(st.Keys) != 1 || st.Keys[0].ID != devstack.ExampleKeyID || st.Keys[0].Path != devstack.ExampleKeyPath {
 		t.Fatalf("keys = %+v", st.Keys)
 	}
@@ -451,4 +453,26 @@ func mustSigner(t *testing.T, k ed25519.PrivateKey) stamp.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// checkIsolation checks that an enclave process said to be isolated really
+// is in a network namespace of its own.
+func checkIsolation(t *testing.T, st *devstack.Stack) {
+	t.Helper()
+	if !st.Isolated {
+		t.Logf("the enclave process runs without its own network namespace (no permission here)")
+		return
+	}
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Logf("cannot read network namespaces: %v", err)
+		return
+	}
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", st.EnclavePID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self == theirs {
+		t.Fatalf("the enclave process shares this process's network namespace %s", self)
+	}
 }
