@@ -314,7 +314,7 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 		return deny(RuleDestinations, "%s is not on the allowlist of key %q for chain %s", tx.To.Hex(), req.KeyID, tx.ChainID)
 	}
 	if tx.Value.Cmp(kr.native.max) > 0 {
-		return deny(RuleMaxPerTransaction, "value %s wei exceeds the per-transaction limit of %s wei", tx.Value, kr.native.max)
+		return deny(RuleMaxPerTransaction, "value %s exceeds the per-transaction limit of %s", ethtx.FormatEther(tx.Value), ethtx.FormatEther(kr.native.max))
 	}
 	return Decision{Allow: true, Label: label}
 }

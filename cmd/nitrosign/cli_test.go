@@ -180,27 +180,3 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestParseUnits(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		dec  int
-		want string
-		ok   bool
-	}{
-		{"0.5", 18, "500000000000000000", true},
-		{"1", 18, "1000000000000000000", true},
-		{"30", 9, "30000000000", true},
-		{"0.000000001", 9, "1", true},
-		{"0.0000000001", 9, "", false},
-		{"-1", 18, "", false},
-		{".5", 18, "", false},
-		{"1e3", 18, "", false},
-		{"", 18, "", false},
-	} {
-		v, err := parseUnits(tc.in, tc.dec)
-		if (err == nil) != tc.ok || (tc.ok && v.String() != tc.want) {
-			t.Errorf("parseUnits(%q, %d) = %v, %v; want %s ok=%v", tc.in, tc.dec, v, err, tc.want, tc.ok)
-		}
-	}
-}

@@ -138,13 +138,13 @@ func buildTx(to, value string, chainID, nonce, gas uint64, maxFeeGwei, tipGwei, 
 		tx.To = &a
 	}
 	var err error
-	if tx.Value, err = parseUnits(value, 18); err != nil {
+	if tx.Value, err = ethtx.ParseUnits(value, ethtx.EtherDecimals); err != nil {
 		return nil, fmt.Errorf("--value: %w", err)
 	}
-	if tx.MaxFeePerGas, err = parseUnits(maxFeeGwei, 9); err != nil {
+	if tx.MaxFeePerGas, err = ethtx.ParseUnits(maxFeeGwei, 9); err != nil {
 		return nil, fmt.Errorf("--max-fee-gwei: %w", err)
 	}
-	if tx.MaxPriorityFeePerGas, err = parseUnits(tipGwei, 9); err != nil {
+	if tx.MaxPriorityFeePerGas, err = ethtx.ParseUnits(tipGwei, 9); err != nil {
 		return nil, fmt.Errorf("--priority-fee-gwei: %w", err)
 	}
 	if data != "" {
@@ -153,23 +153,6 @@ func buildTx(to, value string, chainID, nonce, gas uint64, maxFeeGwei, tipGwei, 
 		}
 	}
 	return tx, nil
-}
-
-// parseUnits parses a non-negative decimal such as "0.5" into an integer
-// number of the smallest unit, given the unit's decimals (18 for ETH).
-func parseUnits(s string, decimals int) (*big.Int, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
-		return nil, fmt.Errorf("%q is not a non-negative decimal number", s)
-	}
-	if len(frac) > decimals {
-		return nil, fmt.Errorf("%q has more than %d decimals", s, decimals)
-	}
-	v, ok := new(big.Int).SetString(whole+frac+strings.Repeat("0", decimals-len(frac)), 10)
-	if !ok || v.BitLen() > 256 {
-		return nil, fmt.Errorf("%q is out of range", s)
-	}
-	return v, nil
 }
 
 func decodeHex(s string) ([]byte, error) {

@@ -1,0 +1,71 @@
+package ethtx
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+)
+
+// EtherDecimals is the number of decimals of ETH (1 ETH = 10^18 wei).
+const EtherDecimals = 18
+
+// maxDecimals bounds the decimals FormatUnits and ParseUnits accept (ERC-20
+// tokens use at most 18 in practice; 77 keeps every 256-bit amount exact).
+const maxDecimals = 77
+
+// FormatUnits renders an integer amount of a token's smallest unit as a
+// decimal number of whole units, without trailing zeros: FormatUnits(1.5e18,
+// 18) is "1.5". Negative amounts get a leading minus sign.
+func FormatUnits(v *big.Int, decimals int) string {
+	if v == nil {
+		return "0"
+	}
+	if decimals <= 0 || decimals > maxDecimals {
+		return v.String()
+	}
+	neg := v.Sign() < 0
+	digits := new(big.Int).Abs(v).String()
+	if len(digits) <= decimals {
+		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
+	}
+	whole, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
+	s := whole
+	if frac != "" {
+		s += "." + frac
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// FormatEther renders wei as ETH, for example "0.5 ETH".
+func FormatEther(wei *big.Int) string { return FormatUnits(wei, EtherDecimals) + " ETH" }
+
+// ParseUnits parses a non-negative decimal number of whole units, such as
+// "0.5", into an integer amount of the smallest unit, given the token's
+// decimals. It refuses signs, exponents, more fractional digits than the
+// token has, and results of 256 bits or more.
+func ParseUnits(s string, decimals int) (*big.Int, error) {
+	if decimals < 0 || decimals > maxDecimals {
+		return nil, fmt.Errorf("ethtx: %d decimals is out of range", decimals)
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || (hasDot && frac == "") || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
+		return nil, fmt.Errorf("ethtx: %q is not a non-negative decimal number", s)
+	}
+	if len(frac) > decimals {
+		return nil, fmt.Errorf("ethtx: %q has more than %d decimals", s, decimals)
+	}
+	v, ok := new(big.Int).SetString(whole+frac+strings.Repeat("0", decimals-len(frac)), 10)
+	if !ok {
+		return nil, errors.New("ethtx: bad number")
+	}
+	if v.Cmp(maxUint256) > 0 {
+		return nil, fmt.Errorf("ethtx: %q is out of range", s)
+	}
+	return v, nil
+}
+
+var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))

@@ -1,0 +1,61 @@
+package ethtx
+
+import (
+	"math/big"
+	"strings"
+	"testing"
+)
+
+func TestFormatUnits(t *testing.T) {
+	max := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	for _, tc := range []struct {
+		name string
+		v    *big.Int
+		dec  int
+		want string
+	}{
+		{"zero", big.NewInt(0), 18, "0"},
+		{"nil", nil, 18, "0"},
+		{"one wei", big.NewInt(1), 18, "0.000000000000000001"},
+		{"half ether", big.NewInt(5e17), 18, "0.5"},
+		{"one ether", big.NewInt(1e18), 18, "1"},
+		{"usdc", big.NewInt(1_000_250_000), 6, "1000.25"},
+		{"no decimals", big.NewInt(42), 0, "42"},
+		{"negative", big.NewInt(-15), 1, "-1.5"},
+		{"max uint256", max, 18, "115792089237316195423570985008687907853269984665640564039457.584007913129639935"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FormatUnits(tc.v, tc.dec); got != tc.want {
+				t.Fatalf("FormatUnits = %q, want %q", got, tc.want)
+			}
+			if tc.v != nil && tc.v.Sign() >= 0 {
+				back, err := ParseUnits(tc.want, tc.dec)
+				if err != nil || back.Cmp(tc.v) != 0 {
+					t.Fatalf("ParseUnits(FormatUnits) = %v, %v; want %v", back, err, tc.v)
+				}
+			}
+		})
+	}
+	if got := FormatEther(big.NewInt(2e18)); got != "2 ETH" {
+		t.Errorf("FormatEther = %q", got)
+	}
+}
+
+func TestParseUnitsRefusals(t *testing.T) {
+	for _, tc := range []struct{ in, msg string }{
+		{"", "not a non-negative"},
+		{"-1", "not a non-negative"},
+		{"+1", "not a non-negative"},
+		{".5", "not a non-negative"},
+		{"1.", "not a non-negative"},
+		{"1e18", "not a non-negative"},
+		{"1.2.3", "not a non-negative"},
+		{" 1", "not a non-negative"},
+		{"0.0000000000000000001", "more than 18 decimals"},
+		{"115792089237316195423570985008687907853269984665640564039458", "out of range"},
+	} {
+		if _, err := ParseUnits(tc.in, 18); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("ParseUnits(%q) err = %v, want %q", tc.in, err, tc.msg)
+		}
+	}
+}
