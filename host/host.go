@@ -10,6 +10,7 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -45,10 +46,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// TLSCertFile and TLSKeyFile, when both set, make Serve answer HTTPS
+	// with this PEM certificate chain and key (TLS 1.2 or later).
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server is the host's HTTP API.
 type Server struct {
+	tls     *tls.Config
 	pool    *pool
 	timeout time.Duration
 	log     *slog.Logger
@@ -82,6 +87,16 @@ func New(cfg *Config) (*Server, error) {
 		timeout: c.RequestTimeout,
 		log:     c.Logger,
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return nil, errors.New("host: TLS needs both a certificate and a key file")
+	}
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("host: loading the TLS certificate: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	s.routes()
 	return s, nil
 }
@@ -109,10 +124,13 @@ func (s *Server) routes() {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Serve answers HTTP requests on l until ctx is done, then shuts down
-// gracefully (in-flight requests get up to 5 seconds) and closes the
-// connections to the enclave.
+// Serve answers HTTP (HTTPS when configured) requests on l until ctx is
+// done, then shuts down gracefully (in-flight requests get up to 5 seconds)
+// and closes the connections to the enclave.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	if s.tls != nil {
+		l = tls.NewListener(l, s.tls)
+	}
 	srv := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -27,31 +27,52 @@ func main() {
 	conns := flag.Int("conns", 4, "persistent connections to the enclave")
 	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
+	cert := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
+	key := flag.String("tls-key", "", "PEM private key `file` for -tls-cert")
 	flag.Parse()
-	if err := run(*listen, uint32(*cid), uint32(*port), *conns, *tr, *level); err != nil {
+	if flag.NArg() != 0 {
+		fmt.Fprintf(os.Stderr, "nitrosign-host: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	cfg := config{listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
+	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen string, cid, port uint32, conns int, spec, level string) error {
-	log, err := logging.New(os.Stderr, level)
+type config struct {
+	listen    string
+	cid, port uint32
+	conns     int
+	transport string
+	level     string
+	cert, key string
+}
+
+func run(c config) error {
+	log, err := logging.New(os.Stderr, c.level)
 	if err != nil {
 		return err
 	}
-	t, err := transport.Parse(spec, transport.ParentCID)
+	t, err := transport.Parse(c.transport, transport.ParentCID)
 	if err != nil {
 		return err
 	}
-	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: cid, EnclavePort: port, Conns: conns, Logger: log})
+	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: c.cid, EnclavePort: c.port, Conns: c.conns, Logger: log,
+		TLSCertFile: c.cert, TLSKeyFile: c.key})
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", listen)
+	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "url", "http://"+l.Addr().String(), "enclave", transport.Addr{ContextID: cid, Port: port}.String())
+	scheme := "http"
+	if c.cert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "enclave", transport.Addr{ContextID: c.cid, Port: c.port}.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return srv.Serve(ctx, l)
