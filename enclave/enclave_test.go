@@ -92,7 +92,7 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-func (f *fixture) body(t *testing.T, key string, unsigned []byte, ts int64) []byte {
+func (f *fixture) body(t testing.TB, key string, unsigned []byte, ts int64) []byte {
 	t.Helper()
 	f.seqIDs++
 	b, err := json.Marshal(api.SignRequest{
@@ -107,7 +107,7 @@ func (f *fixture) body(t *testing.T, key string, unsigned []byte, ts int64) []by
 	return b
 }
 
-func (f *fixture) send(t *testing.T, s stamp.Signer, body []byte) proto.Message {
+func (f *fixture) send(t testing.TB, s stamp.Signer, body []byte) proto.Message {
 	t.Helper()
 	h, err := stamp.Create(s, body)
 	if err != nil {
