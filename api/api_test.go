@@ -5,35 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
 
+// writeCorpus commits a table case as a FuzzDecodeSignRequest seed, with -update.
 func writeCorpus(t *testing.T, name string, data []byte) {
 	t.Helper()
-	if !*update || len(data) > 1024 {
-		return
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeSignRequest")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(name))
-	content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-	if err := os.WriteFile(filepath.Join(dir, "table-"+file), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
+	if *update && len(data) <= 1024 {
+		fuzzseed.Write(t, "FuzzDecodeSignRequest", "table-"+name, data)
 	}
 }
 

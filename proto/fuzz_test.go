@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
@@ -118,43 +118,32 @@ var corpora = map[string]func(testing.TB) map[string][]byte{
 	"FuzzReadFrame": seedReadFrame,
 }
 
-// corpusFile is the Go fuzzing corpus file format for one []byte argument.
-func corpusFile(b []byte) []byte {
-	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-}
-
 // TestSeedCorpus checks that testdata/fuzz holds every seed, as written by
 // go test -run TestSeedCorpus -update-corpus. Files that are not seeds
 // (such as failures found by fuzzing) are left alone.
 func TestSeedCorpus(t *testing.T) {
-	safe := regexp.MustCompile(`[^a-z0-9_]+`)
 	for target, seeds := range corpora {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
 		seen := map[string]bool{}
 		for name, b := range seeds(t) {
-			path := filepath.Join(dir, "seed_"+safe.ReplaceAllString(name, "_"))
+			path := fuzzseed.Path(target, fuzzseed.FileName("seed_"+name, '_'))
 			if seen[path] {
 				t.Fatalf("two seeds named %s", path)
 			}
 			seen[path] = true
-			want := corpusFile(b)
 			if *updateCorpus {
-				if err := os.WriteFile(path, want, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				fuzzseed.WriteFile(t, path, b)
 				continue
+			}
+			want, err := fuzzseed.Encode(b)
+			if err != nil {
+				t.Fatal(err)
 			}
 			got, err := os.ReadFile(path)
 			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("%s is missing or stale; run go test ./proto -run TestSeedCorpus -update-corpus", path)
 			}
 		}
-		old, _ := filepath.Glob(filepath.Join(dir, "seed_*"))
+		old, _ := filepath.Glob(fuzzseed.Path(target, "seed_*"))
 		for _, path := range old {
 			if !seen[path] {
 				t.Errorf("%s is no longer a seed: remove it", path)

@@ -12,6 +12,9 @@
 # Run `scripts/build-eif.sh --help` for the options.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" build-eif
+
 readonly IMAGE_TAG_DEFAULT="nitrosign-enclave:eif-build"
 readonly GO_IMAGE_ARG="GO_IMAGE"
 
@@ -55,18 +58,6 @@ PCR0 is what the KMS key policy pins: after a build, give it to a key admin
 (\`nitrosign kms-policy --pcr0 <PCR0>\`, coming in a later issue). A new PCR0
 cannot unseal until the policy allows it.
 EOF
-}
-
-die() {
-	printf 'build-eif: %s\n' "$*" >&2
-	exit 1
-}
-
-need_value() {
-	# $1: option name, $2: number of remaining arguments including the option.
-	if [[ "$2" -lt 2 ]]; then
-		die "$1 needs a value (see --help)"
-	fi
 }
 
 while [[ $# -gt 0 ]]; do

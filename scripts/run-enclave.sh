@@ -7,6 +7,9 @@
 # for the instance setup this script expects.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" run-enclave
+
 readonly ALLOCATOR_CONFIG="/etc/nitro_enclaves/allocator.yaml"
 
 eif="nitrosign.eif"
@@ -55,28 +58,6 @@ The enclave needs the allocator to have reserved at least the requested vCPUs
 and memory: see cpu_count and memory_mib in ${ALLOCATOR_CONFIG}, then
   sudo systemctl restart nitro-enclaves-allocator.service
 EOF
-}
-
-die() {
-	printf 'run-enclave: %s\n' "$*" >&2
-	exit 1
-}
-
-warn() {
-	printf 'run-enclave: warning: %s\n' "$*" >&2
-}
-
-need_value() {
-	if [[ "$2" -lt 2 ]]; then
-		die "$1 needs a value (see --help)"
-	fi
-}
-
-need_uint() {
-	# $1: option name, $2: value.
-	if ! [[ "$2" =~ ^[0-9]+$ ]]; then
-		die "$1 must be a whole number, got '$2'"
-	fi
 }
 
 while [[ $# -gt 0 ]]; do

@@ -18,10 +18,10 @@ import (
 	"flag"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
@@ -82,24 +82,11 @@ func decodeStamp(t *testing.T, h string) wire {
 	return w
 }
 
+// writeCorpus commits a table case as a FuzzVerify seed, with -update.
 func writeCorpus(t *testing.T, name, header string, body []byte) {
 	t.Helper()
-	if !*update || len(header) > 2*MaxHeaderSize {
-		return
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzVerify")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(name))
-	content := fmt.Sprintf("go test fuzz v1\nstring(%q)\n[]byte(%q)\n", header, body)
-	if err := os.WriteFile(filepath.Join(dir, "table-"+file), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
+	if *update && len(header) <= 2*MaxHeaderSize {
+		fuzzseed.Write(t, "FuzzVerify", "table-"+name, header, body)
 	}
 }
 

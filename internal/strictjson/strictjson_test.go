@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
@@ -20,20 +19,7 @@ func writeCorpus(t *testing.T, fuzz, name string, data []byte) {
 	if len(data) > 1024 {
 		return // large entries make the fuzzer spend its time minimizing
 	}
-	dir := filepath.Join("testdata", "fuzz", fuzz)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(name))
-	content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-	if err := os.WriteFile(filepath.Join(dir, "table-"+file), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fuzzseed.Write(t, fuzz, "table-"+name, data)
 }
 
 type inner struct {
