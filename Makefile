@@ -11,7 +11,9 @@ FUZZTIME  ?= 60s
 BENCH_DURATION ?= 10s
 BENCH_CLIENTS  ?= 64
 
-.PHONY: all build dev test vet fmt-check bench fuzz enclave clean
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build dev test vet staticcheck fmt-check bench fuzz enclave clean
 
 all: build
 
@@ -26,8 +28,8 @@ build:
 dev: build
 	$(BIN)/nitrosign dev --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-## test: formatting, vet, and every test with the race detector
-test: fmt-check vet
+## test: formatting, vet, staticcheck, and every test with the race detector
+test: fmt-check vet staticcheck
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 fmt-check:
@@ -36,6 +38,9 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 ## enclave: build the enclave binary into bin/, then prove the build is
 ## reproducible (two builds from separate build caches are byte-identical),

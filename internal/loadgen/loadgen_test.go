@@ -22,7 +22,7 @@ func TestRunCountsAndOrdersLatencies(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		// Every request is stamped over a distinct body.
 		if _, err := stamp.Verify(r.Header.Get(stamp.Header), body); err != nil {
-			http.Error(w, `{"error":{"code":"unauthorized","message":"x"}}`, 401)
+			http.Error(w, `{"error":{"code":"unauthorized","message":"x"}}`, http.StatusUnauthorized)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
