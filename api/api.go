@@ -38,6 +38,7 @@ package api
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,9 +57,8 @@ const (
 
 // SignRequest is the body of POST /v1/sign.
 //
-// Exactly one payload field is set. Payload kinds to come (eth_typed_data,
-// eth_personal_message) are added as further optional pointer fields and
-// listed in [SignRequest.payloads].
+// Exactly one payload field is set. Payload kinds are optional pointer
+// fields, each listed in [SignRequest.payloads].
 type SignRequest struct {
 	// RequestID is unique per client: 1 to 128 characters of [A-Za-z0-9._:-].
 	// The enclave refuses a request_id it has seen (replayed_request).
@@ -72,6 +72,54 @@ type SignRequest struct {
 
 	// EthTransaction asks for a signed Ethereum transaction.
 	EthTransaction *EthTransaction `json:"eth_transaction,omitempty"`
+	// EthTypedData asks for an EIP-712 signature over typed data.
+	EthTypedData *EthTypedData `json:"eth_typed_data,omitempty"`
+	// EthPersonalMessage asks for an EIP-191 personal_sign signature.
+	EthPersonalMessage *EthPersonalMessage `json:"eth_personal_message,omitempty"`
+}
+
+// EthTypedData is EIP-712 typed data in eth_signTypedData_v4 JSON form
+// ({"types", "primaryType", "domain", "message"}), kept as the exact bytes the
+// client sent: the enclave decodes it itself (package ethmsg). The body's
+// strict parsing already refused duplicate keys inside it.
+type EthTypedData struct {
+	JSON json.RawMessage
+}
+
+// UnmarshalJSON keeps the raw object.
+func (t *EthTypedData) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return errors.New("eth_typed_data: must be a JSON object")
+	}
+	t.JSON = append(t.JSON[:0], b...)
+	return nil
+}
+
+// MarshalJSON returns the raw object.
+func (t EthTypedData) MarshalJSON() ([]byte, error) {
+	if len(t.JSON) == 0 {
+		return nil, errors.New("api: eth_typed_data: empty")
+	}
+	return t.JSON, nil
+}
+
+// EthPersonalMessage is a message for EIP-191 personal_sign: the enclave
+// signs keccak256("\x19Ethereum Signed Message:\n" || len || message).
+type EthPersonalMessage struct {
+	// Message is the 0x-prefixed hex of the message bytes.
+	Message string `json:"message"`
+}
+
+// Bytes decodes Message, as EthTransaction.Bytes does.
+func (m *EthPersonalMessage) Bytes() ([]byte, error) {
+	if m == nil {
+		return nil, errors.New("api: eth_personal_message: missing")
+	}
+	b, err := decodeHex(m.Message)
+	if err != nil {
+		return nil, fmt.Errorf("api: eth_personal_message.message: %w", err)
+	}
+	return b, nil
 }
 
 // EthTransaction is an Ethereum transaction to sign.
@@ -159,11 +207,19 @@ func (r *SignRequest) Validate() error {
 			return badRequest("eth_transaction.unsigned", err)
 		}
 	}
+	if r.EthPersonalMessage != nil {
+		if _, err := decodeHex(r.EthPersonalMessage.Message); err != nil {
+			return badRequest("eth_personal_message.message", err)
+		}
+	}
+	if r.EthTypedData != nil && (len(r.EthTypedData.JSON) == 0 || r.EthTypedData.JSON[0] != '{') {
+		return badRequest("eth_typed_data", errors.New("must be a JSON object"))
+	}
 	return nil
 }
 
 // payloadNames lists every payload field, in the order of the struct.
-var payloadNames = []string{"eth_transaction"}
+var payloadNames = []string{"eth_transaction", "eth_typed_data", "eth_personal_message"}
 
 // payloads returns the names of the payload fields that are set. Each new
 // payload kind adds a line here and a name to payloadNames.
@@ -171,6 +227,12 @@ func (r *SignRequest) payloads() []string {
 	var present []string
 	if r.EthTransaction != nil {
 		present = append(present, "eth_transaction")
+	}
+	if r.EthTypedData != nil {
+		present = append(present, "eth_typed_data")
+	}
+	if r.EthPersonalMessage != nil {
+		present = append(present, "eth_personal_message")
 	}
 	return present
 }
@@ -217,6 +279,9 @@ type SignResponse struct {
 	// TransactionHash is the hash of SignedTransaction; set for
 	// eth_transaction.
 	TransactionHash string `json:"transaction_hash,omitempty"`
+	// Digest is the 32-byte hash that was signed: the transaction's signing
+	// hash, the EIP-712 digest, or the EIP-191 personal-message hash.
+	Digest string `json:"digest,omitempty"`
 	// AuditSeq is the sequence number of the audit record of this decision.
 	AuditSeq uint64 `json:"audit_seq"`
 }

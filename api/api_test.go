@@ -25,6 +25,12 @@ func writeCorpus(t *testing.T, name string, data []byte) {
 
 const validBody = `{"request_id":"r-1","timestamp_ms":1700000000000,"key":"hot-1","eth_transaction":{"unsigned":"0x02c0"}}`
 
+// msgBody returns validBody with its eth_transaction replaced by another
+// payload field.
+func msgBody(field, value string) string {
+	return `{"request_id":"r-1","timestamp_ms":1700000000000,"key":"hot-1","` + field + `":` + value + `}`
+}
+
 // body returns validBody with field replaced by the raw JSON value, or
 // removed when value is "".
 func body(field, value string) string {
@@ -123,7 +129,15 @@ func TestDecodeSignRequestRefuses(t *testing.T) {
 		{name: "key tab", in: body("key", `"hot\t"`), code: CodeBadRequest, want: "key: character 3"},
 		{name: "key del", in: body("key", `"hot\u007f"`), code: CodeBadRequest, want: "key: character 3"},
 		{name: "key non-ascii", in: body("key", `"hötkey"`), code: CodeBadRequest, want: "key: character 1"},
-		{name: "no payload", in: body("eth_transaction", ""), code: CodeBadRequest, want: "exactly one payload required (eth_transaction), got none"},
+		{name: "no payload", in: body("eth_transaction", ""), code: CodeBadRequest, want: "exactly one payload required (eth_transaction, eth_typed_data, eth_personal_message), got none"},
+		{name: "two payloads", in: body("eth_personal_message", `{"message":"0x68690a"}`), code: CodeBadRequest, want: "got eth_transaction, eth_personal_message"},
+		{name: "personal message empty", in: msgBody("eth_personal_message", `{"message":"0x"}`), code: CodeBadRequest, want: "eth_personal_message.message: is empty"},
+		{name: "personal message not hex", in: msgBody("eth_personal_message", `{"message":"hello"}`), code: CodeBadRequest, want: `eth_personal_message.message: must start with "0x"`},
+		{name: "personal message unknown field", in: msgBody("eth_personal_message", `{"message":"0x00","text":"a"}`), code: CodeBadRequest, want: `unknown field "text"`},
+		{name: "typed data not object", in: msgBody("eth_typed_data", `"{}"`), code: CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
+		{name: "typed data array", in: msgBody("eth_typed_data", `[]`), code: CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
+		{name: "typed data null", in: msgBody("eth_typed_data", `null`), code: CodeBadRequest, want: "got none"},
+		{name: "typed data duplicate key inside", in: msgBody("eth_typed_data", `{"primaryType":"A","primaryType":"B"}`), code: CodeBadRequest, want: `duplicate key "primaryType"`},
 		{name: "null payload", in: body("eth_transaction", `null`), code: CodeBadRequest, want: "got none"},
 		{name: "payload not object", in: body("eth_transaction", `"0x01"`), code: CodeBadRequest, want: "cannot decode string into api.EthTransaction"},
 		{name: "unsigned missing", in: body("eth_transaction", `{}`), code: CodeBadRequest, want: `eth_transaction.unsigned: must start with "0x"`},
@@ -353,5 +367,34 @@ func BenchmarkDecodeSignRequest(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecodeMessagePayloads(t *testing.T) {
+	typed := `{"types":{"EIP712Domain":[]},"primaryType":"EIP712Domain","domain":{},"message":{}}`
+	req, err := DecodeSignRequest([]byte(msgBody("eth_typed_data", typed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(req.EthTypedData.JSON) != typed {
+		t.Errorf("typed data kept as %q, want the exact bytes %q", req.EthTypedData.JSON, typed)
+	}
+	req, err = DecodeSignRequest([]byte(msgBody("eth_personal_message", `{"message":"0x68690A"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := req.EthPersonalMessage.Bytes()
+	if err != nil || string(b) != "hi\n" {
+		t.Errorf("personal message = %q, %v", b, err)
+	}
+	// Round trip through the client's encoder keeps the typed data bytes.
+	out, err := json.Marshal(req)
+	if err != nil || !strings.Contains(string(out), `"eth_personal_message":{"message":"0x68690A"}`) {
+		t.Errorf("marshal = %s, %v", out, err)
+	}
+	td := &SignRequest{RequestID: "a", TimestampMS: 1, Key: "k", EthTypedData: &EthTypedData{JSON: json.RawMessage(typed)}}
+	out, err = json.Marshal(td)
+	if err != nil || !strings.Contains(string(out), `"eth_typed_data":`+typed) {
+		t.Errorf("marshal typed = %s, %v", out, err)
 	}
 }

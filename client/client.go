@@ -144,7 +144,26 @@ func New(baseURL string, signer stamp.Signer, opts *Options) (*Client, error) {
 // (the typed envelope without signature, or the EIP-155 RLP list) with the
 // signing key whose id or address is key.
 func (c *Client) SignTransaction(ctx context.Context, key string, unsigned []byte) (*api.SignResponse, error) {
-	body, st, err := c.StampTransaction(key, unsigned)
+	if len(unsigned) == 0 {
+		return nil, errors.New("client: empty transaction")
+	}
+	return c.Sign(ctx, &api.SignRequest{Key: key, EthTransaction: api.NewEthTransaction(unsigned)})
+}
+
+// SignTypedData asks for an EIP-712 signature over typed data in
+// eth_signTypedData_v4 JSON form; the bytes are sent as they are.
+func (c *Client) SignTypedData(ctx context.Context, key string, typedData []byte) (*api.SignResponse, error) {
+	return c.Sign(ctx, &api.SignRequest{Key: key, EthTypedData: &api.EthTypedData{JSON: typedData}})
+}
+
+// SignPersonalMessage asks for an EIP-191 personal_sign signature over msg.
+func (c *Client) SignPersonalMessage(ctx context.Context, key string, msg []byte) (*api.SignResponse, error) {
+	return c.Sign(ctx, &api.SignRequest{Key: key, EthPersonalMessage: &api.EthPersonalMessage{Message: "0x" + hex.EncodeToString(msg)}})
+}
+
+// Sign stamps and sends req (see StampRequest) and returns the signature.
+func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignResponse, error) {
+	body, st, err := c.StampRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -158,32 +177,36 @@ func (c *Client) SignTransaction(ctx context.Context, key string, unsigned []byt
 	return &resp, nil
 }
 
-// StampTransaction builds the body of a sign request for unsigned, with a
-// fresh request_id and timestamp_ms, and its X-Nitrosign-Stamp header value,
-// without sending anything: for tools that send the request themselves
-// (`nitrosign sign --curl`). The stamp is valid for as long as the enclave
-// accepts the timestamp (five minutes).
+// StampTransaction is StampRequest for an unsigned transaction.
 func (c *Client) StampTransaction(key string, unsigned []byte) (body []byte, stampHeader string, err error) {
-	if c.signer == nil {
-		return nil, "", errors.New("client: no signer to stamp requests with")
-	}
 	if len(unsigned) == 0 {
 		return nil, "", errors.New("client: empty transaction")
 	}
-	id, err := c.requestID()
-	if err != nil {
-		return nil, "", err
+	return c.StampRequest(&api.SignRequest{Key: key, EthTransaction: api.NewEthTransaction(unsigned)})
+}
+
+// StampRequest fills in a fresh request_id and timestamp_ms where req has
+// none, encodes it, and returns the body with its X-Nitrosign-Stamp header
+// value, without sending anything: for tools that send the request
+// themselves (`nitrosign sign --curl`). The stamp is valid for as long as
+// the enclave accepts the timestamp (five minutes).
+func (c *Client) StampRequest(req *api.SignRequest) (body []byte, stampHeader string, err error) {
+	if c.signer == nil {
+		return nil, "", errors.New("client: no signer to stamp requests with")
 	}
-	req := &api.SignRequest{
-		RequestID:      id,
-		TimestampMS:    c.now().UnixMilli(),
-		Key:            key,
-		EthTransaction: api.NewEthTransaction(unsigned),
+	r := *req
+	if r.RequestID == "" {
+		if r.RequestID, err = c.requestID(); err != nil {
+			return nil, "", err
+		}
 	}
-	if err := req.Validate(); err != nil {
+	if r.TimestampMS == 0 {
+		r.TimestampMS = c.now().UnixMilli()
+	}
+	if err := r.Validate(); err != nil {
 		return nil, "", fmt.Errorf("client: %w", err)
 	}
-	body, err = json.Marshal(req)
+	body, err = json.Marshal(&r)
 	if err != nil {
 		return nil, "", fmt.Errorf("client: encoding request: %w", err)
 	}

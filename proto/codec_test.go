@@ -140,12 +140,13 @@ func TestGolden(t *testing.T) {
 		{"keys_response", 2, KeysResponse{Keys: []Key{{ID: "k", Address: [20]byte{19: 1}, Path: "m"}}},
 			"a4 0101 0205 0302 04 58 20" + "a1 01 81 a3 01 61 6b 02 54 0000000000000000000000000000000000000001 03 61 6d"},
 		{"sign_response", 3, resp,
-			"a4 0101 0207 0303 04 58 86" + "a5" +
+			"a4 0101 0207 0303 04 58 a9" + "a6" +
 				"01 54 aa00000000000000000000000000000000000000" +
 				"02 58 41 " + strings.Repeat("00", 64) + "01" +
 				"03 42 02f8" +
 				"04 58 20 " + strings.Repeat("00", 31) + "bb" +
-				"05 19 01f4"},
+				"05 19 01f4" +
+				"06 58 20 " + strings.Repeat("00", 32)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,12 +251,12 @@ func refuseCases(t testing.TB) []refuseCase {
 		{name: "health response non-shortest int", payload: envHex(t, TypeHealthResponse, "a6 01 60 02 00 03 18 05 04 00 05 00 06 00"), wantID: 7, wantErr: errNonCanonical},
 		{name: "health response missing fields", payload: envHex(t, TypeHealthResponse, "a4 01 60 02 00 03 00 04 00"), wantID: 7, wantErr: errNonCanonical},
 		{name: "health response bool", payload: envHex(t, TypeHealthResponse, "a6 01 60 02 00 03 f5 04 00 05 00 06 00"), wantID: 7},
-		{name: "sign response from 19 bytes", payload: envHex(t, TypeSignResponse, "a5 01 "+addr19+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00"), wantID: 7, wantErr: errNonCanonical},
-		{name: "sign response from 21 bytes", payload: envHex(t, TypeSignResponse, "a5 01 "+addr21+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00"), wantID: 7, wantErr: errNonCanonical},
-		{name: "sign response from array", payload: envHex(t, TypeSignResponse, "a5 01 "+addrArray+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00"), wantID: 7, wantErr: errNonCanonical},
-		{name: "sign response signature 64 bytes", payload: envHex(t, TypeSignResponse, "a5 01 "+addr20+" 02 58 40 "+strings.Repeat("22", 64)+" 03 40 04 "+hash32+" 05 00"), wantID: 7, wantErr: errNonCanonical},
-		{name: "sign response hash empty", payload: envHex(t, TypeSignResponse, "a5 01 "+addr20+" 02 "+sig65+" 03 40 04 40 05 00"), wantID: 7, wantErr: errNonCanonical},
-		{name: "sign response hash text", payload: envHex(t, TypeSignResponse, "a5 01 "+addr20+" 02 "+sig65+" 03 40 04 78 20 "+strings.Repeat("33", 32)+" 05 00"), wantID: 7},
+		{name: "sign response from 19 bytes", payload: envHex(t, TypeSignResponse, "a6 01 "+addr19+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00 06 "+hash32), wantID: 7, wantErr: errNonCanonical},
+		{name: "sign response from 21 bytes", payload: envHex(t, TypeSignResponse, "a6 01 "+addr21+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00 06 "+hash32), wantID: 7, wantErr: errNonCanonical},
+		{name: "sign response from array", payload: envHex(t, TypeSignResponse, "a6 01 "+addrArray+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00 06 "+hash32), wantID: 7, wantErr: errNonCanonical},
+		{name: "sign response signature 64 bytes", payload: envHex(t, TypeSignResponse, "a6 01 "+addr20+" 02 58 40 "+strings.Repeat("22", 64)+" 03 40 04 "+hash32+" 05 00 06 "+hash32), wantID: 7, wantErr: errNonCanonical},
+		{name: "sign response hash empty", payload: envHex(t, TypeSignResponse, "a6 01 "+addr20+" 02 "+sig65+" 03 40 04 40 05 00 06 "+hash32), wantID: 7, wantErr: errNonCanonical},
+		{name: "sign response hash text", payload: envHex(t, TypeSignResponse, "a6 01 "+addr20+" 02 "+sig65+" 03 40 04 78 20 "+strings.Repeat("33", 32)+" 05 00 06 "+hash32), wantID: 7},
 		{name: "key address 19 bytes", payload: envHex(t, TypeKeysResponse, "a1 01 81 a3 01 60 02 "+addr19+" 03 60"), wantID: 7, wantErr: errNonCanonical},
 		{name: "key address 21 bytes", payload: envHex(t, TypeKeysResponse, "a1 01 81 a3 01 60 02 "+addr21+" 03 60"), wantID: 7, wantErr: errNonCanonical},
 		{name: "keys not array", payload: envHex(t, TypeKeysResponse, "a1 01 a0"), wantID: 7},

@@ -49,7 +49,7 @@
 //	      Key             1: id text (..128), 2: address bytes(20), 3: path text (..256)
 //	6     SignRequest     1: body bytes (..512 KiB), 2: stamp text (..2048)
 //	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
-//	                      4: transaction_hash bytes(32), 5: audit_seq uint
+//	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32)
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -124,6 +124,7 @@ type SignResponse struct {
 	SignedTransaction []byte   `cbor:"3,keyasint"` // empty when not a transaction
 	TransactionHash   [32]byte `cbor:"4,keyasint"` // zero when not a transaction
 	AuditSeq          uint64   `cbor:"5,keyasint"` // sequence number of the audit record
+	Digest            [32]byte `cbor:"6,keyasint"` // the hash that was signed
 }
 
 // Type implements Message.
