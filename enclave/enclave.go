@@ -276,6 +276,7 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 		SignedTransaction: signed,
 		TransactionHash:   ethtx.TransactionHash(signed),
 		AuditSeq:          seq,
+		Digest:            hash,
 	}
 }
 

@@ -258,13 +258,18 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
 		writeError(w, unexpected(resp))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.SignResponse{
-		From:              ethtx.Address(sr.From).Hex(),
-		Signature:         hex0x(sr.Signature[:]),
-		SignedTransaction: hex0x(sr.SignedTransaction),
-		TransactionHash:   hex0x(sr.TransactionHash[:]),
-		AuditSeq:          sr.AuditSeq,
-	})
+	out := api.SignResponse{
+		From:      ethtx.Address(sr.From).Hex(),
+		Signature: hex0x(sr.Signature[:]),
+		Digest:    hex0x(sr.Digest[:]),
+		AuditSeq:  sr.AuditSeq,
+	}
+	// Messages have no transaction: the enclave leaves those fields empty.
+	if len(sr.SignedTransaction) > 0 {
+		out.SignedTransaction = hex0x(sr.SignedTransaction)
+		out.TransactionHash = hex0x(sr.TransactionHash[:])
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func unexpected(m proto.Message) *api.Error {

@@ -115,6 +115,7 @@ func TestSignForwardsBytesUnchanged(t *testing.T) {
 		r.From[19] = 0x01
 		r.Signature[64] = 1
 		r.TransactionHash[0] = 0xff
+		r.Digest[31] = 0xdd
 		return r
 	})
 	ts := newServer(t, sim, 0)
@@ -133,6 +134,7 @@ func TestSignForwardsBytesUnchanged(t *testing.T) {
 		Signature:         "0x" + strings.Repeat("00", 64) + "01",
 		SignedTransaction: "0x02ab",
 		TransactionHash:   "0xff" + strings.Repeat("00", 31),
+		Digest:            "0x" + strings.Repeat("00", 31) + "dd",
 		AuditSeq:          9,
 	}
 	if resp != want {

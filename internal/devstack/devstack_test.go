@@ -222,6 +222,9 @@ func checkWithGeth(t *testing.T, resp *api.SignResponse, wantFrom string, unsign
 	if got := hex.EncodeToString(signer.Hash(&tx).Bytes()); got != hex.EncodeToString(kh.Sum(nil)) {
 		t.Errorf("go-ethereum signing hash %s differs from keccak(unsigned)", got)
 	}
+	if want := "0x" + hex.EncodeToString(signer.Hash(&tx).Bytes()); resp.Digest != want {
+		t.Errorf("digest = %s, go-ethereum's signing hash is %s", resp.Digest, want)
+	}
 	v, r, s := tx.RawSignatureValues()
 	sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
 	if len(sig) != 65 {
