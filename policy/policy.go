@@ -59,6 +59,11 @@ const (
 	RuleDestinations = "destinations"
 	// RuleMaxPerTransaction: the amount exceeds the per-transaction limit.
 	RuleMaxPerTransaction = "max_per_transaction"
+	// RuleBlobTransactions: EIP-4844 blob transactions are not allowed.
+	RuleBlobTransactions = "blob_transactions"
+	// RuleSetCode: EIP-7702 set-code transactions (delegations of an
+	// account to contract code) are not allowed.
+	RuleSetCode = "set_code"
 )
 
 // Document is the JSON form of a policy.
@@ -299,6 +304,12 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 	tx := req.Tx
 	if !tx.ChainID.IsUint64() || !slices.Contains(kr.chains, tx.ChainID.Uint64()) {
 		return deny(RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
+	}
+	switch tx.Type {
+	case ethtx.TypeBlob:
+		return deny(RuleBlobTransactions, "EIP-4844 blob transactions are not allowed for key %q", req.KeyID)
+	case ethtx.TypeSetCode:
+		return deny(RuleSetCode, "EIP-7702 set-code transactions (account delegations) are not allowed for key %q", req.KeyID)
 	}
 	if tx.To == nil {
 		return deny(RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)

@@ -48,11 +48,19 @@ func TestEvaluateTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const (
+		legacy  = ethtx.TypeLegacy
+		al      = ethtx.TypeAccessList
+		dynamic = ethtx.TypeDynamicFee
+		blob    = ethtx.TypeBlob
+		setCode = ethtx.TypeSetCode
+	)
 	ops := "0x1111111111111111111111111111111111111111"
 	for _, tc := range []struct {
 		name  string
 		who   stamp.PublicKey
 		key   string
+		typ   ethtx.Type
 		chain int64
 		to    string
 		value int64
@@ -60,20 +68,24 @@ func TestEvaluateTransaction(t *testing.T) {
 		rule  string
 		label string
 	}{
-		{"allowed at the limit", c, "hot-0", 1, ops, 1000, nil, "", "ops"},
-		{"allowed on the second chain", c, "hot-0", 11155111, ops, 0, nil, "", "ops"},
-		{"one wei over", c, "hot-0", 1, ops, 1001, nil, policy.RuleMaxPerTransaction, ""},
-		{"other chain", c, "hot-0", 5, ops, 1, nil, policy.RuleChains, ""},
-		{"creation", c, "hot-0", 1, "", 0, []byte{0x60}, policy.RuleContractCreation, ""},
-		{"calldata", c, "hot-0", 1, ops, 0, []byte{1, 2, 3, 4}, policy.RuleCalldata, ""},
-		{"short calldata", c, "hot-0", 1, ops, 0, []byte{1}, policy.RuleCalldata, ""},
-		{"not on the allowlist", c, "hot-0", 1, "0x2222222222222222222222222222222222222222", 1, nil, policy.RuleDestinations, ""},
-		{"key without transfers", c, "bare", 1, ops, 1, nil, policy.RuleNativeTransfers, ""},
-		{"key the client may not use", c, "cold", 1, ops, 1, nil, policy.RuleClientKeys, ""},
-		{"unregistered client", client(t), "hot-0", 1, ops, 1, nil, policy.RuleClientKeys, ""},
+		{"allowed at the limit", c, "hot-0", dynamic, 1, ops, 1000, nil, "", "ops"},
+		{"allowed on the second chain", c, "hot-0", dynamic, 11155111, ops, 0, nil, "", "ops"},
+		{"legacy transfer", c, "hot-0", legacy, 1, ops, 1, nil, "", "ops"},
+		{"EIP-2930 transfer", c, "hot-0", al, 1, ops, 1, nil, "", "ops"},
+		{"one wei over", c, "hot-0", dynamic, 1, ops, 1001, nil, policy.RuleMaxPerTransaction, ""},
+		{"other chain", c, "hot-0", dynamic, 5, ops, 1, nil, policy.RuleChains, ""},
+		{"creation", c, "hot-0", dynamic, 1, "", 0, []byte{0x60}, policy.RuleContractCreation, ""},
+		{"blob transaction to an allowlisted address", c, "hot-0", blob, 1, ops, 0, nil, policy.RuleBlobTransactions, ""},
+		{"set-code transaction to an allowlisted address", c, "hot-0", setCode, 1, ops, 0, nil, policy.RuleSetCode, ""},
+		{"calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1, 2, 3, 4}, policy.RuleCalldata, ""},
+		{"short calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1}, policy.RuleCalldata, ""},
+		{"not on the allowlist", c, "hot-0", dynamic, 1, "0x2222222222222222222222222222222222222222", 1, nil, policy.RuleDestinations, ""},
+		{"key without transfers", c, "bare", dynamic, 1, ops, 1, nil, policy.RuleNativeTransfers, ""},
+		{"key the client may not use", c, "cold", dynamic, 1, ops, 1, nil, policy.RuleClientKeys, ""},
+		{"unregistered client", client(t), "hot-0", dynamic, 1, ops, 1, nil, policy.RuleClientKeys, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tx := &ethtx.Tx{Type: ethtx.TypeDynamicFee, ChainID: big.NewInt(tc.chain), Value: big.NewInt(tc.value), Data: tc.data}
+			tx := &ethtx.Tx{Type: tc.typ, ChainID: big.NewInt(tc.chain), Value: big.NewInt(tc.value), Data: tc.data}
 			if tc.to != "" {
 				tx.To = addr(t, tc.to)
 			}
