@@ -10,26 +10,93 @@
 //   - canonical RLP only (see internal/rlp), no trailing bytes, and
 //     re-encoding an accepted input gives back exactly the input;
 //   - exactly the fields of the transaction type, each of the exact shape:
-//     integers of at most 256 bits (nonce and gas limit at most 64), a
+//     integers of at most 256 bits (nonces and gas limit at most 64), a
 //     destination that is empty (contract creation) or 20 bytes, access-list
 //     entries of one 20-byte address and 32-byte storage keys;
 //   - a non-zero chain id (so a signature cannot be replayed across chains);
 //   - named size caps ([MaxUnsignedSize], [MaxDataSize],
-//     [MaxAccessListEntries], [MaxAccessListStorageKeys]);
+//     [MaxAccessListEntries], [MaxAccessListStorageKeys],
+//     [MaxBlobVersionedHashes], [MaxAuthorizations]);
 //   - only transaction types this package implements completely; any other
 //     is refused with [ErrUnsupportedType], never passed through.
 //
 // Errors name the field and the reason, for example
-// "ethtx: tx.value: non-canonical integer" or "ethtx: tx.to: want 20 bytes,
-// got 19", so that a refusal can be understood without the input at hand.
+// "ethtx: tx.value: non-canonical integer" or
+// "ethtx: tx.authorizationList[2].address: want 20 bytes, got 19", so that a
+// refusal can be understood without the input at hand.
 //
 // Signatures are 65 bytes, r || s || yParity, with s in the lower half of
 // the curve order (EIP-2); [Sign] produces them deterministically (RFC 6979)
 // and [RecoverAddress] refuses anything else.
 //
-// Supported today: EIP-1559 (type 2) transactions. The types are shaped for
-// legacy (EIP-155), EIP-2930, EIP-4844 and EIP-7702 transactions, which a
-// later change adds.
+// # Transaction types
+//
+// [DecodeUnsigned] takes, and [Tx.EncodeUnsigned] gives, the unsigned
+// transaction: the bytes whose Keccak-256 hash the sender signs
+// ([Tx.SigningHash]). [Tx.EncodeSigned] gives the signed transaction, and
+// [TransactionHash] of it is the hash by which the network knows it. Below,
+// rlp(...) is the canonical RLP encoding, integers are unsigned and minimal,
+// and "fields" stands for the unsigned field list of the same type.
+//
+// Legacy, with EIP-155 replay protection (type 0, no type byte; the first
+// byte is that of an RLP list, 0xc0 or above):
+//
+//	unsigned: rlp([nonce, gasPrice, gasLimit, to, value, data, chainId, 0, 0])
+//	signed:   rlp([nonce, gasPrice, gasLimit, to, value, data, v, r, s])
+//	          with v = chainId*2 + 35 + yParity, an integer of any size
+//
+// chainId is at least 1 and the two trailing items are empty strings (the
+// integer 0). A pre-EIP-155 transaction, rlp([nonce, gasPrice, gasLimit, to,
+// value, data]), is refused: its signature is valid on every chain.
+//
+// EIP-2930, access list (type 1):
+//
+//	unsigned: 0x01 || rlp([chainId, nonce, gasPrice, gasLimit, to, value,
+//	                       data, accessList])
+//	signed:   0x01 || rlp([fields..., yParity, r, s])
+//
+// EIP-1559, dynamic fee (type 2):
+//
+//	unsigned: 0x02 || rlp([chainId, nonce, maxPriorityFeePerGas,
+//	                       maxFeePerGas, gasLimit, to, value, data,
+//	                       accessList])
+//	signed:   0x02 || rlp([fields..., yParity, r, s])
+//
+// EIP-4844, blob (type 3):
+//
+//	unsigned: 0x03 || rlp([chainId, nonce, maxPriorityFeePerGas,
+//	                       maxFeePerGas, gasLimit, to, value, data,
+//	                       accessList, maxFeePerBlobGas,
+//	                       blobVersionedHashes])
+//	signed:   0x03 || rlp([fields..., yParity, r, s])
+//
+// to is a 20-byte address (a blob transaction cannot create a contract);
+// there are 1 to [MaxBlobVersionedHashes] blob hashes, each 32 bytes with
+// version byte 0x01 (KZG). The signed form is the canonical one, by which
+// blocks hold the transaction and which its hash covers. It is not the
+// network form that eth_sendRawTransaction takes for a blob transaction,
+// which wraps it with the blobs, their KZG commitments and proofs: the blobs
+// are not signed (they are bound through their versioned hashes), the signer
+// never sees them, and the sender builds that wrapper itself.
+//
+// EIP-7702, set code (type 4):
+//
+//	unsigned: 0x04 || rlp([chainId, nonce, maxPriorityFeePerGas,
+//	                       maxFeePerGas, gasLimit, to, value, data,
+//	                       accessList, authorizationList])
+//	signed:   0x04 || rlp([fields..., yParity, r, s])
+//	authorizationList: [[chainId, address, nonce, yParity, r, s], ...]
+//
+// to (the EIP's destination) is a 20-byte address; there are 1 to
+// [MaxAuthorizations] authorizations, each with a chainId of at most 256
+// bits that may be 0 (valid on every chain), a 20-byte address, a 64-bit
+// nonce, a yParity of 0 or 1, and r and s of at most 256 bits. Whether r and
+// s form a valid signature, and whose, is [Authorization.Authority].
+//
+// Contract creation (an empty to) is accepted for legacy, EIP-2930 and
+// EIP-1559 transactions and appears as a nil [Tx.To]; policy decides. Type
+// bytes 0x00 and 0x05 to 0x7f are refused with [ErrUnsupportedType]; a
+// first byte from 0x80 to 0xbf (an RLP string) is malformed input.
 package ethtx
 
 import (

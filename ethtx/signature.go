@@ -36,28 +36,43 @@ func Sign(priv *secp256k1.PrivateKey, hash [32]byte) Signature {
 // s outside [1, n-1], and s above n/2 (EIP-2), so that each signed message
 // has exactly one accepted signature per key.
 func RecoverAddress(hash [32]byte, sig Signature) (Address, error) {
+	a, err := recoverAddress(hash, sig)
+	if err != nil {
+		return Address{}, fmt.Errorf("ethtx: signature: %w", err)
+	}
+	return a, nil
+}
+
+// recoverAddress is RecoverAddress with errors that the caller prefixes.
+func recoverAddress(hash [32]byte, sig Signature) (Address, error) {
 	if sig[64] > 1 {
-		return Address{}, fmt.Errorf("ethtx: signature: yParity is %d, want 0 or 1", sig[64])
+		return Address{}, fmt.Errorf("yParity is %d, want 0 or 1", sig[64])
 	}
 	var r, s secp256k1.ModNScalar
 	if overflow := r.SetByteSlice(sig[:32]); overflow || r.IsZero() {
-		return Address{}, errors.New("ethtx: signature: r is not in [1, n-1]")
+		return Address{}, errRNotInRange
 	}
 	if overflow := s.SetByteSlice(sig[32:64]); overflow || s.IsZero() {
-		return Address{}, errors.New("ethtx: signature: s is not in [1, n-1]")
+		return Address{}, errSNotInRange
 	}
 	if s.IsOverHalfOrder() {
-		return Address{}, errors.New("ethtx: signature: s is above n/2 (EIP-2)")
+		return Address{}, errHighS
 	}
 	var compact [65]byte
 	compact[0] = compactMagic + sig[64]
 	copy(compact[1:], sig[:64])
 	pub, _, err := ecdsa.RecoverCompact(compact[:], hash[:])
 	if err != nil {
-		return Address{}, fmt.Errorf("ethtx: signature: %w", err)
+		return Address{}, err
 	}
 	return PubkeyToAddress(pub), nil
 }
+
+var (
+	errRNotInRange = errors.New("r is not in [1, n-1]")
+	errSNotInRange = errors.New("s is not in [1, n-1]")
+	errHighS       = errors.New("s is above n/2 (EIP-2)")
+)
 
 // PubkeyToAddress returns the Ethereum address of pub: the last 20 bytes of
 // the Keccak-256 hash of its uncompressed X || Y coordinates.

@@ -64,6 +64,12 @@ const (
 	// RuleSetCode: EIP-7702 set-code transactions (delegations of an
 	// account to contract code) are not allowed.
 	RuleSetCode = "set_code"
+	// RulePersonalMessages: EIP-191 personal messages are not allowed for
+	// this key.
+	RulePersonalMessages = "personal_messages"
+	// RuleTypedDataDomains: the EIP-712 domain is not on the key's
+	// allowlist.
+	RuleTypedDataDomains = "typed_data_domains"
 )
 
 // Document is the JSON form of a policy.
@@ -72,6 +78,16 @@ type Document struct {
 	Version uint64    `json:"version"`
 	Clients []Client  `json:"clients"`
 	Keys    []KeyRule `json:"keys"`
+	// Assets names tokens, for summaries: symbol and decimals.
+	Assets []Asset `json:"assets,omitempty"`
+}
+
+// Asset is a token contract the policy knows by name.
+type Asset struct {
+	ChainID  uint64 `json:"chain_id"`
+	Address  string `json:"address"`
+	Symbol   string `json:"symbol"`
+	Decimals uint8  `json:"decimals"`
 }
 
 // Client is a client service allowed to send requests.
@@ -87,6 +103,25 @@ type KeyRule struct {
 	Key             string           `json:"key"`
 	Chains          []uint64         `json:"chains"`
 	NativeTransfers *NativeTransfers `json:"native_transfers,omitempty"`
+	// PersonalMessages allows EIP-191 personal_sign.
+	PersonalMessages bool `json:"personal_messages,omitempty"`
+	// TypedData allows EIP-712 signatures for the listed domains.
+	TypedData *TypedDataRule `json:"typed_data,omitempty"`
+}
+
+// TypedDataRule allowlists EIP-712 domains.
+type TypedDataRule struct {
+	Domains []TypedDataDomain `json:"domains"`
+}
+
+// TypedDataDomain matches an EIP-712 domain: the domain must have exactly
+// this chainId and verifyingContract, and, where the rule names them, this
+// name and version.
+type TypedDataDomain struct {
+	Name              string `json:"name,omitempty"`
+	Version           string `json:"version,omitempty"`
+	ChainID           uint64 `json:"chain_id"`
+	VerifyingContract string `json:"verifying_contract"`
 }
 
 // NativeTransfers allows plain value transfers (empty calldata).
@@ -109,12 +144,26 @@ type Policy struct {
 	hash    [32]byte
 	clients map[string]*Client // by stamp.PublicKey.String()
 	keys    map[string]*keyRule
+	assets  map[assetKey]Asset
+}
+
+type assetKey struct {
+	chain uint64
+	addr  ethtx.Address
 }
 
 type keyRule struct {
-	id     string
-	chains []uint64
-	native *nativeRule
+	id       string
+	chains   []uint64
+	native   *nativeRule
+	personal bool
+	domains  []domainRule
+}
+
+type domainRule struct {
+	name, version string
+	chain         uint64
+	contract      ethtx.Address
 }
 
 type nativeRule struct {
@@ -183,6 +232,27 @@ func Compile(doc Document) (*Policy, error) {
 		}
 		p.clients[pub.String()] = c
 	}
+	p.assets = map[assetKey]Asset{}
+	for i, a := range doc.Assets {
+		addr, err := ethtx.ParseAddress(a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("policy: assets[%d].address: %w", i, err)
+		}
+		if a.ChainID == 0 {
+			return nil, fmt.Errorf("policy: assets[%d].chain_id: 0 is not a chain id", i)
+		}
+		if a.Symbol == "" || len(a.Symbol) > 16 || strings.ContainsFunc(a.Symbol, isControl) || strings.ContainsRune(a.Symbol, ' ') {
+			return nil, fmt.Errorf("policy: assets[%d].symbol: want 1-16 printable characters without spaces", i)
+		}
+		if a.Decimals > 77 {
+			return nil, fmt.Errorf("policy: assets[%d].decimals: at most 77", i)
+		}
+		k := assetKey{a.ChainID, addr}
+		if _, dup := p.assets[k]; dup {
+			return nil, fmt.Errorf("policy: assets[%d]: %s on chain %d listed twice", i, addr.Hex(), a.ChainID)
+		}
+		p.assets[k] = a
+	}
 	canon, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -232,6 +302,29 @@ func compileKeyRule(kr *KeyRule) (*keyRule, error) {
 		}
 		nr.max = max
 		r.native = nr
+	}
+	r.personal = kr.PersonalMessages
+	if td := kr.TypedData; td != nil {
+		if len(td.Domains) == 0 || len(td.Domains) > maxDestinations {
+			return nil, fmt.Errorf("typed_data.domains: want 1 to %d domains", maxDestinations)
+		}
+		for j, d := range td.Domains {
+			if d.ChainID == 0 {
+				return nil, fmt.Errorf("typed_data.domains[%d].chain_id: 0 is not a chain id", j)
+			}
+			c, err := ethtx.ParseAddress(d.VerifyingContract)
+			if err != nil {
+				return nil, fmt.Errorf("typed_data.domains[%d].verifying_contract: %w", j, err)
+			}
+			if len(d.Name) > maxLabel || len(d.Version) > maxLabel {
+				return nil, fmt.Errorf("typed_data.domains[%d]: name and version at most %d bytes", j, maxLabel)
+			}
+			dr := domainRule{name: d.Name, version: d.Version, chain: d.ChainID, contract: c}
+			if slices.Contains(r.domains, dr) {
+				return nil, fmt.Errorf("typed_data.domains[%d]: listed twice", j)
+			}
+			r.domains = append(r.domains, dr)
+		}
 	}
 	return r, nil
 }
@@ -293,13 +386,9 @@ type Transaction struct {
 
 // EvaluateTransaction decides whether tx may be signed.
 func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
-	c, ok := p.clients[req.Client.String()]
-	if !ok || !slices.Contains(c.Keys, req.KeyID) {
-		return deny(RuleClientKeys, "client may not use key %q", req.KeyID)
-	}
-	kr, ok := p.keys[req.KeyID]
+	kr, d, ok := p.keyFor(req.Client, req.KeyID)
 	if !ok {
-		return deny(RuleKeyPolicy, "no rules for key %q", req.KeyID)
+		return d
 	}
 	tx := req.Tx
 	if !tx.ChainID.IsUint64() || !slices.Contains(kr.chains, tx.ChainID.Uint64()) {
@@ -335,4 +424,114 @@ func selector(data []byte) string {
 		return fmt.Sprintf("none: %d bytes", len(data))
 	}
 	return fmt.Sprintf("0x%x", data[:4])
+}
+
+// Asset returns the token the policy knows at address a on chain.
+func (p *Policy) Asset(chain uint64, a ethtx.Address) (Asset, bool) {
+	as, ok := p.assets[assetKey{chain, a}]
+	return as, ok
+}
+
+// Label returns the allowlist label of address a for key keyID, if any.
+func (p *Policy) Label(keyID string, a ethtx.Address) (string, bool) {
+	kr, ok := p.keys[keyID]
+	if !ok || kr.native == nil {
+		return "", false
+	}
+	l, ok := kr.native.dests[a]
+	return l, ok
+}
+
+// PersonalMessage is a decoded EIP-191 personal_sign request.
+type PersonalMessage struct {
+	Client stamp.PublicKey
+	KeyID  string
+}
+
+// EvaluatePersonalMessage decides whether a personal message may be signed.
+func (p *Policy) EvaluatePersonalMessage(req *PersonalMessage) Decision {
+	kr, d, ok := p.keyFor(req.Client, req.KeyID)
+	if !ok {
+		return d
+	}
+	if !kr.personal {
+		return deny(RulePersonalMessages, "personal messages are not allowed for key %q", req.KeyID)
+	}
+	return Decision{Allow: true}
+}
+
+// Domain is the decoded EIP-712 domain of a typed-data request; fields the
+// domain does not have are nil.
+type Domain struct {
+	Name, Version     *string
+	ChainID           *big.Int
+	VerifyingContract *ethtx.Address
+}
+
+// TypedData is a decoded EIP-712 request.
+type TypedData struct {
+	Client      stamp.PublicKey
+	KeyID       string
+	Domain      Domain
+	PrimaryType string
+}
+
+// EvaluateTypedData decides whether typed data may be signed: its domain
+// must match one of the key's allowlisted domains.
+func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
+	kr, d, ok := p.keyFor(req.Client, req.KeyID)
+	if !ok {
+		return d
+	}
+	dom := req.Domain
+	for _, r := range kr.domains {
+		if dom.ChainID == nil || !dom.ChainID.IsUint64() || dom.ChainID.Uint64() != r.chain {
+			continue
+		}
+		if dom.VerifyingContract == nil || *dom.VerifyingContract != r.contract {
+			continue
+		}
+		if r.name != "" && (dom.Name == nil || *dom.Name != r.name) {
+			continue
+		}
+		if r.version != "" && (dom.Version == nil || *dom.Version != r.version) {
+			continue
+		}
+		return Decision{Allow: true}
+	}
+	return deny(RuleTypedDataDomains, "EIP-712 domain %s is not allowed for key %q", describeDomain(dom), req.KeyID)
+}
+
+func describeDomain(d Domain) string {
+	var parts []string
+	if d.Name != nil {
+		parts = append(parts, fmt.Sprintf("name %q", *d.Name))
+	}
+	if d.Version != nil {
+		parts = append(parts, fmt.Sprintf("version %q", *d.Version))
+	}
+	if d.ChainID != nil {
+		parts = append(parts, "chainId "+d.ChainID.String())
+	}
+	if d.VerifyingContract != nil {
+		parts = append(parts, "verifyingContract "+d.VerifyingContract.Hex())
+	}
+	if len(parts) == 0 {
+		return "(empty)"
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// keyFor checks that the client may use the key and that the policy has
+// rules for it.
+func (p *Policy) keyFor(client stamp.PublicKey, keyID string) (*keyRule, Decision, bool) {
+	c, ok := p.clients[client.String()]
+	if !ok || !slices.Contains(c.Keys, keyID) {
+		return nil, deny(RuleClientKeys, "client may not use key %q", keyID), false
+	}
+	kr, ok := p.keys[keyID]
+	if !ok {
+		return nil, deny(RuleKeyPolicy, "no rules for key %q", keyID), false
+	}
+	return kr, Decision{}, true
 }

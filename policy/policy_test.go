@@ -179,3 +179,103 @@ func TestHash(t *testing.T) {
 		t.Errorf("version %d", p1.Version())
 	}
 }
+
+func strp(s string) *string { return &s }
+
+func TestEvaluateMessages(t *testing.T) {
+	c := client(t)
+	d := doc(c)
+	d.Keys[0].PersonalMessages = true
+	d.Keys[0].TypedData = &policy.TypedDataRule{Domains: []policy.TypedDataDomain{
+		{Name: "Ether Mail", Version: "1", ChainID: 1, VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+		{ChainID: 11155111, VerifyingContract: "0x000000000022D473030F116dDEE9F6B43aC78BA3"},
+	}}
+	p, err := policy.Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := addr(t, "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC")
+	permit2 := addr(t, "0x000000000022D473030F116dDEE9F6B43aC78BA3")
+	for _, tc := range []struct {
+		name string
+		key  string
+		dom  policy.Domain
+		rule string
+	}{
+		{"mail", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, ""},
+		{"mail, other version", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("2"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+		{"mail, no name", "hot-0", policy.Domain{Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+		{"mail, other chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(5), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+		{"mail, no chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+		{"mail, no contract", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1)}, policy.RuleTypedDataDomains},
+		{"second domain, any name", "hot-0", policy.Domain{Name: strp("Permit2"), ChainID: big.NewInt(11155111), VerifyingContract: permit2}, ""},
+		{"huge chain id", "hot-0", policy.Domain{ChainID: new(big.Int).Lsh(big.NewInt(1), 70), VerifyingContract: permit2}, policy.RuleTypedDataDomains},
+		{"empty domain", "hot-0", policy.Domain{}, policy.RuleTypedDataDomains},
+		{"key without typed data", "bare", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dec := p.EvaluateTypedData(&policy.TypedData{Client: c, KeyID: tc.key, Domain: tc.dom, PrimaryType: "Mail"})
+			if dec.Allow != (tc.rule == "") || dec.Rule != tc.rule {
+				t.Fatalf("decision %+v, want rule %q", dec, tc.rule)
+			}
+		})
+	}
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0"}); !dec.Allow {
+		t.Errorf("personal message on hot-0: %+v", dec)
+	}
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "bare"}); dec.Rule != policy.RulePersonalMessages {
+		t.Errorf("personal message on bare: %+v", dec)
+	}
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: client(t), KeyID: "hot-0"}); dec.Rule != policy.RuleClientKeys {
+		t.Errorf("personal message from a stranger: %+v", dec)
+	}
+}
+
+func TestAssetsAndLabels(t *testing.T) {
+	c := client(t)
+	d := doc(c)
+	d.Assets = []policy.Asset{{ChainID: 1, Address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", Symbol: "USDC", Decimals: 6}}
+	p, err := policy.Compile(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usdc := addr(t, "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+	if a, ok := p.Asset(1, *usdc); !ok || a.Symbol != "USDC" || a.Decimals != 6 {
+		t.Errorf("Asset(1, USDC) = %+v, %v", a, ok)
+	}
+	if _, ok := p.Asset(5, *usdc); ok {
+		t.Error("USDC known on chain 5")
+	}
+	if l, ok := p.Label("hot-0", *addr(t, "0x1111111111111111111111111111111111111111")); !ok || l != "ops" {
+		t.Errorf("Label = %q, %v", l, ok)
+	}
+	if _, ok := p.Label("bare", *addr(t, "0x1111111111111111111111111111111111111111")); ok {
+		t.Error("label for a key without destinations")
+	}
+	for _, tc := range []struct {
+		name string
+		a    policy.Asset
+		msg  string
+	}{
+		{"chain 0", policy.Asset{Address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", Symbol: "X", Decimals: 6}, "chain_id"},
+		{"bad address", policy.Asset{ChainID: 1, Address: "0x12", Symbol: "X"}, "address"},
+		{"empty symbol", policy.Asset{ChainID: 1, Address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"}, "symbol"},
+		{"symbol with space", policy.Asset{ChainID: 1, Address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", Symbol: "US DC"}, "symbol"},
+		{"decimals 78", policy.Asset{ChainID: 1, Address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", Symbol: "X", Decimals: 78}, "decimals"},
+	} {
+		d := doc(c)
+		d.Assets = []policy.Asset{tc.a}
+		if _, err := policy.Compile(d); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+	d = doc(c)
+	d.Keys[0].TypedData = &policy.TypedDataRule{}
+	if _, err := policy.Compile(d); err == nil || !strings.Contains(err.Error(), "typed_data.domains") {
+		t.Errorf("empty domain list: err = %v", err)
+	}
+	d.Keys[0].TypedData = &policy.TypedDataRule{Domains: []policy.TypedDataDomain{{ChainID: 1, VerifyingContract: "0x1"}}}
+	if _, err := policy.Compile(d); err == nil || !strings.Contains(err.Error(), "verifying_contract") {
+		t.Errorf("bad contract: err = %v", err)
+	}
+}

@@ -26,6 +26,18 @@ const (
 	ExampleMaxPerTransactionWei = "1000000000000000000"
 )
 
+// The EIP-712 specification's Mail example domain, which the example policy
+// allows for typed data.
+const (
+	ExampleMailName     = "Ether Mail"
+	ExampleMailVersion  = "1"
+	ExampleMailChainID  = 1
+	ExampleMailContract = "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
+	// ExampleUSDC is USDC on Ethereum mainnet, named in the policy's assets
+	// so that summaries show its amounts in USDC.
+	ExampleUSDC = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+)
+
 // ExampleChains are the chains the example policy allows: Ethereum mainnet
 // and Sepolia.
 var ExampleChains = []uint64{1, 11155111}
@@ -33,7 +45,9 @@ var ExampleChains = []uint64{1, 11155111}
 // ExamplePolicy returns the example policy, which registers client as the
 // only client: native ETH transfers with empty calldata to the two example
 // destinations on the example chains, at most 1 ETH per transaction;
-// everything else (contract calls and contract creation included) refused.
+// personal messages; typed data in the EIP-712 specification's Mail domain;
+// everything else (contract calls, contract creation, blob and set-code
+// transactions, other typed-data domains) refused.
 func ExamplePolicy(client stamp.PublicKey) policy.Document {
 	return policy.Document{
 		Version: 1,
@@ -53,7 +67,13 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 				},
 				MaxPerTransactionWei: ExampleMaxPerTransactionWei,
 			},
+			PersonalMessages: true,
+			TypedData: &policy.TypedDataRule{Domains: []policy.TypedDataDomain{{
+				Name: ExampleMailName, Version: ExampleMailVersion,
+				ChainID: ExampleMailChainID, VerifyingContract: ExampleMailContract,
+			}}},
 		}},
+		Assets: []policy.Asset{{ChainID: 1, Address: ExampleUSDC, Symbol: "USDC", Decimals: 6}},
 	}
 }
 
