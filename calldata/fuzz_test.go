@@ -1,0 +1,151 @@
+package calldata
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+)
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz")
+
+// maxSeedSize keeps the committed corpus small: the table cases above it
+// (the size and call caps) are tested by the tables only.
+const maxSeedSize = 4096
+
+// seeds returns the named seeds of FuzzDecode: every valid and malformed
+// table case, and random valid calls of every function.
+func seeds(t testing.TB) map[string][]byte {
+	s := map[string][]byte{}
+	add := func(name string, b []byte) {
+		if len(b) > maxSeedSize {
+			return
+		}
+		if _, dup := s[name]; dup {
+			t.Fatalf("two seeds named %s", name)
+		}
+		s[name] = b
+	}
+	for _, tt := range valid {
+		add("valid "+tt.name, tt.data)
+	}
+	for _, tt := range malformed {
+		add("bad "+tt.name, tt.data)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, f := range functions {
+		for i := range 3 {
+			args, _ := f.gen(t, r, 0)
+			b := gethPack(t, f.sig, args...)
+			add(fmt.Sprintf("random %s %x %d", f.sig[:strings.IndexByte(f.sig, '(')], b[:4], i), b)
+		}
+	}
+	return s
+}
+
+// TestSeedCorpus checks that testdata/fuzz/FuzzDecode holds every seed, as
+// written by go test ./calldata -run TestSeedCorpus -update-corpus. Files
+// that are not seeds (such as failures found by fuzzing) are left alone.
+func TestSeedCorpus(t *testing.T) {
+	const target = "FuzzDecode"
+	seen := map[string]bool{}
+	for name, b := range seeds(t) {
+		path := fuzzseed.Path(target, fuzzseed.FileName("seed_"+name, '_'))
+		if seen[path] {
+			t.Fatalf("two seeds named %s", path)
+		}
+		seen[path] = true
+		if *updateCorpus {
+			fuzzseed.WriteFile(t, path, b)
+			continue
+		}
+		want, err := fuzzseed.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is missing or stale; run go test ./calldata -run TestSeedCorpus -update-corpus", path)
+		}
+	}
+	old, _ := filepath.Glob(fuzzseed.Path(target, "seed_*"))
+	for _, path := range old {
+		if !seen[path] {
+			t.Errorf("%s is no longer a seed: remove it", path)
+		}
+	}
+}
+
+// FuzzDecode checks that Decode never panics, that its errors are the
+// package's own and come without a call, and that whatever it accepts is
+// canonical: re-encoding the decoded call (inner calls from their decoded
+// form) gives back exactly the input, each inner call's Data is the
+// encoding of its Call, and go-ethereum unpacks the same arguments. The
+// committed corpus is in testdata/fuzz/FuzzDecode.
+func FuzzDecode(f *testing.F) {
+	for _, b := range seeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Decode(b)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("Decode returned %T and error %v", c, err)
+			}
+			if !strings.HasPrefix(err.Error(), "calldata: ") {
+				t.Fatalf("error without package prefix: %q", err)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("Decode returned neither a call nor an error")
+		}
+		if enc := encode(c); !bytes.Equal(enc, b) {
+			t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", b, enc, describe(c))
+		}
+		checkTree(t, c, b)
+	})
+}
+
+// checkTree checks c, decoded from data, and its inner calls.
+func checkTree(t *testing.T, c Call, data []byte) {
+	t.Helper()
+	switch c := c.(type) {
+	case *NoCall:
+		if len(data) != 0 {
+			t.Fatalf("NoCall from %x", data)
+		}
+		return
+	case *Unknown:
+		if known(c.ID) || !bytes.Equal(c.ID[:], data[:4]) {
+			t.Fatalf("Unknown %x from %x", c.ID, data)
+		}
+		return
+	case *SafeExecTransaction:
+		if c.Operation > OperationDelegateCall || !bytes.Equal(encode(c.Inner), c.Data) {
+			t.Fatalf("execTransaction: operation %d, data %x, inner call encodes as %x", c.Operation, c.Data, encode(c.Inner))
+		}
+		checkTree(t, c.Inner, c.Data)
+	case *MultiSend:
+		for i, e := range c.Calls {
+			if e.Operation > OperationDelegateCall || !bytes.Equal(encode(e.Call), e.Data) {
+				t.Fatalf("multiSend call %d: operation %d, data %x, call encodes as %x", i, e.Operation, e.Data, encode(e.Call))
+			}
+			checkTree(t, e.Call, e.Data)
+		}
+	}
+	sel := c.Selector()
+	if !bytes.Equal(sel[:], data[:4]) || !bytes.Equal(crypto.Keccak256([]byte(c.Method()))[:4], sel[:]) {
+		t.Fatalf("%T: selector %x, method %q, from %x", c, sel, c.Method(), data)
+	}
+	if g, w := gethValues(c), gethUnpacked(t, c.Method(), data); g != w {
+		t.Fatalf("%s: decoded %s, go-ethereum unpacks %s", c.Method(), g, w)
+	}
+}
