@@ -50,6 +50,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/keys"
 	"github.com/nitrosign/nitrosign/policy"
@@ -259,8 +260,13 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 		return refuse(api.CodeBadRequest, "%v", derr)
 	}
 
+	call, derr := calldata.Decode(tx.Data)
+	if derr != nil {
+		return refuse(api.CodeBadRequest, "%v", derr)
+	}
+
 	seq := e.seq.Add(1)
-	d := e.policy.EvaluateTransaction(&policy.Transaction{Client: client, KeyID: key.id, Tx: tx})
+	d := e.policy.EvaluateTransaction(&policy.Transaction{Client: client, KeyID: key.id, Tx: tx, Call: call})
 	if !d.Allow {
 		e.log.Debug("decision", "seq", seq, "client", clientName, "key", key.id, "decision", "denied", "rule", d.Rule)
 		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.Rule, Message: d.Reason}

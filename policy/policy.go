@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -382,6 +383,9 @@ type Transaction struct {
 	// KeyID is the signing key asked for.
 	KeyID string
 	Tx    *ethtx.Tx
+	// Call is the decoded calldata (calldata.Decode(Tx.Data)); nil means
+	// not decoded, which the policy treats like an unknown call.
+	Call calldata.Call
 }
 
 // EvaluateTransaction decides whether tx may be signed.
@@ -404,7 +408,7 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 		return deny(RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
 	}
 	if len(tx.Data) != 0 {
-		return deny(RuleCalldata, "calldata to %s (selector %s) is not allowed: no contract-call rule matches", tx.To.Hex(), selector(tx.Data))
+		return deny(RuleCalldata, "%s to %s is not allowed: no contract-call rule matches", describeCall(req.Call, tx.Data), tx.To.Hex())
 	}
 	if kr.native == nil {
 		return deny(RuleNativeTransfers, "native transfers are not allowed for key %q", req.KeyID)
@@ -419,11 +423,16 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 	return Decision{Allow: true, Label: label}
 }
 
-func selector(data []byte) string {
-	if len(data) < 4 {
-		return fmt.Sprintf("none: %d bytes", len(data))
+// describeCall names a call for a refusal message.
+func describeCall(c calldata.Call, data []byte) string {
+	switch {
+	case c != nil && c.Method() != "":
+		return "call " + c.Method()
+	case len(data) >= 4:
+		return fmt.Sprintf("unknown call (selector 0x%x)", data[:4])
+	default:
+		return fmt.Sprintf("calldata of %d bytes", len(data))
 	}
-	return fmt.Sprintf("0x%x", data[:4])
 }
 
 // Asset returns the token the policy knows at address a on chain.
