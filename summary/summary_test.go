@@ -1,0 +1,200 @@
+package summary_test
+
+import (
+	"encoding/hex"
+	"flag"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/summary"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func addr(t testing.TB, s string) ethtx.Address {
+	t.Helper()
+	a, err := ethtx.ParseAddress(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func testPolicy(t testing.TB) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(`{
+		"version": 1,
+		"clients": [],
+		"keys": [{"key": "hot-0", "chains": [1], "native_transfers": {
+			"destinations": [{"address": "0x2222222222222222222222222222222222222222", "label": "treasury"}],
+			"max_per_transaction_wei": "1000000000000000000"}}],
+		"assets": [{"chain_id": 1, "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "symbol": "USDC", "decimals": 6}]
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func key(t testing.TB) summary.Key {
+	return summary.Key{ID: "hot-0", Address: addr(t, "0x9bf111518107c76Da607BB6039489949B2951a10"), Path: "m/44'/60'/0'/0/0"}
+}
+
+func digest() [32]byte {
+	var d [32]byte
+	for i := range d {
+		d[i] = byte(i)
+	}
+	return d
+}
+
+// abiCall builds calldata: selector then 32-byte words.
+func abiCall(t testing.TB, selector string, words ...string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(selector + strings.Join(words, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func word(hexValue string) string { return strings.Repeat("0", 64-len(hexValue)) + hexValue }
+
+func tx(t testing.TB, typ ethtx.Type, to string, wei int64, data []byte) *ethtx.Tx {
+	tr := &ethtx.Tx{Type: typ, ChainID: big.NewInt(1), Nonce: 7, GasLimit: 60000, Value: big.NewInt(wei), Data: data}
+	if typ == ethtx.TypeLegacy {
+		tr.GasPrice = big.NewInt(20e9)
+	} else {
+		tr.MaxFeePerGas, tr.MaxPriorityFeePerGas = big.NewInt(30e9), big.NewInt(15e8)
+	}
+	if to != "" {
+		a := addr(t, to)
+		tr.To = &a
+	}
+	return tr
+}
+
+func TestTransactionGolden(t *testing.T) {
+	p := testPolicy(t)
+	usdc := "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+	attacker := "000000000000000000000000" + "bdd077f651ebe7f7b3ce16fe5f2b025be2969516"
+	treasury := "0000000000000000000000002222222222222222222222222222222222222222"
+	// A Safe execTransaction that DELEGATECALLs a MultiSend of one USDC
+	// transfer: the shape of the 2025 Bybit transaction, made plain.
+	inner := abiCall(t, "a9059cbb", treasury, word("3b9aca00"))
+	packed := "00" + strings.Repeat("ab", 20) + word("0") + word(hex.EncodeToString(big.NewInt(int64(len(inner))).Bytes())) + hex.EncodeToString(inner)
+	for len(packed)%64 != 0 {
+		packed += "0"
+	}
+	packedLen := (1 + 20 + 32 + 32 + len(inner))
+	multi := abiCall(t, "8d80ff0a", word("20"), word(hex.EncodeToString(big.NewInt(int64(packedLen)).Bytes())), packed)
+	multiHex := hex.EncodeToString(multi)
+	multiPadded := multiHex
+	for len(multiPadded)%64 != 0 {
+		multiPadded += "0"
+	}
+	safe := abiCall(t, "6a761202",
+		attacker, word("0"), word("140"), word("1"), word("0"), word("0"), word("0"), word("0"), word("0"),
+		word(hex.EncodeToString(big.NewInt(int64(0x140+32+len(multiPadded)/2)).Bytes())),
+		word(hex.EncodeToString(big.NewInt(int64(len(multi))).Bytes())), multiPadded,
+		word("41"), strings.Repeat("11", 65)+strings.Repeat("0", 62))
+
+	for _, tc := range []struct {
+		name string
+		tx   *ethtx.Tx
+	}{
+		{"native_transfer", tx(t, ethtx.TypeDynamicFee, "0x2222222222222222222222222222222222222222", 5e17, nil)},
+		{"legacy_unlabelled", tx(t, ethtx.TypeLegacy, "0x1111111111111111111111111111111111111111", 1, nil)},
+		{"contract_creation", tx(t, ethtx.TypeDynamicFee, "", 0, []byte{0x60, 0x80, 0x60, 0x40})},
+		{"usdc_transfer", tx(t, ethtx.TypeDynamicFee, usdc, 0, abiCall(t, "a9059cbb", treasury, word("3b9aca00")))},
+		{"unlimited_approve", tx(t, ethtx.TypeDynamicFee, usdc, 0, abiCall(t, "095ea7b3", attacker, strings.Repeat("f", 64)))},
+		{"unknown_call", tx(t, ethtx.TypeDynamicFee, "0x1111111111111111111111111111111111111111", 0, abiCall(t, "deadbeef", word("1")))},
+		{"safe_delegatecall_multisend", tx(t, ethtx.TypeDynamicFee, "0x1db92e2eebc8e0c075a02bea49a2935bcd2dfcf4", 0, safe)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			call, err := calldata.Decode(tc.tx.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := summary.Transaction(tc.tx, call, key(t), digest(), p).String()
+			golden(t, tc.name, got)
+		})
+	}
+}
+
+func TestPersonalMessageGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"personal_text", []byte("Sign in to example.com\nnonce: 42")},
+		{"personal_spoof", []byte("ok\ndigest: 0x00\u202egnp.exe")},
+		{"personal_binary", []byte{0x19, 0x01, 0xff, 0x00}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			golden(t, tc.name, summary.PersonalMessage(tc.msg, key(t), digest()).String())
+		})
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./summary -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("summary differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+// TestNoForgedLines: whatever bytes a request carries, a summary has
+// exactly one text line per Line, so a message cannot forge a line.
+func TestNoForgedLines(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		msg := make([]byte, r.IntN(64))
+		for i := range msg {
+			msg[i] = byte(r.IntN(256))
+			if r.IntN(4) == 0 {
+				msg[i] = "\n\r\u2028"[r.IntN(3)]
+			}
+		}
+		s := summary.PersonalMessage(msg, key(t), digest())
+		if n := strings.Count(s.String(), "\n"); n != len(s.Lines) {
+			t.Fatalf("message %q gave %d text lines for %d summary lines", msg, n, len(s.Lines))
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	p := testPolicy(t)
+	tr := tx(t, ethtx.TypeDynamicFee, "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 0, abiCall(t, "a9059cbb", word("22"), word("1")))
+	call, err := calldata.Decode(tr.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := summary.Transaction(tr, call, key(t), digest(), p).String()
+	b := summary.Transaction(tr, call, key(t), digest(), p).String()
+	if a != b {
+		t.Fatal("two summaries of one request differ")
+	}
+	// Without the policy, the amount is raw and unnamed.
+	c := summary.Transaction(tr, call, key(t), digest(), nil).String()
+	if !strings.Contains(c, "1 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)") || !strings.Contains(a, "0.000001 USDC") {
+		t.Fatalf("amounts: with policy\n%s\nwithout\n%s", a, c)
+	}
+}
