@@ -260,9 +260,13 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 		return refuse(api.CodeBadRequest, "%v", derr)
 	}
 
-	call, derr := calldata.Decode(tx.Data)
-	if derr != nil {
-		return refuse(api.CodeBadRequest, "%v", derr)
+	// Calldata is decoded for calls only: a contract creation's data is
+	// init code, not a call.
+	var call calldata.Call
+	if tx.To != nil {
+		if call, derr = calldata.Decode(tx.Data); derr != nil {
+			return refuse(api.CodeBadRequest, "%v", derr)
+		}
 	}
 
 	seq := e.seq.Add(1)

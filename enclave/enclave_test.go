@@ -127,6 +127,26 @@ func transfer(t testing.TB, chain int64, to string, wei *big.Int) []byte {
 	return tx.EncodeUnsigned()
 }
 
+func transferWithData(t testing.TB, to string, data []byte) []byte {
+	t.Helper()
+	a, err := ethtx.ParseAddress(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := &ethtx.Tx{Type: ethtx.TypeDynamicFee, ChainID: big.NewInt(1), Nonce: 1, GasLimit: 60000,
+		MaxFeePerGas: big.NewInt(2e10), MaxPriorityFeePerGas: big.NewInt(1e9), To: &a, Value: new(big.Int), Data: data}
+	return tx.EncodeUnsigned()
+}
+
+// erc20Transfer is the calldata of transfer(to, amount).
+func erc20Transfer(to string, amount int64) []byte {
+	a, _ := ethtx.ParseAddress(to)
+	b := []byte{0xa9, 0x05, 0x9c, 0xbb}
+	b = append(b, make([]byte, 12)...)
+	b = append(b, a[:]...)
+	return append(b, new(big.Int).SetInt64(amount).FillBytes(make([]byte, 32))...)
+}
+
 func TestKeysAreBIP32ChildrenOfTheSeed(t *testing.T) {
 	f := newFixture(t)
 	resp := f.e.Handle(context.Background(), &proto.KeysRequest{})
@@ -228,7 +248,10 @@ func TestRefusals(t *testing.T) {
 		{"wrong chain", f.hot, "hot-0", transfer(t, 10, destB, big.NewInt(1)), now, api.CodePolicyDenied, "chains", "chain 10"},
 		{"not allowlisted", f.hot, "hot-0", transfer(t, 1, "0x000000000000000000000000000000000000dEaD", big.NewInt(1)), now, api.CodePolicyDenied, "destinations", "0x000000000000000000000000000000000000dEaD"},
 		{"trailing byte", f.hot, "hot-0", append(append([]byte{}, ok...), 0), now, api.CodeBadRequest, "", "ethtx"},
-		{"EIP-2930", f.hot, "hot-0", []byte{0x01, 0xc0}, now, api.CodeUnsupportedTransactionType, "", "EIP-2930"},
+		{"unknown type 0x05", f.hot, "hot-0", []byte{0x05, 0xc0}, now, api.CodeUnsupportedTransactionType, "", "0x05"},
+		{"malformed EIP-2930", f.hot, "hot-0", []byte{0x01, 0xc0}, now, api.CodeBadRequest, "", "want 8 fields"},
+		{"malformed calldata", f.hot, "hot-0", transferWithData(t, destA, []byte{0xa9, 0x05, 0x9c, 0xbb, 1}), now, api.CodeBadRequest, "", "calldata: transfer"},
+		{"ERC-20 transfer: no contract-call rule", f.hot, "hot-0", transferWithData(t, destA, erc20Transfer(destB, 5)), now, api.CodePolicyDenied, "calldata", "call transfer(address,uint256)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.send(t, tc.signer, f.body(t, tc.key, tc.tx, tc.ts))

@@ -120,7 +120,25 @@ const (
 	// MaxAccessListStorageKeys is the most storage keys an access list may
 	// name, counted over all its entries.
 	MaxAccessListStorageKeys = 1024
+	// MaxBlobVersionedHashes is the most blob hashes an EIP-4844
+	// transaction may carry. The protocol's own limit is lower (6 per
+	// transaction since Osaka, EIP-7594) and changes with forks; the
+	// network refuses what it does not accept, and this cap only bounds the
+	// work done on untrusted input.
+	MaxBlobVersionedHashes = 16
+	// MaxAuthorizations is the most authorizations an EIP-7702 transaction
+	// may carry. A wallet sends one; policy may recover the authority of
+	// each, a public-key recovery apiece.
+	MaxAuthorizations = 64
 )
+
+// blobHashVersionKZG is the version byte of a blob hash that is the
+// SHA-256 hash of a KZG commitment (EIP-4844), the only version defined.
+const blobHashVersionKZG = 0x01
+
+// authorizationMagic is the byte an EIP-7702 authorization's signing hash
+// starts with, so that it can never be the signing hash of a transaction.
+const authorizationMagic = 0x05
 
 // Type is an EIP-2718 transaction type.
 type Type uint8
@@ -154,9 +172,10 @@ func (t Type) String() string {
 }
 
 // ErrUnsupportedType is returned, wrapped, by DecodeUnsigned for a
-// transaction type that this package does not decode (yet). The enclave
-// refuses such transactions; callers branch on it to report "unsupported"
-// rather than "malformed".
+// transaction type that this package does not decode: type byte 0x00 or
+// 0x05 to 0x7f. The enclave refuses such transactions; callers branch on it
+// to report "unsupported" rather than "malformed". Malformed transactions
+// of a supported type never wrap it.
 var ErrUnsupportedType = errors.New("ethtx: unsupported transaction type")
 
 type unsupportedTypeError struct{ msg string }
@@ -167,7 +186,9 @@ func (e *unsupportedTypeError) Unwrap() error { return ErrUnsupportedType }
 // Tx is a decoded transaction. Fields that the transaction's type does not
 // have are nil or zero.
 type Tx struct {
-	Type    Type
+	Type Type
+	// ChainID is at least 1. For a legacy transaction it is the EIP-155
+	// chain id of the signing payload.
 	ChainID *big.Int
 	Nonce   uint64
 	// GasPrice is set for legacy and EIP-2930 transactions only.
@@ -177,13 +198,22 @@ type Tx struct {
 	MaxPriorityFeePerGas *big.Int
 	MaxFeePerGas         *big.Int
 	GasLimit             uint64
-	// To is nil for a contract creation.
+	// To is nil for a contract creation, which only legacy, EIP-2930 and
+	// EIP-1559 transactions can be; for EIP-7702 it is the EIP's
+	// destination.
 	To    *Address
 	Value *big.Int
 	// Data is the calldata, or the init code of a contract creation.
 	Data []byte
 	// AccessList is set for EIP-2930 and later transactions.
 	AccessList AccessList
+	// MaxFeePerBlobGas and BlobVersionedHashes (at least one, version byte
+	// 0x01) are set for EIP-4844 transactions only.
+	MaxFeePerBlobGas    *big.Int
+	BlobVersionedHashes [][32]byte
+	// AuthorizationList (at least one) is set for EIP-7702 transactions
+	// only.
+	AuthorizationList []Authorization
 }
 
 // AccessList is an EIP-2930 access list.
@@ -196,16 +226,75 @@ type AccessTuple struct {
 	StorageKeys [][32]byte
 }
 
-// DecodeUnsigned decodes an unsigned transaction: the EIP-2718 envelope
-// type || payload as it is hashed for signing, without a signature. For an
-// EIP-1559 transaction that is
+// Authorization is one entry of an EIP-7702 authorization list: its signer,
+// the authority, delegates the code of its account to the code at Address,
+// if its account nonce is Nonce, on chain ChainID.
 //
-//	0x02 || rlp([chainId, nonce, maxPriorityFeePerGas, maxFeePerGas,
-//	             gasLimit, to, value, data, accessList])
+// The transaction's sender need not be the authority: anyone may carry an
+// authorization. An authorization that is invalid on chain (a bad signature,
+// a wrong chain id or nonce) does not invalidate the transaction; the
+// network skips it.
+type Authorization struct {
+	// ChainID is the chain on which the authorization is valid. Zero means
+	// every chain: the authorization can then be replayed on any chain
+	// where the authority's nonce matches, which policy must consider.
+	ChainID *big.Int
+	// Address is the account whose code the authority's account will run.
+	Address Address
+	// Nonce is the authority's account nonce the authorization is valid
+	// at. 2^64-1 decodes but is never valid on chain (EIP-2681).
+	Nonce uint64
+	// YParity (0 or 1), R and S are the authority's signature over
+	// SigningHash. R and S are big-endian; decoding checks only that they
+	// fit 256 bits, and Authority that they form a valid signature.
+	YParity uint8
+	R, S    [32]byte
+}
+
+// SigningHash returns the digest an authority signs:
+// keccak256(0x05 || rlp([chainId, address, nonce])). A nil ChainID counts
+// as zero; it panics if ChainID is negative, which no decoded
+// Authorization is.
+func (a Authorization) SigningHash() [32]byte {
+	var buf [1 + 3 + 33 + 21 + 9]byte
+	b := append(buf[:0], authorizationMagic)
+	b = a.appendUnsigned(b)
+	return keccak256(b)
+}
+
+func (a Authorization) appendUnsigned(dst []byte) []byte {
+	start := len(dst)
+	dst = rlp.AppendBigInt(dst, a.ChainID)
+	dst = rlp.AppendString(dst, a.Address[:])
+	dst = rlp.AppendUint64(dst, a.Nonce)
+	return rlp.EndList(dst, start)
+}
+
+// Authority returns the address that signed a: the account whose code a
+// delegates. It refuses what EIP-7702 (and go-ethereum) refuse: yParity
+// other than 0 or 1, r or s outside [1, n-1], and s above n/2 (EIP-2). It
+// does not check the chain id or the nonce, which depend on the chain and
+// its state.
+func (a Authorization) Authority() (Address, error) {
+	var sig Signature
+	copy(sig[:32], a.R[:])
+	copy(sig[32:64], a.S[:])
+	sig[64] = a.YParity
+	addr, err := recoverAddress(a.SigningHash(), sig)
+	if err != nil {
+		return Address{}, fmt.Errorf("ethtx: authorization: signature: %w", err)
+	}
+	return addr, nil
+}
+
+// DecodeUnsigned decodes an unsigned transaction: the bytes that are hashed
+// for signing, without a signature, as listed in the package documentation.
+// A legacy transaction is an RLP list (first byte 0xc0 or above) holding the
+// EIP-155 signing payload; the other types are EIP-2718 envelopes,
+// type || rlp(fields).
 //
-// Other types, including legacy transactions (an RLP list, first byte
-// 0xc0 or above), are refused with an error wrapping ErrUnsupportedType.
-// The returned Tx does not alias b.
+// Type bytes of no type this package decodes are refused with an error
+// wrapping ErrUnsupportedType. The returned Tx does not alias b.
 func DecodeUnsigned(b []byte) (*Tx, error) {
 	if len(b) == 0 {
 		return nil, errors.New("ethtx: empty transaction")
@@ -214,17 +303,108 @@ func DecodeUnsigned(b []byte) (*Tx, error) {
 		return nil, fmt.Errorf("ethtx: transaction is %d bytes, limit is %d", len(b), MaxUnsignedSize)
 	}
 	switch t := b[0]; {
-	case t == byte(TypeDynamicFee):
-		return decodeDynamicFee(b[1:])
 	case t >= 0xc0:
-		return nil, &unsupportedTypeError{"ethtx: legacy transaction (EIP-155) not supported yet"}
+		return decodeLegacy(b)
 	case t >= 0x80:
 		return nil, fmt.Errorf("ethtx: invalid transaction type byte 0x%02x", t)
-	case t == byte(TypeAccessList) || t == byte(TypeBlob) || t == byte(TypeSetCode):
-		return nil, &unsupportedTypeError{fmt.Sprintf("ethtx: transaction type 0x%02x (%s) not supported yet", t, Type(t))}
+	case t == byte(TypeAccessList) || t == byte(TypeDynamicFee) || t == byte(TypeBlob) || t == byte(TypeSetCode):
+		return decodeTyped(Type(t), b[1:])
 	default:
 		return nil, &unsupportedTypeError{fmt.Sprintf("ethtx: unknown transaction type 0x%02x", t)}
 	}
+}
+
+// Field counts of the unsigned transactions.
+const (
+	legacyFields     = 9 // with EIP-155's chainId, 0, 0
+	preEIP155Fields  = 6
+	accessListFields = 8
+	dynamicFeeFields = 9
+	blobFields       = 11
+	setCodeFields    = 10
+	authFields       = 6
+)
+
+// typedFields is the number of fields of each typed transaction.
+var typedFields = [...]int{
+	TypeAccessList: accessListFields,
+	TypeDynamicFee: dynamicFeeFields,
+	TypeBlob:       blobFields,
+	TypeSetCode:    setCodeFields,
+}
+
+// splitTx splits the top-level list of a transaction, which must be all of
+// b, and returns a reader of its items.
+func splitTx(b []byte, want int) (fieldReader, error) {
+	fields, rest, err := rlp.SplitList(b)
+	if err != nil {
+		return fieldReader{}, fieldError("tx", err)
+	}
+	if len(rest) != 0 {
+		return fieldReader{}, fieldError("tx", rlp.ErrTrailingBytes)
+	}
+	return newFieldReader("tx", -1, fields, want), nil
+}
+
+func decodeLegacy(b []byte) (*Tx, error) {
+	d, err := splitTx(b, legacyFields)
+	if err != nil {
+		return nil, err
+	}
+	if d.malformed == nil && d.count == preEIP155Fields {
+		return nil, errors.New("ethtx: tx: pre-EIP-155 legacy transaction (6 fields, no chain id) refused: its signature would be replayable on every chain")
+	}
+	tx := &Tx{Type: TypeLegacy}
+	tx.Nonce = d.uint64("nonce")
+	tx.GasPrice = d.bigInt("gasPrice")
+	tx.GasLimit = d.uint64("gasLimit")
+	tx.To = d.to(true)
+	tx.Value = d.bigInt("value")
+	tx.Data = d.data()
+	tx.ChainID = d.chainID()
+	// EIP-155 signs the chain id in the place of v, and zeros in those of
+	// r and s.
+	for _, f := range [...]string{"r", "s"} {
+		if len(d.uint256(f)) != 0 {
+			d.fail(f, errors.New("must be 0 in an EIP-155 signing payload (is the transaction signed already?)"))
+		}
+	}
+	if err := d.close(); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+func decodeTyped(t Type, b []byte) (*Tx, error) {
+	d, err := splitTx(b, typedFields[t])
+	if err != nil {
+		return nil, err
+	}
+	tx := &Tx{Type: t}
+	tx.ChainID = d.chainID()
+	tx.Nonce = d.uint64("nonce")
+	if t == TypeAccessList {
+		tx.GasPrice = d.bigInt("gasPrice")
+	} else {
+		tx.MaxPriorityFeePerGas = d.bigInt("maxPriorityFeePerGas")
+		tx.MaxFeePerGas = d.bigInt("maxFeePerGas")
+	}
+	tx.GasLimit = d.uint64("gasLimit")
+	tx.To = d.to(t != TypeBlob && t != TypeSetCode)
+	tx.Value = d.bigInt("value")
+	tx.Data = d.data()
+	tx.AccessList = d.accessList()
+	switch t {
+	case TypeBlob:
+		tx.MaxFeePerBlobGas = d.bigInt("maxFeePerBlobGas")
+		tx.BlobVersionedHashes = d.blobVersionedHashes()
+	case TypeSetCode:
+		tx.AuthorizationList = d.authorizationList()
+	}
+	if err := d.close(); err != nil {
+		return nil, err
+	}
+	return tx, nil
 }
 
 // fieldError reports a problem with one field of the transaction.
@@ -232,167 +412,328 @@ func fieldError(field string, err error) error {
 	return fmt.Errorf("ethtx: %s: %w", field, err)
 }
 
-func decodeDynamicFee(b []byte) (*Tx, error) {
-	fields, rest, err := rlp.SplitList(b)
-	if err != nil {
-		return nil, fieldError("tx", err)
-	}
-	if len(rest) != 0 {
-		return nil, fieldError("tx", rlp.ErrTrailingBytes)
-	}
-	// A malformed item is reported where the fields are decoded in order,
-	// so that the error names it, or after them if it comes after them.
-	const want = 9
-	n, malformed := rlp.CountValues(fields)
-	if malformed == nil && n != want {
-		return nil, fmt.Errorf("ethtx: tx: want %d fields, got %d", want, n)
-	}
-
-	tx := &Tx{Type: TypeDynamicFee}
-	if tx.ChainID, fields, err = rlp.SplitBigInt(fields); err != nil {
-		return nil, fieldError("tx.chainId", err)
-	}
-	if tx.ChainID.Sign() == 0 {
-		return nil, errors.New("ethtx: tx.chainId: must not be zero")
-	}
-	if tx.Nonce, fields, err = rlp.SplitUint64(fields); err != nil {
-		return nil, fieldError("tx.nonce", err)
-	}
-	if tx.MaxPriorityFeePerGas, fields, err = rlp.SplitBigInt(fields); err != nil {
-		return nil, fieldError("tx.maxPriorityFeePerGas", err)
-	}
-	if tx.MaxFeePerGas, fields, err = rlp.SplitBigInt(fields); err != nil {
-		return nil, fieldError("tx.maxFeePerGas", err)
-	}
-	if tx.GasLimit, fields, err = rlp.SplitUint64(fields); err != nil {
-		return nil, fieldError("tx.gasLimit", err)
-	}
-	if tx.To, fields, err = splitTo(fields); err != nil {
-		return nil, fieldError("tx.to", err)
-	}
-	if tx.Value, fields, err = rlp.SplitBigInt(fields); err != nil {
-		return nil, fieldError("tx.value", err)
-	}
-	if tx.Data, fields, err = splitData(fields); err != nil {
-		return nil, fieldError("tx.data", err)
-	}
-	if tx.AccessList, _, err = splitAccessList(fields); err != nil {
-		return nil, err
-	}
-	if malformed != nil {
-		return nil, fieldError("tx", malformed)
-	}
-	return tx, nil
+// A fieldReader decodes the items of one RLP list in order: the fields of
+// a transaction, an access-list entry or an authorization. Its first error
+// sticks and later reads return zero values, so that a decoder reads every
+// field and checks the error once, at close. Errors name the field as
+// name.field, where name is the list's: "tx", or "tx.accessList[3]" (a
+// prefix and an index, formatted only on error).
+type fieldReader struct {
+	prefix string
+	index  int // -1: the name is prefix alone
+	b      []byte
+	// count is the number of items, and malformed the error of the first
+	// item whose header is malformed: that error is reported where the
+	// fields are read, naming the field, or by close if it comes after
+	// the last field.
+	count     int
+	malformed error
+	err       error
 }
 
-func splitTo(b []byte) (*Address, []byte, error) {
-	s, rest, err := rlp.SplitString(b)
-	if err != nil {
-		return nil, nil, err
+// newFieldReader returns a reader of the list whose payload is content,
+// which must hold want items.
+func newFieldReader(prefix string, index int, content []byte, want int) fieldReader {
+	d := fieldReader{prefix: prefix, index: index, b: content}
+	d.count, d.malformed = rlp.CountValues(content)
+	if d.malformed == nil && d.count != want {
+		d.err = fmt.Errorf("ethtx: %s: want %d fields, got %d", d.name(), want, d.count)
 	}
-	switch len(s) {
-	case 0:
-		return nil, rest, nil
-	case len(Address{}):
+	return d
+}
+
+func (d *fieldReader) name() string {
+	if d.index < 0 {
+		return d.prefix
+	}
+	return fmt.Sprintf("%s[%d]", d.prefix, d.index)
+}
+
+// fail records err as the error of field, unless there is one already.
+func (d *fieldReader) fail(field string, err error) {
+	if d.err == nil {
+		d.err = fieldError(d.name()+"."+field, err)
+	}
+}
+
+// close returns the first error of the list.
+func (d *fieldReader) close() error {
+	if d.err == nil && d.malformed != nil {
+		d.err = fieldError(d.name(), d.malformed)
+	}
+	return d.err
+}
+
+func (d *fieldReader) bigInt(field string) *big.Int {
+	if d.err != nil {
+		return nil
+	}
+	x, rest, err := rlp.SplitBigInt(d.b)
+	if err != nil {
+		d.fail(field, err)
+		return nil
+	}
+	d.b = rest
+	return x
+}
+
+func (d *fieldReader) uint64(field string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	x, rest, err := rlp.SplitUint64(d.b)
+	if err != nil {
+		d.fail(field, err)
+		return 0
+	}
+	d.b = rest
+	return x
+}
+
+// uint256 reads an integer of at most 256 bits as its minimal big-endian
+// bytes (empty for zero), aliasing the input.
+func (d *fieldReader) uint256(field string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	x, rest, err := rlp.SplitUint256(d.b)
+	if err != nil {
+		d.fail(field, err)
+		return nil
+	}
+	d.b = rest
+	return x
+}
+
+// bytes32 reads an integer of at most 256 bits into a 32-byte big-endian
+// array.
+func (d *fieldReader) bytes32(field string) (out [32]byte) {
+	x := d.uint256(field)
+	copy(out[32-len(x):], x)
+	return out
+}
+
+func (d *fieldReader) string(field string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	s, rest, err := rlp.SplitString(d.b)
+	if err != nil {
+		d.fail(field, err)
+		return nil
+	}
+	d.b = rest
+	return s
+}
+
+// list reads a list and returns its payload, aliasing the input.
+func (d *fieldReader) list(field string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	content, rest, err := rlp.SplitList(d.b)
+	if err != nil {
+		d.fail(field, err)
+		return nil
+	}
+	d.b = rest
+	return content
+}
+
+func (d *fieldReader) address(field string) (a Address) {
+	s := d.string(field)
+	if d.err == nil && len(s) != len(a) {
+		d.fail(field, fmt.Errorf("want 20 bytes, got %d", len(s)))
+	}
+	copy(a[:], s)
+	return a
+}
+
+func (d *fieldReader) chainID() *big.Int {
+	x := d.bigInt("chainId")
+	if x != nil && x.Sign() == 0 {
+		d.fail("chainId", errors.New("must not be zero"))
+	}
+	return x
+}
+
+// to reads the destination: 20 bytes, or, if create, empty for a contract
+// creation.
+func (d *fieldReader) to(create bool) *Address {
+	s := d.string("to")
+	if d.err != nil {
+		return nil
+	}
+	switch {
+	case len(s) == len(Address{}):
 		to := Address(s)
-		return &to, rest, nil
+		return &to
+	case len(s) == 0 && create:
+		return nil
+	case len(s) == 0:
+		d.fail("to", errors.New("want 20 bytes, got 0 (this transaction type cannot create a contract)"))
 	default:
-		return nil, nil, fmt.Errorf("want 20 bytes, got %d", len(s))
+		d.fail("to", fmt.Errorf("want 20 bytes, got %d", len(s)))
 	}
+	return nil
 }
 
-func splitData(b []byte) ([]byte, []byte, error) {
-	s, rest, err := rlp.SplitString(b)
-	if err != nil {
-		return nil, nil, err
+func (d *fieldReader) data() []byte {
+	s := d.string("data")
+	if d.err != nil {
+		return nil
 	}
 	if len(s) > MaxDataSize {
-		return nil, nil, fmt.Errorf("%d bytes, limit is %d", len(s), MaxDataSize)
+		d.fail("data", fmt.Errorf("%d bytes, limit is %d", len(s), MaxDataSize))
+		return nil
 	}
-	return append([]byte(nil), s...), rest, nil
+	return append([]byte(nil), s...)
 }
 
-// splitAccessList decodes an access list. Its errors carry the full field
-// name, since they point into nested entries.
-func splitAccessList(b []byte) (AccessList, []byte, error) {
-	entries, rest, err := rlp.SplitList(b)
-	if err != nil {
-		return nil, nil, fieldError("tx.accessList", err)
+func (d *fieldReader) accessList() AccessList {
+	entries := d.list("accessList")
+	if d.err != nil {
+		return nil
 	}
 	var list AccessList
 	totalKeys := 0
 	for i := 0; len(entries) > 0; i++ {
 		if i == MaxAccessListEntries {
-			return nil, nil, fmt.Errorf("ethtx: tx.accessList: more than %d entries", MaxAccessListEntries)
+			d.fail("accessList", fmt.Errorf("more than %d entries", MaxAccessListEntries))
+			return nil
 		}
-		var e AccessTuple
-		if e, entries, err = splitAccessTuple(entries, i, &totalKeys); err != nil {
-			return nil, nil, err
+		content, rest, err := rlp.SplitList(entries)
+		if err != nil {
+			d.fail(fmt.Sprintf("accessList[%d]", i), err)
+			return nil
 		}
-		list = append(list, e)
+		entries = rest
+		e := newFieldReader(d.name()+".accessList", i, content, 2)
+		var t AccessTuple
+		t.Address = e.address("address")
+		keys := e.list("storageKeys")
+		for j := 0; e.err == nil && len(keys) > 0; j++ {
+			if totalKeys == MaxAccessListStorageKeys {
+				d.fail("accessList", fmt.Errorf("more than %d storage keys", MaxAccessListStorageKeys))
+				return nil
+			}
+			totalKeys++
+			var key []byte
+			if key, keys, err = rlp.SplitString(keys); err != nil {
+				e.fail(fmt.Sprintf("storageKeys[%d]", j), err)
+			} else if len(key) != 32 {
+				e.fail(fmt.Sprintf("storageKeys[%d]", j), fmt.Errorf("want 32 bytes, got %d", len(key)))
+			} else {
+				t.StorageKeys = append(t.StorageKeys, [32]byte(key))
+			}
+		}
+		if err := e.close(); err != nil {
+			d.err = err
+			return nil
+		}
+		list = append(list, t)
 	}
-	return list, rest, nil
+	return list
 }
 
-// splitAccessTuple decodes access-list entry i, adding its storage keys to
-// *totalKeys.
-func splitAccessTuple(b []byte, i int, totalKeys *int) (AccessTuple, []byte, error) {
-	var e AccessTuple
-	name := func(sub string) string { return fmt.Sprintf("tx.accessList[%d]%s", i, sub) }
-	entry, rest, err := rlp.SplitList(b)
-	if err != nil {
-		return e, nil, fieldError(name(""), err)
+func (d *fieldReader) blobVersionedHashes() [][32]byte {
+	const field = "blobVersionedHashes"
+	items := d.list(field)
+	if d.err != nil {
+		return nil
 	}
-	n, malformed := rlp.CountValues(entry)
-	if malformed == nil && n != 2 {
-		return e, nil, fmt.Errorf("ethtx: %s: want 2 fields, got %d", name(""), n)
+	if len(items) == 0 {
+		d.fail(field, errors.New("must not be empty (EIP-4844)"))
+		return nil
 	}
-	addr, entry, err := rlp.SplitString(entry)
-	if err != nil {
-		return e, nil, fieldError(name(".address"), err)
-	}
-	if len(addr) != len(Address{}) {
-		return e, nil, fmt.Errorf("ethtx: %s: want 20 bytes, got %d", name(".address"), len(addr))
-	}
-	e.Address = Address(addr)
-	keys, _, err := rlp.SplitList(entry)
-	if err != nil {
-		return e, nil, fieldError(name(".storageKeys"), err)
-	}
-	for j := 0; len(keys) > 0; j++ {
-		if *totalKeys == MaxAccessListStorageKeys {
-			return e, nil, fmt.Errorf("ethtx: tx.accessList: more than %d storage keys", MaxAccessListStorageKeys)
+	var hashes [][32]byte
+	for i := 0; len(items) > 0; i++ {
+		if i == MaxBlobVersionedHashes {
+			d.fail(field, fmt.Errorf("more than %d blob hashes", MaxBlobVersionedHashes))
+			return nil
 		}
-		*totalKeys++
-		var key []byte
-		if key, keys, err = rlp.SplitString(keys); err != nil {
-			return e, nil, fieldError(name(fmt.Sprintf(".storageKeys[%d]", j)), err)
+		h, rest, err := rlp.SplitString(items)
+		switch {
+		case err != nil:
+			d.fail(fmt.Sprintf("%s[%d]", field, i), err)
+		case len(h) != 32:
+			d.fail(fmt.Sprintf("%s[%d]", field, i), fmt.Errorf("want 32 bytes, got %d", len(h)))
+		case h[0] != blobHashVersionKZG:
+			d.fail(fmt.Sprintf("%s[%d]", field, i), fmt.Errorf("version 0x%02x, want 0x%02x (KZG)", h[0], blobHashVersionKZG))
 		}
-		if len(key) != 32 {
-			return e, nil, fmt.Errorf("ethtx: %s: want 32 bytes, got %d", name(fmt.Sprintf(".storageKeys[%d]", j)), len(key))
+		if d.err != nil {
+			return nil
 		}
-		e.StorageKeys = append(e.StorageKeys, [32]byte(key))
+		items = rest
+		hashes = append(hashes, [32]byte(h))
 	}
-	if malformed != nil {
-		return e, nil, fieldError(name(""), malformed)
-	}
-	return e, rest, nil
+	return hashes
 }
 
-// EncodeUnsigned returns the unsigned envelope of tx, the bytes that
-// SigningHash hashes. For a Tx returned by DecodeUnsigned it is exactly the
-// decoded input.
+func (d *fieldReader) authorizationList() []Authorization {
+	const field = "authorizationList"
+	items := d.list(field)
+	if d.err != nil {
+		return nil
+	}
+	if len(items) == 0 {
+		d.fail(field, errors.New("must not be empty (EIP-7702)"))
+		return nil
+	}
+	var list []Authorization
+	for i := 0; len(items) > 0; i++ {
+		if i == MaxAuthorizations {
+			d.fail(field, fmt.Errorf("more than %d authorizations", MaxAuthorizations))
+			return nil
+		}
+		content, rest, err := rlp.SplitList(items)
+		if err != nil {
+			d.fail(fmt.Sprintf("%s[%d]", field, i), err)
+			return nil
+		}
+		items = rest
+		e := newFieldReader(d.name()+"."+field, i, content, authFields)
+		var a Authorization
+		a.ChainID = e.bigInt("chainId")
+		a.Address = e.address("address")
+		a.Nonce = e.uint64("nonce")
+		if y := e.uint64("yParity"); y > 1 {
+			e.fail("yParity", fmt.Errorf("want 0 or 1, got %d", y))
+		} else {
+			a.YParity = uint8(y)
+		}
+		a.R = e.bytes32("r")
+		a.S = e.bytes32("s")
+		if err := e.close(); err != nil {
+			d.err = err
+			return nil
+		}
+		list = append(list, a)
+	}
+	return list
+}
+
+// EncodeUnsigned returns the unsigned transaction, the bytes that
+// SigningHash hashes, as listed in the package documentation. For a Tx
+// returned by DecodeUnsigned it is exactly the decoded input.
 //
-// It panics if tx.Type is not a type DecodeUnsigned accepts or an integer
-// field is negative: a Tx from DecodeUnsigned never is, and encoding a
-// transaction other than the one described would be worse than stopping.
+// It does not validate tx again: a hand-built Tx that DecodeUnsigned would
+// refuse, say an EIP-4844 transaction without blob hashes, is encoded as it
+// is. It panics where no encoding can represent tx: if tx.Type is not a
+// type DecodeUnsigned accepts, an integer field is negative, an EIP-4844 or
+// EIP-7702 transaction has a nil To, or a legacy transaction has a chain id
+// below 1. A Tx from DecodeUnsigned never does, and encoding a transaction
+// other than the one described would be worse than stopping.
 func (tx *Tx) EncodeUnsigned() []byte {
 	return tx.appendEnvelope(make([]byte, 0, tx.sizeHint()), nil)
 }
 
-// EncodeSigned returns the signed transaction, ready for
-// eth_sendRawTransaction: the envelope with sig's yParity, r and s appended
-// to the field list.
+// EncodeSigned returns the signed transaction, as listed in the package
+// documentation: for a typed transaction, the envelope with sig's yParity,
+// r and s appended to the field list; for a legacy one, the list with v, r
+// and s in the place of chainId, 0 and 0. For an EIP-4844 transaction it is
+// the canonical form, without blobs, not the network form that
+// eth_sendRawTransaction takes (see the package documentation).
 //
 // It panics where EncodeUnsigned does, and if sig's yParity is not 0 or 1.
 func (tx *Tx) EncodeSigned(sig Signature) []byte {
@@ -403,7 +744,7 @@ func (tx *Tx) EncodeSigned(sig Signature) []byte {
 }
 
 // SigningHash returns the digest that the sender signs: the Keccak-256 hash
-// of the unsigned envelope.
+// of the unsigned transaction (EncodeUnsigned).
 func (tx *Tx) SigningHash() [32]byte {
 	return keccak256(tx.EncodeUnsigned())
 }
@@ -415,7 +756,7 @@ func TransactionHash(signed []byte) [32]byte {
 }
 
 func (tx *Tx) sizeHint() int {
-	n := 200 + len(tx.Data)
+	n := 200 + len(tx.Data) + 33*len(tx.BlobVersionedHashes) + 110*len(tx.AuthorizationList)
 	for _, e := range tx.AccessList {
 		n += 30 + 33*len(e.StorageKeys)
 	}
@@ -423,30 +764,92 @@ func (tx *Tx) sizeHint() int {
 }
 
 func (tx *Tx) appendEnvelope(dst []byte, sig *Signature) []byte {
-	if tx.Type != TypeDynamicFee {
-		panic(fmt.Sprintf("ethtx: encoding transaction type 0x%02x (%s) not supported yet", uint8(tx.Type), tx.Type))
+	switch tx.Type {
+	case TypeLegacy:
+		return tx.appendLegacy(dst, sig)
+	case TypeAccessList, TypeDynamicFee:
+	case TypeBlob, TypeSetCode:
+		if tx.To == nil {
+			panic(fmt.Sprintf("ethtx: encoding an %s transaction without a destination", tx.Type))
+		}
+	default:
+		panic(fmt.Sprintf("ethtx: encoding transaction type 0x%02x (%s) not supported", uint8(tx.Type), tx.Type))
 	}
 	dst = append(dst, byte(tx.Type))
 	start := len(dst)
 	dst = rlp.AppendBigInt(dst, tx.ChainID)
 	dst = rlp.AppendUint64(dst, tx.Nonce)
-	dst = rlp.AppendBigInt(dst, tx.MaxPriorityFeePerGas)
-	dst = rlp.AppendBigInt(dst, tx.MaxFeePerGas)
-	dst = rlp.AppendUint64(dst, tx.GasLimit)
-	if tx.To == nil {
-		dst = rlp.AppendString(dst, nil)
+	if tx.Type == TypeAccessList {
+		dst = rlp.AppendBigInt(dst, tx.GasPrice)
 	} else {
-		dst = rlp.AppendString(dst, tx.To[:])
+		dst = rlp.AppendBigInt(dst, tx.MaxPriorityFeePerGas)
+		dst = rlp.AppendBigInt(dst, tx.MaxFeePerGas)
 	}
+	dst = rlp.AppendUint64(dst, tx.GasLimit)
+	dst = appendTo(dst, tx.To)
 	dst = rlp.AppendBigInt(dst, tx.Value)
 	dst = rlp.AppendString(dst, tx.Data)
 	dst = appendAccessList(dst, tx.AccessList)
+	switch tx.Type {
+	case TypeBlob:
+		dst = rlp.AppendBigInt(dst, tx.MaxFeePerBlobGas)
+		hashes := len(dst)
+		for _, h := range tx.BlobVersionedHashes {
+			dst = rlp.AppendString(dst, h[:])
+		}
+		dst = rlp.EndList(dst, hashes)
+	case TypeSetCode:
+		auths := len(dst)
+		for _, a := range tx.AuthorizationList {
+			dst = appendAuthorization(dst, a)
+		}
+		dst = rlp.EndList(dst, auths)
+	}
 	if sig != nil {
 		dst = rlp.AppendUint64(dst, uint64(sig[64]))
 		dst = rlp.AppendUintBytes(dst, sig[:32])
 		dst = rlp.AppendUintBytes(dst, sig[32:64])
 	}
 	return rlp.EndList(dst, start)
+}
+
+// maxSmallChainID bounds the chain ids whose EIP-155 v fits a uint64.
+const maxSmallChainID = 1 << 62
+
+func (tx *Tx) appendLegacy(dst []byte, sig *Signature) []byte {
+	if tx.ChainID == nil || tx.ChainID.Sign() <= 0 {
+		panic("ethtx: encoding a legacy transaction without a chain id (pre-EIP-155, replayable on every chain)")
+	}
+	start := len(dst)
+	dst = rlp.AppendUint64(dst, tx.Nonce)
+	dst = rlp.AppendBigInt(dst, tx.GasPrice)
+	dst = rlp.AppendUint64(dst, tx.GasLimit)
+	dst = appendTo(dst, tx.To)
+	dst = rlp.AppendBigInt(dst, tx.Value)
+	dst = rlp.AppendString(dst, tx.Data)
+	if sig == nil {
+		dst = rlp.AppendBigInt(dst, tx.ChainID)
+		dst = append(dst, 0x80, 0x80)
+		return rlp.EndList(dst, start)
+	}
+	// v = chainId*2 + 35 + yParity (EIP-155).
+	if tx.ChainID.IsUint64() && tx.ChainID.Uint64() < maxSmallChainID {
+		dst = rlp.AppendUint64(dst, tx.ChainID.Uint64()*2+35+uint64(sig[64]))
+	} else {
+		v := new(big.Int).Lsh(tx.ChainID, 1)
+		v.Add(v, big.NewInt(35+int64(sig[64])))
+		dst = rlp.AppendBigInt(dst, v)
+	}
+	dst = rlp.AppendUintBytes(dst, sig[:32])
+	dst = rlp.AppendUintBytes(dst, sig[32:64])
+	return rlp.EndList(dst, start)
+}
+
+func appendTo(dst []byte, to *Address) []byte {
+	if to == nil {
+		return rlp.AppendString(dst, nil)
+	}
+	return rlp.AppendString(dst, to[:])
 }
 
 func appendAccessList(dst []byte, al AccessList) []byte {
@@ -461,6 +864,17 @@ func appendAccessList(dst []byte, al AccessList) []byte {
 		dst = rlp.EndList(dst, keys)
 		dst = rlp.EndList(dst, entry)
 	}
+	return rlp.EndList(dst, start)
+}
+
+func appendAuthorization(dst []byte, a Authorization) []byte {
+	start := len(dst)
+	dst = rlp.AppendBigInt(dst, a.ChainID)
+	dst = rlp.AppendString(dst, a.Address[:])
+	dst = rlp.AppendUint64(dst, a.Nonce)
+	dst = rlp.AppendUint64(dst, uint64(a.YParity))
+	dst = rlp.AppendUintBytes(dst, a.R[:])
+	dst = rlp.AppendUintBytes(dst, a.S[:])
 	return rlp.EndList(dst, start)
 }
 

@@ -5,126 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"math/rand/v2"
 	"testing"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/nitrosign/nitrosign/internal/rlp"
 )
-
-// toGeth converts tx to go-ethereum's representation.
-func toGeth(tx *Tx) *types.Transaction {
-	var to *common.Address
-	if tx.To != nil {
-		a := common.Address(*tx.To)
-		to = &a
-	}
-	var al types.AccessList
-	for _, e := range tx.AccessList {
-		keys := make([]common.Hash, len(e.StorageKeys))
-		for i, k := range e.StorageKeys {
-			keys[i] = common.Hash(k)
-		}
-		al = append(al, types.AccessTuple{Address: common.Address(e.Address), StorageKeys: keys})
-	}
-	return types.NewTx(&types.DynamicFeeTx{
-		ChainID:    tx.ChainID,
-		Nonce:      tx.Nonce,
-		GasTipCap:  tx.MaxPriorityFeePerGas,
-		GasFeeCap:  tx.MaxFeePerGas,
-		Gas:        tx.GasLimit,
-		To:         to,
-		Value:      tx.Value,
-		Data:       tx.Data,
-		AccessList: al,
-	})
-}
-
-// TestCrossCheckGoEthereum compares hashing, signing, encoding and sender
-// recovery with go-ethereum on random EIP-1559 transactions.
-func TestCrossCheckGoEthereum(t *testing.T) {
-	n := 3000
-	if testing.Short() {
-		n = 300
-	}
-	r := rand.New(rand.NewPCG(2718, 1559))
-	for i := range n {
-		want := randomTx(r)
-
-		unsigned := want.EncodeUnsigned()
-		tx, err := DecodeUnsigned(unsigned)
-		if err != nil {
-			t.Fatalf("tx %d: DecodeUnsigned(EncodeUnsigned()) error = %v", i, err)
-		}
-		if re := tx.EncodeUnsigned(); !bytes.Equal(re, unsigned) {
-			t.Fatalf("tx %d: re-encoding differs:\n got %x\nwant %x", i, re, unsigned)
-		}
-
-		gtx := toGeth(want)
-		signer := types.LatestSignerForChainID(want.ChainID)
-		hash := tx.SigningHash()
-		if gh := signer.Hash(gtx); hash != [32]byte(gh) {
-			t.Fatalf("tx %d: SigningHash = %x, go-ethereum %x", i, hash, gh)
-		}
-
-		// Every fourth transaction is really signed and its sender recovered
-		// by both implementations; the others carry random r and s, often
-		// with leading zero bytes, to exercise the encoding of the signature
-		// values, which go-ethereum does not check when encoding.
-		real := i%4 == 0
-		var sig Signature
-		var priv *secp256k1.PrivateKey
-		if real {
-			priv = randomKey(r)
-			sig = Sign(priv, hash)
-		} else {
-			copy(sig[:], randomBytes(r, 64))
-			clear(sig[:r.IntN(3)])
-			clear(sig[32 : 32+r.IntN(3)])
-			sig[64] = byte(r.IntN(2))
-		}
-		gsigned, err := gtx.WithSignature(signer, sig[:])
-		if err != nil {
-			t.Fatalf("tx %d: go-ethereum WithSignature: %v", i, err)
-		}
-		gbin, err := gsigned.MarshalBinary()
-		if err != nil {
-			t.Fatalf("tx %d: go-ethereum MarshalBinary: %v", i, err)
-		}
-		signed := tx.EncodeSigned(sig)
-		if !bytes.Equal(signed, gbin) {
-			t.Fatalf("tx %d: EncodeSigned differs from go-ethereum:\n got %x\nwant %x", i, signed, gbin)
-		}
-		if th := TransactionHash(signed); th != [32]byte(gsigned.Hash()) {
-			t.Fatalf("tx %d: TransactionHash = %x, go-ethereum %x", i, th, gsigned.Hash())
-		}
-
-		if real {
-			from := PubkeyToAddress(priv.PubKey())
-			gfrom, err := types.Sender(signer, gsigned)
-			if err != nil {
-				t.Fatalf("tx %d: go-ethereum Sender: %v", i, err)
-			}
-			if from != Address(gfrom) {
-				t.Fatalf("tx %d: PubkeyToAddress = %s, go-ethereum Sender = %s", i, from, gfrom)
-			}
-			if got, err := RecoverAddress(hash, sig); err != nil || got != from {
-				t.Fatalf("tx %d: RecoverAddress = %s, %v; want %s", i, got, err, from)
-			}
-		}
-
-		// go-ethereum decodes what we encode, to the same transaction.
-		var back types.Transaction
-		if err := back.UnmarshalBinary(signed); err != nil {
-			t.Fatalf("tx %d: go-ethereum cannot decode EncodeSigned output: %v", i, err)
-		}
-		if back.Hash() != gsigned.Hash() {
-			t.Fatalf("tx %d: go-ethereum decodes our encoding to a different transaction", i)
-		}
-	}
-}
 
 func TestDecodeUnsignedFields(t *testing.T) {
 	b := unhex(t, "02f8a6 01 80 843b9aca00 8504a817c800 825208 94a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48 80"+
@@ -171,7 +55,32 @@ func TestDecodeUnsignedContractCreation(t *testing.T) {
 	}
 }
 
-func TestDecodeUnsignedErrors(t *testing.T) {
+// decodeErrorCase is an input DecodeUnsigned refuses, with the exact
+// error, and the sentinel it wraps if any.
+type decodeErrorCase struct {
+	name    string
+	in      []byte
+	wantErr string
+	wantIs  error
+}
+
+// decodeErrorCases are the refused inputs: malformed ones of every kind and
+// type, and unsupported types. They are seeds of FuzzDecodeUnsigned too.
+func decodeErrorCases(t testing.TB) []decodeErrorCase {
+	var cases []decodeErrorCase
+	cases = append(cases, eip1559ErrorCases(t)...)
+	for _, typ := range allTypes {
+		cases = append(cases, commonErrorCases(t, typ)...)
+	}
+	cases = append(cases, legacyErrorCases(t)...)
+	cases = append(cases, blobErrorCases(t)...)
+	cases = append(cases, setCodeErrorCases(t)...)
+	return cases
+}
+
+// eip1559ErrorCases are hand-made malformed EIP-1559 transactions and
+// inputs of other types.
+func eip1559ErrorCases(t testing.TB) []decodeErrorCase {
 	big33 := append([]byte{0xa1, 0x01}, make([]byte, 32)...)
 	addr19 := rlp.AppendString(nil, bytes.Repeat([]byte{1}, 19))
 	addr20 := bytes.Repeat([]byte{1}, 20)
@@ -186,12 +95,7 @@ func TestDecodeUnsignedErrors(t *testing.T) {
 	}
 	f := validFields(t)
 
-	tests := []struct {
-		name    string
-		in      []byte
-		wantErr string
-		wantIs  error
-	}{
+	return []decodeErrorCase{
 		// Envelope.
 		{name: "empty", in: nil, wantErr: "ethtx: empty transaction"},
 		{name: "type byte only", in: []byte{0x02}, wantErr: "ethtx: tx: unexpected end of input", wantIs: rlp.ErrUnexpectedEnd},
@@ -212,15 +116,22 @@ func TestDecodeUnsignedErrors(t *testing.T) {
 			wantErr: "ethtx: tx.nonce: non-canonical size: single byte below 0x80 must be encoded as itself"},
 
 		// Types.
-		{name: "legacy", in: rlp.AppendList(nil, bytes.Join(f, nil)), wantErr: "ethtx: legacy transaction (EIP-155) not supported yet", wantIs: ErrUnsupportedType},
-		{name: "EIP-2930", in: append([]byte{0x01}, envelope(f...)[1:]...), wantErr: "ethtx: transaction type 0x01 (EIP-2930) not supported yet", wantIs: ErrUnsupportedType},
-		{name: "EIP-4844", in: []byte{0x03, 0xc0}, wantErr: "ethtx: transaction type 0x03 (EIP-4844) not supported yet", wantIs: ErrUnsupportedType},
-		{name: "EIP-7702", in: []byte{0x04, 0xc0}, wantErr: "ethtx: transaction type 0x04 (EIP-7702) not supported yet", wantIs: ErrUnsupportedType},
+		{name: "EIP-1559 fields without type byte", in: rlp.AppendList(nil, bytes.Join(f, nil)), wantErr: "ethtx: tx.to: want 20 bytes, got 5"},
+		{name: "EIP-1559 fields as EIP-2930", in: append([]byte{0x01}, envelope(f...)[1:]...), wantErr: "ethtx: tx: want 8 fields, got 9"},
+		{name: "EIP-1559 fields as EIP-4844", in: append([]byte{0x03}, envelope(f...)[1:]...), wantErr: "ethtx: tx: want 11 fields, got 9"},
+		{name: "EIP-1559 fields as EIP-7702", in: append([]byte{0x04}, envelope(f...)[1:]...), wantErr: "ethtx: tx: want 10 fields, got 9"},
+		{name: "EIP-4844 empty list", in: []byte{0x03, 0xc0}, wantErr: "ethtx: tx: want 11 fields, got 0"},
+		{name: "EIP-7702 empty list", in: []byte{0x04, 0xc0}, wantErr: "ethtx: tx: want 10 fields, got 0"},
 		{name: "type 0x00", in: []byte{0x00, 0xc0}, wantErr: "ethtx: unknown transaction type 0x00", wantIs: ErrUnsupportedType},
+		{name: "type 0x00 before a legacy transaction", in: append([]byte{0x00}, validLegacy(t)...), wantErr: "ethtx: unknown transaction type 0x00", wantIs: ErrUnsupportedType},
 		{name: "type 0x05", in: []byte{0x05, 0xc0}, wantErr: "ethtx: unknown transaction type 0x05", wantIs: ErrUnsupportedType},
+		{name: "type 0x05 with EIP-7702 fields", in: append([]byte{0x05}, envelopeOf(TypeSetCode, validFieldsOf(t, TypeSetCode)...)[1:]...), wantErr: "ethtx: unknown transaction type 0x05", wantIs: ErrUnsupportedType},
+		{name: "type 0x06", in: []byte{0x06}, wantErr: "ethtx: unknown transaction type 0x06", wantIs: ErrUnsupportedType},
+		{name: "type 0x7e", in: []byte{0x7e, 0xc0}, wantErr: "ethtx: unknown transaction type 0x7e", wantIs: ErrUnsupportedType},
 		{name: "type 0x7f", in: []byte{0x7f}, wantErr: "ethtx: unknown transaction type 0x7f", wantIs: ErrUnsupportedType},
 		{name: "RLP string", in: []byte{0x80}, wantErr: "ethtx: invalid transaction type byte 0x80"},
 		{name: "RLP long string", in: []byte{0xb8, 0x40}, wantErr: "ethtx: invalid transaction type byte 0xb8"},
+		{name: "RLP string of a transaction", in: rlp.AppendString(nil, envelope(f...)), wantErr: "ethtx: invalid transaction type byte 0xb2"},
 
 		// chainId.
 		{name: "chainId zero", in: withField(t, 0, []byte{0x80}), wantErr: "ethtx: tx.chainId: must not be zero"},
@@ -286,7 +197,15 @@ func TestDecodeUnsignedErrors(t *testing.T) {
 		{name: "accessList too many storage keys", in: withField(t, 8, rlp.AppendList(nil, append(accessEntry(addr20, manyKeys...), accessEntry(addr20, manyKeys...)...))),
 			wantErr: fmt.Sprintf("ethtx: tx.accessList: more than %d storage keys", MaxAccessListStorageKeys)},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeUnsignedErrors(t *testing.T) {
+	seen := map[string]bool{}
+	for _, tt := range decodeErrorCases(t) {
+		if seen[tt.name] {
+			t.Fatalf("two cases named %q", tt.name)
+		}
+		seen[tt.name] = true
 		t.Run(tt.name, func(t *testing.T) {
 			tx, err := DecodeUnsigned(tt.in)
 			if err == nil {
@@ -352,7 +271,15 @@ func TestEncodePanics(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{name: "unsupported type", f: func() { (&Tx{Type: TypeAccessList}).EncodeUnsigned() }},
+		{name: "unsupported type", f: func() { (&Tx{Type: 0x05}).EncodeUnsigned() }},
+		{name: "EIP-4844 without to", f: func() { (&Tx{Type: TypeBlob, ChainID: big.NewInt(1)}).EncodeUnsigned() }},
+		{name: "EIP-7702 without to", f: func() { (&Tx{Type: TypeSetCode, ChainID: big.NewInt(1)}).EncodeSigned(Signature{}) }},
+		{name: "legacy without chain id", f: func() { (&Tx{Type: TypeLegacy}).EncodeUnsigned() }},
+		{name: "legacy with chain id 0", f: func() { (&Tx{Type: TypeLegacy, ChainID: new(big.Int)}).EncodeSigned(Signature{}) }},
+		{name: "legacy with negative chain id", f: func() { (&Tx{Type: TypeLegacy, ChainID: big.NewInt(-1)}).EncodeUnsigned() }},
+		{name: "negative authorization chain id", f: func() {
+			(&Tx{Type: TypeSetCode, ChainID: big.NewInt(1), To: &Address{}, AuthorizationList: []Authorization{{ChainID: big.NewInt(-1)}}}).EncodeUnsigned()
+		}},
 		{name: "negative value", f: func() {
 			bad := *tx
 			bad.Value = big.NewInt(-1)

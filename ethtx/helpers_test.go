@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,45 +62,47 @@ func randomBytes(r *rand.Rand, n int) []byte {
 	return b[:n:n]
 }
 
-// randomTx returns a random, valid EIP-1559 transaction exercising the edges
-// of every field: large chain ids, contract creation, single-byte and long
-// data, empty and populated access lists, values up to 2^256-1.
-func randomTx(r *rand.Rand) *Tx {
-	tx := &Tx{Type: TypeDynamicFee}
+// allTypes are the transaction types DecodeUnsigned accepts.
+var allTypes = []Type{TypeLegacy, TypeAccessList, TypeDynamicFee, TypeBlob, TypeSetCode}
+
+// randomChainID returns a chain id of at least 1, often large.
+func randomChainID(r *rand.Rand) *big.Int {
 	switch r.IntN(4) {
 	case 0:
-		tx.ChainID = big.NewInt(1)
+		return big.NewInt(1)
 	case 1:
-		tx.ChainID = new(big.Int).SetUint64(1 + r.Uint64N(1<<40))
-	default:
-		for tx.ChainID == nil || tx.ChainID.Sign() == 0 {
-			tx.ChainID = randomBigInt(r, 256)
+		return new(big.Int).SetUint64(1 + r.Uint64N(1<<40))
+	}
+	for {
+		if id := randomBigInt(r, 256); id.Sign() != 0 {
+			return id
 		}
 	}
+}
+
+// randomTx returns a random, valid transaction of type typ exercising the
+// edges of every field: large chain ids, contract creation where the type
+// allows it, single-byte and long data, empty and populated access lists,
+// values up to 2^256-1, one to the maximum number of blob hashes, and
+// authorizations for any chain or a given one, with signatures that are
+// real (signed by a random key), valid in form, or arbitrary.
+func randomTx(r *rand.Rand, typ Type) *Tx {
+	tx := &Tx{Type: typ, ChainID: randomChainID(r)}
 	tx.Nonce = randomUint64(r)
-	tx.MaxPriorityFeePerGas = randomBigInt(r, 256)
-	tx.MaxFeePerGas = randomBigInt(r, 256)
+	if typ == TypeLegacy || typ == TypeAccessList {
+		tx.GasPrice = randomBigInt(r, 256)
+	} else {
+		tx.MaxPriorityFeePerGas = randomBigInt(r, 256)
+		tx.MaxFeePerGas = randomBigInt(r, 256)
+	}
 	tx.GasLimit = randomUint64(r)
-	if r.IntN(5) != 0 {
+	if r.IntN(5) != 0 || typ == TypeBlob || typ == TypeSetCode {
 		to := Address(randomBytes(r, 20))
 		tx.To = &to
 	}
 	tx.Value = randomBigInt(r, 256)
-	switch k := r.IntN(40); {
-	case k < 6:
-		// No data.
-	case k < 10:
-		tx.Data = []byte{byte(r.IntN(256))} // single byte, below or above 0x80
-	case k < 20:
-		tx.Data = randomBytes(r, 4+32*r.IntN(4)) // calldata-shaped
-	case k < 30:
-		tx.Data = randomBytes(r, 50+r.IntN(20)) // around the long-form boundary
-	case k < 39:
-		tx.Data = randomBytes(r, r.IntN(4096))
-	default:
-		tx.Data = randomBytes(r, 60000+r.IntN(MaxDataSize-60000+1)) // up to the cap
-	}
-	if r.IntN(2) == 0 {
+	tx.Data = randomData(r)
+	if typ != TypeLegacy && r.IntN(2) == 0 {
 		tx.AccessList = make(AccessList, 1+r.IntN(4))
 		for i := range tx.AccessList {
 			tx.AccessList[i].Address = Address(randomBytes(r, 20))
@@ -111,7 +114,89 @@ func randomTx(r *rand.Rand) *Tx {
 			}
 		}
 	}
+	switch typ {
+	case TypeBlob:
+		tx.MaxFeePerBlobGas = randomBigInt(r, 256)
+		n := 1 + r.IntN(6)
+		if r.IntN(10) == 0 {
+			n = MaxBlobVersionedHashes
+		}
+		for range n {
+			tx.BlobVersionedHashes = append(tx.BlobVersionedHashes, randomBlobHash(r))
+		}
+	case TypeSetCode:
+		n := 1 + r.IntN(3)
+		if r.IntN(100) == 0 {
+			n = MaxAuthorizations
+		}
+		for range n {
+			tx.AuthorizationList = append(tx.AuthorizationList, randomAuthorization(r))
+		}
+	}
 	return tx
+}
+
+func randomData(r *rand.Rand) []byte {
+	switch k := r.IntN(40); {
+	case k < 6:
+		return nil
+	case k < 10:
+		return []byte{byte(r.IntN(256))} // single byte, below or above 0x80
+	case k < 20:
+		return randomBytes(r, 4+32*r.IntN(4)) // calldata-shaped
+	case k < 30:
+		return randomBytes(r, 50+r.IntN(20)) // around the long-form boundary
+	case k < 39:
+		return randomBytes(r, r.IntN(4096))
+	default:
+		return randomBytes(r, 60000+r.IntN(MaxDataSize-60000+1)) // up to the cap
+	}
+}
+
+func randomBlobHash(r *rand.Rand) [32]byte {
+	h := [32]byte(randomBytes(r, 32))
+	h[0] = blobHashVersionKZG
+	return h
+}
+
+// randomAuthorization returns an authorization for any chain or a random
+// one, signed by a random key (one in four), or with a random signature
+// that is valid in form (low s), or with arbitrary r and s (often zero,
+// short, at least n, or high).
+func randomAuthorization(r *rand.Rand) Authorization {
+	a := Authorization{Address: Address(randomBytes(r, 20)), Nonce: randomUint64(r)}
+	switch r.IntN(3) {
+	case 0:
+		a.ChainID = new(big.Int)
+	case 1:
+		a.ChainID = randomChainID(r)
+	default:
+		a.ChainID = randomBigInt(r, 256)
+	}
+	switch r.IntN(4) {
+	case 0:
+		sig := Sign(randomKey(r), a.SigningHash())
+		a.R, a.S, a.YParity = [32]byte(sig[:32]), [32]byte(sig[32:64]), sig[64]
+	case 1:
+		a.R = [32]byte(randomBytes(r, 32))
+		a.S = [32]byte(randomBytes(r, 32))
+		a.S[0] &= 0x7f
+		a.YParity = byte(r.IntN(2))
+	default:
+		randomBigInt(r, 256).FillBytes(a.R[:])
+		randomBigInt(r, 256).FillBytes(a.S[:])
+		a.YParity = byte(r.IntN(2))
+	}
+	return a
+}
+
+// keyFromHex returns the private key with the given hexadecimal scalar.
+func keyFromHex(t testing.TB, s string) *secp256k1.PrivateKey {
+	var k secp256k1.ModNScalar
+	if overflow := k.SetByteSlice(unhex(t, s)); overflow || k.IsZero() {
+		t.Fatalf("bad private key %s", s)
+	}
+	return secp256k1.NewPrivateKey(&k)
 }
 
 // randomKey returns a valid private key.
@@ -124,26 +209,105 @@ func randomKey(r *rand.Rand) *secp256k1.PrivateKey {
 	}
 }
 
+// fieldNames are the fields of the unsigned transaction of each type, in
+// order.
+var fieldNames = map[Type][]string{
+	TypeLegacy:     {"nonce", "gasPrice", "gasLimit", "to", "value", "data", "chainId", "r", "s"},
+	TypeAccessList: {"chainId", "nonce", "gasPrice", "gasLimit", "to", "value", "data", "accessList"},
+	TypeDynamicFee: {"chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gasLimit", "to", "value", "data", "accessList"},
+	TypeBlob: {"chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gasLimit", "to", "value", "data", "accessList",
+		"maxFeePerBlobGas", "blobVersionedHashes"},
+	TypeSetCode: {"chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gasLimit", "to", "value", "data", "accessList",
+		"authorizationList"},
+}
+
+// validFieldEncodings are the raw encodings of the fields of small valid
+// transactions, by field name.
+func validFieldEncodings(t testing.TB) map[string][]byte {
+	return map[string][]byte{
+		"chainId":              unhex(t, "01"),           // 1
+		"nonce":                unhex(t, "80"),           // 0
+		"gasPrice":             unhex(t, "8504a817c800"), // 20 gwei
+		"maxPriorityFeePerGas": unhex(t, "843b9aca00"),   // 1 gwei
+		"maxFeePerGas":         unhex(t, "8504a817c800"), // 20 gwei
+		"gasLimit":             unhex(t, "825208"),       // 21000
+		"to":                   rlp.AppendString(nil, bytes.Repeat([]byte{0x35}, 20)),
+		"value":                unhex(t, "880de0b6b3a7640000"), // 1 ether
+		"data":                 unhex(t, "80"),
+		"accessList":           unhex(t, "c0"),
+		"r":                    unhex(t, "80"),
+		"s":                    unhex(t, "80"),
+		"maxFeePerBlobGas":     unhex(t, "843b9aca00"), // 1 gwei
+		"blobVersionedHashes":  rlp.AppendList(nil, rlp.AppendString(nil, append([]byte{0x01}, bytes.Repeat([]byte{0xbb}, 31)...))),
+		"authorizationList":    rlp.AppendList(nil, authEntry(t)),
+	}
+}
+
+// authEntry returns the encoding of an authorization for chain 1, with the
+// given fields replaced: name, raw encoding, name, raw encoding, ...
+func authEntry(t testing.TB, replace ...any) []byte {
+	f := map[string][]byte{
+		"chainId": unhex(t, "01"),
+		"address": rlp.AppendString(nil, bytes.Repeat([]byte{0xaa}, 20)),
+		"nonce":   unhex(t, "07"),
+		"yParity": unhex(t, "01"),
+		"r":       rlp.AppendString(nil, bytes.Repeat([]byte{0x11}, 32)),
+		"s":       rlp.AppendString(nil, bytes.Repeat([]byte{0x22}, 32)),
+	}
+	for i := 0; i < len(replace); i += 2 {
+		f[replace[i].(string)] = replace[i+1].([]byte)
+	}
+	var b []byte
+	for _, name := range []string{"chainId", "address", "nonce", "yParity", "r", "s"} {
+		b = append(b, f[name]...)
+	}
+	return rlp.AppendList(nil, b)
+}
+
+// validFieldsOf returns the raw encodings of the fields of a small valid
+// transaction of type typ, in order.
+func validFieldsOf(t testing.TB, typ Type) [][]byte {
+	enc := validFieldEncodings(t)
+	var f [][]byte
+	for _, name := range fieldNames[typ] {
+		f = append(f, enc[name])
+	}
+	return f
+}
+
+// envelopeOf builds typ || rlp(list of the given raw encodings), or the
+// bare list for a legacy transaction, for hand-made malformed transactions.
+func envelopeOf(typ Type, fields ...[]byte) []byte {
+	list := rlp.AppendList(nil, bytes.Join(fields, nil))
+	if typ == TypeLegacy {
+		return list
+	}
+	return append([]byte{byte(typ)}, list...)
+}
+
+// txWith returns the small valid transaction of type typ with the named
+// field's encoding replaced by enc.
+func txWith(t testing.TB, typ Type, field string, enc []byte) []byte {
+	t.Helper()
+	f := validFieldsOf(t, typ)
+	i := slices.Index(fieldNames[typ], field)
+	if i < 0 {
+		t.Fatalf("%s transactions have no field %s", typ, field)
+	}
+	f[i] = enc
+	return envelopeOf(typ, f...)
+}
+
 // envelope builds 0x02 || rlp(list of the given raw encodings), for
-// hand-made malformed transactions.
+// hand-made malformed EIP-1559 transactions.
 func envelope(fields ...[]byte) []byte {
-	return append([]byte{byte(TypeDynamicFee)}, rlp.AppendList(nil, bytes.Join(fields, nil))...)
+	return envelopeOf(TypeDynamicFee, fields...)
 }
 
 // validFields are the raw encodings of the fields of a small valid
-// transaction, for tests that replace one of them.
+// EIP-1559 transaction, for tests that replace one of them.
 func validFields(t testing.TB) [][]byte {
-	return [][]byte{
-		unhex(t, "01"),           // chainId 1
-		unhex(t, "80"),           // nonce 0
-		unhex(t, "843b9aca00"),   // maxPriorityFeePerGas 1 gwei
-		unhex(t, "8504a817c800"), // maxFeePerGas 20 gwei
-		unhex(t, "825208"),       // gasLimit 21000
-		rlp.AppendString(nil, bytes.Repeat([]byte{0x35}, 20)), // to
-		unhex(t, "880de0b6b3a7640000"),                        // value 1 ether
-		unhex(t, "80"),                                        // data
-		unhex(t, "c0"),                                        // accessList
-	}
+	return validFieldsOf(t, TypeDynamicFee)
 }
 
 // withField returns validFields with field i replaced by enc.

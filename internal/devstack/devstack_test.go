@@ -97,6 +97,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 type txOpts struct {
+	legacy  bool // an EIP-155 legacy transaction instead of EIP-1559
 	chainID uint64
 	to      string
 	value   *big.Int
@@ -114,6 +115,9 @@ func eip1559(t *testing.T, o txOpts) []byte {
 		GasLimit:             21000,
 		Value:                o.value,
 		Data:                 o.data,
+	}
+	if o.legacy {
+		tx.Type, tx.GasPrice, tx.MaxFeePerGas, tx.MaxPriorityFeePerGas = ethtx.TypeLegacy, big.NewInt(25_000_000_000), nil, nil
 	}
 	if o.to != "" {
 		a, err := ethtx.ParseAddress(o.to)
@@ -167,18 +171,20 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name  string
-		key   string
-		chain uint64
-		to    string
-		value *big.Int
+		name   string
+		key    string
+		legacy bool
+		chain  uint64
+		to     string
+		value  *big.Int
 	}{
-		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, 1, devstack.ExampleDestinationB, eth("1000000000000000000")},
-		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, 11155111, devstack.ExampleDestinationA, eth("500000000000000000")},
-		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), 1, devstack.ExampleDestinationA, big.NewInt(0)},
+		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, false, 1, devstack.ExampleDestinationB, eth("1000000000000000000")},
+		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, false, 11155111, devstack.ExampleDestinationA, eth("500000000000000000")},
+		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), false, 1, devstack.ExampleDestinationA, big.NewInt(0)},
+		{"legacy EIP-155, sepolia", devstack.ExampleKeyID, true, 11155111, devstack.ExampleDestinationB, eth("250000000000000000")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			unsigned := eip1559(t, txOpts{chainID: tc.chain, to: tc.to, value: tc.value})
+			unsigned := eip1559(t, txOpts{legacy: tc.legacy, chainID: tc.chain, to: tc.to, value: tc.value})
 			resp, err := c.SignTransaction(ctx, tc.key, unsigned)
 			if err != nil {
 				t.Fatal(err)
@@ -230,7 +236,11 @@ func checkWithGeth(t *testing.T, resp *api.SignResponse, wantFrom string, unsign
 	if len(sig) != 65 {
 		t.Fatalf("signature has %d bytes, want 65", len(sig))
 	}
-	if new(big.Int).SetBytes(sig[:32]).Cmp(r) != 0 || new(big.Int).SetBytes(sig[32:64]).Cmp(s) != 0 || uint64(sig[64]) != v.Uint64() {
+	wantV := big.NewInt(int64(sig[64]))
+	if tx.Type() == gethtypes.LegacyTxType { // EIP-155: v = chainId*2 + 35 + y-parity
+		wantV.Add(wantV, new(big.Int).Add(new(big.Int).Mul(tx.ChainId(), big.NewInt(2)), big.NewInt(35)))
+	}
+	if new(big.Int).SetBytes(sig[:32]).Cmp(r) != 0 || new(big.Int).SetBytes(sig[32:64]).Cmp(s) != 0 || wantV.Cmp(v) != 0 {
 		t.Errorf("signature %s does not match the transaction's r, s, v", resp.Signature)
 	}
 	if resp.AuditSeq == 0 {
@@ -248,7 +258,14 @@ func TestDevStackRefusals(t *testing.T) {
 	}
 	ctx := context.Background()
 	ok := txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("100000000000000000")}
-	legacy, _ := hex.DecodeString("e9808504a817c800825208943535353535353535353535353535353535353535880de0b6b3a764000080018080")
+	// The EIP-155 specification's example payload (chain 1, to 0x3535…35).
+	legacy, _ := hex.DecodeString("ec098504a817c800825208943535353535353535353535353535353535353535880de0b6b3a764000080018080")
+	transfer := func(to string, amount int64) []byte {
+		a, _ := ethtx.ParseAddress(to)
+		b := append([]byte{0xa9, 0x05, 0x9c, 0xbb}, make([]byte, 12)...)
+		b = append(b, a[:]...)
+		return append(b, big.NewInt(amount).FillBytes(make([]byte, 32))...)
+	}
 
 	for _, tc := range []struct {
 		name     string
@@ -262,8 +279,10 @@ func TestDevStackRefusals(t *testing.T) {
 		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, api.CodePolicyDenied, "destinations"},
 		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, api.CodePolicyDenied, "chains"},
 		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, api.CodePolicyDenied, "contract_creation"},
-		{"calldata to an allowlisted address", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 403, api.CodePolicyDenied, "calldata"},
-		{"legacy transaction", devstack.ExampleKeyID, legacy, 400, api.CodeUnsupportedTransactionType, ""},
+		{"ERC-20 transfer (no contract-call rules yet)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
+		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, api.CodeBadRequest, ""},
+		{"legacy transaction to a destination not allowlisted", devstack.ExampleKeyID, legacy, 403, api.CodePolicyDenied, "destinations"},
+		{"unknown transaction type", devstack.ExampleKeyID, []byte{0x05, 0xc0}, 400, api.CodeUnsupportedTransactionType, ""},
 		{"malformed transaction", devstack.ExampleKeyID, append(eip1559(t, ok), 0x00), 400, api.CodeBadRequest, ""},
 		{"unknown key id", "cold-9", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
 		{"unknown key address", "0x000000000000000000000000000000000000dEaD", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
