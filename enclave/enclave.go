@@ -38,7 +38,6 @@ package enclave
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,12 +49,10 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/api"
-	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/keys"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
-	"github.com/nitrosign/nitrosign/stamp"
 )
 
 // Version is the enclave software version, reported by health.
@@ -208,86 +205,6 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 
 func refuse(code, format string, args ...any) *proto.Error {
 	return &proto.Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
-	client, err := stamp.Verify(m.Stamp, m.Body)
-	if err != nil {
-		if errors.Is(err, stamp.ErrMissing) {
-			return refuse(api.CodeUnauthorized, "missing %s header", stamp.Header)
-		}
-		return refuse(api.CodeUnauthorized, "%v", err)
-	}
-	clientName, ok := e.policy.Client(client)
-	if !ok {
-		return refuse(api.CodeUnauthorized, "client key %s is not registered in the policy", client)
-	}
-	req, err := api.DecodeSignRequest(m.Body)
-	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
-	}
-
-	now := e.now()
-	ts := time.UnixMilli(req.TimestampMS)
-	switch {
-	case ts.Before(now.Add(-MaxRequestAge)):
-		return refuse(api.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
-	case ts.After(now.Add(MaxClockSkew)):
-		return refuse(api.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
-	case ts.Before(e.started):
-		return refuse(api.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
-	}
-	switch e.replay.check(now, client.String(), req.RequestID) {
-	case replaySeen:
-		return refuse(api.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
-	case replayFull:
-		return refuse(api.CodeUnavailable, "too many requests in the replay window; retry shortly")
-	}
-
-	key, kerr := e.lookupKey(req.Key)
-	if kerr != nil {
-		return kerr
-	}
-	raw, derr := req.EthTransaction.Bytes()
-	if derr != nil {
-		return refuse(api.CodeBadRequest, "%v", derr)
-	}
-	tx, derr := ethtx.DecodeUnsigned(raw)
-	if derr != nil {
-		if errors.Is(derr, ethtx.ErrUnsupportedType) {
-			return refuse(api.CodeUnsupportedTransactionType, "%v", derr)
-		}
-		return refuse(api.CodeBadRequest, "%v", derr)
-	}
-
-	// Calldata is decoded for calls only: a contract creation's data is
-	// init code, not a call.
-	var call calldata.Call
-	if tx.To != nil {
-		if call, derr = calldata.Decode(tx.Data); derr != nil {
-			return refuse(api.CodeBadRequest, "%v", derr)
-		}
-	}
-
-	seq := e.seq.Add(1)
-	d := e.policy.EvaluateTransaction(&policy.Transaction{Client: client, KeyID: key.id, Tx: tx, Call: call})
-	if !d.Allow {
-		e.log.Debug("decision", "seq", seq, "client", clientName, "key", key.id, "decision", "denied", "rule", d.Rule)
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.Rule, Message: d.Reason}
-	}
-
-	hash := tx.SigningHash()
-	sig := ethtx.Sign(key.priv, hash)
-	signed := tx.EncodeSigned(sig)
-	e.log.Debug("decision", "seq", seq, "client", clientName, "key", key.id, "decision", "signed")
-	return &proto.SignResponse{
-		From:              key.addr,
-		Signature:         sig,
-		SignedTransaction: signed,
-		TransactionHash:   ethtx.TransactionHash(signed),
-		AuditSeq:          seq,
-		Digest:            hash,
-	}
 }
 
 func (e *Enclave) lookupKey(s string) (*signingKey, *proto.Error) {

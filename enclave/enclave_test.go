@@ -55,7 +55,12 @@ func genesisJSON(t testing.TB, hot, other stamp.PublicKey) []byte {
 				{"key": "hot-0", "chains": []uint64{1, 11155111}, "native_transfers": map[string]any{
 					"destinations":            []map[string]string{{"address": destA, "label": "A"}, {"address": destB, "label": "B"}},
 					"max_per_transaction_wei": "1000000000000000000",
-				}},
+				},
+					"personal_messages": true,
+					"typed_data": map[string]any{"domains": []map[string]any{
+						{"name": "Ether Mail", "version": "1", "chain_id": 1, "verifying_contract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+					}},
+				},
 				{"key": "cold-1", "chains": []uint64{1}},
 			},
 		},

@@ -71,6 +71,10 @@ const (
 	// RuleTypedDataDomains: the EIP-712 domain is not on the key's
 	// allowlist.
 	RuleTypedDataDomains = "typed_data_domains"
+	// RuleRawDigest: the request amounts to signing a bare 32-byte digest,
+	// which is off: for example a personal message of exactly 32 bytes,
+	// which a Safe accepts as an owner's approval of that transaction hash.
+	RuleRawDigest = "raw_digest"
 )
 
 // Document is the JSON form of a policy.
@@ -453,8 +457,9 @@ func (p *Policy) Label(keyID string, a ethtx.Address) (string, bool) {
 
 // PersonalMessage is a decoded EIP-191 personal_sign request.
 type PersonalMessage struct {
-	Client stamp.PublicKey
-	KeyID  string
+	Client  stamp.PublicKey
+	KeyID   string
+	Message []byte
 }
 
 // EvaluatePersonalMessage decides whether a personal message may be signed.
@@ -465,6 +470,12 @@ func (p *Policy) EvaluatePersonalMessage(req *PersonalMessage) Decision {
 	}
 	if !kr.personal {
 		return deny(RulePersonalMessages, "personal messages are not allowed for key %q", req.KeyID)
+	}
+	// A Safe (checkSignatures, v > 30) takes an EIP-191 signature over a
+	// 32-byte message as its owner's approval of that hash: signing one
+	// would approve a transaction no policy rule has seen.
+	if len(req.Message) == 32 {
+		return deny(RuleRawDigest, "a 32-byte personal message is a bare digest in disguise (a Safe accepts it as an owner's transaction approval); raw-digest signing is off")
 	}
 	return Decision{Allow: true}
 }

@@ -220,8 +220,16 @@ func TestEvaluateMessages(t *testing.T) {
 			}
 		})
 	}
-	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0"}); !dec.Allow {
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: []byte("hello")}); !dec.Allow {
 		t.Errorf("personal message on hot-0: %+v", dec)
+	}
+	for _, n := range []int{0, 31, 33} {
+		if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, n)}); !dec.Allow {
+			t.Errorf("%d-byte personal message: %+v", n, dec)
+		}
+	}
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, 32)}); dec.Rule != policy.RuleRawDigest {
+		t.Errorf("32-byte personal message: %+v, want rule %s", dec, policy.RuleRawDigest)
 	}
 	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "bare"}); dec.Rule != policy.RulePersonalMessages {
 		t.Errorf("personal message on bare: %+v", dec)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/summary"
@@ -196,5 +197,39 @@ func TestDeterministic(t *testing.T) {
 	c := summary.Transaction(tr, call, key(t), digest(), nil).String()
 	if !strings.Contains(c, "1 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)") || !strings.Contains(a, "0.000001 USDC") {
 		t.Fatalf("amounts: with policy\n%s\nwithout\n%s", a, c)
+	}
+}
+
+// mailJSON is the EIP-712 specification's Mail example.
+const mailJSON = `{
+  "types": {
+    "EIP712Domain": [
+      {"name": "name", "type": "string"},
+      {"name": "version", "type": "string"},
+      {"name": "chainId", "type": "uint256"},
+      {"name": "verifyingContract", "type": "address"}
+    ],
+    "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+    "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person"}, {"name": "contents", "type": "string"}]
+  },
+  "primaryType": "Mail",
+  "domain": {"name": "Ether Mail", "version": "1", "chainId": 1, "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+  "message": {
+    "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+    "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+    "contents": "Hello, Bob!"
+  }
+}`
+
+func TestTypedDataGolden(t *testing.T) {
+	td, err := ethmsg.ParseTypedData([]byte(mailJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summary.TypedData(td, key(t), testPolicy(t))
+	golden(t, "typed_data_mail", s.String())
+	// The digest line is the specification's digest.
+	if !strings.Contains(s.String(), "digest: 0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2\n") {
+		t.Errorf("Mail digest missing from:\n%s", s)
 	}
 }

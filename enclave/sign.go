@@ -1,0 +1,181 @@
+package enclave
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/ethmsg"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/summary"
+)
+
+// decided is a request decoded and judged by the policy, ready to sign.
+type decided struct {
+	digest   [32]byte
+	tx       *ethtx.Tx // nil for messages
+	decision policy.Decision
+	summary  func() summary.Summary
+}
+
+// caller is who asked, after the stamp verified.
+type caller struct {
+	client stamp.PublicKey
+	name   string
+	key    *signingKey
+}
+
+func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
+	c, req, perr := e.authenticate(m)
+	if perr != nil {
+		return perr
+	}
+	var d *decided
+	switch {
+	case req.EthTransaction != nil:
+		d, perr = e.decideTransaction(c, req.EthTransaction)
+	case req.EthPersonalMessage != nil:
+		d, perr = e.decidePersonalMessage(c, req.EthPersonalMessage)
+	case req.EthTypedData != nil:
+		d, perr = e.decideTypedData(c, req.EthTypedData)
+	default:
+		perr = refuse(api.CodeBadRequest, "no payload")
+	}
+	if perr != nil {
+		return perr
+	}
+
+	seq := e.seq.Add(1)
+	if e.log.Enabled(context.Background(), slog.LevelDebug) {
+		e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id,
+			"allow", d.decision.Allow, "rule", d.decision.Rule, "summary", d.summary().String())
+	}
+	if !d.decision.Allow {
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.decision.Rule, Message: d.decision.Reason}
+	}
+	sig := ethtx.Sign(c.key.priv, d.digest)
+	resp := &proto.SignResponse{From: c.key.addr, Signature: sig, Digest: d.digest, AuditSeq: seq}
+	if d.tx != nil {
+		resp.SignedTransaction = d.tx.EncodeSigned(sig)
+		resp.TransactionHash = ethtx.TransactionHash(resp.SignedTransaction)
+	}
+	return resp
+}
+
+// authenticate runs the checks every sign request passes before its payload
+// is looked at: stamp, registered client, strict body, freshness, replay,
+// key.
+func (e *Enclave) authenticate(m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
+	client, err := stamp.Verify(m.Stamp, m.Body)
+	if err != nil {
+		if errors.Is(err, stamp.ErrMissing) {
+			return nil, nil, refuse(api.CodeUnauthorized, "missing %s header", stamp.Header)
+		}
+		return nil, nil, refuse(api.CodeUnauthorized, "%v", err)
+	}
+	name, ok := e.policy.Client(client)
+	if !ok {
+		return nil, nil, refuse(api.CodeUnauthorized, "client key %s is not registered in the policy", client)
+	}
+	req, err := api.DecodeSignRequest(m.Body)
+	if err != nil {
+		return nil, nil, refuse(api.CodeBadRequest, "%v", err)
+	}
+
+	now := e.now()
+	ts := time.UnixMilli(req.TimestampMS)
+	switch {
+	case ts.Before(now.Add(-MaxRequestAge)):
+		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
+	case ts.After(now.Add(MaxClockSkew)):
+		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
+	case ts.Before(e.started):
+		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
+	}
+	switch e.replay.check(now, client.String(), req.RequestID) {
+	case replaySeen:
+		return nil, nil, refuse(api.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
+	case replayFull:
+		return nil, nil, refuse(api.CodeUnavailable, "too many requests in the replay window; retry shortly")
+	}
+	key, perr := e.lookupKey(req.Key)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	return &caller{client: client, name: name, key: key}, req, nil
+}
+
+func (k *signingKey) summaryKey() summary.Key {
+	return summary.Key{ID: k.id, Address: k.addr, Path: k.path}
+}
+
+func (e *Enclave) decideTransaction(c *caller, p *api.EthTransaction) (*decided, *proto.Error) {
+	raw, err := p.Bytes()
+	if err != nil {
+		return nil, refuse(api.CodeBadRequest, "%v", err)
+	}
+	tx, err := ethtx.DecodeUnsigned(raw)
+	if err != nil {
+		if errors.Is(err, ethtx.ErrUnsupportedType) {
+			return nil, refuse(api.CodeUnsupportedTransactionType, "%v", err)
+		}
+		return nil, refuse(api.CodeBadRequest, "%v", err)
+	}
+	// Calldata is decoded for calls only: a contract creation's data is
+	// init code, not a call.
+	var call calldata.Call
+	if tx.To != nil {
+		if call, err = calldata.Decode(tx.Data); err != nil {
+			return nil, refuse(api.CodeBadRequest, "%v", err)
+		}
+	}
+	digest := tx.SigningHash()
+	return &decided{
+		digest:   digest,
+		tx:       tx,
+		decision: e.policy.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, Tx: tx, Call: call}),
+		summary: func() summary.Summary {
+			return summary.Transaction(tx, call, c.key.summaryKey(), digest, e.policy)
+		},
+	}, nil
+}
+
+func (e *Enclave) decidePersonalMessage(c *caller, p *api.EthPersonalMessage) (*decided, *proto.Error) {
+	msg, err := ethmsg.ParsePersonalMessage(p.Message)
+	if err != nil {
+		return nil, refuse(api.CodeBadRequest, "%v", err)
+	}
+	digest := ethmsg.PersonalHash(msg)
+	return &decided{
+		digest:   digest,
+		decision: e.policy.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c.client, KeyID: c.key.id, Message: msg}),
+		summary: func() summary.Summary {
+			return summary.PersonalMessage(msg, c.key.summaryKey(), digest)
+		},
+	}, nil
+}
+
+func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *proto.Error) {
+	td, err := ethmsg.ParseTypedData(p.JSON)
+	if err != nil {
+		return nil, refuse(api.CodeBadRequest, "%v", err)
+	}
+	dom := td.Domain()
+	digest := td.Hash()
+	return &decided{
+		digest: digest,
+		decision: e.policy.EvaluateTypedData(&policy.TypedData{
+			Client: c.client, KeyID: c.key.id, PrimaryType: td.PrimaryType(),
+			Domain: policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
+		}),
+		summary: func() summary.Summary {
+			return summary.TypedData(td, c.key.summaryKey(), e.policy)
+		},
+	}, nil
+}
