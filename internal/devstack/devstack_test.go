@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts"
 	gethcommon "github.com/ethereum/go-ethereum/common"
+	gethcrypto "github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 	gethtypes "github.com/ethereum/go-ethereum/core/types"
 	"golang.org/x/crypto/sha3"
 
@@ -498,3 +501,67 @@ func checkIsolation(t *testing.T, st *devstack.Stack) {
 		t.Fatalf("the enclave process shares this process's network namespace %s", self)
 	}
 }
+
+// TestDevStackSignsMessages signs a personal message and the EIP-712 Mail
+// example through the dev stack and checks digests and signatures with
+// go-ethereum.
+func TestDevStackSignsMessages(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func(t *testing.T, resp *api.SignResponse, wantDigest []byte) {
+		t.Helper()
+		if resp.Digest != "0x"+hex.EncodeToString(wantDigest) {
+			t.Fatalf("digest %s, go-ethereum says 0x%x", resp.Digest, wantDigest)
+		}
+		if resp.SignedTransaction != "" || resp.TransactionHash != "" {
+			t.Errorf("a message answer carries a transaction: %+v", resp)
+		}
+		sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
+		pub, err := gethcrypto.SigToPub(wantDigest, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gethcrypto.PubkeyToAddress(*pub); got != gethcommon.HexToAddress(resp.From) || resp.From != st.Keys[0].Address {
+			t.Fatalf("go-ethereum recovers %s; from %s; key %s", got.Hex(), resp.From, st.Keys[0].Address)
+		}
+	}
+
+	msg := []byte("nitrosign dev: hello")
+	resp, err := c.SignPersonalMessage(ctx, devstack.ExampleKeyID, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, resp, accounts.TextHash(msg))
+
+	// The Mail example as a wallet sends it; go-ethereum reads the same
+	// bytes for its digest.
+	raw := []byte(mailJSON)
+	var mail apitypes.TypedData
+	if err := json.Unmarshal(raw, &mail); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.SignTypedData(ctx, devstack.ExampleKeyID, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := apitypes.TypedDataAndHash(mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, resp, want)
+
+	// Another domain is refused by the example policy.
+	raw = []byte(strings.Replace(mailJSON, devstack.ExampleMailContract, "0x1111111111111111111111111111111111111111", 1))
+	_, err = c.SignTypedData(ctx, devstack.ExampleKeyID, raw)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Rule != "typed_data_domains" {
+		t.Fatalf("other domain: %v, want rule typed_data_domains", err)
+	}
+}
+
+// mailJSON is the EIP-712 specification's Mail example.
+const mailJSON = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`
