@@ -22,9 +22,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts"
 	gethcommon "github.com/ethereum/go-ethereum/common"
+	gethtypes "github.com/ethereum/go-ethereum/core/types"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
-	gethtypes "github.com/ethereum/go-ethereum/core/types"
 	"golang.org/x/crypto/sha3"
 
 	"github.com/nitrosign/nitrosign/api"
