@@ -177,14 +177,6 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignRespo
 	return &resp, nil
 }
 
-// StampTransaction is StampRequest for an unsigned transaction.
-func (c *Client) StampTransaction(key string, unsigned []byte) (body []byte, stampHeader string, err error) {
-	if len(unsigned) == 0 {
-		return nil, "", errors.New("client: empty transaction")
-	}
-	return c.StampRequest(&api.SignRequest{Key: key, EthTransaction: api.NewEthTransaction(unsigned)})
-}
-
 // StampRequest fills in a fresh request_id and timestamp_ms where req has
 // none, encodes it, and returns the body with its X-Nitrosign-Stamp header
 // value, without sending anything: for tools that send the request

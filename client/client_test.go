@@ -428,7 +428,46 @@ func TestReadOnlyClientCannotSign(t *testing.T) {
 	if _, err := c.SignTransaction(context.Background(), "hot-0", []byte{2, 0xc0}); err == nil || !strings.Contains(err.Error(), "no signer") {
 		t.Errorf("SignTransaction without a signer: err = %v", err)
 	}
-	if _, _, err := c.StampTransaction("hot-0", []byte{2, 0xc0}); err == nil {
-		t.Error("StampTransaction without a signer succeeded")
+	if _, _, err := c.StampRequest(&api.SignRequest{Key: "hot-0", EthTransaction: api.NewEthTransaction([]byte{2, 0xc0})}); err == nil {
+		t.Error("StampRequest without a signer succeeded")
+	}
+}
+
+func TestStampRequestEveryPayload(t *testing.T) {
+	s := newSigner(t, stamp.Ed25519)
+	c, err := New("http://signer", s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []*api.SignRequest{
+		{Key: "hot-0", EthTransaction: api.NewEthTransaction([]byte{2, 0xc0})},
+		{Key: "hot-0", EthPersonalMessage: &api.EthPersonalMessage{Message: "0x6869"}},
+		{Key: "hot-0", EthTypedData: &api.EthTypedData{JSON: []byte(`{"types":{},"primaryType":"X","domain":{},"message":{}}`)}},
+	} {
+		body, header, err := c.StampRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := stamp.Verify(header, body)
+		if err != nil || !pub.Equal(s.PublicKey()) {
+			t.Fatalf("stamp over %s: %v", body, err)
+		}
+		got, err := api.DecodeSignRequest(body)
+		if err != nil {
+			t.Fatalf("body %s: %v", body, err)
+		}
+		if got.RequestID == "" || got.TimestampMS == 0 || got.Key != "hot-0" {
+			t.Errorf("body %s lacks id, time or key", body)
+		}
+		if req.RequestID != "" || req.TimestampMS != 0 {
+			t.Error("StampRequest changed the caller's request")
+		}
+	}
+	// Two stamps of one request get two request ids.
+	r := &api.SignRequest{Key: "hot-0", EthPersonalMessage: &api.EthPersonalMessage{Message: "0x00"}}
+	a, _, _ := c.StampRequest(r)
+	b, _, _ := c.StampRequest(r)
+	if string(a) == string(b) {
+		t.Error("two stamped requests are identical: request ids repeat")
 	}
 }

@@ -118,7 +118,37 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		t.Fatalf("over-limit sign: exit %d, stderr %q", code, errOut.String())
 	}
 
-	// --curl prints a command carrying a stamp and the body.
+	// Messages: a personal message, and typed data from a file.
+	out.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--message", "it's me"}, &out, &errOut); code != 0 {
+		t.Fatalf("--message exited %d: %s", code, errOut.String())
+	}
+	resp = api.SignResponse{}
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil || resp.Digest == "" || resp.SignedTransaction != "" {
+		t.Fatalf("--message answer %s (%v)", out.String(), err)
+	}
+	mailFile := filepath.Join(t.TempDir(), "mail.json")
+	os.WriteFile(mailFile, []byte(`{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`+"\n"), 0o600)
+	out.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--typed-data", mailFile}, &out, &errOut); code != 0 {
+		t.Fatalf("--typed-data exited %d: %s", code, errOut.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil || resp.Digest != "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2" {
+		t.Fatalf("--typed-data answer %s (%v), want the Mail digest", out.String(), err)
+	}
+
+	// --curl prints a command carrying a stamp and the body; a quote in
+	// the payload survives the shell.
+	out.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--message", "don't", "--curl"}, &out, io.Discard); code != 0 {
+		t.Fatalf("--message --curl exited %d", code)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		b, err := exec.Command("bash", "-c", out.String()).Output()
+		if err != nil || !bytes.Contains(b, []byte(`"digest"`)) {
+			t.Fatalf("running the printed curl command: %v: %s", err, b)
+		}
+	}
 	out.Reset()
 	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--to", devstack.ExampleDestinationA, "--value", "0.1", "--curl"}, &out, io.Discard); code != 0 {
 		t.Fatalf("--curl exited %d", code)
@@ -169,6 +199,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad value", []string{"sign", "--to", "0x1111111111111111111111111111111111111111", "--value", "1.2.3"}, 2, "--value"},
 		{"too many decimals", []string{"sign", "--to", "0x1111111111111111111111111111111111111111", "--value", "0.0000000000000000001"}, 2, "decimals"},
 		{"bad address", []string{"sign", "--to", "0x11"}, 2, "--to"},
+		{"two payloads", []string{"sign", "--message", "a", "--unsigned", "0x02c0"}, 2, "at most one"},
 		{"no client key", []string{"sign", "--data-dir", "/nonexistent", "--to", "0x1111111111111111111111111111111111111111"}, 1, "client key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -37,25 +38,51 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	maxFee := fs.String("max-fee-gwei", "30", "maxFeePerGas in `gwei`")
 	tip := fs.String("priority-fee-gwei", "1", "maxPriorityFeePerGas in `gwei`")
 	data := fs.String("data", "", "calldata as 0x-`hex`")
+	message := fs.String("message", "", "sign this `text` as an EIP-191 personal message instead of a transaction")
+	messageHex := fs.String("message-hex", "", "sign these 0x-`hex` bytes as an EIP-191 personal message")
+	typedData := fs.String("typed-data", "", "sign the EIP-712 typed data (eth_signTypedData_v4 JSON) in this `file` (- for standard input)")
 	curl := fs.Bool("curl", false, "print a stamped curl command instead of sending the request")
 	timeout := fs.Duration("timeout", 10*time.Second, "request `timeout`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
-	var raw []byte
-	if *unsigned != "" {
+	req := &api.SignRequest{}
+	payloads := 0
+	for _, set := range []bool{*unsigned != "", *message != "", *messageHex != "", *typedData != ""} {
+		if set {
+			payloads++
+		}
+	}
+	if payloads > 1 {
+		return usageError{errors.New("give at most one of --unsigned, --message, --message-hex and --typed-data")}
+	}
+	switch {
+	case *unsigned != "":
 		b, err := decodeHex(*unsigned)
 		if err != nil {
 			return usageError{fmt.Errorf("--unsigned: %w", err)}
 		}
-		raw = b
-	} else {
+		req.EthTransaction = api.NewEthTransaction(b)
+	case *message != "":
+		req.EthPersonalMessage = &api.EthPersonalMessage{Message: "0x" + hex.EncodeToString([]byte(*message))}
+	case *messageHex != "":
+		if _, err := decodeHex(*messageHex); err != nil {
+			return usageError{fmt.Errorf("--message-hex: %w", err)}
+		}
+		req.EthPersonalMessage = &api.EthPersonalMessage{Message: *messageHex}
+	case *typedData != "":
+		b, err := readFileOrStdin(*typedData)
+		if err != nil {
+			return fmt.Errorf("--typed-data: %w", err)
+		}
+		req.EthTypedData = &api.EthTypedData{JSON: bytes.TrimSpace(b)}
+	default:
 		tx, err := buildTx(*to, *value, *chainID, *nonce, *gas, *maxFee, *tip, *data)
 		if err != nil {
 			return usageError{err}
 		}
-		raw = tx.EncodeUnsigned()
+		req.EthTransaction = api.NewEthTransaction(tx.EncodeUnsigned())
 	}
 
 	keyPath := *clientKey
@@ -87,18 +114,19 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		}
 		*key = keys.Keys[0].ID
 	}
+	req.Key = *key
 
 	if *curl {
-		body, header, err := c.StampTransaction(*key, raw)
+		body, header, err := c.StampRequest(req)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "curl -sS -X POST %s -H 'Content-Type: application/json' -H '%s: %s' --data-binary '%s'\n",
-			strings.TrimRight(*hostURL, "/")+"/v1/sign", stamp.Header, header, body)
+		fmt.Fprintf(stdout, "curl -sS -X POST %s -H 'Content-Type: application/json' -H %s --data-binary %s\n",
+			shellQuote(strings.TrimRight(*hostURL, "/")+"/v1/sign"), shellQuote(stamp.Header+": "+header), shellQuote(string(body)))
 		return nil
 	}
 
-	resp, err := c.SignTransaction(ctx, *key, raw)
+	resp, err := c.Sign(ctx, req)
 	if err != nil {
 		var ae *client.APIError
 		if errors.As(err, &ae) {
@@ -153,6 +181,33 @@ func buildTx(to, value string, chainID, nonce, gas uint64, maxFeeGwei, tipGwei, 
 		}
 	}
 	return tx, nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// readFileOrStdin reads a file, or standard input for "-", up to the API's
+// body size.
+func readFileOrStdin(name string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, api.MaxBodySize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > api.MaxBodySize {
+		return nil, fmt.Errorf("larger than %d bytes", api.MaxBodySize)
+	}
+	return b, nil
 }
 
 func decodeHex(s string) ([]byte, error) {
