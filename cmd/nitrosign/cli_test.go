@@ -127,8 +127,8 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &resp); err != nil || resp.Digest == "" || resp.SignedTransaction != "" {
 		t.Fatalf("--message answer %s (%v)", out.String(), err)
 	}
-	mailFile := filepath.Join(t.TempDir(), "mail.json")
-	os.WriteFile(mailFile, []byte(`{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`+"\n"), 0o600)
+	// The example the README points at.
+	mailFile := filepath.Join("..", "..", "docs", "examples", "mail.json")
 	out.Reset()
 	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--typed-data", mailFile}, &out, &errOut); code != 0 {
 		t.Fatalf("--typed-data exited %d: %s", code, errOut.String())
