@@ -156,6 +156,26 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		describeCall(&b, n, "call", *tx.To, call, tx.Data)
 	}
 	fees(&b, tx)
+	if tx.Type == ethtx.TypeBlob {
+		b.add("blobs", "%d, max fee per blob gas %s", len(tx.BlobVersionedHashes), gwei(tx.MaxFeePerBlobGas))
+		for i, h := range tx.BlobVersionedHashes {
+			b.add(fmt.Sprintf("blobs[%d]", i), "versioned hash 0x%x", h)
+		}
+	}
+	for i, a := range tx.AuthorizationList {
+		on := "chain " + chain(a.ChainID)
+		if a.ChainID.Sign() == 0 {
+			on = "any chain (chain id 0)"
+		}
+		signer := "signature invalid"
+		if who, err := a.Authority(); err == nil {
+			signer = "signed by " + n.addr(who)
+			if who == key.Address {
+				signer += ", this key"
+			}
+		}
+		b.add(fmt.Sprintf("authorization[%d]", i), "delegate to %s on %s, nonce %d, %s", n.addr(a.Address), on, a.Nonce, signer)
+	}
 	if len(tx.AccessList) > 0 {
 		keys := 0
 		for _, t := range tx.AccessList {
@@ -175,6 +195,11 @@ func fees(b *builder, tx *ethtx.Tx) {
 		b.add("fees", "gas limit %d, gas price %s; at most %s", tx.GasLimit, gwei(tx.GasPrice), ethtx.FormatEther(max))
 	case tx.MaxFeePerGas != nil:
 		max := new(big.Int).Mul(gas, tx.MaxFeePerGas)
+		if tx.MaxFeePerBlobGas != nil {
+			// Each blob uses 2^17 blob gas (EIP-4844 GAS_PER_BLOB).
+			blobGas := new(big.Int).SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
+			max.Add(max, blobGas.Mul(blobGas, tx.MaxFeePerBlobGas))
+		}
 		b.add("fees", "gas limit %d, max fee %s, priority fee %s; at most %s", tx.GasLimit, gwei(tx.MaxFeePerGas), gwei(tx.MaxPriorityFeePerGas), ethtx.FormatEther(max))
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)

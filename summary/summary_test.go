@@ -1,6 +1,7 @@
 package summary_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"flag"
 	"math/big"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
@@ -231,5 +234,33 @@ func TestTypedDataGolden(t *testing.T) {
 	// The digest line is the specification's digest.
 	if !strings.Contains(s.String(), "digest: 0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2\n") {
 		t.Errorf("Mail digest missing from:\n%s", s)
+	}
+}
+
+func TestBlobAndSetCodeGolden(t *testing.T) {
+	p := testPolicy(t)
+	blob := tx(t, ethtx.TypeBlob, "0x2222222222222222222222222222222222222222", 0, nil)
+	blob.MaxFeePerBlobGas = big.NewInt(3e9)
+	blob.BlobVersionedHashes = [][32]byte{{0x01, 0xaa}, {0x01, 0xbb}}
+	golden(t, "blob_transaction", summary.Transaction(blob, &calldata.NoCall{}, key(t), digest(), p).String())
+
+	// A delegation signed by the key itself, valid on any chain, and one
+	// whose signature does not verify.
+	priv := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
+	auth := ethtx.Authorization{ChainID: new(big.Int), Address: addr(t, "0x4Cd241E8d1510e30b2076397afc7508Ae59C66c9"), Nonce: 8}
+	sig := ethtx.Sign(priv, auth.SigningHash())
+	copy(auth.R[:], sig[:32])
+	copy(auth.S[:], sig[32:64])
+	auth.YParity = sig[64]
+	k := key(t)
+	k.Address = ethtx.PubkeyToAddress(priv.PubKey())
+	bad := auth
+	bad.S = [32]byte{}
+	setCode := tx(t, ethtx.TypeSetCode, "0x2222222222222222222222222222222222222222", 0, nil)
+	setCode.AuthorizationList = []ethtx.Authorization{auth, bad}
+	s := summary.Transaction(setCode, &calldata.NoCall{}, k, digest(), p).String()
+	golden(t, "set_code_transaction", s)
+	if !strings.Contains(s, "signed by "+k.Address.Hex()+", this key") || !strings.Contains(s, "any chain") || !strings.Contains(s, "signature invalid") {
+		t.Errorf("authorizations not described:\n%s", s)
 	}
 }
