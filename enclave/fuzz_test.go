@@ -2,6 +2,7 @@ package enclave_test
 
 import (
 	"context"
+	"encoding/json"
 	"math/big"
 	"testing"
 
@@ -33,6 +34,17 @@ func FuzzHandleSign(f *testing.F) {
 	f.Add(body, "")
 	f.Add([]byte(`{}`), h)
 	f.Add([]byte(`{"request_id":"a","timestamp_ms":1,"key":"hot-0","eth_transaction":{"unsigned":"0x02c0"}}`), h)
+	for _, b := range [][]byte{
+		fx.messageBody(f, "eth_personal_message", map[string]string{"message": "0x68656c6c6f"}),
+		fx.messageBody(f, "eth_typed_data", json.RawMessage(mailJSON)),
+		fx.body(f, "hot-0", transferWithData(f, destA, erc20Transfer(destB, 1)), fx.now.UnixMilli()),
+	} {
+		hb, err := stamp.Create(fx.hot, b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, hb)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, stampHeader string) {
 		resp := fx.e.Handle(context.Background(), &proto.SignRequest{Body: body, Stamp: stampHeader})
 		if _, err := proto.Marshal(1, resp); err != nil {
