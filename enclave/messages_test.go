@@ -15,6 +15,16 @@ import (
 
 const mailJSON = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`
 
+// usdcPermit is an unlimited EIP-2612 permit of USDC to an attacker.
+const usdcPermit = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Permit":[{"name":"owner","type":"address"},{"name":"spender","type":"address"},{"name":"value","type":"uint256"},{"name":"nonce","type":"uint256"},{"name":"deadline","type":"uint256"}]},"primaryType":"Permit","domain":{"name":"USD Coin","version":"2","chainId":1,"verifyingContract":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"},"message":{"owner":"0x9bf111518107c76Da607BB6039489949B2951a10","spender":"0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516","value":"115792089237316195423570985008687907853269984665640564039457584007913129639935","nonce":"0","deadline":"1900000000"}}`
+
+// permitReordered is usdcPermit with spender before owner: not EIP-2612.
+var permitReordered = strings.Replace(usdcPermit, `{"name":"owner","type":"address"},{"name":"spender","type":"address"}`, `{"name":"spender","type":"address"},{"name":"owner","type":"address"}`, 1)
+
+// permit2Single is a Permit2 PermitSingle granting an unlimited USDC
+// allowance to an attacker.
+const permit2Single = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"PermitDetails":[{"name":"token","type":"address"},{"name":"amount","type":"uint160"},{"name":"expiration","type":"uint48"},{"name":"nonce","type":"uint48"}],"PermitSingle":[{"name":"details","type":"PermitDetails"},{"name":"spender","type":"address"},{"name":"sigDeadline","type":"uint256"}]},"primaryType":"PermitSingle","domain":{"name":"Permit2","chainId":1,"verifyingContract":"0x000000000022D473030F116dDEE9F6B43aC78BA3"},"message":{"details":{"token":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1461501637330902918203684832716283019655932542975","expiration":"281474976710655","nonce":"0"},"spender":"0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516","sigDeadline":"1900000000"}}`
+
 func (f *fixture) messageBody(t testing.TB, field string, payload any) []byte {
 	t.Helper()
 	f.seqIDs++
@@ -72,6 +82,9 @@ func TestMessageRefusals(t *testing.T) {
 		{"other domain version", "eth_typed_data", json.RawMessage(otherDomain), api.CodePolicyDenied, "typed_data_domains", `version "2"`},
 		{"domain without chainId", "eth_typed_data", json.RawMessage(noChain), api.CodePolicyDenied, "typed_data_domains", "Ether Mail"},
 		{"malformed typed data", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"Cow"`, `5`, 1)), api.CodeBadRequest, "", "message.from.name"},
+		{"EIP-2612 permit of USDC (domain not even checked)", "eth_typed_data", json.RawMessage(usdcPermit), api.CodePolicyDenied, "allowance_grants", "0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516"},
+		{"Permit2 PermitSingle, unlimited", "eth_typed_data", json.RawMessage(permit2Single), api.CodePolicyDenied, "allowance_grants", "Permit2"},
+		{"a permit near-miss: fields reordered", "eth_typed_data", json.RawMessage(permitReordered), api.CodePolicyDenied, "allowance_grants", "not a known one"},
 		{"primary type EIP712Domain", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"primaryType":"Mail"`, `"primaryType":"EIP712Domain"`, 1)), api.CodeBadRequest, "", "EIP712Domain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -168,11 +168,14 @@ func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *pr
 	}
 	dom := td.Domain()
 	digest := td.Hash()
+	permit, permitErr := td.Permit()
 	return &decided{
 		digest: digest,
 		decision: e.policy.EvaluateTypedData(&policy.TypedData{
 			Client: c.client, KeyID: c.key.id, PrimaryType: td.PrimaryType(),
-			Domain: policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
+			Domain:    policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
+			Permit:    permit,
+			PermitErr: permitErr,
 		}),
 		summary: func() summary.Summary {
 			return summary.TypedData(td, c.key.summaryKey(), e.policy)

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -71,6 +72,10 @@ const (
 	// RuleTypedDataDomains: the EIP-712 domain is not on the key's
 	// allowlist.
 	RuleTypedDataDomains = "typed_data_domains"
+	// RuleAllowanceGrants: typed data that grants an allowance (EIP-2612
+	// Permit, Permit2), or looks like it does, is not allowed: no spender
+	// allowlist or cap allows it.
+	RuleAllowanceGrants = "allowance_grants"
 	// RuleRawDigest: the request amounts to signing a bare 32-byte digest,
 	// which is off: for example a personal message of exactly 32 bytes,
 	// which a Safe accepts as an owner's approval of that transaction hash.
@@ -494,6 +499,11 @@ type TypedData struct {
 	KeyID       string
 	Domain      Domain
 	PrimaryType string
+	// Permit is the allowance the typed data grants (EIP-2612, Permit2),
+	// nil if none; PermitErr is set when it looks like a grant but is not
+	// exactly one of the known forms.
+	Permit    *ethmsg.Permit
+	PermitErr error
 }
 
 // EvaluateTypedData decides whether typed data may be signed: its domain
@@ -502,6 +512,14 @@ func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
 	kr, d, ok := p.keyFor(req.Client, req.KeyID)
 	if !ok {
 		return d
+	}
+	// Allowance grants are refused until allowance rules (allowlisted
+	// spenders, caps) exist; so are near-misses, which fail closed.
+	if req.PermitErr != nil {
+		return deny(RuleAllowanceGrants, "typed data looks like an allowance grant but is not a known one: %v", req.PermitErr)
+	}
+	if pm := req.Permit; pm != nil {
+		return deny(RuleAllowanceGrants, "%s (%s) lets %s move tokens: allowance grants are not allowed for key %q", pm.Kind, pm.PrimaryType, pm.Spender.Hex(), req.KeyID)
 	}
 	dom := req.Domain
 	for _, r := range kr.domains {

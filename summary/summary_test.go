@@ -264,3 +264,18 @@ func TestBlobAndSetCodeGolden(t *testing.T) {
 		t.Errorf("authorizations not described:\n%s", s)
 	}
 }
+
+// usdcPermit is an EIP-2612 permit of USDC on mainnet for an unlimited amount.
+const usdcPermit = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Permit":[{"name":"owner","type":"address"},{"name":"spender","type":"address"},{"name":"value","type":"uint256"},{"name":"nonce","type":"uint256"},{"name":"deadline","type":"uint256"}]},"primaryType":"Permit","domain":{"name":"USD Coin","version":"2","chainId":1,"verifyingContract":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"},"message":{"owner":"0x9bf111518107c76Da607BB6039489949B2951a10","spender":"0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516","value":"115792089237316195423570985008687907853269984665640564039457584007913129639935","nonce":"0","deadline":"1900000000"}}`
+
+func TestPermitGolden(t *testing.T) {
+	td, err := ethmsg.ParseTypedData([]byte(usdcPermit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summary.TypedData(td, key(t), testPolicy(t)).String()
+	golden(t, "typed_data_usdc_permit", s)
+	if !strings.Contains(s, "permit.grants[0]: unlimited of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48 (USDC token)") {
+		t.Errorf("the grant is not shown:\n%s", s)
+	}
+}

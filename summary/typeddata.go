@@ -42,6 +42,7 @@ func TypedData(td *ethmsg.TypedData, key Key, p *policy.Policy) Summary {
 	}
 	b.add("domain", "%s", strings.Join(parts, ", "))
 	b.add("primary type", "%s", td.PrimaryType())
+	permit(&b, n, td)
 	value(&b, n, "message", td.Message())
 	b.add("digest", "0x%x", td.Hash())
 	return b.done()
@@ -77,5 +78,38 @@ func value(b *builder, n names, path string, v *ethmsg.Value) {
 		b.add(path, "%s", strconv.Quote(v.String))
 	default:
 		b.add(path, "(%s)", v.Kind)
+	}
+}
+
+// permit adds what an allowance grant grants, before the raw message.
+func permit(b *builder, n names, td *ethmsg.TypedData) {
+	pm, err := td.Permit()
+	if err != nil {
+		b.add("permit", "looks like an allowance grant but is not a known one: %v", err)
+		return
+	}
+	if pm == nil {
+		return
+	}
+	b.add("permit", "%s: %s may move the tokens below", pm.Kind, n.addr(pm.Spender))
+	if pm.Owner != nil {
+		b.add("permit.owner", "%s", n.addr(*pm.Owner))
+	}
+	for i, g := range pm.Grants {
+		amount := n.amount(g.Token, g.Amount)
+		if g.Unlimited {
+			amount = "unlimited"
+		}
+		line := fmt.Sprintf("%s of %s", amount, n.addr(g.Token))
+		if g.Expiration != nil {
+			line += fmt.Sprintf(", allowance expires at %s (Unix time)", g.Expiration)
+		}
+		b.add(fmt.Sprintf("permit.grants[%d]", i), "%s", line)
+	}
+	if pm.Deadline != nil {
+		b.add("permit.deadline", "%s (Unix time; the signature is accepted until then)", pm.Deadline)
+	}
+	if pm.Witness != nil {
+		b.add("permit.witness", "%s %s", pm.Witness.Type, pm.Witness.Name)
 	}
 }
