@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,33 +52,7 @@ func seeds(t testing.TB) map[string][]byte {
 // written by go test ./calldata -run TestSeedCorpus -update-corpus. Files
 // that are not seeds (such as failures found by fuzzing) are left alone.
 func TestSeedCorpus(t *testing.T) {
-	const target = "FuzzDecode"
-	seen := map[string]bool{}
-	for name, b := range seeds(t) {
-		path := fuzzseed.Path(target, fuzzseed.FileName("seed_"+name, '_'))
-		if seen[path] {
-			t.Fatalf("two seeds named %s", path)
-		}
-		seen[path] = true
-		if *updateCorpus {
-			fuzzseed.WriteFile(t, path, b)
-			continue
-		}
-		want, err := fuzzseed.Encode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s is missing or stale; run go test ./calldata -run TestSeedCorpus -update-corpus", path)
-		}
-	}
-	old, _ := filepath.Glob(fuzzseed.Path(target, "seed_*"))
-	for _, path := range old {
-		if !seen[path] {
-			t.Errorf("%s is no longer a seed: remove it", path)
-		}
-	}
+	fuzzseed.Sync(t, "FuzzDecode", "seed_", '_', seeds(t), *updateCorpus, "go test ./calldata -run TestSeedCorpus -update-corpus")
 }
 
 // FuzzDecode checks that Decode never panics, that its errors are the

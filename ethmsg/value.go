@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/strictjson"
 )
 
 // Kind says which of a [Value]'s fields holds its content.
@@ -209,7 +210,7 @@ func (d *decoder) value(tok json.Token, t *typeRef, n int, p *path, depth int) (
 	case KindAddress:
 		s, ok := tok.(string)
 		if !ok {
-			return nil, p.errorf("address: want a string, got %s", describe(tok))
+			return nil, p.errorf("address: want a string, got %s", strictjson.DescribeToken(tok))
 		}
 		v.Address, err = ethtx.ParseAddress(s)
 		if err != nil {
@@ -218,19 +219,19 @@ func (d *decoder) value(tok json.Token, t *typeRef, n int, p *path, depth int) (
 	case KindBool:
 		b, ok := tok.(bool)
 		if !ok {
-			return nil, p.errorf("bool: want true or false, got %s", describe(tok))
+			return nil, p.errorf("bool: want true or false, got %s", strictjson.DescribeToken(tok))
 		}
 		v.Bool = b
 	case KindString:
 		s, ok := tok.(string)
 		if !ok {
-			return nil, p.errorf("string: want a string, got %s", describe(tok))
+			return nil, p.errorf("string: want a string, got %s", strictjson.DescribeToken(tok))
 		}
 		v.String = s
 	case KindBytes, KindFixedBytes:
 		s, ok := tok.(string)
 		if !ok {
-			return nil, p.errorf("%s: want a 0x-hex string, got %s", t.base, describe(tok))
+			return nil, p.errorf("%s: want a 0x-hex string, got %s", t.base, strictjson.DescribeToken(tok))
 		}
 		if t.kind == KindFixedBytes && len(s) != 2+2*t.size {
 			return nil, p.errorf("%s: want 0x and %d hex digits, got %d characters", t.base, 2*t.size, len(s))
@@ -255,7 +256,7 @@ func (d *decoder) structValue(tok json.Token, st *structType, p *path, depth int
 		return nil, err
 	}
 	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
-		return nil, p.errorf("%s: want an object, got %s", st.name, describe(tok))
+		return nil, p.errorf("%s: want an object, got %s", st.name, strictjson.DescribeToken(tok))
 	}
 	fields := make([]Field, len(st.fields))
 	for {
@@ -302,7 +303,7 @@ func (d *decoder) arrayValue(tok json.Token, t *typeRef, n int, p *path, depth i
 	}
 	typ := t.typeAt(n)
 	if delim, ok := tok.(json.Delim); !ok || delim != '[' {
-		return nil, p.errorf("%s: want an array, got %s", typ, describe(tok))
+		return nil, p.errorf("%s: want an array, got %s", typ, strictjson.DescribeToken(tok))
 	}
 	want := t.dims[n-1] // 0 for dynamic
 	limit := want
@@ -368,7 +369,7 @@ func parseInteger(tok json.Token, t *typeRef) (*big.Int, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("want an integer (number or string), got %s", describe(tok))
+		return nil, fmt.Errorf("want an integer (number or string), got %s", strictjson.DescribeToken(tok))
 	}
 	if t.kind == KindUint {
 		if v.Sign() < 0 {
@@ -419,27 +420,6 @@ func parseIntegerString(s string) (*big.Int, error) {
 	}
 	v, _ := new(big.Int).SetString(s, 10)
 	return v, nil
-}
-
-func describe(tok json.Token) string {
-	switch tok := tok.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	case json.Delim:
-		switch tok {
-		case '[':
-			return "an array"
-		case '{':
-			return "an object"
-		}
-	}
-	return fmt.Sprintf("%v", tok)
 }
 
 // stripPrefix wraps an error from another package, dropping its package

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,38 +60,7 @@ func seedCorpus(t testing.TB) map[string][]byte {
 // Files that are not seeds (hand-written cases, failures found by fuzzing)
 // are left alone.
 func TestSeedCorpus(t *testing.T) {
-	const target = "FuzzDecodeUnsigned"
-	want := map[string]bool{}
-	for name, b := range seedCorpus(t) {
-		path := fuzzseed.Path(target, fuzzseed.FileName("seed "+name, '-'))
-		if want[path] {
-			t.Fatalf("two seeds named %s", path)
-		}
-		want[path] = true
-		if *updateCorpus {
-			fuzzseed.WriteFile(t, path, b)
-			continue
-		}
-		enc, err := fuzzseed.Encode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, enc) {
-			t.Errorf("%s is missing or stale; run go test ./ethtx -run TestSeedCorpus -update-corpus", path)
-		}
-	}
-	old, _ := filepath.Glob(fuzzseed.Path(target, "seed-*"))
-	for _, path := range old {
-		if !want[path] {
-			if *updateCorpus {
-				if err := os.Remove(path); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			t.Errorf("%s is no longer a seed: remove it, or run with -update-corpus", path)
-		}
-	}
+	fuzzseed.Sync(t, "FuzzDecodeUnsigned", "seed ", '-', seedCorpus(t), *updateCorpus, "go test ./ethtx -run TestSeedCorpus -update-corpus")
 }
 
 // FuzzDecodeUnsigned checks that DecodeUnsigned never panics, that whatever

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -123,31 +121,6 @@ var corpora = map[string]func(testing.TB) map[string][]byte{
 // (such as failures found by fuzzing) are left alone.
 func TestSeedCorpus(t *testing.T) {
 	for target, seeds := range corpora {
-		seen := map[string]bool{}
-		for name, b := range seeds(t) {
-			path := fuzzseed.Path(target, fuzzseed.FileName("seed_"+name, '_'))
-			if seen[path] {
-				t.Fatalf("two seeds named %s", path)
-			}
-			seen[path] = true
-			if *updateCorpus {
-				fuzzseed.WriteFile(t, path, b)
-				continue
-			}
-			want, err := fuzzseed.Encode(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Errorf("%s is missing or stale; run go test ./proto -run TestSeedCorpus -update-corpus", path)
-			}
-		}
-		old, _ := filepath.Glob(fuzzseed.Path(target, "seed_*"))
-		for _, path := range old {
-			if !seen[path] {
-				t.Errorf("%s is no longer a seed: remove it", path)
-			}
-		}
+		fuzzseed.Sync(t, target, "seed_", '_', seeds(t), *updateCorpus, "go test ./proto -run TestSeedCorpus -update-corpus")
 	}
 }

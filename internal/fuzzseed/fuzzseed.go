@@ -110,3 +110,47 @@ func WriteFile(t testing.TB, path string, values ...any) {
 		t.Fatal(err)
 	}
 }
+
+// Sync keeps the committed seed files of the fuzz function target in step
+// with seeds, a map from case name to input. Each seed lives at
+// Path(target, FileName(prefix+name, sep)). Without update, Sync fails the
+// test for every seed file that is missing or stale and for every file with
+// the prefix that is no longer a seed; with update, it writes and removes
+// files to match. Files without the prefix (hand-written cases, failures
+// found by fuzzing) are left alone. how is the command that updates, for
+// the failure messages.
+func Sync(t testing.TB, target, prefix string, sep rune, seeds map[string][]byte, update bool, how string) {
+	t.Helper()
+	want := map[string]bool{}
+	for name, b := range seeds {
+		path := Path(target, FileName(prefix+name, sep))
+		if want[path] {
+			t.Fatalf("fuzzseed: two seeds named %s", path)
+		}
+		want[path] = true
+		if update {
+			WriteFile(t, path, b)
+			continue
+		}
+		enc, err := Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, enc) {
+			t.Errorf("%s is missing or stale; run %s", path, how)
+		}
+	}
+	old, _ := filepath.Glob(Path(target, FileName(prefix, sep)+"*"))
+	for _, path := range old {
+		if want[path] {
+			continue
+		}
+		if update {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		t.Errorf("%s is no longer a seed: remove it, or run %s", path, how)
+	}
+}

@@ -3,6 +3,7 @@ package fuzzseed
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -169,4 +170,47 @@ func FuzzEncode(f *testing.F) {
 			t.Errorf("go test read a seed as %#v, which Encode writes as\n%s", values, got)
 		}
 	})
+}
+
+// recorder is a testing.TB that records failures instead of failing.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *recorder) Helper() {}
+
+func TestSync(t *testing.T) {
+	t.Chdir(t.TempDir())
+	seeds := map[string][]byte{"a": []byte("x"), "b c": []byte("y")}
+	r := &recorder{TB: t}
+	Sync(r, "FuzzX", "seed_", '_', seeds, false, "the update command")
+	if len(r.errors) != 2 {
+		t.Fatalf("missing seeds: %d errors %q, want 2", len(r.errors), r.errors)
+	}
+	Sync(t, "FuzzX", "seed_", '_', seeds, true, "")
+	r = &recorder{TB: t}
+	Sync(r, "FuzzX", "seed_", '_', seeds, false, "")
+	if len(r.errors) != 0 {
+		t.Fatalf("after update: %q", r.errors)
+	}
+	// A stale seed, an orphan seed, and a hand-written file.
+	os.WriteFile(Path("FuzzX", "seed_a"), []byte("go test fuzz v1\n[]byte(\"z\")\n"), 0o644)
+	os.WriteFile(Path("FuzzX", "seed_gone"), []byte("go test fuzz v1\n[]byte(\"z\")\n"), 0o644)
+	os.WriteFile(Path("FuzzX", "crash1234"), []byte("go test fuzz v1\n[]byte(\"z\")\n"), 0o644)
+	r = &recorder{TB: t}
+	Sync(r, "FuzzX", "seed_", '_', seeds, false, "")
+	if len(r.errors) != 2 || !strings.Contains(strings.Join(r.errors, "\n"), "seed_gone is no longer a seed") {
+		t.Fatalf("stale and orphan: %q", r.errors)
+	}
+	Sync(t, "FuzzX", "seed_", '_', seeds, true, "")
+	if _, err := os.Stat(Path("FuzzX", "seed_gone")); !os.IsNotExist(err) {
+		t.Error("update left an orphan seed")
+	}
+	if _, err := os.Stat(Path("FuzzX", "crash1234")); err != nil {
+		t.Error("update removed a file that is not a seed")
+	}
 }

@@ -108,7 +108,7 @@ func check(data []byte, target reflect.Type) error {
 		return syntaxError(err, w.dec.InputOffset())
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("strictjson: top-level value is %s, want an object", describe(tok))
+		return fmt.Errorf("strictjson: top-level value is %s, want an object", DescribeToken(tok))
 	}
 	if err := w.value(tok, target, "$", 1); err != nil {
 		return err
@@ -199,7 +199,7 @@ func (w *walker) object(t reflect.Type, path string, depth int) error {
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return fmt.Errorf("strictjson: object key at %s is %s", path, describe(tok))
+			return fmt.Errorf("strictjson: object key at %s is %s", path, DescribeToken(tok))
 		}
 		norm := key
 		if fold {
@@ -475,7 +475,9 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-func describe(tok json.Token) string {
+// DescribeToken names what a JSON token is, for error messages: "null", "a
+// boolean", "a number", "a string", "an array", "an object".
+func DescribeToken(tok json.Token) string {
 	switch tok := tok.(type) {
 	case nil:
 		return "null"
