@@ -53,6 +53,7 @@ type Config struct {
 
 // Server is the host's HTTP API.
 type Server struct {
+	metrics *metrics
 	tls     *tls.Config
 	pool    *pool
 	timeout time.Duration
@@ -83,6 +84,7 @@ func New(cfg *Config) (*Server, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
+		metrics: newMetrics(),
 		pool:    newPool(c.Transport, c.EnclaveCID, c.EnclavePort, c.Conns, c.Logger),
 		timeout: c.RequestTimeout,
 		log:     c.Logger,
@@ -103,19 +105,22 @@ func New(cfg *Config) (*Server, error) {
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	route := func(method, path string, h http.HandlerFunc) {
+	route := func(method, path string, h func(http.ResponseWriter, *http.Request) string) {
 		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
 			if r.Method != method {
 				w.Header().Set("Allow", method)
 				writeError(w, &api.Error{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: use %s", r.Method, path, method)})
+				s.metrics.observe(path, api.CodeMethodNotAllowed, start)
 				return
 			}
-			h(w, r)
+			s.metrics.observe(path, h(w, r), start)
 		})
 	}
 	route(http.MethodGet, "/v1/health", s.health)
 	route(http.MethodGet, "/v1/keys", s.keys)
 	route(http.MethodPost, "/v1/sign", s.sign)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
 	})
@@ -184,18 +189,17 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave is unreachable"}
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	resp, aerr := s.call(ctx, &proto.HealthRequest{})
 	if aerr != nil {
 		writeJSON(w, http.StatusServiceUnavailable, api.HealthResponse{Status: api.StatusDegraded, Error: aerr})
-		return
+		return aerr.Code
 	}
 	h, ok := resp.(*proto.HealthResponse)
 	if !ok {
-		writeError(w, unexpected(resp))
-		return
+		return writeError(w, unexpected(resp))
 	}
 	writeJSON(w, http.StatusOK, api.HealthResponse{
 		Status: api.StatusOK,
@@ -208,41 +212,38 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			UptimeMS:      h.UptimeMS,
 		},
 	})
+	return "ok"
 }
 
-func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
+func (s *Server) keys(w http.ResponseWriter, r *http.Request) string {
 	resp, aerr := s.call(r.Context(), &proto.KeysRequest{})
 	if aerr != nil {
-		writeError(w, aerr)
-		return
+		return writeError(w, aerr)
 	}
 	k, ok := resp.(*proto.KeysResponse)
 	if !ok {
-		writeError(w, unexpected(resp))
-		return
+		return writeError(w, unexpected(resp))
 	}
 	out := api.KeysResponse{Keys: make([]api.Key, 0, len(k.Keys))}
 	for _, key := range k.Keys {
 		out.Keys = append(out.Keys, api.Key{ID: key.ID, Address: ethtx.Address(key.Address).Hex(), Path: key.Path})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return "ok"
 }
 
-func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodySize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
-			return
+			return writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
 		}
-		writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
-		return
+		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
 	}
 	stampHeader := r.Header.Values(stamp.Header)
 	if len(stampHeader) > 1 {
-		writeError(w, &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
-		return
+		return writeError(w, &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
 	}
 	req := &proto.SignRequest{Body: body}
 	if len(stampHeader) == 1 {
@@ -250,13 +251,12 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, aerr := s.call(r.Context(), req)
 	if aerr != nil {
-		writeError(w, aerr)
-		return
+		s.metrics.decisions.WithLabelValues(label(aerr.Code), label(aerr.Rule)).Inc()
+		return writeError(w, aerr)
 	}
 	sr, ok := resp.(*proto.SignResponse)
 	if !ok {
-		writeError(w, unexpected(resp))
-		return
+		return writeError(w, unexpected(resp))
 	}
 	out := api.SignResponse{
 		From:      ethtx.Address(sr.From).Hex(),
@@ -270,6 +270,8 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
 		out.TransactionHash = hex0x(sr.TransactionHash[:])
 	}
 	writeJSON(w, http.StatusOK, out)
+	s.metrics.decisions.WithLabelValues("signed", "").Inc()
+	return "ok"
 }
 
 func unexpected(m proto.Message) *api.Error {
@@ -278,8 +280,10 @@ func unexpected(m proto.Message) *api.Error {
 
 func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
-func writeError(w http.ResponseWriter, e *api.Error) {
+// writeError answers with e and returns its code, the request's outcome.
+func writeError(w http.ResponseWriter, e *api.Error) string {
 	writeJSON(w, api.StatusFor(e.Code), api.ErrorResponse{Error: *e})
+	return e.Code
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

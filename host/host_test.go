@@ -345,3 +345,37 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	kder, _ := x509.MarshalPKCS8PrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pool
 }
+
+func TestMetrics(t *testing.T) {
+	sim := newSim(t)
+	startFake(t, sim, func(m proto.Message) proto.Message {
+		switch m.(type) {
+		case *proto.KeysRequest:
+			return &proto.KeysResponse{}
+		default:
+			return &proto.Error{Code: api.CodePolicyDenied, Rule: "Destinations; DROP", Message: "no"}
+		}
+	})
+	ts := newServer(t, sim, 0)
+	do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
+	do(t, http.MethodPost, ts.URL+"/v1/sign", []byte("{}"), nil)
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	out := string(b)
+	for _, want := range []string{
+		`nitrosign_http_requests_total{endpoint="/v1/keys",outcome="ok"} 1`,
+		`nitrosign_http_requests_total{endpoint="/v1/sign",outcome="policy_denied"} 1`,
+		// A rule that is not a plain identifier is not used as a label.
+		`nitrosign_sign_decisions_total{outcome="policy_denied",rule="other"} 1`,
+		`nitrosign_http_request_duration_seconds_count{endpoint="/v1/sign"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

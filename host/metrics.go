@@ -1,0 +1,63 @@
+package host
+
+import (
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the host's Prometheus metrics, on a registry of their own so
+// that several servers (tests) do not collide.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	decisions *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nitrosign_http_requests_total",
+			Help: "HTTP requests answered, by endpoint and outcome (ok, or the error code).",
+		}, []string{"endpoint", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nitrosign_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by endpoint.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"endpoint"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nitrosign_sign_decisions_total",
+			Help: "Sign requests by outcome (signed, or the error code) and refusing policy rule.",
+		}, []string{"outcome", "rule"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.decisions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// labelPattern bounds label values that come from the enclave's answers
+// (codes and rules), so that no answer can blow up the metrics' cardinality.
+var labelPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+
+func label(s string) string {
+	if s == "" || labelPattern.MatchString(s) {
+		return s
+	}
+	return "other"
+}
+
+// observe records one answered request.
+func (m *metrics) observe(endpoint, outcome string, start time.Time) {
+	m.requests.WithLabelValues(endpoint, label(outcome)).Inc()
+	m.latency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+}
