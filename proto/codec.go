@@ -95,6 +95,8 @@ var kinds = [...]kind{
 	TypeKeysResponse:   newKind[KeysResponse]("keys_response", 0),
 	TypeSignRequest:    newKind[SignRequest]("sign_request", TypeSignResponse),
 	TypeSignResponse:   newKind[SignResponse]("sign_response", 0),
+	TypeAttestRequest:  newKind[AttestRequest]("attest_request", TypeAttestResponse),
+	TypeAttestResponse: newKind[AttestResponse]("attest_response", 0),
 }
 
 func newKind[T any, PT interface {

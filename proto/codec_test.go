@@ -61,6 +61,9 @@ func sampleMessages() []struct {
 		{"sign_request_empty", &SignRequest{Body: []byte{}}},
 		{"sign_response", &resp},
 		{"sign_response_empty_tx", &SignResponse{SignedTransaction: []byte{}}},
+		{"attest_request", &AttestRequest{Nonce: seq(32, 7)}},
+		{"attest_request_no_nonce", &AttestRequest{Nonce: []byte{}}},
+		{"attest_response", &AttestResponse{Document: seq(100, 9)}},
 	}
 }
 

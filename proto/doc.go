@@ -50,6 +50,8 @@
 //	6     SignRequest     1: body bytes (..512 KiB), 2: stamp text (..2048)
 //	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
 //	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32)
+//	8     AttestRequest   1: nonce bytes (..512)
+//	9     AttestResponse  1: document bytes (1..16 KiB), an NSM attestation document (COSE_Sign1)
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -22,6 +22,8 @@ const (
 	TypeKeysResponse   Type = 5
 	TypeSignRequest    Type = 6
 	TypeSignResponse   Type = 7
+	TypeAttestRequest  Type = 8
+	TypeAttestResponse Type = 9
 )
 
 // String returns the type's snake_case name, or "Type(N)" for an unknown one.
@@ -44,6 +46,8 @@ const (
 	MaxSignBodyLen          = 512 << 10
 	MaxStampLen             = 2048
 	MaxSignedTransactionLen = 256 << 10
+	MaxNonceLen             = 512      // AttestRequest.Nonce (the NSM takes up to 1024)
+	MaxAttestationLen       = 16 << 10 // AttestResponse.Document
 )
 
 // Error codes set by this package; handlers may use others.
@@ -127,6 +131,22 @@ type SignResponse struct {
 	Digest            [32]byte `cbor:"6,keyasint"` // the hash that was signed
 }
 
+// AttestRequest asks for an attestation document carrying Nonce.
+type AttestRequest struct {
+	Nonce []byte `cbor:"1,keyasint"`
+}
+
+// AttestResponse carries an NSM attestation document (COSE_Sign1).
+type AttestResponse struct {
+	Document []byte `cbor:"1,keyasint"`
+}
+
+// Type implements Message.
+func (AttestRequest) Type() Type { return TypeAttestRequest }
+
+// Type implements Message.
+func (AttestResponse) Type() Type { return TypeAttestResponse }
+
 // Type implements Message.
 func (Error) Type() Type { return TypeError }
 
@@ -194,6 +214,15 @@ func (s SignRequest) validate() error {
 		checkBytes("body", s.Body, MaxSignBodyLen),
 		checkText("stamp", s.Stamp, MaxStampLen),
 	)
+}
+
+func (a AttestRequest) validate() error { return checkBytes("nonce", a.Nonce, MaxNonceLen) }
+
+func (a AttestResponse) validate() error {
+	if len(a.Document) == 0 {
+		return fmt.Errorf("document is empty")
+	}
+	return checkBytes("document", a.Document, MaxAttestationLen)
 }
 
 func (s SignResponse) validate() error {
