@@ -30,6 +30,7 @@ var forbiddenStd = regexp.MustCompile(`^(testing(/|$)|net/http/httptest$|interna
 var allowedThirdParty = []string{
 	"github.com/decred/dcrd/dcrec/secp256k1/v4",
 	"github.com/fxamacker/cbor/v2",
+	"github.com/hf/nsm",
 	"github.com/x448/float16",
 	"github.com/mdlayher/vsock",
 	"github.com/mdlayher/socket",
