@@ -301,6 +301,14 @@ type Key struct {
 	Path string `json:"path"`
 }
 
+// AttestationResponse is the answer to GET /v1/attestation?nonce=HEX: an
+// NSM attestation document (COSE_Sign1, CBOR) in standard base64, whose
+// user_data commits to the enclave's keys and policy (package
+// attestation/userdata).
+type AttestationResponse struct {
+	Document string `json:"document"`
+}
+
 // Health statuses.
 const (
 	StatusOK       = "ok"       // the host and the enclave answer

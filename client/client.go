@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -221,6 +222,25 @@ func (c *Client) Keys(ctx context.Context) (*api.KeysResponse, error) {
 	return &resp, nil
 }
 
+// Attestation fetches an attestation document carrying nonce (which may be
+// empty) and returns its raw bytes (COSE_Sign1). Verify it with package
+// attestation before trusting anything in it.
+func (c *Client) Attestation(ctx context.Context, nonce []byte) ([]byte, error) {
+	path := "/v1/attestation"
+	if len(nonce) > 0 {
+		path += "?nonce=" + hex.EncodeToString(nonce)
+	}
+	var resp api.AttestationResponse
+	if err := c.get(ctx, path, &resp); err != nil {
+		return nil, err
+	}
+	doc, err := base64.StdEncoding.DecodeString(resp.Document)
+	if err != nil || len(doc) == 0 {
+		return nil, errors.New("client: attestation answer is not a base64 document")
+	}
+	return doc, nil
+}
+
 // Health reports the state of the host and the enclave. A degraded service
 // may answer with a non-2xx status, returned as an [*APIError].
 func (c *Client) Health(ctx context.Context) (*api.HealthResponse, error) {
@@ -259,6 +279,7 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 
 func (c *Client) url(path string) string {
 	u := *c.base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
 	u.Path += path
 	return u.String()
 }

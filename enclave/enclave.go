@@ -38,6 +38,7 @@ package enclave
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,7 @@ import (
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/keys"
+	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -76,9 +78,12 @@ const seedSize = 32
 type Config struct {
 	// Genesis is the genesis configuration's raw JSON.
 	Genesis []byte
-	// Rand is the source of the master seed; nil means crypto/rand. On
-	// Nitro it is the NSM's randomness.
+	// Rand is the source of the master seed and of the identity key; nil
+	// means the NSM when there is one, else crypto/rand.
 	Rand io.Reader
+	// NSM answers attestation requests; nil means this enclave cannot
+	// attest (tests).
+	NSM nsm.Device
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil discards them. Logs never hold
@@ -90,15 +95,17 @@ type Config struct {
 
 // Enclave is the signing service. It is safe for concurrent use.
 type Enclave struct {
-	now     func() time.Time
-	log     *slog.Logger
-	started time.Time
-	policy  *policy.Policy
-	keys    []*signingKey
-	byID    map[string]*signingKey
-	byAddr  map[ethtx.Address]*signingKey
-	replay  *replayGuard
-	seq     atomic.Uint64
+	nsm      nsm.Device
+	identity ed25519.PublicKey
+	now      func() time.Time
+	log      *slog.Logger
+	started  time.Time
+	policy   *policy.Policy
+	keys     []*signingKey
+	byID     map[string]*signingKey
+	byAddr   map[ethtx.Address]*signingKey
+	replay   *replayGuard
+	seq      atomic.Uint64
 }
 
 type signingKey struct {
@@ -133,9 +140,26 @@ func New(cfg Config) (*Enclave, error) {
 		max = DefaultMaxReplayEntries
 	}
 	e.replay = newReplayGuard(MaxRequestAge+MaxClockSkew, max)
-	if err := e.deriveKeys(cfg.Rand, g.Keys); err != nil {
+	e.nsm = cfg.NSM
+	rand := cfg.Rand
+	if rand == nil && cfg.NSM != nil {
+		rand = cfg.NSM
+	}
+	if rand == nil {
+		rand = cryptoRand
+	}
+	if err := e.deriveKeys(rand, g.Keys); err != nil {
 		return nil, err
 	}
+	// The identity key is the attested public_key: it names this run of
+	// the enclave. Its private half is not kept until something signs
+	// with it.
+	pub, priv, err := ed25519.GenerateKey(rand)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: identity key: %w", err)
+	}
+	clear(priv)
+	e.identity = pub
 	e.started = e.now()
 	e.log.Info("enclave started", "version", Version, "keys", len(e.keys),
 		"policy_version", pol.Version(), "policy_hash", fmt.Sprintf("%x", pol.Hash()))
@@ -143,9 +167,6 @@ func New(cfg Config) (*Enclave, error) {
 }
 
 func (e *Enclave) deriveKeys(rand io.Reader, specs []KeySpec) error {
-	if rand == nil {
-		rand = cryptoRand
-	}
 	seed := make([]byte, seedSize)
 	defer clear(seed)
 	if _, err := io.ReadFull(rand, seed); err != nil {
@@ -198,6 +219,8 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		return resp
 	case *proto.SignRequest:
 		return e.sign(m)
+	case *proto.AttestRequest:
+		return e.attest(ctx, m)
 	default:
 		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func newFixture(t testing.TB) *fixture {
 	f.seed = bytes.Repeat([]byte{0x5a}, 32)
 	f.e, err = enclave.New(enclave.Config{
 		Genesis: genesisJSON(t, hot.PublicKey(), other.PublicKey()),
-		Rand:    bytes.NewReader(f.seed),
+		Rand:    io.MultiReader(bytes.NewReader(f.seed), rand.Reader),
 		Now:     func() time.Time { return f.now },
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ package host
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -120,6 +122,7 @@ func (s *Server) routes() {
 	route(http.MethodGet, "/v1/health", s.health)
 	route(http.MethodGet, "/v1/keys", s.keys)
 	route(http.MethodPost, "/v1/sign", s.sign)
+	route(http.MethodGet, "/v1/attestation", s.attestation)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
@@ -212,6 +215,37 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			UptimeMS:      h.UptimeMS,
 		},
 	})
+	return "ok"
+}
+
+// maxNonceHex caps the nonce query parameter (proto.MaxNonceLen bytes).
+const maxNonceHex = 2 * proto.MaxNonceLen
+
+func (s *Server) attestation(w http.ResponseWriter, r *http.Request) string {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "nonce" {
+			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
+		}
+	}
+	var nonce []byte
+	if vs := q["nonce"]; len(vs) > 0 {
+		h := strings.TrimPrefix(vs[0], "0x")
+		b, err := hex.DecodeString(h)
+		if len(vs) > 1 || err != nil || len(h) == 0 || len(h) > maxNonceHex {
+			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("nonce: want one parameter of 1 to %d bytes in hex", proto.MaxNonceLen)})
+		}
+		nonce = b
+	}
+	resp, aerr := s.call(r.Context(), &proto.AttestRequest{Nonce: nonce})
+	if aerr != nil {
+		return writeError(w, aerr)
+	}
+	a, ok := resp.(*proto.AttestResponse)
+	if !ok {
+		return writeError(w, unexpected(resp))
+	}
+	writeJSON(w, http.StatusOK, api.AttestationResponse{Document: base64.StdEncoding.EncodeToString(a.Document)})
 	return "ok"
 }
 

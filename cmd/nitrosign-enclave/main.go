@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	nitrosign-enclave [-genesis FILE] [-port N] [-transport vsock|unix:DIR -cid N] [-log-level L]
+//	nitrosign-enclave [-genesis FILE] [-port N] [-nsm /dev/nsm|vsock:CID:PORT] [-transport vsock|unix:DIR -cid N] [-log-level L]
 //
 // The flags are part of the image (the Dockerfile's CMD), hence measured;
 // "unix:DIR" joins the vsock simulator and exists for `nitrosign dev` and
@@ -22,6 +22,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/logging"
+	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/transport"
 )
 
@@ -31,16 +32,17 @@ func main() {
 	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR for the vsock simulator")
 	cid := flag.Uint("cid", uint(transport.DefaultEnclaveCID), "own context id (only with the simulator; AF_VSOCK knows its own)")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
+	nsmSpec := flag.String("nsm", nsm.DefaultSpec, "the NSM: /dev/nsm, or vsock:CID:PORT for the simulated NSM")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fatal(fmt.Errorf("unexpected arguments %q", flag.Args()))
 	}
-	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level); err != nil {
+	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level, *nsmSpec); err != nil {
 		fatal(err)
 	}
 }
 
-func run(genesisPath string, port uint32, spec string, cid uint32, level string) error {
+func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpec string) error {
 	log, err := logging.New(os.Stderr, level)
 	if err != nil {
 		return err
@@ -49,11 +51,18 @@ func run(genesisPath string, port uint32, spec string, cid uint32, level string)
 	if err != nil {
 		return err
 	}
-	e, err := enclave.New(enclave.Config{Genesis: g, Logger: log})
+	t, err := transport.Parse(spec, cid)
 	if err != nil {
 		return err
 	}
-	t, err := transport.Parse(spec, cid)
+	// Without its NSM an enclave can neither draw its seed from the
+	// hardware nor attest: it does not start.
+	dev, err := nsm.OpenSpec(context.Background(), nsmSpec, t)
+	if err != nil {
+		return fmt.Errorf("opening the NSM (%s): %w", nsmSpec, err)
+	}
+	defer dev.Close()
+	e, err := enclave.New(enclave.Config{Genesis: g, Logger: log, NSM: dev})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/nsmsim"
 	"github.com/nitrosign/nitrosign/internal/vsocksim"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -44,6 +45,9 @@ const (
 const (
 	ClientKeyFile = "client.pem"
 	GenesisFile   = "genesis.json"
+	// NSMRootFile is the simulated NSM's root certificate: verify the dev
+	// stack's attestation documents against it.
+	NSMRootFile = "nsm-root.pem"
 )
 
 // EnclaveBinaryName is the enclave executable's file name.
@@ -86,6 +90,12 @@ type Stack struct {
 	Isolated bool
 
 	sim       *vsocksim.Sim
+	nsm       *nsmsim.Server
+	nsmDone   chan error
+	// NSMRootPath is the simulated NSM's root certificate (PEM).
+	NSMRootPath string
+	// Measurement is the simulated PCR0-2 of the running enclave image.
+	Measurement nsmsim.Measurement
 	cmd       *exec.Cmd
 	cancel    context.CancelFunc
 	hostDone  chan error
@@ -144,6 +154,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	s.sim, err = vsocksim.New("")
 	if err != nil {
+		return nil, err
+	}
+	if err := s.startNSM(bin, genesisPath); err != nil {
 		return nil, err
 	}
 	if err := s.startEnclave(bin, genesisPath, opts); err != nil {
@@ -280,6 +293,7 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 		"-port", strconv.FormatUint(uint64(transport.DefaultEnclavePort), 10),
 		"-genesis", abs,
 		"-log-level", opts.EnclaveLogLevel,
+		"-nsm", fmt.Sprintf("vsock:%d:%d", transport.ParentCID, nsmsim.DefaultPort),
 	}
 	start := func(isolate bool) (*exec.Cmd, error) {
 		cmd := exec.Command(bin, args...)
@@ -331,6 +345,34 @@ func prefixLines(w io.Writer, prefix string, r io.Reader) {
 		fmt.Fprintf(w, "%s%s\n", prefix, sc.Text())
 	}
 	io.Copy(io.Discard, r)
+}
+
+// startNSM measures the enclave image (binary and genesis) as a Nitro
+// enclave's PCRs would, and serves a simulated NSM for it on the parent's
+// side of the vsock simulator; its root certificate goes to DIR/nsm-root.pem.
+func (s *Stack) startNSM(bin, genesisPath string) error {
+	m, err := nsmsim.Measure(bin, genesisPath)
+	if err != nil {
+		return fmt.Errorf("devstack: measuring the enclave image: %w", err)
+	}
+	srv, err := nsmsim.New(nsmsim.Options{Image: m})
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	s.NSMRootPath = filepath.Join(s.DataDir, NSMRootFile)
+	if err := writeFileAtomic(s.NSMRootPath, srv.RootPEM(), 0o644); err != nil {
+		srv.Close()
+		return err
+	}
+	l, err := s.sim.Endpoint(transport.ParentCID).Listen(nsmsim.DefaultPort)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("devstack: %w", err)
+	}
+	s.nsm, s.Measurement = srv, m
+	s.nsmDone = make(chan error, 1)
+	go func() { s.nsmDone <- srv.Serve(l) }()
+	return nil
 }
 
 // waitReady waits until the host reaches the enclave, then reads its keys.
@@ -407,6 +449,10 @@ func (s *Stack) Close() error {
 				<-s.procDone
 				s.closeErr = errors.New("devstack: the enclave process did not stop on SIGTERM and was killed")
 			}
+		}
+		if s.nsm != nil {
+			s.nsm.Close()
+			<-s.nsmDone
 		}
 		if s.sim != nil {
 			if err := s.sim.Close(); err != nil && s.closeErr == nil {

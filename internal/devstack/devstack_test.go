@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,9 +26,11 @@ import (
 	gethtypes "github.com/ethereum/go-ethereum/core/types"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/hf/nitrite"
 	"golang.org/x/crypto/sha3"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
@@ -565,3 +568,58 @@ func TestDevStackSignsMessages(t *testing.T) {
 
 // mailJSON is the EIP-712 specification's Mail example.
 const mailJSON = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`
+
+// TestDevStackAttestation fetches an attestation document through the host
+// and checks it against the simulated NSM's root, the measured image and
+// the keys the host lists.
+func TestDevStackAttestation(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	c, err := client.New(st.URL, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte("nonce-0123456789")
+	doc, err := c.Attestation(context.Background(), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, err := os.ReadFile(st.NSMRootPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatal("nsm-root.pem holds no certificate")
+	}
+	res, err := nitrite.Verify(doc, nitrite.VerifyOptions{Roots: roots, CurrentTime: time.Now()})
+	if err != nil {
+		t.Fatalf("the dev stack's attestation does not verify against %s: %v", st.NSMRootPath, err)
+	}
+	if !bytes.Equal(res.Document.Nonce, nonce) {
+		t.Errorf("nonce %q", res.Document.Nonce)
+	}
+	if !bytes.Equal(res.Document.PCRs[0], st.Measurement.PCR0[:]) {
+		t.Errorf("PCR0 %x is not the measured image %x", res.Document.PCRs[0], st.Measurement.PCR0)
+	}
+	ud, err := userdata.Parse(res.Document.UserData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks []userdata.Key
+	for _, k := range st.Keys {
+		a, _ := ethtx.ParseAddress(k.Address)
+		ks = append(ks, userdata.Key{ID: k.ID, Address: a, Path: k.Path})
+	}
+	if ud.KeysHash != userdata.KeysHash(ks) || ud.KeyCount != uint64(len(ks)) {
+		t.Error("the attested keys are not the keys the host lists")
+	}
+	// A bad nonce is refused by the host.
+	resp, err := http.Get(st.URL + "/v1/attestation?nonce=zz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("bad nonce: %d", resp.StatusCode)
+	}
+}

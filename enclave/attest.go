@@ -1,0 +1,49 @@
+package enclave
+
+import (
+	"context"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/attestation/userdata"
+	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// UserData returns what this enclave commits to in its attestation
+// documents (see package attestation/userdata).
+func (e *Enclave) UserData() userdata.UserData {
+	ks := make([]userdata.Key, len(e.keys))
+	for i, k := range e.keys {
+		ks[i] = userdata.Key{ID: k.id, Address: k.addr, Path: k.path}
+	}
+	return userdata.UserData{
+		Version:       Version,
+		KeysHash:      userdata.KeysHash(ks),
+		KeyCount:      uint64(len(ks)),
+		PolicyHash:    e.policy.Hash(),
+		PolicyVersion: e.policy.Version(),
+		AuditSeq:      e.seq.Load(),
+	}
+}
+
+// attest asks the NSM for a document carrying the caller's nonce, the
+// enclave's identity key and its user data.
+func (e *Enclave) attest(ctx context.Context, m *proto.AttestRequest) proto.Message {
+	if e.nsm == nil {
+		return refuse(api.CodeUnavailable, "this enclave has no NSM to attest with")
+	}
+	ud, err := userdata.Marshal(e.UserData())
+	if err != nil {
+		return refuse(api.CodeInternal, "%v", err)
+	}
+	doc, err := e.nsm.Attest(ctx, nsmRequest(m.Nonce, ud, e.identity))
+	if err != nil {
+		e.log.Error("attestation failed", "err", err)
+		return refuse(api.CodeUnavailable, "the NSM did not attest: %v", err)
+	}
+	return &proto.AttestResponse{Document: doc}
+}
+
+func nsmRequest(nonce, ud, pub []byte) nsm.AttestRequest {
+	return nsm.AttestRequest{Nonce: nonce, UserData: ud, PublicKey: pub}
+}
