@@ -164,6 +164,23 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		}
 	}
 
+	// attest fetch | verify against the simulated NSM's root and nonce.
+	docFile := filepath.Join(t.TempDir(), "doc.b64")
+	if code := mainWithArgs([]string{"attest", "fetch", "--host", url, "--nonce", "c0ffee", "--out", docFile}, io.Discard, &errOut); code != 0 {
+		t.Fatalf("attest fetch exited %d: %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"attest", "verify", "--doc", docFile, "--root", filepath.Join(dataDir, devstack.NSMRootFile), "--nonce", "c0ffee"}, &out, &errOut); code != 0 {
+		t.Fatalf("attest verify exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "nitrosign-attestation-v1") || !strings.Contains(out.String(), "keys       1") {
+		t.Errorf("report lacks the user data:\n%s", out.String())
+	}
+	errOut.Reset()
+	if code := mainWithArgs([]string{"attest", "verify", "--doc", docFile}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "root") {
+		t.Errorf("a simulated document against the AWS root: exit %d, %q", code, errOut.String())
+	}
+
 	// SIGINT stops everything within seconds.
 	start := time.Now()
 	if err := dev.Process.Signal(os.Interrupt); err != nil {
@@ -209,5 +226,42 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d mentioning %q", code, errOut.String(), tc.code, tc.msg)
 			}
 		})
+	}
+}
+
+func TestAttestVerifyRealDocuments(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "testdata", "nitro")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("shared test data missing (%v): the repository expects ../shared beside it", err)
+	}
+	doc := filepath.Join(dir, "attestation_production.b64")
+	var out, errOut bytes.Buffer
+	// At its own time (certificates valid 2024-09-07 14:37:36..17:37:39).
+	if code := mainWithArgs([]string{"attest", "verify", "--doc", doc, "--time", "2024-09-07T15:00:00Z"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "i-0a22e5c5f24d22174-enc0191cceb4289903f") || !strings.Contains(out.String(), "checks") {
+		t.Errorf("report lacks the module id or the checks:\n%s", out.String())
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"expired now", []string{"--doc", doc}, "validity"},
+		{"wrong PCR0", []string{"--doc", doc, "--time", "2024-09-07T15:00:00Z", "--pcr", "0=" + strings.Repeat("00", 48)}, "pcrs"},
+		{"wrong nonce", []string{"--doc", doc, "--time", "2024-09-07T15:00:00Z", "--nonce", "abcd"}, "nonce"},
+		{"debug refused", []string{"--doc", filepath.Join(dir, "attestation_debug.b64"), "--time", "2024-09-07T15:00:00Z"}, "debug"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errOut bytes.Buffer
+			code := mainWithArgs(append([]string{"attest", "verify"}, tc.args...), io.Discard, &errOut)
+			if code != 1 || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
+				t.Fatalf("exit %d, stderr %q; want 1 and one line naming %q", code, errOut.String(), tc.want)
+			}
+		})
+	}
+	if code := mainWithArgs([]string{"attest", "verify", "--doc", filepath.Join(dir, "attestation_debug.b64"), "--time", "2024-09-07T15:00:00Z", "--allow-debug", "--json"}, &out, io.Discard); code != 0 {
+		t.Fatalf("debug with --allow-debug: exit %d", code)
 	}
 }

@@ -6,6 +6,8 @@
 //	nitrosign sign  [--host URL] [--data-dir DIR] ...     send a stamped sign request
 //	nitrosign keys  [--host URL]                          list the enclave's keys
 //	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
+//	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
+//	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //
 // Run `nitrosign COMMAND -h` for a command's flags.
 package main
@@ -25,10 +27,11 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"dev":   {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
-	"sign":  {"send a stamped sign request for an Ethereum transaction", runSign},
-	"keys":  {"list the enclave's signing keys", runKeys},
-	"bench": {"measure the end-to-end signing path under load", runBench},
+	"dev":    {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
+	"sign":   {"send a stamped sign request for an Ethereum transaction", runSign},
+	"keys":   {"list the enclave's signing keys", runKeys},
+	"bench":  {"measure the end-to-end signing path under load", runBench},
+	"attest": {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
 }
 
 func main() {
