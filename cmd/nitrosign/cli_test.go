@@ -36,8 +36,9 @@ func buildCLI(t *testing.T) string {
 }
 
 var (
-	apiLine = regexp.MustCompile(`API\s+(http://\S+)`)
-	pidLine = regexp.MustCompile(`enclave\s+pid (\d+)`)
+	pcr0Line = regexp.MustCompile(`PCR0\s+([0-9a-f]{96})`)
+	apiLine  = regexp.MustCompile(`API\s+(http://\S+)`)
+	pidLine  = regexp.MustCompile(`enclave\s+pid (\d+)`)
 )
 
 // TestDevSignAndInterrupt runs `nitrosign dev` as a process, signs with
@@ -62,7 +63,7 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	defer dev.Process.Kill()
 
 	// Read the banner until the pid line and the URL are known.
-	var url string
+	var url, pcr0 string
 	pid := 0
 	lines := make(chan string)
 	go func() {
@@ -73,7 +74,7 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		close(lines)
 	}()
 	deadline := time.After(60 * time.Second)
-	for url == "" || pid == 0 {
+	for url == "" || pid == 0 || pcr0 == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -84,6 +85,9 @@ func TestDevSignAndInterrupt(t *testing.T) {
 			}
 			if m := pidLine.FindStringSubmatch(l); m != nil {
 				pid, _ = strconv.Atoi(m[1])
+			}
+			if m := pcr0Line.FindStringSubmatch(l); m != nil {
+				pcr0 = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("no banner within 60 s; stderr:\n%s", stderr.String())
@@ -179,6 +183,20 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	errOut.Reset()
 	if code := mainWithArgs([]string{"attest", "verify", "--doc", docFile}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "root") {
 		t.Errorf("a simulated document against the AWS root: exit %d, %q", code, errOut.String())
+	}
+
+	// sign --verify-enclave: the attested image, then the answer.
+	root := filepath.Join(dataDir, devstack.NSMRootFile)
+	out.Reset()
+	errOut.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--to", devstack.ExampleDestinationA, "--value", "0.1",
+		"--verify-enclave", "--root", root, "--pcr", "0=" + pcr0}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "enclave verified") {
+		t.Fatalf("sign --verify-enclave: exit %d, %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--to", devstack.ExampleDestinationA, "--value", "0.1",
+		"--verify-enclave", "--root", root, "--pcr", "0=" + strings.Repeat("ab", 48)}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "pcrs") {
+		t.Fatalf("sign --verify-enclave with another PCR0: exit %d, %s", code, errOut.String())
 	}
 
 	// SIGINT stops everything within seconds.

@@ -78,6 +78,8 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	}
 	fmt.Fprintf(w, "  client key   %s (%s, registered as %s)\n", st.ClientKeyPath, st.Client.PublicKey(), devstack.ExampleClientName)
 	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
+	fmt.Fprintf(w, "  PCR0         %x (simulated: SHA-384 over the enclave binary and genesis)\n", st.Measurement.PCR0)
+	fmt.Fprintf(w, "  NSM root     %s\n", st.NSMRootPath)
 	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s; at most 1 ETH per transaction; nothing else\n",
 		devstack.ExampleDestinationA, devstack.ExampleDestinationB)
 	fmt.Fprintf(w, "  note         the seed is drawn anew at every start until KMS sealing lands, so addresses change between runs\n\n")
@@ -87,6 +89,8 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
 	fmt.Fprintf(w, "  # refused by the policy (403, rule max_per_transaction):\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 2\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "  # the same, trusting only the attested image: verify the attestation, then the answer:\n")
+	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5 --verify-enclave --root %s --pcr 0=%x\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB, st.NSMRootPath, st.Measurement.PCR0)
 	fmt.Fprintf(w, "  # the same request with curl (the stamp is valid for 5 minutes):\n")
 	fmt.Fprintf(w, "  eval \"$(%s sign --host %s --data-dir %s --to %s --value 0.5 --curl)\"\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationA)
 	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")

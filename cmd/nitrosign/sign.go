@@ -42,6 +42,11 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	messageHex := fs.String("message-hex", "", "sign these 0x-`hex` bytes as an EIP-191 personal message")
 	typedData := fs.String("typed-data", "", "sign the EIP-712 typed data (eth_signTypedData_v4 JSON) in this `file` (- for standard input)")
 	curl := fs.Bool("curl", false, "print a stamped curl command instead of sending the request")
+	verifyEnclave := fs.Bool("verify-enclave", false, "before signing, verify the enclave's attestation (fresh nonce, --pcr, --root) and that the answering key is attested; after, check the signature")
+	rootPath := fs.String("root", "", "with --verify-enclave: trusted root PEM `file` (default AWS's; the dev stack's is DATA-DIR/nsm-root.pem)")
+	allowDebug := fs.Bool("allow-debug", false, "with --verify-enclave: accept a debug-mode enclave")
+	pcrs := pcrFlags{}
+	fs.Var(pcrs, "pcr", "with --verify-enclave: expected PCR as `N=HEX` (repeatable; PCR0 required)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request `timeout`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -104,6 +109,20 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
+	var enclave *client.Enclave
+	if *verifyEnclave {
+		roots, err := loadRoots(*rootPath)
+		if err != nil {
+			return err
+		}
+		if enclave, err = c.VerifyEnclave(ctx, client.EnclaveCheck{PCRs: pcrs, Roots: roots, AllowDebug: *allowDebug}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "enclave verified: %d attested keys, policy version %d\n", len(enclave.Keys), enclave.UserData.PolicyVersion)
+	} else if len(pcrs) > 0 || *rootPath != "" || *allowDebug {
+		return usageError{errors.New("--pcr, --root and --allow-debug go with --verify-enclave")}
+	}
+
 	if *key == "" {
 		keys, err := c.Keys(ctx)
 		if err != nil {
@@ -138,6 +157,15 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("refused (HTTP %d, %s): %s", ae.Status, ae.Code, ae.Message)
 		}
 		return err
+	}
+	if enclave != nil {
+		var unsigned []byte
+		if req.EthTransaction != nil {
+			unsigned, _ = req.EthTransaction.Bytes()
+		}
+		if err := enclave.CheckSignature(resp, unsigned); err != nil {
+			return fmt.Errorf("the answer fails verification: %w", err)
+		}
 	}
 	out, err := json.MarshalIndent(resp, "", "  ")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -621,5 +622,69 @@ func TestDevStackAttestation(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("bad nonce: %d", resp.StatusCode)
+	}
+}
+
+// TestDevStackVerifyEnclave checks the client's attested-enclave path and
+// that it catches answers a lying host could make up.
+func TestDevStackVerifyEnclave(t *testing.T) {
+	st := startStack(t, t.TempDir())
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rootPEM, _ := os.ReadFile(st.NSMRootPath)
+	blk, _ := pem.Decode(rootPEM)
+	root, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := client.EnclaveCheck{Roots: []*x509.Certificate{root}, PCRs: map[int][]byte{0: st.Measurement.PCR0[:]}}
+	enc, err := c.VerifyEnclave(ctx, chk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !enc.Attests(st.Keys[0].Address) || enc.Attests("0x1111111111111111111111111111111111111111") {
+		t.Fatal("Attests is wrong")
+	}
+	unsigned := eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(5)})
+	resp, err := c.SignTransaction(ctx, devstack.ExampleKeyID, unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.CheckSignature(resp, unsigned); err != nil {
+		t.Fatalf("a genuine answer fails: %v", err)
+	}
+	other := eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(6)})
+	forged := *resp
+	forged.From = "0x1111111111111111111111111111111111111111"
+	badDigest := *resp
+	badDigest.Digest = "0x" + strings.Repeat("00", 32)
+	badSig := *resp
+	badSig.Signature = "0x" + strings.Repeat("11", 64) + "00"
+	for _, tc := range []struct {
+		name     string
+		resp     *api.SignResponse
+		unsigned []byte
+	}{
+		{"unattested from", &forged, unsigned},
+		{"digest of something else", resp, other},
+		{"digest changed", &badDigest, nil},
+		{"signature changed", &badSig, unsigned},
+	} {
+		if err := enc.CheckSignature(tc.resp, tc.unsigned); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	// Another image (PCR0) or another root is refused.
+	chk.PCRs[0] = bytes.Repeat([]byte{1}, 48)
+	if _, err := c.VerifyEnclave(ctx, chk); err == nil || !strings.Contains(err.Error(), "pcrs") {
+		t.Errorf("other PCR0: %v", err)
+	}
+	chk.PCRs[0] = st.Measurement.PCR0[:]
+	chk.Roots = nil // AWS's root
+	if _, err := c.VerifyEnclave(ctx, chk); err == nil || !strings.Contains(err.Error(), "root") {
+		t.Errorf("AWS root: %v", err)
 	}
 }

@@ -1,0 +1,156 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/attestation"
+	"github.com/nitrosign/nitrosign/attestation/userdata"
+	"github.com/nitrosign/nitrosign/ethtx"
+)
+
+// EnclaveCheck says what an attested enclave must be.
+type EnclaveCheck struct {
+	// PCRs must be in the document with these values; PCR0 (the enclave
+	// image) is required.
+	PCRs map[int][]byte
+	// Roots are the trusted roots; nil means AWS's (see package
+	// attestation). The dev stack's is DATA-DIR/nsm-root.pem.
+	Roots []*x509.Certificate
+	// AllowDebug accepts a debug-mode enclave: development only.
+	AllowDebug bool
+	// Now is the verification time (default time.Now).
+	Now func() time.Time
+}
+
+// Enclave is what an enclave proved about itself.
+type Enclave struct {
+	// Attestation is the verified document.
+	Attestation *attestation.Result
+	// UserData is its decoded commitment.
+	UserData *userdata.UserData
+	// Keys are the signing keys the host listed, whose hash the enclave
+	// attested.
+	Keys []api.Key
+	addrs map[ethtx.Address]bool
+}
+
+// Attests reports whether address is one of the attested signing keys.
+func (e *Enclave) Attests(address string) bool {
+	a, err := ethtx.ParseAddress(address)
+	return err == nil && e.addrs[a]
+}
+
+// VerifyEnclave asks the enclave behind the host for an attestation
+// document with a fresh random nonce, verifies it (package attestation:
+// signature, chain to the root, validity, the pinned PCRs, the nonce), and
+// checks that the keys the host lists are exactly those the enclave
+// attests. A response signed by one of Enclave.Keys, checked with
+// Enclave.Attests, then comes from the attested image.
+func (c *Client) VerifyEnclave(ctx context.Context, chk EnclaveCheck) (*Enclave, error) {
+	if len(chk.PCRs[0]) == 0 {
+		return nil, errors.New("client: verify enclave: PCR0 must be pinned")
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	doc, err := c.Attestation(ctx, nonce)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if chk.Now != nil {
+		now = chk.Now
+	}
+	var ud *userdata.UserData
+	res, err := attestation.Verify(doc, attestation.Options{
+		Time: now(), Roots: chk.Roots, PCRs: chk.PCRs, Nonce: nonce, AllowDebug: chk.AllowDebug,
+		UserData: func(b []byte) error {
+			var err error
+			ud, err = userdata.Parse(b)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: verify enclave: %w", err)
+	}
+	keys, err := c.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := &Enclave{Attestation: res, UserData: ud, Keys: keys.Keys, addrs: map[ethtx.Address]bool{}}
+	ks := make([]userdata.Key, len(keys.Keys))
+	for i, k := range keys.Keys {
+		a, err := ethtx.ParseAddress(k.Address)
+		if err != nil {
+			return nil, fmt.Errorf("client: verify enclave: key %s: %w", k.ID, err)
+		}
+		ks[i] = userdata.Key{ID: k.ID, Address: a, Path: k.Path}
+		e.addrs[a] = true
+	}
+	if uint64(len(ks)) != ud.KeyCount || userdata.KeysHash(ks) != ud.KeysHash {
+		return nil, errors.New("client: verify enclave: the keys the host lists are not the keys the enclave attests")
+	}
+	return e, nil
+}
+
+// CheckSignature checks that resp is a signature by an attested key over
+// the digest it names, and, for a transaction, that the digest is the
+// signing hash of unsigned (what the caller asked to sign).
+func (e *Enclave) CheckSignature(resp *api.SignResponse, unsigned []byte) error {
+	if !e.Attests(resp.From) {
+		return fmt.Errorf("client: %s is not a key the enclave attests", resp.From)
+	}
+	digest, err := hex32(resp.Digest)
+	if err != nil {
+		return fmt.Errorf("client: digest: %w", err)
+	}
+	sigBytes, err := decodeHex0x(resp.Signature)
+	if err != nil || len(sigBytes) != 65 {
+		return errors.New("client: signature: want 65 bytes of 0x-hex")
+	}
+	if unsigned != nil {
+		tx, err := ethtx.DecodeUnsigned(unsigned)
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if tx.SigningHash() != digest {
+			return errors.New("client: the enclave signed a digest other than the transaction's signing hash")
+		}
+	}
+	who, err := ethtx.RecoverAddress(digest, ethtx.Signature(sigBytes))
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	from, _ := ethtx.ParseAddress(resp.From)
+	if who != from {
+		return fmt.Errorf("client: the signature recovers %s, not %s", who.Hex(), resp.From)
+	}
+	return nil
+}
+
+func hex32(s string) ([32]byte, error) {
+	var out [32]byte
+	b, err := decodeHex0x(s)
+	if err != nil || len(b) != 32 {
+		return out, errors.New("want 32 bytes of 0x-hex")
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+func decodeHex0x(s string) ([]byte, error) {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		return nil, errors.New(`missing "0x"`)
+	}
+	return hex.DecodeString(h)
+}
