@@ -53,7 +53,7 @@ enclave:
 
 ## bench: Go micro-benchmarks, then the end-to-end load generator
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./calldata ./ethmsg ./proto ./enclave
+	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./calldata ./ethmsg ./proto ./enclave ./audit
 	$(BIN)/nitrosign bench --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
 
 ## fuzz: every fuzz target for $(FUZZTIME) each

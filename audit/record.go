@@ -276,6 +276,7 @@ type parsed struct {
 	sigStart, sigEnd int // line[sigStart:sigEnd] is `,"sig":"…"`
 	sig              [sigSize]byte
 	signed           bool
+	digest           [DigestSize]byte
 }
 
 // message returns the message the audit key signs for the parsed line.
@@ -329,10 +330,9 @@ func parseLine(line []byte, p *parsed, full bool) error {
 	d.hexInto(r.Prev[:])
 	d.lit(`","request_digest":"`)
 	if d.peek() != '"' {
-		var dg [DigestSize]byte
-		d.hexInto(dg[:])
+		d.hexInto(p.digest[:])
 		if full {
-			r.RequestDigest = dg[:]
+			r.RequestDigest = append([]byte(nil), p.digest[:]...)
 		}
 	}
 	d.lit(`","rule":`)

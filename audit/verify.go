@@ -92,8 +92,8 @@ type VerifyOptions struct {
 	// is: a shorter log); with it, truncation is Missing and a log from
 	// another branch is Forked.
 	ExpectHead *Head
-	// MaxLineSize caps a line, without its newline; zero means
-	// MaxRecordSize.
+	// MaxLineSize caps a line, without its newline; zero (or anything
+	// larger) means MaxRecordSize.
 	MaxLineSize int
 	// AllSignatures verifies the signature of every signed record, in
 	// parallel, rather than only at checkpoints (see the package
@@ -164,7 +164,8 @@ func Verify(r io.Reader, pub ed25519.PublicKey, opts VerifyOptions) (*Report, er
 // the chain runs across files (each file's first record continues from the
 // previous file's last), every file but the last must end with a rotate
 // record, and the last must not, unless opts.ExpectHead says where the log
-// ends (so a missing last segment is detected). To verify a range of
+// ends (so a missing last segment is detected); an empty last file, the
+// live segment just after a rotation, is fine. To verify a range of
 // segments that ends with a rotated one, pass its head as ExpectHead.
 func VerifyFiles(paths []string, pub ed25519.PublicKey, opts VerifyOptions) (*Report, error) {
 	if len(paths) == 0 {
@@ -196,19 +197,20 @@ type verifier struct {
 	fromSeq  uint64
 	fromHash [32]byte
 
-	n         int64    // records accepted
-	last      position // the last record accepted
-	lastHash  [32]byte
-	lastRaw   []byte // its line
-	lastSig   bool
-	lastKind  string
-	segs      []position // the first record accepted of each file
-	segments  []Segment  // the files read
-	fileStart int64      // v.n when the current file started
-	prefixes  []uint64   // the first 8 bytes of each accepted record's hash
-	unsigned  *position  // the first record after the last signed one
-	signed    int64
-	checked   atomic.Int64
+	n           int64    // records accepted
+	last        position // the last record accepted
+	lastHash    [32]byte
+	lastRaw     []byte // its line
+	lastSig     bool
+	lastKind    string
+	segs        []position // the first record accepted of each file
+	segments    []Segment  // the files read
+	fileStart   int64      // v.n when the current file started
+	prefixes    []uint64   // the first 8 bytes of each accepted record's hash
+	unsigned    position   // the first record after the last signed one,
+	hasUnsigned bool       // if there is one
+	signed      int64
+	checked     atomic.Int64
 
 	// Checkpoints: signed records whose signature is not yet checked.
 	pending      []pendingSig
@@ -245,7 +247,7 @@ func newVerifier(pub ed25519.PublicKey, opts VerifyOptions, paths []string, file
 		return nil, errors.New("audit: negative MaxLineSize")
 	}
 	v.maxLine = opts.MaxLineSize
-	if v.maxLine == 0 {
+	if v.maxLine == 0 || v.maxLine > MaxRecordSize {
 		v.maxLine = MaxRecordSize
 	}
 	v.last = position{seq: v.fromSeq - 1, file: 0, line: 0, ord: -1}
@@ -344,14 +346,13 @@ func (v *verifier) accept(it *item, at position) error {
 		v.expectHash = &hash
 	}
 	if !it.p.signed {
-		if v.unsigned == nil {
-			u := at
-			v.unsigned = &u
+		if !v.hasUnsigned {
+			v.unsigned, v.hasUnsigned = at, true
 		}
 		v.sinceCheck++
 		return nil
 	}
-	v.unsigned = nil
+	v.hasUnsigned = false
 	v.signed++
 	if v.pool != nil {
 		v.pool.add(pendingSig{position: at, msg: it.p.message(it.raw), sig: it.p.sig})
@@ -579,8 +580,8 @@ func (v *verifier) endOfFile(it *item) error {
 
 // finish runs the checks at the end of the log and makes the report.
 func (v *verifier) finish() (*Report, error) {
-	if v.unsigned != nil {
-		return nil, v.fail(v.newError(*v.unsigned, Unsigned, "records %d to %d follow the last signed record: nothing authenticates them", v.unsigned.seq, v.last.seq))
+	if v.hasUnsigned {
+		return nil, v.fail(v.newError(v.unsigned, Unsigned, "records %d to %d follow the last signed record: nothing authenticates them", v.unsigned.seq, v.last.seq))
 	}
 	if e := v.firstBadSignature(math.MaxInt64); e != nil {
 		return nil, e
