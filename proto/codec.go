@@ -97,6 +97,8 @@ var kinds = [...]kind{
 	TypeSignResponse:   newKind[SignResponse]("sign_response", 0),
 	TypeAttestRequest:  newKind[AttestRequest]("attest_request", TypeAttestResponse),
 	TypeAttestResponse: newKind[AttestResponse]("attest_response", 0),
+	TypeAuditRequest:   newKind[AuditRequest]("audit_request", TypeAuditResponse),
+	TypeAuditResponse:  newKind[AuditResponse]("audit_response", 0),
 }
 
 func newKind[T any, PT interface {

@@ -64,6 +64,11 @@ func sampleMessages() []struct {
 		{"attest_request", &AttestRequest{Nonce: seq(32, 7)}},
 		{"attest_request_no_nonce", &AttestRequest{Nonce: []byte{}}},
 		{"attest_response", &AttestResponse{Document: seq(100, 9)}},
+		{"audit_request", &AuditRequest{Ack: 7, From: 3}},
+		{"audit_response", &AuditResponse{Key: seq(32, 1), HeadSeq: 9, Records: [][]byte{[]byte(`{"seq":1}`), []byte(`{"seq":2}`)}}},
+		{"audit_response_empty", &AuditResponse{Key: []byte{}, Records: [][]byte{}}},
+		{"error_with_audit_record", &Error{Code: "policy_denied", Rule: "chains", Message: "no", AuditRecord: []byte(`{"seq":3}`)}},
+		{"sign_response_with_audit_record", &SignResponse{SignedTransaction: []byte{1}, AuditRecord: []byte(`{"seq":4}`)}},
 	}
 }
 

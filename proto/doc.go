@@ -40,7 +40,8 @@
 // of exactly the given length.
 //
 //	type  message         key: field
-//	1     Error           1: code text (1..64 bytes), 2: rule text (..128), 3: message text (..1024)
+//	1     Error           1: code text (1..64 bytes), 2: rule text (..128), 3: message text (..1024),
+//	                      4: audit_record bytes (..64 KiB; omitted when empty)
 //	2     HealthRequest   (empty map)
 //	3     HealthResponse  1: version text (..128), 2: started_unix_ms int, 3: keys uint (32 bits),
 //	                      4: policy_version uint, 5: audit_seq uint, 6: uptime_ms int
@@ -49,9 +50,13 @@
 //	      Key             1: id text (..128), 2: address bytes(20), 3: path text (..256)
 //	6     SignRequest     1: body bytes (..512 KiB), 2: stamp text (..2048)
 //	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
-//	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32)
+//	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32),
+//	                      7: audit_record bytes (..64 KiB; omitted when empty)
 //	8     AttestRequest   1: nonce bytes (..512)
 //	9     AttestResponse  1: document bytes (1..16 KiB), an NSM attestation document (COSE_Sign1)
+//	10    AuditRequest    1: ack uint (persisted up to), 2: from uint (send records from; 0: none)
+//	11    AuditResponse   1: key bytes (..64), 2: head_seq uint, 3: head_hash bytes(32),
+//	                      4: array (..256) of record bytes (..64 KiB)
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -24,6 +24,8 @@ const (
 	TypeSignResponse   Type = 7
 	TypeAttestRequest  Type = 8
 	TypeAttestResponse Type = 9
+	TypeAuditRequest   Type = 10
+	TypeAuditResponse  Type = 11
 )
 
 // String returns the type's snake_case name, or "Type(N)" for an unknown one.
@@ -48,6 +50,8 @@ const (
 	MaxSignedTransactionLen = 256 << 10
 	MaxNonceLen             = 512      // AttestRequest.Nonce (the NSM takes up to 1024)
 	MaxAttestationLen       = 16 << 10 // AttestResponse.Document
+	MaxAuditRecordLen       = 64 << 10 // one audit record (a JSON line)
+	MaxAuditRecords         = 256      // records in one AuditResponse
 )
 
 // Error codes set by this package; handlers may use others.
@@ -73,6 +77,9 @@ type Error struct {
 	Code    string `cbor:"1,keyasint"` // machine-readable, e.g. "bad_request", "policy_denied"
 	Rule    string `cbor:"2,keyasint"` // the policy rule that refused, if any
 	Message string `cbor:"3,keyasint"` // human-readable
+	// AuditRecord is the audit record of a policy refusal (a JSON line);
+	// empty for errors that decide nothing.
+	AuditRecord []byte `cbor:"4,keyasint,omitempty"`
 }
 
 // Error returns "proto: remote error: CODE: MESSAGE", followed by
@@ -129,6 +136,47 @@ type SignResponse struct {
 	TransactionHash   [32]byte `cbor:"4,keyasint"` // zero when not a transaction
 	AuditSeq          uint64   `cbor:"5,keyasint"` // sequence number of the audit record
 	Digest            [32]byte `cbor:"6,keyasint"` // the hash that was signed
+	AuditRecord       []byte   `cbor:"7,keyasint,omitempty"` // the decision's audit record (a JSON line)
+}
+
+// AuditRequest acknowledges that the host has persisted every audit record
+// up to and including Ack (0: none yet), and asks for the records from From
+// on (0: none), at most MaxAuditRecords of them.
+type AuditRequest struct {
+	Ack  uint64 `cbor:"1,keyasint"`
+	From uint64 `cbor:"2,keyasint"`
+}
+
+// AuditResponse carries the enclave's audit state: its audit public key,
+// its head, and the records asked for (JSON lines, in sequence order).
+type AuditResponse struct {
+	Key      []byte   `cbor:"1,keyasint"`
+	HeadSeq  uint64   `cbor:"2,keyasint"`
+	HeadHash [32]byte `cbor:"3,keyasint"`
+	Records  [][]byte `cbor:"4,keyasint"`
+}
+
+// Type implements Message.
+func (AuditRequest) Type() Type { return TypeAuditRequest }
+
+// Type implements Message.
+func (AuditResponse) Type() Type { return TypeAuditResponse }
+
+func (AuditRequest) validate() error { return nil }
+
+func (a AuditResponse) validate() error {
+	if len(a.Key) > 64 {
+		return fmt.Errorf("key is %d bytes, limit 64", len(a.Key))
+	}
+	if len(a.Records) > MaxAuditRecords {
+		return fmt.Errorf("%d records, limit %d", len(a.Records), MaxAuditRecords)
+	}
+	for i, r := range a.Records {
+		if err := checkBytes(fmt.Sprintf("record %d", i), r, MaxAuditRecordLen); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AttestRequest asks for an attestation document carrying Nonce.
@@ -183,6 +231,7 @@ func (e Error) validate() error {
 		checkText("code", e.Code, MaxErrorCodeLen),
 		checkText("rule", e.Rule, MaxErrorRuleLen),
 		checkText("message", e.Message, MaxErrorMessageLen),
+		checkBytes("audit record", e.AuditRecord, MaxAuditRecordLen),
 	)
 }
 
@@ -226,7 +275,10 @@ func (a AttestResponse) validate() error {
 }
 
 func (s SignResponse) validate() error {
-	return checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen)
+	return firstErr(
+		checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen),
+		checkBytes("audit record", s.AuditRecord, MaxAuditRecordLen),
+	)
 }
 
 func checkText(field, s string, limit int) error {
