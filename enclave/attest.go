@@ -16,13 +16,16 @@ func (e *Enclave) UserData() userdata.UserData {
 	for i, k := range e.keys {
 		ks[i] = userdata.Key{ID: k.id, Address: k.addr, Path: k.path}
 	}
+	head := e.audit.head()
 	return userdata.UserData{
 		Version:       Version,
 		KeysHash:      userdata.KeysHash(ks),
 		KeyCount:      uint64(len(ks)),
 		PolicyHash:    e.policy.Hash(),
 		PolicyVersion: e.policy.Version(),
-		AuditSeq:      e.seq.Load(),
+		AuditSeq:      head.Seq,
+		AuditHead:     head.Hash,
+		AuditKey:      e.audit.key,
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // signing. Every request is distinct and stamped beforehand, outside the
 // timer, as clients would stamp them on their own machines.
 func BenchmarkHandleSign(b *testing.B) {
-	f := newFixture(b)
+	f := newFixtureWith(b, b.N+16) // nobody acknowledges audit records here
 	unsigned := transfer(b, 1, destA, big.NewInt(1))
 	reqs := make([]*proto.SignRequest, b.N)
 	for i := range reqs {

@@ -44,12 +44,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/keys"
 	"github.com/nitrosign/nitrosign/nsm"
@@ -91,6 +91,8 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxReplayEntries overrides DefaultMaxReplayEntries when > 0.
 	MaxReplayEntries int
+	// MaxUnackedAudit overrides DefaultMaxUnackedAudit when > 0.
+	MaxUnackedAudit int
 }
 
 // Enclave is the signing service. It is safe for concurrent use.
@@ -105,7 +107,8 @@ type Enclave struct {
 	byID     map[string]*signingKey
 	byAddr   map[ethtx.Address]*signingKey
 	replay   *replayGuard
-	seq      atomic.Uint64
+	audit    *auditLog
+	maxAck   int
 }
 
 type signingKey struct {
@@ -148,6 +151,10 @@ func New(cfg Config) (*Enclave, error) {
 	if rand == nil {
 		rand = cryptoRand
 	}
+	e.maxAck = cfg.MaxUnackedAudit
+	if e.maxAck <= 0 {
+		e.maxAck = DefaultMaxUnackedAudit
+	}
 	if err := e.deriveKeys(rand, g.Keys); err != nil {
 		return nil, err
 	}
@@ -161,6 +168,9 @@ func New(cfg Config) (*Enclave, error) {
 	clear(priv)
 	e.identity = pub
 	e.started = e.now()
+	if err := e.bootRecord(); err != nil {
+		return nil, err
+	}
 	e.log.Info("enclave started", "version", Version, "keys", len(e.keys),
 		"policy_version", pol.Version(), "policy_hash", fmt.Sprintf("%x", pol.Hash()))
 	return e, nil
@@ -176,6 +186,11 @@ func (e *Enclave) deriveKeys(rand io.Reader, specs []KeySpec) error {
 	if err != nil {
 		return fmt.Errorf("enclave: %w", err)
 	}
+	signer, err := audit.NewSigner(seed)
+	if err != nil {
+		return fmt.Errorf("enclave: %w", err)
+	}
+	e.audit = newAuditLog(signer, e.maxAck)
 	defer master.Zero()
 	for _, s := range specs {
 		path, err := keys.ParsePath(s.Path)
@@ -199,6 +214,19 @@ func (e *Enclave) deriveKeys(rand io.Reader, specs []KeySpec) error {
 	return nil
 }
 
+// bootRecord starts the audit log with what this run of the enclave is.
+func (e *Enclave) bootRecord() error {
+	ud := e.UserData()
+	_, _, err := e.audit.append(audit.Record{
+		TimeMS:        nowMS(e.now),
+		Kind:          audit.KindBoot,
+		Decision:      "started",
+		Summary:       fmt.Sprintf("nitrosign enclave %s started; %d keys (hash %x); policy version %d (hash %x)", Version, ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash),
+		PolicyVersion: e.policy.Version(),
+	})
+	return err
+}
+
 // Handle answers one protocol request. It implements proto.Handler.
 func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 	switch m := req.(type) {
@@ -208,7 +236,7 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 			StartedUnixMS: e.started.UnixMilli(),
 			Keys:          uint32(len(e.keys)),
 			PolicyVersion: e.policy.Version(),
-			AuditSeq:      e.seq.Load(),
+			AuditSeq:      e.audit.head().Seq,
 			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
 		}
 	case *proto.KeysRequest:
@@ -221,6 +249,8 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		return e.sign(m)
 	case *proto.AttestRequest:
 		return e.attest(ctx, m)
+	case *proto.AuditRequest:
+		return e.audit.handle(m)
 	default:
 		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}

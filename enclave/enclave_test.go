@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/keys"
@@ -73,7 +74,11 @@ func genesisJSON(t testing.TB, hot, other stamp.PublicKey) []byte {
 	return b
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixtureWith(t, 0) }
+
+// newFixtureWith makes a fixture whose enclave keeps at most maxUnacked
+// unacknowledged audit records (0: the default).
+func newFixtureWith(t testing.TB, maxUnacked int) *fixture {
 	t.Helper()
 	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
 	hot, err := stamp.NewEd25519Signer(edPriv)
@@ -88,9 +93,10 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot, other: other}
 	f.seed = bytes.Repeat([]byte{0x5a}, 32)
 	f.e, err = enclave.New(enclave.Config{
-		Genesis: genesisJSON(t, hot.PublicKey(), other.PublicKey()),
-		Rand:    io.MultiReader(bytes.NewReader(f.seed), rand.Reader),
-		Now:     func() time.Time { return f.now },
+		Genesis:         genesisJSON(t, hot.PublicKey(), other.PublicKey()),
+		Rand:            io.MultiReader(bytes.NewReader(f.seed), rand.Reader),
+		Now:             func() time.Time { return f.now },
+		MaxUnackedAudit: maxUnacked,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,13 +225,21 @@ func TestSignAndVerify(t *testing.T) {
 	if sr.TransactionHash != ethtx.TransactionHash(sr.SignedTransaction) {
 		t.Error("transaction_hash is not keccak(signed_transaction)")
 	}
-	if sr.AuditSeq != 1 {
-		t.Errorf("first decision has audit_seq %d", sr.AuditSeq)
+	// Seq 1 is the boot record; the first decision is 2.
+	if sr.AuditSeq != 2 {
+		t.Errorf("first decision has audit_seq %d, want 2", sr.AuditSeq)
+	}
+	rec, err := audit.VerifyRecord(sr.AuditRecord, f.e.UserData().AuditKey)
+	if err != nil {
+		t.Fatalf("the decision's audit record: %v", err)
+	}
+	if rec.Seq != sr.AuditSeq || rec.Decision != audit.DecisionSigned || rec.Key != "hot-0" || !strings.Contains(rec.Summary, "EIP-1559 transaction") || len(rec.RequestDigest) != 32 {
+		t.Errorf("audit record %+v", rec)
 	}
 	// RFC 6979: the same transaction signs to the same signature.
 	again := f.send(t, f.hot, f.body(t, "hot-0", unsigned, f.now.UnixMilli())).(*proto.SignResponse)
-	if again.Signature != sr.Signature || again.AuditSeq != 2 {
-		t.Errorf("second signature differs or seq %d != 2", again.AuditSeq)
+	if again.Signature != sr.Signature || again.AuditSeq != 3 {
+		t.Errorf("second signature differs or seq %d != 3", again.AuditSeq)
 	}
 }
 
@@ -326,8 +340,8 @@ func TestStampFailures(t *testing.T) {
 	}
 	// None of these consumed a decision number.
 	ok := f.send(t, f.hot, b).(*proto.SignResponse)
-	if ok.AuditSeq != 1 {
-		t.Errorf("audit_seq %d after refused stamps, want 1", ok.AuditSeq)
+	if ok.AuditSeq != 2 {
+		t.Errorf("audit_seq %d after refused stamps, want 2 (after the boot record)", ok.AuditSeq)
 	}
 }
 

@@ -1,12 +1,11 @@
 package enclave
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -51,16 +50,39 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 		return perr
 	}
 
-	seq := e.seq.Add(1)
-	if e.log.Enabled(context.Background(), slog.LevelDebug) {
-		e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id,
-			"allow", d.decision.Allow, "rule", d.decision.Rule, "summary", d.summary().String())
+	if e.audit.full() {
+		return refuse(api.CodeUnavailable, "%v", errAuditBacklog)
+	}
+	sum := d.summary().String()
+	rec := audit.Record{
+		TimeMS:        nowMS(e.now),
+		Kind:          audit.KindDecision,
+		RequestDigest: requestDigest(m.Body),
+		Client:        c.client.String(),
+		Key:           c.key.id,
+		Summary:       sum,
+		Decision:      audit.DecisionSigned,
+		Rule:          d.decision.Rule,
+		PolicyVersion: e.policy.Version(),
 	}
 	if !d.decision.Allow {
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.decision.Rule, Message: d.decision.Reason}
+		rec.Decision = audit.DecisionRefused
+		line, seq, err := e.audit.append(rec)
+		if err != nil {
+			return refuse(api.CodeUnavailable, "%v", err)
+		}
+		e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", d.decision.Rule)
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.decision.Rule, Message: d.decision.Reason, AuditRecord: line}
 	}
+	// The record of the signature is made before the signature leaves,
+	// and travels with it: no record, no signature.
+	line, seq, err := e.audit.append(rec)
+	if err != nil {
+		return refuse(api.CodeUnavailable, "%v", err)
+	}
+	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", true)
 	sig := ethtx.Sign(c.key.priv, d.digest)
-	resp := &proto.SignResponse{From: c.key.addr, Signature: sig, Digest: d.digest, AuditSeq: seq}
+	resp := &proto.SignResponse{From: c.key.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line}
 	if d.tx != nil {
 		resp.SignedTransaction = d.tx.EncodeSigned(sig)
 		resp.TransactionHash = ethtx.TransactionHash(resp.SignedTransaction)
