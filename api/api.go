@@ -309,6 +309,13 @@ type AttestationResponse struct {
 	Document string `json:"document"`
 }
 
+// AuditResponse is the answer to GET /v1/audit?from=SEQ: audit records
+// (package audit) in sequence order, each the exact JSON object the enclave
+// signed.
+type AuditResponse struct {
+	Records []json.RawMessage `json:"records"`
+}
+
 // Health statuses.
 const (
 	StatusOK       = "ok"       // the host and the enclave answer

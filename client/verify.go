@@ -38,7 +38,7 @@ type Enclave struct {
 	UserData *userdata.UserData
 	// Keys are the signing keys the host listed, whose hash the enclave
 	// attested.
-	Keys []api.Key
+	Keys  []api.Key
 	addrs map[ethtx.Address]bool
 }
 

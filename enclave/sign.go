@@ -117,7 +117,7 @@ func (e *Enclave) authenticate(m *proto.SignRequest) (*caller, *api.SignRequest,
 		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
 	case ts.After(now.Add(MaxClockSkew)):
 		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
-	case ts.Before(e.started):
+	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
 	switch e.replay.check(now, client.String(), req.RequestID) {

@@ -9,6 +9,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +50,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// DataDir is where the host keeps the audit log (DataDir/audit-*.log).
+	// Without it, the host releases no decision: every sign answer carries
+	// an audit record that must be persisted first.
+	DataDir string
 	// TLSCertFile and TLSKeyFile, when both set, make Serve answer HTTPS
 	// with this PEM certificate chain and key (TLS 1.2 or later).
 	TLSCertFile, TLSKeyFile string
@@ -55,6 +61,7 @@ type Config struct {
 
 // Server is the host's HTTP API.
 type Server struct {
+	audit   *auditStore // nil without a data directory
 	metrics *metrics
 	tls     *tls.Config
 	pool    *pool
@@ -91,6 +98,9 @@ func New(cfg *Config) (*Server, error) {
 		timeout: c.RequestTimeout,
 		log:     c.Logger,
 	}
+	if c.DataDir != "" {
+		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger)
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return nil, errors.New("host: TLS needs both a certificate and a key file")
 	}
@@ -123,6 +133,7 @@ func (s *Server) routes() {
 	route(http.MethodGet, "/v1/keys", s.keys)
 	route(http.MethodPost, "/v1/sign", s.sign)
 	route(http.MethodGet, "/v1/attestation", s.attestation)
+	route(http.MethodGet, "/v1/audit", s.auditRecords)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
@@ -151,6 +162,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	defer s.pool.close()
+	auditDone := make(chan struct{})
+	actx, stopAudit := context.WithCancel(context.Background())
+	if s.audit != nil {
+		go func() { s.audit.run(actx); close(auditDone) }()
+	} else {
+		close(auditDone)
+	}
+	defer func() { stopAudit(); <-auditDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("host: %w", err)
@@ -176,6 +195,13 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	}
 	var perr *proto.Error
 	if errors.As(err, &perr) {
+		// A refusal the enclave decided carries its audit record: persist
+		// it before answering, as for a signature.
+		if len(perr.AuditRecord) > 0 {
+			if aerr := s.persistAudit(ctx, perr.AuditRecord); aerr != nil {
+				return nil, aerr
+			}
+		}
 		return nil, &api.Error{Code: perr.Code, Rule: perr.Rule, Message: perr.Message}
 	}
 	if errors.Is(err, proto.ErrUnexpectedResponse) {
@@ -215,6 +241,54 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			UptimeMS:      h.UptimeMS,
 		},
 	})
+	return "ok"
+}
+
+// maxAuditRecords caps the records in one GET /v1/audit answer.
+const maxAuditRecords = 1000
+
+// auditRecords answers GET /v1/audit?from=SEQ with the persisted records
+// from SEQ on (default 1), at most maxAuditRecords of them, each the exact
+// signed JSON object the enclave made.
+func (s *Server) auditRecords(w http.ResponseWriter, r *http.Request) string {
+	from := uint64(1)
+	q := r.URL.Query()
+	for k := range q {
+		if k != "from" {
+			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
+		}
+	}
+	if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 || len(q["from"]) > 1 {
+			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "from: want one positive sequence number"})
+		}
+		from = n
+	}
+	if s.audit == nil {
+		return writeError(w, &api.Error{Code: api.CodeNotFound, Message: "this host keeps no audit log"})
+	}
+	recs, err := s.audit.records(from, maxAuditRecords)
+	if err != nil {
+		s.log.Warn("reading the audit log failed", "err", err)
+		return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "the audit log cannot be read"})
+	}
+	// Written by hand: encoding/json would re-escape the records (<, >, &),
+	// and a record must reach the client byte for byte as signed.
+	var b bytes.Buffer
+	b.WriteString(`{"records":[`)
+	for i, rec := range recs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(rec)
+	}
+	b.WriteString("]}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b.Bytes())
 	return "ok"
 }
 
@@ -292,6 +366,11 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if !ok {
 		return writeError(w, unexpected(resp))
 	}
+	// No signature leaves the host before its audit record is on disk.
+	if aerr := s.persistAudit(r.Context(), sr.AuditRecord); aerr != nil {
+		s.metrics.decisions.WithLabelValues(label(aerr.Code), "").Inc()
+		return writeError(w, aerr)
+	}
 	out := api.SignResponse{
 		From:      ethtx.Address(sr.From).Hex(),
 		Signature: hex0x(sr.Signature[:]),
@@ -306,6 +385,24 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	writeJSON(w, http.StatusOK, out)
 	s.metrics.decisions.WithLabelValues("signed", "").Inc()
 	return "ok"
+}
+
+// persistAudit persists an audit record, or says why the answer must be
+// withheld.
+func (s *Server) persistAudit(ctx context.Context, line []byte) *api.Error {
+	if len(line) == 0 {
+		return &api.Error{Code: api.CodeInternal, Message: "the enclave's answer carries no audit record"}
+	}
+	if s.audit == nil {
+		return &api.Error{Code: api.CodeUnavailable, Message: errNoAuditStore.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.audit.persist(ctx, line); err != nil {
+		s.log.Error("audit record not persisted: answer withheld", "err", err)
+		return &api.Error{Code: api.CodeUnavailable, Message: "the audit record could not be persisted; the answer is withheld"}
+	}
+	return nil
 }
 
 func unexpected(m proto.Message) *api.Error {

@@ -130,12 +130,12 @@ type SignRequest struct {
 
 // SignResponse is the result of a signed request.
 type SignResponse struct {
-	From              [20]byte `cbor:"1,keyasint"` // address of the signing key
-	Signature         [65]byte `cbor:"2,keyasint"` // r || s || y-parity
-	SignedTransaction []byte   `cbor:"3,keyasint"` // empty when not a transaction
-	TransactionHash   [32]byte `cbor:"4,keyasint"` // zero when not a transaction
-	AuditSeq          uint64   `cbor:"5,keyasint"` // sequence number of the audit record
-	Digest            [32]byte `cbor:"6,keyasint"` // the hash that was signed
+	From              [20]byte `cbor:"1,keyasint"`           // address of the signing key
+	Signature         [65]byte `cbor:"2,keyasint"`           // r || s || y-parity
+	SignedTransaction []byte   `cbor:"3,keyasint"`           // empty when not a transaction
+	TransactionHash   [32]byte `cbor:"4,keyasint"`           // zero when not a transaction
+	AuditSeq          uint64   `cbor:"5,keyasint"`           // sequence number of the audit record
+	Digest            [32]byte `cbor:"6,keyasint"`           // the hash that was signed
 	AuditRecord       []byte   `cbor:"7,keyasint,omitempty"` // the decision's audit record (a JSON line)
 }
 

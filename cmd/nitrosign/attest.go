@@ -246,7 +246,8 @@ func printReport(w io.Writer, r report) {
 		fmt.Fprintf(w, "  user data    %s, enclave %s\n", u.Format, u.Version)
 		fmt.Fprintf(w, "    keys       %d, hash %x\n", u.KeyCount, u.KeysHash)
 		fmt.Fprintf(w, "    policy     version %d, hash %x\n", u.PolicyVersion, u.PolicyHash)
-		fmt.Fprintf(w, "    audit      seq %d, head %x\n", u.AuditSeq, u.AuditHead)
+		fmt.Fprintf(w, "    audit      head %d:%x\n", u.AuditSeq, u.AuditHead)
+		fmt.Fprintf(w, "    audit key  %x\n", u.AuditKey)
 	} else if r.RawUser != "" {
 		fmt.Fprintf(w, "  user data    %s (not nitrosign's format)\n", r.RawUser)
 	}

@@ -180,6 +180,26 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	if !strings.Contains(out.String(), "nitrosign-attestation-v1") || !strings.Contains(out.String(), "keys       1") {
 		t.Errorf("report lacks the user data:\n%s", out.String())
 	}
+	// The audit log verifies against the attested key and head.
+	auditKey := regexp.MustCompile(`audit key  ([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	if auditKey == nil {
+		t.Fatalf("no audit key in the report:\n%s", out.String())
+	}
+	logs, _ := filepath.Glob(filepath.Join(dataDir, "audit-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("audit logs %v", logs)
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"audit", "verify", "--log", logs[0], "--audit-key", auditKey[1], "--all-signatures"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "intact") {
+		t.Fatalf("audit verify: exit %d, %s %s", code, out.String(), errOut.String())
+	}
+	logBytes, _ := os.ReadFile(logs[0])
+	tampered := filepath.Join(t.TempDir(), "tampered.log")
+	os.WriteFile(tampered, bytes.Replace(logBytes, []byte(`"decision":"refused"`), []byte(`"decision":"signed"`), 1), 0o600)
+	errOut.Reset()
+	if code := mainWithArgs([]string{"audit", "verify", "--log", tampered, "--audit-key", auditKey[1]}, io.Discard, &errOut); code != 1 || strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("a tampered log: exit %d, %q", code, errOut.String())
+	}
 	errOut.Reset()
 	if code := mainWithArgs([]string{"attest", "verify", "--doc", docFile}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "root") {
 		t.Errorf("a simulated document against the AWS root: exit %d, %q", code, errOut.String())

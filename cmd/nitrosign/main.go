@@ -7,6 +7,7 @@
 //	nitrosign keys  [--host URL]                          list the enclave's keys
 //	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
+//	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures]
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //
 // Run `nitrosign COMMAND -h` for a command's flags.
@@ -32,6 +33,7 @@ var commands = map[string]command{
 	"keys":   {"list the enclave's signing keys", runKeys},
 	"bench":  {"measure the end-to-end signing path under load", runBench},
 	"attest": {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
+	"audit":  {"verify an audit log end to end (audit verify)", runAudit},
 }
 
 func main() {

@@ -89,19 +89,19 @@ type Stack struct {
 	// Isolated says whether the enclave runs in its own network namespace.
 	Isolated bool
 
-	sim       *vsocksim.Sim
-	nsm       *nsmsim.Server
-	nsmDone   chan error
+	sim     *vsocksim.Sim
+	nsm     *nsmsim.Server
+	nsmDone chan error
 	// NSMRootPath is the simulated NSM's root certificate (PEM).
 	NSMRootPath string
 	// Measurement is the simulated PCR0-2 of the running enclave image.
 	Measurement nsmsim.Measurement
-	cmd       *exec.Cmd
-	cancel    context.CancelFunc
-	hostDone  chan error
-	procDone  chan error
-	closeOnce sync.Once
-	closeErr  error
+	cmd         *exec.Cmd
+	cancel      context.CancelFunc
+	hostDone    chan error
+	procDone    chan error
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Start starts the simulator, the enclave process and the host, and returns
@@ -168,6 +168,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		EnclaveCID:  transport.DefaultEnclaveCID,
 		EnclavePort: transport.DefaultEnclavePort,
 		Logger:      opts.Logger,
+		DataDir:     opts.DataDir,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,9 @@
+package host
+
+// SetAuditWriteFailure makes the server's audit log writes fail with what
+// fail returns (nil: succeed), as a full or broken disk would.
+func SetAuditWriteFailure(s *Server, fail func() error) {
+	s.audit.mu.Lock()
+	s.audit.failWrite = fail
+	s.audit.mu.Unlock()
+}
