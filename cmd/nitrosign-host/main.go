@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	nitrosign-host [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
+//	nitrosign-host [-data-dir DIR] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
 package main
 
 import (
@@ -27,6 +27,7 @@ func main() {
 	conns := flag.Int("conns", 4, "persistent connections to the enclave")
 	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
+	dataDir := flag.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
 	cert := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
 	key := flag.String("tls-key", "", "PEM private key `file` for -tls-cert")
 	flag.Parse()
@@ -34,7 +35,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	cfg := config{listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
+	cfg := config{dataDir: *dataDir, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: %v\n", err)
 		os.Exit(1)
@@ -42,6 +43,7 @@ func main() {
 }
 
 type config struct {
+	dataDir   string
 	listen    string
 	cid, port uint32
 	conns     int
@@ -60,7 +62,7 @@ func run(c config) error {
 		return err
 	}
 	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: c.cid, EnclavePort: c.port, Conns: c.conns, Logger: log,
-		TLSCertFile: c.cert, TLSKeyFile: c.key})
+		DataDir: c.dataDir, TLSCertFile: c.cert, TLSKeyFile: c.key})
 	if err != nil {
 		return err
 	}
