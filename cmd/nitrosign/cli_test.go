@@ -303,3 +303,19 @@ func TestAttestVerifyRealDocuments(t *testing.T) {
 		t.Fatalf("debug with --allow-debug: exit %d", code)
 	}
 }
+
+func TestKMSPolicy(t *testing.T) {
+	var out, errOut bytes.Buffer
+	pcr0 := strings.Repeat("ab", 48)
+	if code := mainWithArgs([]string{"kms-policy", "--pcr0", pcr0, "--account", "123456789012", "--role", "arn:aws:iam::123456789012:role/parent"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var p map[string]any
+	if err := json.Unmarshal(out.Bytes(), &p); err != nil || !strings.Contains(out.String(), pcr0) || !strings.Contains(out.String(), `"Deny"`) {
+		t.Fatalf("policy %s (%v)", out.String(), err)
+	}
+	errOut.Reset()
+	if code := mainWithArgs([]string{"kms-policy", "--pcr0", strings.Repeat("00", 48)}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "debug-mode") {
+		t.Fatalf("all-zero PCR0: exit %d, %q", code, errOut.String())
+	}
+}

@@ -7,6 +7,7 @@
 //	nitrosign keys  [--host URL]                          list the enclave's keys
 //	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
+//	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures]
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //
@@ -28,12 +29,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"dev":    {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
-	"sign":   {"send a stamped sign request for an Ethereum transaction", runSign},
-	"keys":   {"list the enclave's signing keys", runKeys},
-	"bench":  {"measure the end-to-end signing path under load", runBench},
-	"attest": {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
-	"audit":  {"verify an audit log end to end (audit verify)", runAudit},
+	"dev":        {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
+	"sign":       {"send a stamped sign request for an Ethereum transaction", runSign},
+	"keys":       {"list the enclave's signing keys", runKeys},
+	"bench":      {"measure the end-to-end signing path under load", runBench},
+	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
+	"audit":      {"verify an audit log end to end (audit verify)", runAudit},
+	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},
 }
 
 func main() {
@@ -77,7 +79,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-6s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'nitrosign COMMAND -h' for a command's flags.")
 }
