@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"net"
@@ -203,4 +205,79 @@ func mustStamp(t *testing.T, s stamp.Signer) ([]byte, string, error) {
 	t.Helper()
 	c, _ := client.New("http://unused", s, nil)
 	return c.StampRequest(&api.SignRequest{Key: devstack.ExampleKeyID, EthTransaction: api.NewEthTransaction(transferTx(77))})
+}
+
+// TestAuditEnclaveRestart: an enclave that restarts (a new audit key, its
+// log starting again at 1) behind a running host gets a log of its own,
+// and no answer is released whose record is not in it.
+func TestAuditEnclaveRestart(t *testing.T) {
+	sim := newSim(t)
+	signer, err := stamp.GenerateSigner(stamp.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := devstack.ExampleGenesis(signer.PublicKey())
+	start := func() (*enclave.Enclave, func()) {
+		e, err := enclave.New(enclave.Config{Genesis: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := sim.Endpoint(transport.DefaultEnclaveCID).Listen(transport.DefaultEnclavePort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Serve(ctx, l); close(done) }()
+		return e, func() { cancel(); <-done }
+	}
+	e1, stop1 := start()
+	dir := t.TempDir()
+	_, url, _ := runHost(t, sim, dir)
+	c, _ := client.New(url, signer, nil)
+	for i := range 5 {
+		if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, transferTx(int64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop1()
+	e2, stop2 := start()
+	defer stop2()
+	var last *api.SignResponse
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; n < 3; {
+		resp, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, transferTx(int64(100+n)))
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the host does not recover after the enclave's restart: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		last = resp
+		n++
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "audit-*.log"))
+	if len(logs) != 2 {
+		t.Fatalf("audit logs %v, want one per enclave run", logs)
+	}
+	byKey := map[string][]byte{}
+	for _, e := range []*enclave.Enclave{e1, e2} {
+		k := e.UserData().AuditKey
+		byKey[filepath.Join(dir, "audit-"+hex.EncodeToString(k)[:16]+".log")] = k
+	}
+	for path, key := range byKey {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Verify(f, key, audit.VerifyOptions{})
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if bytes.Equal(key, e2.UserData().AuditKey) && rep.LastSeq < last.AuditSeq {
+			t.Fatalf("the second run's log ends at %d; an answer with audit_seq %d was released", rep.LastSeq, last.AuditSeq)
+		}
+	}
 }

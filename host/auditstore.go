@@ -32,9 +32,13 @@ type auditStore struct {
 	pool *pool
 	log  *slog.Logger
 
+	reopenMu sync.Mutex // one reopen at a time
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   bool
+	key     []byte // the enclave's audit key: records are checked against it
+	gen     uint64 // incremented at every (re)open: a record belongs to one log
 	path    string
 	f       *os.File
 	next    uint64            // the next seq to persist
@@ -108,7 +112,12 @@ func (s *auditStore) open(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	s.path, s.f, s.next, s.ready = path, f, last+1, true
+	if s.f != nil {
+		s.f.Close()
+	}
+	s.path, s.f, s.next, s.ready, s.key = path, f, last+1, true, st.Key
+	s.gen++
+	clear(s.waiting) // records of a previous enclave run, if any
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.log.Info("audit log open", "path", path, "next_seq", last+1, "enclave_head", st.HeadSeq)
@@ -161,13 +170,17 @@ func (s *auditStore) state(ctx context.Context, ack, from uint64) (*proto.AuditR
 }
 
 // persist hands one record line to the store and waits until it, and every
-// record before it, is on disk.
+// record before it, is on disk. The record must be signed with the audit
+// key of the log open: a record under another key means the enclave
+// restarted (a new key, a new log), and the store switches to that log
+// before persisting it, so that no record is ever taken for one already
+// written.
 func (s *auditStore) persist(ctx context.Context, line []byte) error {
-	r, err := audit.Unmarshal(line)
+	r, gen, err := s.check(ctx, line)
 	if err != nil {
-		return fmt.Errorf("host: the enclave sent a malformed audit record: %w", err)
+		return err
 	}
-	s.add(r.Seq, line)
+	s.add(gen, r.Seq, line)
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		s.cond.Broadcast()
@@ -176,18 +189,80 @@ func (s *auditStore) persist(ctx context.Context, line []byte) error {
 	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.err == nil && (!s.ready || s.next <= r.Seq) {
+	for s.err == nil && s.gen == gen && s.next <= r.Seq {
 		if ctx.Err() != nil {
 			return fmt.Errorf("host: audit record %d not persisted in time: %w", r.Seq, ctx.Err())
 		}
 		s.cond.Wait()
 	}
+	if s.err == nil && s.gen != gen {
+		return fmt.Errorf("host: the enclave restarted before audit record %d was persisted", r.Seq)
+	}
 	return s.err
 }
 
-func (s *auditStore) add(seq uint64, line []byte) {
+// check waits for the log to be open and verifies line against its key,
+// switching logs once if the enclave's key changed.
+func (s *auditStore) check(ctx context.Context, line []byte) (audit.Record, uint64, error) {
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		for !s.ready && s.err == nil && ctx.Err() == nil {
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			s.mu.Lock()
+		}
+		key, gen, err := s.key, s.gen, s.err
+		s.mu.Unlock()
+		if err != nil {
+			return audit.Record{}, 0, err
+		}
+		if ctx.Err() != nil {
+			return audit.Record{}, 0, fmt.Errorf("host: the audit log is not open: %w", ctx.Err())
+		}
+		r, verr := audit.VerifyRecord(line, key)
+		if verr == nil {
+			return r, gen, nil
+		}
+		if attempt > 0 {
+			return audit.Record{}, 0, fmt.Errorf("host: audit record not signed by the enclave's audit key: %w", verr)
+		}
+		if err := s.reopen(ctx, key); err != nil {
+			return audit.Record{}, 0, err
+		}
+	}
+}
+
+// reopen switches to the log of the enclave's current audit key, if it is
+// not the one open (the enclave restarted with another key).
+func (s *auditStore) reopen(ctx context.Context, old []byte) error {
+	s.reopenMu.Lock()
+	defer s.reopenMu.Unlock()
 	s.mu.Lock()
-	if !s.ready || seq >= s.next {
+	changed := !bytes.Equal(s.key, old)
+	s.mu.Unlock()
+	if changed {
+		return nil // another caller already switched
+	}
+	st, err := s.state(ctx, 0, 0)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(st.Key, old) {
+		return nil
+	}
+	s.log.Warn("the enclave's audit key changed (a restart): switching audit logs")
+	return s.open(ctx)
+}
+
+// add queues a record of the log of generation gen for writing; a record of
+// another generation (the enclave restarted meanwhile) is dropped, and its
+// persist call fails.
+func (s *auditStore) add(gen, seq uint64, line []byte) {
+	s.mu.Lock()
+	if s.ready && s.gen == gen && seq >= s.next {
 		s.waiting[seq] = line
 	}
 	s.mu.Unlock()
@@ -279,11 +354,17 @@ func (s *auditStore) fetchGap(ctx context.Context) {
 }
 
 func (s *auditStore) fetchFrom(ctx context.Context, from uint64) {
+	s.mu.Lock()
+	gen, key := s.gen, s.key
+	s.mu.Unlock()
 	for {
 		st, err := s.state(ctx, 0, from)
 		if err != nil {
 			s.log.Warn("fetching audit records failed", "from", from, "err", err)
 			return
+		}
+		if !bytes.Equal(st.Key, key) {
+			return // the enclave restarted: the next record's check reopens
 		}
 		for _, line := range st.Records {
 			r, err := audit.Unmarshal(line)
@@ -291,7 +372,7 @@ func (s *auditStore) fetchFrom(ctx context.Context, from uint64) {
 				s.log.Error("the enclave sent a malformed audit record", "err", err)
 				return
 			}
-			s.add(r.Seq, line)
+			s.add(gen, r.Seq, line)
 		}
 		if len(st.Records) < proto.MaxAuditRecords {
 			return
