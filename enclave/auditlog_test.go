@@ -3,12 +3,16 @@ package enclave_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
 )
 
 // TestAuditBacklog: the enclave keeps unacknowledged records for the host
@@ -70,5 +74,26 @@ func TestAuditBacklogFull(t *testing.T) {
 	f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 3})
 	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
 		t.Fatal("still refused after the acknowledgement")
+	}
+}
+
+func TestAuditBacklogFromGenesis(t *testing.T) {
+	hot, _ := stamp.GenerateSigner(stamp.Ed25519)
+	other, _ := stamp.GenerateSigner(stamp.P256)
+	var g map[string]any
+	json.Unmarshal(genesisJSON(t, hot.PublicKey(), other.PublicKey()), &g)
+	g["audit"] = map[string]int{"max_unacknowledged": 2}
+	b, _ := json.Marshal(g)
+	e, err := enclave.New(enclave.Config{Genesis: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{e: e, now: time.Now(), hot: hot}
+	// The boot record plus one decision fill a backlog of 2.
+	if _, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.SignResponse); !ok {
+		t.Fatal("first request refused")
+	}
+	if pe, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
+		t.Fatalf("over the genesis backlog: %+v", pe)
 	}
 }

@@ -91,7 +91,8 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxReplayEntries overrides DefaultMaxReplayEntries when > 0.
 	MaxReplayEntries int
-	// MaxUnackedAudit overrides DefaultMaxUnackedAudit when > 0.
+	// MaxUnackedAudit, when > 0, overrides the genesis configuration's
+	// audit.max_unacknowledged and DefaultMaxUnackedAudit (tests).
 	MaxUnackedAudit int
 }
 
@@ -151,8 +152,12 @@ func New(cfg Config) (*Enclave, error) {
 	if rand == nil {
 		rand = cryptoRand
 	}
-	e.maxAck = cfg.MaxUnackedAudit
-	if e.maxAck <= 0 {
+	switch {
+	case cfg.MaxUnackedAudit > 0:
+		e.maxAck = cfg.MaxUnackedAudit
+	case g.Audit != nil:
+		e.maxAck = g.Audit.MaxUnacknowledged
+	default:
 		e.maxAck = DefaultMaxUnackedAudit
 	}
 	if err := e.deriveKeys(rand, g.Keys); err != nil {

@@ -392,6 +392,8 @@ func TestGenesisRefusals(t *testing.T) {
 		{"unknown field", `{"format":1,"keys":[{"id":"a","path":"m/0"}],"policy":{},"extra":1}`, "extra"},
 		{"duplicate field", `{"format":1,"format":1,"keys":[{"id":"a","path":"m/0"}],"policy":{}}`, "duplicate"},
 		{"policy missing", `{"format":1,"keys":[{"id":"a","path":"m/0"}]}`, "policy"},
+		{"audit backlog 0", `{"format":1,"keys":[{"id":"a","path":"m/0"}],"policy":{},"audit":{"max_unacknowledged":0}}`, "max_unacknowledged"},
+		{"audit unknown field", `{"format":1,"keys":[{"id":"a","path":"m/0"}],"policy":{},"audit":{"max":5}}`, "max"},
 		{"same client key twice", string(good), "registered twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

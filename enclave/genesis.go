@@ -24,6 +24,16 @@ type Genesis struct {
 	Keys   []KeySpec `json:"keys"`
 	// Policy is the initial policy document (see the policy package).
 	Policy json.RawMessage `json:"policy"`
+	// Audit tunes the audit log; nil means the defaults.
+	Audit *GenesisAudit `json:"audit,omitempty"`
+}
+
+// GenesisAudit tunes the audit log.
+type GenesisAudit struct {
+	// MaxUnacknowledged is how many audit records the host may hold
+	// without acknowledging them before the enclave stops deciding
+	// (default DefaultMaxUnackedAudit; 1 to 1,000,000).
+	MaxUnacknowledged int `json:"max_unacknowledged"`
 }
 
 // KeySpec names a signing key and its BIP-32 derivation path from the seed.
@@ -70,6 +80,9 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].path: %s listed twice", i, p)
 		}
 		paths[p.String()] = true
+	}
+	if g.Audit != nil && (g.Audit.MaxUnacknowledged < 1 || g.Audit.MaxUnacknowledged > 1_000_000) {
+		return nil, nil, fmt.Errorf("enclave: genesis: audit.max_unacknowledged: want 1 to 1000000")
 	}
 	if len(g.Policy) == 0 {
 		return nil, nil, fmt.Errorf("enclave: genesis: policy: missing")
