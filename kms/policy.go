@@ -1,7 +1,3 @@
-// Package kms is the enclave's side of AWS KMS: today, the key policy that
-// releases the sealing key only to the measured enclave image. The KMS
-// client with Recipient attestation (TLS ending inside the enclave) is
-// still to come.
 package kms
 
 import (
@@ -53,11 +49,13 @@ type keyPolicy struct {
 	Statement []statement `json:"Statement"`
 }
 
-// attestedActions are the operations the enclave uses with a Recipient.
-var attestedActions = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateRandom"}
+// attestedActions are the key operations the enclave uses with a Recipient.
+// (GenerateRandom is not tied to a key, so a key policy cannot govern it:
+// the role's IAM policy must pin the image for it.)
+var attestedActions = []string{"kms:Decrypt", "kms:GenerateDataKey"}
 
 // KeyPolicy returns a KMS key policy (JSON) that lets Role use the key for
-// Decrypt, GenerateDataKey and GenerateRandom only with a Recipient
+// Decrypt and GenerateDataKey only with a Recipient
 // attestation document of one of the given images, and explicitly denies
 // those operations to everyone otherwise, whatever other statements or IAM
 // policies allow. Administration stays with the account, without the
