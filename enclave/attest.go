@@ -5,18 +5,27 @@ import (
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
 // UserData returns what this enclave commits to in its attestation
 // documents (see package attestation/userdata).
-func (e *Enclave) UserData() userdata.UserData {
-	ks := make([]userdata.Key, len(e.keys))
-	for i, k := range e.keys {
-		ks[i] = userdata.Key{ID: k.id, Address: k.addr, Path: k.path}
+func (e *Enclave) UserData() userdata.UserData { return e.userData(e.v.Load()) }
+
+// userData is UserData for vault v; a locked enclave (v nil) commits to no
+// keys and no audit log.
+func (e *Enclave) userData(v *vault) userdata.UserData {
+	var ks []userdata.Key
+	var head audit.Head
+	var auditKey []byte
+	if v != nil {
+		for _, k := range v.keys {
+			ks = append(ks, userdata.Key{ID: k.id, Address: k.addr, Path: k.path})
+		}
+		head, auditKey = v.audit.head(), v.audit.key
 	}
-	head := e.audit.head()
 	return userdata.UserData{
 		Version:       Version,
 		KeysHash:      userdata.KeysHash(ks),
@@ -25,17 +34,17 @@ func (e *Enclave) UserData() userdata.UserData {
 		PolicyVersion: e.policy.Version(),
 		AuditSeq:      head.Seq,
 		AuditHead:     head.Hash,
-		AuditKey:      e.audit.key,
+		AuditKey:      auditKey,
 	}
 }
 
 // attest asks the NSM for a document carrying the caller's nonce, the
 // enclave's identity key and its user data.
-func (e *Enclave) attest(ctx context.Context, m *proto.AttestRequest) proto.Message {
+func (e *Enclave) attest(ctx context.Context, v *vault, m *proto.AttestRequest) proto.Message {
 	if e.nsm == nil {
 		return refuse(api.CodeUnavailable, "this enclave has no NSM to attest with")
 	}
-	ud, err := userdata.Marshal(e.UserData())
+	ud, err := userdata.Marshal(e.userData(v))
 	if err != nil {
 		return refuse(api.CodeInternal, "%v", err)
 	}

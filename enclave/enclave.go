@@ -39,19 +39,21 @@ package enclave
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
-	"github.com/nitrosign/nitrosign/keys"
+	"github.com/nitrosign/nitrosign/kms"
 	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
@@ -78,12 +80,18 @@ const seedSize = 32
 type Config struct {
 	// Genesis is the genesis configuration's raw JSON.
 	Genesis []byte
-	// Rand is the source of the master seed and of the identity key; nil
-	// means the NSM when there is one, else crypto/rand.
+	// Rand is the source of the master seed, of nonces and of the identity
+	// key; nil means the NSM when there is one, else crypto/rand.
 	Rand io.Reader
 	// NSM answers attestation requests; nil means this enclave cannot
 	// attest (tests).
 	NSM nsm.Device
+	// KMS seals and unseals the seed. It is required when the genesis
+	// configuration has a kms section, and unused otherwise.
+	KMS KeyService
+	// Credentials receives the AWS credentials the host pushes (those KMS
+	// signs with); nil when KMS is not used.
+	Credentials *kms.PushedCredentials
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil discards them. Logs never hold
@@ -98,40 +106,47 @@ type Config struct {
 
 // Enclave is the signing service. It is safe for concurrent use.
 type Enclave struct {
-	nsm      nsm.Device
-	identity ed25519.PublicKey
-	now      func() time.Time
-	log      *slog.Logger
-	started  time.Time
-	policy   *policy.Policy
-	keys     []*signingKey
-	byID     map[string]*signingKey
-	byAddr   map[ethtx.Address]*signingKey
-	replay   *replayGuard
-	audit    *auditLog
-	maxAck   int
+	nsm         nsm.Device
+	identity    ed25519.PublicKey
+	now         func() time.Time
+	log         *slog.Logger
+	started     time.Time
+	genesis     *Genesis
+	genesisHash [32]byte
+	policy      *policy.Policy
+	replay      *replayGuard
+	maxAck      int
+	rand        io.Reader
+	keyService  KeyService
+	creds       *kms.PushedCredentials
+
+	// v is nil while the enclave is locked.
+	v        atomic.Pointer[vault]
+	unsealMu sync.Mutex // one unseal, or key change, at a time
+
+	cpMu     sync.Mutex // checkpoints
+	cpGen    uint64     // generation of the latest checkpoint
+	cpAcked  uint64     // generation the host acknowledged storing
+	cpSealed []byte     // the latest sealed checkpoint
+	cpLast   cpState    // what it was made from
 }
 
-type signingKey struct {
-	id   string
-	path string
-	addr ethtx.Address
-	priv *secp256k1.PrivateKey
-}
-
-// New starts an enclave: it parses the genesis configuration, draws the
-// master seed and derives the signing keys.
+// New starts an enclave: it parses the genesis configuration and, for an
+// ephemeral seed (no kms section), draws the seed and derives the signing
+// keys. With KMS, the enclave starts locked, and the host unseals it
+// (proto.UnsealRequest).
 func New(cfg Config) (*Enclave, error) {
 	g, pol, err := ParseGenesis(cfg.Genesis)
 	if err != nil {
 		return nil, err
 	}
 	e := &Enclave{
-		now:    cfg.Now,
-		log:    cfg.Logger,
-		policy: pol,
-		byID:   map[string]*signingKey{},
-		byAddr: map[ethtx.Address]*signingKey{},
+		now:         cfg.Now,
+		log:         cfg.Logger,
+		genesis:     g,
+		genesisHash: sha256.Sum256(cfg.Genesis),
+		policy:      pol,
+		creds:       cfg.Credentials,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -145,12 +160,12 @@ func New(cfg Config) (*Enclave, error) {
 	}
 	e.replay = newReplayGuard(MaxRequestAge+MaxClockSkew, max)
 	e.nsm = cfg.NSM
-	rand := cfg.Rand
-	if rand == nil && cfg.NSM != nil {
-		rand = cfg.NSM
+	e.rand = cfg.Rand
+	if e.rand == nil && cfg.NSM != nil {
+		e.rand = cfg.NSM
 	}
-	if rand == nil {
-		rand = cryptoRand
+	if e.rand == nil {
+		e.rand = cryptoRand
 	}
 	switch {
 	case cfg.MaxUnackedAudit > 0:
@@ -160,102 +175,99 @@ func New(cfg Config) (*Enclave, error) {
 	default:
 		e.maxAck = DefaultMaxUnackedAudit
 	}
-	if err := e.deriveKeys(rand, g.Keys); err != nil {
-		return nil, err
+	if g.KMS != nil {
+		if cfg.KMS == nil {
+			return nil, errors.New("enclave: the genesis configuration seals the seed with KMS, but no KMS client was given")
+		}
+		e.keyService = cfg.KMS
+	}
+	if e.keyService == nil {
+		if err := e.startEphemeral(); err != nil {
+			return nil, err
+		}
 	}
 	// The identity key is the attested public_key: it names this run of
 	// the enclave. Its private half is not kept until something signs
 	// with it.
-	pub, priv, err := ed25519.GenerateKey(rand)
+	pub, priv, err := ed25519.GenerateKey(e.rand)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: identity key: %w", err)
 	}
 	clear(priv)
 	e.identity = pub
 	e.started = e.now()
-	if err := e.bootRecord(); err != nil {
-		return nil, err
-	}
-	e.log.Info("enclave started", "version", Version, "keys", len(e.keys),
+	e.log.Info("enclave started", "version", Version, "state", e.stateOf(e.v.Load()),
 		"policy_version", pol.Version(), "policy_hash", fmt.Sprintf("%x", pol.Hash()))
 	return e, nil
 }
 
-func (e *Enclave) deriveKeys(rand io.Reader, specs []KeySpec) error {
+// startEphemeral draws a seed that is never sealed and starts a new audit
+// log with it.
+func (e *Enclave) startEphemeral() error {
 	seed := make([]byte, seedSize)
 	defer clear(seed)
-	if _, err := io.ReadFull(rand, seed); err != nil {
+	if _, err := io.ReadFull(e.rand, seed); err != nil {
 		return fmt.Errorf("enclave: drawing the master seed: %w", err)
 	}
-	master, err := keys.NewMaster(seed)
+	v, err := newVault(seed, e.genesis.Keys, nil, e.maxAck, audit.Head{})
 	if err != nil {
-		return fmt.Errorf("enclave: %w", err)
+		return err
 	}
-	signer, err := audit.NewSigner(seed)
-	if err != nil {
-		return fmt.Errorf("enclave: %w", err)
+	// An ephemeral enclave adds no keys later: the master key goes.
+	v.master.Zero()
+	v.master = nil
+	if _, perr := e.boot(v, false, nil); perr != nil {
+		v.destroy()
+		return errors.New(perr.Message)
 	}
-	e.audit = newAuditLog(signer, e.maxAck)
-	defer master.Zero()
-	for _, s := range specs {
-		path, err := keys.ParsePath(s.Path)
-		if err != nil {
-			return fmt.Errorf("enclave: key %s: %w", s.ID, err)
-		}
-		xk, err := master.Derive(path)
-		if err != nil {
-			return fmt.Errorf("enclave: key %s: %w", s.ID, err)
-		}
-		priv := xk.PrivateKey()
-		xk.Zero()
-		k := &signingKey{id: s.ID, path: path.String(), priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey())}
-		if _, dup := e.byAddr[k.addr]; dup {
-			return fmt.Errorf("enclave: key %s: same address as another key", s.ID)
-		}
-		e.keys = append(e.keys, k)
-		e.byID[k.id] = k
-		e.byAddr[k.addr] = k
-	}
+	e.v.Store(v)
 	return nil
-}
-
-// bootRecord starts the audit log with what this run of the enclave is.
-func (e *Enclave) bootRecord() error {
-	ud := e.UserData()
-	_, _, err := e.audit.append(audit.Record{
-		TimeMS:        nowMS(e.now),
-		Kind:          audit.KindBoot,
-		Decision:      "started",
-		Summary:       fmt.Sprintf("nitrosign enclave %s started; %d keys (hash %x); policy version %d (hash %x)", Version, ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash),
-		PolicyVersion: e.policy.Version(),
-	})
-	return err
 }
 
 // Handle answers one protocol request. It implements proto.Handler.
 func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
+	v := e.v.Load()
 	switch m := req.(type) {
 	case *proto.HealthRequest:
-		return &proto.HealthResponse{
+		resp := &proto.HealthResponse{
 			Version:       Version,
 			StartedUnixMS: e.started.UnixMilli(),
-			Keys:          uint32(len(e.keys)),
 			PolicyVersion: e.policy.Version(),
-			AuditSeq:      e.audit.head().Seq,
 			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
+			State:         e.stateOf(v),
 		}
+		if v != nil {
+			resp.Keys = uint32(len(v.keys))
+			resp.AuditSeq = v.audit.head().Seq
+		}
+		return resp
 	case *proto.KeysRequest:
-		resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(e.keys))}
-		for _, k := range e.keys {
+		if v == nil {
+			return errLocked()
+		}
+		resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
+		for _, k := range v.keys {
 			resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
 		}
 		return resp
 	case *proto.SignRequest:
-		return e.sign(m)
+		if v == nil {
+			return errLocked()
+		}
+		return e.sign(v, m)
 	case *proto.AttestRequest:
-		return e.attest(ctx, m)
+		return e.attest(ctx, v, m)
 	case *proto.AuditRequest:
-		return e.audit.handle(m)
+		if v == nil {
+			return errLocked()
+		}
+		return v.audit.handle(m)
+	case *proto.CredentialsRequest:
+		return e.credentials(m)
+	case *proto.UnsealRequest:
+		return e.unseal(ctx, m)
+	case *proto.CheckpointRequest:
+		return e.checkpointRequest(m)
 	default:
 		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}
@@ -265,18 +277,18 @@ func refuse(code, format string, args ...any) *proto.Error {
 	return &proto.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-func (e *Enclave) lookupKey(s string) (*signingKey, *proto.Error) {
+func (v *vault) lookupKey(s string) (*signingKey, *proto.Error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		a, err := ethtx.ParseAddress(s)
 		if err != nil {
 			return nil, refuse(api.CodeBadRequest, "key: %v", err)
 		}
-		if k, ok := e.byAddr[a]; ok {
+		if k, ok := v.byAddr[a]; ok {
 			return k, nil
 		}
 		return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
 	}
-	if k, ok := e.byID[s]; ok {
+	if k, ok := v.byID[s]; ok {
 		return k, nil
 	}
 	return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with id %q", s)

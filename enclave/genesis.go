@@ -26,6 +26,70 @@ type Genesis struct {
 	Policy json.RawMessage `json:"policy"`
 	// Audit tunes the audit log; nil means the defaults.
 	Audit *GenesisAudit `json:"audit,omitempty"`
+	// KMS is where the seed is sealed. Nil means an ephemeral seed, drawn
+	// at every start and never sealed: addresses change at every restart,
+	// so it is for tests and trials only (health reports "ephemeral").
+	KMS *GenesisKMS `json:"kms,omitempty"`
+}
+
+// GenesisKMS names the KMS key the seed is sealed under, and how the
+// enclave reaches KMS. Being in the measured genesis, none of it can be
+// chosen by the host: not the key (a key the host controls would let it
+// decrypt the data key), not the endpoint, not the roots that KMS's TLS
+// certificate must chain to.
+type GenesisKMS struct {
+	// Region is the KMS region, such as us-east-1.
+	Region string `json:"region"`
+	// KeyID is the ARN of the KMS key that seals the seed (a full key ARN:
+	// an alias could be re-pointed by whoever controls the account).
+	KeyID string `json:"key_id"`
+	// AdditionalKeyIDs are other key ARNs a seal_rotate command may move
+	// the sealing to, and that a sealed seed may name.
+	AdditionalKeyIDs []string `json:"additional_key_ids,omitempty"`
+	// Endpoint overrides https://kms.REGION.amazonaws.com (for example a
+	// FIPS endpoint); its host is the TLS server name.
+	Endpoint string `json:"endpoint,omitempty"`
+	// ProxyPort is the vsock port of vsock-proxy on the parent (CID 3);
+	// default 8000.
+	ProxyPort uint32 `json:"proxy_port,omitempty"`
+	// RootCAPEM, when set, replaces the embedded Amazon Trust Services
+	// roots: for the development stack's simulated KMS only. A production
+	// genesis must not set it (review it: it is measured).
+	RootCAPEM string `json:"root_ca_pem,omitempty"`
+}
+
+// KeyIDs returns every KMS key id the seed may be sealed under, the main
+// one first.
+func (k *GenesisKMS) KeyIDs() []string {
+	return append([]string{k.KeyID}, k.AdditionalKeyIDs...)
+}
+
+var (
+	kmsRegionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	kmsKeyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}$`)
+)
+
+func (k *GenesisKMS) validate() error {
+	if !kmsRegionPattern.MatchString(k.Region) {
+		return fmt.Errorf("kms.region: %q is not a region name such as us-east-1", k.Region)
+	}
+	seen := map[string]bool{}
+	for i, id := range k.KeyIDs() {
+		if !kmsKeyARNPattern.MatchString(id) {
+			return fmt.Errorf("kms key %d: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; aliases are refused)", i, id)
+		}
+		if seen[id] {
+			return fmt.Errorf("kms key %d: %q listed twice", i, id)
+		}
+		seen[id] = true
+	}
+	if len(k.AdditionalKeyIDs) > 8 {
+		return fmt.Errorf("kms.additional_key_ids: at most 8")
+	}
+	if len(k.RootCAPEM) > 64<<10 {
+		return fmt.Errorf("kms.root_ca_pem: larger than 64 KiB")
+	}
+	return nil
 }
 
 // GenesisAudit tunes the audit log.
@@ -83,6 +147,11 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 	}
 	if g.Audit != nil && (g.Audit.MaxUnacknowledged < 1 || g.Audit.MaxUnacknowledged > 1_000_000) {
 		return nil, nil, fmt.Errorf("enclave: genesis: audit.max_unacknowledged: want 1 to 1000000")
+	}
+	if g.KMS != nil {
+		if err := g.KMS.validate(); err != nil {
+			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
+		}
 	}
 	if len(g.Policy) == 0 {
 		return nil, nil, fmt.Errorf("enclave: genesis: policy: missing")

@@ -30,8 +30,8 @@ type caller struct {
 	key    *signingKey
 }
 
-func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
-	c, req, perr := e.authenticate(m)
+func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
+	c, req, perr := e.authenticate(v, m)
 	if perr != nil {
 		return perr
 	}
@@ -50,7 +50,7 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 		return perr
 	}
 
-	if e.audit.full() {
+	if v.audit.full() {
 		return refuse(api.CodeUnavailable, "%v", errAuditBacklog)
 	}
 	sum := d.summary().String()
@@ -67,7 +67,7 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 	}
 	if !d.decision.Allow {
 		rec.Decision = audit.DecisionRefused
-		line, seq, err := e.audit.append(rec)
+		line, seq, err := v.audit.append(rec)
 		if err != nil {
 			return refuse(api.CodeUnavailable, "%v", err)
 		}
@@ -76,7 +76,7 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 	}
 	// The record of the signature is made before the signature leaves,
 	// and travels with it: no record, no signature.
-	line, seq, err := e.audit.append(rec)
+	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		return refuse(api.CodeUnavailable, "%v", err)
 	}
@@ -93,7 +93,7 @@ func (e *Enclave) sign(m *proto.SignRequest) proto.Message {
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
+func (e *Enclave) authenticate(v *vault, m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -126,7 +126,7 @@ func (e *Enclave) authenticate(m *proto.SignRequest) (*caller, *api.SignRequest,
 	case replayFull:
 		return nil, nil, refuse(api.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
-	key, perr := e.lookupKey(req.Key)
+	key, perr := v.lookupKey(req.Key)
 	if perr != nil {
 		return nil, nil, perr
 	}

@@ -887,7 +887,6 @@ func TestNewRefuses(t *testing.T) {
 		{"a query", func(c *Config) { c.Endpoint = "https://kms.us-east-1.amazonaws.com?x=1" }, "want https://HOST"},
 		{"user info", func(c *Config) { c.Endpoint = "https://u:p@kms.us-east-1.amazonaws.com" }, "want https://HOST"},
 		{"no host", func(c *Config) { c.Endpoint = "https://" }, "want https://HOST"},
-		{"no roots", func(c *Config) { c.RootCAs = nil }, "x509roots/fallback"},
 	} {
 		cfg := f.config(t)
 		tc.edit(&cfg)

@@ -74,10 +74,11 @@
 //
 // # Root certificates
 //
-// [Config.RootCAs] nil is meant to be the roots embedded with
-// golang.org/x/crypto/x509roots/fallback, so that the enclave needs no
-// file or host to verify KMS. That module is not yet a dependency of this
-// build, and until it is New refuses a nil RootCAs rather than fall back
-// to the system's roots; pass a pool (the Amazon Trust Services roots
-// suffice for KMS).
+// [Config.RootCAs] nil means the roots compiled into the binary: Amazon
+// Trust Services' roots (Amazon Root CA 1 to 4 and Starfield Services Root
+// G2) taken from the Mozilla set that golang.org/x/crypto/x509roots/fallback
+// embeds, and no others, so that neither the host nor any other
+// certificate authority can stand in for KMS. The system's roots are never
+// consulted (an enclave has none anyway). The development stack names its
+// simulator's CA in the measured genesis configuration instead.
 package kms

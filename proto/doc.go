@@ -44,7 +44,8 @@
 //	                      4: audit_record bytes (..64 KiB; omitted when empty)
 //	2     HealthRequest   (empty map)
 //	3     HealthResponse  1: version text (..128), 2: started_unix_ms int, 3: keys uint (32 bits),
-//	                      4: policy_version uint, 5: audit_seq uint, 6: uptime_ms int
+//	                      4: policy_version uint, 5: audit_seq uint, 6: uptime_ms int,
+//	                      7: state text (..32; omitted when empty)
 //	4     KeysRequest     (empty map)
 //	5     KeysResponse    1: array (..1024) of Key
 //	      Key             1: id text (..128), 2: address bytes(20), 3: path text (..256)
@@ -57,6 +58,18 @@
 //	10    AuditRequest    1: ack uint (persisted up to), 2: from uint (send records from; 0: none)
 //	11    AuditResponse   1: key bytes (..64), 2: head_seq uint, 3: head_hash bytes(32),
 //	                      4: array (..256) of record bytes (..64 KiB)
+//	12    CredentialsRequest  1: access_key_id text (..4096), 2: secret_access_key text (..4096),
+//	                          3: session_token text (..4096), 4: expires_unix_ms int
+//	13    CredentialsResponse (empty map)
+//	14    UnsealRequest   1: create bool, 2: sealed bytes (..16 KiB), 3: audit_head bytes (..64 KiB),
+//	                      4: checkpoint bytes (..768 KiB)
+//	15    UnsealResponse  1: sealed bytes (..16 KiB), 2: audit_key bytes (..64), 3: keys uint (32 bits),
+//	                      4: audit_record bytes (..64 KiB)
+//	16    CheckpointRequest   1: ack uint (generation stored)
+//	17    CheckpointResponse  1: generation uint, 2: sealed bytes (..768 KiB; empty: nothing newer)
+//	18    AdminRequest    1: envelope bytes (..768 KiB)
+//	19    AdminResponse   1: result bytes (..768 KiB), 2: sealed bytes (..16 KiB; omitted when empty),
+//	                      3: audit_record bytes (..64 KiB; omitted when empty)
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -42,6 +42,7 @@ const (
 	MaxErrorRuleLen         = 128
 	MaxErrorMessageLen      = 1024
 	MaxVersionLen           = 128 // HealthResponse.Version
+	MaxStateLen             = 32  // HealthResponse.State
 	MaxKeys                 = 1024
 	MaxKeyIDLen             = 128
 	MaxKeyPathLen           = 256
@@ -103,6 +104,10 @@ type HealthResponse struct {
 	PolicyVersion uint64 `cbor:"4,keyasint"`
 	AuditSeq      uint64 `cbor:"5,keyasint"` // latest decision sequence number
 	UptimeMS      int64  `cbor:"6,keyasint"`
+	// State is the enclave's key state: "locked" (waiting for its sealed
+	// seed), "ready" (unsealed), or "ephemeral" (a seed drawn at start and
+	// never sealed: tests and trials only). Omitted when empty.
+	State string `cbor:"7,keyasint,omitempty"`
 }
 
 // KeysRequest asks for the enclave's signing keys.
@@ -141,19 +146,27 @@ type SignResponse struct {
 
 // AuditRequest acknowledges that the host has persisted every audit record
 // up to and including Ack (0: none yet), and asks for the records from From
-// on (0: none), at most MaxAuditRecords of them.
+// on (0: none), at most MaxAuditRecords of them. With Rotate, the enclave
+// also appends a signed rotate record (the last record of a log segment,
+// after the acknowledgement is applied) and returns it in
+// AuditResponse.RotateRecord.
 type AuditRequest struct {
-	Ack  uint64 `cbor:"1,keyasint"`
-	From uint64 `cbor:"2,keyasint"`
+	Ack    uint64 `cbor:"1,keyasint"`
+	From   uint64 `cbor:"2,keyasint"`
+	Rotate bool   `cbor:"3,keyasint,omitempty"` // omitted when false
 }
 
 // AuditResponse carries the enclave's audit state: its audit public key,
 // its head, and the records asked for (JSON lines, in sequence order).
+// RotateRecord is the rotate record appended for AuditRequest.Rotate; it is
+// empty (omitted) when none was asked for, or when the enclave refused to
+// append one (its backlog of unacknowledged records is full).
 type AuditResponse struct {
-	Key      []byte   `cbor:"1,keyasint"`
-	HeadSeq  uint64   `cbor:"2,keyasint"`
-	HeadHash [32]byte `cbor:"3,keyasint"`
-	Records  [][]byte `cbor:"4,keyasint"`
+	Key          []byte   `cbor:"1,keyasint"`
+	HeadSeq      uint64   `cbor:"2,keyasint"`
+	HeadHash     [32]byte `cbor:"3,keyasint"`
+	Records      [][]byte `cbor:"4,keyasint"`
+	RotateRecord []byte   `cbor:"5,keyasint,omitempty"`
 }
 
 // Type implements Message.
@@ -176,7 +189,7 @@ func (a AuditResponse) validate() error {
 			return err
 		}
 	}
-	return nil
+	return checkBytes("rotate record", a.RotateRecord, MaxAuditRecordLen)
 }
 
 // AttestRequest asks for an attestation document carrying Nonce.
@@ -238,7 +251,10 @@ func (e Error) validate() error {
 func (HealthRequest) validate() error { return nil }
 
 func (h HealthResponse) validate() error {
-	return checkText("version", h.Version, MaxVersionLen)
+	return firstErr(
+		checkText("version", h.Version, MaxVersionLen),
+		checkText("state", h.State, MaxStateLen),
+	)
 }
 
 func (KeysRequest) validate() error { return nil }

@@ -1,0 +1,192 @@
+package enclave
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// A checkpoint is the enclave's state that must survive a restart and that
+// the host stores for it, sealed so that only an enclave holding the same
+// seed can open it and nobody can alter it: the audit head the host has
+// acknowledged, the policy in force, the keys added by admin commands, and
+// (with the policy engine's limits) usage in the limit windows.
+//
+// Format: magic "nitrosign checkpoint\n" (21 bytes), version 1 byte (1),
+// generation 8 bytes big-endian, nonce 12 bytes, then the AES-256-GCM box
+// (key from the seed, see stateKey) of the CBOR-encoded checkpoint, with
+// everything before the nonce as additional data.
+//
+// The host may hand back an older checkpoint than the newest (it is
+// trusted for availability only). What that can do is bounded: the audit
+// head is compared with the host's log and a mismatch is recorded at boot;
+// keys added since are missing until an admin adds them again (same
+// index, same address); see docs/audit.md and docs/limits.md.
+const (
+	checkpointMagic   = "nitrosign checkpoint\n"
+	checkpointVersion = 1
+	checkpointHeader  = len(checkpointMagic) + 1 + 8
+)
+
+// checkpoint is the sealed state.
+type checkpoint struct {
+	Generation    uint64          `cbor:"1,keyasint"`
+	TimeMS        int64           `cbor:"2,keyasint"`
+	AuditSeq      uint64          `cbor:"3,keyasint"`
+	AuditHash     [32]byte        `cbor:"4,keyasint"`
+	PolicyVersion uint64          `cbor:"5,keyasint"`
+	PolicyHash    [32]byte        `cbor:"6,keyasint"`
+	Keys          []checkpointKey `cbor:"7,keyasint"`
+	Limits        []byte          `cbor:"8,keyasint"`
+}
+
+// checkpointKey is a signing key added after genesis: derived from the
+// seed at Path, or imported (Imported holds its 32-byte private key).
+type checkpointKey struct {
+	ID       string `cbor:"1,keyasint"`
+	Path     string `cbor:"2,keyasint"`
+	Imported []byte `cbor:"3,keyasint"`
+}
+
+var checkpointDecMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   8,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       64,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}()
+
+var checkpointEncMode = func() cbor.EncMode {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return em
+}()
+
+// sealCheckpoint encodes and seals c under key.
+func sealCheckpoint(rand io.Reader, key []byte, c *checkpoint) ([]byte, error) {
+	body, err := checkpointEncMode.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: checkpoint: %w", err)
+	}
+	defer clear(body)
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, checkpointHeader+sealNonceSize+len(body)+aead.Overhead())
+	out = append(out, checkpointMagic...)
+	out = append(out, checkpointVersion)
+	out = binary.BigEndian.AppendUint64(out, c.Generation)
+	nonce := make([]byte, sealNonceSize)
+	if _, err := io.ReadFull(rand, nonce); err != nil {
+		return nil, fmt.Errorf("enclave: checkpoint: nonce: %w", err)
+	}
+	out = append(out, nonce...)
+	out = aead.Seal(out, nonce, body, out[:checkpointHeader])
+	if len(out) > proto.MaxCheckpointLen {
+		return nil, fmt.Errorf("enclave: checkpoint of %d bytes, limit %d", len(out), proto.MaxCheckpointLen)
+	}
+	return out, nil
+}
+
+// openCheckpoint opens a sealed checkpoint: one that is not this seed's,
+// or was altered, is refused.
+func openCheckpoint(key, b []byte) (*checkpoint, error) {
+	if len(b) > proto.MaxCheckpointLen {
+		return nil, errors.New("enclave: checkpoint: too large")
+	}
+	if len(b) < checkpointHeader+sealNonceSize+16 || string(b[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, errors.New("enclave: checkpoint: not a nitrosign checkpoint")
+	}
+	if b[len(checkpointMagic)] != checkpointVersion {
+		return nil, errors.New("enclave: checkpoint: unknown format version")
+	}
+	gen := binary.BigEndian.Uint64(b[len(checkpointMagic)+1:])
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := b[checkpointHeader : checkpointHeader+sealNonceSize]
+	body, err := aead.Open(nil, nonce, b[checkpointHeader+sealNonceSize:], b[:checkpointHeader])
+	if err != nil {
+		return nil, errors.New("enclave: checkpoint: does not open (not this seed's, or altered)")
+	}
+	defer clear(body)
+	var c checkpoint
+	if err := checkpointDecMode.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("enclave: checkpoint: %w", err)
+	}
+	if c.Generation != gen {
+		return nil, errors.New("enclave: checkpoint: generation differs from its header")
+	}
+	return &c, nil
+}
+
+// checkpointRequest answers the host's poll: it records the host's
+// acknowledgement and returns a newly sealed checkpoint when the state
+// changed since the last one.
+func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
+	v := e.v.Load()
+	if v == nil {
+		return errLocked()
+	}
+	if e.keyService == nil {
+		return &proto.CheckpointResponse{Sealed: []byte{}} // ephemeral: nothing survives a restart
+	}
+	e.cpMu.Lock()
+	defer e.cpMu.Unlock()
+	if m.Ack != 0 && m.Ack == e.cpGen {
+		e.cpAcked = m.Ack
+	}
+	head, ok := v.audit.persistedHead()
+	if !ok {
+		head = e.cpLast.head
+	}
+	state := cpState{head: head, keys: len(v.extra), policy: e.policy.Hash()}
+	if e.cpSealed != nil && state == e.cpLast {
+		if e.cpAcked == e.cpGen {
+			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
+		}
+		return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: e.cpSealed}
+	}
+	c := &checkpoint{
+		Generation:    e.cpGen + 1,
+		TimeMS:        nowMS(e.now),
+		AuditSeq:      head.Seq,
+		AuditHash:     head.Hash,
+		PolicyVersion: e.policy.Version(),
+		PolicyHash:    e.policy.Hash(),
+		Keys:          v.extra,
+	}
+	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
+	if err != nil {
+		return refuse(api.CodeInternal, "%v", err)
+	}
+	e.cpGen, e.cpSealed, e.cpLast = c.Generation, sealed, state
+	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}
+}
+
+// cpState is what a checkpoint depends on, to tell whether a new one is
+// due.
+type cpState struct {
+	head   audit.Head
+	keys   int
+	policy [32]byte
+}
