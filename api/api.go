@@ -337,6 +337,10 @@ type HealthResponse struct {
 type EnclaveHealth struct {
 	// Version is the enclave build's version string.
 	Version string `json:"version"`
+	// State is the enclave's key state: "ready", "locked" (its sealed seed
+	// is not unsealed yet: it cannot sign), or "ephemeral" (a seed that is
+	// never sealed: tests and trials only).
+	State string `json:"state,omitempty"`
 	// Keys is the number of signing keys.
 	Keys int `json:"keys"`
 	// PolicyVersion is the version of the active policy.

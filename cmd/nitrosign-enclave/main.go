@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/logging"
+	"github.com/nitrosign/nitrosign/kms"
 	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/transport"
 )
@@ -62,7 +64,11 @@ func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpe
 		return fmt.Errorf("opening the NSM (%s): %w", nsmSpec, err)
 	}
 	defer dev.Close()
-	e, err := enclave.New(enclave.Config{Genesis: g, Logger: log, NSM: dev})
+	cfg := enclave.Config{Genesis: g, Logger: log, NSM: dev}
+	if err := withKMS(&cfg, t, dev); err != nil {
+		return err
+	}
+	e, err := enclave.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -76,6 +82,45 @@ func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpe
 	err = e.Serve(ctx, l)
 	log.Info("stopped")
 	return err
+}
+
+// withKMS gives cfg a KMS client when the genesis configuration seals the
+// seed with KMS: TLS ends here, over vsock-proxy on the parent, verified
+// against the roots the genesis names (the embedded Amazon roots unless it
+// is a development genesis), with the credentials the host pushes.
+func withKMS(cfg *enclave.Config, t transport.Transport, dev nsm.Device) error {
+	g, _, err := enclave.ParseGenesis(cfg.Genesis)
+	if err != nil {
+		return err
+	}
+	if g.KMS == nil {
+		return nil
+	}
+	var roots *x509.CertPool
+	if g.KMS.RootCAPEM != "" {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(g.KMS.RootCAPEM)) {
+			return fmt.Errorf("genesis: kms.root_ca_pem holds no certificate")
+		}
+	}
+	port := g.KMS.ProxyPort
+	if port == 0 {
+		port = kms.DefaultProxyPort
+	}
+	creds := kms.NewPushedCredentials(nil)
+	client, err := kms.New(kms.Config{
+		Region:      g.KMS.Region,
+		Endpoint:    g.KMS.Endpoint,
+		Dial:        kms.DialVsockProxy(t, transport.ParentCID, port),
+		RootCAs:     roots,
+		Credentials: creds,
+		NSM:         dev,
+	})
+	if err != nil {
+		return err
+	}
+	cfg.KMS, cfg.Credentials = client, creds
+	return nil
 }
 
 func readCapped(path string, max int64) ([]byte, error) {

@@ -444,21 +444,25 @@ func evaluate(keyPolicy *policy, id *identity, action, resource string, ctx map[
 	var d decision
 	keyDirect, keyAccount, idAllow := false, false, false
 	if keyPolicy != nil {
+		// The measurements the caller's Allow statements expect, whatever
+		// decides: an explicit Deny of another image still reports them.
+		for i := range keyPolicy.statements {
+			if st := &keyPolicy.statements[i]; st.allow && st.principal(id) != noPrincipal {
+				d.expected = append(d.expected, st.measurements(action, resource)...)
+			}
+		}
 		for i := range keyPolicy.statements {
 			st := &keyPolicy.statements[i]
 			match := st.principal(id)
 			if match == noPrincipal {
 				continue
 			}
-			if st.allow {
-				d.expected = append(d.expected, st.measurements(action, resource)...)
-			}
 			if !st.applies(action, resource, ctx) {
 				continue
 			}
 			switch {
 			case !st.allow:
-				return decision{explicit: true, sid: st.sid}
+				return decision{explicit: true, sid: st.sid, expected: d.expected}
 			case match == directPrincipal:
 				keyDirect = true
 			default:

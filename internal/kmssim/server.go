@@ -1,6 +1,7 @@
 package kmssim
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -123,6 +124,11 @@ type Options struct {
 	// Hosts are names and IP addresses the TLS certificate is valid for,
 	// besides localhost, 127.0.0.1 and ::1.
 	Hosts []string
+	// CA, when set, issues the server's TLS certificate: a CA kept across
+	// runs (see NewCA), so that clients that pin it (the dev stack's
+	// measured genesis does) keep trusting the simulator. Nil: a new CA
+	// for every server.
+	CA *tls.Certificate
 }
 
 // Server is a simulated AWS KMS serving the KMS JSON protocol over HTTPS.
@@ -220,7 +226,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	cert, err := s.issueTLS(opts.Hosts)
+	cert, err := s.issueTLS(opts.Hosts, opts.CA)
 	if err != nil {
 		return nil, err
 	}
@@ -293,50 +299,52 @@ func parsePrincipalARN(arn string) (account, role string, ok bool) {
 	return "", "", false
 }
 
-// issueTLS makes the simulator's CA and its server certificate (ECDSA
-// P-256), valid from an hour ago for a year by the wall clock.
-func (s *Server) issueTLS(hosts []string) (tls.Certificate, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("kmssim: tls key: %w", err)
+// issueTLS makes the simulator's server certificate (ECDSA P-256), valid
+// from an hour ago for a year by the wall clock, issued by ca or by a new
+// CA of its own.
+func (s *Server) issueTLS(hosts []string, given *tls.Certificate) (tls.Certificate, error) {
+	var (
+		ca    *x509.Certificate
+		caKey crypto.Signer
+		caDER []byte
+	)
+	if given != nil {
+		if len(given.Certificate) == 0 {
+			return tls.Certificate{}, errors.New("kmssim: Options.CA has no certificate")
+		}
+		c, err := x509.ParseCertificate(given.Certificate[0])
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("kmssim: Options.CA: %w", err)
+		}
+		k, ok := given.PrivateKey.(crypto.Signer)
+		if !ok || !c.IsCA {
+			return tls.Certificate{}, errors.New("kmssim: Options.CA is not a CA certificate with its signing key")
+		}
+		ca, caKey, caDER = c, k, given.Certificate[0]
+	} else {
+		pemCert, pemKey, err := NewCA()
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		c, err := tls.X509KeyPair(pemCert, pemKey)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("kmssim: tls ca: %w", err)
+		}
+		return s.issueTLS(hosts, &c)
 	}
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("kmssim: tls key: %w", err)
 	}
 	now := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	serial := func() *big.Int {
-		b := make([]byte, 16)
-		rand.Read(b)
-		b[0] = b[0]&0x7f | 1
-		return new(big.Int).SetBytes(b)
-	}
-	ca := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{Organization: []string{"nitrosign"}, CommonName: "kmssim CA (simulated KMS, not AWS)"},
-		NotBefore:             now,
-		NotAfter:              now.Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("kmssim: tls ca: %w", err)
-	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		return tls.Certificate{}, fmt.Errorf("kmssim: tls ca: %w", err)
-	}
 	leaf := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{Organization: []string{"nitrosign"}, CommonName: "kmssim"},
-		NotBefore:    now,
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Subject:     pkix.Name{Organization: []string{"nitrosign"}, CommonName: "kmssim"},
+		NotBefore:   now,
+		NotAfter:    now.Add(365 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -344,6 +352,10 @@ func (s *Server) issueTLS(hosts []string) (tls.Certificate, error) {
 		} else if h != "" {
 			leaf.DNSNames = append(leaf.DNSNames, h)
 		}
+	}
+	leaf.SerialNumber = randomSerial()
+	if leaf.NotAfter.After(ca.NotAfter) {
+		leaf.NotAfter = ca.NotAfter
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &leafKey.PublicKey, caKey)
 	if err != nil {
@@ -353,6 +365,44 @@ func (s *Server) issueTLS(hosts []string) (tls.Certificate, error) {
 	s.caPool = x509.NewCertPool()
 	s.caPool.AddCert(ca)
 	return tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}, nil
+}
+
+func randomSerial() *big.Int {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[0] = b[0]&0x7f | 1
+	return new(big.Int).SetBytes(b)
+}
+
+// NewCA makes a CA for the simulator's TLS certificates (ECDSA P-256, ten
+// years by the wall clock), as PEM: its certificate and its PKCS #8 key.
+// Pass it back as Options.CA (tls.X509KeyPair) to keep one CA across runs.
+func NewCA() (certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kmssim: tls key: %w", err)
+	}
+	now := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	ca := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{Organization: []string{"nitrosign"}, CommonName: "kmssim CA (simulated KMS, not AWS)"},
+		NotBefore:             now,
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kmssim: tls ca: %w", err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kmssim: tls ca: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
 }
 
 // URL is the simulator's endpoint, https://ADDRESS with no trailing slash:
