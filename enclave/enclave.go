@@ -268,6 +268,8 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		return e.unseal(ctx, m)
 	case *proto.CheckpointRequest:
 		return e.checkpointRequest(m)
+	case *proto.AdminRequest:
+		return e.adminCommand(ctx, m)
 	default:
 		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/keys"
 	"github.com/nitrosign/nitrosign/policy"
@@ -30,7 +31,16 @@ type Genesis struct {
 	// at every start and never sealed: addresses change at every restart,
 	// so it is for tests and trials only (health reports "ephemeral").
 	KMS *GenesisKMS `json:"kms,omitempty"`
+	// Admins is the genesis admin set and its quorum (see package admin
+	// and docs/governance.md): the only authority over keys, and later
+	// over the policy. Nil: no admin commands are accepted.
+	Admins json.RawMessage `json:"admins,omitempty"`
+
+	admins *admin.Set
 }
+
+// AdminSet returns the parsed admin set, nil when there is none.
+func (g *Genesis) AdminSet() *admin.Set { return g.admins }
 
 // GenesisKMS names the KMS key the seed is sealed under, and how the
 // enclave reaches KMS. Being in the measured genesis, none of it can be
@@ -152,6 +162,13 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 		if err := g.KMS.validate(); err != nil {
 			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
 		}
+	}
+	if len(g.Admins) > 0 {
+		set, err := admin.ParseConfig(g.Admins)
+		if err != nil {
+			return nil, nil, fmt.Errorf("enclave: genesis: admins: %w", err)
+		}
+		g.admins = set
 	}
 	if len(g.Policy) == 0 {
 		return nil, nil, fmt.Errorf("enclave: genesis: policy: missing")

@@ -422,3 +422,16 @@ func TestNewWithoutKMSClient(t *testing.T) {
 		t.Fatalf("New without a KMS client: %v", err)
 	}
 }
+
+// encrypt is KMS Encrypt under keyID with an encryption context, as an
+// operator would encrypt a key to import.
+func (f *fakeKMS) encrypt(t *testing.T, keyID string, pt []byte, encCtx map[string]string) []byte {
+	t.Helper()
+	g, err := f.gcm(keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	return g.Seal(nonce, nonce, pt, ctxAD(keyID, encCtx))
+}

@@ -195,6 +195,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		return nil, refuse(api.CodeInternal, "%v", err)
 	}
 	v.sealKeyID, v.sealGen = keyID, gen
+	v.seed = bytes.Clone(seed)
 	if cp != nil {
 		e.cpGen = cp.Generation
 	}

@@ -29,6 +29,9 @@ type vault struct {
 	sealGen   uint32
 	// extra are the keys added after genesis, as checkpoints carry them.
 	extra []checkpointKey
+	// seed is kept, with KMS sealing only, to re-wrap it (seal_rotate);
+	// it never leaves the enclave in clear.
+	seed []byte
 }
 
 type signingKey struct {
@@ -157,6 +160,7 @@ func (v *vault) destroy() {
 		v.master.Zero()
 	}
 	clear(v.stateKey)
+	clear(v.seed)
 	for _, k := range v.keys {
 		k.priv.Zero()
 	}

@@ -49,6 +49,17 @@ type keyPolicy struct {
 	Statement []statement `json:"Statement"`
 }
 
+// Key import: an operator encrypts an existing private key under the
+// sealing key with KMS Encrypt and this encryption context (plus
+// "nitrosign:key-id": the new key's id); only the attested enclave can
+// decrypt it. The key policy allows Encrypt with this purpose only, so that
+// nobody can make a ciphertext blob of a data key of their choosing, for a
+// forged sealed seed.
+const (
+	ImportContextKey = "kms:EncryptionContext:nitrosign:purpose"
+	ImportPurpose    = "key-import"
+)
+
 // attestedActions are the key operations the enclave uses with a Recipient.
 // (GenerateRandom is not tied to a key, so a key policy cannot govern it:
 // the role's IAM policy must pin the image for it.)
@@ -134,6 +145,26 @@ func KeyPolicy(o PolicyOptions) ([]byte, error) {
 				Resource:  "*",
 				Condition: map[string]map[string]any{
 					"StringNotEqualsIgnoreCase": {"kms:RecipientAttestation:ImageSha384": values},
+				},
+			},
+			{
+				Sid:       "OperatorKeyImport",
+				Effect:    "Allow",
+				Principal: map[string]any{"AWS": "arn:aws:iam::" + account + ":root"},
+				Action:    []string{"kms:Encrypt"},
+				Resource:  "*",
+				Condition: map[string]map[string]any{
+					"StringEquals": {ImportContextKey: ImportPurpose},
+				},
+			},
+			{
+				Sid:       "DenyEncryptExceptKeyImport",
+				Effect:    "Deny",
+				Principal: map[string]any{"AWS": "*"},
+				Action:    []string{"kms:Encrypt"},
+				Resource:  "*",
+				Condition: map[string]map[string]any{
+					"StringNotEquals": {ImportContextKey: ImportPurpose},
 				},
 			},
 		},

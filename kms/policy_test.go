@@ -20,7 +20,7 @@ func TestKeyPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := hex.EncodeToString(pcr(0xab))
-	if len(p.Statement) != 4 {
+	if len(p.Statement) != 6 {
 		t.Fatalf("%d statements", len(p.Statement))
 	}
 	admin, allow, denyNull, denyOther := p.Statement[0], p.Statement[1], p.Statement[2], p.Statement[3]
@@ -38,6 +38,15 @@ func TestKeyPolicy(t *testing.T) {
 	}
 	if denyOther.Effect != "Deny" || denyOther.Condition["StringNotEqualsIgnoreCase"]["kms:RecipientAttestation:ImageSha384"] != want {
 		t.Errorf("deny-other-images statement %+v", denyOther)
+	}
+	importAllow, denyEncrypt := p.Statement[4], p.Statement[5]
+	if importAllow.Effect != "Allow" || strings.Join(importAllow.Action, ",") != "kms:Encrypt" ||
+		importAllow.Condition["StringEquals"]["kms:EncryptionContext:nitrosign:purpose"] != "key-import" {
+		t.Errorf("import statement %+v", importAllow)
+	}
+	if denyEncrypt.Effect != "Deny" || denyEncrypt.Principal["AWS"] != "*" || strings.Join(denyEncrypt.Action, ",") != "kms:Encrypt" ||
+		denyEncrypt.Condition["StringNotEquals"]["kms:EncryptionContext:nitrosign:purpose"] != "key-import" {
+		t.Errorf("encrypt deny statement %+v", denyEncrypt)
 	}
 	for _, s := range []statement{allow, denyNull, denyOther} {
 		if strings.Join(s.Action, ",") != "kms:Decrypt,kms:GenerateDataKey" {

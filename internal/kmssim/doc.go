@@ -163,7 +163,9 @@
 // than evaluated wrongly.
 //
 // The request context holds aws:PrincipalArn, aws:PrincipalAccount,
-// kms:CallerAccount, and with a verified Recipient
+// kms:CallerAccount, kms:EncryptionContext:KEY for each pair of the
+// request's encryption context (Encrypt, Decrypt, GenerateDataKey), and
+// with a verified Recipient
 // kms:RecipientAttestation:ImageSha384 and kms:RecipientAttestation:PCR<n>
 // for each PCR of the document, in lower-case hex (so compare with
 // StringEqualsIgnoreCase, as AWS advises). ImageSha384 is PCR0, on AWS as

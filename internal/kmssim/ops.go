@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type call struct {
 	id   *identity
 	body []byte
 	now  time.Time
+	// encCtx is the request's encryption context, for the
+	// kms:EncryptionContext:KEY condition keys.
+	encCtx map[string]string
 }
 
 // operations are the KMS operations the simulator serves, by name.
@@ -101,6 +105,9 @@ func (s *Server) authorize(c *call, action string, k *key, p *policy, rc *recipi
 		keyCallerAccount: c.id.account,
 	}
 	rc.context(ctx)
+	for k, v := range c.encCtx {
+		ctx[strings.ToLower(keyEncryptionContextPrefix+k)] = v
+	}
 	d := evaluate(p, c.id, action, resource, ctx)
 	if d.allowed {
 		return nil
@@ -498,6 +505,7 @@ func (s *Server) encrypt(c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	c.encCtx = in.EncryptionContext
 	if err := s.authorize(c, "kms:Encrypt", k, k.policy, nil); err != nil {
 		return nil, err
 	}
@@ -588,6 +596,7 @@ func (s *Server) decrypt(c *call) (any, *apiError) {
 			return nil, err
 		}
 	}
+	c.encCtx = in.EncryptionContext
 	if err := s.authorize(c, "kms:Decrypt", k, k.policy, rc); err != nil {
 		return nil, err
 	}
@@ -649,6 +658,7 @@ func (s *Server) generateDataKey(c *call) (any, *apiError) {
 			return nil, err
 		}
 	}
+	c.encCtx = in.EncryptionContext
 	if err := s.authorize(c, "kms:GenerateDataKey", k, k.policy, rc); err != nil {
 		return nil, err
 	}

@@ -18,11 +18,15 @@ const maxPolicySize = 32768
 // Condition keys the simulator puts in a request's context, lower-cased
 // (IAM condition keys are case-insensitive).
 const (
-	keyImageSHA384   = "kms:recipientattestation:imagesha384"
-	keyPCRPrefix     = "kms:recipientattestation:pcr"
-	keyPrincipalARN  = "aws:principalarn"
-	keyPrincipalAcct = "aws:principalaccount"
-	keyCallerAccount = "kms:calleraccount"
+	keyImageSHA384 = "kms:recipientattestation:imagesha384"
+	// keyEncryptionContextPrefix, followed by a context key, is the
+	// condition key of that key's value in the request's encryption
+	// context (Encrypt, Decrypt, GenerateDataKey).
+	keyEncryptionContextPrefix = "kms:EncryptionContext:"
+	keyPCRPrefix               = "kms:recipientattestation:pcr"
+	keyPrincipalARN            = "aws:principalarn"
+	keyPrincipalAcct           = "aws:principalaccount"
+	keyCallerAccount           = "kms:calleraccount"
 )
 
 // policy is a parsed key policy or identity-based policy.

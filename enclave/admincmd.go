@@ -1,0 +1,204 @@
+package enclave
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// Key import: the operator encrypts the 32-byte private key with KMS
+// Encrypt under the sealing key, with this encryption context (the key id
+// binds the ciphertext to the command that names it). Only the attested
+// enclave can decrypt it (the key policy allows Decrypt only with its
+// attestation).
+const (
+	importPurpose = "key-import"
+)
+
+func importContext(keyID string) map[string]string {
+	return map[string]string{"nitrosign:purpose": importPurpose, "nitrosign:key-id": keyID}
+}
+
+// ImportContext is the KMS encryption context an operator encrypts a key
+// to import under id with.
+func ImportContext(id string) map[string]string { return importContext(id) }
+
+// AdminResult is the JSON result of an admin command.
+type AdminResult struct {
+	Kind    string   `json:"kind"`
+	KeyID   string   `json:"key_id,omitempty"`
+	Address string   `json:"address,omitempty"`
+	Path    string   `json:"path,omitempty"`
+	KMSKey  string   `json:"kms_key_id,omitempty"`
+	Sealing uint32   `json:"sealing_generation,omitempty"`
+	Signers []string `json:"signers"`
+	// AuditSeq is the sequence number of the command's audit record.
+	AuditSeq uint64 `json:"audit_seq"`
+}
+
+// adminCommand verifies an admin-quorum command and carries it out: each
+// is recorded in the audit log (kind "key"), with the admins whose
+// signatures counted as its approvers, before its result leaves.
+func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto.Message {
+	set := e.genesis.AdminSet()
+	if set == nil {
+		return refuse(api.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
+	}
+	cmd, signers, err := set.Verify(m.Envelope, e.now(), e.genesisHash)
+	if err != nil {
+		code := api.CodeUnauthorized
+		if errors.Is(err, admin.ErrMalformed) {
+			code = api.CodeBadRequest
+		}
+		return refuse(code, "%v", err)
+	}
+	v := e.v.Load()
+	if v == nil {
+		return errLocked()
+	}
+	e.unsealMu.Lock()
+	defer e.unsealMu.Unlock()
+	v = e.v.Load() // the newest, under the lock
+	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
+	defer cancel()
+	switch cmd.Kind {
+	case admin.KindKeyCreate:
+		return e.keyCreate(v, cmd, signers)
+	case admin.KindKeyImport:
+		return e.keyImport(ctx, v, cmd, signers)
+	case admin.KindSealRotate:
+		return e.sealRotate(ctx, v, cmd, signers)
+	default:
+		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
+	}
+}
+
+// publishKey records the new key, then makes it usable.
+func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, decision, summary string) proto.Message {
+	line, seq, err := nv.audit.append(audit.Record{
+		TimeMS:        nowMS(e.now),
+		Kind:          audit.KindKey,
+		RequestDigest: cmd.Digest[:],
+		Key:           k.id,
+		Summary:       summary,
+		Decision:      decision,
+		PolicyVersion: e.policy.Version(),
+		Approvers:     signers,
+	})
+	if err != nil {
+		return refuse(api.CodeUnavailable, "%v", err)
+	}
+	e.v.Store(nv)
+	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
+	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: k.id, Address: k.addr.Hex(), Path: k.path, Signers: signers, AuditSeq: seq}, nil, line)
+}
+
+func adminResponse(r AdminResult, sealed, line []byte) proto.Message {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return refuse(api.CodeInternal, "%v", err)
+	}
+	return &proto.AdminResponse{Result: b, Sealed: sealed, AuditRecord: line}
+}
+
+func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.KeyCreate()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	if v.master == nil {
+		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
+	}
+	if len(v.keys) >= maxKeys {
+		return refuse(api.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+	}
+	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	return e.publishKey(nv, k, cmd, signers, "created",
+		fmt.Sprintf("key %s created at %s: address %s", k.id, k.path, k.addr.Hex()))
+}
+
+func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.KeyImport()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	if e.keyService == nil {
+		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
+	}
+	if _, taken := v.byID[body.KeyID]; taken {
+		return refuse(api.CodeBadRequest, "key %s: the id is taken", body.KeyID)
+	}
+	if len(v.keys) >= maxKeys {
+		return refuse(api.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+	}
+	scalar, err := e.keyService.Decrypt(ctx, v.sealKeyID, body.Blob, importContext(body.KeyID))
+	if err != nil {
+		e.log.Error("key import: KMS Decrypt failed", "key", body.KeyID, "err", err)
+		return kmsError("decrypting the imported key", err)
+	}
+	if len(scalar) != 32 {
+		clear(scalar)
+		return refuse(api.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
+	}
+	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Imported: scalar})
+	if err != nil {
+		clear(scalar)
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	return e.publishKey(nv, k, cmd, signers, "imported",
+		fmt.Sprintf("key %s imported (KMS-encrypted by an operator): address %s", k.id, k.addr.Hex()))
+}
+
+// sealRotate re-wraps the seed under a new data key (of the same KMS key,
+// or another the genesis lists). The seed never leaves the enclave in
+// clear; the host stores the new sealed seed before answering. The old
+// sealed seed still opens (KMS can still decrypt its data key) until the
+// operator retires the old KMS key.
+func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.SealRotate()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	if e.keyService == nil || v.seed == nil {
+		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
+	}
+	target := v.sealKeyID
+	if body.KMSKeyID != "" {
+		target = body.KMSKeyID
+	}
+	if !slices.Contains(e.genesis.KMS.KeyIDs(), target) {
+		return refuse(api.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
+	}
+	gen := v.sealGen + 1
+	sealed, perr := e.sealUnder(ctx, target, gen, v.seed)
+	if perr != nil {
+		return perr
+	}
+	nv := *v
+	nv.sealKeyID, nv.sealGen = target, gen
+	line, seq, err := nv.audit.append(audit.Record{
+		TimeMS:        nowMS(e.now),
+		Kind:          audit.KindKey,
+		RequestDigest: cmd.Digest[:],
+		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
+		Decision:      "rewrapped",
+		PolicyVersion: e.policy.Version(),
+		Approvers:     signers,
+	})
+	if err != nil {
+		return refuse(api.CodeUnavailable, "%v", err)
+	}
+	e.v.Store(&nv)
+	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
+	return adminResponse(AdminResult{Kind: string(cmd.Kind), KMSKey: target, Sealing: gen, Signers: signers, AuditSeq: seq}, sealed, line)
+}
