@@ -1,0 +1,109 @@
+// Package limits is the enclave's memory of what has been signed: usage of
+// rolling spending limits, transaction-count velocity, and refusal counts
+// for sticky freezes, with compact, deterministic snapshots for sealed
+// checkpoints. docs/limits.md describes it for operators and gives the
+// snapshot format; this comment gives the design and its argument.
+//
+// The package knows nothing of the policy format or of the enclave: the
+// enclave compiles the policy's limits into [Rule] and [Velocity] values,
+// decodes each transaction into [Spend] values, and asks a [Tracker]. It
+// uses only the standard library and package ethtx. Nothing in it reads the
+// clock: every method takes the time from its caller, so it is
+// deterministic given the times it is handed.
+//
+// # Deciding: reserve, sign, commit or release
+//
+// The enclave calls [Tracker.Reserve] before it signs. Reserve checks every
+// limit that applies and, if all hold, records the transaction's amounts at
+// once, under one lock: a reserved amount counts against the limits from
+// that moment, so two concurrent requests cannot both fit in the same
+// remaining budget. After signing, the enclave calls [Reservation.Commit];
+// if it does not sign (an audit record could not be persisted, say), it
+// calls [Reservation.Release], which takes the amounts back out.
+// [Tracker.Check] answers the same question without reserving.
+//
+// # Rolling windows in buckets
+//
+// A rule limits the sum of the spends of a key, on a chain, in an asset
+// (and, if it names one, to a destination) in every window of its length:
+// a request fits if its matching spends plus the usage in (now−window, now]
+// are at most the rule's Max. Keeping every spend would take memory that
+// grows with traffic, so usage is kept in time buckets: each window is cut
+// into Options.BucketsPerWindow (N, default 64) buckets of width
+// w = ⌈window/N⌉, aligned to the Unix epoch, and a track of N+2 buckets
+// holds the usage of one scope and window. Rules with the same scope and
+// window share a track; a spend is added to every track whose scope it
+// matches. Memory is fixed by the rules: about 40 bytes a bucket, whatever
+// the traffic.
+//
+// Bucketing can only overcount. A bucket leaves the sum only when its last
+// instant has left the window, so every amount spent inside the window is
+// counted, and an amount is counted for at most w − 1 ns longer than the
+// window (a 24 h window with N = 64 forgets a spend between 24 h and
+// 24 h 22.5 min after it). The limit is therefore never exceeded in any
+// window, exactly as if it were computed from every spend; the cost is that
+// budget comes back up to one bucket late. Time never goes backward in a
+// Tracker (an earlier now counts as the latest one seen), which can only
+// delay expiry further.
+//
+// A velocity limit is a track of the same kind counting transactions (one
+// per Reserve of the key) instead of amounts.
+//
+// # Refusal counts
+//
+// [Tracker.RecordRefusal] counts refusals per key in buckets of
+// Options.RefusalWindow/64, for sticky freezes ("N refusals in a window
+// freeze the key"); [Tracker.Refusals] counts those in a window, erring
+// high by at most one bucket. Memory is bounded by Options.MaxRefusalKeys:
+// when every counted key still has refusals in the window, a new key's
+// refusals go to an overflow counter that Refusals adds to every key's
+// count, so a refusal is never lost, only attributed to more keys.
+//
+// # Snapshots and restarts
+//
+// [Tracker.MarshalBinary] and [Tracker.Checkpoint] write the state: every
+// live bucket of every track, the refusal counts, a generation that each
+// checkpoint increments, and the time of the snapshot; [Restore] reads one
+// back under a strict, size-capped decoder. Reserved amounts are in the
+// snapshot whether or not they were committed (the safe side). Usage is
+// kept by scope (key, chain, asset, destination or "any") and window, not by
+// rule ID, so a policy change keeps it: see [Restore].
+//
+// # Replay: the bounded extra budget
+//
+// The host stores the sealed checkpoints and may hand back an older one
+// after a restart. The enclave cannot tell (it has no trusted storage that
+// survives a restart), but it can bound what that buys. Let the host
+// restore a checkpoint behind which n transactions were reserved, each
+// adding at most P to a rule with maximum M. Their usage, H, is what the
+// restored enclave does not see, and H ≤ n·P. Also H ≤ M in any window:
+// the enclave that reserved them kept every window's usage at most M. After
+// the restore, the enclave lets a window hold up to M of what it knows, so
+// any window holds at most
+//
+//	M + min(M, n·P)        ([ReplayBound])
+//
+// and, for a velocity limit of V transactions, V + min(V, n).
+//
+// The bound in terms of n needs n to be small, which checkpointing
+// provides. The enclave seals a checkpoint when [Tracker.NeedsCheckpoint]
+// says so: after Options.CheckpointEvery (C) transactions, or once a change
+// is Options.CheckpointInterval (T) old. With Options.RequireFresh the
+// Tracker refuses (rule [RuleCheckpoint]) a transaction that would put more
+// than C transactions beyond the newest checkpoint the host has
+// acknowledged ([Tracker.Acknowledge]), as the audit log stops when too
+// many records are unacknowledged. Then, if the host restores the newest
+// acknowledged checkpoint (after a crash, or deliberately after letting the
+// enclave spend), n ≤ C, and every window holds at most M + min(M, C·P).
+// Without RequireFresh, n is however many transactions the enclave reserved
+// before it sealed and the host stored the next checkpoint.
+//
+// Nothing bounds n for an older checkpoint the host kept: it hides at most
+// M (the min above), but it can do so again at every restart. The defence
+// there is detection, which the enclave must provide: it must seal its
+// audit head with the snapshot (one blob, or blobs bound to each other), so
+// that an older blob makes it continue its audit log from an old head,
+// which `nitrosign audit verify` reports as a fork; and every restart
+// writes a boot record. Consequence 4 of the design asks for exactly this:
+// a bounded extra budget per replay, and a detectable fork.
+package limits

@@ -1,0 +1,93 @@
+package limits
+
+import (
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/nitrosign/nitrosign/ethtx"
+)
+
+// t0 is a round time: bucket boundaries of round windows fall on it.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func addr(b byte) ethtx.Address { return ethtx.Address{0: 0xaa, 19: b} }
+
+func ptr(a ethtx.Address) *ethtx.Address { return &a }
+
+var (
+	destA = addr(0xa)
+	destB = addr(0xb)
+	usdc  = addr(0xc0)
+	weth  = addr(0xc1)
+)
+
+// native is a spend of amt wei on chain 1 to to.
+func native(to ethtx.Address, amt int64) Spend {
+	return Spend{ChainID: 1, To: to, Amount: big.NewInt(amt)}
+}
+
+// token is a spend of amt units of asset on chain 1 to to.
+func token(asset, to ethtx.Address, amt int64) Spend {
+	return Spend{ChainID: 1, Asset: asset, To: to, Amount: big.NewInt(amt)}
+}
+
+func rule(id, key string, window time.Duration, max int64) Rule {
+	return Rule{ID: id, Key: key, ChainID: 1, Window: window, Max: big.NewInt(max)}
+}
+
+func mustNew(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Tracker {
+	t.Helper()
+	tr, err := New(rules, vels, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func mustRestore(t testing.TB, rules []Rule, vels []Velocity, opts Options, snap []byte, now time.Time) *Tracker {
+	t.Helper()
+	tr, err := Restore(rules, vels, opts, snap, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func mustMarshal(t testing.TB, tr *Tracker) []byte {
+	t.Helper()
+	b, err := tr.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// spend reserves and commits, returning the refusing rule ("" if signed).
+func spend(t testing.TB, tr *Tracker, now time.Time, key string, spends ...Spend) string {
+	t.Helper()
+	r, err := tr.Reserve(now, key, spends)
+	if err != nil {
+		var ref *Refusal
+		if !errors.As(err, &ref) {
+			t.Fatalf("Reserve: %v", err)
+		}
+		return ref.Rule
+	}
+	r.Commit()
+	return ""
+}
+
+// used returns the usage of rule id at now as an int64.
+func used(t testing.TB, tr *Tracker, now time.Time, id string) int64 {
+	t.Helper()
+	u, _, err := tr.Usage(now, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.IsInt64() {
+		t.Fatalf("usage %v", u)
+	}
+	return u.Int64()
+}
