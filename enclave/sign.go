@@ -161,7 +161,7 @@ func (e *Enclave) decideTransaction(c *caller, p *api.EthTransaction) (*decided,
 	return &decided{
 		digest:   digest,
 		tx:       tx,
-		decision: e.policy.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, Tx: tx, Call: call}),
+		decision: e.policy.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, From: c.key.addr, Tx: tx, Call: call}),
 		summary: func() summary.Summary {
 			return summary.Transaction(tx, call, c.key.summaryKey(), digest, e.policy)
 		},
@@ -194,10 +194,11 @@ func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *pr
 	return &decided{
 		digest: digest,
 		decision: e.policy.EvaluateTypedData(&policy.TypedData{
-			Client: c.client, KeyID: c.key.id, PrimaryType: td.PrimaryType(),
+			Client: c.client, KeyID: c.key.id, From: c.key.addr, PrimaryType: td.PrimaryType(),
 			Domain:    policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
 			Permit:    permit,
 			PermitErr: permitErr,
+			Data:      td,
 		}),
 		summary: func() summary.Summary {
 			return summary.TypedData(td, c.key.summaryKey(), e.policy)

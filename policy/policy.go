@@ -3,14 +3,22 @@
 //
 // A policy is a versioned JSON document (see docs/policy.md). It names the
 // client services allowed to make requests (by their stamp public key) and,
-// per signing key, the chains, destinations and amounts allowed. Evaluation
-// is default-deny: anything the document does not allow is refused, and
-// every refusal names the rule that refused it, so that operators and client
-// services can tell a policy decision from a fault.
+// per signing key, what that key may sign: chains; native-coin destinations;
+// per chain, ERC-20 tokens with their recipients, per-transaction caps and
+// allowlisted spenders, NFT collections, generic contract calls by (contract,
+// selector), Safes and MultiSendCallOnly libraries, and fee caps; personal
+// messages, raw digests and EIP-712 domains. Evaluation is default-deny:
+// anything the document does not allow is refused, and every refusal names
+// the rule that refused it, so that operators and client services can tell a
+// policy decision from a fault.
 //
-// The enclave loads the genesis policy from its measured configuration.
-// Quorum-signed policy changes, contract-call rules, rolling limits,
-// approvals and freezes extend this package in later work.
+// This package decides what one request may do on its own (stateless
+// rules). An allowed [Decision] lists the value [Movement]s and allowance
+// [Grant]s the request causes, for the enclave's stateful rules (rolling
+// limits, velocity, approvals, freezes), whose configuration the document
+// also holds and this package parses, validates and exposes
+// ([Policy.KeyLimits], [Policy.KeyVelocity], [Policy.KeyApprovals],
+// [Policy.KeyFreeze]) without enforcing it.
 package policy
 
 import (
@@ -22,9 +30,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
-	"github.com/nitrosign/nitrosign/calldata"
-	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -33,13 +40,26 @@ import (
 // MaxDocumentSize caps a policy document.
 const MaxDocumentSize = 1 << 20
 
-// Limits on the document's contents.
+// Limits on the document's contents: every list has a cap, on top of
+// MaxDocumentSize.
 const (
 	maxClients      = 1024
 	maxKeys         = 1024
-	maxChains       = 64
+	maxChains       = 64 // chains and chain_rules of a key
 	maxDestinations = 4096
 	maxLabel        = 128
+	maxAssets       = 4096
+	maxTokens       = 1024 // tokens of a chain
+	maxSpenders     = 256  // spenders of a token, operators of an NFT collection
+	maxNFTs         = 1024 // NFT collections of a chain
+	maxContracts    = 1024 // generic contracts of a chain
+	maxFunctions    = 64   // functions of a generic contract
+	maxSafes        = 256  // Safes of a chain
+	maxMultiSends   = 16   // MultiSendCallOnly libraries of a chain
+	maxLimits       = 256  // rolling limits of a key
+	maxThresholds   = 256  // approval thresholds of a key
+	maxApprovers    = 64   // approvers of a key
+	maxSignature    = 256  // a function signature
 )
 
 // Rules, as they appear in refusals (error.rule in the HTTP API).
@@ -48,47 +68,92 @@ const (
 	RuleClientKeys = "client_keys"
 	// RuleKeyPolicy: the policy has no rules for this key.
 	RuleKeyPolicy = "key_policy"
-	// RuleChains: the transaction's chain is not allowed for this key.
+	// RuleChains: the chain (of a transaction, or of a permit's or Safe
+	// transaction's domain) is not allowed for this key.
 	RuleChains = "chains"
-	// RuleContractCreation: contract creation (no "to") is not allowed.
-	RuleContractCreation = "contract_creation"
-	// RuleCalldata: the transaction carries calldata, and no contract-call
-	// rule allows it.
-	RuleCalldata = "calldata"
-	// RuleNativeTransfers: native transfers are not allowed for this key.
-	RuleNativeTransfers = "native_transfers"
-	// RuleDestinations: the destination is not on the key's allowlist.
-	RuleDestinations = "destinations"
-	// RuleMaxPerTransaction: the amount exceeds the per-transaction limit.
-	RuleMaxPerTransaction = "max_per_transaction"
 	// RuleBlobTransactions: EIP-4844 blob transactions are not allowed.
 	RuleBlobTransactions = "blob_transactions"
 	// RuleSetCode: EIP-7702 set-code transactions (delegations of an
 	// account to contract code) are not allowed.
 	RuleSetCode = "set_code"
+	// RuleFeeCaps: the gas limit or a fee exceeds the key's caps for the
+	// chain, or the priority fee exceeds the max fee.
+	RuleFeeCaps = "fee_caps"
+	// RuleContractCreation: contract creation (no "to") is not allowed.
+	RuleContractCreation = "contract_creation"
+	// RuleCalldata: no rule of the key covers this call: the (contract,
+	// function) is not allowlisted for the chain, or the calldata is
+	// malformed.
+	RuleCalldata = "calldata"
+	// RuleCallValue: the call carries more native coin than allowed: any
+	// at all for token, NFT, allowance and Safe calls, more than the
+	// function's max_value_wei for generic calls.
+	RuleCallValue = "call_value"
+	// RuleNativeTransfers: native transfers are not allowed for this key on
+	// this chain.
+	RuleNativeTransfers = "native_transfers"
+	// RuleDestinations: the destination or recipient is not on the
+	// allowlist.
+	RuleDestinations = "destinations"
+	// RuleMaxPerTransaction: the amount exceeds the per-transaction cap.
+	RuleMaxPerTransaction = "max_per_transaction"
+	// RuleTokenTransfers: the token is allowlisted, but not for this kind
+	// of transfer (no transfers section, or transferFrom not enabled).
+	RuleTokenTransfers = "token_transfers"
+	// RuleNFTTransfers: the NFT collection is allowlisted, but transfers
+	// of it are not allowed.
+	RuleNFTTransfers = "nft_transfers"
+	// RuleAllowanceGrants: an allowance grant (approve, increaseAllowance,
+	// setApprovalForAll, EIP-2612 Permit, Permit2) to a spender or operator
+	// that is not allowlisted for the token, or a grant of a token that is
+	// not allowlisted, or typed data that looks like a permit without being
+	// exactly one.
+	RuleAllowanceGrants = "allowance_grants"
+	// RuleAllowanceCaps: the allowance granted exceeds the spender's cap,
+	// or is unlimited and the cap is not "unlimited".
+	RuleAllowanceCaps = "allowance_caps"
+	// RuleSafeTransactions: a Safe transaction (execTransaction, or SafeTx
+	// typed data) for a Safe that is not allowlisted, or a Safe request the
+	// policy cannot check (a SafeMessage, a malformed SafeTx).
+	RuleSafeTransactions = "safe_transactions"
+	// RuleSafeOperation: a Safe DELEGATECALL other than to an allowlisted
+	// MultiSendCallOnly running multiSend, or a DELEGATECALL inside a
+	// MultiSend batch. A delegatecall runs foreign code with the Safe's full
+	// authority: the Bybit theft (2025).
+	RuleSafeOperation = "safe_operation"
+	// RuleSafeSelfCall: a Safe transaction calls the Safe itself (owners,
+	// threshold, guard, modules, fallback handler, singleton), directly or
+	// through a MultiSend entry (whose zero "to" means the Safe itself).
+	RuleSafeSelfCall = "safe_self_call"
+	// RuleSafeRefund: a Safe transaction pays a gas refund (non-zero
+	// gasPrice, gasToken or refundReceiver), a payment out of the Safe that
+	// no other rule sees.
+	RuleSafeRefund = "safe_refund"
+	// RuleMultiSend: multiSend called other than by a Safe's DELEGATECALL
+	// to an allowlisted MultiSendCallOnly.
+	RuleMultiSend = "multisend"
 	// RulePersonalMessages: EIP-191 personal messages are not allowed for
 	// this key.
 	RulePersonalMessages = "personal_messages"
+	// RuleRawDigest: the request amounts to signing a bare 32-byte digest,
+	// which is off unless the key's raw_digest switch is on: for example a
+	// personal message of exactly 32 bytes, which a Safe accepts as an
+	// owner's approval of that transaction hash.
+	RuleRawDigest = "raw_digest"
 	// RuleTypedDataDomains: the EIP-712 domain is not on the key's
 	// allowlist.
 	RuleTypedDataDomains = "typed_data_domains"
-	// RuleAllowanceGrants: typed data that grants an allowance (EIP-2612
-	// Permit, Permit2), or looks like it does, is not allowed: no spender
-	// allowlist or cap allows it.
-	RuleAllowanceGrants = "allowance_grants"
-	// RuleRawDigest: the request amounts to signing a bare 32-byte digest,
-	// which is off: for example a personal message of exactly 32 bytes,
-	// which a Safe accepts as an owner's approval of that transaction hash.
-	RuleRawDigest = "raw_digest"
 )
 
-// Document is the JSON form of a policy.
+// Document is the JSON form of a policy. Its field order is the canonical
+// order that [Policy.Hash] commits to.
 type Document struct {
 	// Version only increases across policy changes.
 	Version uint64    `json:"version"`
 	Clients []Client  `json:"clients"`
 	Keys    []KeyRule `json:"keys"`
-	// Assets names tokens, for summaries: symbol and decimals.
+	// Assets names tokens, for summaries and messages: symbol and
+	// decimals.
 	Assets []Asset `json:"assets,omitempty"`
 }
 
@@ -110,13 +175,31 @@ type Client struct {
 
 // KeyRule holds what one signing key may sign.
 type KeyRule struct {
-	Key             string           `json:"key"`
-	Chains          []uint64         `json:"chains"`
+	Key    string   `json:"key"`
+	Chains []uint64 `json:"chains"`
+	// NativeTransfers allows plain value transfers on every chain of the
+	// key that has no native_transfers of its own in ChainRules.
 	NativeTransfers *NativeTransfers `json:"native_transfers,omitempty"`
 	// PersonalMessages allows EIP-191 personal_sign.
 	PersonalMessages bool `json:"personal_messages,omitempty"`
 	// TypedData allows EIP-712 signatures for the listed domains.
 	TypedData *TypedDataRule `json:"typed_data,omitempty"`
+	// RawDigest allows signing bare 32-byte digests, which nothing
+	// decodes: personal messages of exactly 32 bytes among them.
+	RawDigest bool `json:"raw_digest,omitempty"`
+	// ChainRules holds the rules of one chain each.
+	ChainRules []ChainRule `json:"chain_rules,omitempty"`
+
+	// The stateful sections, enforced by the enclave, not this package.
+
+	// Limits are rolling-window limits on value moved.
+	Limits []LimitRule `json:"limits,omitempty"`
+	// Velocity caps the number of transactions in a rolling window.
+	Velocity *VelocityRule `json:"velocity,omitempty"`
+	// Approvals requires approver signatures above thresholds.
+	Approvals *ApprovalRule `json:"approvals,omitempty"`
+	// Freeze freezes the key after refusals or a limit breach.
+	Freeze *FreezeRule `json:"freeze,omitempty"`
 }
 
 // TypedDataRule allowlists EIP-712 domains.
@@ -147,38 +230,131 @@ type Destination struct {
 	Label   string `json:"label"`
 }
 
+// ChainRule holds what a key may do on one chain, beyond native transfers
+// (which may also be set for all chains in [KeyRule.NativeTransfers]).
+type ChainRule struct {
+	ChainID uint64 `json:"chain_id"`
+	// NativeTransfers allows plain value transfers on this chain; it may
+	// not be set together with the key-wide KeyRule.NativeTransfers.
+	NativeTransfers *NativeTransfers `json:"native_transfers,omitempty"`
+	// Fees caps the gas limit and fees; nil leaves them uncapped.
+	Fees *FeeCaps `json:"fees,omitempty"`
+	// Tokens are the ERC-20 tokens the key may transfer or grant
+	// allowances of.
+	Tokens []TokenRule `json:"tokens,omitempty"`
+	// NFTs are the ERC-721 and ERC-1155 collections the key may transfer
+	// or grant operators of.
+	NFTs []NFTRule `json:"nfts,omitempty"`
+	// Contracts allows calls of functions that the enclave does not decode,
+	// by (contract, selector).
+	Contracts []ContractRule `json:"contracts,omitempty"`
+	// Safes are the Safes whose transactions the key may execute or sign.
+	Safes []Destination `json:"safes,omitempty"`
+	// MultiSendCallOnly are the MultiSendCallOnly libraries a Safe may
+	// DELEGATECALL.
+	MultiSendCallOnly []Destination `json:"multisend_call_only,omitempty"`
+}
+
+// FeeCaps caps a transaction's gas limit and fees on one chain. All fields
+// are required; fees are decimal integers of wei per gas.
+type FeeCaps struct {
+	MaxGasLimit             uint64 `json:"max_gas_limit"`
+	MaxFeePerGasWei         string `json:"max_fee_per_gas_wei"`
+	MaxPriorityFeePerGasWei string `json:"max_priority_fee_per_gas_wei"`
+	// MaxGasPriceWei caps the gas price of legacy and EIP-2930
+	// transactions.
+	MaxGasPriceWei string `json:"max_gas_price_wei"`
+}
+
+// TokenRule allowlists one ERC-20 token contract.
+type TokenRule struct {
+	Address string `json:"address"`
+	Label   string `json:"label"`
+	// Transfers allows transfer (and, if enabled, transferFrom) to the
+	// listed recipients; nil allows none.
+	Transfers *TokenTransfers `json:"transfers,omitempty"`
+	// Spenders may be granted allowances (approve, increaseAllowance,
+	// EIP-2612 Permit, Permit2), each up to its cap. Revocations (approve
+	// of 0) are allowed to any spender.
+	Spenders []Spender `json:"spenders,omitempty"`
+}
+
+// TokenTransfers allows ERC-20 transfers of one token.
+type TokenTransfers struct {
+	Destinations []Destination `json:"destinations"`
+	// MaxPerTransaction is a decimal integer of the token's base units.
+	MaxPerTransaction string `json:"max_per_transaction"`
+	// TransferFrom allows transferFrom too, which moves the tokens of its
+	// "from" (who must have given the key an allowance).
+	TransferFrom bool `json:"transfer_from,omitempty"`
+}
+
+// Spender is an allowlisted spender of a token.
+type Spender struct {
+	Address string `json:"address"`
+	Label   string `json:"label"`
+	// MaxAllowance is a decimal integer of the token's base units, or
+	// "unlimited", the only value that allows an unlimited allowance (the
+	// largest integer of the grant's type).
+	MaxAllowance string `json:"max_allowance"`
+}
+
+// NFTRule allowlists one ERC-721 or ERC-1155 collection.
+type NFTRule struct {
+	Address string `json:"address"`
+	Label   string `json:"label"`
+	// Standard is "erc721" or "erc1155": it says which functions the
+	// contract has (transferFrom and approve share their selectors with
+	// ERC-20).
+	Standard string `json:"standard"`
+	// Destinations may receive the collection's tokens; empty allows no
+	// transfer.
+	Destinations []Destination `json:"destinations,omitempty"`
+	// Operators may be approved (setApprovalForAll, or ERC-721 approve of
+	// one token). Revocations are allowed to any operator.
+	Operators []Destination `json:"operators,omitempty"`
+}
+
+// ContractRule allows calls of functions the enclave does not decode on one
+// contract. Their arguments cannot be checked: the rule allows the function
+// with any arguments.
+type ContractRule struct {
+	Address   string         `json:"address"`
+	Label     string         `json:"label"`
+	Functions []FunctionRule `json:"functions"`
+}
+
+// FunctionRule allows one function of a contract, by selector.
+type FunctionRule struct {
+	// Selector is "0x" and 8 lower-case hex digits.
+	Selector string `json:"selector"`
+	// Signature is optional, for humans, such as "deposit()"; when set,
+	// its Keccak-256 must begin with the selector.
+	Signature string `json:"signature,omitempty"`
+	// MaxValueWei caps the native coin sent with the call; empty means 0.
+	MaxValueWei string `json:"max_value_wei,omitempty"`
+}
+
 // Policy is a parsed, validated policy, ready to evaluate. It is immutable
 // and safe for concurrent use.
 type Policy struct {
-	doc     Document
+	version uint64
 	hash    [32]byte
-	clients map[string]*Client // by stamp.PublicKey.String()
+	canon   []byte
+	clients map[string]*clientRule // by stamp.PublicKey.String()
 	keys    map[string]*keyRule
+	keyIDs  []string
 	assets  map[assetKey]Asset
+}
+
+type clientRule struct {
+	name string
+	keys []string
 }
 
 type assetKey struct {
 	chain uint64
 	addr  ethtx.Address
-}
-
-type keyRule struct {
-	id       string
-	chains   []uint64
-	native   *nativeRule
-	personal bool
-	domains  []domainRule
-}
-
-type domainRule struct {
-	name, version string
-	chain         uint64
-	contract      ethtx.Address
-}
-
-type nativeRule struct {
-	dests map[ethtx.Address]string
-	max   *big.Int
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -192,7 +368,8 @@ func Parse(b []byte) (*Policy, error) {
 	return Compile(doc)
 }
 
-// Compile validates a document and prepares it for evaluation.
+// Compile validates a document and prepares it for evaluation. The policy
+// keeps nothing of doc: changing doc afterwards changes nothing.
 func Compile(doc Document) (*Policy, error) {
 	if doc.Version == 0 {
 		return nil, errors.New("policy: version: must be at least 1")
@@ -203,19 +380,15 @@ func Compile(doc Document) (*Policy, error) {
 	if len(doc.Keys) > maxKeys {
 		return nil, fmt.Errorf("policy: keys: more than %d", maxKeys)
 	}
-	p := &Policy{doc: doc, clients: map[string]*Client{}, keys: map[string]*keyRule{}}
-	for i := range doc.Keys {
-		kr := &doc.Keys[i]
-		r, err := compileKeyRule(kr)
-		if err != nil {
-			return nil, fmt.Errorf("policy: keys[%d]: %w", i, err)
-		}
-		if _, dup := p.keys[r.id]; dup {
-			return nil, fmt.Errorf("policy: keys[%d]: key %q listed twice", i, r.id)
-		}
-		p.keys[r.id] = r
+	if len(doc.Assets) > maxAssets {
+		return nil, fmt.Errorf("policy: assets: more than %d", maxAssets)
 	}
+	p := &Policy{version: doc.Version, clients: map[string]*clientRule{}, keys: map[string]*keyRule{}}
+
+	// Clients first, for their keys (approvers must be others); the keys
+	// they may use are checked once the key rules are known.
 	names := map[string]bool{}
+	clientKeys := map[string]string{} // stamp key -> client name
 	for i := range doc.Clients {
 		c := &doc.Clients[i]
 		if !idPattern.MatchString(c.Name) {
@@ -235,13 +408,42 @@ func Compile(doc Document) (*Policy, error) {
 		if len(c.Keys) == 0 {
 			return nil, fmt.Errorf("policy: clients[%d] (%s).keys: empty", i, c.Name)
 		}
+		if len(c.Keys) > maxKeys {
+			return nil, fmt.Errorf("policy: clients[%d] (%s).keys: more than %d", i, c.Name, maxKeys)
+		}
+		cr := &clientRule{name: c.Name}
+		for _, k := range c.Keys {
+			if slices.Contains(cr.keys, k) {
+				return nil, fmt.Errorf("policy: clients[%d] (%s).keys: %q listed twice", i, c.Name, k)
+			}
+			cr.keys = append(cr.keys, k)
+		}
+		p.clients[pub.String()] = cr
+		clientKeys[pub.String()] = c.Name
+	}
+
+	approvers := approverRegistry{clients: clientKeys, names: map[string]string{}, keys: map[string]string{}}
+	for i := range doc.Keys {
+		kr := &doc.Keys[i]
+		r, err := compileKeyRule(kr, &approvers)
+		if err != nil {
+			return nil, fmt.Errorf("policy: keys[%d]: %w", i, err)
+		}
+		if _, dup := p.keys[r.id]; dup {
+			return nil, fmt.Errorf("policy: keys[%d]: key %q listed twice", i, r.id)
+		}
+		p.keys[r.id] = r
+		p.keyIDs = append(p.keyIDs, r.id)
+	}
+	for i := range doc.Clients {
+		c := &doc.Clients[i]
 		for _, k := range c.Keys {
 			if _, ok := p.keys[k]; !ok {
 				return nil, fmt.Errorf("policy: clients[%d] (%s).keys: no rules for key %q", i, c.Name, k)
 			}
 		}
-		p.clients[pub.String()] = c
 	}
+
 	p.assets = map[assetKey]Asset{}
 	for i, a := range doc.Assets {
 		addr, err := ethtx.ParseAddress(a.Address)
@@ -251,7 +453,7 @@ func Compile(doc Document) (*Policy, error) {
 		if a.ChainID == 0 {
 			return nil, fmt.Errorf("policy: assets[%d].chain_id: 0 is not a chain id", i)
 		}
-		if a.Symbol == "" || len(a.Symbol) > 16 || strings.ContainsFunc(a.Symbol, isControl) || strings.ContainsRune(a.Symbol, ' ') {
+		if a.Symbol == "" || len(a.Symbol) > 16 || !utf8.ValidString(a.Symbol) || strings.ContainsFunc(a.Symbol, isControl) || strings.ContainsRune(a.Symbol, ' ') {
 			return nil, fmt.Errorf("policy: assets[%d].symbol: want 1-16 printable characters without spaces", i)
 		}
 		if a.Decimals > 77 {
@@ -267,83 +469,30 @@ func Compile(doc Document) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
+	p.canon = canon
 	p.hash = sha256.Sum256(canon)
 	return p, nil
 }
 
-func compileKeyRule(kr *KeyRule) (*keyRule, error) {
-	if !idPattern.MatchString(kr.Key) {
-		return nil, errors.New("key: want 1-64 of [A-Za-z0-9._-]")
-	}
-	if len(kr.Chains) == 0 || len(kr.Chains) > maxChains {
-		return nil, fmt.Errorf("chains: want 1 to %d chain ids", maxChains)
-	}
-	r := &keyRule{id: kr.Key}
-	for _, c := range kr.Chains {
-		if c == 0 {
-			return nil, errors.New("chains: 0 is not a chain id")
-		}
-		if slices.Contains(r.chains, c) {
-			return nil, fmt.Errorf("chains: %d listed twice", c)
-		}
-		r.chains = append(r.chains, c)
-	}
-	if nt := kr.NativeTransfers; nt != nil {
-		if len(nt.Destinations) > maxDestinations {
-			return nil, fmt.Errorf("native_transfers.destinations: more than %d", maxDestinations)
-		}
-		nr := &nativeRule{dests: map[ethtx.Address]string{}}
-		for j, d := range nt.Destinations {
-			a, err := ethtx.ParseAddress(d.Address)
-			if err != nil {
-				return nil, fmt.Errorf("native_transfers.destinations[%d].address: %w", j, err)
-			}
-			if len(d.Label) > maxLabel || strings.ContainsFunc(d.Label, isControl) {
-				return nil, fmt.Errorf("native_transfers.destinations[%d].label: at most %d printable characters", j, maxLabel)
-			}
-			if _, dup := nr.dests[a]; dup {
-				return nil, fmt.Errorf("native_transfers.destinations[%d]: %s listed twice", j, a.Hex())
-			}
-			nr.dests[a] = d.Label
-		}
-		max, err := parseWei(nt.MaxPerTransactionWei)
-		if err != nil {
-			return nil, fmt.Errorf("native_transfers.max_per_transaction_wei: %w", err)
-		}
-		nr.max = max
-		r.native = nr
-	}
-	r.personal = kr.PersonalMessages
-	if td := kr.TypedData; td != nil {
-		if len(td.Domains) == 0 || len(td.Domains) > maxDestinations {
-			return nil, fmt.Errorf("typed_data.domains: want 1 to %d domains", maxDestinations)
-		}
-		for j, d := range td.Domains {
-			if d.ChainID == 0 {
-				return nil, fmt.Errorf("typed_data.domains[%d].chain_id: 0 is not a chain id", j)
-			}
-			c, err := ethtx.ParseAddress(d.VerifyingContract)
-			if err != nil {
-				return nil, fmt.Errorf("typed_data.domains[%d].verifying_contract: %w", j, err)
-			}
-			if len(d.Name) > maxLabel || len(d.Version) > maxLabel {
-				return nil, fmt.Errorf("typed_data.domains[%d]: name and version at most %d bytes", j, maxLabel)
-			}
-			dr := domainRule{name: d.Name, version: d.Version, chain: d.ChainID, contract: c}
-			if slices.Contains(r.domains, dr) {
-				return nil, fmt.Errorf("typed_data.domains[%d]: listed twice", j)
-			}
-			r.domains = append(r.domains, dr)
-		}
-	}
-	return r, nil
-}
-
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-var two256 = new(big.Int).Lsh(big.NewInt(1), 256)
+// checkLabel checks a label for humans: at most maxLabel bytes of UTF-8
+// without control characters.
+func checkLabel(l string) error {
+	if len(l) > maxLabel || !utf8.ValidString(l) || strings.ContainsFunc(l, isControl) {
+		return fmt.Errorf("at most %d bytes of printable UTF-8", maxLabel)
+	}
+	return nil
+}
 
-func parseWei(s string) (*big.Int, error) {
+var (
+	two256     = new(big.Int).Lsh(big.NewInt(1), 256)
+	maxUint256 = new(big.Int).Sub(two256, big.NewInt(1))
+)
+
+// parseAmount parses a decimal integer below 2^256 without sign or leading
+// zeros.
+func parseAmount(s string) (*big.Int, error) {
 	if s == "" || len(s) > 78 || (len(s) > 1 && s[0] == '0') || strings.Trim(s, "0123456789") != "" {
 		return nil, errors.New("want a decimal integer without leading zeros")
 	}
@@ -355,11 +504,20 @@ func parseWei(s string) (*big.Int, error) {
 }
 
 // Version returns the policy's version.
-func (p *Policy) Version() uint64 { return p.doc.Version }
+func (p *Policy) Version() uint64 { return p.version }
 
 // Hash returns the SHA-256 of the policy's canonical JSON encoding (the
-// document re-encoded with Go's encoding/json, fields in declaration order).
+// document re-encoded with Go's encoding/json, fields in declaration order,
+// empty optional fields left out): see [Policy.Canonical].
 func (p *Policy) Hash() [32]byte { return p.hash }
+
+// Canonical returns a copy of the canonical JSON encoding that
+// [Policy.Hash] hashes. Parsing it gives a policy with the same hash.
+func (p *Policy) Canonical() []byte { return slices.Clone(p.canon) }
+
+// KeyIDs returns the ids of the keys the policy has rules for, in document
+// order.
+func (p *Policy) KeyIDs() []string { return slices.Clone(p.keyIDs) }
 
 // Client returns the registered client with the given stamp public key.
 func (p *Policy) Client(pub stamp.PublicKey) (name string, ok bool) {
@@ -367,81 +525,7 @@ func (p *Policy) Client(pub stamp.PublicKey) (name string, ok bool) {
 	if !ok {
 		return "", false
 	}
-	return c.Name, true
-}
-
-// A Decision is the outcome of evaluating a request.
-type Decision struct {
-	Allow bool
-	// Rule names the rule that refused (empty when allowed).
-	Rule string
-	// Reason says why, for humans; it holds no secrets.
-	Reason string
-	// Label is the allowlist label of the destination, when there is one.
-	Label string
-}
-
-func deny(rule, format string, args ...any) Decision {
-	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
-}
-
-// Transaction is a decoded transaction request.
-type Transaction struct {
-	// Client is the stamp public key that made the request.
-	Client stamp.PublicKey
-	// KeyID is the signing key asked for.
-	KeyID string
-	Tx    *ethtx.Tx
-	// Call is the decoded calldata (calldata.Decode(Tx.Data)); nil means
-	// not decoded, which the policy treats like an unknown call.
-	Call calldata.Call
-}
-
-// EvaluateTransaction decides whether tx may be signed.
-func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
-	kr, d, ok := p.keyFor(req.Client, req.KeyID)
-	if !ok {
-		return d
-	}
-	tx := req.Tx
-	if !tx.ChainID.IsUint64() || !slices.Contains(kr.chains, tx.ChainID.Uint64()) {
-		return deny(RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
-	}
-	switch tx.Type {
-	case ethtx.TypeBlob:
-		return deny(RuleBlobTransactions, "EIP-4844 blob transactions are not allowed for key %q", req.KeyID)
-	case ethtx.TypeSetCode:
-		return deny(RuleSetCode, "EIP-7702 set-code transactions (account delegations) are not allowed for key %q", req.KeyID)
-	}
-	if tx.To == nil {
-		return deny(RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
-	}
-	if len(tx.Data) != 0 {
-		return deny(RuleCalldata, "%s to %s is not allowed: no contract-call rule matches", describeCall(req.Call, tx.Data), tx.To.Hex())
-	}
-	if kr.native == nil {
-		return deny(RuleNativeTransfers, "native transfers are not allowed for key %q", req.KeyID)
-	}
-	label, ok := kr.native.dests[*tx.To]
-	if !ok {
-		return deny(RuleDestinations, "%s is not on the allowlist of key %q for chain %s", tx.To.Hex(), req.KeyID, tx.ChainID)
-	}
-	if tx.Value.Cmp(kr.native.max) > 0 {
-		return deny(RuleMaxPerTransaction, "value %s exceeds the per-transaction limit of %s", ethtx.FormatEther(tx.Value), ethtx.FormatEther(kr.native.max))
-	}
-	return Decision{Allow: true, Label: label}
-}
-
-// describeCall names a call for a refusal message.
-func describeCall(c calldata.Call, data []byte) string {
-	switch {
-	case c != nil && c.Method() != "":
-		return "call " + c.Method()
-	case len(data) >= 4:
-		return fmt.Sprintf("unknown call (selector 0x%x)", data[:4])
-	default:
-		return fmt.Sprintf("calldata of %d bytes", len(data))
-	}
+	return c.name, true
 }
 
 // Asset returns the token the policy knows at address a on chain.
@@ -450,121 +534,42 @@ func (p *Policy) Asset(chain uint64, a ethtx.Address) (Asset, bool) {
 	return as, ok
 }
 
-// Label returns the allowlist label of address a for key keyID, if any.
-func (p *Policy) Label(keyID string, a ethtx.Address) (string, bool) {
+// Label returns the label the rules of key keyID give address a on chain,
+// if any. When the rules name an address more than once, the first label in
+// this order wins: native-transfer destinations, token recipients, token
+// spenders, NFT recipients, NFT operators, Safes, MultiSendCallOnly
+// libraries, generic contracts, tokens, NFT collections.
+func (p *Policy) Label(keyID string, chain uint64, a ethtx.Address) (string, bool) {
 	kr, ok := p.keys[keyID]
-	if !ok || kr.native == nil {
+	if !ok {
 		return "", false
 	}
-	l, ok := kr.native.dests[a]
+	cr, ok := kr.perChain[chain]
+	if !ok {
+		return "", false
+	}
+	l, ok := cr.labels[a]
 	return l, ok
 }
 
-// PersonalMessage is a decoded EIP-191 personal_sign request.
-type PersonalMessage struct {
-	Client  stamp.PublicKey
-	KeyID   string
-	Message []byte
-}
-
-// EvaluatePersonalMessage decides whether a personal message may be signed.
-func (p *Policy) EvaluatePersonalMessage(req *PersonalMessage) Decision {
-	kr, d, ok := p.keyFor(req.Client, req.KeyID)
-	if !ok {
-		return d
+// formatAmount renders an amount of token (zero: the native coin) on chain
+// for a message: in units with the symbol when the policy names the token,
+// in base units otherwise.
+func (p *Policy) formatAmount(chain uint64, token ethtx.Address, v *big.Int) string {
+	if token == (ethtx.Address{}) {
+		return ethtx.FormatEther(v)
 	}
-	if !kr.personal {
-		return deny(RulePersonalMessages, "personal messages are not allowed for key %q", req.KeyID)
+	if as, ok := p.assets[assetKey{chain, token}]; ok {
+		return fmt.Sprintf("%s %s (%s base units)", ethtx.FormatUnits(v, int(as.Decimals)), as.Symbol, v)
 	}
-	// A Safe (checkSignatures, v > 30) takes an EIP-191 signature over a
-	// 32-byte message as its owner's approval of that hash: signing one
-	// would approve a transaction no policy rule has seen.
-	if len(req.Message) == 32 {
-		return deny(RuleRawDigest, "a 32-byte personal message is a bare digest in disguise (a Safe accepts it as an owner's transaction approval); raw-digest signing is off")
-	}
-	return Decision{Allow: true}
-}
-
-// Domain is the decoded EIP-712 domain of a typed-data request; fields the
-// domain does not have are nil.
-type Domain struct {
-	Name, Version     *string
-	ChainID           *big.Int
-	VerifyingContract *ethtx.Address
-}
-
-// TypedData is a decoded EIP-712 request.
-type TypedData struct {
-	Client      stamp.PublicKey
-	KeyID       string
-	Domain      Domain
-	PrimaryType string
-	// Permit is the allowance the typed data grants (EIP-2612, Permit2),
-	// nil if none; PermitErr is set when it looks like a grant but is not
-	// exactly one of the known forms.
-	Permit    *ethmsg.Permit
-	PermitErr error
-}
-
-// EvaluateTypedData decides whether typed data may be signed: its domain
-// must match one of the key's allowlisted domains.
-func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
-	kr, d, ok := p.keyFor(req.Client, req.KeyID)
-	if !ok {
-		return d
-	}
-	// Allowance grants are refused until allowance rules (allowlisted
-	// spenders, caps) exist; so are near-misses, which fail closed.
-	if req.PermitErr != nil {
-		return deny(RuleAllowanceGrants, "typed data looks like an allowance grant but is not a known one: %v", req.PermitErr)
-	}
-	if pm := req.Permit; pm != nil {
-		return deny(RuleAllowanceGrants, "%s (%s) lets %s move tokens: allowance grants are not allowed for key %q", pm.Kind, pm.PrimaryType, pm.Spender.Hex(), req.KeyID)
-	}
-	dom := req.Domain
-	for _, r := range kr.domains {
-		if dom.ChainID == nil || !dom.ChainID.IsUint64() || dom.ChainID.Uint64() != r.chain {
-			continue
-		}
-		if dom.VerifyingContract == nil || *dom.VerifyingContract != r.contract {
-			continue
-		}
-		if r.name != "" && (dom.Name == nil || *dom.Name != r.name) {
-			continue
-		}
-		if r.version != "" && (dom.Version == nil || *dom.Version != r.version) {
-			continue
-		}
-		return Decision{Allow: true}
-	}
-	return deny(RuleTypedDataDomains, "EIP-712 domain %s is not allowed for key %q", describeDomain(dom), req.KeyID)
-}
-
-func describeDomain(d Domain) string {
-	var parts []string
-	if d.Name != nil {
-		parts = append(parts, fmt.Sprintf("name %q", *d.Name))
-	}
-	if d.Version != nil {
-		parts = append(parts, fmt.Sprintf("version %q", *d.Version))
-	}
-	if d.ChainID != nil {
-		parts = append(parts, "chainId "+d.ChainID.String())
-	}
-	if d.VerifyingContract != nil {
-		parts = append(parts, "verifyingContract "+d.VerifyingContract.Hex())
-	}
-	if len(parts) == 0 {
-		return "(empty)"
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
+	return v.String() + " base units"
 }
 
 // keyFor checks that the client may use the key and that the policy has
 // rules for it.
 func (p *Policy) keyFor(client stamp.PublicKey, keyID string) (*keyRule, Decision, bool) {
 	c, ok := p.clients[client.String()]
-	if !ok || !slices.Contains(c.Keys, keyID) {
+	if !ok || !slices.Contains(c.keys, keyID) {
 		return nil, deny(RuleClientKeys, "client may not use key %q", keyID), false
 	}
 	kr, ok := p.keys[keyID]

@@ -14,7 +14,7 @@ import (
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
-func client(t *testing.T) stamp.PublicKey {
+func client(t testing.TB) stamp.PublicKey {
 	t.Helper()
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	return stamp.PublicKey{Scheme: stamp.Ed25519, Key: pub}
@@ -254,10 +254,10 @@ func TestAssetsAndLabels(t *testing.T) {
 	if _, ok := p.Asset(5, *usdc); ok {
 		t.Error("USDC known on chain 5")
 	}
-	if l, ok := p.Label("hot-0", *addr(t, "0x1111111111111111111111111111111111111111")); !ok || l != "ops" {
+	if l, ok := p.Label("hot-0", 1, *addr(t, "0x1111111111111111111111111111111111111111")); !ok || l != "ops" {
 		t.Errorf("Label = %q, %v", l, ok)
 	}
-	if _, ok := p.Label("bare", *addr(t, "0x1111111111111111111111111111111111111111")); ok {
+	if _, ok := p.Label("bare", 1, *addr(t, "0x1111111111111111111111111111111111111111")); ok {
 		t.Error("label for a key without destinations")
 	}
 	for _, tc := range []struct {

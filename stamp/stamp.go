@@ -34,6 +34,11 @@
 //   - hex of the wrong length: 64 digits for an Ed25519 key, 128 for its
 //     signature, 66 for a P-256 key, at most 144 (72 bytes) for its signature;
 //   - a P-256 key not in compressed form or not on the curve;
+//   - a signature that verifies under an Ed25519 key that [CheckPublicKey]
+//     refuses (a non-canonical encoding or a point of small order: under
+//     such a key a valid-looking signature needs no private key), checked
+//     after the signature so that a bad signature is [ErrBadSignature]
+//     whatever its key;
 //
 // and with [ErrBadSignature] a signature that does not verify, including a
 // P-256 signature that is not strict DER (crypto/ecdsa parses it with
@@ -44,8 +49,12 @@
 // normalize s. Nothing may therefore use the stamp or signature bytes as an
 // identifier, for example as a replay-cache key; use the signed request_id or
 // a digest of the body. Ed25519 verification is crypto/ed25519's: canonical S
-// is required, but small-order public keys are not refused, so client
-// registration must only accept keys whose owner proved possession.
+// is required, but it accepts small-order public keys, under which anyone can
+// forge signatures (with the identity as key, R the identity and S zero verify
+// for every message). [CheckPublicKey] therefore refuses them and
+// non-canonical encodings, and so does [ParsePublicKey], with which clients
+// and approvers are registered; [Verify] refuses a stamp that verifies under
+// such a key.
 package stamp
 
 import (
@@ -119,10 +128,19 @@ func (k PublicKey) Equal(other PublicKey) bool {
 }
 
 // ParsePublicKey parses a hex-encoded public key of the given scheme, with the
-// same checks as [Verify]. Errors wrap [ErrMalformed].
+// same checks as [Verify], [CheckPublicKey]'s included. Errors wrap
+// [ErrMalformed].
 func ParsePublicKey(scheme Scheme, hexKey string) (PublicKey, error) {
 	k, _, err := parseKey(scheme, hexKey)
-	return k, err
+	if err != nil {
+		return PublicKey{}, err
+	}
+	if k.Scheme == Ed25519 {
+		if err := checkEd25519(k.Key); err != nil {
+			return PublicKey{}, err
+		}
+	}
+	return k, nil
 }
 
 // parseKey checks a key and returns it with its P-256 form when it has one.
@@ -140,14 +158,7 @@ func parseKey(scheme Scheme, hexKey string) (PublicKey, *ecdsa.PublicKey, error)
 	if err != nil {
 		return PublicKey{}, nil, err
 	}
-	if scheme == Ed25519 {
-		return PublicKey{Scheme: Ed25519, Key: key}, nil, nil
-	}
-	pub, err := decompressP256(key)
-	if err != nil {
-		return PublicKey{}, nil, err
-	}
-	return PublicKey{Scheme: P256, Key: key}, pub, nil
+	return parseKeyBytes(scheme, key, false)
 }
 
 func decompressP256(key []byte) (*ecdsa.PublicKey, error) {
@@ -263,6 +274,14 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	}
 	if !ok {
 		return PublicKey{}, fmt.Errorf("%w (key %s)", ErrBadSignature, key)
+	}
+	// A signature that verifies under a small-order key proves nothing:
+	// anyone can make one. The check comes after verification so that a
+	// bad signature is reported as such whatever the key.
+	if key.Scheme == Ed25519 {
+		if err := checkEd25519(key.Key); err != nil {
+			return PublicKey{}, err
+		}
 	}
 	return key, nil
 }

@@ -113,7 +113,7 @@ type names struct {
 
 func (n names) addr(a ethtx.Address) string {
 	if n.p != nil {
-		if l, ok := n.p.Label(n.keyID, a); ok {
+		if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
 			return a.Hex() + " (" + strconv.Quote(l) + ")"
 		}
 		if as, ok := n.p.Asset(n.chain, a); ok {

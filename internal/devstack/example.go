@@ -24,6 +24,17 @@ const (
 	ExampleDestinationB = "0x2222222222222222222222222222222222222222"
 	// ExampleMaxPerTransactionWei is 1 ETH.
 	ExampleMaxPerTransactionWei = "1000000000000000000"
+	// ExampleDailyLimitWei is 3 ETH: the rolling 24-hour limit on what
+	// destination B receives on Ethereum mainnet (enforced by the
+	// enclave's limit state).
+	ExampleDailyLimitWei = "3000000000000000000"
+	// ExampleUSDCMaxPerTransaction is 1,000 USDC in base units (6
+	// decimals): the cap of one USDC transfer.
+	ExampleUSDCMaxPerTransaction = "1000000000"
+	// ExampleFreezeRefusals refusals within ExampleFreezeWindow freeze the
+	// key.
+	ExampleFreezeRefusals = 100
+	ExampleFreezeWindow   = "1h"
 )
 
 // The EIP-712 specification's Mail example domain, which the example policy
@@ -43,12 +54,25 @@ const (
 var ExampleChains = []uint64{1, 11155111}
 
 // ExamplePolicy returns the example policy, which registers client as the
-// only client: native ETH transfers with empty calldata to the two example
-// destinations on the example chains, at most 1 ETH per transaction;
-// personal messages; typed data in the EIP-712 specification's Mail domain;
-// everything else (contract calls, contract creation, blob and set-code
-// transactions, other typed-data domains) refused.
+// only client of the key ExampleKeyID, which may sign:
+//   - native transfers (empty calldata) to the two example destinations on
+//     the example chains, at most 1 ETH per transaction, with a rolling
+//     24-hour limit of 3 ETH to destination B on Ethereum mainnet;
+//   - USDC transfer (not transferFrom) on Ethereum mainnet to the same two
+//     destinations, at most 1,000 USDC per transaction; no allowance grants
+//     to anyone (no spenders), so approve, increaseAllowance, EIP-2612 and
+//     Permit2 permits of USDC are refused, revocations excepted;
+//   - personal messages (but not of 32 bytes: raw digests are off);
+//   - typed data in the EIP-712 specification's Mail domain;
+//
+// and freezes after 100 refusals within an hour (not on a limit breach).
+// Everything else (other contract calls, contract creation, blob and
+// set-code transactions, other typed-data domains) is refused.
 func ExamplePolicy(client stamp.PublicKey) policy.Document {
+	destinations := []policy.Destination{
+		{Address: ExampleDestinationA, Label: "example destination A"},
+		{Address: ExampleDestinationB, Label: "example destination B"},
+	}
 	return policy.Document{
 		Version: 1,
 		Clients: []policy.Client{{
@@ -61,10 +85,7 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 			Key:    ExampleKeyID,
 			Chains: ExampleChains,
 			NativeTransfers: &policy.NativeTransfers{
-				Destinations: []policy.Destination{
-					{Address: ExampleDestinationA, Label: "example destination A"},
-					{Address: ExampleDestinationB, Label: "example destination B"},
-				},
+				Destinations:         destinations,
 				MaxPerTransactionWei: ExampleMaxPerTransactionWei,
 			},
 			PersonalMessages: true,
@@ -72,6 +93,25 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 				Name: ExampleMailName, Version: ExampleMailVersion,
 				ChainID: ExampleMailChainID, VerifyingContract: ExampleMailContract,
 			}}},
+			ChainRules: []policy.ChainRule{{
+				ChainID: 1,
+				Tokens: []policy.TokenRule{{
+					Address: ExampleUSDC,
+					Label:   "USDC",
+					Transfers: &policy.TokenTransfers{
+						Destinations:      destinations,
+						MaxPerTransaction: ExampleUSDCMaxPerTransaction,
+					},
+				}},
+			}},
+			Limits: []policy.LimitRule{{
+				ChainID: 1, Asset: "native", Destination: ExampleDestinationB,
+				Window: "24h", Max: ExampleDailyLimitWei,
+			}},
+			Freeze: &policy.FreezeRule{
+				Refusals: ExampleFreezeRefusals, Window: ExampleFreezeWindow,
+				OnLimitBreach: false, Scope: string(policy.FreezeKey),
+			},
 		}},
 		Assets: []policy.Asset{{ChainID: 1, Address: ExampleUSDC, Symbol: "USDC", Decimals: 6}},
 	}
