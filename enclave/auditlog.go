@@ -31,10 +31,15 @@ type auditLog struct {
 	pending [][]byte // unacknowledged records, in sequence order
 	first   uint64   // seq of pending[0]
 	max     int
+	now     func() time.Time
+
+	// Of the last record appended: what a rotate record carries over.
+	lastTimeMS    int64
+	policyVersion uint64
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
-	return &auditLog{chain: audit.NewChain(s, audit.Head{}), key: s.PublicKey(), max: max}
+	return &auditLog{chain: audit.NewChain(s, audit.Head{}), key: s.PublicKey(), max: max, now: time.Now}
 }
 
 // full reports whether the backlog of unacknowledged records is at its cap.
@@ -53,6 +58,11 @@ func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 	if len(a.pending) >= a.max {
 		return nil, 0, errAuditBacklog
 	}
+	return a.appendLocked(r)
+}
+
+// appendLocked is append, with a.mu held and the backlog checked.
+func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
 	rec, line, err := a.chain.Append(r, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("enclave: audit: %w", err)
@@ -61,11 +71,39 @@ func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 		a.first = rec.Seq
 	}
 	a.pending = append(a.pending, line)
+	a.lastTimeMS, a.policyVersion = rec.TimeMS, rec.PolicyVersion
 	return line, rec.Seq, nil
 }
 
-// handle acknowledges records up to req.Ack and returns those from
-// req.From on.
+// rotate appends the rotate record the host asked for: the signed last
+// record of the host's current log segment. Like any record it is kept
+// until acknowledged, so a host that crashes before persisting it fetches
+// it again (and then closes the segment). It is refused, without error,
+// while the backlog is full: the host retries later. a.mu is held.
+func (a *auditLog) rotate() []byte {
+	if len(a.pending) >= a.max {
+		return nil
+	}
+	now := a.now
+	if now == nil {
+		now = time.Now
+	}
+	next := a.chain.Head().Seq + 1
+	line, _, err := a.appendLocked(audit.Record{
+		TimeMS:        max(nowMS(now), a.lastTimeMS),
+		Kind:          audit.KindRotate,
+		Decision:      "rotated",
+		Summary:       fmt.Sprintf("the host rotated the audit log: this segment ends with record %d, the next one starts with record %d", next, next+1),
+		PolicyVersion: a.policyVersion,
+	})
+	if err != nil {
+		return nil
+	}
+	return line
+}
+
+// handle acknowledges records up to req.Ack, appends a rotate record if
+// req.Rotate asks for one, and returns the records from req.From on.
 func (a *auditLog) handle(req *proto.AuditRequest) *proto.AuditResponse {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -75,8 +113,12 @@ func (a *auditLog) handle(req *proto.AuditRequest) *proto.AuditResponse {
 		a.pending = a.pending[n:]
 		a.first += uint64(n)
 	}
+	var rotated []byte
+	if req.Rotate {
+		rotated = a.rotate()
+	}
 	head := a.chain.Head()
-	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}}
+	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}, RotateRecord: rotated}
 	if req.From != 0 && len(a.pending) > 0 && req.From >= a.first {
 		for i := int(req.From - a.first); i < len(a.pending) && len(resp.Records) < proto.MaxAuditRecords; i++ {
 			resp.Records = append(resp.Records, a.pending[i])

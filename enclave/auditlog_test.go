@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -95,5 +97,72 @@ func TestAuditBacklogFromGenesis(t *testing.T) {
 	}
 	if pe, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
 		t.Fatalf("over the genesis backlog: %+v", pe)
+	}
+}
+
+// TestAuditRotate: at the host's request the enclave appends a signed
+// rotate record, keeps it until acknowledged like any record, and the next
+// record continues the chain in a new segment.
+func TestAuditRotate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
+		t.Fatal("not signed")
+	}
+	// Records 1 (boot) and 2 are persisted; the host asks for a rotation.
+	st := f.e.Handle(ctx, &proto.AuditRequest{Ack: 2, Rotate: true}).(*proto.AuditResponse)
+	if len(st.RotateRecord) == 0 || st.HeadSeq != 3 {
+		t.Fatalf("rotation: head %d, rotate record %q", st.HeadSeq, st.RotateRecord)
+	}
+	r, err := audit.VerifyRecord(st.RotateRecord, st.Key)
+	if err != nil {
+		t.Fatalf("the rotate record does not verify alone: %v", err)
+	}
+	if r.Kind != audit.KindRotate || r.Decision != "rotated" || r.Seq != 3 || r.PolicyVersion != 7 || r.TimeMS != f.now.UnixMilli() {
+		t.Fatalf("rotate record %+v", r)
+	}
+	rotate := st.RotateRecord
+	// Not acknowledged yet: a host that lost it fetches it again.
+	st = f.e.Handle(ctx, &proto.AuditRequest{From: 3}).(*proto.AuditResponse)
+	if len(st.Records) != 1 || !bytes.Equal(st.Records[0], rotate) || st.RotateRecord != nil {
+		t.Fatalf("from 3 after the rotation: %d records", len(st.Records))
+	}
+	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(2)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
+		t.Fatal("not signed after the rotation")
+	}
+	all := f.e.Handle(ctx, &proto.AuditRequest{From: 3}).(*proto.AuditResponse)
+	if len(all.Records) != 2 {
+		t.Fatalf("%d pending records, want 2 (the rotate record and the decision)", len(all.Records))
+	}
+	// The two segments verify as such: ...3 (rotate) | 4.
+	dir := t.TempDir()
+	seg1 := filepath.Join(dir, "1.log")
+	seg2 := filepath.Join(dir, "2.log")
+	os.WriteFile(seg1, append(append([]byte{}, rotate...), '\n'), 0o600)
+	os.WriteFile(seg2, append(append([]byte{}, all.Records[1]...), '\n'), 0o600)
+	rep, err := audit.VerifyFiles([]string{seg1, seg2}, all.Key, audit.VerifyOptions{FromSeq: 3, FromHash: r.Prev})
+	if err != nil || rep.LastSeq != 4 || len(rep.Segments) != 2 {
+		t.Fatalf("the rotated segments do not verify: %v %+v", err, rep)
+	}
+	// A request without Rotate appends nothing.
+	if st := f.e.Handle(ctx, &proto.AuditRequest{}).(*proto.AuditResponse); st.HeadSeq != 4 || st.RotateRecord != nil {
+		t.Fatalf("a plain audit request changed the log: head %d", st.HeadSeq)
+	}
+}
+
+// TestAuditRotateBacklogFull: with the backlog full the enclave appends no
+// rotate record (the host retries once it has caught up).
+func TestAuditRotateBacklogFull(t *testing.T) {
+	f := newFixtureWith(t, 2)
+	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
+		t.Fatal("not signed")
+	}
+	st := f.e.Handle(context.Background(), &proto.AuditRequest{Rotate: true}).(*proto.AuditResponse)
+	if st.RotateRecord != nil || st.HeadSeq != 2 {
+		t.Fatalf("rotated with a full backlog: head %d", st.HeadSeq)
+	}
+	st = f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 2, Rotate: true}).(*proto.AuditResponse)
+	if st.RotateRecord == nil || st.HeadSeq != 3 {
+		t.Fatalf("no rotation once acknowledged: head %d", st.HeadSeq)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -54,6 +55,20 @@ type Config struct {
 	// Without it, the host releases no decision: every sign answer carries
 	// an audit record that must be persisted first.
 	DataDir string
+	// AuditRotateBytes is the size at which the host ends the live audit
+	// log segment with a rotate record, seals it and starts a new one
+	// (default DefaultAuditRotateBytes, 256 MiB); negative: never, except
+	// on demand (Server.RotateAuditLog).
+	AuditRotateBytes int64
+	// Credentials are the AWS credentials the enclave signs its KMS
+	// requests with: an *IMDS on EC2 (the instance role's). The host
+	// pushes them before unsealing and refreshes them before they expire.
+	// Nil: none (an enclave with an ephemeral seed needs none).
+	Credentials CredentialSource
+	// UnsealPoll is how often the host checks the enclave's state, to
+	// unseal it when it is locked and to store its checkpoints (default
+	// 1 s).
+	UnsealPoll time.Duration
 	// TLSCertFile and TLSKeyFile, when both set, make Serve answer HTTPS
 	// with this PEM certificate chain and key (TLS 1.2 or later).
 	TLSCertFile, TLSKeyFile string
@@ -68,6 +83,10 @@ type Server struct {
 	timeout time.Duration
 	log     *slog.Logger
 	mux     *http.ServeMux
+
+	unsealer   *unsealer            // nil without a data directory
+	refresher  *CredentialRefresher // nil without a credential source
+	unsealPoll time.Duration
 }
 
 // New returns a Server. It does not connect to the enclave until the first
@@ -98,8 +117,25 @@ func New(cfg *Config) (*Server, error) {
 		timeout: c.RequestTimeout,
 		log:     c.Logger,
 	}
+	s.unsealPoll = c.UnsealPoll
+	if s.unsealPoll <= 0 {
+		s.unsealPoll = time.Second
+	}
+	if c.Credentials != nil {
+		r, err := NewCredentialRefresher(&CredentialRefresherConfig{
+			Source: c.Credentials,
+			Push:   func(ctx context.Context, cr Credentials) error { return pushCredentials(ctx, s.pool, cr) },
+			Logger: c.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.refresher = r
+	}
 	if c.DataDir != "" {
+		s.unsealer = newUnsealer(s, c.DataDir, c.Credentials, c.Logger)
 		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger)
+		s.audit.setRotateBytes(c.AuditRotateBytes)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return nil, errors.New("host: TLS needs both a certificate and a key file")
@@ -134,6 +170,7 @@ func (s *Server) routes() {
 	route(http.MethodPost, "/v1/sign", s.sign)
 	route(http.MethodGet, "/v1/attestation", s.attestation)
 	route(http.MethodGet, "/v1/audit", s.auditRecords)
+	route(http.MethodPost, "/v1/admin", s.admin)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
@@ -169,7 +206,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	} else {
 		close(auditDone)
 	}
-	defer func() { stopAudit(); <-auditDone }()
+	var bg sync.WaitGroup
+	if s.unsealer != nil {
+		bg.Go(func() { s.unsealer.run(actx, s.unsealPoll) })
+	}
+	if s.refresher != nil {
+		bg.Go(func() { s.refresher.Run(actx) })
+	}
+	defer func() { stopAudit(); <-auditDone; bg.Wait() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("host: %w", err)
@@ -230,9 +274,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 	if !ok {
 		return writeError(w, unexpected(resp))
 	}
-	writeJSON(w, http.StatusOK, api.HealthResponse{
+	out := api.HealthResponse{
 		Status: api.StatusOK,
 		Enclave: &api.EnclaveHealth{
+			State:         h.State,
 			Version:       h.Version,
 			Keys:          int(h.Keys),
 			PolicyVersion: h.PolicyVersion,
@@ -240,7 +285,21 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			StartedAtMS:   h.StartedUnixMS,
 			UptimeMS:      h.UptimeMS,
 		},
-	})
+	}
+	if h.State == "locked" {
+		// A locked enclave cannot sign: the service is not healthy.
+		msg := "the enclave is locked: its sealed seed is not unsealed yet"
+		if s.unsealer != nil {
+			if st := s.unsealer.get(); st.Err != nil {
+				msg += ": " + st.Err.Error()
+			}
+		}
+		out.Status = api.StatusDegraded
+		out.Error = &api.Error{Code: api.CodeUnavailable, Message: msg}
+		writeJSON(w, http.StatusServiceUnavailable, out)
+		return api.CodeUnavailable
+	}
+	writeJSON(w, http.StatusOK, out)
 	return "ok"
 }
 

@@ -43,6 +43,10 @@ func (c CredentialsRequest) String() string {
 // GoString is String.
 func (c CredentialsRequest) GoString() string { return c.String() }
 
+// Format prints String for every verb, so that no verb (%x, %d, %+v)
+// prints the secret or the token.
+func (c CredentialsRequest) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
 // CredentialsResponse acknowledges credentials.
 type CredentialsResponse struct{}
 

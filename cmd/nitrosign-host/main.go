@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	nitrosign-host [-data-dir DIR] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
+//	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
 package main
 
 import (
@@ -28,6 +28,7 @@ func main() {
 	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
 	dataDir := flag.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
+	rotate := flag.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
 	cert := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
 	key := flag.String("tls-key", "", "PEM private key `file` for -tls-cert")
 	flag.Parse()
@@ -35,7 +36,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	cfg := config{dataDir: *dataDir, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
+	if *rotate <= 0 {
+		*rotate = -1 // never: host.Config's negative
+	}
+	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: %v\n", err)
 		os.Exit(1)
@@ -43,13 +47,14 @@ func main() {
 }
 
 type config struct {
-	dataDir   string
-	listen    string
-	cid, port uint32
-	conns     int
-	transport string
-	level     string
-	cert, key string
+	dataDir     string
+	rotateBytes int64
+	listen      string
+	cid, port   uint32
+	conns       int
+	transport   string
+	level       string
+	cert, key   string
 }
 
 func run(c config) error {
@@ -62,7 +67,7 @@ func run(c config) error {
 		return err
 	}
 	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: c.cid, EnclavePort: c.port, Conns: c.conns, Logger: log,
-		DataDir: c.dataDir, TLSCertFile: c.cert, TLSKeyFile: c.key})
+		DataDir: c.dataDir, AuditRotateBytes: c.rotateBytes, TLSCertFile: c.cert, TLSKeyFile: c.key})
 	if err != nil {
 		return err
 	}

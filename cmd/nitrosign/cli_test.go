@@ -219,6 +219,36 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		t.Fatalf("sign --verify-enclave with another PCR0: exit %d, %s", code, errOut.String())
 	}
 
+	// Admin commands: one admin writes, both dev admins sign, then submit.
+	env := filepath.Join(t.TempDir(), "cmd.json")
+	genesis := filepath.Join(dataDir, devstack.GenesisFile)
+	if code := mainWithArgs([]string{"admin", "command", "--kind", "key_create", "--key-id", "hot-7", "--path", "m/44'/60'/0'/0/7",
+		"--genesis", genesis, "--out", env}, io.Discard, &errOut); code != 0 {
+		t.Fatalf("admin command exited %d: %s", code, errOut.String())
+	}
+	submit := []string{"admin", "submit", "--in", env, "--host", url}
+	errOut.Reset()
+	if code := mainWithArgs(submit, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "quorum") {
+		t.Fatalf("an unsigned command: exit %d, %s", code, errOut.String())
+	}
+	for i := 1; i <= devstack.AdminCount; i++ {
+		out.Reset()
+		if code := mainWithArgs([]string{"admin", "sign", "--in", env, "--key", filepath.Join(dataDir, devstack.AdminKeyFile(i)), "--name", devstack.AdminName(i)}, &out, &errOut); code != 0 {
+			t.Fatalf("admin sign %d exited %d: %s", i, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "key_create") || !strings.Contains(out.String(), "hot-7") {
+			t.Errorf("admin sign does not show the command:\n%s", out.String())
+		}
+	}
+	out.Reset()
+	if code := mainWithArgs(submit, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"key_id": "hot-7"`) {
+		t.Fatalf("admin submit: exit %d, %s %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"keys", "--host", url}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "hot-7") {
+		t.Fatalf("keys after key_create: exit %d, %s", code, out.String())
+	}
+
 	// SIGINT stops everything within seconds.
 	start := time.Now()
 	if err := dev.Process.Signal(os.Interrupt); err != nil {

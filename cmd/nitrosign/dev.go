@@ -16,10 +16,11 @@ import (
 
 func runDev(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", stderr)
-	dataDir := fs.String("data-dir", devstack.DefaultDataDir, "data `directory` (dev client key, genesis configuration)")
+	dataDir := fs.String("data-dir", devstack.DefaultDataDir, "data `directory` (dev client key, genesis configuration, sealed seed, simulated KMS, audit log)")
 	listen := fs.String("listen", devstack.DefaultListen, "host API listen `address`")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: nitrosign-enclave next to this program, else built)")
 	level := fs.String("log-level", "info", "log `level` of the host and the enclave")
+	accept := fs.Bool("accept-new-image", false, "update the simulated KMS key policy to this enclave image (after a change to the enclave binary or genesis.json), as an admin would in AWS")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,7 +31,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, enclave process, host)...")
+	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
 	st, err := devstack.Start(ctx, devstack.Options{
 		DataDir:         *dataDir,
 		Listen:          *listen,
@@ -38,6 +39,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 		EnclaveLog:      stderr,
 		Logger:          log,
 		EnclaveLogLevel: *level,
+		AcceptNewImage:  *accept,
 	})
 	if err != nil {
 		return err
@@ -82,7 +84,12 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  NSM root     %s\n", st.NSMRootPath)
 	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s; at most 1 ETH per transaction; nothing else\n",
 		devstack.ExampleDestinationA, devstack.ExampleDestinationB)
-	fmt.Fprintf(w, "  note         the seed is drawn anew at every start until KMS sealing lands, so addresses change between runs\n\n")
+	if st.KMSKeyARN != "" {
+		fmt.Fprintf(w, "  seed         sealed under simulated KMS key %s, released only to this PCR0\n", st.KMSKeyARN)
+		fmt.Fprintf(w, "               (%s/seed.sealed; the same addresses at every start)\n\n", st.DataDir)
+	} else {
+		fmt.Fprintf(w, "  seed         ephemeral (genesis.json has no kms section): addresses change at every start\n\n")
+	}
 	self := selfCommand()
 	fmt.Fprintf(w, "Try it:\n\n")
 	fmt.Fprintf(w, "  curl -s %s/v1/keys\n\n", st.URL)

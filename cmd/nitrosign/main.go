@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
 	"audit":      {"verify an audit log end to end (audit verify)", runAudit},
 	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},
+	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin},
 }
 
 func main() {

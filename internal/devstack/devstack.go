@@ -4,14 +4,22 @@
 // It is what `nitrosign dev` and the end-to-end tests run.
 //
 // The data directory keeps what must survive restarts: the dev client key
-// (client.pem) and the genesis configuration the enclave starts from
-// (genesis.json). Until KMS sealing exists, the enclave draws a new master
-// seed at every start, so the signing addresses change from run to run.
+// (client.pem), the genesis configuration the enclave starts from
+// (genesis.json), the simulated KMS's state and TLS CA (kms-*), and what
+// the host stores for the enclave: the sealed seed (seed.sealed), its
+// checkpoints and the audit log. The seed is sealed under the simulated
+// KMS key, whose policy releases it only to the measured image (binary and
+// genesis), so later runs show the same addresses, and a changed image is
+// refused as AWS KMS would refuse it (see Options.AcceptNewImage).
 package devstack
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +34,13 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/kmssim"
 	"github.com/nitrosign/nitrosign/internal/nsmsim"
 	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/kms"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/transport"
@@ -70,6 +81,10 @@ type Options struct {
 	Logger *slog.Logger
 	// EnclaveLogLevel is passed to the enclave's -log-level (default info).
 	EnclaveLogLevel string
+	// AcceptNewImage updates the simulated KMS key policy to the enclave
+	// image being started, as an admin would after reviewing a new image;
+	// without it, a changed image is refused the sealed seed.
+	AcceptNewImage bool
 }
 
 // Stack is a running dev stack.
@@ -96,12 +111,19 @@ type Stack struct {
 	NSMRootPath string
 	// Measurement is the simulated PCR0-2 of the running enclave image.
 	Measurement nsmsim.Measurement
-	cmd         *exec.Cmd
-	cancel      context.CancelFunc
-	hostDone    chan error
-	procDone    chan error
-	closeOnce   sync.Once
-	closeErr    error
+	// KMSKeyARN is the simulated KMS key the seed is sealed under; empty
+	// for an ephemeral seed (a genesis.json without a kms section).
+	KMSKeyARN string
+
+	kms       *kmssim.Server
+	proxy     *vsockProxy
+	host      *host.Server
+	cmd       *exec.Cmd
+	cancel    context.CancelFunc
+	hostDone  chan error
+	procDone  chan error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start starts the simulator, the enclave process and the host, and returns
@@ -125,9 +147,40 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("devstack: data dir: %w", err)
 	}
-	signer, genesisPath, err := prepareDataDir(opts.DataDir)
+	signer, genesisPath, created, err := prepareDataDir(opts.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	kmsCA, kmsCAPEM, err := loadOrCreateKMSCA(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		arn, err := createSealingKey(ctx, opts.DataDir, kmsCA)
+		if err != nil {
+			return nil, err
+		}
+		g, err := os.ReadFile(genesisPath)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		admins, err := ensureAdmins(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		if g, err = withKMS(g, arn, kmsCAPEM, admins); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	kmsSection, err := genesisKMS(genesisPath)
+	if err != nil {
+		return nil, err
+	}
+	if kmsSection == nil {
+		opts.Logger.Warn("genesis.json has no kms section: the seed is ephemeral and the addresses change at every start; remove it from the data directory to make a sealed one", "path", genesisPath)
 	}
 	bin, err := findEnclaveBinary(ctx, opts.EnclaveBinary, opts.DataDir)
 	if err != nil {
@@ -159,6 +212,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.startNSM(bin, genesisPath); err != nil {
 		return nil, err
 	}
+	var creds host.CredentialSource
+	if kmsSection != nil {
+		if err := s.startKMS(ctx, kmsCA, kmsSection.KeyID, opts.AcceptNewImage, opts.Logger); err != nil {
+			return nil, err
+		}
+		creds = host.StaticCredentials{AccessKeyID: kmssim.DefaultAccessKeyID, SecretAccessKey: kmssim.DefaultSecretAccessKey}
+	}
 	if err := s.startEnclave(bin, genesisPath, opts); err != nil {
 		return nil, err
 	}
@@ -169,10 +229,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		EnclavePort: transport.DefaultEnclavePort,
 		Logger:      opts.Logger,
 		DataDir:     opts.DataDir,
+		Credentials: creds,
+		UnsealPoll:  250 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.host = srv
 	hctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.hostDone = make(chan error, 1)
@@ -185,42 +248,43 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 }
 
 // prepareDataDir makes sure the data directory has a dev client key and a
-// genesis configuration that registers it.
-func prepareDataDir(dir string) (stamp.Signer, string, error) {
+// genesis configuration that registers it; created reports a new genesis.
+func prepareDataDir(dir string) (_ stamp.Signer, _ string, created bool, _ error) {
 	keyPath := filepath.Join(dir, ClientKeyFile)
 	genesisPath := filepath.Join(dir, GenesisFile)
-	created := false
+	newKey := false
 	pemBytes, err := os.ReadFile(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
 		s, gerr := stamp.GenerateSigner(stamp.Ed25519)
 		if gerr != nil {
-			return nil, "", fmt.Errorf("devstack: %w", gerr)
+			return nil, "", false, fmt.Errorf("devstack: %w", gerr)
 		}
 		pemBytes, err = stamp.MarshalPrivateKeyPEM(s)
 		if err != nil {
-			return nil, "", fmt.Errorf("devstack: %w", err)
+			return nil, "", false, fmt.Errorf("devstack: %w", err)
 		}
 		if err := writeFileAtomic(keyPath, pemBytes, 0o600); err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
-		created = true
+		newKey = true
 	} else if err != nil {
-		return nil, "", fmt.Errorf("devstack: %w", err)
+		return nil, "", false, fmt.Errorf("devstack: %w", err)
 	}
 	signer, err := stamp.ParseSignerPEM(pemBytes)
 	if err != nil {
-		return nil, "", fmt.Errorf("devstack: %s: %w", keyPath, err)
+		return nil, "", false, fmt.Errorf("devstack: %s: %w", keyPath, err)
 	}
-	if _, err := os.Stat(genesisPath); created || errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(genesisPath); newKey || errors.Is(err, os.ErrNotExist) {
 		g, err := ExampleGenesis(signer.PublicKey())
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
+		created = true
 	}
-	return signer, genesisPath, nil
+	return signer, genesisPath, created, nil
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
@@ -376,6 +440,70 @@ func (s *Stack) startNSM(bin, genesisPath string) error {
 	return nil
 }
 
+// startKMS serves the simulated KMS on the data directory's state, trusting
+// the simulated NSM's root for attestations, with the key policy naming
+// this image on a key's first use or when accept is set, and the
+// vsock-proxy that carries the enclave's TLS to it.
+func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, keyARN string, accept bool, log *slog.Logger) error {
+	root, err := firstCert(s.nsm.RootPEM())
+	if err != nil {
+		return err
+	}
+	srv, err := newKMSSim(s.DataDir, ca, []*x509.Certificate{root})
+	if err != nil {
+		return err
+	}
+	s.kms, s.KMSKeyARN = srv, keyARN
+	named, err := policyNamesImage(ctx, srv, keyARN)
+	if err != nil {
+		return err
+	}
+	if !named || accept {
+		if err := putImagePolicy(ctx, srv, keyARN, s.Measurement); err != nil {
+			return err
+		}
+		if named {
+			log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
+		}
+	}
+	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), kms.DefaultProxyPort, strings.TrimPrefix(srv.URL(), "https://"))
+	return err
+}
+
+func firstCert(pemBytes []byte) (*x509.Certificate, error) {
+	b, _ := pem.Decode(pemBytes)
+	if b == nil {
+		return nil, errors.New("devstack: no certificate in the NSM root PEM")
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
+// waitUnsealed waits until the host has unsealed the enclave; a KMS
+// refusal ends the wait at once with the reason.
+func (s *Stack) waitUnsealed(ctx context.Context) error {
+	for {
+		st := s.host.Unseal()
+		switch {
+		case st.State == host.UnsealDone:
+			return nil
+		case st.State == host.UnsealFailed && st.Code == enclave.CodeKMSAccessDenied:
+			d, ok := s.kms.LastDenial()
+			return denialError(d, ok, s.Measurement, st.Err.Error())
+		}
+		select {
+		case err := <-s.procDone:
+			s.procDone <- err
+			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", err)
+		case <-ctx.Done():
+			if st.Err != nil {
+				return fmt.Errorf("devstack: the enclave was not unsealed within 30 s: %w", st.Err)
+			}
+			return fmt.Errorf("devstack: the enclave was not unsealed within 30 s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // waitReady waits until the host reaches the enclave, then reads its keys.
 func (s *Stack) waitReady(ctx context.Context, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -392,6 +520,12 @@ func (s *Stack) waitReady(ctx context.Context, log *slog.Logger) error {
 		default:
 		}
 		conn, err := ep.Dial(ctx, transport.DefaultEnclaveCID, transport.DefaultEnclavePort)
+		if err == nil && s.KMSKeyARN != "" {
+			if err := s.waitUnsealed(ctx); err != nil {
+				conn.Close()
+				return err
+			}
+		}
 		if err == nil {
 			c := proto.NewClient(conn, &proto.ClientOptions{Logger: log})
 			resp, err := c.Call(ctx, &proto.KeysRequest{})
@@ -450,6 +584,12 @@ func (s *Stack) Close() error {
 				<-s.procDone
 				s.closeErr = errors.New("devstack: the enclave process did not stop on SIGTERM and was killed")
 			}
+		}
+		if s.proxy != nil {
+			s.proxy.Close()
+		}
+		if s.kms != nil {
+			s.kms.Close()
 		}
 		if s.nsm != nil {
 			s.nsm.Close()

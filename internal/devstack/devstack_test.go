@@ -177,6 +177,12 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 		t.Fatalf("health = %+v", health)
 	}
 
+	// transfer(ExampleDestinationB, 1,000 USDC), the largest USDC transfer
+	// the example policy allows.
+	usdcTransfer := append([]byte{0xa9, 0x05, 0x9c, 0xbb}, make([]byte, 12)...)
+	destB, _ := ethtx.ParseAddress(devstack.ExampleDestinationB)
+	usdcTransfer = append(usdcTransfer, destB[:]...)
+	usdcTransfer = append(usdcTransfer, eth(devstack.ExampleUSDCMaxPerTransaction).FillBytes(make([]byte, 32))...)
 	for _, tc := range []struct {
 		name   string
 		key    string
@@ -184,14 +190,16 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 		chain  uint64
 		to     string
 		value  *big.Int
+		data   []byte
 	}{
-		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, false, 1, devstack.ExampleDestinationB, eth("1000000000000000000")},
-		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, false, 11155111, devstack.ExampleDestinationA, eth("500000000000000000")},
-		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), false, 1, devstack.ExampleDestinationA, big.NewInt(0)},
-		{"legacy EIP-155, sepolia", devstack.ExampleKeyID, true, 11155111, devstack.ExampleDestinationB, eth("250000000000000000")},
+		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, false, 1, devstack.ExampleDestinationB, eth("1000000000000000000"), nil},
+		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, false, 11155111, devstack.ExampleDestinationA, eth("500000000000000000"), nil},
+		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), false, 1, devstack.ExampleDestinationA, big.NewInt(0), nil},
+		{"legacy EIP-155, sepolia", devstack.ExampleKeyID, true, 11155111, devstack.ExampleDestinationB, eth("250000000000000000"), nil},
+		{"USDC transfer of 1,000 USDC to destination B", devstack.ExampleKeyID, false, 1, devstack.ExampleUSDC, big.NewInt(0), usdcTransfer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			unsigned := eip1559(t, txOpts{legacy: tc.legacy, chainID: tc.chain, to: tc.to, value: tc.value})
+			unsigned := eip1559(t, txOpts{legacy: tc.legacy, chainID: tc.chain, to: tc.to, value: tc.value, data: tc.data})
 			resp, err := c.SignTransaction(ctx, tc.key, unsigned)
 			if err != nil {
 				t.Fatal(err)
@@ -286,7 +294,11 @@ func TestDevStackRefusals(t *testing.T) {
 		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, api.CodePolicyDenied, "destinations"},
 		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, api.CodePolicyDenied, "chains"},
 		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, api.CodePolicyDenied, "contract_creation"},
-		{"ERC-20 transfer (no contract-call rules yet)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
+		{"USDC transfer to a recipient not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer("0x3333333333333333333333333333333333333333", 1e6)}), 403, api.CodePolicyDenied, "destinations"},
+		{"USDC transfer over 1,000 USDC", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1_000_000_001)}), 403, api.CodePolicyDenied, "max_per_transaction"},
+		{"USDC approve (no allowance grants)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(devstack.ExampleDestinationA, 1)[4:]...)}), 403, api.CodePolicyDenied, "allowance_grants"},
+		{"ERC-20 transfer of a token not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
+		{"USDC transfer on Sepolia (no token rules there)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
 		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, api.CodeBadRequest, ""},
 		{"legacy transaction to a destination not allowlisted", devstack.ExampleKeyID, legacy, 403, api.CodePolicyDenied, "destinations"},
 		{"unknown transaction type", devstack.ExampleKeyID, []byte{0x05, 0xc0}, 400, api.CodeUnsupportedTransactionType, ""},

@@ -1,0 +1,346 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// Files the host keeps for the enclave in its data directory. The host
+// cannot read or forge them: the sealed seed opens only through KMS for the
+// measured enclave image, checkpoints only in an enclave holding the seed.
+const (
+	// SealedSeedFile is the enclave's sealed seed: the only copy of its
+	// keys outside the enclave. Back it up.
+	SealedSeedFile = "seed.sealed"
+	// CheckpointFile is the enclave's latest sealed checkpoint.
+	CheckpointFile = "checkpoint.sealed"
+	// AuditKeyFile names the enclave's audit public key (hex), so that the
+	// host finds the log to continue before the enclave is unsealed.
+	AuditKeyFile = "audit.key"
+)
+
+// Unseal states, as Server.Unseal reports them.
+const (
+	UnsealPending = "pending" // not yet asked, or being tried
+	UnsealDone    = "ready"   // unsealed (or ephemeral: nothing to unseal)
+	UnsealFailed  = "failed"  // the last attempt failed; retrying
+)
+
+// UnsealStatus is where the host stands with the enclave's seed.
+type UnsealStatus struct {
+	State string
+	// Code and Err are the last failure's: Code is the enclave's error
+	// code ("kms_access_denied" when KMS refused), Err its message.
+	Code string
+	Err  error
+	// Attempts counts the attempts made.
+	Attempts int
+}
+
+// unsealer hands the enclave its sealed seed whenever it is locked (at
+// start, and after an enclave restart), first making one if the data
+// directory has none, and stores the enclave's checkpoints.
+type unsealer struct {
+	s     *Server
+	dir   string
+	creds CredentialSource
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	status UnsealStatus
+	ready  chan struct{} // closed at the first success
+	once   sync.Once
+
+	cpAck uint64 // generation of the checkpoint stored
+}
+
+func newUnsealer(s *Server, dir string, creds CredentialSource, log *slog.Logger) *unsealer {
+	return &unsealer{s: s, dir: dir, creds: creds, log: log, status: UnsealStatus{State: UnsealPending}, ready: make(chan struct{})}
+}
+
+func (u *unsealer) set(st UnsealStatus) {
+	u.mu.Lock()
+	st.Attempts = u.status.Attempts
+	if st.State != UnsealDone {
+		st.Attempts++
+	}
+	u.status = st
+	u.mu.Unlock()
+	if st.State == UnsealDone {
+		u.once.Do(func() { close(u.ready) })
+	}
+}
+
+func (u *unsealer) get() UnsealStatus {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status
+}
+
+// run checks the enclave's state every poll, unsealing it when locked, and
+// stores checkpoints while it is ready, until ctx is done.
+func (u *unsealer) run(ctx context.Context, poll time.Duration) {
+	backoff := poll
+	for {
+		wait := poll
+		if err := u.step(ctx); err != nil {
+			var pe *proto.Error
+			code := ""
+			if errors.As(err, &pe) {
+				code = pe.Code
+			}
+			u.set(UnsealStatus{State: UnsealFailed, Code: code, Err: err})
+			u.log.Error("the enclave is locked and could not be unsealed; retrying", "code", code, "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(2*backoff, time.Minute)
+		} else {
+			backoff = poll
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// step does what the enclave's state calls for: unseal, or a checkpoint.
+func (u *unsealer) step(ctx context.Context) error {
+	resp, err := u.call(ctx, &proto.HealthRequest{})
+	if err != nil {
+		return err
+	}
+	h, ok := resp.(*proto.HealthResponse)
+	if !ok {
+		return fmt.Errorf("host: unexpected answer %v to health", resp.Type())
+	}
+	switch h.State {
+	case "locked":
+		if err := u.unseal(ctx); err != nil {
+			return err
+		}
+		u.set(UnsealStatus{State: UnsealDone})
+		return nil
+	case "ready":
+		u.set(UnsealStatus{State: UnsealDone})
+		return u.checkpoint(ctx)
+	default: // ephemeral, or an enclave from before sealing
+		u.set(UnsealStatus{State: UnsealDone})
+		return nil
+	}
+}
+
+func (u *unsealer) call(ctx context.Context, m proto.Message) (proto.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	return u.s.pool.call(ctx, m)
+}
+
+// pushCredentials sends the enclave fresh credentials.
+func (u *unsealer) pushCredentials(ctx context.Context) error {
+	if u.creds == nil {
+		return errors.New("host: the enclave needs AWS credentials to reach KMS, and no credential source is configured")
+	}
+	c, err := u.creds.Fetch(ctx)
+	if err != nil {
+		return err
+	}
+	return pushCredentials(ctx, u.s.pool, c)
+}
+
+// pushCredentials sends c to the enclave.
+func pushCredentials(ctx context.Context, p *pool, c Credentials) error {
+	req := &proto.CredentialsRequest{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	if !c.Expires.IsZero() {
+		req.ExpiresUnixMS = c.Expires.UnixMilli()
+	}
+	resp, err := p.call(ctx, req)
+	if err != nil {
+		return fmt.Errorf("host: pushing credentials: %w", err)
+	}
+	if _, ok := resp.(*proto.CredentialsResponse); !ok {
+		return fmt.Errorf("host: unexpected answer %v to credentials", resp.Type())
+	}
+	return nil
+}
+
+// unseal hands the enclave its sealed seed, making one first if there is
+// none, with the last record of the audit log and the latest checkpoint.
+func (u *unsealer) unseal(ctx context.Context) error {
+	if err := u.pushCredentials(ctx); err != nil {
+		return err
+	}
+	seedPath := filepath.Join(u.dir, SealedSeedFile)
+	sealed, err := readSmall(seedPath, proto.MaxSealedLen)
+	if errors.Is(err, os.ErrNotExist) {
+		if sealed, err = u.create(ctx, seedPath); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	req := &proto.UnsealRequest{Sealed: sealed}
+	cp, err := readSmall(filepath.Join(u.dir, CheckpointFile), proto.MaxCheckpointLen)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	req.Checkpoint = cp
+	if u.s.audit != nil {
+		if req.AuditHead, err = u.s.audit.lastLine(u.knownAuditKey()); err != nil {
+			return err
+		}
+	}
+	resp, err := u.call(ctx, req)
+	if err != nil {
+		return err
+	}
+	ur, ok := resp.(*proto.UnsealResponse)
+	if !ok {
+		return fmt.Errorf("host: unexpected answer %v to unseal", resp.Type())
+	}
+	if err := writeFileSync(filepath.Join(u.dir, AuditKeyFile), []byte(hex.EncodeToString(ur.AuditKey)+"\n"), 0o600); err != nil {
+		return err
+	}
+	if u.s.audit != nil && len(ur.AuditRecord) > 0 {
+		if perr := u.s.persistAudit(ctx, ur.AuditRecord); perr != nil {
+			return fmt.Errorf("host: persisting the boot record: %s", perr.Message)
+		}
+	}
+	u.log.Info("enclave unsealed", "keys", ur.Keys, "audit_key", hex.EncodeToString(ur.AuditKey))
+	return nil
+}
+
+// knownAuditKey is the audit key recorded at the last unseal, or nil.
+func (u *unsealer) knownAuditKey() []byte {
+	b, err := readSmall(filepath.Join(u.dir, AuditKeyFile), 256)
+	if err != nil {
+		return nil
+	}
+	k, err := hex.DecodeString(string(trimNL(b)))
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
+// create asks the enclave for a new sealed seed and stores it, synced,
+// before anything uses it.
+func (u *unsealer) create(ctx context.Context, path string) ([]byte, error) {
+	u.log.Info("no sealed seed in the data directory: asking the enclave for a new one", "path", path)
+	resp, err := u.call(ctx, &proto.UnsealRequest{Create: true})
+	if err != nil {
+		return nil, err
+	}
+	ur, ok := resp.(*proto.UnsealResponse)
+	if !ok || len(ur.Sealed) == 0 {
+		return nil, errors.New("host: the enclave answered create without a sealed seed")
+	}
+	if err := writeFileSync(path, ur.Sealed, 0o600); err != nil {
+		return nil, fmt.Errorf("host: storing the new sealed seed: %w", err)
+	}
+	return ur.Sealed, nil
+}
+
+// checkpoint stores the enclave's newest checkpoint, if any.
+func (u *unsealer) checkpoint(ctx context.Context) error {
+	resp, err := u.call(ctx, &proto.CheckpointRequest{Ack: u.cpAck})
+	if err != nil {
+		return err
+	}
+	cr, ok := resp.(*proto.CheckpointResponse)
+	if !ok {
+		return fmt.Errorf("host: unexpected answer %v to checkpoint", resp.Type())
+	}
+	if len(cr.Sealed) == 0 {
+		u.cpAck = cr.Generation
+		return nil
+	}
+	if err := writeFileSync(filepath.Join(u.dir, CheckpointFile), cr.Sealed, 0o600); err != nil {
+		return fmt.Errorf("host: storing the checkpoint: %w", err)
+	}
+	u.cpAck = cr.Generation
+	return nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// readSmall reads a file of at most max bytes.
+func readSmall(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("host: %s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+// writeFileSync replaces path with data atomically and durably: a synced
+// temporary file renamed over it, then the directory synced.
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Unseal reports where the host stands with the enclave's seed: ready once
+// the enclave is unsealed (or has an ephemeral seed), failed with the
+// enclave's error code and message while unsealing fails. Without a data
+// directory the host never unseals and reports pending.
+func (s *Server) Unseal() UnsealStatus {
+	if s.unsealer == nil {
+		return UnsealStatus{State: UnsealPending}
+	}
+	return s.unsealer.get()
+}
