@@ -378,7 +378,7 @@ func StatusFor(code string) int {
 		return 400
 	case CodeUnauthorized, CodeStaleRequest, CodeReplayedRequest:
 		return 401
-	case CodePolicyDenied:
+	case CodePolicyDenied, CodeApprovalRejected:
 		return 403
 	case CodeUnknownKey, CodeNotFound:
 		return 404

@@ -84,6 +84,11 @@ func sampleMessages() []struct {
 		{"admin_request", &AdminRequest{Envelope: []byte(`{"command":"..."}`)}},
 		{"admin_response", &AdminResponse{Result: []byte(`{"ok":true}`), Sealed: seq(100, 1), AuditRecord: []byte(`{"seq":11}`)}},
 		{"admin_response_result_only", &AdminResponse{Result: []byte(`{}`)}},
+		{"sign_response_pending", &SignResponse{SignedTransaction: []byte{}, Status: StatusPending, ApprovalID: "ap-1", Summary: "send 5 ETH", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 1763700000000}},
+		{"approval_request", &ApprovalRequest{Body: []byte(`{"approval_id":"ap-1"}`)}},
+		{"approval_info_request", &ApprovalInfoRequest{ID: "ap-1"}},
+		{"approval_info_response", &ApprovalInfoResponse{ID: "ap-1", Status: StatusPending, Body: []byte(`{}`), Summary: "s", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: 9}},
+		{"approval_info_response_signed", &ApprovalInfoResponse{ID: "ap-1", Status: StatusSigned, Body: []byte(`{}`), Approvers: []string{}, Result: &SignResponse{SignedTransaction: []byte{1}, AuditSeq: 10}}},
 	}
 }
 

@@ -52,7 +52,10 @@
 //	6     SignRequest     1: body bytes (..512 KiB), 2: stamp text (..2048)
 //	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
 //	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32),
-//	                      7: audit_record bytes (..64 KiB; omitted when empty)
+//	                      7: audit_record bytes (..64 KiB; omitted when empty),
+//	                      8: status text, 9: approval_id text, 10: summary text, 11: quorum uint,
+//	                      12: approvers array of text, 13: expires_ms int (all omitted when empty:
+//	                      set for a request pending approval)
 //	8     AttestRequest   1: nonce bytes (..512)
 //	9     AttestResponse  1: document bytes (1..16 KiB), an NSM attestation document (COSE_Sign1)
 //	10    AuditRequest    1: ack uint (persisted up to), 2: from uint (send records from; 0: none),
@@ -72,6 +75,10 @@
 //	18    AdminRequest    1: envelope bytes (..768 KiB)
 //	19    AdminResponse   1: result bytes (..768 KiB), 2: sealed bytes (..16 KiB; omitted when empty),
 //	                      3: audit_record bytes (..64 KiB; omitted when empty)
+//	20    ApprovalRequest 1: body bytes (..16 KiB): the JSON of POST /v1/approvals; answered by a SignResponse
+//	21    ApprovalInfoRequest   1: id text (..64)
+//	22    ApprovalInfoResponse  1: id, 2: status, 3: body bytes, 4: digest bytes(32), 5: summary, 6: quorum uint,
+//	                      7: approvers array, 8: expires_ms int, 9: audit_seq uint, 10: result SignResponse (omitted when none)
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -43,6 +43,7 @@ const (
 	MaxErrorMessageLen      = 1024
 	MaxVersionLen           = 128 // HealthResponse.Version
 	MaxStateLen             = 32  // HealthResponse.State
+	MaxSummaryLen           = 64 << 10
 	MaxKeys                 = 1024
 	MaxKeyIDLen             = 128
 	MaxKeyPathLen           = 256
@@ -142,6 +143,16 @@ type SignResponse struct {
 	AuditSeq          uint64   `cbor:"5,keyasint"`           // sequence number of the audit record
 	Digest            [32]byte `cbor:"6,keyasint"`           // the hash that was signed
 	AuditRecord       []byte   `cbor:"7,keyasint,omitempty"` // the decision's audit record (a JSON line)
+	// Status is empty or "signed" for a signature, "pending_approval" for
+	// a request that waits for approvals (no signature; see ApprovalID).
+	Status string `cbor:"8,keyasint,omitempty"`
+	// ApprovalID, Summary, Quorum, Approvers and ExpiresMS describe a
+	// pending request.
+	ApprovalID string   `cbor:"9,keyasint,omitempty"`
+	Summary    string   `cbor:"10,keyasint,omitempty"`
+	Quorum     uint32   `cbor:"11,keyasint,omitempty"`
+	Approvers  []string `cbor:"12,keyasint,omitempty"`
+	ExpiresMS  int64    `cbor:"13,keyasint,omitempty"`
 }
 
 // AuditRequest acknowledges that the host has persisted every audit record
@@ -291,7 +302,18 @@ func (a AttestResponse) validate() error {
 }
 
 func (s SignResponse) validate() error {
+	if len(s.Approvers) > 64 {
+		return fmt.Errorf("%d approvers, limit 64", len(s.Approvers))
+	}
+	for _, n := range s.Approvers {
+		if err := checkText("approver", n, 64); err != nil {
+			return err
+		}
+	}
 	return firstErr(
+		checkText("status", s.Status, 32),
+		checkText("approval id", s.ApprovalID, 64),
+		checkText("summary", s.Summary, MaxSummaryLen),
 		checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen),
 		checkBytes("audit record", s.AuditRecord, MaxAuditRecordLen),
 	)

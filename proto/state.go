@@ -171,3 +171,81 @@ func (a AdminResponse) validate() error {
 		checkBytes("audit record", a.AuditRecord, MaxAuditRecordLen),
 	)
 }
+
+// Approval messages.
+const (
+	TypeApprovalRequest      Type = 20
+	TypeApprovalInfoRequest  Type = 21
+	TypeApprovalInfoResponse Type = 22
+)
+
+// Approval statuses of a SignResponse (Status): empty or "signed" for a
+// signature; "pending_approval" for a request waiting for approvals
+// (ApprovalID set, no signature).
+const (
+	StatusSigned  = "signed"
+	StatusPending = "pending_approval"
+)
+
+// ApprovalRequest carries an approver's decision (the JSON body of POST
+// /v1/approvals, forwarded unchanged). It is answered with a SignResponse:
+// pending while the quorum is not met, signed once it is.
+type ApprovalRequest struct {
+	Body []byte `cbor:"1,keyasint"`
+}
+
+// ApprovalInfoRequest asks for a pending request's state.
+type ApprovalInfoRequest struct {
+	ID string `cbor:"1,keyasint"`
+}
+
+// ApprovalInfoResponse describes a pending (or decided) request: the
+// client's body, the digest approvers sign, the summary, the quorum and
+// the approvers so far, and the signature once approved.
+type ApprovalInfoResponse struct {
+	ID        string        `cbor:"1,keyasint"`
+	Status    string        `cbor:"2,keyasint"`
+	Body      []byte        `cbor:"3,keyasint"`
+	Digest    [32]byte      `cbor:"4,keyasint"`
+	Summary   string        `cbor:"5,keyasint"`
+	Quorum    uint32        `cbor:"6,keyasint"`
+	Approvers []string      `cbor:"7,keyasint"`
+	ExpiresMS int64         `cbor:"8,keyasint"`
+	AuditSeq  uint64        `cbor:"9,keyasint"`
+	Result    *SignResponse `cbor:"10,keyasint,omitempty"`
+}
+
+// Type implements Message.
+func (ApprovalRequest) Type() Type { return TypeApprovalRequest }
+
+// Type implements Message.
+func (ApprovalInfoRequest) Type() Type { return TypeApprovalInfoRequest }
+
+// Type implements Message.
+func (ApprovalInfoResponse) Type() Type { return TypeApprovalInfoResponse }
+
+func (a ApprovalRequest) validate() error { return checkBytes("body", a.Body, 16<<10) }
+
+func (a ApprovalInfoRequest) validate() error { return checkText("id", a.ID, 64) }
+
+func (a ApprovalInfoResponse) validate() error {
+	if len(a.Approvers) > 64 {
+		return fmt.Errorf("%d approvers, limit 64", len(a.Approvers))
+	}
+	for _, n := range a.Approvers {
+		if err := checkText("approver", n, 64); err != nil {
+			return err
+		}
+	}
+	if a.Result != nil {
+		if err := a.Result.validate(); err != nil {
+			return err
+		}
+	}
+	return firstErr(
+		checkText("id", a.ID, 64),
+		checkText("status", a.Status, 32),
+		checkBytes("body", a.Body, MaxSignBodyLen),
+		checkText("summary", a.Summary, MaxSummaryLen),
+	)
+}

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/nitrosign/nitrosign/internal/strictjson"
+)
+
+// Approvals: a request above a policy's approval threshold is not signed at
+// once. POST /v1/sign answers 202 with a PendingResponse; approvers fetch
+// the request (GET /v1/approvals/{id}), check it themselves (`nitrosign
+// approve` decodes the transaction locally and shows its own summary), and
+// sign ApprovalDigest(body) with their key; POST /v1/approvals carries each
+// signature. Once the quorum is met, the enclave signs; the initiating
+// client fetches the signature with GET /v1/approvals/{id}.
+
+// Approval statuses.
+const (
+	StatusPendingApproval = "pending_approval"
+	StatusSigned          = "signed"
+	StatusRejected        = "rejected"
+	StatusExpired         = "expired"
+)
+
+// Approval decisions.
+const (
+	DecisionApprove = "approve"
+	DecisionReject  = "reject"
+)
+
+// Signing domains of approver signatures (see package admin: SignDigest and
+// VerifyDigest): an approval and a rejection are different statements.
+const (
+	DomainApprove = "nitrosign approval v1\n"
+	DomainReject  = "nitrosign rejection v1\n"
+)
+
+// CodeApprovalRejected answers a request an approver rejected (403).
+const CodeApprovalRejected = "approval_rejected"
+
+// MaxApprovalBodySize caps POST /v1/approvals bodies.
+const MaxApprovalBodySize = 16 << 10
+
+// PendingResponse is the 202 answer to a sign request that needs approvals,
+// and the state of one (GET /v1/approvals/{id}).
+type PendingResponse struct {
+	Status string `json:"status"`
+	// ApprovalID names the pending request.
+	ApprovalID string `json:"approval_id"`
+	// Digest is what approvers sign: ApprovalDigest of the request body.
+	Digest string `json:"digest"`
+	// Summary is the enclave's canonical summary of the decoded request.
+	Summary string `json:"summary"`
+	// Quorum is how many approvers must approve; Approvals names those who
+	// did.
+	Quorum    int      `json:"quorum"`
+	Approvals []string `json:"approvals"`
+	// ExpiresAtMS is when the request expires unless approved.
+	ExpiresAtMS int64 `json:"expires_at_ms"`
+	// AuditSeq is the sequence number of the latest audit record about it.
+	AuditSeq uint64 `json:"audit_seq"`
+	// Request is the client's request body exactly as stamped (GET only),
+	// for approvers to decode and check.
+	Request string `json:"request,omitempty"`
+	// Result is the signature, once approved (GET only).
+	Result *SignResponse `json:"result,omitempty"`
+}
+
+// ApprovalRequest is the body of POST /v1/approvals.
+type ApprovalRequest struct {
+	ApprovalID string `json:"approval_id"`
+	// Decision is "approve" or "reject".
+	Decision string `json:"decision"`
+	// Approver is the approver's name in the policy.
+	Approver string `json:"approver"`
+	// Signature is the approver's signature (hex) over Digest in the
+	// decision's domain (DomainApprove or DomainReject): Ed25519, or P-256
+	// ECDSA in ASN.1 DER.
+	Signature string `json:"signature"`
+}
+
+// DecodeApprovalRequest strictly decodes a POST /v1/approvals body.
+func DecodeApprovalRequest(b []byte) (*ApprovalRequest, error) {
+	var r ApprovalRequest
+	if err := strictjson.Unmarshal(b, &r, MaxApprovalBodySize); err != nil {
+		return nil, fmt.Errorf("approval: %w", err)
+	}
+	if r.ApprovalID == "" || len(r.ApprovalID) > 64 {
+		return nil, fmt.Errorf("approval: approval_id: want 1 to 64 characters")
+	}
+	if r.Decision != DecisionApprove && r.Decision != DecisionReject {
+		return nil, fmt.Errorf("approval: decision: want %q or %q", DecisionApprove, DecisionReject)
+	}
+	if r.Approver == "" || len(r.Approver) > 64 {
+		return nil, fmt.Errorf("approval: approver: want 1 to 64 characters")
+	}
+	if r.Signature == "" || len(r.Signature) > 512 {
+		return nil, fmt.Errorf("approval: signature: want hex of at most 256 bytes")
+	}
+	return &r, nil
+}
+
+// ApprovalDigest is what approvers sign for a request: SHA-256 over a
+// domain tag and the SHA-256 of the exact body the client stamped (which
+// names the key and carries the unsigned transaction or message, its
+// request id and time), so that an approval is for that request only.
+func ApprovalDigest(body []byte) [32]byte {
+	h := sha256.Sum256(body)
+	return sha256.Sum256(append([]byte("nitrosign approval digest v1\n"), h[:]...))
+}
