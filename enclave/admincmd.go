@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
@@ -75,6 +77,8 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 		return e.keyImport(ctx, v, cmd, signers)
 	case admin.KindSealRotate:
 		return e.sealRotate(ctx, v, cmd, signers)
+	case admin.KindUnfreeze:
+		return e.unfreeze(v, cmd, signers)
 	default:
 		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
 	}
@@ -89,7 +93,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		Key:           k.id,
 		Summary:       summary,
 		Decision:      decision,
-		PolicyVersion: e.policy.Version(),
+		PolicyVersion: e.rules.Load().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -192,7 +196,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		RequestDigest: cmd.Digest[:],
 		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
 		Decision:      "rewrapped",
-		PolicyVersion: e.policy.Version(),
+		PolicyVersion: e.rules.Load().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -201,4 +205,49 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	e.v.Store(&nv)
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KMSKey: target, Sealing: gen, Signers: signers, AuditSeq: seq}, sealed, line)
+}
+
+// unfreeze lifts the freeze that the audit record FreezeSeq made: naming
+// the record means an old unfreeze cannot lift a newer freeze. Refusals
+// before the unfreeze no longer count toward the next freeze.
+func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.Unfreeze()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	e.frozen.mu.Lock()
+	defer e.frozen.mu.Unlock()
+	var target string
+	for k, fi := range e.frozen.m {
+		if fi.Seq == body.FreezeSeq {
+			target = k
+		}
+	}
+	if target == "" {
+		return refuse(api.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
+	}
+	what := "key " + target
+	if target == allKeys {
+		what = "every key"
+	}
+	line, seq, err := v.audit.append(audit.Record{
+		TimeMS:        nowMS(e.now),
+		Kind:          audit.KindFreeze,
+		RequestDigest: cmd.Digest[:],
+		Key:           strings.TrimPrefix(target, allKeys),
+		Summary:       fmt.Sprintf("%s unfrozen (the freeze of audit record %d)", what, body.FreezeSeq),
+		Decision:      "unfrozen",
+		PolicyVersion: e.rules.Load().pol.Version(),
+		Approvers:     signers,
+	})
+	if err != nil {
+		return refuse(api.CodeUnavailable, "%v", err)
+	}
+	delete(e.frozen.m, target)
+	if e.frozen.since == nil {
+		e.frozen.since = map[string]time.Time{}
+	}
+	e.frozen.since[target] = e.now()
+	e.log.Info("unfrozen", "target", target, "admins", signers)
+	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, allKeys), Signers: signers, AuditSeq: seq}, nil, line)
 }

@@ -45,6 +45,7 @@ type checkpoint struct {
 	PolicyHash    [32]byte        `cbor:"6,keyasint"`
 	Keys          []checkpointKey `cbor:"7,keyasint"`
 	Limits        []byte          `cbor:"8,keyasint"`
+	Frozen        []freezeInfo    `cbor:"9,keyasint"`
 }
 
 // checkpointKey is a signing key added after genesis: derived from the
@@ -154,12 +155,25 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	defer e.cpMu.Unlock()
 	if m.Ack != 0 && m.Ack == e.cpGen {
 		e.cpAcked = m.Ack
+		if e.cpAckLimits != 0 {
+			e.rules.Load().tracker.Acknowledge(e.cpAckLimits)
+		}
 	}
 	head, ok := v.audit.persistedHead()
 	if !ok {
 		head = e.cpLast.head
 	}
-	state := cpState{head: head, keys: len(v.extra), policy: e.policy.Hash()}
+	rs := e.rules.Load()
+	now := e.now()
+	if rs.tracker.Dirty() || e.cpLimits == nil {
+		gen, snap, err := rs.tracker.Checkpoint(now)
+		if err != nil {
+			return refuse(api.CodeInternal, "%v", err)
+		}
+		e.cpLimits, e.cpLimitsGen = snap, gen
+	}
+	frozen := e.frozen.list()
+	state := cpState{head: head, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen)}
 	if e.cpSealed != nil && state == e.cpLast {
 		if e.cpAcked == e.cpGen {
 			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
@@ -168,25 +182,29 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	}
 	c := &checkpoint{
 		Generation:    e.cpGen + 1,
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		AuditSeq:      head.Seq,
 		AuditHash:     head.Hash,
-		PolicyVersion: e.policy.Version(),
-		PolicyHash:    e.policy.Hash(),
+		PolicyVersion: rs.pol.Version(),
+		PolicyHash:    rs.pol.Hash(),
 		Keys:          v.extra,
+		Limits:        e.cpLimits,
+		Frozen:        frozen,
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
 		return refuse(api.CodeInternal, "%v", err)
 	}
-	e.cpGen, e.cpSealed, e.cpLast = c.Generation, sealed, state
+	e.cpGen, e.cpSealed, e.cpLast, e.cpAckLimits = c.Generation, sealed, state, e.cpLimitsGen
 	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}
 }
 
 // cpState is what a checkpoint depends on, to tell whether a new one is
 // due.
 type cpState struct {
-	head   audit.Head
-	keys   int
-	policy [32]byte
+	head      audit.Head
+	keys      int
+	policy    [32]byte
+	limitsGen uint64
+	frozen    string
 }

@@ -55,7 +55,6 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/kms"
 	"github.com/nitrosign/nitrosign/nsm"
-	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -113,7 +112,6 @@ type Enclave struct {
 	started     time.Time
 	genesis     *Genesis
 	genesisHash [32]byte
-	policy      *policy.Policy
 	replay      *replayGuard
 	maxAck      int
 	rand        io.Reader
@@ -121,14 +119,23 @@ type Enclave struct {
 	creds       *kms.PushedCredentials
 
 	// v is nil while the enclave is locked.
-	v        atomic.Pointer[vault]
-	unsealMu sync.Mutex // one unseal, or key change, at a time
+	v atomic.Pointer[vault]
+	// rules is the policy in force and its limit state.
+	rules     atomic.Pointer[ruleset]
+	frozen    freezes
+	approvals approvals
+	unsealMu  sync.Mutex // one unseal, or key change, at a time
 
 	cpMu     sync.Mutex // checkpoints
 	cpGen    uint64     // generation of the latest checkpoint
 	cpAcked  uint64     // generation the host acknowledged storing
 	cpSealed []byte     // the latest sealed checkpoint
 	cpLast   cpState    // what it was made from
+	// cpLimits is the latest limits snapshot, of generation cpLimitsGen;
+	// cpAckLimits the one in the latest sealed checkpoint.
+	cpLimits    []byte
+	cpLimitsGen uint64
+	cpAckLimits uint64
 }
 
 // New starts an enclave: it parses the genesis configuration and, for an
@@ -145,12 +152,16 @@ func New(cfg Config) (*Enclave, error) {
 		log:         cfg.Logger,
 		genesis:     g,
 		genesisHash: sha256.Sum256(cfg.Genesis),
-		policy:      pol,
 		creds:       cfg.Credentials,
 	}
 	if e.now == nil {
 		e.now = time.Now
 	}
+	rs, err := newRuleset(pol, nil, e.now())
+	if err != nil {
+		return nil, err
+	}
+	e.rules.Store(rs)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -232,7 +243,7 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		resp := &proto.HealthResponse{
 			Version:       Version,
 			StartedUnixMS: e.started.UnixMilli(),
-			PolicyVersion: e.policy.Version(),
+			PolicyVersion: e.rules.Load().pol.Version(),
 			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
 			State:         e.stateOf(v),
 		}
@@ -270,6 +281,16 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		return e.checkpointRequest(m)
 	case *proto.AdminRequest:
 		return e.adminCommand(ctx, m)
+	case *proto.ApprovalRequest:
+		if v == nil {
+			return errLocked()
+		}
+		return e.approval(v, m)
+	case *proto.ApprovalInfoRequest:
+		if v == nil {
+			return errLocked()
+		}
+		return e.approvalInfo(v, m)
 	default:
 		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}

@@ -229,8 +229,10 @@ func TestSealedSeedLifecycle(t *testing.T) {
 
 	// A second enclave (a restart) with the same sealed seed and the host's
 	// last record.
+	call(t, e1, &proto.AuditRequest{Ack: 1})
+	cp := call(t, e1, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	e2 := f.start(t)
-	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: created.Sealed, AuditHead: r1.AuditRecord})
+	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: created.Sealed, AuditHead: r1.AuditRecord, Checkpoint: cp.Sealed})
 	if !bytes.Equal(r2.AuditKey, r1.AuditKey) {
 		t.Error("the audit key changed across a restart")
 	}

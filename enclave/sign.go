@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -9,6 +10,7 @@ import (
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -31,18 +33,22 @@ type caller struct {
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
-	c, req, perr := e.authenticate(v, m)
+	rs := e.rules.Load()
+	c, req, perr := e.authenticate(v, rs.pol, m)
 	if perr != nil {
 		return perr
+	}
+	if v.audit.full() {
+		return refuse(api.CodeUnavailable, "%v", errAuditBacklog)
 	}
 	var d *decided
 	switch {
 	case req.EthTransaction != nil:
-		d, perr = e.decideTransaction(c, req.EthTransaction)
+		d, perr = e.decideTransaction(rs.pol, c, req.EthTransaction)
 	case req.EthPersonalMessage != nil:
-		d, perr = e.decidePersonalMessage(c, req.EthPersonalMessage)
+		d, perr = e.decidePersonalMessage(rs.pol, c, req.EthPersonalMessage)
 	case req.EthTypedData != nil:
-		d, perr = e.decideTypedData(c, req.EthTypedData)
+		d, perr = e.decideTypedData(rs.pol, c, req.EthTypedData)
 	default:
 		perr = refuse(api.CodeBadRequest, "no payload")
 	}
@@ -50,50 +56,82 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 		return perr
 	}
 
-	if v.audit.full() {
-		return refuse(api.CodeUnavailable, "%v", errAuditBacklog)
-	}
-	sum := d.summary().String()
 	rec := audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindDecision,
 		RequestDigest: requestDigest(m.Body),
 		Client:        c.client.String(),
 		Key:           c.key.id,
-		Summary:       sum,
+		Summary:       d.summary().String(),
 		Decision:      audit.DecisionSigned,
 		Rule:          d.decision.Rule,
-		PolicyVersion: e.policy.Version(),
+		PolicyVersion: rs.pol.Version(),
+	}
+	// A frozen key refuses everything.
+	if fi, frozen := e.frozen.get(c.key.id); frozen {
+		return e.refused(v, rs, c, rec, RuleFrozen, fmt.Sprintf("key %s is frozen (audit record %d: %s); only an admin quorum unfreezes it", c.key.id, fi.Seq, fi.Reason), false)
 	}
 	if !d.decision.Allow {
-		rec.Decision = audit.DecisionRefused
-		line, seq, err := v.audit.append(rec)
-		if err != nil {
-			return refuse(api.CodeUnavailable, "%v", err)
-		}
-		e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", d.decision.Rule)
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: d.decision.Rule, Message: d.decision.Reason, AuditRecord: line}
+		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
 	}
-	// The record of the signature is made before the signature leaves,
-	// and travels with it: no record, no signature.
+	// Rolling limits and velocity: reserved now, committed with the
+	// signature, released if none is made.
+	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
+	if err != nil {
+		var lr *limits.Refusal
+		if errors.As(err, &lr) {
+			return e.refused(v, rs, c, rec, ruleName(lr.Rule), lr.Msg, true)
+		}
+		return refuse(api.CodeInternal, "%v", err)
+	}
+	if rule, ok := needsApproval(rs.pol, c.key.id, d.decision); ok {
+		return e.hold(v, rs, c, m.Body, d, res, rule, rec)
+	}
+	resp, perr := e.signDecided(v, c.key, d, rec)
+	if perr != nil {
+		res.Release()
+		return perr
+	}
+	res.Commit()
+	e.log.Debug("decision", "seq", resp.AuditSeq, "client", c.name, "key", c.key.id, "allow", true)
+	return resp
+}
+
+// refused records a refusal, counts it toward a freeze, and answers it.
+func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, rule, reason string, limitBreach bool) proto.Message {
+	rec.Decision, rec.Rule = audit.DecisionRefused, rule
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		return refuse(api.CodeUnavailable, "%v", err)
 	}
-	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", true)
-	sig := ethtx.Sign(c.key.priv, d.digest)
-	resp := &proto.SignResponse{From: c.key.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line}
+	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", rule)
+	if rule != RuleFrozen {
+		e.afterRefusal(v, rs, c.key.id, limitBreach)
+	}
+	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: reason, AuditRecord: line}
+}
+
+// signDecided records the signature, then makes it: the record is made
+// before the signature leaves, and travels with it: no record, no
+// signature.
+func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
+	line, seq, err := v.audit.append(rec)
+	if err != nil {
+		return nil, refuse(api.CodeUnavailable, "%v", err)
+	}
+	sig := ethtx.Sign(k.priv, d.digest)
+	resp := &proto.SignResponse{From: k.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line, SignedTransaction: []byte{}}
 	if d.tx != nil {
 		resp.SignedTransaction = d.tx.EncodeSigned(sig)
 		resp.TransactionHash = ethtx.TransactionHash(resp.SignedTransaction)
 	}
-	return resp
+	return resp, nil
 }
 
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(v *vault, m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
+func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -101,7 +139,7 @@ func (e *Enclave) authenticate(v *vault, m *proto.SignRequest) (*caller, *api.Si
 		}
 		return nil, nil, refuse(api.CodeUnauthorized, "%v", err)
 	}
-	name, ok := e.policy.Client(client)
+	name, ok := pol.Client(client)
 	if !ok {
 		return nil, nil, refuse(api.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
@@ -137,7 +175,7 @@ func (k *signingKey) summaryKey() summary.Key {
 	return summary.Key{ID: k.id, Address: k.addr, Path: k.path}
 }
 
-func (e *Enclave) decideTransaction(c *caller, p *api.EthTransaction) (*decided, *proto.Error) {
+func (e *Enclave) decideTransaction(pol *policy.Policy, c *caller, p *api.EthTransaction) (*decided, *proto.Error) {
 	raw, err := p.Bytes()
 	if err != nil {
 		return nil, refuse(api.CodeBadRequest, "%v", err)
@@ -161,14 +199,14 @@ func (e *Enclave) decideTransaction(c *caller, p *api.EthTransaction) (*decided,
 	return &decided{
 		digest:   digest,
 		tx:       tx,
-		decision: e.policy.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, From: c.key.addr, Tx: tx, Call: call}),
+		decision: pol.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, From: c.key.addr, Tx: tx, Call: call}),
 		summary: func() summary.Summary {
-			return summary.Transaction(tx, call, c.key.summaryKey(), digest, e.policy)
+			return summary.Transaction(tx, call, c.key.summaryKey(), digest, pol)
 		},
 	}, nil
 }
 
-func (e *Enclave) decidePersonalMessage(c *caller, p *api.EthPersonalMessage) (*decided, *proto.Error) {
+func (e *Enclave) decidePersonalMessage(pol *policy.Policy, c *caller, p *api.EthPersonalMessage) (*decided, *proto.Error) {
 	msg, err := ethmsg.ParsePersonalMessage(p.Message)
 	if err != nil {
 		return nil, refuse(api.CodeBadRequest, "%v", err)
@@ -176,14 +214,14 @@ func (e *Enclave) decidePersonalMessage(c *caller, p *api.EthPersonalMessage) (*
 	digest := ethmsg.PersonalHash(msg)
 	return &decided{
 		digest:   digest,
-		decision: e.policy.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c.client, KeyID: c.key.id, Message: msg}),
+		decision: pol.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c.client, KeyID: c.key.id, Message: msg}),
 		summary: func() summary.Summary {
 			return summary.PersonalMessage(msg, c.key.summaryKey(), digest)
 		},
 	}, nil
 }
 
-func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *proto.Error) {
+func (e *Enclave) decideTypedData(pol *policy.Policy, c *caller, p *api.EthTypedData) (*decided, *proto.Error) {
 	td, err := ethmsg.ParseTypedData(p.JSON)
 	if err != nil {
 		return nil, refuse(api.CodeBadRequest, "%v", err)
@@ -193,7 +231,7 @@ func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *pr
 	permit, permitErr := td.Permit()
 	return &decided{
 		digest: digest,
-		decision: e.policy.EvaluateTypedData(&policy.TypedData{
+		decision: pol.EvaluateTypedData(&policy.TypedData{
 			Client: c.client, KeyID: c.key.id, From: c.key.addr, PrimaryType: td.PrimaryType(),
 			Domain:    policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
 			Permit:    permit,
@@ -201,7 +239,7 @@ func (e *Enclave) decideTypedData(c *caller, p *api.EthTypedData) (*decided, *pr
 			Data:      td,
 		}),
 		summary: func() summary.Summary {
-			return summary.TypedData(td, c.key.summaryKey(), e.policy)
+			return summary.TypedData(td, c.key.summaryKey(), pol)
 		},
 	}, nil
 }

@@ -198,6 +198,22 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	v.seed = bytes.Clone(seed)
 	if cp != nil {
 		e.cpGen = cp.Generation
+		if len(cp.Limits) > 0 {
+			rs, err := newRuleset(e.rules.Load().pol, cp.Limits, e.now())
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
+				mismatch = true
+			} else {
+				e.rules.Store(rs)
+			}
+		}
+		e.frozen.set(cp.Frozen)
+		if len(cp.Frozen) > 0 {
+			notes = append(notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
+		}
+	} else if len(sealedCP) == 0 && len(hostHead) > 0 {
+		notes = append(notes, "the host sent no checkpoint although its audit log has records: limit usage and freezes start from zero")
+		mismatch = true
 	}
 	line, perr := e.boot(v, mismatch, notes)
 	if perr != nil {
@@ -284,7 +300,7 @@ func (e *Enclave) boot(v *vault, mismatch bool, notes []string) ([]byte, *proto.
 		Summary:       sum,
 		Decision:      decision,
 		Rule:          rule,
-		PolicyVersion: e.policy.Version(),
+		PolicyVersion: e.rules.Load().pol.Version(),
 	})
 	if err != nil {
 		return nil, refuse(api.CodeUnavailable, "%v", err)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -79,4 +80,16 @@ func lastLineOf(path string) ([]byte, error) {
 		return nil, fmt.Errorf("host: %s: the last line is longer than a record", path)
 	}
 	return bytes.Clone(buf), nil
+}
+
+// fetchTail fetches the records the enclave appended that no answer
+// carried (events such as freezes and expiries), so that they are
+// persisted and acknowledged without waiting for a later record.
+func (s *auditStore) fetchTail(ctx context.Context) {
+	s.mu.Lock()
+	next, ready := s.next, s.ready && s.err == nil
+	s.mu.Unlock()
+	if ready {
+		s.fetchFrom(ctx, next)
+	}
 }

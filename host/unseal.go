@@ -133,9 +133,15 @@ func (u *unsealer) step(ctx context.Context) error {
 		return nil
 	case "ready":
 		u.set(UnsealStatus{State: UnsealDone})
+		if u.s.audit != nil {
+			u.s.audit.fetchTail(ctx)
+		}
 		return u.checkpoint(ctx)
 	default: // ephemeral, or an enclave from before sealing
 		u.set(UnsealStatus{State: UnsealDone})
+		if u.s.audit != nil {
+			u.s.audit.fetchTail(ctx)
+		}
 		return nil
 	}
 }

@@ -1,0 +1,382 @@
+package enclave_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	gethtypes "github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/proto"
+	"github.com/nitrosign/nitrosign/stamp"
+)
+
+func ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(1e18)) }
+
+func milliEther(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(1e15)) }
+
+// statefulFixture is an enclave (ephemeral seed) whose policy for hot-0
+// has the given stateful sections.
+type statefulFixture struct {
+	*fixture
+	genesis []byte
+}
+
+func newStateful(t *testing.T, edit func(*policy.KeyRule)) *statefulFixture {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	hot, _ := stamp.NewEd25519Signer(priv)
+	kr := policy.KeyRule{
+		Key:    "hot-0",
+		Chains: []uint64{1},
+		NativeTransfers: &policy.NativeTransfers{
+			Destinations:         []policy.Destination{{Address: destA, Label: "A"}, {Address: destB, Label: "B"}},
+			MaxPerTransactionWei: ether(1).String(),
+		},
+	}
+	edit(&kr)
+	doc := policy.Document{
+		Version: 1,
+		Clients: []policy.Client{{Name: "hot-client", Scheme: "ed25519", PublicKey: hex.EncodeToString(hot.PublicKey().Key), Keys: []string{"hot-0"}}},
+		Keys:    []policy.KeyRule{kr},
+	}
+	pol, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := json.Marshal(map[string]any{
+		"format": 1,
+		"keys":   []map[string]string{{"id": "hot-0", "path": "m/44'/60'/0'/0/0"}},
+		"policy": json.RawMessage(pol),
+	})
+	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot}
+	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &statefulFixture{fixture: f, genesis: g}
+}
+
+func (f *statefulFixture) pay(t *testing.T, to string, wei *big.Int) proto.Message {
+	t.Helper()
+	return f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, to, wei), f.now.UnixMilli()))
+}
+
+func wantSigned(t *testing.T, m proto.Message) *proto.SignResponse {
+	t.Helper()
+	sr, ok := m.(*proto.SignResponse)
+	if !ok || sr.Status != "" || len(sr.SignedTransaction) == 0 {
+		t.Fatalf("want a signature, got %#v", m)
+	}
+	return sr
+}
+
+func wantRule(t *testing.T, m proto.Message, rule string) *proto.Error {
+	t.Helper()
+	pe, ok := m.(*proto.Error)
+	if !ok || pe.Code != api.CodePolicyDenied || pe.Rule != rule {
+		t.Fatalf("want a refusal by rule %s, got %#v", rule, m)
+	}
+	return pe
+}
+
+// TestRollingLimitSplitAttack: 3 ETH a day to B; an over-limit amount
+// split into transactions each under the per-transaction cap is refused
+// once the window's sum would exceed the limit, and allowed again when
+// the window has moved on. Other destinations are not counted.
+func TestRollingLimitSplitAttack(t *testing.T) {
+	f := newStateful(t, func(k *policy.KeyRule) {
+		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Destination: destB, Window: "24h", Max: ether(3).String()}}
+	})
+	for range 6 {
+		wantSigned(t, f.pay(t, destB, milliEther(500)))
+	}
+	pe := wantRule(t, f.pay(t, destB, milliEther(1)), enclave.RuleRollingLimit)
+	if !strings.Contains(pe.Message, "3000000000000000000") && !strings.Contains(pe.Message, "3 ") {
+		t.Logf("refusal message: %s", pe.Message)
+	}
+	wantSigned(t, f.pay(t, destA, ether(1))) // A is not under the limit
+	f.now = f.now.Add(25 * time.Hour)
+	wantSigned(t, f.pay(t, destB, ether(1)))
+}
+
+// TestVelocity: at most 3 transactions an hour.
+func TestVelocity(t *testing.T) {
+	f := newStateful(t, func(k *policy.KeyRule) {
+		k.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 3}
+	})
+	for range 3 {
+		wantSigned(t, f.pay(t, destA, big.NewInt(1)))
+	}
+	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleVelocity)
+	f.now = f.now.Add(2 * time.Hour)
+	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
+}
+
+// TestFreezeAfterRefusals: the third refusal within the hour freezes the
+// key; a frozen key refuses even what the policy allows; the freeze is
+// recorded, and only an admin quorum naming that freeze lifts it.
+func TestFreezeAfterRefusals(t *testing.T) {
+	f := newStateful(t, func(k *policy.KeyRule) {
+		k.Freeze = &policy.FreezeRule{Refusals: 3, Window: "1h", Scope: "key"}
+	})
+	for range 3 {
+		wantRule(t, f.pay(t, destA, ether(2)), policy.RuleMaxPerTransaction)
+	}
+	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
+	if !strings.Contains(pe.Message, "admin quorum") {
+		t.Errorf("frozen refusal: %s", pe.Message)
+	}
+	// The freeze record is in the log (fetched like any record).
+	ar := f.e.Handle(context.Background(), &proto.AuditRequest{From: 1}).(*proto.AuditResponse)
+	var freezeSeq uint64
+	for _, line := range ar.Records {
+		r, err := audit.VerifyRecord(line, ar.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == audit.KindFreeze {
+			freezeSeq = r.Seq
+			if r.Decision != "frozen" || r.Key != "hot-0" {
+				t.Errorf("freeze record %+v", r)
+			}
+		}
+	}
+	if freezeSeq == 0 {
+		t.Fatal("no freeze record")
+	}
+}
+
+// TestFreezeOnLimitBreachAndUnfreeze: with on_limit_breach, one attempt over
+// a limit freezes every key (scope all); an unfreeze naming another record
+// is refused, the right one lifts it, and earlier refusals no longer count.
+func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
+	admins := newAdmins(t, 2)
+	f := newStateful(t, func(k *policy.KeyRule) {
+		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
+		k.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", OnLimitBreach: true, Scope: "all"}
+	})
+	// The fixture has no admins: rebuild with them.
+	var g map[string]any
+	json.Unmarshal(f.genesis, &g)
+	g["admins"] = admins.config(2)
+	f.genesis, _ = json.Marshal(g)
+	e, err := enclave.New(enclave.Config{Genesis: f.genesis, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e = e
+	wantSigned(t, f.pay(t, destA, ether(1)))
+	wantSigned(t, f.pay(t, destA, ether(1)))
+	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleRollingLimit)
+	wantRule(t, f.pay(t, destB, big.NewInt(0)), enclave.RuleFrozen)
+	seq := latestFreeze(t, f.e)
+
+	unfreeze := func(s uint64) proto.Message {
+		return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: admins.envelope(t, f.genesis, f.now, admin.KindUnfreeze, admin.UnfreezeBody{FreezeSeq: s}, 0, 1)})
+	}
+	wantCode(t, unfreeze(seq-1), api.CodeBadRequest, "no freeze in force")
+	if _, ok := unfreeze(seq).(*proto.AdminResponse); !ok {
+		t.Fatalf("unfreeze refused: %#v", unfreeze(seq))
+	}
+	// Unfrozen; the refusals before the unfreeze do not count: one more
+	// refusal (under the threshold of 2) does not freeze again.
+	wantRule(t, f.pay(t, destA, ether(5)), policy.RuleMaxPerTransaction)
+	f.now = f.now.Add(25 * time.Hour)
+	wantSigned(t, f.pay(t, destA, ether(1)))
+}
+
+func latestFreeze(t *testing.T, e *enclave.Enclave) uint64 {
+	t.Helper()
+	ar := e.Handle(context.Background(), &proto.AuditRequest{From: 1}).(*proto.AuditResponse)
+	var seq uint64
+	for _, line := range ar.Records {
+		r, _ := audit.Unmarshal(line)
+		if r.Kind == audit.KindFreeze && r.Decision == "frozen" {
+			seq = r.Seq
+		}
+	}
+	if seq == 0 {
+		t.Fatal("no freeze record")
+	}
+	return seq
+}
+
+type approverKeys struct {
+	names   []string
+	signers []stamp.Signer
+}
+
+func newApprovers(t *testing.T, n int) *approverKeys {
+	a := &approverKeys{}
+	for i := range n {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		s, _ := stamp.NewEd25519Signer(priv)
+		a.names = append(a.names, fmt.Sprintf("approver-%d", i+1))
+		a.signers = append(a.signers, s)
+	}
+	return a
+}
+
+func (a *approverKeys) rule(quorum uint64, above *big.Int) *policy.ApprovalRule {
+	r := &policy.ApprovalRule{Quorum: quorum, Above: []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: above.String()}}}
+	for i, s := range a.signers {
+		r.Approvers = append(r.Approvers, policy.Approver{Name: a.names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(s.PublicKey().Key)})
+	}
+	return r
+}
+
+func (a *approverKeys) decide(t *testing.T, e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
+	t.Helper()
+	domain, decision := api.DomainApprove, api.DecisionApprove
+	if reject {
+		domain, decision = api.DomainReject, api.DecisionReject
+	}
+	sig, err := admin.SignDigest(a.signers[i], domain, api.ApprovalDigest(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(api.ApprovalRequest{ApprovalID: id, Decision: decision, Approver: a.names[i], Signature: hex.EncodeToString(sig)})
+	return e.Handle(context.Background(), &proto.ApprovalRequest{Body: b})
+}
+
+// TestApprovals: above the threshold a request waits for 2 of 3
+// approvers; each approval counts once; an approval over another request,
+// or by a non-approver, is refused; the quorum signs; a rejection ends it;
+// an expired request releases its limit reservation.
+func TestApprovals(t *testing.T) {
+	ap := newApprovers(t, 3)
+	f := newStateful(t, func(k *policy.KeyRule) {
+		k.Approvals = ap.rule(2, milliEther(500))
+		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
+	})
+	wantSigned(t, f.pay(t, destA, milliEther(500))) // at the threshold: no approval needed
+
+	body := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(900)), f.now.UnixMilli())
+	resp := f.send(t, f.hot, body)
+	sr, ok := resp.(*proto.SignResponse)
+	if !ok || sr.Status != proto.StatusPending || sr.ApprovalID == "" || sr.Quorum != 2 || sr.Signature != ([65]byte{}) || len(sr.AuditRecord) == 0 {
+		t.Fatalf("over the threshold: %#v", resp)
+	}
+	id := sr.ApprovalID
+	info := f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}).(*proto.ApprovalInfoResponse)
+	if string(info.Body) != string(body) || info.Digest != api.ApprovalDigest(body) || !strings.Contains(info.Summary, "0.9") {
+		t.Fatalf("info %+v", info)
+	}
+
+	// A signature over another request's digest does not count.
+	other := f.body(t, "hot-0", transfer(t, 1, destB, ether(1)), f.now.UnixMilli())
+	wantCode(t, ap.decide(t, f.e, id, 0, other, false), api.CodeUnauthorized, "does not verify")
+	// The first approval: still pending; again by the same approver: no change.
+	for range 2 {
+		p, ok := ap.decide(t, f.e, id, 0, body, false).(*proto.SignResponse)
+		if !ok || p.Status != proto.StatusPending || len(p.Approvers) != 1 {
+			t.Fatalf("first approval: %#v", p)
+		}
+	}
+	// The second approver: signed, with the approvers recorded.
+	done := wantSignedApproved(t, ap.decide(t, f.e, id, 2, body, false))
+	rec, _ := audit.Unmarshal(done.AuditRecord)
+	if rec.Decision != audit.DecisionApproved || strings.Join(rec.Approvers, ",") != "approver-1,approver-3" {
+		t.Errorf("approval record %+v", rec)
+	}
+	var tx gethtypes.Transaction
+	if err := tx.UnmarshalBinary(done.SignedTransaction); err != nil || tx.Value().Cmp(milliEther(900)) != 0 {
+		t.Fatalf("signed %v, %v", tx.Value(), err)
+	}
+	// Single use: asking again returns the same signature, no new one.
+	again := wantSignedApproved(t, ap.decide(t, f.e, id, 1, body, false))
+	if again.AuditSeq != done.AuditSeq {
+		t.Error("a second signature was made")
+	}
+
+	// A rejection.
+	body2 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
+	id2 := f.send(t, f.hot, body2).(*proto.SignResponse).ApprovalID
+	wantCode(t, ap.decide(t, f.e, id2, 1, body2, true), api.CodeApprovalRejected, "rejected by approver-2")
+	wantCode(t, ap.decide(t, f.e, id2, 0, body2, false), api.CodeApprovalRejected, "rejected")
+
+	// Expiry releases the reservation: 0.5 + 0.9 signed; 0.6 rejected
+	// (released); a 0.6 pending then expired must leave room for 0.6.
+	body3 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
+	id3 := f.send(t, f.hot, body3).(*proto.SignResponse).ApprovalID
+	f.now = f.now.Add(enclave.ApprovalTTL + time.Minute)
+	wantCode(t, ap.decide(t, f.e, id3, 0, body3, false), api.CodeNotFound, "expired")
+	f.now = f.now.Add(-enclave.ApprovalTTL - time.Minute + time.Second)
+	// Within the day: 0.5 + 0.9 used; 0.6 fits (2 ETH limit) only if the
+	// expired reservation was released.
+	body4 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
+	if p, ok := f.send(t, f.hot, body4).(*proto.SignResponse); !ok || p.Status != proto.StatusPending {
+		t.Fatalf("after an expiry, the reservation was not released: %#v", f.send(t, f.hot, body4))
+	}
+}
+
+func wantSignedApproved(t *testing.T, m proto.Message) *proto.SignResponse {
+	t.Helper()
+	sr, ok := m.(*proto.SignResponse)
+	if !ok || sr.Status != "" || len(sr.SignedTransaction) == 0 {
+		t.Fatalf("want the approved signature, got %#v", m)
+	}
+	return sr
+}
+
+// TestLimitsAndFreezesSurviveRestart: usage and freezes travel in the
+// sealed checkpoint: after a restart, 2 of the 2.5 ETH spent leave 0.5, and a
+// frozen key stays frozen.
+func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
+	f := newSealedFixture(t)
+	var g map[string]any
+	json.Unmarshal(f.genesis, &g)
+	pol := g["policy"].(map[string]any)
+	k0 := pol["keys"].([]any)[0].(map[string]any)
+	k0["limits"] = []map[string]any{{"chain_id": 1, "asset": "native", "window": "24h", "max": milliEther(2500).String()}}
+	k0["freeze"] = map[string]any{"refusals": 2, "window": "1h", "on_limit_breach": false, "scope": "key"}
+	f.genesis, _ = json.Marshal(g)
+
+	e := f.start(t)
+	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
+	r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	fx := &fixture{e: e, now: f.now, hot: f.hot}
+	last := r.AuditRecord
+	for range 2 {
+		last = wantSigned(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, ether(1)), f.now.UnixMilli()))).AuditRecord
+	}
+	rec, _ := audit.Unmarshal(last)
+	call(t, e, &proto.AuditRequest{Ack: rec.Seq})
+	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+
+	e2 := f.start(t)
+	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: last, Checkpoint: cp.Sealed})
+	fx2 := &fixture{e: e2, now: f.now, hot: f.hot, seqIDs: 100}
+	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(600)), f.now.UnixMilli())), enclave.RuleRollingLimit)
+	wantSigned(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(500)), f.now.UnixMilli())))
+	// Freeze it (a second refusal), checkpoint, restart: still frozen.
+	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, ether(5)), f.now.UnixMilli())), "max_per_transaction")
+	head := call(t, e2, &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
+	ar := call(t, e2, &proto.AuditRequest{From: head}).(*proto.AuditResponse)
+	if len(ar.Records) != 1 {
+		t.Fatalf("%d records from the head", len(ar.Records))
+	}
+	if r, _ := audit.Unmarshal(ar.Records[0]); r.Kind != audit.KindFreeze {
+		t.Fatalf("the last record is not the freeze: %+v", r)
+	}
+	call(t, e2, &proto.AuditRequest{Ack: head})
+	cp2 := call(t, e2, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	lastLine := ar.Records[len(ar.Records)-1]
+	e3 := f.start(t)
+	mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lastLine, Checkpoint: cp2.Sealed})
+	fx3 := &fixture{e: e3, now: f.now, hot: f.hot, seqIDs: 200}
+	wantRule(t, fx3.send(t, f.hot, fx3.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), fx3.now.UnixMilli())), enclave.RuleFrozen)
+}
