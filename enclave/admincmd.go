@@ -79,6 +79,10 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 		return e.sealRotate(ctx, v, cmd, signers)
 	case admin.KindUnfreeze:
 		return e.unfreeze(v, cmd, signers)
+	case admin.KindPolicyChange:
+		return e.policyChange(v, cmd, signers)
+	case admin.KindPolicyCancel:
+		return e.policyCancel(v, cmd, signers)
 	default:
 		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
 	}
@@ -102,6 +106,14 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 	e.v.Store(nv)
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: k.id, Address: k.addr.Hex(), Path: k.path, Signers: signers, AuditSeq: seq}, nil, line)
+}
+
+func jsonAdminResponse(r any, line []byte) proto.Message {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return refuse(api.CodeInternal, "%v", err)
+	}
+	return &proto.AdminResponse{Result: b, AuditRecord: line}
 }
 
 func adminResponse(r AdminResult, sealed, line []byte) proto.Message {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -46,6 +47,10 @@ type checkpoint struct {
 	Keys          []checkpointKey `cbor:"7,keyasint"`
 	Limits        []byte          `cbor:"8,keyasint"`
 	Frozen        []freezeInfo    `cbor:"9,keyasint"`
+	// Policy is the document in force (canonical), Pending the changes
+	// waiting for their time lock.
+	Policy  []byte           `cbor:"10,keyasint"`
+	Pending []*pendingPolicy `cbor:"11,keyasint"`
 }
 
 // checkpointKey is a signing key added after genesis: derived from the
@@ -173,7 +178,12 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		e.cpLimits, e.cpLimitsGen = snap, gen
 	}
 	frozen := e.frozen.list()
-	state := cpState{head: head, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen)}
+	pend := e.pendingList()
+	var pendKey strings.Builder
+	for _, p := range pend {
+		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
+	}
+	state := cpState{head: head, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String()}
 	if e.cpSealed != nil && state == e.cpLast {
 		if e.cpAcked == e.cpGen {
 			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
@@ -190,6 +200,8 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		Keys:          v.extra,
 		Limits:        e.cpLimits,
 		Frozen:        frozen,
+		Policy:        rs.pol.Canonical(),
+		Pending:       pend,
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
@@ -207,4 +219,5 @@ type cpState struct {
 	policy    [32]byte
 	limitsGen uint64
 	frozen    string
+	pending   string
 }

@@ -124,6 +124,8 @@ type Enclave struct {
 	rules     atomic.Pointer[ruleset]
 	frozen    freezes
 	approvals approvals
+	gov       governance
+	timeLock  time.Duration
 	unsealMu  sync.Mutex // one unseal, or key change, at a time
 
 	cpMu     sync.Mutex // checkpoints
@@ -162,6 +164,7 @@ func New(cfg Config) (*Enclave, error) {
 		return nil, err
 	}
 	e.rules.Store(rs)
+	e.timeLock = g.TimeLock()
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -286,6 +289,8 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 			return errLocked()
 		}
 		return e.approval(v, m)
+	case *proto.PolicyRequest:
+		return e.policyInfo()
 	case *proto.ApprovalInfoRequest:
 		if v == nil {
 			return errLocked()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
@@ -35,8 +36,27 @@ type Genesis struct {
 	// and docs/governance.md): the only authority over keys, and later
 	// over the policy. Nil: no admin commands are accepted.
 	Admins json.RawMessage `json:"admins,omitempty"`
+	// Governance tunes policy changes; nil means the defaults.
+	Governance *GenesisGovernance `json:"governance,omitempty"`
 
 	admins *admin.Set
+}
+
+// GenesisGovernance tunes policy changes.
+type GenesisGovernance struct {
+	// TimeLock is how long a policy change that loosens anything waits
+	// before it takes effect, during which any one admin can cancel it:
+	// a duration such as "24h" (0s to 720h; default 24h).
+	TimeLock string `json:"time_lock"`
+}
+
+// TimeLock returns the configured time lock.
+func (g *Genesis) TimeLock() time.Duration {
+	if g.Governance == nil {
+		return DefaultTimeLock
+	}
+	d, _ := time.ParseDuration(g.Governance.TimeLock)
+	return d
 }
 
 // AdminSet returns the parsed admin set, nil when there is none.
@@ -161,6 +181,12 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 	if g.KMS != nil {
 		if err := g.KMS.validate(); err != nil {
 			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
+		}
+	}
+	if g.Governance != nil {
+		d, err := time.ParseDuration(g.Governance.TimeLock)
+		if err != nil || d < 0 || d > 720*time.Hour {
+			return nil, nil, fmt.Errorf("enclave: genesis: governance.time_lock: want a duration from 0s to 720h, such as \"24h\"")
 		}
 	}
 	if len(g.Admins) > 0 {

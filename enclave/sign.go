@@ -33,6 +33,9 @@ type caller struct {
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
+	if e.dueSoon() {
+		e.applyDue(v)
+	}
 	rs := e.rules.Load()
 	c, req, perr := e.authenticate(v, rs.pol, m)
 	if perr != nil {

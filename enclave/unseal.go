@@ -198,6 +198,12 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	v.seed = bytes.Clone(seed)
 	if cp != nil {
 		e.cpGen = cp.Generation
+		if note, err := e.restorePolicy(cp, e.now()); err != nil {
+			notes = append(notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
+			mismatch = true
+		} else if note != "" {
+			notes = append(notes, note)
+		}
 		if len(cp.Limits) > 0 {
 			rs, err := newRuleset(e.rules.Load().pol, cp.Limits, e.now())
 			if err != nil {

@@ -110,6 +110,8 @@ var kinds = [...]kind{
 	TypeApprovalRequest:      newKind[ApprovalRequest]("approval_request", TypeSignResponse),
 	TypeApprovalInfoRequest:  newKind[ApprovalInfoRequest]("approval_info_request", TypeApprovalInfoResponse),
 	TypeApprovalInfoResponse: newKind[ApprovalInfoResponse]("approval_info_response", 0),
+	TypePolicyRequest:        newKind[PolicyRequest]("policy_request", TypePolicyResponse),
+	TypePolicyResponse:       newKind[PolicyResponse]("policy_response", 0),
 }
 
 func newKind[T any, PT interface {

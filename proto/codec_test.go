@@ -87,6 +87,9 @@ func sampleMessages() []struct {
 		{"sign_response_pending", &SignResponse{SignedTransaction: []byte{}, Status: StatusPending, ApprovalID: "ap-1", Summary: "send 5 ETH", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 1763700000000}},
 		{"approval_request", &ApprovalRequest{Body: []byte(`{"approval_id":"ap-1"}`)}},
 		{"approval_info_request", &ApprovalInfoRequest{ID: "ap-1"}},
+		{"policy_request", &PolicyRequest{}},
+		{"policy_response", &PolicyResponse{Document: []byte(`{"version":1}`), Version: 1, TimeLockMS: 86400000, Pending: []PendingPolicy{{Document: []byte(`{"version":2}`), Version: 2, EffectiveMS: 5, Signers: []string{"a"}}}}},
+		{"policy_response_none_pending", &PolicyResponse{Document: []byte(`{}`), Version: 1, Pending: []PendingPolicy{}}},
 		{"approval_info_response", &ApprovalInfoResponse{ID: "ap-1", Status: StatusPending, Body: []byte(`{}`), Summary: "s", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: 9}},
 		{"approval_info_response_signed", &ApprovalInfoResponse{ID: "ap-1", Status: StatusSigned, Body: []byte(`{}`), Approvers: []string{}, Result: &SignResponse{SignedTransaction: []byte{1}, AuditSeq: 10}}},
 	}

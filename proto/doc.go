@@ -79,6 +79,9 @@
 //	21    ApprovalInfoRequest   1: id text (..64)
 //	22    ApprovalInfoResponse  1: id, 2: status, 3: body bytes, 4: digest bytes(32), 5: summary, 6: quorum uint,
 //	                      7: approvers array, 8: expires_ms int, 9: audit_seq uint, 10: result SignResponse (omitted when none)
+//	23    PolicyRequest   (empty map)
+//	24    PolicyResponse  1: document bytes, 2: version uint, 3: hash bytes(32), 4: time_lock_ms int,
+//	                      5: array (..16) of PendingPolicy {1: document, 2: version, 3: hash, 4: effective_ms, 5: signers}
 //
 // Requests are answered with the matching response type or with an Error.
 // Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers

@@ -249,3 +249,61 @@ func (a ApprovalInfoResponse) validate() error {
 		checkText("summary", a.Summary, MaxSummaryLen),
 	)
 }
+
+// Policy messages.
+const (
+	TypePolicyRequest  Type = 23
+	TypePolicyResponse Type = 24
+)
+
+// PolicyRequest asks for the policy in force and the pending changes.
+type PolicyRequest struct{}
+
+// PolicyResponse carries the policy in force (canonical JSON), its version
+// and hash, the time lock, and the changes waiting for it.
+type PolicyResponse struct {
+	Document   []byte          `cbor:"1,keyasint"`
+	Version    uint64          `cbor:"2,keyasint"`
+	Hash       [32]byte        `cbor:"3,keyasint"`
+	TimeLockMS int64           `cbor:"4,keyasint"`
+	Pending    []PendingPolicy `cbor:"5,keyasint"`
+}
+
+// PendingPolicy is a policy change waiting for its time lock.
+type PendingPolicy struct {
+	Document    []byte   `cbor:"1,keyasint"`
+	Version     uint64   `cbor:"2,keyasint"`
+	Hash        [32]byte `cbor:"3,keyasint"`
+	EffectiveMS int64    `cbor:"4,keyasint"`
+	Signers     []string `cbor:"5,keyasint"`
+}
+
+// Type implements Message.
+func (PolicyRequest) Type() Type { return TypePolicyRequest }
+
+// Type implements Message.
+func (PolicyResponse) Type() Type { return TypePolicyResponse }
+
+func (PolicyRequest) validate() error { return nil }
+
+func (p PolicyResponse) validate() error {
+	if len(p.Pending) > 16 {
+		return fmt.Errorf("%d pending policies, limit 16", len(p.Pending))
+	}
+	total := len(p.Document)
+	for _, pp := range p.Pending {
+		total += len(pp.Document)
+		if len(pp.Signers) > 64 {
+			return fmt.Errorf("%d signers, limit 64", len(pp.Signers))
+		}
+		for _, s := range pp.Signers {
+			if err := checkText("signer", s, 64); err != nil {
+				return err
+			}
+		}
+	}
+	if total > MaxCheckpointLen {
+		return fmt.Errorf("policy documents of %d bytes, limit %d", total, MaxCheckpointLen)
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package enclave
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// Governance: the policy changes only by admin-quorum commands. A change
+// that loosens anything (policy.Diff) waits for the genesis time lock,
+// during which any one admin can cancel it; a change that only tightens
+// takes effect at once. Versions only increase.
+
+// DefaultTimeLock is the time lock when the genesis configuration sets none.
+const DefaultTimeLock = 24 * time.Hour
+
+// MaxPendingPolicies bounds the changes waiting for their time lock.
+const MaxPendingPolicies = 8
+
+// pendingPolicy is a change waiting for its time lock.
+type pendingPolicy struct {
+	Document    []byte   `cbor:"1,keyasint"` // the canonical document
+	EffectiveMS int64    `cbor:"2,keyasint"`
+	Signers     []string `cbor:"3,keyasint"`
+	pol         *policy.Policy
+}
+
+// governance holds the changes waiting for their time lock.
+type governance struct {
+	mu      sync.Mutex
+	pending []*pendingPolicy // by version
+}
+
+// policyChange schedules or applies a quorum-signed policy change.
+func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.PolicyChange()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	pol, err := policy.Parse(body.Document)
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	if pol.Version() != body.Version || pol.Hash() != body.Hash {
+		return refuse(api.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
+	}
+	for _, id := range pol.KeyIDs() {
+		if _, ok := v.byID[id]; !ok {
+			return refuse(api.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
+		}
+	}
+	e.applyDue(v)
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	rs := e.rules.Load()
+	newest := rs.pol.Version()
+	for _, p := range e.gov.pending {
+		newest = max(newest, p.pol.Version())
+	}
+	if pol.Version() <= newest {
+		return refuse(api.CodeBadRequest, "policy version %d is not above version %d (in force or pending): versions only increase", pol.Version(), newest)
+	}
+	change := policy.Diff(rs.pol, pol)
+	now := e.now()
+	if !change.TimeLocked() {
+		nrs, err := newRuleset(pol, snapshotOf(rs), now)
+		if err != nil {
+			return refuse(api.CodeBadRequest, "%v", err)
+		}
+		line, seq, aerr := v.audit.append(audit.Record{
+			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
+			Summary:  fmt.Sprintf("policy version %d (hash %x) in force at once, replacing version %d: it only tightens: %s", pol.Version(), pol.Hash(), rs.pol.Version(), listOr(change.Tightening, "no change in what is allowed")),
+			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
+		})
+		if aerr != nil {
+			return refuse(api.CodeUnavailable, "%v", aerr)
+		}
+		e.rules.Store(nrs)
+		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
+		return policyResult(cmd, pol, 0, signers, seq, line)
+	}
+	if len(e.gov.pending) >= MaxPendingPolicies {
+		return refuse(api.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
+	}
+	eff := now.Add(e.timeLock)
+	line, seq, aerr := v.audit.append(audit.Record{
+		TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
+		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, strings.Join(change.Loosening, "; ")),
+		Decision: "scheduled", PolicyVersion: rs.pol.Version(), Approvers: signers,
+	})
+	if aerr != nil {
+		return refuse(api.CodeUnavailable, "%v", aerr)
+	}
+	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, pol: pol})
+	sort.Slice(e.gov.pending, func(i, j int) bool { return e.gov.pending[i].pol.Version() < e.gov.pending[j].pol.Version() })
+	e.log.Info("policy scheduled", "version", pol.Version(), "effective", eff, "admins", signers)
+	return policyResult(cmd, pol, eff.UnixMilli(), signers, seq, line)
+}
+
+// PolicyResult is the JSON result of a policy command.
+type PolicyResult struct {
+	Kind        string   `json:"kind"`
+	Version     uint64   `json:"version"`
+	Hash        string   `json:"policy_hash"`
+	EffectiveMS int64    `json:"effective_at_ms,omitempty"`
+	Signers     []string `json:"signers"`
+	AuditSeq    uint64   `json:"audit_seq"`
+}
+
+func policyResult(cmd *admin.Command, pol *policy.Policy, eff int64, signers []string, seq uint64, line []byte) proto.Message {
+	r := PolicyResult{Kind: string(cmd.Kind), Version: pol.Version(), Hash: fmt.Sprintf("%x", pol.Hash()), EffectiveMS: eff, Signers: signers, AuditSeq: seq}
+	return jsonAdminResponse(r, line)
+}
+
+func listOr(l []string, none string) string {
+	if len(l) == 0 {
+		return none
+	}
+	return strings.Join(l, "; ")
+}
+
+// policyCancel cancels a pending change: one admin suffices.
+func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) proto.Message {
+	body, err := cmd.PolicyCancel()
+	if err != nil {
+		return refuse(api.CodeBadRequest, "%v", err)
+	}
+	e.applyDue(v)
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	for i, p := range e.gov.pending {
+		if p.pol.Version() != body.Version || p.pol.Hash() != body.Hash {
+			continue
+		}
+		line, seq, aerr := v.audit.append(audit.Record{
+			TimeMS: nowMS(e.now), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
+			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
+			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
+		})
+		if aerr != nil {
+			return refuse(api.CodeUnavailable, "%v", aerr)
+		}
+		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
+		return policyResult(cmd, p.pol, 0, signers, seq, line)
+	}
+	return refuse(api.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
+}
+
+// applyDue puts in force the pending changes whose time lock has ended,
+// in version order, dropping any below the version in force.
+func (e *Enclave) applyDue(v *vault) {
+	now := e.now()
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
+		p := e.gov.pending[0]
+		e.gov.pending = e.gov.pending[1:]
+		rs := e.rules.Load()
+		if p.pol.Version() <= rs.pol.Version() {
+			continue
+		}
+		nrs, err := newRuleset(p.pol, snapshotOf(rs), now)
+		if err != nil {
+			e.log.Error("a scheduled policy could not be applied", "version", p.pol.Version(), "err", err)
+			continue
+		}
+		if _, _, err := v.audit.append(audit.Record{
+			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy,
+			Summary:  fmt.Sprintf("policy version %d (hash %x) in force: its time lock ended", p.pol.Version(), p.pol.Hash()),
+			Decision: "applied", PolicyVersion: p.pol.Version(), Approvers: p.Signers,
+		}); err != nil {
+			// Not recorded, not applied: try again later.
+			e.gov.pending = append([]*pendingPolicy{p}, e.gov.pending...)
+			return
+		}
+		e.rules.Store(nrs)
+		e.log.Info("policy applied", "version", p.pol.Version())
+	}
+}
+
+// dueSoon reports whether a pending change may be due, cheaply.
+func (e *Enclave) dueSoon() bool {
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	return len(e.gov.pending) > 0 && e.now().UnixMilli() >= e.gov.pending[0].EffectiveMS
+}
+
+func snapshotOf(rs *ruleset) []byte {
+	b, err := rs.tracker.MarshalBinary()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// pendingList returns the pending changes (for checkpoints and GET
+// /v1/policy).
+func (e *Enclave) pendingList() []*pendingPolicy {
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	return append([]*pendingPolicy(nil), e.gov.pending...)
+}
+
+// restorePolicy restores the policy in force and the pending changes from a
+// checkpoint.
+func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
+	var note string
+	if len(cp.Policy) > 0 {
+		pol, err := policy.Parse(cp.Policy)
+		if err != nil {
+			return "", fmt.Errorf("the checkpoint's policy: %w", err)
+		}
+		if pol.Hash() != cp.PolicyHash || pol.Version() != cp.PolicyVersion {
+			return "", fmt.Errorf("the checkpoint's policy does not match its hash")
+		}
+		if pol.Version() > e.rules.Load().pol.Version() {
+			rs, err := newRuleset(pol, snapshotOf(e.rules.Load()), now)
+			if err != nil {
+				return "", err
+			}
+			e.rules.Store(rs)
+			note = fmt.Sprintf("policy version %d (hash %x) in force from the checkpoint", pol.Version(), pol.Hash())
+		}
+	}
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	e.gov.pending = nil
+	for _, p := range cp.Pending {
+		pol, err := policy.Parse(p.Document)
+		if err != nil {
+			return note, fmt.Errorf("a pending policy in the checkpoint: %w", err)
+		}
+		p.pol = pol
+		e.gov.pending = append(e.gov.pending, p)
+	}
+	return note, nil
+}
+
+// policyInfo answers GET /v1/policy.
+func (e *Enclave) policyInfo() proto.Message {
+	if v := e.v.Load(); v != nil && e.dueSoon() {
+		e.applyDue(v)
+	}
+	rs := e.rules.Load()
+	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}
+	for _, p := range e.pendingList() {
+		resp.Pending = append(resp.Pending, proto.PendingPolicy{Document: p.Document, Version: p.pol.Version(), Hash: p.pol.Hash(), EffectiveMS: p.EffectiveMS, Signers: p.Signers})
+	}
+	return resp
+}
