@@ -1,0 +1,938 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nitrosign/nitrosign/ethtx"
+)
+
+// Change is the classification of a policy change for the governance time
+// lock (docs/governance.md): additions and increases wait for the time
+// lock, during which any one admin can cancel them; removals and decreases
+// take effect at once.
+type Change struct {
+	// Loosening lists, in a stable order, every way the new policy allows
+	// something the old one did not, for humans (such as "key hot-0 chain
+	// 1: native destination 0x2222… added"). Empty means the new policy is
+	// at most as permissive as the old in every respect the classifier
+	// knows, and it knows every field of the document.
+	Loosening []string
+	// Tightening lists the removals and decreases, for the audit record.
+	Tightening []string
+}
+
+// TimeLocked reports whether the change must wait for the time lock: any
+// loosening.
+func (c Change) TimeLocked() bool { return len(c.Loosening) > 0 }
+
+// Diff classifies the change from policy old to policy new. It fails
+// closed: whatever it cannot show to be a tightening or neutral counts as a
+// loosening. A nil policy allows nothing.
+//
+// Diff compares the compiled rules, so spelling does not count: address
+// case, list order, and whether a chain's native transfers come from the
+// key-wide list or its own are neutral. So are labels, client and approver
+// names (clients and approvers are identified by their public keys), the
+// signatures of contract functions, and assets (symbols and decimals only
+// name tokens in summaries and messages: every cap and threshold is in base
+// units). Diff does not judge versions: the enclave checks that they
+// increase.
+//
+// Rolling limits keep their usage across a policy change by scope (key,
+// chain, asset, destination) and window (see limits.Restore), so an old
+// limit still holds only if the new policy has a limit of the same scope
+// with the same or a longer window and the same or a lower max. A limit
+// moved to another scope, even a wider one, starts without usage: that is a
+// loosening. Limits and approval thresholds on a chain the key no longer
+// has, or on a token that is no longer one of its tokens or collections
+// there, can no longer be reached: their removal is a tightening.
+func Diff(old, new *Policy) Change {
+	d := &differ{o: orEmpty(old), n: orEmpty(new)}
+	d.clients()
+	d.keys()
+	// Every field of the document must be classified above; a field that
+	// the classifier does not know (one added to Document without a rule
+	// here) counts as a loosening whenever it changes.
+	for _, msg := range unclassified(d.o.canon, d.n.canon, classifiedFields) {
+		d.loosen("%s", msg)
+	}
+	return d.c
+}
+
+// classifiedFields lists every field of [Document], by its JSON path ("[]"
+// for the elements of a list of objects), with how Diff classifies its
+// changes. A test compares it with the Document types, so that a new field
+// is classified deliberately; Diff counts any change of a field missing
+// here as a loosening.
+var classifiedFields = map[string]string{
+	"version": "not judged: the enclave checks that versions increase",
+
+	"clients[].name":       "neutral: a label (clients are identified by public key)",
+	"clients[].scheme":     "with public_key, the client's identity: a new one is a new client (loosening)",
+	"clients[].public_key": "with scheme, the client's identity: a new one is a new client (loosening)",
+	"clients[].keys":       "keys a client may use: added loosens, removed tightens",
+
+	"keys[].key":    "the key's identity: a new key rule loosens, a removed one tightens (but see freeze.scope)",
+	"keys[].chains": "added chains loosen, removed ones tighten",
+
+	"keys[].native_transfers.destinations[].address":                "per chain where the key-wide list applies: added loosens, removed tightens",
+	"keys[].native_transfers.destinations[].label":                  "neutral: a label",
+	"keys[].native_transfers.max_per_transaction_wei":               "per chain where the key-wide list applies: raised loosens, lowered tightens",
+	"keys[].personal_messages":                                      "turned on loosens, off tightens",
+	"keys[].typed_data.domains[].name":                              "part of the domain rule; empty matches any name: a domain the old rules do not cover loosens",
+	"keys[].typed_data.domains[].version":                           "part of the domain rule; empty matches any version: a domain the old rules do not cover loosens",
+	"keys[].typed_data.domains[].chain_id":                          "part of the domain rule: a domain the old rules do not cover loosens",
+	"keys[].typed_data.domains[].verifying_contract":                "part of the domain rule: a domain the old rules do not cover loosens",
+	"keys[].raw_digest":                                             "turned on loosens, off tightens",
+	"keys[].chain_rules[].chain_id":                                 "which chain the rules are for: rules compared per chain",
+	"keys[].chain_rules[].native_transfers.destinations[].address":  "added loosens, removed tightens",
+	"keys[].chain_rules[].native_transfers.destinations[].label":    "neutral: a label",
+	"keys[].chain_rules[].native_transfers.max_per_transaction_wei": "raised loosens, lowered tightens",
+
+	"keys[].chain_rules[].fees.max_gas_limit":                "raised (or fees removed) loosens, lowered (or fees added) tightens",
+	"keys[].chain_rules[].fees.max_fee_per_gas_wei":          "raised (or fees removed) loosens, lowered (or fees added) tightens",
+	"keys[].chain_rules[].fees.max_priority_fee_per_gas_wei": "raised (or fees removed) loosens, lowered (or fees added) tightens",
+	"keys[].chain_rules[].fees.max_gas_price_wei":            "raised (or fees removed) loosens, lowered (or fees added) tightens",
+
+	"keys[].chain_rules[].tokens[].address":                          "added token loosens, removed tightens",
+	"keys[].chain_rules[].tokens[].label":                            "neutral: a label",
+	"keys[].chain_rules[].tokens[].transfers.destinations[].address": "added recipient (or transfers turned on) loosens, removed tightens",
+	"keys[].chain_rules[].tokens[].transfers.destinations[].label":   "neutral: a label",
+	"keys[].chain_rules[].tokens[].transfers.max_per_transaction":    "raised loosens, lowered tightens",
+	"keys[].chain_rules[].tokens[].transfers.transfer_from":          "turned on loosens, off tightens",
+	"keys[].chain_rules[].tokens[].spenders[].address":               "added spender loosens, removed tightens",
+	"keys[].chain_rules[].tokens[].spenders[].label":                 "neutral: a label",
+	"keys[].chain_rules[].tokens[].spenders[].max_allowance":         "raised (\"unlimited\" highest) loosens, lowered tightens",
+
+	"keys[].chain_rules[].nfts[].address":                        "added collection loosens, removed tightens",
+	"keys[].chain_rules[].nfts[].label":                          "neutral: a label",
+	"keys[].chain_rules[].nfts[].standard":                       "changed loosens (other functions become callable)",
+	"keys[].chain_rules[].nfts[].destinations[].address":         "added recipient loosens, removed tightens",
+	"keys[].chain_rules[].nfts[].destinations[].label":           "neutral: a label",
+	"keys[].chain_rules[].nfts[].operators[].address":            "added operator loosens, removed tightens",
+	"keys[].chain_rules[].nfts[].operators[].label":              "neutral: a label",
+	"keys[].chain_rules[].contracts[].address":                   "added contract loosens, removed tightens",
+	"keys[].chain_rules[].contracts[].label":                     "neutral: a label",
+	"keys[].chain_rules[].contracts[].functions[].selector":      "added function loosens, removed tightens",
+	"keys[].chain_rules[].contracts[].functions[].signature":     "neutral: for humans (checked against the selector)",
+	"keys[].chain_rules[].contracts[].functions[].max_value_wei": "raised loosens, lowered tightens",
+	"keys[].chain_rules[].safes[].address":                       "added Safe loosens, removed tightens",
+	"keys[].chain_rules[].safes[].label":                         "neutral: a label",
+	"keys[].chain_rules[].multisend_call_only[].address":         "added library loosens, removed tightens",
+	"keys[].chain_rules[].multisend_call_only[].label":           "neutral: a label",
+
+	"keys[].limits[].chain_id":    "part of the limit's scope: an old limit without a new one of the same scope, window at least as long and max at most as high loosens",
+	"keys[].limits[].asset":       "part of the limit's scope (as chain_id)",
+	"keys[].limits[].destination": "part of the limit's scope (as chain_id)",
+	"keys[].limits[].window":      "shortened loosens, lengthened (max not raised) tightens",
+	"keys[].limits[].max":         "raised (or the limit removed) loosens, lowered (or a limit added) tightens",
+
+	"keys[].velocity.window":           "shortened (or velocity removed) loosens, lengthened (or added) tightens",
+	"keys[].velocity.max_transactions": "raised (or velocity removed) loosens, lowered (or added) tightens",
+
+	"keys[].approvals.above[].chain_id":       "part of the threshold's scope: a threshold removed (or approvals removed) loosens, added tightens",
+	"keys[].approvals.above[].asset":          "part of the threshold's scope (as chain_id)",
+	"keys[].approvals.above[].amount":         "raised loosens, lowered tightens",
+	"keys[].approvals.quorum":                 "lowered loosens, raised tightens",
+	"keys[].approvals.approvers[].name":       "neutral: a label (approvers are identified by public key)",
+	"keys[].approvals.approvers[].scheme":     "with public_key, the approver's identity: a new approver loosens, a removed one tightens",
+	"keys[].approvals.approvers[].public_key": "with scheme, the approver's identity: a new approver loosens, a removed one tightens",
+
+	"keys[].freeze.refusals":        "raised, or 0 (refusals no longer freeze), or the freeze removed loosens; lowered or added tightens",
+	"keys[].freeze.window":          "shortened loosens, lengthened tightens",
+	"keys[].freeze.on_limit_breach": "turned off loosens, on tightens",
+	"keys[].freeze.scope":           "all to key loosens, key to all tightens; removing a key whose freeze has scope all loosens",
+
+	"assets[].chain_id": "neutral: assets name tokens in summaries; caps are in base units",
+	"assets[].address":  "neutral: assets name tokens in summaries; caps are in base units",
+	"assets[].symbol":   "neutral: assets name tokens in summaries; caps are in base units",
+	"assets[].decimals": "neutral: assets name tokens in summaries; caps are in base units",
+}
+
+// orEmpty returns p, or a policy that allows nothing when p is nil.
+func orEmpty(p *Policy) *Policy {
+	if p != nil {
+		return p
+	}
+	return &Policy{clients: map[string]*clientRule{}, keys: map[string]*keyRule{}, assets: map[assetKey]Asset{}}
+}
+
+// differ collects the classification of the change from o to n.
+type differ struct {
+	o, n *Policy
+	c    Change
+}
+
+func (d *differ) loosen(format string, args ...any) {
+	d.c.Loosening = append(d.c.Loosening, fmt.Sprintf(format, args...))
+}
+
+func (d *differ) tighten(format string, args ...any) {
+	d.c.Tightening = append(d.c.Tightening, fmt.Sprintf(format, args...))
+}
+
+// clients compares the clients by public key, their identity.
+func (d *differ) clients() {
+	oldNames := map[string]string{} // name -> public key
+	newNames := map[string]string{}
+	for k, c := range d.o.clients {
+		oldNames[c.name] = k
+	}
+	for k, c := range d.n.clients {
+		newNames[c.name] = k
+	}
+	for _, k := range clientOrder(d.n.clients) {
+		nc := d.n.clients[k]
+		oc, ok := d.o.clients[k]
+		if !ok {
+			if prev, had := oldNames[nc.name]; had {
+				d.loosen("client %s: public key changed from %s to %s (keys %s)", nc.name, prev, k, strings.Join(nc.keys, ", "))
+			} else {
+				d.loosen("client %s added (public key %s, keys %s)", nc.name, k, strings.Join(nc.keys, ", "))
+			}
+			continue
+		}
+		name := nc.name
+		if oc.name != nc.name {
+			name = fmt.Sprintf("%s (formerly %s)", nc.name, oc.name)
+		}
+		oks, nks := keySet(oc.keys), keySet(nc.keys)
+		for _, kid := range slices.Sorted(slices.Values(nc.keys)) {
+			if !oks[kid] {
+				d.loosen("client %s: key %s added", name, kid)
+			}
+		}
+		for _, kid := range slices.Sorted(slices.Values(oc.keys)) {
+			if !nks[kid] {
+				d.tighten("client %s: key %s removed", name, kid)
+			}
+		}
+	}
+	for _, k := range clientOrder(d.o.clients) {
+		if _, ok := d.n.clients[k]; ok {
+			continue
+		}
+		oc := d.o.clients[k]
+		if _, kept := newNames[oc.name]; kept {
+			d.tighten("client %s: old public key %s removed", oc.name, k)
+		} else {
+			d.tighten("client %s removed", oc.name)
+		}
+	}
+}
+
+func keySet(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// clientOrder returns the public keys of m ordered by client name.
+func clientOrder(m map[string]*clientRule) []string {
+	return slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		if c := strings.Compare(m[a].name, m[b].name); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+}
+
+func (d *differ) keys() {
+	ids := slices.Sorted(maps.Keys(d.o.keys))
+	for id := range d.n.keys {
+		if d.o.keys[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		o, n := d.o.keys[id], d.n.keys[id]
+		switch {
+		case o == nil:
+			d.loosen("key %s added (chains %s)", id, chainList(n.chains))
+		case n == nil:
+			d.tighten("key %s removed", id)
+			// A freeze of scope all protects every key: with its key gone,
+			// refusals and limit breaches of that key no longer freeze
+			// the keys that remain.
+			if o.freeze != nil && o.freeze.Scope == FreezeAll && d.keptKeys() {
+				d.loosen("freeze for key %s: removed with the key; its scope was all, so the key's refusals and limit breaches no longer freeze every key", id)
+			}
+		default:
+			d.key(id, o, n)
+		}
+	}
+}
+
+// keptKeys reports whether a key has rules in both policies.
+func (d *differ) keptKeys() bool {
+	for id := range d.o.keys {
+		if d.n.keys[id] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func chainList(cs []uint64) string {
+	s := make([]string, len(cs))
+	for i, c := range slices.Sorted(slices.Values(cs)) {
+		s[i] = fmt.Sprint(c)
+	}
+	return strings.Join(s, ", ")
+}
+
+func (d *differ) key(id string, o, n *keyRule) {
+	chains := slices.Concat(o.chains, n.chains)
+	slices.Sort(chains)
+	for _, c := range slices.Compact(chains) {
+		inO, inN := slices.Contains(o.chains, c), slices.Contains(n.chains, c)
+		switch {
+		case !inO:
+			d.loosen("key %s: chain %d added", id, c)
+		case !inN:
+			d.tighten("key %s: chain %d removed", id, c)
+		default:
+			d.chain(id, c, o.perChain[c], n.perChain[c])
+		}
+	}
+	d.flag(fmt.Sprintf("key %s: personal messages", id), o.personal, n.personal)
+	d.flag(fmt.Sprintf("key %s: raw digests", id), o.rawDigest, n.rawDigest)
+	od, nd := domainIndex(o.domains), domainIndex(n.domains)
+	for _, dr := range n.domains {
+		if !coversDomain(od, dr) {
+			d.loosen("key %s: typed data domain %s added", id, dr)
+		}
+	}
+	for _, dr := range o.domains {
+		if !coversDomain(nd, dr) {
+			d.tighten("key %s: typed data domain %s removed", id, dr)
+		}
+	}
+	d.limits(id, o, n)
+	d.velocity(id, o.velocity, n.velocity)
+	d.approvals(id, o, n)
+	d.freeze(id, o.freeze, n.freeze)
+}
+
+// flag compares a switch that allows something when on.
+func (d *differ) flag(what string, o, n bool) {
+	switch {
+	case !o && n:
+		d.loosen("%s turned on", what)
+	case o && !n:
+		d.tighten("%s turned off", what)
+	}
+}
+
+type domainScope struct {
+	chain    uint64
+	contract ethtx.Address
+}
+
+// domainIndex groups domain rules by chain and verifying contract.
+func domainIndex(rs []domainRule) map[domainScope][]domainRule {
+	m := map[domainScope][]domainRule{}
+	for _, r := range rs {
+		k := domainScope{r.chain, r.contract}
+		m[k] = append(m[k], r)
+	}
+	return m
+}
+
+// coversDomain reports whether the indexed rules match every domain that x
+// matches: a rule without a name (version) matches any name (version).
+func coversDomain(idx map[domainScope][]domainRule, x domainRule) bool {
+	for _, r := range idx[domainScope{x.chain, x.contract}] {
+		if (r.name == "" || r.name == x.name) && (r.version == "" || r.version == x.version) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r domainRule) String() string {
+	name, version := "any", "any"
+	if r.name != "" {
+		name = fmt.Sprintf("%q", r.name)
+	}
+	if r.version != "" {
+		version = fmt.Sprintf("%q", r.version)
+	}
+	return fmt.Sprintf("(chain %d, verifying contract %s, name %s, version %s)", r.chain, r.contract.Hex(), name, version)
+}
+
+// chain compares the effective rules of a chain both policies give the
+// key.
+func (d *differ) chain(id string, chain uint64, o, n *chainRule) {
+	at := fmt.Sprintf("key %s chain %d", id, chain)
+	d.native(at, o.native, n.native)
+	d.fees(at, o.fees, n.fees)
+	for _, a := range unionAddrs(o.tokens, n.tokens) {
+		d.token(at, chain, a, o.tokens[a], n.tokens[a])
+	}
+	for _, a := range unionAddrs(o.nfts, n.nfts) {
+		d.nft(at, a, o.nfts[a], n.nfts[a])
+	}
+	for _, a := range unionAddrs(o.contracts, n.contracts) {
+		d.contract(at, a, o.contracts[a], n.contracts[a])
+	}
+	d.addrSet(at, "Safe", o.safes, n.safes)
+	d.addrSet(at, "MultiSendCallOnly", o.multisend, n.multisend)
+}
+
+func (d *differ) native(at string, o, n *nativeRule) {
+	var od, nd map[ethtx.Address]string
+	if o != nil {
+		od = o.dests
+	}
+	if n != nil {
+		nd = n.dests
+	}
+	switch {
+	case o == nil && n != nil && len(nd) > 0:
+		d.loosen("%s: native transfers turned on, at most %s per transaction", at, weiAmount(n.max))
+	case o != nil && n == nil && len(od) > 0:
+		d.tighten("%s: native transfers turned off", at)
+	case o != nil && n != nil:
+		d.amount(at+": native max per transaction", weiAmount(o.max), weiAmount(n.max), o.max, n.max)
+	}
+	d.addrSet(at, "native destination", od, nd)
+}
+
+func (d *differ) fees(at string, o, n *feeCaps) {
+	switch {
+	case o == nil && n == nil:
+	case o == nil:
+		d.tighten("%s: fee caps added", at)
+	case n == nil:
+		d.loosen("%s: fee caps removed: the gas limit and fees are no longer capped", at)
+	default:
+		og, ng := new(big.Int).SetUint64(o.gasLimit), new(big.Int).SetUint64(n.gasLimit)
+		d.amount(at+": max gas limit", og.String(), ng.String(), og, ng)
+		d.amount(at+": max fee per gas", weiPlain(o.maxFee), weiPlain(n.maxFee), o.maxFee, n.maxFee)
+		d.amount(at+": max priority fee per gas", weiPlain(o.maxPrio), weiPlain(n.maxPrio), o.maxPrio, n.maxPrio)
+		d.amount(at+": max gas price", weiPlain(o.gasPrice), weiPlain(n.gasPrice), o.gasPrice, n.gasPrice)
+	}
+}
+
+func (d *differ) token(at string, chain uint64, a ethtx.Address, o, n *tokenRule) {
+	if n == nil {
+		d.tighten("%s: token %s removed", at, labelled(a, o.label))
+		return
+	}
+	what := fmt.Sprintf("%s: token %s", at, labelled(a, n.label))
+	if o == nil {
+		d.loosen("%s added", what)
+		o = &tokenRule{}
+	}
+	oAmt := func(v *big.Int) string { return d.o.amountOf(chain, a, v) }
+	nAmt := func(v *big.Int) string { return d.n.amountOf(chain, a, v) }
+	ot, nt := o.transfers, n.transfers
+	var od, nd map[ethtx.Address]string
+	if ot != nil {
+		od = ot.dests
+	}
+	if nt != nil {
+		nd = nt.dests
+	}
+	switch {
+	case ot == nil && nt != nil:
+		from := ""
+		if nt.transferFrom {
+			from = " (transferFrom too)"
+		}
+		d.loosen("%s: transfers turned on%s, at most %s per transaction", what, from, nAmt(nt.max))
+	case ot != nil && nt == nil:
+		d.tighten("%s: transfers turned off", what)
+	case ot != nil && nt != nil:
+		d.amount(what+": max per transaction", oAmt(ot.max), nAmt(nt.max), ot.max, nt.max)
+		d.flag(what+": transferFrom", ot.transferFrom, nt.transferFrom)
+	}
+	d.addrSet(what, "recipient", od, nd)
+	for _, s := range unionAddrs(o.spenders, n.spenders) {
+		os, inO := o.spenders[s]
+		ns, inN := n.spenders[s]
+		switch {
+		case !inN:
+			d.tighten("%s: spender %s removed", what, labelled(s, os.label))
+		case !inO:
+			d.loosen("%s: spender %s added, max allowance %s", what, labelled(s, ns.label), allowance(ns.max, nAmt))
+		default:
+			sp := fmt.Sprintf("%s: spender %s max allowance", what, labelled(s, ns.label))
+			switch {
+			case os.max == nil && ns.max == nil:
+			case ns.max == nil:
+				d.loosen("%s raised from %s to unlimited", sp, oAmt(os.max))
+			case os.max == nil:
+				d.tighten("%s lowered from unlimited to %s", sp, nAmt(ns.max))
+			default:
+				d.amount(sp, oAmt(os.max), nAmt(ns.max), os.max, ns.max)
+			}
+		}
+	}
+}
+
+func allowance(v *big.Int, f func(*big.Int) string) string {
+	if v == nil {
+		return "unlimited"
+	}
+	return f(v)
+}
+
+func (d *differ) nft(at string, a ethtx.Address, o, n *nftRule) {
+	if n == nil {
+		d.tighten("%s: collection %s removed", at, labelled(a, o.label))
+		return
+	}
+	what := fmt.Sprintf("%s: collection %s", at, labelled(a, n.label))
+	switch {
+	case o == nil:
+		d.loosen("%s added (%s)", what, n.standard)
+		o = &nftRule{standard: n.standard}
+	case o.standard != n.standard:
+		d.loosen("%s: standard changed from %s to %s", what, o.standard, n.standard)
+	}
+	d.addrSet(what, "recipient", o.dests, n.dests)
+	d.addrSet(what, "operator", o.operators, n.operators)
+}
+
+func (d *differ) contract(at string, a ethtx.Address, o, n *contractRule) {
+	if n == nil {
+		d.tighten("%s: contract %s removed", at, labelled(a, o.label))
+		return
+	}
+	what := fmt.Sprintf("%s: contract %s", at, labelled(a, n.label))
+	if o == nil {
+		d.loosen("%s added", what)
+		o = &contractRule{}
+	}
+	sels := slices.Collect(maps.Keys(o.functions))
+	for s := range n.functions {
+		if o.functions[s] == nil {
+			sels = append(sels, s)
+		}
+	}
+	slices.SortFunc(sels, func(x, y [4]byte) int { return bytes.Compare(x[:], y[:]) })
+	for _, s := range sels {
+		of, nf := o.functions[s], n.functions[s]
+		fn := fmt.Sprintf("%s: function 0x%x", what, s)
+		if sig := signatureOf(nf, of); sig != "" {
+			fn += " " + sig
+		}
+		switch {
+		case nf == nil:
+			d.tighten("%s removed", fn)
+		case of == nil:
+			d.loosen("%s added, max value %s", fn, weiAmount(nf.maxValue))
+		default:
+			d.amount(fn+": max value", weiAmount(of.maxValue), weiAmount(nf.maxValue), of.maxValue, nf.maxValue)
+		}
+	}
+}
+
+// signatureOf returns the signature of the first function that names one.
+func signatureOf(fs ...*functionRule) string {
+	for _, f := range fs {
+		if f != nil && f.signature != "" {
+			return f.signature
+		}
+	}
+	return ""
+}
+
+// addrSet compares an allowlist of labelled addresses: labels are neutral.
+func (d *differ) addrSet(at, what string, o, n map[ethtx.Address]string) {
+	for _, a := range unionAddrs(o, n) {
+		ol, inO := o[a]
+		nl, inN := n[a]
+		switch {
+		case !inO:
+			d.loosen("%s: %s %s added", at, what, labelled(a, nl))
+		case !inN:
+			d.tighten("%s: %s %s removed", at, what, labelled(a, ol))
+		}
+	}
+}
+
+// amount compares a cap, written os and ns for humans.
+func (d *differ) amount(what, os, ns string, o, n *big.Int) {
+	switch n.Cmp(o) {
+	case 1:
+		d.loosen("%s raised from %s to %s", what, os, ns)
+	case -1:
+		d.tighten("%s lowered from %s to %s", what, os, ns)
+	}
+}
+
+// limits compares the rolling limits of a key (see Diff).
+func (d *differ) limits(id string, o, n *keyRule) {
+	for _, ol := range o.limits {
+		desc := d.limitScope(ol) + " per " + formatWindow(ol.Window)
+		oMax := d.o.amountOf(ol.ChainID, ol.Asset, ol.Max)
+		if unreachable(n, ol.ChainID, ol.Asset) {
+			d.tighten("key %s: %s (max %s) removed with its chain or token", id, desc, oMax)
+			continue
+		}
+		var scope []Limit
+		var same, implied *Limit
+		for i, nl := range n.limits {
+			if !sameLimitScope(ol, nl) {
+				continue
+			}
+			scope = append(scope, nl)
+			switch {
+			case nl.Window == ol.Window:
+				same = &n.limits[i]
+			case implied == nil && nl.Window > ol.Window && nl.Max.Cmp(ol.Max) <= 0:
+				implied = &n.limits[i]
+			}
+		}
+		switch {
+		case same != nil && same.Max.Cmp(ol.Max) <= 0:
+			d.amount(fmt.Sprintf("key %s: %s: max", id, desc), oMax, d.n.amountOf(ol.ChainID, ol.Asset, same.Max), ol.Max, same.Max)
+		case implied != nil:
+			what := "removed"
+			if same != nil {
+				what = "raised to " + d.n.amountOf(ol.ChainID, ol.Asset, same.Max)
+			}
+			d.tighten("key %s: %s (max %s) %s, implied by the limit per %s of %s", id, desc, oMax, what, formatWindow(implied.Window), d.n.amountOf(ol.ChainID, ol.Asset, implied.Max))
+		case same != nil:
+			d.amount(fmt.Sprintf("key %s: %s: max", id, desc), oMax, d.n.amountOf(ol.ChainID, ol.Asset, same.Max), ol.Max, same.Max)
+		case len(scope) == 0:
+			d.loosen("key %s: %s (max %s) removed", id, desc, oMax)
+		case len(scope) == 1 && scope[0].Window < ol.Window:
+			d.loosen("key %s: %s (max %s): window shortened from %s to %s, max %s: a shorter window allows more over the old one",
+				id, desc, oMax, formatWindow(ol.Window), formatWindow(scope[0].Window), d.n.amountOf(ol.ChainID, ol.Asset, scope[0].Max))
+		default:
+			var others []string
+			for _, nl := range scope {
+				others = append(others, fmt.Sprintf("per %s of %s", formatWindow(nl.Window), d.n.amountOf(ol.ChainID, ol.Asset, nl.Max)))
+			}
+			d.loosen("key %s: %s (max %s) removed: the limits of the same scope (%s) allow more over its window", id, desc, oMax, strings.Join(others, "; "))
+		}
+	}
+	for _, nl := range n.limits {
+		if !slices.ContainsFunc(o.limits, func(ol Limit) bool { return sameLimitScope(ol, nl) && ol.Window == nl.Window }) {
+			d.tighten("key %s: %s per %s added, max %s", id, d.limitScope(nl), formatWindow(nl.Window), d.n.amountOf(nl.ChainID, nl.Asset, nl.Max))
+		}
+	}
+}
+
+func sameLimitScope(a, b Limit) bool {
+	if a.ChainID != b.ChainID || a.Asset != b.Asset || (a.Destination == nil) != (b.Destination == nil) {
+		return false
+	}
+	return a.Destination == nil || *a.Destination == *b.Destination
+}
+
+// unreachable reports whether the key n can move nothing of asset on chain:
+// the chain is not the key's, or the asset is a token that is neither a
+// token nor a collection of the key there (only token and collection rules
+// move tokens).
+func unreachable(n *keyRule, chain uint64, asset ethtx.Address) bool {
+	cr := n.perChain[chain]
+	if cr == nil {
+		return true
+	}
+	return asset != (ethtx.Address{}) && cr.tokens[asset] == nil && cr.nfts[asset] == nil
+}
+
+func (d *differ) limitScope(l Limit) string {
+	s := fmt.Sprintf("limit on chain %d %s", l.ChainID, d.assetName(l.ChainID, l.Asset))
+	if l.Destination != nil {
+		s += " to " + l.Destination.Hex()
+	}
+	return s
+}
+
+func (d *differ) velocity(id string, o, n *Velocity) {
+	switch {
+	case o == nil && n == nil:
+	case o == nil:
+		d.tighten("velocity for key %s added: %d transactions per %s", id, n.MaxTransactions, formatWindow(n.Window))
+	case n == nil:
+		d.loosen("velocity for key %s removed (was %d transactions per %s)", id, o.MaxTransactions, formatWindow(o.Window))
+	default:
+		switch {
+		case n.Window < o.Window:
+			d.loosen("velocity for key %s: window shortened %s → %s: a shorter window allows more over the old one", id, formatWindow(o.Window), formatWindow(n.Window))
+		case n.Window > o.Window:
+			d.tighten("velocity for key %s: window lengthened %s → %s", id, formatWindow(o.Window), formatWindow(n.Window))
+		}
+		switch {
+		case n.MaxTransactions > o.MaxTransactions:
+			d.loosen("velocity for key %s: max transactions raised %d → %d", id, o.MaxTransactions, n.MaxTransactions)
+		case n.MaxTransactions < o.MaxTransactions:
+			d.tighten("velocity for key %s: max transactions lowered %d → %d", id, o.MaxTransactions, n.MaxTransactions)
+		}
+	}
+}
+
+func (d *differ) approvals(id string, ko, kn *keyRule) {
+	o, n := ko.approvals, kn.approvals
+	at := "approvals for key " + id
+	switch {
+	case o == nil && n == nil:
+		return
+	case o == nil:
+		d.tighten("%s added: quorum %d of %d", at, n.Quorum, len(n.Approvers))
+		return
+	case n == nil:
+		if slices.ContainsFunc(o.Above, func(t Threshold) bool { return !unreachable(kn, t.ChainID, t.Asset) }) {
+			d.loosen("%s removed (was quorum %d of %d)", at, o.Quorum, len(o.Approvers))
+		} else {
+			d.tighten("%s removed with their chains or tokens", at)
+		}
+		return
+	}
+	for _, ot := range o.Above {
+		desc := fmt.Sprintf("threshold on chain %d %s", ot.ChainID, d.assetName(ot.ChainID, ot.Asset))
+		oAmt := d.o.amountOf(ot.ChainID, ot.Asset, ot.Amount)
+		if unreachable(kn, ot.ChainID, ot.Asset) {
+			d.tighten("%s: %s (above %s) removed with its chain or token", at, desc, oAmt)
+			continue
+		}
+		i := slices.IndexFunc(n.Above, func(t Threshold) bool { return t.ChainID == ot.ChainID && t.Asset == ot.Asset })
+		if i < 0 {
+			d.loosen("%s: %s (above %s) removed", at, desc, oAmt)
+			continue
+		}
+		nt := n.Above[i]
+		d.amount(at+": "+desc, oAmt, d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount), ot.Amount, nt.Amount)
+	}
+	for _, nt := range n.Above {
+		if !slices.ContainsFunc(o.Above, func(t Threshold) bool { return t.ChainID == nt.ChainID && t.Asset == nt.Asset }) {
+			d.tighten("%s: threshold on chain %d %s added (above %s)", at, nt.ChainID, d.assetName(nt.ChainID, nt.Asset), d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount))
+		}
+	}
+	switch {
+	case n.Quorum < o.Quorum:
+		d.loosen("%s: quorum lowered %d → %d", at, o.Quorum, n.Quorum)
+	case n.Quorum > o.Quorum:
+		d.tighten("%s: quorum raised %d → %d", at, o.Quorum, n.Quorum)
+	}
+	for _, na := range n.Approvers {
+		if slices.ContainsFunc(o.Approvers, func(a ApproverKey) bool { return a.PublicKey.Equal(na.PublicKey) }) {
+			continue
+		}
+		if i := slices.IndexFunc(o.Approvers, func(a ApproverKey) bool { return a.Name == na.Name }); i >= 0 {
+			d.loosen("%s: approver %s: public key changed from %s to %s", at, na.Name, o.Approvers[i].PublicKey, na.PublicKey)
+		} else {
+			d.loosen("%s: approver %s added (public key %s)", at, na.Name, na.PublicKey)
+		}
+	}
+	for _, oa := range o.Approvers {
+		if !slices.ContainsFunc(n.Approvers, func(a ApproverKey) bool { return a.PublicKey.Equal(oa.PublicKey) }) {
+			d.tighten("%s: approver %s (public key %s) removed", at, oa.Name, oa.PublicKey)
+		}
+	}
+}
+
+func (d *differ) freeze(id string, o, n *Freeze) {
+	at := "freeze for key " + id
+	switch {
+	case o == nil && n == nil:
+		return
+	case o == nil:
+		d.tighten("%s added", at)
+		return
+	case n == nil:
+		d.loosen("%s removed", at)
+		return
+	}
+	switch {
+	case o.Refusals > 0 && n.Refusals == 0:
+		d.loosen("%s: refusals no longer freeze (was %d within %s)", at, o.Refusals, formatWindow(o.Window))
+	case o.Refusals == 0 && n.Refusals > 0:
+		d.tighten("%s: refusals now freeze (%d within %s)", at, n.Refusals, formatWindow(n.Window))
+	case o.Refusals > 0:
+		switch {
+		case n.Refusals > o.Refusals:
+			d.loosen("%s: refusals threshold raised %d → %d", at, o.Refusals, n.Refusals)
+		case n.Refusals < o.Refusals:
+			d.tighten("%s: refusals threshold lowered %d → %d", at, o.Refusals, n.Refusals)
+		}
+		switch {
+		case n.Window < o.Window:
+			d.loosen("%s: refusals window shortened %s → %s", at, formatWindow(o.Window), formatWindow(n.Window))
+		case n.Window > o.Window:
+			d.tighten("%s: refusals window lengthened %s → %s", at, formatWindow(o.Window), formatWindow(n.Window))
+		}
+	}
+	switch {
+	case o.OnLimitBreach && !n.OnLimitBreach:
+		d.loosen("%s: on_limit_breach turned off", at)
+	case !o.OnLimitBreach && n.OnLimitBreach:
+		d.tighten("%s: on_limit_breach turned on", at)
+	}
+	switch {
+	case o.Scope == FreezeAll && n.Scope != FreezeAll:
+		d.loosen("%s: scope narrowed from %s to %s", at, o.Scope, n.Scope)
+	case o.Scope != FreezeAll && n.Scope == FreezeAll:
+		d.tighten("%s: scope widened from %s to %s", at, o.Scope, n.Scope)
+	case o.Scope != n.Scope: // no other scopes today: fail closed
+		d.loosen("%s: scope changed from %s to %s", at, o.Scope, n.Scope)
+	}
+}
+
+// assetName names an asset for messages: "native", or the token's address
+// with the symbol either policy gives it.
+func (d *differ) assetName(chain uint64, a ethtx.Address) string {
+	if a == (ethtx.Address{}) {
+		return "native"
+	}
+	for _, p := range []*Policy{d.n, d.o} {
+		if as, ok := p.assets[assetKey{chain, a}]; ok {
+			return as.Symbol + " " + a.Hex()
+		}
+	}
+	return a.Hex()
+}
+
+// amountOf writes an amount of asset (zero: the native coin) for a message.
+func (p *Policy) amountOf(chain uint64, asset ethtx.Address, v *big.Int) string {
+	if asset == (ethtx.Address{}) {
+		return weiAmount(v)
+	}
+	return p.formatAmount(chain, asset, v)
+}
+
+func weiAmount(v *big.Int) string { return fmt.Sprintf("%s (%s wei)", ethtx.FormatEther(v), v) }
+
+func weiPlain(v *big.Int) string { return v.String() + " wei" }
+
+func labelled(a ethtx.Address, label string) string {
+	if label == "" {
+		return a.Hex()
+	}
+	return fmt.Sprintf("%s (%s)", a.Hex(), label)
+}
+
+// unionAddrs returns the addresses of a and b in byte order.
+func unionAddrs[V any](a, b map[ethtx.Address]V) []ethtx.Address {
+	m := make(map[ethtx.Address]struct{}, len(a)+len(b))
+	for k := range a {
+		m[k] = struct{}{}
+	}
+	for k := range b {
+		m[k] = struct{}{}
+	}
+	return sortedKeys(m)
+}
+
+// formatWindow writes a window as the document does: "24h", "1h30m".
+func formatWindow(w time.Duration) string {
+	h, m, s := w/time.Hour, w%time.Hour/time.Minute, w%time.Minute/time.Second
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if s > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%ds", s)
+	}
+	return b.String()
+}
+
+// unclassified compares the canonical documents field by field, for the
+// fields known does not list: for each such field, the values it takes
+// anywhere in the document. It names each field whose values differ, and
+// fails closed when a document does not decode.
+func unclassified(oldCanon, newCanon []byte, known map[string]string) []string {
+	ov, err := fieldValues(oldCanon, known)
+	if err != nil {
+		return []string{fmt.Sprintf("the old document could not be compared field by field: %v", err)}
+	}
+	nv, err := fieldValues(newCanon, known)
+	if err != nil {
+		return []string{fmt.Sprintf("the new document could not be compared field by field: %v", err)}
+	}
+	paths := slices.Collect(maps.Keys(ov))
+	for p := range nv {
+		if _, ok := ov[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	var out []string
+	for _, p := range paths {
+		if !slices.Equal(ov[p], nv[p]) {
+			out = append(out, fmt.Sprintf("field %s changed, which the classifier does not know", p))
+		}
+	}
+	return out
+}
+
+// fieldValues returns, for every leaf field of a JSON document that known
+// does not list, its values (as JSON, sorted). Lists of objects add "[]" to
+// the path; empty lists and nulls count as absent.
+func fieldValues(doc []byte, known map[string]string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(doc) == 0 {
+		return out, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch x := v.(type) {
+		case nil:
+			return nil
+		case map[string]any:
+			for k, e := range x {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if err := walk(p, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		case []any:
+			if len(x) == 0 {
+				return nil
+			}
+			if !slices.ContainsFunc(x, func(e any) bool { _, obj := e.(map[string]any); return !obj }) {
+				for _, e := range x {
+					if err := walk(path+"[]", e); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+		if _, ok := known[path]; ok {
+			return nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		out[path] = append(out[path], string(b))
+		return nil
+	}
+	if err := walk("", v); err != nil {
+		return nil, err
+	}
+	for _, vs := range out {
+		slices.Sort(vs)
+	}
+	return out, nil
+}
