@@ -6,7 +6,9 @@
 // stamp) and sends the signature in the stamp header, so that the enclave, not
 // the host in front of it, authenticates the request. Refusals come back as
 // [*APIError], which carries the HTTP status and the machine-readable code and
-// rule: branch on the code.
+// rule: branch on the code. A request that waits for approvals (HTTP 202)
+// comes back as [*PendingError]; approvers use [Client.Approval],
+// [CheckApproval], [NewApproval] and [Client.Approve].
 //
 // The client is not linked into the enclave. It decodes answers leniently
 // (unknown fields are ignored) so that older clients keep working with newer
@@ -163,14 +165,25 @@ func (c *Client) SignPersonalMessage(ctx context.Context, key string, msg []byte
 }
 
 // Sign stamps and sends req (see StampRequest) and returns the signature.
+//
+// A request above a policy's approval threshold is not signed at once: the
+// host answers 202, and Sign returns a [*PendingError] carrying the pending
+// request's id and approval digest (detect it with errors.As or
+// [AsPending]); fetch the signature once approved with [Client.Approval] or
+// [Client.WaitApproval].
 func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignResponse, error) {
 	body, st, err := c.StampRequest(req)
 	if err != nil {
 		return nil, err
 	}
 	var resp api.SignResponse
-	if err := c.post(ctx, "/v1/sign", body, st, &resp); err != nil {
+	var pending api.PendingResponse
+	accepted, err := c.postAccept(ctx, "/v1/sign", body, st, &resp, &pending)
+	if err != nil {
 		return nil, err
+	}
+	if accepted {
+		return nil, pendingError(&pending, body)
 	}
 	if resp.Signature == "" || resp.From == "" {
 		return nil, errors.New("client: sign answer lacks from or signature")
@@ -259,14 +272,18 @@ func (c *Client) requestID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-func (c *Client) post(ctx context.Context, path string, body []byte, stampHeader string, out any) error {
+// postAccept posts body, stamped with stampHeader unless it is empty, and
+// decodes a 200 answer into out, or a 202 answer into pending (accepted).
+func (c *Client) postAccept(ctx context.Context, path string, body []byte, stampHeader string, out any, pending *api.PendingResponse) (accepted bool, err error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path), bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return false, fmt.Errorf("client: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set(stamp.Header, stampHeader)
-	return c.do(hreq, out)
+	if stampHeader != "" {
+		hreq.Header.Set(stamp.Header, stampHeader)
+	}
+	return c.exchange(hreq, out, pending)
 }
 
 func (c *Client) get(ctx context.Context, path string, out any) error {
@@ -285,30 +302,46 @@ func (c *Client) url(path string) string {
 }
 
 // do sends hreq and decodes a 200 answer into out. Any other 2xx is an error
-// rather than an empty result: a future 202 "approval needed" must never be
+// rather than an empty result: a 202 "approval needed" must never be
 // mistaken for a signature.
 func (c *Client) do(hreq *http.Request, out any) error {
+	_, err := c.exchange(hreq, out, nil)
+	return err
+}
+
+// exchange is do, except that with a non-nil pending a 202 answer is
+// decoded into pending (accepted true) rather than refused. A 202 that is
+// not a pending approval is an error.
+func (c *Client) exchange(hreq *http.Request, out any, pending *api.PendingResponse) (accepted bool, err error) {
 	hreq.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", hreq.Method, hreq.URL.Path, err)
+		return false, fmt.Errorf("client: %s %s: %w", hreq.Method, hreq.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
 	if err != nil {
-		return fmt.Errorf("client: %s %s: reading answer: %w", hreq.Method, hreq.URL.Path, err)
+		return false, fmt.Errorf("client: %s %s: reading answer: %w", hreq.Method, hreq.URL.Path, err)
 	}
 	if int64(len(data)) > c.maxResp {
-		return fmt.Errorf("client: %s %s: answer larger than %d bytes", hreq.Method, hreq.URL.Path, c.maxResp)
+		return false, fmt.Errorf("client: %s %s: answer larger than %d bytes", hreq.Method, hreq.URL.Path, c.maxResp)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("client: %s %s: decoding answer: %w", hreq.Method, hreq.URL.Path, err)
+			return false, fmt.Errorf("client: %s %s: decoding answer: %w", hreq.Method, hreq.URL.Path, err)
 		}
-		return nil
+		return false, nil
+	case resp.StatusCode == http.StatusAccepted && pending != nil:
+		if err := json.Unmarshal(data, pending); err != nil {
+			return false, fmt.Errorf("client: %s %s: decoding 202 answer: %w", hreq.Method, hreq.URL.Path, err)
+		}
+		if pending.Status != api.StatusPendingApproval || pending.ApprovalID == "" {
+			return false, fmt.Errorf("client: %s %s: 202 answer with status %q and approval_id %q is not a pending approval", hreq.Method, hreq.URL.Path, pending.Status, pending.ApprovalID)
+		}
+		return true, nil
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return fmt.Errorf("client: %s %s: unexpected status %d, which this client does not handle", hreq.Method, hreq.URL.Path, resp.StatusCode)
+		return false, fmt.Errorf("client: %s %s: unexpected status %d, which this client does not handle", hreq.Method, hreq.URL.Path, resp.StatusCode)
 	}
 	apiErr := &APIError{Status: resp.StatusCode}
 	var er api.ErrorResponse
@@ -317,5 +350,5 @@ func (c *Client) do(hreq *http.Request, out any) error {
 	} else {
 		apiErr.Message = fmt.Sprintf("HTTP %d %s, not a nitrosign error answer", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
-	return apiErr
+	return false, apiErr
 }

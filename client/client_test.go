@@ -291,7 +291,7 @@ func TestUnexpectedAnswers(t *testing.T) {
 	}{
 		{"accepted", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 202, map[string]string{"approval_id": "a1"})
-		}, "unexpected status 202"},
+		}, "202 answer with status \"\" and approval_id \"a1\" is not a pending approval"},
 		{"too large", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
 			w.Write(bytes.Repeat([]byte(" "), 2048))

@@ -195,7 +195,13 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	if fi, frozen := e.frozen.get(p.key.id); frozen {
 		p.status = api.StatusRejected
 		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: fmt.Sprintf("key %s was frozen (audit record %d) before the approvals were complete", p.key.id, fi.Seq)}
+		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, RuleFrozen, slices.Clone(p.approved)
+		rec.Summary = fmt.Sprintf("approval %s: approved, but key %s was frozen (audit record %d): %s", p.id, p.key.id, fi.Seq, p.summary)
+		line, _, err := v.audit.append(rec)
+		if err != nil {
+			return refuse(api.CodeUnavailable, "%v", err)
+		}
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: fmt.Sprintf("key %s was frozen (audit record %d) before the approvals were complete", p.key.id, fi.Seq), AuditRecord: line}
 	}
 	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, slices.Clone(p.approved), ""
 	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(p.approved, ", "), p.summary)

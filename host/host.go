@@ -171,6 +171,18 @@ func (s *Server) routes() {
 	route(http.MethodGet, "/v1/attestation", s.attestation)
 	route(http.MethodGet, "/v1/audit", s.auditRecords)
 	route(http.MethodPost, "/v1/admin", s.admin)
+	// POST /v1/policy takes a policy_change or policy_cancel envelope: an
+	// admin command like any other.
+	s.mux.HandleFunc("GET /v1/policy", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.observe("/v1/policy", s.policy(w, r), start)
+	})
+	s.mux.HandleFunc("POST /v1/policy", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.observe("/v1/policy", s.admin(w, r), start)
+	})
+	route(http.MethodPost, "/v1/approvals", s.approve)
+	route(http.MethodGet, "/v1/approvals/{id}", s.approvalInfo)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
@@ -429,6 +441,10 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if aerr := s.persistAudit(r.Context(), sr.AuditRecord); aerr != nil {
 		s.metrics.decisions.WithLabelValues(label(aerr.Code), "").Inc()
 		return writeError(w, aerr)
+	}
+	// A request waiting for approvals has no signature: 202 (approvals.go).
+	if sr.Status != "" && sr.Status != proto.StatusSigned {
+		return s.signPending(w, sr, body)
 	}
 	out := api.SignResponse{
 		From:      ethtx.Address(sr.From).Hex(),

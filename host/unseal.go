@@ -108,6 +108,15 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 		}
 		select {
 		case <-ctx.Done():
+			// A last checkpoint, so that a restart finds the state as it
+			// was at shutdown.
+			if u.get().State == UnsealDone {
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := u.checkpoint(fctx); err != nil {
+					u.log.Warn("storing the last checkpoint failed", "err", err)
+				}
+				cancel()
+			}
 			return
 		case <-time.After(wait):
 		}

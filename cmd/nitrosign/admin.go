@@ -188,13 +188,19 @@ func runAdminSubmit(args []string, stdout, stderr io.Writer) error {
 	if *in == "" {
 		return usageError{errors.New("--in is required")}
 	}
-	b, err := os.ReadFile(*in)
+	return postEnvelope(*in, *hostURL, "/v1/admin", stdout)
+}
+
+// postEnvelope sends the envelope in file in to the host's path and prints
+// the enclave's result.
+func postEnvelope(in, hostURL, path string, stdout io.Writer) error {
+	b, err := os.ReadFile(in)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*hostURL, "/")+"/v1/admin", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(hostURL, "/")+path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -218,3 +224,5 @@ func runAdminSubmit(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s\n", out)
 	return nil
 }
+
+func stampSignerFromPEM(b []byte) (stamp.Signer, error) { return stamp.ParseSignerPEM(b) }

@@ -249,6 +249,70 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		t.Fatalf("keys after key_create: exit %d, %s", code, out.String())
 	}
 
+	// Policy governance: remove destination A (a tightening: at once),
+	// then add one (a loosening: waits for the time lock).
+	out.Reset()
+	if code := mainWithArgs([]string{"policy", "show", "--host", url, "--document"}, &out, &errOut); code != 0 {
+		t.Fatalf("policy show: exit %d, %s", code, errOut.String())
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("policy show --document: %v\n%s", err, out.String())
+	}
+	editDests := func(version int, dests ...string) string {
+		doc["version"] = version
+		k := doc["keys"].([]any)[0].(map[string]any)
+		nt := k["native_transfers"].(map[string]any)
+		var ds []any
+		for _, d := range dests {
+			ds = append(ds, map[string]any{"address": d, "label": "d"})
+		}
+		nt["destinations"] = ds
+		// The rolling limit names B: keep it valid.
+		b, _ := json.Marshal(doc)
+		f := filepath.Join(t.TempDir(), "policy.json")
+		os.WriteFile(f, b, 0o600)
+		return f
+	}
+	signAll := func(polFile string) string {
+		envFile := filepath.Join(t.TempDir(), "policy-env.json")
+		for i := 1; i <= devstack.AdminCount; i++ {
+			out.Reset()
+			args := []string{"policy", "sign", "--policy", polFile, "--genesis", genesis, "--key", filepath.Join(dataDir, devstack.AdminKeyFile(i)),
+				"--name", devstack.AdminName(i), "--envelope", envFile, "--host", url}
+			if code := mainWithArgs(args, &out, &errOut); code != 0 {
+				t.Fatalf("policy sign %d: exit %d, %s", i, code, errOut.String())
+			}
+		}
+		return envFile
+	}
+	tighten := editDests(2, devstack.ExampleDestinationB)
+	env2 := signAll(tighten)
+	if !strings.Contains(out.String(), "tightens") || !strings.Contains(out.String(), "at once") {
+		t.Errorf("policy sign does not show the change:\n%s", out.String())
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"policy", "submit", "--in", env2, "--host", url}, &out, &errOut); code != 0 {
+		t.Fatalf("policy submit: exit %d, %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := mainWithArgs([]string{"sign", "--host", url, "--data-dir", dataDir, "--to", devstack.ExampleDestinationA, "--value", "0.1"}, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "rule destinations") {
+		t.Fatalf("a removed destination: exit %d, %s", code, errOut.String())
+	}
+	loosen := editDests(3, devstack.ExampleDestinationB, "0x3333333333333333333333333333333333333333")
+	env3 := signAll(loosen)
+	if !strings.Contains(out.String(), "loosens") || !strings.Contains(out.String(), "time lock") {
+		t.Errorf("policy sign does not show the loosening:\n%s", out.String())
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"policy", "submit", "--in", env3, "--host", url}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "effective_at_ms") {
+		t.Fatalf("policy submit (loosening): exit %d, %s %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := mainWithArgs([]string{"policy", "show", "--host", url}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "version 2") || !strings.Contains(out.String(), "pending    version 3") {
+		t.Fatalf("policy show: exit %d, %s", code, out.String())
+	}
+
 	// SIGINT stops everything within seconds.
 	start := time.Now()
 	if err := dev.Process.Signal(os.Interrupt); err != nil {

@@ -10,8 +10,15 @@
 //	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures]
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
+//	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
+//	nitrosign approvals show --id ID [--host URL] [--json]
 //
 // Run `nitrosign COMMAND -h` for a command's flags.
+//
+// Exit status: 0 on success, 1 on any failure or refusal, 2 for a bad
+// command line, and 3 when `nitrosign sign` was answered "pending
+// approval" (HTTP 202: the request waits for approvers; see `nitrosign
+// approve`).
 package main
 
 import (
@@ -36,7 +43,10 @@ var commands = map[string]command{
 	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
 	"audit":      {"verify an audit log end to end (audit verify)", runAudit},
 	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},
+	"policy":     {"show the policy, and sign, submit or cancel quorum-signed policy changes (policy show|sign|submit|cancel)", runPolicy},
 	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin},
+	"approve":    {"check a request waiting for approvals on this machine, then approve or reject it", runApprove},
+	"approvals":  {"show a request waiting for approvals, decoded locally (approvals show)", runApprovals},
 }
 
 func main() {
@@ -66,6 +76,11 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "nitrosign %s: %v\n", args[0], err)
 			return 2
 		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "nitrosign %s: %v\n", args[0], err)
+			return ee.code
+		}
 		fmt.Fprintf(stderr, "nitrosign %s: %v\n", args[0], err)
 		return 1
 	}
@@ -87,6 +102,15 @@ func usage(w io.Writer) {
 
 // usageError is a mistake in the command line (exit status 2).
 type usageError struct{ error }
+
+// exitPending is the exit status of a sign request waiting for approvals.
+const exitPending = 3
+
+// exitError is an outcome with an exit status of its own.
+type exitError struct {
+	code int
+	error
+}
 
 // newFlagSet returns a flag set whose errors are returned, not fatal.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

@@ -147,6 +147,14 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 
 	resp, err := c.Sign(ctx, req)
 	if err != nil {
+		// Not signed yet: the request waits for approvers (exit status 3).
+		var pe *client.PendingError
+		if errors.As(err, &pe) {
+			out, _ := json.MarshalIndent(pe.Pending, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", out)
+			return exitError{exitPending, fmt.Errorf("pending approval: approval %s needs %d approvals of approval digest 0x%x; approvers run `nitrosign approve --id %s`",
+				printable(pe.Pending.ApprovalID), pe.Pending.Quorum, pe.Digest, printable(pe.Pending.ApprovalID))}
+		}
 		var ae *client.APIError
 		if errors.As(err, &ae) {
 			out, _ := json.MarshalIndent(api.ErrorResponse{Error: *ae.Wire()}, "", "  ")

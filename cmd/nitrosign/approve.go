@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/client"
+	"github.com/nitrosign/nitrosign/ethmsg"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/summary"
+)
+
+// stdin is where `nitrosign approve` reads its confirmation (tests replace
+// it).
+var stdin io.Reader = os.Stdin
+
+const approveUsage = `usage: nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
+
+Approves (or, with --reject, rejects) a sign request that waits for
+approvals. The request is fetched from the host (GET /v1/approvals/ID) and
+decoded HERE, on this machine: what is shown as the local decoding is what
+you approve, not the host's account of it. The approval digest is
+recomputed from the request's exact bytes, and a host whose digest differs
+is refused. Your key signs that digest (approve and reject are different
+signing domains), and the decision is sent to POST /v1/approvals.
+
+Without --yes, you are asked to type "yes". --yes does not override a
+server summary that differs from the local decoding.
+
+Exit status: 0 when the decision was recorded (or the request was already
+signed), 1 when anything failed or was refused, 2 for a bad command line.
+
+Flags:
+`
+
+func runApprove(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("approve", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, approveUsage); fs.PrintDefaults() }
+	hostURL := fs.String("host", defaultHost, "host API base `URL`")
+	id := fs.String("id", "", "approval `id` (from the 202 answer to the sign request)")
+	keyPath := fs.String("key", "", "your approver private key, PKCS#8 PEM `file` (Ed25519 or P-256)")
+	name := fs.String("name", "", "your approver `name` in the policy")
+	reject := fs.Bool("reject", false, "reject the request instead of approving it")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	timeout := fs.Duration("timeout", 30*time.Second, "request `timeout`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *keyPath == "" || *name == "" {
+		return usageError{errors.New("--id, --key and --name are required")}
+	}
+	pemBytes, err := os.ReadFile(*keyPath)
+	if err != nil {
+		return fmt.Errorf("approver key: %w", err)
+	}
+	signer, err := stamp.ParseSignerPEM(pemBytes)
+	if err != nil {
+		return fmt.Errorf("approver key %s: %w", *keyPath, err)
+	}
+	decision, verb := api.DecisionApprove, "approve"
+	if *reject {
+		decision, verb = api.DecisionReject, "reject"
+	}
+
+	c, err := client.New(*hostURL, nil, &client.Options{Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	p, err := c.Approval(ctx, *id)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("fetching approval %s: %w", *id, err)
+	}
+	switch p.Status {
+	case api.StatusPendingApproval:
+	case api.StatusSigned:
+		printState(stdout, p)
+		fmt.Fprintln(stdout, "The request is already approved and signed: nothing to do.")
+		return printResult(stdout, p.Result)
+	default:
+		printState(stdout, p)
+		return fmt.Errorf("approval %s is %s: nothing to %s", *id, printable(p.Status), verb)
+	}
+	// The digest you sign is recomputed from the bytes you decode.
+	digest, err := client.CheckApproval(p)
+	if err != nil {
+		return err
+	}
+	printState(stdout, p)
+	v, err := review(stdout, p, digest)
+	if err != nil {
+		if !*reject {
+			return fmt.Errorf("%v: refusing to approve a request that does not decode here", err)
+		}
+		fmt.Fprintf(stdout, "\nThe request does not decode here (%v); rejecting it anyway.\n", err)
+	}
+	if v.mismatch && *yes {
+		return errors.New("the server's summary differs from the local decoding (see above): refusing with --yes; run without --yes to decide after reading both")
+	}
+
+	if !*yes {
+		fmt.Fprintf(stdout, "\n%s approval %s as %s, signing approval digest 0x%x?\nType \"yes\" to %s: ", strings.ToUpper(verb[:1])+verb[1:], *id, *name, digest, verb)
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return errors.New("not confirmed: nothing was signed or sent")
+		}
+	}
+	req, err := client.NewApproval(signer, *name, *id, decision, digest)
+	if err != nil {
+		return err
+	}
+	// A fresh deadline: the person may have taken their time to read.
+	ctx, cancel = context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	sr, pending, err := c.Approve(ctx, req)
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ae) && ae.Code == api.CodeApprovalRejected && *reject:
+		fmt.Fprintf(stdout, "Rejected: approval %s will not be signed.\n", *id)
+		return nil
+	case errors.As(err, &ae):
+		return fmt.Errorf("refused (HTTP %d, %s): %s", ae.Status, ae.Code, ae.Message)
+	case err != nil:
+		return err
+	case pending != nil:
+		fmt.Fprintf(stdout, "Recorded: %d of %d approvals (%s); waiting for more.\n", len(pending.Approvals), pending.Quorum, printable(strings.Join(pending.Approvals, ", ")))
+		return nil
+	}
+	fmt.Fprintln(stdout, "Quorum met: the enclave signed the request.")
+	return printResult(stdout, sr)
+}
+
+const approvalsUsage = `usage: nitrosign approvals show --id ID [--host URL] [--json]
+
+Shows a request that waits for approvals (or was decided): its state, its
+local decoding and the server's summary, and the signature once approved.
+`
+
+func runApprovals(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "show" {
+		fmt.Fprint(stderr, approvalsUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return flag.ErrHelp
+		}
+		return usageError{errors.New("want: approvals show")}
+	}
+	fs := newFlagSet("approvals show", stderr)
+	hostURL := fs.String("host", defaultHost, "host API base `URL`")
+	id := fs.String("id", "", "approval `id`")
+	asJSON := fs.Bool("json", false, "print the host's answer as JSON, unchecked")
+	timeout := fs.Duration("timeout", 30*time.Second, "request `timeout`")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usageError{errors.New("--id is required")}
+	}
+	c, err := client.New(*hostURL, nil, &client.Options{Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	p, err := c.Approval(ctx, *id)
+	if err != nil {
+		return fmt.Errorf("fetching approval %s: %w", *id, err)
+	}
+	if *asJSON {
+		out, err := json.MarshalIndent(p, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", out)
+		return nil
+	}
+	digest, err := client.CheckApproval(p)
+	if err != nil {
+		return err
+	}
+	printState(stdout, p)
+	if _, err := review(stdout, p, digest); err != nil {
+		fmt.Fprintf(stdout, "\nThe request does not decode here: %v\n", err)
+	}
+	if p.Result != nil {
+		fmt.Fprintln(stdout)
+		return printResult(stdout, p.Result)
+	}
+	return nil
+}
+
+// printState prints the pending request's state as the host reports it.
+func printState(w io.Writer, p *api.PendingResponse) {
+	fmt.Fprintf(w, "approval   %s\n", printable(p.ApprovalID))
+	fmt.Fprintf(w, "status     %s\n", printable(p.Status))
+	names := "none yet"
+	if len(p.Approvals) > 0 {
+		names = printable(strings.Join(p.Approvals, ", "))
+	}
+	fmt.Fprintf(w, "approvals  %d of %d: %s\n", len(p.Approvals), p.Quorum, names)
+	if p.ExpiresAtMS > 0 {
+		fmt.Fprintf(w, "expires    %s\n", time.UnixMilli(p.ExpiresAtMS).UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "audit seq  %d\n", p.AuditSeq)
+}
+
+func printResult(w io.Writer, sr *api.SignResponse) error {
+	if sr == nil {
+		return nil
+	}
+	out, err := json.MarshalIndent(sr, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s\n", out)
+	return nil
+}
+
+// reviewed is what review found.
+type reviewed struct {
+	// mismatch is set when the server's summary differs in substance from
+	// the local decoding.
+	mismatch bool
+}
+
+// review decodes the request locally and prints the local summary, then the
+// server's for comparison, with a loud warning when they differ in
+// substance. It returns an error (having printed nothing of the request)
+// when the request does not decode.
+func review(w io.Writer, p *api.PendingResponse, approvalDigest [32]byte) (reviewed, error) {
+	loc, err := decodeLocally([]byte(p.Request))
+	if err != nil {
+		return reviewed{}, err
+	}
+	fmt.Fprintf(w, "\n== LOCAL decoding of the request (decoded on this machine: this is what you decide on) ==\n")
+	fmt.Fprintf(w, "client request  %s, stamped %s\n", loc.req.RequestID, time.UnixMilli(loc.req.TimestampMS).UTC().Format(time.RFC3339))
+	fmt.Fprint(w, loc.sum.String())
+	fmt.Fprintf(w, "approval digest: 0x%x (recomputed here from the request's exact bytes; matches the server's)\n", approvalDigest)
+
+	fmt.Fprintf(w, "\n== server's summary (from the host; for comparison only; it may add the policy's labels) ==\n")
+	for _, l := range splitLines(p.Summary) {
+		fmt.Fprintln(w, printable(l))
+	}
+	diffs := compareSummaries(loc, p.Summary)
+	if len(diffs) == 0 {
+		fmt.Fprintln(w, "\nThe server's summary agrees with the local decoding (labels and token units aside).")
+		return reviewed{}, nil
+	}
+	fmt.Fprintln(w, "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!")
+	fmt.Fprintln(w, "!!! WARNING: THE SERVER'S SUMMARY DIFFERS FROM THE LOCAL DECODING.")
+	fmt.Fprintln(w, "!!! Others may be shown something other than what would be signed.")
+	fmt.Fprintln(w, "!!! Decide on the LOCAL decoding only, and report this.")
+	for _, d := range diffs {
+		fmt.Fprintf(w, "!!! - %s\n", d)
+	}
+	fmt.Fprintln(w, "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!")
+	return reviewed{mismatch: true}, nil
+}
+
+// local is a request decoded on this machine.
+type local struct {
+	req *api.SignRequest
+	sum summary.Summary
+	// fromOK reports whether the server's "from" line names the key the
+	// request names.
+	fromOK func(serverValue string) bool
+}
+
+// decodeLocally decodes a sign request body as the enclave does (package
+// api, then ethtx and calldata, or ethmsg) and summarises it with package
+// summary, without a policy: no labels, token amounts in raw units, and
+// the signing key by the name the request gives (its address is the
+// enclave's to know).
+func decodeLocally(body []byte) (*local, error) {
+	req, err := api.DecodeSignRequest(body)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	key := summary.Key{ID: req.Key}
+	from := "key " + strconv.Quote(req.Key) + " (its address is not known here)"
+	// The enclave's summary shows "ADDRESS (key ID, PATH)".
+	fromOK := func(v string) bool { return strings.Contains(v, " (key "+req.Key+", ") }
+	if a, err := ethtx.ParseAddress(req.Key); err == nil {
+		key.Address = a
+		from = a.Hex() + " (the signing key, named by its address)"
+		fromOK = func(v string) bool { return strings.HasPrefix(v, a.Hex()+" ") }
+	}
+	var sum summary.Summary
+	switch {
+	case req.EthTransaction != nil:
+		raw, err := req.EthTransaction.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		tx, err := ethtx.DecodeUnsigned(raw)
+		if err != nil {
+			return nil, err
+		}
+		// As the enclave: calldata is decoded for calls only (a contract
+		// creation's data is init code).
+		var call calldata.Call
+		if tx.To != nil {
+			if call, err = calldata.Decode(tx.Data); err != nil {
+				return nil, err
+			}
+		}
+		sum = summary.Transaction(tx, call, key, tx.SigningHash(), nil)
+	case req.EthPersonalMessage != nil:
+		msg, err := ethmsg.ParsePersonalMessage(req.EthPersonalMessage.Message)
+		if err != nil {
+			return nil, err
+		}
+		sum = summary.PersonalMessage(msg, key, ethmsg.PersonalHash(msg))
+	case req.EthTypedData != nil:
+		td, err := ethmsg.ParseTypedData(req.EthTypedData.JSON)
+		if err != nil {
+			return nil, err
+		}
+		sum = summary.TypedData(td, key, nil)
+	default:
+		return nil, errors.New("request: no payload this tool decodes")
+	}
+	for i := range sum.Lines {
+		if sum.Lines[i].Key == "from" {
+			sum.Lines[i].Value = from
+		}
+	}
+	return &local{req: req, sum: sum, fromOK: fromOK}, nil
+}
+
+// policyNames matches what only the policy adds after an address in a
+// summary: a quoted label, or the name of a token.
+var policyNames = regexp.MustCompile(`(0x[0-9a-fA-F]{40}) \((?:"(?:[^"\\]|\\.)*"|[^\s()"]+ token)\)`)
+
+// compareSummaries compares the local summary with the server's text line
+// by line and returns the differences in substance. What the policy adds
+// (labels, token names and units) and the signing key's address are not
+// differences; a different digest, a line missing or added, or any other
+// value that differs is.
+func compareSummaries(loc *local, server string) []string {
+	var diffs []string
+	lines := splitLines(server)
+	serverDigest := ""
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "digest: "); ok {
+			serverDigest = v
+		}
+	}
+	for _, l := range loc.sum.Lines {
+		if l.Key == "digest" && serverDigest != l.Value {
+			if serverDigest == "" {
+				diffs = append(diffs, fmt.Sprintf("the server's summary names no signing digest; the local decoding signs %s", l.Value))
+			} else {
+				diffs = append(diffs, fmt.Sprintf("signing digest: the server says %s, the local decoding computes %s", printable(serverDigest), l.Value))
+			}
+		}
+	}
+	if len(lines) != len(loc.sum.Lines) {
+		diffs = append(diffs, fmt.Sprintf("the server's summary has %d lines, the local decoding %d", len(lines), len(loc.sum.Lines)))
+	}
+	for i := 0; i < min(len(lines), len(loc.sum.Lines)); i++ {
+		l := loc.sum.Lines[i]
+		key, value, ok := strings.Cut(lines[i], ": ")
+		if !ok || key != l.Key {
+			diffs = append(diffs, fmt.Sprintf("line %d: the server shows %s where the local decoding shows %q", i+1, printable(lines[i]), l.Key+": "+l.Value))
+			continue
+		}
+		switch {
+		case l.Key == "from":
+			// The key's address and path are the enclave's to know; the
+			// key must be the one the request names.
+			if !loc.fromOK(value) {
+				diffs = append(diffs, fmt.Sprintf("from: the server shows %s, not the key the request names (%q)", printable(value), loc.req.Key))
+			}
+			continue
+		case l.Key == "digest":
+			continue // compared above
+		case strings.Contains(l.Value, "(raw units of "):
+			continue // the policy names the token and its units
+		}
+		if policyNames.ReplaceAllString(value, "$1") != l.Value {
+			diffs = append(diffs, fmt.Sprintf("%s: the server shows %s, the local decoding %q", l.Key, printable(value), l.Value))
+		}
+	}
+	return diffs
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// printable returns s as it is if every rune is graphic (spaces included),
+// else quoted: text from the host may not drive the terminal (escape
+// sequences, bidirectional overrides, carriage returns that overwrite a
+// warning).
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}

@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/summary"
+)
+
+const (
+	approveTo     = "0x2222222222222222222222222222222222222222"
+	approveKeyHex = "0x9bf111518107c76Da607BB6039489949B2951a10"
+)
+
+// approvalFixture is a sign request waiting for approvals: its exact body,
+// and the state an honest host reports.
+type approvalFixture struct {
+	body    []byte
+	tx      *ethtx.Tx
+	pending api.PendingResponse
+}
+
+func txFixture(t *testing.T, data []byte) approvalFixture {
+	t.Helper()
+	to, _ := ethtx.ParseAddress(approveTo)
+	if data != nil {
+		to, _ = ethtx.ParseAddress("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+	}
+	tx := &ethtx.Tx{Type: ethtx.TypeDynamicFee, ChainID: big.NewInt(1), Nonce: 7, GasLimit: 60000, To: &to,
+		Value: new(big.Int).Mul(big.NewInt(15), big.NewInt(1e17)), MaxFeePerGas: big.NewInt(3e10), MaxPriorityFeePerGas: big.NewInt(1e9), Data: data}
+	if data != nil {
+		tx.Value = big.NewInt(0)
+	}
+	body, err := json.Marshal(&api.SignRequest{RequestID: "req-1", TimestampMS: 1700000000000, Key: "hot-0", EthTransaction: api.NewEthTransaction(tx.EncodeUnsigned())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call calldata.Call
+	if call, err = calldata.Decode(tx.Data); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := ethtx.ParseAddress(approveKeyHex)
+	// The enclave's summary: with the key's address and path.
+	sum := summary.Transaction(tx, call, summary.Key{ID: "hot-0", Address: addr, Path: "m/44'/60'/0'/0/0"}, tx.SigningHash(), nil)
+	return newFixture(body, sum.String(), tx)
+}
+
+func newFixture(body []byte, serverSummary string, tx *ethtx.Tx) approvalFixture {
+	d := api.ApprovalDigest(body)
+	return approvalFixture{body: body, tx: tx, pending: api.PendingResponse{
+		Status: api.StatusPendingApproval, ApprovalID: "a1b2", Digest: "0x" + hex.EncodeToString(d[:]), Summary: serverSummary,
+		Quorum: 2, Approvals: []string{}, ExpiresAtMS: 1700003600000, AuditSeq: 4, Request: string(body),
+	}}
+}
+
+// approveHost is a fake nitrosign-host for the approval endpoints.
+type approveHost struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	state  api.PendingResponse
+	answer func(req *api.ApprovalRequest) (int, any)
+	posted []*api.ApprovalRequest
+}
+
+func newApproveHost(t *testing.T, state api.PendingResponse) *approveHost {
+	t.Helper()
+	h := &approveHost{state: state}
+	h.answer = func(req *api.ApprovalRequest) (int, any) {
+		p := h.state
+		p.Request, p.Approvals = "", []string{req.Approver}
+		return 202, p
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/approvals/{id}", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		st := h.state
+		h.mu.Unlock()
+		if r.PathValue("id") != st.ApprovalID {
+			reply(w, 404, api.ErrorResponse{Error: api.Error{Code: api.CodeNotFound, Message: "no such approval"}})
+			return
+		}
+		reply(w, 200, st)
+	})
+	mux.HandleFunc("POST /v1/approvals", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		req, err := api.DecodeApprovalRequest(b)
+		if err != nil {
+			reply(w, 400, api.ErrorResponse{Error: api.Error{Code: api.CodeBadRequest, Message: err.Error()}})
+			return
+		}
+		h.mu.Lock()
+		h.posted = append(h.posted, req)
+		answer := h.answer
+		h.mu.Unlock()
+		status, v := answer(req)
+		reply(w, status, v)
+	})
+	h.srv = httptest.NewServer(mux)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *approveHost) posts() []*api.ApprovalRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*api.ApprovalRequest(nil), h.posted...)
+}
+
+func (h *approveHost) setAnswer(f func(req *api.ApprovalRequest) (int, any)) {
+	h.mu.Lock()
+	h.answer = f
+	h.mu.Unlock()
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// approverKey writes a fresh approver key and returns it and its file.
+func approverKey(t *testing.T, scheme stamp.Scheme) (stamp.Signer, string) {
+	t.Helper()
+	s, err := stamp.GenerateSigner(scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := stamp.MarshalPrivateKeyPEM(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "approver.pem")
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
+// runCLI runs nitrosign with input on its standard input.
+func runCLI(t *testing.T, input string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	old := stdin
+	stdin = strings.NewReader(input)
+	defer func() { stdin = old }()
+	var out, errOut bytes.Buffer
+	code = mainWithArgs(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// checkSignature checks that req is name's signature of the fixture's
+// approval digest in domain.
+func checkSignature(t *testing.T, req *api.ApprovalRequest, s stamp.Signer, f approvalFixture, decision, domain string) {
+	t.Helper()
+	sig, err := hex.DecodeString(strings.TrimPrefix(req.Signature, "0x"))
+	if err != nil || req.ApprovalID != "a1b2" || req.Approver != "alice" || req.Decision != decision {
+		t.Fatalf("posted %+v", req)
+	}
+	if err := admin.VerifyDigest(s.PublicKey(), domain, api.ApprovalDigest(f.body), sig); err != nil {
+		t.Fatalf("the posted signature is not alice's %s of the request's approval digest: %v", decision, err)
+	}
+}
+
+func TestApproveShowsLocalDecodeAndSigns(t *testing.T) {
+	f := txFixture(t, nil)
+	// The host's summary carries the policy's label: no difference in
+	// substance.
+	f.pending.Summary = strings.Replace(f.pending.Summary, "to: "+approveTo, "to: "+approveTo+` ("treasury (cold)")`, 1)
+	h := newApproveHost(t, f.pending)
+	s, keyFile := approverKey(t, stamp.Ed25519)
+	code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 0 {
+		t.Fatalf("approve exited %d: %s\n%s", code, errOut, out)
+	}
+	local, server, ok := strings.Cut(out, "== server's summary")
+	if !ok {
+		t.Fatalf("no server summary section:\n%s", out)
+	}
+	for _, want := range []string{
+		"== LOCAL decoding of the request",
+		"request: EIP-1559 transaction",
+		"chain: 1 (Ethereum)",
+		`from: key "hot-0" (its address is not known here)`,
+		"to: " + approveTo + "\n",
+		"value: 1.5 ETH",
+		"call: none",
+		fmt.Sprintf("digest: 0x%x", f.tx.SigningHash()),
+		"approval digest: " + f.pending.Digest,
+		"client request  req-1",
+	} {
+		if !strings.Contains(local, want) {
+			t.Errorf("the local decoding lacks %q:\n%s", want, local)
+		}
+	}
+	if !strings.Contains(server, `("treasury (cold)")`) || !strings.Contains(server, "agrees with the local decoding") || strings.Contains(out, "WARNING") {
+		t.Errorf("server section:\n%s", server)
+	}
+	if !strings.Contains(out, "Recorded: 1 of 2 approvals (alice)") {
+		t.Errorf("no recorded line:\n%s", out)
+	}
+	posts := h.posts()
+	if len(posts) != 1 {
+		t.Fatalf("%d approvals posted, want 1", len(posts))
+	}
+	checkSignature(t, posts[0], s, f, api.DecisionApprove, api.DomainApprove)
+
+	// The last approval: the signed transaction is printed.
+	h.setAnswer(func(*api.ApprovalRequest) (int, any) {
+		return 200, api.SignResponse{From: approveKeyHex, Signature: "0x" + strings.Repeat("11", 65), SignedTransaction: "0x02f8ff", TransactionHash: "0x" + strings.Repeat("22", 32), AuditSeq: 9}
+	})
+	code, out, errOut = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 0 || !strings.Contains(out, "Quorum met") || !strings.Contains(out, `"signed_transaction": "0x02f8ff"`) {
+		t.Fatalf("quorum met: exit %d %s\n%s", code, errOut, out)
+	}
+}
+
+func TestApproveRefusesLyingDigest(t *testing.T) {
+	f := txFixture(t, nil)
+	// The host shows this request but asks for a signature over another
+	// request's approval digest.
+	other := api.ApprovalDigest(bytes.Replace(f.body, []byte("req-1"), []byte("req-2"), 1))
+	f.pending.Digest = "0x" + hex.EncodeToString(other[:])
+	h := newApproveHost(t, f.pending)
+	_, keyFile := approverKey(t, stamp.P256)
+	code, out, errOut := runCLI(t, "yes\n", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice")
+	if code != 1 || !strings.Contains(errOut, "not the digest of the request body") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("a lying digest: exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out, "Type \"yes\"") {
+		t.Errorf("the approver was asked to confirm a request with a lying digest:\n%s", out)
+	}
+	if n := len(h.posts()); n != 0 {
+		t.Fatalf("%d approvals posted for a lying host", n)
+	}
+}
+
+func TestApproveSummaryMismatch(t *testing.T) {
+	f := txFixture(t, nil)
+	// The host's summary shows another value (and so another digest).
+	f.pending.Summary = strings.Replace(f.pending.Summary, "value: 1.5 ETH", "value: 0.015 ETH", 1)
+	h := newApproveHost(t, f.pending)
+	_, keyFile := approverKey(t, stamp.Ed25519)
+	code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 1 || !strings.Contains(out, "WARNING: THE SERVER'S SUMMARY DIFFERS") || !strings.Contains(out, `value: the server shows 0.015 ETH, the local decoding "1.5 ETH"`) {
+		t.Fatalf("mismatch with --yes: exit %d %s\n%s", code, errOut, out)
+	}
+	if !strings.Contains(errOut, "refusing with --yes") || len(h.posts()) != 0 {
+		t.Fatalf("--yes approved despite the mismatch: %s (%d posts)", errOut, len(h.posts()))
+	}
+	// A person who read both may still decide.
+	code, out, errOut = runCLI(t, "yes\n", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice")
+	if code != 0 || !strings.Contains(out, "WARNING") || len(h.posts()) != 1 {
+		t.Fatalf("confirmed after the warning: exit %d %s (%d posts)", code, errOut, len(h.posts()))
+	}
+
+	// A different signing digest is named as such.
+	f = txFixture(t, nil)
+	f.pending.Summary = strings.Replace(f.pending.Summary, fmt.Sprintf("digest: 0x%x", f.tx.SigningHash()), "digest: 0x"+strings.Repeat("ab", 32), 1)
+	h = newApproveHost(t, f.pending)
+	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 1 || !strings.Contains(out, "signing digest: the server says 0x"+strings.Repeat("ab", 32)) {
+		t.Fatalf("another signing digest: exit %d\n%s", code, out)
+	}
+	// And another signing key.
+	f = txFixture(t, nil)
+	f.pending.Summary = strings.Replace(f.pending.Summary, "(key hot-0, ", "(key hot-9, ", 1)
+	h = newApproveHost(t, f.pending)
+	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 1 || !strings.Contains(out, `not the key the request names ("hot-0")`) {
+		t.Fatalf("another key: exit %d\n%s", code, out)
+	}
+	// So is a line the server hides.
+	f = txFixture(t, nil)
+	f.pending.Summary = strings.Replace(f.pending.Summary, "call: none\n", "", 1)
+	h = newApproveHost(t, f.pending)
+	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 1 || !strings.Contains(out, "the server's summary has 8 lines, the local decoding 9") {
+		t.Fatalf("a hidden line: exit %d\n%s", code, out)
+	}
+}
+
+func TestApproveNeedsConfirmation(t *testing.T) {
+	f := txFixture(t, nil)
+	h := newApproveHost(t, f.pending)
+	_, keyFile := approverKey(t, stamp.Ed25519)
+	for _, input := range []string{"", "no\n", "y\n", "YES please\n"} {
+		code, out, errOut := runCLI(t, input, "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice")
+		if code != 1 || !strings.Contains(out, `Type "yes" to approve`) || !strings.Contains(errOut, "not confirmed") {
+			t.Fatalf("input %q: exit %d %s\n%s", input, code, errOut, out)
+		}
+	}
+	if n := len(h.posts()); n != 0 {
+		t.Fatalf("%d approvals posted without confirmation", n)
+	}
+	if code, _, errOut := runCLI(t, "yes\n", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice"); code != 0 || len(h.posts()) != 1 {
+		t.Fatalf("confirmed: exit %d %s", code, errOut)
+	}
+}
+
+func TestApproveReject(t *testing.T) {
+	f := txFixture(t, nil)
+	h := newApproveHost(t, f.pending)
+	h.setAnswer(func(*api.ApprovalRequest) (int, any) {
+		return 403, api.ErrorResponse{Error: api.Error{Code: api.CodeApprovalRejected, Rule: "approvals", Message: "rejected by alice"}}
+	})
+	s, keyFile := approverKey(t, stamp.P256)
+	code, out, errOut := runCLI(t, "yes\n", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--reject")
+	if code != 0 || !strings.Contains(out, `Type "yes" to reject`) || !strings.Contains(out, "Rejected: approval a1b2 will not be signed") {
+		t.Fatalf("reject: exit %d %s\n%s", code, errOut, out)
+	}
+	posts := h.posts()
+	if len(posts) != 1 {
+		t.Fatalf("%d posts", len(posts))
+	}
+	checkSignature(t, posts[0], s, f, api.DecisionReject, api.DomainReject)
+	// The same answer to an approval is a failure.
+	if code, _, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes"); code != 1 || !strings.Contains(errOut, "approval_rejected") {
+		t.Fatalf("approval answered rejected: exit %d %s", code, errOut)
+	}
+}
+
+func TestApproveUndecodable(t *testing.T) {
+	body := []byte(`{"request_id":"r","timestamp_ms":1,"key":"hot-0","eth_transaction":{"unsigned":"0x05c0"}}`)
+	f := newFixture(body, "request: something\n", nil)
+	h := newApproveHost(t, f.pending)
+	_, keyFile := approverKey(t, stamp.Ed25519)
+	code, _, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+	if code != 1 || !strings.Contains(errOut, "does not decode here") || len(h.posts()) != 0 {
+		t.Fatalf("undecodable approve: exit %d %s", code, errOut)
+	}
+	// Rejecting it is fine.
+	code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes", "--reject")
+	if code != 0 || !strings.Contains(out, "rejecting it anyway") || len(h.posts()) != 1 {
+		t.Fatalf("undecodable reject: exit %d %s\n%s", code, errOut, out)
+	}
+}
+
+func TestApproveMessages(t *testing.T) {
+	mail, err := os.ReadFile(filepath.Join("..", "..", "docs", "examples", "mail.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, payload string
+		want          []string
+	}{
+		{"personal", `"eth_personal_message":{"message":"0x6869"}`, []string{"request: EIP-191 personal message", `message: "hi" (2 bytes)`}},
+		{"typed", `"eth_typed_data":` + string(bytes.TrimSpace(mail)), []string{"request: EIP-712 typed data", "primary type: Mail",
+			"digest: 0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(`{"request_id":"r","timestamp_ms":1,"key":"` + approveKeyHex + `",` + tc.payload + `}`)
+			loc, err := decodeLocally(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(body, loc.sum.String(), nil)
+			h := newApproveHost(t, f.pending)
+			code, out, errOut := runCLI(t, "", "approvals", "show", "--host", h.srv.URL, "--id", "a1b2")
+			if code != 0 {
+				t.Fatalf("approvals show: exit %d %s", code, errOut)
+			}
+			for _, want := range append(tc.want, "from: "+approveKeyHex+" (the signing key, named by its address)", "agrees with the local decoding") {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestApprovalsShowQuotesHostText(t *testing.T) {
+	f := txFixture(t, nil)
+	f.pending.Summary = "request: EIP-1559 transaction\x1b[2J\rall good\n"
+	f.pending.Approvals = []string{"bob\x1b[31m"}
+	h := newApproveHost(t, f.pending)
+	code, out, errOut := runCLI(t, "", "approvals", "show", "--host", h.srv.URL, "--id", "a1b2")
+	if code != 0 {
+		t.Fatalf("approvals show: exit %d %s", code, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\r") || !strings.Contains(out, `"request: EIP-1559 transaction\x1b[2J\rall good"`) || !strings.Contains(out, "WARNING") {
+		t.Fatalf("host text reached the terminal unquoted:\n%q", out)
+	}
+}
+
+func TestApproveUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"approve"},
+		{"approve", "--id", "a1b2", "--name", "alice"},
+		{"approve", "--id", "a1b2", "--key", "k.pem"},
+		{"approvals"},
+		{"approvals", "show"},
+	} {
+		if code, _, _ := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestSignPendingExitStatus(t *testing.T) {
+	_, keyFile := approverKey(t, stamp.Ed25519) // any key: the fake host registers none
+	var mu sync.Mutex
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if _, err := stamp.Verify(r.Header.Get(stamp.Header), b); err != nil {
+			reply(w, 401, api.ErrorResponse{Error: api.Error{Code: api.CodeUnauthorized, Message: err.Error()}})
+			return
+		}
+		mu.Lock()
+		got = b
+		mu.Unlock()
+		f := newFixture(b, "request: EIP-1559 transaction\n", nil)
+		f.pending.Request = ""
+		reply(w, 202, f.pending)
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "", "sign", "--host", srv.URL, "--client-key", keyFile, "--key", "hot-0", "--to", approveTo, "--value", "5", "--chain-id", "1")
+	mu.Lock()
+	d := api.ApprovalDigest(got)
+	mu.Unlock()
+	if code != 3 {
+		t.Fatalf("pending sign: exit %d, want 3; %s\n%s", code, errOut, out)
+	}
+	var p api.PendingResponse
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.ApprovalID != "a1b2" || p.Status != api.StatusPendingApproval {
+		t.Fatalf("pending sign output %s (%v)", out, err)
+	}
+	if !strings.Contains(errOut, "pending approval: approval a1b2") || !strings.Contains(errOut, fmt.Sprintf("0x%x", d)) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("pending sign stderr %q", errOut)
+	}
+}
