@@ -16,10 +16,6 @@ func TestEmbeddedRoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subjects := pool.Subjects() //nolint:staticcheck // only to count and name the roots
-	if len(subjects) != len(kmsRootNames) {
-		t.Fatalf("%d embedded roots, want the %d Amazon Trust Services roots", len(subjects), len(kmsRootNames))
-	}
 	// Each Amazon root verifies as its own chain; the pool is usable.
 	found := 0
 	for _, der := range allBundleRoots(t) {

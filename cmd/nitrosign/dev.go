@@ -82,8 +82,12 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
 	fmt.Fprintf(w, "  PCR0         %x (simulated: SHA-384 over the enclave binary and genesis)\n", st.Measurement.PCR0)
 	fmt.Fprintf(w, "  NSM root     %s\n", st.NSMRootPath)
-	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s; at most 1 ETH per transaction; nothing else\n",
+	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s, at most 1 ETH per transaction,\n",
 		devstack.ExampleDestinationA, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "               3 ETH a day to the second on mainnet; USDC transfers to both on mainnet, at most 1,000;\n")
+	fmt.Fprintf(w, "               above 0.5 ETH on Sepolia both dev approvers must approve; freeze after 100 refusals in an hour\n")
+	fmt.Fprintf(w, "  admins       %s, %s (quorum 2): %s/admin-*.pem\n", devstack.AdminName(1), devstack.AdminName(2), st.DataDir)
+	fmt.Fprintf(w, "  approvers    %s, %s: %s/approver-*.pem\n", devstack.ApproverName(1), devstack.ApproverName(2), st.DataDir)
 	if st.KMSKeyARN != "" {
 		fmt.Fprintf(w, "  seed         sealed under simulated KMS key %s, released only to this PCR0\n", st.KMSKeyARN)
 		fmt.Fprintf(w, "               (%s/seed.sealed; the same addresses at every start)\n\n", st.DataDir)
@@ -96,6 +100,12 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
 	fmt.Fprintf(w, "  # refused by the policy (403, rule max_per_transaction):\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 2\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
+	fmt.Fprintf(w, "  # waits for approvals (HTTP 202, exit 3), then each approver checks and approves it:\n")
+	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.8\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
+	for i := 1; i <= devstack.ApproverCount; i++ {
+		fmt.Fprintf(w, "  %s approve --host %s --id APPROVAL_ID --key %s --name %s\n", self, st.URL, filepath.Join(st.DataDir, devstack.ApproverKeyFile(i)), devstack.ApproverName(i))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  # the same, trusting only the attested image: verify the attestation, then the answer:\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5 --verify-enclave --root %s --pcr 0=%x\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB, st.NSMRootPath, st.Measurement.PCR0)
 	fmt.Fprintf(w, "  # the same request with curl (the stamp is valid for 5 minutes):\n")

@@ -275,7 +275,15 @@ func prepareDataDir(dir string) (_ stamp.Signer, _ string, created bool, _ error
 		return nil, "", false, fmt.Errorf("devstack: %s: %w", keyPath, err)
 	}
 	if _, err := os.Stat(genesisPath); newKey || errors.Is(err, os.ErrNotExist) {
-		g, err := ExampleGenesis(signer.PublicKey())
+		var files []string
+		for i := 1; i <= ApproverCount; i++ {
+			files = append(files, ApproverKeyFile(i))
+		}
+		approvers, err := ensureKeys(dir, files)
+		if err != nil {
+			return nil, "", false, err
+		}
+		g, err := ExampleGenesis(signer.PublicKey(), approvers...)
 		if err != nil {
 			return nil, "", false, err
 		}

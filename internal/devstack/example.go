@@ -117,9 +117,43 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 	}
 }
 
-// ExampleGenesis returns the example genesis configuration as JSON.
-func ExampleGenesis(client stamp.PublicKey) ([]byte, error) {
-	pol, err := json.Marshal(ExamplePolicy(client))
+// Approvals in the dev stack: a Sepolia transfer above 0.5 ETH waits for
+// both dev approvers.
+const (
+	ExampleApprovalChain    = 11155111
+	ExampleApprovalAboveWei = "500000000000000000"
+)
+
+// ApproverName is the name of dev approver i (1-based).
+func ApproverName(i int) string { return fmt.Sprintf("dev-approver-%d", i) }
+
+// ApproverKeyFile is the file of dev approver i (1-based) in the data
+// directory.
+func ApproverKeyFile(i int) string { return fmt.Sprintf("approver-%d.pem", i) }
+
+// ExamplePolicyWithApprovers is ExamplePolicy, plus, when approvers are
+// given, an approval rule: a Sepolia transfer above 0.5 ETH needs every
+// one of them (named ApproverName(1), ...).
+func ExamplePolicyWithApprovers(client stamp.PublicKey, approvers []stamp.PublicKey) policy.Document {
+	doc := ExamplePolicy(client)
+	if len(approvers) == 0 {
+		return doc
+	}
+	r := &policy.ApprovalRule{
+		Above:  []policy.ApprovalThreshold{{ChainID: ExampleApprovalChain, Asset: "native", Amount: ExampleApprovalAboveWei}},
+		Quorum: uint64(len(approvers)),
+	}
+	for i, a := range approvers {
+		r.Approvers = append(r.Approvers, policy.Approver{Name: ApproverName(i + 1), Scheme: string(a.Scheme), PublicKey: hex.EncodeToString(a.Key)})
+	}
+	doc.Keys[0].Approvals = r
+	return doc
+}
+
+// ExampleGenesis returns the example genesis configuration as JSON, with
+// the approvers' rule when approvers are given.
+func ExampleGenesis(client stamp.PublicKey, approvers ...stamp.PublicKey) ([]byte, error) {
+	pol, err := json.Marshal(ExamplePolicyWithApprovers(client, approvers))
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}

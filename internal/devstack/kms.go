@@ -296,6 +296,39 @@ func AdminKeyFile(i int) string { return fmt.Sprintf("admin-%d.pem", i) }
 // AdminName is the name of dev admin i (1-based) in the admin set.
 func AdminName(i int) string { return fmt.Sprintf("dev-admin-%d", i) }
 
+// ensureKeys makes the dev keys of files that are missing (Ed25519) and
+// returns their public keys.
+func ensureKeys(dir string, files []string) ([]stamp.PublicKey, error) {
+	var out []stamp.PublicKey
+	for _, f := range files {
+		path := filepath.Join(dir, f)
+		pemBytes, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			s, gerr := stamp.GenerateSigner(stamp.Ed25519)
+			if gerr != nil {
+				return nil, fmt.Errorf("devstack: %w", gerr)
+			}
+			if pemBytes, err = stamp.MarshalPrivateKeyPEM(s); err != nil {
+				return nil, fmt.Errorf("devstack: %w", err)
+			}
+			if err := writeFileAtomic(path, pemBytes, 0o600); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		s, err := stamp.ParseSignerPEM(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: %s: %w", path, err)
+		}
+		out = append(out, s.PublicKey())
+	}
+	return out, nil
+}
+
+// ApproverCount is how many dev approvers the dev stack makes.
+const ApproverCount = 2
+
 // ensureAdmins makes the dev admin keys that are missing and returns the
 // admin set's configuration naming them.
 func ensureAdmins(dir string) (json.RawMessage, error) {
