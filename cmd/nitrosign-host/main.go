@@ -31,6 +31,8 @@ func main() {
 	rotate := flag.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
 	cert := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
 	key := flag.String("tls-key", "", "PEM private key `file` for -tls-cert")
+	creds := flag.String("credentials", "imds", "AWS credentials pushed to the enclave for KMS: `imds` (the instance role, IMDSv2) or none (an enclave with an ephemeral seed)")
+	imdsEndpoint := flag.String("imds-endpoint", host.DefaultIMDSEndpoint, "IMDS `URL` (-credentials imds)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: unexpected arguments %q\n", flag.Args())
@@ -39,7 +41,7 @@ func main() {
 	if *rotate <= 0 {
 		*rotate = -1 // never: host.Config's negative
 	}
-	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key}
+	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "nitrosign-host: %v\n", err)
 		os.Exit(1)
@@ -55,6 +57,8 @@ type config struct {
 	transport   string
 	level       string
 	cert, key   string
+	credentials string
+	imds        string
 }
 
 func run(c config) error {
@@ -66,8 +70,20 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	var creds host.CredentialSource
+	switch c.credentials {
+	case "imds":
+		imds, err := host.NewIMDS(&host.IMDSConfig{Endpoint: c.imds})
+		if err != nil {
+			return err
+		}
+		creds = imds
+	case "none", "":
+	default:
+		return fmt.Errorf("-credentials %q: want imds or none", c.credentials)
+	}
 	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: c.cid, EnclavePort: c.port, Conns: c.conns, Logger: log,
-		DataDir: c.dataDir, AuditRotateBytes: c.rotateBytes, TLSCertFile: c.cert, TLSKeyFile: c.key})
+		DataDir: c.dataDir, AuditRotateBytes: c.rotateBytes, TLSCertFile: c.cert, TLSKeyFile: c.key, Credentials: creds})
 	if err != nil {
 		return err
 	}

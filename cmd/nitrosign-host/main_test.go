@@ -20,6 +20,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"unknown transport", config{transport: "tcp:1", level: "info", listen: "127.0.0.1:0"}, "unknown transport"},
 		{"bad log level", config{transport: "vsock", level: "loud", listen: "127.0.0.1:0"}, "level"},
 		{"certificate without key", config{transport: "vsock", level: "info", listen: "127.0.0.1:0", cert: "x.pem"}, "TLS"},
+		{"unknown credentials", config{transport: "vsock", level: "info", listen: "127.0.0.1:0", credentials: "env"}, "want imds or none"},
+		{"bad IMDS endpoint", config{transport: "vsock", level: "info", listen: "127.0.0.1:0", credentials: "imds", imds: "https://169.254.169.254"}, "http"},
 		{"port in use", config{transport: "unix:/tmp/x", level: "info", listen: busy.Addr().String()}, "address already in use"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
