@@ -126,6 +126,9 @@ type Enclave struct {
 	approvals approvals
 	gov       governance
 	timeLock  time.Duration
+	// requireCheckpoint, when > 0, is how many transactions may be signed
+	// beyond the newest checkpoint the host acknowledged storing.
+	requireCheckpoint int
 	unsealMu  sync.Mutex // one unseal, or key change, at a time
 
 	cpMu     sync.Mutex // checkpoints
@@ -159,7 +162,10 @@ func New(cfg Config) (*Enclave, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	rs, err := newRuleset(pol, nil, e.now())
+	if g.Limits != nil && g.KMS != nil { // an ephemeral enclave has no checkpoints
+		e.requireCheckpoint = g.Limits.MaxUnacknowledged
+	}
+	rs, err := e.newRuleset(pol, nil, e.now())
 	if err != nil {
 		return nil, err
 	}

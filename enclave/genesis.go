@@ -38,8 +38,21 @@ type Genesis struct {
 	Admins json.RawMessage `json:"admins,omitempty"`
 	// Governance tunes policy changes; nil means the defaults.
 	Governance *GenesisGovernance `json:"governance,omitempty"`
+	// Limits tunes the limit state's checkpoints; nil means the defaults.
+	Limits *GenesisLimits `json:"limits,omitempty"`
 
 	admins *admin.Set
+}
+
+// GenesisLimits tunes how limit usage survives restarts.
+type GenesisLimits struct {
+	// MaxUnacknowledged, when set (1 to 1,000,000), makes the enclave
+	// refuse to sign (503) once that many transactions were signed beyond
+	// the newest checkpoint the host acknowledged storing, so that a host
+	// that hands back an older checkpoint can hide at most that many
+	// transactions' worth of usage (docs/limits.md). 0 or absent: off; the
+	// host stores a checkpoint every second and at shutdown.
+	MaxUnacknowledged int `json:"max_unacknowledged"`
 }
 
 // GenesisGovernance tunes policy changes.
@@ -182,6 +195,9 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 		if err := g.KMS.validate(); err != nil {
 			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
 		}
+	}
+	if g.Limits != nil && (g.Limits.MaxUnacknowledged < 0 || g.Limits.MaxUnacknowledged > 1_000_000) {
+		return nil, nil, fmt.Errorf("enclave: genesis: limits.max_unacknowledged: want 0 to 1000000")
 	}
 	if g.Governance != nil {
 		d, err := time.ParseDuration(g.Governance.TimeLock)

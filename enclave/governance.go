@@ -71,7 +71,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	change := policy.Diff(rs.pol, pol)
 	now := e.now()
 	if !change.TimeLocked() {
-		nrs, err := newRuleset(pol, snapshotOf(rs), now)
+		nrs, err := e.newRuleset(pol, snapshotOf(rs), now)
 		if err != nil {
 			return refuse(api.CodeBadRequest, "%v", err)
 		}
@@ -167,7 +167,7 @@ func (e *Enclave) applyDue(v *vault) {
 		if p.pol.Version() <= rs.pol.Version() {
 			continue
 		}
-		nrs, err := newRuleset(p.pol, snapshotOf(rs), now)
+		nrs, err := e.newRuleset(p.pol, snapshotOf(rs), now)
 		if err != nil {
 			e.log.Error("a scheduled policy could not be applied", "version", p.pol.Version(), "err", err)
 			continue
@@ -222,7 +222,7 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 			return "", fmt.Errorf("the checkpoint's policy does not match its hash")
 		}
 		if pol.Version() > e.rules.Load().pol.Version() {
-			rs, err := newRuleset(pol, snapshotOf(e.rules.Load()), now)
+			rs, err := e.newRuleset(pol, snapshotOf(e.rules.Load()), now)
 			if err != nil {
 				return "", err
 			}

@@ -55,16 +55,34 @@ func limitRules(pol *policy.Policy) ([]limits.Rule, []limits.Velocity) {
 	return rules, vels
 }
 
+// limitsOptions are the tracker's options: refusals are kept as long as
+// the longest freeze window needs, and with requireEvery > 0 the tracker
+// refuses once that many transactions are beyond the newest checkpoint the
+// host acknowledged storing (see docs/limits.md, the replay bound).
+func limitsOptions(pol *policy.Policy, requireEvery int) limits.Options {
+	o := limits.Options{RefusalWindow: limits.DefaultRefusalWindow}
+	for _, k := range pol.KeyIDs() {
+		if fr, ok := pol.KeyFreeze(k); ok && fr.Window > o.RefusalWindow {
+			o.RefusalWindow = fr.Window
+		}
+	}
+	if requireEvery > 0 {
+		o.RequireFresh, o.CheckpointEvery = true, requireEvery
+	}
+	return o
+}
+
 // newRuleset makes the ruleset of pol, carrying usage over from snapshot
 // (nil: none).
-func newRuleset(pol *policy.Policy, snapshot []byte, now time.Time) (*ruleset, error) {
+func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time) (*ruleset, error) {
 	rules, vels := limitRules(pol)
+	opts := limitsOptions(pol, e.requireCheckpoint)
 	var t *limits.Tracker
 	var err error
 	if len(snapshot) > 0 {
-		t, err = limits.Restore(rules, vels, limits.Options{}, snapshot, now)
+		t, err = limits.Restore(rules, vels, opts, snapshot, now)
 	} else {
-		t, err = limits.New(rules, vels, limits.Options{})
+		t, err = limits.New(rules, vels, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)

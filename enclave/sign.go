@@ -82,6 +82,9 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
 	if err != nil {
 		var lr *limits.Refusal
+		if errors.As(err, &lr) && lr.Rule == limits.RuleCheckpoint {
+			return &proto.Error{Code: api.CodeUnavailable, Rule: limits.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+		}
 		if errors.As(err, &lr) {
 			return e.refused(v, rs, c, rec, ruleName(lr.Rule), lr.Msg, true)
 		}

@@ -380,3 +380,36 @@ func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
 	fx3 := &fixture{e: e3, now: f.now, hot: f.hot, seqIDs: 200}
 	wantRule(t, fx3.send(t, f.hot, fx3.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), fx3.now.UnixMilli())), enclave.RuleFrozen)
 }
+
+// TestRequireCheckpoint: with limits.max_unacknowledged 2, the third
+// transaction beyond the last checkpoint the host stored is refused (503,
+// rule checkpoint) until the host stores and acknowledges a newer one. (A
+// key without limits has no usage to hide, and is not held back.)
+func TestRequireCheckpoint(t *testing.T) {
+	f := newSealedFixture(t)
+	var g map[string]any
+	json.Unmarshal(f.genesis, &g)
+	g["limits"] = map[string]any{"max_unacknowledged": 2}
+	k0 := g["policy"].(map[string]any)["keys"].([]any)[0].(map[string]any)
+	k0["limits"] = []map[string]any{{"chain_id": 1, "asset": "native", "window": "24h", "max": ether(3).String()}}
+	f.genesis, _ = json.Marshal(g)
+	e := f.start(t)
+	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
+	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	fx := &fixture{e: e, now: f.now, hot: f.hot}
+	pay := func() proto.Message {
+		return fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	}
+	wantSigned(t, pay())
+	last := wantSigned(t, pay())
+	pe, ok := pay().(*proto.Error)
+	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != "checkpoint" {
+		t.Fatalf("the third transaction: %#v", pe)
+	}
+	// The host persists the records, stores a checkpoint and acknowledges it.
+	call(t, e, &proto.AuditRequest{Ack: last.AuditSeq})
+	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
+	wantSigned(t, pay())
+}

@@ -205,7 +205,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 			notes = append(notes, note)
 		}
 		if len(cp.Limits) > 0 {
-			rs, err := newRuleset(e.rules.Load().pol, cp.Limits, e.now())
+			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, e.now())
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
 				mismatch = true
