@@ -129,7 +129,7 @@ type Enclave struct {
 	// requireCheckpoint, when > 0, is how many transactions may be signed
 	// beyond the newest checkpoint the host acknowledged storing.
 	requireCheckpoint int
-	unsealMu  sync.Mutex // one unseal, or key change, at a time
+	unsealMu          sync.Mutex // one unseal, or key change, at a time
 
 	cpMu     sync.Mutex // checkpoints
 	cpGen    uint64     // generation of the latest checkpoint
