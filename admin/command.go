@@ -274,70 +274,41 @@ type UnfreezeBody struct {
 
 // KeyCreate decodes the body of a [KindKeyCreate] command.
 func (c *Command) KeyCreate() (*KeyCreateBody, error) {
-	if err := c.want(KindKeyCreate); err != nil {
-		return nil, err
-	}
-	v, err := decodeKeyCreate(c.Body)
-	if err != nil {
-		return nil, malformed("%s body: %v", c.Kind, err)
-	}
-	return v, nil
+	return decodeAs(c, KindKeyCreate, decodeKeyCreate)
 }
 
 // KeyImport decodes the body of a [KindKeyImport] command.
 func (c *Command) KeyImport() (*KeyImportBody, error) {
-	if err := c.want(KindKeyImport); err != nil {
-		return nil, err
-	}
-	v, err := decodeKeyImport(c.Body)
-	if err != nil {
-		return nil, malformed("%s body: %v", c.Kind, err)
-	}
-	return v, nil
+	return decodeAs(c, KindKeyImport, decodeKeyImport)
 }
 
 // SealRotate decodes the body of a [KindSealRotate] command.
 func (c *Command) SealRotate() (*SealRotateBody, error) {
-	if err := c.want(KindSealRotate); err != nil {
-		return nil, err
-	}
-	v, err := decodeSealRotate(c.Body)
-	if err != nil {
-		return nil, malformed("%s body: %v", c.Kind, err)
-	}
-	return v, nil
+	return decodeAs(c, KindSealRotate, decodeSealRotate)
 }
 
 // PolicyChange decodes the body of a [KindPolicyChange] command.
 func (c *Command) PolicyChange() (*PolicyChangeBody, error) {
-	if err := c.want(KindPolicyChange); err != nil {
-		return nil, err
-	}
-	v, err := decodePolicyChange(c.Body)
-	if err != nil {
-		return nil, malformed("%s body: %v", c.Kind, err)
-	}
-	return v, nil
+	return decodeAs(c, KindPolicyChange, decodePolicyChange)
 }
 
 // PolicyCancel decodes the body of a [KindPolicyCancel] command.
 func (c *Command) PolicyCancel() (*PolicyCancelBody, error) {
-	if err := c.want(KindPolicyCancel); err != nil {
-		return nil, err
-	}
-	v, err := decodePolicyCancel(c.Body)
-	if err != nil {
-		return nil, malformed("%s body: %v", c.Kind, err)
-	}
-	return v, nil
+	return decodeAs(c, KindPolicyCancel, decodePolicyCancel)
 }
 
 // Unfreeze decodes the body of a [KindUnfreeze] command.
 func (c *Command) Unfreeze() (*UnfreezeBody, error) {
-	if err := c.want(KindUnfreeze); err != nil {
+	return decodeAs(c, KindUnfreeze, decodeUnfreeze)
+}
+
+// decodeAs decodes c's body with decode, refusing a command of another
+// kind than k.
+func decodeAs[T any](c *Command, k Kind, decode func(json.RawMessage) (*T, error)) (*T, error) {
+	if err := c.want(k); err != nil {
 		return nil, err
 	}
-	v, err := decodeUnfreeze(c.Body)
+	v, err := decode(c.Body)
 	if err != nil {
 		return nil, malformed("%s body: %v", c.Kind, err)
 	}

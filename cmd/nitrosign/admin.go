@@ -38,24 +38,11 @@ the signatures against the admin set of its genesis configuration.
 `
 
 func runAdmin(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, adminUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("missing subcommand")}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "command":
-		return runAdminCommand(args[1:], stdout, stderr)
-	case "sign":
-		return runAdminSign(args[1:], stdout, stderr)
-	case "submit":
-		return runAdminSubmit(args[1:], stdout, stderr)
-	default:
-		fmt.Fprint(stderr, adminUsage)
-		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
-	}
+	return runSubcommands(adminUsage, subcommands{
+		"command": runAdminCommand,
+		"sign":    runAdminSign,
+		"submit":  runAdminSubmit,
+	}, args, stdout, stderr)
 }
 
 func runAdminCommand(args []string, stdout, stderr io.Writer) error {
@@ -156,7 +143,13 @@ func runAdminSign(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "body      %s\n", pretty.String())
 	}
 	fmt.Fprintf(stdout, "digest    %x\n", cmd.Digest)
-	pemBytes, err := os.ReadFile(*keyPath)
+	return addSignature(env, *keyPath, *name, *in, stdout)
+}
+
+// addSignature signs env's command with the admin key in keyPath as name,
+// adds the signature and writes the envelope to path.
+func addSignature(env *admin.Envelope, keyPath, name, path string, stdout io.Writer) error {
+	pemBytes, err := os.ReadFile(keyPath)
 	if err != nil {
 		return err
 	}
@@ -164,22 +157,27 @@ func runAdminSign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sig, err := admin.Sign(signer, *name, env.Command)
+	sig, err := admin.Sign(signer, name, env.Command)
 	if err != nil {
 		return err
 	}
 	if err := env.Add(sig); err != nil {
 		return err
 	}
-	if err := writeEnvelope(env, *in, stdout); err != nil {
+	if err := writeEnvelope(env, path, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "signed as %s: %d signature(s) in %s\n", *name, len(env.Signatures), *in)
+	fmt.Fprintf(stdout, "signed as %s: %d signature(s) in %s\n", name, len(env.Signatures), path)
 	return nil
 }
 
 func runAdminSubmit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin submit", stderr)
+	return runSubmit("admin submit", "/v1/admin", args, stdout, stderr)
+}
+
+// runSubmit posts a signed envelope file to the host's path.
+func runSubmit(name, path string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, stderr)
 	in := fs.String("in", "", "signed envelope `file`")
 	hostURL := fs.String("host", "http://127.0.0.1:8420", "host API base `URL`")
 	if err := parseFlags(fs, args); err != nil {
@@ -188,7 +186,7 @@ func runAdminSubmit(args []string, stdout, stderr io.Writer) error {
 	if *in == "" {
 		return usageError{errors.New("--in is required")}
 	}
-	return postEnvelope(*in, *hostURL, "/v1/admin", stdout)
+	return postEnvelope(*in, *hostURL, path, stdout)
 }
 
 // postEnvelope sends the envelope in file in to the host's path and prints

@@ -132,3 +132,24 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// subcommands maps the subcommands of a command to their functions.
+type subcommands map[string]func(args []string, stdout, stderr io.Writer) error
+
+// runSubcommands runs the subcommand args[0] of subs, printing usage for
+// none, -h or an unknown one.
+func runSubcommands(usage string, subs subcommands, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return usageError{errors.New("missing subcommand")}
+		}
+		return nil
+	}
+	run, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+	}
+	return run(args[1:], stdout, stderr)
+}

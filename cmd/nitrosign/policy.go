@@ -33,26 +33,12 @@ const policyUsage = `usage: nitrosign policy SUBCOMMAND [flags]
 `
 
 func runPolicy(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, policyUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("missing subcommand")}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "show":
-		return runPolicyShow(args[1:], stdout, stderr)
-	case "sign":
-		return runPolicySign(args[1:], stdout, stderr)
-	case "submit":
-		return runPolicySubmit(args[1:], stdout, stderr)
-	case "cancel":
-		return runPolicyCancel(args[1:], stdout, stderr)
-	default:
-		fmt.Fprint(stderr, policyUsage)
-		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
-	}
+	return runSubcommands(policyUsage, subcommands{
+		"show":   runPolicyShow,
+		"sign":   runPolicySign,
+		"submit": runPolicySubmit,
+		"cancel": runPolicyCancel,
+	}, args, stdout, stderr)
 }
 
 func fetchPolicy(hostURL string) (*host.PolicyResponse, error) {
@@ -190,39 +176,11 @@ func runPolicySign(args []string, stdout, stderr io.Writer) error {
 	} else {
 		return err
 	}
-	pemBytes, err := os.ReadFile(*keyPath)
-	if err != nil {
-		return err
-	}
-	signer, err := stampSignerFromPEM(pemBytes)
-	if err != nil {
-		return err
-	}
-	sig, err := admin.Sign(signer, *name, env.Command)
-	if err != nil {
-		return err
-	}
-	if err := env.Add(sig); err != nil {
-		return err
-	}
-	if err := writeEnvelope(env, *envPath, stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "signed as %s: %d signature(s) in %s\n", *name, len(env.Signatures), *envPath)
-	return nil
+	return addSignature(env, *keyPath, *name, *envPath, stdout)
 }
 
 func runPolicySubmit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy submit", stderr)
-	in := fs.String("in", "", "signed envelope `file`")
-	hostURL := fs.String("host", "http://127.0.0.1:8420", "host API base `URL`")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *in == "" {
-		return usageError{errors.New("--in is required")}
-	}
-	return postEnvelope(*in, *hostURL, "/v1/policy", stdout)
+	return runSubmit("policy submit", "/v1/policy", args, stdout, stderr)
 }
 
 func runPolicyCancel(args []string, stdout, stderr io.Writer) error {
