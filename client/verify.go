@@ -28,6 +28,12 @@ type EnclaveCheck struct {
 	AllowDebug bool
 	// Now is the verification time (default time.Now).
 	Now func() time.Time
+	// MinPolicyVersion, when set, refuses an enclave whose policy in force
+	// is older: a host that restarted the enclave from an old sealed
+	// checkpoint (rolling back a policy change) is caught here.
+	MinPolicyVersion uint64
+	// PolicyHash, when set, is the only policy hash accepted.
+	PolicyHash *[32]byte
 }
 
 // Enclave is what an enclave proved about itself.
@@ -81,6 +87,12 @@ func (c *Client) VerifyEnclave(ctx context.Context, chk EnclaveCheck) (*Enclave,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: verify enclave: %w", err)
+	}
+	if ud.PolicyVersion < chk.MinPolicyVersion {
+		return nil, fmt.Errorf("client: verify enclave: its policy is version %d, older than the %d required (rolled back?)", ud.PolicyVersion, chk.MinPolicyVersion)
+	}
+	if chk.PolicyHash != nil && ud.PolicyHash != *chk.PolicyHash {
+		return nil, fmt.Errorf("client: verify enclave: its policy hash is %x, not the %x required", ud.PolicyHash, *chk.PolicyHash)
 	}
 	keys, err := c.Keys(ctx)
 	if err != nil {

@@ -47,6 +47,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	allowDebug := fs.Bool("allow-debug", false, "with --verify-enclave: accept a debug-mode enclave")
 	pcrs := pcrFlags{}
 	fs.Var(pcrs, "pcr", "with --verify-enclave: expected PCR as `N=HEX` (repeatable; PCR0 required)")
+	minPolicy := fs.Uint64("min-policy-version", 0, "with --verify-enclave: refuse an enclave whose policy in force is older than `N` (a rollback)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request `timeout`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -115,12 +116,12 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if enclave, err = c.VerifyEnclave(ctx, client.EnclaveCheck{PCRs: pcrs, Roots: roots, AllowDebug: *allowDebug}); err != nil {
+		if enclave, err = c.VerifyEnclave(ctx, client.EnclaveCheck{PCRs: pcrs, Roots: roots, AllowDebug: *allowDebug, MinPolicyVersion: *minPolicy}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "enclave verified: %d attested keys, policy version %d\n", len(enclave.Keys), enclave.UserData.PolicyVersion)
-	} else if len(pcrs) > 0 || *rootPath != "" || *allowDebug {
-		return usageError{errors.New("--pcr, --root and --allow-debug go with --verify-enclave")}
+	} else if len(pcrs) > 0 || *rootPath != "" || *allowDebug || *minPolicy != 0 {
+		return usageError{errors.New("--pcr, --root, --allow-debug and --min-policy-version go with --verify-enclave")}
 	}
 
 	if *key == "" {

@@ -689,6 +689,18 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
+	// An enclave whose policy is older than required (rolled back), or not
+	// the expected one, is refused.
+	older := chk
+	older.MinPolicyVersion = 2
+	if _, err := c.VerifyEnclave(ctx, older); err == nil || !strings.Contains(err.Error(), "older than the 2 required") {
+		t.Errorf("minimum policy version: %v", err)
+	}
+	older.MinPolicyVersion = 1
+	older.PolicyHash = &[32]byte{1}
+	if _, err := c.VerifyEnclave(ctx, older); err == nil || !strings.Contains(err.Error(), "policy hash") {
+		t.Errorf("policy hash: %v", err)
+	}
 	// Another image (PCR0) or another root is refused.
 	chk.PCRs[0] = bytes.Repeat([]byte{1}, 48)
 	if _, err := c.VerifyEnclave(ctx, chk); err == nil || !strings.Contains(err.Error(), "pcrs") {
