@@ -35,6 +35,18 @@ type statefulFixture struct {
 }
 
 func newStateful(t *testing.T, edit func(*policy.KeyRule)) *statefulFixture {
+	return newStatefulTB(t, edit, 0)
+}
+
+// newStatefulBench is a fixture with generous limits, for benchmarks.
+func newStatefulBench(b *testing.B) *statefulFixture {
+	return newStatefulTB(b, func(k *policy.KeyRule) {
+		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1_000_000).String()}}
+		k.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 1 << 40}
+	}, b.N+16)
+}
+
+func newStatefulTB(t testing.TB, edit func(*policy.KeyRule), maxUnacked int) *statefulFixture {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	hot, _ := stamp.NewEd25519Signer(priv)
@@ -62,7 +74,7 @@ func newStateful(t *testing.T, edit func(*policy.KeyRule)) *statefulFixture {
 		"policy": json.RawMessage(pol),
 	})
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot}
-	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }})
+	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }, MaxUnackedAudit: maxUnacked})
 	if err != nil {
 		t.Fatal(err)
 	}
