@@ -173,12 +173,19 @@ func (s *auditStore) setRotateBytes(n int64) {
 // and fetches records until ctx is done.
 func (s *auditStore) run(ctx context.Context) {
 	defer s.bg.Wait()
+	started := time.Now()
 	for {
 		err := s.open(ctx)
 		if err == nil {
 			break
 		}
-		s.log.Warn("audit log not open yet", "err", err)
+		// While the enclave starts and is unsealed this is expected: say
+		// so quietly for the first 30 s.
+		level := slog.LevelDebug
+		if time.Since(started) > 30*time.Second {
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, "audit log not open yet", "err", err)
 		select {
 		case <-ctx.Done():
 			s.fail(ctx.Err())

@@ -740,6 +740,9 @@ func (r *CredentialRefresher) backoff(n int) time.Duration {
 
 func (r *CredentialRefresher) logFailure(ctx context.Context, err error, n int, wait time.Duration) {
 	level := slog.LevelWarn
+	if n == 1 && r.Expires().IsZero() {
+		level = slog.LevelInfo // the first push, usually before the enclave listens
+	}
 	args := []any{"err", err, "attempt", n, "retry_in", wait}
 	if exp := r.Expires(); !exp.IsZero() {
 		args = append(args, "pushed_credentials_expire", exp.UTC())

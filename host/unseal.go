@@ -100,7 +100,13 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 				code = pe.Code
 			}
 			u.set(UnsealStatus{State: UnsealFailed, Code: code, Err: err})
-			u.log.Error("the enclave is locked and could not be unsealed; retrying", "code", code, "err", err, "retry_in", backoff)
+			// An enclave that is not listening yet is the normal start:
+			// quiet at first; a refusal (KMS, a bad blob) is an error.
+			level := slog.LevelError
+			if pe == nil && u.get().Attempts <= 20 {
+				level = slog.LevelInfo
+			}
+			u.log.Log(ctx, level, "the enclave is not unsealed yet; retrying", "code", code, "err", err, "retry_in", backoff)
 			wait = backoff
 			backoff = min(2*backoff, time.Minute)
 		} else {
