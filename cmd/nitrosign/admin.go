@@ -31,6 +31,7 @@ the signatures against the admin set of its genesis configuration.
                   aws kms encrypt --key-id SEALING_KEY_ARN --plaintext fileb://key.bin
                     --encryption-context nitrosign:purpose=key-import,nitrosign:key-id=ID)
               --kind seal_rotate [--kms-key-id ARN]
+              --kind unfreeze --freeze-seq N  (the audit record of the freeze)
             with --genesis FILE (the enclave's genesis.json) and --out FILE
   sign      show a command, then add your signature to its envelope
             (--in FILE --key PEM --name NAME)
@@ -47,12 +48,13 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 
 func runAdminCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin command", stderr)
-	kind := fs.String("kind", "", "command `kind`: key_create, key_import or seal_rotate")
+	kind := fs.String("kind", "", "command `kind`: key_create, key_import, seal_rotate or unfreeze")
 	genesis := fs.String("genesis", "", "the enclave's genesis configuration `file` (commands are bound to its hash)")
 	keyID := fs.String("key-id", "", "key `id` (key_create, key_import)")
 	path := fs.String("path", "", "BIP-32 `path` of the new key (key_create)")
 	encFile := fs.String("encrypted-key-file", "", "`file` holding the KMS ciphertext blob of the key to import (key_import)")
 	kmsKey := fs.String("kms-key-id", "", "KMS key `ARN` to re-wrap the seed under (seal_rotate; default: the current one)")
+	freezeSeq := fs.Uint64("freeze-seq", 0, "the audit sequence number of the freeze to lift (unfreeze)")
 	valid := fs.Duration("valid", 24*time.Hour, "how long the command may be submitted (at most 168h)")
 	out := fs.String("out", "", "envelope `file` to write (default: stdout)")
 	if err := parseFlags(fs, args); err != nil {
@@ -83,8 +85,13 @@ func runAdminCommand(args []string, stdout, stderr io.Writer) error {
 		body = admin.KeyImportBody{KeyID: *keyID, EncryptedKey: hex.EncodeToString(blob)}
 	case admin.KindSealRotate:
 		body = admin.SealRotateBody{KMSKeyID: *kmsKey}
+	case admin.KindUnfreeze:
+		if *freezeSeq == 0 {
+			return usageError{errors.New("unfreeze needs --freeze-seq (the audit record of the freeze: nitrosign audit, or the frozen refusal's message)")}
+		}
+		body = admin.UnfreezeBody{FreezeSeq: *freezeSeq}
 	default:
-		return usageError{fmt.Errorf("--kind %q: want key_create, key_import or seal_rotate", *kind)}
+		return usageError{fmt.Errorf("--kind %q: want key_create, key_import, seal_rotate or unfreeze (policy changes: nitrosign policy)", *kind)}
 	}
 	now := time.Now()
 	cmd, err := admin.NewCommand(admin.Kind(*kind), sha256.Sum256(g), now.Add(-time.Minute), now.Add(*valid), body)
