@@ -45,6 +45,8 @@ type pending struct {
 	result    *proto.SignResponse
 	lastSeq   uint64
 	reqDigest []byte
+	// policyHash is the hash of the policy that allowed it.
+	policyHash [32]byte
 }
 
 type approvals struct {
@@ -86,6 +88,7 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 		id: hex.EncodeToString(idb), body: append([]byte(nil), body...), digest: api.ApprovalDigest(body),
 		client: c.client, key: c.key, d: d, res: res, rule: rule, summary: rec.Summary,
 		expires: now.Add(ApprovalTTL), status: proto.StatusPending, reqDigest: rec.RequestDigest,
+		policyHash: rs.pol.Hash(),
 	}
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
@@ -131,6 +134,9 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		return refuse(api.CodeBadRequest, "approval: signature: not hex")
 	}
 	now := e.now()
+	if e.dueSoon() {
+		e.applyDue(v)
+	}
 	e.expire(v, now)
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
@@ -203,6 +209,19 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		}
 		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: fmt.Sprintf("key %s was frozen (audit record %d) before the approvals were complete", p.key.id, fi.Seq), AuditRecord: line}
 	}
+	// The policy may have changed while the request waited: it must still
+	// allow it (a tightening is not bypassed by a pending approval).
+	if d, rule, reason := e.redecide(rs, p); d == nil {
+		p.status = api.StatusRejected
+		p.res.Release()
+		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, rule, slices.Clone(p.approved)
+		rec.Summary = fmt.Sprintf("approval %s: approved, but policy version %d refuses it now: %s", p.id, rs.pol.Version(), p.summary)
+		line, _, err := v.audit.append(rec)
+		if err != nil {
+			return refuse(api.CodeUnavailable, "%v", err)
+		}
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: "the policy in force no longer allows it: " + reason, AuditRecord: line}
+	}
 	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, slices.Clone(p.approved), ""
 	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(p.approved, ", "), p.summary)
 	resp, perr := e.signDecided(v, p.key, p.d, rec)
@@ -228,4 +247,36 @@ func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Mes
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
 		Approvers: append([]string{}, p.approved...), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, Result: p.result,
 	}
+}
+
+// redecide decides a pending request again under the policy in force. It
+// returns nil and the refusing rule when that policy refuses it.
+func (e *Enclave) redecide(rs *ruleset, p *pending) (*decided, string, string) {
+	if rs.pol.Hash() == p.policyHash {
+		return p.d, "", ""
+	}
+	req, err := api.DecodeSignRequest(p.body)
+	if err != nil {
+		return nil, RuleApprovals, err.Error()
+	}
+	c := &caller{client: p.client, key: p.key}
+	var d *decided
+	var perr *proto.Error
+	switch {
+	case req.EthTransaction != nil:
+		d, perr = e.decideTransaction(rs.pol, c, req.EthTransaction)
+	case req.EthPersonalMessage != nil:
+		d, perr = e.decidePersonalMessage(rs.pol, c, req.EthPersonalMessage)
+	case req.EthTypedData != nil:
+		d, perr = e.decideTypedData(rs.pol, c, req.EthTypedData)
+	default:
+		return nil, RuleApprovals, "no payload"
+	}
+	if perr != nil {
+		return nil, RuleApprovals, perr.Message
+	}
+	if !d.decision.Allow {
+		return nil, d.decision.Rule, d.decision.Reason
+	}
+	return d, "", ""
 }

@@ -29,7 +29,9 @@ type govFixture struct {
 	doc     policy.Document
 }
 
-func newGov(t *testing.T) *govFixture {
+func newGov(t *testing.T) *govFixture { return newGovWith(t, nil) }
+
+func newGovWith(t *testing.T, edit func(*policy.KeyRule)) *govFixture {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	hot, _ := stamp.NewEd25519Signer(priv)
@@ -43,6 +45,9 @@ func newGov(t *testing.T) *govFixture {
 				MaxPerTransactionWei: ether(1).String(),
 			},
 		}},
+	}
+	if edit != nil {
+		edit(&doc.Keys[0])
 	}
 	a := newAdmins(t, 3)
 	pol, _ := json.Marshal(doc)
@@ -216,4 +221,26 @@ func TestPolicySurvivesRestart(t *testing.T) {
 	}
 	fx := &fixture{e: e2, now: f.now, hot: f.hot}
 	wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destB, big.NewInt(1)), f.now.UnixMilli())), policy.RuleDestinations)
+}
+
+// TestApprovalUnderTightenedPolicy: a request that waits for approvals is
+// decided again when the quorum is met; a policy tightened meanwhile
+// refuses it (the approvals do not bypass it).
+func TestApprovalUnderTightenedPolicy(t *testing.T) {
+	ap := newApprovers(t, 1)
+	f := newGovWith(t, func(k *policy.KeyRule) { k.Approvals = ap.rule(1, milliEther(100)) })
+	body := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(500)), f.now.UnixMilli())
+	sr, ok := f.send(t, f.hot, body).(*proto.SignResponse)
+	if !ok || sr.Status != proto.StatusPending {
+		t.Fatalf("not pending: %#v", sr)
+	}
+	dropB := withDest(f.doc, 2, destA)
+	dropB.Keys[0].Approvals = ap.rule(1, milliEther(100))
+	if _, rec := policyResult(t, f.change(t, dropB, 0, 1)); rec.Decision != "applied" {
+		t.Fatalf("the tightening was %s", rec.Decision)
+	}
+	pe := wantRule(t, ap.decide(t, f.e, sr.ApprovalID, 0, body, false), policy.RuleDestinations)
+	if rec, _ := audit.Unmarshal(pe.AuditRecord); rec.Decision != audit.DecisionRefused || len(rec.Approvers) != 1 {
+		t.Errorf("record %+v", rec)
+	}
 }
