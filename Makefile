@@ -7,6 +7,7 @@ ENCLAVE_ENV   := CGO_ENABLED=0
 ENCLAVE_FLAGS := -trimpath -buildvcs=false -ldflags="-s -w -buildid="
 DATA_DIR  ?= .nitrosign-dev
 LISTEN    ?= 127.0.0.1:8420
+DEV_FLAGS ?=
 FUZZTIME  ?= 60s
 BENCH_DURATION ?= 10s
 BENCH_CLIENTS  ?= 64
@@ -26,7 +27,7 @@ build:
 
 ## dev: the whole stack, simulated (vsock, enclave process, host on $(LISTEN))
 dev: build
-	$(BIN)/nitrosign dev --data-dir $(DATA_DIR) --listen $(LISTEN)
+	$(BIN)/nitrosign dev --data-dir $(DATA_DIR) --listen $(LISTEN) $(DEV_FLAGS)
 
 ## test: formatting, vet, staticcheck, and every test with the race detector
 test: fmt-check vet staticcheck

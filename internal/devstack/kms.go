@@ -185,7 +185,7 @@ func denialError(d kmssim.Denial, ok bool, m nsmsim.Measurement, enclaveMsg stri
 		fmt.Fprintf(&b, ": %s\n  this enclave image measures PCR0 %s", enclaveMsg, hex.EncodeToString(m.PCR0[:]))
 	}
 	b.WriteString("\n  the enclave binary or genesis.json changed since the seed was sealed. Nothing was overwritten: the sealed seed is kept." +
-		"\n  If the change is intended, run again with --accept-new-image: it updates the simulated key policy to this image, as an admin would in AWS (PutKeyPolicy).")
+		"\n  If the change is intended, run again with --accept-new-image (make dev DEV_FLAGS=--accept-new-image): it updates the simulated key policy to this image, as an admin would in AWS (PutKeyPolicy).")
 	return errors.New(b.String())
 }
 
