@@ -1,0 +1,158 @@
+package host_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// lockedFake is a fake enclave that starts locked and records the order of
+// what the host asks of it; at the unseal it checks that the sealed seed it
+// made is on disk already.
+type lockedFake struct {
+	mu       sync.Mutex
+	dir      string
+	unsealed bool
+	creds    int
+	steps    []string
+	badStore bool // the sealed seed was not on disk at the unseal
+	denied   bool // answer unseals with a KMS denial
+}
+
+var fakeSealed = []byte("nitrosign sealed seed\n(fake)")
+
+func (f *lockedFake) handle(m proto.Message) proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch r := m.(type) {
+	case *proto.HealthRequest:
+		if f.unsealed {
+			return &proto.HealthResponse{State: "ready"}
+		}
+		return &proto.HealthResponse{State: "locked"}
+	case *proto.CredentialsRequest:
+		f.creds++
+		return &proto.CredentialsResponse{}
+	case *proto.UnsealRequest:
+		if f.denied {
+			return &proto.Error{Code: "kms_access_denied", Message: "KMS refused: AccessDeniedException"}
+		}
+		if r.Create {
+			f.steps = append(f.steps, "create")
+			return &proto.UnsealResponse{Sealed: fakeSealed}
+		}
+		f.steps = append(f.steps, "unseal")
+		if b, err := os.ReadFile(filepath.Join(f.dir, host.SealedSeedFile)); err != nil || !bytes.Equal(b, fakeSealed) || !bytes.Equal(r.Sealed, fakeSealed) {
+			f.badStore = true
+		}
+		f.unsealed = true
+		return &proto.UnsealResponse{AuditKey: bytes.Repeat([]byte{1}, 32)}
+	case *proto.CheckpointRequest:
+		return &proto.CheckpointResponse{Generation: 1, Sealed: []byte("checkpoint")}
+	case *proto.AuditRequest:
+		return &proto.Error{Code: api.CodeUnavailable, Message: "locked"}
+	}
+	return &proto.Error{Code: api.CodeBadRequest, Message: "unexpected"}
+}
+
+func (f *lockedFake) snapshot() (steps []string, creds int, badStore bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.steps...), f.creds, f.badStore
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnsealCreatesStoresThenUnseals: with no sealed seed in the data
+// directory, the host pushes credentials, asks for a new sealed seed,
+// stores it (mode 0600) before it asks the enclave to unseal it, then
+// stores checkpoints; a second host with the same directory unseals the
+// stored seed without creating one.
+func TestUnsealCreatesStoresThenUnseals(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t)
+	f := &lockedFake{dir: dir}
+	startFake(t, sim, f.handle)
+	creds := host.StaticCredentials{AccessKeyID: "AKIAEXAMPLEEXAMPLE01", SecretAccessKey: "secret"}
+	srv, _, stop := runHostWith(t, sim, host.Config{DataDir: dir, Credentials: creds, UnsealPoll: 20 * time.Millisecond})
+	waitFor(t, "unseal", func() bool { return srv.Unseal().State == host.UnsealDone })
+	steps, n, bad := f.snapshot()
+	if len(steps) != 2 || steps[0] != "create" || steps[1] != "unseal" || bad || n == 0 {
+		t.Fatalf("steps %v, credentials pushed %d times, seed not stored first: %v", steps, n, bad)
+	}
+	fi, err := os.Stat(filepath.Join(dir, host.SealedSeedFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seed.sealed: %v, %v", fi, err)
+	}
+	waitFor(t, "checkpoint", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, host.CheckpointFile))
+		return err == nil && string(b) == "checkpoint"
+	})
+	stop()
+
+	// A restart (a new enclave, locked again): no new seed.
+	f2 := &lockedFake{dir: dir}
+	sim2 := newSim(t)
+	startFake(t, sim2, f2.handle)
+	srv2, _, _ := runHostWith(t, sim2, host.Config{DataDir: dir, Credentials: creds, UnsealPoll: 20 * time.Millisecond})
+	waitFor(t, "unseal", func() bool { return srv2.Unseal().State == host.UnsealDone })
+	if steps, _, bad := f2.snapshot(); len(steps) != 1 || steps[0] != "unseal" || bad {
+		t.Fatalf("restart steps %v (bad store %v)", steps, bad)
+	}
+}
+
+// TestUnsealDeniedReported: a KMS denial is reported with its code and
+// keeps the enclave locked; health says so.
+func TestUnsealDeniedReported(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, host.SealedSeedFile), fakeSealed, 0o600)
+	sim := newSim(t)
+	f := &lockedFake{dir: dir, denied: true}
+	startFake(t, sim, f.handle)
+	creds := host.StaticCredentials{AccessKeyID: "AKIAEXAMPLEEXAMPLE01", SecretAccessKey: "secret"}
+	srv, url, _ := runHostWith(t, sim, host.Config{DataDir: dir, Credentials: creds, UnsealPoll: 20 * time.Millisecond})
+	waitFor(t, "denial", func() bool { return srv.Unseal().Code == "kms_access_denied" })
+	if st := srv.Unseal(); st.State != host.UnsealFailed || st.Err == nil {
+		t.Fatalf("status %+v", st)
+	}
+	code, out := do(t, "GET", url+"/v1/health", nil, nil)
+	if code != 503 || !bytes.Contains(out, []byte(`"state":"locked"`)) || !bytes.Contains(out, []byte("AccessDeniedException")) {
+		t.Fatalf("health %d %s", code, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, host.SealedSeedFile)); !bytes.Equal(b, fakeSealed) {
+		t.Error("the sealed seed was changed")
+	}
+}
+
+// TestUnsealWithoutCredentials: an enclave that must reach KMS, and a host
+// with no credential source, fails with a clear error and creates nothing.
+func TestUnsealWithoutCredentials(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t)
+	f := &lockedFake{dir: dir}
+	startFake(t, sim, f.handle)
+	srv, _, _ := runHostWith(t, sim, host.Config{DataDir: dir, UnsealPoll: 20 * time.Millisecond})
+	waitFor(t, "failure", func() bool { return srv.Unseal().State == host.UnsealFailed })
+	if st := srv.Unseal(); st.Err == nil || !bytes.Contains([]byte(st.Err.Error()), []byte("no credential source")) {
+		t.Fatalf("status %+v", st)
+	}
+	if steps, _, _ := f.snapshot(); len(steps) != 0 {
+		t.Fatalf("steps %v", steps)
+	}
+}
