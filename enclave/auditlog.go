@@ -36,6 +36,10 @@ type auditLog struct {
 	// Of the last record appended: what a rotate record carries over.
 	lastTimeMS    int64
 	policyVersion uint64
+
+	// acked is the head of the records the host acknowledged persisting
+	// (zero until the first acknowledgement).
+	acked audit.Head
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
@@ -109,6 +113,7 @@ func (a *auditLog) handle(req *proto.AuditRequest) *proto.AuditResponse {
 	defer a.mu.Unlock()
 	if req.Ack >= a.first && len(a.pending) > 0 {
 		n := min(int(req.Ack-a.first+1), len(a.pending))
+		a.acked = audit.Head{Seq: a.first + uint64(n) - 1, Hash: sha256.Sum256(a.pending[n-1])}
 		clear(a.pending[:n])
 		a.pending = a.pending[n:]
 		a.first += uint64(n)
