@@ -122,10 +122,10 @@ type Enclave struct {
 	// run names this run of the enclave process (proto.RunIDLen random
 	// bytes): the host starts a new generation of its audit state for
 	// every run.
-	run []byte
-	rand        io.Reader
-	keyService  KeyService
-	creds       *kms.PushedCredentials
+	run        []byte
+	rand       io.Reader
+	keyService KeyService
+	creds      *kms.PushedCredentials
 
 	// v is nil while the enclave is locked.
 	v atomic.Pointer[vault]
