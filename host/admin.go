@@ -53,7 +53,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
 			return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "storing the re-wrapped seed failed; the previous sealed seed stays in use"})
 		}
 	}
-	if aerr := s.persistAudit(r.Context(), ar.AuditRecord); aerr != nil {
+	if aerr := s.confirmAudit(r.Context(), ar.AuditRecord); aerr != nil {
 		return writeError(w, aerr)
 	}
 	writeJSON(w, http.StatusOK, json.RawMessage(ar.Result))

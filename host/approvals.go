@@ -84,7 +84,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 	}
 	// The decision (and any signature) is released only once its audit
 	// record is on disk.
-	if aerr := s.persistAudit(r.Context(), sr.AuditRecord); aerr != nil {
+	if aerr := s.confirmAudit(r.Context(), sr.AuditRecord); aerr != nil {
 		return writeError(w, aerr)
 	}
 	switch sr.Status {

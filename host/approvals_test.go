@@ -34,9 +34,13 @@ type auditingFake struct {
 	chain   *audit.Chain
 	pub     []byte
 	records [][]byte
+	acked   uint64
 	got     []proto.Message
 	answer  func(m proto.Message) proto.Message
 }
+
+// fakeRun is the run id of fake enclaves.
+var fakeRun = bytes.Repeat([]byte{0xfa}, proto.RunIDLen)
 
 func newAuditingFake(t *testing.T) *auditingFake {
 	t.Helper()
@@ -67,7 +71,10 @@ func (f *auditingFake) handle(m proto.Message) proto.Message {
 	if ar, ok := m.(*proto.AuditRequest); ok {
 		defer f.mu.Unlock()
 		h := f.chain.Head()
-		resp := &proto.AuditResponse{Key: f.pub, HeadSeq: h.Seq, HeadHash: h.Hash}
+		if ar.Ack > f.acked && ar.Ack <= uint64(len(f.records)) {
+			f.acked = ar.Ack
+		}
+		resp := &proto.AuditResponse{Key: f.pub, HeadSeq: h.Seq, HeadHash: h.Hash, Run: fakeRun, Acked: f.acked}
 		if ar.From > 0 && ar.From <= uint64(len(f.records)) {
 			resp.Records = f.records[ar.From-1:]
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -56,7 +57,11 @@ func realEnclave(t *testing.T, sim *vsocksim.Sim, maxUnacked int) (*enclave.Encl
 // runHost serves a host with a data directory; stop ends it.
 func runHost(t *testing.T, sim *vsocksim.Sim, dir string) (srv *host.Server, url string, stop func()) {
 	t.Helper()
-	s, err := host.New(&host.Config{Transport: sim.Endpoint(transport.ParentCID), DataDir: dir, RequestTimeout: 2 * time.Second})
+	cfg := &host.Config{Transport: sim.Endpoint(transport.ParentCID), DataDir: dir, RequestTimeout: 2 * time.Second}
+	if os.Getenv("HOST_DEBUG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := host.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,11 @@ func (s *auditStore) lastLine(key []byte) ([]byte, error) {
 	if len(key) < 8 {
 		return nil, nil
 	}
-	name := logName(key)
+	return s.lastLineOfLog(logName(key))
+}
+
+// lastLineOfLog is lastLine for the log named name.
+func (s *auditStore) lastLineOfLog(name string) ([]byte, error) {
 	line, err := lastLineOf(livePath(s.dir, name))
 	if err != nil || line != nil {
 		return line, err
@@ -80,16 +83,4 @@ func lastLineOf(path string) ([]byte, error) {
 		return nil, fmt.Errorf("host: %s: the last line is longer than a record", path)
 	}
 	return bytes.Clone(buf), nil
-}
-
-// fetchTail fetches the records the enclave appended that no answer
-// carried (events such as freezes and expiries), so that they are
-// persisted and acknowledged without waiting for a later record.
-func (s *auditStore) fetchTail(ctx context.Context) {
-	s.mu.Lock()
-	next, ready := s.next, s.ready && s.err == nil
-	s.mu.Unlock()
-	if ready {
-		s.fetchFrom(ctx, next)
-	}
 }

@@ -1,21 +1,15 @@
 package host
 
 import (
-	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,10 +26,41 @@ var errNoAuditStore = errors.New("host: this host keeps no audit log (no data di
 
 // auditStore persists the enclave's audit records, append-only and in
 // sequence order (one JSON line each, fsynced), before the answer they
-// belong to is released. Records arrive with the answers, possibly out of
-// order across connections; a record that does not arrive (a lost answer)
-// is fetched from the enclave, which keeps every record until the host
-// acknowledges it.
+// belong to is released.
+//
+// # Pipeline
+//
+// One goroutine long-polls the enclave (proto.AuditRequest with WaitMS):
+// each answer brings the records appended since the last one, in order.
+// The store checks each against the enclave's audit key and the chain (its
+// prev is the hash of the record before it on disk), writes the batch with
+// one fsync, and acknowledges its last record in the next poll, naming the
+// hash of the exact line written. The enclave releases an answer (a
+// signature, a refusal, an approval) only once its record is acknowledged,
+// so nothing leaves before its record is on disk, and the HTTP handlers
+// check once more that the record the answer carries is the one on disk
+// (confirm).
+//
+// # Enclave runs
+//
+// Every start of the enclave process has a run id (AuditResponse.Run). The
+// store begins a new generation at every run it sees: it re-reads its head
+// from disk, drops the records it had queued, and acknowledges its head
+// with its hash, which the enclave accepts only if it holds that exact
+// record. Before unsealing a restarted enclave, the host takes the head it
+// hands over from the store under the same lock (headForRun), so that no
+// record of the previous run can be written after it.
+//
+// # Failures
+//
+// A write or fsync that fails is cut back off the file and retried, every
+// retryDelay, for as long as it fails; meanwhile every poll tells the
+// enclave (AuditRequest.Failing), which stops deciding at once, and
+// /v1/health reports the store degraded with the reason. Nothing is lost:
+// the enclave keeps every record until it is acknowledged. Records that do
+// not continue the log on disk (another chain, or records lost from disk
+// that the enclave had seen acknowledged) are never written: the store
+// reports why and writes nothing until a new enclave run.
 //
 // # Files
 //
@@ -103,31 +128,51 @@ type auditStore struct {
 	dir         string
 	pool        *pool
 	log         *slog.Logger
+	metrics     *auditMetrics
 	rotateBytes int64 // rotate once the live segment holds this many bytes; 0: never
 
-	reopenMu sync.Mutex // one reopen at a time
-	rotateMu sync.Mutex // one rotation at a time
+	// pollWait is how long a poll waits for new records; retryDelay is the
+	// pause between attempts while writing fails or the enclave does not
+	// answer.
+	pollWait, retryDelay time.Duration
+
 	// fileMu serializes the operations on the files: writing, sealing,
-	// switching logs, and the snapshot a reader takes. Taken before mu.
+	// switching runs and logs, and the snapshot a reader takes. Taken
+	// before mu.
 	fileMu sync.Mutex
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	ready   bool
-	key     []byte // the enclave's audit key: records are checked against it
-	gen     uint64 // incremented at every (re)open: a record belongs to one log
-	name    string // the log's file name prefix, audit-K
-	f       *os.File
-	first   uint64 // the live segment's first record (next while it is empty)
-	size    int64  // bytes in the live segment
-	next    uint64 // the next seq to persist
-	waiting map[uint64]pendingRecord
-	err     error // a write failure: sticky, fail closed
-	kick    chan struct{}
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast whenever next, the run or the failure state changes
+	key  []byte     // the enclave's audit key: records are checked against it
+	name string     // the log's file name prefix, audit-K
+	f    *os.File
+	// first is the live segment's first record (next while it is empty);
+	// next the next seq to write; size the live segment's bytes; head the
+	// hash of record next-1 (zero when the log is empty).
+	first, next uint64
+	size        int64
+	head        [32]byte
+	// dirty: a failed write may have left bytes after size; they are cut
+	// before the next write.
+	dirty bool
 
-	rotating    bool      // a rotation for size is under way
-	rotateAfter time.Time // after a failed one, not before this
-	bg          sync.WaitGroup
+	runID   []byte              // the enclave run this generation writes
+	retired map[string]struct{} // earlier runs: their answers are ignored
+	gen     uint64              // incremented at every new run or log
+
+	// ackSeq and ackHash are the acknowledgement the next poll sends.
+	ackSeq  uint64
+	ackHash [32]byte
+	waiting map[uint64]pendingRecord // fetched records not yet written
+	recent  [recentRecords]recentRecord
+
+	failing      string // why writing fails now, retried; "" when it does not
+	failingSince time.Time
+	broken       string // why nothing can be written until a new run; "" when fine
+	closed       bool   // the store has stopped (shutdown)
+
+	rotateWanted bool   // the next poll asks for a rotate record
+	seals        uint64 // segments sealed so far
 
 	// failWrite, when set (tests), makes writes fail: a full disk.
 	failWrite func() error
@@ -136,10 +181,20 @@ type auditStore struct {
 	crash func(point string) error
 }
 
-// pendingRecord is a record received ahead of the one to persist next.
+// pendingRecord is a fetched record waiting to be written.
 type pendingRecord struct {
-	line   []byte
-	rotate bool // a rotate record: it ends the live segment
+	line []byte
+	prev [32]byte
+	kind string
+}
+
+// recentRecords is how many of the last records written the store
+// remembers, to confirm that an answer's record is the one on disk.
+const recentRecords = 1 << 16
+
+type recentRecord struct {
+	seq  uint64
+	hash [32]byte
 }
 
 // Crash points of a seal, for tests (see auditStore.crash).
@@ -149,9 +204,17 @@ const (
 	crashCreated = "created" // the new live file exists, the directory is not fsynced
 )
 
-func newAuditStore(dir string, p *pool, log *slog.Logger) *auditStore {
-	s := &auditStore{dir: dir, pool: p, log: log, waiting: map[uint64]pendingRecord{}, kick: make(chan struct{}, 1),
-		rotateBytes: DefaultAuditRotateBytes}
+// Defaults of the pipeline's timing.
+const (
+	defaultAuditPollWait   = 500 * time.Millisecond
+	defaultAuditRetryDelay = 250 * time.Millisecond
+	emptyPollPause         = 5 * time.Millisecond
+)
+
+func newAuditStore(dir string, p *pool, log *slog.Logger, m *auditMetrics) *auditStore {
+	s := &auditStore{dir: dir, pool: p, log: log, metrics: m, rotateBytes: DefaultAuditRotateBytes,
+		pollWait: defaultAuditPollWait, retryDelay: defaultAuditRetryDelay,
+		waiting: map[uint64]pendingRecord{}, retired: map[string]struct{}{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -169,425 +232,432 @@ func (s *auditStore) setRotateBytes(n int64) {
 	}
 }
 
-// run opens the log once the enclave answers, then writes, acknowledges
-// and fetches records until ctx is done.
+// run polls the enclave, writes and acknowledges its records, until ctx is
+// done.
 func (s *auditStore) run(ctx context.Context) {
-	defer s.bg.Wait()
 	started := time.Now()
-	for {
-		err := s.open(ctx)
-		if err == nil {
-			break
-		}
-		// While the enclave starts and is unsealed this is expected: say
-		// so quietly for the first 30 s.
-		level := slog.LevelDebug
-		if time.Since(started) > 30*time.Second {
-			level = slog.LevelWarn
-		}
-		s.log.Log(ctx, level, "audit log not open yet", "err", err)
-		select {
-		case <-ctx.Done():
-			s.fail(ctx.Err())
-			return
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	gap := time.NewTicker(250 * time.Millisecond)
-	defer gap.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.fileMu.Lock()
-			s.mu.Lock()
-			if s.f != nil {
-				s.f.Close()
+	for ctx.Err() == nil {
+		wait, err := s.poll(ctx)
+		if err != nil && ctx.Err() == nil {
+			// While the enclave starts and is unsealed this is expected:
+			// say so quietly for the first 30 s.
+			level := slog.LevelDebug
+			if time.Since(started) > 30*time.Second {
+				level = slog.LevelWarn
 			}
-			s.mu.Unlock()
-			s.fileMu.Unlock()
-			s.fail(errors.New("host: shutting down"))
-			return
-		case <-s.kick:
-			s.flush(ctx)
-		case <-gap.C:
-			s.fetchGap(ctx)
+			s.log.Log(ctx, level, "polling the enclave for audit records failed", "err", err)
+			wait = s.retryDelay
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
 		}
 	}
-}
-
-// logName is the file name prefix of the log of an audit key.
-func logName(key []byte) string { return "audit-" + hex.EncodeToString(key)[:16] }
-
-func livePath(dir, name string) string { return filepath.Join(dir, name+".log") }
-
-func sealedPath(dir, name string, first, last uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("%s-%020d-%020d.log", name, first, last))
-}
-
-// segment is a sealed segment file.
-type segment struct {
-	path        string
-	first, last uint64
-}
-
-// sealedSegments lists the sealed segments of log name in dir, in order.
-func sealedSegments(dir, name string) ([]segment, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var segs []segment
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), name+"-")
-		if !ok {
-			continue
-		}
-		rest, ok = strings.CutSuffix(rest, ".log")
-		if !ok || len(rest) != 41 || rest[20] != '-' {
-			continue
-		}
-		first, err1 := parseSeq(rest[:20])
-		last, err2 := parseSeq(rest[21:])
-		if err1 != nil || err2 != nil || first == 0 || first > last || !e.Type().IsRegular() {
-			continue
-		}
-		segs = append(segs, segment{path: filepath.Join(dir, e.Name()), first: first, last: last})
-	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.first, b.first) })
-	return segs, nil
-}
-
-func parseSeq(s string) (uint64, error) {
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, errors.New("not digits")
-		}
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
-// AuditLogFiles returns the files of the log of the audit key in dir (a
-// host's data directory), in log order: the sealed segments, oldest first,
-// and the live segment, or "" if there is none (a host stopped in the
-// middle of a rotation creates it when it starts). Verify them with
-// audit.VerifyFiles, the live segment last.
-func AuditLogFiles(dir string, key []byte) (sealed []string, live string, err error) {
-	if len(key) != ed25519.PublicKeySize {
-		return nil, "", fmt.Errorf("host: an audit key has %d bytes, not %d", ed25519.PublicKeySize, len(key))
-	}
-	name := logName(key)
-	// The live segment first: a seal that happens in between then adds a
-	// sealed segment to the list, and the list still ends where the live
-	// segment starts.
-	switch fi, err := os.Stat(livePath(dir, name)); {
-	case err == nil && fi.Mode().IsRegular():
-		live = livePath(dir, name)
-	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return nil, "", err
-	}
-	segs, err := sealedSegments(dir, name)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, sg := range segs {
-		sealed = append(sealed, sg.path)
-	}
-	return sealed, live, nil
-}
-
-// liveState is what the live segment file holds.
-type liveState struct {
-	size        int64  // bytes up to the end of its last complete line
-	torn        int64  // bytes after that: a torn write
-	first, last uint64 // its first and last records (0 when it has none)
-	lastKind    string
-}
-
-// maxLine is the longest line the host writes, with its newline.
-const maxLine = proto.MaxAuditRecordLen + 1
-
-// inspectLive reads the first and last lines of a live segment (not the
-// whole file), and finds a torn last line.
-func inspectLive(f *os.File) (liveState, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return liveState{}, err
-	}
-	size := fi.Size()
-	if size == 0 {
-		return liveState{}, nil
-	}
-	off := max(0, size-2*maxLine)
-	tail := make([]byte, size-off)
-	if _, err := f.ReadAt(tail, off); err != nil {
-		return liveState{}, err
-	}
-	end := bytes.LastIndexByte(tail, '\n')
-	if end < 0 {
-		if off > 0 {
-			return liveState{}, fmt.Errorf("no line ends in its last %d bytes", len(tail))
-		}
-		return liveState{torn: size}, nil // nothing but a torn line
-	}
-	st := liveState{size: off + int64(end) + 1}
-	st.torn = size - st.size
-	start := bytes.LastIndexByte(tail[:end], '\n') + 1
-	if start == 0 && off > 0 {
-		return liveState{}, fmt.Errorf("its last line is longer than %d bytes", maxLine)
-	}
-	last, err := audit.Unmarshal(tail[start:end])
-	if err != nil {
-		return liveState{}, fmt.Errorf("its last complete line (byte %d) is not a record: %w", off+int64(start), err)
-	}
-	st.last, st.lastKind = last.Seq, last.Kind
-	head := make([]byte, min(st.size, maxLine))
-	if _, err := f.ReadAt(head, 0); err != nil {
-		return liveState{}, err
-	}
-	nl := bytes.IndexByte(head, '\n')
-	if nl < 0 {
-		return liveState{}, fmt.Errorf("its first line is longer than %d bytes", maxLine)
-	}
-	first, err := audit.Unmarshal(head[:nl])
-	if err != nil {
-		return liveState{}, fmt.Errorf("its first line is not a record: %w", err)
-	}
-	st.first = first.Seq
-	if st.first > st.last {
-		return liveState{}, fmt.Errorf("its first record (%d) is after its last (%d)", st.first, st.last)
-	}
-	return st, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}
-
-func (s *auditStore) crashAt(point string) error {
+	s.fileMu.Lock()
 	s.mu.Lock()
-	crash := s.crash
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	s.closed = true
+	s.cond.Broadcast()
 	s.mu.Unlock()
-	if crash == nil {
-		return nil
-	}
-	return crash(point)
+	s.fileMu.Unlock()
 }
 
-// seal renames the live segment of log name, whose records are first to
-// last (a rotate record), to its sealed name, and creates the next live
-// segment, which it returns open for appending. The caller closed the live
-// file, or holds it for appending only.
-func (s *auditStore) seal(name string, first, last uint64) (*os.File, error) {
-	if err := s.crashAt(crashWritten); err != nil {
-		return nil, err
+// poll makes one round: acknowledge, fetch, write. It returns how long to
+// pause before the next round.
+func (s *auditStore) poll(ctx context.Context) (time.Duration, error) {
+	s.mu.Lock()
+	req := &proto.AuditRequest{From: s.next, Failing: s.failureLocked(), Rotate: s.rotateWanted && s.broken == ""}
+	if s.runID == nil || s.next == 0 {
+		req.From = 0 // learn the run and key first
 	}
-	live, sealed := livePath(s.dir, name), sealedPath(s.dir, name, first, last)
-	if _, err := os.Lstat(sealed); err == nil {
-		return nil, fmt.Errorf("sealing %s: %s exists already", live, sealed)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	if s.ackSeq > 0 {
+		req.Ack, req.AckHash = s.ackSeq, bytes.Clone(s.ackHash[:])
 	}
-	if err := os.Rename(live, sealed); err != nil {
-		return nil, err
+	if s.runID != nil {
+		req.Run = bytes.Clone(s.runID)
 	}
-	if err := s.crashAt(crashRenamed); err != nil {
-		return nil, err
+	if len(s.waiting) == 0 && s.failing == "" && req.From != 0 {
+		req.WaitMS = uint32(s.pollWait / time.Millisecond)
 	}
-	f, err := os.OpenFile(live, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	s.mu.Unlock()
+
+	cctx, cancel := context.WithTimeout(ctx, s.pollWait+5*time.Second)
+	resp, err := s.pool.call(cctx, req)
+	cancel()
 	if err != nil {
-		return nil, err
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.Rule == "audit" {
+			// The enclave refused the acknowledgement: the record on disk
+			// at that seq is not the enclave's (or it has no such record).
+			s.setBroken(fmt.Sprintf("the enclave refused the acknowledgement of record %d: %s", req.Ack, pe.Message))
+			return s.retryDelay, nil
+		}
+		return 0, err
 	}
-	if err := s.crashAt(crashCreated); err != nil {
-		f.Close()
-		return nil, err
+	st, ok := resp.(*proto.AuditResponse)
+	if !ok {
+		return 0, fmt.Errorf("host: unexpected answer %v to an audit request", resp.Type())
 	}
-	if err := syncDir(s.dir); err != nil {
-		f.Close()
-		return nil, err
+	if len(st.Key) != ed25519.PublicKeySize || len(st.Run) != proto.RunIDLen {
+		return 0, fmt.Errorf("host: the enclave's audit answer has a key of %d bytes and a run id of %d", len(st.Key), len(st.Run))
 	}
-	s.log.Info("audit log segment sealed", "path", sealed, "first_seq", first, "last_seq", last)
-	return f, nil
+	s.mu.Lock()
+	_, retired := s.retired[string(st.Run)]
+	same := bytes.Equal(st.Run, s.runID) && bytes.Equal(st.Key, s.key)
+	s.mu.Unlock()
+	switch {
+	case retired:
+		return 0, nil // an answer of a run that ended
+	case !same:
+		if err := s.startRun(st.Run, st.Key, st.Acked); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	s.take(st)
+	s.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.failing != "" || s.broken != "":
+		return s.retryDelay, nil
+	case len(st.Records) == 0 && len(s.waiting) == 0:
+		// Nothing came within the wait: a short pause, so that an enclave
+		// that does not hold polls (an older one) is not polled in a loop.
+		return emptyPollPause, nil
+	}
+	return 0, nil
 }
 
-// recover brings the files of log name to a consistent state (see Crash
-// safety) and returns the live segment, open for appending, with its first
-// record, its size, and the next record to persist.
-func (s *auditStore) recover(name string) (f *os.File, first, next uint64, size int64, err error) {
-	segs, err := sealedSegments(s.dir, name)
-	if err != nil {
-		return nil, 0, 0, 0, err
+// failureLocked is what the store reports to the enclave: why it cannot
+// persist, or "". s.mu is held.
+func (s *auditStore) failureLocked() string {
+	msg := s.broken
+	if msg == "" {
+		msg = s.failing
 	}
-	sealedEnd := uint64(0) // the last record of the newest sealed segment
-	if len(segs) > 0 {
-		sealedEnd = segs[len(segs)-1].last
+	if len(msg) > proto.MaxFailingLen {
+		msg = msg[:proto.MaxFailingLen-3] + "..."
 	}
-	path := livePath(s.dir, name)
-	f, err = os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		// No live segment: new, or a crash right after a seal's rename.
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-			return nil, 0, 0, 0, err
-		}
-		if err := syncDir(s.dir); err != nil {
-			f.Close()
-			return nil, 0, 0, 0, err
-		}
-		return f, sealedEnd + 1, sealedEnd + 1, 0, nil
-	}
-	if err != nil {
-		return nil, 0, 0, 0, err
-	}
-	st, err := inspectLive(f)
-	if err != nil {
-		f.Close()
-		return nil, 0, 0, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if st.torn > 0 {
-		// The rest of a batch whose fsync never returned: not acknowledged,
-		// and the enclave sends it again.
-		s.log.Warn("cutting a torn write from the end of the audit log", "path", path, "bytes", st.torn, "at", st.size)
-		if err := f.Truncate(st.size); err != nil {
-			f.Close()
-			return nil, 0, 0, 0, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, 0, 0, 0, err
-		}
-	}
-	if st.last == 0 {
-		f.Close()
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		return f, sealedEnd + 1, sealedEnd + 1, 0, err
-	}
-	if sealedEnd > 0 && st.first != sealedEnd+1 {
-		f.Close()
-		return nil, 0, 0, 0, fmt.Errorf("%s starts with record %d, but the sealed segment %s ends with record %d: refusing to write to an inconsistent log",
-			path, st.first, filepath.Base(segs[len(segs)-1].path), sealedEnd)
-	}
-	f.Close()
-	if st.lastKind == audit.KindRotate {
-		// A crash before the seal completed: complete it.
-		f, err := s.seal(name, st.first, st.last)
-		if err != nil {
-			return nil, 0, 0, 0, fmt.Errorf("completing the rotation of %s: %w", path, err)
-		}
-		return f, st.last + 1, st.last + 1, 0, nil
-	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	return f, st.first, st.last + 1, st.size, err
+	return msg
 }
 
-// sealOthers completes the interrupted rotations of the logs of other audit
-// keys than name's: a live segment ending with a rotate record is sealed.
-// Nothing else of those logs is changed.
-func (s *auditStore) sealOthers(name string) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		other, ok := strings.CutSuffix(e.Name(), ".log")
-		if !ok || other == name || len(other) != len("audit-")+16 || !strings.HasPrefix(other, "audit-") || !e.Type().IsRegular() {
-			continue
-		}
-		if _, err := hex.DecodeString(other[len("audit-"):]); err != nil {
-			continue
-		}
-		f, err := os.Open(filepath.Join(s.dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		st, err := inspectLive(f)
-		f.Close()
-		if err != nil || st.torn > 0 || st.lastKind != audit.KindRotate {
-			continue
-		}
-		nf, err := s.seal(other, st.first, st.last)
-		if err != nil {
-			s.log.Warn("completing the rotation of an earlier audit log failed", "path", e.Name(), "err", err)
-			continue
-		}
-		nf.Close()
-	}
-}
-
-// open learns the enclave's audit key, opens (or creates) its log, resumes
-// after the last record in it, and fetches what the enclave holds beyond.
-func (s *auditStore) open(ctx context.Context) error {
-	st, err := s.state(ctx, 0, 0)
-	if err != nil {
+// startRun begins a new generation for an enclave run (or audit key): it
+// re-reads the head of the key's log from disk, drops queued records, and
+// acknowledges the head with its hash, which the enclave accepts only if it
+// holds that record. acked is what the enclave says was acknowledged.
+func (s *auditStore) startRun(run, key []byte, acked uint64) error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if err := s.openLocked(key); err != nil {
 		return err
 	}
-	if len(st.Key) != ed25519.PublicKeySize {
-		return fmt.Errorf("host: the enclave's audit key has %d bytes", len(st.Key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.switchRunLocked(run)
+	if acked > s.next-1 {
+		s.broken = fmt.Sprintf("the audit log on disk ends with record %d, but the enclave had records up to %d acknowledged as persisted: records %d to %d are missing from disk", s.next-1, acked, s.next, acked)
+		s.log.Error("audit records acknowledged earlier are missing from disk: writing nothing until the enclave restarts", "disk_head", s.next-1, "enclave_acked", acked)
+		s.metrics.setState(s.failing, s.broken)
+	}
+	s.log.Info("audit log: enclave run", "run", hex.EncodeToString(run), "path", livePath(s.dir, s.name), "next_seq", s.next, "enclave_acked", acked)
+	return nil
+}
+
+// switchRunLocked makes run the current one. s.fileMu and s.mu are held.
+func (s *auditStore) switchRunLocked(run []byte) {
+	if s.runID != nil && !bytes.Equal(s.runID, run) {
+		if len(s.retired) >= 64 {
+			clear(s.retired)
+		}
+		s.retired[string(s.runID)] = struct{}{}
+	}
+	s.runID = bytes.Clone(run)
+	s.gen++
+	clear(s.waiting)
+	s.broken = ""
+	s.ackSeq, s.ackHash = 0, [32]byte{}
+	if s.next > 1 {
+		s.ackSeq, s.ackHash = s.next-1, s.head
+	}
+	s.metrics.setState(s.failing, s.broken)
+	s.cond.Broadcast()
+}
+
+// openLocked (re)opens the log of key from disk: its files repaired (see
+// Crash safety), its head re-read. s.fileMu is held.
+func (s *auditStore) openLocked(key []byte) error {
+	if len(key) != ed25519.PublicKeySize {
+		return fmt.Errorf("host: an audit key has %d bytes", len(key))
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return err
 	}
-	name := logName(st.Key)
-	s.fileMu.Lock()
-	f, first, next, size, err := s.recover(name)
-	if err != nil {
-		s.fileMu.Unlock()
-		return fmt.Errorf("host: audit log %s: %w", name, err)
-	}
-	s.sealOthers(name)
 	s.mu.Lock()
 	if s.f != nil {
 		s.f.Close()
+		s.f = nil
 	}
-	s.name, s.f, s.first, s.size, s.next, s.ready, s.key = name, f, first, size, next, true, st.Key
-	s.gen++
-	clear(s.waiting) // records of a previous enclave run, if any
-	s.cond.Broadcast()
 	s.mu.Unlock()
-	s.fileMu.Unlock()
-	s.log.Info("audit log open", "path", livePath(s.dir, name), "first_seq", first, "next_seq", next, "enclave_head", st.HeadSeq)
-	s.fetchFrom(ctx, next)
+	name := logName(key)
+	f, first, next, size, err := s.recover(name)
+	if err != nil {
+		s.setBroken(fmt.Sprintf("audit log %s: %v", name, err))
+		return fmt.Errorf("host: audit log %s: %w", name, err)
+	}
+	var head [32]byte
+	if next > 1 {
+		line, err := s.lastLineOfLog(name)
+		if err != nil || line == nil {
+			f.Close()
+			if err == nil {
+				err = fmt.Errorf("no last record, though the log goes up to %d", next-1)
+			}
+			s.setBroken(fmt.Sprintf("audit log %s: reading its last record: %v", name, err))
+			return fmt.Errorf("host: audit log %s: reading its last record: %w", name, err)
+		}
+		head = sha256.Sum256(line)
+	}
+	s.sealOthers(name)
+	s.mu.Lock()
+	s.key, s.name, s.f, s.first, s.next, s.size, s.head, s.dirty = bytes.Clone(key), name, f, first, next, size, head, false
+	s.mu.Unlock()
 	return nil
 }
 
-func (s *auditStore) state(ctx context.Context, ack, from uint64) (*proto.AuditResponse, error) {
-	return s.call(ctx, &proto.AuditRequest{Ack: ack, From: from})
+// headForRun is what the host hands a restarted enclave to continue its log
+// from: the last record on disk of the log of key (nil when there is
+// none). Under the store's file lock it first makes run the current run,
+// so that no record of an earlier run can be written after the head
+// returned: the new run's boot record continues exactly this head.
+func (s *auditStore) headForRun(run, key []byte) ([]byte, error) {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if len(key) == ed25519.PublicKeySize {
+		if err := s.openLocked(key); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.switchRunLocked(run)
+	name := s.name
+	s.mu.Unlock()
+	if name == "" {
+		return nil, nil
+	}
+	return s.lastLineOfLog(name)
 }
 
-func (s *auditStore) call(ctx context.Context, req *proto.AuditRequest) (*proto.AuditResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := s.pool.call(ctx, req)
-	if err != nil {
-		return nil, err
+// take queues the records of an answer for writing, checking each against
+// the audit key.
+func (s *auditStore) take(st *proto.AuditResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, line := range st.Records {
+		r, err := audit.VerifyRecord(line, s.key)
+		if err != nil {
+			s.log.Error("the enclave sent an audit record that does not verify; dropped", "err", err)
+			continue
+		}
+		if r.Seq < s.next {
+			continue // written already
+		}
+		if len(s.waiting) >= 4*proto.MaxAuditRecords {
+			break // enough queued: the rest comes again later
+		}
+		s.waiting[r.Seq] = pendingRecord{line: line, prev: r.Prev, kind: r.Kind}
 	}
-	st, ok := resp.(*proto.AuditResponse)
-	if !ok {
-		return nil, fmt.Errorf("host: unexpected answer to an audit request")
-	}
-	return st, nil
 }
 
-// persist hands one record line to the store and waits until it, and every
-// record before it, is on disk. The record must be signed with the audit
-// key of the log open: a record under another key means the enclave
-// restarted (a new key, a new log), and the store switches to that log
-// before persisting it, so that no record is ever taken for one already
-// written.
-func (s *auditStore) persist(ctx context.Context, line []byte) error {
-	r, gen, err := s.check(ctx, line)
+// flush writes the queued records that continue the log, up to the first
+// rotate record, with one fsync, seals the segment after a rotate record,
+// and sets the acknowledgement the next poll sends. A failed write is cut
+// back off the file and retried at the next round.
+func (s *auditStore) flush() {
+	for s.flushBatch() {
+	}
+}
+
+// flushBatch writes one batch; it returns whether another may follow (after
+// a rotate record).
+func (s *auditStore) flushBatch() bool {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	s.mu.Lock()
+	if s.f == nil || s.broken != "" || s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	var batch bytes.Buffer
+	n := uint64(0)
+	prev := s.head
+	rotated := false
+	var last [32]byte
+	for !rotated {
+		p, ok := s.waiting[s.next+n]
+		if !ok {
+			break
+		}
+		if p.prev != prev {
+			s.brokenLocked(fmt.Sprintf("the enclave's audit record %d does not continue the log on disk (its prev is %x, the record before it on disk hashes to %x)", s.next+n, p.prev, prev))
+			break
+		}
+		batch.Write(p.line)
+		batch.WriteByte('\n')
+		last = sha256.Sum256(p.line)
+		prev = last
+		n++
+		rotated = p.kind == audit.KindRotate
+	}
+	f, name, first, size, dirty, lastSeq := s.f, s.name, s.first, s.size, s.dirty, s.next+n-1
+	s.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	err := s.write(f, size, dirty, batch.Bytes())
+	var nf *os.File
+	sealed := false
+	if err == nil && rotated {
+		f.Close()
+		if nf, err = s.seal(name, first, lastSeq); err != nil {
+			err = &sealError{fmt.Errorf("sealing the segment that ends with rotate record %d: %w", lastSeq, err)}
+		} else {
+			sealed = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && rotated && err2seal(err) {
+		// The batch is on disk but the segment is half sealed: the files
+		// are left as a crash would leave them, for the next open (a new
+		// enclave run, or a restart of the host) to complete. Nothing is
+		// written meanwhile.
+		s.f = nil
+		s.brokenLocked(err.Error())
+		return false
+	}
 	if err != nil {
+		s.dirty = true
+		if s.failing == "" {
+			s.failingSince = time.Now()
+			s.log.Error("writing the audit log failed: the enclave stops deciding; retrying", "err", err)
+		}
+		s.failing = fmt.Sprintf("writing the audit log failed: %v", err)
+		s.metrics.writeErrors.Inc()
+		s.metrics.setState(s.failing, s.broken)
+		s.cond.Broadcast()
+		return false
+	}
+	for seq := s.next; seq <= lastSeq; seq++ {
+		p := s.waiting[seq]
+		s.recent[seq%recentRecords] = recentRecord{seq: seq, hash: sha256.Sum256(p.line)}
+		delete(s.waiting, seq)
+	}
+	if s.failing != "" {
+		s.log.Info("writing the audit log works again", "failed_for", time.Since(s.failingSince).Truncate(time.Millisecond))
+		s.failing = ""
+	}
+	s.next = lastSeq + 1
+	s.head = last
+	s.ackSeq, s.ackHash = lastSeq, last
+	s.size += int64(batch.Len())
+	s.dirty = false
+	if sealed {
+		s.f, s.first, s.size = nf, s.next, 0
+		s.seals++
+		s.rotateWanted = false
+	} else if s.rotateBytes > 0 && s.size >= s.rotateBytes {
+		s.rotateWanted = true
+	}
+	s.metrics.persisted.Set(float64(lastSeq))
+	s.metrics.setState(s.failing, s.broken)
+	s.cond.Broadcast()
+	return sealed
+}
+
+// sealError is a failure to seal a segment whose records are on disk.
+type sealError struct{ err error }
+
+func (e *sealError) Error() string { return e.err.Error() }
+func (e *sealError) Unwrap() error { return e.err }
+
+func err2seal(err error) bool {
+	var se *sealError
+	return errors.As(err, &se)
+}
+
+// write appends b to f at size (cutting off what a failed write left) and
+// fsyncs. On error the caller retries; what was written is cut off first.
+func (s *auditStore) write(f *os.File, size int64, dirty bool, b []byte) error {
+	s.mu.Lock()
+	fail := s.failWrite
+	s.mu.Unlock()
+	if dirty {
+		if err := f.Truncate(size); err != nil {
+			return fmt.Errorf("cutting off a failed write: %w", err)
+		}
+	}
+	if fail != nil {
+		if err := fail(); err != nil {
+			return err
+		}
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Truncate(size) // best effort now; again before the next write
 		return err
 	}
-	s.add(gen, r.Seq, pendingRecord{line: line, rotate: r.Kind == audit.KindRotate})
-	return s.wait(ctx, gen, r.Seq)
+	if err := f.Sync(); err != nil {
+		f.Truncate(size)
+		return err
+	}
+	return nil
 }
 
-// wait waits until record seq of the log of generation gen is on disk.
-func (s *auditStore) wait(ctx context.Context, gen, seq uint64) error {
+// setBroken records why nothing can be written until a new run.
+func (s *auditStore) setBroken(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.brokenLocked(why)
+}
+
+func (s *auditStore) brokenLocked(why string) {
+	if s.broken == "" {
+		s.log.Error("the audit log cannot be continued: writing nothing until the enclave restarts", "reason", why)
+	}
+	s.broken = why
+	clear(s.waiting)
+	s.metrics.setState(s.failing, s.broken)
+	s.cond.Broadcast()
+}
+
+// status says whether records are being persisted: "" when they are, else
+// why not.
+func (s *auditStore) status() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.broken != "":
+		return s.broken
+	case s.failing != "":
+		return fmt.Sprintf("%s (for %s)", s.failing, time.Since(s.failingSince).Truncate(time.Second))
+	}
+	return ""
+}
+
+// confirm waits until the record line is on disk and checks that the
+// record on disk at its seq is this exact line (by hash): an answer the
+// enclave released must carry a record the store wrote.
+func (s *auditStore) confirm(ctx context.Context, line []byte) error {
+	r, err := audit.Unmarshal(line)
+	if err != nil {
+		return fmt.Errorf("host: the answer's audit record: %w", err)
+	}
+	hash := sha256.Sum256(line)
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		s.cond.Broadcast()
@@ -596,273 +666,58 @@ func (s *auditStore) wait(ctx context.Context, gen, seq uint64) error {
 	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.err == nil && s.gen == gen && s.next <= seq {
+	for s.next <= r.Seq && !s.closed {
 		if ctx.Err() != nil {
-			return fmt.Errorf("host: audit record %d not persisted in time: %w", seq, ctx.Err())
+			return fmt.Errorf("host: audit record %d is not on disk: %w", r.Seq, ctx.Err())
 		}
 		s.cond.Wait()
 	}
-	if s.err == nil && s.gen != gen {
-		return fmt.Errorf("host: the enclave restarted before audit record %d was persisted", seq)
+	if s.closed && s.next <= r.Seq {
+		return errors.New("host: shutting down")
 	}
-	return s.err
-}
-
-// check waits for the log to be open and verifies line against its key,
-// switching logs once if the enclave's key changed.
-func (s *auditStore) check(ctx context.Context, line []byte) (audit.Record, uint64, error) {
-	for attempt := 0; ; attempt++ {
-		key, gen, err := s.waitOpen(ctx)
-		if err != nil {
-			return audit.Record{}, 0, err
-		}
-		r, verr := audit.VerifyRecord(line, key)
-		if verr == nil {
-			return r, gen, nil
-		}
-		if attempt > 0 {
-			return audit.Record{}, 0, fmt.Errorf("host: audit record not signed by the enclave's audit key: %w", verr)
-		}
-		if err := s.reopen(ctx, key); err != nil {
-			return audit.Record{}, 0, err
-		}
+	got := s.recent[r.Seq%recentRecords]
+	if got.seq != r.Seq || got.hash != hash {
+		return fmt.Errorf("host: the enclave answered with audit record %d, which is not the record %d written to disk", r.Seq, r.Seq)
 	}
-}
-
-// waitOpen waits for the log to be open and returns its key and generation.
-func (s *auditStore) waitOpen(ctx context.Context) ([]byte, uint64, error) {
-	s.mu.Lock()
-	for !s.ready && s.err == nil && ctx.Err() == nil {
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-		s.mu.Lock()
-	}
-	key, gen, err := s.key, s.gen, s.err
-	s.mu.Unlock()
-	if err != nil {
-		return nil, 0, err
-	}
-	if ctx.Err() != nil {
-		return nil, 0, fmt.Errorf("host: the audit log is not open: %w", ctx.Err())
-	}
-	return key, gen, nil
-}
-
-// reopen switches to the log of the enclave's current audit key, if it is
-// not the one open (the enclave restarted with another key).
-func (s *auditStore) reopen(ctx context.Context, old []byte) error {
-	s.reopenMu.Lock()
-	defer s.reopenMu.Unlock()
-	s.mu.Lock()
-	changed := !bytes.Equal(s.key, old)
-	s.mu.Unlock()
-	if changed {
-		return nil // another caller already switched
-	}
-	st, err := s.state(ctx, 0, 0)
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(st.Key, old) {
-		return nil
-	}
-	s.log.Warn("the enclave's audit key changed (a restart): switching audit logs")
-	return s.open(ctx)
-}
-
-// add queues a record of the log of generation gen for writing; a record of
-// another generation (the enclave restarted meanwhile) is dropped, and its
-// persist call fails.
-func (s *auditStore) add(gen, seq uint64, p pendingRecord) {
-	s.mu.Lock()
-	if s.ready && s.gen == gen && seq >= s.next {
-		s.waiting[seq] = p
-	}
-	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (s *auditStore) fail(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-// flush writes the records that continue the log, sealing the live segment
-// after a rotate record, acknowledges them to the enclave, and starts a
-// rotation if the live segment has grown too large.
-func (s *auditStore) flush(ctx context.Context) {
-	for {
-		ack, more := s.flushBatch()
-		if ack > 0 {
-			if _, err := s.state(ctx, ack, 0); err != nil {
-				s.log.Warn("acknowledging audit records failed", "seq", ack, "err", err)
-			}
-		}
-		if !more {
-			break
-		}
-	}
-	s.rotateIfLarge(ctx)
-}
-
-// flushBatch writes the waiting records that continue the log, up to the
-// first rotate record, with one fsync, then seals the segment if it ended
-// with a rotate record. It returns the last record persisted (0: none) and
-// whether records may remain (after a rotate record).
-func (s *auditStore) flushBatch() (ack uint64, more bool) {
-	s.fileMu.Lock()
-	defer s.fileMu.Unlock()
-	s.mu.Lock()
-	if !s.ready || s.err != nil {
-		s.mu.Unlock()
-		return 0, false
-	}
-	var batch bytes.Buffer
-	n := uint64(0)
-	rotated := false
-	for !rotated {
-		p, ok := s.waiting[s.next+n]
-		if !ok {
-			break
-		}
-		delete(s.waiting, s.next+n)
-		batch.Write(p.line)
-		batch.WriteByte('\n')
-		n++
-		rotated = p.rotate
-	}
-	for seq := range s.waiting {
-		if seq < s.next {
-			delete(s.waiting, seq) // a duplicate of a persisted record
-		}
-	}
-	f, name, first, last := s.f, s.name, s.first, s.next+n-1
-	s.mu.Unlock()
-	if n == 0 {
-		return 0, false
-	}
-	err := s.write(f, batch.Bytes())
-	var nf *os.File
-	closed := false
-	if err == nil && rotated {
-		f.Close()
-		closed = true
-		if nf, err = s.seal(name, first, last); err != nil {
-			err = fmt.Errorf("sealing the segment that ends with rotate record %d: %w", last, err)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if closed && nf == nil {
-		s.f = nil
-	}
-	if err != nil {
-		s.log.Error("writing the audit log failed: refusing to release decisions", "err", err)
-		if s.err == nil {
-			s.err = fmt.Errorf("host: the audit log cannot be written: %w", err)
-		}
-		s.cond.Broadcast()
-		return 0, false
-	}
-	s.next += n
-	s.size += int64(batch.Len())
-	if rotated {
-		s.f, s.first, s.size = nf, s.next, 0
-	}
-	s.cond.Broadcast()
-	return s.next - 1, rotated
-}
-
-func (s *auditStore) write(f *os.File, b []byte) error {
-	s.mu.Lock()
-	fail := s.failWrite
-	s.mu.Unlock()
-	if fail != nil {
-		if err := fail(); err != nil {
-			return err
-		}
-	}
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	return f.Sync()
-}
-
-// rotateIfLarge starts a rotation, in the background, once the live
-// segment holds rotateBytes.
-func (s *auditStore) rotateIfLarge(ctx context.Context) {
-	s.mu.Lock()
-	due := s.rotateBytes > 0 && s.size >= s.rotateBytes && s.ready && s.err == nil && !s.rotating && !time.Now().Before(s.rotateAfter)
-	if due {
-		s.rotating = true
-		s.bg.Add(1)
-	}
-	s.mu.Unlock()
-	if !due {
-		return
-	}
-	go func() {
-		defer s.bg.Done()
-		err := s.rotate(ctx, s.rotateBytes)
-		s.mu.Lock()
-		s.rotating = false
-		if err != nil {
-			s.rotateAfter = time.Now().Add(time.Second)
-		}
-		s.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("rotating the audit log failed; retrying later", "err", err)
-		}
-	}()
+	return nil
 }
 
 // rotate asks the enclave for a rotate record and waits until it is
 // persisted as the last record of the live segment, and the segment sealed.
-// It does nothing when the live segment is smaller than minSize (a rotation
-// for size that another one overtook), or holds no record at all.
+// It does nothing when the live segment is smaller than minSize, or holds
+// no record at all.
 func (s *auditStore) rotate(ctx context.Context, minSize int64) error {
-	s.rotateMu.Lock()
-	defer s.rotateMu.Unlock()
-	key, gen, err := s.waitOpen(ctx)
-	if err != nil {
-		return err
-	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
 	s.mu.Lock()
-	empty := s.first == s.next && len(s.waiting) == 0
-	small := s.size < minSize
-	s.mu.Unlock()
-	if empty || small {
+	defer s.mu.Unlock()
+	for s.f == nil && s.broken == "" && !s.closed && ctx.Err() == nil {
+		s.cond.Wait() // not open yet
+	}
+	if s.first == s.next || s.size < minSize {
 		return nil
 	}
-	st, err := s.call(ctx, &proto.AuditRequest{Rotate: true})
-	if err != nil {
-		return fmt.Errorf("host: asking the enclave for a rotate record: %w", err)
+	seals := s.seals
+	s.rotateWanted = true
+	for s.seals == seals {
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("host: the audit log was not rotated in time: %w", ctx.Err())
+		case s.closed:
+			return errors.New("host: shutting down")
+		case s.broken != "":
+			return fmt.Errorf("host: the audit log cannot be rotated: %s", s.broken)
+		case s.failing != "":
+			// The store keeps trying, and rotates once it can write.
+			return fmt.Errorf("host: the audit log is not rotated yet: %s", s.failing)
+		}
+		s.cond.Wait()
 	}
-	if !bytes.Equal(st.Key, key) {
-		return errors.New("host: the enclave's audit key changed (a restart): the audit log open is not the enclave's")
-	}
-	if len(st.RotateRecord) == 0 {
-		return errors.New("host: the enclave appended no rotate record: too many of its audit records are not yet persisted")
-	}
-	r, err := audit.VerifyRecord(st.RotateRecord, key)
-	if err != nil {
-		return fmt.Errorf("host: the enclave's rotate record: %w", err)
-	}
-	if r.Kind != audit.KindRotate {
-		return fmt.Errorf("host: the enclave answered a rotation with a %q record", r.Kind)
-	}
-	s.add(gen, r.Seq, pendingRecord{line: st.RotateRecord, rotate: true})
-	return s.wait(ctx, gen, r.Seq)
+	return nil
 }
 
 // RotateAuditLog ends the live segment of the audit log with a rotate
@@ -875,125 +730,4 @@ func (s *Server) RotateAuditLog(ctx context.Context) error {
 		return errNoAuditStore
 	}
 	return s.audit.rotate(ctx, 0)
-}
-
-// fetchGap asks the enclave for records the host is waiting for but did
-// not receive.
-func (s *auditStore) fetchGap(ctx context.Context) {
-	s.mu.Lock()
-	next, gap := s.next, len(s.waiting) > 0 && s.err == nil
-	s.mu.Unlock()
-	if gap {
-		s.fetchFrom(ctx, next)
-	}
-}
-
-func (s *auditStore) fetchFrom(ctx context.Context, from uint64) {
-	s.mu.Lock()
-	gen, key := s.gen, s.key
-	s.mu.Unlock()
-	for {
-		st, err := s.state(ctx, 0, from)
-		if err != nil {
-			s.log.Warn("fetching audit records failed", "from", from, "err", err)
-			return
-		}
-		if !bytes.Equal(st.Key, key) {
-			return // the enclave restarted: the next record's check reopens
-		}
-		for _, line := range st.Records {
-			r, err := audit.Unmarshal(line)
-			if err != nil {
-				s.log.Error("the enclave sent a malformed audit record", "err", err)
-				return
-			}
-			s.add(gen, r.Seq, pendingRecord{line: line, rotate: r.Kind == audit.KindRotate})
-		}
-		if len(st.Records) < proto.MaxAuditRecords {
-			return
-		}
-		from += uint64(len(st.Records))
-	}
-}
-
-// records returns up to max persisted record lines from seq from on,
-// across segments, in order. Records before the oldest segment kept are
-// skipped, and the answer stops at a gap between segments.
-func (s *auditStore) records(from uint64, max int) ([][]byte, error) {
-	// A consistent view: the segments, and the live file with the records
-	// known to be complete in it.
-	s.fileMu.Lock()
-	s.mu.Lock()
-	name, first, next := s.name, s.first, s.next
-	s.mu.Unlock()
-	if name == "" {
-		s.fileMu.Unlock()
-		return nil, errNoAuditStore
-	}
-	segs, err := sealedSegments(s.dir, name)
-	var live *os.File
-	if err == nil && from < next && first < next {
-		live, err = os.Open(livePath(s.dir, name))
-	}
-	s.fileMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if live != nil {
-		defer live.Close()
-		segs = append(segs, segment{path: "", first: first, last: next - 1})
-	}
-	var out [][]byte
-	want := from // the next record to return
-	for _, sg := range segs {
-		if sg.last < want {
-			continue
-		}
-		if sg.first > want {
-			if len(out) > 0 {
-				break // a gap
-			}
-			want = sg.first // before the oldest segment kept
-		}
-		f := live
-		if sg.path != "" {
-			if f, err = os.Open(sg.path); err != nil {
-				return nil, err
-			}
-		}
-		var whole bool
-		out, whole, err = readSegment(f, sg.first, want, sg.last, max, out)
-		if sg.path != "" {
-			f.Close()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", cmp.Or(sg.path, livePath(s.dir, name)), err)
-		}
-		if len(out) >= max || !whole {
-			break
-		}
-		want = sg.last + 1
-	}
-	return out, nil
-}
-
-// readSegment appends to out the records from to last of a segment whose
-// first record is first, up to max records in all. It reports whether the
-// segment held all its records (a sealed segment cut short does not: the
-// answer ends there, and the client's verification says why).
-func readSegment(r io.Reader, first, from, last uint64, max int, out [][]byte) ([][]byte, bool, error) {
-	br := bufio.NewReaderSize(r, maxLine)
-	for seq := first; seq <= last && len(out) < max; seq++ {
-		line, err := br.ReadSlice('\n')
-		if err == io.EOF {
-			return out, false, nil
-		}
-		if err != nil {
-			return out, false, err
-		}
-		if seq >= from {
-			out = append(out, bytes.Clone(line[:len(line)-1]))
-		}
-	}
-	return out, true, nil
 }

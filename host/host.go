@@ -142,7 +142,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if c.DataDir != "" {
 		s.unsealer = newUnsealer(s, c.DataDir, c.Credentials, c.Logger)
-		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger)
+		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, newAuditMetrics(s.metrics.reg))
 		s.audit.setRotateBytes(c.AuditRotateBytes)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
@@ -259,10 +259,11 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	}
 	var perr *proto.Error
 	if errors.As(err, &perr) {
-		// A refusal the enclave decided carries its audit record: persist
-		// it before answering, as for a signature.
+		// A refusal the enclave decided carries its audit record: the
+		// enclave released it once the record was acknowledged; check that
+		// it is the record on disk, as for a signature.
 		if len(perr.AuditRecord) > 0 {
-			if aerr := s.persistAudit(ctx, perr.AuditRecord); aerr != nil {
+			if aerr := s.confirmAudit(ctx, perr.AuditRecord); aerr != nil {
 				return nil, aerr
 			}
 		}
@@ -305,6 +306,16 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			StartedAtMS:   h.StartedUnixMS,
 			UptimeMS:      h.UptimeMS,
 		},
+	}
+	if s.audit != nil {
+		// Records that cannot be persisted stop every decision: not
+		// healthy, and say why.
+		if why := s.audit.status(); why != "" {
+			out.Status = api.StatusDegraded
+			out.Error = &api.Error{Code: api.CodeUnavailable, Rule: "audit", Message: "the host cannot persist audit records, so the enclave decides nothing: " + why}
+			writeJSON(w, http.StatusServiceUnavailable, out)
+			return api.CodeUnavailable
+		}
 	}
 	if h.State == "locked" {
 		// A locked enclave cannot sign: the service is not healthy.
@@ -445,8 +456,9 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if !ok {
 		return writeError(w, unexpected(resp))
 	}
-	// No signature leaves the host before its audit record is on disk.
-	if aerr := s.persistAudit(r.Context(), sr.AuditRecord); aerr != nil {
+	// No signature leaves the host unless its audit record is the one on
+	// disk (the enclave released it only once the store acknowledged it).
+	if aerr := s.confirmAudit(r.Context(), sr.AuditRecord); aerr != nil {
 		s.metrics.decisions.WithLabelValues(label(aerr.Code), "").Inc()
 		return writeError(w, aerr)
 	}
@@ -470,9 +482,9 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	return "ok"
 }
 
-// persistAudit persists an audit record, or says why the answer must be
-// withheld.
-func (s *Server) persistAudit(ctx context.Context, line []byte) *api.Error {
+// confirmAudit checks that an answer's audit record is on disk, or says
+// why the answer must be withheld.
+func (s *Server) confirmAudit(ctx context.Context, line []byte) *api.Error {
 	if len(line) == 0 {
 		return &api.Error{Code: api.CodeInternal, Message: "the enclave's answer carries no audit record"}
 	}
@@ -481,8 +493,8 @@ func (s *Server) persistAudit(ctx context.Context, line []byte) *api.Error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.audit.persist(ctx, line); err != nil {
-		s.log.Error("audit record not persisted: answer withheld", "err", err)
+	if err := s.audit.confirm(ctx, line); err != nil {
+		s.log.Error("audit record not on disk: answer withheld", "err", err)
 		return &api.Error{Code: api.CodeUnavailable, Message: "the audit record could not be persisted; the answer is withheld"}
 	}
 	return nil

@@ -141,22 +141,16 @@ func (u *unsealer) step(ctx context.Context) error {
 	}
 	switch h.State {
 	case "locked":
-		if err := u.unseal(ctx); err != nil {
+		if err := u.unseal(ctx, h.Run); err != nil {
 			return err
 		}
 		u.set(UnsealStatus{State: UnsealDone})
 		return nil
 	case "ready":
 		u.set(UnsealStatus{State: UnsealDone})
-		if u.s.audit != nil {
-			u.s.audit.fetchTail(ctx)
-		}
 		return u.checkpoint(ctx)
 	default: // ephemeral, or an enclave from before sealing
 		u.set(UnsealStatus{State: UnsealDone})
-		if u.s.audit != nil {
-			u.s.audit.fetchTail(ctx)
-		}
 		return nil
 	}
 }
@@ -195,9 +189,10 @@ func pushCredentials(ctx context.Context, p *pool, c Credentials) error {
 	return nil
 }
 
-// unseal hands the enclave its sealed seed, making one first if there is
-// none, with the last record of the audit log and the latest checkpoint.
-func (u *unsealer) unseal(ctx context.Context) error {
+// unseal hands the enclave (of run id run) its sealed seed, making one first
+// if there is none, with the last record of the audit log and the latest
+// checkpoint.
+func (u *unsealer) unseal(ctx context.Context, run []byte) error {
 	if err := u.pushCredentials(ctx); err != nil {
 		return err
 	}
@@ -217,7 +212,10 @@ func (u *unsealer) unseal(ctx context.Context) error {
 	}
 	req.Checkpoint = cp
 	if u.s.audit != nil {
-		if req.AuditHead, err = u.s.audit.lastLine(u.knownAuditKey()); err != nil {
+		// The head is taken under the store's lock, as the store starts
+		// the new run's generation: no record of the previous run can be
+		// written after it.
+		if req.AuditHead, err = u.s.audit.headForRun(run, u.knownAuditKey()); err != nil {
 			return err
 		}
 	}
@@ -232,11 +230,8 @@ func (u *unsealer) unseal(ctx context.Context) error {
 	if err := writeFileSync(filepath.Join(u.dir, AuditKeyFile), []byte(hex.EncodeToString(ur.AuditKey)+"\n"), 0o600); err != nil {
 		return err
 	}
-	if u.s.audit != nil && len(ur.AuditRecord) > 0 {
-		if perr := u.s.persistAudit(ctx, ur.AuditRecord); perr != nil {
-			return fmt.Errorf("host: persisting the boot record: %s", perr.Message)
-		}
-	}
+	// The boot record (ur.AuditRecord) reaches the audit store like any
+	// record, by its poll.
 	u.log.Info("enclave unsealed", "keys", ur.Keys, "audit_key", hex.EncodeToString(ur.AuditKey))
 	return nil
 }

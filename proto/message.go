@@ -188,6 +188,11 @@ type AuditRequest struct {
 	AckHash []byte `cbor:"4,keyasint,omitempty"` // 32 bytes with Ack > 0
 	WaitMS  uint32 `cbor:"5,keyasint,omitempty"`
 	Failing string `cbor:"6,keyasint,omitempty"`
+	// Run, when set, is the enclave run the host's acknowledgement and
+	// fetch are meant for. An enclave of another run (it restarted) applies
+	// neither, and answers with its state only, so that the host starts a
+	// new generation for it.
+	Run []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // MaxAuditWaitMS caps AuditRequest.WaitMS.
@@ -230,6 +235,9 @@ func (a AuditRequest) validate() error {
 	}
 	if a.WaitMS > MaxAuditWaitMS {
 		return fmt.Errorf("wait of %d ms, limit %d", a.WaitMS, MaxAuditWaitMS)
+	}
+	if len(a.Run) != 0 && len(a.Run) != RunIDLen {
+		return fmt.Errorf("run id is %d bytes, want %d", len(a.Run), RunIDLen)
 	}
 	return checkText("failing", a.Failing, MaxFailingLen)
 }

@@ -1,0 +1,407 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// The files of the audit log: naming, inspection, crash repair, sealing and
+// reading. The audit store (auditstore.go) decides what to write.
+
+// logName is the file name prefix of the log of an audit key.
+func logName(key []byte) string { return "audit-" + hex.EncodeToString(key)[:16] }
+
+func livePath(dir, name string) string { return filepath.Join(dir, name+".log") }
+
+func sealedPath(dir, name string, first, last uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%020d-%020d.log", name, first, last))
+}
+
+// segment is a sealed segment file.
+type segment struct {
+	path        string
+	first, last uint64
+}
+
+// sealedSegments lists the sealed segments of log name in dir, in order.
+func sealedSegments(dir, name string) ([]segment, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), name+"-")
+		if !ok {
+			continue
+		}
+		rest, ok = strings.CutSuffix(rest, ".log")
+		if !ok || len(rest) != 41 || rest[20] != '-' {
+			continue
+		}
+		first, err1 := parseSeq(rest[:20])
+		last, err2 := parseSeq(rest[21:])
+		if err1 != nil || err2 != nil || first == 0 || first > last || !e.Type().IsRegular() {
+			continue
+		}
+		segs = append(segs, segment{path: filepath.Join(dir, e.Name()), first: first, last: last})
+	}
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.first, b.first) })
+	return segs, nil
+}
+
+func parseSeq(s string) (uint64, error) {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("not digits")
+		}
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// AuditLogFiles returns the files of the log of the audit key in dir (a
+// host's data directory), in log order: the sealed segments, oldest first,
+// and the live segment, or "" if there is none (a host stopped in the
+// middle of a rotation creates it when it starts). Verify them with
+// audit.VerifyFiles, the live segment last.
+func AuditLogFiles(dir string, key []byte) (sealed []string, live string, err error) {
+	if len(key) != ed25519.PublicKeySize {
+		return nil, "", fmt.Errorf("host: an audit key has %d bytes, not %d", ed25519.PublicKeySize, len(key))
+	}
+	name := logName(key)
+	// The live segment first: a seal that happens in between then adds a
+	// sealed segment to the list, and the list still ends where the live
+	// segment starts.
+	switch fi, err := os.Stat(livePath(dir, name)); {
+	case err == nil && fi.Mode().IsRegular():
+		live = livePath(dir, name)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, "", err
+	}
+	segs, err := sealedSegments(dir, name)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, sg := range segs {
+		sealed = append(sealed, sg.path)
+	}
+	return sealed, live, nil
+}
+
+// liveState is what the live segment file holds.
+type liveState struct {
+	size        int64  // bytes up to the end of its last complete line
+	torn        int64  // bytes after that: a torn write
+	first, last uint64 // its first and last records (0 when it has none)
+	lastKind    string
+}
+
+// maxLine is the longest line the host writes, with its newline.
+const maxLine = proto.MaxAuditRecordLen + 1
+
+// inspectLive reads the first and last lines of a live segment (not the
+// whole file), and finds a torn last line.
+func inspectLive(f *os.File) (liveState, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return liveState{}, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return liveState{}, nil
+	}
+	off := max(0, size-2*maxLine)
+	tail := make([]byte, size-off)
+	if _, err := f.ReadAt(tail, off); err != nil {
+		return liveState{}, err
+	}
+	end := bytes.LastIndexByte(tail, '\n')
+	if end < 0 {
+		if off > 0 {
+			return liveState{}, fmt.Errorf("no line ends in its last %d bytes", len(tail))
+		}
+		return liveState{torn: size}, nil // nothing but a torn line
+	}
+	st := liveState{size: off + int64(end) + 1}
+	st.torn = size - st.size
+	start := bytes.LastIndexByte(tail[:end], '\n') + 1
+	if start == 0 && off > 0 {
+		return liveState{}, fmt.Errorf("its last line is longer than %d bytes", maxLine)
+	}
+	last, err := audit.Unmarshal(tail[start:end])
+	if err != nil {
+		return liveState{}, fmt.Errorf("its last complete line (byte %d) is not a record: %w", off+int64(start), err)
+	}
+	st.last, st.lastKind = last.Seq, last.Kind
+	head := make([]byte, min(st.size, maxLine))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return liveState{}, err
+	}
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		return liveState{}, fmt.Errorf("its first line is longer than %d bytes", maxLine)
+	}
+	first, err := audit.Unmarshal(head[:nl])
+	if err != nil {
+		return liveState{}, fmt.Errorf("its first line is not a record: %w", err)
+	}
+	st.first = first.Seq
+	if st.first > st.last {
+		return liveState{}, fmt.Errorf("its first record (%d) is after its last (%d)", st.first, st.last)
+	}
+	return st, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+func (s *auditStore) crashAt(point string) error {
+	s.mu.Lock()
+	crash := s.crash
+	s.mu.Unlock()
+	if crash == nil {
+		return nil
+	}
+	return crash(point)
+}
+
+// seal renames the live segment of log name, whose records are first to
+// last (a rotate record), to its sealed name, and creates the next live
+// segment, which it returns open for appending. The caller closed the live
+// file, or holds it for appending only.
+func (s *auditStore) seal(name string, first, last uint64) (*os.File, error) {
+	if err := s.crashAt(crashWritten); err != nil {
+		return nil, err
+	}
+	live, sealed := livePath(s.dir, name), sealedPath(s.dir, name, first, last)
+	if _, err := os.Lstat(sealed); err == nil {
+		return nil, fmt.Errorf("sealing %s: %s exists already", live, sealed)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.Rename(live, sealed); err != nil {
+		return nil, err
+	}
+	if err := s.crashAt(crashRenamed); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(live, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.crashAt(crashCreated); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.log.Info("audit log segment sealed", "path", sealed, "first_seq", first, "last_seq", last)
+	return f, nil
+}
+
+// recover brings the files of log name to a consistent state (see Crash
+// safety) and returns the live segment, open for appending, with its first
+// record, its size, and the next record to persist.
+func (s *auditStore) recover(name string) (f *os.File, first, next uint64, size int64, err error) {
+	segs, err := sealedSegments(s.dir, name)
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	sealedEnd := uint64(0) // the last record of the newest sealed segment
+	if len(segs) > 0 {
+		sealedEnd = segs[len(segs)-1].last
+	}
+	path := livePath(s.dir, name)
+	f, err = os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		// No live segment: new, or a crash right after a seal's rename.
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return nil, 0, 0, 0, err
+		}
+		if err := syncDir(s.dir); err != nil {
+			f.Close()
+			return nil, 0, 0, 0, err
+		}
+		return f, sealedEnd + 1, sealedEnd + 1, 0, nil
+	}
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	st, err := inspectLive(f)
+	if err != nil {
+		f.Close()
+		return nil, 0, 0, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.torn > 0 {
+		// The rest of a batch whose fsync never returned: not acknowledged,
+		// and the enclave sends it again.
+		s.log.Warn("cutting a torn write from the end of the audit log", "path", path, "bytes", st.torn, "at", st.size)
+		if err := f.Truncate(st.size); err != nil {
+			f.Close()
+			return nil, 0, 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, 0, 0, 0, err
+		}
+	}
+	if st.last == 0 {
+		f.Close()
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		return f, sealedEnd + 1, sealedEnd + 1, 0, err
+	}
+	if sealedEnd > 0 && st.first != sealedEnd+1 {
+		f.Close()
+		return nil, 0, 0, 0, fmt.Errorf("%s starts with record %d, but the sealed segment %s ends with record %d: refusing to write to an inconsistent log",
+			path, st.first, filepath.Base(segs[len(segs)-1].path), sealedEnd)
+	}
+	f.Close()
+	if st.lastKind == audit.KindRotate {
+		// A crash before the seal completed: complete it.
+		f, err := s.seal(name, st.first, st.last)
+		if err != nil {
+			return nil, 0, 0, 0, fmt.Errorf("completing the rotation of %s: %w", path, err)
+		}
+		return f, st.last + 1, st.last + 1, 0, nil
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	return f, st.first, st.last + 1, st.size, err
+}
+
+// sealOthers completes the interrupted rotations of the logs of other audit
+// keys than name's: a live segment ending with a rotate record is sealed.
+// Nothing else of those logs is changed.
+func (s *auditStore) sealOthers(name string) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		other, ok := strings.CutSuffix(e.Name(), ".log")
+		if !ok || other == name || len(other) != len("audit-")+16 || !strings.HasPrefix(other, "audit-") || !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := hex.DecodeString(other[len("audit-"):]); err != nil {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		st, err := inspectLive(f)
+		f.Close()
+		if err != nil || st.torn > 0 || st.lastKind != audit.KindRotate {
+			continue
+		}
+		nf, err := s.seal(other, st.first, st.last)
+		if err != nil {
+			s.log.Warn("completing the rotation of an earlier audit log failed", "path", e.Name(), "err", err)
+			continue
+		}
+		nf.Close()
+	}
+}
+
+// records returns up to max persisted record lines from seq from on,
+// across segments, in order. Records before the oldest segment kept are
+// skipped, and the answer stops at a gap between segments.
+func (s *auditStore) records(from uint64, max int) ([][]byte, error) {
+	// A consistent view: the segments, and the live file with the records
+	// known to be complete in it.
+	s.fileMu.Lock()
+	s.mu.Lock()
+	name, first, next := s.name, s.first, s.next
+	s.mu.Unlock()
+	if name == "" {
+		s.fileMu.Unlock()
+		return nil, errNoAuditStore
+	}
+	segs, err := sealedSegments(s.dir, name)
+	var live *os.File
+	if err == nil && from < next && first < next {
+		live, err = os.Open(livePath(s.dir, name))
+	}
+	s.fileMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if live != nil {
+		defer live.Close()
+		segs = append(segs, segment{path: "", first: first, last: next - 1})
+	}
+	var out [][]byte
+	want := from // the next record to return
+	for _, sg := range segs {
+		if sg.last < want {
+			continue
+		}
+		if sg.first > want {
+			if len(out) > 0 {
+				break // a gap
+			}
+			want = sg.first // before the oldest segment kept
+		}
+		f := live
+		if sg.path != "" {
+			if f, err = os.Open(sg.path); err != nil {
+				return nil, err
+			}
+		}
+		var whole bool
+		out, whole, err = readSegment(f, sg.first, want, sg.last, max, out)
+		if sg.path != "" {
+			f.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", cmp.Or(sg.path, livePath(s.dir, name)), err)
+		}
+		if len(out) >= max || !whole {
+			break
+		}
+		want = sg.last + 1
+	}
+	return out, nil
+}
+
+// readSegment appends to out the records from to last of a segment whose
+// first record is first, up to max records in all. It reports whether the
+// segment held all its records (a sealed segment cut short does not: the
+// answer ends there, and the client's verification says why).
+func readSegment(r io.Reader, first, from, last uint64, max int, out [][]byte) ([][]byte, bool, error) {
+	br := bufio.NewReaderSize(r, maxLine)
+	for seq := first; seq <= last && len(out) < max; seq++ {
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF {
+			return out, false, nil
+		}
+		if err != nil {
+			return out, false, err
+		}
+		if seq >= from {
+			out = append(out, bytes.Clone(line[:len(line)-1]))
+		}
+	}
+	return out, true, nil
+}
