@@ -281,7 +281,11 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		if v == nil {
 			return errLocked()
 		}
-		return v.audit.handle(m)
+		resp := v.audit.handle(m)
+		// An acknowledgement makes room: owed event records (a freeze's,
+		// an expiry's) are appended now, and fetched at the next request.
+		e.settle(v)
+		return resp
 	case *proto.CredentialsRequest:
 		return e.credentials(m)
 	case *proto.UnsealRequest:
