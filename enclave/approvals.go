@@ -104,6 +104,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 			delete(e.approvals.m, p.id)
 			continue
 		}
+		first := p.status == proto.StatusPending
 		p.status = api.StatusExpired // unusable from now on, recorded or not
 		if !blocked {
 			sum := fmt.Sprintf("approval %s expired at %s with %d of %d approvals: %s", p.id, msTime(p.expires.UnixMilli()), len(p.approved), p.rule.Quorum, p.summary)
@@ -118,7 +119,9 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 				continue
 			}
 			blocked = true
-			e.log.Error("approval requests expired; their audit records are owed until the host persists the backlog", "err", err)
+		}
+		if first {
+			e.log.Error("approval request expired; its audit record is owed until the host persists the backlog", "approval", p.id)
 		}
 		if ms := p.expires.UnixMilli(); next == 0 || ms < next {
 			next = ms

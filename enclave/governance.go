@@ -31,6 +31,8 @@ type pendingPolicy struct {
 	EffectiveMS int64    `cbor:"2,keyasint"`
 	Signers     []string `cbor:"3,keyasint"`
 	pol         *policy.Policy
+	// owedLogged: that it is due but not recorded was logged (once).
+	owedLogged bool
 }
 
 // governance holds the changes waiting for their time lock.
@@ -180,7 +182,10 @@ func (e *Enclave) applyDue(v *vault) {
 		}
 		if _, _, err := v.audit.appendEvent(rec); err != nil {
 			// Not recorded, not applied: tried again at the next settle.
-			e.log.Error("a policy change is due but cannot be recorded yet; it is not in force", "version", p.pol.Version(), "err", err)
+			if !p.owedLogged {
+				p.owedLogged = true
+				e.log.Error("a policy change is due but cannot be recorded yet; it is not in force", "version", p.pol.Version(), "err", err)
+			}
 			return
 		}
 		e.gov.pending = e.gov.pending[1:]
