@@ -60,6 +60,10 @@ type PendingResponse struct {
 	ExpiresAtMS int64 `json:"expires_at_ms"`
 	// AuditSeq is the sequence number of the latest audit record about it.
 	AuditSeq uint64 `json:"audit_seq"`
+	// AlreadyCounted is true in the answer to an approval (POST
+	// /v1/approvals) from an approver already counted: nothing changed and
+	// nothing was recorded (a replayed approval is harmless).
+	AlreadyCounted bool `json:"already_counted,omitempty"`
 	// Request is the client's request body exactly as stamped (GET only),
 	// for approvers to decode and check.
 	Request string `json:"request,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -68,6 +69,10 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	v = e.v.Load() // the newest, under the lock
+	// Owed records (a freeze's first of all), expiries and due policy
+	// changes come before the command, so that it acts on the state in
+	// force and an unfreeze finds the freeze it names recorded.
+	e.settle(v)
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
 	switch cmd.Kind {
@@ -90,7 +95,7 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 
 // publishKey records the new key, then makes it usable.
 func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, decision, summary string) proto.Message {
-	line, seq, err := nv.audit.append(audit.Record{
+	line, seq, err := nv.audit.appendEvent(audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
@@ -101,7 +106,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
 	}
 	e.v.Store(nv)
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
@@ -202,7 +207,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	}
 	nv := *v
 	nv.sealKeyID, nv.sealGen = target, gen
-	line, seq, err := nv.audit.append(audit.Record{
+	line, seq, err := nv.audit.appendEvent(audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
@@ -212,7 +217,8 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		// The new sealed seed is dropped: the host never stores it.
+		return refuse(api.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
 	}
 	e.v.Store(&nv)
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
@@ -222,6 +228,16 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // unfreeze lifts the freeze that the audit record FreezeSeq made: naming
 // the record means an old unfreeze cannot lift a newer freeze. Refusals
 // before the unfreeze no longer count toward the next freeze.
+//
+// A freeze whose record is owed (it could not be appended when the freeze
+// took effect) has no seq to name yet. It needs none for long: settle,
+// which runs before every admin command and after every audit
+// acknowledgement, appends owed freeze records before any other event.
+// So whenever an unfreeze can be recorded, the freeze it lifts has its
+// record, and while a freeze's record cannot be appended no unfreeze
+// could be recorded either (its own record would not fit). A quorum can
+// therefore always lift a freeze, once the host persists records again;
+// until then the refusal below says so.
 func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.Unfreeze()
 	if err != nil {
@@ -230,19 +246,24 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 	e.frozen.mu.Lock()
 	defer e.frozen.mu.Unlock()
 	var target string
+	var owed []string
 	for k, fi := range e.frozen.m {
 		if fi.Seq == body.FreezeSeq {
 			target = k
 		}
+		if fi.Seq == 0 {
+			owed = append(owed, describeTarget(k))
+		}
 	}
 	if target == "" {
+		if len(owed) > 0 {
+			sort.Strings(owed)
+			return refuse(api.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
+		}
 		return refuse(api.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
 	}
-	what := "key " + target
-	if target == allKeys {
-		what = "every key"
-	}
-	line, seq, err := v.audit.append(audit.Record{
+	what := describeTarget(target)
+	line, seq, err := v.audit.appendEvent(audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindFreeze,
 		RequestDigest: cmd.Digest[:],
@@ -253,7 +274,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
 	}
 	delete(e.frozen.m, target)
 	if e.frozen.since == nil {
@@ -262,4 +283,12 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 	e.frozen.since[target] = e.now()
 	e.log.Info("unfrozen", "target", target, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, allKeys), Signers: signers, AuditSeq: seq}, nil, line)
+}
+
+// describeTarget names a freeze's target (a key, or allKeys) for humans.
+func describeTarget(target string) string {
+	if target == allKeys {
+		return "every key"
+	}
+	return "key " + target
 }

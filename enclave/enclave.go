@@ -400,6 +400,9 @@ func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequ
 		}
 	}
 	resp.Run = e.run
+	// An acknowledgement makes room: owed event records (a freeze's, an
+	// expiry's) are appended now, and fetched at the next poll.
+	e.settle(v)
 	return resp
 }
 

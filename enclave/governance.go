@@ -31,6 +31,8 @@ type pendingPolicy struct {
 	EffectiveMS int64    `cbor:"2,keyasint"`
 	Signers     []string `cbor:"3,keyasint"`
 	pol         *policy.Policy
+	// owedLogged: that it is due but not recorded was logged (once).
+	owedLogged bool
 }
 
 // governance holds the changes waiting for their time lock.
@@ -57,7 +59,6 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			return refuse(api.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
-	e.applyDue(v)
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	rs := e.rules.Load()
@@ -75,13 +76,13 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		if err != nil {
 			return refuse(api.CodeBadRequest, "%v", err)
 		}
-		line, seq, aerr := v.audit.append(audit.Record{
+		line, seq, aerr := v.audit.appendEvent(audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) in force at once, replacing version %d: it only tightens: %s", pol.Version(), pol.Hash(), rs.pol.Version(), listOr(change.Tightening, "no change in what is allowed")),
 			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
-			return refuse(api.CodeUnavailable, "%v", aerr)
+			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
 		e.rules.Store(nrs)
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
@@ -91,13 +92,13 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		return refuse(api.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
 	}
 	eff := now.Add(e.timeLock)
-	line, seq, aerr := v.audit.append(audit.Record{
+	line, seq, aerr := v.audit.appendEvent(audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, strings.Join(change.Loosening, "; ")),
 		Decision: "scheduled", PolicyVersion: rs.pol.Version(), Approvers: signers,
 	})
 	if aerr != nil {
-		return refuse(api.CodeUnavailable, "%v", aerr)
+		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
 	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, pol: pol})
 	sort.Slice(e.gov.pending, func(i, j int) bool { return e.gov.pending[i].pol.Version() < e.gov.pending[j].pol.Version() })
@@ -133,20 +134,19 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 	if err != nil {
 		return refuse(api.CodeBadRequest, "%v", err)
 	}
-	e.applyDue(v)
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for i, p := range e.gov.pending {
 		if p.pol.Version() != body.Version || p.pol.Hash() != body.Hash {
 			continue
 		}
-		line, seq, aerr := v.audit.append(audit.Record{
+		line, seq, aerr := v.audit.appendEvent(audit.Record{
 			TimeMS: nowMS(e.now), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
 			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
-			return refuse(api.CodeUnavailable, "%v", aerr)
+			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
@@ -154,32 +154,44 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 	return refuse(api.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
 }
 
-// applyDue puts in force the pending changes whose time lock has ended,
-// in version order, dropping any below the version in force.
+// applyDue puts in force the pending changes whose time lock has ended, in
+// version order (settle calls it). Each comes into force only with its
+// record: one that cannot be recorded stays pending, with every later one,
+// and is tried again at the next settle. A change overtaken by a higher
+// version in force, or whose limits cannot be carried over, is dropped,
+// also only with its record.
 func (e *Enclave) applyDue(v *vault) {
 	now := e.now()
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
 		p := e.gov.pending[0]
-		e.gov.pending = e.gov.pending[1:]
 		rs := e.rules.Load()
+		rec := audit.Record{TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, PolicyVersion: rs.pol.Version(), Approvers: p.Signers}
+		var nrs *ruleset
 		if p.pol.Version() <= rs.pol.Version() {
-			continue
+			rec.Decision = "superseded"
+			rec.Summary = fmt.Sprintf("policy version %d (hash %x) not put in force when its time lock ended: version %d is already in force; dropped", p.pol.Version(), p.pol.Hash(), rs.pol.Version())
+		} else if r, err := e.newRuleset(p.pol, snapshotOf(rs), now); err != nil {
+			rec.Decision = "failed"
+			rec.Summary = fmt.Sprintf("policy version %d (hash %x) could not be put in force when its time lock ended (%v); dropped, version %d stays in force", p.pol.Version(), p.pol.Hash(), err, rs.pol.Version())
+		} else {
+			nrs = r
+			rec.Decision, rec.PolicyVersion = "applied", p.pol.Version()
+			rec.Summary = fmt.Sprintf("policy version %d (hash %x) in force: its time lock ended", p.pol.Version(), p.pol.Hash())
 		}
-		nrs, err := e.newRuleset(p.pol, snapshotOf(rs), now)
-		if err != nil {
-			e.log.Error("a scheduled policy could not be applied", "version", p.pol.Version(), "err", err)
-			continue
-		}
-		if _, _, err := v.audit.append(audit.Record{
-			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy,
-			Summary:  fmt.Sprintf("policy version %d (hash %x) in force: its time lock ended", p.pol.Version(), p.pol.Hash()),
-			Decision: "applied", PolicyVersion: p.pol.Version(), Approvers: p.Signers,
-		}); err != nil {
-			// Not recorded, not applied: try again later.
-			e.gov.pending = append([]*pendingPolicy{p}, e.gov.pending...)
+		if _, _, err := v.audit.appendEvent(rec); err != nil {
+			// Not recorded, not applied: tried again at the next settle.
+			if !p.owedLogged {
+				p.owedLogged = true
+				e.log.Error("a policy change is due but cannot be recorded yet; it is not in force", "version", p.pol.Version(), "err", err)
+			}
 			return
+		}
+		e.gov.pending = e.gov.pending[1:]
+		if nrs == nil {
+			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
+			continue
 		}
 		e.rules.Store(nrs)
 		e.log.Info("policy applied", "version", p.pol.Version())
@@ -246,8 +258,8 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 
 // policyInfo answers GET /v1/policy.
 func (e *Enclave) policyInfo() proto.Message {
-	if v := e.v.Load(); v != nil && e.dueSoon() {
-		e.applyDue(v)
+	if v := e.v.Load(); v != nil {
+		e.settle(v)
 	}
 	rs := e.rules.Load()
 	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}

@@ -33,6 +33,13 @@ func newGov(t *testing.T) *govFixture { return newGovWith(t, nil) }
 
 func newGovWith(t *testing.T, edit func(*policy.KeyRule)) *govFixture {
 	t.Helper()
+	return newGovMax(t, edit, 0)
+}
+
+// newGovMax is newGovWith with a backlog cap of maxUnacked audit records
+// (0: the default).
+func newGovMax(t *testing.T, edit func(*policy.KeyRule), maxUnacked int) *govFixture {
+	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	hot, _ := stamp.NewEd25519Signer(priv)
 	doc := policy.Document{
@@ -60,7 +67,7 @@ func newGovWith(t *testing.T, edit func(*policy.KeyRule)) *govFixture {
 	})
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot}
 	var err error
-	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }})
+	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }, MaxUnackedAudit: maxUnacked})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/audit"
@@ -116,11 +117,26 @@ func spends(d policy.Decision) []limits.Spend {
 	return out
 }
 
-// freezeInfo is an active freeze: the seq of the record that froze.
+// freezeInfo is an active freeze: the seq of the record that froze, 0 while
+// that record is owed (it could not be appended yet; settle appends it).
 type freezeInfo struct {
 	Key    string `cbor:"1,keyasint"`
 	Seq    uint64 `cbor:"2,keyasint"`
 	Reason string `cbor:"3,keyasint"`
+	// Because (the key whose refusal froze) and SinceMS (when the freeze
+	// took effect) are kept while the record is owed, so that it can be
+	// written later, after a restart too (checkpoints carry them); they are
+	// dropped once the record holds them.
+	Because string `cbor:"4,keyasint,omitempty"`
+	SinceMS int64  `cbor:"5,keyasint,omitempty"`
+}
+
+// record names the freeze's audit record, for messages.
+func (fi freezeInfo) record() string {
+	if fi.Seq == 0 {
+		return "its audit record is not written yet: the host has not persisted the audit backlog"
+	}
+	return fmt.Sprintf("audit record %d", fi.Seq)
 }
 
 // freezes are the active freezes, sticky across restarts (in checkpoints).
@@ -130,6 +146,9 @@ type freezes struct {
 	// since is when each key (or allKeys) was last unfrozen: refusals
 	// before it do not count toward the next freeze.
 	since map[string]time.Time
+	// owed is set while a freeze in m has no record yet (Seq 0): settle's
+	// cheap test. Written with mu held.
+	owed atomic.Bool
 }
 
 // countFrom returns the window over which refusals of key count: the
@@ -166,13 +185,19 @@ func (f *freezes) list() []freezeInfo {
 	return out
 }
 
+// set restores the freezes of a checkpoint. One without its record (a
+// checkpoint sealed while the record was owed, or by an older version that
+// kept such freezes with seq 0) is recorded by the next settle.
 func (f *freezes) set(list []freezeInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m = map[string]freezeInfo{}
+	owed := false
 	for _, fi := range list {
 		f.m[fi.Key] = fi
+		owed = owed || fi.Seq == 0
 	}
+	f.owed.Store(owed)
 }
 
 // afterRefusal counts a refusal of key and freezes per the policy: after
@@ -201,36 +226,87 @@ func (e *Enclave) afterRefusal(v *vault, rs *ruleset, key string, limitBreach bo
 	e.freeze(v, rs, target, key, reason)
 }
 
-// freeze freezes target (a key, or allKeys) and records it.
+// freeze freezes target (a key, or allKeys) and records it. The freeze
+// holds from now on even when its record cannot be appended yet (fail
+// closed): it is then kept with seq 0 and recorded by settle as soon as the
+// log has room, before any other event.
 func (e *Enclave) freeze(v *vault, rs *ruleset, target, because, reason string) {
 	e.frozen.mu.Lock()
 	defer e.frozen.mu.Unlock()
 	if _, already := e.frozen.m[target]; already {
 		return
 	}
-	what := "key " + target
-	if target == allKeys {
-		what = "every key"
-	}
-	_, seq, err := v.audit.append(audit.Record{
-		TimeMS:        nowMS(e.now),
-		Kind:          audit.KindFreeze,
-		Key:           because,
-		Summary:       fmt.Sprintf("%s frozen after %s (key %s); only an admin quorum unfreezes it", what, reason, because),
-		Decision:      "frozen",
-		Rule:          RuleFrozen,
-		PolicyVersion: rs.pol.Version(),
-	})
-	if err != nil {
-		// The freeze holds even if it could not be recorded now: fail
-		// closed. seq 0 names no record; an unfreeze then names 0.
-		e.log.Error("freeze not recorded", "err", err)
-	}
+	now := e.now()
+	fi := freezeInfo{Key: target, Reason: reason, Because: because, SinceMS: now.UnixMilli()}
 	if e.frozen.m == nil {
 		e.frozen.m = map[string]freezeInfo{}
 	}
-	e.frozen.m[target] = freezeInfo{Key: target, Seq: seq, Reason: reason}
+	_, seq, err := v.audit.appendEvent(freezeRecord(fi, rs.pol.Version(), now))
+	if err != nil {
+		e.frozen.m[target] = fi
+		e.frozen.owed.Store(true)
+		e.log.Error("frozen; the freeze's audit record is owed until the host persists the backlog", "target", target, "reason", reason, "err", err)
+		return
+	}
+	fi.Seq, fi.Because, fi.SinceMS = seq, "", 0
+	e.frozen.m[target] = fi
 	e.log.Warn("frozen", "target", target, "reason", reason, "seq", seq)
+}
+
+// recordFreezes appends the records owed for freezes in force, in key
+// order, stopping at the first that cannot be appended (settle tries
+// again). Each freeze's seq is then its record's.
+func (e *Enclave) recordFreezes(v *vault, now time.Time) {
+	e.frozen.mu.Lock()
+	defer e.frozen.mu.Unlock()
+	targets := make([]string, 0, len(e.frozen.m))
+	for k, fi := range e.frozen.m {
+		if fi.Seq == 0 {
+			targets = append(targets, k)
+		}
+	}
+	sort.Strings(targets)
+	pv := e.rules.Load().pol.Version()
+	for _, k := range targets {
+		fi := e.frozen.m[k]
+		_, seq, err := v.audit.appendEvent(freezeRecord(fi, pv, now))
+		if err != nil {
+			return
+		}
+		fi.Seq, fi.Because, fi.SinceMS = seq, "", 0
+		e.frozen.m[k] = fi
+		e.log.Warn("frozen: the freeze's owed audit record is written", "target", k, "seq", seq)
+	}
+	e.frozen.owed.Store(false)
+}
+
+// freezeRecord is the record of the freeze fi, appended at now (later than
+// the freeze itself when its record was owed: the summary then says since
+// when it is in force).
+func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Record {
+	what := describeTarget(fi.Key)
+	var sum string
+	if fi.Because != "" {
+		sum = fmt.Sprintf("%s frozen after %s (key %s); only an admin quorum unfreezes it", what, fi.Reason, fi.Because)
+	} else {
+		sum = fmt.Sprintf("%s frozen (%s), as restored from a sealed checkpoint that held no record of it; only an admin quorum unfreezes it", what, fi.Reason)
+	}
+	if fi.SinceMS != 0 && fi.SinceMS != now.UnixMilli() {
+		sum += fmt.Sprintf("; recorded late: in force since %s, when its record could not be appended", msTime(fi.SinceMS))
+	}
+	key := fi.Because
+	if key == "" {
+		key = strings.TrimPrefix(fi.Key, allKeys)
+	}
+	return audit.Record{
+		TimeMS:        now.UnixMilli(),
+		Kind:          audit.KindFreeze,
+		Key:           key,
+		Summary:       sum,
+		Decision:      "frozen",
+		Rule:          RuleFrozen,
+		PolicyVersion: policyVersion,
+	}
 }
 
 // needsApproval returns the key's approval rule when a movement exceeds one

@@ -33,9 +33,7 @@ type caller struct {
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
-	if e.dueSoon() {
-		e.applyDue(v)
-	}
+	e.settle(v)
 	rs := e.rules.Load()
 	c, req, perr := e.authenticate(v, rs.pol, m)
 	if perr != nil {
@@ -72,7 +70,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	}
 	// A frozen key refuses everything.
 	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return e.refused(v, rs, c, rec, RuleFrozen, fmt.Sprintf("key %s is frozen (audit record %d: %s); only an admin quorum unfreezes it", c.key.id, fi.Seq, fi.Reason), false)
+		return e.refused(v, rs, c, rec, RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
 	}
 	if !d.decision.Allow {
 		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)

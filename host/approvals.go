@@ -96,6 +96,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 			return writeError(w, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave (a pending request without an id)"})
 		}
 		out := pendingJSON(sr)
+		out.AlreadyCounted = sr.AlreadyCounted
 		out.Digest = s.approvalDigest(r.Context(), sr.ApprovalID)
 		writeJSON(w, http.StatusAccepted, out)
 		return outcomePending

@@ -542,6 +542,23 @@ func TestApprovalsRealEnclave(t *testing.T) {
 	if err != nil || sr != nil || pending == nil || strings.Join(pending.Approvals, ",") != "alice" || pending.Digest != hexDigest(digest) {
 		t.Fatalf("first approval: %+v %+v %v", sr, pending, err)
 	}
+	// A captured approval POST replayed 50 times byte for byte: counted
+	// once, one record; each answer says it was already counted.
+	replay, err := json.Marshal(a0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.Handle(bg, &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
+	for range 50 {
+		code, out := do(t, http.MethodPost, url+"/v1/approvals", replay, nil)
+		var p api.PendingResponse
+		if err := json.Unmarshal(out, &p); code != http.StatusAccepted || err != nil || !p.AlreadyCounted || strings.Join(p.Approvals, ",") != "alice" {
+			t.Fatalf("replayed approval: %d %s", code, out)
+		}
+	}
+	if after := e.Handle(bg, &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq; after != before {
+		t.Fatalf("50 replayed approvals appended %d records", after-before)
+	}
 	a1, _ := client.NewApproval(approvers[1], "bob", id, api.DecisionApprove, digest)
 	sr, pending, err = approver.Approve(bg, a1)
 	if err != nil || pending != nil || sr == nil || sr.SignedTransaction == "" {

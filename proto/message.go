@@ -160,6 +160,10 @@ type SignResponse struct {
 	Quorum     uint32   `cbor:"11,keyasint,omitempty"`
 	Approvers  []string `cbor:"12,keyasint,omitempty"`
 	ExpiresMS  int64    `cbor:"13,keyasint,omitempty"`
+	// AlreadyCounted answers an approval from an approver already counted:
+	// nothing changed and no record was added; AuditSeq and AuditRecord
+	// are the latest record about the request.
+	AlreadyCounted bool `cbor:"14,keyasint,omitempty"`
 }
 
 // AuditRequest is the host's side of the audit pipeline: it acknowledges

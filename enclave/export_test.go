@@ -1,0 +1,32 @@
+package enclave
+
+import "github.com/nitrosign/nitrosign/audit"
+
+// Hooks for the tests of package enclave_test (compiled into tests only).
+
+// EventReserve is eventReserve: how many records beyond the decisions'
+// backlog cap max event records may use.
+func EventReserve(max int) int { return eventReserve(max) }
+
+// FillAuditLog appends filler event records until even the event reserve
+// is full, and returns how many it appended: the state of an enclave whose
+// host persists nothing for a long while.
+func FillAuditLog(e *Enclave) int {
+	v := e.v.Load()
+	n := 0
+	for {
+		_, _, err := v.audit.appendEvent(audit.Record{TimeMS: nowMS(e.now), Kind: "test_filler", Decision: "filler", Summary: "a test fills the log"})
+		if err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// FreezeKey freezes key as its refusals would under a freeze rule of
+// scope key: a freeze can be triggered only by a refusal, whose record
+// leaves room for the freeze's in the reserve, so a freeze the log cannot
+// record is reached here directly.
+func FreezeKey(e *Enclave, key, reason string) {
+	e.freeze(e.v.Load(), e.rules.Load(), key, key, reason)
+}
