@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/audit"
@@ -40,6 +41,11 @@ type auditLog struct {
 	// acked is the head of the records the host acknowledged persisting
 	// (zero until the first acknowledgement).
 	acked audit.Head
+
+	// checkpoint is stamped on every record appended (audit.Record's
+	// Checkpoint): the newest checkpoint generation the host acknowledged
+	// storing (see noteCheckpoint in rollback.go).
+	checkpoint atomic.Uint64
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
@@ -67,6 +73,7 @@ func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 
 // appendLocked is append, with a.mu held and the backlog checked.
 func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
+	r.Checkpoint = a.checkpoint.Load()
 	rec, line, err := a.chain.Append(r, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("enclave: audit: %w", err)

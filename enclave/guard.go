@@ -212,11 +212,15 @@ func (e *Enclave) freeze(v *vault, rs *ruleset, target, because, reason string) 
 	if target == allKeys {
 		what = "every key"
 	}
+	by := ""
+	if because != "" { // "": no key caused it (a rollback at start)
+		by = " (key " + because + ")"
+	}
 	_, seq, err := v.audit.append(audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindFreeze,
 		Key:           because,
-		Summary:       fmt.Sprintf("%s frozen after %s (key %s); only an admin quorum unfreezes it", what, reason, because),
+		Summary:       fmt.Sprintf("%s frozen after %s%s; only an admin quorum unfreezes it", what, reason, by),
 		Decision:      "frozen",
 		Rule:          RuleFrozen,
 		PolicyVersion: rs.pol.Version(),
