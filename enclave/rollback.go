@@ -64,8 +64,9 @@ type startInputs struct {
 
 // detectRollbacks compares the host's last record, the checkpoint and the
 // seed's generation. It returns the rollbacks, the most severe first, and
-// a note for a crash that lost unacknowledged records ("" for none).
-func detectRollbacks(in startInputs) ([]rollback, string) {
+// notes for the boot record: a crash that lost unacknowledged records, a
+// log that went on past the checkpoint.
+func detectRollbacks(in startInputs) ([]rollback, []string) {
 	var found []rollback
 	cp := in.cp
 	hostDesc := "no record of this enclave's"
@@ -118,13 +119,23 @@ func detectRollbacks(in startInputs) ([]rollback, string) {
 
 	// A crash: the host's log ends after the acknowledged head and not past
 	// the appended one (unless it holds exactly the appended record).
-	var crash string
+	var notes []string
 	if cp != nil && in.hostRec != nil && in.hostHead.Seq > cp.AuditSeq && in.hostHead.Seq <= cp.AppendedSeq &&
 		(in.hostHead.Seq < cp.AppendedSeq || in.hostHead.Hash != cp.AppendedHash) {
-		crash = fmt.Sprintf("the host's log ends at seq %d, after the acknowledged head %d of checkpoint generation %d and not past its appended head %d: records appended after seq %d that the host never acknowledged were lost (a crash: no answer was released for them), not a rollback",
-			in.hostHead.Seq, cp.AuditSeq, cp.Generation, cp.AppendedSeq, cp.AuditSeq)
+		notes = append(notes, fmt.Sprintf("the host's log ends at seq %d, after the acknowledged head %d of checkpoint generation %d and not past its appended head %d: "+
+			"records appended after seq %d that the host never acknowledged were lost (a crash: no answer was released for them), not a rollback",
+			in.hostHead.Seq, cp.AuditSeq, cp.Generation, cp.AppendedSeq, cp.AuditSeq))
 	}
-	return found, crash
+	// The log went on past the checkpoint (no newer one was stored): what
+	// those records changed is not in the restored state. After a crash
+	// that is up to a second of changes; docs/limits.md bounds what a host
+	// that withholds newer checkpoints gains by it at each restart.
+	if cp != nil && in.hostRec != nil && len(found) == 0 && in.hostHead.Seq > cp.AppendedSeq {
+		notes = append(notes, fmt.Sprintf("the restored checkpoint generation %d was sealed at record %d and the host's log goes on to record %d: "+
+			"what records %d to %d changed (limit usage, freezes, keys, policy) is not in the restored state",
+			cp.Generation, cp.AppendedSeq, in.hostHead.Seq, cp.AppendedSeq+1, in.hostHead.Seq))
+	}
+	return found, notes
 }
 
 // noteCheckpoint records that the host acknowledged storing checkpoint

@@ -194,11 +194,9 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		st.mismatch = true
 	}
 	in.hostRec, in.hostHead = hostRec, head
-	rollbacks, crash := detectRollbacks(in)
+	rollbacks, notes := detectRollbacks(in)
 	st.rollbacks = rollbacks
-	if crash != "" {
-		st.notes = append(st.notes, crash)
-	}
+	st.notes = append(st.notes, notes...)
 	v, err := newVault(seed, e.genesis.Keys, extra, e.maxAck, head)
 	if err != nil {
 		return nil, refuse(api.CodeInternal, "%v", err)
