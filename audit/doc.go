@@ -16,7 +16,11 @@
 // integers as JSON numbers only below 2^53 (seq, time_ms) and as decimal
 // strings otherwise (policy_version). [Unmarshal] accepts exactly the bytes
 // [Marshal] writes and nothing else, so each record has one encoding and
-// one hash. A record's hash is the SHA-256 of its line (sig included); its
+// one hash. One member is optional: checkpoint, the generation of the
+// newest sealed checkpoint the host had acknowledged storing, omitted when
+// 0, which lets the enclave tell a replayed checkpoint at its next start
+// (see [RuleCheckpointRollback]). A record's hash is the SHA-256 of its
+// line (sig included); its
 // prev is the hash of the record before it (all zero for seq 1); its sig,
 // when present, is an Ed25519 signature over "nitrosign audit record v1\n"
 // followed by the line without its sig member.
@@ -85,6 +89,13 @@
 //   - [BadSignature]: a record the chain commits to whose signature fails,
 //     such as a log signed by another key or a forged record at the end;
 //   - [Unsigned]: records after the last signed one.
+//
+// A log that verifies may still carry warnings ([Report].Warnings): boot
+// records naming a rollback the enclave detected at start
+// ([RollbackRules]: [RuleAuditRollback], [RuleCheckpointRollback],
+// [RuleSeedGenerationRollback]), and a checkpoint member lower than the
+// previous record's ([WarnCheckpointDecrease]). They are not breaks of the
+// chain (the enclave wrote those records), but events to look at.
 //
 // Truncation after a signed record is invisible without a head known from
 // elsewhere (the attested audit head, an earlier report, an S3 object

@@ -42,7 +42,7 @@ func FuzzUnmarshal(f *testing.F) {
 		if r.Hash() != sha256.Sum256(line) {
 			t.Fatal("Hash is not the hash of the line")
 		}
-		if p.signed != r.Signed() || p.rec.Seq != r.Seq || p.rec.Prev != r.Prev || p.rec.Kind != r.Kind {
+		if p.signed != r.Signed() || p.rec.Seq != r.Seq || p.rec.Prev != r.Prev || p.rec.Kind != r.Kind || p.rec.Checkpoint != r.Checkpoint {
 			t.Fatal("the fast parse reads other values")
 		}
 	})
@@ -119,6 +119,7 @@ func seedUnmarshal(t testing.TB) map[string][]byte {
 		t.Fatal(err)
 	}
 	seeds["valid_escapes"] = line
+	seeds["valid_checkpoint"] = []byte(goldenCheckpointLine)
 	for _, tc := range unmarshalRefuseCases() {
 		seeds["bad_"+tc.name] = []byte(tc.line)
 	}
@@ -132,6 +133,7 @@ func seedVerify(t testing.TB) map[string][]byte {
 		"valid_signed":      signedLog(t).bytes(),
 		"valid_checkpoints": checkpointLog(t).bytes(),
 		"valid_empty":       {},
+		"valid_rollback":    rollbackLog(t).bytes(),
 	}
 	for _, tc := range tamperCases() {
 		l := tc.log(t)

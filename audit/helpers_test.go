@@ -43,6 +43,7 @@ func sampleDecision(i int) Record {
 		Decision:      DecisionSigned,
 		Rule:          "",
 		PolicyVersion: 3,
+		Checkpoint:    uint64(i / 4), // as the enclave stamps it: from 0, never decreasing
 	}
 	switch i % 5 {
 	case 1:

@@ -90,6 +90,15 @@ type Record struct {
 	// Approvers are the approvers whose signatures counted, in order.
 	// Nil and empty encode alike; Unmarshal returns nil for none.
 	Approvers []string
+	// Checkpoint is the generation of the newest sealed checkpoint the
+	// host had acknowledged storing when the enclave appended the record
+	// (carried over from the host's last record at a restart, so it never
+	// decreases along an honest log), or 0 for none; the member is
+	// omitted when 0. At a restart the enclave compares it with the
+	// checkpoint the host hands back: a checkpoint older than the log says
+	// was stored is a rollback (RuleCheckpointRollback). At most
+	// MaxSafeInteger.
+	Checkpoint uint64
 	// Prev is the SHA-256 of the previous record's canonical encoding; all
 	// zero for the first record of a log.
 	Prev [32]byte
@@ -111,7 +120,8 @@ func (r Record) Hash() [32]byte {
 
 // Marshal returns the canonical encoding of r: one line of JSON without a
 // newline. It refuses records that [Unmarshal] would refuse: seq 0 or above
-// MaxSafeInteger, a negative time or one above MaxSafeInteger, a kind that
+// MaxSafeInteger, a checkpoint generation above MaxSafeInteger, a negative
+// time or one above MaxSafeInteger, a kind that
 // is not an identifier, a request digest that is neither empty nor
 // DigestSize bytes, a signature that is neither empty nor 64 bytes, a string
 // that is not valid UTF-8, or an encoding longer than MaxRecordSize.
@@ -133,6 +143,8 @@ func (r *Record) validate() error {
 		return errors.New("audit: seq must be at least 1")
 	case r.Seq > MaxSafeInteger:
 		return fmt.Errorf("audit: seq %d above %d", r.Seq, uint64(MaxSafeInteger))
+	case r.Checkpoint > MaxSafeInteger:
+		return fmt.Errorf("audit: checkpoint %d above %d", r.Checkpoint, uint64(MaxSafeInteger))
 	case r.TimeMS < 0 || r.TimeMS > MaxSafeInteger:
 		return fmt.Errorf("audit: time_ms %d outside 0..%d", r.TimeMS, int64(MaxSafeInteger))
 	case !validKind(r.Kind):
@@ -176,8 +188,9 @@ func validKind(k string) bool {
 // appendRecord appends the canonical encoding of r; without withSig, the sig
 // member is left out (the signed message).
 //
-// Members in RFC 8785 order: approvers, client, decision, key, kind,
-// policy_version, prev, request_digest, rule, seq, sig, summary, time_ms.
+// Members in RFC 8785 order: approvers, checkpoint (only when not 0),
+// client, decision, key, kind, policy_version, prev, request_digest, rule,
+// seq, sig, summary, time_ms.
 func appendRecord(b []byte, r *Record, withSig bool) []byte {
 	b = append(b, `{"approvers":[`...)
 	for i, a := range r.Approvers {
@@ -186,7 +199,12 @@ func appendRecord(b []byte, r *Record, withSig bool) []byte {
 		}
 		b = appendString(b, a)
 	}
-	b = append(b, `],"client":`...)
+	b = append(b, ']')
+	if r.Checkpoint != 0 {
+		b = append(b, `,"checkpoint":`...)
+		b = strconv.AppendUint(b, r.Checkpoint, 10)
+	}
+	b = append(b, `,"client":`...)
 	b = appendString(b, r.Client)
 	b = append(b, `,"decision":`...)
 	b = appendString(b, r.Decision)
@@ -255,8 +273,9 @@ const hexDigits = "0123456789abcdef"
 
 // Unmarshal decodes one canonical record line (without its newline). It
 // refuses anything that is not exactly what [Marshal] writes: other member
-// order, whitespace, unknown, missing or duplicate members, other escapes,
-// upper-case hex, leading zeros, numbers out of range, invalid UTF-8, and
+// order, whitespace, unknown, missing (but checkpoint, omitted when 0) or
+// duplicate members, a checkpoint of 0, other escapes, upper-case hex,
+// leading zeros, numbers out of range, invalid UTF-8, and
 // input longer than MaxRecordSize. Whatever it accepts re-encodes to the
 // same bytes.
 func Unmarshal(line []byte) (Record, error) {
@@ -293,8 +312,8 @@ func (p *parsed) appendMessage(dst, line []byte) []byte {
 
 // parseLine decodes line into p, refusing every deviation from the canonical
 // form. With full, the strings are decoded into p.rec; without, only Seq,
-// TimeMS, Kind, Prev and the signature are (the verifier's fast path, which
-// still checks the syntax of every string).
+// TimeMS, Kind, Checkpoint, Prev and the signature are (the verifier's fast
+// path, which still checks the syntax of every string).
 func parseLine(line []byte, p *parsed, full bool) error {
 	d := decoder{b: line}
 	*p = parsed{}
@@ -312,7 +331,16 @@ func parseLine(line []byte, p *parsed, full bool) error {
 			d.i++
 		}
 	}
-	d.lit(`],"client":`)
+	d.lit(`]`)
+	if d.err == nil && bytes.HasPrefix(d.b[d.i:], []byte(`,"checkpoint":`)) {
+		d.i += len(`,"checkpoint":`)
+		at := d.i
+		r.Checkpoint = d.uint(MaxSafeInteger, "checkpoint")
+		if d.err == nil && r.Checkpoint == 0 {
+			d.fail(at, "checkpoint 0 (the member is omitted when 0)")
+		}
+	}
+	d.lit(`,"client":`)
 	r.Client = d.str(full)
 	d.lit(`,"decision":`)
 	r.Decision = d.str(full)

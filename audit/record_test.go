@@ -31,6 +31,14 @@ const goldenLine = `{"approvers":["ed25519:aa","ed25519:bb"],"client":"ed25519:3
 	`"request_digest":"9c22ff5f21f0b81b113e63f7db6da94fedef11b2119b4088b89664fb9a3cb658","rule":"approval_threshold","seq":2,"sig":"",` +
 	`"summary":"chain: 1 (Ethereum)\nto: 0x000000000000000000000000000000000000dEaD \"treasury\"\nvalue: 1.5 ETH\n","time_ms":1700000000123}`
 
+// goldenCheckpointLine is goldenRecord with checkpoint 3 (docs/audit.md's
+// second vector): the member sits between approvers and client.
+const goldenCheckpointLine = `{"approvers":["ed25519:aa","ed25519:bb"],"checkpoint":3,"client":"ed25519:3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29",` +
+	`"decision":"approved","key":"hot-0","kind":"decision","policy_version":"18446744073709551615",` +
+	`"prev":"0a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223242526272829",` +
+	`"request_digest":"9c22ff5f21f0b81b113e63f7db6da94fedef11b2119b4088b89664fb9a3cb658","rule":"approval_threshold","seq":2,"sig":"",` +
+	`"summary":"chain: 1 (Ethereum)\nto: 0x000000000000000000000000000000000000dEaD \"treasury\"\nvalue: 1.5 ETH\n","time_ms":1700000000123}`
+
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -60,6 +68,39 @@ func TestMarshalGolden(t *testing.T) {
 	}
 }
 
+// TestMarshalCheckpointGolden: the checkpoint member is written only when
+// not 0, in its JCS place, and read back; the values are cross-checked
+// with Python's hashlib (docs/audit.md).
+func TestMarshalCheckpointGolden(t *testing.T) {
+	r := goldenRecord
+	r.Checkpoint = 3
+	got, err := Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != goldenCheckpointLine {
+		t.Fatalf("Marshal:\n got %s\nwant %s", got, goldenCheckpointLine)
+	}
+	if h := r.Hash(); hex.EncodeToString(h[:]) != "effc0500e579e3ac07eb40293ad284fcc257bafabec68232ff80632308150848" {
+		t.Errorf("Hash = %x", h)
+	}
+	back, err := Unmarshal(got)
+	if err != nil || back.Checkpoint != 3 {
+		t.Fatalf("Unmarshal: checkpoint %d, %v", back.Checkpoint, err)
+	}
+	var p parsed
+	if err := parseLine(got, &p, false); err != nil || p.rec.Checkpoint != 3 {
+		t.Fatalf("fast parse: checkpoint %d, %v", p.rec.Checkpoint, err)
+	}
+	if zero, _ := Marshal(goldenRecord); bytes.Contains(zero, []byte("checkpoint")) {
+		t.Fatalf("checkpoint 0 was written: %s", zero)
+	}
+	r.Checkpoint = MaxSafeInteger
+	if line, err := Marshal(r); err != nil || !bytes.Contains(line, []byte(`"checkpoint":9007199254740991,`)) {
+		t.Fatalf("the largest checkpoint: %s, %v", line, err)
+	}
+}
+
 // TestMarshalIsJCS checks the encoding against encoding/json's sorted,
 // compact output, which is RFC 8785 for strings without \b, \f, U+2028 or
 // U+2029 (encoding/json escapes those differently).
@@ -72,6 +113,9 @@ func TestMarshalIsJCS(t *testing.T) {
 			"client": r.Client, "key": r.Key, "summary": r.Summary, "decision": r.Decision, "rule": r.Rule,
 			"policy_version": "3", "approvers": append([]string{}, r.Approvers...),
 			"prev": hex.EncodeToString(r.Prev[:]), "sig": hex.EncodeToString(r.Sig),
+		}
+		if r.Checkpoint != 0 {
+			m["checkpoint"] = r.Checkpoint
 		}
 		if r.Kind == KindGenesis {
 			m["policy_version"] = "0"
@@ -149,6 +193,7 @@ func TestMarshalRefuses(t *testing.T) {
 	}{
 		{"seq zero", func(r *Record) { r.Seq = 0 }, "seq must be at least 1"},
 		{"seq too large", func(r *Record) { r.Seq = MaxSafeInteger + 1 }, "seq 9007199254740992 above"},
+		{"checkpoint too large", func(r *Record) { r.Checkpoint = MaxSafeInteger + 1 }, "checkpoint 9007199254740992 above"},
 		{"negative time", func(r *Record) { r.TimeMS = -1 }, "time_ms -1 outside"},
 		{"time too large", func(r *Record) { r.TimeMS = MaxSafeInteger + 1 }, "time_ms"},
 		{"empty kind", func(r *Record) { r.Kind = "" }, "kind"},
@@ -238,6 +283,14 @@ func unmarshalRefuseCases() []struct{ name, line, want string } {
 		{"kind escaped", rep(`"kind":"decision"`, `"kind":"deci\nsion"`), "kind is not"},
 		{"truncated", g[:len(g)-1], "truncated"},
 		{"two objects", g + g, "trailing data"},
+		{"checkpoint zero", rep(`],"client"`, `],"checkpoint":0,"client"`), "checkpoint 0"},
+		{"checkpoint leading zero", rep(`],"client"`, `],"checkpoint":03,"client"`), "checkpoint has a leading zero"},
+		{"checkpoint above 2^53-1", rep(`],"client"`, `],"checkpoint":9007199254740992,"client"`), "checkpoint out of range"},
+		{"checkpoint as string", rep(`],"client"`, `],"checkpoint":"3","client"`), "want checkpoint as a decimal integer"},
+		{"checkpoint negative", rep(`],"client"`, `],"checkpoint":-3,"client"`), "want checkpoint as a decimal integer"},
+		{"checkpoint null", rep(`],"client"`, `],"checkpoint":null,"client"`), "want checkpoint as a decimal integer"},
+		{"checkpoint after client", rep(`,"decision"`, `,"checkpoint":3,"decision"`), "want"},
+		{"checkpoint twice", rep(`],"client"`, `],"checkpoint":3,"checkpoint":3,"client"`), "want"},
 	}
 }
 

@@ -105,6 +105,49 @@ type VerifyOptions struct {
 	Workers int
 }
 
+// Kinds of [Warning]: findings in a log that verified (its chain is intact
+// and authentic), each an event a security engineer must look at.
+const (
+	// WarnRollback: a boot record names rollbacks the enclave detected at
+	// start (see [RollbackRules]); the enclave froze every key.
+	WarnRollback = "rollback"
+	// WarnCheckpointDecrease: a record's checkpoint member is below the
+	// previous record's. The enclave carries the newest generation over
+	// across restarts, so an honest log never decreases: the enclave
+	// continued without knowing the checkpoint the log had recorded.
+	WarnCheckpointDecrease = "checkpoint_decrease"
+)
+
+// MaxWarnings caps the warnings a Report lists; the others are counted
+// (Report.WarningsOmitted).
+const MaxWarnings = 1000
+
+// Warning is a finding in a log that verified.
+type Warning struct {
+	// Seq and Line are the record's sequence number and 1-based line;
+	// Path its file, for VerifyFiles.
+	Seq  uint64
+	Line int
+	Path string
+	// Kind is WarnRollback or WarnCheckpointDecrease.
+	Kind string
+	// Rules are the rollback rules the boot record names, the most severe
+	// first (WarnRollback only).
+	Rules []string
+	// Msg gives the evidence.
+	Msg string
+
+	file int
+}
+
+func (w Warning) String() string {
+	where := fmt.Sprintf("line %d", w.Line)
+	if w.Path != "" {
+		where = w.Path + ":" + fmt.Sprint(w.Line)
+	}
+	return fmt.Sprintf("%s (seq %d): %s: %s", where, w.Seq, w.Kind, w.Msg)
+}
+
 // Report describes a log that verified.
 type Report struct {
 	// Records is the number of records.
@@ -124,6 +167,11 @@ type Report struct {
 	Rotated bool
 	// Segments describes each file (one, with an empty Path, for Verify).
 	Segments []Segment
+	// Warnings are the findings of a log that verified, in log order: boot
+	// records naming a rollback, and decreases of the checkpoint member.
+	// At most MaxWarnings; WarningsOmitted counts the others.
+	Warnings        []Warning
+	WarningsOmitted int
 }
 
 // Segment describes one file of a log.
@@ -220,6 +268,10 @@ type verifier struct {
 	pool *sigPool // with AllSignatures
 
 	expectHash *[32]byte // hash of record ExpectHead.Seq, once read
+
+	lastCheckpoint  uint64 // the checkpoint member of the last record accepted
+	warnings        []Warning
+	warningsOmitted int
 }
 
 type pendingSig struct {
@@ -335,6 +387,7 @@ func (v *verifier) accept(it *item, at position) error {
 		v.segs = append(v.segs, at)
 	}
 	v.prefixes = append(v.prefixes, binary.BigEndian.Uint64(it.hash[:8]))
+	v.watch(it, at)
 	v.n++
 	v.last = at
 	v.lastHash = it.hash
@@ -378,6 +431,47 @@ func (v *verifier) accept(it *item, at position) error {
 		v.sinceCheck = 0
 	}
 	return nil
+}
+
+// watch collects the warnings about an accepted record: a checkpoint member
+// below the previous record's, and a boot record naming rollbacks (decoded
+// in full: boot records are rare).
+func (v *verifier) watch(it *item, at position) {
+	ck := it.p.rec.Checkpoint
+	if v.n > 0 && ck < v.lastCheckpoint {
+		v.warn(Warning{Seq: at.seq, Line: at.line, file: at.file, Kind: WarnCheckpointDecrease,
+			Msg: fmt.Sprintf("record %d says checkpoint generation %d was the newest the host had acknowledged storing, but record %d said %d: the enclave continued from an older state than the log had recorded", at.seq, ck, v.last.seq, v.lastCheckpoint)})
+	}
+	v.lastCheckpoint = ck
+	if k := it.p.rec.Kind; k != KindBoot && k != KindGenesis {
+		return
+	}
+	rec, err := Unmarshal(it.raw)
+	if err != nil {
+		return // not reached: the line parsed
+	}
+	rules := RollbackRules(rec)
+	if len(rules) == 0 {
+		return
+	}
+	parts := make([]string, 0, len(rules))
+	for _, r := range rules {
+		if ev := RollbackEvidence(rec, r); ev != "" {
+			parts = append(parts, r+" ("+ev+")")
+		} else {
+			parts = append(parts, r)
+		}
+	}
+	v.warn(Warning{Seq: at.seq, Line: at.line, file: at.file, Kind: WarnRollback, Rules: rules,
+		Msg: "the enclave detected at start: " + strings.Join(parts, "; ")})
+}
+
+func (v *verifier) warn(w Warning) {
+	if len(v.warnings) >= MaxWarnings {
+		v.warningsOmitted++
+		return
+	}
+	v.warnings = append(v.warnings, w)
 }
 
 // firstBadSignature returns a BadSignature error for the first signed record
@@ -611,6 +705,13 @@ func (v *verifier) finish() (*Report, error) {
 		SignaturesChecked: v.checked.Load(),
 		Rotated:           v.n > 0 && v.lastKind == KindRotate,
 		Segments:          v.segments,
+		Warnings:          v.warnings,
+		WarningsOmitted:   v.warningsOmitted,
+	}
+	if v.files {
+		for i := range rep.Warnings {
+			rep.Warnings[i].Path = v.paths[rep.Warnings[i].file]
+		}
 	}
 	if v.n > 0 {
 		rep.FirstSeq, rep.LastSeq = v.fromSeq, v.last.seq

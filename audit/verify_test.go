@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,7 +56,8 @@ func errString(err error) string {
 
 func sameReport(a, b *Report) bool {
 	return a.Records == b.Records && a.FirstSeq == b.FirstSeq && a.LastSeq == b.LastSeq && a.Head == b.Head &&
-		a.Signed == b.Signed && a.Rotated == b.Rotated && slices.Equal(a.Segments, b.Segments)
+		a.Signed == b.Signed && a.Rotated == b.Rotated && slices.Equal(a.Segments, b.Segments) &&
+		reflect.DeepEqual(a.Warnings, b.Warnings) && a.WarningsOmitted == b.WarningsOmitted
 }
 
 // logs used by the tampering cases: 12 records, all signed or signed at
@@ -120,6 +122,10 @@ func tamperCases() []tamperCase {
 			kind: Edited, seq: 5, line: 5},
 		{name: "edited rule", log: signedLog, tamper: edit(5, func(r *Record) { r.Rule = "" }),
 			kind: Edited, seq: 6, line: 6},
+		{name: "edited checkpoint", log: signedLog, tamper: edit(8, func(r *Record) { r.Checkpoint++ }),
+			kind: Edited, seq: 9, line: 9, contains: "its signature does not verify"},
+		{name: "removed checkpoint", log: signedLog, tamper: edit(8, func(r *Record) { r.Checkpoint = 0 }),
+			kind: Edited, seq: 9, line: 9},
 		{name: "edited approvers", log: signedLog, tamper: edit(6, func(r *Record) { r.Approvers = []string{"ed25519:cc", "ed25519:bb"} }),
 			kind: Edited, seq: 7, line: 7},
 		{name: "edited prev", log: signedLog, tamper: edit(6, func(r *Record) { r.Prev[0] ^= 1 }),

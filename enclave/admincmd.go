@@ -200,13 +200,13 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), target) {
 		return refuse(api.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
 	}
-	gen := v.sealGen + 1
+	gen := max(v.sealGen, v.sealGenMax) + 1 // past any generation known, so that no older one is newer
 	sealed, perr := e.sealUnder(ctx, target, gen, v.seed)
 	if perr != nil {
 		return perr
 	}
 	nv := *v
-	nv.sealKeyID, nv.sealGen = target, gen
+	nv.sealKeyID, nv.sealGen, nv.sealGenMax = target, gen, gen
 	line, seq, err := nv.audit.appendEvent(audit.Record{
 		TimeMS:        nowMS(e.now),
 		Kind:          audit.KindKey,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -78,6 +79,11 @@ type auditLog struct {
 	appendCh chan struct{}
 	// failing is the host's latest report that it cannot persist.
 	failing string
+
+	// checkpoint is stamped on every record appended (audit.Record's
+	// Checkpoint): the newest checkpoint generation the host acknowledged
+	// storing (see noteCheckpoint in rollback.go).
+	checkpoint atomic.Uint64
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
@@ -135,6 +141,7 @@ func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 
 // appendLocked is append, with a.mu held and the backlog checked.
 func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
+	r.Checkpoint = a.checkpoint.Load()
 	rec, line, err := a.chain.Append(r, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("enclave: audit: %w", err)

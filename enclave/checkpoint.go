@@ -17,22 +17,28 @@ import (
 // A checkpoint is the enclave's state that must survive a restart and that
 // the host stores for it, sealed so that only an enclave holding the same
 // seed can open it and nobody can alter it: the audit head the host has
-// acknowledged, the policy in force, the keys added by admin commands, and
-// (with the policy engine's limits) usage in the limit windows.
+// acknowledged and the head the enclave had appended, the policy in force,
+// the keys added by admin commands, the freezes, the seed's sealing
+// generation and (with the policy engine's limits) usage in the limit
+// windows.
 //
-// Format: magic "nitrosign checkpoint\n" (21 bytes), version 1 byte (1),
+// Format: magic "nitrosign checkpoint\n" (21 bytes), version 1 byte (2),
 // generation 8 bytes big-endian, nonce 12 bytes, then the AES-256-GCM box
 // (key from the seed, see stateKey) of the CBOR-encoded checkpoint, with
-// everything before the nonce as additional data.
+// everything before the nonce as additional data. Version 1 (without the
+// appended head and the sealing generation) is refused: no deployment
+// holds one, and without those fields a rollback could not be told.
 //
 // The host may hand back an older checkpoint than the newest (it is
-// trusted for availability only). What that can do is bounded: the audit
-// head is compared with the host's log and a mismatch is recorded at boot;
-// keys added since are missing until an admin adds them again (same
-// index, same address); see docs/audit.md and docs/limits.md.
+// trusted for availability only). At start the enclave compares it with
+// the host's last audit record and the sealed seed (see rollback.go): a
+// checkpoint older than the log says was stored, a log behind the
+// checkpoint's acknowledged head, or a seed of an older sealing generation
+// is a named rollback that freezes every key; what a host that rolls back
+// consistently can gain is bounded in docs/limits.md.
 const (
 	checkpointMagic   = "nitrosign checkpoint\n"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	checkpointHeader  = len(checkpointMagic) + 1 + 8
 )
 
@@ -51,6 +57,18 @@ type checkpoint struct {
 	// waiting for their time lock.
 	Policy  []byte           `cbor:"10,keyasint"`
 	Pending []*pendingPolicy `cbor:"11,keyasint"`
+	// AppendedSeq and AppendedHash are the head of the enclave's chain when
+	// the checkpoint was sealed (AuditSeq and AuditHash: the head the host
+	// had acknowledged persisting then; AppendedSeq >= AuditSeq). Every
+	// record up to it has its limit reservation in Limits. A host log that
+	// ends between the two lost only records it never acknowledged, whose
+	// answers were not released: a crash, not a rollback.
+	AppendedSeq  uint64   `cbor:"12,keyasint"`
+	AppendedHash [32]byte `cbor:"13,keyasint"`
+	// SealGen is the newest sealing generation of the seed the enclave
+	// knew of (at least 1): a sealed seed of an older generation handed
+	// back later undoes a re-wrap.
+	SealGen uint32 `cbor:"14,keyasint"`
 }
 
 // checkpointKey is a signing key added after genesis: derived from the
@@ -121,7 +139,11 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 	if len(b) < checkpointHeader+sealNonceSize+16 || string(b[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, errors.New("enclave: checkpoint: not a nitrosign checkpoint")
 	}
-	if b[len(checkpointMagic)] != checkpointVersion {
+	switch b[len(checkpointMagic)] {
+	case checkpointVersion:
+	case 1:
+		return nil, errors.New("enclave: checkpoint: format version 1 is not read by this enclave (version 2 adds the appended audit head and the sealing generation, for rollback detection)")
+	default:
 		return nil, errors.New("enclave: checkpoint: unknown format version")
 	}
 	gen := binary.BigEndian.Uint64(b[len(checkpointMagic)+1:])
@@ -139,8 +161,13 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 	if err := checkpointDecMode.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("enclave: checkpoint: %w", err)
 	}
-	if c.Generation != gen {
+	switch {
+	case c.Generation != gen:
 		return nil, errors.New("enclave: checkpoint: generation differs from its header")
+	case c.AppendedSeq < c.AuditSeq:
+		return nil, errors.New("enclave: checkpoint: appended head before the acknowledged head")
+	case c.SealGen == 0:
+		return nil, errors.New("enclave: checkpoint: no sealing generation")
 	}
 	return &c, nil
 }
@@ -160,10 +187,18 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	defer e.cpMu.Unlock()
 	if m.Ack != 0 && m.Ack == e.cpGen {
 		e.cpAcked = m.Ack
+		// Records appended from now on say the host stored it, before
+		// the tracker lets transactions count from it: any transaction
+		// the acknowledgement allows has a record that names it.
+		v.audit.noteCheckpoint(m.Ack)
 		if e.cpAckLimits != 0 {
 			e.rules.Load().tracker.Acknowledge(e.cpAckLimits)
 		}
 	}
+	// The appended head is read before the limits snapshot is taken, so
+	// that every record up to it (reserved before it was appended) has its
+	// reservation in the snapshot.
+	appended := v.audit.head()
 	head, ok := v.audit.persistedHead()
 	if !ok {
 		head = e.cpLast.head
@@ -183,7 +218,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
 	}
-	state := cpState{head: head, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String()}
+	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String()}
 	if e.cpSealed != nil && state == e.cpLast {
 		if e.cpAcked == e.cpGen {
 			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
@@ -202,6 +237,9 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		Frozen:        frozen,
 		Policy:        rs.pol.Canonical(),
 		Pending:       pend,
+		AppendedSeq:   appended.Seq,
+		AppendedHash:  appended.Hash,
+		SealGen:       v.sealGenMax,
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
@@ -215,6 +253,8 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 // due.
 type cpState struct {
 	head      audit.Head
+	appended  audit.Head
+	sealGen   uint32
 	keys      int
 	policy    [32]byte
 	limitsGen uint64

@@ -255,7 +255,7 @@ func (e *Enclave) startEphemeral() error {
 	// An ephemeral enclave adds no keys later: the master key goes.
 	v.master.Zero()
 	v.master = nil
-	if _, perr := e.boot(v, false, nil); perr != nil {
+	if _, perr := e.boot(v, bootStatus{}); perr != nil {
 		v.destroy()
 		return errors.New(perr.Message)
 	}

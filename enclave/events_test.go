@@ -188,7 +188,6 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 }
 
-func itoa(n uint64) string { return big.NewInt(0).SetUint64(n).String() }
 
 // TestFreezeOwedAcrossRestart: a freeze whose record is owed travels in
 // the sealed checkpoint; the next run enforces it and writes its record

@@ -286,9 +286,12 @@ func (e *Enclave) recordFreezes(v *vault, now time.Time) {
 func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Record {
 	what := describeTarget(fi.Key)
 	var sum string
-	if fi.Because != "" {
+	switch {
+	case fi.Because != "":
 		sum = fmt.Sprintf("%s frozen after %s (key %s); only an admin quorum unfreezes it", what, fi.Reason, fi.Because)
-	} else {
+	case fi.SinceMS != 0: // no key caused it (a rollback detected at start)
+		sum = fmt.Sprintf("%s frozen after %s; only an admin quorum unfreezes it", what, fi.Reason)
+	default:
 		sum = fmt.Sprintf("%s frozen (%s), as restored from a sealed checkpoint that held no record of it; only an admin quorum unfreezes it", what, fi.Reason)
 	}
 	if fi.SinceMS != 0 && fi.SinceMS != now.UnixMilli() {

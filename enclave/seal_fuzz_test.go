@@ -33,12 +33,16 @@ func sealedSeedSeeds(t testing.TB) map[string][]byte {
 
 func checkpointSeeds(t testing.TB) map[string][]byte {
 	key := bytes.Repeat([]byte{3}, 32)
-	good, err := sealCheckpoint(bytes.NewReader(make([]byte, 64)), key, &checkpoint{Generation: 4, TimeMS: 5, AuditSeq: 6, Keys: []checkpointKey{{ID: "k", Path: "m/0"}}, Limits: []byte{1, 2}, Frozen: []freezeInfo{{Key: "k", Seq: 3}}})
+	good, err := sealCheckpoint(bytes.NewReader(make([]byte, 64)), key, &checkpoint{Generation: 4, TimeMS: 5, AuditSeq: 6, Keys: []checkpointKey{{ID: "k", Path: "m/0"}}, Limits: []byte{1, 2}, Frozen: []freezeInfo{{Key: "k", Seq: 3}},
+		AppendedSeq: 8, AppendedHash: [32]byte{8}, SealGen: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	v1 := bytes.Clone(good)
+	v1[len(checkpointMagic)] = 1
 	return map[string][]byte{
 		"valid":      good,
+		"version_1":  v1,
 		"truncated":  good[:len(good)-1],
 		"flipped":    append(bytes.Clone(good[:len(good)-1]), good[len(good)-1]^1),
 		"magic_only": []byte(checkpointMagic),

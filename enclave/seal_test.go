@@ -374,11 +374,12 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 		t.Errorf("checkpoint generation %d after a restart from generation 1", c2.Generation)
 	}
 
-	// The host lost its last two records: the boot record says so.
+	// The host lost its last two records, which it had acknowledged: the
+	// boot record names the audit rollback.
 	e3 := f.start(t)
 	r3 := mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[1], Checkpoint: cr.Sealed})
 	boot3, err := audit.VerifyRecord(r3.AuditRecord, r3.AuditKey)
-	if err != nil || boot3.Seq != 3 || boot3.Rule != enclave.RuleAuditCheckpoint || !strings.Contains(boot3.Summary, "before the sealed checkpoint's head 4") {
+	if err != nil || boot3.Seq != 3 || boot3.Rule != audit.RuleAuditRollback || !strings.Contains(boot3.Summary, "before the acknowledged head 4:") {
 		t.Fatalf("boot after a truncated log: %+v, %v", boot3, err)
 	}
 

@@ -159,23 +159,26 @@ func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed 
 }
 
 // start derives the vault from seed, restores the checkpoint, continues the
-// audit log from the host's head and writes the boot record. It returns
-// the boot record's line.
+// audit log from the host's head, compares the three for rollbacks (see
+// rollback.go) and writes the boot record, freezing every key after a
+// detected rollback. It returns the boot record's line.
 func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte) ([]byte, *proto.Error) {
 	sk, err := stateKey(seed)
 	if err != nil {
 		return nil, refuse(api.CodeInternal, "%v", err)
 	}
 	defer clear(sk)
-	var notes []string
-	mismatch := false
+	var st bootStatus
 	var cp *checkpoint
+	in := startInputs{hostSent: len(hostHead) > 0, sealGen: gen, sealKeyID: keyID}
 	if len(sealedCP) > 0 {
 		if cp, err = openCheckpoint(sk, sealedCP); err != nil {
-			notes = append(notes, fmt.Sprintf("the checkpoint the host sent was refused (%v)", err))
-			mismatch = true
+			in.cpRefused = err.Error()
+			st.mismatch = true
+			st.notes = append(st.notes, fmt.Sprintf("the checkpoint the host sent was refused (%v)", err))
 		}
 	}
+	in.cp = cp
 	var extra []checkpointKey
 	if cp != nil {
 		extra = cp.Keys
@@ -184,48 +187,68 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	if err != nil {
 		return nil, refuse(api.CodeInternal, "%v", err)
 	}
-	head, headNote := continueFrom(hostHead, signer.PublicKey(), cp)
+	head, hostRec, headNote := continueFrom(hostHead, signer.PublicKey(), cp)
 	signer.Destroy()
 	if headNote != "" {
-		notes = append(notes, headNote)
-		mismatch = true
+		st.notes = append(st.notes, headNote)
+		st.mismatch = true
 	}
+	in.hostRec, in.hostHead = hostRec, head
+	rollbacks, notes := detectRollbacks(in)
+	st.rollbacks = rollbacks
+	st.notes = append(st.notes, notes...)
 	v, err := newVault(seed, e.genesis.Keys, extra, e.maxAck, head)
 	if err != nil {
 		return nil, refuse(api.CodeInternal, "%v", err)
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
-	v.sealKeyID, v.sealGen = keyID, gen
+	v.sealKeyID, v.sealGen, v.sealGenMax = keyID, gen, gen
 	v.seed = bytes.Clone(seed)
+	// The newest checkpoint generation known to be stored: the one handed
+	// back, or a newer one the host's log names. Records carry it on, and
+	// new checkpoints are numbered after it, so that a replay is told again
+	// at the next start and no generation is handed out twice.
+	var stored uint64
 	if cp != nil {
-		e.cpGen = cp.Generation
+		stored = cp.Generation
+		v.sealGenMax = max(gen, cp.SealGen)
+	}
+	if hostRec != nil {
+		stored = max(stored, hostRec.Checkpoint)
+	}
+	v.audit.noteCheckpoint(stored)
+	e.cpGen = stored
+	if cp != nil {
 		if note, err := e.restorePolicy(cp, e.now()); err != nil {
-			notes = append(notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
-			mismatch = true
+			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
+			st.mismatch = true
 		} else if note != "" {
-			notes = append(notes, note)
+			st.notes = append(st.notes, note)
 		}
 		if len(cp.Limits) > 0 {
 			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, e.now())
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
-				mismatch = true
+				st.notes = append(st.notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
+				st.mismatch = true
 			} else {
 				e.rules.Store(rs)
 			}
 		}
 		e.frozen.set(cp.Frozen)
 		if len(cp.Frozen) > 0 {
-			notes = append(notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
+			st.notes = append(st.notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
 		}
 	} else if len(sealedCP) == 0 && len(hostHead) > 0 {
-		notes = append(notes, "the host sent no checkpoint although its audit log has records: limit usage and freezes start from zero")
-		mismatch = true
+		st.notes = append(st.notes, "the host sent no checkpoint although its audit log has records: limit usage and freezes start from zero")
+		st.mismatch = true
 	}
-	line, perr := e.boot(v, mismatch, notes)
+	line, perr := e.boot(v, st)
 	if perr != nil {
 		v.destroy()
 		return nil, perr
+	}
+	if len(rollbacks) > 0 {
+		e.freezeForRollbacks(v, rollbacks)
 	}
 	e.v.Store(v)
 	return line, nil
@@ -233,38 +256,26 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 
 // continueFrom decides where the audit log continues: after the host's
 // last record, when it is this enclave's (its signature verifies, or its
-// hash is the sealed checkpoint's). A head behind the checkpoint's, or
-// forked from it, is noted: records were lost, withheld or replaced.
-func continueFrom(line []byte, pub []byte, cp *checkpoint) (audit.Head, string) {
-	var head audit.Head
-	var note string
-	if len(line) > 0 {
-		line = bytes.TrimSuffix(line, []byte("\n"))
-		hash := sha256.Sum256(line)
-		rec, err := audit.VerifyRecord(line, pub)
-		switch {
-		case err == nil:
-			head = audit.Head{Seq: rec.Seq, Hash: hash}
-		case cp != nil && hash == cp.AuditHash:
-			if r, uerr := audit.Unmarshal(line); uerr == nil && r.Seq == cp.AuditSeq {
-				head = audit.Head{Seq: r.Seq, Hash: hash}
-			}
-		}
-		if head.Seq == 0 {
-			note = fmt.Sprintf("the host's last audit record is not this enclave's (%v)", errOr(err, "unsigned"))
+// hash is one the sealed checkpoint holds). It returns that head, the
+// record (nil when the host sent none or one not this enclave's) and a
+// note when the record is not this enclave's. Comparing the head with the
+// checkpoint's is detectRollbacks' work.
+func continueFrom(line []byte, pub []byte, cp *checkpoint) (audit.Head, *audit.Record, string) {
+	if len(line) == 0 {
+		return audit.Head{}, nil, ""
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	hash := sha256.Sum256(line)
+	rec, err := audit.VerifyRecord(line, pub)
+	if err == nil {
+		return audit.Head{Seq: rec.Seq, Hash: hash}, &rec, ""
+	}
+	if cp != nil && (hash == cp.AuditHash || hash == cp.AppendedHash) {
+		if r, uerr := audit.Unmarshal(line); uerr == nil && (r.Seq == cp.AuditSeq && hash == cp.AuditHash || r.Seq == cp.AppendedSeq && hash == cp.AppendedHash) {
+			return audit.Head{Seq: r.Seq, Hash: hash}, &r, ""
 		}
 	}
-	if cp == nil || cp.AuditSeq == 0 {
-		return head, note
-	}
-	switch {
-	case head.Seq < cp.AuditSeq:
-		msg := fmt.Sprintf("the host's audit log ends at seq %d, before the sealed checkpoint's head %d:%x: records were lost or withheld; continuing from the host's head, so records after it are forked", head.Seq, cp.AuditSeq, cp.AuditHash)
-		note = join(note, msg)
-	case head.Seq == cp.AuditSeq && head.Hash != cp.AuditHash:
-		note = join(note, fmt.Sprintf("the host's audit record %d differs from the sealed checkpoint's (%x): the log was forked or altered", head.Seq, cp.AuditHash))
-	}
-	return head, note
+	return audit.Head{}, nil, fmt.Sprintf("the host's last audit record is not this enclave's (%v)", errOr(err, "unsigned"))
 }
 
 func errOr(err error, s string) string {
@@ -274,32 +285,51 @@ func errOr(err error, s string) string {
 	return s
 }
 
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}
-
-// RuleAuditCheckpoint is the rule of a boot record whose audit head did
-// not match the sealed checkpoint.
+// RuleAuditCheckpoint is the rule of a boot record whose audit head or
+// checkpoint could not be used: the host's last record is not this
+// enclave's, the checkpoint does not open, or none came with a log that has
+// records. (A log or checkpoint rolled back is named by a rollback rule:
+// audit.RollbackRuleNames.)
 const RuleAuditCheckpoint = "audit_checkpoint"
 
+// bootStatus is what a boot record says beyond the start itself.
+type bootStatus struct {
+	// mismatch: the head or checkpoint could not be used
+	// (RuleAuditCheckpoint).
+	mismatch bool
+	notes    []string
+	// rollbacks detected, the most severe first: the record names the
+	// first and lists them all.
+	rollbacks []rollback
+}
+
 // boot appends the boot (or, for a new log, genesis) record to v's log.
-func (e *Enclave) boot(v *vault, mismatch bool, notes []string) ([]byte, *proto.Error) {
+func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, *proto.Error) {
 	ud := e.userData(v)
 	kind, decision := audit.KindBoot, "started"
 	if v.audit.head().Seq == 0 {
 		kind = audit.KindGenesis
 	}
 	rule := ""
-	if mismatch {
+	switch {
+	case len(st.rollbacks) > 0:
+		decision, rule = DecisionStartedWithRollback, st.rollbacks[0].rule
+	case st.mismatch:
 		decision, rule = "started_with_mismatch", RuleAuditCheckpoint
 	}
 	sum := fmt.Sprintf("nitrosign enclave %s started (%s); %d keys (hash %x); policy version %d (hash %x)",
 		Version, e.stateOf(v), ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash)
-	for _, n := range notes {
+	if v.sealKeyID != "" {
+		sum += fmt.Sprintf("; sealed seed of sealing generation %d under KMS key %s", v.sealGen, v.sealKeyID)
+	}
+	for _, n := range st.notes {
 		sum += "; " + n
+	}
+	for _, r := range st.rollbacks {
+		sum += "; " + audit.RollbackNote(r.rule, r.evidence)
+	}
+	if len(st.rollbacks) > 0 {
+		sum += "; every key is frozen until an admin quorum unfreezes it"
 	}
 	line, _, err := v.audit.append(audit.Record{
 		TimeMS:        nowMS(e.now),
@@ -312,8 +342,8 @@ func (e *Enclave) boot(v *vault, mismatch bool, notes []string) ([]byte, *proto.
 	if err != nil {
 		return nil, refuse(api.CodeUnavailable, "%v", err)
 	}
-	if mismatch {
-		e.log.Warn("audit head mismatch at start", "notes", notes)
+	if st.mismatch {
+		e.log.Warn("audit head mismatch at start", "notes", st.notes)
 	}
 	return line, nil
 }

@@ -27,6 +27,11 @@ type vault struct {
 	// sealing is the KMS key and generation of the sealed seed in use.
 	sealKeyID string
 	sealGen   uint32
+	// sealGenMax is the newest sealing generation known: sealGen, or a
+	// newer one the checkpoint knew of (the host handed back an older
+	// sealed seed). Checkpoints carry it, and a re-wrap goes past it, so a
+	// seed rollback is told at every start until a quorum re-wraps.
+	sealGenMax uint32
 	// extra are the keys added after genesis, as checkpoints carry them.
 	extra []checkpointKey
 	// seed is kept, with KMS sealing only, to re-wrap it (seal_rotate);

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nitrosign/nitrosign/audit"
 )
 
 // metrics are the host's Prometheus metrics, on a registry of their own so
@@ -17,6 +19,7 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	decisions *prometheus.CounterVec
+	rollbacks *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -35,8 +38,15 @@ func newMetrics() *metrics {
 			Name: "nitrosign_sign_decisions_total",
 			Help: "Sign requests by outcome (signed, or the error code) and refusing policy rule.",
 		}, []string{"outcome", "rule"}),
+		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nitrosign_audit_rollbacks_total",
+			Help: "Rollbacks the enclave detected at start, by rule (audit_rollback, checkpoint_rollback, seed_generation_rollback), counted from the boot records persisted. Every key is frozen after one: alert on any increase.",
+		}, []string{"rule"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.decisions,
+	for _, rule := range audit.RollbackRuleNames {
+		m.rollbacks.WithLabelValues(rule) // present at 0, so that an alert on increase() sees the first one
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.rollbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,4 +70,16 @@ func label(s string) string {
 func (m *metrics) observe(endpoint, outcome string, start time.Time) {
 	m.requests.WithLabelValues(endpoint, label(outcome)).Inc()
 	m.latency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+}
+
+// observeRecord counts what a persisted audit record tells the operator:
+// each rollback rule a boot record names (audit.RollbackRules; a boot
+// record lists every rule that fired, so one start may count several).
+// The host's audit store calls it for every record it persists; the record
+// is the enclave's (only its rules are counted, none from elsewhere), so
+// the label values are the fixed rule names.
+func (m *metrics) observeRecord(r audit.Record) {
+	for _, rule := range audit.RollbackRules(r) {
+		m.rollbacks.WithLabelValues(rule).Inc()
+	}
 }

@@ -98,12 +98,15 @@
 // Without RequireFresh, n is however many transactions the enclave reserved
 // before it sealed and the host stored the next checkpoint.
 //
-// Nothing bounds n for an older checkpoint the host kept: it hides at most
-// M (the min above), but it can do so again at every restart. The defence
-// there is detection, which the enclave must provide: it must seal its
-// audit head with the snapshot (one blob, or blobs bound to each other), so
-// that an older blob makes it continue its audit log from an old head,
-// which `nitrosign audit verify` reports as a fork; and every restart
-// writes a boot record. Consequence 4 of the design asks for exactly this:
-// a bounded extra budget per replay, and a detectable fork.
+// Nothing here bounds n for an older checkpoint the host kept: it hides at
+// most M (the min above), but it can do so again at every restart, and so
+// can restoring the newest acknowledged checkpoint again and again while
+// the host withholds newer ones (min(M, C·P) each time). The enclave adds
+// detection: audit records name the newest checkpoint generation the host
+// acknowledged, and the checkpoint names the audit head, so a checkpoint
+// older than the log says, or a log behind the checkpoint, is a named
+// rollback at start that freezes every key (docs/limits.md, "The replay
+// bound"). A host that rolls back the checkpoint and the log together is
+// not told by the enclave; it leaves a fork that `nitrosign audit verify`
+// reports against any dropped record.
 package limits

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
@@ -23,12 +25,28 @@ func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 
 var _ flag.Value = (*stringsFlag)(nil)
 
+// exitWarnings is the exit status of `audit verify` when the log is intact
+// but carries warnings not accepted with --accept-warning.
+const exitWarnings = 4
+
 // runAudit verifies an audit log: files given in order (--log, repeated),
 // or the segments of one audit key's log in a host's data directory
 // (--dir): its sealed segments audit-K-FIRST-LAST.log in sequence order,
 // then its live segment audit-K.log, K being the first 16 hex digits of the
 // audit key. With --dir, each sealed segment must also hold the records
 // its name says.
+//
+// A log that verifies may carry warnings (audit.Report.Warnings): boot
+// records naming a rollback the enclave detected at start, and decreases
+// of the records' checkpoint generation. Each is printed on stderr with
+// its evidence, and the exit status is 4 (exitWarnings) rather than 0, so
+// that a script that checks the status (`audit verify … || alert`) cannot
+// pass over a rollback; it is not 1, so that the script can tell a log
+// that was tampered with (1) from an intact log that records a rollback
+// (4). Once a warning has been investigated, --accept-warning SEQ keeps it
+// printed (as accepted) without affecting the status, and any new warning
+// fails again. A --strict flag off by default was rejected: the default
+// must fail loud for whoever scripts it.
 func runAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
 		return usageError{errors.New("want a subcommand: verify")}
@@ -41,6 +59,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	headFlag := fs.String("head", "", "expected head `SEQ:HEX` (from a fresh attestation), to catch truncation and forks")
 	fromFlag := fs.String("from", "", "the log starts after head `SEQ:HEX` (the head of earlier segments, verified before and since removed)")
 	all := fs.Bool("all-signatures", false, "check every record's signature, not only checkpoints")
+	var accept seqsFlag
+	fs.Var(&accept, "accept-warning", "a warning already investigated: the `SEQ` of its record (repeat); it is still printed, but no longer makes the exit status 4")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -109,5 +129,66 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  %s: %d records, seq %d..%d, head %s\n", filepath.Base(sg.Path), sg.Records, sg.FirstSeq, sg.Head.Seq, sg.Head)
 		}
 	}
+	return reportWarnings(rep, accept, stderr)
+}
+
+// reportWarnings prints the report's warnings on stderr and returns an
+// exitError (status 4) if any is not accepted.
+func reportWarnings(rep *audit.Report, accept seqsFlag, stderr io.Writer) error {
+	seen := map[uint64]bool{}
+	open := 0
+	for _, w := range rep.Warnings {
+		seen[w.Seq] = true
+		w.Path = filepath.Base(w.Path)
+		if accept[w.Seq] {
+			fmt.Fprintf(stderr, "warning (accepted): %s\n", w)
+			continue
+		}
+		open++
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if rep.WarningsOmitted > 0 {
+		open += rep.WarningsOmitted
+		fmt.Fprintf(stderr, "warning: %d more warnings not listed\n", rep.WarningsOmitted)
+	}
+	for _, seq := range accept.sorted() {
+		if !seen[seq] {
+			fmt.Fprintf(stderr, "note: --accept-warning %d: no warning at that seq\n", seq)
+		}
+	}
+	if open > 0 {
+		return exitError{exitWarnings, fmt.Errorf("the log is intact, but %d warning(s) above need investigating (a rollback the enclave detected is recorded; pass --accept-warning SEQ for each once investigated)", open)}
+	}
 	return nil
 }
+
+// seqsFlag collects sequence numbers from a repeated flag.
+type seqsFlag map[uint64]bool
+
+func (s *seqsFlag) String() string { return fmt.Sprint(s.sorted()) }
+
+func (s *seqsFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n == 0 || n > audit.MaxSafeInteger {
+		return fmt.Errorf("want a record sequence number, got %q", v)
+	}
+	if *s == nil {
+		*s = seqsFlag{}
+	}
+	(*s)[n] = true
+	return nil
+}
+
+func (s *seqsFlag) sorted() []uint64 {
+	if s == nil {
+		return nil
+	}
+	out := make([]uint64, 0, len(*s))
+	for n := range *s {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var _ flag.Value = (*seqsFlag)(nil)

@@ -248,3 +248,75 @@ func TestAuditVerifyNoLiveSegment(t *testing.T) {
 		t.Fatalf("against the head: exit %d, %s", code, errOut)
 	}
 }
+
+// TestAuditVerifyWarnings: an intact log that records a rollback, or whose
+// checkpoint generation goes down, exits 4 with each warning on stderr;
+// warnings accepted by seq are still printed and no longer fail.
+func TestAuditVerifyWarnings(t *testing.T) {
+	signer, err := audit.NewSigner(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := audit.NewChain(signer, audit.Head{})
+	var b bytes.Buffer
+	for _, r := range []audit.Record{
+		{TimeMS: 1, Kind: audit.KindGenesis, Decision: "started", Summary: "genesis"},
+		{TimeMS: 2, Kind: audit.KindDecision, Decision: "signed", Checkpoint: 2},
+		{TimeMS: 3, Kind: audit.KindBoot, Decision: "started_with_rollback", Rule: audit.RuleCheckpointRollback, Checkpoint: 2,
+			Summary: "started; " + audit.RollbackNote(audit.RuleCheckpointRollback, "record 2 says checkpoint generation 2, the checkpoint handed back is generation 1")},
+		{TimeMS: 4, Kind: audit.KindDecision, Decision: "signed", Checkpoint: 1},
+	} {
+		_, line, err := chain.Append(r, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := hex.EncodeToString(signer.PublicKey())
+	for _, tc := range []struct {
+		name   string
+		accept []string
+		code   int
+		want   []string
+		not    []string
+	}{
+		{"warnings fail", nil, 4, []string{
+			"warning: audit.log:3 (seq 3): rollback: the enclave detected at start: checkpoint_rollback (record 2 says checkpoint generation 2, the checkpoint handed back is generation 1)",
+			"warning: audit.log:4 (seq 4): checkpoint_decrease: record 4 says checkpoint generation 1",
+			"2 warning(s) above need investigating",
+		}, nil},
+		{"one accepted", []string{"3"}, 4, []string{"warning (accepted): audit.log:3 (seq 3): rollback", "warning: audit.log:4", "1 warning(s)"}, nil},
+		{"all accepted", []string{"3", "4"}, 0, []string{"warning (accepted): audit.log:3", "warning (accepted): audit.log:4"}, []string{"need investigating"}},
+		{"an accepted seq without a warning", []string{"3", "4", "2"}, 0, []string{"note: --accept-warning 2: no warning at that seq"}, nil},
+		{"not a seq", []string{"x"}, 2, []string{"want a record sequence number"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--audit-key", key, "--log", path}
+			for _, a := range tc.accept {
+				args = append(args, "--accept-warning", a)
+			}
+			code, out, errOut := runVerify(args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, out, errOut)
+			}
+			if tc.code != 2 && !strings.Contains(out, "audit log intact: 4 records") {
+				t.Errorf("stdout:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(errOut, w) {
+					t.Errorf("stderr has %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@
 //	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
 //	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN]
-//	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures]
+//	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures] [--accept-warning SEQ]...
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
 //	nitrosign approvals show --id ID [--host URL] [--json]
@@ -16,9 +16,11 @@
 // Run `nitrosign COMMAND -h` for a command's flags.
 //
 // Exit status: 0 on success, 1 on any failure or refusal, 2 for a bad
-// command line, and 3 when `nitrosign sign` was answered "pending
-// approval" (HTTP 202: the request waits for approvers; see `nitrosign
-// approve`).
+// command line, 3 when `nitrosign sign` was answered "pending approval"
+// (HTTP 202: the request waits for approvers; see `nitrosign approve`),
+// and 4 when `nitrosign audit verify` found the log intact but with
+// warnings not accepted (a rollback the enclave detected at start, a
+// decrease of the checkpoint generation; see `--accept-warning`).
 package main
 
 import (
