@@ -114,14 +114,15 @@ func (r Record) Hash() [32]byte {
 // MaxSafeInteger, a negative time or one above MaxSafeInteger, a kind that
 // is not an identifier, a request digest that is neither empty nor
 // DigestSize bytes, a signature that is neither empty nor 64 bytes, a string
-// that is not valid UTF-8, or an encoding longer than MaxRecordSize.
+// that is not valid UTF-8, or an encoding longer than MaxRecordSize
+// ([ErrRecordTooLarge]).
 func Marshal(r Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
 	b := appendRecord(nil, &r, true)
 	if len(b) > MaxRecordSize {
-		return nil, fmt.Errorf("audit: record of %d bytes, limit %d", len(b), MaxRecordSize)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), MaxRecordSize)
 	}
 	return b, nil
 }
