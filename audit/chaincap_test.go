@@ -116,3 +116,17 @@ func TestChainRecordCapDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapedLen: EscapedLen is the size of a string's encoding in a
+// record, quotes excluded, for every byte.
+func TestEscapedLen(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	for _, s := range []string{"", "plain", `"\`, "\x00\x01\x1f", "\b\t\n\f\r", "\x7f", "é€\u2028", strings.Repeat("\"\x00", 100), string(all)} {
+		if got, want := EscapedLen(s), len(appendString(nil, s))-2; got != want {
+			t.Errorf("EscapedLen(%q) = %d, the record takes %d", s, got, want)
+		}
+	}
+}

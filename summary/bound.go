@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/nitrosign/nitrosign/audit"
 )
 
 // Size caps, in escaped bytes: the bytes a text takes inside a JSON string
-// of an audit record (RFC 8785 escapes, see escapedLen).
+// of an audit record (see audit.EscapedLen).
 const (
 	// MaxSize caps a whole summary (its String, every line with its
 	// "\n"): half of the 64 KiB an audit record may take on the host
@@ -43,26 +45,8 @@ const reserved = 256
 // value: in the record's JSON string each is written \".
 const quoteMarks = 4
 
-// escapedLen returns the number of bytes s takes inside a JSON string
-// written as audit records write strings (RFC 8785, package audit): '"',
-// '\\' and the control characters \b, \t, \n, \f, \r take 2 bytes, the
-// other bytes below 0x20 take 6 (\u00xx), and every other byte 1. It is
-// never less than len(s).
-func escapedLen(s string) int {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
-			n++
-		case c < 0x20:
-			n += 5
-		}
-	}
-	return n
-}
-
 // lineLen is the escaped size of a line in String: "key: value\n".
-func lineLen(l Line) int { return escapedLen(l.Key) + 2 + escapedLen(l.Value) + 2 }
+func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + audit.EscapedLen(l.Value) + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
 // runes, whose strconv.Quote form takes at most budget escaped bytes
@@ -71,12 +55,15 @@ func lineLen(l Line) int { return escapedLen(l.Key) + 2 + escapedLen(l.Value) + 
 // rune, \xNN), and stops at the budget, so its cost is bounded by the
 // budget rather than by len(s).
 func quotedPrefix(s string, budget int) (n int, all bool) {
+	if budget < 0 {
+		return 0, false
+	}
 	var buf [32]byte // one rune quoted: at most `"\U0010ffff"`
 	used := 0
 	for i := 0; i < len(s); {
 		_, w := utf8.DecodeRuneInString(s[i:])
 		q := strconv.AppendQuote(buf[:0], s[i:i+w])
-		c := escapedLen(string(q[1 : len(q)-1]))
+		c := audit.EscapedLen(string(q[1 : len(q)-1]))
 		if used+c > budget {
 			return i, false
 		}
@@ -111,11 +98,11 @@ func quoteWithin(s string, limit int, note string) string {
 	if note != "" {
 		tail = " (" + note + ")"
 	}
-	if _, all := quotedPrefix(s, limit-quoteMarks-escapedLen(tail)); all {
+	if _, all := quotedPrefix(s, limit-quoteMarks-audit.EscapedLen(tail)); all {
 		return strconv.Quote(s) + tail
 	}
 	short := shortNote(note, []byte(s))
-	n, _ := quotedPrefix(s, limit-quoteMarks-3-escapedLen(short))
+	n, _ := quotedPrefix(s, limit-quoteMarks-3-audit.EscapedLen(short))
 	return strconv.Quote(s[:n]) + "..." + short
 }
 
@@ -130,11 +117,11 @@ func hexWithin(b []byte, limit int, note string) string {
 	if note != "" {
 		tail = " (" + note + ")"
 	}
-	if 2+2*len(b)+escapedLen(tail) <= limit {
+	if 2+2*len(b)+audit.EscapedLen(tail) <= limit {
 		return "0x" + hex.EncodeToString(b) + tail
 	}
 	short := shortNote(note, b)
-	k := min(len(b), max(0, (limit-2-3-escapedLen(short))/2))
+	k := min(len(b), max(0, (limit-2-3-audit.EscapedLen(short))/2))
 	return "0x" + hex.EncodeToString(b[:k]) + "..." + short
 }
 
@@ -175,7 +162,7 @@ func (b *builder) done(key, format string, args ...any) Summary {
 
 // bounded caps a line value at MaxLineLen.
 func bounded(v string) string {
-	if escapedLen(v) <= MaxLineLen {
+	if audit.EscapedLen(v) <= MaxLineLen {
 		return v
 	}
 	return quoteWithin(v, MaxLineLen, "")

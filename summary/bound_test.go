@@ -22,31 +22,6 @@ import (
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus of FuzzBounded")
 
-// recordEscaped is the number of bytes s takes in an audit record's JSON
-// string, as package audit writes it: the reference escapedLen must match.
-func recordEscaped(t testing.TB, s string) int {
-	t.Helper()
-	r := audit.Record{Seq: 1, Kind: audit.KindDecision}
-	empty, err := audit.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Summary = s
-	line, err := audit.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(line) - len(empty)
-}
-
-func TestEscapedLenMatchesTheRecord(t *testing.T) {
-	for _, s := range []string{"", "plain", "\"\\", "\x00\x01\x1f", "\b\t\n\f\r", "\x7f", "é€\u2028", strings.Repeat("\"\x00", 100)} {
-		if got, want := escapedLen(s), recordEscaped(t, s); got != want {
-			t.Errorf("escapedLen(%q) = %d, the record takes %d", s, got, want)
-		}
-	}
-}
-
 func TestQuoteWithin(t *testing.T) {
 	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	zeros := strings.Repeat("\x00", 13200)
@@ -144,8 +119,8 @@ func TestBuilderKeepsThePrefixAndTheDigest(t *testing.T) {
 
 func TestBoundedBackstop(t *testing.T) {
 	v := bounded(strings.Repeat("\x00", MaxLineLen))
-	if escapedLen(v) > MaxLineLen || !strings.HasSuffix(v, fmt.Sprintf("(%d bytes, sha256 %x)", MaxLineLen, sha256.Sum256(make([]byte, MaxLineLen)))) {
-		t.Fatalf("backstop gave %d bytes: %.80s…", escapedLen(v), v)
+	if audit.EscapedLen(v) > MaxLineLen || !strings.HasSuffix(v, fmt.Sprintf("(%d bytes, sha256 %x)", MaxLineLen, sha256.Sum256(make([]byte, MaxLineLen)))) {
+		t.Fatalf("backstop gave %d bytes: %.80s…", audit.EscapedLen(v), v)
 	}
 	if v := bounded("short"); v != "short" {
 		t.Fatalf("a short value changed: %q", v)
@@ -156,7 +131,7 @@ func TestBoundedBackstop(t *testing.T) {
 func checkBounds(t testing.TB, s Summary) {
 	t.Helper()
 	text := s.String()
-	if n := escapedLen(text); n > MaxSize {
+	if n := audit.EscapedLen(text); n > MaxSize {
 		t.Fatalf("summary of %d escaped bytes, cap %d", n, MaxSize)
 	}
 	if len(s.Lines) > MaxLines {
@@ -166,8 +141,8 @@ func checkBounds(t testing.TB, s Summary) {
 		t.Fatal("a value holds a line break")
 	}
 	for _, l := range s.Lines {
-		if escapedLen(l.Value) > MaxLineLen {
-			t.Fatalf("line %s of %d escaped bytes", l.Key, escapedLen(l.Value))
+		if audit.EscapedLen(l.Value) > MaxLineLen {
+			t.Fatalf("line %s of %d escaped bytes", l.Key, audit.EscapedLen(l.Value))
 		}
 	}
 	if len(s.Lines) == 0 || s.Lines[len(s.Lines)-1].Key != "digest" {
@@ -243,7 +218,7 @@ func FuzzBounded(f *testing.F) {
 			q := quoteWithin(s, limit, "")
 			whole := strconv.Quote(s)
 			switch {
-			case escapedLen(whole) <= limit:
+			case audit.EscapedLen(whole) <= limit:
 				if q != whole {
 					t.Fatalf("a value within the limit is not shown whole: %q", q)
 				}
@@ -256,8 +231,8 @@ func FuzzBounded(f *testing.F) {
 				if err != nil || !strings.HasPrefix(q[len(prefix):], "... (") || !strings.HasPrefix(s, shown) {
 					t.Fatalf("the shortened value does not show a prefix: %q (%v)", q, err)
 				}
-				if limit >= 200 && escapedLen(q) > limit {
-					t.Fatalf("shortened value of %d escaped bytes, limit %d", escapedLen(q), limit)
+				if limit >= 200 && audit.EscapedLen(q) > limit {
+					t.Fatalf("shortened value of %d escaped bytes, limit %d", audit.EscapedLen(q), limit)
 				}
 			}
 			hx := hexWithin(data, limit, "")
@@ -272,7 +247,7 @@ func FuzzBounded(f *testing.F) {
 		}
 
 		checkBounds(t, PersonalMessage(data, key, ethmsg.PersonalHash(data)))
-		if utf8.Valid(data) && escapedLen(strconv.Quote(s)) < MaxMessageLen-20 {
+		if utf8.Valid(data) && audit.EscapedLen(strconv.Quote(s)) < MaxMessageLen-20 {
 			if !strings.Contains(PersonalMessage(data, key, [32]byte{}).String(), "message: "+strconv.Quote(s)+" (") {
 				t.Fatal("a short message is not shown whole")
 			}
