@@ -101,7 +101,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	e.v.Store(nv)
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
@@ -212,7 +212,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	e.v.Store(&nv)
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
@@ -253,7 +253,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 		Approvers:     signers,
 	})
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	delete(e.frozen.m, target)
 	if e.frozen.since == nil {

@@ -102,7 +102,7 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		res.Release()
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	p.lastSeq = seq
 	if e.approvals.m == nil {
@@ -177,7 +177,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
 		line, _, err := v.audit.append(rec)
 		if err != nil {
-			return refuse(api.CodeUnavailable, "%v", err)
+			return appendRefusal(err)
 		}
 		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: "rejected by " + req.Approver, AuditRecord: line}
 	}
@@ -189,7 +189,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(p.approved), p.rule.Quorum, req.Approver, p.summary)
 		line, seq, err := v.audit.append(rec)
 		if err != nil {
-			return refuse(api.CodeUnavailable, "%v", err)
+			return appendRefusal(err)
 		}
 		p.lastSeq = seq
 		return &proto.SignResponse{
@@ -205,7 +205,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: approved, but key %s was frozen (audit record %d): %s", p.id, p.key.id, fi.Seq, p.summary)
 		line, _, err := v.audit.append(rec)
 		if err != nil {
-			return refuse(api.CodeUnavailable, "%v", err)
+			return appendRefusal(err)
 		}
 		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: fmt.Sprintf("key %s was frozen (audit record %d) before the approvals were complete", p.key.id, fi.Seq), AuditRecord: line}
 	}
@@ -218,7 +218,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: approved, but policy version %d refuses it now: %s", p.id, rs.pol.Version(), p.summary)
 		line, _, err := v.audit.append(rec)
 		if err != nil {
-			return refuse(api.CodeUnavailable, "%v", err)
+			return appendRefusal(err)
 		}
 		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: "the policy in force no longer allows it: " + reason, AuditRecord: line}
 	}

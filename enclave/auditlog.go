@@ -43,7 +43,7 @@ type auditLog struct {
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
-	return &auditLog{chain: audit.NewChain(s, audit.Head{}), key: s.PublicKey(), max: max, now: time.Now}
+	return &auditLog{chain: newChain(s, audit.Head{}), key: s.PublicKey(), max: max, now: time.Now}
 }
 
 // full reports whether the backlog of unacknowledged records is at its cap.

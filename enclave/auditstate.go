@@ -7,7 +7,7 @@ import (
 // newAuditLogFrom returns an audit log continuing from head.
 func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
 	a := newAuditLog(s, max)
-	a.chain = audit.NewChain(s, head)
+	a.chain = newChain(s, head)
 	return a
 }
 

@@ -3,7 +3,6 @@ package enclave
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +80,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
-			return refuse(api.CodeUnavailable, "%v", aerr)
+			return appendRefusal(aerr)
 		}
 		e.rules.Store(nrs)
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
@@ -93,11 +92,11 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	eff := now.Add(e.timeLock)
 	line, seq, aerr := v.audit.append(audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
-		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, strings.Join(change.Loosening, "; ")),
+		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, listWithin(change.Loosening, "; ")),
 		Decision: "scheduled", PolicyVersion: rs.pol.Version(), Approvers: signers,
 	})
 	if aerr != nil {
-		return refuse(api.CodeUnavailable, "%v", aerr)
+		return appendRefusal(aerr)
 	}
 	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, pol: pol})
 	sort.Slice(e.gov.pending, func(i, j int) bool { return e.gov.pending[i].pol.Version() < e.gov.pending[j].pol.Version() })
@@ -124,7 +123,7 @@ func listOr(l []string, none string) string {
 	if len(l) == 0 {
 		return none
 	}
-	return strings.Join(l, "; ")
+	return listWithin(l, "; ")
 }
 
 // policyCancel cancels a pending change: one admin suffices.
@@ -146,7 +145,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
-			return refuse(api.CodeUnavailable, "%v", aerr)
+			return appendRefusal(aerr)
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
 		return policyResult(cmd, p.pol, 0, signers, seq, line)

@@ -108,7 +108,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 	rec.Decision, rec.Rule = audit.DecisionRefused, rule
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", rule)
 	if rule != RuleFrozen {
@@ -123,7 +123,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
-		return nil, refuse(api.CodeUnavailable, "%v", err)
+		return nil, appendRefusal(err)
 	}
 	sig := ethtx.Sign(k.priv, d.digest)
 	resp := &proto.SignResponse{From: k.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line, SignedTransaction: []byte{}}
