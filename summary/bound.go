@@ -22,8 +22,8 @@ const (
 	// MaxLines caps a summary's number of lines.
 	MaxLines = 200
 	// MaxMessageLen caps the value of a personal message's line: about
-	// 4,000 characters of plain text are shown whole, which holds any
-	// sign-in (EIP-4361) message.
+	// 4,000 characters of plain text are shown whole, a typical sign-in
+	// (EIP-4361) message several times over.
 	MaxMessageLen = 4 << 10
 	// MaxValueLen caps a string or bytes value taken from the request or
 	// the policy: a typed-data string or bytes value, a domain name or

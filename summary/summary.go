@@ -12,32 +12,34 @@
 //
 // # Size
 //
-// A summary is stored in an audit record, and one record that does not fit
+// A summary is stored in an audit record, and a record that does not fit
 // in the host protocol (proto.MaxAuditRecordLen) cannot be persisted, so a
 // summary is bounded whatever the request holds. In the record the text is
 // a JSON string, where a line break, '"' and '\' take 2 bytes and other
 // control characters 6, so every cap counts bytes as written there
-// ("escaped bytes", never fewer than the text's own): quoting a string that
-// is full of '"' or of zero bytes, then escaping it for JSON, grows it up to
-// five times, and a cap on the raw length would not hold.
+// (audit.EscapedLen), never fewer than the text's own: quoting a message
+// of zero bytes, then escaping it for JSON, grows it five times, and a cap
+// on the raw length would not hold.
 //
 //   - A value taken from the request or the policy (a personal message, a
 //     typed-data string or bytes value, a domain name or version, a label)
 //     is shown whole up to [MaxMessageLen] (messages) or [MaxValueLen]
-//     (the others). A longer one keeps its length, its longest prefix that
-//     fits, and its SHA-256, so that the record still says what was
-//     signed and can be matched to the request:
-//     "Sign in to exam"... (13200 bytes, sha256 5f…) for a string,
-//     0x0000…... (13200 bytes, not UTF-8, sha256 5f…) for bytes. The
-//     "..." stands outside the closing quote or after the hex digits,
-//     where no whole value puts it. Calldata and init code are not shown
-//     at all, only decoded or counted in bytes.
-//   - Any one line value is capped at [MaxLineLen], a backstop the caps
-//     above keep out of reach.
+//     (the others). A longer one keeps its longest prefix that fits, then
+//     "..." and its length and SHA-256, so that the record still shows
+//     what was signed and can be matched with the request:
+//     "Sign in to exa"... (13200 bytes, sha256 <64 hex digits>), or
+//     0x1901ab... (3000 bytes, not UTF-8, sha256 <64 hex digits>). The
+//     "..." follows the closing quote or the hex digits, where no whole
+//     value has it. Calldata and init code are never printed, only
+//     decoded or counted.
+//   - Any one line value is capped at [MaxLineLen], a backstop that the
+//     caps above keep out of reach.
 //   - A whole summary is capped at [MaxSize] escaped bytes and [MaxLines]
-//     lines: the lines past the cap are left out, a "truncated" line says
-//     how many, and the last line, the digest to be signed, is always
-//     kept.
+//     lines: the lines past a cap are left out, so what is shown is the
+//     beginning of the whole, a "truncated" line says how many, and the
+//     last line, the digest to be signed, is always kept.
+//
+// docs/audit.md shows examples.
 package summary
 
 import (
