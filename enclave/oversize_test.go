@@ -262,6 +262,9 @@ func TestOversizedRequests(t *testing.T) {
 		{"typed data full of quote marks", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+strings.Repeat(`\"`, 300)+`"`, 400)), "", policy.RuleTypedDataDomains, true, true},
 		{"typed data full of control characters", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+controls.String()+`"`, 160)), "", policy.RuleTypedDataDomains, true, true},
 		{"typed data of one long string", "eth_typed_data", typedPayload("string", `"`+strings.Repeat("x", 240_000)+`"`), "", policy.RuleTypedDataDomains, true, false},
+		// The policy's refusal names the domain: the answer must still
+		// carry its record.
+		{"typed data of a long domain name", "eth_typed_data", []byte(strings.Replace(string(typedPayload("string", `"x"`)), `"name":"Big"`, `"name":"`+strings.Repeat(`\"`, 100_000)+`"`, 1)), policy.RuleTypedDataDomains, policy.RuleTypedDataDomains, true, false},
 		{"typed data of big bytes arrays", "eth_typed_data", typedPayload("bytes[]", jsonArray(`"0x`+strings.Repeat("ab", 1200)+`"`, 100)), "", policy.RuleTypedDataDomains, true, true},
 		{"transaction with huge calldata", "eth_transaction", txPayload(callTx(t, &c, append([]byte{0xde, 0xad, 0xbe, 0xef}, make([]byte, 120_000)...))), "", policy.RuleCalldata, false, false},
 		// No policy allows a contract creation: both keys refuse it.

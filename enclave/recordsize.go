@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
@@ -73,4 +74,26 @@ func listWithin(items []string, sep string) string {
 		b.WriteString(it)
 	}
 	return b.String()
+}
+
+// clipMessage shortens a refusal's message to what an answer carries
+// (proto.MaxErrorMessageLen), on a rune boundary, saying how long it was. A
+// policy's reason may quote the request (an EIP-712 domain's name, say),
+// and an answer with a longer message would leave without its audit record
+// (proto.Serve then sends the error's code and truncated text only). The
+// record keeps the request's bounded summary.
+func clipMessage(s string) string {
+	if len(s) <= proto.MaxErrorMessageLen && utf8.ValidString(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= proto.MaxErrorMessageLen {
+		return s
+	}
+	tail := fmt.Sprintf("... (%d bytes)", len(s))
+	cut := proto.MaxErrorMessageLen - len(tail)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + tail
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
@@ -78,6 +79,29 @@ func TestListWithin(t *testing.T) {
 			}
 			if !strings.HasSuffix(got, fmt.Sprintf("and %d more (see the policy document of that hash)", more)) {
 				t.Fatalf("got …%q, want %d more", got[max(0, len(got)-80):], more)
+			}
+		})
+	}
+}
+
+func TestClipMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		clipped  bool
+	}{
+		{"short", "value 2 ETH exceeds the limit", false},
+		{"at the cap", strings.Repeat("x", proto.MaxErrorMessageLen), false},
+		{"over the cap", strings.Repeat("x", proto.MaxErrorMessageLen+1), true},
+		{"runes across the cut", strings.Repeat("€", proto.MaxErrorMessageLen), true},
+		{"invalid UTF-8", "bad \xff byte", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := clipMessage(tc.in)
+			if len(got) > proto.MaxErrorMessageLen || !utf8.ValidString(got) {
+				t.Fatalf("%d bytes, valid UTF-8 %t", len(got), utf8.ValidString(got))
+			}
+			if clipped := strings.HasSuffix(got, fmt.Sprintf("... (%d bytes)", len(tc.in))); clipped != tc.clipped {
+				t.Fatalf("clipped %t: %q", clipped, got[max(0, len(got)-40):])
 			}
 		})
 	}

@@ -114,7 +114,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 	if rule != RuleFrozen {
 		e.afterRefusal(v, rs, c.key.id, limitBreach)
 	}
-	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: reason, AuditRecord: line}
+	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
 }
 
 // signDecided records the signature, then makes it: the record is made
