@@ -220,7 +220,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		if err != nil {
 			return appendRefusal(err)
 		}
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: "the policy in force no longer allows it: " + reason, AuditRecord: line}
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage("the policy in force no longer allows it: " + reason), AuditRecord: line}
 	}
 	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, slices.Clone(p.approved), ""
 	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(p.approved, ", "), p.summary)
