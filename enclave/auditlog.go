@@ -1,12 +1,15 @@
 package enclave
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -16,34 +19,99 @@ import (
 // deciding requests (503).
 const DefaultMaxUnackedAudit = 4096
 
-// errAuditBacklog refuses requests while the host has not persisted enough
-// of the records it was given.
-var errAuditBacklog = errors.New("too many audit records are not yet persisted by the host; refusing to decide until it catches up")
+// DefaultAuditAckTimeout is how long an answer waits for the host to
+// acknowledge its record as persisted before it is withheld (503), and how
+// long the oldest record may stay unacknowledged before the enclave stops
+// deciding new requests.
+const DefaultAuditAckTimeout = 5 * time.Second
+
+// Why the enclave refuses to decide: each is answered 503, and the request
+// changes nothing.
+var (
+	// errAuditBacklog: the host has not persisted enough of the records it
+	// was given.
+	errAuditBacklog = errors.New("too many audit records are not yet persisted by the host; refusing to decide until it catches up")
+	// errAuditUnacknowledged: an answer's record was not acknowledged in
+	// time; the answer (a signature, for instance) is withheld.
+	errAuditUnacknowledged = errors.New("the host did not acknowledge the decision's audit record as persisted in time; the answer is withheld")
+)
+
+// RuleAudit is the rule of the answers the audit pipeline refuses: the
+// host cannot persist, or did not acknowledge, the records.
+const RuleAudit = "audit"
 
 // auditLog is the enclave's side of the audit log: the chain, and the
 // records handed over but not yet acknowledged, kept so that a host that
 // lost them (a crash between receiving and persisting) can fetch them
 // again.
+//
+// The host long-polls for records (proto.AuditRequest with WaitMS),
+// persists them, and acknowledges them with the hash of the exact line it
+// wrote. An answer that a record belongs to (a signature, a refusal, a
+// pending approval, an admin command's result) is released only once that
+// record is acknowledged: no signature leaves without its record on the
+// host's disk, and a host that never acknowledges obtains none.
 type auditLog struct {
 	mu      sync.Mutex
 	chain   *audit.Chain
 	key     []byte
-	pending [][]byte // unacknowledged records, in sequence order
-	first   uint64   // seq of pending[0]
+	pending [][]byte    // unacknowledged records, in sequence order
+	since   []time.Time // when each pending record was appended
+	first   uint64      // seq of pending[0]
 	max     int
 	now     func() time.Time
+	// stall is how long the oldest record may stay unacknowledged before
+	// decisions stop.
+	stall time.Duration
 
 	// Of the last record appended: what a rotate record carries over.
 	lastTimeMS    int64
 	policyVersion uint64
 
-	// acked is the head of the records the host acknowledged persisting
-	// (zero until the first acknowledgement).
+	// acked is the head of the records the host acknowledged persisting:
+	// at start, the head the log continues from (it came from the host's
+	// disk).
 	acked audit.Head
+	// ackCh is closed, and replaced, whenever acked advances.
+	ackCh chan struct{}
+	// appendCh is closed, and replaced, whenever a record is appended.
+	appendCh chan struct{}
+	// failing is the host's latest report that it cannot persist.
+	failing string
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
-	return &auditLog{chain: newChain(s, audit.Head{}), key: s.PublicKey(), max: max, now: time.Now}
+	return newAuditLogFrom(s, max, audit.Head{})
+}
+
+// newAuditLogFrom returns an audit log continuing from head, which the host
+// holds on disk (so it counts as acknowledged).
+func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
+	return &auditLog{
+		chain: newChain(s, head), key: s.PublicKey(), max: max, now: time.Now,
+		stall: DefaultAuditAckTimeout, acked: head,
+		ackCh: make(chan struct{}), appendCh: make(chan struct{}),
+	}
+}
+
+// canDecide says why a new decision must not be made now, or nil: the
+// backlog of unacknowledged records is at its cap, the host reported that
+// it cannot persist, or the oldest record has waited for its
+// acknowledgement longer than the stall limit (the host stopped
+// acknowledging). Deciding then would only pile up records, and
+// reservations, that cannot be released.
+func (a *auditLog) canDecide() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case len(a.pending) >= a.max:
+		return errAuditBacklog
+	case a.failing != "":
+		return fmt.Errorf("the host reports that it cannot persist audit records (%s); refusing to decide until it can", a.failing)
+	case len(a.since) > 0 && time.Since(a.since[0]) > a.stall:
+		return fmt.Errorf("the host has not acknowledged audit record %d for %s; refusing to decide until it does", a.first, time.Since(a.since[0]).Truncate(time.Millisecond))
+	}
+	return nil
 }
 
 // full reports whether the backlog of unacknowledged records is at its cap.
@@ -53,9 +121,9 @@ func (a *auditLog) full() bool {
 	return len(a.pending) >= a.max
 }
 
-// append adds a signed record and keeps it until acknowledged. It fails
-// closed: on error there is no record, and the caller must not answer with
-// a signature.
+// append adds a signed decision record and keeps it until acknowledged. It
+// fails closed: on error there is no record, and the caller must not
+// answer with a signature.
 func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -75,8 +143,39 @@ func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
 		a.first = rec.Seq
 	}
 	a.pending = append(a.pending, line)
+	a.since = append(a.since, time.Now()) // real time: the stall limit is an operational timeout
 	a.lastTimeMS, a.policyVersion = rec.TimeMS, rec.PolicyVersion
+	close(a.appendCh)
+	a.appendCh = make(chan struct{})
 	return line, rec.Seq, nil
+}
+
+// awaitAck waits until the host has acknowledged record seq as persisted,
+// for at most timeout.
+func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Duration) error {
+	var timer *time.Timer
+	for {
+		a.mu.Lock()
+		done, ch := a.acked.Seq >= seq, a.ackCh
+		a.mu.Unlock()
+		if done {
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return errAuditUnacknowledged
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%v)", errAuditUnacknowledged, ctx.Err())
+		}
+	}
 }
 
 // rotate appends the rotate record the host asked for: the signed last
@@ -88,13 +187,9 @@ func (a *auditLog) rotate() []byte {
 	if len(a.pending) >= a.max {
 		return nil
 	}
-	now := a.now
-	if now == nil {
-		now = time.Now
-	}
 	next := a.chain.Head().Seq + 1
 	line, _, err := a.appendLocked(audit.Record{
-		TimeMS:        max(nowMS(now), a.lastTimeMS),
+		TimeMS:        max(nowMS(a.now), a.lastTimeMS),
 		Kind:          audit.KindRotate,
 		Decision:      "rotated",
 		Summary:       fmt.Sprintf("the host rotated the audit log: this segment ends with record %d, the next one starts with record %d", next, next+1),
@@ -106,30 +201,92 @@ func (a *auditLog) rotate() []byte {
 	return line
 }
 
-// handle acknowledges records up to req.Ack, appends a rotate record if
-// req.Rotate asks for one, and returns the records from req.From on.
-func (a *auditLog) handle(req *proto.AuditRequest) *proto.AuditResponse {
+// handle applies the host's acknowledgement and report, appends a rotate
+// record if req.Rotate asks for one, and returns the records from req.From
+// on, waiting for them up to req.WaitMS. An acknowledgement beyond the
+// head, or whose hash is not the enclave's record's, is refused and
+// changes nothing: the host's log is not this enclave's.
+func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.AuditResponse, *proto.Error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if req.Ack >= a.first && len(a.pending) > 0 {
-		n := min(int(req.Ack-a.first+1), len(a.pending))
-		a.acked = audit.Head{Seq: a.first + uint64(n) - 1, Hash: sha256.Sum256(a.pending[n-1])}
-		clear(a.pending[:n])
-		a.pending = a.pending[n:]
-		a.first += uint64(n)
+	if perr := a.ackLocked(req.Ack, req.AckHash); perr != nil {
+		a.mu.Unlock()
+		return nil, perr
 	}
+	a.failing = req.Failing
 	var rotated []byte
 	if req.Rotate {
 		rotated = a.rotate()
 	}
+	if req.WaitMS > 0 && req.From > a.chain.Head().Seq {
+		ch := a.appendCh
+		a.mu.Unlock()
+		t := time.NewTimer(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		a.mu.Lock()
+	}
+	defer a.mu.Unlock()
 	head := a.chain.Head()
-	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}, RotateRecord: rotated}
-	if req.From != 0 && len(a.pending) > 0 && req.From >= a.first {
-		for i := int(req.From - a.first); i < len(a.pending) && len(resp.Records) < proto.MaxAuditRecords; i++ {
+	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}, RotateRecord: rotated, Acked: a.acked.Seq}
+	if req.From != 0 && len(a.pending) > 0 {
+		// Records before the first pending one were acknowledged, and are
+		// no longer kept: a host that asks for them gets the first one it
+		// can have, and sees the gap.
+		from := max(req.From, a.first)
+		for i := from - a.first; i < uint64(len(a.pending)) && len(resp.Records) < proto.MaxAuditRecords; i++ {
 			resp.Records = append(resp.Records, a.pending[i])
 		}
 	}
-	return resp
+	return resp, nil
+}
+
+// ackLocked applies an acknowledgement of the records up to seq, whose last
+// one hashes to hash. a.mu is held.
+func (a *auditLog) ackLocked(seq uint64, hash []byte) *proto.Error {
+	head := a.chain.Head()
+	switch {
+	case seq <= a.acked.Seq:
+		return nil // already acknowledged (acknowledgements are cumulative)
+	case seq > head.Seq:
+		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d, beyond the enclave's last record %d", seq, head.Seq)}
+	case len(hash) != sha256.Size:
+		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq)}
+	}
+	i := seq - a.first
+	got := sha256.Sum256(a.pending[i])
+	if subtle.ConstantTimeCompare(got[:], hash) != 1 {
+		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got)}
+	}
+	n := i + 1
+	a.acked = audit.Head{Seq: seq, Hash: got}
+	clear(a.pending[:n])
+	a.pending = a.pending[n:]
+	a.since = a.since[n:]
+	a.first += n
+	close(a.ackCh)
+	a.ackCh = make(chan struct{})
+	return nil
+}
+
+// persistedHead returns the head of the records the host has acknowledged
+// as persisted. Checkpoints carry this head, never one the host may not
+// have stored.
+func (a *auditLog) persistedHead() (audit.Head, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.acked, true
+}
+
+// hostFailing returns the host's latest report that it cannot persist
+// records, or "".
+func (a *auditLog) hostFailing() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failing
 }
 
 func (a *auditLog) head() audit.Head { return a.chain.Head() }

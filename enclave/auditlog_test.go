@@ -3,10 +3,13 @@ package enclave_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,24 +20,220 @@ import (
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
+// manualFixture is a fixture whose host acknowledges nothing unless the
+// test says so.
+func manualFixture(t *testing.T, maxUnacked int, ackTimeout time.Duration) *fixture {
+	t.Helper()
+	hot, _ := stamp.GenerateSigner(stamp.Ed25519)
+	other, _ := stamp.GenerateSigner(stamp.P256)
+	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot, other: other}
+	var err error
+	f.e, err = enclave.New(enclave.Config{
+		Genesis:         genesisJSON(t, hot.PublicKey(), other.PublicKey()),
+		Now:             func() time.Time { return f.now },
+		MaxUnackedAudit: maxUnacked,
+		AuditAckTimeout: ackTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// sendAsync sends a sign request whose answer waits for the host.
+func (f *fixture) sendAsync(t *testing.T, s stamp.Signer, body []byte) <-chan proto.Message {
+	t.Helper()
+	h, err := stamp.Create(s, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan proto.Message, 1)
+	go func() { ch <- f.e.Handle(context.Background(), &proto.SignRequest{Body: body, Stamp: h}) }()
+	return ch
+}
+
+// fetch asks for the records from seq from on.
+func fetch(t *testing.T, e *enclave.Enclave, from uint64) *proto.AuditResponse {
+	t.Helper()
+	st, ok := e.Handle(context.Background(), &proto.AuditRequest{From: from}).(*proto.AuditResponse)
+	if !ok {
+		t.Fatal("audit request refused")
+	}
+	return st
+}
+
+// ack acknowledges records up to line's, with its hash.
+func ack(t *testing.T, e *enclave.Enclave, line []byte) proto.Message {
+	t.Helper()
+	r, err := audit.Unmarshal(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(line)
+	return e.Handle(context.Background(), &proto.AuditRequest{Ack: r.Seq, AckHash: h[:]})
+}
+
+// waitRecords waits until the enclave's head reaches seq.
+func waitRecords(t *testing.T, e *enclave.Enclave, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for fetch(t, e, 0).HeadSeq < seq {
+		if time.Now().After(deadline) {
+			t.Fatalf("the enclave's head did not reach %d", seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReleaseOnlyAfterAck: a signature leaves the enclave only once the
+// host has acknowledged its record with the record's exact hash; an
+// acknowledgement naming another record, or beyond the head, changes
+// nothing.
+func TestReleaseOnlyAfterAck(t *testing.T) {
+	f := manualFixture(t, 0, time.Minute)
+	answer := f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 2)
+	st := fetch(t, f.e, 1)
+	if len(st.Records) != 2 || len(st.Run) != proto.RunIDLen {
+		t.Fatalf("%d records, run %x", len(st.Records), st.Run)
+	}
+	// Not yet acknowledged: no answer.
+	select {
+	case m := <-answer:
+		t.Fatalf("answered before the acknowledgement: %T", m)
+	case <-time.After(50 * time.Millisecond):
+	}
+	bad := sha256.Sum256([]byte("another record"))
+	for _, tc := range []struct {
+		name string
+		req  *proto.AuditRequest
+		want string
+	}{
+		{"wrong hash", &proto.AuditRequest{Ack: 2, AckHash: bad[:]}, "not this enclave's"},
+		{"no hash", &proto.AuditRequest{Ack: 2}, "without the record's hash"},
+		{"beyond the head", &proto.AuditRequest{Ack: 3, AckHash: bad[:]}, "beyond"},
+		{"max uint64", &proto.AuditRequest{Ack: math.MaxUint64, AckHash: bad[:]}, "beyond"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, f.e.Handle(context.Background(), tc.req), api.CodeBadRequest, tc.want)
+			if got := fetch(t, f.e, 1); got.Acked != 0 || len(got.Records) != 2 {
+				t.Fatalf("a refused acknowledgement changed the state: acked %d, %d records", got.Acked, len(got.Records))
+			}
+		})
+	}
+	select {
+	case m := <-answer:
+		t.Fatalf("answered after a refused acknowledgement: %T", m)
+	default:
+	}
+	ack(t, f.e, st.Records[1])
+	sr, ok := (<-answer).(*proto.SignResponse)
+	if !ok || !bytes.Equal(sr.AuditRecord, st.Records[1]) || sr.AuditSeq != 2 {
+		t.Fatalf("answer after the acknowledgement: %+v", sr)
+	}
+	if got := fetch(t, f.e, 1); got.Acked != 2 || len(got.Records) != 0 {
+		t.Fatalf("after the acknowledgement: acked %d, %d records kept", got.Acked, len(got.Records))
+	}
+}
+
+// TestNoAckNoSignature: a host that never acknowledges obtains no
+// signature, and the enclave stops deciding once the oldest record has
+// waited too long, instead of piling up records until the backlog cap.
+func TestNoAckNoSignature(t *testing.T) {
+	f := manualFixture(t, 0, 100*time.Millisecond)
+	for i := range 20 {
+		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+		pe, ok := resp.(*proto.Error)
+		if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit {
+			t.Fatalf("request %d without acknowledgements: %#v", i, resp)
+		}
+	}
+	// The first request's record was made (and its signature withheld);
+	// after that the stall stops deciding: far fewer than 20 records.
+	if head := fetch(t, f.e, 0).HeadSeq; head > 3 {
+		t.Fatalf("%d records made for a host that acknowledges nothing", head)
+	}
+	pe := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
+	if !strings.Contains(pe.Message, "has not acknowledged audit record 1") {
+		t.Fatalf("stall refusal: %s", pe.Message)
+	}
+	// Once the host acknowledges, deciding resumes.
+	startAcks(t, f.e)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+		if _, ok := resp.(*proto.SignResponse); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after acknowledgements: %#v", resp)
+		}
+	}
+}
+
+// TestHostFailingStopsDeciding: when the host reports that it cannot
+// persist, the enclave stops deciding at once (health says why), and
+// resumes when the host says it can again.
+func TestHostFailingStopsDeciding(t *testing.T) {
+	f := newFixture(t)
+	f.host.pause()
+	f.e.Handle(context.Background(), &proto.AuditRequest{Failing: "writing the audit log: no space left on device"})
+	pe, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
+	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit || !strings.Contains(pe.Message, "no space left") {
+		t.Fatalf("while the host fails: %#v", pe)
+	}
+	if h := f.e.Handle(context.Background(), &proto.HealthRequest{}).(*proto.HealthResponse); !strings.Contains(h.AuditFailing, "no space") {
+		t.Fatalf("health does not say the host fails: %+v", h)
+	}
+	if head := fetch(t, f.e, 0).HeadSeq; head != 1 {
+		t.Fatalf("a refused request made a record: head %d", head)
+	}
+	f.host.resume() // its next poll reports nothing failing
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+		if _, ok := resp.(*proto.SignResponse); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the host recovered: %#v", resp)
+		}
+	}
+}
+
 // TestAuditBacklog: the enclave keeps unacknowledged records for the host
 // to fetch again, and stops deciding when too many are unacknowledged.
 func TestAuditBacklog(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	// A refusal is recorded too, and its record travels with the error.
-	e, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 99, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
-	if !ok || e.Code != api.CodePolicyDenied || len(e.AuditRecord) == 0 {
-		t.Fatalf("refusal %+v without its audit record", e)
-	}
-	for range 3 {
-		if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
-			t.Fatal("not signed")
+	f := manualFixture(t, 3, time.Minute)
+	// The boot record is 1 pending; two decisions waiting for their
+	// acknowledgement fill the backlog.
+	a1 := f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	a2 := f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(2)), f.now.UnixMilli()))
+	answerOf := func(seq uint64) proto.Message {
+		select {
+		case m := <-a1:
+			if sr, ok := m.(*proto.SignResponse); ok && sr.AuditSeq == seq {
+				return m
+			}
+			t.Fatalf("answer %#v, want the one of record %d", m, seq)
+		case m := <-a2:
+			if sr, ok := m.(*proto.SignResponse); ok && sr.AuditSeq == seq {
+				return m
+			}
+			t.Fatalf("answer %#v, want the one of record %d", m, seq)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer for record %d", seq)
 		}
+		return nil
 	}
-	// Records 1 (boot) to 5 are pending; a host that lost them fetches them.
-	st := f.e.Handle(ctx, &proto.AuditRequest{From: 1}).(*proto.AuditResponse)
-	if st.HeadSeq != 5 || len(st.Records) != 5 || !bytes.Equal(st.Key, f.e.UserData().AuditKey) {
+	waitRecords(t, f.e, 3)
+	pe, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
+	if !ok || pe.Code != api.CodeUnavailable || !strings.Contains(pe.Message, "too many audit records") {
+		t.Fatalf("request over the backlog: %#v", pe)
+	}
+	// A host that lost the records fetches them; they verify.
+	st := fetch(t, f.e, 1)
+	if st.HeadSeq != 3 || len(st.Records) != 3 || !bytes.Equal(st.Key, f.e.UserData().AuditKey) {
 		t.Fatalf("audit state: head %d, %d records", st.HeadSeq, len(st.Records))
 	}
 	var log bytes.Buffer
@@ -42,40 +241,20 @@ func TestAuditBacklog(t *testing.T) {
 		log.Write(r)
 		log.WriteByte('\n')
 	}
-	rep, err := audit.Verify(&log, st.Key, audit.VerifyOptions{ExpectHead: &audit.Head{Seq: st.HeadSeq, Hash: st.HeadHash}})
-	if err != nil || rep.Records != 5 {
+	if rep, err := audit.Verify(&log, st.Key, audit.VerifyOptions{ExpectHead: &audit.Head{Seq: st.HeadSeq, Hash: st.HeadHash}}); err != nil || rep.Records != 3 {
 		t.Fatalf("the fetched log does not verify: %v", err)
 	}
-	// Acknowledge up to 3: only 4 and 5 remain to fetch.
-	st = f.e.Handle(ctx, &proto.AuditRequest{Ack: 3, From: 1}).(*proto.AuditResponse)
-	if len(st.Records) != 0 {
-		t.Fatalf("records before the first pending one returned: %d", len(st.Records))
+	// Acknowledge up to 2: one answer leaves, only 3 remains to fetch.
+	ack(t, f.e, st.Records[1])
+	answerOf(2)
+	if st := fetch(t, f.e, 1); len(st.Records) != 1 || !bytes.Equal(st.Records[0], fetch(t, f.e, 3).Records[0]) {
+		t.Fatalf("after acknowledging 2: %d records", len(st.Records))
 	}
-	st = f.e.Handle(ctx, &proto.AuditRequest{From: 4}).(*proto.AuditResponse)
-	if len(st.Records) != 2 {
-		t.Fatalf("from 4: %d records, want 2", len(st.Records))
-	}
-}
-
-func TestAuditBacklogFull(t *testing.T) {
-	f := newFixtureWith(t, 3)
-	// The boot record is 1 pending; two more decisions fill the backlog.
-	for i := range 3 {
-		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
-		if i < 2 {
-			if _, ok := resp.(*proto.SignResponse); !ok {
-				t.Fatalf("request %d: %+v", i, resp)
-			}
-			continue
-		}
-		if e, ok := resp.(*proto.Error); !ok || e.Code != api.CodeUnavailable {
-			t.Fatalf("request over the backlog: %+v, want unavailable", resp)
-		}
-	}
-	// Once the host acknowledges, deciding resumes.
-	f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 3})
+	ack(t, f.e, st.Records[2])
+	answerOf(3)
+	startAcks(t, f.e)
 	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
-		t.Fatal("still refused after the acknowledgement")
+		t.Fatal("still refused after the acknowledgements")
 	}
 }
 
@@ -92,25 +271,26 @@ func TestAuditBacklogFromGenesis(t *testing.T) {
 	}
 	f := &fixture{e: e, now: time.Now(), hot: hot}
 	// The boot record plus one decision fill a backlog of 2.
-	if _, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.SignResponse); !ok {
-		t.Fatal("first request refused")
-	}
+	f.sendAsync(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli()))
+	waitRecords(t, e, 2)
 	if pe, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
 		t.Fatalf("over the genesis backlog: %+v", pe)
 	}
+	ack(t, e, fetch(t, e, 2).Records[0])
 }
 
 // TestAuditRotate: at the host's request the enclave appends a signed
 // rotate record, keeps it until acknowledged like any record, and the next
 // record continues the chain in a new segment.
 func TestAuditRotate(t *testing.T) {
-	f := newFixture(t)
+	f := manualFixture(t, 0, time.Minute)
 	ctx := context.Background()
-	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
-		t.Fatal("not signed")
-	}
+	f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 2)
 	// Records 1 (boot) and 2 are persisted; the host asks for a rotation.
-	st := f.e.Handle(ctx, &proto.AuditRequest{Ack: 2, Rotate: true}).(*proto.AuditResponse)
+	two := fetch(t, f.e, 2).Records[0]
+	h := sha256.Sum256(two)
+	st := f.e.Handle(ctx, &proto.AuditRequest{Ack: 2, AckHash: h[:], Rotate: true}).(*proto.AuditResponse)
 	if len(st.RotateRecord) == 0 || st.HeadSeq != 3 {
 		t.Fatalf("rotation: head %d, rotate record %q", st.HeadSeq, st.RotateRecord)
 	}
@@ -123,14 +303,13 @@ func TestAuditRotate(t *testing.T) {
 	}
 	rotate := st.RotateRecord
 	// Not acknowledged yet: a host that lost it fetches it again.
-	st = f.e.Handle(ctx, &proto.AuditRequest{From: 3}).(*proto.AuditResponse)
+	st = fetch(t, f.e, 3)
 	if len(st.Records) != 1 || !bytes.Equal(st.Records[0], rotate) || st.RotateRecord != nil {
 		t.Fatalf("from 3 after the rotation: %d records", len(st.Records))
 	}
-	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(2)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
-		t.Fatal("not signed after the rotation")
-	}
-	all := f.e.Handle(ctx, &proto.AuditRequest{From: 3}).(*proto.AuditResponse)
+	f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(2)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 4)
+	all := fetch(t, f.e, 3)
 	if len(all.Records) != 2 {
 		t.Fatalf("%d pending records, want 2 (the rotate record and the decision)", len(all.Records))
 	}
@@ -145,24 +324,45 @@ func TestAuditRotate(t *testing.T) {
 		t.Fatalf("the rotated segments do not verify: %v %+v", err, rep)
 	}
 	// A request without Rotate appends nothing.
-	if st := f.e.Handle(ctx, &proto.AuditRequest{}).(*proto.AuditResponse); st.HeadSeq != 4 || st.RotateRecord != nil {
+	if st := fetch(t, f.e, 0); st.HeadSeq != 4 || st.RotateRecord != nil {
 		t.Fatalf("a plain audit request changed the log: head %d", st.HeadSeq)
 	}
+	ack(t, f.e, all.Records[1])
 }
 
 // TestAuditRotateBacklogFull: with the backlog full the enclave appends no
 // rotate record (the host retries once it has caught up).
 func TestAuditRotateBacklogFull(t *testing.T) {
-	f := newFixtureWith(t, 2)
-	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.SignResponse); !ok {
-		t.Fatal("not signed")
-	}
+	f := manualFixture(t, 2, time.Minute)
+	f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 2)
 	st := f.e.Handle(context.Background(), &proto.AuditRequest{Rotate: true}).(*proto.AuditResponse)
 	if st.RotateRecord != nil || st.HeadSeq != 2 {
 		t.Fatalf("rotated with a full backlog: head %d", st.HeadSeq)
 	}
-	st = f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 2, Rotate: true}).(*proto.AuditResponse)
+	h := sha256.Sum256(fetch(t, f.e, 2).Records[0])
+	st = f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 2, AckHash: h[:], Rotate: true}).(*proto.AuditResponse)
 	if st.RotateRecord == nil || st.HeadSeq != 3 {
 		t.Fatalf("no rotation once acknowledged: head %d", st.HeadSeq)
+	}
+}
+
+// TestAuditLongPoll: a host waiting for records gets one as soon as it is
+// appended.
+func TestAuditLongPoll(t *testing.T) {
+	f := manualFixture(t, 0, time.Minute)
+	got := make(chan *proto.AuditResponse, 1)
+	go func() {
+		got <- f.e.Handle(context.Background(), &proto.AuditRequest{From: 2, WaitMS: proto.MaxAuditWaitMS}).(*proto.AuditResponse)
+	}()
+	f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
+	select {
+	case st := <-got:
+		if len(st.Records) != 1 {
+			t.Fatalf("long poll: %d records", len(st.Records))
+		}
+		ack(t, f.e, st.Records[0])
+	case <-time.After(4 * time.Second):
+		t.Fatal("the long poll did not return with the new record")
 	}
 }

@@ -101,6 +101,10 @@ type Config struct {
 	// MaxUnackedAudit, when > 0, overrides the genesis configuration's
 	// audit.max_unacknowledged and DefaultMaxUnackedAudit (tests).
 	MaxUnackedAudit int
+	// AuditAckTimeout, when > 0, overrides DefaultAuditAckTimeout: how long
+	// an answer waits for the host to acknowledge its record, and how long
+	// the oldest record may wait before decisions stop.
+	AuditAckTimeout time.Duration
 }
 
 // Enclave is the signing service. It is safe for concurrent use.
@@ -114,9 +118,14 @@ type Enclave struct {
 	genesisHash [32]byte
 	replay      *replayGuard
 	maxAck      int
-	rand        io.Reader
-	keyService  KeyService
-	creds       *kms.PushedCredentials
+	ackTimeout  time.Duration
+	// run names this run of the enclave process (proto.RunIDLen random
+	// bytes): the host starts a new generation of its audit state for
+	// every run.
+	run        []byte
+	rand       io.Reader
+	keyService KeyService
+	creds      *kms.PushedCredentials
 
 	// v is nil while the enclave is locked.
 	v atomic.Pointer[vault]
@@ -187,6 +196,14 @@ func New(cfg Config) (*Enclave, error) {
 	if e.rand == nil {
 		e.rand = cryptoRand
 	}
+	e.ackTimeout = cfg.AuditAckTimeout
+	if e.ackTimeout <= 0 {
+		e.ackTimeout = DefaultAuditAckTimeout
+	}
+	e.run = make([]byte, proto.RunIDLen)
+	if _, err := io.ReadFull(cryptoRand, e.run); err != nil { // not e.rand: tests pin the seed it draws
+		return nil, fmt.Errorf("enclave: run id: %w", err)
+	}
 	switch {
 	case cfg.MaxUnackedAudit > 0:
 		e.maxAck = cfg.MaxUnackedAudit
@@ -233,6 +250,7 @@ func (e *Enclave) startEphemeral() error {
 	if err != nil {
 		return err
 	}
+	v.audit.now, v.audit.stall = e.now, e.ackTimeout
 	// An ephemeral enclave adds no keys later: the master key goes.
 	v.master.Zero()
 	v.master = nil
@@ -245,7 +263,15 @@ func (e *Enclave) startEphemeral() error {
 }
 
 // Handle answers one protocol request. It implements proto.Handler.
+//
+// An answer that carries an audit record (a signature, a refusal, a pending
+// approval, an admin command's result) leaves only once the host has
+// acknowledged that record as persisted; see release.
 func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
+	return e.released(ctx, e.handle(ctx, req))
+}
+
+func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
 	v := e.v.Load()
 	switch m := req.(type) {
 	case *proto.HealthRequest:
@@ -255,10 +281,12 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 			PolicyVersion: e.rules.Load().pol.Version(),
 			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
 			State:         e.stateOf(v),
+			Run:           e.run,
 		}
 		if v != nil {
 			resp.Keys = uint32(len(v.keys))
 			resp.AuditSeq = v.audit.head().Seq
+			resp.AuditFailing = v.audit.hostFailing()
 		}
 		return resp
 	case *proto.KeysRequest:
@@ -281,7 +309,7 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 		if v == nil {
 			return errLocked()
 		}
-		return v.audit.handle(m)
+		return e.auditRequest(ctx, v, m)
 	case *proto.CredentialsRequest:
 		return e.credentials(m)
 	case *proto.UnsealRequest:
@@ -336,5 +364,76 @@ const maxInFlightPerConn = 64
 
 // Serve answers the host's protocol on l until ctx is done.
 func (e *Enclave) Serve(ctx context.Context, l net.Listener) error {
-	return proto.Serve(ctx, l, e, &proto.ServerOptions{Logger: e.log, MaxInFlightPerConn: maxInFlightPerConn})
+	return proto.Serve(ctx, l, e, &proto.ServerOptions{Logger: e.log, MaxInFlightPerConn: maxInFlightPerConn, Control: isControl})
+}
+
+// isControl picks the requests served from slots of their own: the host's
+// audit acknowledgements, which every decision waits for, and health.
+func isControl(m proto.Message) bool {
+	switch m.(type) {
+	case *proto.AuditRequest, *proto.HealthRequest:
+		return true
+	}
+	return false
+}
+
+// auditRequest answers the host's audit poll: acknowledgements, its report,
+// rotation and the records it fetches.
+func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) proto.Message {
+	before := v.audit.hostFailing()
+	resp, perr := v.audit.handle(ctx, m)
+	if perr != nil {
+		e.log.Warn("audit acknowledgement refused", "err", perr.Message)
+		return perr
+	}
+	if m.Failing != before {
+		if m.Failing != "" {
+			e.log.Warn("the host cannot persist audit records: deciding stops", "reason", m.Failing)
+		} else {
+			e.log.Info("the host persists audit records again: deciding resumes")
+		}
+	}
+	resp.Run = e.run
+	return resp
+}
+
+// released returns resp once the host has acknowledged, as persisted, the
+// audit record resp carries (at once when it carries none): record first,
+// answer after the acknowledgement. When the acknowledgement does not come
+// in time, the answer is withheld and 503 answered instead: a host that
+// never acknowledges obtains no signature. The boot record of an unseal is
+// not waited for: every later answer waits for a later record, and
+// acknowledgements are cumulative.
+func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Message {
+	var line []byte
+	var seq uint64
+	switch m := resp.(type) {
+	case *proto.SignResponse:
+		line, seq = m.AuditRecord, m.AuditSeq
+	case *proto.Error:
+		line = m.AuditRecord
+	case *proto.AdminResponse:
+		line = m.AuditRecord
+	default:
+		return resp
+	}
+	if len(line) == 0 {
+		return resp
+	}
+	if seq == 0 {
+		r, err := audit.Unmarshal(line)
+		if err != nil {
+			return refuse(api.CodeInternal, "enclave: an answer's own audit record does not parse: %v", err)
+		}
+		seq = r.Seq
+	}
+	v := e.v.Load()
+	if v == nil {
+		return errLocked()
+	}
+	if err := v.audit.awaitAck(ctx, seq, e.ackTimeout); err != nil {
+		e.log.Warn("answer withheld: its audit record is not acknowledged", "seq", seq, "err", err)
+		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: fmt.Sprintf("audit record %d: %v", seq, err)}
+	}
+	return resp
 }

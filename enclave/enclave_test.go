@@ -37,6 +37,7 @@ type fixture struct {
 	hot    stamp.Signer // may use hot-0
 	other  stamp.Signer // may use cold-1 only (P-256)
 	seqIDs int
+	host   *ackHost // acknowledges the enclave's audit records
 }
 
 func genesisJSON(t testing.TB, hot, other stamp.PublicKey) []byte {
@@ -101,6 +102,7 @@ func newFixtureWith(t testing.TB, maxUnacked int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.host = startAcks(t, f.e)
 	return f
 }
 
@@ -359,6 +361,7 @@ func TestReplayCapacityFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startAcks(t, e)
 	f := &fixture{e: e, now: now, hot: hot}
 	for i := range 3 {
 		resp := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), now.UnixMilli()))

@@ -64,6 +64,7 @@ func newGovWith(t *testing.T, edit func(*policy.KeyRule)) *govFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.host = startAcks(t, f.e)
 	return &govFixture{fixture: f, admins: a, genesis: g, doc: doc}
 }
 

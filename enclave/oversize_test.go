@@ -33,15 +33,16 @@ const contractC = "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
 // every kind of request (native transfers, personal messages, typed data of
 // one domain, calls of one function), shut-1, which allows none, both used
 // by the client "big"; and side-2, used by the client "side" for the normal
-// requests that must keep working. It plays the host: it fetches the
-// records, checks that they chain, keeps them and acknowledges them.
+// requests that must keep working. An ackHost persists and acknowledges
+// its records; persist checks them.
 type oversizeFixture struct {
 	e         *enclave.Enclave
 	now       time.Time
 	big, side stamp.Signer
 	n         int
 	auditKey  []byte
-	persisted audit.Head // the last record fetched and acknowledged
+	kept      int        // records of the ackHost checked so far
+	persisted audit.Head // the last record checked
 	log       bytes.Buffer
 }
 
@@ -101,54 +102,43 @@ func newOversize(t *testing.T, edit func(open, shut *policy.KeyRule)) *oversizeF
 	if f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }}); err != nil {
 		t.Fatal(err)
 	}
+	startAcks(t, f.e)
 	if recs := f.persist(t); len(recs) != 1 || recs[0].Seq != 1 {
 		t.Fatalf("at start: %d records", len(recs))
 	}
 	return f
 }
 
-// persist plays the host: it fetches every record after the last one it
-// holds, checks that each continues the chain and can cross the protocol,
-// keeps it and acknowledges it. It returns the new records.
+// persist returns the records the host persisted since the last call,
+// once it holds every record up to the enclave's head, and checks that each
+// continues the chain and fits in the protocol.
 func (f *oversizeFixture) persist(t *testing.T) []audit.Record {
 	t.Helper()
-	ctx := context.Background()
+	st := f.e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse)
+	f.auditKey = st.Key
+	lines := recordsOf(t, f.e)
 	var recs []audit.Record
-	for {
-		st, ok := f.e.Handle(ctx, &proto.AuditRequest{From: f.persisted.Seq + 1}).(*proto.AuditResponse)
-		if !ok {
-			t.Fatal("no audit state")
+	for _, line := range lines[f.kept:] {
+		r, err := audit.Unmarshal(line)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, err := proto.Marshal(1, st); err != nil {
-			t.Fatalf("the records cannot be sent to the host: %v", err)
+		if len(line) > proto.MaxAuditRecordLen {
+			t.Fatalf("record %d of %d bytes cannot cross the protocol", r.Seq, len(line))
 		}
-		f.auditKey = st.Key
-		for _, line := range st.Records {
-			r, err := audit.Unmarshal(line)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Seq != f.persisted.Seq+1 || r.Prev != f.persisted.Hash {
-				t.Fatalf("record %d does not continue the host's head %v", r.Seq, f.persisted)
-			}
-			f.persisted = audit.Head{Seq: r.Seq, Hash: sha256.Sum256(line)}
-			f.log.Write(line)
-			f.log.WriteByte('\n')
-			recs = append(recs, r)
+		if r.Seq != f.persisted.Seq+1 || r.Prev != f.persisted.Hash {
+			t.Fatalf("record %d does not continue the host's head %v", r.Seq, f.persisted)
 		}
-		if f.persisted.Seq != 0 {
-			f.e.Handle(ctx, &proto.AuditRequest{Ack: f.persisted.Seq})
-		}
-		if f.persisted.Seq == st.HeadSeq {
-			if f.persisted.Hash != st.HeadHash {
-				t.Fatalf("the enclave's head %d:%x is not the host's %v", st.HeadSeq, st.HeadHash, f.persisted)
-			}
-			return recs
-		}
-		if len(st.Records) == 0 {
-			t.Fatalf("the enclave's head is %d, but the records after %d cannot be fetched", st.HeadSeq, f.persisted.Seq)
-		}
+		f.persisted = audit.Head{Seq: r.Seq, Hash: sha256.Sum256(line)}
+		f.log.Write(line)
+		f.log.WriteByte('\n')
+		recs = append(recs, r)
 	}
+	f.kept = len(lines)
+	if f.persisted.Seq != st.HeadSeq || f.persisted.Hash != st.HeadHash {
+		t.Fatalf("the enclave's head %d:%x is not the host's %v", st.HeadSeq, st.HeadHash, f.persisted)
+	}
+	return recs
 }
 
 // verify checks the whole log the host holds.

@@ -34,8 +34,8 @@ func newChain(s *audit.Signer, head audit.Head) *audit.Chain {
 
 // appendRefusal answers a request whose record could not be appended: 400
 // with rule RuleRecordTooLarge for a record too large (the request is at
-// fault, and asking again cannot help), else 503 (the enclave cannot
-// record now).
+// fault, and asking again cannot help), else 503 with rule RuleAudit (the
+// enclave cannot record now).
 func appendRefusal(err error) *proto.Error {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		// The sizes, without the wrappers' prefixes.
@@ -46,7 +46,7 @@ func appendRefusal(err error) *proto.Error {
 		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleRecordTooLarge,
 			Message: "the audit record of this request would not fit in the audit log (" + msg + "); nothing was signed or recorded"}
 	}
-	return refuse(api.CodeUnavailable, "%v", err)
+	return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
 }
 
 // maxEventList caps, in escaped bytes, a list of changes written into an

@@ -48,7 +48,7 @@ func TestAuditLogRecordCap(t *testing.T) {
 			}
 		})
 	}
-	if pe := appendRefusal(fmt.Errorf("enclave: audit: %w", errors.New("disk on fire"))); pe.Code != api.CodeUnavailable || pe.Rule != "" {
+	if pe := appendRefusal(fmt.Errorf("enclave: audit: %w", errors.New("disk on fire"))); pe.Code != api.CodeUnavailable || pe.Rule != RuleAudit {
 		t.Fatalf("another append error: %+v", pe)
 	}
 }

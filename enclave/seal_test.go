@@ -157,6 +157,7 @@ func (f *sealedFixture) start(t *testing.T) *enclave.Enclave {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startAcks(t, e)
 	return e
 }
 

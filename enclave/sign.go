@@ -41,8 +41,8 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	if perr != nil {
 		return perr
 	}
-	if v.audit.full() {
-		return refuse(api.CodeUnavailable, "%v", errAuditBacklog)
+	if err := v.audit.canDecide(); err != nil {
+		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
 	}
 	var d *decided
 	switch {
@@ -117,9 +117,11 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
 }
 
-// signDecided records the signature, then makes it: the record is made
-// before the signature leaves, and travels with it: no record, no
-// signature.
+// signDecided records the signature, then makes it. The answer carries
+// the record, and Handle releases it only once the host has acknowledged
+// the record as persisted (Enclave.release): no persisted record, no
+// signature. A reservation committed for a signature that is then withheld
+// stays committed: the record says signed, and limits err on the safe side.
 func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
 	line, seq, err := v.audit.append(rec)
 	if err != nil {

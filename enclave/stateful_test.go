@@ -78,6 +78,7 @@ func newStatefulTB(t testing.TB, edit func(*policy.KeyRule), maxUnacked int) *st
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.host = startAcks(t, f.e)
 	return &statefulFixture{fixture: f, genesis: g}
 }
 
@@ -152,10 +153,10 @@ func TestFreezeAfterRefusals(t *testing.T) {
 		t.Errorf("frozen refusal: %s", pe.Message)
 	}
 	// The freeze record is in the log (fetched like any record).
-	ar := f.e.Handle(context.Background(), &proto.AuditRequest{From: 1}).(*proto.AuditResponse)
+	key := f.e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).Key
 	var freezeSeq uint64
-	for _, line := range ar.Records {
-		r, err := audit.VerifyRecord(line, ar.Key)
+	for _, line := range recordsOf(t, f.e) {
+		r, err := audit.VerifyRecord(line, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +190,7 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.e = e
+	f.e, f.host = e, startAcks(t, e)
 	wantSigned(t, f.pay(t, destA, ether(1)))
 	wantSigned(t, f.pay(t, destA, ether(1)))
 	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleRollingLimit)
@@ -212,9 +213,8 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 
 func latestFreeze(t *testing.T, e *enclave.Enclave) uint64 {
 	t.Helper()
-	ar := e.Handle(context.Background(), &proto.AuditRequest{From: 1}).(*proto.AuditResponse)
 	var seq uint64
-	for _, line := range ar.Records {
+	for _, line := range recordsOf(t, e) {
 		r, _ := audit.Unmarshal(line)
 		if r.Kind == audit.KindFreeze && r.Decision == "frozen" {
 			seq = r.Seq
@@ -365,8 +365,6 @@ func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
 	for range 2 {
 		last = wantSigned(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, ether(1)), f.now.UnixMilli()))).AuditRecord
 	}
-	rec, _ := audit.Unmarshal(last)
-	call(t, e, &proto.AuditRequest{Ack: rec.Seq})
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 
 	e2 := f.start(t)
@@ -376,17 +374,12 @@ func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
 	wantSigned(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(500)), f.now.UnixMilli())))
 	// Freeze it (a second refusal), checkpoint, restart: still frozen.
 	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, ether(5)), f.now.UnixMilli())), "max_per_transaction")
-	head := call(t, e2, &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
-	ar := call(t, e2, &proto.AuditRequest{From: head}).(*proto.AuditResponse)
-	if len(ar.Records) != 1 {
-		t.Fatalf("%d records from the head", len(ar.Records))
-	}
-	if r, _ := audit.Unmarshal(ar.Records[0]); r.Kind != audit.KindFreeze {
+	recs := recordsOf(t, e2)
+	lastLine := recs[len(recs)-1]
+	if r, _ := audit.Unmarshal(lastLine); r.Kind != audit.KindFreeze {
 		t.Fatalf("the last record is not the freeze: %+v", r)
 	}
-	call(t, e2, &proto.AuditRequest{Ack: head})
 	cp2 := call(t, e2, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
-	lastLine := ar.Records[len(ar.Records)-1]
 	e3 := f.start(t)
 	mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lastLine, Checkpoint: cp2.Sealed})
 	fx3 := &fixture{e: e3, now: f.now, hot: f.hot, seqIDs: 200}

@@ -194,6 +194,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	if err != nil {
 		return nil, refuse(api.CodeInternal, "%v", err)
 	}
+	v.audit.now, v.audit.stall = e.now, e.ackTimeout
 	v.sealKeyID, v.sealGen = keyID, gen
 	v.seed = bytes.Clone(seed)
 	if cp != nil {

@@ -109,6 +109,13 @@ type HealthResponse struct {
 	// seed), "ready" (unsealed), or "ephemeral" (a seed drawn at start and
 	// never sealed: tests and trials only). Omitted when empty.
 	State string `cbor:"7,keyasint,omitempty"`
+	// Run is the id of this run of the enclave process (RunIDLen random
+	// bytes, new at every start); omitted when empty.
+	Run []byte `cbor:"8,keyasint,omitempty"`
+	// AuditFailing is the host's latest report that it cannot persist
+	// audit records (AuditRequest.Failing), while the enclave refuses to
+	// decide because of it; omitted when empty.
+	AuditFailing string `cbor:"9,keyasint,omitempty"`
 }
 
 // KeysRequest asks for the enclave's signing keys.
@@ -155,29 +162,60 @@ type SignResponse struct {
 	ExpiresMS  int64    `cbor:"13,keyasint,omitempty"`
 }
 
-// AuditRequest acknowledges that the host has persisted every audit record
-// up to and including Ack (0: none yet), and asks for the records from From
-// on (0: none), at most MaxAuditRecords of them. With Rotate, the enclave
-// also appends a signed rotate record (the last record of a log segment,
-// after the acknowledgement is applied) and returns it in
-// AuditResponse.RotateRecord.
+// AuditRequest is the host's side of the audit pipeline: it acknowledges
+// that the host has persisted (written and fsynced) every audit record up to
+// and including Ack (0: none yet), proving it with AckHash, the SHA-256 of
+// record Ack's exact line; and it asks for the records from From on (0:
+// none), at most MaxAuditRecords of them. The enclave releases an answer
+// (a signature, a refusal, an approval) only once its record is
+// acknowledged, so every sign request waits for this acknowledgement.
+//
+// With WaitMS > 0 and no record from From yet, the enclave holds the
+// request until one is appended, or for WaitMS (at most MaxAuditWaitMS): the
+// host long-polls, and records reach it as soon as they are made.
+//
+// Failing, when not empty, is the host's report that it cannot persist
+// records (for example a full disk), with the reason: the enclave stops
+// deciding requests at once, until a request with Failing empty.
+//
+// With Rotate, the enclave also appends a signed rotate record (the last
+// record of a log segment, after the acknowledgement is applied) and returns
+// it in AuditResponse.RotateRecord.
 type AuditRequest struct {
-	Ack    uint64 `cbor:"1,keyasint"`
-	From   uint64 `cbor:"2,keyasint"`
-	Rotate bool   `cbor:"3,keyasint,omitempty"` // omitted when false
+	Ack     uint64 `cbor:"1,keyasint"`
+	From    uint64 `cbor:"2,keyasint"`
+	Rotate  bool   `cbor:"3,keyasint,omitempty"` // omitted when false
+	AckHash []byte `cbor:"4,keyasint,omitempty"` // 32 bytes with Ack > 0
+	WaitMS  uint32 `cbor:"5,keyasint,omitempty"`
+	Failing string `cbor:"6,keyasint,omitempty"`
 }
 
+// MaxAuditWaitMS caps AuditRequest.WaitMS.
+const MaxAuditWaitMS = 5000
+
+// MaxFailingLen caps AuditRequest.Failing.
+const MaxFailingLen = 512
+
+// RunIDLen is the length of an enclave run's id (AuditResponse.Run,
+// HealthResponse.Run).
+const RunIDLen = 16
+
 // AuditResponse carries the enclave's audit state: its audit public key,
-// its head, and the records asked for (JSON lines, in sequence order).
-// RotateRecord is the rotate record appended for AuditRequest.Rotate; it is
-// empty (omitted) when none was asked for, or when the enclave refused to
-// append one (its backlog of unacknowledged records is full).
+// the run it belongs to (Run: random, new at every start of the enclave
+// process, so that the host starts a new generation of its log state for
+// every run), its head, the last record the host acknowledged (Acked), and
+// the records asked for (JSON lines, in sequence order). RotateRecord is the
+// rotate record appended for AuditRequest.Rotate; it is empty (omitted) when
+// none was asked for, or when the enclave refused to append one (its backlog
+// of unacknowledged records is full).
 type AuditResponse struct {
 	Key          []byte   `cbor:"1,keyasint"`
 	HeadSeq      uint64   `cbor:"2,keyasint"`
 	HeadHash     [32]byte `cbor:"3,keyasint"`
 	Records      [][]byte `cbor:"4,keyasint"`
 	RotateRecord []byte   `cbor:"5,keyasint,omitempty"`
+	Run          []byte   `cbor:"6,keyasint,omitempty"`
+	Acked        uint64   `cbor:"7,keyasint,omitempty"`
 }
 
 // Type implements Message.
@@ -186,7 +224,15 @@ func (AuditRequest) Type() Type { return TypeAuditRequest }
 // Type implements Message.
 func (AuditResponse) Type() Type { return TypeAuditResponse }
 
-func (AuditRequest) validate() error { return nil }
+func (a AuditRequest) validate() error {
+	if len(a.AckHash) != 0 && len(a.AckHash) != 32 {
+		return fmt.Errorf("ack hash is %d bytes, want 32", len(a.AckHash))
+	}
+	if a.WaitMS > MaxAuditWaitMS {
+		return fmt.Errorf("wait of %d ms, limit %d", a.WaitMS, MaxAuditWaitMS)
+	}
+	return checkText("failing", a.Failing, MaxFailingLen)
+}
 
 func (a AuditResponse) validate() error {
 	if len(a.Key) > 64 {
@@ -194,6 +240,9 @@ func (a AuditResponse) validate() error {
 	}
 	if len(a.Records) > MaxAuditRecords {
 		return fmt.Errorf("%d records, limit %d", len(a.Records), MaxAuditRecords)
+	}
+	if len(a.Run) != 0 && len(a.Run) != RunIDLen {
+		return fmt.Errorf("run id is %d bytes, want %d", len(a.Run), RunIDLen)
 	}
 	for i, r := range a.Records {
 		if err := checkBytes(fmt.Sprintf("record %d", i), r, MaxAuditRecordLen); err != nil {
@@ -262,7 +311,11 @@ func (e Error) validate() error {
 func (HealthRequest) validate() error { return nil }
 
 func (h HealthResponse) validate() error {
+	if len(h.Run) != 0 && len(h.Run) != RunIDLen {
+		return fmt.Errorf("run id is %d bytes, want %d", len(h.Run), RunIDLen)
+	}
 	return firstErr(
+		checkText("audit failing", h.AuditFailing, MaxFailingLen),
 		checkText("version", h.Version, MaxVersionLen),
 		checkText("state", h.State, MaxStateLen),
 	)

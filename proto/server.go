@@ -35,6 +35,10 @@ func (f HandlerFunc) Handle(ctx context.Context, req Message) Message { return f
 // DefaultMaxInFlightPerConn is the default of ServerOptions.MaxInFlightPerConn.
 const DefaultMaxInFlightPerConn = 256
 
+// DefaultMaxControlInFlightPerConn is the default of
+// ServerOptions.MaxControlInFlightPerConn.
+const DefaultMaxControlInFlightPerConn = 16
+
 // ServerOptions configure Serve and ServeConn. The zero value, and nil, mean
 // defaults.
 type ServerOptions struct {
@@ -43,6 +47,17 @@ type ServerOptions struct {
 	// that connection until a handler returns, which pushes back on the
 	// peer. 0 means DefaultMaxInFlightPerConn.
 	MaxInFlightPerConn int
+
+	// Control, when set, picks the requests that hold a slot of their own
+	// pool of MaxControlInFlightPerConn instead of MaxInFlightPerConn: the
+	// cheap requests that other requests wait for (the host's audit
+	// acknowledgements), so that handlers waiting on them can never take
+	// every slot and deadlock the connection.
+	Control func(Message) bool
+	// MaxControlInFlightPerConn bounds the Control requests of one
+	// connection being handled at once; 0 means
+	// DefaultMaxControlInFlightPerConn.
+	MaxControlInFlightPerConn int
 
 	// Logger receives connection errors, protocol violations and handler
 	// panics; never request or response contents. Nil means
@@ -57,6 +72,9 @@ func (opts *ServerOptions) withDefaults() ServerOptions {
 	}
 	if o.MaxInFlightPerConn <= 0 {
 		o.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if o.MaxControlInFlightPerConn <= 0 {
+		o.MaxControlInFlightPerConn = DefaultMaxControlInFlightPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -118,10 +136,12 @@ func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOption
 	defer conn.Close()
 
 	s := &connServer{
-		ctx: ctx,
-		h:   h,
-		log: o.Logger,
-		out: make(chan []byte, o.MaxInFlightPerConn),
+		ctx:     ctx,
+		h:       h,
+		log:     o.Logger,
+		out:     make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
+		control: o.Control,
+		csem:    make(chan struct{}, o.MaxControlInFlightPerConn),
 	}
 
 	var writeErr error
@@ -153,6 +173,8 @@ type connServer struct {
 	log      *slog.Logger
 	out      chan []byte
 	handlers sync.WaitGroup
+	control  func(Message) bool
+	csem     chan struct{} // slots of Control requests
 }
 
 // readLoop reads requests and starts their handlers, holding a slot of sem
@@ -181,15 +203,19 @@ func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
 			s.send(id, &Error{Code: CodeBadRequest, Message: "proto: " + req.Type().String() + " is not a request"})
 			continue
 		}
+		slots := sem
+		if s.control != nil && s.control(req) {
+			slots = s.csem
+		}
 		select {
-		case sem <- struct{}{}:
+		case slots <- struct{}{}:
 		case <-s.ctx.Done():
 			return nil
 		}
 		s.handlers.Add(1)
 		go func() {
 			defer s.handlers.Done()
-			defer func() { <-sem }()
+			defer func() { <-slots }()
 			s.send(id, s.handle(id, req))
 		}()
 	}

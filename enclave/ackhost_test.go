@@ -1,0 +1,138 @@
+package enclave_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/proto"
+)
+
+// ackHost is an honest host's audit pipeline in miniature: it long-polls
+// the enclave for records, "persists" them in memory in sequence order, and
+// acknowledges each with the hash of the exact line it kept. Every answer
+// that carries a record waits for this acknowledgement, so tests that sign
+// run one (newFixture and friends start it).
+type ackHost struct {
+	e      *enclave.Enclave
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	lines  [][]byte // persisted records of this run, in order
+	next   uint64   // the next seq wanted (0: learn it from the enclave)
+	acked  uint64
+	hash   []byte // of record acked
+	last   []byte // hash of the last record kept
+	paused bool
+	cond   *sync.Cond
+}
+
+// ackHosts maps each enclave to the ackHost acknowledging its records.
+var ackHosts sync.Map
+
+// startAcks starts acknowledging e's records until the test ends.
+func startAcks(t testing.TB, e *enclave.Enclave) *ackHost {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &ackHost{e: e, cancel: cancel, done: make(chan struct{})}
+	h.cond = sync.NewCond(&h.mu)
+	ackHosts.Store(e, h)
+	go h.run(ctx)
+	t.Cleanup(func() { h.stop(); ackHosts.Delete(e) })
+	return h
+}
+
+// recordsOf returns the records of e persisted by its ackHost, once it has
+// caught up with e's head.
+func recordsOf(t testing.TB, e *enclave.Enclave) [][]byte {
+	t.Helper()
+	v, ok := ackHosts.Load(e)
+	if !ok {
+		t.Fatal("no ackHost runs for this enclave")
+	}
+	h := v.(*ackHost)
+	head := e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		caught := h.next > head
+		h.mu.Unlock()
+		if caught {
+			return h.records()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ackHost did not reach record %d", head)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *ackHost) stop() {
+	h.cancel()
+	h.mu.Lock()
+	h.cond.Broadcast()
+	h.mu.Unlock()
+	<-h.done
+}
+
+// pause stops acknowledging (records are still fetched and kept);
+// resume starts again.
+func (h *ackHost) pause() { h.mu.Lock(); h.paused = true; h.mu.Unlock() }
+
+func (h *ackHost) resume() {
+	h.mu.Lock()
+	h.paused = false
+	h.cond.Broadcast()
+	h.mu.Unlock()
+}
+
+// records returns the records persisted so far.
+func (h *ackHost) records() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.lines...)
+}
+
+func (h *ackHost) run(ctx context.Context) {
+	defer close(h.done)
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		for h.paused && ctx.Err() == nil {
+			h.cond.Wait()
+		}
+		req := &proto.AuditRequest{Ack: h.acked, AckHash: h.hash, From: h.next, WaitMS: 100}
+		if h.next == 0 {
+			req.From = 1
+		}
+		h.mu.Unlock()
+		resp, ok := h.e.Handle(ctx, req).(*proto.AuditResponse)
+		if !ok { // locked, or refused: try again shortly
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Millisecond):
+			}
+			continue
+		}
+		h.mu.Lock()
+		if h.next == 0 {
+			h.next, h.acked = resp.Acked+1, resp.Acked
+		}
+		for _, line := range resp.Records {
+			r, err := audit.Unmarshal(line)
+			if err != nil || r.Seq != h.next {
+				continue
+			}
+			h.lines = append(h.lines, line)
+			sum := sha256.Sum256(line)
+			h.next, h.last = r.Seq+1, sum[:]
+		}
+		if !h.paused && h.next-1 > h.acked {
+			h.acked, h.hash = h.next-1, h.last
+		}
+		h.mu.Unlock()
+	}
+}
