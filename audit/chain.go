@@ -140,11 +140,18 @@ const MaxUnsigned = 255
 // decision acted on is covered by a signed record (see the package
 // documentation).
 type Chain struct {
-	mu       sync.Mutex
-	signer   *Signer
-	head     Head
-	unsigned int // unsigned records since the last signed one
+	mu        sync.Mutex
+	signer    *Signer
+	head      Head
+	unsigned  int // unsigned records since the last signed one
+	maxRecord int // cap on a record's line; 0 means MaxRecordSize
 }
+
+// ErrRecordTooLarge is the error Append returns for a record whose
+// canonical line would exceed the chain's cap (see SetMaxRecordSize), and
+// Marshal for one above MaxRecordSize. The chain is unchanged; the caller
+// refuses whatever the record was to record.
+var ErrRecordTooLarge = errors.New("audit: record too large")
 
 // NewChain returns a Chain that continues from head: the zero Head for a new
 // log (the first record gets seq 1 and an all-zero prev), or the head the
@@ -152,6 +159,21 @@ type Chain struct {
 // appended should be a boot record.
 func NewChain(s *Signer, from Head) *Chain {
 	return &Chain{signer: s, head: from}
+}
+
+// SetMaxRecordSize caps the canonical line of the records Append accepts
+// at n bytes; n <= 0 or above MaxRecordSize means MaxRecordSize, the
+// format's own limit. The enclave sets the cap to the largest record its
+// host protocol carries (proto.MaxAuditRecordLen): a record the host
+// cannot fetch is never acknowledged, and every decision waiting behind it
+// would wait for ever.
+func (c *Chain) SetMaxRecordSize(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n <= 0 || n > MaxRecordSize {
+		n = 0
+	}
+	c.maxRecord = n
 }
 
 // Head returns the head after the last record appended.
@@ -163,9 +185,11 @@ func (c *Chain) Head() Head {
 
 // Append sets r's Seq and Prev to continue the log, signs it if sign is true
 // or the rules of Chain require it, and returns the record and its canonical
-// line, without a newline. On error (a record Marshal refuses, a full log,
-// a destroyed signer) the head is unchanged and the caller must fail closed.
-// Any Seq, Prev or Sig r carries is replaced.
+// line, without a newline. On error (a record Marshal refuses, a line
+// longer than the chain's cap, which is [ErrRecordTooLarge], a full log, a
+// destroyed signer) the chain is unchanged (head, seq and the run of
+// unsigned records) and the caller must fail closed. Any Seq, Prev or Sig r
+// carries is replaced.
 func (c *Chain) Append(r Record, sign bool) (Record, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -188,6 +212,9 @@ func (c *Chain) Append(r Record, sign bool) (Record, []byte, error) {
 	line, err := Marshal(r)
 	if err != nil {
 		return Record{}, nil, err
+	}
+	if c.maxRecord > 0 && len(line) > c.maxRecord {
+		return Record{}, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(line), c.maxRecord)
 	}
 	c.head = Head{Seq: r.Seq, Hash: sha256.Sum256(line)}
 	if r.Signed() {

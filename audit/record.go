@@ -124,14 +124,15 @@ func (r Record) Hash() [32]byte {
 // time or one above MaxSafeInteger, a kind that
 // is not an identifier, a request digest that is neither empty nor
 // DigestSize bytes, a signature that is neither empty nor 64 bytes, a string
-// that is not valid UTF-8, or an encoding longer than MaxRecordSize.
+// that is not valid UTF-8, or an encoding longer than MaxRecordSize
+// ([ErrRecordTooLarge]).
 func Marshal(r Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
 	b := appendRecord(nil, &r, true)
 	if len(b) > MaxRecordSize {
-		return nil, fmt.Errorf("audit: record of %d bytes, limit %d", len(b), MaxRecordSize)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), MaxRecordSize)
 	}
 	return b, nil
 }
@@ -270,6 +271,25 @@ func appendString(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// EscapedLen returns the number of bytes s takes inside a string of a
+// record's canonical encoding, quotes excluded: '"', '\\' and the control
+// characters \b, \t, \n, \f, \r take 2 bytes, the other bytes below 0x20
+// take 6, every other byte 1. It is never less than len(s). Producers of
+// record text (package summary, the enclave) bound what they write with
+// it, since a line's size is what the host protocol caps.
+func EscapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
+}
 
 // Unmarshal decodes one canonical record line (without its newline). It
 // refuses anything that is not exactly what [Marshal] writes: other member

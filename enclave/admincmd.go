@@ -106,6 +106,9 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		Approvers:     signers,
 	})
 	if err != nil {
+		if errors.Is(err, audit.ErrRecordTooLarge) {
+			return appendRefusal(err)
+		}
 		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
 	}
 	e.v.Store(nv)
@@ -218,6 +221,9 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	})
 	if err != nil {
 		// The new sealed seed is dropped: the host never stores it.
+		if errors.Is(err, audit.ErrRecordTooLarge) {
+			return appendRefusal(err)
+		}
 		return refuse(api.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
 	}
 	e.v.Store(&nv)
@@ -274,6 +280,9 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 		Approvers:     signers,
 	})
 	if err != nil {
+		if errors.Is(err, audit.ErrRecordTooLarge) {
+			return appendRefusal(err)
+		}
 		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
 	}
 	delete(e.frozen.m, target)

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -157,7 +158,7 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		res.Release()
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	p.lastSeq, p.lastLine = seq, line
 	if e.approvals.m == nil {
@@ -258,6 +259,9 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
+			if errors.Is(err, audit.ErrRecordTooLarge) {
+				return appendRefusal(err)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err))
 		}
 		p.status, p.lastSeq, p.lastLine = api.StatusRejected, seq, line
@@ -270,6 +274,9 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(approved), p.rule.Quorum, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
+			if errors.Is(err, audit.ErrRecordTooLarge) {
+				return appendRefusal(err)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
 		}
 		p.approved, p.lastSeq, p.lastLine = approved, seq, line
@@ -281,6 +288,9 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: approved, but key %s was frozen (%s): %s", p.id, p.key.id, fi.record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
+			if errors.Is(err, audit.ErrRecordTooLarge) {
+				return appendRefusal(err)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
 		}
 		p.approved, p.status, p.lastSeq, p.lastLine = approved, api.StatusRejected, seq, line
@@ -294,11 +304,14 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: approved, but policy version %d refuses it now: %s", p.id, rs.pol.Version(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
+			if errors.Is(err, audit.ErrRecordTooLarge) {
+				return appendRefusal(err)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
 		}
 		p.approved, p.status, p.lastSeq, p.lastLine = approved, api.StatusRejected, seq, line
 		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: "the policy in force no longer allows it: " + reason, AuditRecord: line}
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage("the policy in force no longer allows it: " + reason), AuditRecord: line}
 	}
 	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, approved, ""
 	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(approved, ", "), p.summary)

@@ -94,7 +94,7 @@ func newAuditLog(s *audit.Signer, max int) *auditLog {
 // holds on disk (so it counts as acknowledged).
 func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
 	return &auditLog{
-		chain: audit.NewChain(s, head), key: s.PublicKey(), max: max, now: time.Now,
+		chain: newChain(s, head), key: s.PublicKey(), max: max, now: time.Now,
 		stall: DefaultAuditAckTimeout, acked: head,
 		ackCh: make(chan struct{}), appendCh: make(chan struct{}),
 	}

@@ -188,7 +188,6 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 }
 
-
 // TestFreezeOwedAcrossRestart: a freeze whose record is owed travels in
 // the sealed checkpoint; the next run enforces it and writes its record
 // at its first request.

@@ -30,3 +30,10 @@ func FillAuditLog(e *Enclave) int {
 func FreezeKey(e *Enclave, key, reason string) {
 	e.freeze(e.v.Load(), e.rules.Load(), key, key, reason)
 }
+
+// SetMaxAuditRecordLen lowers the cap on the audit records of e's current
+// keys and log below proto.MaxAuditRecordLen, so that tests can reach a
+// record that does not fit with requests of moderate size (tests only).
+func SetMaxAuditRecordLen(e *Enclave, n int) {
+	e.v.Load().audit.chain.SetMaxRecordSize(n)
+}

@@ -1,9 +1,9 @@
 package enclave
 
 import (
+	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +82,9 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
+			if errors.Is(aerr, audit.ErrRecordTooLarge) {
+				return appendRefusal(aerr)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
 		e.rules.Store(nrs)
@@ -94,10 +97,13 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	eff := now.Add(e.timeLock)
 	line, seq, aerr := v.audit.appendEvent(audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
-		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, strings.Join(change.Loosening, "; ")),
+		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, listWithin(change.Loosening, "; ")),
 		Decision: "scheduled", PolicyVersion: rs.pol.Version(), Approvers: signers,
 	})
 	if aerr != nil {
+		if errors.Is(aerr, audit.ErrRecordTooLarge) {
+			return appendRefusal(aerr)
+		}
 		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
 	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, pol: pol})
@@ -125,7 +131,7 @@ func listOr(l []string, none string) string {
 	if len(l) == 0 {
 		return none
 	}
-	return strings.Join(l, "; ")
+	return listWithin(l, "; ")
 }
 
 // policyCancel cancels a pending change: one admin suffices.
@@ -146,6 +152,9 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
+			if errors.Is(aerr, audit.ErrRecordTooLarge) {
+				return appendRefusal(aerr)
+			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)

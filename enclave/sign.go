@@ -106,13 +106,13 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 	rec.Decision, rec.Rule = audit.DecisionRefused, rule
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
-		return refuse(api.CodeUnavailable, "%v", err)
+		return appendRefusal(err)
 	}
 	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", rule)
 	if rule != RuleFrozen {
 		e.afterRefusal(v, rs, c.key.id, limitBreach)
 	}
-	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: reason, AuditRecord: line}
+	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
 }
 
 // signDecided records the signature, then makes it. The answer carries
@@ -123,7 +123,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
-		return nil, refuse(api.CodeUnavailable, "%v", err)
+		return nil, appendRefusal(err)
 	}
 	sig := ethtx.Sign(k.priv, d.digest)
 	resp := &proto.SignResponse{From: k.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line, SignedTransaction: []byte{}}

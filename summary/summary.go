@@ -9,12 +9,42 @@
 // string that came from the request is quoted with Go syntax (strconv.Quote),
 // so control characters, bidirectional overrides and line breaks cannot
 // forge lines; numbers are exact decimals; addresses are EIP-55.
+//
+// # Size
+//
+// A summary is stored in an audit record, and a record that does not fit
+// in the host protocol (proto.MaxAuditRecordLen) cannot be persisted, so a
+// summary is bounded whatever the request holds. In the record the text is
+// a JSON string, where a line break, '"' and '\' take 2 bytes and other
+// control characters 6, so every cap counts bytes as written there
+// (audit.EscapedLen), never fewer than the text's own: quoting a message
+// of zero bytes, then escaping it for JSON, grows it five times, and a cap
+// on the raw length would not hold.
+//
+//   - A value taken from the request or the policy (a personal message, a
+//     typed-data string or bytes value, a domain name or version, a label)
+//     is shown whole up to [MaxMessageLen] (messages) or [MaxValueLen]
+//     (the others). A longer one keeps its longest prefix that fits, then
+//     "..." and its length and SHA-256, so that the record still shows
+//     what was signed and can be matched with the request:
+//     "Sign in to exa"... (13200 bytes, sha256 <64 hex digits>), or
+//     0x1901ab... (3000 bytes, not UTF-8, sha256 <64 hex digits>). The
+//     "..." follows the closing quote or the hex digits, where no whole
+//     value has it. Calldata and init code are never printed, only
+//     decoded or counted.
+//   - Any one line value is capped at [MaxLineLen], a backstop that the
+//     caps above keep out of reach.
+//   - A whole summary is capped at [MaxSize] escaped bytes and [MaxLines]
+//     lines: the lines past a cap are left out, so what is shown is the
+//     beginning of the whole, a "truncated" line says how many, and the
+//     last line, the digest to be signed, is always kept.
+//
+// docs/audit.md shows examples.
 package summary
 
 import (
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -22,10 +52,6 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 )
-
-// MaxLines caps a summary's length; longer ones end with a line saying how
-// many were left out.
-const MaxLines = 200
 
 // A Summary is a list of key: value lines in a fixed order.
 type Summary struct {
@@ -54,27 +80,6 @@ type Key struct {
 	ID      string
 	Address ethtx.Address
 	Path    string
-}
-
-// builder collects lines up to MaxLines.
-type builder struct {
-	lines   []Line
-	dropped int
-}
-
-func (b *builder) add(key, format string, args ...any) {
-	if len(b.lines) >= MaxLines-1 {
-		b.dropped++
-		return
-	}
-	b.lines = append(b.lines, Line{Key: key, Value: fmt.Sprintf(format, args...)})
-}
-
-func (b *builder) done() Summary {
-	if b.dropped > 0 {
-		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines", b.dropped)})
-	}
-	return Summary{Lines: b.lines}
 }
 
 // chainNames names well-known chains. Unknown chains are shown by id only.
@@ -114,7 +119,7 @@ type names struct {
 func (n names) addr(a ethtx.Address) string {
 	if n.p != nil {
 		if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
-			return a.Hex() + " (" + strconv.Quote(l) + ")"
+			return a.Hex() + " (" + quoteWithin(l, MaxValueLen, "") + ")"
 		}
 		if as, ok := n.p.Asset(n.chain, a); ok {
 			return a.Hex() + " (" + as.Symbol + " token)"
@@ -183,8 +188,7 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		}
 		b.add("access list", "%d addresses, %d storage keys", len(tx.AccessList), keys)
 	}
-	b.add("digest", "0x%x", digest)
-	return b.done()
+	return b.done("digest", "0x%x", digest)
 }
 
 func fees(b *builder, tx *ethtx.Tx) {
@@ -292,10 +296,9 @@ func PersonalMessage(msg []byte, key Key, digest [32]byte) Summary {
 	b.add("request", "EIP-191 personal message")
 	b.add("from", "%s (key %s, %s)", key.Address.Hex(), key.ID, key.Path)
 	if utf8.Valid(msg) {
-		b.add("message", "%s (%d bytes)", strconv.Quote(string(msg)), len(msg))
+		b.add("message", "%s", quoteWithin(string(msg), MaxMessageLen, fmt.Sprintf("%d bytes", len(msg))))
 	} else {
-		b.add("message", "0x%x (%d bytes, not UTF-8)", msg, len(msg))
+		b.add("message", "%s", hexWithin(msg, MaxMessageLen, fmt.Sprintf("%d bytes, not UTF-8", len(msg))))
 	}
-	b.add("digest", "0x%x", digest)
-	return b.done()
+	return b.done("digest", "0x%x", digest)
 }

@@ -279,3 +279,20 @@ func TestPermitGolden(t *testing.T) {
 		t.Errorf("the grant is not shown:\n%s", s)
 	}
 }
+
+// TestLongValuesGolden: values too long for the record keep a prefix,
+// their length and their SHA-256; short ones around them are unchanged.
+func TestLongValuesGolden(t *testing.T) {
+	long := `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],` +
+		`"Note":[{"name":"to","type":"address"},{"name":"text","type":"string"},{"name":"quotes","type":"string"},{"name":"blob","type":"bytes"},{"name":"short","type":"string"}]},` +
+		`"primaryType":"Note","domain":{"name":"` + strings.Repeat("n", 1100) + `","chainId":1},` +
+		`"message":{"to":"0x2222222222222222222222222222222222222222","text":"` + strings.Repeat("lorem ipsum ", 100) + `",` +
+		`"quotes":"` + strings.Repeat(`\"`, 300) + `","blob":"0x` + strings.Repeat("ab", 600) + `","short":"ok"}}`
+	td, err := ethmsg.ParseTypedData([]byte(long))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "typed_data_long_values", summary.TypedData(td, key(t), testPolicy(t)).String())
+	golden(t, "personal_long_zeros", summary.PersonalMessage(make([]byte, 13200), key(t), digest()).String())
+	golden(t, "personal_long_binary", summary.PersonalMessage(bytes.Repeat([]byte{0xff}, 3000), key(t), digest()).String())
+}

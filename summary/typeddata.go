@@ -2,7 +2,6 @@ package summary
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/nitrosign/nitrosign/ethmsg"
@@ -23,10 +22,10 @@ func TypedData(td *ethmsg.TypedData, key Key, p *policy.Policy) Summary {
 	b.add("from", "%s (key %s, %s)", key.Address.Hex(), key.ID, key.Path)
 	var parts []string
 	if dom.Name != nil {
-		parts = append(parts, "name "+strconv.Quote(*dom.Name))
+		parts = append(parts, "name "+quoteWithin(*dom.Name, MaxValueLen, ""))
 	}
 	if dom.Version != nil {
-		parts = append(parts, "version "+strconv.Quote(*dom.Version))
+		parts = append(parts, "version "+quoteWithin(*dom.Version, MaxValueLen, ""))
 	}
 	if dom.ChainID != nil {
 		parts = append(parts, "chainId "+chain(dom.ChainID))
@@ -44,8 +43,7 @@ func TypedData(td *ethmsg.TypedData, key Key, p *policy.Policy) Summary {
 	b.add("primary type", "%s", td.PrimaryType())
 	permit(&b, n, td)
 	value(&b, n, "message", td.Message())
-	b.add("digest", "0x%x", td.Hash())
-	return b.done()
+	return b.done("digest", "0x%x", td.Hash())
 }
 
 // value adds the lines of one typed-data value. Field and type names are
@@ -73,9 +71,9 @@ func value(b *builder, n names, path string, v *ethmsg.Value) {
 	case ethmsg.KindUint, ethmsg.KindInt:
 		b.add(path, "%s (%s)", v.Int, v.Type)
 	case ethmsg.KindFixedBytes, ethmsg.KindBytes:
-		b.add(path, "0x%x (%s, %d bytes)", v.Bytes, v.Type, len(v.Bytes))
+		b.add(path, "%s", hexWithin(v.Bytes, MaxValueLen, fmt.Sprintf("%s, %d bytes", v.Type, len(v.Bytes))))
 	case ethmsg.KindString:
-		b.add(path, "%s", strconv.Quote(v.String))
+		b.add(path, "%s", quoteWithin(v.String, MaxValueLen, ""))
 	default:
 		b.add(path, "(%s)", v.Kind)
 	}

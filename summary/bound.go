@@ -1,0 +1,169 @@
+package summary
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/nitrosign/nitrosign/audit"
+)
+
+// Size caps, in escaped bytes: the bytes a text takes inside a JSON string
+// of an audit record (see audit.EscapedLen).
+const (
+	// MaxSize caps a whole summary (its String, every line with its
+	// "\n"): half of the 64 KiB an audit record may take on the host
+	// protocol (proto.MaxAuditRecordLen), leaving the other half to the
+	// record's other members and to the words an approval record puts
+	// around the summary.
+	MaxSize = 32 << 10
+	// MaxLines caps a summary's number of lines.
+	MaxLines = 200
+	// MaxMessageLen caps the value of a personal message's line: about
+	// 4,000 characters of plain text are shown whole, a typical sign-in
+	// (EIP-4361) message several times over.
+	MaxMessageLen = 4 << 10
+	// MaxValueLen caps a string or bytes value taken from the request or
+	// the policy: a typed-data string or bytes value, a domain name or
+	// version, a label. About 500 bytes of a bytes value are shown.
+	MaxValueLen = 1 << 10
+	// MaxLineLen caps any one line value, whatever made it. The caps
+	// above keep every value the summary functions make below it; a
+	// value above it (a bug) is shown as a shortened string too rather
+	// than break the summary's cap.
+	MaxLineLen = 8 << 10
+)
+
+// reserved is what the builder keeps free below MaxSize for the lines done
+// adds at the end: the "truncated" line (about 90 bytes) and the digest
+// (76 bytes).
+const reserved = 256
+
+// quoteMarks is the escaped size of the two quote marks around a quoted
+// value: in the record's JSON string each is written \".
+const quoteMarks = 4
+
+// lineLen is the escaped size of a line in String: "key: value\n".
+func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + audit.EscapedLen(l.Value) + 2 }
+
+// quotedPrefix returns the length n of the longest prefix of s, cut between
+// runes, whose strconv.Quote form takes at most budget escaped bytes
+// without its two quote marks, and whether that prefix is all of s. It
+// quotes s rune by rune, as strconv.Quote does (an invalid byte is one
+// rune, \xNN), and stops at the budget, so its cost is bounded by the
+// budget rather than by len(s).
+func quotedPrefix(s string, budget int) (n int, all bool) {
+	if budget < 0 {
+		return 0, false
+	}
+	var buf [32]byte // one rune quoted: at most `"\U0010ffff"`
+	used := 0
+	for i := 0; i < len(s); {
+		_, w := utf8.DecodeRuneInString(s[i:])
+		q := strconv.AppendQuote(buf[:0], s[i:i+w])
+		c := audit.EscapedLen(string(q[1 : len(q)-1]))
+		if used+c > budget {
+			return i, false
+		}
+		used += c
+		i += w
+	}
+	return len(s), true
+}
+
+// shortNote is the parenthesis that ends a shortened value: the value's
+// note (its length if the note is empty) and its SHA-256.
+func shortNote(note string, data []byte) string {
+	if note == "" {
+		note = fmt.Sprintf("%d bytes", len(data))
+	}
+	sum := sha256.Sum256(data)
+	return " (" + note + ", sha256 " + hex.EncodeToString(sum[:]) + ")"
+}
+
+// quoteWithin renders s with strconv.Quote, followed by " (note)" if note
+// is not empty, when that takes at most limit escaped bytes. Otherwise it
+// renders the longest prefix of s that keeps the result within limit,
+// quoted, then "..." and a note that adds s's length (if note is empty)
+// and its SHA-256:
+//
+//	"Sign in to exa"... (13200 bytes, sha256 …64 hex digits…)
+//
+// The "..." follows the closing quote, where no whole value has it, so a
+// shortened value cannot pass for a whole one.
+func quoteWithin(s string, limit int, note string) string {
+	tail := ""
+	if note != "" {
+		tail = " (" + note + ")"
+	}
+	if _, all := quotedPrefix(s, limit-quoteMarks-audit.EscapedLen(tail)); all {
+		return strconv.Quote(s) + tail
+	}
+	short := shortNote(note, []byte(s))
+	n, _ := quotedPrefix(s, limit-quoteMarks-3-audit.EscapedLen(short))
+	return strconv.Quote(s[:n]) + "..." + short
+}
+
+// hexWithin renders b as 0x-prefixed hex followed by " (note)" if note is
+// not empty, when that takes at most limit bytes. Otherwise it renders as
+// many leading bytes as keep the result within limit, then "..." and a note
+// that adds b's length (if note is empty) and its SHA-256:
+//
+//	0x000000…... (13200 bytes, not UTF-8, sha256 …64 hex digits…)
+func hexWithin(b []byte, limit int, note string) string {
+	tail := ""
+	if note != "" {
+		tail = " (" + note + ")"
+	}
+	if 2+2*len(b)+audit.EscapedLen(tail) <= limit {
+		return "0x" + hex.EncodeToString(b) + tail
+	}
+	short := shortNote(note, b)
+	k := min(len(b), max(0, (limit-2-3-audit.EscapedLen(short))/2))
+	return "0x" + hex.EncodeToString(b[:k]) + "..." + short
+}
+
+// builder collects lines within MaxLines and MaxSize.
+type builder struct {
+	lines   []Line
+	size    int // escaped size of lines
+	dropped int
+}
+
+// add adds a line, unless the summary is full: then it and every line
+// after it are left out (and counted), so that what is shown is always a
+// prefix of the whole. Two lines stay free for done.
+func (b *builder) add(key, format string, args ...any) {
+	if b.dropped > 0 || len(b.lines) >= MaxLines-2 {
+		b.dropped++
+		return
+	}
+	l := Line{Key: key, Value: bounded(fmt.Sprintf(format, args...))}
+	if n := lineLen(l); b.size+n <= MaxSize-reserved {
+		b.lines = append(b.lines, l)
+		b.size += n
+		return
+	}
+	b.dropped++
+}
+
+// done adds the last line, which is always kept (the digest, which
+// approvers compare), after a line saying how many were left out, and
+// returns the summary.
+func (b *builder) done(key, format string, args ...any) Summary {
+	if b.dropped > 0 {
+		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)})
+	}
+	b.lines = append(b.lines, Line{Key: key, Value: bounded(fmt.Sprintf(format, args...))})
+	return Summary{Lines: b.lines}
+}
+
+// bounded caps a line value at MaxLineLen.
+func bounded(v string) string {
+	if audit.EscapedLen(v) <= MaxLineLen {
+		return v
+	}
+	return quoteWithin(v, MaxLineLen, "")
+}
