@@ -2,6 +2,8 @@ package host
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nitrosign/nitrosign/audit"
 )
 
 // auditMetrics are the audit store's metrics: whether records are being
@@ -12,6 +14,9 @@ type auditMetrics struct {
 	failing, broken prometheus.Gauge
 	writeErrors     prometheus.Counter
 	persisted       prometheus.Gauge
+	// record, when set, is told of each record persisted (kind, rule and
+	// decision only): the rollback counter (metrics.observeRecord).
+	record func(audit.Record)
 }
 
 func newAuditMetrics(reg prometheus.Registerer) *auditMetrics {

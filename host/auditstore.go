@@ -171,6 +171,8 @@ type auditStore struct {
 	broken       string // why nothing can be written until a new run; "" when fine
 	closed       bool   // the store has stopped (shutdown)
 
+	wake chan struct{} // cuts a pause between polls short (kick)
+
 	rotateWanted bool   // the next poll asks for a rotate record
 	seals        uint64 // segments sealed so far
 
@@ -186,6 +188,9 @@ type pendingRecord struct {
 	line []byte
 	prev [32]byte
 	kind string
+	// rule, decision and (of boot records) summary, for the metrics of
+	// persisted records
+	rule, decision, summary string
 }
 
 // recentRecords is how many of the last records written the store
@@ -214,7 +219,7 @@ const (
 func newAuditStore(dir string, p *pool, log *slog.Logger, m *auditMetrics) *auditStore {
 	s := &auditStore{dir: dir, pool: p, log: log, metrics: m, rotateBytes: DefaultAuditRotateBytes,
 		pollWait: defaultAuditPollWait, retryDelay: defaultAuditRetryDelay,
-		waiting: map[uint64]pendingRecord{}, retired: map[string]struct{}{}}
+		waiting: map[uint64]pendingRecord{}, retired: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -251,6 +256,7 @@ func (s *auditStore) run(ctx context.Context) {
 		if wait > 0 {
 			select {
 			case <-ctx.Done():
+			case <-s.wake:
 			case <-time.After(wait):
 			}
 		}
@@ -265,6 +271,15 @@ func (s *auditStore) run(ctx context.Context) {
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.fileMu.Unlock()
+}
+
+// kick makes the next poll start now, when the store is pausing between
+// polls (after the enclave was unsealed, for instance).
+func (s *auditStore) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // poll makes one round: acknowledge, fetch, write. It returns how long to
@@ -470,7 +485,11 @@ func (s *auditStore) take(st *proto.AuditResponse) {
 		if len(s.waiting) >= 4*proto.MaxAuditRecords {
 			break // enough queued: the rest comes again later
 		}
-		s.waiting[r.Seq] = pendingRecord{line: line, prev: r.Prev, kind: r.Kind}
+		p := pendingRecord{line: line, prev: r.Prev, kind: r.Kind, rule: r.Rule, decision: r.Decision}
+		if r.Kind == audit.KindBoot || r.Kind == audit.KindGenesis {
+			p.summary = r.Summary
+		}
+		s.waiting[r.Seq] = p
 	}
 }
 
@@ -556,6 +575,9 @@ func (s *auditStore) flushBatch() bool {
 	for seq := s.next; seq <= lastSeq; seq++ {
 		p := s.waiting[seq]
 		s.recent[seq%recentRecords] = recentRecord{seq: seq, hash: sha256.Sum256(p.line)}
+		if s.metrics.record != nil {
+			s.metrics.record(audit.Record{Seq: seq, Kind: p.kind, Rule: p.rule, Decision: p.decision, Summary: p.summary})
+		}
 		delete(s.waiting, seq)
 	}
 	if s.failing != "" {

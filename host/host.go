@@ -142,7 +142,9 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if c.DataDir != "" {
 		s.unsealer = newUnsealer(s, c.DataDir, c.Credentials, c.Logger)
-		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, newAuditMetrics(s.metrics.reg))
+		am := newAuditMetrics(s.metrics.reg)
+		am.record = s.metrics.observeRecord
+		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, am)
 		s.audit.setRotateBytes(c.AuditRotateBytes)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {

@@ -230,8 +230,17 @@ func (u *unsealer) unseal(ctx context.Context, run []byte) error {
 	if err := writeFileSync(filepath.Join(u.dir, AuditKeyFile), []byte(hex.EncodeToString(ur.AuditKey)+"\n"), 0o600); err != nil {
 		return err
 	}
-	// The boot record (ur.AuditRecord) reaches the audit store like any
-	// record, by its poll.
+	// The boot record reaches the audit store like any record, by its
+	// poll; the enclave counts as unsealed once it is on disk.
+	if u.s.audit != nil && len(ur.AuditRecord) > 0 {
+		u.s.audit.kick()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := u.s.audit.confirm(cctx, ur.AuditRecord)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("host: the boot record: %w", err)
+		}
+	}
 	u.log.Info("enclave unsealed", "keys", ur.Keys, "audit_key", hex.EncodeToString(ur.AuditKey))
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -80,6 +81,7 @@ func startStack(t *testing.T, dataDir string) *devstack.Stack {
 		Listen:        "127.0.0.1:0",
 		EnclaveBinary: enclaveBinary(t),
 		EnclaveLog:    &syncWriter{w: &log},
+		Logger:        debugLogger(),
 	})
 	if err != nil {
 		t.Fatalf("starting the dev stack: %v\nenclave log:\n%s", err, log.String())
@@ -711,4 +713,13 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 	if _, err := c.VerifyEnclave(ctx, chk); err == nil || !strings.Contains(err.Error(), "root") {
 		t.Errorf("AWS root: %v", err)
 	}
+}
+
+// debugLogger is a logger to stderr when NITROSIGN_TEST_DEBUG is set, else
+// nil (discard).
+func debugLogger() *slog.Logger {
+	if os.Getenv("NITROSIGN_TEST_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
