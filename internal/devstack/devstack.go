@@ -558,7 +558,11 @@ func (s *Stack) Enclave() EnclaveStatus { return s.enclave.snapshot() }
 // KillEnclave kills the current enclave process with SIGKILL, as a crash
 // would end it, and returns its pid. The supervisor starts it again; the
 // host keeps running. For tests and fault injection.
-func (s *Stack) KillEnclave() (int, error) { return s.enclave.kill() }
+func (s *Stack) KillEnclave() (int, error) { return s.enclave.signal(os.Kill) }
+
+// SignalEnclave sends sig to the current enclave process and returns its
+// pid: for fault injection (SIGSTOP and SIGCONT freeze and thaw it).
+func (s *Stack) SignalEnclave(sig os.Signal) (int, error) { return s.enclave.signal(sig) }
 
 // Close stops the host, then the enclave process (no more restarts;
 // SIGTERM, then SIGKILL after 5 seconds), and removes the simulator's

@@ -242,16 +242,16 @@ func (p *supervisor) snapshot() EnclaveStatus {
 	return p.status
 }
 
-// kill sends SIGKILL to the current run, as a crash would end it.
-func (p *supervisor) kill() (int, error) {
+// signal sends sig to the current run.
+func (p *supervisor) signal(sig os.Signal) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
 		return 0, errors.New("devstack: no enclave process is running")
 	}
 	pid := p.cmd.Process.Pid
-	if err := p.cmd.Process.Kill(); err != nil {
-		return 0, fmt.Errorf("devstack: killing the enclave process %d: %w", pid, err)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return 0, fmt.Errorf("devstack: signal %v to the enclave process %d: %w", sig, pid, err)
 	}
 	return pid, nil
 }

@@ -96,7 +96,7 @@ func TestSupervisorRestarts(t *testing.T) {
 	} {
 		switch end.how {
 		case "kill -9":
-			pid, err := p.kill()
+			pid, err := p.signal(os.Kill)
 			if err != nil || pid != pids[len(pids)-1] {
 				t.Fatalf("kill: pid %d, %v; want pid %d", pid, err, pids[len(pids)-1])
 			}
@@ -122,7 +122,7 @@ func TestSupervisorRestarts(t *testing.T) {
 			t.Errorf("process %d still exists after close (kill 0: %v)", pid, err)
 		}
 	}
-	if _, err := p.kill(); err == nil {
+	if _, err := p.signal(os.Kill); err == nil {
 		t.Error("kill after close succeeded")
 	}
 }
