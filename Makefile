@@ -11,10 +11,12 @@ DEV_FLAGS ?=
 FUZZTIME  ?= 60s
 BENCH_DURATION ?= 10s
 BENCH_CLIENTS  ?= 64
+CHAOS_KILLS    ?= 10
+CHAOS_CLIENTS  ?= 48
 
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build dev test vet staticcheck fmt-check bench fuzz enclave clean
+.PHONY: all build dev test chaos vet staticcheck fmt-check bench fuzz enclave clean
 
 all: build
 
@@ -32,6 +34,15 @@ dev: build
 ## test: formatting, vet, staticcheck, and every test with the race detector
 test: fmt-check vet staticcheck
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+## chaos: the long fault-injection runs in the production topology: the
+## enclave process killed $(CHAOS_KILLS) times under $(CHAOS_CLIENTS) concurrent clients while
+## the host keeps running, and the disk filled under load (as root: a small
+## tmpfs); each proves every 200 has its record in the persisted log and
+## the log verifies. Short runs of both are part of make test.
+chaos:
+	NITROSIGN_CHAOS=1 NITROSIGN_CHAOS_KILLS=$(CHAOS_KILLS) NITROSIGN_CHAOS_CLIENTS=$(CHAOS_CLIENTS) \
+		$(GO) test -count=1 -timeout 20m -v -run 'TestEnclaveKillsUnderLoad|TestDiskFull' ./internal/chaos
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

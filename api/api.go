@@ -33,7 +33,8 @@
 //	method_not_allowed            405     wrong HTTP method for the endpoint
 //	too_large                     413     body larger than MaxBodySize
 //	internal                      500     a bug or an unexpected failure; unknown codes map here too
-//	unavailable                   503     the enclave is unreachable, starting, or cannot persist audit records
+//	unavailable                   503     the enclave refuses for now (locked, a window or backlog full) or did not answer in time, or audit records cannot be persisted
+//	enclave_unavailable           503     no enclave to forward to: not running, restarting, or (health) not yet unsealed; retry later
 package api
 
 import (
@@ -367,6 +368,12 @@ const (
 	CodeUnsupportedTransactionType = "unsupported_transaction_type"
 	CodeUnavailable                = "unavailable"
 	CodeInternal                   = "internal"
+	// CodeEnclaveUnavailable: the host is up but has no enclave to forward
+	// to: its process is not running (it died and is being restarted) or
+	// the connection to it broke before it answered; /v1/health also
+	// answers it while the enclave is locked, until the host has unsealed
+	// it. No answer was released; retry later.
+	CodeEnclaveUnavailable = "enclave_unavailable"
 )
 
 // StatusFor returns the HTTP status for an error code; unknown codes are
@@ -386,7 +393,7 @@ func StatusFor(code string) int {
 		return 405
 	case CodeTooLarge:
 		return 413
-	case CodeUnavailable:
+	case CodeUnavailable, CodeEnclaveUnavailable:
 		return 503
 	default:
 		return 500

@@ -239,6 +239,7 @@ func TestStatusFor(t *testing.T) {
 		{CodeTooLarge, http.StatusRequestEntityTooLarge},
 		{CodeUnsupportedTransactionType, http.StatusBadRequest},
 		{CodeUnavailable, http.StatusServiceUnavailable},
+		{CodeEnclaveUnavailable, http.StatusServiceUnavailable},
 		{CodeInternal, http.StatusInternalServerError},
 		{"", http.StatusInternalServerError},
 		{"teapot", http.StatusInternalServerError},

@@ -282,7 +282,11 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave did not answer in time"}
 	}
-	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave is unreachable"}
+	// No connection could be made, or the one in use broke: the enclave
+	// process is gone (in production systemd restarts it, in dev the
+	// supervisor does, and the host unseals the new run). The host keeps
+	// serving and says so.
+	return nil, &api.Error{Code: api.CodeEnclaveUnavailable, Message: "the enclave is not reachable (not running, or restarting); retry later"}
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
@@ -328,9 +332,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			}
 		}
 		out.Status = api.StatusDegraded
-		out.Error = &api.Error{Code: api.CodeUnavailable, Message: msg}
+		out.Error = &api.Error{Code: api.CodeEnclaveUnavailable, Message: msg}
 		writeJSON(w, http.StatusServiceUnavailable, out)
-		return api.CodeUnavailable
+		return api.CodeEnclaveUnavailable
 	}
 	writeJSON(w, http.StatusOK, out)
 	return "ok"

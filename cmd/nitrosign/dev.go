@@ -80,6 +80,9 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	}
 	fmt.Fprintf(w, "  client key   %s (%s, registered as %s)\n", st.ClientKeyPath, st.Client.PublicKey(), devstack.ExampleClientName)
 	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
+	fmt.Fprintf(w, "               supervised: restarted whenever it ends (after %v, doubling to %v; reset after %v up),\n",
+		st.Supervision.Backoff, st.Supervision.MaxBackoff, st.Supervision.StableRun)
+	fmt.Fprintf(w, "               while the host keeps serving (503 enclave_unavailable meanwhile) and unseals each new run\n")
 	fmt.Fprintf(w, "  PCR0         %x (simulated: SHA-384 over the enclave binary and genesis)\n", st.Measurement.PCR0)
 	fmt.Fprintf(w, "  NSM root     %s\n", st.NSMRootPath)
 	fmt.Fprintf(w, "  policy       chains 1 and 11155111; ETH to %s or %s, at most 1 ETH per transaction,\n",

@@ -85,6 +85,9 @@ type Options struct {
 	// image being started, as an admin would after reviewing a new image;
 	// without it, a changed image is refused the sealed seed.
 	AcceptNewImage bool
+	// Supervision says how the enclave process is restarted when it ends
+	// after the stack has started (zero: the defaults).
+	Supervision Supervision
 }
 
 // Stack is a running dev stack.
@@ -99,10 +102,14 @@ type Stack struct {
 	Client stamp.Signer
 	// Keys are the enclave's signing keys.
 	Keys []api.Key
-	// EnclavePID is the enclave process's id.
+	// EnclavePID is the first enclave process's id; Enclave reports the
+	// current one after restarts.
 	EnclavePID int
 	// Isolated says whether the enclave runs in its own network namespace.
 	Isolated bool
+	// Supervision is how the enclave process is restarted (the defaults
+	// filled in).
+	Supervision Supervision
 
 	sim     *vsocksim.Sim
 	nsm     *nsmsim.Server
@@ -118,16 +125,18 @@ type Stack struct {
 	kms       *kmssim.Server
 	proxy     *vsockProxy
 	host      *host.Server
-	cmd       *exec.Cmd
+	enclave   *supervisor
 	cancel    context.CancelFunc
 	hostDone  chan error
-	procDone  chan error
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Start starts the simulator, the enclave process and the host, and returns
-// once the host answers with the enclave's keys.
+// once the host answers with the enclave's keys. From then on the enclave
+// process is supervised: when it ends (a crash, kill -9) it is started
+// again with backoff (Options.Supervision) while the host keeps running,
+// and the host unseals the new run, as in production.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir
@@ -243,6 +252,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	if err := s.waitReady(ctx, opts.Logger); err != nil {
 		return nil, err
+	}
+	if err := s.enclave.beginSupervision(); err != nil {
+		return nil, fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", err)
 	}
 	return s, nil
 }
@@ -368,46 +380,14 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 		"-log-level", opts.EnclaveLogLevel,
 		"-nsm", fmt.Sprintf("vsock:%d:%d", transport.ParentCID, nsmsim.DefaultPort),
 	}
-	start := func(isolate bool) (*exec.Cmd, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = []string{} // nothing from the host's environment reaches the enclave
-		cmd.Dir = "/"
-		cmd.SysProcAttr = procAttr(isolate)
-		pr, pw := io.Pipe()
-		cmd.Stdout, cmd.Stderr = pw, pw
-		go prefixLines(opts.EnclaveLog, "enclave | ", pr)
-		if err := cmd.Start(); err != nil {
-			pw.Close()
-			return nil, err
-		}
-		go func() { cmd.Wait(); pw.Close() }()
-		return cmd, nil
-	}
-	var cmd *exec.Cmd
-	if isolationSupported {
-		cmd, err = start(true)
-		s.Isolated = err == nil
-		if err != nil {
-			// No permission for a network namespace: run without one.
-			opts.Logger.Warn("enclave process runs without its own network namespace", "err", err)
-		}
-	}
-	if cmd == nil {
-		cmd, err = start(false)
-	}
+	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.Logger, opts.Supervision)
 	if err != nil {
-		return fmt.Errorf("devstack: starting %s: %w", bin, err)
+		return err
 	}
-	s.cmd = cmd
-	s.EnclavePID = cmd.Process.Pid
-	s.procDone = make(chan error, 1)
-	go func() {
-		state, err := cmd.Process.Wait()
-		if err == nil {
-			err = fmt.Errorf("enclave process exited: %s", state)
-		}
-		s.procDone <- err
-	}()
+	s.enclave = p
+	s.Isolated = p.isolate
+	s.Supervision = p.policy
+	s.EnclavePID = p.snapshot().PID
 	return nil
 }
 
@@ -499,9 +479,8 @@ func (s *Stack) waitUnsealed(ctx context.Context) error {
 			return denialError(d, ok, s.Measurement, st.Err.Error())
 		}
 		select {
-		case err := <-s.procDone:
-			s.procDone <- err
-			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", err)
+		case <-s.enclave.failed:
+			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", s.enclave.err())
 		case <-ctx.Done():
 			if st.Err != nil {
 				return fmt.Errorf("devstack: the enclave was not unsealed within 30 s: %w", st.Err)
@@ -519,9 +498,8 @@ func (s *Stack) waitReady(ctx context.Context, log *slog.Logger) error {
 	ep := s.sim.Endpoint(transport.ParentCID)
 	for {
 		select {
-		case err := <-s.procDone:
-			s.procDone <- err
-			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", err)
+		case <-s.enclave.failed:
+			return fmt.Errorf("devstack: the enclave did not start: %w (see its log above)", s.enclave.err())
 		case err := <-s.hostDone:
 			s.hostDone <- err
 			return fmt.Errorf("devstack: the host stopped: %w", err)
@@ -558,14 +536,12 @@ func (s *Stack) waitReady(ctx context.Context, log *slog.Logger) error {
 	}
 }
 
-// Wait blocks until ctx is done or a part of the stack stops on its own.
+// Wait blocks until ctx is done or the host stops on its own. The enclave
+// process ending does not end it: it is restarted (see Start).
 func (s *Stack) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-s.procDone:
-		s.procDone <- err
-		return fmt.Errorf("devstack: %w", err)
 	case err := <-s.hostDone:
 		s.hostDone <- err
 		if err == nil {
@@ -575,23 +551,30 @@ func (s *Stack) Wait(ctx context.Context) error {
 	}
 }
 
-// Close stops the host, then the enclave process (SIGTERM, then SIGKILL
-// after 5 seconds), and removes the simulator's sockets.
+// Enclave reports the supervised enclave process: its current pid and
+// how many times it was restarted.
+func (s *Stack) Enclave() EnclaveStatus { return s.enclave.snapshot() }
+
+// KillEnclave kills the current enclave process with SIGKILL, as a crash
+// would end it, and returns its pid. The supervisor starts it again; the
+// host keeps running. For tests and fault injection.
+func (s *Stack) KillEnclave() (int, error) { return s.enclave.signal(os.Kill) }
+
+// SignalEnclave sends sig to the current enclave process and returns its
+// pid: for fault injection (SIGSTOP and SIGCONT freeze and thaw it).
+func (s *Stack) SignalEnclave(sig os.Signal) (int, error) { return s.enclave.signal(sig) }
+
+// Close stops the host, then the enclave process (no more restarts;
+// SIGTERM, then SIGKILL after 5 seconds), and removes the simulator's
+// sockets.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		if s.cancel != nil {
 			s.cancel()
 			<-s.hostDone
 		}
-		if s.cmd != nil && s.cmd.Process != nil {
-			s.cmd.Process.Signal(syscallTerm)
-			select {
-			case <-s.procDone:
-			case <-time.After(5 * time.Second):
-				s.cmd.Process.Kill()
-				<-s.procDone
-				s.closeErr = errors.New("devstack: the enclave process did not stop on SIGTERM and was killed")
-			}
+		if s.enclave != nil {
+			s.closeErr = s.enclave.close()
 		}
 		if s.proxy != nil {
 			s.proxy.Close()
