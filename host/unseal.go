@@ -87,6 +87,10 @@ func (u *unsealer) get() UnsealStatus {
 	return u.status
 }
 
+// unreachableBackoff caps the pause between attempts to unseal an enclave
+// that does not answer.
+const unreachableBackoff = 2 * time.Second
+
 // run checks the enclave's state every poll, unsealing it when locked, and
 // stores checkpoints while it is ready, until ctx is done.
 func (u *unsealer) run(ctx context.Context, poll time.Duration) {
@@ -108,7 +112,15 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 			}
 			u.log.Log(ctx, level, "the enclave is not unsealed yet; retrying", "code", code, "err", err, "retry_in", backoff)
 			wait = backoff
-			backoff = min(2*backoff, time.Minute)
+			// A refusal (KMS, a bad blob) backs off up to a minute; an
+			// enclave that is not reachable yet (restarting) is polled
+			// every few seconds at most, so that a restarted enclave is
+			// unsealed soon after it listens.
+			limit := time.Minute
+			if pe == nil {
+				limit = unreachableBackoff
+			}
+			backoff = min(2*backoff, limit)
 		} else {
 			backoff = poll
 		}
