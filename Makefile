@@ -65,7 +65,11 @@ enclave:
 
 ## bench: Go micro-benchmarks, then the end-to-end load generator
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./calldata ./ethmsg ./proto ./enclave ./audit
+	$(GO) test -run='^$$' -bench=. -benchmem ./ethtx ./calldata ./ethmsg ./proto ./audit
+	@$(GO) test -run='^$$' -bench=. -benchmem ./enclave | tee $(BIN)/bench-enclave.txt
+	@awk '/^BenchmarkHandleSign-/ { for (i = 1; i < NF; i++) if ($$(i+1) == "signs/s") r = $$i } \
+	     /^BenchmarkHandleSignUnreleased-/ { for (i = 1; i < NF; i++) if ($$(i+1) == "signs/s") u = $$i } \
+	     END { if (r && u) printf "release after persistence: %.0f signs/s against %.0f without waiting (ratio %.2f, same run)\n", r, u, r / u }' $(BIN)/bench-enclave.txt
 	$(BIN)/nitrosign bench --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
 
 ## fuzz: every fuzz target for $(FUZZTIME) each

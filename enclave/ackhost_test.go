@@ -121,14 +121,20 @@ func (h *ackHost) run(ctx context.Context) {
 		if h.next == 0 {
 			h.next, h.acked = resp.Acked+1, resp.Acked
 		}
-		for _, line := range resp.Records {
-			r, err := audit.Unmarshal(line)
-			if err != nil || r.Seq != h.next {
-				continue
+		// The enclave answers the records from From on, in order: the
+		// first is record next (a fresh ackHost checks it once).
+		for i, line := range resp.Records {
+			if i == 0 && len(h.lines) == 0 {
+				if r, err := audit.Unmarshal(line); err != nil || r.Seq != h.next {
+					break
+				}
 			}
 			h.lines = append(h.lines, line)
-			sum := sha256.Sum256(line)
-			h.next, h.last = r.Seq+1, sum[:]
+			h.next++
+			if i == len(resp.Records)-1 {
+				sum := sha256.Sum256(line)
+				h.last = sum[:]
+			}
 		}
 		if !h.paused && h.next-1 > h.acked {
 			h.acked, h.hash = h.next-1, h.last

@@ -464,7 +464,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	}
 	// No signature leaves the host unless its audit record is the one on
 	// disk (the enclave released it only once the store acknowledged it).
-	if aerr := s.confirmAudit(r.Context(), sr.AuditRecord); aerr != nil {
+	if aerr := s.confirmAuditSeq(r.Context(), sr.AuditSeq, sr.AuditRecord); aerr != nil {
 		s.metrics.decisions.WithLabelValues(label(aerr.Code), "").Inc()
 		return writeError(w, aerr)
 	}
@@ -491,6 +491,12 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 // confirmAudit checks that an answer's audit record is on disk, or says
 // why the answer must be withheld.
 func (s *Server) confirmAudit(ctx context.Context, line []byte) *api.Error {
+	return s.confirmAuditSeq(ctx, 0, line)
+}
+
+// confirmAuditSeq is confirmAudit for the record seq (0: read from the
+// line).
+func (s *Server) confirmAuditSeq(ctx context.Context, seq uint64, line []byte) *api.Error {
 	if len(line) == 0 {
 		return &api.Error{Code: api.CodeInternal, Message: "the enclave's answer carries no audit record"}
 	}
@@ -499,7 +505,11 @@ func (s *Server) confirmAudit(ctx context.Context, line []byte) *api.Error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.audit.confirm(ctx, line); err != nil {
+	confirm := func() error { return s.audit.confirm(ctx, line) }
+	if seq != 0 {
+		confirm = func() error { return s.audit.confirmSeq(ctx, seq, line) }
+	}
+	if err := confirm(); err != nil {
 		s.log.Error("audit record not on disk: answer withheld", "err", err)
 		return &api.Error{Code: api.CodeUnavailable, Message: "the audit record could not be persisted; the answer is withheld"}
 	}
