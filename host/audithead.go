@@ -10,18 +10,10 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 )
 
-// lastLine returns the last record of the log of audit key (its live
+// lastLineOfLog returns the last record of the log named name (its live
 // segment's last line, else its newest sealed segment's), without its
-// newline, or nil when there is no key or no record: what the enclave
-// continues its log from when it is unsealed.
-func (s *auditStore) lastLine(key []byte) ([]byte, error) {
-	if len(key) < 8 {
-		return nil, nil
-	}
-	return s.lastLineOfLog(logName(key))
-}
-
-// lastLineOfLog is lastLine for the log named name.
+// newline, or nil when there is no record: what the enclave continues its
+// log from when it is unsealed.
 func (s *auditStore) lastLineOfLog(name string) ([]byte, error) {
 	line, err := lastLineOf(livePath(s.dir, name))
 	if err != nil || line != nil {
