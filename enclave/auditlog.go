@@ -120,13 +120,6 @@ func (a *auditLog) canDecide() error {
 	return nil
 }
 
-// full reports whether the backlog of unacknowledged records is at its cap.
-func (a *auditLog) full() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.pending) >= a.max
-}
-
 // append adds a signed decision record and keeps it until acknowledged. It
 // fails closed: on error there is no record, and the caller must not
 // answer with a signature.
