@@ -29,7 +29,11 @@ type ackHost struct {
 	hash   []byte // of record acked
 	last   []byte // hash of the last record kept
 	paused bool
-	cond   *sync.Cond
+	// polling is set while a poll is in flight: pause waits for it, so
+	// that no poll of the host's (reporting nothing failing, say) reaches
+	// the enclave after pause returns.
+	polling bool
+	cond    *sync.Cond
 }
 
 // ackHosts maps each enclave to the ackHost acknowledging its records.
@@ -79,9 +83,16 @@ func (h *ackHost) stop() {
 	<-h.done
 }
 
-// pause stops acknowledging (records are still fetched and kept);
-// resume starts again.
-func (h *ackHost) pause() { h.mu.Lock(); h.paused = true; h.mu.Unlock() }
+// pause stops polling, hence acknowledging, once the poll in flight (if
+// any) has returned; resume starts again.
+func (h *ackHost) pause() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.paused = true
+	for h.polling {
+		h.cond.Wait()
+	}
+}
 
 func (h *ackHost) resume() {
 	h.mu.Lock()
@@ -104,12 +115,17 @@ func (h *ackHost) run(ctx context.Context) {
 		for h.paused && ctx.Err() == nil {
 			h.cond.Wait()
 		}
+		h.polling = true
 		req := &proto.AuditRequest{Ack: h.acked, AckHash: h.hash, From: h.next, WaitMS: 100}
 		if h.next == 0 {
 			req.From = 1
 		}
 		h.mu.Unlock()
 		resp, ok := h.e.Handle(ctx, req).(*proto.AuditResponse)
+		h.mu.Lock()
+		h.polling = false
+		h.cond.Broadcast()
+		h.mu.Unlock()
 		if !ok { // locked, or refused: try again shortly
 			select {
 			case <-ctx.Done():

@@ -133,7 +133,7 @@ func TestAdminKeyCreate(t *testing.T) {
 	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "taken")
 
 	// The checkpoint carries the key across a restart.
-	call(t, e, &proto.AuditRequest{Ack: rec.Seq})
+	waitAcked(t, e)
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	e2 := f.start(t)
 	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp.Sealed})

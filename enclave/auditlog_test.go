@@ -27,10 +27,11 @@ func manualFixture(t *testing.T, maxUnacked int, ackTimeout time.Duration) *fixt
 	hot, _ := stamp.GenerateSigner(stamp.Ed25519)
 	other, _ := stamp.GenerateSigner(stamp.P256)
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot, other: other}
+	f.setNow(f.now) // the clock the enclave reads
 	var err error
 	f.e, err = enclave.New(enclave.Config{
 		Genesis:         genesisJSON(t, hot.PublicKey(), other.PublicKey()),
-		Now:             func() time.Time { return f.now },
+		Now:             f.clockNow,
 		MaxUnackedAudit: maxUnacked,
 		AuditAckTimeout: ackTimeout,
 	})

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,14 +32,28 @@ var (
 )
 
 type fixture struct {
-	e      *enclave.Enclave
+	e *enclave.Enclave
+	// now is the test's clock; move it with setNow. The enclave reads
+	// clock (Config.Now: clockNow), from other goroutines too: every audit
+	// poll of the ackHost runs settle, which reads the time.
 	now    time.Time
+	clock  atomic.Pointer[time.Time]
 	seed   []byte
 	hot    stamp.Signer // may use hot-0
 	other  stamp.Signer // may use cold-1 only (P-256)
 	seqIDs int
 	host   *ackHost // acknowledges the enclave's audit records
 }
+
+// setNow moves the fixture's clock, for the test and the enclave.
+func (f *fixture) setNow(t time.Time) {
+	f.now = t
+	f.clock.Store(&t)
+}
+
+// clockNow is the enclave's clock (Config.Now): the time last set with
+// setNow.
+func (f *fixture) clockNow() time.Time { return *f.clock.Load() }
 
 func genesisJSON(t testing.TB, hot, other stamp.PublicKey) []byte {
 	t.Helper()
@@ -92,11 +107,12 @@ func newFixtureWith(t testing.TB, maxUnacked int) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot, other: other}
+	f.setNow(f.now) // the clock the enclave reads
 	f.seed = bytes.Repeat([]byte{0x5a}, 32)
 	f.e, err = enclave.New(enclave.Config{
 		Genesis:         genesisJSON(t, hot.PublicKey(), other.PublicKey()),
 		Rand:            io.MultiReader(bytes.NewReader(f.seed), rand.Reader),
-		Now:             func() time.Time { return f.now },
+		Now:             f.clockNow,
 		MaxUnackedAudit: maxUnacked,
 	})
 	if err != nil {
@@ -291,7 +307,7 @@ func TestRefusals(t *testing.T) {
 func TestOldestAcceptedTimestamp(t *testing.T) {
 	f := newFixture(t)
 	start := f.now
-	f.now = start.Add(enclave.MaxRequestAge + time.Minute)
+	f.setNow(start.Add(enclave.MaxRequestAge + time.Minute))
 	// Exactly MaxRequestAge old, and after the start: accepted.
 	ts := f.now.Add(-enclave.MaxRequestAge).UnixMilli()
 	if _, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), ts)).(*proto.SignResponse); !ok {

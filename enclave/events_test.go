@@ -22,7 +22,10 @@ import (
 // (auditevent.go).
 
 // newStatefulAdmins is newStatefulTB with two admins (quorum 2) in the
-// genesis configuration.
+// genesis configuration, and no host: nobody acknowledges the enclave's
+// records until the test does (ackOne, ackAll, answered) or starts an
+// ackHost (startAcks). Answers wait for their acknowledgement for up to a
+// minute.
 func newStatefulAdmins(t *testing.T, edit func(*policy.KeyRule), maxUnacked int) (*statefulFixture, *admins) {
 	t.Helper()
 	a := newAdmins(t, 2)
@@ -33,11 +36,12 @@ func newStatefulAdmins(t *testing.T, edit func(*policy.KeyRule), maxUnacked int)
 	}
 	g["admins"] = a.config(2)
 	f.genesis, _ = json.Marshal(g)
-	e, err := enclave.New(enclave.Config{Genesis: f.genesis, Now: func() time.Time { return f.now }, MaxUnackedAudit: maxUnacked})
+	e, err := enclave.New(enclave.Config{Genesis: f.genesis, Now: f.clockNow, MaxUnackedAudit: maxUnacked, AuditAckTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.e = e
+	f.host.stop() // newStatefulTB's host, of the enclave replaced here
+	f.e, f.host = e, nil
 	return f, a
 }
 
@@ -47,16 +51,94 @@ func auditHead(t *testing.T, e *enclave.Enclave) uint64 {
 	return e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
 }
 
-// ackAll acknowledges every record appended so far, as a host that
-// persisted them does, and returns the head it acknowledged.
+// ackAll acknowledges every record appended so far with the last one's
+// hash, as a host that persisted them does, and returns the head it
+// acknowledged. Only for an enclave that no ackHost serves: records
+// acknowledged before the ackHost fetched them would be missing from its
+// log (with an ackHost, waitAcked).
 func ackAll(t *testing.T, e *enclave.Enclave) uint64 {
 	t.Helper()
-	h := auditHead(t, e)
-	e.Handle(context.Background(), &proto.AuditRequest{Ack: h})
-	return h
+	st := fetch(t, e, 0)
+	if st.Acked >= st.HeadSeq {
+		return st.HeadSeq
+	}
+	last := fetch(t, e, st.HeadSeq).Records
+	if len(last) == 0 {
+		t.Fatalf("record %d is neither acknowledged nor handed over", st.HeadSeq)
+	}
+	if m, ok := ack(t, e, last[0]).(*proto.AuditResponse); !ok {
+		t.Fatalf("the acknowledgement of record %d was refused: %#v", st.HeadSeq, m)
+	}
+	return st.HeadSeq
 }
 
-// recordsFrom returns the unacknowledged records from seq on, verified.
+// waitAcked waits until e's host (an ackHost) has acknowledged every
+// record appended so far: the boot record of an unseal, whose answer does
+// not wait for it, before a checkpoint that should hold it.
+func waitAcked(t *testing.T, e *enclave.Enclave) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st := fetch(t, e, 0); st.Acked < st.HeadSeq; st = fetch(t, e, 0) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the host did not acknowledge records %d to %d", st.Acked+1, st.HeadSeq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// ackOne acknowledges the oldest record not yet acknowledged, with its
+// hash: a host that makes room for one record.
+func ackOne(t *testing.T, e *enclave.Enclave) {
+	t.Helper()
+	recs := fetch(t, e, 1).Records
+	if len(recs) == 0 {
+		t.Fatal("no record waits for an acknowledgement")
+	}
+	if m, ok := ack(t, e, recs[0]).(*proto.AuditResponse); !ok {
+		t.Fatalf("the acknowledgement was refused: %#v", m)
+	}
+}
+
+// answered waits for the answer of a request sent with sendAsync, playing
+// the host meanwhile: it acknowledges every record handed over, with its
+// hash, until the answer comes.
+func answered(t *testing.T, e *enclave.Enclave, ch <-chan proto.Message) proto.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case m := <-ch:
+			return m
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no answer although every record is acknowledged")
+		}
+		ackAll(t, e)
+	}
+}
+
+// persistedFrom returns the records from seq from on that e's ackHost
+// persisted (once it caught up with e's head), verified.
+func persistedFrom(t *testing.T, e *enclave.Enclave, from uint64) []audit.Record {
+	t.Helper()
+	key := fetch(t, e, 0).Key
+	var out []audit.Record
+	for _, line := range recordsOf(t, e) {
+		r, err := audit.VerifyRecord(line, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq >= from {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recordsFrom returns the records from seq from on that the host has not
+// acknowledged yet (kept by the enclave), verified: with no host
+// acknowledging, what the enclave appended.
 func recordsFrom(t *testing.T, e *enclave.Enclave, from uint64) []audit.Record {
 	t.Helper()
 	ar := e.Handle(context.Background(), &proto.AuditRequest{From: from}).(*proto.AuditResponse)
@@ -93,7 +175,7 @@ func TestEventReserve(t *testing.T) {
 			}
 		})
 	}
-	f := newFixtureWith(t, 3)
+	f := manualFixture(t, 3, time.Minute) // a host that acknowledges nothing
 	// The boot record is 1 of 3; events fill the 2 left and the reserve.
 	if n, want := enclave.FillAuditLog(f.e), 2+enclave.EventReserve(3); n != want {
 		t.Fatalf("%d event records appended, want %d", n, want)
@@ -109,10 +191,19 @@ func TestFreezeWhileBacklogFull(t *testing.T) {
 	f, a := newStatefulAdmins(t, func(k *policy.KeyRule) {
 		k.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
 	}, 3)
-	// Boot (1), two refusals (2, 3): the backlog of 3 is full; the second
-	// refusal freezes the key.
-	wantRule(t, f.pay(t, destA, ether(2)), policy.RuleMaxPerTransaction)
-	wantRule(t, f.pay(t, destA, ether(2)), policy.RuleMaxPerTransaction)
+	// Boot (1), two refusals (2, 3), not yet acknowledged (their answers
+	// wait): the backlog of 3 is full; the second refusal freezes the key.
+	refusal1 := f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, ether(2)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 2)
+	refusal2 := f.sendAsync(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, ether(2)), f.now.UnixMilli()))
+	waitRecords(t, f.e, 4)
+	select {
+	case m := <-refusal1:
+		t.Fatalf("a refusal answered before its record was acknowledged: %#v", m)
+	case m := <-refusal2:
+		t.Fatalf("a refusal answered before its record was acknowledged: %#v", m)
+	default:
+	}
 	recs := recordsFrom(t, f.e, 1)
 	if len(recs) != 4 {
 		t.Fatalf("%d records, want 4 (boot, 2 refusals, the freeze)", len(recs))
@@ -121,15 +212,17 @@ func TestFreezeWhileBacklogFull(t *testing.T) {
 	if fr.Kind != audit.KindFreeze || fr.Decision != "frozen" || fr.Seq != 4 || fr.Key != "hot-0" {
 		t.Fatalf("freeze record %+v", fr)
 	}
-	// Decisions wait for the host; once it caught up, the key is frozen
-	// under that record.
+	// Decisions wait for the host; once it caught up, the refusals are
+	// answered and the key is frozen under that record.
 	wantCode(t, f.pay(t, destA, big.NewInt(1)), api.CodeUnavailable, "not yet persisted")
 	ackAll(t, f.e)
+	wantRule(t, answered(t, f.e, refusal1), policy.RuleMaxPerTransaction)
+	wantRule(t, answered(t, f.e, refusal2), policy.RuleMaxPerTransaction)
+	f.host = startAcks(t, f.e)
 	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
 	if !strings.Contains(pe.Message, "audit record 4") {
 		t.Errorf("frozen refusal: %s", pe.Message)
 	}
-	ackAll(t, f.e)
 	if _, ok := unfreezeBy(t, f, a, 4).(*proto.AdminResponse); !ok {
 		t.Fatal("a quorum could not lift the freeze")
 	}
@@ -152,14 +245,15 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	if h := auditHead(t, f.e); h != full {
 		t.Fatalf("head %d after a freeze with a full log, want %d", h, full)
 	}
-	f.now = f.now.Add(time.Minute)
+	f.setNow(f.now.Add(time.Minute))
 	// The freeze holds (no request is decided either while the log is
 	// full); an unfreeze cannot name it yet, and says so.
-	wantCode(t, f.pay(t, destA, big.NewInt(1)), api.CodeUnavailable, "")
+	wantCode(t, f.pay(t, destA, big.NewInt(1)), api.CodeUnavailable, "not yet persisted")
 	wantCode(t, unfreezeBy(t, f, a, full+1), api.CodeUnavailable, "key hot-0 is not recorded yet")
 
-	// The host persists one record: the freeze's record takes the room.
-	f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 1})
+	// The host persists one record (the boot record): the freeze's record
+	// takes the room.
+	ackOne(t, f.e)
 	recs := recordsFrom(t, f.e, full+1)
 	if len(recs) != 1 {
 		t.Fatalf("%d records after the first acknowledgement, want the freeze's", len(recs))
@@ -177,6 +271,7 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	// Once the host caught up, the key is frozen under that record, and a
 	// quorum lifts it.
 	ackAll(t, f.e)
+	f.host = startAcks(t, f.e)
 	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
 	if !strings.Contains(pe.Message, "audit record "+itoa(fr.Seq)) {
 		t.Errorf("frozen refusal: %s", pe.Message)
@@ -190,24 +285,34 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 
 // TestFreezeOwedAcrossRestart: a freeze whose record is owed travels in
 // the sealed checkpoint; the next run enforces it and writes its record
-// at its first request.
+// as soon as it can (at the host's first poll, or its first request),
+// before the refusal it causes.
 func TestFreezeOwedAcrossRestart(t *testing.T) {
 	f := newSealedFixture(t)
-	e := f.start(t)
+	var g map[string]any
+	if err := json.Unmarshal(f.genesis, &g); err != nil {
+		t.Fatal(err)
+	}
+	g["audit"] = map[string]int{"max_unacknowledged": 3} // a log that fills fast
+	f.genesis, _ = json.Marshal(g)
+	e := f.startManual(t) // its host persists the boot record, then nothing
 	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
 	boot := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed}).AuditRecord
-	call(t, e, &proto.AuditRequest{Ack: 1})
+	if m, ok := ack(t, e, boot).(*proto.AuditResponse); !ok {
+		t.Fatalf("the acknowledgement of the boot record was refused: %#v", m)
+	}
 	enclave.FillAuditLog(e)
 	enclave.FreezeKey(e, "hot-0", "a test")
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 
-	// The host persisted only the boot record.
+	// The host persisted only the boot record; it persists everything of
+	// the next run.
 	e2 := f.start(t)
 	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: boot, Checkpoint: cp.Sealed})
 	fx := &fixture{e: e2, now: f.now, hot: f.hot, seqIDs: 100}
 	pe := wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())), enclave.RuleFrozen)
-	recs := recordsFrom(t, e2, 2)
-	if len(recs) < 2 || recs[1].Kind != audit.KindFreeze || recs[1].Decision != "frozen" || recs[1].Key != "hot-0" {
+	recs := persistedFrom(t, e2, 2)
+	if len(recs) != 3 || recs[0].Kind != audit.KindBoot || recs[2].Decision != audit.DecisionRefused || recs[1].Kind != audit.KindFreeze || recs[1].Decision != "frozen" || recs[1].Key != "hot-0" {
 		t.Fatalf("records after the restart %+v, want boot, the owed freeze, the refusal", recs)
 	}
 	if !strings.Contains(pe.Message, "audit record "+itoa(recs[1].Seq)) {
@@ -253,9 +358,9 @@ func TestExpiryRecords(t *testing.T) {
 		f := newStatefulTB(t, edit, 0)
 		_, id := hold(t, f)
 		wantRule(t, f.pay(t, destB, milliEther(200)), enclave.RuleRollingLimit) // 0.9 reserved
-		f.now = f.now.Add(enclave.ApprovalTTL)
+		f.setNow(f.now.Add(enclave.ApprovalTTL))
 		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), api.CodeNotFound, "")
-		recs := recordsFrom(t, f.e, 1)
+		recs := persistedFrom(t, f.e, 1)
 		wantExpiry(t, recs[len(recs)-1], id)
 		wantRoom(t, f)
 	})
@@ -263,9 +368,10 @@ func TestExpiryRecords(t *testing.T) {
 	t.Run("owed while the log is full", func(t *testing.T) {
 		f := newStatefulTB(t, edit, 3)
 		body, id := hold(t, f)
+		f.host.stop() // the host persists nothing for a while
 		enclave.FillAuditLog(f.e)
 		full := auditHead(t, f.e)
-		f.now = f.now.Add(enclave.ApprovalTTL + time.Minute)
+		f.setNow(f.now.Add(enclave.ApprovalTTL + time.Minute))
 		// Past its expiry nobody can approve it, recorded or not.
 		wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeNotFound, "expired at")
 		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), api.CodeNotFound, "expired at")
@@ -273,7 +379,7 @@ func TestExpiryRecords(t *testing.T) {
 			t.Fatalf("head %d, want %d", h, full)
 		}
 		// Room returns: the expiry is recorded at that acknowledgement.
-		f.e.Handle(context.Background(), &proto.AuditRequest{Ack: 1})
+		ackOne(t, f.e)
 		recs := recordsFrom(t, f.e, full+1)
 		if len(recs) != 1 {
 			t.Fatalf("%d records after the acknowledgement, want the expiry's", len(recs))
@@ -281,6 +387,7 @@ func TestExpiryRecords(t *testing.T) {
 		wantExpiry(t, recs[0], id)
 		wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeNotFound, "")
 		ackAll(t, f.e)
+		f.host = startAcks(t, f.e) // the host is back
 		wantRoom(t, f)
 	})
 }
@@ -400,7 +507,7 @@ func TestEventsNotDoneWithoutRecord(t *testing.T) {
 	addC := withDest(f.doc, 2, destA, destB, destC)
 	addC.Keys[0].Approvals = ap.rule(2, milliEther(500))
 	policyResult(t, f.change(t, addC, 0, 1)) // scheduled: pending
-	ackAll(t, f.e)
+	f.host.stop()                            // the host persists nothing for a while
 	enclave.FillAuditLog(f.e)
 	full := auditHead(t, f.e)
 	dropB := withDest(f.doc, 3, destA)
@@ -447,6 +554,7 @@ func TestEventsNotDoneWithoutRecord(t *testing.T) {
 		})
 	}
 	ackAll(t, f.e)
+	f.host = startAcks(t, f.e) // the host is back
 	if sr, ok := ap.decide(t, f.e, id, 0, body, false).(*proto.SignResponse); !ok || sr.AlreadyCounted || len(sr.Approvers) != 1 {
 		t.Fatalf("the approval once the host caught up: %#v", sr)
 	}
@@ -463,8 +571,8 @@ func TestPolicyDueWhileLogFull(t *testing.T) {
 	f := newGovMax(t, nil, 3)
 	addC := withDest(f.doc, 2, destA, destB, destC)
 	policyResult(t, f.change(t, addC, 0, 1))
-	ackAll(t, f.e)
-	f.now = f.now.Add(24*time.Hour + time.Second)
+	f.host.stop() // the host persists nothing for a while
+	f.setNow(f.now.Add(24*time.Hour + time.Second))
 	enclave.FillAuditLog(f.e)
 	full := auditHead(t, f.e)
 	pr := f.e.Handle(context.Background(), &proto.PolicyRequest{}).(*proto.PolicyResponse)
@@ -472,12 +580,12 @@ func TestPolicyDueWhileLogFull(t *testing.T) {
 		t.Fatalf("a due change came into force without its record: version %d, %d pending", pr.Version, len(pr.Pending))
 	}
 	// Room returns: in force, with its record.
-	f.e.Handle(context.Background(), &proto.AuditRequest{Ack: full})
+	ackAll(t, f.e)
 	recs := recordsFrom(t, f.e, full+1)
 	if len(recs) != 1 || recs[0].Kind != audit.KindPolicy || recs[0].Decision != "applied" || recs[0].PolicyVersion != 2 {
 		t.Fatalf("records %+v, want the change applied", recs)
 	}
-	ackAll(t, f.e)
+	f.host = startAcks(t, f.e) // the host is back
 	wantSigned(t, f.pay(t, destC, big.NewInt(1)))
 
 	// Overtaken: version 3 (loosening, time-locked), then version 4 (a
@@ -487,13 +595,13 @@ func TestPolicyDueWhileLogFull(t *testing.T) {
 	if _, rec := policyResult(t, f.change(t, dropC, 0, 1)); rec.Decision != "applied" {
 		t.Fatalf("the tightening was %s", rec.Decision)
 	}
-	f.now = f.now.Add(24*time.Hour + time.Second)
+	f.setNow(f.now.Add(24*time.Hour + time.Second))
 	before := auditHead(t, f.e)
 	pr = f.e.Handle(context.Background(), &proto.PolicyRequest{}).(*proto.PolicyResponse)
 	if pr.Version != 4 || len(pr.Pending) != 0 {
 		t.Fatalf("version %d, %d pending", pr.Version, len(pr.Pending))
 	}
-	recs = recordsFrom(t, f.e, before+1)
+	recs = persistedFrom(t, f.e, before+1)
 	if len(recs) != 1 || recs[0].Decision != "superseded" || !strings.Contains(recs[0].Summary, "version 4 is already in force") {
 		t.Fatalf("records %+v, want the superseded change", recs)
 	}

@@ -66,8 +66,9 @@ func newGovMax(t *testing.T, edit func(*policy.KeyRule), maxUnacked int) *govFix
 		"governance": map[string]string{"time_lock": "24h"},
 	})
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot}
+	f.setNow(f.now) // the clock the enclave reads
 	var err error
-	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }, MaxUnackedAudit: maxUnacked})
+	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: f.clockNow, MaxUnackedAudit: maxUnacked})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestGovernanceTimeLock(t *testing.T) {
 	}
 	// Inside the time lock, the new destination is refused.
 	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
-	f.now = f.now.Add(23 * time.Hour)
+	f.setNow(f.now.Add(23 * time.Hour))
 	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
 
 	// One admin cancels it.
@@ -160,13 +161,13 @@ func TestGovernanceTimeLock(t *testing.T) {
 	if crec.Decision != "cancelled" || strings.Join(crec.Approvers, ",") != "b-admin" {
 		t.Fatalf("cancel record %+v", crec)
 	}
-	f.now = f.now.Add(2 * time.Hour)
+	f.setNow(f.now.Add(2 * time.Hour))
 	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
 
 	// Scheduled again (version 3), and in force once the lock has passed.
 	addC3 := withDest(f.doc, 3, destA, destB, destC)
 	policyResult(t, f.change(t, addC3, 1, 2))
-	f.now = f.now.Add(24*time.Hour + time.Second)
+	f.setNow(f.now.Add(24*time.Hour + time.Second))
 	wantSigned(t, f.pay(t, destC, big.NewInt(1)))
 	ud := f.e.UserData()
 	if ud.PolicyVersion != 3 {
@@ -218,8 +219,7 @@ func TestPolicySurvivesRestart(t *testing.T) {
 	if !ok {
 		t.Fatal("policy change refused")
 	}
-	rec, _ := audit.Unmarshal(ar.AuditRecord)
-	call(t, e, &proto.AuditRequest{Ack: rec.Seq})
+	waitAcked(t, e)
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 
 	e2 := f.start(t)

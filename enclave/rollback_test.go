@@ -72,7 +72,7 @@ func rollbackFixture(t *testing.T, maxUnacked int) (*sealedFixture, *admins) {
 func newHostSim(t *testing.T, f *sealedFixture, a *admins) *hostSim {
 	t.Helper()
 	h := &hostSim{t: t, f: f, admins: a, cps: map[uint64][]byte{}, signed: new(big.Int)}
-	e := f.start(t)
+	e := f.startManual(t) // the hostSim is its host
 	h.sealed = mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
 	h.e = e
 	r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: h.sealed})
@@ -99,14 +99,19 @@ func (h *hostSim) pending() [][]byte {
 	return ar.Records
 }
 
-// persist appends the pending records to the log and acknowledges them.
+// persist appends the pending records to the log and acknowledges them,
+// with the hash of the last one, as the host's audit store does.
 func (h *hostSim) persist() {
+	h.t.Helper()
 	recs := h.pending()
 	if len(recs) == 0 {
 		return
 	}
 	h.log = append(h.log, recs...)
-	h.handle(&proto.AuditRequest{Ack: uint64(len(h.log))})
+	last := sha256.Sum256(recs[len(recs)-1])
+	if _, ok := h.handle(&proto.AuditRequest{Ack: uint64(len(h.log)), AckHash: last[:]}).(*proto.AuditResponse); !ok {
+		h.t.Fatalf("the acknowledgement of records up to %d was refused", len(h.log))
+	}
 }
 
 // do sends m and answers it, persisting the records meanwhile (an
@@ -150,24 +155,29 @@ func (h *hostSim) stamp(body []byte) string {
 
 // payWithheld asks for a payment whose record the host receives but never
 // acknowledges (it crashes first): it returns once the record is handed
-// over. The answer, if the enclave releases one, is counted.
+// over. The enclave must not answer: the answer waits for the
+// acknowledgement, until the test ends.
 func (h *hostSim) payWithheld(to string, wei *big.Int) {
 	h.t.Helper()
 	h.ids++
 	h.fx.seqIDs = h.ids
 	body := h.fx.body(h.t, "hot-0", transfer(h.t, 1, to, wei), h.f.now.UnixMilli())
+	req := &proto.SignRequest{Body: body, Stamp: h.stamp(body)}
 	before := len(h.pending())
 	done := make(chan proto.Message, 1)
-	go func() { done <- h.handle(&proto.SignRequest{Body: body, Stamp: h.stamp(body)}) }()
+	ctx := h.t.Context() // the answer waits for an acknowledgement that never comes
+	go func() { done <- h.e.Handle(ctx, req) }()
 	for len(h.pending()) == before {
-		time.Sleep(time.Millisecond)
+		select {
+		case r := <-done:
+			h.t.Fatalf("answered without handing over a record: %#v", r)
+		case <-time.After(time.Millisecond):
+		}
 	}
 	select {
 	case r := <-done:
-		if sr, ok := r.(*proto.SignResponse); ok && sr.Status == "" && len(sr.SignedTransaction) > 0 {
-			h.signed.Add(h.signed, wei)
-		}
-	case <-time.After(10 * time.Millisecond): // held back until acknowledged: never released
+		h.t.Fatalf("answered before the host acknowledged the record: %#v", r)
+	case <-time.After(10 * time.Millisecond):
 	}
 }
 
@@ -206,7 +216,7 @@ func (h *hostSim) restart(sealed []byte, log [][]byte, cp []byte) audit.Record {
 	if len(log) > 0 {
 		last = log[len(log)-1]
 	}
-	h.e = h.f.start(h.t)
+	h.e = h.f.startManual(h.t)
 	h.fx = &fixture{e: h.e, now: h.f.now, hot: h.f.hot}
 	h.cpAck = 0 // a new enclave run; the host re-reads what it has
 	r := mustUnseal(h.t, h.e, &proto.UnsealRequest{Sealed: sealed, AuditHead: last, Checkpoint: cp})

@@ -74,7 +74,8 @@ func newStatefulTB(t testing.TB, edit func(*policy.KeyRule), maxUnacked int) *st
 		"policy": json.RawMessage(pol),
 	})
 	f := &fixture{now: time.UnixMilli(1_800_000_000_000), hot: hot}
-	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: func() time.Time { return f.now }, MaxUnackedAudit: maxUnacked})
+	f.setNow(f.now) // the clock the enclave reads
+	f.e, err = enclave.New(enclave.Config{Genesis: g, Now: f.clockNow, MaxUnackedAudit: maxUnacked})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestRollingLimitSplitAttack(t *testing.T) {
 		t.Logf("refusal message: %s", pe.Message)
 	}
 	wantSigned(t, f.pay(t, destA, ether(1))) // A is not under the limit
-	f.now = f.now.Add(25 * time.Hour)
+	f.setNow(f.now.Add(25 * time.Hour))
 	wantSigned(t, f.pay(t, destB, ether(1)))
 }
 
@@ -134,7 +135,7 @@ func TestVelocity(t *testing.T) {
 		wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 	}
 	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleVelocity)
-	f.now = f.now.Add(2 * time.Hour)
+	f.setNow(f.now.Add(2 * time.Hour))
 	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 }
 
@@ -186,7 +187,7 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	json.Unmarshal(f.genesis, &g)
 	g["admins"] = admins.config(2)
 	f.genesis, _ = json.Marshal(g)
-	e, err := enclave.New(enclave.Config{Genesis: f.genesis, Now: func() time.Time { return f.now }})
+	e, err := enclave.New(enclave.Config{Genesis: f.genesis, Now: f.clockNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	// Unfrozen; the refusals before the unfreeze do not count: one more
 	// refusal (under the threshold of 2) does not freeze again.
 	wantRule(t, f.pay(t, destA, ether(5)), policy.RuleMaxPerTransaction)
-	f.now = f.now.Add(25 * time.Hour)
+	f.setNow(f.now.Add(25 * time.Hour))
 	wantSigned(t, f.pay(t, destA, ether(1)))
 }
 
@@ -324,9 +325,9 @@ func TestApprovals(t *testing.T) {
 	// (released); a 0.6 pending then expired must leave room for 0.6.
 	body3 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
 	id3 := f.send(t, f.hot, body3).(*proto.SignResponse).ApprovalID
-	f.now = f.now.Add(enclave.ApprovalTTL + time.Minute)
+	f.setNow(f.now.Add(enclave.ApprovalTTL + time.Minute))
 	wantCode(t, ap.decide(t, f.e, id3, 0, body3, false), api.CodeNotFound, "expired")
-	f.now = f.now.Add(-enclave.ApprovalTTL - time.Minute + time.Second)
+	f.setNow(f.now.Add(-enclave.ApprovalTTL - time.Minute + time.Second))
 	// Within the day: 0.5 + 0.9 used; 0.6 fits (2 ETH limit) only if the
 	// expired reservation was released.
 	body4 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
@@ -406,13 +407,13 @@ func TestRequireCheckpoint(t *testing.T) {
 		return fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
 	}
 	wantSigned(t, pay())
-	last := wantSigned(t, pay())
+	wantSigned(t, pay())
 	pe, ok := pay().(*proto.Error)
 	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != "checkpoint" {
 		t.Fatalf("the third transaction: %#v", pe)
 	}
 	// The host persists the records, stores a checkpoint and acknowledges it.
-	call(t, e, &proto.AuditRequest{Ack: last.AuditSeq})
+	waitAcked(t, e)
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
