@@ -315,6 +315,12 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	}
 	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, approved, ""
 	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(approved, ", "), p.summary)
+	// The signature is a decision like a sign request's: not while the
+	// host cannot persist or has stopped acknowledging (nothing changes,
+	// the approval can be sent again).
+	if err := v.audit.canDecide(); err != nil {
+		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
+	}
 	// The signature's record is a decision record (signDecided): without
 	// room for it nothing is signed and nothing changes here.
 	resp, perr := e.signDecided(v, p.key, p.d, rec)
