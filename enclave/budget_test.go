@@ -205,7 +205,7 @@ func TestReplayBudgetHonestCrash(t *testing.T) {
 		t.Fatalf("boot record (%d unacknowledged):\n%s", boot.Unacknowledged, boot.Summary)
 	}
 	wantRule(t, h2.pay(ether(1)), enclave.RuleRollingLimit) // the charge fills the day
-	g = h2.storeCheckpoint()                                 // holds the charge
+	g = h2.storeCheckpoint()                                // holds the charge
 	if r := h2.pay(ether(1)); !isRule(r, enclave.RuleRollingLimit) {
 		t.Fatalf("after the checkpoint holding the charge: %#v", r)
 	}
