@@ -99,6 +99,15 @@ type Record struct {
 	// was stored is a rollback (RuleCheckpointRollback). At most
 	// MaxSafeInteger.
 	Checkpoint uint64
+	// Unacknowledged is how many transactions the enclave had reserved
+	// since the limits snapshot of checkpoint generation Checkpoint when
+	// it appended the record (carried over across restarts until a newer
+	// checkpoint is acknowledged), or 0; the member is omitted when 0. At
+	// a restart from that checkpoint the enclave charges that many unseen
+	// transactions at their worst case against its limits (docs/limits.md,
+	// "The replay bound"), so that restoring the same checkpoint again and
+	// again grants no budget. At most MaxSafeInteger.
+	Unacknowledged uint64
 	// Prev is the SHA-256 of the previous record's canonical encoding; all
 	// zero for the first record of a log.
 	Prev [32]byte
@@ -120,7 +129,8 @@ func (r Record) Hash() [32]byte {
 
 // Marshal returns the canonical encoding of r: one line of JSON without a
 // newline. It refuses records that [Unmarshal] would refuse: seq 0 or above
-// MaxSafeInteger, a checkpoint generation above MaxSafeInteger, a negative
+// MaxSafeInteger, a checkpoint generation or unacknowledged count above
+// MaxSafeInteger, a negative
 // time or one above MaxSafeInteger, a kind that
 // is not an identifier, a request digest that is neither empty nor
 // DigestSize bytes, a signature that is neither empty nor 64 bytes, a string
@@ -146,6 +156,8 @@ func (r *Record) validate() error {
 		return fmt.Errorf("audit: seq %d above %d", r.Seq, uint64(MaxSafeInteger))
 	case r.Checkpoint > MaxSafeInteger:
 		return fmt.Errorf("audit: checkpoint %d above %d", r.Checkpoint, uint64(MaxSafeInteger))
+	case r.Unacknowledged > MaxSafeInteger:
+		return fmt.Errorf("audit: unacknowledged %d above %d", r.Unacknowledged, uint64(MaxSafeInteger))
 	case r.TimeMS < 0 || r.TimeMS > MaxSafeInteger:
 		return fmt.Errorf("audit: time_ms %d outside 0..%d", r.TimeMS, int64(MaxSafeInteger))
 	case !validKind(r.Kind):
@@ -191,7 +203,7 @@ func validKind(k string) bool {
 //
 // Members in RFC 8785 order: approvers, checkpoint (only when not 0),
 // client, decision, key, kind, policy_version, prev, request_digest, rule,
-// seq, sig, summary, time_ms.
+// seq, sig, summary, time_ms, unacknowledged (only when not 0).
 func appendRecord(b []byte, r *Record, withSig bool) []byte {
 	b = append(b, `{"approvers":[`...)
 	for i, a := range r.Approvers {
@@ -232,6 +244,10 @@ func appendRecord(b []byte, r *Record, withSig bool) []byte {
 	b = appendString(b, r.Summary)
 	b = append(b, `,"time_ms":`...)
 	b = strconv.AppendInt(b, r.TimeMS, 10)
+	if r.Unacknowledged != 0 {
+		b = append(b, `,"unacknowledged":`...)
+		b = strconv.AppendUint(b, r.Unacknowledged, 10)
+	}
 	return append(b, '}')
 }
 
@@ -293,8 +309,9 @@ func EscapedLen(s string) int {
 
 // Unmarshal decodes one canonical record line (without its newline). It
 // refuses anything that is not exactly what [Marshal] writes: other member
-// order, whitespace, unknown, missing (but checkpoint, omitted when 0) or
-// duplicate members, a checkpoint of 0, other escapes, upper-case hex,
+// order, whitespace, unknown, missing (but checkpoint and unacknowledged,
+// omitted when 0) or duplicate members, a checkpoint or unacknowledged of
+// 0, other escapes, upper-case hex,
 // leading zeros, numbers out of range, invalid UTF-8, and
 // input longer than MaxRecordSize. Whatever it accepts re-encodes to the
 // same bytes.
@@ -332,7 +349,7 @@ func (p *parsed) appendMessage(dst, line []byte) []byte {
 
 // parseLine decodes line into p, refusing every deviation from the canonical
 // form. With full, the strings are decoded into p.rec; without, only Seq,
-// TimeMS, Kind, Checkpoint, Prev and the signature are (the verifier's fast
+// TimeMS, Kind, Checkpoint, Unacknowledged, Prev and the signature are (the verifier's fast
 // path, which still checks the syntax of every string).
 func parseLine(line []byte, p *parsed, full bool) error {
 	d := decoder{b: line}
@@ -406,6 +423,14 @@ func parseLine(line []byte, p *parsed, full bool) error {
 	r.Summary = d.str(full)
 	d.lit(`,"time_ms":`)
 	r.TimeMS = int64(d.uint(MaxSafeInteger, "time_ms"))
+	if d.err == nil && bytes.HasPrefix(d.b[d.i:], []byte(`,"unacknowledged":`)) {
+		d.i += len(`,"unacknowledged":`)
+		at := d.i
+		r.Unacknowledged = d.uint(MaxSafeInteger, "unacknowledged")
+		if d.err == nil && r.Unacknowledged == 0 {
+			d.fail(at, "unacknowledged 0 (the member is omitted when 0)")
+		}
+	}
 	d.lit(`}`)
 	if d.err == nil && d.i != len(line) {
 		d.fail(d.i, "trailing data")

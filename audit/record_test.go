@@ -101,6 +101,50 @@ func TestMarshalCheckpointGolden(t *testing.T) {
 	}
 }
 
+// TestMarshalUnacknowledged: the unacknowledged member is written only
+// when not 0, last (its JCS place, after time_ms), covered by the
+// signature, and read back by both parsers.
+func TestMarshalUnacknowledged(t *testing.T) {
+	r := goldenRecord
+	r.Checkpoint, r.Unacknowledged = 3, 2
+	got, err := Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSuffix(goldenCheckpointLine, "}") + `,"unacknowledged":2}`
+	if string(got) != want {
+		t.Fatalf("Marshal:\n got %s\nwant %s", got, want)
+	}
+	back, err := Unmarshal(got)
+	if err != nil || back.Unacknowledged != 2 || back.Checkpoint != 3 {
+		t.Fatalf("Unmarshal: unacknowledged %d, checkpoint %d, %v", back.Unacknowledged, back.Checkpoint, err)
+	}
+	var p parsed
+	if err := parseLine(got, &p, false); err != nil || p.rec.Unacknowledged != 2 {
+		t.Fatalf("fast parse: unacknowledged %d, %v", p.rec.Unacknowledged, err)
+	}
+	if zero, _ := Marshal(goldenRecord); bytes.Contains(zero, []byte("unacknowledged")) {
+		t.Fatalf("unacknowledged 0 was written: %s", zero)
+	}
+	// The signature covers it: the same record signed with 2 does not
+	// verify with 5.
+	s := testSigner(t, 1)
+	if err := s.sign(&r); err != nil {
+		t.Fatal(err)
+	}
+	line, err := Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyRecord(line, s.PublicKey()); err != nil {
+		t.Fatalf("signed record: %v", err)
+	}
+	forged := bytes.Replace(line, []byte(`"unacknowledged":2}`), []byte(`"unacknowledged":5}`), 1)
+	if _, err := VerifyRecord(forged, s.PublicKey()); err == nil {
+		t.Fatal("a record whose unacknowledged count was changed verifies")
+	}
+}
+
 // TestMarshalIsJCS checks the encoding against encoding/json's sorted,
 // compact output, which is RFC 8785 for strings without \b, \f, U+2028 or
 // U+2029 (encoding/json escapes those differently).
@@ -116,6 +160,9 @@ func TestMarshalIsJCS(t *testing.T) {
 		}
 		if r.Checkpoint != 0 {
 			m["checkpoint"] = r.Checkpoint
+		}
+		if r.Unacknowledged != 0 {
+			m["unacknowledged"] = r.Unacknowledged
 		}
 		if r.Kind == KindGenesis {
 			m["policy_version"] = "0"
@@ -194,6 +241,7 @@ func TestMarshalRefuses(t *testing.T) {
 		{"seq zero", func(r *Record) { r.Seq = 0 }, "seq must be at least 1"},
 		{"seq too large", func(r *Record) { r.Seq = MaxSafeInteger + 1 }, "seq 9007199254740992 above"},
 		{"checkpoint too large", func(r *Record) { r.Checkpoint = MaxSafeInteger + 1 }, "checkpoint 9007199254740992 above"},
+		{"unacknowledged too large", func(r *Record) { r.Unacknowledged = MaxSafeInteger + 1 }, "unacknowledged 9007199254740992 above"},
 		{"negative time", func(r *Record) { r.TimeMS = -1 }, "time_ms -1 outside"},
 		{"time too large", func(r *Record) { r.TimeMS = MaxSafeInteger + 1 }, "time_ms"},
 		{"empty kind", func(r *Record) { r.Kind = "" }, "kind"},
@@ -235,6 +283,7 @@ func unmarshalRefuseCases() []struct{ name, line, want string } {
 		}
 		return strings.Replace(g, old, new, 1)
 	}
+	tail := func(end string) string { return strings.TrimSuffix(g, "}") + end }
 	return []struct{ name, line, want string }{
 		{"empty", "", "truncated"},
 		{"not an object", "[]", "want"},
@@ -291,6 +340,12 @@ func unmarshalRefuseCases() []struct{ name, line, want string } {
 		{"checkpoint null", rep(`],"client"`, `],"checkpoint":null,"client"`), "want checkpoint as a decimal integer"},
 		{"checkpoint after client", rep(`,"decision"`, `,"checkpoint":3,"decision"`), "want"},
 		{"checkpoint twice", rep(`],"client"`, `],"checkpoint":3,"checkpoint":3,"client"`), "want"},
+		{"unacknowledged zero", tail(`,"unacknowledged":0}`), "unacknowledged 0"},
+		{"unacknowledged leading zero", tail(`,"unacknowledged":02}`), "unacknowledged has a leading zero"},
+		{"unacknowledged above 2^53-1", tail(`,"unacknowledged":9007199254740992}`), "unacknowledged out of range"},
+		{"unacknowledged as string", tail(`,"unacknowledged":"2"}`), "want unacknowledged as a decimal integer"},
+		{"unacknowledged before time_ms", rep(`,"time_ms"`, `,"unacknowledged":2,"time_ms"`), "want"},
+		{"unacknowledged twice", tail(`,"unacknowledged":2,"unacknowledged":2}`), "want"},
 	}
 }
 

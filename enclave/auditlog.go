@@ -84,6 +84,13 @@ type auditLog struct {
 	// Checkpoint): the newest checkpoint generation the host acknowledged
 	// storing (see noteCheckpoint in rollback.go).
 	checkpoint atomic.Uint64
+	// unacknowledged, when set, is stamped on every record appended
+	// (audit.Record's Unacknowledged): the transactions reserved since the
+	// limits snapshot of that checkpoint. It is read at append time, under
+	// the tracker's lock, so a record counts every reservation made before
+	// it (each decision reserves before it appends), whatever the order in
+	// which concurrent decisions append. Set once, before the log is used.
+	unacknowledged func() uint64
 }
 
 func newAuditLog(s *audit.Signer, max int) *auditLog {
@@ -134,6 +141,13 @@ func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 
 // appendLocked is append, with a.mu held and the backlog checked.
 func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
+	// The count before the checkpoint: checkpointRequest raises the
+	// checkpoint before the tracker counts from it, so a count since
+	// generation G is stamped with G or a newer one (whose count it
+	// exceeds), never with an older one, whose count it could fall short of.
+	if a.unacknowledged != nil {
+		r.Unacknowledged = a.unacknowledged()
+	}
 	r.Checkpoint = a.checkpoint.Load()
 	rec, line, err := a.chain.Append(r, true)
 	if err != nil {

@@ -87,6 +87,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
+		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
 		e.rules.Store(nrs)
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
@@ -202,6 +203,7 @@ func (e *Enclave) applyDue(v *vault) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
+		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
 		e.rules.Store(nrs)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}

@@ -2,9 +2,13 @@ package enclave
 
 import (
 	"fmt"
+	"math/big"
 	"strings"
+	"time"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy"
 )
 
 // Rollback detection at start.
@@ -161,4 +165,60 @@ func (e *Enclave) freezeForRollbacks(v *vault, found []rollback) {
 	e.freeze(v, e.rules.Load(), allKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot))
 	e.log.Warn("rollback detected at start: every key is frozen until an admin quorum unfreezes it",
 		"rules", rules, "evidence", evidence, "boot_seq", boot)
+}
+
+// chargeUnseen charges the restored limits with the transactions the host's
+// last record says were reserved after the checkpoint's snapshot, at their
+// worst case (limits.Tracker.ChargeUnseen), and returns the boot record's
+// note ("" when nothing is charged).
+//
+// Without it, a host that stores checkpoint G and then never lets a newer
+// one be acknowledged could restart the enclave with G and its whole log
+// again and again: every record names G, so nothing is detected, and each
+// restart would grant again what the last run spent beyond G. With it, the
+// spending after G stays counted across any number of such restarts: the
+// charge is in the new run's records (their unacknowledged count starts
+// at n) until a checkpoint holding it is acknowledged.
+//
+// Nothing is charged when a rollback was detected (every key is frozen),
+// when the host's record is not this enclave's, or when the log ends at or
+// before the checkpoint's appended head: every transaction of those
+// records has its reservation in the checkpoint's snapshot. A last record
+// that names an older checkpoint than cp counts since that older one's
+// snapshot, which is more than since cp's: charging it errs on the safe
+// side.
+func (e *Enclave) chargeUnseen(cp *checkpoint, hostRec *audit.Record, head audit.Head, found []rollback) string {
+	if len(found) > 0 || hostRec == nil || head.Seq <= cp.AppendedSeq || hostRec.Unacknowledged == 0 || hostRec.Checkpoint > cp.Generation {
+		return ""
+	}
+	n := hostRec.Unacknowledged
+	rs := e.rules.Load()
+	charged := rs.tracker.ChargeUnseen(n, perTransactionBound(rs.pol), time.UnixMilli(cp.TimeMS))
+	var parts []string
+	for _, c := range charged {
+		parts = append(parts, fmt.Sprintf("%s %s", c.Rule, c.Amount))
+	}
+	what := "no limit applies"
+	if len(parts) > 0 {
+		what = strings.Join(parts, ", ")
+	}
+	e.log.Warn("transactions after the restored checkpoint are charged at their worst case",
+		"checkpoint", cp.Generation, "transactions", n, "record", head.Seq)
+	return fmt.Sprintf("the host's record %d says %d transaction(s) were reserved after the snapshot of checkpoint generation %d, which the restored limit usage does not hold: "+
+		"charged at their worst case from the checkpoint's time (%s), and counted beyond the acknowledged checkpoint until a newer one is stored",
+		head.Seq, n, cp.Generation, what)
+}
+
+// perTransactionBound returns the per-transaction bound of ChargeUnseen:
+// the most one transaction can add to a rolling limit of key on chain in
+// asset, or nil for none but the limit's max.
+//
+// It is nil everywhere: the policy's per-transaction caps do not bound a
+// transaction (a Safe's MultiSend makes up to calldata.MaxMultiSendCalls
+// movements, each up to a cap; generic calls have caps of their own), and
+// a bound that is not sound would let a replay through. So each unseen
+// transaction is charged a limit's whole max: a restore that hides any
+// transaction fills each rolling limit for one window (fail closed).
+func perTransactionBound(*policy.Policy) func(key string, chain uint64, asset ethtx.Address) *big.Int {
+	return nil
 }

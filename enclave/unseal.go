@@ -238,9 +238,15 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		if len(cp.Frozen) > 0 {
 			st.notes = append(st.notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
 		}
+		if note := e.chargeUnseen(cp, hostRec, head, rollbacks); note != "" {
+			st.notes = append(st.notes, note)
+		}
 	} else if len(sealedCP) == 0 && len(hostHead) > 0 {
 		st.notes = append(st.notes, "the host sent no checkpoint although its audit log has records: limit usage and freezes start from zero")
 		st.mismatch = true
+	}
+	if e.keyService != nil { // an ephemeral enclave has no checkpoints to count from
+		v.audit.unacknowledged = func() uint64 { return e.rules.Load().tracker.Unacknowledged() }
 	}
 	line, perr := e.boot(v, st)
 	if perr != nil {

@@ -3,7 +3,10 @@ package limits
 import (
 	"fmt"
 	"math/big"
+	"math/bits"
 	"time"
+
+	"github.com/nitrosign/nitrosign/ethtx"
 )
 
 // Checkpoint takes a snapshot for the enclave to seal and hand to the host:
@@ -116,4 +119,123 @@ func ReplayBound(max *big.Int, n uint64, perTx *big.Int) *big.Int {
 		b.Set(max)
 	}
 	return b
+}
+
+// Charge is what ChargeUnseen counted against one rule or velocity.
+type Charge struct {
+	// Rule is the ID of the Rule or Velocity.
+	Rule string
+	// Amount is what was added to its usage: an amount in the asset's
+	// smallest unit, or a number of transactions for a velocity.
+	Amount *big.Int
+}
+
+// ChargeUnseen counts, at their worst case, n transactions that were
+// reserved after the snapshot t was restored from and that t cannot see
+// (the host restored a checkpoint that lags its log): each rolling-limit
+// track is charged min(M, n·P), where M is the smallest Max of the rules
+// that read it and P the per-transaction bound perTx returns for the
+// track's key, chain and asset (nil, or a nil perTx: no bound but M), and
+// each velocity track min(V, n), V being the smallest MaxTransactions.
+// The hidden usage is at most both figures (the run that reserved those
+// transactions kept every window at most M), so each window stays at most
+// what it would hold had t seen them, plus nothing.
+//
+// The charge is recorded at time at (the time the restored snapshot was
+// taken), so that it leaves each window as the real transactions would;
+// where that bucket is no longer live, the charge has expired already. The
+// n transactions also count as unacknowledged (Unacknowledged, and with
+// Options.RequireFresh toward CheckpointEvery) until a checkpoint taken
+// after this call is acknowledged: that checkpoint's snapshot holds the
+// charge. It returns what was charged to each rule and velocity with
+// something charged, in the order New got them. n = 0 changes nothing.
+func (t *Tracker) ChargeUnseen(n uint64, perTx func(key string, chain uint64, asset ethtx.Address) *big.Int, at time.Time) []Charge {
+	if n == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ns := t.clock(at)
+	at64, ok := unixNano(at)
+	if !ok || at64 > ns {
+		at64 = ns
+	}
+	nn := u256{n}
+	// The charge of each track: the least over the rules that read it.
+	charge := map[*track]u256{}
+	lower := func(tr *track, c u256) {
+		if old, seen := charge[tr]; !seen || c.cmp(old) < 0 {
+			charge[tr] = c
+		}
+	}
+	for _, ks := range t.keys {
+		for _, r := range ks.rules {
+			tr := ks.tracks[r.track]
+			c := r.max
+			var p *big.Int
+			if perTx != nil {
+				p = perTx(tr.id.key, tr.id.chain, ethtx.Address(tr.id.asset))
+			}
+			if pp, ok := fromBig(p); ok {
+				if prod, over := mulSmall(pp, n); !over && prod.cmp(c) < 0 {
+					c = prod
+				}
+			}
+			lower(tr, c)
+		}
+		for _, v := range ks.vels {
+			c := v.max
+			if nn.cmp(c) < 0 {
+				c = nn
+			}
+			lower(ks.vtracks[v.track], c)
+		}
+	}
+	for tr, c := range charge {
+		tr.advance(ns)
+		k := floorDiv(at64, tr.width)
+		if c.isZero() || k < tr.low {
+			charge[tr] = u256{}
+			continue // nothing to charge, or expired already
+		}
+		if !tr.add(k, c) { // the usage is within 2^256: charge what room is left
+			room := u256{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}.sub(tr.total)
+			tr.add(k, room)
+			charge[tr] = room
+		}
+	}
+	var out []Charge
+	for _, id := range t.ruleOrder {
+		if c := charge[t.rules[id].tr]; !c.isZero() {
+			out = append(out, Charge{Rule: id, Amount: c.big()})
+		}
+	}
+	t.seq += n
+	t.touch(ns)
+	return out
+}
+
+// CarryUnacknowledged makes n more transactions count as unacknowledged
+// (Unacknowledged, and with Options.RequireFresh toward CheckpointEvery),
+// without charging them: for a Tracker that replaces another holding the
+// same usage (a policy change restores the old Tracker's snapshot, which
+// the host has not stored), so that the count since the newest
+// acknowledged checkpoint is not lost with the old Tracker.
+func (t *Tracker) CarryUnacknowledged(n uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq += n
+}
+
+// mulSmall returns a·n and whether it overflowed 256 bits.
+func mulSmall(a u256, n uint64) (u256, bool) {
+	var r u256
+	var carry uint64
+	for i := range a {
+		hi, lo := bits.Mul64(a[i], n)
+		var c uint64
+		r[i], c = bits.Add64(lo, carry, 0)
+		carry = hi + c
+	}
+	return r, carry != 0
 }

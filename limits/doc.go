@@ -99,9 +99,12 @@
 // before it sealed and the host stored the next checkpoint.
 //
 // Nothing here bounds n for an older checkpoint the host kept: it hides at
-// most M (the min above), but it can do so again at every restart, and so
-// can restoring the newest acknowledged checkpoint again and again while
-// the host withholds newer ones (min(M, C·P) each time). The enclave adds
+// most M (the min above), but it can do so again at every restart. Nor,
+// by itself, does anything stop a host from restoring the newest
+// acknowledged checkpoint again and again while it withholds newer ones:
+// the enclave closes that with [Tracker.ChargeUnseen], charging at the
+// restart the n transactions its audit records say the checkpoint lacks at
+// their worst case, so that every window holds at most M. The enclave adds
 // detection: audit records name the newest checkpoint generation the host
 // acknowledged, and the checkpoint names the audit head, so a checkpoint
 // older than the log says, or a log behind the checkpoint, is a named

@@ -176,7 +176,9 @@ type Tracker struct {
 	keys   map[string]*keyState
 	tracks []*track // amount and velocity tracks, in snapshot order
 	rules  map[string]ruleRef
-	now    int64 // latest time seen, Unix ns
+	// ruleOrder lists the rule IDs, then the velocity IDs, as New got them.
+	ruleOrder []string
+	now       int64 // latest time seen, Unix ns
 
 	refWindow, refWidth int64
 	refusals            map[string]*track
@@ -297,6 +299,7 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 		}
 		k.rules = append(k.rules, amountRule{id: r.ID, max: max, track: idx})
 		t.rules[r.ID] = ruleRef{tr: tr, max: max}
+		t.ruleOrder = append(t.ruleOrder, r.ID)
 	}
 	for i, v := range velocities {
 		if err := t.checkCommon(v.ID, v.Key, v.Window); err != nil {
@@ -312,6 +315,7 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 		max := u256{v.MaxTransactions}
 		k.vels = append(k.vels, velocityRule{id: v.ID, max: max, track: idx})
 		t.rules[v.ID] = ruleRef{tr: tr, max: max}
+		t.ruleOrder = append(t.ruleOrder, v.ID)
 	}
 	slices.SortFunc(t.tracks, func(a, b *track) int { return bytes.Compare(a.header, b.header) })
 	t.refWindow = int64(o.RefusalWindow)
