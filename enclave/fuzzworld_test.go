@@ -345,33 +345,54 @@ func (w *fuzzWorld) approvalBody(tb testing.TB, id string, i int, body []byte, r
 // record, scoped to the enclave's run. It keeps every line only when keep
 // is set (fuzz targets keep the last one only, so that memory stays flat).
 type auditPersister struct {
-	e    *enclave.Enclave
-	run  []byte
-	seq  uint64 // last record persisted and acknowledged
-	hash []byte // its hash
-	last []byte // its line
-	keep bool
-	log  [][]byte // with keep: the lines persisted by this persister, in order
+	call caller
+	// maxWait caps the long polls (0: proto.MaxAuditWaitMS). Over a
+	// connection, a poll whose caller gave up still waits in the enclave
+	// until its time is out.
+	maxWait uint32
+	run     []byte
+	seq     uint64 // last record persisted and acknowledged
+	hash    []byte // its hash
+	last    []byte // its line
+	keep    bool
+	log     [][]byte // with keep: the lines persisted by this persister, in order
 }
+
+// A caller sends a request to an enclave and returns its answer: the
+// enclave's Handle, or a call over a connection (see callOver). It returns
+// nil when the call failed (its context ended, the connection broke).
+type caller func(ctx context.Context, m proto.Message) proto.Message
 
 // newPersister starts persisting e's records from where e's log continues
 // (the head it was unsealed with, which the host holds already).
 func newPersister(tb testing.TB, e *enclave.Enclave, keep bool) *auditPersister {
 	tb.Helper()
-	ar, ok := e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse)
+	return newPersisterVia(tb, e.Handle, keep)
+}
+
+// newPersisterVia is newPersister for an enclave reached through call.
+func newPersisterVia(tb testing.TB, call caller, keep bool) *auditPersister {
+	tb.Helper()
+	ar, ok := call(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse)
 	if !ok {
 		tb.Fatal("audit request refused")
 	}
-	return &auditPersister{e: e, run: ar.Run, seq: ar.Acked, keep: keep}
+	return &auditPersister{call: call, run: ar.Run, seq: ar.Acked, keep: keep}
 }
 
 // step fetches the records after the last one persisted (long-polling for
 // up to waitMS, or until ctx ends), persists them and acknowledges them.
 // It returns how many it persisted.
 func (p *auditPersister) step(ctx context.Context, waitMS uint32) (int, error) {
-	m := p.e.Handle(ctx, &proto.AuditRequest{Ack: p.seq, AckHash: p.hash, From: p.seq + 1, WaitMS: waitMS, Run: p.run})
+	if p.maxWait > 0 {
+		waitMS = min(waitMS, p.maxWait)
+	}
+	m := p.call(ctx, &proto.AuditRequest{Ack: p.seq, AckHash: p.hash, From: p.seq + 1, WaitMS: waitMS, Run: p.run})
 	ar, ok := m.(*proto.AuditResponse)
 	if !ok {
+		if m == nil && ctx.Err() != nil {
+			return 0, nil // the caller gave up waiting
+		}
 		return 0, fmt.Errorf("audit poll answered %v", m)
 	}
 	n := 0
@@ -391,7 +412,7 @@ func (p *auditPersister) step(ctx context.Context, waitMS uint32) (int, error) {
 		n++
 	}
 	if n > 0 {
-		if m := p.e.Handle(context.Background(), &proto.AuditRequest{Ack: p.seq, AckHash: p.hash, Run: p.run}); m.Type() != proto.TypeAuditResponse {
+		if m := p.call(context.Background(), &proto.AuditRequest{Ack: p.seq, AckHash: p.hash, Run: p.run}); m == nil || m.Type() != proto.TypeAuditResponse {
 			return n, fmt.Errorf("acknowledgement of %d refused: %v", p.seq, m)
 		}
 	}
@@ -421,7 +442,7 @@ func (p *auditPersister) do(tb testing.TB, m proto.Message) proto.Message {
 	answer := make(chan proto.Message, 1)
 	go func() {
 		defer cancel()
-		answer <- p.e.Handle(context.Background(), m)
+		answer <- p.call(context.Background(), m)
 	}()
 	for ctx.Err() == nil {
 		if _, err := p.step(ctx, proto.MaxAuditWaitMS); err != nil {

@@ -155,6 +155,7 @@ func addSeeds(f *testing.F, seeds map[string][]any) {
 type handlerTarget struct {
 	w        *fuzzWorld
 	e        *enclave.Enclave
+	call     caller // e.Handle, or over a connection
 	p        *auditPersister
 	last     string // the outcome of the last probe
 	cpAck    uint64 // the checkpoint generation the host stored last
@@ -175,6 +176,7 @@ func newHandlerTarget(tb testing.TB, o worldOptions) *handlerTarget {
 	tb.Helper()
 	w := newFuzzWorld(tb, o)
 	h := &handlerTarget{w: w, e: w.newEnclave(tb), sealKeyID: testKeyARN}
+	h.call = h.e.Handle
 	if o.sealed {
 		cr, ok := h.e.Handle(context.Background(), &proto.UnsealRequest{Create: true}).(*proto.UnsealResponse)
 		if !ok {
@@ -203,7 +205,7 @@ func (h *handlerTarget) storeCheckpoint(tb testing.TB) {
 		return
 	}
 	for range 2 {
-		cr, ok := h.e.Handle(context.Background(), &proto.CheckpointRequest{Ack: h.cpAck}).(*proto.CheckpointResponse)
+		cr, ok := h.call(context.Background(), &proto.CheckpointRequest{Ack: h.cpAck}).(*proto.CheckpointResponse)
 		if !ok {
 			tb.Fatal("checkpoint poll refused")
 		}
@@ -1111,18 +1113,25 @@ type unsealMaterial struct {
 // (6 = hLast); checkpoint 3 = cLast, which holds record 6 as both its
 // acknowledged and appended head.
 func (w *fuzzWorld) firstRun(tb testing.TB) *unsealMaterial {
+	e := w.newEnclave(tb)
+	return w.firstRunVia(tb, e.Handle)
+}
+
+// firstRunVia is firstRun with a new, locked enclave of the world reached
+// through call.
+func (w *fuzzWorld) firstRunVia(tb testing.TB, call caller) *unsealMaterial {
 	tb.Helper()
 	m := &unsealMaterial{}
-	e := w.newEnclave(tb)
-	cr, ok := e.Handle(context.Background(), &proto.UnsealRequest{Create: true}).(*proto.UnsealResponse)
+	cr, ok := call(context.Background(), &proto.UnsealRequest{Create: true}).(*proto.UnsealResponse)
 	if !ok {
 		tb.Fatal("create refused")
 	}
 	m.s1 = cr.Sealed
-	if _, ok := e.Handle(context.Background(), &proto.UnsealRequest{Sealed: m.s1}).(*proto.UnsealResponse); !ok {
+	if _, ok := call(context.Background(), &proto.UnsealRequest{Sealed: m.s1}).(*proto.UnsealResponse); !ok {
 		tb.Fatal("unseal refused")
 	}
-	h := &handlerTarget{w: w, e: e, p: newPersister(tb, e, true), sealKeyID: testKeyARN}
+	h := &handlerTarget{w: w, call: call, p: newPersisterVia(tb, call, true), sealKeyID: testKeyARN}
+	h.p.maxWait = 200
 	h.p.sync(tb)
 	sign := func() {
 		if o, _ := w.probe(tb, h.p); o != "signed" {
