@@ -1101,7 +1101,7 @@ func auditAckSeeds() map[string][]any {
 type unsealMaterial struct {
 	s1, s2    []byte   // sealed seeds, generations 1 and 2
 	h1        []byte   // record 3: before the re-wrap and the last checkpoints
-	hLast     []byte   // the last record (7 records: genesis, 4 signatures... see firstRun)
+	hLast     []byte   // the last record, 6 (see firstRun)
 	c1, cLast []byte   // checkpoints of generation 1 and the last one (3)
 	log       [][]byte // the whole log
 	foreign   []byte   // a record of another enclave
