@@ -160,14 +160,21 @@ func TestNoAckNoSignature(t *testing.T) {
 	}
 	// Once the host acknowledges, deciding resumes.
 	startAcks(t, f.e)
+	signEventually(t, f, "still refused after acknowledgements")
+}
+
+// signEventually sends requests until one is signed, failing after 10 s
+// with why.
+func signEventually(t *testing.T, f *fixture, why string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
 		if _, ok := resp.(*proto.SignResponse); ok {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still refused after acknowledgements: %#v", resp)
+			t.Fatalf("%s: %#v", why, resp)
 		}
 	}
 }
@@ -190,16 +197,7 @@ func TestHostFailingStopsDeciding(t *testing.T) {
 		t.Fatalf("a refused request made a record: head %d", head)
 	}
 	f.host.resume() // its next poll reports nothing failing
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
-		if _, ok := resp.(*proto.SignResponse); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still refused after the host recovered: %#v", resp)
-		}
-	}
+	signEventually(t, f, "still refused after the host recovered")
 }
 
 // TestAuditBacklog: the enclave keeps unacknowledged records for the host
