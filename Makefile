@@ -39,10 +39,13 @@ test: fmt-check vet staticcheck
 ## enclave process killed $(CHAOS_KILLS) times under $(CHAOS_CLIENTS) concurrent clients while
 ## the host keeps running, and the disk filled under load (as root: a small
 ## tmpfs); each proves every 200 has its record in the persisted log and
-## the log verifies. Short runs of both are part of make test.
+## the log verifies; then the hostile-host tests at full size (withheld
+## acknowledgements from many clients, 10 rounds of 600 flooding
+## connections). Short runs of all are part of make test.
 chaos:
 	NITROSIGN_CHAOS=1 NITROSIGN_CHAOS_KILLS=$(CHAOS_KILLS) NITROSIGN_CHAOS_CLIENTS=$(CHAOS_CLIENTS) \
 		$(GO) test -count=1 -timeout 20m -v -run 'TestEnclaveKillsUnderLoad|TestDiskFull' ./internal/chaos
+	NITROSIGN_CHAOS=1 $(GO) test -count=1 -timeout 20m -run 'TestHostileHost' ./enclave
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
