@@ -73,8 +73,11 @@ type auditLog struct {
 	// at start, the head the log continues from (it came from the host's
 	// disk).
 	acked audit.Head
-	// ackCh is closed, and replaced, whenever acked advances.
-	ackCh chan struct{}
+	// ackedSeq mirrors acked.Seq, and ackCh is closed, and replaced,
+	// whenever it advances: answers waiting for their acknowledgement read
+	// both without a.mu, which record signing holds.
+	ackedSeq atomic.Uint64
+	ackCh    atomic.Pointer[chan struct{}]
 	// appendCh is closed, and replaced, whenever a record is appended.
 	appendCh chan struct{}
 	// failing is the host's latest report that it cannot persist.
@@ -100,11 +103,15 @@ func newAuditLog(s *audit.Signer, max int) *auditLog {
 // newAuditLogFrom returns an audit log continuing from head, which the host
 // holds on disk (so it counts as acknowledged).
 func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
-	return &auditLog{
+	a := &auditLog{
 		chain: newChain(s, head), key: s.PublicKey(), max: max, now: time.Now,
 		stall: DefaultAuditAckTimeout, acked: head,
-		ackCh: make(chan struct{}), appendCh: make(chan struct{}),
+		appendCh: make(chan struct{}),
 	}
+	a.ackedSeq.Store(head.Seq)
+	ch := make(chan struct{})
+	a.ackCh.Store(&ch)
+	return a
 }
 
 // canDecide says why a new decision must not be made now, or nil: the
@@ -169,10 +176,8 @@ func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
 func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Duration) error {
 	var timer *time.Timer
 	for {
-		a.mu.Lock()
-		done, ch := a.acked.Seq >= seq, a.ackCh
-		a.mu.Unlock()
-		if done {
+		ch := *a.ackCh.Load() // before the seq: an advance after it closes ch
+		if a.ackedSeq.Load() >= seq {
 			if timer != nil {
 				timer.Stop()
 			}
@@ -281,8 +286,9 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) *proto.Error {
 	a.pending = a.pending[n:]
 	a.since = a.since[n:]
 	a.first += n
-	close(a.ackCh)
-	a.ackCh = make(chan struct{})
+	a.ackedSeq.Store(seq)
+	next := make(chan struct{})
+	close(*a.ackCh.Swap(&next))
 	return nil
 }
 
