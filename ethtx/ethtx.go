@@ -153,6 +153,15 @@ const (
 	TypeSetCode    Type = 0x04 // EIP-7702
 )
 
+// Types returns every transaction type DecodeUnsigned decodes, in type
+// order. TestTypesMatchDecoder checks it against the decoder, and package
+// policy's tests check that the policy format names or refuses each one:
+// a type added here is refused by every policy until its format says
+// otherwise.
+func Types() []Type {
+	return []Type{TypeLegacy, TypeAccessList, TypeDynamicFee, TypeBlob, TypeSetCode}
+}
+
 // String returns the EIP that defines t, for example "EIP-1559".
 func (t Type) String() string {
 	switch t {

@@ -2,6 +2,7 @@ package ethtx
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -419,6 +420,39 @@ func TestAuthorityRefuses(t *testing.T) {
 	} {
 		if got, err := b.Authority(); err == nil && got == PubkeyToAddress(priv.PubKey()) {
 			t.Fatalf("signature over %+v recovers the signer of %+v", a, b)
+		}
+	}
+}
+
+// TestTypesMatchDecoder checks that Types lists exactly the types that
+// DecodeUnsigned decodes: every other type byte is refused as unsupported.
+// Package policy checks that its format names or refuses each type of
+// Types, so a type the decoder learns is never allowed by default.
+func TestTypesMatchDecoder(t *testing.T) {
+	types := Types()
+	if !slices.IsSorted(types) || len(slices.Compact(slices.Clone(types))) != len(types) {
+		t.Fatalf("Types() = %v: want distinct types in order", types)
+	}
+	for _, typ := range types {
+		tx, err := DecodeUnsigned(envelopeOf(typ, validFieldsOf(t, typ)...))
+		if err != nil {
+			t.Errorf("type %s of Types(): %v", typ, err)
+			continue
+		}
+		if tx.Type != typ {
+			t.Errorf("type %s of Types() decodes as %s", typ, tx.Type)
+		}
+		if typ.String() == fmt.Sprintf("unknown type 0x%02x", uint8(typ)) {
+			t.Errorf("type 0x%02x of Types() has no name", uint8(typ))
+		}
+	}
+	// Every type byte (0x00 to 0x7f): decoded only for a type of Types.
+	// Legacy transactions have no type byte; 0x00 is not theirs.
+	for b := 0; b < 0x80; b++ {
+		_, err := DecodeUnsigned([]byte{byte(b), 0xc0})
+		listed := b != int(TypeLegacy) && slices.Contains(types, Type(b))
+		if unsupported := errors.Is(err, ErrUnsupportedType); unsupported == listed {
+			t.Errorf("type byte 0x%02x: listed in Types() %v, but DecodeUnsigned says %v", b, listed, err)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 type keyRule struct {
 	id        string
 	chains    []uint64
+	txTypes   []ethtx.Type
 	personal  bool
 	rawDigest bool
 	domains   []domainRule
@@ -131,9 +132,12 @@ func compileKeyRule(kr *KeyRule, approvers *approverRegistry) (*keyRule, error) 
 		}
 		r.chains = append(r.chains, c)
 	}
+	var err error
+	if r.txTypes, err = compileTransactionTypes(kr.TransactionTypes); err != nil {
+		return nil, fmt.Errorf("transaction_types%w", err)
+	}
 	var keyNative *nativeRule
 	if kr.NativeTransfers != nil {
-		var err error
 		if keyNative, err = compileNative(kr.NativeTransfers); err != nil {
 			return nil, fmt.Errorf("native_transfers.%w", err)
 		}

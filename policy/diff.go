@@ -79,8 +79,9 @@ var classifiedFields = map[string]string{
 	"clients[].public_key": "with scheme, the client's identity: a new one is a new client (loosening)",
 	"clients[].keys":       "keys a client may use: added loosens, removed tightens",
 
-	"keys[].key":    "the key's identity: a new key rule loosens, a removed one tightens (but see freeze.scope)",
-	"keys[].chains": "added chains loosen, removed ones tighten",
+	"keys[].key":               "the key's identity: a new key rule loosens, a removed one tightens (but see freeze.scope)",
+	"keys[].chains":            "added chains loosen, removed ones tighten",
+	"keys[].transaction_types": "compared as the types allowed (absent: the default legacy, eip2930, eip1559): a type added loosens, removed tightens",
 
 	"keys[].native_transfers.destinations[].address":                "per chain where the key-wide list applies: added loosens, removed tightens",
 	"keys[].native_transfers.destinations[].label":                  "neutral: a label",
@@ -303,6 +304,18 @@ func (d *differ) key(id string, o, n *keyRule) {
 			d.tighten("key %s: chain %d removed", id, c)
 		default:
 			d.chain(id, c, o.perChain[c], n.perChain[c])
+		}
+	}
+	for _, t := range n.txTypes {
+		if !slices.Contains(o.txTypes, t) {
+			tt, _ := transactionTypeOf(t)
+			d.loosen("key %s: transaction type %s (%s) allowed", id, tt.Name, t)
+		}
+	}
+	for _, t := range o.txTypes {
+		if !slices.Contains(n.txTypes, t) {
+			tt, _ := transactionTypeOf(t)
+			d.tighten("key %s: transaction type %s (%s) no longer allowed", id, tt.Name, t)
 		}
 	}
 	d.flag(fmt.Sprintf("key %s: personal messages", id), o.personal, n.personal)

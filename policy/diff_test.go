@@ -216,6 +216,15 @@ func diffCases() []diffCase {
 			old:    func(d *Document) { cold(d).Chains = []uint64{1, 10} },
 			change: func(d *Document) { cold(d).ChainRules[0].ChainID = 10 }},
 
+		// Transaction types.
+		{name: "transaction type removed", fields: []string{"keys[].transaction_types"}, kind: tightens, want: "key cold: transaction type legacy (legacy) no longer allowed",
+			change: func(d *Document) { cold(d).TransactionTypes = []string{"eip1559", "eip2930"} }},
+		{name: "transaction types spelt out as the default", fields: []string{"keys[].transaction_types"}, kind: neutral,
+			change: func(d *Document) { cold(d).TransactionTypes = []string{"eip1559", "legacy", "eip2930"} }},
+		{name: "transaction type added back", fields: []string{"keys[].transaction_types"}, kind: loosens, want: "key cold: transaction type eip2930 (EIP-2930) allowed",
+			old:    func(d *Document) { cold(d).TransactionTypes = []string{"eip1559"} },
+			change: func(d *Document) { cold(d).TransactionTypes = []string{"eip1559", "eip2930"} }},
+
 		// Native transfers, key-wide (every chain of hot-0) and per chain.
 		{name: "key-wide native destination added", fields: []string{"keys[].native_transfers.destinations[].address"}, kind: loosens,
 			want: "key hot-0 chain 10: native destination 0x6666666666666666666666666666666666666666 (new) added",

@@ -71,6 +71,9 @@ const (
 	// RuleChains: the chain (of a transaction, or of a permit's or Safe
 	// transaction's domain) is not allowed for this key.
 	RuleChains = "chains"
+	// RuleTransactionTypes: the transaction's type is not one the key's
+	// transaction_types names (or not one the policy format knows).
+	RuleTransactionTypes = "transaction_types"
 	// RuleBlobTransactions: EIP-4844 blob transactions are not allowed.
 	RuleBlobTransactions = "blob_transactions"
 	// RuleSetCode: EIP-7702 set-code transactions (delegations of an
@@ -177,6 +180,10 @@ type Client struct {
 type KeyRule struct {
 	Key    string   `json:"key"`
 	Chains []uint64 `json:"chains"`
+	// TransactionTypes names the transaction types the key may sign
+	// ("legacy", "eip2930", "eip1559"); nil means DefaultTransactionTypes.
+	// A type not named is refused, whatever the decoder learns later.
+	TransactionTypes []string `json:"transaction_types,omitempty"`
 	// NativeTransfers allows plain value transfers on every chain of the
 	// key that has no native_transfers of its own in ChainRules.
 	NativeTransfers *NativeTransfers `json:"native_transfers,omitempty"`

@@ -84,6 +84,76 @@ type Grant struct {
 	TokenID *big.Int
 }
 
+// Counted is value that the stateful rules (rolling limits, approval
+// thresholds) count for an allowed request: a movement of the native coin
+// or an ERC-20 token, or an ERC-20 allowance grant, which counts like a
+// transfer of the granted amount to the spender (the spender can move that
+// much anywhere without another signature).
+type Counted struct {
+	ChainID uint64
+	// Asset is the token, zero for the native coin.
+	Asset ethtx.Address
+	// To is the recipient of a movement, the spender of a grant.
+	To ethtx.Address
+	// Amount is positive, below 2^256; nil when Unlimited.
+	Amount *big.Int
+	// Unlimited is set for an unlimited grant (the largest integer of its
+	// type: 2^256-1, or 2^160-1 for a Permit2 allowance): more than any
+	// limit or threshold can allow.
+	Unlimited bool
+	// Grant is the kind of the grant counted, empty for a movement.
+	Grant GrantKind
+}
+
+// Counted lists what the stateful rules count for the decision, in order:
+// every movement of the native coin or a token, and every ERC-20 allowance
+// grant (approve, increaseAllowance, EIP-2612 Permit, Permit2 permits) of
+// a non-zero amount, as its amount to the spender. Each grant counts on
+// its own, so that repeated grants add up whatever they do to the
+// allowance on chain (approve sets it, increaseAllowance adds to it: a
+// spender that spends between two approvals gets both). Not counted:
+// revocations (grants of 0), NFT movements and grants (limits and
+// thresholds name only the native coin and tokens; for setApprovalForAll
+// see [Decision.OperatorGrants]), and nothing for a refusal.
+func (d Decision) Counted() []Counted {
+	if !d.Allow {
+		return nil
+	}
+	out := make([]Counted, 0, len(d.Movements)+len(d.Grants))
+	for _, m := range d.Movements {
+		if m.TokenID != nil || m.Amount == nil || m.Amount.Sign() <= 0 {
+			continue
+		}
+		out = append(out, Counted{ChainID: m.ChainID, Asset: m.Asset, To: m.To, Amount: m.Amount})
+	}
+	for _, g := range d.Grants {
+		if g.Kind == GrantApprovalForAll || g.TokenID != nil {
+			continue
+		}
+		switch {
+		case g.Amount == nil:
+			out = append(out, Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Unlimited: true, Grant: g.Kind})
+		case g.Amount.Sign() > 0:
+			out = append(out, Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Amount: g.Amount, Grant: g.Kind})
+		}
+	}
+	return out
+}
+
+// OperatorGrants returns the setApprovalForAll(operator, true) grants of
+// the decision: each hands an operator every token of a collection, now
+// and later, which no amount bounds. The enclave holds such a request for
+// approval whenever the key has approvers (docs/policy.md).
+func (d Decision) OperatorGrants() []Grant {
+	var out []Grant
+	for _, g := range d.Grants {
+		if d.Allow && g.Kind == GrantApprovalForAll && g.Amount == nil {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func deny(rule, format string, args ...any) Decision {
 	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
 }
@@ -116,11 +186,8 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 		return deny(RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
 	}
 	chain := tx.ChainID.Uint64()
-	switch tx.Type {
-	case ethtx.TypeBlob:
-		return deny(RuleBlobTransactions, "EIP-4844 blob transactions are not allowed for key %q", req.KeyID)
-	case ethtx.TypeSetCode:
-		return deny(RuleSetCode, "EIP-7702 set-code transactions (account delegations) are not allowed for key %q", req.KeyID)
+	if d := kr.checkType(tx.Type); d != nil {
+		return *d
 	}
 	e := &evaluator{p: p, keyID: req.KeyID, cr: kr.perChain[chain]}
 	if d := e.fees(tx); d != nil {
