@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
 )
@@ -103,18 +105,48 @@ func ruleName(id string) string {
 	}
 }
 
-// spends are the movements a decision makes, for the limits: every
-// movement counts against the signing key's limits, including those of a
-// Safe the key signs for (the key is what moves them).
+// spends are what a decision counts against the limits
+// (policy.Decision.Counted): every movement of coin or tokens, and every
+// ERC-20 allowance grant as a spend of the granted amount to the spender,
+// against the signing key's limits, including those of a Safe the key
+// signs for (the key is what moves them). NFTs are left to the transfer
+// and operator rules; revocations count nothing.
+//
+// An unlimited grant counts as two spends of 2^256-1, whose sum is more
+// than any limit holds: unlimitedGrant refuses it first, with a clearer
+// message, and this keeps the limits closed should it not.
 func spends(d policy.Decision) []limits.Spend {
-	out := make([]limits.Spend, 0, len(d.Movements))
-	for _, m := range d.Movements {
-		if m.TokenID != nil { // NFTs: counted by the transfer rules, not the amount limits
+	counted := d.Counted()
+	out := make([]limits.Spend, 0, len(counted))
+	for _, c := range counted {
+		if c.Unlimited {
+			out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},
+				limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256})
 			continue
 		}
-		out = append(out, limits.Spend{ChainID: m.ChainID, Asset: m.Asset, To: m.To, Amount: m.Amount})
+		out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: c.Amount})
 	}
 	return out
+}
+
+var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+
+// unlimitedGrant returns why the decision must be refused (rule
+// rolling_limit) when it grants an unlimited allowance of a token that one
+// of the key's rolling limits counts: no limit can bound an allowance
+// without end.
+func unlimitedGrant(pol *policy.Policy, key string, d policy.Decision) (string, bool) {
+	for _, c := range d.Counted() {
+		if !c.Unlimited {
+			continue
+		}
+		for _, l := range pol.KeyLimits(key) {
+			if l.ChainID == c.ChainID && l.Asset == c.Asset && (l.Destination == nil || *l.Destination == c.To) {
+				return fmt.Sprintf("%s grant of an unlimited allowance of token %s to %s on chain %d: the key's rolling limit on the token (at most %s base units per %v) cannot bound it; grant a finite amount, which counts against the limit", c.Grant, c.Asset.Hex(), c.To.Hex(), c.ChainID, l.Max, l.Window), true
+			}
+		}
+	}
+	return "", false
 }
 
 // freezeInfo is an active freeze: the seq of the record that froze, 0 while
@@ -312,16 +344,38 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 	}
 }
 
-// needsApproval returns the key's approval rule when a movement exceeds one
-// of its thresholds.
+// needsApproval returns the key's approval rule when the decision needs
+// its approvers: when, for a chain and asset with a threshold, the sum of
+// the request's movements and allowance grants (policy.Decision.Counted)
+// exceeds it, an unlimited grant exceeding every threshold; or when it
+// makes an operator of a whole NFT collection (setApprovalForAll), which
+// no amount bounds, and the key has approvers at all.
 func needsApproval(pol *policy.Policy, key string, d policy.Decision) (policy.Approvals, bool) {
 	ap, ok := pol.KeyApprovals(key)
 	if !ok || ap.Quorum == 0 {
 		return ap, false
 	}
-	for _, m := range d.Movements {
+	if len(d.OperatorGrants()) > 0 {
+		return ap, true
+	}
+	type scope struct {
+		chain uint64
+		asset ethtx.Address
+	}
+	sums := map[scope]*big.Int{}
+	for _, c := range d.Counted() {
 		for _, th := range ap.Above {
-			if th.ChainID == m.ChainID && th.Asset == m.Asset && m.Amount.Cmp(th.Amount) > 0 {
+			if th.ChainID != c.ChainID || th.Asset != c.Asset {
+				continue
+			}
+			if c.Unlimited {
+				return ap, true
+			}
+			k := scope{c.ChainID, c.Asset}
+			if sums[k] == nil {
+				sums[k] = new(big.Int)
+			}
+			if sums[k].Add(sums[k], c.Amount).Cmp(th.Amount) > 0 {
 				return ap, true
 			}
 		}

@@ -76,7 +76,11 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
 	}
 	// Rolling limits and velocity: reserved now, committed with the
-	// signature, released if none is made.
+	// signature, released if none is made. Allowance grants count like
+	// transfers; an unlimited one is refused by any limit on its token.
+	if why, refused := unlimitedGrant(rs.pol, c.key.id, d.decision); refused {
+		return e.refused(v, rs, c, rec, RuleRollingLimit, why, true)
+	}
 	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
 	if err != nil {
 		var lr *limits.Refusal
