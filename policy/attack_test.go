@@ -119,3 +119,51 @@ func TestSignatureAttacks(t *testing.T) {
 		t.Errorf("reason %q", d.Reason)
 	}
 }
+
+// TestGrantLoopCounted: an increaseAllowance loop, approve after approve,
+// and permit after permit each pass the stateless rules (each grant is
+// under the spender's cap), so what bounds their sum is the enclave's
+// rolling limits and approval thresholds (enclave TestGrantLoopAttack).
+// Each grant must therefore be counted at its full amount, whatever its
+// form, for them to sum.
+func TestGrantLoopCounted(t *testing.T) {
+	c := client(t)
+	p := compile(t, fullDoc(c))
+	hundred := big.NewInt(100e6)
+	decisions := []policy.Decision{}
+	for range 5 {
+		decisions = append(decisions, evalTx(t, p, c, "hot-0", newTx(t, 1, usdc, nil, increaseAllowance(t, router, hundred))))
+	}
+	decisions = append(decisions,
+		evalTx(t, p, c, "hot-0", newTx(t, 1, usdc, nil, erc20Approve(t, router, hundred))),
+		evalTx(t, p, c, "hot-0", newTx(t, 1, usdc, nil, erc20Approve(t, router, hundred))),
+		p.EvaluateTypedData(typedReq(t, c, "hot-0", eip2612Doc(1, usdc, router, "100000000"))),
+		p.EvaluateTypedData(typedReq(t, c, "hot-0", permitSingleDoc(1, permit2, usdc, "100000000", router))),
+		p.EvaluateTypedData(typedReq(t, c, "hot-0", permitTransferDoc(usdc, "100000000", router))),
+		evalTx(t, p, c, "hot-0", newTx(t, 1, safeA, nil, execTx(t, usdc, nil, increaseAllowance(t, router, hundred), 0))),
+	)
+	sum := new(big.Int)
+	for i, d := range decisions {
+		checkDecision(t, d, "")
+		counted := d.Counted()
+		if len(counted) != 1 || counted[0].Unlimited || counted[0].Amount.Cmp(hundred) != 0 || counted[0].Asset != a(t, usdc) || counted[0].To != a(t, router) {
+			t.Fatalf("grant %d counts %+v, want 100 USDC to the router", i, counted)
+		}
+		sum.Add(sum, counted[0].Amount)
+	}
+	if sum.Cmp(big.NewInt(1_100e6)) != 0 {
+		t.Fatalf("the loop counts %s, want 1,100 USDC", sum)
+	}
+	// Unlimited grants count as unlimited, in every form.
+	for _, d := range []policy.Decision{
+		evalTx(t, p, c, "hot-0", newTx(t, 1, usdc, nil, erc20Approve(t, permit2, maxUint))),
+		evalTx(t, p, c, "hot-0", newTx(t, 1, usdc, nil, increaseAllowance(t, permit2, maxUint))),
+		p.EvaluateTypedData(typedReq(t, c, "hot-0", eip2612Doc(1, usdc, permit2, maxUint256Dec))),
+		p.EvaluateTypedData(typedReq(t, c, "hot-0", permitSingleDoc(1, permit2, usdc, maxUint160Dec, permit2))),
+	} {
+		checkDecision(t, d, "")
+		if cs := d.Counted(); len(cs) != 1 || !cs[0].Unlimited || cs[0].Amount != nil {
+			t.Errorf("unlimited grant counts %+v", cs)
+		}
+	}
+}
