@@ -96,15 +96,21 @@ var seedEdits = []struct{ name, old, new, msg string }{
 	{"label with a control character", `"label":"ops"`, `"label":"o\u0007ps"`, "label"},
 	{"invalid UTF-8", `"label":"ops"`, "\"label\":\"o\xffps\"", "UTF-8"},
 	{"lone surrogate", `"label":"ops"`, `"label":"\ud800"`, "surrogate"},
+	{"transaction types empty", `"chains":[1,10],`, `"chains":[1,10],"transaction_types":[],`, "transaction_types: empty"},
+	{"transaction type blob", `"chains":[1,10],`, `"chains":[1,10],"transaction_types":["eip1559","eip4844"],`, "EIP-4844"},
+	{"transaction type set code", `"chains":[1,10],`, `"chains":[1,10],"transaction_types":["eip7702"],`, "EIP-7702"},
+	{"transaction type unknown", `"chains":[1,10],`, `"chains":[1,10],"transaction_types":["eip1559","type5"],`, "not a transaction type"},
+	{"transaction type twice", `"chains":[1,10],`, `"chains":[1,10],"transaction_types":["legacy","legacy"],`, "listed twice"},
 }
 
 // seeds returns the named seeds of FuzzParse.
 func seeds(t testing.TB) map[string][]byte {
 	base := seedBase()
 	s := map[string][]byte{
-		"valid base":    []byte(base),
-		"valid minimal": []byte(`{"version":1,"clients":[],"keys":[]}`),
-		"valid old":     []byte(`{"version":2,"clients":[],"keys":[{"key":"k","chains":[1],"native_transfers":{"destinations":[],"max_per_transaction_wei":"0"}}]}`),
+		"valid base":              []byte(base),
+		"valid minimal":           []byte(`{"version":1,"clients":[],"keys":[]}`),
+		"valid old":               []byte(`{"version":2,"clients":[],"keys":[{"key":"k","chains":[1],"native_transfers":{"destinations":[],"max_per_transaction_wei":"0"}}]}`),
+		"valid transaction types": []byte(strings.Replace(base, `"chains":[1,10],`, `"chains":[1,10],"transaction_types":["eip1559","legacy"],`, 1)),
 	}
 	for _, e := range seedEdits {
 		if !strings.Contains(base, e.old) {
