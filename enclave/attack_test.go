@@ -25,6 +25,10 @@ import (
 //     TestGovernanceTimeLock;
 //   - an over-limit amount split into many small transactions:
 //     TestRollingLimitSplitAttack;
+//   - an increaseAllowance loop, approve after approve, and EIP-2612 and
+//     Permit2 permits past a rolling limit and an approval threshold, an
+//     unlimited grant of a limited token, setApprovalForAll without
+//     approval: TestGrantLoopAttack;
 //   - a replayed request: TestReplayRefusedEvenAfterPolicyRefusal;
 //   - Permit2 and EIP-2612 signatures for an attacker, and the rest of the
 //     stateless incidents in more variants: package policy's TestAttacks.
@@ -102,6 +106,7 @@ func TestAttackSuite(t *testing.T) {
 		{"USDC to a recipient not allowlisted", policy.RuleDestinations, txTo(t, 1, attackUSDC, ethtx.TypeDynamicFee, packCall(t, "transfer(address,uint256)", ga(attacker), big.NewInt(1e6)))},
 		{"a chain id mismatch (a mainnet-allowed transfer on BNB Smart Chain)", policy.RuleChains, txTo(t, 56, destA, ethtx.TypeDynamicFee, nil)},
 		{"an EIP-7702 delegation of the key's account", policy.RuleSetCode, txTo(t, 1, attacker, ethtx.TypeSetCode, nil)},
+		{"an EIP-4844 blob transaction", policy.RuleBlobTransactions, blobTx(t, destA)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.send(t, f.hot, f.body(t, "hot-0", tc.unsigned, f.now.UnixMilli()))
@@ -115,5 +120,34 @@ func TestAttackSuite(t *testing.T) {
 	// The enclave still signs what the policy allows.
 	if _, ok := f.pay(t, destA, big.NewInt(1)).(*proto.SignResponse); !ok {
 		t.Fatal("an allowed transfer was refused after the attacks")
+	}
+}
+
+// blobTx is an EIP-4844 transaction to `to` with one blob hash.
+func blobTx(t *testing.T, to string) []byte {
+	t.Helper()
+	a, err := ethtx.ParseAddress(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := &ethtx.Tx{Type: ethtx.TypeBlob, ChainID: big.NewInt(1), Nonce: 1, GasLimit: 21000,
+		MaxFeePerGas: big.NewInt(2e10), MaxPriorityFeePerGas: big.NewInt(1e9), To: &a, Value: big.NewInt(1),
+		MaxFeePerBlobGas: big.NewInt(1), BlobVersionedHashes: [][32]byte{{0: 1}}}
+	return tx.EncodeUnsigned()
+}
+
+// TestTransactionTypesAllowList: a key signs only the transaction types its
+// policy names; others are refused by rule transaction_types, recorded.
+func TestTransactionTypesAllowList(t *testing.T) {
+	f := newStateful(t, func(k *policy.KeyRule) { k.TransactionTypes = []string{"eip1559"} })
+	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
+	a, _ := ethtx.ParseAddress(destA)
+	for _, typ := range []ethtx.Type{ethtx.TypeLegacy, ethtx.TypeAccessList} {
+		tx := &ethtx.Tx{Type: typ, ChainID: big.NewInt(1), Nonce: 1, GasLimit: 21000, GasPrice: big.NewInt(1e9), To: &a, Value: big.NewInt(1)}
+		pe := wantRule(t, f.send(t, f.hot, f.body(t, "hot-0", tx.EncodeUnsigned(), f.now.UnixMilli())), policy.RuleTransactionTypes)
+		rec, err := audit.Unmarshal(pe.AuditRecord)
+		if err != nil || rec.Decision != audit.DecisionRefused || rec.Rule != policy.RuleTransactionTypes || !strings.Contains(pe.Message, "eip1559") {
+			t.Fatalf("%s: %q, record %+v, %v", typ, pe.Message, rec, err)
+		}
 	}
 }
