@@ -3,7 +3,8 @@
 //
 // A policy is a versioned JSON document (see docs/policy.md). It names the
 // client services allowed to make requests (by their stamp public key) and,
-// per signing key, what that key may sign: chains; native-coin destinations;
+// per signing key, what that key may sign: chains; transaction types (an
+// allow-list: see [TransactionTypes]); native-coin destinations;
 // per chain, ERC-20 tokens with their recipients, per-transaction caps and
 // allowlisted spenders, NFT collections, generic contract calls by (contract,
 // selector), Safes and MultiSendCallOnly libraries, and fee caps; personal
@@ -14,8 +15,10 @@
 //
 // This package decides what one request may do on its own (stateless
 // rules). An allowed [Decision] lists the value [Movement]s and allowance
-// [Grant]s the request causes, for the enclave's stateful rules (rolling
-// limits, velocity, approvals, freezes), whose configuration the document
+// [Grant]s the request causes, and what of them the enclave's stateful
+// rules (rolling limits, velocity, approvals, freezes) count
+// ([Decision.Counted]: grants count like transfers of the granted
+// amount, [Decision.OperatorGrants]), whose configuration the document
 // also holds and this package parses, validates and exposes
 // ([Policy.KeyLimits], [Policy.KeyVelocity], [Policy.KeyApprovals],
 // [Policy.KeyFreeze]) without enforcing it.

@@ -15,16 +15,23 @@ import (
 
 // This file holds the configuration of the stateful rules: rolling limits,
 // velocity, approvals and freezes. The package parses, validates and exposes
-// it; the enclave enforces it, fed by the Movements and Grants of allowed
-// Decisions.
+// it; the enclave enforces it, fed by what allowed Decisions count
+// (Decision.Counted: their movements, and their allowance grants as
+// transfers of the granted amount to the spender) and by their operator
+// grants (Decision.OperatorGrants).
 
-// LimitRule is a rolling-window limit on the value a key moves.
+// LimitRule is a rolling-window limit on the value a key moves and the
+// allowances it grants. Each ERC-20 grant (approve, increaseAllowance,
+// EIP-2612 and Permit2 permits) counts like a transfer of its amount to
+// its spender, so that repeated grants add up; an unlimited grant exceeds
+// every limit on its token; revocations count nothing.
 type LimitRule struct {
 	ChainID uint64 `json:"chain_id"`
 	// Asset is "native" for the chain's coin, or the address of one of the
 	// key's tokens on the chain.
 	Asset string `json:"asset"`
-	// Destination, optional, limits only what moves to this address.
+	// Destination, optional, limits only what moves to this address (and
+	// what is granted to it as a spender).
 	Destination string `json:"destination,omitempty"`
 	// Window is a duration of 1m to 720h (30 days) written with h, m and s
 	// units only, such as "24h" or "1h30m".
@@ -39,8 +46,11 @@ type VelocityRule struct {
 	MaxTransactions uint64 `json:"max_transactions"`
 }
 
-// ApprovalRule requires approver signatures for requests that move more
-// than a threshold.
+// ApprovalRule requires approver signatures for requests that move or
+// grant more than a threshold, the sum of a request's movements and grants
+// of the threshold's chain and asset (an unlimited grant exceeds every
+// threshold of its token), and for every request that makes an operator
+// of a whole NFT collection (setApprovalForAll), which no amount bounds.
 type ApprovalRule struct {
 	Above     []ApprovalThreshold `json:"above"`
 	Quorum    uint64              `json:"quorum"`
