@@ -342,13 +342,13 @@ func sameRule(a, b policy.Approvals) bool {
 // reason), or allowed with its decision and whether it needs approval,
 // under which rule.
 type verdict struct {
-	refused      bool
-	rule         policy.Approvals
-	refusedBy    string
-	reason       string
-	d            *decided
-	needs        bool
-	policyHash   [32]byte
+	refused       bool
+	rule          policy.Approvals
+	refusedBy     string
+	reason        string
+	d             *decided
+	needs         bool
+	policyHash    [32]byte
 	policyVersion uint64
 }
 
