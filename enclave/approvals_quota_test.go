@@ -105,7 +105,7 @@ func TestApprovalPaddedBodyIsCompact(t *testing.T) {
 	if string(ai.Body) != string(compact) || ai.Digest != api.ApprovalDigest(body) || ai.Digest != api.ApprovalDigest(compact) {
 		t.Fatalf("the held request: %d bytes, digest %x", len(ai.Body), ai.Digest)
 	}
-	wantPending(t, f.ap.decide(t, f.e, id, 0, body, false), "alice")    // over the padded body
+	wantPending(t, f.ap.decide(t, f.e, id, 0, body, false), "alice")  // over the padded body
 	wantSignedApproved(t, f.ap.decide(t, f.e, id, 1, ai.Body, false)) // over the compact form
 }
 
