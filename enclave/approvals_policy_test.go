@@ -346,3 +346,72 @@ func TestApprovalInfoWaitsForAck(t *testing.T) {
 // info0 is the status of approval id, read without an answer that waits
 // for the host.
 func info0(e *enclave.Enclave, id string) string { return enclave.ApprovalStatus(e, id) }
+
+// TestApprovalSignedOnceTheHostPersists: a loosening that lifts the
+// threshold comes into force while the host reports it cannot persist:
+// the policy record is an event and is made, but the signature is a
+// decision and waits; the request keeps waiting, and once the host
+// persists again, the next settle signs it.
+func TestApprovalSignedOnceTheHostPersists(t *testing.T) {
+	ap := newApproverSet(t, "alice", "bob")
+	f := newGovWith(t, func(k *policy.KeyRule) { k.Approvals = ap.rule(2, milliEther(100)) })
+	f.schedule(t, withRule(f.doc, 2, ap.rule(2, ether(1))))
+	_, id := f.hold(t, milliEther(500))
+	recordsOf(t, f.e)
+	f.host.pause()
+	f.e.Handle(context.Background(), &proto.AuditRequest{Failing: "writing the audit log: no space left on device"})
+	f.setNow(f.now.Add(31 * time.Minute))
+	if ai := info(t, f.e, id); ai.Status != proto.StatusPending || ai.Result != nil {
+		t.Fatalf("signed while the host cannot persist: %+v", ai)
+	}
+	if got := f.e.Handle(context.Background(), &proto.PolicyRequest{}).(*proto.PolicyResponse).Version; got != 2 {
+		t.Fatalf("policy version %d in force, want 2", got)
+	}
+	f.host.resume() // its next poll reports nothing failing, and settles
+	for deadline := time.Now().Add(10 * time.Second); enclave.ApprovalStatus(f.e, id) != proto.StatusSigned; {
+		if time.Now().After(deadline) {
+			t.Fatal("not signed after the host recovered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ai := info(t, f.e, id); ai.Result == nil || len(ai.Result.SignedTransaction) == 0 {
+		t.Fatalf("after the host recovered: %+v", ai)
+	}
+}
+
+// TestApprovalRotationRacesApprovals: approvals by a key being rotated
+// out race the rotation; whatever the order, once the rotation is in force
+// that key's approvals no longer count, so the remaining approver alone
+// completes no quorum: nothing is signed. (Under -race, also a check of
+// the locking between policy changes and approvals.)
+func TestApprovalRotationRacesApprovals(t *testing.T) {
+	ap := newApproverSet(t, "alice", "bob", "carol")
+	f := newGovWith(t, func(k *policy.KeyRule) { k.Approvals = ap.rule(2, milliEther(100)) })
+	const n = 16
+	bodies, ids := make([][]byte, n), make([]string, n)
+	for i := range n {
+		bodies[i], ids[i] = f.hold(t, milliEther(200))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			ap.decide(t, f.e, ids[i], 0, bodies[i], false) // alice: counted, or refused once rotated out
+		}
+	}()
+	if _, rec := policyResult(t, f.change(t, withRule(f.doc, 2, ap.of(1, 2).rule(2, milliEther(100))), 0, 1)); rec.Decision != "applied" {
+		t.Fatalf("the rotation was %s", rec.Decision)
+	}
+	<-done
+	for i := range n {
+		m := ap.decide(t, f.e, ids[i], 1, bodies[i], false) // bob
+		if sr, ok := m.(*proto.SignResponse); !ok || sr.Status != proto.StatusPending || strings.Join(sr.Approvers, ",") != "bob" {
+			t.Fatalf("request %d after the rotation, approved by bob: %#v", i, m)
+		}
+	}
+	for _, line := range recordsOf(t, f.e) {
+		if r, _ := audit.Unmarshal(line); r.Decision == audit.DecisionApproved {
+			t.Fatalf("signed: %+v", r)
+		}
+	}
+}
