@@ -41,8 +41,8 @@ const (
 	// pendingOverhead is what a held request is charged beyond its compact
 	// body and summary: the struct, its map entry, the rest of its latest
 	// audit record and the approvals (BenchmarkPendingMemory measures
-	// about 1.9 KB in all, body and summary included, for a short request,
-	// which is charged about 3.4 KB).
+	// about 1.9 KB in all, body and summary included, for a plain
+	// transfer, which is charged some 3 to 4 KB: the charge errs high).
 	pendingOverhead = 2 << 10
 )
 
