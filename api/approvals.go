@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 
 	"github.com/nitrosign/nitrosign/internal/strictjson"
@@ -48,7 +50,8 @@ type PendingResponse struct {
 	Status string `json:"status"`
 	// ApprovalID names the pending request.
 	ApprovalID string `json:"approval_id"`
-	// Digest is what approvers sign: ApprovalDigest of the request body.
+	// Digest is what approvers sign: ApprovalDigest of the request body
+	// (equally of Request, its compact form).
 	Digest string `json:"digest"`
 	// Summary is the enclave's canonical summary of the decoded request.
 	Summary string `json:"summary"`
@@ -64,8 +67,9 @@ type PendingResponse struct {
 	// /v1/approvals) from an approver already counted: nothing changed and
 	// nothing was recorded (a replayed approval is harmless).
 	AlreadyCounted bool `json:"already_counted,omitempty"`
-	// Request is the client's request body exactly as stamped (GET only),
-	// for approvers to decode and check.
+	// Request is the client's request body in its compact form
+	// (CompactRequest: the body as stamped, without insignificant
+	// whitespace; GET only), for approvers to decode and check.
 	Request string `json:"request,omitempty"`
 	// Result is the signature, once approved (GET only).
 	Result *SignResponse `json:"result,omitempty"`
@@ -105,11 +109,44 @@ func DecodeApprovalRequest(b []byte) (*ApprovalRequest, error) {
 	return &r, nil
 }
 
-// ApprovalDigest is what approvers sign for a request: SHA-256 over a
-// domain tag and the SHA-256 of the exact body the client stamped (which
-// names the key and carries the unsigned transaction or message, its
-// request id and time), so that an approval is for that request only.
+// approvalDigestDomain tags approval digests. Version 2 digests the
+// request's compact form (CompactRequest); version 1 digested the exact
+// bytes, which obliged the enclave to keep every pending body whole,
+// padding and all.
+const approvalDigestDomain = "nitrosign approval digest v2\n"
+
+// CompactRequest returns the compact form of a JSON request body: the body
+// with every insignificant whitespace outside strings removed
+// (json.Compact), nothing else changed (no key is reordered, no string or
+// number rewritten, no character escaped). Two bodies with the same compact
+// form differ only in whitespace that no JSON decoder reads, so they are
+// the same request; and the compact form is its own compact form, so
+// whoever holds either computes the same approval digest. It fails on a
+// body that is not JSON.
+func CompactRequest(body []byte) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, body); err != nil {
+		return nil, fmt.Errorf("request: not JSON: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// ApprovalDigest is what approvers sign for a request:
+//
+//	SHA-256("nitrosign approval digest v2\n" || SHA-256(CompactRequest(body)))
+//
+// The body (which names the key and carries the unsigned transaction or
+// message, its request id and time) binds an approval to that request
+// only; its compact form makes the digest the same whether computed from
+// the exact body the client stamped (the client, the host) or from the
+// compact form the enclave keeps and shows approvers (GET
+// /v1/approvals/{id}). A body that is not JSON, which no pending request
+// has, is digested as it is (it is no JSON's compact form, so its digest is
+// no request's).
 func ApprovalDigest(body []byte) [32]byte {
+	if c, err := CompactRequest(body); err == nil {
+		body = c
+	}
 	h := sha256.Sum256(body)
-	return sha256.Sum256(append([]byte("nitrosign approval digest v1\n"), h[:]...))
+	return sha256.Sum256(append([]byte(approvalDigestDomain), h[:]...))
 }

@@ -22,9 +22,9 @@ import (
 type PendingError struct {
 	// Pending is the host's answer.
 	Pending api.PendingResponse
-	// Digest is the approval digest of the exact body sent, computed by
-	// the client (api.ApprovalDigest); Sign checked that the host's
-	// Pending.Digest is the same.
+	// Digest is the approval digest of the body sent (api.ApprovalDigest,
+	// over its compact form), computed by the client; Sign checked that
+	// the host's Pending.Digest is the same.
 	Digest [32]byte
 	// Body is the exact stamped request body sent.
 	Body []byte
@@ -74,9 +74,11 @@ var (
 )
 
 // Approval fetches the state of a pending (or decided) request: GET
-// /v1/approvals/{id}. Its Request is the client's exact body, for approvers
-// to decode and check themselves (see [CheckApproval]); its Result is the
-// signature once the quorum approved. An unknown or expired id is an
+// /v1/approvals/{id}. Its Request is the client's body in its compact form
+// (api.CompactRequest: as stamped, without insignificant whitespace), for
+// approvers to decode and check themselves (see [CheckApproval]); its
+// Result is the signature once the quorum approved (or once the policy in
+// force no longer requires approvals for it). An unknown or expired id is an
 // [*APIError] with code not_found. Approval needs no signer.
 func (c *Client) Approval(ctx context.Context, id string) (*api.PendingResponse, error) {
 	if !validApprovalID(id) {
@@ -168,9 +170,12 @@ func (c *Client) WaitApproval(ctx context.Context, id string, interval time.Dura
 }
 
 // CheckApproval recomputes the approval digest of a fetched request from
-// its body (p.Request) and returns it, or an error if the host's p.Digest
-// is not that digest. Approvers sign what it returns, never the host's
-// digest: it binds the approval to the exact request body they decoded.
+// its body (p.Request, the compact form) and returns it, or an error if
+// the host's p.Digest is not that digest. Approvers sign what it returns,
+// never the host's digest: it binds the approval to the request body they
+// decoded (the digest of a body and of its compact form are the same, and
+// two bodies with the same compact form differ only in whitespace no
+// decoder reads).
 func CheckApproval(p *api.PendingResponse) ([32]byte, error) {
 	if p.Request == "" {
 		return [32]byte{}, fmt.Errorf("client: approval %s: the host sent no request body to check", p.ApprovalID)

@@ -333,3 +333,29 @@ func TestWaitApproval(t *testing.T) {
 		t.Fatalf("still pending at the deadline: %v", err)
 	}
 }
+
+// TestCheckApprovalCompactForm: the host shows approvers the compact form
+// of the client's body (as the enclave keeps it); its approval digest is
+// the digest of the body the client sent, padded or not, so that the
+// client's check of a 202 and the approver's check agree. A request that
+// differs in anything but insignificant whitespace has another digest.
+func TestCheckApprovalCompactForm(t *testing.T) {
+	sent := " {\n  \"request_id\": \"r1\",\n  \"timestamp_ms\": 1,\n  \"key\": \"hot-0\",\n  \"eth_personal_message\": {\"message\": \"0x6869\"}\n}\n"
+	compact, err := api.CompactRequest([]byte(sent))
+	if err != nil || string(compact) != approvalBody {
+		t.Fatalf("compact form %q, %v", compact, err)
+	}
+	p := pendingState("a1b2")
+	p.Digest = hexDigest(api.ApprovalDigest([]byte(sent)))
+	if err := pendingError(&p, []byte(sent)); !errors.As(err, new(*PendingError)) {
+		t.Fatalf("a 202 for the padded body: %v", err)
+	}
+	d, err := CheckApproval(&p)
+	if err != nil || d != api.ApprovalDigest([]byte(sent)) {
+		t.Fatalf("CheckApproval of the compact form: %x %v", d, err)
+	}
+	p.Request = strings.Replace(approvalBody, `"r1"`, `"r 1"`, 1)
+	if _, err := CheckApproval(&p); err == nil {
+		t.Fatal("a request that differs inside a string passed the check")
+	}
+}

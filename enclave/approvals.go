@@ -25,35 +25,71 @@ import (
 const (
 	// ApprovalTTL is how long a request waits for its approvals.
 	ApprovalTTL = time.Hour
-	// MaxPending bounds the requests waiting for approvals; beyond it new
-	// ones are refused (fail closed) until some are decided or expire.
+	// MaxPending bounds the requests held for approvals (waiting, or
+	// decided and kept until their expiry for GET /v1/approvals/{id});
+	// beyond it new ones are refused (fail closed) until some expire.
 	MaxPending = 1024
+	// MaxPendingPerClient bounds one client's share of MaxPending, so that
+	// no single client can fill the store and block approvals for every
+	// other client.
+	MaxPendingPerClient = MaxPending / 8
+	// MaxPendingBytes bounds the memory the held requests are charged
+	// (pendingCost: the compact request, its summary and a fixed
+	// overhead), and MaxPendingBytesPerClient one client's share of it.
+	MaxPendingBytes          = 64 << 20
+	MaxPendingBytesPerClient = MaxPendingBytes / 8
+	// pendingOverhead is what a held request is charged beyond its compact
+	// body and summary: the struct, its map entry, the rest of its latest
+	// audit record and the approvals (BenchmarkPendingMemory measures
+	// about 1.9 KB in all, body and summary included, for a plain
+	// transfer, which is charged some 3 to 4 KB: the charge errs high).
+	pendingOverhead = 2 << 10
 )
 
-// pending is a request waiting for approvals. Its limit reservation is
-// held until it is signed (commit), rejected or expired (release), each
-// with its record.
+// pending is a request held for approvals. Its limit reservation is held
+// until it is signed (commit), refused, rejected or expired (release),
+// each with its record. It keeps the request in its compact form
+// (api.CompactRequest) and nothing decoded: it is decided again from that
+// form, under the policy in force, whenever that policy changes and at
+// every approval (judge, reconcile), and signed from the decision made
+// then.
 type pending struct {
 	id        string
-	body      []byte
+	body      []byte   // api.CompactRequest of the stamped body
 	digest    [32]byte // api.ApprovalDigest(body): what approvers sign
 	client    stamp.PublicKey
+	clientID  string // client.String(): the quota's key
+	cost      int    // pendingCost, charged to the quotas while held
 	key       *signingKey
-	d         *decided
 	res       *limits.Reservation
-	rule      policy.Approvals
+	rule      policy.Approvals // under the policy of policyHash
 	summary   string
 	expires   time.Time
-	approved  []string
+	approved  []approverSig
 	status    string // proto.StatusPending, proto.StatusSigned, api.StatusRejected, api.StatusExpired
 	result    *proto.SignResponse
+	outcome   string // why a request no longer waiting was not signed, for later answers
 	reqDigest []byte
 	// lastSeq and lastLine are the latest audit record about the request:
 	// an approval already counted is answered with them.
 	lastSeq  uint64
 	lastLine []byte
-	// policyHash is the hash of the policy that allowed it.
+	// policyHash is the hash of the policy the request was last decided
+	// under: its rule and approvals are that policy's.
 	policyHash [32]byte
+}
+
+// approverSig is an approval counted: by the approver of that name with
+// that key. A policy that rebinds the name to another key, or drops the
+// approver, drops the approval (reconcile).
+type approverSig struct {
+	name string
+	key  stamp.PublicKey
+}
+
+// clientUse is one client's share of the held requests.
+type clientUse struct {
+	count, bytes int
 }
 
 type approvals struct {
@@ -62,6 +98,78 @@ type approvals struct {
 	// next is the earliest expiry (Unix ms) of the requests in m, 0 when
 	// there are none: settle's cheap test. Written with mu held.
 	next atomic.Int64
+	// owed is set while a request waiting may not have been decided under
+	// the policy in force (its decision's record could not be appended, or
+	// it was held while the policy changed): settle's cheap test for
+	// redecidePending. Written with mu held.
+	owed       atomic.Bool
+	owedLogged bool
+	// bytes and byClient are the quotas' accounts of the requests in m.
+	bytes    int
+	byClient map[string]*clientUse
+}
+
+// pendingCost is what a held request is charged against the byte quotas:
+// its compact body, the signed transaction it may be kept with once signed
+// (at most half the body, where the transaction is hex), its summary twice
+// (kept, and in its latest record) and the fixed overhead.
+func pendingCost(body []byte, summary string) int {
+	return len(body) + len(body)/2 + 2*len(summary) + pendingOverhead
+}
+
+// admit checks the quotas for a new request of client costing cost: ""
+// when it may be held, else the refusal's message naming the quota.
+func (a *approvals) admit(client string, cost int) string {
+	u := a.byClient[client]
+	if u == nil {
+		u = &clientUse{}
+	}
+	switch {
+	case len(a.m) >= MaxPending:
+		return fmt.Sprintf("the approvals store is full: %d requests are held (at most %d); refusing more until some expire", len(a.m), MaxPending)
+	case u.count >= MaxPendingPerClient:
+		return fmt.Sprintf("this client's approvals quota is full: it has %d requests held for approvals (at most %d a client); refusing more from it until some expire", u.count, MaxPendingPerClient)
+	case u.bytes+cost > MaxPendingBytesPerClient:
+		return fmt.Sprintf("this client's approvals byte quota is full: its held requests are charged %d bytes, this one %d (at most %d a client); refusing more from it until some expire", u.bytes, cost, MaxPendingBytesPerClient)
+	case a.bytes+cost > MaxPendingBytes:
+		return fmt.Sprintf("the approvals store's byte budget is full: the held requests are charged %d bytes, this one %d (at most %d); refusing more until some expire", a.bytes, cost, MaxPendingBytes)
+	}
+	return ""
+}
+
+// add holds p, charging its quotas (mu held).
+func (a *approvals) add(p *pending) {
+	if a.m == nil {
+		a.m, a.byClient = map[string]*pending{}, map[string]*clientUse{}
+	}
+	a.m[p.id] = p
+	u := a.byClient[p.clientID]
+	if u == nil {
+		u = &clientUse{}
+		a.byClient[p.clientID] = u
+	}
+	u.count++
+	u.bytes += p.cost
+	a.bytes += p.cost
+	if n := a.next.Load(); n == 0 || p.expires.UnixMilli() < n {
+		a.next.Store(p.expires.UnixMilli())
+	}
+}
+
+// drop forgets p, crediting its quotas (mu held).
+func (a *approvals) drop(p *pending) {
+	if _, ok := a.m[p.id]; !ok {
+		return
+	}
+	delete(a.m, p.id)
+	a.bytes -= p.cost
+	if u := a.byClient[p.clientID]; u != nil {
+		u.count--
+		u.bytes -= p.cost
+		if u.count == 0 {
+			delete(a.byClient, p.clientID)
+		}
+	}
 }
 
 // dueAt reports whether a request held may be past its expiry at now.
@@ -102,7 +210,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 	pv := e.rules.Load().pol.Version()
 	for _, p := range due {
 		if p.status != proto.StatusPending && p.status != api.StatusExpired {
-			delete(e.approvals.m, p.id)
+			e.approvals.drop(p)
 			continue
 		}
 		first := p.status == proto.StatusPending
@@ -112,11 +220,11 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 			_, _, err := v.audit.appendEvent(audit.Record{
 				TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest,
 				Client: p.client.String(), Key: p.key.id, Summary: sum,
-				Decision: api.StatusExpired, Rule: RuleApprovals, PolicyVersion: pv, Approvers: slices.Clone(p.approved),
+				Decision: api.StatusExpired, Rule: RuleApprovals, PolicyVersion: pv, Approvers: approverNames(p.approved),
 			})
 			if err == nil {
 				p.res.Release()
-				delete(e.approvals.m, p.id)
+				e.approvals.drop(p)
 				continue
 			}
 			blocked = true
@@ -133,40 +241,52 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 
 // hold makes a request pending: it records it and answers 202's message.
 // (Expired requests were dropped by the settle that began the request.)
+// It keeps the request's compact form, after checking that this form
+// decides as the request did (so that what approvers see, and what is
+// decided again later, is what was decided), and refuses a request beyond
+// the quotas, with rule approvals and a message naming the quota.
 func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *limits.Reservation, rule policy.Approvals, rec audit.Record) proto.Message {
 	now := e.now()
+	compact, err := api.CompactRequest(body)
+	if err != nil {
+		res.Release()
+		return refuse(api.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
+	}
 	idb := make([]byte, 16)
 	if _, err := io.ReadFull(e.rand, idb); err != nil {
 		res.Release()
 		return refuse(api.CodeUnavailable, "drawing an approval id: %v", err)
 	}
 	p := &pending{
-		id: hex.EncodeToString(idb), body: append([]byte(nil), body...), digest: api.ApprovalDigest(body),
-		client: c.client, key: c.key, d: d, res: res, rule: rule, summary: rec.Summary,
-		expires: now.Add(ApprovalTTL), status: proto.StatusPending, reqDigest: rec.RequestDigest,
-		policyHash: rs.pol.Hash(),
+		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
+		client: c.client, clientID: c.client.String(), cost: pendingCost(compact, rec.Summary), key: c.key,
+		res: res, rule: rule, summary: rec.Summary, expires: now.Add(ApprovalTTL), status: proto.StatusPending,
+		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
+	}
+	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
+		res.Release()
+		return refuse(api.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
 	}
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
-	if len(e.approvals.m) >= MaxPending {
+	if msg := e.approvals.admit(p.clientID, p.cost); msg != "" {
 		res.Release()
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleApprovals, Message: fmt.Sprintf("%d requests already wait for approvals; refusing more until some are decided or expire", MaxPending)}
+		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleApprovals, Message: msg}
 	}
 	rec.Decision = audit.DecisionPendingApproval
 	rec.Rule = RuleApprovals
-	rec.Summary = fmt.Sprintf("approval %s: %d of %v needed: %s", p.id, rule.Quorum, approverNames(rule), rec.Summary)
+	rec.Summary = fmt.Sprintf("approval %s: %d of %v needed: %s", p.id, rule.Quorum, ruleNames(rule), rec.Summary)
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		res.Release()
 		return appendRefusal(err)
 	}
 	p.lastSeq, p.lastLine = seq, line
-	if e.approvals.m == nil {
-		e.approvals.m = map[string]*pending{}
-	}
-	e.approvals.m[p.id] = p
-	if n := e.approvals.next.Load(); n == 0 || p.expires.UnixMilli() < n {
-		e.approvals.next.Store(p.expires.UnixMilli())
+	e.approvals.add(p)
+	// A policy change that came into force since this request was decided
+	// did not see it (redecidePending): the next settle decides it again.
+	if e.rules.Load().pol.Hash() != p.policyHash {
+		e.approvals.owed.Store(true)
 	}
 	return pendingAnswer(p, false)
 }
@@ -177,12 +297,13 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 func pendingAnswer(p *pending, alreadyCounted bool) *proto.SignResponse {
 	return &proto.SignResponse{
 		From: p.key.addr, Status: proto.StatusPending, ApprovalID: p.id, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
-		Approvers: slices.Clone(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, AuditRecord: p.lastLine,
+		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, AuditRecord: p.lastLine,
 		SignedTransaction: []byte{}, AlreadyCounted: alreadyCounted,
 	}
 }
 
-func approverNames(r policy.Approvals) []string {
+// ruleNames lists the approvers of a rule.
+func ruleNames(r policy.Approvals) []string {
 	out := make([]string, len(r.Approvers))
 	for i, a := range r.Approvers {
 		out[i] = a.Name
@@ -190,7 +311,244 @@ func approverNames(r policy.Approvals) []string {
 	return out
 }
 
-// approval takes an approver's decision on a pending request. Each
+// approverNames lists the approvers counted, never nil.
+func approverNames(l []approverSig) []string {
+	out := make([]string, len(l))
+	for i, a := range l {
+		out[i] = a.name
+	}
+	return out
+}
+
+// inRule reports whether the approval a is by an approver of r: the same
+// name with the same key (a name rebound to another key is another
+// approver).
+func inRule(r policy.Approvals, a approverSig) bool {
+	return slices.ContainsFunc(r.Approvers, func(k policy.ApproverKey) bool { return k.Name == a.name && k.PublicKey.Equal(a.key) })
+}
+
+// sameRule reports whether two approval rules ask the same of a request
+// that needs approval: the same quorum of the same approvers (names and
+// keys). Thresholds only decide whether it needs approval.
+func sameRule(a, b policy.Approvals) bool {
+	if a.Quorum != b.Quorum || len(a.Approvers) != len(b.Approvers) {
+		return false
+	}
+	for _, k := range a.Approvers {
+		if !inRule(b, approverSig{name: k.Name, key: k.PublicKey}) {
+			return false
+		}
+	}
+	return true
+}
+
+// verdict is a held request decided under a policy: refused (by rule, for
+// reason), or allowed with its decision and whether it needs approval,
+// under which rule.
+type verdict struct {
+	refused       bool
+	rule          policy.Approvals
+	refusedBy     string
+	reason        string
+	d             *decided
+	needs         bool
+	policyHash    [32]byte
+	policyVersion uint64
+}
+
+// judge decides the held request p under pol, from its compact form, as
+// a sign request is decided: the allow/deny decision (which names the
+// client and the key, so that a client or key removed refuses it), then
+// whether it needs approval and under which rule.
+func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
+	vd := verdict{policyHash: pol.Hash(), policyVersion: pol.Version()}
+	req, err := api.DecodeSignRequest(p.body)
+	if err != nil {
+		vd.refused, vd.refusedBy, vd.reason = true, RuleApprovals, "the held request does not decode: "+err.Error()
+		return vd
+	}
+	c := &caller{client: p.client, key: p.key}
+	var perr *proto.Error
+	switch {
+	case req.EthTransaction != nil:
+		vd.d, perr = e.decideTransaction(pol, c, req.EthTransaction)
+	case req.EthPersonalMessage != nil:
+		vd.d, perr = e.decidePersonalMessage(pol, c, req.EthPersonalMessage)
+	case req.EthTypedData != nil:
+		vd.d, perr = e.decideTypedData(pol, c, req.EthTypedData)
+	default:
+		perr = refuse(api.CodeBadRequest, "no payload")
+	}
+	switch {
+	case perr != nil:
+		vd.refused, vd.refusedBy, vd.reason = true, RuleApprovals, perr.Message
+	case !vd.d.decision.Allow:
+		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
+	default:
+		vd.rule, vd.needs = needsApproval(pol, p.key.id, vd.d.decision)
+	}
+	return vd
+}
+
+// eventFailure is the answer to an approval when the record of a change
+// could not be appended: nothing changed.
+func eventFailure(what string, err error) *proto.Error {
+	if errors.Is(err, audit.ErrRecordTooLarge) {
+		return appendRefusal(err)
+	}
+	return refuse(api.CodeUnavailable, "%s", eventRefusal(what, err))
+}
+
+// reconcile brings p, a request waiting for approvals, to the verdict vd
+// of the policy in force: each change is an audit record, appended before
+// it is made.
+//
+//   - refused: p is refused with its record and its reservation released;
+//   - no longer needing approval, or with the approvals kept meeting the
+//     policy's quorum: p is signed at once (signPending);
+//   - otherwise p waits under the policy's rule: approvals by approvers no
+//     longer in its set (by name and key) are dropped, and a changed
+//     quorum or approver set is recorded, saying so.
+//
+// It returns the final answer when p was decided now (a signature or a
+// refusal), nil when p waits; or, when the record could not be appended
+// or a signature cannot be decided now, fail: nothing changed, and the
+// request is decided again at the next approval or settle.
+func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now time.Time) (done, fail proto.Message) {
+	rec := audit.Record{
+		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
+		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: RuleApprovals,
+	}
+	if vd.refused {
+		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, vd.refusedBy, approverNames(p.approved)
+		rec.Summary = fmt.Sprintf("approval %s: policy version %d refuses it now (%s); its approvals no longer count: %s", p.id, vd.policyVersion, vd.refusedBy, p.summary)
+		line, seq, err := v.audit.appendEvent(rec)
+		if err != nil {
+			return nil, eventFailure(fmt.Sprintf("the refusal of approval %s under policy version %d", p.id, vd.policyVersion), err)
+		}
+		p.status, p.lastSeq, p.lastLine, p.policyHash = api.StatusRejected, seq, line, vd.policyHash
+		p.outcome = clipMessage(fmt.Sprintf("policy version %d refuses it (%s): %s", vd.policyVersion, vd.refusedBy, vd.reason))
+		p.res.Release()
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: vd.refusedBy, Message: clipMessage("the policy in force no longer allows it: " + vd.reason), AuditRecord: line}, nil
+	}
+	var kept, dropped []approverSig
+	for _, a := range p.approved {
+		if vd.needs && inRule(vd.rule, a) {
+			kept = append(kept, a)
+		} else {
+			dropped = append(dropped, a)
+		}
+	}
+	var droppedNote string
+	if vd.needs && len(dropped) > 0 {
+		droppedNote = fmt.Sprintf("; approvals dropped, no longer by an approver with that key: %s", strings.Join(approverNames(dropped), ", "))
+	}
+	switch {
+	case !vd.needs:
+		return e.signPending(v, p, vd, p.approved, fmt.Sprintf("policy version %d no longer requires approvals for it", vd.policyVersion))
+	case len(kept) >= vd.rule.Quorum:
+		return e.signPending(v, p, vd, kept, fmt.Sprintf("policy version %d requires %d of %v, and %s approved%s", vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), strings.Join(approverNames(kept), ", "), droppedNote))
+	case len(dropped) == 0 && sameRule(p.rule, vd.rule):
+		p.policyHash = vd.policyHash // nothing changes for it
+		return nil, nil
+	}
+	rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(kept)
+	rec.Summary = fmt.Sprintf("approval %s: policy version %d requires %d of %v (was %d of %v)%s; %d of %d approved: %s",
+		p.id, vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), p.rule.Quorum, ruleNames(p.rule), droppedNote, len(kept), vd.rule.Quorum, p.summary)
+	line, seq, err := v.audit.appendEvent(rec)
+	if err != nil {
+		return nil, eventFailure(fmt.Sprintf("the new approval rule of approval %s under policy version %d", p.id, vd.policyVersion), err)
+	}
+	p.rule, p.approved, p.lastSeq, p.lastLine, p.policyHash = vd.rule, kept, seq, line, vd.policyHash
+	return nil, nil
+}
+
+// signPending signs p, allowed by vd, approved by approved (why says how
+// the approvals suffice), with its record. A key frozen meanwhile signs
+// nothing: p is refused, with its record. As for a sign request, nothing
+// is decided while the host cannot persist (fail: nothing changed).
+func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []approverSig, why string) (done, fail proto.Message) {
+	now := e.now()
+	rec := audit.Record{
+		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
+		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
+	}
+	if fi, frozen := e.frozen.get(p.key.id); frozen {
+		rec.Decision, rec.Rule = audit.DecisionRefused, RuleFrozen
+		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.record(), p.summary)
+		line, seq, err := v.audit.appendEvent(rec)
+		if err != nil {
+			return nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
+		}
+		p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
+		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.record())
+		p.res.Release()
+		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: p.outcome, AuditRecord: line}, nil
+	}
+	// The signature is a decision like a sign request's: not while the
+	// host cannot persist or has stopped acknowledging.
+	if err := v.audit.canDecide(); err != nil {
+		return nil, &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
+	}
+	rec.Decision = audit.DecisionApproved
+	rec.Summary = fmt.Sprintf("approval %s: %s: %s", p.id, why, p.summary)
+	// The signature's record is a decision record (signDecided): without
+	// room for it nothing is signed and nothing changes here.
+	resp, perr := e.signDecided(v, p.key, vd.d, rec)
+	if perr != nil {
+		return nil, perr
+	}
+	p.res.Commit()
+	resp.ApprovalID, resp.Approvers = p.id, approverNames(approved)
+	p.approved, p.status, p.result, p.lastSeq, p.lastLine, p.policyHash = approved, proto.StatusSigned, resp, resp.AuditSeq, resp.AuditRecord, vd.policyHash
+	return resp, nil
+}
+
+// redecidePending decides every request waiting for approvals again under
+// the policy in force; governance calls it as a policy change comes into
+// force, and settle while one is owed. Each is refused, signed at once, or
+// left waiting under the new rule, with its record (reconcile). One whose
+// record cannot be appended yet, or that cannot be signed while the host
+// does not persist, keeps waiting and is decided again at the next settle
+// (or approval, which decides it again anyway, so that the policy in
+// force always governs).
+func (e *Enclave) redecidePending(v *vault) {
+	rs := e.rules.Load()
+	now := e.now()
+	e.approvals.mu.Lock()
+	defer e.approvals.mu.Unlock()
+	var todo []*pending
+	for _, p := range e.approvals.m {
+		if p.status == proto.StatusPending && now.Before(p.expires) && p.policyHash != rs.pol.Hash() {
+			todo = append(todo, p)
+		}
+	}
+	sort.Slice(todo, func(i, j int) bool {
+		if !todo[i].expires.Equal(todo[j].expires) {
+			return todo[i].expires.Before(todo[j].expires)
+		}
+		return todo[i].id < todo[j].id
+	})
+	owed := false
+	for _, p := range todo {
+		if _, fail := e.reconcile(v, rs, p, e.judge(rs.pol, p), now); fail != nil {
+			owed = true
+			if !e.approvals.owedLogged {
+				e.approvals.owedLogged = true
+				e.log.Error("a request waiting for approvals cannot be decided under the policy in force yet; it keeps waiting and is decided at the next approval or settle", "approval", p.id, "version", rs.pol.Version())
+			}
+		}
+	}
+	if !owed {
+		e.approvals.owedLogged = false
+	}
+	e.approvals.owed.Store(owed)
+}
+
+// approval takes an approver's decision on a pending request. The request
+// is first decided again under the policy in force (reconcile): refused,
+// signed at once, or waiting under that policy's rule, so that only an
+// approver of the policy in force, with the key it names, counts. Each
 // decision that changes the request is an event record, appended before
 // the change is made: when it cannot be appended the answer is 503 and
 // nothing changed (the approver sends it again later). A decision that
@@ -220,28 +578,40 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	case p.status == proto.StatusSigned:
 		return p.result // single-use: the signature exists once; asking again returns it
 	case p.status == api.StatusRejected:
-		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: "the request was rejected"}
+		msg := "the request was rejected"
+		if p.outcome != "" {
+			msg += ": " + p.outcome
+		}
+		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: msg}
 	case p.status == api.StatusExpired || !now.Before(p.expires):
 		// Past its expiry nobody can approve it, whether or not its
 		// expiry record is written yet (settle writes it).
 		return refuse(api.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
+	// Decided again under the policy in force: its rule from now on.
+	rs := e.rules.Load()
+	vd := e.judge(rs.pol, p)
+	if done, fail := e.reconcile(v, rs, p, vd, now); fail != nil {
+		return fail
+	} else if done != nil {
+		return done
+	}
 	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
 	if idx < 0 {
-		return refuse(api.CodeUnauthorized, "%q is not an approver of key %s", req.Approver, p.key.id)
+		return refuse(api.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
 	}
-	pub := p.rule.Approvers[idx].PublicKey
-	if pub.Equal(p.client) {
+	me := approverSig{name: req.Approver, key: p.rule.Approvers[idx].PublicKey}
+	if me.key.Equal(p.client) {
 		return refuse(api.CodeUnauthorized, "the initiating client cannot approve its own request")
 	}
 	domain := api.DomainApprove
 	if req.Decision == api.DecisionReject {
 		domain = api.DomainReject
 	}
-	if err := admin.VerifyDigest(pub, domain, p.digest, sig); err != nil {
+	if err := admin.VerifyDigest(me.key, domain, p.digest, sig); err != nil {
 		return refuse(api.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
 	}
-	if slices.Contains(p.approved, req.Approver) {
+	if slices.ContainsFunc(p.approved, func(a approverSig) bool { return a.name == me.name && a.key.Equal(me.key) }) {
 		if req.Decision == api.DecisionReject {
 			return &proto.Error{Code: api.CodeBadRequest, Rule: RuleApprovals, Message: fmt.Sprintf(
 				"%s already approved approval %s, and an approval is not withdrawn: nothing changed; another approver can still reject it, or it expires at %s",
@@ -249,7 +619,6 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		}
 		return pendingAnswer(p, true)
 	}
-	rs := e.rules.Load()
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: rs.pol.Version(), Rule: RuleApprovals,
@@ -259,82 +628,35 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			if errors.Is(err, audit.ErrRecordTooLarge) {
-				return appendRefusal(err)
-			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err))
+			return eventFailure(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err)
 		}
-		p.status, p.lastSeq, p.lastLine = api.StatusRejected, seq, line
+		p.status, p.lastSeq, p.lastLine, p.outcome = api.StatusRejected, seq, line, "rejected by "+req.Approver
 		p.res.Release()
 		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: "rejected by " + req.Approver, AuditRecord: line}
 	}
-	approved := append(slices.Clone(p.approved), req.Approver)
+	approved := append(slices.Clone(p.approved), me)
 	if len(approved) < p.rule.Quorum {
-		rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approved
+		rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(approved)
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(approved), p.rule.Quorum, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			if errors.Is(err, audit.ErrRecordTooLarge) {
-				return appendRefusal(err)
-			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
+			return eventFailure(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err)
 		}
 		p.approved, p.lastSeq, p.lastLine = approved, seq, line
 		return pendingAnswer(p, false)
 	}
-	// The quorum is met. A key frozen meanwhile signs nothing.
-	if fi, frozen := e.frozen.get(p.key.id); frozen {
-		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, RuleFrozen, approved
-		rec.Summary = fmt.Sprintf("approval %s: approved, but key %s was frozen (%s): %s", p.id, p.key.id, fi.record(), p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
-		if err != nil {
-			if errors.Is(err, audit.ErrRecordTooLarge) {
-				return appendRefusal(err)
-			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
-		}
-		p.approved, p.status, p.lastSeq, p.lastLine = approved, api.StatusRejected, seq, line
-		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: fmt.Sprintf("key %s was frozen (%s) before the approvals were complete", p.key.id, fi.record()), AuditRecord: line}
+	// The quorum is met.
+	done, fail := e.signPending(v, p, vd, approved, "approved by "+strings.Join(approverNames(approved), ", "))
+	if fail != nil {
+		return fail
 	}
-	// The policy may have changed while the request waited: it must still
-	// allow it (a tightening is not bypassed by a pending approval).
-	if d, rule, reason := e.redecide(rs, p); d == nil {
-		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, rule, approved
-		rec.Summary = fmt.Sprintf("approval %s: approved, but policy version %d refuses it now: %s", p.id, rs.pol.Version(), p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
-		if err != nil {
-			if errors.Is(err, audit.ErrRecordTooLarge) {
-				return appendRefusal(err)
-			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err))
-		}
-		p.approved, p.status, p.lastSeq, p.lastLine = approved, api.StatusRejected, seq, line
-		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage("the policy in force no longer allows it: " + reason), AuditRecord: line}
-	}
-	rec.Decision, rec.Approvers, rec.Rule = audit.DecisionApproved, approved, ""
-	rec.Summary = fmt.Sprintf("approval %s: approved by %s: %s", p.id, strings.Join(approved, ", "), p.summary)
-	// The signature is a decision like a sign request's: not while the
-	// host cannot persist or has stopped acknowledging (nothing changes,
-	// the approval can be sent again).
-	if err := v.audit.canDecide(); err != nil {
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
-	}
-	// The signature's record is a decision record (signDecided): without
-	// room for it nothing is signed and nothing changes here.
-	resp, perr := e.signDecided(v, p.key, p.d, rec)
-	if perr != nil {
-		return perr
-	}
-	p.res.Commit()
-	p.approved, p.status, p.result, p.lastSeq, p.lastLine = approved, proto.StatusSigned, resp, resp.AuditSeq, resp.AuditRecord
-	resp.ApprovalID, resp.Approvers = p.id, slices.Clone(approved)
-	return resp
+	return done
 }
 
 // approvalInfo describes a pending request. One past its expiry is
-// answered as not found, as after its expiry record.
+// answered as not found, as after its expiry record. The signature of a
+// signed request travels in the answer's Result, which Enclave.released
+// withholds until the host has acknowledged its record.
 func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Message {
 	e.settle(v)
 	now := e.now()
@@ -349,38 +671,6 @@ func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Mes
 	}
 	return &proto.ApprovalInfoResponse{
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
-		Approvers: append([]string{}, p.approved...), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, Result: p.result,
+		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, Result: p.result,
 	}
-}
-
-// redecide decides a pending request again under the policy in force. It
-// returns nil and the refusing rule when that policy refuses it.
-func (e *Enclave) redecide(rs *ruleset, p *pending) (*decided, string, string) {
-	if rs.pol.Hash() == p.policyHash {
-		return p.d, "", ""
-	}
-	req, err := api.DecodeSignRequest(p.body)
-	if err != nil {
-		return nil, RuleApprovals, err.Error()
-	}
-	c := &caller{client: p.client, key: p.key}
-	var d *decided
-	var perr *proto.Error
-	switch {
-	case req.EthTransaction != nil:
-		d, perr = e.decideTransaction(rs.pol, c, req.EthTransaction)
-	case req.EthPersonalMessage != nil:
-		d, perr = e.decidePersonalMessage(rs.pol, c, req.EthPersonalMessage)
-	case req.EthTypedData != nil:
-		d, perr = e.decideTypedData(rs.pol, c, req.EthTypedData)
-	default:
-		return nil, RuleApprovals, "no payload"
-	}
-	if perr != nil {
-		return nil, RuleApprovals, perr.Message
-	}
-	if !d.decision.Allow {
-		return nil, d.decision.Rule, d.decision.Reason
-	}
-	return d, "", ""
 }

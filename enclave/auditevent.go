@@ -73,7 +73,10 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 //     record (and one whose record cannot be appended yet stays unusable
 //     and keeps its limit reservation until the record is made);
 //  3. time-locked policy changes whose lock has ended come into force,
-//     each with its record, in version order.
+//     each with its record, in version order (and the requests waiting
+//     for approvals are decided again under each, redecidePending);
+//  4. requests waiting for approvals that could not yet be decided under
+//     the policy in force are decided again.
 //
 // Each step stops at the first record that cannot be appended and is
 // tried again at the next call. The common case (nothing owed, nothing
@@ -88,6 +91,9 @@ func (e *Enclave) settle(v *vault) {
 	}
 	if e.dueSoon() {
 		e.applyDue(v)
+	}
+	if e.approvals.owed.Load() {
+		e.redecidePending(v)
 	}
 }
 

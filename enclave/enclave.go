@@ -423,6 +423,11 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 		line = m.AuditRecord
 	case *proto.AdminResponse:
 		line = m.AuditRecord
+	case *proto.ApprovalInfoResponse:
+		// A signed request's signature, as POST /v1/approvals answers it.
+		if m.Result != nil {
+			line, seq = m.Result.AuditRecord, m.Result.AuditSeq
+		}
 	default:
 		return resp
 	}

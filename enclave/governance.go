@@ -89,6 +89,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		}
 		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
 		e.rules.Store(nrs)
+		e.redecidePending(v)
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
 	}
@@ -205,6 +206,7 @@ func (e *Enclave) applyDue(v *vault) {
 		}
 		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
 		e.rules.Store(nrs)
+		e.redecidePending(v)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
 }

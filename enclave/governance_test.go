@@ -247,8 +247,10 @@ func TestApprovalUnderTightenedPolicy(t *testing.T) {
 	if _, rec := policyResult(t, f.change(t, dropB, 0, 1)); rec.Decision != "applied" {
 		t.Fatalf("the tightening was %s", rec.Decision)
 	}
-	pe := wantRule(t, ap.decide(t, f.e, sr.ApprovalID, 0, body, false), policy.RuleDestinations)
-	if rec, _ := audit.Unmarshal(pe.AuditRecord); rec.Decision != audit.DecisionRefused || len(rec.Approvers) != 1 {
+	// Refused as the tightening came into force (with its record), so an
+	// approval finds it rejected.
+	if rec := lastAbout(t, f.e, sr.ApprovalID); rec.Decision != audit.DecisionRefused || rec.Rule != policy.RuleDestinations {
 		t.Errorf("record %+v", rec)
 	}
+	wantCode(t, ap.decide(t, f.e, sr.ApprovalID, 0, body, false), api.CodeApprovalRejected, "policy version 2 refuses it (destinations)")
 }

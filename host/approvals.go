@@ -45,8 +45,9 @@ func validApprovalID(id string) bool {
 // signPending answers a sign request the enclave did not sign at once: 202
 // with the pending request's state when it waits for approvals. Its audit
 // record is already persisted. body is the client's raw request body, of
-// which approvers sign the approval digest (the enclave computes it from
-// the same bytes).
+// which approvers sign the approval digest (api.ApprovalDigest, over its
+// compact form: the enclave computes it from the compact form it keeps,
+// and gets the same digest).
 func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body []byte) string {
 	if sr.Status != proto.StatusPending || sr.ApprovalID == "" {
 		s.log.Error("the enclave answered a sign request with an unknown status", "status", sr.Status)
@@ -127,8 +128,9 @@ func (s *Server) approvalDigest(ctx context.Context, id string) string {
 }
 
 // approvalInfo answers GET /v1/approvals/{id}: the pending (or decided)
-// request, with the client's exact body for approvers to decode and check,
-// and the signature once the quorum was met.
+// request, with the client's body in its compact form (as the enclave
+// keeps it) for approvers to decode and check, and the signature once it
+// was signed.
 func (s *Server) approvalInfo(w http.ResponseWriter, r *http.Request) string {
 	if r.URL.RawQuery != "" {
 		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "GET /v1/approvals/{id} takes no query parameters"})

@@ -599,3 +599,27 @@ func TestApprovalsRealEnclave(t *testing.T) {
 }
 
 func hexDigest(d [32]byte) string { return "0x" + hex.EncodeToString(d[:]) }
+
+// TestPendingDigestOfPaddedBody: the 202's approval digest, computed from
+// the raw body forwarded, is the digest of its compact form, which is what
+// the enclave keeps and shows approvers: padding changes nothing.
+func TestPendingDigestOfPaddedBody(t *testing.T) {
+	f, _, url := approvalsHost(t)
+	f.setAnswer(func(proto.Message) proto.Message {
+		line, seq := f.record(t, audit.DecisionPendingApproval)
+		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Quorum: 2, AuditSeq: seq, AuditRecord: line}
+	})
+	padded := "{" + strings.Repeat(" \n\t", 1000) + pendingBody[1:] + "\n"
+	code, out := do(t, http.MethodPost, url+"/v1/sign", []byte(padded), map[string][]string{"X-Nitrosign-Stamp": {"s"}})
+	var p api.PendingResponse
+	if code != http.StatusAccepted || json.Unmarshal(out, &p) != nil {
+		t.Fatalf("pending sign: %d %s", code, out)
+	}
+	compact, err := api.CompactRequest([]byte(padded))
+	if err != nil || string(compact) != pendingBody {
+		t.Fatalf("compact form %q, %v (the fixture body must be compact)", compact, err)
+	}
+	if d := api.ApprovalDigest(compact); p.Digest != "0x"+hex.EncodeToString(d[:]) {
+		t.Fatalf("digest %s, want the compact form's %x", p.Digest, d)
+	}
+}

@@ -34,8 +34,9 @@ Approves (or, with --reject, rejects) a sign request that waits for
 approvals. The request is fetched from the host (GET /v1/approvals/ID) and
 decoded HERE, on this machine: what is shown as the local decoding is what
 you approve, not the host's account of it. The approval digest is
-recomputed from the request's exact bytes, and a host whose digest differs
-is refused. Your key signs that digest (approve and reject are different
+recomputed from the request's bytes (the client's body in its compact
+form, as the enclave keeps it), and a host whose digest differs is
+refused. Your key signs that digest (approve and reject are different
 signing domains), and the decision is sent to POST /v1/approvals.
 
 Without --yes, you are asked to type "yes". --yes does not override a
@@ -249,7 +250,7 @@ func review(w io.Writer, p *api.PendingResponse, approvalDigest [32]byte) (revie
 	fmt.Fprintf(w, "\n== LOCAL decoding of the request (decoded on this machine: this is what you decide on) ==\n")
 	fmt.Fprintf(w, "client request  %s, stamped %s\n", loc.req.RequestID, time.UnixMilli(loc.req.TimestampMS).UTC().Format(time.RFC3339))
 	fmt.Fprint(w, loc.sum.String())
-	fmt.Fprintf(w, "approval digest: 0x%x (recomputed here from the request's exact bytes; matches the server's)\n", approvalDigest)
+	fmt.Fprintf(w, "approval digest: 0x%x (recomputed here from the request's bytes; matches the server's)\n", approvalDigest)
 
 	fmt.Fprintf(w, "\n== server's summary (from the host; for comparison only; it may add the policy's labels) ==\n")
 	for _, l := range splitLines(p.Summary) {
