@@ -3,6 +3,7 @@ package enclave_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"sync"
 	"sync/atomic"
@@ -116,8 +117,19 @@ func spendRace(t *testing.T, f *govFixture, n int, gov func(release func(k int),
 	return signed
 }
 
-// signedSum returns the count of the records with a policy version in
-// [from, to) and the amount they signed, in units of 0.01 ETH.
+// answerOf describes an answer briefly, for failures.
+func answerOf(m proto.Message) string {
+	switch a := m.(type) {
+	case *proto.Error:
+		return a.Code + "/" + a.Rule + ": " + a.Message
+	case *proto.SignResponse:
+		return "signed (" + a.Status + ")"
+	}
+	return fmt.Sprintf("%T", m)
+}
+
+// signedSum returns how many of the records (0.01 ETH each) have a policy
+// version in [from, to).
 func signedSum(recs []audit.Record, from, to uint64) int {
 	n := 0
 	for _, r := range recs {
@@ -283,7 +295,7 @@ func TestFreezeAtomic(t *testing.T) {
 				want = enclave.RuleFrozen
 			}
 			if pe, ok := m.(*proto.Error); !ok || pe.Rule != want {
-				t.Fatalf("round %d (%d policy changes): request %d answered %#v, want a refusal by %s", round, version-1, i+1, m, want)
+				t.Fatalf("round %d (%d policy changes): request %d answered %s, want a refusal by %s", round, version-1, i+1, answerOf(m), want)
 			}
 		}
 	}
