@@ -2,6 +2,7 @@ package enclave_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
@@ -343,4 +345,45 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 			wantRule(t, f.pay(t, destA, milliEther(1)), enclave.RuleRollingLimit)
 		})
 	}
+}
+
+// TestCheckpointAckAcrossPolicyChange: with max_unacknowledged 2, a
+// checkpoint taken before a policy change and acknowledged after it lets
+// transactions count from it again (before issue 12 the tracker that
+// replaced the old one took the checkpoint as acknowledged already, and
+// kept counting the transactions before it as unacknowledged: refused
+// until yet another checkpoint was stored).
+func TestCheckpointAckAcrossPolicyChange(t *testing.T) {
+	f, a := rollbackFixture(t, 2)
+	e := f.start(t)
+	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
+	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	fx := &fixture{e: e, now: f.now, hot: f.hot}
+	pay := func() proto.Message {
+		return fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destB, big.NewInt(1)), f.now.UnixMilli()))
+	}
+	wantSigned(t, pay())
+	wantSigned(t, pay())
+	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	waitAcked(t, e)
+	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+
+	var g map[string]any
+	json.Unmarshal(f.genesis, &g)
+	doc := g["policy"].(map[string]any)
+	doc["version"] = 100 // the same rules, a new version
+	b, _ := json.Marshal(doc)
+	pol, err := policy.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := admin.PolicyChangeBody{Version: 100, PolicyHash: hex.EncodeToString(hashOf(pol)), Document: pol.Canonical()}
+	if _, rec := policyResult(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindPolicyChange, body, 0, 1)})); rec.Decision != "applied" {
+		t.Fatalf("the policy change was %s", rec.Decision)
+	}
+	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
+	wantSigned(t, pay())
+	wantSigned(t, pay())
+	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
 }
