@@ -75,9 +75,13 @@ func (c *Config) layout() *Tracker {
 //     and t saw.
 //   - A track no rule reads any more is dropped. A Reservation holding
 //     amounts in it stays harmless: its Commit and Release change nothing
-//     that is read. Amounts a new track took from it stay counted there
-//     until they leave the window, even if the Reservation is released
-//     (the safe side).
+//     that is read in it.
+//   - A Reservation made before the change and released after it is taken
+//     out of the new tracks that took its amounts too (through any chain of
+//     changes), in the bucket its amounts were moved to: it gives back
+//     exactly what it added, never more. (The link from a track to the
+//     tracks that took its usage is forgotten once those buckets have left
+//     their windows; a release can no longer change anything there.)
 //   - Refusal counts are kept, moved into new buckets if the refusal window
 //     or its bucket width changes, with keys beyond the new
 //     Options.MaxRefusalKeys counted in the overflow counter.
@@ -95,6 +99,7 @@ func (t *Tracker) Reconfigure(c *Config, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ns := t.clock(now)
+	t.config++
 
 	// The usage of every current track, as candidates for the new tracks,
 	// and the tracks that can be kept as they are.
@@ -103,8 +108,9 @@ func (t *Tracker) Reconfigure(c *Config, now time.Time) {
 	for _, tr := range t.tracks {
 		tr.advance(ns)
 		kept[tr.id] = tr
+		tr.pruneCopies(ns)
 		if bs := liveBuckets(tr, ns); len(bs) > 0 {
-			cands[tr.id.scope] = append(cands[tr.id.scope], &snapTrack{id: tr.id, width: tr.width, buckets: bs})
+			cands[tr.id.scope] = append(cands[tr.id.scope], &snapTrack{id: tr.id, width: tr.width, buckets: bs, src: tr})
 		}
 	}
 	repl := make(map[*track]*track, len(n.tracks))
@@ -116,8 +122,12 @@ func (t *Tracker) Reconfigure(c *Config, now time.Time) {
 			continue
 		}
 		tr.advance(ns)
-		for _, b := range pick(tr, cands[tr.id.scope], ns) {
+		bs, from := pick(tr, cands[tr.id.scope], ns)
+		for _, b := range bs {
 			tr.add(b.k, b.amt) // within 2^256: one track's live usage
+		}
+		if from != nil {
+			from.src.copies = append(from.src.copies, trackCopy{dst: tr, gen: t.config, at: ns, low: from.src.low})
 		}
 	}
 	if len(repl) > 0 {
@@ -181,4 +191,22 @@ func (t *Tracker) Reconfigure(c *Config, now time.Time) {
 			t.refusals[key] = dst
 		}
 	}
+}
+
+// pruneCopies forgets the copies of t that no release can reach any more:
+// those whose buckets that could hold a released amount have all left the
+// copy's window (a copy's own copies included, as long as the copy is
+// kept). Forgetting one errs on the safe side: a release then leaves the
+// amount counted in the copy.
+func (t *track) pruneCopies(now int64) {
+	t.copies = slices.DeleteFunc(t.copies, func(c trackCopy) bool {
+		if len(c.dst.copies) > 0 {
+			c.dst.pruneCopies(now)
+			if len(c.dst.copies) > 0 {
+				return false
+			}
+		}
+		last := floorDiv(c.at, c.dst.width) // the latest bucket a release can reach
+		return c.dst.minLive(now) > last
+	})
 }

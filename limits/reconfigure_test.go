@@ -3,6 +3,8 @@ package limits
 import (
 	"bytes"
 	"math/big"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -248,5 +250,103 @@ func TestReconfigureConcurrent(t *testing.T) {
 	}
 	if n := tr.Refusals(t0, "k", time.Hour); n != 200 {
 		t.Fatalf("refusals %d, want 200", n)
+	}
+}
+
+// TestReconfigureReleaseIntoCopies: a reservation made before a change of
+// window, released after it, is taken out of the new window too, through
+// chains of changes; one made after a copy is not taken out twice.
+func TestReconfigureReleaseIntoCopies(t *testing.T) {
+	tr := mustNew(t, []Rule{rule("day", "k", 24*time.Hour, 1000)}, nil, Options{})
+	r1, _ := tr.Reserve(t0, "k", []Spend{native(destA, 100)})
+	r2, _ := tr.Reserve(t0, "k", []Spend{native(destA, 30)})
+	spend(t, tr, t0, "k", native(destA, 50))
+	tr.Reconfigure(mustConfig(t, []Rule{rule("hour", "k", time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
+	r3, _ := tr.Reserve(t0, "k", []Spend{native(destA, 7)})
+	r1.Release()
+	if h, w := used(t, tr, t0, "hour"), used(t, tr, t0, "week"); h != 87 || w != 87 {
+		t.Fatalf("after releasing 100 reserved before the change: hour %d, week %d, want 87", h, w)
+	}
+	tr.Reconfigure(mustConfig(t, []Rule{rule("two", "k", 2*time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
+	r2.Release()
+	r3.Release()
+	if h, w := used(t, tr, t0, "two"), used(t, tr, t0, "week"); h != 50 || w != 50 {
+		t.Fatalf("after releasing across two changes: two hours %d, week %d, want 50", h, w)
+	}
+}
+
+// TestReconfigureNeverUndercounts: random reservations, commits, releases
+// and changes of window: at a fixed time every rule counts exactly what is
+// committed or outstanding; as time passes, never less than that in its
+// window. (As time passes a rule "c" keeps a day's usage throughout: a
+// window longer than every earlier one can only hold what they kept, as in
+// Restore.)
+func TestReconfigureNeverUndercounts(t *testing.T) {
+	windows := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 24 * time.Hour}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, moving := range []bool{false, true} {
+		type held struct {
+			res *Reservation
+			amt int64
+			at  time.Time
+		}
+		var outstanding []held
+		var kept []held // committed
+		ids := []string{"a", "b"}
+		config := func() *Config {
+			var rules []Rule
+			for _, id := range ids {
+				rules = append(rules, rule(id, "k", windows[rng.IntN(len(windows))], 1<<40))
+			}
+			if moving {
+				rules = append(rules, rule("c", "k", 24*time.Hour, 1<<40))
+			}
+			return mustConfig(t, rules, nil, Options{BucketsPerWindow: 4})
+		}
+		tr := mustNew(t, nil, nil, Options{BucketsPerWindow: 4})
+		tr.Reconfigure(config(), t0)
+		now := t0
+		for step := range 2000 {
+			if moving {
+				now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+			}
+			switch op := rng.IntN(10); {
+			case op < 4:
+				amt := int64(1 + rng.IntN(100))
+				res, err := tr.Reserve(now, "k", []Spend{native(destA, amt)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				outstanding = append(outstanding, held{res, amt, now})
+			case op < 6 && len(outstanding) > 0:
+				i := rng.IntN(len(outstanding))
+				outstanding[i].res.Commit()
+				kept = append(kept, outstanding[i])
+				outstanding = append(outstanding[:i], outstanding[i+1:]...)
+			case op < 8 && len(outstanding) > 0:
+				i := rng.IntN(len(outstanding))
+				outstanding[i].res.Release()
+				outstanding = append(outstanding[:i], outstanding[i+1:]...)
+			default:
+				tr.Reconfigure(config(), now)
+			}
+			for _, id := range ids {
+				_, _, err := tr.Usage(now, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u := used(t, tr, now, id)
+				w := tr.rules[id].tr.id.window
+				var exact int64
+				for _, h := range append(slices.Clone(kept), outstanding...) {
+					if h.at.UnixNano() > now.UnixNano()-w {
+						exact += h.amt
+					}
+				}
+				if u < exact || !moving && u != exact {
+					t.Fatalf("moving %v, step %d: rule %s (window %v) counts %d, want %d", moving, step, id, time.Duration(w), u, exact)
+				}
+			}
+		}
 	}
 }
