@@ -323,11 +323,15 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 				wantSigned(t, f.pay(t, destA, milliEther(500)))
 			}
 			wantRule(t, f.pay(t, destA, milliEther(500)), enclave.RuleRollingLimit) // 1 held + 2 signed
-			// A change of the version alone, then a lower limit: both keep
-			// the track the reservation is in.
-			for v, max := range []*big.Int{nil, milliEther(2900)} {
+			// A change of the version alone, then a lower limit (both keep
+			// the track the reservation is in), then a longer window (a new
+			// track, which takes the usage and the reservation).
+			for v, max := range []*big.Int{nil, milliEther(2900), milliEther(2900)} {
 				doc := withVersion(f.doc, uint64(v+2), max)
 				doc.Keys[0].Approvals = ap.rule(1, milliEther(500))
+				if v == 2 {
+					doc.Keys[0].Limits[0].Window = "48h"
+				}
 				f.mustApply(t, doc, "applied")
 			}
 			switch end {
@@ -339,7 +343,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 				f.setNow(f.now.Add(enclave.ApprovalTTL))
 				f.e.Handle(context.Background(), &proto.PolicyRequest{}) // settles
 			}
-			// 2 ETH signed, 2.9 ETH the limit in force.
+			// 2 ETH signed, 2.9 ETH in 48 h the limit in force.
 			wantSigned(t, f.pay(t, destA, milliEther(500)))
 			wantSigned(t, f.pay(t, destA, milliEther(400)))
 			wantRule(t, f.pay(t, destA, milliEther(1)), enclave.RuleRollingLimit)
