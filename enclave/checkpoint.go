@@ -203,6 +203,11 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	if !ok {
 		head = e.cpLast.head
 	}
+	// The pending changes are read before the policy in force: a change
+	// coming into force in between (applyDue) is then in the checkpoint as
+	// pending or in force, never lost from both (one in force and still
+	// listed as pending is dropped as superseded when it comes due).
+	pend := e.pendingList()
 	rs := e.rules.Load()
 	now := e.now()
 	if rs.tracker.Dirty() || e.cpLimits == nil {
@@ -213,7 +218,6 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		e.cpLimits, e.cpLimitsGen = snap, gen
 	}
 	frozen := e.frozen.list()
-	pend := e.pendingList()
 	var pendKey strings.Builder
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())

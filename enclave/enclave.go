@@ -131,7 +131,11 @@ type Enclave struct {
 	// v is nil while the enclave is locked.
 	v atomic.Pointer[vault]
 	// rules is the policy in force and its limit state.
-	rules     atomic.Pointer[ruleset]
+	rules atomic.Pointer[ruleset]
+	// policyMu makes each request's decision atomic against a policy
+	// swap: a sign request holds it for reading from loading rules until
+	// its limits are reserved (admit), swapPolicy for writing.
+	policyMu  sync.RWMutex
 	frozen    freezes
 	approvals approvals
 	gov       governance

@@ -72,7 +72,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	change := policy.Diff(rs.pol, pol)
 	now := e.now()
 	if !change.TimeLocked() {
-		nrs, err := e.newRuleset(pol, snapshotOf(rs), now)
+		next, err := e.preparePolicy(pol)
 		if err != nil {
 			return refuse(api.CodeBadRequest, "%v", err)
 		}
@@ -87,8 +87,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
-		e.rules.Store(nrs)
+		e.swapPolicy(next, now)
 		e.redecidePending(v)
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
@@ -179,15 +178,15 @@ func (e *Enclave) applyDue(v *vault) {
 		p := e.gov.pending[0]
 		rs := e.rules.Load()
 		rec := audit.Record{TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, PolicyVersion: rs.pol.Version(), Approvers: p.Signers}
-		var nrs *ruleset
+		var next *nextPolicy
 		if p.pol.Version() <= rs.pol.Version() {
 			rec.Decision = "superseded"
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) not put in force when its time lock ended: version %d is already in force; dropped", p.pol.Version(), p.pol.Hash(), rs.pol.Version())
-		} else if r, err := e.newRuleset(p.pol, snapshotOf(rs), now); err != nil {
+		} else if n, err := e.preparePolicy(p.pol); err != nil {
 			rec.Decision = "failed"
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) could not be put in force when its time lock ended (%v); dropped, version %d stays in force", p.pol.Version(), p.pol.Hash(), err, rs.pol.Version())
 		} else {
-			nrs = r
+			next = n
 			rec.Decision, rec.PolicyVersion = "applied", p.pol.Version()
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) in force: its time lock ended", p.pol.Version(), p.pol.Hash())
 		}
@@ -200,12 +199,11 @@ func (e *Enclave) applyDue(v *vault) {
 			return
 		}
 		e.gov.pending = e.gov.pending[1:]
-		if nrs == nil {
+		if next == nil {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		nrs.tracker.CarryUnacknowledged(rs.tracker.Unacknowledged()) // still beyond the acknowledged checkpoint
-		e.rules.Store(nrs)
+		e.swapPolicy(next, now)
 		e.redecidePending(v)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
@@ -216,14 +214,6 @@ func (e *Enclave) dueSoon() bool {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	return len(e.gov.pending) > 0 && e.now().UnixMilli() >= e.gov.pending[0].EffectiveMS
-}
-
-func snapshotOf(rs *ruleset) []byte {
-	b, err := rs.tracker.MarshalBinary()
-	if err != nil {
-		return nil
-	}
-	return b
 }
 
 // pendingList returns the pending changes (for checkpoints and GET
@@ -247,11 +237,11 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 			return "", fmt.Errorf("the checkpoint's policy does not match its hash")
 		}
 		if pol.Version() > e.rules.Load().pol.Version() {
-			rs, err := e.newRuleset(pol, snapshotOf(e.rules.Load()), now)
+			next, err := e.preparePolicy(pol)
 			if err != nil {
 				return "", err
 			}
-			e.rules.Store(rs)
+			e.swapPolicy(next, now)
 			note = fmt.Sprintf("policy version %d (hash %x) in force from the checkpoint", pol.Version(), pol.Hash())
 		}
 	}

@@ -32,9 +32,11 @@ const (
 // allKeys is the freeze entry that freezes every key.
 const allKeys = "*"
 
-// ruleset is the policy in force with the limit state that goes with it;
-// both change together (a policy change restores the usage into trackers
-// for its rules).
+// ruleset is the policy in force with the limit state that goes with it.
+// Once the enclave is unsealed the tracker is one object for the rest of
+// the run: a policy change reconfigures it in place (swapPolicy), so that
+// no reservation, refusal count or checkpoint acknowledgement can land on
+// a tracker that is no longer read.
 type ruleset struct {
 	pol     *policy.Policy
 	tracker *limits.Tracker
@@ -91,6 +93,40 @@ func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time)
 		return nil, fmt.Errorf("enclave: limits: %w", err)
 	}
 	return &ruleset{pol: pol, tracker: t}, nil
+}
+
+// nextPolicy is a policy checked and ready to be put in force by
+// swapPolicy: its limits are laid out, so that putting it in force cannot
+// fail once its audit record is appended.
+type nextPolicy struct {
+	pol    *policy.Policy
+	limits *limits.Config
+}
+
+// preparePolicy checks that pol's limits can be put in force.
+func (e *Enclave) preparePolicy(pol *policy.Policy) (*nextPolicy, error) {
+	rules, vels := limitRules(pol)
+	c, err := limits.NewConfig(rules, vels, limitsOptions(pol, e.requireCheckpoint))
+	if err != nil {
+		return nil, fmt.Errorf("enclave: limits: %w", err)
+	}
+	return &nextPolicy{pol: pol, limits: c}, nil
+}
+
+// swapPolicy puts next in force at now: the tracker in force is
+// reconfigured in place (limits.Tracker.Reconfigure: usage, reservations,
+// refusal counts and checkpoint bookkeeping carry over) and the new
+// ruleset is published, both under the write side of policyMu, so that
+// every request's decision and reservation (admit, under the read side)
+// is made wholly under the old policy or wholly under the new one. Only
+// the tracker's lock is taken inside: nothing here waits for the audit
+// log, the approvals or the freezes, which readers may hold.
+func (e *Enclave) swapPolicy(next *nextPolicy, now time.Time) {
+	e.policyMu.Lock()
+	defer e.policyMu.Unlock()
+	t := e.rules.Load().tracker
+	t.Reconfigure(next.limits, now)
+	e.rules.Store(&ruleset{pol: next.pol, tracker: t})
 }
 
 // ruleName maps a limit refusal to the rule a refusal names.

@@ -32,8 +32,43 @@ type caller struct {
 	key    *signingKey
 }
 
+// admitted is a request the policy in force allows, with its limits
+// reserved: ready to sign.
+type admitted struct {
+	c   *caller
+	d   *decided
+	rec audit.Record
+	res *limits.Reservation
+}
+
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	e.settle(v)
+	var a admitted
+	if answer := e.admit(v, m, &a); answer != nil {
+		return answer
+	}
+	resp, perr := e.signDecided(v, a.c.key, a.d, a.rec)
+	if perr != nil {
+		a.res.Release()
+		return perr
+	}
+	a.res.Commit()
+	e.log.Debug("decision", "seq", resp.AuditSeq, "client", a.c.name, "key", a.c.key.id, "allow", true)
+	return resp
+}
+
+// admit decides m under the policy in force and reserves its limits,
+// holding the read side of policyMu throughout, so that the policy that
+// allows it, the limits that count it, the freeze check, the refusal
+// count toward a freeze and an approval hold all belong to one ruleset,
+// and no policy swap falls between the decision and the reservation. It
+// fills a and returns nil when the request is to be signed, else the
+// answer (a refusal, recorded and counted, or a request held for
+// approvals). The signature itself, and the wait for its record's
+// acknowledgement, happen after the lock is released.
+func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Message {
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
 	c, req, perr := e.authenticate(v, rs.pol, m)
 	if perr != nil {
@@ -95,14 +130,8 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	if rule, ok := needsApproval(rs.pol, c.key.id, d.decision); ok {
 		return e.hold(v, rs, c, m.Body, d, res, rule, rec)
 	}
-	resp, perr := e.signDecided(v, c.key, d, rec)
-	if perr != nil {
-		res.Release()
-		return perr
-	}
-	res.Commit()
-	e.log.Debug("decision", "seq", resp.AuditSeq, "client", c.name, "key", c.key.id, "allow", true)
-	return resp
+	a.c, a.d, a.rec, a.res = c, d, rec, res
+	return nil
 }
 
 // refused records a refusal, counts it toward a freeze, and answers it.

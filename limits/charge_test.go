@@ -142,30 +142,6 @@ func TestChargeUnseenRequireFresh(t *testing.T) {
 	}
 }
 
-// TestCarryUnacknowledged: a tracker replacing another carries its count
-// of unacknowledged transactions.
-func TestCarryUnacknowledged(t *testing.T) {
-	rules := []Rule{rule("r", "k", time.Hour, 10)}
-	opts := Options{RequireFresh: true, CheckpointEvery: 3}
-	old := mustNew(t, rules, nil, opts)
-	for range 2 {
-		if _, err := old.Reserve(t0, "k", []Spend{native(destA, 1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nt := mustRestore(t, rules, nil, opts, mustMarshal(t, old), t0)
-	nt.CarryUnacknowledged(old.Unacknowledged())
-	if u := nt.Unacknowledged(); u != 2 {
-		t.Fatalf("Unacknowledged = %d, want 2", u)
-	}
-	if _, err := nt.Reserve(t0, "k", []Spend{native(destA, 1)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nt.Reserve(t0, "k", []Spend{native(destA, 1)}); err == nil {
-		t.Fatal("a fourth transaction beyond the acknowledged checkpoint was reserved with C = 3")
-	}
-}
-
 func TestMulSmall(t *testing.T) {
 	max := u256{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
 	tests := []struct {

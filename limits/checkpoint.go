@@ -215,18 +215,6 @@ func (t *Tracker) ChargeUnseen(n uint64, perTx func(key string, chain uint64, as
 	return out
 }
 
-// CarryUnacknowledged makes n more transactions count as unacknowledged
-// (Unacknowledged, and with Options.RequireFresh toward CheckpointEvery),
-// without charging them: for a Tracker that replaces another holding the
-// same usage (a policy change restores the old Tracker's snapshot, which
-// the host has not stored), so that the count since the newest
-// acknowledged checkpoint is not lost with the old Tracker.
-func (t *Tracker) CarryUnacknowledged(n uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.seq += n
-}
-
 // mulSmall returns a·n and whether it overflowed 256 bits.
 func mulSmall(a u256, n uint64) (u256, bool) {
 	var r u256

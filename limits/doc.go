@@ -69,6 +69,18 @@
 // kept by scope (key, chain, asset, destination or "any") and window, not by
 // rule ID, so a policy change keeps it: see [Restore].
 //
+// # Policy changes at run time
+//
+// A running Tracker is reconfigured in place, never replaced by another:
+// [Tracker.Reconfigure] puts a [Config] (checked beforehand by [NewConfig],
+// so that applying it cannot fail) in force under the Tracker's lock. Tracks
+// whose scope and window stay are kept as the same objects, so outstanding
+// Reservations keep acting on live state; new tracks take the usage of the
+// old ones as Restore takes a snapshot's; refusal counts and the checkpoint
+// bookkeeping carry over. A Tracker replaced by another instead would lose
+// whatever concurrent requests reserved or refused on it after its usage
+// was copied.
+//
 // # Replay: the bounded extra budget
 //
 // The host stores the sealed checkpoints and may hand back an older one

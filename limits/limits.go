@@ -193,6 +193,8 @@ type Tracker struct {
 	pending    []pendingCheckpoint
 	dirty      bool
 	dirtySince int64
+
+	config uint64 // how many times Reconfigure has run
 }
 
 type pendingCheckpoint struct{ gen, seq uint64 }
@@ -391,6 +393,7 @@ func (o Options) normalize() (Options, error) {
 type Reservation struct {
 	t       *Tracker
 	done    bool
+	config  uint64 // Tracker.config when reserved
 	entries []entry
 	buf     [6]entry
 }
@@ -419,7 +422,7 @@ func (r *Reservation) Release() {
 	}
 	r.done = true
 	for _, e := range r.entries {
-		e.tr.remove(e.k, e.amt)
+		e.tr.release(e.k, e.amt, r.config)
 	}
 }
 
@@ -533,7 +536,7 @@ func (t *Tracker) decide(now time.Time, key string, spends []Spend, reserve bool
 		return nil, nil
 	}
 
-	res := &Reservation{t: t}
+	res := &Reservation{t: t, config: t.config}
 	res.entries = res.buf[:0]
 	for j, tr := range ks.tracks {
 		if req[j].isZero() {

@@ -42,6 +42,7 @@ type snapTrack struct {
 	id      trackID
 	width   int64
 	buckets []bucket
+	src     *track // the live track these buckets are of (Reconfigure), or nil
 }
 
 type bucket struct {
@@ -434,7 +435,8 @@ func Restore(rules []Rule, velocities []Velocity, opts Options, snapshot []byte,
 	}
 	for _, tr := range t.tracks {
 		tr.advance(t.now)
-		for _, b := range pick(tr, stored[tr.id.scope], s.taken) {
+		bs, _ := pick(tr, stored[tr.id.scope], s.taken)
+		for _, b := range bs {
 			tr.add(b.k, b.amt) // cannot overflow: the decoder checked the sum
 		}
 	}
@@ -475,8 +477,8 @@ func Restore(rules []Rule, velocities []Velocity, opts Options, snapshot []byte,
 // preference: the same window, then longer windows from the shortest (they
 // saw every spend of dst's window, in coarser buckets), then shorter ones
 // from the longest; the first that leaves any usage in dst's window is
-// taken.
-func pick(dst *track, cands []*snapTrack, taken int64) []bucket {
+// taken. It returns the candidate taken too (nil if none).
+func pick(dst *track, cands []*snapTrack, taken int64) ([]bucket, *snapTrack) {
 	d := dst.id.window
 	rank := func(w int64) (int, int64) {
 		switch {
@@ -511,10 +513,10 @@ func pick(dst *track, cands []*snapTrack, taken int64) []bucket {
 			}
 		}
 		if len(bs) > 0 {
-			return bs
+			return bs, c
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // rebucket maps bucket k of width w, from a snapshot taken at taken, to the

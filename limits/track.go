@@ -188,6 +188,33 @@ type track struct {
 	next   int64 // advance has nothing to do before this time
 	curK   int64 // the bucket of the times before curEnd (and since its start)
 	curEnd int64
+	// copies are the tracks that Tracker.Reconfigure filled from this
+	// one's usage, so that a reservation made before the copy and released
+	// after it is taken out of them too.
+	copies []trackCopy
+}
+
+// trackCopy is a track filled from another's usage by Reconfigure.
+type trackCopy struct {
+	dst *track
+	gen uint64 // Tracker.config after that Reconfigure: reservations made before it have a lower one
+	at  int64  // when: the source's buckets were moved as rebucket(dst, k, width, at)
+	low int64  // the source's oldest live bucket then: older ones were not copied
+}
+
+// release takes amt, reserved in bucket k while the Tracker's
+// configuration was gen, back out of t and out of every copy of t made
+// after it (each held it, in the bucket rebucket moved k to). The copies
+// and their own copies received exactly what t held then, so this never
+// takes out more than the reservation added.
+func (t *track) release(k int64, amt u256, gen uint64) {
+	t.remove(k, amt)
+	for _, c := range t.copies {
+		if gen >= c.gen || k < c.low {
+			continue // reserved after the copy, or expired before it
+		}
+		c.dst.release(floorDiv(min((k+1)*t.width-1, c.at), c.dst.width), amt, gen)
+	}
 }
 
 type slot struct {
