@@ -171,11 +171,12 @@ func wellBehaved(t *testing.T, l *pipeListener) (calls *atomic.Int64, stop func(
 // a new connection is served afterwards, and a well-behaved client is
 // served throughout.
 func TestServeIdleConnectionsCappedAndClosed(t *testing.T) {
-	limit, total := 200, 500
+	// The idle timeout must outlast the dialing, which the race detector
+	// and a loaded machine slow down.
+	limit, total, idle := 200, 500, 2*time.Second
 	if chaos() {
-		limit, total = 2000, 3000
+		limit, total, idle = 2000, 3000, 20*time.Second
 	}
-	const idle = 500 * time.Millisecond
 	var logs syncBuffer
 	l := newPipeListener()
 	g0 := runtime.NumGoroutine()
@@ -195,7 +196,7 @@ func TestServeIdleConnectionsCappedAndClosed(t *testing.T) {
 		}
 	})
 	// The well-behaved client holds one of the slots.
-	waitClosed(t, conns, total-(limit-1), 5*time.Second)
+	waitClosed(t, conns, total-(limit-1), idle/2)
 	heap1, g1 := liveHeap(), runtime.NumGoroutine()
 	t.Logf("%d idle connections open (%d refused) in %v: live heap +%.1f MB (%.1f KB each), %d goroutines",
 		limit-1, total-limit+1, time.Since(start).Round(time.Millisecond), mb(heap1-heap0), float64(heap1-heap0)/float64(limit-1)/1024, g1-g0)
@@ -238,11 +239,10 @@ func mb(n uint64) float64 { return float64(n) / (1 << 20) }
 // maximum-size frame and stall are closed at the frame timeout; they cost
 // about what arrived (not the declared size), and the memory comes back; a well-behaved client is served throughout.
 func TestServeHalfWrittenFramesDropped(t *testing.T) {
-	k := 30
+	k, frameTimeout := 30, 2*time.Second
 	if chaos() {
-		k = 300
+		k, frameTimeout = 300, 15*time.Second
 	}
-	const frameTimeout = 2 * time.Second
 	l := newPipeListener()
 	g0 := runtime.NumGoroutine()
 	serveOn(t, l, echo, &ServerOptions{MaxConns: k + 10, FrameTimeout: frameTimeout, Logger: quiet})
