@@ -282,9 +282,9 @@ type connServer struct {
 	csem     chan struct{} // slots of Control requests
 
 	idleTimeout, frameTimeout time.Duration
-	// busy counts the requests in flight: from the frame read to the
-	// response handed to the writer, and until that response is
-	// written. idleSince is when busy last fell to zero (UnixNano).
+	// busy counts the requests in flight: from the frame read until
+	// its response is written (or dropped). idleSince is when a request
+	// last left flight (UnixNano).
 	busy      atomic.Int64
 	idleSince atomic.Int64
 }
@@ -293,9 +293,10 @@ type connServer struct {
 func (s *connServer) begin() { s.busy.Add(1) }
 
 func (s *connServer) end() {
-	if s.busy.Add(-1) == 0 {
-		s.idleSince.Store(time.Now().UnixNano())
-	}
+	// Stored before the count falls, so that whoever sees it at zero
+	// also sees when that happened (or later).
+	s.idleSince.Store(time.Now().UnixNano())
+	s.busy.Add(-1)
 }
 
 // awaitFrame waits for the first byte of the next frame, or the end of
