@@ -367,9 +367,34 @@ func (v *vault) lookupKey(s string) (*signingKey, *proto.Error) {
 // below the enclave's allocation, while keeping both vCPUs busy.
 const maxInFlightPerConn = 64
 
+// The enclave's listener limits (docs/operations.md, "Connections to the
+// enclave"). The host keeps a few persistent connections (nitrosign-host
+// -conns, default 4), so maxConns leaves room for a redial storm and a
+// larger -conns while bounding what a host that opens connections without
+// end can pin: about 30 KiB for an idle connection, plus what its frames
+// in progress and requests in flight hold. idleTimeout must exceed every
+// pause of a working host on a connection: its audit store long-polls
+// without a break (each poll waits at most proto.MaxAuditWaitMS, 5 s, and
+// is in flight meanwhile, which never counts as idle), and its pool
+// redials any connection it left unused for a minute. frameTimeout bounds
+// a frame from its first byte to its last (at most 1 MiB over vsock) and a
+// batch of responses, against a host that trickles bytes or stops reading.
+const (
+	maxConns     = 64
+	idleTimeout  = 5 * time.Minute
+	frameTimeout = 10 * time.Second
+)
+
 // Serve answers the host's protocol on l until ctx is done.
 func (e *Enclave) Serve(ctx context.Context, l net.Listener) error {
-	return proto.Serve(ctx, l, e, &proto.ServerOptions{Logger: e.log, MaxInFlightPerConn: maxInFlightPerConn, Control: isControl})
+	return proto.Serve(ctx, l, e, &proto.ServerOptions{
+		Logger:             e.log,
+		MaxInFlightPerConn: maxInFlightPerConn,
+		Control:            isControl,
+		MaxConns:           maxConns,
+		IdleTimeout:        idleTimeout,
+		FrameTimeout:       frameTimeout,
+	})
 }
 
 // isControl picks the requests served from slots of their own: the host's

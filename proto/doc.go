@@ -6,7 +6,10 @@
 // The host is untrusted: it may be fully compromised. Everything the enclave
 // reads from a connection is therefore decoded strictly, with a size cap on
 // every frame, string, byte string and list, and never panics. The same
-// decoder runs on both sides.
+// decoder runs on both sides. [Serve] also bounds what a peer can make it
+// hold over time: open connections, requests in flight per connection, how
+// long a connection may idle, and how long a frame may take to arrive (see
+// [ServerOptions]).
 //
 // # Frames
 //

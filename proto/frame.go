@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 )
 
 // MaxFrameSize is the largest frame payload, in bytes, that may be written or
@@ -14,8 +15,21 @@ import (
 const MaxFrameSize = 1 << 20
 
 // frameChunk is how much payload a reader allocates before any of it has
-// arrived; beyond it, the buffer at most doubles per read.
+// arrived. A larger payload is read in pieces of this size (from
+// chunkPool), each taken when the previous one is full.
 const frameChunk = 64 << 10
+
+// chunkPool holds the pieces in which large payloads are read.
+var chunkPool = sync.Pool{New: func() any { return new([frameChunk]byte) }}
+
+// payloadError wraps an error reading a payload; a stream that ends inside
+// it ended unexpectedly.
+func payloadError(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("proto: read frame payload: %w", err)
+}
 
 var (
 	// ErrFrameTooLarge is returned (wrapped) when a frame's declared or
@@ -94,6 +108,15 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 	return p, err
 }
 
+// release drops the payload buffer if it grew beyond frameChunk, so that a
+// connection that once carried a large frame does not keep its memory. The
+// last payload returned must no longer be in use.
+func (fr *FrameReader) release() {
+	if cap(fr.buf) > frameChunk {
+		fr.buf = nil
+	}
+}
+
 func checkFrameSize(n uint64) error {
 	switch {
 	case n == 0:
@@ -117,24 +140,39 @@ func readFrame(r io.Reader, hdr *[4]byte, buf []byte) ([]byte, error) {
 	if err := checkFrameSize(uint64(n)); err != nil {
 		return nil, err
 	}
-	// Do not trust the declared length with memory: allocate at most
-	// frameChunk before any payload has arrived, then at most double what
-	// has actually been received.
-	buf = buf[:0]
-	for len(buf) < n {
-		step := min(n-len(buf), max(len(buf), frameChunk))
-		if cap(buf)-len(buf) < step {
-			nb := make([]byte, len(buf), len(buf)+step)
-			copy(nb, buf)
-			buf = nb
+	if n <= frameChunk {
+		if cap(buf) < n {
+			buf = make([]byte, n, max(n, min(cap(buf)*2, frameChunk)))
 		}
-		if _, err := io.ReadFull(r, buf[len(buf):len(buf)+step]); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("proto: read frame payload: %w", err)
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, payloadError(err)
 		}
-		buf = buf[:len(buf)+step]
+		return buf, nil
+	}
+	// Do not trust the declared length with memory: collect a large
+	// payload in pieces of frameChunk, taken as bytes arrive, so that a
+	// frame that stalls halfway holds about what has arrived; and make the
+	// payload's buffer only once it is whole.
+	var chunks []*[frameChunk]byte
+	defer func() {
+		for _, c := range chunks {
+			chunkPool.Put(c)
+		}
+	}()
+	for got := 0; got < n; got += frameChunk {
+		c := chunkPool.Get().(*[frameChunk]byte)
+		chunks = append(chunks, c)
+		if _, err := io.ReadFull(r, c[:min(n-got, frameChunk)]); err != nil {
+			return nil, payloadError(err)
+		}
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	for i, c := range chunks {
+		copy(buf[i*frameChunk:], c[:])
 	}
 	return buf, nil
 }

@@ -148,3 +148,31 @@ func TestFrameReaderReusesBuffer(t *testing.T) {
 		t.Errorf("%v allocations per frame written to a bufio.Writer and read", n)
 	}
 }
+
+// TestFrameReaderRelease: a large frame's buffer is dropped by release, a
+// small one's kept for reuse, and large frames read in pieces arrive
+// intact.
+func TestFrameReaderRelease(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), (frameChunk*3+100)/16)
+	small := []byte("small")
+	var b bytes.Buffer
+	for _, p := range [][]byte{big, small, big} {
+		if err := WriteFrame(&b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := NewFrameReader(&b)
+	for i, want := range [][]byte{big, small, big} {
+		p, err := fr.ReadFrame()
+		if err != nil || !bytes.Equal(p, want) {
+			t.Fatalf("frame %d: %d bytes, err %v", i, len(p), err)
+		}
+		fr.release()
+		if len(want) > frameChunk && fr.buf != nil {
+			t.Errorf("frame %d: a %d-byte buffer kept", i, cap(fr.buf))
+		}
+		if len(want) <= frameChunk && fr.buf == nil {
+			t.Errorf("frame %d: the small buffer was dropped", i)
+		}
+	}
+}

@@ -3,15 +3,19 @@ package proto
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 )
 
@@ -39,6 +43,30 @@ const DefaultMaxInFlightPerConn = 256
 // ServerOptions.MaxControlInFlightPerConn.
 const DefaultMaxControlInFlightPerConn = 16
 
+// Defaults of the connection limits of ServerOptions.
+const (
+	// DefaultMaxConns is the default of ServerOptions.MaxConns.
+	DefaultMaxConns = 1024
+	// DefaultIdleTimeout is the default of ServerOptions.IdleTimeout.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultFrameTimeout is the default of ServerOptions.FrameTimeout.
+	DefaultFrameTimeout = 10 * time.Second
+)
+
+// serverReadBufferSize is the size of the read buffer of each connection
+// a server holds, idle or not. It is smaller than the client's: requests
+// are small, a frame larger than the buffer is read past it, and a server
+// may hold many connections.
+const serverReadBufferSize = 16 << 10
+
+// writeBuffers holds the servers' write buffers between batches of
+// responses, so that an idle connection holds none.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, ioBufferSize) }}
+
+// refusalLogInterval is how often, at most, Serve logs the connections it
+// refused because MaxConns were open.
+const refusalLogInterval = 10 * time.Second
+
 // ServerOptions configure Serve and ServeConn. The zero value, and nil, mean
 // defaults.
 type ServerOptions struct {
@@ -59,6 +87,27 @@ type ServerOptions struct {
 	// DefaultMaxControlInFlightPerConn.
 	MaxControlInFlightPerConn int
 
+	// MaxConns bounds the connections Serve holds open at once. A
+	// connection accepted beyond it is closed at once, without a byte
+	// read or written (logged, at most once per 10 s), so that the peer
+	// learns of it immediately rather than waiting on a queue it cannot
+	// see, and the listener's backlog keeps draining. 0 means
+	// DefaultMaxConns; negative, no bound. ServeConn ignores it.
+	MaxConns int
+
+	// IdleTimeout closes a connection that has had no request in flight
+	// (being handled, or its response waiting to be written) and no byte
+	// of a new frame arriving for that long. It must exceed the longest
+	// pause of a well-behaved client between requests. 0 means
+	// DefaultIdleTimeout; negative, never.
+	IdleTimeout time.Duration
+
+	// FrameTimeout bounds the time from the first byte of a request frame
+	// to its last, and the time to write a batch of responses: a peer
+	// that trickles a frame, or stops reading its answers, loses the
+	// connection. 0 means DefaultFrameTimeout; negative, no bound.
+	FrameTimeout time.Duration
+
 	// Logger receives connection errors, protocol violations and handler
 	// panics; never request or response contents. Nil means
 	// slog.Default().
@@ -76,16 +125,35 @@ func (opts *ServerOptions) withDefaults() ServerOptions {
 	if o.MaxControlInFlightPerConn <= 0 {
 		o.MaxControlInFlightPerConn = DefaultMaxControlInFlightPerConn
 	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.FrameTimeout == 0 {
+		o.FrameTimeout = DefaultFrameTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	return o
 }
 
+// ErrIdle is returned, wrapped, by ServeConn when it closed a connection
+// that stayed idle for IdleTimeout.
+var ErrIdle = errors.New("proto: connection idle")
+
+// ErrFrameTimeout is returned, wrapped, by ServeConn when a request frame
+// did not arrive whole, or a batch of responses could not be written,
+// within FrameTimeout.
+var ErrFrameTimeout = errors.New("proto: frame timed out")
+
 // Serve accepts connections on l and serves each with ServeConn, until ctx
 // is done or l fails. It then closes l and every connection, waits for all
 // handlers to return, and returns nil if ctx was done, or else the accept
-// error.
+// error. At most opts.MaxConns connections are open at once; one accepted
+// beyond that is closed at once.
 func Serve(ctx context.Context, l net.Listener, h Handler, opts *ServerOptions) error {
 	o := opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
@@ -96,6 +164,8 @@ func Serve(ctx context.Context, l net.Listener, h Handler, opts *ServerOptions) 
 	}()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	var open atomic.Int64
+	var refused refusalLog
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -105,13 +175,40 @@ func Serve(ctx context.Context, l net.Listener, h Handler, opts *ServerOptions) 
 			l.Close()
 			return fmt.Errorf("proto: accept: %w", err)
 		}
+		if o.MaxConns > 0 && open.Load() >= int64(o.MaxConns) {
+			conn.Close()
+			refused.note(o.Logger, o.MaxConns)
+			continue
+		}
+		open.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer open.Add(-1)
 			if err := ServeConn(ctx, conn, h, &o); err != nil {
-				o.Logger.Warn("proto: connection closed", "remote", conn.RemoteAddr(), "err", err)
+				level := slog.LevelWarn
+				if errors.Is(err, ErrIdle) {
+					level = slog.LevelDebug // routine: the peer redials when it needs to
+				}
+				o.Logger.Log(ctx, level, "proto: connection closed", "remote", conn.RemoteAddr(), "err", err)
 			}
 		}()
+	}
+}
+
+// refusalLog counts the connections refused at the cap and logs them at
+// most once per refusalLogInterval, so that a flood of connections cannot
+// flood the log. It is used by the accepting goroutine alone.
+type refusalLog struct {
+	last    time.Time
+	pending int
+}
+
+func (r *refusalLog) note(log *slog.Logger, limit int) {
+	r.pending++
+	if now := time.Now(); now.Sub(r.last) >= refusalLogInterval {
+		log.Warn("proto: connections refused: too many open", "refused", r.pending, "limit", limit)
+		r.last, r.pending = now, 0
 	}
 }
 
@@ -126,6 +223,12 @@ func Serve(ctx context.Context, l net.Listener, h Handler, opts *ServerOptions) 
 // that fails to decode is answered with an Error of code CodeBadRequest if
 // its envelope, and with it the request id, could be read; otherwise the
 // stream cannot be trusted any more, and the connection is closed.
+//
+// The connection is also closed, with an error wrapping ErrIdle or
+// ErrFrameTimeout, when it stays idle for opts.IdleTimeout or a frame does
+// not arrive whole within opts.FrameTimeout (see ServerOptions). A large
+// frame's buffer is allocated as its bytes arrive and dropped once it is
+// decoded, and an idle connection holds no write buffer.
 func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOptions) error {
 	o := opts.withDefaults()
 	parent := ctx
@@ -136,12 +239,14 @@ func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOption
 	defer conn.Close()
 
 	s := &connServer{
-		ctx:     ctx,
-		h:       h,
-		log:     o.Logger,
-		out:     make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
-		control: o.Control,
-		csem:    make(chan struct{}, o.MaxControlInFlightPerConn),
+		ctx:          ctx,
+		h:            h,
+		log:          o.Logger,
+		out:          make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
+		control:      o.Control,
+		csem:         make(chan struct{}, o.MaxControlInFlightPerConn),
+		idleTimeout:  o.IdleTimeout,
+		frameTimeout: o.FrameTimeout,
 	}
 
 	var writeErr error
@@ -175,31 +280,108 @@ type connServer struct {
 	handlers sync.WaitGroup
 	control  func(Message) bool
 	csem     chan struct{} // slots of Control requests
+
+	idleTimeout, frameTimeout time.Duration
+	// busy counts the requests in flight: from the frame read until
+	// its response is written (or dropped). idleSince is when a request
+	// last left flight (UnixNano).
+	busy      atomic.Int64
+	idleSince atomic.Int64
+}
+
+// begin and end bracket a request in flight, for the idle timeout.
+func (s *connServer) begin() { s.busy.Add(1) }
+
+func (s *connServer) end() {
+	// Stored before the count falls, so that whoever sees it at zero
+	// also sees when that happened (or later).
+	s.idleSince.Store(time.Now().UnixNano())
+	s.busy.Add(-1)
+}
+
+// awaitFrame waits for the first byte of the next frame, or the end of
+// the stream, and then starts the frame's deadline. While it waits, a
+// connection with nothing in flight that stays so for idleTimeout is
+// closed (ErrIdle); one with requests in flight waits on.
+func (s *connServer) awaitFrame(conn net.Conn, br *bufio.Reader) error {
+	switch {
+	case br.Buffered() > 0:
+	case s.idleTimeout <= 0:
+		conn.SetReadDeadline(time.Time{})
+		if _, err := br.Peek(1); err != nil {
+			return err
+		}
+	default:
+		since := time.Now()
+		for {
+			conn.SetReadDeadline(since.Add(s.idleTimeout))
+			_, err := br.Peek(1)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			if s.busy.Load() > 0 {
+				since = time.Now()
+				continue
+			}
+			// Idle since we began to wait, or since the last
+			// response went out, whichever is later.
+			if last := time.Unix(0, s.idleSince.Load()); last.After(since) {
+				since = last
+			}
+			if time.Since(since) >= s.idleTimeout {
+				return fmt.Errorf("%w: nothing in flight and no request for %v", ErrIdle, s.idleTimeout)
+			}
+		}
+	}
+	var dl time.Time
+	if s.frameTimeout > 0 {
+		dl = time.Now().Add(s.frameTimeout)
+	}
+	conn.SetReadDeadline(dl)
+	return nil
 }
 
 // readLoop reads requests and starts their handlers, holding a slot of sem
 // for each. It returns nil at the end of the stream.
 func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
-	fr := NewFrameReader(bufio.NewReaderSize(conn, ioBufferSize))
+	br := bufio.NewReaderSize(conn, serverReadBufferSize)
+	fr := NewFrameReader(br)
 	for {
+		if err := s.awaitFrame(conn, br); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
 		p, err := fr.ReadFrame()
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: a request frame did not arrive whole within %v: %w", ErrFrameTimeout, s.frameTimeout, err)
 		}
 		if err != nil {
 			return err
 		}
 		id, req, err := Unmarshal(p)
+		// Unmarshal copied what it keeps: a large frame's buffer goes
+		// now rather than stay with the connection.
+		fr.release()
 		if err != nil {
 			if id == 0 {
 				return err
 			}
 			s.log.Warn("proto: bad request", "id", id, "err", err)
+			s.begin()
 			s.send(id, badRequest(err))
 			continue
 		}
 		if !IsRequest(req.Type()) {
 			s.log.Warn("proto: bad request", "id", id, "type", req.Type())
+			s.begin()
 			s.send(id, &Error{Code: CodeBadRequest, Message: "proto: " + req.Type().String() + " is not a request"})
 			continue
 		}
@@ -207,6 +389,7 @@ func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
 		if s.control != nil && s.control(req) {
 			slots = s.csem
 		}
+		s.begin()
 		select {
 		case slots <- struct{}{}:
 		case <-s.ctx.Done():
@@ -244,6 +427,8 @@ func (s *connServer) handle(id uint64, req Message) (resp Message) {
 // send encodes and queues a response; it drops it if the connection is
 // closing. An Error whose strings exceed the caps or are not UTF-8 is sent
 // truncated and repaired rather than replaced, so that its code survives.
+// The request stays in flight (see begin) until the writer has written
+// the response, or until it is dropped.
 func (s *connServer) send(id uint64, m Message) {
 	p, err := Marshal(id, m)
 	if err != nil {
@@ -272,13 +457,14 @@ func (s *connServer) send(id uint64, m Message) {
 	select {
 	case s.out <- p:
 	case <-s.ctx.Done():
+		s.end()
 	}
 }
 
 // writeLoop writes responses until the connection ends. It returns the
-// write error that ended it, if any.
+// write error that ended it, if any. Its buffer comes from writeBuffers
+// for each batch and goes back after it.
 func (s *connServer) writeLoop(conn net.Conn) error {
-	bw := bufio.NewWriterSize(conn, ioBufferSize)
 	for {
 		var p []byte
 		select {
@@ -286,13 +472,49 @@ func (s *connServer) writeLoop(conn net.Conn) error {
 		case <-s.ctx.Done():
 			return nil
 		}
-		if err := writeBatch(bw, p, s.out); err != nil {
+		if s.frameTimeout > 0 {
+			conn.SetWriteDeadline(time.Now().Add(s.frameTimeout))
+		}
+		bw := writeBuffers.Get().(*bufio.Writer)
+		bw.Reset(conn)
+		n, err := s.writeBatch(bw, p)
+		bw.Reset(nil)
+		writeBuffers.Put(bw)
+		for range n {
+			s.end()
+		}
+		if err != nil {
 			if s.ctx.Err() != nil {
 				return nil // we closed conn
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("%w: the peer did not read its responses within %v: %w", ErrFrameTimeout, s.frameTimeout, err)
 			}
 			return err
 		}
 	}
+}
+
+// writeBatch writes p and every response already queued, then flushes. It
+// returns how many responses it took from the queue, p included.
+func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
+	n := 1
+	for {
+		if err := WriteFrame(bw, p); err != nil {
+			return n, err
+		}
+		select {
+		case p = <-s.out:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	if err := bw.Flush(); err != nil {
+		return n, fmt.Errorf("proto: write frame: %w", err)
+	}
+	return n, nil
 }
 
 // badRequest turns a decoding error into an Error within the caps.

@@ -413,3 +413,93 @@ func TestKMSPolicy(t *testing.T) {
 		t.Fatalf("all-zero PCR0: exit %d, %q", code, errOut.String())
 	}
 }
+
+func TestKMSPolicyLocked(t *testing.T) {
+	pcr0 := strings.Repeat("ab", 48)
+	base := []string{"kms-policy", "--pcr0", pcr0, "--account", "123456789012", "--role", "arn:aws:iam::123456789012:role/parent", "--locked"}
+	type stmt struct {
+		Sid       string
+		Effect    string
+		Principal map[string]any
+		Action    []string
+		NotAction []string
+		Condition map[string]map[string]any
+	}
+	run := func(args ...string) (map[string]stmt, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := mainWithArgs(append(append([]string{}, base...), args...), &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		var p struct{ Statement []stmt }
+		if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]stmt{}
+		for _, s := range p.Statement {
+			m[s.Sid] = s
+		}
+		return m, errOut.String()
+	}
+
+	// Nobody may administer: every principal is denied everything but
+	// the attested use, key-import Encrypt and reading, and the CLI warns.
+	s, warn := run()
+	if !strings.Contains(warn, "bypass-policy-lockout-safety-check") {
+		t.Errorf("no lockout warning: %q", warn)
+	}
+	d, ok := s["DenyAdministration"]
+	if !ok || d.Effect != "Deny" || d.Principal["AWS"] != "*" || d.Condition != nil || len(d.Action) != 0 ||
+		strings.Join(d.NotAction, ",") != "kms:Decrypt,kms:GenerateDataKey,kms:Encrypt,kms:Describe*,kms:Get*,kms:List*" {
+		t.Errorf("DenyAdministration %+v", d)
+	}
+	if s["EnclaveUseWithAttestation"].Condition["StringEqualsIgnoreCase"]["kms:RecipientAttestation:ImageSha384"] != pcr0 ||
+		s["DenyUseByOtherImages"].Condition["StringNotEqualsIgnoreCase"]["kms:RecipientAttestation:ImageSha384"] != pcr0 ||
+		s["DenyUseWithoutAttestation"].Condition["Null"]["kms:RecipientAttestation:ImageSha384"] != "true" {
+		t.Errorf("the attestation conditions changed: %+v", s)
+	}
+	for sid, st := range s {
+		for _, a := range st.Action {
+			if st.Effect == "Allow" && (a == "kms:Put*" || a == "kms:PutKeyPolicy" || a == "kms:*") {
+				t.Errorf("%s allows %s", sid, a)
+			}
+		}
+	}
+	if _, ok := s["KeyAdministrationByAdminOnly"]; ok {
+		t.Error("an admin statement without --admin-principal")
+	}
+
+	// With an admin principal, only it is exempt, and only it may put the
+	// policy.
+	const admin = "arn:aws:iam::210987654321:role/key-admin"
+	s, warn = run("--admin-principal", admin)
+	if warn != "" {
+		t.Errorf("warning with an admin: %q", warn)
+	}
+	if a := s["KeyAdministrationByAdminOnly"]; a.Effect != "Allow" || a.Principal["AWS"] != admin || !strings.Contains(strings.Join(a.Action, ","), "kms:Put*") {
+		t.Errorf("admin statement %+v", a)
+	}
+	if d := s["DenyAdministrationExceptAdmin"]; d.Effect != "Deny" || d.Condition["ArnNotEquals"]["aws:PrincipalArn"] != admin {
+		t.Errorf("deny statement %+v", d)
+	}
+	if d := s["DenyAttestationBypass"]; d.Effect != "Deny" || d.Principal["AWS"] != "*" || !strings.Contains(strings.Join(d.Action, ","), "kms:CreateGrant") || !strings.Contains(strings.Join(d.Action, ","), "kms:ReEncrypt*") {
+		t.Errorf("bypass statement %+v", d)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--admin-principal", "arn:aws:iam::123456789012:role/parent"}, "instance role"},
+		{[]string{"--admin-principal", "arn:aws:sts::123456789012:assumed-role/a/b"}, "want the ARN"},
+	} {
+		var errOut bytes.Buffer
+		if code := mainWithArgs(append(append([]string{}, base...), tc.args...), io.Discard, &errOut); code == 0 || !strings.Contains(errOut.String(), tc.msg) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errOut.String())
+		}
+	}
+	var errOut bytes.Buffer
+	if code := mainWithArgs([]string{"kms-policy", "--pcr0", pcr0, "--admin-principal", admin}, io.Discard, &errOut); code != 2 || !strings.Contains(errOut.String(), "needs --locked") {
+		t.Errorf("--admin-principal without --locked: exit %d, %q", code, errOut.String())
+	}
+}

@@ -7,7 +7,7 @@
 //	nitrosign keys  [--host URL]                          list the enclave's keys
 //	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
-//	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN]
+//	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN] [--locked [--admin-principal ARN]]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures] [--accept-warning SEQ]...
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
