@@ -34,6 +34,42 @@ type ackHost struct {
 	// the enclave after pause returns.
 	polling bool
 	cond    *sync.Cond
+	// cp is the newest checkpoint stored, of generation cpGen. The
+	// ackHost stores checkpoints only while an admin command's answer
+	// waits for one (enclave.CheckpointWanted), so that tests that play
+	// the checkpoint polls themselves keep their generations.
+	cp    []byte
+	cpGen uint64
+}
+
+// storeCheckpoints is the host's checkpoint poll, while an admin answer
+// waits for one: it stores the newest checkpoint and acknowledges it.
+func (h *ackHost) storeCheckpoints(ctx context.Context) {
+	for range 3 {
+		if !enclave.CheckpointWanted(h.e) {
+			return
+		}
+		h.mu.Lock()
+		ack := h.cpGen
+		h.mu.Unlock()
+		cr, ok := h.e.Handle(ctx, &proto.CheckpointRequest{Ack: ack}).(*proto.CheckpointResponse)
+		if !ok {
+			return
+		}
+		h.mu.Lock()
+		if len(cr.Sealed) > 0 {
+			h.cp = cr.Sealed
+		}
+		h.cpGen = cr.Generation
+		h.mu.Unlock()
+	}
+}
+
+// checkpoint returns the newest checkpoint the ackHost stored.
+func (h *ackHost) checkpoint() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cp
 }
 
 // ackHosts maps each enclave to the ackHost acknowledging its records.
@@ -121,6 +157,7 @@ func (h *ackHost) run(ctx context.Context) {
 			req.From = 1
 		}
 		h.mu.Unlock()
+		h.storeCheckpoints(ctx)
 		resp, ok := h.e.Handle(ctx, req).(*proto.AuditResponse)
 		h.mu.Lock()
 		h.polling = false

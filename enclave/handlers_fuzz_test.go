@@ -208,6 +208,9 @@ func newHandlerTarget(tb testing.TB, o worldOptions) *handlerTarget {
 		}
 	}
 	h.p = newPersister(tb, h.e, false)
+	if o.sealed {
+		h.p.checkpoint = func() { h.storeCheckpoint(tb) }
+	}
 	h.p.sync(tb)
 	h.last, _ = w.probe(tb, h.p)
 	if h.last != "signed" {

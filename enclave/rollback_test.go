@@ -127,6 +127,9 @@ func (h *hostSim) do(m proto.Message) proto.Message {
 			return r
 		case <-time.After(time.Millisecond):
 			h.persist()
+			if enclave.CheckpointWanted(h.e) { // an admin answer waits for one
+				h.poll()
+			}
 		}
 	}
 }
