@@ -195,3 +195,23 @@ func (h *ackHost) run(ctx context.Context) {
 		h.mu.Unlock()
 	}
 }
+
+// newestCheckpoint returns e's newest checkpoint, as a host that stored
+// every one would hold it: a new one when the state changed since the
+// last, else the one e's ackHost stored last (an acknowledged checkpoint
+// is not handed out again).
+func newestCheckpoint(t testing.TB, e *enclave.Enclave) []byte {
+	t.Helper()
+	cr, ok := e.Handle(context.Background(), &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	if !ok {
+		t.Fatal("checkpoint request refused")
+	}
+	if len(cr.Sealed) > 0 {
+		return cr.Sealed
+	}
+	v, ok := ackHosts.Load(e)
+	if !ok || len(v.(*ackHost).checkpoint()) == 0 {
+		t.Fatal("no checkpoint: the enclave hands out none, and no ackHost stored one")
+	}
+	return v.(*ackHost).checkpoint()
+}

@@ -138,9 +138,9 @@ func TestAdminKeyCreate(t *testing.T) {
 
 	// The checkpoint carries the key across a restart.
 	waitAcked(t, e)
-	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	cp := newestCheckpoint(t, e)
 	e2 := f.start(t)
-	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp.Sealed})
+	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp})
 	ks2 := keysOf(t, e2)
 	if len(ks2) != 3 || ks2[2].Address != ks[2].Address {
 		t.Fatalf("keys after a restart %+v", ks2)

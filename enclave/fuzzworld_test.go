@@ -359,7 +359,7 @@ type auditPersister struct {
 	// checkpoint, when set, is the host's checkpoint poll: do runs it
 	// while an admin command's answer waits (for a checkpoint that holds
 	// the command, besides its record).
-	checkpoint func()
+	checkpoint func(testing.TB)
 }
 
 // A caller sends a request to an enclave and returns its answer: the
@@ -455,7 +455,7 @@ func (p *auditPersister) do(tb testing.TB, m proto.Message) proto.Message {
 	}
 	for ctx.Err() == nil {
 		if isAdmin && p.checkpoint != nil {
-			p.checkpoint()
+			p.checkpoint(tb)
 		}
 		if _, err := p.step(ctx, wait); err != nil {
 			cancel()

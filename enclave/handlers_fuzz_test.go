@@ -209,7 +209,7 @@ func newHandlerTarget(tb testing.TB, o worldOptions) *handlerTarget {
 	}
 	h.p = newPersister(tb, h.e, false)
 	if o.sealed {
-		h.p.checkpoint = func() { h.storeCheckpoint(tb) }
+		h.p.checkpoint = h.storeCheckpoint
 	}
 	h.p.sync(tb)
 	h.last, _ = w.probe(tb, h.p)
@@ -1140,7 +1140,7 @@ type unsealMaterial struct {
 	s1, s2    []byte   // sealed seeds, generations 1 and 2
 	h1        []byte   // record 3: before the re-wrap and the last checkpoints
 	hLast     []byte   // the last record, 6 (see firstRun)
-	c1, cLast []byte   // checkpoints of generation 1 and the last one (3)
+	c1, cLast []byte   // checkpoints of generation 1 and the last one (3 or later)
 	log       [][]byte // the whole log
 	foreign   []byte   // a record of another enclave
 }
@@ -1148,7 +1148,8 @@ type unsealMaterial struct {
 // firstRun creates the sealed seed and makes a short history: genesis
 // record 1; a signature (2); checkpoint 1; a signature (3 = h1); a re-wrap
 // to sealing generation 2 (4); a signature (5); checkpoint 2; a signature
-// (6 = hLast); checkpoint 3 = cLast, which holds record 6 as both its
+// (6 = hLast); checkpoint 3 (or later: the re-wrap's answer waits for
+// checkpoints that hold it) = cLast, which holds record 6 as both its
 // acknowledged and appended head.
 func (w *fuzzWorld) firstRun(tb testing.TB) *unsealMaterial {
 	e := w.newEnclave(tb)
@@ -1181,16 +1182,21 @@ func (w *fuzzWorld) firstRunVia(tb testing.TB, call caller) *unsealMaterial {
 	m.c1 = h.lastCheckpoint(tb, 1)
 	sign()
 	m.h1 = h.p.last
+	// The re-wrap's answer waits for a checkpoint that holds it: the
+	// persister stores checkpoints meanwhile (generation 2, and more if
+	// the state changes between its polls).
+	h.p.checkpoint = h.storeCheckpoint
 	rot, ok := h.p.do(tb, &proto.AdminRequest{Envelope: w.adminEnvelope(tb, admin.KindSealRotate, admin.SealRotateBody{})}).(*proto.AdminResponse)
 	if !ok || len(rot.Sealed) == 0 {
 		tb.Fatalf("seal rotate: %v", rot)
 	}
 	m.s2 = rot.Sealed
+	h.p.checkpoint = nil
 	sign()
 	h.storeCheckpoint(tb)
 	sign()
 	h.storeCheckpoint(tb)
-	m.cLast = h.lastCheckpoint(tb, 3)
+	m.cLast = h.lastCheckpoint(tb, max(h.cpAck, 3))
 	m.hLast, m.log = h.p.last, h.p.log
 	if r, _ := audit.Unmarshal(m.hLast); r.Seq != 6 || len(m.log) != 6 {
 		tb.Fatalf("first run: %d records, last seq %d", len(m.log), r.Seq)
