@@ -51,5 +51,9 @@ func SetMaxSpentCommands(e *Enclave, n int) {
 	e.spent.mu.Unlock()
 }
 
-// SpentCommands returns how many admin commands e remembers.
-func SpentCommands(e *Enclave) int { return e.spent.len() }
+// SpentCommands returns how many admin commands e remembers now (those
+// whose validity has ended are forgotten first).
+func SpentCommands(e *Enclave) int {
+	l, _ := e.spent.snapshot(e.now())
+	return len(l)
+}

@@ -201,12 +201,6 @@ func (s *spentCommands) restore(entries []spentEntry, now time.Time) error {
 	return nil
 }
 
-// len returns how many commands are remembered (tests).
-func (s *spentCommands) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
 
 // noteStored records that the host acknowledged storing a checkpoint
 // holding marks (cpMu is held by the caller).
