@@ -201,7 +201,6 @@ func (s *spentCommands) restore(entries []spentEntry, now time.Time) error {
 	return nil
 }
 
-
 // noteStored records that the host acknowledged storing a checkpoint
 // holding marks (cpMu is held by the caller).
 func (s *spentCommands) noteStored(marks uint64) {

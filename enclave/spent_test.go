@@ -110,7 +110,9 @@ func TestAdminReplayEachKind(t *testing.T) {
 	e := f.start(t)
 	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
 	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
-	env := func(kind admin.Kind, body any, by ...int) []byte { return a.envelope(t, f.genesis, f.now, kind, body, by...) }
+	env := func(kind admin.Kind, body any, by ...int) []byte {
+		return a.envelope(t, f.genesis, f.now, kind, body, by...)
+	}
 	do := func(b []byte) proto.Message { return call(t, e, &proto.AdminRequest{Envelope: b}) }
 
 	create := env(admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0, 1)
@@ -211,7 +213,9 @@ func TestAdminCancelledLooseningStaysCancelled(t *testing.T) {
 	f := newGov(t)
 	addC := withDest(f.doc, 2, destA, destB, destC)
 	env := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyChange, changeBody(t, addC), 0, 1)
-	send := func(b []byte) proto.Message { return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: b}) }
+	send := func(b []byte) proto.Message {
+		return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: b})
+	}
 	_, rec := policyResult(t, send(env))
 	if rec.Decision != "scheduled" {
 		t.Fatalf("%+v", rec)
@@ -283,7 +287,9 @@ func TestAdminSpentExpiryAndBound(t *testing.T) {
 	f := newGov(t)
 	enclave.SetMaxSpentCommands(f.e, 2)
 	tighten := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyChange, changeBody(t, withDest(f.doc, 2, destA, destB)), 0, 1)
-	send := func(b []byte) proto.Message { return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: b}) }
+	send := func(b []byte) proto.Message {
+		return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: b})
+	}
 	policyResult(t, send(tighten))
 	addC := withDest(f.doc, 3, destA, destB, destC)
 	policyResult(t, f.change(t, addC, 0, 1))
@@ -322,7 +328,9 @@ func TestAdminSpentExpiryAndBound(t *testing.T) {
 func TestAdminReplayAfterRestart(t *testing.T) {
 	f, a := rollbackFixture(t, 0)
 	h := newHostSim(t, f, a)
-	env := func(kind admin.Kind, body any, by ...int) []byte { return a.envelope(t, f.genesis, f.now, kind, body, by...) }
+	env := func(kind admin.Kind, body any, by ...int) []byte {
+		return a.envelope(t, f.genesis, f.now, kind, body, by...)
+	}
 	doc := policyDoc(t, h.e)
 	addC := withDest(doc, doc.Version+1, destA, destB, destC)
 	cmds := [][]byte{
