@@ -42,7 +42,7 @@ func SetMaxAuditRecordLen(e *Enclave, n int) {
 // host to store a checkpoint that holds it: the test hosts store
 // checkpoints only then, so that tests that play the host's checkpoint
 // polls themselves see the generations they expect.
-func CheckpointWanted(e *Enclave) bool { return e.spent.waiting() }
+func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.spent.waiting() }
 
 // SetMaxSpentCommands lowers MaxSpentCommands for e (tests).
 func SetMaxSpentCommands(e *Enclave, n int) {

@@ -25,7 +25,8 @@ import (
 // effect): an answer the admins saw is never forgotten by a restart.
 
 // MaxSpentCommands bounds the admin commands remembered (those whose
-// not_after has not passed): about 60 bytes each in a checkpoint. At the
+// not_after has not passed): at most 80 bytes each in a checkpoint, so
+// 320 KiB at the bound, within proto.MaxCheckpointLen with the rest. At the
 // bound, new commands are refused (RuleCommandMemoryFull) until the
 // oldest expires, at most admin.MaxValidity later; a policy_cancel is
 // carried out even then (see adminExecute).
@@ -52,10 +53,9 @@ type spentEntry struct {
 	NotAfterMS int64    `cbor:"2,keyasint"` // the command's not_after: remembered until then
 	Seq        uint64   `cbor:"3,keyasint"` // its audit record
 	AtMS       int64    `cbor:"4,keyasint"` // when it was carried out
-	Kind       string   `cbor:"5,keyasint"`
 	// CancelSeq, for a scheduled policy change that a policy_cancel
 	// cancelled, is the cancel's audit record.
-	CancelSeq uint64 `cbor:"6,keyasint,omitempty"`
+	CancelSeq uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // spentCommands is the enclave's memory of admin commands carried out,
@@ -106,8 +106,12 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
 	defer s.mu.Unlock()
 	s.pruneLocked(now.UnixMilli())
 	if en, ok := s.m[cmd.Digest]; ok {
-		msg := fmt.Sprintf("admin command %x (%s) was carried out already, by audit record %d at %s; a command is carried out once (remembered until its not_after_ms, %s): to do it again, sign a new command",
-			cmd.Digest, cmd.Kind, en.Seq, fmtMS(en.AtMS), fmtMS(en.NotAfterMS))
+		by := fmt.Sprintf("by audit record %d at %s", en.Seq, fmtMS(en.AtMS))
+		if en.Seq == 0 { // a change scheduled by an older enclave version, then cancelled
+			by = "before " + fmtMS(en.AtMS)
+		}
+		msg := fmt.Sprintf("admin command %x (%s) was carried out already, %s; a command is carried out once (remembered until its not_after_ms, %s): to do it again, sign a new command",
+			cmd.Digest, cmd.Kind, by, fmtMS(en.NotAfterMS))
 		if en.CancelSeq != 0 {
 			msg += fmt.Sprintf("; the change it scheduled was cancelled by audit record %d, and comes back only as a new, higher version", en.CancelSeq)
 		}
@@ -136,7 +140,7 @@ func (s *spentCommands) mark(cmd *admin.Command, seq uint64, at time.Time) uint6
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[cmd.Digest]; !ok && len(s.m) < s.max {
-		s.m[cmd.Digest] = &spentEntry{Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), Seq: seq, AtMS: at.UnixMilli(), Kind: string(cmd.Kind)}
+		s.m[cmd.Digest] = &spentEntry{Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), Seq: seq, AtMS: at.UnixMilli()}
 	}
 	s.marks++
 	return s.marks
@@ -159,7 +163,7 @@ func (s *spentCommands) markCancelled(d [32]byte, notAfterMS int64, seq uint64, 
 		if len(s.m) >= s.max || at.UnixMilli() >= notAfterMS {
 			return
 		}
-		en = &spentEntry{Digest: d, NotAfterMS: notAfterMS, AtMS: at.UnixMilli(), Kind: string(admin.KindPolicyChange)}
+		en = &spentEntry{Digest: d, NotAfterMS: notAfterMS, AtMS: at.UnixMilli()}
 		s.m[d] = en
 	}
 	en.CancelSeq = seq
