@@ -35,7 +35,7 @@ type pendingPolicy struct {
 	Signers     []string `cbor:"3,keyasint"`
 	// Digest and NotAfterMS are the scheduling command's: a cancel marks
 	// it spent (zero in checkpoints of older enclave versions).
-	Digest     [32]byte `cbor:"4,keyasint,omitempty"`
+	Digest     [32]byte `cbor:"4,keyasint"`
 	NotAfterMS int64    `cbor:"5,keyasint,omitempty"`
 	pol        *policy.Policy
 	// owedLogged: that it is due but not recorded was logged (once).
