@@ -34,6 +34,42 @@ type ackHost struct {
 	// the enclave after pause returns.
 	polling bool
 	cond    *sync.Cond
+	// cp is the newest checkpoint stored, of generation cpGen. The
+	// ackHost stores checkpoints only while an admin command's answer
+	// waits for one (enclave.CheckpointWanted), so that tests that play
+	// the checkpoint polls themselves keep their generations.
+	cp    []byte
+	cpGen uint64
+}
+
+// storeCheckpoints is the host's checkpoint poll, while an admin answer
+// waits for one: it stores the newest checkpoint and acknowledges it.
+func (h *ackHost) storeCheckpoints(ctx context.Context) {
+	for range 3 {
+		if !enclave.CheckpointWanted(h.e) {
+			return
+		}
+		h.mu.Lock()
+		ack := h.cpGen
+		h.mu.Unlock()
+		cr, ok := h.e.Handle(ctx, &proto.CheckpointRequest{Ack: ack}).(*proto.CheckpointResponse)
+		if !ok {
+			return
+		}
+		h.mu.Lock()
+		if len(cr.Sealed) > 0 {
+			h.cp = cr.Sealed
+		}
+		h.cpGen = cr.Generation
+		h.mu.Unlock()
+	}
+}
+
+// checkpoint returns the newest checkpoint the ackHost stored.
+func (h *ackHost) checkpoint() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cp
 }
 
 // ackHosts maps each enclave to the ackHost acknowledging its records.
@@ -121,6 +157,7 @@ func (h *ackHost) run(ctx context.Context) {
 			req.From = 1
 		}
 		h.mu.Unlock()
+		h.storeCheckpoints(ctx)
 		resp, ok := h.e.Handle(ctx, req).(*proto.AuditResponse)
 		h.mu.Lock()
 		h.polling = false
@@ -157,4 +194,24 @@ func (h *ackHost) run(ctx context.Context) {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// newestCheckpoint returns e's newest checkpoint, as a host that stored
+// every one would hold it: a new one when the state changed since the
+// last, else the one e's ackHost stored last (an acknowledged checkpoint
+// is not handed out again).
+func newestCheckpoint(t testing.TB, e *enclave.Enclave) []byte {
+	t.Helper()
+	cr, ok := e.Handle(context.Background(), &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	if !ok {
+		t.Fatal("checkpoint request refused")
+	}
+	if len(cr.Sealed) > 0 {
+		return cr.Sealed
+	}
+	v, ok := ackHosts.Load(e)
+	if !ok || len(v.(*ackHost).checkpoint()) == 0 {
+		t.Fatal("no checkpoint: the enclave hands out none, and no ackHost stored one")
+	}
+	return v.(*ackHost).checkpoint()
 }

@@ -48,7 +48,9 @@ type AdminResult struct {
 
 // adminCommand verifies an admin-quorum command and carries it out: each
 // is recorded in the audit log (kind "key"), with the admins whose
-// signatures counted as its approvers, before its result leaves.
+// signatures counted as its approvers, before its result leaves. A
+// command is carried out once (see spent.go): its answer leaves only once
+// the host has acknowledged storing a checkpoint that remembers it.
 func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto.Message {
 	set := e.genesis.AdminSet()
 	if set == nil {
@@ -62,35 +64,80 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 		}
 		return refuse(code, "%v", err)
 	}
-	v := e.v.Load()
-	if v == nil {
+	if e.v.Load() == nil {
 		return errLocked()
 	}
+	resp, marks := e.adminExecute(ctx, cmd, signers)
+	if marks == 0 || e.keyService == nil {
+		// Refused (nothing changed), or an ephemeral enclave, which has
+		// no checkpoints: nothing survives its restart to replay against.
+		return resp
+	}
+	// Outside e.unsealMu: the next command need not wait for this one's
+	// record or checkpoint. The record's acknowledgement first, as for
+	// every answer (Handle's released then finds it acknowledged), so
+	// that a host that persists no records is named as such.
+	if resp = e.released(ctx, resp); resp.Type() != proto.TypeAdminResponse {
+		return resp
+	}
+	if err := e.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
+		e.log.Warn("admin answer withheld: no checkpoint holding the command is acknowledged", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "err", err)
+		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleCheckpoint, Message: fmt.Sprintf(
+			"admin command %x (%s) was carried out and recorded, but %v yet: its answer is withheld. Once one is stored, sending the command again is refused as replayed (rule %s); if the enclave restarts without it, the command is not in force and sending it again carries it out: nothing is lost",
+			cmd.Digest, cmd.Kind, err, RuleReplayedCommand)}
+	}
+	return resp
+}
+
+// adminExecute carries out a verified command, under e.unsealMu so that
+// two copies of one envelope cannot both be carried out: the replay check
+// and the mark that the command is spent are taken under the lock that
+// serialises the commands. It returns the answer and, when the command
+// was carried out, the marks count its checkpoint must hold (0 when it
+// was refused: nothing changed, and the admins can send it again).
+func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers []string) (proto.Message, uint64) {
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
-	v = e.v.Load() // the newest, under the lock
+	v := e.v.Load() // the newest, under the lock
+	if perr := e.spent.check(cmd, e.now()); perr != nil {
+		e.log.Warn("admin command refused", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "rule", perr.Rule)
+		return perr, 0
+	}
 	// Owed records (a freeze's first of all), expiries and due policy
 	// changes come before the command, so that it acts on the state in
 	// force and an unfreeze finds the freeze it names recorded.
 	e.settle(v)
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
+	var resp proto.Message
 	switch cmd.Kind {
 	case admin.KindKeyCreate:
-		return e.keyCreate(v, cmd, signers)
+		resp = e.keyCreate(v, cmd, signers)
 	case admin.KindKeyImport:
-		return e.keyImport(ctx, v, cmd, signers)
+		resp = e.keyImport(ctx, v, cmd, signers)
 	case admin.KindSealRotate:
-		return e.sealRotate(ctx, v, cmd, signers)
+		resp = e.sealRotate(ctx, v, cmd, signers)
 	case admin.KindUnfreeze:
-		return e.unfreeze(v, cmd, signers)
+		resp = e.unfreeze(v, cmd, signers)
 	case admin.KindPolicyChange:
-		return e.policyChange(v, cmd, signers)
+		resp = e.policyChange(v, cmd, signers)
 	case admin.KindPolicyCancel:
-		return e.policyCancel(v, cmd, signers)
+		resp = e.policyCancel(v, cmd, signers)
 	default:
-		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
+		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind), 0
 	}
+	ar, ok := resp.(*proto.AdminResponse)
+	if !ok {
+		return resp, 0
+	}
+	// Carried out: its effect is in place and its record appended. The
+	// mark comes after the effect, so that a checkpoint holding the mark
+	// holds the effect too (checkpointRequest reads the marks first).
+	rec, err := audit.Unmarshal(ar.AuditRecord)
+	if err != nil {
+		return refuse(api.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err), e.spent.mark(cmd, 0, e.now())
+	}
+	return resp, e.spent.mark(cmd, rec.Seq, e.now())
 }
 
 // publishKey records the new key, then makes it usable.

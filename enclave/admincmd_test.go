@@ -130,13 +130,17 @@ func TestAdminKeyCreate(t *testing.T) {
 	// hot-0's address, and is refused.
 	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate,
 		admin.KeyCreateBody{KeyID: "hot-0-again", Path: "m/44'/60'/0'/0/0"}, 0, 1)}), api.CodeBadRequest, "same address as another key")
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "taken")
+	// The same command signed by another quorum is the same command (its
+	// digest): carried out once. Another command for the same id finds
+	// it taken.
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "carried out already")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "taken")
 
 	// The checkpoint carries the key across a restart.
 	waitAcked(t, e)
-	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
+	cp := newestCheckpoint(t, e)
 	e2 := f.start(t)
-	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp.Sealed})
+	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp})
 	ks2 := keysOf(t, e2)
 	if len(ks2) != 3 || ks2[2].Address != ks[2].Address {
 		t.Fatalf("keys after a restart %+v", ks2)

@@ -19,8 +19,9 @@ import (
 // seed can open it and nobody can alter it: the audit head the host has
 // acknowledged and the head the enclave had appended, the policy in force,
 // the keys added by admin commands, the freezes, the seed's sealing
-// generation and (with the policy engine's limits) usage in the limit
-// windows.
+// generation, the admin commands carried out whose validity has not ended
+// and the policy version floor (spent.go, governance.go), and (with the
+// policy engine's limits) usage in the limit windows.
 //
 // Format: magic "nitrosign checkpoint\n" (21 bytes), version 1 byte (2),
 // generation 8 bytes big-endian, nonce 12 bytes, then the AES-256-GCM box
@@ -69,6 +70,14 @@ type checkpoint struct {
 	// knew of (at least 1): a sealed seed of an older generation handed
 	// back later undoes a re-wrap.
 	SealGen uint32 `cbor:"14,keyasint"`
+	// PolicyFloor is the highest policy version ever in force, scheduled
+	// or cancelled: a change must be above it. Spent holds the admin
+	// commands carried out whose not_after has not passed (at most
+	// MaxSpentCommands): their replay is refused. Both are absent from
+	// the checkpoints of older enclave versions (floor: the versions the
+	// checkpoint holds; no command remembered).
+	PolicyFloor uint64       `cbor:"15,keyasint"`
+	Spent       []spentEntry `cbor:"16,keyasint"`
 }
 
 // checkpointKey is a signing key added after genesis: derived from the
@@ -176,6 +185,12 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 // acknowledgement and returns a newly sealed checkpoint when the state
 // changed since the last one.
 func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
+	// The admin commands carried out are read first: each is marked after
+	// its effect is in place, so everything read below holds the effect
+	// of every command in spent. An admin answer waits for the
+	// acknowledgement of a checkpoint holding its mark (spentMarks).
+	now := e.now()
+	spent, spentMarks := e.spent.snapshot(now)
 	v := e.v.Load()
 	if v == nil {
 		return errLocked()
@@ -187,6 +202,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	defer e.cpMu.Unlock()
 	if m.Ack != 0 && m.Ack == e.cpGen {
 		e.cpAcked = m.Ack
+		e.spent.noteStored(e.cpLast.spentMarks)
 		// Records appended from now on say the host stored it, before
 		// the tracker lets transactions count from it: any transaction
 		// the acknowledgement allows has a record that names it.
@@ -209,7 +225,6 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	// listed as pending is dropped as superseded when it comes due).
 	pend := e.pendingList()
 	rs := e.rules.Load()
-	now := e.now()
 	if rs.tracker.Dirty() || e.cpLimits == nil {
 		gen, snap, err := rs.tracker.Checkpoint(now)
 		if err != nil {
@@ -222,7 +237,8 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
 	}
-	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String()}
+	floor := e.versionFloor()
+	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
 	if e.cpSealed != nil && state == e.cpLast {
 		if e.cpAcked == e.cpGen {
 			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
@@ -244,6 +260,8 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		AppendedSeq:   appended.Seq,
 		AppendedHash:  appended.Hash,
 		SealGen:       v.sealGenMax,
+		PolicyFloor:   floor,
+		Spent:         spent,
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
@@ -264,4 +282,8 @@ type cpState struct {
 	limitsGen uint64
 	frozen    string
 	pending   string
+	floor     uint64
+	// spentMarks counts the admin commands carried out (this run) that
+	// the checkpoint holds.
+	spentMarks uint64
 }

@@ -139,6 +139,7 @@ type Enclave struct {
 	frozen    freezes
 	approvals approvals
 	gov       governance
+	spent     spentCommands // admin commands carried out (spent.go)
 	timeLock  time.Duration
 	// requireCheckpoint, when > 0, is how many transactions may be signed
 	// beyond the newest checkpoint the host acknowledged storing.
@@ -185,6 +186,7 @@ func New(cfg Config) (*Enclave, error) {
 	}
 	e.rules.Store(rs)
 	e.timeLock = g.TimeLock()
+	e.spent.init()
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

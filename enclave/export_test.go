@@ -37,3 +37,23 @@ func FreezeKey(e *Enclave, key, reason string) {
 func SetMaxAuditRecordLen(e *Enclave, n int) {
 	e.v.Load().audit.chain.SetMaxRecordSize(n)
 }
+
+// CheckpointWanted reports whether an admin command's answer waits for the
+// host to store a checkpoint that holds it: the test hosts store
+// checkpoints only then, so that tests that play the host's checkpoint
+// polls themselves see the generations they expect.
+func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.spent.waiting() }
+
+// SetMaxSpentCommands lowers MaxSpentCommands for e (tests).
+func SetMaxSpentCommands(e *Enclave, n int) {
+	e.spent.mu.Lock()
+	e.spent.max = n
+	e.spent.mu.Unlock()
+}
+
+// SpentCommands returns how many admin commands e remembers now (those
+// whose validity has ended are forgotten first).
+func SpentCommands(e *Enclave) int {
+	l, _ := e.spent.snapshot(e.now())
+	return len(l)
+}

@@ -356,6 +356,10 @@ type auditPersister struct {
 	last    []byte // its line
 	keep    bool
 	log     [][]byte // with keep: the lines persisted by this persister, in order
+	// checkpoint, when set, is the host's checkpoint poll: do runs it
+	// while an admin command's answer waits (for a checkpoint that holds
+	// the command, besides its record).
+	checkpoint func(testing.TB)
 }
 
 // A caller sends a request to an enclave and returns its answer: the
@@ -444,8 +448,16 @@ func (p *auditPersister) do(tb testing.TB, m proto.Message) proto.Message {
 		defer cancel()
 		answer <- p.call(context.Background(), m)
 	}()
+	_, isAdmin := m.(*proto.AdminRequest)
+	wait := uint32(proto.MaxAuditWaitMS)
+	if isAdmin && p.checkpoint != nil {
+		wait = 5 // between checkpoint polls
+	}
 	for ctx.Err() == nil {
-		if _, err := p.step(ctx, proto.MaxAuditWaitMS); err != nil {
+		if isAdmin && p.checkpoint != nil {
+			p.checkpoint(tb)
+		}
+		if _, err := p.step(ctx, wait); err != nil {
 			cancel()
 			<-answer
 			tb.Fatal(err)

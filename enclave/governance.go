@@ -17,7 +17,10 @@ import (
 // Governance: the policy changes only by admin-quorum commands. A change
 // that loosens anything (policy.Diff) waits for the genesis time lock,
 // during which any one admin can cancel it; a change that only tightens
-// takes effect at once. Versions only increase.
+// takes effect at once. Versions only increase: a change must be above the
+// version floor, the highest version ever in force, scheduled or cancelled,
+// so that a cancelled change comes back only as a new, higher version that
+// the admins sign again (its own envelope is refused as replayed: spent.go).
 
 // DefaultTimeLock is the time lock when the genesis configuration sets none.
 const DefaultTimeLock = 24 * time.Hour
@@ -30,15 +33,40 @@ type pendingPolicy struct {
 	Document    []byte   `cbor:"1,keyasint"` // the canonical document
 	EffectiveMS int64    `cbor:"2,keyasint"`
 	Signers     []string `cbor:"3,keyasint"`
-	pol         *policy.Policy
+	// Digest and NotAfterMS are the scheduling command's: a cancel marks
+	// it spent (zero in checkpoints of older enclave versions).
+	Digest     [32]byte `cbor:"4,keyasint"`
+	NotAfterMS int64    `cbor:"5,keyasint,omitempty"`
+	pol        *policy.Policy
 	// owedLogged: that it is due but not recorded was logged (once).
 	owedLogged bool
 }
 
-// governance holds the changes waiting for their time lock.
+// governance holds the changes waiting for their time lock, and the
+// version floor.
 type governance struct {
 	mu      sync.Mutex
 	pending []*pendingPolicy // by version
+	// floor is the highest policy version ever in force, scheduled or
+	// cancelled (kept in the checkpoint): a change must be above it.
+	floor uint64
+}
+
+// versionFloorLocked is the version a new change must be above: the
+// floor, the version in force and every pending one. e.gov.mu is held.
+func (e *Enclave) versionFloorLocked(rs *ruleset) uint64 {
+	f := max(e.gov.floor, rs.pol.Version())
+	for _, p := range e.gov.pending {
+		f = max(f, p.pol.Version())
+	}
+	return f
+}
+
+// versionFloor is versionFloorLocked under the lock (checkpoints).
+func (e *Enclave) versionFloor() uint64 {
+	e.gov.mu.Lock()
+	defer e.gov.mu.Unlock()
+	return e.versionFloorLocked(e.rules.Load())
 }
 
 // policyChange schedules or applies a quorum-signed policy change.
@@ -62,12 +90,8 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	rs := e.rules.Load()
-	newest := rs.pol.Version()
-	for _, p := range e.gov.pending {
-		newest = max(newest, p.pol.Version())
-	}
-	if pol.Version() <= newest {
-		return refuse(api.CodeBadRequest, "policy version %d is not above version %d (in force or pending): versions only increase", pol.Version(), newest)
+	if newest := e.versionFloorLocked(rs); pol.Version() <= newest {
+		return refuse(api.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
 	now := e.now()
@@ -89,6 +113,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		}
 		e.swapPolicy(next, now)
 		e.redecidePending(v)
+		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
 	}
@@ -107,7 +132,8 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		}
 		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
-	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, pol: pol})
+	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), pol: pol})
+	e.gov.floor = max(e.gov.floor, pol.Version())
 	sort.Slice(e.gov.pending, func(i, j int) bool { return e.gov.pending[i].pol.Version() < e.gov.pending[j].pol.Version() })
 	e.log.Info("policy scheduled", "version", pol.Version(), "effective", eff, "admins", signers)
 	return policyResult(cmd, pol, eff.UnixMilli(), signers, seq, line)
@@ -159,6 +185,10 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
+		// The cancelled version stays below the floor, and the envelope
+		// that scheduled it stays spent: it cannot be scheduled again.
+		e.gov.floor = max(e.gov.floor, p.pol.Version())
+		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, e.now())
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
 	}
 	return refuse(api.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
@@ -248,6 +278,9 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	e.gov.pending = nil
+	// The floor: the checkpoint's, or (from an older enclave version's
+	// checkpoint, which has none) the highest version it holds.
+	e.gov.floor = max(e.gov.floor, cp.PolicyFloor, cp.PolicyVersion, e.rules.Load().pol.Version())
 	for _, p := range cp.Pending {
 		pol, err := policy.Parse(p.Document)
 		if err != nil {
@@ -255,6 +288,7 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 		}
 		p.pol = pol
 		e.gov.pending = append(e.gov.pending, p)
+		e.gov.floor = max(e.gov.floor, pol.Version())
 	}
 	return note, nil
 }

@@ -184,6 +184,12 @@ type handlerTarget struct {
 	cpMax    uint64 // the newest checkpoint generation handed out
 	// sealKeyID is the KMS key the seed is sealed under now.
 	sealKeyID string
+	// carried holds the digests of the admin commands carried out (an
+	// answer, or a 503 withheld for its checkpoint), and lastCarried the
+	// envelope of the last ("@replay" sends it again): a command is
+	// carried out once.
+	carried     map[[32]byte]bool
+	lastCarried []byte
 
 	// The approval the approval targets act on (see ensurePending).
 	pendingID   string
@@ -208,6 +214,9 @@ func newHandlerTarget(tb testing.TB, o worldOptions) *handlerTarget {
 		}
 	}
 	h.p = newPersister(tb, h.e, false)
+	if o.sealed {
+		h.p.checkpoint = h.storeCheckpoint
+	}
 	h.p.sync(tb)
 	h.last, _ = w.probe(tb, h.p)
 	if h.last != "signed" {
@@ -476,6 +485,10 @@ func (h *handlerTarget) adminPlaceholder(tb testing.TB, name []byte) []byte {
 		return w.adminEnvelope(tb, admin.KindUnfreeze, admin.UnfreezeBody{FreezeSeq: 2})
 	case "@policy_tighten":
 		return w.adminEnvelope(tb, admin.KindPolicyChange, json.RawMessage(withPolicyHash(`{"version":3,"policy_hash":"","document":`+tightenedPolicy+`}`)))
+	case "@replay":
+		if h.lastCarried != nil {
+			return h.lastCarried
+		}
 	case "@no_quorum":
 		nb := w.now().Add(-time.Minute).UnixMilli()
 		return w.rawEnvelope(tb, string(admin.KindKeyCreate), `{"key_id":"k","path":"m/1"}`, 0b001, nb, nb+3_600_000, w.genesisHash)
@@ -489,7 +502,7 @@ func adminPayloadSeeds(tb testing.TB) map[string][]any {
 		"empty":       &proto.AdminRequest{Envelope: []byte("{}")},
 		"no commands": &proto.AdminRequest{Envelope: []byte(`{"command":"","signatures":[]}`)},
 	}
-	for _, name := range []string{"@key_create", "@seal_rotate", "@unfreeze", "@policy_tighten", "@no_quorum"} {
+	for _, name := range []string{"@key_create", "@seal_rotate", "@unfreeze", "@policy_tighten", "@no_quorum", "@replay"} {
 		seeds[name[1:]] = &proto.AdminRequest{Envelope: []byte(name)}
 	}
 	return payloadSeeds(tb, seeds)
@@ -516,6 +529,7 @@ const (
 	fixPolicyHash   = 1 << iota // a policy_change body gets its document's version and hash
 	fixImportKey                // a key_import body's encrypted_key is encrypted with KMS as the enclave expects
 	fixWrongGenesis             // the command is bound to another deployment
+	fixReplay                   // the envelope is sent twice
 )
 
 // FuzzAdminCommand: commands with any kind and body, signed by any subset
@@ -545,6 +559,9 @@ func FuzzAdminCommand(f *testing.F) {
 		}
 		quorum := bits.OnesCount8(signers&0b111) >= 2 && signers&0b1000 == 0 && fix&fixWrongGenesis == 0
 		h.admin(t, m.(*proto.AdminRequest), boolInt(quorum), notBeforeMS <= 0 && notBeforeMS+validMS > 0)
+		if fix&fixReplay != 0 {
+			h.admin(t, m.(*proto.AdminRequest), boolInt(quorum), notBeforeMS <= 0 && notBeforeMS+validMS > 0)
+		}
 	})
 }
 
@@ -559,22 +576,25 @@ func adminCommandSeeds() map[string][]any {
 	hour := int64(time.Hour / time.Millisecond)
 	doc, _ := json.Marshal(map[string]any{"version": 2, "policy_hash": "", "document": json.RawMessage(`{}`)})
 	return map[string][]any{
-		"key create":          {string(admin.KindKeyCreate), `{"key_id":"fz-1","path":"m/44'/60'/0'/0/7"}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
-		"key create taken":    {string(admin.KindKeyCreate), `{"key_id":"hot-0","path":"m/44'/60'/0'/0/8"}`, uint8(0b110), int64(-60_000), hour, uint8(0)},
-		"key create 1 admin":  {string(admin.KindKeyCreate), `{"key_id":"fz-2","path":"m/1"}`, uint8(0b001), int64(-60_000), hour, uint8(0)},
-		"key create stranger": {string(admin.KindKeyCreate), `{"key_id":"fz-2","path":"m/1"}`, uint8(0b1001), int64(-60_000), hour, uint8(0)},
-		"key import":          {string(admin.KindKeyImport), `{"key_id":"fz-imp","encrypted_key":"` + hex.EncodeToString(bytes.Repeat([]byte{7}, 32)) + `"}`, uint8(0b011), int64(-60_000), hour, uint8(fixImportKey)},
-		"seal rotate":         {string(admin.KindSealRotate), `{}`, uint8(0b101), int64(-60_000), hour, uint8(0)},
-		"seal rotate other":   {string(admin.KindSealRotate), `{"kms_key_id":"` + otherKeyARN + `"}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
-		"unfreeze":            {string(admin.KindUnfreeze), `{"freeze_seq":3}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
-		"policy change":       {string(admin.KindPolicyChange), string(doc), uint8(0b011), int64(-60_000), hour, uint8(fixPolicyHash)},
-		"policy tighten":      {string(admin.KindPolicyChange), `{"version":3,"policy_hash":"","document":` + tightenedPolicy + `}`, uint8(0b011), int64(-60_000), hour, uint8(fixPolicyHash)},
-		"policy cancel":       {string(admin.KindPolicyCancel), `{"version":3,"policy_hash":"` + strings.Repeat("ab", 32) + `"}`, uint8(0b100), int64(-60_000), hour, uint8(0)},
-		"not yet valid":       {string(admin.KindSealRotate), `{}`, uint8(0b011), int64(60_000), hour, uint8(0)},
-		"expired":             {string(admin.KindSealRotate), `{}`, uint8(0b011), -2 * hour, hour, uint8(0)},
-		"wrong deployment":    {string(admin.KindSealRotate), `{}`, uint8(0b011), int64(-60_000), hour, uint8(fixWrongGenesis)},
-		"unknown kind":        {"self_destruct", `{}`, uint8(0b111), int64(-60_000), hour, uint8(0)},
-		"body not json":       {string(admin.KindUnfreeze), `{"freeze_seq":`, uint8(0b011), int64(-60_000), hour, uint8(0)},
+		"key create":           {string(admin.KindKeyCreate), `{"key_id":"fz-1","path":"m/44'/60'/0'/0/7"}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
+		"key create taken":     {string(admin.KindKeyCreate), `{"key_id":"hot-0","path":"m/44'/60'/0'/0/8"}`, uint8(0b110), int64(-60_000), hour, uint8(0)},
+		"key create 1 admin":   {string(admin.KindKeyCreate), `{"key_id":"fz-2","path":"m/1"}`, uint8(0b001), int64(-60_000), hour, uint8(0)},
+		"key create stranger":  {string(admin.KindKeyCreate), `{"key_id":"fz-2","path":"m/1"}`, uint8(0b1001), int64(-60_000), hour, uint8(0)},
+		"key import":           {string(admin.KindKeyImport), `{"key_id":"fz-imp","encrypted_key":"` + hex.EncodeToString(bytes.Repeat([]byte{7}, 32)) + `"}`, uint8(0b011), int64(-60_000), hour, uint8(fixImportKey)},
+		"seal rotate":          {string(admin.KindSealRotate), `{}`, uint8(0b101), int64(-60_000), hour, uint8(0)},
+		"seal rotate other":    {string(admin.KindSealRotate), `{"kms_key_id":"` + otherKeyARN + `"}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
+		"unfreeze":             {string(admin.KindUnfreeze), `{"freeze_seq":3}`, uint8(0b011), int64(-60_000), hour, uint8(0)},
+		"policy change":        {string(admin.KindPolicyChange), string(doc), uint8(0b011), int64(-60_000), hour, uint8(fixPolicyHash)},
+		"policy tighten":       {string(admin.KindPolicyChange), `{"version":3,"policy_hash":"","document":` + tightenedPolicy + `}`, uint8(0b011), int64(-60_000), hour, uint8(fixPolicyHash)},
+		"policy cancel":        {string(admin.KindPolicyCancel), `{"version":3,"policy_hash":"` + strings.Repeat("ab", 32) + `"}`, uint8(0b100), int64(-60_000), hour, uint8(0)},
+		"not yet valid":        {string(admin.KindSealRotate), `{}`, uint8(0b011), int64(60_000), hour, uint8(0)},
+		"expired":              {string(admin.KindSealRotate), `{}`, uint8(0b011), -2 * hour, hour, uint8(0)},
+		"wrong deployment":     {string(admin.KindSealRotate), `{}`, uint8(0b011), int64(-60_000), hour, uint8(fixWrongGenesis)},
+		"unknown kind":         {"self_destruct", `{}`, uint8(0b111), int64(-60_000), hour, uint8(0)},
+		"body not json":        {string(admin.KindUnfreeze), `{"freeze_seq":`, uint8(0b011), int64(-60_000), hour, uint8(0)},
+		"replayed seal rotate": {string(admin.KindSealRotate), `{}`, uint8(0b110), int64(-30_000), hour, uint8(fixReplay)},
+		"replayed key create":  {string(admin.KindKeyCreate), `{"key_id":"fz-3","path":"m/44'/60'/0'/0/3"}`, uint8(0b011), int64(-60_000), hour, uint8(fixReplay)},
+		"replayed tighten":     {string(admin.KindPolicyChange), `{"version":3,"policy_hash":"","document":` + tightenedPolicy + `}`, uint8(0b101), int64(-60_000), hour, uint8(fixPolicyHash | fixReplay)},
 	}
 }
 
@@ -625,11 +645,32 @@ func (h *handlerTarget) withImportKey(t *testing.T, body string) string {
 // holds now. An executed command must have had both.
 func (h *handlerTarget) admin(t *testing.T, req *proto.AdminRequest, quorum int, valid bool) {
 	t.Helper()
+	var digest *[32]byte
+	if env, err := admin.ParseEnvelope(req.Envelope); err == nil {
+		if cmd, err := admin.ParseCommand(env.Command); err == nil {
+			digest = &cmd.Digest
+		}
+	}
 	resp := h.exec(t, req)
 	ar, ok := resp.(*proto.AdminResponse)
+	if pe, refused := resp.(*proto.Error); refused {
+		switch {
+		case pe.Rule == enclave.RuleReplayedCommand && (digest == nil || !h.carried[*digest]):
+			t.Fatalf("a command never carried out was refused as replayed: %s", pe.Message)
+		case pe.Rule == enclave.RuleCheckpoint && digest != nil:
+			h.noteCarried(*digest, req.Envelope) // carried out; its answer withheld
+		}
+	}
 	if !ok {
 		return
 	}
+	if digest == nil {
+		t.Fatalf("an envelope that does not parse was carried out: %s", ar.Result)
+	}
+	if h.carried[*digest] {
+		t.Fatalf("an admin command was carried out twice: %s", ar.Result)
+	}
+	h.noteCarried(*digest, req.Envelope)
 	if quorum == 0 || quorum == 1 && !valid {
 		t.Fatalf("an admin command without a quorum, or outside its validity, was carried out: %s", ar.Result)
 	}
@@ -652,6 +693,15 @@ func (h *handlerTarget) admin(t *testing.T, req *proto.AdminRequest, quorum int,
 	if r.KMSKey != "" {
 		h.sealKeyID = r.KMSKey
 	}
+}
+
+// noteCarried remembers that the command of env (digest d) was carried out.
+func (h *handlerTarget) noteCarried(d [32]byte, env []byte) {
+	if h.carried == nil {
+		h.carried = map[[32]byte]bool{}
+	}
+	h.carried[d] = true
+	h.lastCarried = env
 }
 
 // Approvals.
@@ -1137,7 +1187,7 @@ type unsealMaterial struct {
 	s1, s2    []byte   // sealed seeds, generations 1 and 2
 	h1        []byte   // record 3: before the re-wrap and the last checkpoints
 	hLast     []byte   // the last record, 6 (see firstRun)
-	c1, cLast []byte   // checkpoints of generation 1 and the last one (3)
+	c1, cLast []byte   // checkpoints of generation 1 and the last one (3 or later)
 	log       [][]byte // the whole log
 	foreign   []byte   // a record of another enclave
 }
@@ -1145,7 +1195,8 @@ type unsealMaterial struct {
 // firstRun creates the sealed seed and makes a short history: genesis
 // record 1; a signature (2); checkpoint 1; a signature (3 = h1); a re-wrap
 // to sealing generation 2 (4); a signature (5); checkpoint 2; a signature
-// (6 = hLast); checkpoint 3 = cLast, which holds record 6 as both its
+// (6 = hLast); checkpoint 3 (or later: the re-wrap's answer waits for
+// checkpoints that hold it) = cLast, which holds record 6 as both its
 // acknowledged and appended head.
 func (w *fuzzWorld) firstRun(tb testing.TB) *unsealMaterial {
 	e := w.newEnclave(tb)
@@ -1178,16 +1229,21 @@ func (w *fuzzWorld) firstRunVia(tb testing.TB, call caller) *unsealMaterial {
 	m.c1 = h.lastCheckpoint(tb, 1)
 	sign()
 	m.h1 = h.p.last
+	// The re-wrap's answer waits for a checkpoint that holds it: the
+	// persister stores checkpoints meanwhile (generation 2, and more if
+	// the state changes between its polls).
+	h.p.checkpoint = h.storeCheckpoint
 	rot, ok := h.p.do(tb, &proto.AdminRequest{Envelope: w.adminEnvelope(tb, admin.KindSealRotate, admin.SealRotateBody{})}).(*proto.AdminResponse)
 	if !ok || len(rot.Sealed) == 0 {
 		tb.Fatalf("seal rotate: %v", rot)
 	}
 	m.s2 = rot.Sealed
+	h.p.checkpoint = nil
 	sign()
 	h.storeCheckpoint(tb)
 	sign()
 	h.storeCheckpoint(tb)
-	m.cLast = h.lastCheckpoint(tb, 3)
+	m.cLast = h.lastCheckpoint(tb, max(h.cpAck, 3))
 	m.hLast, m.log = h.p.last, h.p.log
 	if r, _ := audit.Unmarshal(m.hLast); r.Seq != 6 || len(m.log) != 6 {
 		tb.Fatalf("first run: %d records, last seq %d", len(m.log), r.Seq)

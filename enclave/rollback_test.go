@@ -44,6 +44,9 @@ type hostSim struct {
 	cpAck  uint64            // the generation it acknowledges at its next poll
 	ids    int               // request ids across runs
 	signed *big.Int          // wei signed to any destination, all runs
+	// noCheckpoints: do does not store the checkpoints an admin answer
+	// waits for (a host that stores none, or crashes first).
+	noCheckpoints bool
 }
 
 // rollbackFixture is a sealed enclave's fixture whose hot-0 may send at
@@ -127,6 +130,9 @@ func (h *hostSim) do(m proto.Message) proto.Message {
 			return r
 		case <-time.After(time.Millisecond):
 			h.persist()
+			if !h.noCheckpoints && enclave.CheckpointWanted(h.e) { // an admin answer waits for one
+				h.poll()
+			}
 		}
 	}
 }

@@ -129,6 +129,9 @@ type sealedFixture struct {
 	kms     *fakeKMS
 	hot     stamp.Signer
 	now     time.Time
+	// ackTimeout is Config.AuditAckTimeout of the enclaves it starts (0:
+	// the default).
+	ackTimeout time.Duration
 }
 
 func newSealedFixture(t *testing.T) *sealedFixture {
@@ -160,10 +163,11 @@ func (f *sealedFixture) start(t *testing.T) *enclave.Enclave {
 func (f *sealedFixture) startManual(t *testing.T) *enclave.Enclave {
 	t.Helper()
 	e, err := enclave.New(enclave.Config{
-		Genesis:     f.genesis,
-		KMS:         f.kms,
-		Credentials: kms.NewPushedCredentials(func() time.Time { return f.now }),
-		Now:         func() time.Time { return f.now },
+		Genesis:         f.genesis,
+		KMS:             f.kms,
+		Credentials:     kms.NewPushedCredentials(func() time.Time { return f.now }),
+		Now:             func() time.Time { return f.now },
+		AuditAckTimeout: f.ackTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

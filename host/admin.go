@@ -16,7 +16,10 @@ import (
 // unchanged: the enclave verifies the admins' signatures; the host adds no
 // authority. A command that re-wraps the seed returns a new sealed seed,
 // stored (the previous one kept as seed.sealed.prev) before the answer;
-// the command's audit record is persisted before the answer too.
+// the command's audit record is persisted before the answer too, and the
+// enclave answers only once the host has stored a checkpoint that holds
+// the command (so that a restart cannot forget it was carried out): the
+// checkpoint poll runs fast meanwhile.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, proto.MaxAdminLen))
 	if err != nil {
@@ -25,6 +28,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
 			return writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", proto.MaxAdminLen)})
 		}
 		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
+	}
+	if s.unsealer != nil {
+		defer s.unsealer.adminInFlight()()
 	}
 	resp, aerr := s.call(r.Context(), &proto.AdminRequest{Envelope: body})
 	if aerr != nil {

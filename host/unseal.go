@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/proto"
@@ -62,10 +63,33 @@ type unsealer struct {
 	once   sync.Once
 
 	cpAck uint64 // generation of the checkpoint stored
+
+	// admins counts the admin commands in flight: the enclave answers one
+	// only once the host has stored (and acknowledged) a checkpoint that
+	// holds it, so while any is in flight the state is polled every
+	// adminPoll instead of every poll. wake cuts a pause short.
+	admins atomic.Int32
+	wake   chan struct{}
+}
+
+// adminPoll is how often the host polls for a checkpoint while an admin
+// command waits for one.
+const adminPoll = 20 * time.Millisecond
+
+// adminInFlight makes the checkpoint poll run at once and then every
+// adminPoll until the returned function is called: an admin command's
+// answer waits for its checkpoint.
+func (u *unsealer) adminInFlight() func() {
+	u.admins.Add(1)
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+	return func() { u.admins.Add(-1) }
 }
 
 func newUnsealer(s *Server, dir string, creds CredentialSource, log *slog.Logger) *unsealer {
-	return &unsealer{s: s, dir: dir, creds: creds, log: log, status: UnsealStatus{State: UnsealPending}, ready: make(chan struct{})}
+	return &unsealer{s: s, dir: dir, creds: creds, log: log, status: UnsealStatus{State: UnsealPending}, ready: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
 func (u *unsealer) set(st UnsealStatus) {
@@ -123,6 +147,9 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 			backoff = min(2*backoff, limit)
 		} else {
 			backoff = poll
+			if u.admins.Load() > 0 {
+				wait = min(wait, adminPoll)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -137,6 +164,7 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 			}
 			return
 		case <-time.After(wait):
+		case <-u.wake:
 		}
 	}
 }
@@ -288,24 +316,29 @@ func (u *unsealer) create(ctx context.Context, path string) ([]byte, error) {
 	return ur.Sealed, nil
 }
 
-// checkpoint stores the enclave's newest checkpoint, if any.
+// checkpoint stores the enclave's newest checkpoint, if any, and
+// acknowledges it at once (an admin command's answer waits for that):
+// each acknowledgement may bring a newer checkpoint, stored in turn, a few
+// rounds at most.
 func (u *unsealer) checkpoint(ctx context.Context) error {
-	resp, err := u.call(ctx, &proto.CheckpointRequest{Ack: u.cpAck})
-	if err != nil {
-		return err
-	}
-	cr, ok := resp.(*proto.CheckpointResponse)
-	if !ok {
-		return fmt.Errorf("host: unexpected answer %v to checkpoint", resp.Type())
-	}
-	if len(cr.Sealed) == 0 {
+	for range 3 {
+		resp, err := u.call(ctx, &proto.CheckpointRequest{Ack: u.cpAck})
+		if err != nil {
+			return err
+		}
+		cr, ok := resp.(*proto.CheckpointResponse)
+		if !ok {
+			return fmt.Errorf("host: unexpected answer %v to checkpoint", resp.Type())
+		}
+		if len(cr.Sealed) == 0 {
+			u.cpAck = cr.Generation
+			return nil
+		}
+		if err := writeFileSync(filepath.Join(u.dir, CheckpointFile), cr.Sealed, 0o600); err != nil {
+			return fmt.Errorf("host: storing the checkpoint: %w", err)
+		}
 		u.cpAck = cr.Generation
-		return nil
 	}
-	if err := writeFileSync(filepath.Join(u.dir, CheckpointFile), cr.Sealed, 0o600); err != nil {
-		return fmt.Errorf("host: storing the checkpoint: %w", err)
-	}
-	u.cpAck = cr.Generation
 	return nil
 }
 

@@ -156,3 +156,100 @@ func TestUnsealWithoutCredentials(t *testing.T) {
 		t.Fatalf("steps %v", steps)
 	}
 }
+
+// checkpointFake is an unsealed fake enclave that answers an admin command
+// only once the host has stored and acknowledged a checkpoint made after
+// the command arrived, as the enclave does.
+type checkpointFake struct {
+	mu       sync.Mutex
+	unsealed bool
+	gen      uint64 // the newest checkpoint generation handed out
+	acked    uint64
+	dirty    bool // the state changed since checkpoint gen
+	ackedCh  chan struct{}
+}
+
+func (f *checkpointFake) handle(m proto.Message) proto.Message {
+	switch r := m.(type) {
+	case *proto.AdminRequest:
+		f.mu.Lock()
+		f.dirty = true
+		want := f.gen + 1
+		f.mu.Unlock()
+		deadline := time.After(10 * time.Second)
+		for {
+			f.mu.Lock()
+			done, ch := f.acked >= want, f.ackedCh
+			f.mu.Unlock()
+			if done {
+				return &proto.AdminResponse{Result: []byte(`{}`)}
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				return &proto.Error{Code: api.CodeUnavailable, Rule: "checkpoint", Message: "no checkpoint acknowledged"}
+			}
+		}
+	case *proto.CheckpointRequest:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if r.Ack != 0 && r.Ack == f.gen && r.Ack > f.acked {
+			f.acked = r.Ack
+			close(f.ackedCh)
+			f.ackedCh = make(chan struct{})
+		}
+		if !f.dirty {
+			return &proto.CheckpointResponse{Generation: f.gen, Sealed: []byte{}}
+		}
+		f.gen++
+		f.dirty = false
+		return &proto.CheckpointResponse{Generation: f.gen, Sealed: []byte("checkpoint " + string(rune('0'+f.gen%10)))}
+	case *proto.HealthRequest:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.unsealed {
+			return &proto.HealthResponse{State: "ready"}
+		}
+		return &proto.HealthResponse{State: "locked"}
+	case *proto.CredentialsRequest:
+		return &proto.CredentialsResponse{}
+	case *proto.UnsealRequest:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if r.Create {
+			return &proto.UnsealResponse{Sealed: fakeSealed}
+		}
+		f.unsealed = true
+		return &proto.UnsealResponse{AuditKey: bytes.Repeat([]byte{1}, 32)}
+	case *proto.AuditRequest:
+		return &proto.Error{Code: api.CodeUnavailable, Message: "no records"}
+	}
+	return &proto.Error{Code: api.CodeBadRequest, Message: "unexpected"}
+}
+
+// TestAdminCommandWakesCheckpointPoll: while an admin command is in
+// flight, the host polls for checkpoints at once and often, and
+// acknowledges each as soon as it is stored, however long its normal poll
+// interval: the enclave's answer waits for that.
+func TestAdminCommandWakesCheckpointPoll(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t)
+	f := &checkpointFake{ackedCh: make(chan struct{})}
+	startFake(t, sim, f.handle)
+	creds := host.StaticCredentials{AccessKeyID: "AKIAEXAMPLEEXAMPLE01", SecretAccessKey: "secret"}
+	srv, url, _ := runHostWith(t, sim, host.Config{DataDir: dir, Credentials: creds, UnsealPoll: time.Hour})
+	waitFor(t, "unseal", func() bool { return srv.Unseal().State == host.UnsealDone })
+	for i := range 3 {
+		do(t, "POST", url+"/v1/admin", []byte(`{}`), nil) // the fake's result has no record: the host refuses it after
+		f.mu.Lock()
+		acked := f.acked
+		f.mu.Unlock()
+		if acked != uint64(i+1) {
+			t.Fatalf("command %d: checkpoint %d acknowledged, want %d", i, acked, i+1)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, host.CheckpointFile))
+	if err != nil || string(b) != "checkpoint 3" {
+		t.Fatalf("stored checkpoint %q, %v", b, err)
+	}
+}
