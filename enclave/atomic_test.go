@@ -385,8 +385,18 @@ func TestCheckpointAckAcrossPolicyChange(t *testing.T) {
 	if _, rec := policyResult(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindPolicyChange, body, 0, 1)})); rec.Decision != "applied" {
 		t.Fatalf("the policy change was %s", rec.Decision)
 	}
+	// The admin answer waited for a stored checkpoint holding the change
+	// (single use): the host acknowledged one taken after the two
+	// payments, so two more fit before the next acknowledgement.
+	if g := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse).Generation; g <= cp.Generation {
+		t.Fatalf("checkpoint generation %d after the change, %d before", g, cp.Generation)
+	}
+	wantSigned(t, pay())
+	wantSigned(t, pay())
 	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	cp = call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
+	// The acknowledgement reached the tracker of the rules in force.
 	wantSigned(t, pay())
 	wantSigned(t, pay())
 	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
