@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"math/big"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
@@ -25,16 +22,11 @@ import (
 // signed at once, or waiting under the new rule, each with its record),
 // and so does every approval.
 
-// approverSet names approvers with their keys; the same name may be bound
-// to another key in another set.
-type approverSet struct {
-	names   []string
-	signers []stamp.Signer
-}
-
-func newApproverSet(t testing.TB, names ...string) *approverSet {
+// newApproverSet names approvers with new keys; the same name may be
+// bound to another key in another set.
+func newApproverSet(t testing.TB, names ...string) *approverKeys {
 	t.Helper()
-	a := &approverSet{}
+	a := &approverKeys{}
 	for _, n := range names {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		s, err := stamp.NewEd25519Signer(priv)
@@ -48,8 +40,8 @@ func newApproverSet(t testing.TB, names ...string) *approverSet {
 }
 
 // of returns the approvers numbered idx, in a new set.
-func (a *approverSet) of(idx ...int) *approverSet {
-	out := &approverSet{}
+func (a *approverKeys) of(idx ...int) *approverKeys {
+	out := &approverKeys{}
 	for _, i := range idx {
 		out.names = append(out.names, a.names[i])
 		out.signers = append(out.signers, a.signers[i])
@@ -58,31 +50,8 @@ func (a *approverSet) of(idx ...int) *approverSet {
 }
 
 // plus returns a set with the approvers of both.
-func (a *approverSet) plus(b *approverSet) *approverSet {
-	return &approverSet{names: append(append([]string{}, a.names...), b.names...), signers: append(append([]stamp.Signer{}, a.signers...), b.signers...)}
-}
-
-func (a *approverSet) rule(quorum uint64, above *big.Int) *policy.ApprovalRule {
-	r := &policy.ApprovalRule{Quorum: quorum, Above: []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: above.String()}}}
-	for i, s := range a.signers {
-		r.Approvers = append(r.Approvers, policy.Approver{Name: a.names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(s.PublicKey().Key)})
-	}
-	return r
-}
-
-// decide sends approver i's decision on approval id over body's digest.
-func (a *approverSet) decide(t testing.TB, e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
-	t.Helper()
-	domain, decision := api.DomainApprove, api.DecisionApprove
-	if reject {
-		domain, decision = api.DomainReject, api.DecisionReject
-	}
-	sig, err := admin.SignDigest(a.signers[i], domain, api.ApprovalDigest(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(api.ApprovalRequest{ApprovalID: id, Decision: decision, Approver: a.names[i], Signature: hex.EncodeToString(sig)})
-	return e.Handle(context.Background(), &proto.ApprovalRequest{Body: b})
+func (a *approverKeys) plus(b *approverKeys) *approverKeys {
+	return &approverKeys{names: append(append([]string{}, a.names...), b.names...), signers: append(append([]stamp.Signer{}, a.signers...), b.signers...)}
 }
 
 // withRule is doc at version with rule as hot-0's approvals (and the

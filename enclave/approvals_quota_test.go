@@ -21,7 +21,7 @@ import (
 type twoClients struct {
 	*fixture
 	second stamp.Signer
-	ap     *approverSet
+	ap     *approverKeys
 }
 
 func newTwoClients(t testing.TB) *twoClients {

@@ -227,20 +227,18 @@ func latestFreeze(t *testing.T, e *enclave.Enclave) uint64 {
 	return seq
 }
 
+// approverKeys names approvers with their keys.
 type approverKeys struct {
 	names   []string
 	signers []stamp.Signer
 }
 
 func newApprovers(t *testing.T, n int) *approverKeys {
-	a := &approverKeys{}
-	for i := range n {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		s, _ := stamp.NewEd25519Signer(priv)
-		a.names = append(a.names, fmt.Sprintf("approver-%d", i+1))
-		a.signers = append(a.signers, s)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("approver-%d", i+1)
 	}
-	return a
+	return newApproverSet(t, names...)
 }
 
 func (a *approverKeys) rule(quorum uint64, above *big.Int) *policy.ApprovalRule {
@@ -251,7 +249,7 @@ func (a *approverKeys) rule(quorum uint64, above *big.Int) *policy.ApprovalRule 
 	return r
 }
 
-func (a *approverKeys) decide(t *testing.T, e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
+func (a *approverKeys) decide(t testing.TB, e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
 	t.Helper()
 	domain, decision := api.DomainApprove, api.DecisionApprove
 	if reject {
