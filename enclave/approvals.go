@@ -186,6 +186,8 @@ func (a *approvals) dueAt(now time.Time) bool {
 // next settle tries again. Signed and rejected requests, whose records
 // exist, are dropped.
 func (e *Enclave) expire(v *vault, now time.Time) {
+	e.policyMu.RLock() // the records name the policy in force
+	defer e.policyMu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var due []*pending
@@ -513,6 +515,10 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
 func (e *Enclave) redecidePending(v *vault) {
+	// Under the read side of policyMu, as every decision: no policy comes
+	// into force between the judgement and its record (putInForce).
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
 	now := e.now()
 	e.approvals.mu.Lock()
@@ -567,6 +573,13 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		return refuse(api.CodeBadRequest, "approval: signature: not hex")
 	}
 	e.settle(v)
+	// The approval is judged, counted and signed under the read side of
+	// policyMu, as a sign request is decided (sign): a policy change that
+	// removes this approver is either in force before the approval is
+	// judged (and it no longer counts) or recorded after its decision's
+	// record; never in between.
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
