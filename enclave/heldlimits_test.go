@@ -49,3 +49,30 @@ func TestHeldRequestSignedWithinLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalCountAcrossRefusalWindowChange (review of issue 12): refusals
+// counted toward a freeze survive a policy change that lengthens the
+// refusal window beyond the default (the tracker moves its refusal counts
+// into new buckets), and a shortening back.
+func TestRefusalCountAcrossRefusalWindowChange(t *testing.T) {
+	f := newGovWith(t, func(k *policy.KeyRule) {
+		k.Freeze = &policy.FreezeRule{Refusals: 4, Window: "1h", Scope: "key"}
+	})
+	refuse := func(want string) {
+		t.Helper()
+		wantRule(t, f.pay(t, destC, milliEther(1)), want)
+	}
+	refuse(policy.RuleDestinations)
+	f.setNow(f.now.Add(10 * time.Minute))
+	refuse(policy.RuleDestinations)
+	doc := withDest(f.doc, 2, destA, destB)
+	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 4, Window: "720h", Scope: "key"}
+	f.mustApply(t, doc, "applied") // a longer window tightens
+	f.setNow(f.now.Add(10 * time.Minute))
+	refuse(policy.RuleDestinations)
+	doc = withDest(f.doc, 3, destA, destB)
+	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 3, Window: "720h", Scope: "key"}
+	f.mustApply(t, doc, "applied") // fewer refusals tighten
+	refuse(policy.RuleDestinations) // the 4th: over 3 in 30 days, frozen now
+	refuse(enclave.RuleFrozen)
+}
