@@ -72,7 +72,7 @@ func TestRefusalCountAcrossRefusalWindowChange(t *testing.T) {
 	refuse(policy.RuleDestinations)
 	doc = withDest(f.doc, 3, destA, destB)
 	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 3, Window: "720h", Scope: "key"}
-	f.mustApply(t, doc, "applied") // fewer refusals tighten
+	f.mustApply(t, doc, "applied")  // fewer refusals tighten
 	refuse(policy.RuleDestinations) // the 4th: over 3 in 30 days, frozen now
 	refuse(enclave.RuleFrozen)
 }
