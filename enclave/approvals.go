@@ -186,6 +186,8 @@ func (a *approvals) dueAt(now time.Time) bool {
 // next settle tries again. Signed and rejected requests, whose records
 // exist, are dropped.
 func (e *Enclave) expire(v *vault, now time.Time) {
+	e.policyMu.RLock() // the records name the policy in force
+	defer e.policyMu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var due []*pending
@@ -490,10 +492,34 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	if err := v.audit.canDecide(); err != nil {
 		return nil, &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
 	}
+	// What it spends must fit the rolling limits in force now, counted
+	// from now: it is signed now, maybe long after it was held (its
+	// reservation may have left a short window meanwhile, and the key spent
+	// that budget again), and the policy in force may have lowered its
+	// limits. Its reservation is renewed: given back and taken again at
+	// now, at once; refused, the request is refused with its record.
+	if why, refused := unlimitedGrant(e.rules.Load().pol, p.key.id, vd.d.decision); refused {
+		return e.refusePending(v, p, vd, approved, RuleRollingLimit, why)
+	}
+	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
+	if err != nil {
+		var lr *limits.Refusal
+		switch {
+		case errors.As(err, &lr) && lr.Rule == limits.RuleCheckpoint:
+			return nil, &proto.Error{Code: api.CodeUnavailable, Rule: limits.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+		case errors.As(err, &lr):
+			// p.res is released (Renew); releasing it again changes
+			// nothing, and renewing it reserves afresh.
+			return e.refusePending(v, p, vd, approved, ruleName(lr.Rule), lr.Msg)
+		}
+		return e.refusePending(v, p, vd, approved, RuleApprovals, err.Error())
+	}
+	p.res = res
 	rec.Decision = audit.DecisionApproved
 	rec.Summary = fmt.Sprintf("approval %s: %s: %s", p.id, why, p.summary)
 	// The signature's record is a decision record (signDecided): without
-	// room for it nothing is signed and nothing changes here.
+	// room for it nothing is signed and nothing changes here (the renewed
+	// reservation is kept while the request waits).
 	resp, perr := e.signDecided(v, p.key, vd.d, rec)
 	if perr != nil {
 		return nil, perr
@@ -502,6 +528,26 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	resp.ApprovalID, resp.Approvers = p.id, approverNames(approved)
 	p.approved, p.status, p.result, p.lastSeq, p.lastLine, p.policyHash = approved, proto.StatusSigned, resp, resp.AuditSeq, resp.AuditRecord, vd.policyHash
 	return resp, nil
+}
+
+// refusePending refuses p, whose approvals (approved) sufficed under vd,
+// because rule refuses what it spends now (why), with its record; its
+// reservation is released. When the record cannot be appended nothing
+// else changes (fail), and the request is decided again later.
+func (e *Enclave) refusePending(v *vault, p *pending, vd verdict, approved []approverSig, rule, why string) (done, fail proto.Message) {
+	line, seq, err := v.audit.appendEvent(audit.Record{
+		TimeMS: e.now().UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
+		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
+		Decision: audit.DecisionRefused, Rule: rule,
+		Summary: fmt.Sprintf("approval %s: approved, but refused when it was to be signed (%s: %s): %s", p.id, rule, why, p.summary),
+	})
+	if err != nil {
+		return nil, eventFailure(fmt.Sprintf("the refusal of approval %s (%s)", p.id, rule), err)
+	}
+	p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
+	p.outcome = clipMessage(fmt.Sprintf("refused when it was to be signed (%s): %s", rule, why))
+	p.res.Release()
+	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: p.outcome, AuditRecord: line}, nil
 }
 
 // redecidePending decides every request waiting for approvals again under
@@ -513,6 +559,10 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
 func (e *Enclave) redecidePending(v *vault) {
+	// Under the read side of policyMu, as every decision: no policy comes
+	// into force between the judgement and its record (putInForce).
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
 	now := e.now()
 	e.approvals.mu.Lock()
@@ -567,6 +617,13 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		return refuse(api.CodeBadRequest, "approval: signature: not hex")
 	}
 	e.settle(v)
+	// The approval is judged, counted and signed under the read side of
+	// policyMu, as a sign request is decided (sign): a policy change that
+	// removes this approver is either in force before the approval is
+	// judged (and it no longer counts) or recorded after its decision's
+	// record; never in between.
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()

@@ -132,9 +132,13 @@ type Enclave struct {
 	v atomic.Pointer[vault]
 	// rules is the policy in force and its limit state.
 	rules atomic.Pointer[ruleset]
-	// policyMu makes each request's decision atomic against a policy
-	// swap: a sign request holds it for reading from loading rules until
-	// its limits are reserved (admit), swapPolicy for writing.
+	// policyMu makes each decision atomic against a policy change: a sign
+	// request holds it for reading from loading the rules until its record
+	// is appended (sign, admit), an approval, a re-decision of the held
+	// requests and their expiry likewise; putInForce holds it for writing
+	// while it appends a policy change's record and puts the policy in
+	// force. Lock order: gov.mu, policyMu, approvals.mu, frozen.mu, the
+	// audit log's, the tracker's.
 	policyMu  sync.RWMutex
 	frozen    freezes
 	approvals approvals

@@ -100,18 +100,17 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		if err != nil {
 			return refuse(api.CodeBadRequest, "%v", err)
 		}
-		line, seq, aerr := v.audit.appendEvent(audit.Record{
+		line, seq, aerr := e.putInForce(v, audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) in force at once, replacing version %d: it only tightens: %s", pol.Version(), pol.Hash(), rs.pol.Version(), listOr(change.Tightening, "no change in what is allowed")),
 			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
-		})
+		}, next, now)
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
 				return appendRefusal(aerr)
 			}
 			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		e.swapPolicy(next, now)
 		e.redecidePending(v)
 		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
@@ -220,7 +219,13 @@ func (e *Enclave) applyDue(v *vault) {
 			rec.Decision, rec.PolicyVersion = "applied", p.pol.Version()
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) in force: its time lock ended", p.pol.Version(), p.pol.Hash())
 		}
-		if _, _, err := v.audit.appendEvent(rec); err != nil {
+		var err error
+		if next != nil {
+			_, _, err = e.putInForce(v, rec, next, now)
+		} else {
+			_, _, err = v.audit.appendEvent(rec)
+		}
+		if err != nil {
 			// Not recorded, not applied: tried again at the next settle.
 			if !p.owedLogged {
 				p.owedLogged = true
@@ -233,7 +238,6 @@ func (e *Enclave) applyDue(v *vault) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		e.swapPolicy(next, now)
 		e.redecidePending(v)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}

@@ -34,7 +34,7 @@ const allKeys = "*"
 
 // ruleset is the policy in force with the limit state that goes with it.
 // Once the enclave is unsealed the tracker is one object for the rest of
-// the run: a policy change reconfigures it in place (swapPolicy), so that
+// the run: a policy change reconfigures it in place (putInForce), so that
 // no reservation, refusal count or checkpoint acknowledgement can land on
 // a tracker that is no longer read.
 type ruleset struct {
@@ -96,7 +96,7 @@ func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time)
 }
 
 // nextPolicy is a policy checked and ready to be put in force by
-// swapPolicy: its limits are laid out, so that putting it in force cannot
+// putInForce: its limits are laid out, so that putting it in force cannot
 // fail once its audit record is appended.
 type nextPolicy struct {
 	pol    *policy.Policy
@@ -113,17 +113,43 @@ func (e *Enclave) preparePolicy(pol *policy.Policy) (*nextPolicy, error) {
 	return &nextPolicy{pol: pol, limits: c}, nil
 }
 
-// swapPolicy puts next in force at now: the tracker in force is
-// reconfigured in place (limits.Tracker.Reconfigure: usage, reservations,
-// refusal counts and checkpoint bookkeeping carry over) and the new
-// ruleset is published, both under the write side of policyMu, so that
-// every request's decision and reservation (admit, under the read side)
-// is made wholly under the old policy or wholly under the new one. Only
-// the tracker's lock is taken inside: nothing here waits for the audit
-// log, the approvals or the freezes, which readers may hold.
+// putInForce appends rec, the event record that puts next in force, and
+// puts next in force at now once it is appended (record first, then
+// apply), both under the write side of policyMu. Every decision (a sign
+// request's, from admit through its record; an approval's; a re-decision
+// of a held request) is made under the read side, so that in the audit
+// log the decisions before rec are the old policy's and those after it
+// the new one's: no decision of the old policy, an approval by an
+// approver it removes say, is recorded after the record of the policy
+// that replaced it. Only the audit log's and the tracker's locks are
+// taken inside, and neither waits: nothing here waits for the approvals
+// or the freezes, which readers may hold.
+func (e *Enclave) putInForce(v *vault, rec audit.Record, next *nextPolicy, now time.Time) ([]byte, uint64, error) {
+	e.policyMu.Lock()
+	defer e.policyMu.Unlock()
+	line, seq, err := v.audit.appendEvent(rec)
+	if err != nil {
+		return nil, 0, err
+	}
+	e.swapLocked(next, now)
+	return line, seq, nil
+}
+
+// swapPolicy puts next in force at now without a record (a policy
+// restored from a checkpoint at the start), under the write side of
+// policyMu.
 func (e *Enclave) swapPolicy(next *nextPolicy, now time.Time) {
 	e.policyMu.Lock()
 	defer e.policyMu.Unlock()
+	e.swapLocked(next, now)
+}
+
+// swapLocked reconfigures the tracker in force in place
+// (limits.Tracker.Reconfigure: usage, reservations, refusal counts and
+// checkpoint bookkeeping carry over) and publishes the new ruleset, so
+// that every request's decision and reservation is made wholly under the
+// old policy or wholly under the new one. policyMu is held for writing.
+func (e *Enclave) swapLocked(next *nextPolicy, now time.Time) {
 	t := e.rules.Load().tracker
 	t.Reconfigure(next.limits, now)
 	e.rules.Store(&ruleset{pol: next.pol, tracker: t})

@@ -43,6 +43,16 @@ type admitted struct {
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	e.settle(v)
+	// The read side of policyMu is held until the signature's record is
+	// appended, not only through admit: a policy change appends the record
+	// that puts it in force under the write side (putInForce), so that in
+	// the audit log every decision after that record is the new policy's,
+	// and none of the old one's follows it. Nothing here waits (appending
+	// does not; the wait for the record's acknowledgement comes after, in
+	// Handle), so a policy change waits at most for the signatures being
+	// made.
+	e.policyMu.RLock()
+	defer e.policyMu.RUnlock()
 	var a admitted
 	if answer := e.admit(v, m, &a); answer != nil {
 		return answer
@@ -57,18 +67,16 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	return resp
 }
 
-// admit decides m under the policy in force and reserves its limits,
-// holding the read side of policyMu throughout, so that the policy that
+// admit decides m under the policy in force and reserves its limits. Its
+// caller holds the read side of policyMu throughout, so that the policy that
 // allows it, the limits that count it, the freeze check, the refusal
 // count toward a freeze and an approval hold all belong to one ruleset,
 // and no policy swap falls between the decision and the reservation. It
 // fills a and returns nil when the request is to be signed, else the
 // answer (a refusal, recorded and counted, or a request held for
-// approvals). The signature itself, and the wait for its record's
-// acknowledgement, happen after the lock is released.
+// approvals). The wait for the signature's acknowledgement happens after
+// the lock is released.
 func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Message {
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
 	c, req, perr := e.authenticate(v, rs.pol, m)
 	if perr != nil {

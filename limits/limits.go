@@ -463,6 +463,60 @@ func (t *Tracker) Check(now time.Time, key string, spends []Spend) (ok bool, rul
 	return false, RuleInvalid, err.Error()
 }
 
+// Renew decides again, at now and under the configuration in force, the
+// transaction r reserved, as key's moving spends: for a transaction signed
+// long after it was reserved (one held for approvals), which must fit the
+// limits at the time it is signed, counted from then on. Under t's lock,
+// r's amounts are given back (as Release does) and the spends reserved at
+// now (as Reserve does), so that nothing else can take the budget between
+// the two. It returns the new Reservation, which replaces r; or, when a
+// limit refuses (a *Refusal) or a spend is invalid, the error, and r is
+// released. A refusal by RuleCheckpoint changes nothing: r is kept, as it
+// was (the refusal is about the host, not the transaction).
+func (r *Reservation) Renew(now time.Time, key string, spends []Spend) (*Reservation, error) {
+	amts, err := amounts(spends)
+	if err != nil {
+		r.Release()
+		return nil, err
+	}
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.clock(now)
+	if err := t.checkpointRefusal(); err != nil {
+		return nil, err
+	}
+	if !r.done {
+		r.done = true
+		for _, e := range r.entries {
+			e.tr.release(e.k, e.amt, r.config)
+		}
+	}
+	return t.decideLocked(now, key, spends, amts, true)
+}
+
+// amounts returns the spends' amounts, or an error naming an invalid one.
+func amounts(spends []Spend) ([]u256, error) {
+	amts := make([]u256, 0, len(spends))
+	for i, s := range spends {
+		a, ok := fromBig(s.Amount)
+		if !ok {
+			return nil, fmt.Errorf("limits: spends[%d]: amount: want 0 to 2^256-1", i)
+		}
+		amts = append(amts, a)
+	}
+	return amts, nil
+}
+
+// checkpointRefusal is the RuleCheckpoint refusal when it applies. t.mu is
+// held.
+func (t *Tracker) checkpointRefusal() error {
+	if t.opts.RequireFresh && t.seq-t.ackedSeq >= uint64(t.opts.CheckpointEvery) {
+		return &Refusal{Rule: RuleCheckpoint, Msg: fmt.Sprintf("%d transactions since the newest acknowledged checkpoint (generation %d), limit %d", t.seq-t.ackedSeq, t.ackedGen, t.opts.CheckpointEvery)}
+	}
+	return nil
+}
+
 func (t *Tracker) decide(now time.Time, key string, spends []Spend, reserve bool) (*Reservation, error) {
 	var abuf [4]u256
 	amts := abuf[:0]
@@ -476,10 +530,17 @@ func (t *Tracker) decide(now time.Time, key string, spends []Spend, reserve bool
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ns := t.clock(now)
-	if t.opts.RequireFresh && t.seq-t.ackedSeq >= uint64(t.opts.CheckpointEvery) {
-		return nil, &Refusal{Rule: RuleCheckpoint, Msg: fmt.Sprintf("%d transactions since the newest acknowledged checkpoint (generation %d), limit %d", t.seq-t.ackedSeq, t.ackedGen, t.opts.CheckpointEvery)}
+	t.clock(now)
+	if err := t.checkpointRefusal(); err != nil {
+		return nil, err
 	}
+	return t.decideLocked(now, key, spends, amts, reserve)
+}
+
+// decideLocked is decide with t.mu held, the amounts checked and the
+// checkpoint rule passed.
+func (t *Tracker) decideLocked(now time.Time, key string, spends []Spend, amts []u256, reserve bool) (*Reservation, error) {
+	ns := t.clock(now)
 	ks := t.keys[key]
 	if ks == nil {
 		if reserve {
