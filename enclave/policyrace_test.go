@@ -42,7 +42,7 @@ import (
 //   - the signed amounts never exceed the 24 h limit (30 ETH) in a day.
 func TestPolicyRaceStress(t *testing.T) {
 	cycles := 4 * raceScale()
-	alice, bob := newApproverSet(t, "alice", "bob"), (*approverSet)(nil)
+	alice, bob := newApproverSet(t, "alice", "bob"), (*approverKeys)(nil)
 	bob = alice.of(1)
 	both := alice
 	f := newGovWith(t, func(k *policy.KeyRule) {
@@ -51,7 +51,7 @@ func TestPolicyRaceStress(t *testing.T) {
 		k.Freeze = &policy.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
 	})
 	approversOf := map[uint64][]string{1: both.names}
-	docWith := func(version uint64, ap *approverSet, window string) policy.Document {
+	docWith := func(version uint64, ap *approverKeys, window string) policy.Document {
 		d := withRule(f.doc, version, ap.rule(1, milliEther(500)))
 		d.Keys[0].Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: window, Max: ether(30).String()}}
 		d.Keys[0].Freeze = &policy.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
@@ -136,7 +136,7 @@ func TestPolicyRaceStress(t *testing.T) {
 	// The approvers: alice approves everything at once (she is removed
 	// and restored by the policy changes), bob approves or rejects what
 	// she could not.
-	approve := func(s *approverSet, i int, h held, reject bool) proto.Message {
+	approve := func(s *approverKeys, i int, h held, reject bool) proto.Message {
 		return s.decideAsync(f.e, h.id, i, h.body, reject)
 	}
 	wg.Go(func() {
@@ -259,7 +259,7 @@ func TestPolicyRaceStress(t *testing.T) {
 }
 
 // decideAsync is decide for goroutines other than the test's.
-func (a *approverSet) decideAsync(e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
+func (a *approverKeys) decideAsync(e *enclave.Enclave, id string, i int, body []byte, reject bool) proto.Message {
 	domain, decision := api.DomainApprove, api.DecisionApprove
 	if reject {
 		domain, decision = api.DomainReject, api.DecisionReject
