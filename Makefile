@@ -48,11 +48,17 @@ test: fmt-check vet staticcheck
 ## tmpfs); each proves every 200 has its record in the persisted log and
 ## the log verifies; then the hostile-host tests at full size (withheld
 ## acknowledgements from many clients, 10 rounds of 600 flooding
-## connections). Short runs of all are part of make test.
+## connections); the policy races at ten times their size (spends, freezes,
+## approvals and held reservations while policy changes apply); and the
+## enclave listener under 3,000 idle connections and 300 half-written 1 MiB
+## frames. Short runs of all are part of make test.
 chaos:
 	NITROSIGN_CHAOS=1 NITROSIGN_CHAOS_KILLS=$(CHAOS_KILLS) NITROSIGN_CHAOS_CLIENTS=$(CHAOS_CLIENTS) \
 		$(GO) test -count=1 -timeout 20m -v -run 'TestEnclaveKillsUnderLoad|TestDiskFull' ./internal/chaos
 	NITROSIGN_CHAOS=1 $(GO) test -count=1 -timeout 20m -run 'TestHostileHost' ./enclave
+	NITROSIGN_CHAOS=1 $(GO) test -race -count=1 -timeout 20m -v \
+		-run 'TestLimitAtomic|TestFreezeAtomic|TestApprovalReservationAcrossPolicyChange|TestPolicyRaceStress' ./enclave
+	NITROSIGN_CHAOS=1 $(GO) test -count=1 -timeout 20m -v -run 'TestServeIdleConnectionsCappedAndClosed|TestServeHalfWrittenFramesDropped' ./proto
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -45,7 +45,7 @@ type Config struct {
 	// transport.DefaultEnclaveCID and transport.DefaultEnclavePort.
 	EnclaveCID, EnclavePort uint32
 	// Conns is the number of persistent connections to the enclave
-	// (default 4). Each carries many requests at once.
+	// (default 4, at most MaxConns). Each carries many requests at once.
 	Conns int
 	// RequestTimeout bounds one request to the enclave (default 10 s).
 	RequestTimeout time.Duration
@@ -91,6 +91,12 @@ type Server struct {
 
 // New returns a Server. It does not connect to the enclave until the first
 // request.
+// MaxConns bounds Config.Conns: the enclave accepts 64 connections at once
+// (enclave.Serve), and the pool holds two for a slot while it replaces one
+// left idle (the old one stays open for the calls still on it), so 16
+// slots leave room for a restarting host's connections still closing.
+const MaxConns = 16
+
 func New(cfg *Config) (*Server, error) {
 	if cfg == nil || cfg.Transport == nil {
 		return nil, errors.New("host: a transport to the enclave is required")
@@ -101,6 +107,9 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if c.EnclavePort == 0 {
 		c.EnclavePort = transport.DefaultEnclavePort
+	}
+	if c.Conns > MaxConns {
+		return nil, fmt.Errorf("host: %d connections to the enclave: at most %d (the enclave accepts 64, and the pool may hold two per slot while it redials)", c.Conns, MaxConns)
 	}
 	if c.Conns <= 0 {
 		c.Conns = 4

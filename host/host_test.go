@@ -304,6 +304,18 @@ func TestNewNeedsTransport(t *testing.T) {
 	}
 }
 
+// TestNewBoundsConns: the pool stays within the connections the enclave
+// accepts.
+func TestNewBoundsConns(t *testing.T) {
+	sim := newSim(t)
+	if _, err := host.New(&host.Config{Transport: sim.Endpoint(transport.ParentCID), Conns: host.MaxConns + 1}); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("New with %d connections: %v", host.MaxConns+1, err)
+	}
+	if _, err := host.New(&host.Config{Transport: sim.Endpoint(transport.ParentCID), Conns: host.MaxConns}); err != nil {
+		t.Fatalf("New with %d connections: %v", host.MaxConns, err)
+	}
+}
+
 func TestServeTLS(t *testing.T) {
 	sim := newSim(t)
 	startFake(t, sim, func(proto.Message) proto.Message {
