@@ -99,7 +99,7 @@
 // untagged), no floats, no duplicate or unknown fields, no trailing bytes,
 // and only the shape of the attestation document, so nesting is bounded by
 // construction. A document is at most [MaxDocumentSize] bytes; the AWS
-// documents in shared/testdata/nitro are 4.7 to 7.4 KiB. public_key,
+// documents in testdata/aws/nitro are 4.7 to 7.4 KiB. public_key,
 // user_data and nonce may be absent, null (as AWS encodes a field the
 // enclave did not set) or a byte string of at most 1024 bytes.
 package attestation

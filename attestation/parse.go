@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of the parser. The AWS documents in shared/testdata/nitro are 4.7
+// Limits of the parser. The AWS documents in testdata/aws/nitro are 4.7
 // to 7.4 KiB: a 5-byte protected header, an empty unprotected header, the
 // payload (16 PCRs of 48 bytes, a 640-byte leaf certificate, a bundle of 4
 // certificates of about 700 bytes, and public_key, user_data and nonce of up

@@ -15,8 +15,8 @@ import (
 )
 
 // nitroDir holds the real AWS documents, relative to the package directory:
-// the shared test data beside the repository.
-const nitroDir = "../../shared/testdata/nitro"
+// the copy in the repository's testdata/aws (see its README for provenance).
+const nitroDir = "../testdata/aws/nitro"
 
 // realDoc is a real AWS attestation document and what its README says of
 // it.
@@ -38,7 +38,7 @@ func utc(s string) time.Time {
 	return t
 }
 
-// realDocs are the documents of shared/testdata/nitro/README.md.
+// realDocs are the documents of testdata/aws/nitro/README.md.
 var realDocs = []realDoc{
 	{
 		file:      "attestation_production.b64",
@@ -70,7 +70,7 @@ func loadRealDocs(t testing.TB) []realDoc {
 	t.Helper()
 	if _, err := os.Stat(nitroDir); err != nil {
 		t.Fatalf("the real AWS documents are missing: %v\n"+
-			"they live in shared/testdata/nitro beside the repository (%s from the attestation package)", err, nitroDir)
+			"they live in testdata/aws/nitro (%s from the attestation package)", err, nitroDir)
 	}
 	docs := slices.Clone(realDocs)
 	for i := range docs {

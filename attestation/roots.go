@@ -21,7 +21,7 @@ const AWSRootG1Fingerprint = "641A0321A3E244EFE456463195D606317ED7CDCC3C1756E098
 // (CN=aws.nitro-enclaves, O=Amazon, OU=AWS, C=US; ECDSA P-384; valid from
 // 2019-10-28 to 2049-10-28), from
 // https://aws-nitro-enclaves.amazonaws.com/AWS_NitroEnclaves_Root-G1.zip, a
-// copy of shared/testdata/nitro/aws_nitro_enclaves_root_g1.pem.
+// copy of testdata/aws/nitro/aws_nitro_enclaves_root_g1.pem.
 const awsRootG1PEM = `
 -----BEGIN CERTIFICATE-----
 MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL

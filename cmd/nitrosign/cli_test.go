@@ -362,9 +362,9 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestAttestVerifyRealDocuments(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "nitro")
+	dir := filepath.Join("..", "..", "testdata", "aws", "nitro")
 	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("shared test data missing (%v): the repository expects ../shared beside it", err)
+		t.Fatalf("the real AWS documents are missing (%v): testdata/aws/nitro", err)
 	}
 	doc := filepath.Join(dir, "attestation_production.b64")
 	var out, errOut bytes.Buffer

@@ -16,7 +16,7 @@ import (
 
 // kmsDir holds the real KMS outputs, in the shared test data beside the
 // repository (/work/main and /work/shared).
-const kmsDir = "../../../shared/testdata/kms"
+const kmsDir = "../../testdata/aws/kms"
 
 type kmsVector struct {
 	Input        string `json:"input_ber_hex"`
@@ -31,7 +31,7 @@ func kmsVectors(t testing.TB) map[string]kmsVector {
 	path := filepath.Join(kmsDir, "ciphertext_for_recipient_parse_vectors.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("the real KMS samples are missing: %v (they live in shared/testdata/kms, beside the repository)", err)
+		t.Fatalf("the real KMS samples are missing: %v (they live in testdata/aws/kms)", err)
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()

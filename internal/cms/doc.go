@@ -84,7 +84,7 @@
 // # The subject key identifier
 //
 // KMS's identifier is 32 bytes in every sample seen (the two in
-// shared/testdata/kms and a third in a public demo), so it is presumably a
+// testdata/aws/kms and a third in a public demo), so it is presumably a
 // SHA-256 digest of the recipient's public key; but AWS documents neither
 // the input nor the form hashed (the SubjectPublicKeyInfo DER that the
 // attestation document carries, the RSAPublicKey, or the subjectPublicKey

@@ -116,7 +116,7 @@
 // check. The answer then has no Plaintext (GenerateDataKey still returns
 // the CiphertextBlob) but CiphertextForRecipient: a CMS EnvelopedData
 // (RFC 5652) in the BER KMS writes, laid out byte for byte as the real
-// sample in shared/testdata/kms: version 2; one KeyTransRecipientInfo
+// sample in testdata/aws/kms: version 2; one KeyTransRecipientInfo
 // (version 2) identified by a 32-byte subjectKeyIdentifier; RSAES-OAEP
 // with explicit SHA-256 and MGF1-SHA-256 parameters; the content
 // encrypted with AES-256-CBC under a fresh key and IV, PKCS #7 padded.

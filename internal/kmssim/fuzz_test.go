@@ -33,7 +33,7 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testd
 const updateHow = "go test ./internal/kmssim -run TestSeedCorpus -update-corpus"
 
 // fuzzTime is the fuzzing server's clock: when the real AWS attestation
-// document of shared/testdata/nitro is valid (its leaf from 14:37:36 to
+// document of testdata/aws/nitro is valid (its leaf from 14:37:36 to
 // 17:37:39 UTC), so that seeds carrying it get past the certificate
 // checks.
 var fuzzTime = time.Date(2024, 9, 7, 15, 0, 0, 0, time.UTC)
@@ -50,9 +50,9 @@ const (
 // verifies.
 func awsDocument(t testing.TB) []byte {
 	t.Helper()
-	b64, err := os.ReadFile("../../../shared/testdata/nitro/attestation_production.b64")
+	b64, err := os.ReadFile("../../testdata/aws/nitro/attestation_production.b64")
 	if err != nil {
-		t.Fatalf("the real AWS document is missing: %v (it lives in shared/testdata/nitro, beside the repository)", err)
+		t.Fatalf("the real AWS document is missing: %v (it lives in testdata/aws/nitro)", err)
 	}
 	doc, err := attestation.Decode(b64)
 	if err != nil {

@@ -948,12 +948,12 @@ func TestState(t *testing.T) {
 }
 
 // TestEnvelopeMatchesKMS checks the envelope's layout against the real
-// CiphertextForRecipient of shared/testdata/kms: given the sample's
+// CiphertextForRecipient of testdata/aws/kms: given the sample's
 // fields, marshalEnvelope writes the sample byte for byte.
 func TestEnvelopeMatchesKMS(t *testing.T) {
-	data, err := os.ReadFile("../../../shared/testdata/kms/ciphertext_for_recipient_parse_vectors.json")
+	data, err := os.ReadFile("../../testdata/aws/kms/ciphertext_for_recipient_parse_vectors.json")
 	if err != nil {
-		t.Fatalf("the real KMS samples are missing: %v (they live in shared/testdata/kms, beside the repository)", err)
+		t.Fatalf("the real KMS samples are missing: %v (they live in testdata/aws/kms)", err)
 	}
 	var vectors map[string]struct {
 		Input string `json:"input_ber_hex"`

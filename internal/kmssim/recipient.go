@@ -191,7 +191,7 @@ func indefinite(tag byte, children ...[]byte) []byte {
 
 // marshalEnvelope encodes a CMS (RFC 5652) ContentInfo holding an
 // EnvelopedData in the BER that KMS writes (byte for byte the layout of
-// the real CiphertextForRecipient in shared/testdata/kms): indefinite
+// the real CiphertextForRecipient in testdata/aws/kms): indefinite
 // lengths on ContentInfo, its [0], EnvelopedData, EncryptedContentInfo and
 // the encrypted content, definite ones inside the recipient info.
 //

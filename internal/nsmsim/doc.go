@@ -16,7 +16,7 @@
 // # Documents
 //
 // Documents have exactly the shape of AWS's, as in the real documents of
-// shared/testdata/nitro (a copy is in testdata/), so that a verifier that
+// testdata/aws/nitro (a copy is in testdata/), so that a verifier that
 // accepts the simulator's documents has parsed the real format:
 //
 //   - an untagged COSE_Sign1 array (AWS does not use tag 18): the protected
