@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 )
 
@@ -171,11 +172,11 @@ func decodeHex(s string) ([]byte, error) {
 // otherwise, with a message naming the field ("request_id: ...").
 func DecodeSignRequest(body []byte) (*SignRequest, error) {
 	if len(body) > MaxBodySize {
-		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("body is %d bytes, limit %d", len(body), MaxBodySize)}
+		return nil, &Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("body is %d bytes, limit %d", len(body), MaxBodySize)}
 	}
 	var req SignRequest
 	if err := strictjson.Unmarshal(body, &req, MaxBodySize); err != nil {
-		return nil, &Error{Code: CodeBadRequest, Message: strings.TrimPrefix(err.Error(), "strictjson: "), err: err}
+		return nil, &Error{Code: refusal.CodeBadRequest, Message: strings.TrimPrefix(err.Error(), "strictjson: "), err: err}
 	}
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -201,7 +202,7 @@ func (r *SignRequest) Validate() error {
 		if len(present) > 0 {
 			msg = strings.Join(present, ", ")
 		}
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
+		return &Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
 	}
 	if r.EthTransaction != nil {
 		if _, err := decodeHex(r.EthTransaction.Unsigned); err != nil {
@@ -264,7 +265,7 @@ func checkKey(key string) error {
 }
 
 func badRequest(field string, err error) *Error {
-	return &Error{Code: CodeBadRequest, Message: field + ": " + err.Error(), err: err}
+	return &Error{Code: refusal.CodeBadRequest, Message: field + ": " + err.Error(), err: err}
 }
 
 // SignResponse is the 200 answer to POST /v1/sign. All byte strings are
@@ -354,52 +355,6 @@ type EnclaveHealth struct {
 	UptimeMS int64 `json:"uptime_ms"`
 }
 
-// Error codes; see the package documentation for their meaning and status.
-const (
-	CodeBadRequest                 = "bad_request"
-	CodeUnauthorized               = "unauthorized"
-	CodeStaleRequest               = "stale_request"
-	CodeReplayedRequest            = "replayed_request"
-	CodePolicyDenied               = "policy_denied"
-	CodeUnknownKey                 = "unknown_key"
-	CodeNotFound                   = "not_found"
-	CodeMethodNotAllowed           = "method_not_allowed"
-	CodeTooLarge                   = "too_large"
-	CodeUnsupportedTransactionType = "unsupported_transaction_type"
-	CodeUnavailable                = "unavailable"
-	CodeInternal                   = "internal"
-	// CodeEnclaveUnavailable: the host is up but has no enclave to forward
-	// to: its process is not running (it died and is being restarted) or
-	// the connection to it broke before it answered; /v1/health also
-	// answers it while the enclave is locked, until the host has unsealed
-	// it. No answer was released; retry later.
-	CodeEnclaveUnavailable = "enclave_unavailable"
-)
-
-// StatusFor returns the HTTP status for an error code; unknown codes are
-// internal errors (500). (Numbers rather than net/http's constants keep
-// net/http out of what the enclave links for this package.)
-func StatusFor(code string) int {
-	switch code {
-	case CodeBadRequest, CodeUnsupportedTransactionType:
-		return 400
-	case CodeUnauthorized, CodeStaleRequest, CodeReplayedRequest:
-		return 401
-	case CodePolicyDenied, CodeApprovalRejected:
-		return 403
-	case CodeUnknownKey, CodeNotFound:
-		return 404
-	case CodeMethodNotAllowed:
-		return 405
-	case CodeTooLarge:
-		return 413
-	case CodeUnavailable, CodeEnclaveUnavailable:
-		return 503
-	default:
-		return 500
-	}
-}
-
 // ErrorResponse is the body of every non-2xx answer.
 type ErrorResponse struct {
 	Error Error `json:"error"`
@@ -440,4 +395,4 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.err }
 
 // Status returns the HTTP status for e's code.
-func (e *Error) Status() int { return StatusFor(e.Code) }
+func (e *Error) Status() int { return refusal.Status(e.Code) }

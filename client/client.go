@@ -80,7 +80,7 @@ type Client struct {
 type APIError struct {
 	Status  int
 	Code    string // one of the api.Code constants
-	Rule    string // the policy rule, for api.CodePolicyDenied
+	Rule    string // the policy rule, for refusal.CodePolicyDenied
 	Message string
 }
 

@@ -101,8 +101,8 @@
 // provides. The enclave seals a checkpoint when [Tracker.NeedsCheckpoint]
 // says so: after Options.CheckpointEvery (C) transactions, or once a change
 // is Options.CheckpointInterval (T) old. With Options.RequireFresh the
-// Tracker refuses (rule [RuleCheckpoint]) a transaction that would put more
-// than C transactions beyond the newest checkpoint the host has
+// Tracker refuses (rule checkpoint, refusal.RuleCheckpoint) a transaction
+// that would put more than C transactions beyond the newest checkpoint the host has
 // acknowledged ([Tracker.Acknowledge]), as the audit log stops when too
 // many records are unacknowledged. Then, if the host restores the newest
 // acknowledged checkpoint (after a crash, or deliberately after letting the
