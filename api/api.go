@@ -18,23 +18,10 @@
 // # Errors
 //
 // Every refusal is an [ErrorResponse] whose error.code is one of the codes
-// below, answered with the HTTP status [StatusFor] gives. Callers branch on
-// the code, never on the message.
-//
-//	code                          status  meaning
-//	bad_request                   400     malformed body or query: bad JSON, bad field, not exactly one payload
-//	unsupported_transaction_type  400     a transaction type the enclave does not decode (fails closed)
-//	unauthorized                  401     stamp missing, malformed or not verifying, or the key is not a registered client
-//	stale_request                 401     timestamp_ms outside the accepted window
-//	replayed_request              401     request_id already seen
-//	policy_denied                 403     the policy refused; error.rule names the rule
-//	unknown_key                   404     no signing key with that id
-//	not_found                     404     no such endpoint or object
-//	method_not_allowed            405     wrong HTTP method for the endpoint
-//	too_large                     413     body larger than MaxBodySize
-//	internal                      500     a bug or an unexpected failure; unknown codes map here too
-//	unavailable                   503     the enclave refuses for now (locked, a window or backlog full) or did not answer in time, or audit records cannot be persisted
-//	enclave_unavailable           503     no enclave to forward to: not running, restarting, or (health) not yet unsealed; retry later
+// of package api/refusal, answered with the HTTP status refusal.Status
+// gives, and whose error.rule, if any, is one of its rules. That package
+// defines every code and rule once; docs/api.md lists them with their
+// meaning. Callers branch on the code (and rule), never on the message.
 package api
 
 import (
@@ -362,9 +349,10 @@ type ErrorResponse struct {
 
 // Error is a refusal, as sent on the wire and as a Go error.
 type Error struct {
-	// Code is one of the Code constants; callers branch on it.
+	// Code is one of the codes of package api/refusal; callers branch on it.
 	Code string `json:"code"`
-	// Rule names the policy rule that refused, for policy_denied.
+	// Rule names the rule that refused (one of package api/refusal), for
+	// policy_denied and some others.
 	Rule string `json:"rule,omitempty"`
 	// Message explains the refusal to a human.
 	Message string `json:"message"`

@@ -307,8 +307,8 @@ func TestUnsealRefusals(t *testing.T) {
 	}
 
 	f.kms.deny = true
-	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: sealed}), enclave.CodeKMSAccessDenied, "KMS refused")
-	wantCode(t, call(t, e, &proto.UnsealRequest{Create: true}), enclave.CodeKMSAccessDenied, "KMS refused")
+	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: sealed}), refusal.CodeKMSAccessDenied, "KMS refused")
+	wantCode(t, call(t, e, &proto.UnsealRequest{Create: true}), refusal.CodeKMSAccessDenied, "KMS refused")
 	f.kms.deny = false
 	if r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed}); r.Keys != 2 {
 		t.Fatalf("unsealed %d keys", r.Keys)

@@ -33,10 +33,6 @@ const (
 	StateEphemeral = "ephemeral" // a seed drawn at start and never sealed
 )
 
-// CodeKMSAccessDenied answers an unseal that KMS refused: usually an
-// enclave image whose measurement the key policy does not name.
-const CodeKMSAccessDenied = "kms_access_denied"
-
 // unsealTimeout bounds one unseal or seal, KMS calls included.
 const unsealTimeout = 2 * time.Minute
 
@@ -68,7 +64,7 @@ func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
 // secrets, so their text is passed on.
 func kmsError(op string, err error) *proto.Error {
 	if errors.Is(err, kms.ErrAccessDenied) {
-		return refuse(CodeKMSAccessDenied, "%s: KMS refused: %v", op, err)
+		return refuse(refusal.CodeKMSAccessDenied, "%s: KMS refused: %v", op, err)
 	}
 	return refuse(refusal.CodeUnavailable, "%s: %v", op, err)
 }

@@ -70,6 +70,12 @@ const (
 	// /v1/health also answers it while the enclave is locked, until the
 	// host has unsealed it. No answer was released; retry later.
 	CodeEnclaveUnavailable = "enclave_unavailable"
+	// CodeKMSAccessDenied: the enclave's answer to the host's unseal (or
+	// seal) when KMS refused, usually because the key policy does not name
+	// this enclave image's measurement. It goes to the host only (which
+	// keeps retrying and says why in /v1/health), never to a client; its
+	// status is that of a code not meant for HTTP (500).
+	CodeKMSAccessDenied = "kms_access_denied"
 )
 
 // Stateless policy rules (package policy): what one request may do on its
@@ -259,6 +265,7 @@ var codes = []struct {
 	{CodeInternal, 500},
 	{CodeUnavailable, 503},
 	{CodeEnclaveUnavailable, 503},
+	{CodeKMSAccessDenied, 500},
 }
 
 // rules lists every rule, grouped as the constants are.
