@@ -14,7 +14,8 @@ import (
 // A Decision is the outcome of evaluating a request.
 type Decision struct {
 	Allow bool
-	// Rule names the rule that refused (empty when allowed).
+	// Rule names the rule that refused (empty when allowed): one of the
+	// stateless policy rules of package api/refusal.
 	Rule string
 	// Reason says why, for humans; it holds no secrets.
 	Reason string
