@@ -25,9 +25,9 @@ func newChain(s *audit.Signer, head audit.Head) *audit.Chain {
 }
 
 // appendRefusal answers a request whose record could not be appended: 400
-// with rule refusal.RuleRecordTooLarge for a record too large (the request is at
-// fault, and asking again cannot help), else 503 with rule refusal.RuleAudit (the
-// enclave cannot record now).
+// with rule refusal.RuleRecordTooLarge for a record too large (the request
+// is at fault, and asking again cannot help), else 503 with rule
+// refusal.RuleAudit (the enclave cannot record now).
 func appendRefusal(err error) *proto.Error {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		// The sizes, without the wrappers' prefixes.

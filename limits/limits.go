@@ -126,8 +126,8 @@ type Options struct {
 	// this long without one (default 10 s, at most MaxWindow).
 	CheckpointInterval time.Duration
 	// RequireFresh makes Reserve and Check refuse (rule
-	// refusal.RuleCheckpoint) once CheckpointEvery transactions have been reserved since the
-	// newest acknowledged checkpoint.
+	// refusal.RuleCheckpoint) once CheckpointEvery transactions have been
+	// reserved since the newest acknowledged checkpoint.
 	RequireFresh bool
 	// MaxSkew is how far in the future of the restoring enclave's clock a
 	// snapshot's time may be (default 5 s, at most 1 h).
@@ -441,8 +441,8 @@ func (r *Reservation) Release() {
 // When a limit refuses, Reserve returns a *Refusal naming the first that
 // does, in this order: refusal.RuleCheckpoint (which, with
 // Options.RequireFresh, stops every key, like the audit backlog), the rules
-// in the order New got them, the velocities in that order. A spend with an invalid amount is an
-// error. Either way nothing is reserved.
+// in the order New got them, the velocities in that order. A spend with an
+// invalid amount is an error. Either way nothing is reserved.
 func (t *Tracker) Reserve(now time.Time, key string, spends []Spend) (*Reservation, error) {
 	return t.decide(now, key, spends, true)
 }

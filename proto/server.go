@@ -222,9 +222,10 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // One goroutine reads and decodes frames; each request is handled in its own
 // goroutine, at most opts.MaxInFlightPerConn at a time; one goroutine writes
 // responses through a buffer, flushing whenever none is queued. A frame
-// that fails to decode is answered with an Error of code refusal.CodeBadRequest if
-// its envelope, and with it the request id, could be read; otherwise the
-// stream cannot be trusted any more, and the connection is closed.
+// that fails to decode is answered with an Error of code
+// refusal.CodeBadRequest if its envelope, and with it the request id, could
+// be read; otherwise the stream cannot be trusted any more, and the
+// connection is closed.
 //
 // The connection is also closed, with an error wrapping ErrIdle or
 // ErrFrameTimeout, when it stays idle for opts.IdleTimeout or a frame does
