@@ -18,23 +18,10 @@
 // # Errors
 //
 // Every refusal is an [ErrorResponse] whose error.code is one of the codes
-// below, answered with the HTTP status [StatusFor] gives. Callers branch on
-// the code, never on the message.
-//
-//	code                          status  meaning
-//	bad_request                   400     malformed body or query: bad JSON, bad field, not exactly one payload
-//	unsupported_transaction_type  400     a transaction type the enclave does not decode (fails closed)
-//	unauthorized                  401     stamp missing, malformed or not verifying, or the key is not a registered client
-//	stale_request                 401     timestamp_ms outside the accepted window
-//	replayed_request              401     request_id already seen
-//	policy_denied                 403     the policy refused; error.rule names the rule
-//	unknown_key                   404     no signing key with that id
-//	not_found                     404     no such endpoint or object
-//	method_not_allowed            405     wrong HTTP method for the endpoint
-//	too_large                     413     body larger than MaxBodySize
-//	internal                      500     a bug or an unexpected failure; unknown codes map here too
-//	unavailable                   503     the enclave refuses for now (locked, a window or backlog full) or did not answer in time, or audit records cannot be persisted
-//	enclave_unavailable           503     no enclave to forward to: not running, restarting, or (health) not yet unsealed; retry later
+// of package api/refusal, answered with the HTTP status refusal.Status
+// gives, and whose error.rule, if any, is one of its rules. That package
+// defines every code and rule once; docs/api.md lists them with their
+// meaning. Callers branch on the code (and rule), never on the message.
 package api
 
 import (
@@ -44,6 +31,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 )
 
@@ -171,11 +159,11 @@ func decodeHex(s string) ([]byte, error) {
 // otherwise, with a message naming the field ("request_id: ...").
 func DecodeSignRequest(body []byte) (*SignRequest, error) {
 	if len(body) > MaxBodySize {
-		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("body is %d bytes, limit %d", len(body), MaxBodySize)}
+		return nil, &Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("body is %d bytes, limit %d", len(body), MaxBodySize)}
 	}
 	var req SignRequest
 	if err := strictjson.Unmarshal(body, &req, MaxBodySize); err != nil {
-		return nil, &Error{Code: CodeBadRequest, Message: strings.TrimPrefix(err.Error(), "strictjson: "), err: err}
+		return nil, &Error{Code: refusal.CodeBadRequest, Message: strings.TrimPrefix(err.Error(), "strictjson: "), err: err}
 	}
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -201,7 +189,7 @@ func (r *SignRequest) Validate() error {
 		if len(present) > 0 {
 			msg = strings.Join(present, ", ")
 		}
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
+		return &Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
 	}
 	if r.EthTransaction != nil {
 		if _, err := decodeHex(r.EthTransaction.Unsigned); err != nil {
@@ -264,7 +252,7 @@ func checkKey(key string) error {
 }
 
 func badRequest(field string, err error) *Error {
-	return &Error{Code: CodeBadRequest, Message: field + ": " + err.Error(), err: err}
+	return &Error{Code: refusal.CodeBadRequest, Message: field + ": " + err.Error(), err: err}
 }
 
 // SignResponse is the 200 answer to POST /v1/sign. All byte strings are
@@ -354,52 +342,6 @@ type EnclaveHealth struct {
 	UptimeMS int64 `json:"uptime_ms"`
 }
 
-// Error codes; see the package documentation for their meaning and status.
-const (
-	CodeBadRequest                 = "bad_request"
-	CodeUnauthorized               = "unauthorized"
-	CodeStaleRequest               = "stale_request"
-	CodeReplayedRequest            = "replayed_request"
-	CodePolicyDenied               = "policy_denied"
-	CodeUnknownKey                 = "unknown_key"
-	CodeNotFound                   = "not_found"
-	CodeMethodNotAllowed           = "method_not_allowed"
-	CodeTooLarge                   = "too_large"
-	CodeUnsupportedTransactionType = "unsupported_transaction_type"
-	CodeUnavailable                = "unavailable"
-	CodeInternal                   = "internal"
-	// CodeEnclaveUnavailable: the host is up but has no enclave to forward
-	// to: its process is not running (it died and is being restarted) or
-	// the connection to it broke before it answered; /v1/health also
-	// answers it while the enclave is locked, until the host has unsealed
-	// it. No answer was released; retry later.
-	CodeEnclaveUnavailable = "enclave_unavailable"
-)
-
-// StatusFor returns the HTTP status for an error code; unknown codes are
-// internal errors (500). (Numbers rather than net/http's constants keep
-// net/http out of what the enclave links for this package.)
-func StatusFor(code string) int {
-	switch code {
-	case CodeBadRequest, CodeUnsupportedTransactionType:
-		return 400
-	case CodeUnauthorized, CodeStaleRequest, CodeReplayedRequest:
-		return 401
-	case CodePolicyDenied, CodeApprovalRejected:
-		return 403
-	case CodeUnknownKey, CodeNotFound:
-		return 404
-	case CodeMethodNotAllowed:
-		return 405
-	case CodeTooLarge:
-		return 413
-	case CodeUnavailable, CodeEnclaveUnavailable:
-		return 503
-	default:
-		return 500
-	}
-}
-
 // ErrorResponse is the body of every non-2xx answer.
 type ErrorResponse struct {
 	Error Error `json:"error"`
@@ -407,9 +349,10 @@ type ErrorResponse struct {
 
 // Error is a refusal, as sent on the wire and as a Go error.
 type Error struct {
-	// Code is one of the Code constants; callers branch on it.
+	// Code is one of the codes of package api/refusal; callers branch on it.
 	Code string `json:"code"`
-	// Rule names the policy rule that refused, for policy_denied.
+	// Rule names the rule that refused (one of package api/refusal), for
+	// policy_denied and some others.
 	Rule string `json:"rule,omitempty"`
 	// Message explains the refusal to a human.
 	Message string `json:"message"`
@@ -440,4 +383,4 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.err }
 
 // Status returns the HTTP status for e's code.
-func (e *Error) Status() int { return StatusFor(e.Code) }
+func (e *Error) Status() int { return refusal.Status(e.Code) }

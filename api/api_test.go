@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
@@ -94,61 +95,61 @@ func TestDecodeSignRequestRefuses(t *testing.T) {
 		code string
 		want string // substring of the message
 	}{
-		{name: "empty", in: ``, code: CodeBadRequest, want: "empty input"},
-		{name: "too large", in: `{"request_id":"` + strings.Repeat("a", MaxBodySize) + `"}`, code: CodeTooLarge, want: "limit 262144"},
-		{name: "array", in: `[]`, code: CodeBadRequest, want: "want an object"},
-		{name: "trailing", in: validBody + `{}`, code: CodeBadRequest, want: "trailing data"},
-		{name: "invalid utf8", in: body("key", "\"k\xff\""), code: CodeBadRequest, want: "invalid UTF-8"},
-		{name: "duplicate request_id", in: strings.Replace(validBody, `{`, `{"request_id":"r-2",`, 1), code: CodeBadRequest, want: `duplicate key "request_id"`},
-		{name: "duplicate nested", in: body("eth_transaction", `{"unsigned":"0x01","unsigned":"0x02"}`), code: CodeBadRequest, want: `duplicate key "unsigned" in $.eth_transaction`},
-		{name: "case-folded field", in: strings.Replace(validBody, `"key"`, `"KEY"`, 1), code: CodeBadRequest, want: `unknown field "KEY"`},
-		{name: "unknown field", in: body("chain_id", `1`), code: CodeBadRequest, want: `unknown field "chain_id"`},
-		{name: "unknown nested field", in: body("eth_transaction", `{"unsigned":"0x01","to":"0x"}`), code: CodeBadRequest, want: `unknown field "to" at $.eth_transaction`},
-		{name: "request_id missing", in: body("request_id", ""), code: CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 0"},
-		{name: "request_id empty", in: body("request_id", `""`), code: CodeBadRequest, want: "request_id: must be 1 to 128"},
-		{name: "request_id null", in: body("request_id", `null`), code: CodeBadRequest, want: "null is not allowed at $.request_id"},
-		{name: "request_id number", in: body("request_id", `1`), code: CodeBadRequest, want: "cannot decode number into string at $.request_id"},
-		{name: "request_id 129", in: body("request_id", `"`+strings.Repeat("a", 129)+`"`), code: CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 129"},
-		{name: "request_id space", in: body("request_id", `"r 1"`), code: CodeBadRequest, want: "request_id: character 1 is not one of"},
-		{name: "request_id slash", in: body("request_id", `"r/1"`), code: CodeBadRequest, want: "request_id: character 1"},
-		{name: "request_id non-ascii", in: body("request_id", `"ré"`), code: CodeBadRequest, want: "request_id: character 1"},
-		{name: "request_id nul", in: body("request_id", `"r\u0000"`), code: CodeBadRequest, want: "request_id: character 1"},
-		{name: "timestamp missing", in: body("timestamp_ms", ""), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
-		{name: "timestamp zero", in: body("timestamp_ms", `0`), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
-		{name: "timestamp negative", in: body("timestamp_ms", `-1`), code: CodeBadRequest, want: "timestamp_ms: must be positive"},
-		{name: "timestamp float", in: body("timestamp_ms", `1700000000000.5`), code: CodeBadRequest, want: "cannot decode number 1700000000000.5 into int64 at $.timestamp_ms"},
-		{name: "timestamp integral float", in: body("timestamp_ms", `1700000000000.0`), code: CodeBadRequest, want: "into int64"},
-		{name: "timestamp exponent", in: body("timestamp_ms", `1.7e12`), code: CodeBadRequest, want: "cannot decode number 1.7e12"},
-		{name: "timestamp exponent integer", in: body("timestamp_ms", `17e11`), code: CodeBadRequest, want: "cannot decode number 17e11"},
-		{name: "timestamp overflow", in: body("timestamp_ms", `9223372036854775808`), code: CodeBadRequest, want: "into int64"},
-		{name: "timestamp string", in: body("timestamp_ms", `"1700000000000"`), code: CodeBadRequest, want: "cannot decode string into int64"},
-		{name: "timestamp null", in: body("timestamp_ms", `null`), code: CodeBadRequest, want: "null is not allowed"},
-		{name: "key missing", in: body("key", ""), code: CodeBadRequest, want: "key: must be 1 to 128 characters, got 0"},
-		{name: "key 129", in: body("key", `"`+strings.Repeat("k", 129)+`"`), code: CodeBadRequest, want: "key: must be 1 to 128 characters, got 129"},
-		{name: "key space", in: body("key", `"hot 1"`), code: CodeBadRequest, want: "key: character 3 is not printable ASCII"},
-		{name: "key tab", in: body("key", `"hot\t"`), code: CodeBadRequest, want: "key: character 3"},
-		{name: "key del", in: body("key", `"hot\u007f"`), code: CodeBadRequest, want: "key: character 3"},
-		{name: "key non-ascii", in: body("key", `"hötkey"`), code: CodeBadRequest, want: "key: character 1"},
-		{name: "no payload", in: body("eth_transaction", ""), code: CodeBadRequest, want: "exactly one payload required (eth_transaction, eth_typed_data, eth_personal_message), got none"},
-		{name: "two payloads", in: body("eth_personal_message", `{"message":"0x68690a"}`), code: CodeBadRequest, want: "got eth_transaction, eth_personal_message"},
-		{name: "personal message empty", in: msgBody("eth_personal_message", `{"message":"0x"}`), code: CodeBadRequest, want: "eth_personal_message.message: is empty"},
-		{name: "personal message not hex", in: msgBody("eth_personal_message", `{"message":"hello"}`), code: CodeBadRequest, want: `eth_personal_message.message: must start with "0x"`},
-		{name: "personal message unknown field", in: msgBody("eth_personal_message", `{"message":"0x00","text":"a"}`), code: CodeBadRequest, want: `unknown field "text"`},
-		{name: "typed data not object", in: msgBody("eth_typed_data", `"{}"`), code: CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
-		{name: "typed data array", in: msgBody("eth_typed_data", `[]`), code: CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
-		{name: "typed data null", in: msgBody("eth_typed_data", `null`), code: CodeBadRequest, want: "got none"},
-		{name: "typed data duplicate key inside", in: msgBody("eth_typed_data", `{"primaryType":"A","primaryType":"B"}`), code: CodeBadRequest, want: `duplicate key "primaryType"`},
-		{name: "null payload", in: body("eth_transaction", `null`), code: CodeBadRequest, want: "got none"},
-		{name: "payload not object", in: body("eth_transaction", `"0x01"`), code: CodeBadRequest, want: "cannot decode string into api.EthTransaction"},
-		{name: "unsigned missing", in: body("eth_transaction", `{}`), code: CodeBadRequest, want: `eth_transaction.unsigned: must start with "0x"`},
-		{name: "unsigned 0x only", in: body("eth_transaction", `{"unsigned":"0x"}`), code: CodeBadRequest, want: "eth_transaction.unsigned: is empty"},
-		{name: "unsigned no prefix", in: body("eth_transaction", `{"unsigned":"02c0"}`), code: CodeBadRequest, want: `must start with "0x"`},
-		{name: "unsigned 0X prefix", in: body("eth_transaction", `{"unsigned":"0X02c0"}`), code: CodeBadRequest, want: `must start with "0x"`},
-		{name: "unsigned odd", in: body("eth_transaction", `{"unsigned":"0x2c0"}`), code: CodeBadRequest, want: "odd number of hex digits (3)"},
-		{name: "unsigned not hex", in: body("eth_transaction", `{"unsigned":"0xzz"}`), code: CodeBadRequest, want: "is not hex"},
-		{name: "unsigned space", in: body("eth_transaction", `{"unsigned":"0x02 c0"}`), code: CodeBadRequest, want: "unsigned"},
-		{name: "unsigned trailing newline", in: body("eth_transaction", `{"unsigned":"0x02c0\n"}`), code: CodeBadRequest, want: "unsigned"},
-		{name: "unsigned null", in: body("eth_transaction", `{"unsigned":null}`), code: CodeBadRequest, want: "null is not allowed at $.eth_transaction.unsigned"},
+		{name: "empty", in: ``, code: refusal.CodeBadRequest, want: "empty input"},
+		{name: "too large", in: `{"request_id":"` + strings.Repeat("a", MaxBodySize) + `"}`, code: refusal.CodeTooLarge, want: "limit 262144"},
+		{name: "array", in: `[]`, code: refusal.CodeBadRequest, want: "want an object"},
+		{name: "trailing", in: validBody + `{}`, code: refusal.CodeBadRequest, want: "trailing data"},
+		{name: "invalid utf8", in: body("key", "\"k\xff\""), code: refusal.CodeBadRequest, want: "invalid UTF-8"},
+		{name: "duplicate request_id", in: strings.Replace(validBody, `{`, `{"request_id":"r-2",`, 1), code: refusal.CodeBadRequest, want: `duplicate key "request_id"`},
+		{name: "duplicate nested", in: body("eth_transaction", `{"unsigned":"0x01","unsigned":"0x02"}`), code: refusal.CodeBadRequest, want: `duplicate key "unsigned" in $.eth_transaction`},
+		{name: "case-folded field", in: strings.Replace(validBody, `"key"`, `"KEY"`, 1), code: refusal.CodeBadRequest, want: `unknown field "KEY"`},
+		{name: "unknown field", in: body("chain_id", `1`), code: refusal.CodeBadRequest, want: `unknown field "chain_id"`},
+		{name: "unknown nested field", in: body("eth_transaction", `{"unsigned":"0x01","to":"0x"}`), code: refusal.CodeBadRequest, want: `unknown field "to" at $.eth_transaction`},
+		{name: "request_id missing", in: body("request_id", ""), code: refusal.CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 0"},
+		{name: "request_id empty", in: body("request_id", `""`), code: refusal.CodeBadRequest, want: "request_id: must be 1 to 128"},
+		{name: "request_id null", in: body("request_id", `null`), code: refusal.CodeBadRequest, want: "null is not allowed at $.request_id"},
+		{name: "request_id number", in: body("request_id", `1`), code: refusal.CodeBadRequest, want: "cannot decode number into string at $.request_id"},
+		{name: "request_id 129", in: body("request_id", `"`+strings.Repeat("a", 129)+`"`), code: refusal.CodeBadRequest, want: "request_id: must be 1 to 128 characters, got 129"},
+		{name: "request_id space", in: body("request_id", `"r 1"`), code: refusal.CodeBadRequest, want: "request_id: character 1 is not one of"},
+		{name: "request_id slash", in: body("request_id", `"r/1"`), code: refusal.CodeBadRequest, want: "request_id: character 1"},
+		{name: "request_id non-ascii", in: body("request_id", `"ré"`), code: refusal.CodeBadRequest, want: "request_id: character 1"},
+		{name: "request_id nul", in: body("request_id", `"r\u0000"`), code: refusal.CodeBadRequest, want: "request_id: character 1"},
+		{name: "timestamp missing", in: body("timestamp_ms", ""), code: refusal.CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp zero", in: body("timestamp_ms", `0`), code: refusal.CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp negative", in: body("timestamp_ms", `-1`), code: refusal.CodeBadRequest, want: "timestamp_ms: must be positive"},
+		{name: "timestamp float", in: body("timestamp_ms", `1700000000000.5`), code: refusal.CodeBadRequest, want: "cannot decode number 1700000000000.5 into int64 at $.timestamp_ms"},
+		{name: "timestamp integral float", in: body("timestamp_ms", `1700000000000.0`), code: refusal.CodeBadRequest, want: "into int64"},
+		{name: "timestamp exponent", in: body("timestamp_ms", `1.7e12`), code: refusal.CodeBadRequest, want: "cannot decode number 1.7e12"},
+		{name: "timestamp exponent integer", in: body("timestamp_ms", `17e11`), code: refusal.CodeBadRequest, want: "cannot decode number 17e11"},
+		{name: "timestamp overflow", in: body("timestamp_ms", `9223372036854775808`), code: refusal.CodeBadRequest, want: "into int64"},
+		{name: "timestamp string", in: body("timestamp_ms", `"1700000000000"`), code: refusal.CodeBadRequest, want: "cannot decode string into int64"},
+		{name: "timestamp null", in: body("timestamp_ms", `null`), code: refusal.CodeBadRequest, want: "null is not allowed"},
+		{name: "key missing", in: body("key", ""), code: refusal.CodeBadRequest, want: "key: must be 1 to 128 characters, got 0"},
+		{name: "key 129", in: body("key", `"`+strings.Repeat("k", 129)+`"`), code: refusal.CodeBadRequest, want: "key: must be 1 to 128 characters, got 129"},
+		{name: "key space", in: body("key", `"hot 1"`), code: refusal.CodeBadRequest, want: "key: character 3 is not printable ASCII"},
+		{name: "key tab", in: body("key", `"hot\t"`), code: refusal.CodeBadRequest, want: "key: character 3"},
+		{name: "key del", in: body("key", `"hot\u007f"`), code: refusal.CodeBadRequest, want: "key: character 3"},
+		{name: "key non-ascii", in: body("key", `"hötkey"`), code: refusal.CodeBadRequest, want: "key: character 1"},
+		{name: "no payload", in: body("eth_transaction", ""), code: refusal.CodeBadRequest, want: "exactly one payload required (eth_transaction, eth_typed_data, eth_personal_message), got none"},
+		{name: "two payloads", in: body("eth_personal_message", `{"message":"0x68690a"}`), code: refusal.CodeBadRequest, want: "got eth_transaction, eth_personal_message"},
+		{name: "personal message empty", in: msgBody("eth_personal_message", `{"message":"0x"}`), code: refusal.CodeBadRequest, want: "eth_personal_message.message: is empty"},
+		{name: "personal message not hex", in: msgBody("eth_personal_message", `{"message":"hello"}`), code: refusal.CodeBadRequest, want: `eth_personal_message.message: must start with "0x"`},
+		{name: "personal message unknown field", in: msgBody("eth_personal_message", `{"message":"0x00","text":"a"}`), code: refusal.CodeBadRequest, want: `unknown field "text"`},
+		{name: "typed data not object", in: msgBody("eth_typed_data", `"{}"`), code: refusal.CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
+		{name: "typed data array", in: msgBody("eth_typed_data", `[]`), code: refusal.CodeBadRequest, want: "eth_typed_data: must be a JSON object"},
+		{name: "typed data null", in: msgBody("eth_typed_data", `null`), code: refusal.CodeBadRequest, want: "got none"},
+		{name: "typed data duplicate key inside", in: msgBody("eth_typed_data", `{"primaryType":"A","primaryType":"B"}`), code: refusal.CodeBadRequest, want: `duplicate key "primaryType"`},
+		{name: "null payload", in: body("eth_transaction", `null`), code: refusal.CodeBadRequest, want: "got none"},
+		{name: "payload not object", in: body("eth_transaction", `"0x01"`), code: refusal.CodeBadRequest, want: "cannot decode string into api.EthTransaction"},
+		{name: "unsigned missing", in: body("eth_transaction", `{}`), code: refusal.CodeBadRequest, want: `eth_transaction.unsigned: must start with "0x"`},
+		{name: "unsigned 0x only", in: body("eth_transaction", `{"unsigned":"0x"}`), code: refusal.CodeBadRequest, want: "eth_transaction.unsigned: is empty"},
+		{name: "unsigned no prefix", in: body("eth_transaction", `{"unsigned":"02c0"}`), code: refusal.CodeBadRequest, want: `must start with "0x"`},
+		{name: "unsigned 0X prefix", in: body("eth_transaction", `{"unsigned":"0X02c0"}`), code: refusal.CodeBadRequest, want: `must start with "0x"`},
+		{name: "unsigned odd", in: body("eth_transaction", `{"unsigned":"0x2c0"}`), code: refusal.CodeBadRequest, want: "odd number of hex digits (3)"},
+		{name: "unsigned not hex", in: body("eth_transaction", `{"unsigned":"0xzz"}`), code: refusal.CodeBadRequest, want: "is not hex"},
+		{name: "unsigned space", in: body("eth_transaction", `{"unsigned":"0x02 c0"}`), code: refusal.CodeBadRequest, want: "unsigned"},
+		{name: "unsigned trailing newline", in: body("eth_transaction", `{"unsigned":"0x02c0\n"}`), code: refusal.CodeBadRequest, want: "unsigned"},
+		{name: "unsigned null", in: body("eth_transaction", `{"unsigned":null}`), code: refusal.CodeBadRequest, want: "null is not allowed at $.eth_transaction.unsigned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,26 +229,26 @@ func TestStatusFor(t *testing.T) {
 		code string
 		want int
 	}{
-		{CodeBadRequest, http.StatusBadRequest},
-		{CodeUnauthorized, http.StatusUnauthorized},
-		{CodeStaleRequest, http.StatusUnauthorized},
-		{CodeReplayedRequest, http.StatusUnauthorized},
-		{CodePolicyDenied, http.StatusForbidden},
-		{CodeUnknownKey, http.StatusNotFound},
-		{CodeNotFound, http.StatusNotFound},
-		{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
-		{CodeTooLarge, http.StatusRequestEntityTooLarge},
-		{CodeUnsupportedTransactionType, http.StatusBadRequest},
-		{CodeUnavailable, http.StatusServiceUnavailable},
-		{CodeEnclaveUnavailable, http.StatusServiceUnavailable},
-		{CodeInternal, http.StatusInternalServerError},
+		{refusal.CodeBadRequest, http.StatusBadRequest},
+		{refusal.CodeUnauthorized, http.StatusUnauthorized},
+		{refusal.CodeStaleRequest, http.StatusUnauthorized},
+		{refusal.CodeReplayedRequest, http.StatusUnauthorized},
+		{refusal.CodePolicyDenied, http.StatusForbidden},
+		{refusal.CodeUnknownKey, http.StatusNotFound},
+		{refusal.CodeNotFound, http.StatusNotFound},
+		{refusal.CodeMethodNotAllowed, http.StatusMethodNotAllowed},
+		{refusal.CodeTooLarge, http.StatusRequestEntityTooLarge},
+		{refusal.CodeUnsupportedTransactionType, http.StatusBadRequest},
+		{refusal.CodeUnavailable, http.StatusServiceUnavailable},
+		{refusal.CodeEnclaveUnavailable, http.StatusServiceUnavailable},
+		{refusal.CodeInternal, http.StatusInternalServerError},
 		{"", http.StatusInternalServerError},
 		{"teapot", http.StatusInternalServerError},
 		{"BAD_REQUEST", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
-		if got := StatusFor(tt.code); got != tt.want {
-			t.Errorf("StatusFor(%q) = %d, want %d", tt.code, got, tt.want)
+		if got := refusal.Status(tt.code); got != tt.want {
+			t.Errorf("refusal.Status(%q) = %d, want %d", tt.code, got, tt.want)
 		}
 		if got := (&Error{Code: tt.code}).Status(); got != tt.want {
 			t.Errorf("Error{%q}.Status() = %d", tt.code, got)
@@ -256,7 +257,7 @@ func TestStatusFor(t *testing.T) {
 }
 
 func TestErrorJSON(t *testing.T) {
-	resp := ErrorResponse{Error: Error{Code: CodePolicyDenied, Rule: "destination_allowlist", Message: "destination not allowlisted"}}
+	resp := ErrorResponse{Error: Error{Code: refusal.CodePolicyDenied, Rule: "destination_allowlist", Message: "destination not allowlisted"}}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +266,7 @@ func TestErrorJSON(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
-	b, _ = json.Marshal(ErrorResponse{Error: Error{Code: CodeBadRequest, Message: "m"}})
+	b, _ = json.Marshal(ErrorResponse{Error: Error{Code: refusal.CodeBadRequest, Message: "m"}})
 	if string(b) != `{"error":{"code":"bad_request","message":"m"}}` {
 		t.Errorf("rule not omitted: %s", b)
 	}
@@ -277,7 +278,7 @@ func TestErrorJSON(t *testing.T) {
 	if got := e.Error(); got != "api: destination not allowlisted (policy_denied, rule destination_allowlist)" {
 		t.Errorf("Error() = %q", got)
 	}
-	if got := (&Error{Code: CodeInternal}).Error(); got != "api: internal" {
+	if got := (&Error{Code: refusal.CodeInternal}).Error(); got != "api: internal" {
 		t.Errorf("Error() = %q", got)
 	}
 }
@@ -316,7 +317,7 @@ func TestValidateForClients(t *testing.T) {
 	r := &SignRequest{RequestID: "r", TimestampMS: 1, Key: "k", EthTransaction: &EthTransaction{Unsigned: "0x"}}
 	err := r.Validate()
 	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeBadRequest || !strings.HasPrefix(e.Message, "eth_transaction.unsigned: ") {
+	if !errors.As(err, &e) || e.Code != refusal.CodeBadRequest || !strings.HasPrefix(e.Message, "eth_transaction.unsigned: ") {
 		t.Errorf("Validate() = %v", err)
 	}
 }
@@ -332,7 +333,7 @@ func FuzzDecodeSignRequest(f *testing.F) {
 		req, err := DecodeSignRequest(data)
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || (e.Code != CodeBadRequest && e.Code != CodeTooLarge) {
+			if !errors.As(err, &e) || (e.Code != refusal.CodeBadRequest && e.Code != refusal.CodeTooLarge) {
 				t.Fatalf("unexpected error %T %v", err, err)
 			}
 			return

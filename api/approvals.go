@@ -38,9 +38,6 @@ const (
 	DomainReject  = "nitrosign rejection v1\n"
 )
 
-// CodeApprovalRejected answers a request an approver rejected (403).
-const CodeApprovalRejected = "approval_rejected"
-
 // MaxApprovalBodySize caps POST /v1/approvals bodies.
 const MaxApprovalBodySize = 16 << 10
 

@@ -19,7 +19,7 @@
 // one hash. One member is optional: checkpoint, the generation of the
 // newest sealed checkpoint the host had acknowledged storing, omitted when
 // 0, which lets the enclave tell a replayed checkpoint at its next start
-// (see [RuleCheckpointRollback]). A record's hash is the SHA-256 of its
+// (rule checkpoint_rollback). A record's hash is the SHA-256 of its
 // line (sig included); its
 // prev is the hash of the record before it (all zero for seq 1); its sig,
 // when present, is an Ed25519 signature over "nitrosign audit record v1\n"
@@ -92,9 +92,9 @@
 //
 // A log that verifies may still carry warnings ([Report].Warnings): boot
 // records naming a rollback the enclave detected at start
-// ([RollbackRules]: [RuleAuditRollback], [RuleCheckpointRollback],
-// [RuleSeedGenerationRollback]), and a checkpoint member lower than the
-// previous record's ([WarnCheckpointDecrease]). They are not breaks of the
+// ([RollbackRules]: audit_rollback, checkpoint_rollback,
+// seed_generation_rollback, see [RollbackRuleNames]), and a checkpoint
+// member lower than the previous record's ([WarnCheckpointDecrease]). They are not breaks of the
 // chain (the enclave wrote those records), but events to look at.
 //
 // Truncation after a signed record is invisible without a head known from

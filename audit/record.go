@@ -96,7 +96,7 @@ type Record struct {
 	// decreases along an honest log), or 0 for none; the member is
 	// omitted when 0. At a restart the enclave compares it with the
 	// checkpoint the host hands back: a checkpoint older than the log says
-	// was stored is a rollback (RuleCheckpointRollback). At most
+	// was stored is a rollback (rule checkpoint_rollback). At most
 	// MaxSafeInteger.
 	Checkpoint uint64
 	// Unacknowledged is how many transactions the enclave had reserved

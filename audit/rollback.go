@@ -1,33 +1,19 @@
 package audit
 
-import "strings"
+import (
+	"strings"
 
-// Rules of a boot record that names a rollback the enclave detected at
-// start, from the most severe to the least. A boot record names the most
-// severe that fired in its rule member and lists every one that fired in
-// its summary, each as [RollbackNote] writes it, with the evidence (seqs,
-// hashes, generations). The enclave freezes every key when any fires; only
-// an admin quorum unfreezes.
-const (
-	// RuleAuditRollback: the host's log ends before the acknowledged head
-	// of the checkpoint it handed back, or holds another record at that
-	// seq: records the host had acknowledged persisting (and whose answers
-	// may have been released) are gone from it.
-	RuleAuditRollback = "audit_rollback"
-	// RuleCheckpointRollback: the host handed back a checkpoint older than
-	// its own last record says it had acknowledged storing (the record's
-	// checkpoint member), or none, or one that does not open, while the
-	// log says one was stored: limit usage, freezes, keys and policy would
-	// go back.
-	RuleCheckpointRollback = "checkpoint_rollback"
-	// RuleSeedGenerationRollback: the sealed seed handed back is of an
-	// older sealing generation than the checkpoint knew of: a re-wrap
-	// (seal_rotate) was undone.
-	RuleSeedGenerationRollback = "seed_generation_rollback"
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
-// RollbackRuleNames are the rollback rules, the most severe first.
-var RollbackRuleNames = []string{RuleAuditRollback, RuleCheckpointRollback, RuleSeedGenerationRollback}
+// RollbackRuleNames are the rules of a boot record that names a rollback
+// the enclave detected at start (package refusal defines them), the most
+// severe first. A boot record names the most severe that fired in its rule
+// member and lists every one that fired in its summary, each as
+// [RollbackNote] writes it, with the evidence (seqs, hashes, generations).
+// The enclave freezes every key when any fires; only an admin quorum
+// unfreezes.
+var RollbackRuleNames = []string{refusal.RuleAuditRollback, refusal.RuleCheckpointRollback, refusal.RuleSeedGenerationRollback}
 
 // RollbackNote is how a boot record's summary lists one detected rollback:
 // "rollback RULE: EVIDENCE".

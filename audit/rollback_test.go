@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 func TestRollbackRules(t *testing.T) {
-	notes := "nitrosign enclave started; " + RollbackNote(RuleCheckpointRollback, "record 9 says checkpoint 3, the checkpoint is generation 1") +
-		"; " + RollbackNote(RuleSeedGenerationRollback, "sealing generation 1, the checkpoint knew of 2")
+	notes := "nitrosign enclave started; " + RollbackNote(refusal.RuleCheckpointRollback, "record 9 says checkpoint 3, the checkpoint is generation 1") +
+		"; " + RollbackNote(refusal.RuleSeedGenerationRollback, "sealing generation 1, the checkpoint knew of 2")
 	for _, tc := range []struct {
 		name string
 		r    Record
@@ -19,11 +21,11 @@ func TestRollbackRules(t *testing.T) {
 	}{
 		{"plain boot", Record{Kind: KindBoot, Decision: "started", Summary: "nitrosign enclave started"}, nil},
 		{"mismatch boot", Record{Kind: KindBoot, Rule: "audit_checkpoint", Summary: "the host's last audit record is not this enclave's"}, nil},
-		{"rule only", Record{Kind: KindBoot, Rule: RuleAuditRollback}, []string{RuleAuditRollback}},
-		{"rule and notes, most severe first", Record{Kind: KindBoot, Rule: RuleCheckpointRollback, Summary: notes},
-			[]string{RuleCheckpointRollback, RuleSeedGenerationRollback}},
-		{"genesis", Record{Kind: KindGenesis, Rule: RuleCheckpointRollback, Summary: notes}, []string{RuleCheckpointRollback, RuleSeedGenerationRollback}},
-		{"a decision naming a rollback rule is not a rollback", Record{Kind: KindDecision, Rule: RuleAuditRollback, Summary: notes}, nil},
+		{"rule only", Record{Kind: KindBoot, Rule: refusal.RuleAuditRollback}, []string{refusal.RuleAuditRollback}},
+		{"rule and notes, most severe first", Record{Kind: KindBoot, Rule: refusal.RuleCheckpointRollback, Summary: notes},
+			[]string{refusal.RuleCheckpointRollback, refusal.RuleSeedGenerationRollback}},
+		{"genesis", Record{Kind: KindGenesis, Rule: refusal.RuleCheckpointRollback, Summary: notes}, []string{refusal.RuleCheckpointRollback, refusal.RuleSeedGenerationRollback}},
+		{"a decision naming a rollback rule is not a rollback", Record{Kind: KindDecision, Rule: refusal.RuleAuditRollback, Summary: notes}, nil},
 		{"a rule name without the note form", Record{Kind: KindBoot, Summary: "no audit_rollback here"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,13 +35,13 @@ func TestRollbackRules(t *testing.T) {
 		})
 	}
 	r := Record{Kind: KindBoot, Summary: notes}
-	if ev := RollbackEvidence(r, RuleCheckpointRollback); ev != "record 9 says checkpoint 3, the checkpoint is generation 1" {
+	if ev := RollbackEvidence(r, refusal.RuleCheckpointRollback); ev != "record 9 says checkpoint 3, the checkpoint is generation 1" {
 		t.Errorf("evidence %q", ev)
 	}
-	if ev := RollbackEvidence(r, RuleSeedGenerationRollback); ev != "sealing generation 1, the checkpoint knew of 2" {
+	if ev := RollbackEvidence(r, refusal.RuleSeedGenerationRollback); ev != "sealing generation 1, the checkpoint knew of 2" {
 		t.Errorf("evidence %q", ev)
 	}
-	if ev := RollbackEvidence(r, RuleAuditRollback); ev != "" {
+	if ev := RollbackEvidence(r, refusal.RuleAuditRollback); ev != "" {
 		t.Errorf("evidence of a rule not named: %q", ev)
 	}
 }
@@ -58,9 +60,9 @@ func rollbackLog(t testing.TB) *testLog {
 		r.Checkpoint = ck
 		l.append(t, r, true)
 	}
-	l.append(t, Record{TimeMS: 2, Kind: KindBoot, Decision: "started_with_rollback", Rule: RuleAuditRollback, Checkpoint: 2,
-		Summary: "nitrosign enclave started; " + RollbackNote(RuleAuditRollback, "the host's log ends at seq 3, before the checkpoint's acknowledged head 5") +
-			"; " + RollbackNote(RuleCheckpointRollback, "record 3 says checkpoint generation 2, the checkpoint handed back is generation 1")}, true)
+	l.append(t, Record{TimeMS: 2, Kind: KindBoot, Decision: "started_with_rollback", Rule: refusal.RuleAuditRollback, Checkpoint: 2,
+		Summary: "nitrosign enclave started; " + RollbackNote(refusal.RuleAuditRollback, "the host's log ends at seq 3, before the checkpoint's acknowledged head 5") +
+			"; " + RollbackNote(refusal.RuleCheckpointRollback, "record 3 says checkpoint generation 2, the checkpoint handed back is generation 1")}, true)
 	for _, ck := range []uint64{3} {
 		r := sampleDecision(3)
 		r.Checkpoint = ck
@@ -81,7 +83,7 @@ func rollbackLog(t testing.TB) *testLog {
 func TestVerifyWarnings(t *testing.T) {
 	l := rollbackLog(t)
 	want := []Warning{
-		{Seq: 4, Line: 4, Kind: WarnRollback, Rules: []string{RuleAuditRollback, RuleCheckpointRollback},
+		{Seq: 4, Line: 4, Kind: WarnRollback, Rules: []string{refusal.RuleAuditRollback, refusal.RuleCheckpointRollback},
 			Msg: "the enclave detected at start: audit_rollback (the host's log ends at seq 3, before the checkpoint's acknowledged head 5); " +
 				"checkpoint_rollback (record 3 says checkpoint generation 2, the checkpoint handed back is generation 1)"},
 		{Seq: 6, Line: 6, Kind: WarnCheckpointDecrease,

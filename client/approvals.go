@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -148,7 +149,7 @@ func (c *Client) WaitApproval(ctx context.Context, id string, interval time.Dura
 		p, err := c.Approval(ctx, id)
 		var ae *APIError
 		switch {
-		case errors.As(err, &ae) && ae.Code == api.CodeNotFound:
+		case errors.As(err, &ae) && ae.Code == refusal.CodeNotFound:
 			return nil, fmt.Errorf("%w (approval %s: %s)", ErrExpired, id, ae.Message)
 		case err != nil:
 			return nil, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -29,7 +30,7 @@ func pendingHost(t *testing.T, lie bool) (*httptest.Server, *[]byte) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if _, err := stamp.Verify(r.Header.Get(stamp.Header), body); err != nil {
-			fail(w, api.CodeUnauthorized, "", err.Error())
+			fail(w, refusal.CodeUnauthorized, "", err.Error())
 			return
 		}
 		mu.Lock()
@@ -121,7 +122,7 @@ func newApprovalsHost(t *testing.T) *approvalsHost {
 		body, _ := io.ReadAll(r.Body)
 		req, err := api.DecodeApprovalRequest(body)
 		if err != nil {
-			fail(w, api.CodeBadRequest, "", err.Error())
+			fail(w, refusal.CodeBadRequest, "", err.Error())
 			return
 		}
 		h.mu.Lock()
@@ -166,7 +167,7 @@ func TestApprovalAndApprove(t *testing.T) {
 	h := newApprovalsHost(t)
 	h.setInfo(func(id string) (int, any) {
 		if id != "a1b2" {
-			return 404, api.ErrorResponse{Error: api.Error{Code: api.CodeNotFound, Message: "no " + id}}
+			return 404, api.ErrorResponse{Error: api.Error{Code: refusal.CodeNotFound, Message: "no " + id}}
 		}
 		return 200, pendingState(id)
 	})
@@ -182,7 +183,7 @@ func TestApprovalAndApprove(t *testing.T) {
 	}
 	_, err = c.Approval(ctx, "nope")
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != api.CodeNotFound {
+	if !errors.As(err, &ae) || ae.Code != refusal.CodeNotFound {
 		t.Fatalf("unknown approval: %v", err)
 	}
 	// Ids the host would refuse are refused here, unsent.
@@ -227,9 +228,9 @@ func TestApprovalAndApprove(t *testing.T) {
 	}
 
 	h.setAnswer(func(*api.ApprovalRequest) (int, any) {
-		return 403, api.ErrorResponse{Error: api.Error{Code: api.CodeApprovalRejected, Rule: "approvals", Message: "rejected by bob"}}
+		return 403, api.ErrorResponse{Error: api.Error{Code: refusal.CodeApprovalRejected, Rule: "approvals", Message: "rejected by bob"}}
 	})
-	if _, _, err := c.Approve(ctx, req); !errors.As(err, &ae) || ae.Code != api.CodeApprovalRejected || ae.Status != 403 {
+	if _, _, err := c.Approve(ctx, req); !errors.As(err, &ae) || ae.Code != refusal.CodeApprovalRejected || ae.Status != 403 {
 		t.Fatalf("rejected: %v", err)
 	}
 	// Refused locally: nothing sent.
@@ -321,7 +322,7 @@ func TestWaitApproval(t *testing.T) {
 		t.Fatalf("rejected: %v", err)
 	}
 	h.setInfo(func(id string) (int, any) {
-		return 404, api.ErrorResponse{Error: api.Error{Code: api.CodeNotFound, Message: "expired"}}
+		return 404, api.ErrorResponse{Error: api.Error{Code: refusal.CodeNotFound, Message: "expired"}}
 	})
 	if _, err := c.WaitApproval(ctx, "a1b2", 0); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired: %v", err)

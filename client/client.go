@@ -79,8 +79,8 @@ type Client struct {
 // hide the Error method, so *APIError would not be an error.)
 type APIError struct {
 	Status  int
-	Code    string // one of the api.Code constants
-	Rule    string // the policy rule, for api.CodePolicyDenied
+	Code    string // one of the codes of package api/refusal (refusal.Code*)
+	Rule    string // the rule that refused, if any (refusal.Rule*)
 	Message string
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -54,26 +55,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func fail(w http.ResponseWriter, code, rule, msg string) {
-	writeJSON(w, api.StatusFor(code), api.ErrorResponse{Error: api.Error{Code: code, Rule: rule, Message: msg}})
+	writeJSON(w, refusal.Status(code), api.ErrorResponse{Error: api.Error{Code: code, Rule: rule, Message: msg}})
 }
 
 func (h *fakeHost) sign(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		fail(w, api.CodeBadRequest, "", "content type "+ct)
+		fail(w, refusal.CodeBadRequest, "", "content type "+ct)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodySize))
 	if err != nil {
-		fail(w, api.CodeTooLarge, "", err.Error())
+		fail(w, refusal.CodeTooLarge, "", err.Error())
 		return
 	}
 	key, err := stamp.Verify(r.Header.Get(stamp.Header), body)
 	if err != nil {
-		fail(w, api.CodeUnauthorized, "", err.Error())
+		fail(w, refusal.CodeUnauthorized, "", err.Error())
 		return
 	}
 	if !key.Equal(h.client) {
-		fail(w, api.CodeUnauthorized, "", "unknown client "+key.String())
+		fail(w, refusal.CodeUnauthorized, "", "unknown client "+key.String())
 		return
 	}
 	req, err := api.DecodeSignRequest(body)
@@ -90,7 +91,7 @@ func (h *fakeHost) sign(w http.ResponseWriter, r *http.Request) {
 	answer := h.answer
 	h.mu.Unlock()
 	if replay {
-		fail(w, api.CodeReplayedRequest, "", "request_id seen")
+		fail(w, refusal.CodeReplayedRequest, "", "request_id seen")
 		return
 	}
 	if answer != nil {
@@ -201,11 +202,11 @@ func TestAPIErrors(t *testing.T) {
 		msg     string
 	}{
 		{"policy denied", func(w http.ResponseWriter, r *http.Request) {
-			fail(w, api.CodePolicyDenied, "destination_allowlist", "destination not allowlisted")
-		}, 403, api.CodePolicyDenied, "destination_allowlist", "destination not allowlisted"},
+			fail(w, refusal.CodePolicyDenied, "destination_allowlist", "destination not allowlisted")
+		}, 403, refusal.CodePolicyDenied, "destination_allowlist", "destination not allowlisted"},
 		{"unavailable", func(w http.ResponseWriter, r *http.Request) {
-			fail(w, api.CodeUnavailable, "", "enclave starting")
-		}, 503, api.CodeUnavailable, "", "enclave starting"},
+			fail(w, refusal.CodeUnavailable, "", "enclave starting")
+		}, 503, refusal.CodeUnavailable, "", "enclave starting"},
 		{"proxy html", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(502)
 			io.WriteString(w, "<html>bad gateway</html>")
@@ -255,7 +256,7 @@ func TestErrorFromFakeHost(t *testing.T) {
 	c, _ := New(h.srv.URL, s, nil)
 	_, err := c.SignTransaction(context.Background(), "hot-1", []byte{1})
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != 401 || ae.Code != api.CodeUnauthorized {
+	if !errors.As(err, &ae) || ae.Status != 401 || ae.Code != refusal.CodeUnauthorized {
 		t.Fatalf("error = %v", err)
 	}
 	if want := "client: HTTP 401: unknown client " + s.PublicKey().String() + " (unauthorized)"; err.Error() != want {
@@ -273,7 +274,7 @@ func TestReplayedRequestID(t *testing.T) {
 	}
 	_, err := c.SignTransaction(context.Background(), "hot-1", []byte{1})
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != api.CodeReplayedRequest || ae.Status != 401 {
+	if !errors.As(err, &ae) || ae.Code != refusal.CodeReplayedRequest || ae.Status != 401 {
 		t.Fatalf("error = %v", err)
 	}
 	// The reader is now empty: generating a request id fails cleanly.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -54,13 +54,13 @@ type AdminResult struct {
 func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto.Message {
 	set := e.genesis.AdminSet()
 	if set == nil {
-		return refuse(api.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
+		return refuse(refusal.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
 	}
 	cmd, signers, err := set.Verify(m.Envelope, e.now(), e.genesisHash)
 	if err != nil {
-		code := api.CodeUnauthorized
+		code := refusal.CodeUnauthorized
 		if errors.Is(err, admin.ErrMalformed) {
-			code = api.CodeBadRequest
+			code = refusal.CodeBadRequest
 		}
 		return refuse(code, "%v", err)
 	}
@@ -82,9 +82,9 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto
 	}
 	if err := e.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
 		e.log.Warn("admin answer withheld: no checkpoint holding the command is acknowledged", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "err", err)
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleCheckpoint, Message: fmt.Sprintf(
+		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: fmt.Sprintf(
 			"admin command %x (%s) was carried out and recorded, but %v yet: its answer is withheld. Once one is stored, sending the command again is refused as replayed (rule %s); if the enclave restarts without it, the command is not in force and sending it again carries it out: nothing is lost",
-			cmd.Digest, cmd.Kind, err, RuleReplayedCommand)}
+			cmd.Digest, cmd.Kind, err, refusal.RuleReplayedCommand)}
 	}
 	return resp
 }
@@ -124,7 +124,7 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	case admin.KindPolicyCancel:
 		resp = e.policyCancel(v, cmd, signers)
 	default:
-		return refuse(api.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind), 0
+		return refuse(refusal.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind), 0
 	}
 	ar, ok := resp.(*proto.AdminResponse)
 	if !ok {
@@ -135,7 +135,7 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	// holds the effect too (checkpointRequest reads the marks first).
 	rec, err := audit.Unmarshal(ar.AuditRecord)
 	if err != nil {
-		return refuse(api.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err), e.spent.mark(cmd, 0, e.now())
+		return refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err), e.spent.mark(cmd, 0, e.now())
 	}
 	return resp, e.spent.mark(cmd, rec.Seq, e.now())
 }
@@ -156,7 +156,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		if errors.Is(err, audit.ErrRecordTooLarge) {
 			return appendRefusal(err)
 		}
-		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
+		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
 	}
 	e.v.Store(nv)
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
@@ -166,7 +166,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 func jsonAdminResponse(r any, line []byte) proto.Message {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return refuse(api.CodeInternal, "%v", err)
+		return refuse(refusal.CodeInternal, "%v", err)
 	}
 	return &proto.AdminResponse{Result: b, AuditRecord: line}
 }
@@ -174,7 +174,7 @@ func jsonAdminResponse(r any, line []byte) proto.Message {
 func adminResponse(r AdminResult, sealed, line []byte) proto.Message {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return refuse(api.CodeInternal, "%v", err)
+		return refuse(refusal.CodeInternal, "%v", err)
 	}
 	return &proto.AdminResponse{Result: b, Sealed: sealed, AuditRecord: line}
 }
@@ -182,17 +182,17 @@ func adminResponse(r AdminResult, sealed, line []byte) proto.Message {
 func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.KeyCreate()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if v.master == nil {
-		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
+		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
 	}
 	if len(v.keys) >= maxKeys {
-		return refuse(api.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	return e.publishKey(nv, k, cmd, signers, "created",
 		fmt.Sprintf("key %s created at %s: address %s", k.id, k.path, k.addr.Hex()))
@@ -201,16 +201,16 @@ func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) prot
 func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.KeyImport()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if e.keyService == nil {
-		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
+		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
 	}
 	if _, taken := v.byID[body.KeyID]; taken {
-		return refuse(api.CodeBadRequest, "key %s: the id is taken", body.KeyID)
+		return refuse(refusal.CodeBadRequest, "key %s: the id is taken", body.KeyID)
 	}
 	if len(v.keys) >= maxKeys {
-		return refuse(api.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	scalar, err := e.keyService.Decrypt(ctx, v.sealKeyID, body.Blob, importContext(body.KeyID))
 	if err != nil {
@@ -219,12 +219,12 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 	}
 	if len(scalar) != 32 {
 		clear(scalar)
-		return refuse(api.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
+		return refuse(refusal.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
 	}
 	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Imported: scalar})
 	if err != nil {
 		clear(scalar)
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	return e.publishKey(nv, k, cmd, signers, "imported",
 		fmt.Sprintf("key %s imported (KMS-encrypted by an operator): address %s", k.id, k.addr.Hex()))
@@ -238,17 +238,17 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.SealRotate()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if e.keyService == nil || v.seed == nil {
-		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
+		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
 	}
 	target := v.sealKeyID
 	if body.KMSKeyID != "" {
 		target = body.KMSKeyID
 	}
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), target) {
-		return refuse(api.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
+		return refuse(refusal.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
 	}
 	gen := max(v.sealGen, v.sealGenMax) + 1 // past any generation known, so that no older one is newer
 	sealed, perr := e.sealUnder(ctx, target, gen, v.seed)
@@ -271,7 +271,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		if errors.Is(err, audit.ErrRecordTooLarge) {
 			return appendRefusal(err)
 		}
-		return refuse(api.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
+		return refuse(refusal.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
 	}
 	e.v.Store(&nv)
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
@@ -294,7 +294,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.Unfreeze()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	e.frozen.mu.Lock()
 	defer e.frozen.mu.Unlock()
@@ -311,9 +311,9 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 	if target == "" {
 		if len(owed) > 0 {
 			sort.Strings(owed)
-			return refuse(api.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
+			return refuse(refusal.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
 		}
-		return refuse(api.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
+		return refuse(refusal.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
 	}
 	what := describeTarget(target)
 	line, seq, err := v.audit.appendEvent(audit.Record{
@@ -330,7 +330,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 		if errors.Is(err, audit.ErrRecordTooLarge) {
 			return appendRefusal(err)
 		}
-		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
+		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
 	}
 	delete(e.frozen.m, target)
 	if e.frozen.since == nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -110,9 +110,9 @@ func TestAdminKeyCreate(t *testing.T) {
 	r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
 	body := admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}
 
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 0)}), api.CodeUnauthorized, "quorum")
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, []byte("another deployment"), f.now, admin.KindKeyCreate, body, 0, 1)}), api.CodeUnauthorized, "genesis")
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: []byte("{")}), api.CodeBadRequest, "")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 0)}), refusal.CodeUnauthorized, "quorum")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, []byte("another deployment"), f.now, admin.KindKeyCreate, body, 0, 1)}), refusal.CodeUnauthorized, "genesis")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: []byte("{")}), refusal.CodeBadRequest, "")
 
 	ar, res := adminResult(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 0, 2)}))
 	if res.KeyID != "hot-7" || res.Path != "m/44'/60'/0'/0/7" || len(res.Signers) != 2 {
@@ -129,12 +129,12 @@ func TestAdminKeyCreate(t *testing.T) {
 	// Keys come from the one seed: a second key at hot-0's path has
 	// hot-0's address, and is refused.
 	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate,
-		admin.KeyCreateBody{KeyID: "hot-0-again", Path: "m/44'/60'/0'/0/0"}, 0, 1)}), api.CodeBadRequest, "same address as another key")
+		admin.KeyCreateBody{KeyID: "hot-0-again", Path: "m/44'/60'/0'/0/0"}, 0, 1)}), refusal.CodeBadRequest, "same address as another key")
 	// The same command signed by another quorum is the same command (its
 	// digest): carried out once. Another command for the same id finds
 	// it taken.
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "carried out already")
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindKeyCreate, body, 1, 2)}), api.CodeBadRequest, "taken")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, body, 1, 2)}), refusal.CodeBadRequest, "carried out already")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindKeyCreate, body, 1, 2)}), refusal.CodeBadRequest, "taken")
 
 	// The checkpoint carries the key across a restart.
 	waitAcked(t, e)
@@ -167,7 +167,7 @@ func TestAdminKeyImport(t *testing.T) {
 	blob := f.kms.encrypt(t, testKeyARN, scalar, enclave.ImportContext("legacy-1"))
 
 	wrong := admin.KeyImportBody{KeyID: "legacy-2", EncryptedKey: hex.EncodeToString(blob)}
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, wrong, 0, 1)}), api.CodeUnavailable, "InvalidCiphertext")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, wrong, 0, 1)}), refusal.CodeUnavailable, "InvalidCiphertext")
 
 	body := admin.KeyImportBody{KeyID: "legacy-1", EncryptedKey: hex.EncodeToString(blob)}
 	_, res := adminResult(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, body, 0, 1)}))
@@ -193,7 +193,7 @@ func TestAdminSealRotate(t *testing.T) {
 	keys1 := keysOf(t, e)
 
 	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindSealRotate,
-		admin.SealRotateBody{KMSKeyID: "arn:aws:kms:us-east-1:444455556666:key/00000000-0000-0000-0000-000000000000"}, 0, 1)}), api.CodeBadRequest, "not listed")
+		admin.SealRotateBody{KMSKeyID: "arn:aws:kms:us-east-1:444455556666:key/00000000-0000-0000-0000-000000000000"}, 0, 1)}), refusal.CodeBadRequest, "not listed")
 
 	ar, res := adminResult(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindSealRotate, admin.SealRotateBody{KMSKeyID: otherKeyARN}, 0, 1)}))
 	if res.KMSKey != otherKeyARN || res.Sealing != 2 || len(ar.Sealed) == 0 || string(ar.Sealed) == string(sealed) {
@@ -217,5 +217,5 @@ func TestAdminWithoutAdmins(t *testing.T) {
 	f := newSealedFixture(t)
 	e := f.start(t)
 	a := newAdmins(t, 2)
-	wantCode(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindSealRotate, admin.SealRotateBody{}, 0, 1)}), api.CodeUnauthorized, "names no admins")
+	wantCode(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindSealRotate, admin.SealRotateBody{}, 0, 1)}), refusal.CodeUnauthorized, "names no admins")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
@@ -222,7 +223,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 			_, _, err := v.audit.appendEvent(audit.Record{
 				TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest,
 				Client: p.client.String(), Key: p.key.id, Summary: sum,
-				Decision: api.StatusExpired, Rule: RuleApprovals, PolicyVersion: pv, Approvers: approverNames(p.approved),
+				Decision: api.StatusExpired, Rule: refusal.RuleApprovals, PolicyVersion: pv, Approvers: approverNames(p.approved),
 			})
 			if err == nil {
 				p.res.Release()
@@ -252,12 +253,12 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	compact, err := api.CompactRequest(body)
 	if err != nil {
 		res.Release()
-		return refuse(api.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
+		return refuse(refusal.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
 	}
 	idb := make([]byte, 16)
 	if _, err := io.ReadFull(e.rand, idb); err != nil {
 		res.Release()
-		return refuse(api.CodeUnavailable, "drawing an approval id: %v", err)
+		return refuse(refusal.CodeUnavailable, "drawing an approval id: %v", err)
 	}
 	p := &pending{
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
@@ -267,16 +268,16 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	}
 	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
 		res.Release()
-		return refuse(api.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
+		return refuse(refusal.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
 	}
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	if msg := e.approvals.admit(p.clientID, p.cost); msg != "" {
 		res.Release()
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleApprovals, Message: msg}
+		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleApprovals, Message: msg}
 	}
 	rec.Decision = audit.DecisionPendingApproval
-	rec.Rule = RuleApprovals
+	rec.Rule = refusal.RuleApprovals
 	rec.Summary = fmt.Sprintf("approval %s: %d of %v needed: %s", p.id, rule.Quorum, ruleNames(rule), rec.Summary)
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
@@ -366,7 +367,7 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 	vd := verdict{policyHash: pol.Hash(), policyVersion: pol.Version()}
 	req, err := api.DecodeSignRequest(p.body)
 	if err != nil {
-		vd.refused, vd.refusedBy, vd.reason = true, RuleApprovals, "the held request does not decode: "+err.Error()
+		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, "the held request does not decode: "+err.Error()
 		return vd
 	}
 	c := &caller{client: p.client, key: p.key}
@@ -379,11 +380,11 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 	case req.EthTypedData != nil:
 		vd.d, perr = e.decideTypedData(pol, c, req.EthTypedData)
 	default:
-		perr = refuse(api.CodeBadRequest, "no payload")
+		perr = refuse(refusal.CodeBadRequest, "no payload")
 	}
 	switch {
 	case perr != nil:
-		vd.refused, vd.refusedBy, vd.reason = true, RuleApprovals, perr.Message
+		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, perr.Message
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
@@ -398,7 +399,7 @@ func eventFailure(what string, err error) *proto.Error {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		return appendRefusal(err)
 	}
-	return refuse(api.CodeUnavailable, "%s", eventRefusal(what, err))
+	return refuse(refusal.CodeUnavailable, "%s", eventRefusal(what, err))
 }
 
 // reconcile brings p, a request waiting for approvals, to the verdict vd
@@ -419,7 +420,7 @@ func eventFailure(what string, err error) *proto.Error {
 func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now time.Time) (done, fail proto.Message) {
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
-		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: RuleApprovals,
+		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: refusal.RuleApprovals,
 	}
 	if vd.refused {
 		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, vd.refusedBy, approverNames(p.approved)
@@ -431,7 +432,7 @@ func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now t
 		p.status, p.lastSeq, p.lastLine, p.policyHash = api.StatusRejected, seq, line, vd.policyHash
 		p.outcome = clipMessage(fmt.Sprintf("policy version %d refuses it (%s): %s", vd.policyVersion, vd.refusedBy, vd.reason))
 		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: vd.refusedBy, Message: clipMessage("the policy in force no longer allows it: " + vd.reason), AuditRecord: line}, nil
+		return &proto.Error{Code: refusal.CodePolicyDenied, Rule: vd.refusedBy, Message: clipMessage("the policy in force no longer allows it: " + vd.reason), AuditRecord: line}, nil
 	}
 	var kept, dropped []approverSig
 	for _, a := range p.approved {
@@ -476,7 +477,7 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 	}
 	if fi, frozen := e.frozen.get(p.key.id); frozen {
-		rec.Decision, rec.Rule = audit.DecisionRefused, RuleFrozen
+		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
 		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
@@ -485,12 +486,12 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 		p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
 		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.record())
 		p.res.Release()
-		return &proto.Error{Code: api.CodePolicyDenied, Rule: RuleFrozen, Message: p.outcome, AuditRecord: line}, nil
+		return &proto.Error{Code: refusal.CodePolicyDenied, Rule: refusal.RuleFrozen, Message: p.outcome, AuditRecord: line}, nil
 	}
 	// The signature is a decision like a sign request's: not while the
 	// host cannot persist or has stopped acknowledging.
 	if err := v.audit.canDecide(); err != nil {
-		return nil, &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
+		return nil, &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
 	}
 	// What it spends must fit the rolling limits in force now, counted
 	// from now: it is signed now, maybe long after it was held (its
@@ -499,20 +500,20 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
 	if why, refused := unlimitedGrant(e.rules.Load().pol, p.key.id, vd.d.decision); refused {
-		return e.refusePending(v, p, vd, approved, RuleRollingLimit, why)
+		return e.refusePending(v, p, vd, approved, refusal.RuleRollingLimit, why)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
 	if err != nil {
 		var lr *limits.Refusal
 		switch {
-		case errors.As(err, &lr) && lr.Rule == limits.RuleCheckpoint:
-			return nil, &proto.Error{Code: api.CodeUnavailable, Rule: limits.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+		case errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint:
+			return nil, &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
 		case errors.As(err, &lr):
 			// p.res is released (Renew); releasing it again changes
 			// nothing, and renewing it reserves afresh.
-			return e.refusePending(v, p, vd, approved, ruleName(lr.Rule), lr.Msg)
+			return e.refusePending(v, p, vd, approved, lr.Rule, lr.Msg)
 		}
-		return e.refusePending(v, p, vd, approved, RuleApprovals, err.Error())
+		return e.refusePending(v, p, vd, approved, refusal.RuleApprovals, err.Error())
 	}
 	p.res = res
 	rec.Decision = audit.DecisionApproved
@@ -547,7 +548,7 @@ func (e *Enclave) refusePending(v *vault, p *pending, vd verdict, approved []app
 	p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
 	p.outcome = clipMessage(fmt.Sprintf("refused when it was to be signed (%s): %s", rule, why))
 	p.res.Release()
-	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: p.outcome, AuditRecord: line}, nil
+	return &proto.Error{Code: refusal.CodePolicyDenied, Rule: rule, Message: p.outcome, AuditRecord: line}, nil
 }
 
 // redecidePending decides every request waiting for approvals again under
@@ -610,11 +611,11 @@ func (e *Enclave) redecidePending(v *vault) {
 func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	req, err := api.DecodeApprovalRequest(m.Body)
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	sig, err := hex.DecodeString(strings.TrimPrefix(req.Signature, "0x"))
 	if err != nil {
-		return refuse(api.CodeBadRequest, "approval: signature: not hex")
+		return refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
 	e.settle(v)
 	// The approval is judged, counted and signed under the read side of
@@ -629,7 +630,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[req.ApprovalID]
 	if !ok {
-		return refuse(api.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
+		return refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
 	}
 	switch {
 	case p.status == proto.StatusSigned:
@@ -639,11 +640,11 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		if p.outcome != "" {
 			msg += ": " + p.outcome
 		}
-		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: msg}
+		return &proto.Error{Code: refusal.CodeApprovalRejected, Rule: refusal.RuleApprovals, Message: msg}
 	case p.status == api.StatusExpired || !now.Before(p.expires):
 		// Past its expiry nobody can approve it, whether or not its
 		// expiry record is written yet (settle writes it).
-		return refuse(api.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
+		return refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
 	// Decided again under the policy in force: its rule from now on.
 	rs := e.rules.Load()
@@ -655,22 +656,22 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	}
 	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
 	if idx < 0 {
-		return refuse(api.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
+		return refuse(refusal.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
 	}
 	me := approverSig{name: req.Approver, key: p.rule.Approvers[idx].PublicKey}
 	if me.key.Equal(p.client) {
-		return refuse(api.CodeUnauthorized, "the initiating client cannot approve its own request")
+		return refuse(refusal.CodeUnauthorized, "the initiating client cannot approve its own request")
 	}
 	domain := api.DomainApprove
 	if req.Decision == api.DecisionReject {
 		domain = api.DomainReject
 	}
 	if err := admin.VerifyDigest(me.key, domain, p.digest, sig); err != nil {
-		return refuse(api.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
+		return refuse(refusal.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
 	}
 	if slices.ContainsFunc(p.approved, func(a approverSig) bool { return a.name == me.name && a.key.Equal(me.key) }) {
 		if req.Decision == api.DecisionReject {
-			return &proto.Error{Code: api.CodeBadRequest, Rule: RuleApprovals, Message: fmt.Sprintf(
+			return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleApprovals, Message: fmt.Sprintf(
 				"%s already approved approval %s, and an approval is not withdrawn: nothing changed; another approver can still reject it, or it expires at %s",
 				req.Approver, p.id, msTime(p.expires.UnixMilli()))}
 		}
@@ -678,7 +679,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	}
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
-		Key: p.key.id, PolicyVersion: rs.pol.Version(), Rule: RuleApprovals,
+		Key: p.key.id, PolicyVersion: rs.pol.Version(), Rule: refusal.RuleApprovals,
 	}
 	if req.Decision == api.DecisionReject {
 		rec.Decision, rec.Approvers = audit.DecisionRejected, []string{req.Approver}
@@ -689,7 +690,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		}
 		p.status, p.lastSeq, p.lastLine, p.outcome = api.StatusRejected, seq, line, "rejected by "+req.Approver
 		p.res.Release()
-		return &proto.Error{Code: api.CodeApprovalRejected, Rule: RuleApprovals, Message: "rejected by " + req.Approver, AuditRecord: line}
+		return &proto.Error{Code: refusal.CodeApprovalRejected, Rule: refusal.RuleApprovals, Message: "rejected by " + req.Approver, AuditRecord: line}
 	}
 	approved := append(slices.Clone(p.approved), me)
 	if len(approved) < p.rule.Quorum {
@@ -721,10 +722,10 @@ func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Mes
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[m.ID]
 	if !ok {
-		return refuse(api.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
+		return refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
 	}
 	if p.status == api.StatusExpired || (p.status == proto.StatusPending && !now.Before(p.expires)) {
-		return refuse(api.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
+		return refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
 	}
 	return &proto.ApprovalInfoResponse{
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, Summary: p.summary, Quorum: uint32(p.rule.Quorum),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -165,7 +166,7 @@ func TestApprovalRotatedOutApprover(t *testing.T) {
 		t.Fatalf("after the rotation: %+v", ai)
 	}
 	// alice's approval again: she is no approver any more.
-	wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeUnauthorized, "not an approver")
+	wantCode(t, ap.decide(t, f.e, id, 0, body, false), refusal.CodeUnauthorized, "not an approver")
 	wantPending(t, ap.decide(t, f.e, id, 1, body, false), "bob")
 	done := wantSignedApproved(t, ap.decide(t, f.e, id, 2, body, false))
 	if r, _ := audit.Unmarshal(done.AuditRecord); r.Decision != audit.DecisionApproved || strings.Join(r.Approvers, ",") != "bob,carol" || r.PolicyVersion != 2 {
@@ -190,7 +191,7 @@ func TestApprovalNameRebound(t *testing.T) {
 	if rec.Decision != audit.DecisionPendingApproval || len(rec.Approvers) != 0 || !strings.Contains(rec.Summary, "dropped, no longer by an approver with that key: alice") {
 		t.Fatalf("the re-decision's record: %+v", rec)
 	}
-	wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeUnauthorized, "does not verify")
+	wantCode(t, ap.decide(t, f.e, id, 0, body, false), refusal.CodeUnauthorized, "does not verify")
 	wantPending(t, newAlice.decide(t, f.e, id, 0, body, false), "alice")
 	done := wantSignedApproved(t, ap.decide(t, f.e, id, 2, body, false))
 	if r, _ := audit.Unmarshal(done.AuditRecord); strings.Join(r.Approvers, ",") != "alice,carol" {
@@ -263,13 +264,13 @@ func TestApprovalTighteningRefusesPending(t *testing.T) {
 		t.Fatalf("the tightening was %s", rec.Decision)
 	}
 	rec := lastAbout(t, f.e, id)
-	if rec.Decision != audit.DecisionRefused || rec.Rule != policy.RuleDestinations || rec.PolicyVersion != 2 {
+	if rec.Decision != audit.DecisionRefused || rec.Rule != refusal.RuleDestinations || rec.PolicyVersion != 2 {
 		t.Fatalf("the refusal's record: %+v", rec)
 	}
 	if ai := info(t, f.e, id); ai.Status != api.StatusRejected || ai.Result != nil {
 		t.Fatalf("after the tightening: %+v", ai)
 	}
-	wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeApprovalRejected, "policy version 2 refuses it")
+	wantCode(t, ap.decide(t, f.e, id, 0, body, false), refusal.CodeApprovalRejected, "policy version 2 refuses it")
 	// The 0.6 ETH reservation was released: 0.5 more fits the 1 ETH a day.
 	// The tracker is the run's one, reconfigured in place by the change.
 	if enclave.TrackerInForce(f.e) != tracker {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
@@ -77,7 +78,7 @@ func TestApprovalQuotaPerClient(t *testing.T) {
 		wantPending(t, f.send(t, f.hot, padded(f.body(t, "hot-0", transfer(t, 1, destB, milliEther(500)), f.now.UnixMilli()))))
 	}
 	pe, ok := f.send(t, f.hot, padded(f.body(t, "hot-0", transfer(t, 1, destB, milliEther(500)), f.now.UnixMilli()))).(*proto.Error)
-	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleApprovals || !strings.Contains(pe.Message, "this client's approvals quota is full") {
+	if !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleApprovals || !strings.Contains(pe.Message, "this client's approvals quota is full") {
 		t.Fatalf("beyond the client's quota: %#v", pe)
 	}
 	// Another client is held.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -61,7 +61,7 @@ func (f *govFixture) mustApply(t *testing.T, doc policy.Document, want string) {
 func sendStamped(e *enclave.Enclave, s stamp.Signer, body []byte) proto.Message {
 	h, err := stamp.Create(s, body)
 	if err != nil {
-		return &proto.Error{Code: api.CodeInternal, Message: err.Error()}
+		return &proto.Error{Code: refusal.CodeInternal, Message: err.Error()}
 	}
 	return e.Handle(context.Background(), &proto.SignRequest{Body: body, Stamp: h})
 }
@@ -109,7 +109,7 @@ func spendRace(t *testing.T, f *govFixture, n int, gov func(release func(k int),
 			}
 			signed = append(signed, rec)
 		case *proto.Error:
-			if a.Rule != enclave.RuleRollingLimit {
+			if a.Rule != refusal.RuleRollingLimit {
 				t.Fatalf("refused: %s: %s", a.Rule, a.Message)
 			}
 		default:
@@ -292,9 +292,9 @@ func TestFreezeAtomic(t *testing.T) {
 		}
 		wg.Wait()
 		for i, m := range answers {
-			want := policy.RuleDestinations
+			want := refusal.RuleDestinations
 			if i >= refusals {
-				want = enclave.RuleFrozen
+				want = refusal.RuleFrozen
 			}
 			if pe, ok := m.(*proto.Error); !ok || pe.Rule != want {
 				t.Fatalf("round %d (%d policy changes): request %d answered %s, want a refusal by %s", round, version-1, i+1, answerOf(m), want)
@@ -322,7 +322,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 			for range 4 {
 				wantSigned(t, f.pay(t, destA, milliEther(500)))
 			}
-			wantRule(t, f.pay(t, destA, milliEther(500)), enclave.RuleRollingLimit) // 1 held + 2 signed
+			wantRule(t, f.pay(t, destA, milliEther(500)), refusal.RuleRollingLimit) // 1 held + 2 signed
 			// A change of the version alone, then a lower limit (both keep
 			// the track the reservation is in), then a longer window (a new
 			// track, which takes the usage and the reservation).
@@ -336,7 +336,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 			}
 			switch end {
 			case "rejected":
-				if pe, ok := ap.decide(t, f.e, sr.ApprovalID, 0, body, true).(*proto.Error); !ok || pe.Code != api.CodeApprovalRejected {
+				if pe, ok := ap.decide(t, f.e, sr.ApprovalID, 0, body, true).(*proto.Error); !ok || pe.Code != refusal.CodeApprovalRejected {
 					t.Fatalf("rejection answered %#v", pe)
 				}
 			case "expired":
@@ -346,7 +346,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 			// 2 ETH signed, 2.9 ETH in 48 h the limit in force.
 			wantSigned(t, f.pay(t, destA, milliEther(500)))
 			wantSigned(t, f.pay(t, destA, milliEther(400)))
-			wantRule(t, f.pay(t, destA, milliEther(1)), enclave.RuleRollingLimit)
+			wantRule(t, f.pay(t, destA, milliEther(1)), refusal.RuleRollingLimit)
 		})
 	}
 }
@@ -368,7 +368,7 @@ func TestCheckpointAckAcrossPolicyChange(t *testing.T) {
 	}
 	wantSigned(t, pay())
 	wantSigned(t, pay())
-	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 	waitAcked(t, e)
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 
@@ -393,11 +393,11 @@ func TestCheckpointAckAcrossPolicyChange(t *testing.T) {
 	}
 	wantSigned(t, pay())
 	wantSigned(t, pay())
-	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 	cp = call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
 	// The acknowledgement reached the tracker of the rules in force.
 	wantSigned(t, pay())
 	wantSigned(t, pay())
-	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 }

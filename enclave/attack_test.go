@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
@@ -100,13 +101,13 @@ func TestAttackSuite(t *testing.T) {
 		name, rule string
 		unsigned   []byte
 	}{
-		{"Bybit: Safe DELEGATECALL to a malicious implementation", policy.RuleSafeOperation, txTo(t, 1, attackSafe, ethtx.TypeDynamicFee, bybit)},
-		{"a Safe transaction adding an attacker as owner", policy.RuleSafeSelfCall, txTo(t, 1, attackSafe, ethtx.TypeDynamicFee, selfCall)},
-		{"an unlimited approve to an attacker", policy.RuleAllowanceGrants, txTo(t, 1, attackUSDC, ethtx.TypeDynamicFee, packCall(t, "approve(address,uint256)", ga(attacker), maxUint))},
-		{"USDC to a recipient not allowlisted", policy.RuleDestinations, txTo(t, 1, attackUSDC, ethtx.TypeDynamicFee, packCall(t, "transfer(address,uint256)", ga(attacker), big.NewInt(1e6)))},
-		{"a chain id mismatch (a mainnet-allowed transfer on BNB Smart Chain)", policy.RuleChains, txTo(t, 56, destA, ethtx.TypeDynamicFee, nil)},
-		{"an EIP-7702 delegation of the key's account", policy.RuleSetCode, txTo(t, 1, attacker, ethtx.TypeSetCode, nil)},
-		{"an EIP-4844 blob transaction", policy.RuleBlobTransactions, blobTx(t, destA)},
+		{"Bybit: Safe DELEGATECALL to a malicious implementation", refusal.RuleSafeOperation, txTo(t, 1, attackSafe, ethtx.TypeDynamicFee, bybit)},
+		{"a Safe transaction adding an attacker as owner", refusal.RuleSafeSelfCall, txTo(t, 1, attackSafe, ethtx.TypeDynamicFee, selfCall)},
+		{"an unlimited approve to an attacker", refusal.RuleAllowanceGrants, txTo(t, 1, attackUSDC, ethtx.TypeDynamicFee, packCall(t, "approve(address,uint256)", ga(attacker), maxUint))},
+		{"USDC to a recipient not allowlisted", refusal.RuleDestinations, txTo(t, 1, attackUSDC, ethtx.TypeDynamicFee, packCall(t, "transfer(address,uint256)", ga(attacker), big.NewInt(1e6)))},
+		{"a chain id mismatch (a mainnet-allowed transfer on BNB Smart Chain)", refusal.RuleChains, txTo(t, 56, destA, ethtx.TypeDynamicFee, nil)},
+		{"an EIP-7702 delegation of the key's account", refusal.RuleSetCode, txTo(t, 1, attacker, ethtx.TypeSetCode, nil)},
+		{"an EIP-4844 blob transaction", refusal.RuleBlobTransactions, blobTx(t, destA)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.send(t, f.hot, f.body(t, "hot-0", tc.unsigned, f.now.UnixMilli()))
@@ -144,9 +145,9 @@ func TestTransactionTypesAllowList(t *testing.T) {
 	a, _ := ethtx.ParseAddress(destA)
 	for _, typ := range []ethtx.Type{ethtx.TypeLegacy, ethtx.TypeAccessList} {
 		tx := &ethtx.Tx{Type: typ, ChainID: big.NewInt(1), Nonce: 1, GasLimit: 21000, GasPrice: big.NewInt(1e9), To: &a, Value: big.NewInt(1)}
-		pe := wantRule(t, f.send(t, f.hot, f.body(t, "hot-0", tx.EncodeUnsigned(), f.now.UnixMilli())), policy.RuleTransactionTypes)
+		pe := wantRule(t, f.send(t, f.hot, f.body(t, "hot-0", tx.EncodeUnsigned(), f.now.UnixMilli())), refusal.RuleTransactionTypes)
 		rec, err := audit.Unmarshal(pe.AuditRecord)
-		if err != nil || rec.Decision != audit.DecisionRefused || rec.Rule != policy.RuleTransactionTypes || !strings.Contains(pe.Message, "eip1559") {
+		if err != nil || rec.Decision != audit.DecisionRefused || rec.Rule != refusal.RuleTransactionTypes || !strings.Contains(pe.Message, "eip1559") {
 			t.Fatalf("%s: %q, record %+v, %v", typ, pe.Message, rec, err)
 		}
 	}

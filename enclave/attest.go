@@ -3,7 +3,7 @@ package enclave
 import (
 	"context"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/nsm"
@@ -42,16 +42,16 @@ func (e *Enclave) userData(v *vault) userdata.UserData {
 // enclave's identity key and its user data.
 func (e *Enclave) attest(ctx context.Context, v *vault, m *proto.AttestRequest) proto.Message {
 	if e.nsm == nil {
-		return refuse(api.CodeUnavailable, "this enclave has no NSM to attest with")
+		return refuse(refusal.CodeUnavailable, "this enclave has no NSM to attest with")
 	}
 	ud, err := userdata.Marshal(e.userData(v))
 	if err != nil {
-		return refuse(api.CodeInternal, "%v", err)
+		return refuse(refusal.CodeInternal, "%v", err)
 	}
 	doc, err := e.nsm.Attest(ctx, nsmRequest(m.Nonce, ud, e.identity))
 	if err != nil {
 		e.log.Error("attestation failed", "err", err)
-		return refuse(api.CodeUnavailable, "the NSM did not attest: %v", err)
+		return refuse(refusal.CodeUnavailable, "the NSM did not attest: %v", err)
 	}
 	return &proto.AttestResponse{Document: doc}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hf/nitrite"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/nsmsim"
@@ -66,7 +66,7 @@ func TestAttest(t *testing.T) {
 
 func TestAttestWithoutNSM(t *testing.T) {
 	f := newFixture(t)
-	if e, ok := f.e.Handle(context.Background(), &proto.AttestRequest{}).(*proto.Error); !ok || e.Code != api.CodeUnavailable {
+	if e, ok := f.e.Handle(context.Background(), &proto.AttestRequest{}).(*proto.Error); !ok || e.Code != refusal.CodeUnavailable {
 		t.Fatalf("attest without an NSM: %+v", e)
 	}
 }

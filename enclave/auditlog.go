@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -36,10 +36,6 @@ var (
 	// time; the answer (a signature, for instance) is withheld.
 	errAuditUnacknowledged = errors.New("the host did not acknowledge the decision's audit record as persisted in time; the answer is withheld")
 )
-
-// RuleAudit is the rule of the answers the audit pipeline refuses: the
-// host cannot persist, or did not acknowledge, the records.
-const RuleAudit = "audit"
 
 // auditLog is the enclave's side of the audit log: the chain, and the
 // records handed over but not yet acknowledged, kept so that a host that
@@ -271,14 +267,14 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) *proto.Error {
 	case seq <= a.acked.Seq:
 		return nil // already acknowledged (acknowledgements are cumulative)
 	case seq > head.Seq:
-		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d, beyond the enclave's last record %d", seq, head.Seq)}
+		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d, beyond the enclave's last record %d", seq, head.Seq)}
 	case len(hash) != sha256.Size:
-		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq)}
+		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq)}
 	}
 	i := seq - a.first
 	got := sha256.Sum256(a.pending[i])
 	if subtle.ConstantTimeCompare(got[:], hash) != 1 {
-		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got)}
+		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got)}
 	}
 	n := i + 1
 	a.acked = audit.Head{Seq: seq, Hash: got}

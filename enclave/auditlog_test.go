@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/proto"
@@ -116,7 +116,7 @@ func TestReleaseOnlyAfterAck(t *testing.T) {
 		{"max uint64", &proto.AuditRequest{Ack: math.MaxUint64, AckHash: bad[:]}, "beyond"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantCode(t, f.e.Handle(context.Background(), tc.req), api.CodeBadRequest, tc.want)
+			wantCode(t, f.e.Handle(context.Background(), tc.req), refusal.CodeBadRequest, tc.want)
 			if got := fetch(t, f.e, 1); got.Acked != 0 || len(got.Records) != 2 {
 				t.Fatalf("a refused acknowledgement changed the state: acked %d, %d records", got.Acked, len(got.Records))
 			}
@@ -145,7 +145,7 @@ func TestNoAckNoSignature(t *testing.T) {
 	for i := range 20 {
 		resp := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
 		pe, ok := resp.(*proto.Error)
-		if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit {
+		if !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleAudit {
 			t.Fatalf("request %d without acknowledgements: %#v", i, resp)
 		}
 	}
@@ -187,7 +187,7 @@ func TestHostFailingStopsDeciding(t *testing.T) {
 	f.host.pause()
 	f.e.Handle(context.Background(), &proto.AuditRequest{Failing: "writing the audit log: no space left on device"})
 	pe, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
-	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit || !strings.Contains(pe.Message, "no space left") {
+	if !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleAudit || !strings.Contains(pe.Message, "no space left") {
 		t.Fatalf("while the host fails: %#v", pe)
 	}
 	if h := f.e.Handle(context.Background(), &proto.HealthRequest{}).(*proto.HealthResponse); !strings.Contains(h.AuditFailing, "no space") {
@@ -227,7 +227,7 @@ func TestAuditBacklog(t *testing.T) {
 	}
 	waitRecords(t, f.e, 3)
 	pe, ok := f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())).(*proto.Error)
-	if !ok || pe.Code != api.CodeUnavailable || !strings.Contains(pe.Message, "too many audit records") {
+	if !ok || pe.Code != refusal.CodeUnavailable || !strings.Contains(pe.Message, "too many audit records") {
 		t.Fatalf("request over the backlog: %#v", pe)
 	}
 	// A host that lost the records fetches them; they verify.
@@ -272,7 +272,7 @@ func TestAuditBacklogFromGenesis(t *testing.T) {
 	// The boot record plus one decision fill a backlog of 2.
 	f.sendAsync(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli()))
 	waitRecords(t, e, 2)
-	if pe, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
+	if pe, ok := f.send(t, hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), time.Now().UnixMilli())).(*proto.Error); !ok || pe.Code != refusal.CodeUnavailable {
 		t.Fatalf("over the genesis backlog: %+v", pe)
 	}
 	ack(t, e, fetch(t, e, 2).Records[0])

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/proto"
@@ -139,7 +140,7 @@ func TestReplayBudgetAcrossRestarts(t *testing.T) {
 		refusal    string
 	}{
 		{"RequireFresh C=2", 2, 2, "checkpoint"},
-		{"no RequireFresh", 0, 3, enclave.RuleRollingLimit},
+		{"no RequireFresh", 0, 3, refusal.RuleRollingLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newBudgetHost(t, tc.maxUnacked)
@@ -190,7 +191,7 @@ func TestReplayBudgetHonestCrash(t *testing.T) {
 		wantSigned(t, h.pay(ether(1)))
 		h.storeCheckpoint()
 	}
-	wantRule(t, h.pay(ether(1)), enclave.RuleRollingLimit)
+	wantRule(t, h.pay(ether(1)), refusal.RuleRollingLimit)
 	if h.signed.Cmp(ether(3)) != 0 {
 		t.Fatalf("%s wei signed", h.signed)
 	}
@@ -204,9 +205,9 @@ func TestReplayBudgetHonestCrash(t *testing.T) {
 	if !strings.Contains(boot.Summary, "1 transaction(s) were reserved after the snapshot") || boot.Unacknowledged != 1 {
 		t.Fatalf("boot record (%d unacknowledged):\n%s", boot.Unacknowledged, boot.Summary)
 	}
-	wantRule(t, h2.pay(ether(1)), enclave.RuleRollingLimit) // the charge fills the day
+	wantRule(t, h2.pay(ether(1)), refusal.RuleRollingLimit) // the charge fills the day
 	g = h2.storeCheckpoint()                                // holds the charge
-	if r := h2.pay(ether(1)); !isRule(r, enclave.RuleRollingLimit) {
+	if r := h2.pay(ether(1)); !isRule(r, refusal.RuleRollingLimit) {
 		t.Fatalf("after the checkpoint holding the charge: %#v", r)
 	}
 	if r := h2.last(); r.Unacknowledged != 0 || r.Checkpoint != g {
@@ -214,7 +215,7 @@ func TestReplayBudgetHonestCrash(t *testing.T) {
 	}
 	// The charge survives a restart with that checkpoint.
 	h2.restart(g)
-	wantRule(t, h2.pay(ether(1)), enclave.RuleRollingLimit)
+	wantRule(t, h2.pay(ether(1)), refusal.RuleRollingLimit)
 	if h2.signed.Cmp(ether(2)) != 0 {
 		t.Fatalf("%s wei signed", h2.signed)
 	}

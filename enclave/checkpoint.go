@@ -9,7 +9,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -228,7 +228,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	if rs.tracker.Dirty() || e.cpLimits == nil {
 		gen, snap, err := rs.tracker.Checkpoint(now)
 		if err != nil {
-			return refuse(api.CodeInternal, "%v", err)
+			return refuse(refusal.CodeInternal, "%v", err)
 		}
 		e.cpLimits, e.cpLimitsGen = snap, gen
 	}
@@ -265,7 +265,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
-		return refuse(api.CodeInternal, "%v", err)
+		return refuse(refusal.CodeInternal, "%v", err)
 	}
 	e.cpGen, e.cpSealed, e.cpLast, e.cpAckLimits = c.Generation, sealed, state, e.cpLimitsGen
 	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}

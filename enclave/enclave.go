@@ -51,7 +51,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/kms"
@@ -342,7 +342,7 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
 		}
 		return e.approvalInfo(v, m)
 	default:
-		return &proto.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
+		return &proto.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
 	}
 }
 
@@ -354,17 +354,17 @@ func (v *vault) lookupKey(s string) (*signingKey, *proto.Error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		a, err := ethtx.ParseAddress(s)
 		if err != nil {
-			return nil, refuse(api.CodeBadRequest, "key: %v", err)
+			return nil, refuse(refusal.CodeBadRequest, "key: %v", err)
 		}
 		if k, ok := v.byAddr[a]; ok {
 			return k, nil
 		}
-		return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
+		return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
 	}
 	if k, ok := v.byID[s]; ok {
 		return k, nil
 	}
-	return nil, refuse(api.CodeUnknownKey, "this enclave holds no key with id %q", s)
+	return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with id %q", s)
 }
 
 // maxInFlightPerConn bounds the requests the enclave works on at once per
@@ -472,7 +472,7 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 	if seq == 0 {
 		r, err := audit.Unmarshal(line)
 		if err != nil {
-			return refuse(api.CodeInternal, "enclave: an answer's own audit record does not parse: %v", err)
+			return refuse(refusal.CodeInternal, "enclave: an answer's own audit record does not parse: %v", err)
 		}
 		seq = r.Seq
 	}
@@ -482,7 +482,7 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 	}
 	if err := v.audit.awaitAck(ctx, seq, e.ackTimeout); err != nil {
 		e.log.Warn("answer withheld: its audit record is not acknowledged", "seq", seq, "err", err)
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: fmt.Sprintf("audit record %d: %v", seq, err)}
+		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: fmt.Sprintf("audit record %d: %v", seq, err)}
 	}
 	return resp
 }

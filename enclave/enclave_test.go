@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -275,21 +276,21 @@ func TestRefusals(t *testing.T) {
 		rule   string
 		msg    string
 	}{
-		{"oldest accepted age is refused just past it", f.hot, "hot-0", ok, now - enclave.MaxRequestAge.Milliseconds() - 1, api.CodeStaleRequest, "", "old"},
-		{"too far in the future", f.hot, "hot-0", ok, now + enclave.MaxClockSkew.Milliseconds() + 1, api.CodeStaleRequest, "", "future"},
-		{"before the enclave started", f.hot, "hot-0", ok, now - 1, api.CodeStaleRequest, "", "before the enclave started"},
-		{"client may not use the key", f.hot, "cold-1", ok, now, api.CodePolicyDenied, "client_keys", "may not use"},
-		{"key without native transfers", f.other, "cold-1", ok, now, api.CodePolicyDenied, "native_transfers", ""},
-		{"unknown key id", f.hot, "warm-2", ok, now, api.CodeUnknownKey, "", "warm-2"},
-		{"bad address as key", f.hot, "0x12", ok, now, api.CodeBadRequest, "", "key"},
-		{"over the limit", f.hot, "hot-0", transfer(t, 1, destB, new(big.Int).Add(big.NewInt(1e18), big.NewInt(1))), now, api.CodePolicyDenied, "max_per_transaction", "exceeds"},
-		{"wrong chain", f.hot, "hot-0", transfer(t, 10, destB, big.NewInt(1)), now, api.CodePolicyDenied, "chains", "chain 10"},
-		{"not allowlisted", f.hot, "hot-0", transfer(t, 1, "0x000000000000000000000000000000000000dEaD", big.NewInt(1)), now, api.CodePolicyDenied, "destinations", "0x000000000000000000000000000000000000dEaD"},
-		{"trailing byte", f.hot, "hot-0", append(append([]byte{}, ok...), 0), now, api.CodeBadRequest, "", "ethtx"},
-		{"unknown type 0x05", f.hot, "hot-0", []byte{0x05, 0xc0}, now, api.CodeUnsupportedTransactionType, "", "0x05"},
-		{"malformed EIP-2930", f.hot, "hot-0", []byte{0x01, 0xc0}, now, api.CodeBadRequest, "", "want 8 fields"},
-		{"malformed calldata", f.hot, "hot-0", transferWithData(t, destA, []byte{0xa9, 0x05, 0x9c, 0xbb, 1}), now, api.CodeBadRequest, "", "calldata: transfer"},
-		{"ERC-20 transfer: no contract-call rule", f.hot, "hot-0", transferWithData(t, destA, erc20Transfer(destB, 5)), now, api.CodePolicyDenied, "calldata", "call transfer(address,uint256)"},
+		{"oldest accepted age is refused just past it", f.hot, "hot-0", ok, now - enclave.MaxRequestAge.Milliseconds() - 1, refusal.CodeStaleRequest, "", "old"},
+		{"too far in the future", f.hot, "hot-0", ok, now + enclave.MaxClockSkew.Milliseconds() + 1, refusal.CodeStaleRequest, "", "future"},
+		{"before the enclave started", f.hot, "hot-0", ok, now - 1, refusal.CodeStaleRequest, "", "before the enclave started"},
+		{"client may not use the key", f.hot, "cold-1", ok, now, refusal.CodePolicyDenied, "client_keys", "may not use"},
+		{"key without native transfers", f.other, "cold-1", ok, now, refusal.CodePolicyDenied, "native_transfers", ""},
+		{"unknown key id", f.hot, "warm-2", ok, now, refusal.CodeUnknownKey, "", "warm-2"},
+		{"bad address as key", f.hot, "0x12", ok, now, refusal.CodeBadRequest, "", "key"},
+		{"over the limit", f.hot, "hot-0", transfer(t, 1, destB, new(big.Int).Add(big.NewInt(1e18), big.NewInt(1))), now, refusal.CodePolicyDenied, "max_per_transaction", "exceeds"},
+		{"wrong chain", f.hot, "hot-0", transfer(t, 10, destB, big.NewInt(1)), now, refusal.CodePolicyDenied, "chains", "chain 10"},
+		{"not allowlisted", f.hot, "hot-0", transfer(t, 1, "0x000000000000000000000000000000000000dEaD", big.NewInt(1)), now, refusal.CodePolicyDenied, "destinations", "0x000000000000000000000000000000000000dEaD"},
+		{"trailing byte", f.hot, "hot-0", append(append([]byte{}, ok...), 0), now, refusal.CodeBadRequest, "", "ethtx"},
+		{"unknown type 0x05", f.hot, "hot-0", []byte{0x05, 0xc0}, now, refusal.CodeUnsupportedTransactionType, "", "0x05"},
+		{"malformed EIP-2930", f.hot, "hot-0", []byte{0x01, 0xc0}, now, refusal.CodeBadRequest, "", "want 8 fields"},
+		{"malformed calldata", f.hot, "hot-0", transferWithData(t, destA, []byte{0xa9, 0x05, 0x9c, 0xbb, 1}), now, refusal.CodeBadRequest, "", "calldata: transfer"},
+		{"ERC-20 transfer: no contract-call rule", f.hot, "hot-0", transferWithData(t, destA, erc20Transfer(destB, 5)), now, refusal.CodePolicyDenied, "calldata", "call transfer(address,uint256)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.send(t, tc.signer, f.body(t, tc.key, tc.tx, tc.ts))
@@ -322,10 +323,10 @@ func TestOldestAcceptedTimestamp(t *testing.T) {
 func TestReplayRefusedEvenAfterPolicyRefusal(t *testing.T) {
 	f := newFixture(t)
 	b := f.body(t, "hot-0", transfer(t, 99, destA, big.NewInt(1)), f.now.UnixMilli())
-	if e, ok := f.send(t, f.hot, b).(*proto.Error); !ok || e.Code != api.CodePolicyDenied {
+	if e, ok := f.send(t, f.hot, b).(*proto.Error); !ok || e.Code != refusal.CodePolicyDenied {
 		t.Fatalf("first: %+v", e)
 	}
-	if e, ok := f.send(t, f.hot, b).(*proto.Error); !ok || e.Code != api.CodeReplayedRequest {
+	if e, ok := f.send(t, f.hot, b).(*proto.Error); !ok || e.Code != refusal.CodeReplayedRequest {
 		t.Fatalf("replay: %+v, want replayed_request", e)
 	}
 }
@@ -351,7 +352,7 @@ func TestStampFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.e.Handle(context.Background(), &proto.SignRequest{Body: tc.body, Stamp: tc.stamp})
 			e, ok := resp.(*proto.Error)
-			if !ok || e.Code != api.CodeUnauthorized || !strings.Contains(e.Message, tc.msg) {
+			if !ok || e.Code != refusal.CodeUnauthorized || !strings.Contains(e.Message, tc.msg) {
 				t.Fatalf("answer %+v, want unauthorized mentioning %q", resp, tc.msg)
 			}
 		})
@@ -386,7 +387,7 @@ func TestReplayCapacityFailsClosed(t *testing.T) {
 			t.Fatalf("request %d refused: %+v", i, resp)
 		}
 		if i == 2 {
-			if pe, ok := resp.(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
+			if pe, ok := resp.(*proto.Error); !ok || pe.Code != refusal.CodeUnavailable {
 				t.Fatalf("request over capacity: %+v, want unavailable", resp)
 			}
 		}
@@ -427,7 +428,7 @@ func TestGenesisRefusals(t *testing.T) {
 func TestUnexpectedMessage(t *testing.T) {
 	f := newFixture(t)
 	resp := f.e.Handle(context.Background(), &proto.KeysResponse{})
-	if e, ok := resp.(*proto.Error); !ok || e.Code != api.CodeBadRequest {
+	if e, ok := resp.(*proto.Error); !ok || e.Code != refusal.CodeBadRequest {
 		t.Fatalf("answer to a response message: %+v", resp)
 	}
 }

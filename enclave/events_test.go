@@ -12,6 +12,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -180,7 +181,7 @@ func TestEventReserve(t *testing.T) {
 	if n, want := enclave.FillAuditLog(f.e), 2+enclave.EventReserve(3); n != want {
 		t.Fatalf("%d event records appended, want %d", n, want)
 	}
-	wantCode(t, f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())), api.CodeUnavailable, "not yet persisted")
+	wantCode(t, f.send(t, f.hot, f.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())), refusal.CodeUnavailable, "not yet persisted")
 }
 
 // TestFreezeWhileBacklogFull: the refusal that fills the decisions'
@@ -214,12 +215,12 @@ func TestFreezeWhileBacklogFull(t *testing.T) {
 	}
 	// Decisions wait for the host; once it caught up, the refusals are
 	// answered and the key is frozen under that record.
-	wantCode(t, f.pay(t, destA, big.NewInt(1)), api.CodeUnavailable, "not yet persisted")
+	wantCode(t, f.pay(t, destA, big.NewInt(1)), refusal.CodeUnavailable, "not yet persisted")
 	ackAll(t, f.e)
-	wantRule(t, answered(t, f.e, refusal1), policy.RuleMaxPerTransaction)
-	wantRule(t, answered(t, f.e, refusal2), policy.RuleMaxPerTransaction)
+	wantRule(t, answered(t, f.e, refusal1), refusal.RuleMaxPerTransaction)
+	wantRule(t, answered(t, f.e, refusal2), refusal.RuleMaxPerTransaction)
 	f.host = startAcks(t, f.e)
-	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
+	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleFrozen)
 	if !strings.Contains(pe.Message, "audit record 4") {
 		t.Errorf("frozen refusal: %s", pe.Message)
 	}
@@ -248,8 +249,8 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	f.setNow(f.now.Add(time.Minute))
 	// The freeze holds (no request is decided either while the log is
 	// full); an unfreeze cannot name it yet, and says so.
-	wantCode(t, f.pay(t, destA, big.NewInt(1)), api.CodeUnavailable, "not yet persisted")
-	wantCode(t, unfreezeBy(t, f, a, full+1), api.CodeUnavailable, "key hot-0 is not recorded yet")
+	wantCode(t, f.pay(t, destA, big.NewInt(1)), refusal.CodeUnavailable, "not yet persisted")
+	wantCode(t, unfreezeBy(t, f, a, full+1), refusal.CodeUnavailable, "key hot-0 is not recorded yet")
 
 	// The host persists one record (the boot record): the freeze's record
 	// takes the room.
@@ -264,7 +265,7 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 		t.Fatalf("freeze record %+v", fr)
 	}
 	// Nothing else fits yet: an unfreeze naming the record is not done.
-	wantCode(t, unfreezeBy(t, f, a, fr.Seq), api.CodeUnavailable, "not done")
+	wantCode(t, unfreezeBy(t, f, a, fr.Seq), refusal.CodeUnavailable, "not done")
 	if h := auditHead(t, f.e); h != fr.Seq {
 		t.Fatalf("head %d, want %d: a refused change was recorded", h, fr.Seq)
 	}
@@ -272,7 +273,7 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 	// quorum lifts it.
 	ackAll(t, f.e)
 	f.host = startAcks(t, f.e)
-	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
+	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleFrozen)
 	if !strings.Contains(pe.Message, "audit record "+itoa(fr.Seq)) {
 		t.Errorf("frozen refusal: %s", pe.Message)
 	}
@@ -310,7 +311,7 @@ func TestFreezeOwedAcrossRestart(t *testing.T) {
 	e2 := f.start(t)
 	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: boot, Checkpoint: cp.Sealed})
 	fx := &fixture{e: e2, now: f.now, hot: f.hot, seqIDs: 100}
-	pe := wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())), enclave.RuleFrozen)
+	pe := wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli())), refusal.RuleFrozen)
 	recs := persistedFrom(t, e2, 2)
 	if len(recs) != 3 || recs[0].Kind != audit.KindBoot || recs[2].Decision != audit.DecisionRefused || recs[1].Kind != audit.KindFreeze || recs[1].Decision != "frozen" || recs[1].Key != "hot-0" {
 		t.Fatalf("records after the restart %+v, want boot, the owed freeze, the refusal", recs)
@@ -341,7 +342,7 @@ func TestExpiryRecords(t *testing.T) {
 	}
 	wantExpiry := func(t *testing.T, r audit.Record, id string) {
 		t.Helper()
-		if r.Kind != audit.KindDecision || r.Decision != "expired" || r.Rule != enclave.RuleApprovals || r.Key != "hot-0" || !strings.Contains(r.Summary, "approval "+id+" expired at") {
+		if r.Kind != audit.KindDecision || r.Decision != "expired" || r.Rule != refusal.RuleApprovals || r.Key != "hot-0" || !strings.Contains(r.Summary, "approval "+id+" expired at") {
 			t.Fatalf("expiry record %+v", r)
 		}
 	}
@@ -357,9 +358,9 @@ func TestExpiryRecords(t *testing.T) {
 	t.Run("recorded", func(t *testing.T) {
 		f := newStatefulTB(t, edit, 0)
 		_, id := hold(t, f)
-		wantRule(t, f.pay(t, destB, milliEther(200)), enclave.RuleRollingLimit) // 0.9 reserved
+		wantRule(t, f.pay(t, destB, milliEther(200)), refusal.RuleRollingLimit) // 0.9 reserved
 		f.setNow(f.now.Add(enclave.ApprovalTTL))
-		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), api.CodeNotFound, "")
+		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), refusal.CodeNotFound, "")
 		recs := persistedFrom(t, f.e, 1)
 		wantExpiry(t, recs[len(recs)-1], id)
 		wantRoom(t, f)
@@ -373,8 +374,8 @@ func TestExpiryRecords(t *testing.T) {
 		full := auditHead(t, f.e)
 		f.setNow(f.now.Add(enclave.ApprovalTTL + time.Minute))
 		// Past its expiry nobody can approve it, recorded or not.
-		wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeNotFound, "expired at")
-		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), api.CodeNotFound, "expired at")
+		wantCode(t, ap.decide(t, f.e, id, 0, body, false), refusal.CodeNotFound, "expired at")
+		wantCode(t, f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}), refusal.CodeNotFound, "expired at")
 		if h := auditHead(t, f.e); h != full {
 			t.Fatalf("head %d, want %d", h, full)
 		}
@@ -385,7 +386,7 @@ func TestExpiryRecords(t *testing.T) {
 			t.Fatalf("%d records after the acknowledgement, want the expiry's", len(recs))
 		}
 		wantExpiry(t, recs[0], id)
-		wantCode(t, ap.decide(t, f.e, id, 0, body, false), api.CodeNotFound, "")
+		wantCode(t, ap.decide(t, f.e, id, 0, body, false), refusal.CodeNotFound, "")
 		ackAll(t, f.e)
 		f.host = startAcks(t, f.e) // the host is back
 		wantRoom(t, f)
@@ -451,7 +452,7 @@ func TestApprovalReplay(t *testing.T) {
 		}},
 		{"a rejection by an approver who approved", post(0, id, body, true), func(t *testing.T, m proto.Message) {
 			pe, ok := m.(*proto.Error)
-			if !ok || pe.Code != api.CodeBadRequest || pe.Rule != enclave.RuleApprovals || !strings.Contains(pe.Message, "already approved") || len(pe.AuditRecord) != 0 {
+			if !ok || pe.Code != refusal.CodeBadRequest || pe.Rule != refusal.RuleApprovals || !strings.Contains(pe.Message, "already approved") || len(pe.AuditRecord) != 0 {
 				t.Fatalf("rejection after approval: %#v", m)
 			}
 		}},
@@ -483,11 +484,11 @@ func TestApprovalReplay(t *testing.T) {
 	// A rejection replayed: one record.
 	body2, id2 := holdOne()
 	reject := post(1, id2, body2, true)
-	wantCode(t, send(reject), api.CodeApprovalRejected, "rejected by "+ap.names[1])
+	wantCode(t, send(reject), refusal.CodeApprovalRejected, "rejected by "+ap.names[1])
 	head = auditHead(t, f.e)
 	for range 50 {
 		pe, ok := send(reject).(*proto.Error)
-		if !ok || pe.Code != api.CodeApprovalRejected || len(pe.AuditRecord) != 0 {
+		if !ok || pe.Code != refusal.CodeApprovalRejected || len(pe.AuditRecord) != 0 {
 			t.Fatalf("replayed rejection: %#v", pe)
 		}
 	}
@@ -546,7 +547,7 @@ func TestEventsNotDoneWithoutRecord(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantCode(t, tc.do(), api.CodeUnavailable, "not done, because its audit record cannot be appended")
+			wantCode(t, tc.do(), refusal.CodeUnavailable, "not done, because its audit record cannot be appended")
 			tc.unchanged(t)
 			if h := auditHead(t, f.e); h != full {
 				t.Fatalf("head %d, want %d", h, full)

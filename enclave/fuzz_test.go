@@ -6,16 +6,16 @@ import (
 	"math/big"
 	"testing"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
 // knownCodes are the codes a sign request may be refused with.
 var knownCodes = map[string]bool{
-	api.CodeBadRequest: true, api.CodeUnauthorized: true, api.CodeStaleRequest: true,
-	api.CodeReplayedRequest: true, api.CodePolicyDenied: true, api.CodeUnknownKey: true,
-	api.CodeUnsupportedTransactionType: true, api.CodeTooLarge: true,
+	refusal.CodeBadRequest: true, refusal.CodeUnauthorized: true, refusal.CodeStaleRequest: true,
+	refusal.CodeReplayedRequest: true, refusal.CodePolicyDenied: true, refusal.CodeUnknownKey: true,
+	refusal.CodeUnsupportedTransactionType: true, refusal.CodeTooLarge: true,
 }
 
 // FuzzHandleSign feeds the enclave arbitrary bodies and stamps, as a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/nsmsim"
@@ -505,7 +506,7 @@ func checkAnswer(t testing.TB, req, resp proto.Message) {
 		t.Fatalf("the answer to %T cannot be sent back: %v (%+v)", req, err, resp)
 	}
 	if pe, ok := resp.(*proto.Error); ok {
-		if pe.Code == "" || pe.Message == "" || pe.Code == api.CodeInternal || pe.Code == proto.CodeInternal {
+		if pe.Code == "" || pe.Message == "" || pe.Code == refusal.CodeInternal {
 			t.Fatalf("the answer to %T is an error with code %q, message %q", req, pe.Code, pe.Message)
 		}
 		return

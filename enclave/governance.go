@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
@@ -73,32 +73,32 @@ func (e *Enclave) versionFloor() uint64 {
 func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.PolicyChange()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	pol, err := policy.Parse(body.Document)
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if pol.Version() != body.Version || pol.Hash() != body.Hash {
-		return refuse(api.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
+		return refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
 	}
 	for _, id := range pol.KeyIDs() {
 		if _, ok := v.byID[id]; !ok {
-			return refuse(api.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
+			return refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	rs := e.rules.Load()
 	if newest := e.versionFloorLocked(rs); pol.Version() <= newest {
-		return refuse(api.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
+		return refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
 	now := e.now()
 	if !change.TimeLocked() {
 		next, err := e.preparePolicy(pol)
 		if err != nil {
-			return refuse(api.CodeBadRequest, "%v", err)
+			return refuse(refusal.CodeBadRequest, "%v", err)
 		}
 		line, seq, aerr := e.putInForce(v, audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
@@ -109,7 +109,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
 				return appendRefusal(aerr)
 			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
+			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
 		e.redecidePending(v)
 		e.gov.floor = max(e.gov.floor, pol.Version())
@@ -117,7 +117,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		return policyResult(cmd, pol, 0, signers, seq, line)
 	}
 	if len(e.gov.pending) >= MaxPendingPolicies {
-		return refuse(api.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
+		return refuse(refusal.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
 	}
 	eff := now.Add(e.timeLock)
 	line, seq, aerr := v.audit.appendEvent(audit.Record{
@@ -129,7 +129,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		if errors.Is(aerr, audit.ErrRecordTooLarge) {
 			return appendRefusal(aerr)
 		}
-		return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
+		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
 	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), pol: pol})
 	e.gov.floor = max(e.gov.floor, pol.Version())
@@ -164,7 +164,7 @@ func listOr(l []string, none string) string {
 func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) proto.Message {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
@@ -181,7 +181,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
 				return appendRefusal(aerr)
 			}
-			return refuse(api.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
+			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
 		// The cancelled version stays below the floor, and the envelope
@@ -190,7 +190,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, e.now())
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
 	}
-	return refuse(api.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
+	return refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
 }
 
 // applyDue puts in force the pending changes whose time lock has ended, in

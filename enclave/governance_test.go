@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -140,10 +140,10 @@ func TestGovernanceTimeLock(t *testing.T) {
 	addC := withDest(f.doc, 2, destA, destB, destC)
 
 	// A short quorum and a forged signature.
-	wantCode(t, f.change(t, addC, 0), api.CodeUnauthorized, "quorum")
+	wantCode(t, f.change(t, addC, 0), refusal.CodeUnauthorized, "quorum")
 	forged := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyChange, admin.PolicyChangeBody{Version: 2, PolicyHash: strings.Repeat("00", 32), Document: []byte(`{}`)}, 0, 1)
 	forged = []byte(strings.Replace(string(forged), `"signature": "`, `"signature": "00`, 1))
-	if pe, ok := f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: forged}).(*proto.Error); !ok || (pe.Code != api.CodeUnauthorized && pe.Code != api.CodeBadRequest) {
+	if pe, ok := f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: forged}).(*proto.Error); !ok || (pe.Code != refusal.CodeUnauthorized && pe.Code != refusal.CodeBadRequest) {
 		t.Fatalf("a forged signature: %#v", pe)
 	}
 
@@ -152,9 +152,9 @@ func TestGovernanceTimeLock(t *testing.T) {
 		t.Fatalf("scheduled %+v, record %+v", res, rec)
 	}
 	// Inside the time lock, the new destination is refused.
-	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
+	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)
 	f.setNow(f.now.Add(23 * time.Hour))
-	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
+	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)
 
 	// One admin cancels it.
 	_, crec := policyResult(t, f.cancel(t, addC, 1))
@@ -162,7 +162,7 @@ func TestGovernanceTimeLock(t *testing.T) {
 		t.Fatalf("cancel record %+v", crec)
 	}
 	f.setNow(f.now.Add(2 * time.Hour))
-	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
+	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)
 
 	// Scheduled again (version 3), and in force once the lock has passed.
 	addC3 := withDest(f.doc, 3, destA, destB, destC)
@@ -180,11 +180,11 @@ func TestGovernanceTimeLock(t *testing.T) {
 	if res.EffectiveMS != 0 || rec.Decision != "applied" {
 		t.Fatalf("a tightening was not applied at once: %+v %+v", res, rec)
 	}
-	wantRule(t, f.pay(t, destB, big.NewInt(1)), policy.RuleDestinations)
+	wantRule(t, f.pay(t, destB, big.NewInt(1)), refusal.RuleDestinations)
 
 	// A rollback to an older version (even one that was in force) is refused.
-	wantCode(t, f.change(t, withDest(f.doc, 3, destA, destB, destC), 0, 1), api.CodeBadRequest, "versions only increase")
-	wantCode(t, f.change(t, withDest(f.doc, 4, destA), 0, 1), api.CodeBadRequest, "versions only increase")
+	wantCode(t, f.change(t, withDest(f.doc, 3, destA, destB, destC), 0, 1), refusal.CodeBadRequest, "versions only increase")
+	wantCode(t, f.change(t, withDest(f.doc, 4, destA), 0, 1), refusal.CodeBadRequest, "versions only increase")
 
 	// GET /v1/policy's view.
 	pr := f.e.Handle(context.Background(), &proto.PolicyRequest{}).(*proto.PolicyResponse)
@@ -231,7 +231,7 @@ func TestPolicySurvivesRestart(t *testing.T) {
 		t.Fatalf("policy version %d after a restart, want 8", v)
 	}
 	fx := &fixture{e: e2, now: f.now, hot: f.hot}
-	wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destB, big.NewInt(1)), f.now.UnixMilli())), policy.RuleDestinations)
+	wantRule(t, fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destB, big.NewInt(1)), f.now.UnixMilli())), refusal.RuleDestinations)
 }
 
 // TestApprovalUnderTightenedPolicy: a request that waits for approvals is
@@ -252,8 +252,8 @@ func TestApprovalUnderTightenedPolicy(t *testing.T) {
 	}
 	// Refused as the tightening came into force (with its record), so an
 	// approval finds it rejected.
-	if rec := lastAbout(t, f.e, sr.ApprovalID); rec.Decision != audit.DecisionRefused || rec.Rule != policy.RuleDestinations {
+	if rec := lastAbout(t, f.e, sr.ApprovalID); rec.Decision != audit.DecisionRefused || rec.Rule != refusal.RuleDestinations {
 		t.Errorf("record %+v", rec)
 	}
-	wantCode(t, ap.decide(t, f.e, sr.ApprovalID, 0, body, false), api.CodeApprovalRejected, "policy version 2 refuses it (destinations)")
+	wantCode(t, ap.decide(t, f.e, sr.ApprovalID, 0, body, false), refusal.CodeApprovalRejected, "policy version 2 refuses it (destinations)")
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	gethtypes "github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
@@ -102,7 +102,7 @@ func TestGrantLoopAttack(t *testing.T) {
 			held = append(held, pending(body))
 			continue
 		}
-		pe := wantRule(t, f.send(t, f.hot, body), enclave.RuleRollingLimit)
+		pe := wantRule(t, f.send(t, f.hot, body), refusal.RuleRollingLimit)
 		if !strings.Contains(pe.Message, "200000000") {
 			t.Errorf("refusal %q does not name the limit", pe.Message)
 		}
@@ -121,9 +121,9 @@ func TestGrantLoopAttack(t *testing.T) {
 	}
 
 	// The window is full: permits count the same, and are refused.
-	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit(grantRouter, "1000000"))), enclave.RuleRollingLimit)
-	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "1000000"))), enclave.RuleRollingLimit)
-	wantRule(t, f.send(t, f.hot, increase(1)), enclave.RuleRollingLimit)
+	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit(grantRouter, "1000000"))), refusal.RuleRollingLimit)
+	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "1000000"))), refusal.RuleRollingLimit)
+	wantRule(t, f.send(t, f.hot, increase(1)), refusal.RuleRollingLimit)
 	// Revocations and decreaseAllowance pass, with no approval, and count
 	// nothing.
 	wantSigned(t, f.send(t, f.hot, approve(grantRouter, new(big.Int))))
@@ -135,7 +135,7 @@ func TestGrantLoopAttack(t *testing.T) {
 	// An unlimited grant is refused by any limit on its token, even to a
 	// spender whose cap is "unlimited".
 	maxUint, _ := new(big.Int).SetString(maxUint256Hx, 16)
-	pe := wantRule(t, f.send(t, f.hot, approve(permit2Addr, maxUint)), enclave.RuleRollingLimit)
+	pe := wantRule(t, f.send(t, f.hot, approve(permit2Addr, maxUint)), refusal.RuleRollingLimit)
 	if !strings.Contains(pe.Message, "unlimited") {
 		t.Errorf("refusal %q", pe.Message)
 	}
@@ -150,10 +150,10 @@ func TestGrantLoopAttack(t *testing.T) {
 	wantSigned(t, f.send(t, f.hot, approve(grantRouter, usdc(50))))
 	signPermit := pending(f.messageBody(t, "eth_typed_data", grantPermit(grantRouter, "90000000")))
 	signPermit2 := pending(f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "60000000")))
-	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "1"))), enclave.RuleRollingLimit)
+	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "1"))), refusal.RuleRollingLimit)
 	signPermit()
 	signPermit2()
 	// Unlimited Permit2 allowances (2^160-1) are unlimited too.
 	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(grantRouter, "1461501637330902918203684832716283019655932542975"))), "allowance_caps")
-	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(permit2Addr, "1461501637330902918203684832716283019655932542975"))), enclave.RuleRollingLimit)
+	wantRule(t, f.send(t, f.hot, f.messageBody(t, "eth_typed_data", grantPermit2(permit2Addr, "1461501637330902918203684832716283019655932542975"))), refusal.RuleRollingLimit)
 }

@@ -9,24 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
-)
-
-// Rules of the stateful checks, as refusals name them.
-const (
-	// RuleFrozen: the key (or every key) is frozen; only an admin quorum
-	// unfreezes it.
-	RuleFrozen = "frozen"
-	// RuleRollingLimit: the request would exceed a rolling-window limit.
-	RuleRollingLimit = "rolling_limit"
-	// RuleVelocity: the request would exceed the key's transaction count
-	// in its window.
-	RuleVelocity = "velocity"
-	// RuleApprovals: the approvals store is full (fail closed).
-	RuleApprovals = "approvals"
 )
 
 // allKeys is the freeze entry that freezes every key.
@@ -49,12 +36,12 @@ func limitRules(pol *policy.Policy) ([]limits.Rule, []limits.Velocity) {
 	for _, k := range pol.KeyIDs() {
 		for i, l := range pol.KeyLimits(k) {
 			rules = append(rules, limits.Rule{
-				ID: fmt.Sprintf("%s:%s:%d", RuleRollingLimit, k, i), Key: k,
+				ID: fmt.Sprintf("%s:%s:%d", refusal.RuleRollingLimit, k, i), Key: k,
 				ChainID: l.ChainID, Asset: l.Asset, Destination: l.Destination, Window: l.Window, Max: l.Max,
 			})
 		}
 		if v, ok := pol.KeyVelocity(k); ok {
-			vels = append(vels, limits.Velocity{ID: RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
+			vels = append(vels, limits.Velocity{ID: refusal.RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
 		}
 	}
 	return rules, vels
@@ -153,18 +140,6 @@ func (e *Enclave) swapLocked(next *nextPolicy, now time.Time) {
 	t := e.rules.Load().tracker
 	t.Reconfigure(next.limits, now)
 	e.rules.Store(&ruleset{pol: next.pol, tracker: t})
-}
-
-// ruleName maps a limit refusal to the rule a refusal names.
-func ruleName(id string) string {
-	switch {
-	case strings.HasPrefix(id, RuleRollingLimit):
-		return RuleRollingLimit
-	case strings.HasPrefix(id, RuleVelocity):
-		return RuleVelocity
-	default:
-		return id
-	}
 }
 
 // spends are what a decision counts against the limits
@@ -401,7 +376,7 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 		Key:           key,
 		Summary:       sum,
 		Decision:      "frozen",
-		Rule:          RuleFrozen,
+		Rule:          refusal.RuleFrozen,
 		PolicyVersion: policyVersion,
 	}
 }

@@ -62,6 +62,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
@@ -655,9 +656,9 @@ func (h *handlerTarget) admin(t *testing.T, req *proto.AdminRequest, quorum int,
 	ar, ok := resp.(*proto.AdminResponse)
 	if pe, refused := resp.(*proto.Error); refused {
 		switch {
-		case pe.Rule == enclave.RuleReplayedCommand && (digest == nil || !h.carried[*digest]):
+		case pe.Rule == refusal.RuleReplayedCommand && (digest == nil || !h.carried[*digest]):
 			t.Fatalf("a command never carried out was refused as replayed: %s", pe.Message)
-		case pe.Rule == enclave.RuleCheckpoint && digest != nil:
+		case pe.Rule == refusal.RuleCheckpoint && digest != nil:
 			h.noteCarried(*digest, req.Envelope) // carried out; its answer withheld
 		}
 	}
@@ -851,7 +852,7 @@ func (h *handlerTarget) approval(t *testing.T, req *proto.ApprovalRequest, valid
 			t.Fatalf("a signature was released with valid approvals by %v only", h.approvedBy)
 		}
 	case *proto.Error:
-		if r.Code == api.CodeApprovalRejected && len(r.AuditRecord) > 0 && known && !(decision == api.DecisionReject && valid == idx && idx >= 0) {
+		if r.Code == refusal.CodeApprovalRejected && len(r.AuditRecord) > 0 && known && !(decision == api.DecisionReject && valid == idx && idx >= 0) {
 			t.Fatalf("the request was rejected by an input without a valid rejection: %s", r.Message)
 		}
 	}
@@ -990,7 +991,7 @@ func (a *auditTarget) exec(t *testing.T, req *proto.AuditRequest) {
 	after := stateOf(t, e)
 	switch r := resp.(type) {
 	case *proto.Error:
-		if r.Code != api.CodeBadRequest || r.Rule != enclave.RuleAudit {
+		if r.Code != refusal.CodeBadRequest || r.Rule != refusal.RuleAudit {
 			t.Fatalf("audit request refused with %s/%s: %s", r.Code, r.Rule, r.Message)
 		}
 		wantUnchanged(t, "a refused acknowledgement", before, after)
@@ -1034,7 +1035,7 @@ func (a *auditTarget) exec(t *testing.T, req *proto.AuditRequest) {
 			// Stop deciding at once: refused before any record.
 			w.tick(time.Millisecond)
 			m := e.Handle(context.Background(), w.pay(t, destA, big.NewInt(1)))
-			if pe, ok := m.(*proto.Error); !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit || len(pe.AuditRecord) != 0 {
+			if pe, ok := m.(*proto.Error); !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleAudit || len(pe.AuditRecord) != 0 {
 				t.Fatalf("while the host reports it cannot persist, a sign request is answered %v", outcome(m))
 			}
 		}
@@ -1357,9 +1358,9 @@ func (u *unsealTarget) checkUnsealed(t *testing.T, e *enclave.Enclave, req *prot
 		when bool
 		rule string
 	}{
-		{is(req.Sealed, m.s1) && is(req.Checkpoint, m.cLast), audit.RuleSeedGenerationRollback},
-		{is(req.Checkpoint, m.c1) && is(req.AuditHead, m.hLast), audit.RuleCheckpointRollback},
-		{is(req.AuditHead, m.h1) && is(req.Checkpoint, m.cLast), audit.RuleAuditRollback},
+		{is(req.Sealed, m.s1) && is(req.Checkpoint, m.cLast), refusal.RuleSeedGenerationRollback},
+		{is(req.Checkpoint, m.c1) && is(req.AuditHead, m.hLast), refusal.RuleCheckpointRollback},
+		{is(req.AuditHead, m.h1) && is(req.Checkpoint, m.cLast), refusal.RuleAuditRollback},
 	} {
 		if c.when && !slices.Contains(rules, c.rule) {
 			t.Fatalf("the boot record does not name %s: rule %q, rollbacks %v:\n%s", c.rule, boot.Rule, rules, boot.Summary)
@@ -1374,12 +1375,12 @@ func (u *unsealTarget) checkUnsealed(t *testing.T, e *enclave.Enclave, req *prot
 	p := newPersister(t, e, false)
 	o, _ := u.w.probe(t, p)
 	switch {
-	case len(rules) > 0 && o != api.CodePolicyDenied+"/"+enclave.RuleFrozen:
+	case len(rules) > 0 && o != refusal.CodePolicyDenied+"/"+refusal.RuleFrozen:
 		t.Fatalf("after a boot record naming %v, a normal request is answered %s, want frozen", rules, o)
 	case len(rules) == 0 && strings.Contains(boot.Summary, "charged at their worst case"):
 		// A restore that lacks transactions charges them at their worst
 		// case (docs/limits.md): the rolling limit may be used up.
-		if o != "signed" && o != api.CodePolicyDenied+"/"+enclave.RuleRollingLimit {
+		if o != "signed" && o != refusal.CodePolicyDenied+"/"+refusal.RuleRollingLimit {
 			t.Fatalf("after a boot record charging unseen transactions, a normal request is answered %s:\n%s", o, boot.Summary)
 		}
 	case len(rules) == 0 && o != "signed":

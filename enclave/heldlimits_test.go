@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/policy"
 )
 
@@ -40,7 +40,7 @@ func TestHeldRequestSignedWithinLimits(t *testing.T) {
 				doc.Keys[0].Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "10m", Max: milliEther(500).String()}}
 				f.mustApply(t, doc, "applied")
 			}
-			wantRule(t, ap.decide(t, f.e, id, 0, body, false), enclave.RuleRollingLimit)
+			wantRule(t, ap.decide(t, f.e, id, 0, body, false), refusal.RuleRollingLimit)
 			if tc == "tightened" {
 				// Refused, its reservation was given back: the lowered
 				// limit is free.
@@ -62,17 +62,17 @@ func TestRefusalCountAcrossRefusalWindowChange(t *testing.T) {
 		t.Helper()
 		wantRule(t, f.pay(t, destC, milliEther(1)), want)
 	}
-	refuse(policy.RuleDestinations)
+	refuse(refusal.RuleDestinations)
 	f.setNow(f.now.Add(10 * time.Minute))
-	refuse(policy.RuleDestinations)
+	refuse(refusal.RuleDestinations)
 	doc := withDest(f.doc, 2, destA, destB)
 	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 4, Window: "720h", Scope: "key"}
 	f.mustApply(t, doc, "applied") // a longer window tightens
 	f.setNow(f.now.Add(10 * time.Minute))
-	refuse(policy.RuleDestinations)
+	refuse(refusal.RuleDestinations)
 	doc = withDest(f.doc, 3, destA, destB)
 	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 3, Window: "720h", Scope: "key"}
-	f.mustApply(t, doc, "applied")  // fewer refusals tighten
-	refuse(policy.RuleDestinations) // the 4th: over 3 in 30 days, frozen now
-	refuse(enclave.RuleFrozen)
+	f.mustApply(t, doc, "applied")   // fewer refusals tighten
+	refuse(refusal.RuleDestinations) // the 4th: over 3 in 30 days, frozen now
+	refuse(refusal.RuleFrozen)
 }

@@ -48,7 +48,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/internal/vsocksim"
@@ -133,7 +133,7 @@ func callOver(c *proto.Client) caller {
 func wantAuditRefusal(t *testing.T, m proto.Message) {
 	t.Helper()
 	pe, ok := m.(*proto.Error)
-	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != enclave.RuleAudit || len(pe.AuditRecord) != 0 {
+	if !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleAudit || len(pe.AuditRecord) != 0 {
 		t.Fatalf("want 503 rule audit, got %s: %v", outcome(m), m)
 	}
 }
@@ -251,11 +251,11 @@ func TestHostileHostRollbacks(t *testing.T) {
 		evidence         string
 	}{
 		{"honest restart", m.s2, m.hLast, m.cLast, "", ""},
-		{"replayed checkpoint", m.s2, m.hLast, m.c1, audit.RuleCheckpointRollback, "checkpoint handed back is generation 1"},
-		{"checkpoint withheld", m.s2, m.hLast, nil, audit.RuleCheckpointRollback, "the host sent no checkpoint"},
-		{"replayed sealed seed", m.s1, m.hLast, m.cLast, audit.RuleSeedGenerationRollback, "sealing generation 1"},
-		{"truncated log", m.s2, m.h1, m.cLast, audit.RuleAuditRollback, "before the acknowledged head 6"},
-		{"log withheld", m.s2, nil, m.cLast, audit.RuleAuditRollback, "before the acknowledged head 6"},
+		{"replayed checkpoint", m.s2, m.hLast, m.c1, refusal.RuleCheckpointRollback, "checkpoint handed back is generation 1"},
+		{"checkpoint withheld", m.s2, m.hLast, nil, refusal.RuleCheckpointRollback, "the host sent no checkpoint"},
+		{"replayed sealed seed", m.s1, m.hLast, m.cLast, refusal.RuleSeedGenerationRollback, "sealing generation 1"},
+		{"truncated log", m.s2, m.h1, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
+		{"log withheld", m.s2, nil, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := w.newEnclave(t)
@@ -290,7 +290,7 @@ func TestHostileHostRollbacks(t *testing.T) {
 			if err != nil || fr.Seq != boot.Seq+1 || fr.Kind != audit.KindFreeze || fr.Decision != "frozen" || fr.Key != "" {
 				t.Fatalf("the record after the boot record is not the freeze of every key: %+v (%v)", fr, err)
 			}
-			if o != api.CodePolicyDenied+"/"+enclave.RuleFrozen {
+			if o != refusal.CodePolicyDenied+"/"+refusal.RuleFrozen {
 				t.Fatalf("after a rollback, a normal request is answered %s, want refused (frozen)", o)
 			}
 		})
@@ -363,8 +363,8 @@ func TestHostileHostOutOfRangeAcks(t *testing.T) {
 			m := call(context.Background(), tc.req)
 			checkAnswer(t, tc.req, m)
 			if tc.refusal != "" {
-				wantCode(t, m, api.CodeBadRequest, tc.refusal)
-				if m.(*proto.Error).Rule != enclave.RuleAudit {
+				wantCode(t, m, refusal.CodeBadRequest, tc.refusal)
+				if m.(*proto.Error).Rule != refusal.RuleAudit {
 					t.Errorf("refused with rule %q", m.(*proto.Error).Rule)
 				}
 			} else if ar, ok := m.(*proto.AuditResponse); !ok || ar.Acked != before.acked || len(ar.Records) != 0 {
@@ -685,7 +685,7 @@ func TestHostileHostReordersAcks(t *testing.T) {
 	ack(mid-1, hash(mid-1))
 	ack(2, hash(3)) // stale, and with another record's hash: ignored, not refused
 	expect("stale acknowledgements", mid)
-	wantCode(t, ack(mid+2, hash(mid+1)), api.CodeBadRequest, "not this enclave's")
+	wantCode(t, ack(mid+2, hash(mid+1)), refusal.CodeBadRequest, "not this enclave's")
 	expect("the next records, with the previous one's hash", mid)
 
 	// Request frames on a raw connection: a wrong acknowledgement and a

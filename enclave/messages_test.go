@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
@@ -77,15 +77,15 @@ func TestMessageRefusals(t *testing.T) {
 		code, rule  string
 		msg         string
 	}{
-		{"32-byte personal message", "eth_personal_message", map[string]string{"message": "0x" + strings.Repeat("ab", 32)}, api.CodePolicyDenied, "raw_digest", "Safe"},
-		{"personal message too large", "eth_personal_message", map[string]string{"message": "0x" + strings.Repeat("00", ethmsg.MaxPersonalMessage+1)}, api.CodeBadRequest, "", "ethmsg"},
-		{"other domain version", "eth_typed_data", json.RawMessage(otherDomain), api.CodePolicyDenied, "typed_data_domains", `version "2"`},
-		{"domain without chainId", "eth_typed_data", json.RawMessage(noChain), api.CodePolicyDenied, "typed_data_domains", "Ether Mail"},
-		{"malformed typed data", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"Cow"`, `5`, 1)), api.CodeBadRequest, "", "message.from.name"},
-		{"EIP-2612 permit of USDC (domain not even checked)", "eth_typed_data", json.RawMessage(usdcPermit), api.CodePolicyDenied, "allowance_grants", "0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516"},
-		{"Permit2 PermitSingle, unlimited", "eth_typed_data", json.RawMessage(permit2Single), api.CodePolicyDenied, "allowance_grants", "Permit2"},
-		{"a permit near-miss: fields reordered", "eth_typed_data", json.RawMessage(permitReordered), api.CodePolicyDenied, "allowance_grants", "not a known one"},
-		{"primary type EIP712Domain", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"primaryType":"Mail"`, `"primaryType":"EIP712Domain"`, 1)), api.CodeBadRequest, "", "EIP712Domain"},
+		{"32-byte personal message", "eth_personal_message", map[string]string{"message": "0x" + strings.Repeat("ab", 32)}, refusal.CodePolicyDenied, "raw_digest", "Safe"},
+		{"personal message too large", "eth_personal_message", map[string]string{"message": "0x" + strings.Repeat("00", ethmsg.MaxPersonalMessage+1)}, refusal.CodeBadRequest, "", "ethmsg"},
+		{"other domain version", "eth_typed_data", json.RawMessage(otherDomain), refusal.CodePolicyDenied, "typed_data_domains", `version "2"`},
+		{"domain without chainId", "eth_typed_data", json.RawMessage(noChain), refusal.CodePolicyDenied, "typed_data_domains", "Ether Mail"},
+		{"malformed typed data", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"Cow"`, `5`, 1)), refusal.CodeBadRequest, "", "message.from.name"},
+		{"EIP-2612 permit of USDC (domain not even checked)", "eth_typed_data", json.RawMessage(usdcPermit), refusal.CodePolicyDenied, "allowance_grants", "0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516"},
+		{"Permit2 PermitSingle, unlimited", "eth_typed_data", json.RawMessage(permit2Single), refusal.CodePolicyDenied, "allowance_grants", "Permit2"},
+		{"a permit near-miss: fields reordered", "eth_typed_data", json.RawMessage(permitReordered), refusal.CodePolicyDenied, "allowance_grants", "not a known one"},
+		{"primary type EIP712Domain", "eth_typed_data", json.RawMessage(strings.Replace(mailJSON, `"primaryType":"Mail"`, `"primaryType":"EIP712Domain"`, 1)), refusal.CodeBadRequest, "", "EIP712Domain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.send(t, f.hot, f.messageBody(t, tc.field, tc.payload))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethmsg"
@@ -244,21 +245,21 @@ func TestOversizedRequests(t *testing.T) {
 		// leaves lines out.
 		shortened, truncated bool
 	}{
-		{"personal message of 13200 zero bytes", "eth_personal_message", personalPayload(zeros), "", policy.RulePersonalMessages, true, false},
-		{"personal message of zero bytes at the decoder's cap", "eth_personal_message", personalPayload(make([]byte, ethmsg.MaxPersonalMessage)), "", policy.RulePersonalMessages, true, false},
-		{"personal message of quote marks", "eth_personal_message", personalPayload(bytes.Repeat([]byte{'"'}, ethmsg.MaxPersonalMessage)), "", policy.RulePersonalMessages, true, false},
-		{"personal message not UTF-8", "eth_personal_message", personalPayload(bytes.Repeat([]byte{0xff}, ethmsg.MaxPersonalMessage)), "", policy.RulePersonalMessages, true, false},
+		{"personal message of 13200 zero bytes", "eth_personal_message", personalPayload(zeros), "", refusal.RulePersonalMessages, true, false},
+		{"personal message of zero bytes at the decoder's cap", "eth_personal_message", personalPayload(make([]byte, ethmsg.MaxPersonalMessage)), "", refusal.RulePersonalMessages, true, false},
+		{"personal message of quote marks", "eth_personal_message", personalPayload(bytes.Repeat([]byte{'"'}, ethmsg.MaxPersonalMessage)), "", refusal.RulePersonalMessages, true, false},
+		{"personal message not UTF-8", "eth_personal_message", personalPayload(bytes.Repeat([]byte{0xff}, ethmsg.MaxPersonalMessage)), "", refusal.RulePersonalMessages, true, false},
 		{"personal message over the decoder's cap", "eth_personal_message", personalPayload(make([]byte, ethmsg.MaxPersonalMessage+1)), badRequest, badRequest, false, false},
-		{"typed data full of quote marks", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+strings.Repeat(`\"`, 300)+`"`, 400)), "", policy.RuleTypedDataDomains, true, true},
-		{"typed data full of control characters", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+controls.String()+`"`, 160)), "", policy.RuleTypedDataDomains, true, true},
-		{"typed data of one long string", "eth_typed_data", typedPayload("string", `"`+strings.Repeat("x", 240_000)+`"`), "", policy.RuleTypedDataDomains, true, false},
+		{"typed data full of quote marks", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+strings.Repeat(`\"`, 300)+`"`, 400)), "", refusal.RuleTypedDataDomains, true, true},
+		{"typed data full of control characters", "eth_typed_data", typedPayload("string[]", jsonArray(`"`+controls.String()+`"`, 160)), "", refusal.RuleTypedDataDomains, true, true},
+		{"typed data of one long string", "eth_typed_data", typedPayload("string", `"`+strings.Repeat("x", 240_000)+`"`), "", refusal.RuleTypedDataDomains, true, false},
 		// The policy's refusal names the domain: the answer must still
 		// carry its record.
-		{"typed data of a long domain name", "eth_typed_data", []byte(strings.Replace(string(typedPayload("string", `"x"`)), `"name":"Big"`, `"name":"`+strings.Repeat(`\"`, 100_000)+`"`, 1)), policy.RuleTypedDataDomains, policy.RuleTypedDataDomains, true, false},
-		{"typed data of big bytes arrays", "eth_typed_data", typedPayload("bytes[]", jsonArray(`"0x`+strings.Repeat("ab", 1200)+`"`, 100)), "", policy.RuleTypedDataDomains, true, true},
-		{"transaction with huge calldata", "eth_transaction", txPayload(callTx(t, &c, append([]byte{0xde, 0xad, 0xbe, 0xef}, make([]byte, 120_000)...))), "", policy.RuleCalldata, false, false},
+		{"typed data of a long domain name", "eth_typed_data", []byte(strings.Replace(string(typedPayload("string", `"x"`)), `"name":"Big"`, `"name":"`+strings.Repeat(`\"`, 100_000)+`"`, 1)), refusal.RuleTypedDataDomains, refusal.RuleTypedDataDomains, true, false},
+		{"typed data of big bytes arrays", "eth_typed_data", typedPayload("bytes[]", jsonArray(`"0x`+strings.Repeat("ab", 1200)+`"`, 100)), "", refusal.RuleTypedDataDomains, true, true},
+		{"transaction with huge calldata", "eth_transaction", txPayload(callTx(t, &c, append([]byte{0xde, 0xad, 0xbe, 0xef}, make([]byte, 120_000)...))), "", refusal.RuleCalldata, false, false},
 		// No policy allows a contract creation: both keys refuse it.
-		{"transaction with huge init code", "eth_transaction", txPayload(callTx(t, nil, make([]byte, 120_000))), policy.RuleContractCreation, policy.RuleContractCreation, false, false},
+		{"transaction with huge init code", "eth_transaction", txPayload(callTx(t, nil, make([]byte, 120_000))), refusal.RuleContractCreation, refusal.RuleContractCreation, false, false},
 	} {
 		for _, k := range []struct{ key, rule string }{{"open-0", tc.allowed}, {"shut-1", tc.refused}} {
 			t.Run(tc.name+" to "+k.key, func(t *testing.T) {
@@ -267,7 +268,7 @@ func TestOversizedRequests(t *testing.T) {
 				resp := f.sign(t, f.big, body)
 				recs := f.persist(t)
 				if k.rule == badRequest {
-					if pe, ok := resp.(*proto.Error); !ok || pe.Code != api.CodeBadRequest || len(pe.AuditRecord) != 0 || len(recs) != 0 {
+					if pe, ok := resp.(*proto.Error); !ok || pe.Code != refusal.CodeBadRequest || len(pe.AuditRecord) != 0 || len(recs) != 0 {
 						t.Fatalf("answer %.300v with %d records, want 400 and none", resp, len(recs))
 					}
 					f.normal(t)
@@ -282,7 +283,7 @@ func TestOversizedRequests(t *testing.T) {
 					}
 					line = r.AuditRecord
 				case *proto.Error:
-					if r.Code != api.CodePolicyDenied || r.Rule != k.rule {
+					if r.Code != refusal.CodePolicyDenied || r.Rule != k.rule {
 						t.Fatalf("refused %s/%s: %.300s; want rule %q", r.Code, r.Rule, r.Message, k.rule)
 					}
 					line = r.AuditRecord
@@ -358,9 +359,9 @@ func TestRecordTooLargeRefused(t *testing.T) {
 	tooLarge := func(t *testing.T, m proto.Message) {
 		t.Helper()
 		pe, ok := m.(*proto.Error)
-		if !ok || pe.Code != api.CodeBadRequest || pe.Rule != enclave.RuleRecordTooLarge || len(pe.AuditRecord) != 0 ||
-			!strings.Contains(pe.Message, fmt.Sprintf("limit %d", normalLen+200)) || api.StatusFor(pe.Code) != 400 {
-			t.Fatalf("answer %#v, want 400 %s", m, enclave.RuleRecordTooLarge)
+		if !ok || pe.Code != refusal.CodeBadRequest || pe.Rule != refusal.RuleRecordTooLarge || len(pe.AuditRecord) != 0 ||
+			!strings.Contains(pe.Message, fmt.Sprintf("limit %d", normalLen+200)) || refusal.Status(pe.Code) != 400 {
+			t.Fatalf("answer %#v, want 400 %s", m, refusal.RuleRecordTooLarge)
 		}
 		head := f.persisted
 		if recs := f.persist(t); len(recs) != 0 || f.persisted != head {
@@ -384,7 +385,7 @@ func TestRecordTooLargeRefused(t *testing.T) {
 	})
 	t.Run("no reservation kept", func(t *testing.T) {
 		wantSigned(t, f.sign(t, f.big, pay(destA, milliEther(100))))
-		wantRule(t, f.sign(t, f.big, pay(destA, milliEther(100))), enclave.RuleVelocity)
+		wantRule(t, f.sign(t, f.big, pay(destA, milliEther(100))), refusal.RuleVelocity)
 		if recs := f.persist(t); len(recs) != 2 {
 			t.Fatalf("%d records for 2 decisions", len(recs))
 		}
@@ -394,16 +395,16 @@ func TestRecordTooLargeRefused(t *testing.T) {
 			tooLarge(t, f.sign(t, f.big, say(strings.Repeat("x", 1000))))
 		}
 		// Two refusals freeze the key: the two below, not the three above.
-		wantRule(t, f.sign(t, f.big, say("hi")), policy.RulePersonalMessages)
-		wantRule(t, f.sign(t, f.big, say("hi")), policy.RulePersonalMessages)
-		wantRule(t, f.sign(t, f.big, say("hi")), enclave.RuleFrozen)
+		wantRule(t, f.sign(t, f.big, say("hi")), refusal.RulePersonalMessages)
+		wantRule(t, f.sign(t, f.big, say("hi")), refusal.RulePersonalMessages)
+		wantRule(t, f.sign(t, f.big, say("hi")), refusal.RuleFrozen)
 		recs := f.persist(t)
 		if len(recs) != 4 || recs[2].Kind != audit.KindFreeze {
 			t.Fatalf("%d records, want 3 decisions and a freeze: %+v", len(recs), recs)
 		}
 	})
 	t.Run("the request id stays used", func(t *testing.T) {
-		wantCode(t, f.sign(t, f.big, replay), api.CodeReplayedRequest, "already used")
+		wantCode(t, f.sign(t, f.big, replay), refusal.CodeReplayedRequest, "already used")
 	})
 	f.normal(t)
 	f.verify(t)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -124,9 +125,9 @@ func TestPolicyRaceStress(t *testing.T) {
 				}
 			case *proto.Error:
 				switch a.Rule {
-				case enclave.RuleRollingLimit, enclave.RuleFrozen, enclave.RuleApprovals, policy.RuleDestinations, enclave.RuleAudit:
+				case refusal.RuleRollingLimit, refusal.RuleFrozen, refusal.RuleApprovals, refusal.RuleDestinations, refusal.RuleAudit:
 				default:
-					if a.Code != api.CodeStaleRequest {
+					if a.Code != refusal.CodeStaleRequest {
 						t.Errorf("sign: unexpected %s", answerOf(a))
 					}
 				}
@@ -266,7 +267,7 @@ func (a *approverKeys) decideAsync(e *enclave.Enclave, id string, i int, body []
 	}
 	sig, err := admin.SignDigest(a.signers[i], domain, api.ApprovalDigest(body))
 	if err != nil {
-		return &proto.Error{Code: api.CodeInternal, Message: err.Error()}
+		return &proto.Error{Code: refusal.CodeInternal, Message: err.Error()}
 	}
 	b, _ := json.Marshal(api.ApprovalRequest{ApprovalID: id, Decision: decision, Approver: a.names[i], Signature: hex.EncodeToString(sig)})
 	return e.Handle(context.Background(), &proto.ApprovalRequest{Body: b})

@@ -6,18 +6,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
-
-// RuleRecordTooLarge: the request's audit record would be larger than the
-// audit log carries (proto.MaxAuditRecordLen), even with its summary
-// bounded (package summary). The request is refused with 400 bad_request
-// and nothing else happens: no record, no signature, no reservation, no
-// count toward a freeze. Its request_id stays used (the replay check comes
-// first); a client sends a smaller request under a new id.
-const RuleRecordTooLarge = "record_too_large"
 
 // newChain returns the enclave's audit chain, continuing from head, with
 // records capped at proto.MaxAuditRecordLen: the host fetches records in
@@ -33,9 +25,9 @@ func newChain(s *audit.Signer, head audit.Head) *audit.Chain {
 }
 
 // appendRefusal answers a request whose record could not be appended: 400
-// with rule RuleRecordTooLarge for a record too large (the request is at
-// fault, and asking again cannot help), else 503 with rule RuleAudit (the
-// enclave cannot record now).
+// with rule refusal.RuleRecordTooLarge for a record too large (the request
+// is at fault, and asking again cannot help), else 503 with rule
+// refusal.RuleAudit (the enclave cannot record now).
 func appendRefusal(err error) *proto.Error {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		// The sizes, without the wrappers' prefixes.
@@ -43,10 +35,10 @@ func appendRefusal(err error) *proto.Error {
 		if i := strings.LastIndex(msg, audit.ErrRecordTooLarge.Error()); i >= 0 {
 			msg = msg[i:]
 		}
-		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleRecordTooLarge,
+		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleRecordTooLarge,
 			Message: "the audit record of this request would not fit in the audit log (" + msg + "); nothing was signed or recorded"}
 	}
-	return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
+	return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
 }
 
 // maxEventList caps, in escaped bytes, a list of changes written into an

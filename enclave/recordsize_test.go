@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -37,7 +37,7 @@ func TestAuditLogRecordCap(t *testing.T) {
 				t.Fatalf("a record of %d escaped bytes: %v, head %v (was %v)", audit.EscapedLen(r.Summary), err, tc.log.head(), head)
 			}
 			pe := appendRefusal(err)
-			if pe.Code != api.CodeBadRequest || pe.Rule != RuleRecordTooLarge || api.StatusFor(pe.Code) != 400 ||
+			if pe.Code != refusal.CodeBadRequest || pe.Rule != refusal.RuleRecordTooLarge || refusal.Status(pe.Code) != 400 ||
 				!strings.Contains(pe.Message, fmt.Sprintf("limit %d", proto.MaxAuditRecordLen)) || strings.Contains(pe.Message, "enclave:") {
 				t.Fatalf("answer %+v", pe)
 			}
@@ -48,7 +48,7 @@ func TestAuditLogRecordCap(t *testing.T) {
 			}
 		})
 	}
-	if pe := appendRefusal(fmt.Errorf("enclave: audit: %w", errors.New("disk on fire"))); pe.Code != api.CodeUnavailable || pe.Rule != RuleAudit {
+	if pe := appendRefusal(fmt.Errorf("enclave: audit: %w", errors.New("disk on fire"))); pe.Code != refusal.CodeUnavailable || pe.Rule != refusal.RuleAudit {
 		t.Fatalf("another append error: %+v", pe)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
@@ -21,13 +22,13 @@ import (
 //   - every audit record carries the generation of the newest checkpoint
 //     the host had acknowledged storing (audit.Record.Checkpoint): a
 //     checkpoint older than the host's last record says was stored is a
-//     checkpoint rollback ([audit.RuleCheckpointRollback]);
+//     checkpoint rollback ([refusal.RuleCheckpointRollback]);
 //   - the checkpoint carries the audit head the host had acknowledged
 //     persisting: a log that ends before it, or holds another record
-//     there, is an audit rollback ([audit.RuleAuditRollback]);
+//     there, is an audit rollback ([refusal.RuleAuditRollback]);
 //   - the checkpoint carries the newest sealing generation of the seed: an
 //     older sealed seed is a seed generation rollback
-//     ([audit.RuleSeedGenerationRollback]).
+//     ([refusal.RuleSeedGenerationRollback]).
 //
 // A detected rollback is a boot record naming the most severe rule (its
 // summary lists them all, with the evidence), a log warning, and a freeze
@@ -85,11 +86,11 @@ func detectRollbacks(in startInputs) ([]rollback, []string) {
 	if cp != nil && cp.AuditSeq > 0 {
 		switch {
 		case in.hostHead.Seq < cp.AuditSeq:
-			found = append(found, rollback{audit.RuleAuditRollback, fmt.Sprintf(
+			found = append(found, rollback{refusal.RuleAuditRollback, fmt.Sprintf(
 				"the host's log ends at %s, before the acknowledged head %d:%x of checkpoint generation %d: records the host acknowledged persisting are gone from it, and the records after seq %d fork from them",
 				hostDesc, cp.AuditSeq, cp.AuditHash, cp.Generation, in.hostHead.Seq)})
 		case in.hostHead.Seq == cp.AuditSeq && in.hostHead.Hash != cp.AuditHash:
-			found = append(found, rollback{audit.RuleAuditRollback, fmt.Sprintf(
+			found = append(found, rollback{refusal.RuleAuditRollback, fmt.Sprintf(
 				"the host's record %d has hash %x, but checkpoint generation %d acknowledged record %d with hash %x: the log was forked or altered",
 				in.hostHead.Seq, in.hostHead.Hash, cp.Generation, cp.AuditSeq, cp.AuditHash)})
 		}
@@ -101,11 +102,11 @@ func detectRollbacks(in startInputs) ([]rollback, []string) {
 		said := fmt.Sprintf("the host's last record %d (hash %x) says checkpoint generation %d was acknowledged stored", in.hostHead.Seq, in.hostHead.Hash, r.Checkpoint)
 		switch {
 		case cp == nil && in.cpRefused != "":
-			found = append(found, rollback{audit.RuleCheckpointRollback, fmt.Sprintf("%s, but the checkpoint the host sent was refused (%s)", said, in.cpRefused)})
+			found = append(found, rollback{refusal.RuleCheckpointRollback, fmt.Sprintf("%s, but the checkpoint the host sent was refused (%s)", said, in.cpRefused)})
 		case cp == nil:
-			found = append(found, rollback{audit.RuleCheckpointRollback, said + ", but the host sent no checkpoint"})
+			found = append(found, rollback{refusal.RuleCheckpointRollback, said + ", but the host sent no checkpoint"})
 		case cp.Generation < r.Checkpoint:
-			found = append(found, rollback{audit.RuleCheckpointRollback, fmt.Sprintf(
+			found = append(found, rollback{refusal.RuleCheckpointRollback, fmt.Sprintf(
 				"%s, but the checkpoint handed back is generation %d (acknowledged head %d, appended head %d): its limit usage, freezes, keys and policy are older",
 				said, cp.Generation, cp.AuditSeq, cp.AppendedSeq)})
 		}
@@ -113,7 +114,7 @@ func detectRollbacks(in startInputs) ([]rollback, []string) {
 
 	// seed_generation_rollback: a re-wrap was undone.
 	if cp != nil && in.sealGen < cp.SealGen {
-		found = append(found, rollback{audit.RuleSeedGenerationRollback, fmt.Sprintf(
+		found = append(found, rollback{refusal.RuleSeedGenerationRollback, fmt.Sprintf(
 			"the sealed seed handed back is of sealing generation %d (KMS key %s), but checkpoint generation %d knew of sealing generation %d: a re-wrap was undone",
 			in.sealGen, in.sealKeyID, cp.Generation, cp.SealGen)})
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 )
 
@@ -38,18 +39,18 @@ func TestDetectRollbacks(t *testing.T) {
 		{"log past the checkpoint", with(h(20, 20), 5, cp, 2), nil, "what records 13 to 20 changed", ""},
 		{"the log names an older checkpoint", with(h(12, 12), 4, cp, 2), nil, "", ""},
 		{"a newer seed", with(h(12, 12), 5, cp, 3), nil, "", ""},
-		{"log before the acknowledged head", with(h(9, 9), 4, cp, 2), []string{audit.RuleAuditRollback}, "", "ends at seq 9 (hash 09"},
-		{"another record at the acknowledged head", with(h(10, 11), 5, cp, 2), []string{audit.RuleAuditRollback}, "", "the host's record 10 has hash 0b"},
-		{"empty log", in{cp: cp, sealGen: 2}, []string{audit.RuleAuditRollback}, "", "ends at no record (an empty log)"},
-		{"foreign record", in{hostSent: true, cp: cp, sealGen: 2}, []string{audit.RuleAuditRollback}, "", "ends at no record of this enclave's"},
-		{"older checkpoint", with(h(30, 30), 7, cp, 2), []string{audit.RuleCheckpointRollback}, "", "says checkpoint generation 7 was acknowledged stored, but the checkpoint handed back is generation 5"},
-		{"no checkpoint", with(h(30, 30), 7, nil, 2), []string{audit.RuleCheckpointRollback}, "", "but the host sent no checkpoint"},
+		{"log before the acknowledged head", with(h(9, 9), 4, cp, 2), []string{refusal.RuleAuditRollback}, "", "ends at seq 9 (hash 09"},
+		{"another record at the acknowledged head", with(h(10, 11), 5, cp, 2), []string{refusal.RuleAuditRollback}, "", "the host's record 10 has hash 0b"},
+		{"empty log", in{cp: cp, sealGen: 2}, []string{refusal.RuleAuditRollback}, "", "ends at no record (an empty log)"},
+		{"foreign record", in{hostSent: true, cp: cp, sealGen: 2}, []string{refusal.RuleAuditRollback}, "", "ends at no record of this enclave's"},
+		{"older checkpoint", with(h(30, 30), 7, cp, 2), []string{refusal.RuleCheckpointRollback}, "", "says checkpoint generation 7 was acknowledged stored, but the checkpoint handed back is generation 5"},
+		{"no checkpoint", with(h(30, 30), 7, nil, 2), []string{refusal.RuleCheckpointRollback}, "", "but the host sent no checkpoint"},
 		{"refused checkpoint", in{hostRec: &audit.Record{Seq: 30, Checkpoint: 7}, hostHead: h(30, 30), hostSent: true, cpRefused: "x; y", sealGen: 2},
-			[]string{audit.RuleCheckpointRollback}, "", "was refused (x, y)"},
+			[]string{refusal.RuleCheckpointRollback}, "", "was refused (x, y)"},
 		{"no checkpoint, none named", with(h(30, 30), 0, nil, 2), nil, "", ""},
-		{"older seed", with(h(20, 20), 5, cp, 1), []string{audit.RuleSeedGenerationRollback}, "", "sealing generation 1 (KMS key k), but checkpoint generation 5 knew of sealing generation 2"},
+		{"older seed", with(h(20, 20), 5, cp, 1), []string{refusal.RuleSeedGenerationRollback}, "", "sealing generation 1 (KMS key k), but checkpoint generation 5 knew of sealing generation 2"},
 		{"all three, most severe first", with(h(10, 11), 7, cp, 1),
-			[]string{audit.RuleAuditRollback, audit.RuleCheckpointRollback, audit.RuleSeedGenerationRollback}, "", "the log was forked or altered"},
+			[]string{refusal.RuleAuditRollback, refusal.RuleCheckpointRollback, refusal.RuleSeedGenerationRollback}, "", "the log was forked or altered"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			found, notes := detectRollbacks(tc.in)

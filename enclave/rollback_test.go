@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/proto"
@@ -299,7 +299,7 @@ func TestRollbackReplayedCheckpoint(t *testing.T) {
 		wantSigned(t, h.pay(destB, ether(1)))
 	}
 	spent := h.storeCheckpoint() // generation 2: 3 ETH spent; acknowledged
-	wantRule(t, h.pay(destB, ether(1)), enclave.RuleRollingLimit)
+	wantRule(t, h.pay(destB, ether(1)), refusal.RuleRollingLimit)
 	if r := h.record(uint64(len(h.log))); r.Checkpoint != spent {
 		t.Fatalf("the refusal after checkpoint %d was acknowledged carries checkpoint %d", spent, r.Checkpoint)
 	}
@@ -307,14 +307,14 @@ func TestRollbackReplayedCheckpoint(t *testing.T) {
 	for replay := 1; replay <= 2; replay++ {
 		last := h.record(uint64(len(h.log)))
 		boot := h.restart(h.sealed, h.log, old)
-		h.wantRollbackBoot(boot, audit.RuleCheckpointRollback, []string{audit.RuleCheckpointRollback},
+		h.wantRollbackBoot(boot, refusal.RuleCheckpointRollback, []string{refusal.RuleCheckpointRollback},
 			"says checkpoint generation 2 was acknowledged stored, but the checkpoint handed back is generation 1",
 			"the host's last record "+itoa(last.Seq))
 		if boot.Checkpoint != spent {
 			t.Errorf("replay %d: the boot record carries checkpoint %d, want %d carried over from the log", replay, boot.Checkpoint, spent)
 		}
-		wantRule(t, h.pay(destB, ether(1)), enclave.RuleFrozen)
-		wantRule(t, h.pay(destA, big.NewInt(1)), enclave.RuleFrozen)
+		wantRule(t, h.pay(destB, ether(1)), refusal.RuleFrozen)
+		wantRule(t, h.pay(destA, big.NewInt(1)), refusal.RuleFrozen)
 	}
 	if h.signed.Cmp(ether(3)) != 0 {
 		t.Fatalf("%s wei signed against a limit of 3 ETH", h.signed)
@@ -338,12 +338,12 @@ func TestRollbackUnfreeze(t *testing.T) {
 	wantSigned(t, h.pay(destB, ether(1)))
 	h.storeCheckpoint()
 	wantSigned(t, h.pay(destA, ether(1)))
-	freezeSeq := h.wantRollbackBoot(h.restart(h.sealed, h.log, old), audit.RuleCheckpointRollback, []string{audit.RuleCheckpointRollback})
-	wantRule(t, h.pay(destA, big.NewInt(1)), enclave.RuleFrozen)
+	freezeSeq := h.wantRollbackBoot(h.restart(h.sealed, h.log, old), refusal.RuleCheckpointRollback, []string{refusal.RuleCheckpointRollback})
+	wantRule(t, h.pay(destA, big.NewInt(1)), refusal.RuleFrozen)
 
 	one := h.admins.envelope(t, f.genesis, f.now, admin.KindUnfreeze, admin.UnfreezeBody{FreezeSeq: freezeSeq}, 0)
-	wantCode(t, h.do(&proto.AdminRequest{Envelope: one}), api.CodeUnauthorized, "quorum")
-	wantCode(t, h.unfreeze(freezeSeq-1), api.CodeBadRequest, "no freeze in force")
+	wantCode(t, h.do(&proto.AdminRequest{Envelope: one}), refusal.CodeUnauthorized, "quorum")
+	wantCode(t, h.unfreeze(freezeSeq-1), refusal.CodeBadRequest, "no freeze in force")
 	ar, ok := h.unfreeze(freezeSeq).(*proto.AdminResponse)
 	if !ok {
 		t.Fatalf("unfreeze refused")
@@ -376,9 +376,9 @@ func TestRollbackTruncatedLog(t *testing.T) {
 	gen := h.storeCheckpoint() // acknowledged head 3
 	dropped := h.log[2]
 	boot := h.restart(h.sealed, h.log[:2], h.cps[gen])
-	h.wantRollbackBoot(boot, audit.RuleAuditRollback, []string{audit.RuleAuditRollback},
+	h.wantRollbackBoot(boot, refusal.RuleAuditRollback, []string{refusal.RuleAuditRollback},
 		"the host's log ends at seq 2", "before the acknowledged head 3:")
-	wantRule(t, h.pay(destB, ether(1)), enclave.RuleFrozen)
+	wantRule(t, h.pay(destB, ether(1)), refusal.RuleFrozen)
 	if h.signed.Cmp(ether(2)) != 0 {
 		t.Fatalf("%s wei signed", h.signed)
 	}
@@ -390,7 +390,7 @@ func TestRollbackTruncatedLog(t *testing.T) {
 	}
 	// An empty log with the checkpoint is the same rollback.
 	boot = h.restart(h.sealed, nil, h.cps[gen])
-	if boot.Kind != audit.KindGenesis || boot.Rule != audit.RuleAuditRollback || !strings.Contains(boot.Summary, "ends at no record (an empty log)") {
+	if boot.Kind != audit.KindGenesis || boot.Rule != refusal.RuleAuditRollback || !strings.Contains(boot.Summary, "ends at no record (an empty log)") {
 		t.Fatalf("restart with an empty log: %+v", boot)
 	}
 }
@@ -417,16 +417,16 @@ func TestRollbackSeedGeneration(t *testing.T) {
 		t.Fatalf("no checkpoint after the re-wrap (generation %d)", gen)
 	}
 	boot := h.restart(oldSeed, h.log, h.cps[gen])
-	h.wantRollbackBoot(boot, audit.RuleSeedGenerationRollback, []string{audit.RuleSeedGenerationRollback},
+	h.wantRollbackBoot(boot, refusal.RuleSeedGenerationRollback, []string{refusal.RuleSeedGenerationRollback},
 		"the sealed seed handed back is of sealing generation 1 (KMS key "+testKeyARN+"), but checkpoint generation 2 knew of sealing generation 2")
-	wantRule(t, h.pay(destA, big.NewInt(1)), enclave.RuleFrozen)
+	wantRule(t, h.pay(destA, big.NewInt(1)), refusal.RuleFrozen)
 
 	// The checkpoints of this run still know of generation 2, so the next
 	// start with the old seed is told again; a quorum's re-wrap makes
 	// generation 3.
 	gen = h.storeCheckpoint()
 	boot = h.restart(oldSeed, h.log, h.cps[gen])
-	h.wantRollbackBoot(boot, audit.RuleSeedGenerationRollback, []string{audit.RuleSeedGenerationRollback})
+	h.wantRollbackBoot(boot, refusal.RuleSeedGenerationRollback, []string{refusal.RuleSeedGenerationRollback})
 	_, res = adminResult(t, h.do(&proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindSealRotate, admin.SealRotateBody{}, 0, 1)}))
 	if res.Sealing != 3 {
 		t.Fatalf("a re-wrap after a seed rollback makes generation %d, want 3", res.Sealing)
@@ -445,9 +445,9 @@ func TestRollbackSeveral(t *testing.T) {
 	wantSigned(t, h.pay(destB, ether(1)))
 	gen := h.storeCheckpoint()
 	boot := h.restart(oldSeed, h.log[:1], h.cps[gen])
-	h.wantRollbackBoot(boot, audit.RuleAuditRollback, []string{audit.RuleAuditRollback, audit.RuleSeedGenerationRollback},
+	h.wantRollbackBoot(boot, refusal.RuleAuditRollback, []string{refusal.RuleAuditRollback, refusal.RuleSeedGenerationRollback},
 		"rollback audit_rollback: the host's log ends at seq 1", "rollback seed_generation_rollback: the sealed seed handed back is of sealing generation 1")
-	if ev := audit.RollbackEvidence(boot, audit.RuleAuditRollback); strings.Contains(ev, "; ") || ev == "" {
+	if ev := audit.RollbackEvidence(boot, refusal.RuleAuditRollback); strings.Contains(ev, "; ") || ev == "" {
 		t.Errorf("evidence %q", ev)
 	}
 }
@@ -471,8 +471,8 @@ func TestRollbackMissingCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h.t = t
 			boot := h.restart(h.sealed, h.log, tc.cp)
-			h.wantRollbackBoot(boot, audit.RuleCheckpointRollback, []string{audit.RuleCheckpointRollback}, tc.say)
-			wantRule(t, h.pay(destB, ether(1)), enclave.RuleFrozen)
+			h.wantRollbackBoot(boot, refusal.RuleCheckpointRollback, []string{refusal.RuleCheckpointRollback}, tc.say)
+			wantRule(t, h.pay(destB, ether(1)), refusal.RuleFrozen)
 		})
 	}
 }
@@ -504,7 +504,7 @@ func TestCrashBetweenAckedAndAppended(t *testing.T) {
 		t.Errorf("records after the boot record: the enclave froze something (%d records)", len(h.log))
 	}
 	// The 3 ETH of records 2 to 4 are still counted: nothing more to destB.
-	wantRule(t, h.pay(destB, big.NewInt(1)), enclave.RuleRollingLimit)
+	wantRule(t, h.pay(destB, big.NewInt(1)), refusal.RuleRollingLimit)
 	wantSigned(t, h.pay(destA, big.NewInt(1)))
 	if rep, err := h.verify(audit.VerifyOptions{}); err != nil || len(rep.Warnings) != 0 {
 		t.Fatalf("verify: %+v, %v", rep, err)
@@ -528,7 +528,7 @@ func TestCrashRestoreBound(t *testing.T) {
 	for range c {
 		wantSigned(t, h.pay(destB, ether(1)))
 	}
-	wantCode(t, h.pay(destB, ether(1)), api.CodeUnavailable, "checkpoint") // C beyond the acknowledged checkpoint
+	wantCode(t, h.pay(destB, ether(1)), refusal.CodeUnavailable, "checkpoint") // C beyond the acknowledged checkpoint
 	boot := h.restart(h.sealed, h.log, h.cps[gen])
 	if boot.Rule != "" || !strings.Contains(boot.Summary, "is not in the restored state") {
 		t.Fatalf("restore of the newest acknowledged checkpoint: %s\n%s", boot.Rule, boot.Summary)
@@ -537,7 +537,7 @@ func TestCrashRestoreBound(t *testing.T) {
 	// case (P = M: the whole day), so nothing more is signed
 	// (TestReplayBudgetHonestCrash, budget_test.go).
 	h.storeCheckpoint()
-	wantRule(t, h.pay(destB, ether(1)), enclave.RuleRollingLimit)
+	wantRule(t, h.pay(destB, ether(1)), refusal.RuleRollingLimit)
 	if h.signed.Cmp(ether(c)) != 0 {
 		t.Fatalf("%s wei signed in the day, want the %d ETH signed before the restore", h.signed, c)
 	}
@@ -556,7 +556,7 @@ func TestCrashRestoreBound(t *testing.T) {
 				wantSigned(t, h2.pay(destB, ether(1)))
 			}
 		}
-		wantCode(t, h2.pay(destB, ether(1)), api.CodeUnavailable, "checkpoint")
+		wantCode(t, h2.pay(destB, ether(1)), refusal.CodeUnavailable, "checkpoint")
 	}
 	if h2.signed.Cmp(ether(c)) != 0 {
 		t.Fatalf("%s wei after two restores", h2.signed)
@@ -583,7 +583,7 @@ func TestConsistentRollback(t *testing.T) {
 	for range 3 {
 		wantSigned(t, h.pay(destB, ether(1)))
 	}
-	wantRule(t, h.pay(destB, ether(1)), enclave.RuleRollingLimit)
+	wantRule(t, h.pay(destB, ether(1)), refusal.RuleRollingLimit)
 	if h.signed.Cmp(ether(6)) != 0 { // M + M
 		t.Fatalf("%s wei signed", h.signed)
 	}

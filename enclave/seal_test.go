@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/kms"
@@ -220,9 +220,9 @@ func TestSealedSeedLifecycle(t *testing.T) {
 	if s := state(t, e1); s != enclave.StateLocked {
 		t.Fatalf("state %q before unsealing", s)
 	}
-	wantCode(t, call(t, e1, &proto.KeysRequest{}), api.CodeUnavailable, "locked")
-	wantCode(t, call(t, e1, &proto.AuditRequest{}), api.CodeUnavailable, "locked")
-	wantCode(t, call(t, e1, &proto.UnsealRequest{}), api.CodeBadRequest, "no sealed seed")
+	wantCode(t, call(t, e1, &proto.KeysRequest{}), refusal.CodeUnavailable, "locked")
+	wantCode(t, call(t, e1, &proto.AuditRequest{}), refusal.CodeUnavailable, "locked")
+	wantCode(t, call(t, e1, &proto.UnsealRequest{}), refusal.CodeBadRequest, "no sealed seed")
 
 	created := mustUnseal(t, e1, &proto.UnsealRequest{Create: true})
 	if len(created.Sealed) == 0 || len(created.AuditKey) != 0 {
@@ -235,7 +235,7 @@ func TestSealedSeedLifecycle(t *testing.T) {
 	if s := state(t, e1); s != enclave.StateReady {
 		t.Fatalf("state %q after unseal", s)
 	}
-	wantCode(t, call(t, e1, &proto.UnsealRequest{Sealed: created.Sealed}), api.CodeBadRequest, "already unsealed")
+	wantCode(t, call(t, e1, &proto.UnsealRequest{Sealed: created.Sealed}), refusal.CodeBadRequest, "already unsealed")
 	rec, err := audit.VerifyRecord(r1.AuditRecord, r1.AuditKey)
 	if err != nil || rec.Seq != 1 || rec.Kind != audit.KindGenesis {
 		t.Fatalf("first boot record %+v, %v", rec, err)
@@ -287,16 +287,16 @@ func TestUnsealRefusals(t *testing.T) {
 		code   string
 		msg    string
 	}{
-		{"magic", flip(0), api.CodeBadRequest, "wrong magic"},
-		{"version", flip(22), api.CodeBadRequest, "unknown format version"},
-		{"generation", flip(25), api.CodeUnavailable, "InvalidCiphertext"},
-		{"generation 0", flip(26), api.CodeBadRequest, "generation 0"},
-		{"key id", flip(30), api.CodeBadRequest, "does not list"},
-		{"box", flip(len(sealed) - 1), api.CodeBadRequest, "does not open"},
-		{"nonce", flip(len(sealed) - 50), api.CodeBadRequest, "does not open"},
-		{"truncated", sealed[:len(sealed)-1], api.CodeBadRequest, "box of"},
-		{"extended", append(bytes.Clone(sealed), 0), api.CodeBadRequest, "box of"},
-		{"empty blob", []byte("nitrosign sealed seed\n\x01\x00\x00\x00\x01"), api.CodeBadRequest, "bad key id"},
+		{"magic", flip(0), refusal.CodeBadRequest, "wrong magic"},
+		{"version", flip(22), refusal.CodeBadRequest, "unknown format version"},
+		{"generation", flip(25), refusal.CodeUnavailable, "InvalidCiphertext"},
+		{"generation 0", flip(26), refusal.CodeBadRequest, "generation 0"},
+		{"key id", flip(30), refusal.CodeBadRequest, "does not list"},
+		{"box", flip(len(sealed) - 1), refusal.CodeBadRequest, "does not open"},
+		{"nonce", flip(len(sealed) - 50), refusal.CodeBadRequest, "does not open"},
+		{"truncated", sealed[:len(sealed)-1], refusal.CodeBadRequest, "box of"},
+		{"extended", append(bytes.Clone(sealed), 0), refusal.CodeBadRequest, "box of"},
+		{"empty blob", []byte("nitrosign sealed seed\n\x01\x00\x00\x00\x01"), refusal.CodeBadRequest, "bad key id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: tc.sealed}), tc.code, tc.msg)
@@ -307,8 +307,8 @@ func TestUnsealRefusals(t *testing.T) {
 	}
 
 	f.kms.deny = true
-	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: sealed}), enclave.CodeKMSAccessDenied, "KMS refused")
-	wantCode(t, call(t, e, &proto.UnsealRequest{Create: true}), enclave.CodeKMSAccessDenied, "KMS refused")
+	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: sealed}), refusal.CodeKMSAccessDenied, "KMS refused")
+	wantCode(t, call(t, e, &proto.UnsealRequest{Create: true}), refusal.CodeKMSAccessDenied, "KMS refused")
 	f.kms.deny = false
 	if r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed}); r.Keys != 2 {
 		t.Fatalf("unsealed %d keys", r.Keys)
@@ -335,7 +335,7 @@ func TestUnsealUnlistedKey(t *testing.T) {
 	b = append(b, blob...)
 	b = append(b, make([]byte, 12+48)...)
 	f.kms.calls = nil
-	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: b}), api.CodeBadRequest, "does not list")
+	wantCode(t, call(t, e, &proto.UnsealRequest{Sealed: b}), refusal.CodeBadRequest, "does not list")
 	if len(f.kms.calls) != 0 {
 		t.Errorf("KMS was asked: %v", f.kms.calls)
 	}
@@ -394,7 +394,7 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 	e3 := f.start(t)
 	r3 := mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[1], Checkpoint: cr.Sealed})
 	boot3, err := audit.VerifyRecord(r3.AuditRecord, r3.AuditKey)
-	if err != nil || boot3.Seq != 3 || boot3.Rule != audit.RuleAuditRollback || !strings.Contains(boot3.Summary, "before the acknowledged head 4:") {
+	if err != nil || boot3.Seq != 3 || boot3.Rule != refusal.RuleAuditRollback || !strings.Contains(boot3.Summary, "before the acknowledged head 4:") {
 		t.Fatalf("boot after a truncated log: %+v, %v", boot3, err)
 	}
 
@@ -404,7 +404,7 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 	forged[len(forged)-1] ^= 1
 	r4 := mustUnseal(t, e4, &proto.UnsealRequest{Sealed: sealed, AuditHead: []byte(`{"seq":99}`), Checkpoint: forged})
 	boot4, _ := audit.VerifyRecord(r4.AuditRecord, r4.AuditKey)
-	if boot4.Seq != 1 || boot4.Rule != enclave.RuleAuditCheckpoint || !strings.Contains(boot4.Summary, "checkpoint the host sent was refused") || !strings.Contains(boot4.Summary, "not this enclave's") {
+	if boot4.Seq != 1 || boot4.Rule != refusal.RuleAuditCheckpoint || !strings.Contains(boot4.Summary, "checkpoint the host sent was refused") || !strings.Contains(boot4.Summary, "not this enclave's") {
 		t.Fatalf("boot with garbage: %+v", boot4)
 	}
 }
@@ -425,11 +425,11 @@ func TestCredentialsPush(t *testing.T) {
 	}
 	noExpiry := *ok
 	noExpiry.ExpiresUnixMS = 0
-	wantCode(t, call(t, e, &noExpiry), api.CodeBadRequest, "without an expiry")
+	wantCode(t, call(t, e, &noExpiry), refusal.CodeBadRequest, "without an expiry")
 
 	eph := newFixture(t)
-	wantCode(t, eph.e.Handle(context.Background(), ok), api.CodeBadRequest, "does not call KMS")
-	wantCode(t, eph.e.Handle(context.Background(), &proto.UnsealRequest{Create: true}), api.CodeBadRequest, "ephemeral")
+	wantCode(t, eph.e.Handle(context.Background(), ok), refusal.CodeBadRequest, "does not call KMS")
+	wantCode(t, eph.e.Handle(context.Background(), &proto.UnsealRequest{Create: true}), refusal.CodeBadRequest, "ephemeral")
 	if s := eph.e.Handle(context.Background(), &proto.HealthRequest{}).(*proto.HealthResponse).State; s != enclave.StateEphemeral {
 		t.Errorf("ephemeral enclave state %q", s)
 	}

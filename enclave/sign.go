@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
@@ -83,7 +84,7 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 		return perr
 	}
 	if err := v.audit.canDecide(); err != nil {
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleAudit, Message: err.Error()}
+		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
 	}
 	var d *decided
 	switch {
@@ -94,7 +95,7 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	case req.EthTypedData != nil:
 		d, perr = e.decideTypedData(rs.pol, c, req.EthTypedData)
 	default:
-		perr = refuse(api.CodeBadRequest, "no payload")
+		perr = refuse(refusal.CodeBadRequest, "no payload")
 	}
 	if perr != nil {
 		return perr
@@ -113,7 +114,7 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	}
 	// A frozen key refuses everything.
 	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return e.refused(v, rs, c, rec, RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
+		return e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
 	}
 	if !d.decision.Allow {
 		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
@@ -122,18 +123,18 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
 	if why, refused := unlimitedGrant(rs.pol, c.key.id, d.decision); refused {
-		return e.refused(v, rs, c, rec, RuleRollingLimit, why, true)
+		return e.refused(v, rs, c, rec, refusal.RuleRollingLimit, why, true)
 	}
 	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
 	if err != nil {
 		var lr *limits.Refusal
-		if errors.As(err, &lr) && lr.Rule == limits.RuleCheckpoint {
-			return &proto.Error{Code: api.CodeUnavailable, Rule: limits.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
+			return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
 		}
 		if errors.As(err, &lr) {
-			return e.refused(v, rs, c, rec, ruleName(lr.Rule), lr.Msg, true)
+			return e.refused(v, rs, c, rec, lr.Rule, lr.Msg, true)
 		}
-		return refuse(api.CodeInternal, "%v", err)
+		return refuse(refusal.CodeInternal, "%v", err)
 	}
 	if rule, ok := needsApproval(rs.pol, c.key.id, d.decision); ok {
 		return e.hold(v, rs, c, m.Body, d, res, rule, rec)
@@ -150,10 +151,10 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 		return appendRefusal(err)
 	}
 	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", rule)
-	if rule != RuleFrozen {
+	if rule != refusal.RuleFrozen {
 		e.afterRefusal(v, rs, c.key.id, limitBreach)
 	}
-	return &proto.Error{Code: api.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
+	return &proto.Error{Code: refusal.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
 }
 
 // signDecided records the signature, then makes it. The answer carries
@@ -182,34 +183,34 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
-			return nil, nil, refuse(api.CodeUnauthorized, "missing %s header", stamp.Header)
+			return nil, nil, refuse(refusal.CodeUnauthorized, "missing %s header", stamp.Header)
 		}
-		return nil, nil, refuse(api.CodeUnauthorized, "%v", err)
+		return nil, nil, refuse(refusal.CodeUnauthorized, "%v", err)
 	}
 	name, ok := pol.Client(client)
 	if !ok {
-		return nil, nil, refuse(api.CodeUnauthorized, "client key %s is not registered in the policy", client)
+		return nil, nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
 	req, err := api.DecodeSignRequest(m.Body)
 	if err != nil {
-		return nil, nil, refuse(api.CodeBadRequest, "%v", err)
+		return nil, nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 
 	now := e.now()
 	ts := time.UnixMilli(req.TimestampMS)
 	switch {
 	case ts.Before(now.Add(-MaxRequestAge)):
-		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
+		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
 	case ts.After(now.Add(MaxClockSkew)):
-		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
+		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
-		return nil, nil, refuse(api.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
+		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
 	switch e.replay.check(now, client.String(), req.RequestID) {
 	case replaySeen:
-		return nil, nil, refuse(api.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
+		return nil, nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
 	case replayFull:
-		return nil, nil, refuse(api.CodeUnavailable, "too many requests in the replay window; retry shortly")
+		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
 	key, perr := v.lookupKey(req.Key)
 	if perr != nil {
@@ -225,21 +226,21 @@ func (k *signingKey) summaryKey() summary.Key {
 func (e *Enclave) decideTransaction(pol *policy.Policy, c *caller, p *api.EthTransaction) (*decided, *proto.Error) {
 	raw, err := p.Bytes()
 	if err != nil {
-		return nil, refuse(api.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	tx, err := ethtx.DecodeUnsigned(raw)
 	if err != nil {
 		if errors.Is(err, ethtx.ErrUnsupportedType) {
-			return nil, refuse(api.CodeUnsupportedTransactionType, "%v", err)
+			return nil, refuse(refusal.CodeUnsupportedTransactionType, "%v", err)
 		}
-		return nil, refuse(api.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	// Calldata is decoded for calls only: a contract creation's data is
 	// init code, not a call.
 	var call calldata.Call
 	if tx.To != nil {
 		if call, err = calldata.Decode(tx.Data); err != nil {
-			return nil, refuse(api.CodeBadRequest, "%v", err)
+			return nil, refuse(refusal.CodeBadRequest, "%v", err)
 		}
 	}
 	digest := tx.SigningHash()
@@ -256,7 +257,7 @@ func (e *Enclave) decideTransaction(pol *policy.Policy, c *caller, p *api.EthTra
 func (e *Enclave) decidePersonalMessage(pol *policy.Policy, c *caller, p *api.EthPersonalMessage) (*decided, *proto.Error) {
 	msg, err := ethmsg.ParsePersonalMessage(p.Message)
 	if err != nil {
-		return nil, refuse(api.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	digest := ethmsg.PersonalHash(msg)
 	return &decided{
@@ -271,7 +272,7 @@ func (e *Enclave) decidePersonalMessage(pol *policy.Policy, c *caller, p *api.Et
 func (e *Enclave) decideTypedData(pol *policy.Policy, c *caller, p *api.EthTypedData) (*decided, *proto.Error) {
 	td, err := ethmsg.ParseTypedData(p.JSON)
 	if err != nil {
-		return nil, refuse(api.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	dom := td.Domain()
 	digest := td.Hash()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -18,7 +18,7 @@ import (
 // is authorized; within its validity window (at most admin.MaxValidity,
 // 7 days) the same envelope verifies again. So the enclave remembers the
 // digest of every command it carried out until the command's not_after,
-// and refuses a replay (RuleReplayedCommand) without changing anything.
+// and refuses a replay (refusal.RuleReplayedCommand) without changing anything.
 // The memory is in the sealed checkpoint, so a restart does not forget
 // it, and an admin command's answer is released only once the host has
 // acknowledged storing a checkpoint that holds its digest (and its
@@ -27,25 +27,10 @@ import (
 // MaxSpentCommands bounds the admin commands remembered (those whose
 // not_after has not passed): at most 80 bytes each in a checkpoint, so
 // 320 KiB at the bound, within proto.MaxCheckpointLen with the rest. At the
-// bound, new commands are refused (RuleCommandMemoryFull) until the
+// bound, new commands are refused (refusal.RuleCommandMemoryFull) until the
 // oldest expires, at most admin.MaxValidity later; a policy_cancel is
 // carried out even then (see adminExecute).
 const MaxSpentCommands = 4096
-
-// Rules of admin command refusals.
-const (
-	// RuleReplayedCommand: the command (by its digest) was carried out
-	// already; nothing changed.
-	RuleReplayedCommand = "replayed_command"
-	// RuleCommandMemoryFull: the enclave remembers MaxSpentCommands
-	// commands whose validity has not ended, and could not remember
-	// another; nothing changed.
-	RuleCommandMemoryFull = "command_memory_full"
-	// RuleCheckpoint: an admin command was carried out and recorded, but
-	// the host has not acknowledged storing a checkpoint that holds it in
-	// time; its answer is withheld.
-	RuleCheckpoint = "checkpoint"
-)
 
 // spentEntry is a command carried out (or a cancelled policy change).
 type spentEntry struct {
@@ -97,8 +82,8 @@ func (s *spentCommands) pruneLocked(nowMS int64) {
 	}
 }
 
-// check refuses a command carried out before (RuleReplayedCommand), or
-// one the memory has no room for (RuleCommandMemoryFull; not a cancel,
+// check refuses a command carried out before (refusal.RuleReplayedCommand), or
+// one the memory has no room for (refusal.RuleCommandMemoryFull; not a cancel,
 // whose replay finds nothing to cancel: see adminExecute). e.unsealMu is
 // held, so no other command is checked or marked meanwhile.
 func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
@@ -115,7 +100,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
 		if en.CancelSeq != 0 {
 			msg += fmt.Sprintf("; the change it scheduled was cancelled by audit record %d, and comes back only as a new, higher version", en.CancelSeq)
 		}
-		return &proto.Error{Code: api.CodeBadRequest, Rule: RuleReplayedCommand, Message: msg}
+		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleReplayedCommand, Message: msg}
 	}
 	if len(s.m) >= s.max && !cmd.Kind.IsCancel() {
 		oldest := int64(0)
@@ -124,7 +109,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
 				oldest = en.NotAfterMS
 			}
 		}
-		return &proto.Error{Code: api.CodeUnavailable, Rule: RuleCommandMemoryFull, Message: fmt.Sprintf(
+		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCommandMemoryFull, Message: fmt.Sprintf(
 			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel is accepted even now)",
 			len(s.m), fmtMS(oldest))}
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -40,7 +40,7 @@ func wantReplayed(t *testing.T, e *enclave.Enclave, env []byte, seq uint64) *pro
 	t.Helper()
 	waitAcked(t, e)
 	before := stateOf(t, e)
-	pe := wantAdminRefusal(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: env}), api.CodeBadRequest, enclave.RuleReplayedCommand, "carried out already")
+	pe := wantAdminRefusal(t, e.Handle(context.Background(), &proto.AdminRequest{Envelope: env}), refusal.CodeBadRequest, refusal.RuleReplayedCommand, "carried out already")
 	if !strings.Contains(pe.Message, "by audit record "+itoa(seq)+" ") {
 		t.Errorf("the refusal does not name audit record %d: %s", seq, pe.Message)
 	}
@@ -117,7 +117,7 @@ func TestAdminReplayEachKind(t *testing.T) {
 
 	create := env(admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0, 1)
 	// Signed by one admin: refused (quorum), not spent.
-	wantCode(t, do(env(admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0)), api.CodeUnauthorized, "quorum")
+	wantCode(t, do(env(admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0)), refusal.CodeUnauthorized, "quorum")
 	wantReplayed(t, e, create, adminSeq(t, do(create)))
 
 	priv, err := secp256k1.GeneratePrivateKey()
@@ -135,7 +135,7 @@ func TestAdminReplayEachKind(t *testing.T) {
 	wantReplayed(t, e, rotate, res.AuditSeq)
 	// Signed in another order, or by another quorum, it is the same
 	// command (the admins sign its digest).
-	wantAdminRefusal(t, do(env(admin.KindSealRotate, admin.SealRotateBody{}, 1, 0)), api.CodeBadRequest, enclave.RuleReplayedCommand, "seal_rotate")
+	wantAdminRefusal(t, do(env(admin.KindSealRotate, admin.SealRotateBody{}, 1, 0)), refusal.CodeBadRequest, refusal.RuleReplayedCommand, "seal_rotate")
 	// A new command re-wraps again, past the generation replays did not
 	// take.
 	if _, res := adminResult(t, do(a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindSealRotate, admin.SealRotateBody{}, 0, 1))); res.Sealing != 3 {
@@ -190,7 +190,7 @@ func TestAdminRefusedNotSpent(t *testing.T) {
 	env := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyChange, changeBody(t, tighten), 0, 1)
 	f.host.pause()
 	enclave.FillAuditLog(f.e)
-	wantCode(t, f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: env}), api.CodeUnavailable, "")
+	wantCode(t, f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: env}), refusal.CodeUnavailable, "")
 	if n := enclave.SpentCommands(f.e); n != 0 {
 		t.Fatalf("a refused command is remembered (%d)", n)
 	}
@@ -223,15 +223,15 @@ func TestAdminCancelledLooseningStaysCancelled(t *testing.T) {
 	policyResult(t, f.cancel(t, addC, 2))
 	wantReplayed(t, f.e, env, rec.Seq)
 	f.setNow(f.now.Add(25 * time.Hour))
-	wantRule(t, f.pay(t, destC, big.NewInt(1)), policy.RuleDestinations)
+	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)
 	if pr := f.e.Handle(context.Background(), &proto.PolicyRequest{}).(*proto.PolicyResponse); pr.Version != 1 || len(pr.Pending) != 0 {
 		t.Fatalf("policy version %d with %d pending after the cancel and a replay", pr.Version, len(pr.Pending))
 	}
 	// Re-signed (a new command: new validity), same version: the floor.
 	again := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyChange, changeBody(t, addC), 0, 1)
-	wantCode(t, send(again), api.CodeBadRequest, "not above version 2")
+	wantCode(t, send(again), refusal.CodeBadRequest, "not above version 2")
 	// A tightening below the floor is refused too, above it applied.
-	wantCode(t, f.change(t, withDest(f.doc, 2, destA), 0, 1), api.CodeBadRequest, "cancelled")
+	wantCode(t, f.change(t, withDest(f.doc, 2, destA), 0, 1), refusal.CodeBadRequest, "cancelled")
 	addC3 := withDest(f.doc, 3, destA, destB, destC)
 	if _, rec := policyResult(t, f.change(t, addC3, 0, 1)); rec.Decision != "scheduled" {
 		t.Fatalf("version 3: %+v", rec)
@@ -267,7 +267,7 @@ func TestAdminConcurrentDuplicates(t *testing.T) {
 				done++
 				continue
 			}
-			wantAdminRefusal(t, m, api.CodeBadRequest, enclave.RuleReplayedCommand, "carried out already")
+			wantAdminRefusal(t, m, refusal.CodeBadRequest, refusal.RuleReplayedCommand, "carried out already")
 		}
 		if done != 1 {
 			t.Fatalf("%d of %d copies carried out, want 1", done, copies)
@@ -294,7 +294,7 @@ func TestAdminSpentExpiryAndBound(t *testing.T) {
 	addC := withDest(f.doc, 3, destA, destB, destC)
 	policyResult(t, f.change(t, addC, 0, 1))
 	head := auditHead(t, f.e)
-	wantAdminRefusal(t, f.change(t, withDest(f.doc, 4, destA), 0, 1), api.CodeUnavailable, enclave.RuleCommandMemoryFull, "remembers 2 admin commands")
+	wantAdminRefusal(t, f.change(t, withDest(f.doc, 4, destA), 0, 1), refusal.CodeUnavailable, refusal.RuleCommandMemoryFull, "remembers 2 admin commands")
 	if h := auditHead(t, f.e); h != head {
 		t.Fatalf("a refusal at the bound was recorded (head %d, was %d)", h, head)
 	}
@@ -302,19 +302,19 @@ func TestAdminSpentExpiryAndBound(t *testing.T) {
 	// replay finds no change to cancel.
 	cancel := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyCancel, cancelBody(t, addC), 1)
 	policyResult(t, send(cancel))
-	wantCode(t, send(cancel), api.CodeBadRequest, "no pending policy change")
+	wantCode(t, send(cancel), refusal.CodeBadRequest, "no pending policy change")
 	if n := enclave.SpentCommands(f.e); n != 2 {
 		t.Fatalf("%d commands remembered at a bound of 2", n)
 	}
 
 	// The envelopes are valid from a minute ago until an hour from now.
 	f.setNow(f.now.Add(time.Hour - time.Millisecond))
-	wantAdminRefusal(t, send(tighten), api.CodeBadRequest, enclave.RuleReplayedCommand, "")
+	wantAdminRefusal(t, send(tighten), refusal.CodeBadRequest, refusal.RuleReplayedCommand, "")
 	f.setNow(f.now.Add(time.Millisecond))
 	if n := enclave.SpentCommands(f.e); n != 0 {
 		t.Fatalf("%d commands remembered after their validity", n)
 	}
-	wantCode(t, send(tighten), api.CodeUnauthorized, "expired")
+	wantCode(t, send(tighten), refusal.CodeUnauthorized, "expired")
 	if _, rec := policyResult(t, f.change(t, withDest(f.doc, 4, destA), 0, 1)); rec.Decision != "applied" {
 		t.Fatalf("after expiry: %+v", rec)
 	}
@@ -360,7 +360,7 @@ func TestAdminReplayAfterRestart(t *testing.T) {
 		h.persist()
 		wantReplayed(t, h.e, c, seqs[i])
 	}
-	wantCode(t, h.do(&proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindPolicyChange, changeBody(t, addC), 0, 1)}), api.CodeBadRequest, "not above version")
+	wantCode(t, h.do(&proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now.Add(time.Second), admin.KindPolicyChange, changeBody(t, addC), 0, 1)}), refusal.CodeBadRequest, "not above version")
 	addC2 := withDest(doc, doc.Version+2, destA, destB, destC)
 	if _, rec := policyResult(t, h.do(&proto.AdminRequest{Envelope: env(admin.KindPolicyChange, changeBody(t, addC2), 0, 1)})); rec.Decision != "scheduled" {
 		t.Fatalf("a higher version: %+v", rec)
@@ -384,12 +384,12 @@ func TestAdminAnswerWaitsForCheckpoint(t *testing.T) {
 	create := a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0, 1)
 
 	h.noCheckpoints = true
-	wantAdminRefusal(t, h.do(&proto.AdminRequest{Envelope: create}), api.CodeUnavailable, enclave.RuleCheckpoint, "was carried out and recorded")
+	wantAdminRefusal(t, h.do(&proto.AdminRequest{Envelope: create}), refusal.CodeUnavailable, refusal.RuleCheckpoint, "was carried out and recorded")
 	if ks := keysOf(t, h.e); len(ks) != 3 {
 		t.Fatalf("keys %+v", ks)
 	}
 	h.persist()
-	wantAdminRefusal(t, h.handle(&proto.AdminRequest{Envelope: create}), api.CodeBadRequest, enclave.RuleReplayedCommand, "")
+	wantAdminRefusal(t, h.handle(&proto.AdminRequest{Envelope: create}), refusal.CodeBadRequest, refusal.RuleReplayedCommand, "")
 
 	// The host restarts the enclave with the checkpoint it has.
 	if boot := h.restart(h.sealed, h.log, h.cps[gen]); boot.Rule != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
@@ -100,7 +101,7 @@ func wantSigned(t *testing.T, m proto.Message) *proto.SignResponse {
 func wantRule(t *testing.T, m proto.Message, rule string) *proto.Error {
 	t.Helper()
 	pe, ok := m.(*proto.Error)
-	if !ok || pe.Code != api.CodePolicyDenied || pe.Rule != rule {
+	if !ok || pe.Code != refusal.CodePolicyDenied || pe.Rule != rule {
 		t.Fatalf("want a refusal by rule %s, got %#v", rule, m)
 	}
 	return pe
@@ -117,7 +118,7 @@ func TestRollingLimitSplitAttack(t *testing.T) {
 	for range 6 {
 		wantSigned(t, f.pay(t, destB, milliEther(500)))
 	}
-	pe := wantRule(t, f.pay(t, destB, milliEther(1)), enclave.RuleRollingLimit)
+	pe := wantRule(t, f.pay(t, destB, milliEther(1)), refusal.RuleRollingLimit)
 	if !strings.Contains(pe.Message, "3000000000000000000") && !strings.Contains(pe.Message, "3 ") {
 		t.Logf("refusal message: %s", pe.Message)
 	}
@@ -134,7 +135,7 @@ func TestVelocity(t *testing.T) {
 	for range 3 {
 		wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 	}
-	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleVelocity)
+	wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleVelocity)
 	f.setNow(f.now.Add(2 * time.Hour))
 	wantSigned(t, f.pay(t, destA, big.NewInt(1)))
 }
@@ -147,9 +148,9 @@ func TestFreezeAfterRefusals(t *testing.T) {
 		k.Freeze = &policy.FreezeRule{Refusals: 3, Window: "1h", Scope: "key"}
 	})
 	for range 3 {
-		wantRule(t, f.pay(t, destA, ether(2)), policy.RuleMaxPerTransaction)
+		wantRule(t, f.pay(t, destA, ether(2)), refusal.RuleMaxPerTransaction)
 	}
-	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleFrozen)
+	pe := wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleFrozen)
 	if !strings.Contains(pe.Message, "admin quorum") {
 		t.Errorf("frozen refusal: %s", pe.Message)
 	}
@@ -194,20 +195,20 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	f.e, f.host = e, startAcks(t, e)
 	wantSigned(t, f.pay(t, destA, ether(1)))
 	wantSigned(t, f.pay(t, destA, ether(1)))
-	wantRule(t, f.pay(t, destA, big.NewInt(1)), enclave.RuleRollingLimit)
-	wantRule(t, f.pay(t, destB, big.NewInt(0)), enclave.RuleFrozen)
+	wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleRollingLimit)
+	wantRule(t, f.pay(t, destB, big.NewInt(0)), refusal.RuleFrozen)
 	seq := latestFreeze(t, f.e)
 
 	unfreeze := func(s uint64) proto.Message {
 		return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: admins.envelope(t, f.genesis, f.now, admin.KindUnfreeze, admin.UnfreezeBody{FreezeSeq: s}, 0, 1)})
 	}
-	wantCode(t, unfreeze(seq-1), api.CodeBadRequest, "no freeze in force")
+	wantCode(t, unfreeze(seq-1), refusal.CodeBadRequest, "no freeze in force")
 	if _, ok := unfreeze(seq).(*proto.AdminResponse); !ok {
 		t.Fatalf("unfreeze refused: %#v", unfreeze(seq))
 	}
 	// Unfrozen; the refusals before the unfreeze do not count: one more
 	// refusal (under the threshold of 2) does not freeze again.
-	wantRule(t, f.pay(t, destA, ether(5)), policy.RuleMaxPerTransaction)
+	wantRule(t, f.pay(t, destA, ether(5)), refusal.RuleMaxPerTransaction)
 	f.setNow(f.now.Add(25 * time.Hour))
 	wantSigned(t, f.pay(t, destA, ether(1)))
 }
@@ -289,7 +290,7 @@ func TestApprovals(t *testing.T) {
 
 	// A signature over another request's digest does not count.
 	other := f.body(t, "hot-0", transfer(t, 1, destB, ether(1)), f.now.UnixMilli())
-	wantCode(t, ap.decide(t, f.e, id, 0, other, false), api.CodeUnauthorized, "does not verify")
+	wantCode(t, ap.decide(t, f.e, id, 0, other, false), refusal.CodeUnauthorized, "does not verify")
 	// The first approval: still pending; again by the same approver: no change.
 	for range 2 {
 		p, ok := ap.decide(t, f.e, id, 0, body, false).(*proto.SignResponse)
@@ -316,15 +317,15 @@ func TestApprovals(t *testing.T) {
 	// A rejection.
 	body2 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
 	id2 := f.send(t, f.hot, body2).(*proto.SignResponse).ApprovalID
-	wantCode(t, ap.decide(t, f.e, id2, 1, body2, true), api.CodeApprovalRejected, "rejected by approver-2")
-	wantCode(t, ap.decide(t, f.e, id2, 0, body2, false), api.CodeApprovalRejected, "rejected")
+	wantCode(t, ap.decide(t, f.e, id2, 1, body2, true), refusal.CodeApprovalRejected, "rejected by approver-2")
+	wantCode(t, ap.decide(t, f.e, id2, 0, body2, false), refusal.CodeApprovalRejected, "rejected")
 
 	// Expiry releases the reservation: 0.5 + 0.9 signed; 0.6 rejected
 	// (released); a 0.6 pending then expired must leave room for 0.6.
 	body3 := f.body(t, "hot-0", transfer(t, 1, destB, milliEther(600)), f.now.UnixMilli())
 	id3 := f.send(t, f.hot, body3).(*proto.SignResponse).ApprovalID
 	f.setNow(f.now.Add(enclave.ApprovalTTL + time.Minute))
-	wantCode(t, ap.decide(t, f.e, id3, 0, body3, false), api.CodeNotFound, "expired")
+	wantCode(t, ap.decide(t, f.e, id3, 0, body3, false), refusal.CodeNotFound, "expired")
 	f.setNow(f.now.Add(-enclave.ApprovalTTL - time.Minute + time.Second))
 	// Within the day: 0.5 + 0.9 used; 0.6 fits (2 ETH limit) only if the
 	// expired reservation was released.
@@ -369,7 +370,7 @@ func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
 	e2 := f.start(t)
 	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: last, Checkpoint: cp.Sealed})
 	fx2 := &fixture{e: e2, now: f.now, hot: f.hot, seqIDs: 100}
-	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(600)), f.now.UnixMilli())), enclave.RuleRollingLimit)
+	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(600)), f.now.UnixMilli())), refusal.RuleRollingLimit)
 	wantSigned(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, milliEther(500)), f.now.UnixMilli())))
 	// Freeze it (a second refusal), checkpoint, restart: still frozen.
 	wantRule(t, fx2.send(t, f.hot, fx2.body(t, "hot-0", transfer(t, 1, destA, ether(5)), f.now.UnixMilli())), "max_per_transaction")
@@ -382,7 +383,7 @@ func TestLimitsAndFreezesSurviveRestart(t *testing.T) {
 	e3 := f.start(t)
 	mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lastLine, Checkpoint: cp2.Sealed})
 	fx3 := &fixture{e: e3, now: f.now, hot: f.hot, seqIDs: 200}
-	wantRule(t, fx3.send(t, f.hot, fx3.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), fx3.now.UnixMilli())), enclave.RuleFrozen)
+	wantRule(t, fx3.send(t, f.hot, fx3.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), fx3.now.UnixMilli())), refusal.RuleFrozen)
 }
 
 // TestRequireCheckpoint: with limits.max_unacknowledged 2, the third
@@ -407,13 +408,13 @@ func TestRequireCheckpoint(t *testing.T) {
 	wantSigned(t, pay())
 	wantSigned(t, pay())
 	pe, ok := pay().(*proto.Error)
-	if !ok || pe.Code != api.CodeUnavailable || pe.Rule != "checkpoint" {
+	if !ok || pe.Code != refusal.CodeUnavailable || pe.Rule != "checkpoint" {
 		t.Fatalf("the third transaction: %#v", pe)
 	}
 	// The host persists the records, stores a checkpoint and acknowledges it.
 	waitAcked(t, e)
 	cp := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
-	wantCode(t, pay(), api.CodeUnavailable, "checkpoint")
+	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
 	wantSigned(t, pay())
 }

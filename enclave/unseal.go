@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/kms"
 	"github.com/nitrosign/nitrosign/proto"
@@ -33,22 +33,18 @@ const (
 	StateEphemeral = "ephemeral" // a seed drawn at start and never sealed
 )
 
-// CodeKMSAccessDenied answers an unseal that KMS refused: usually an
-// enclave image whose measurement the key policy does not name.
-const CodeKMSAccessDenied = "kms_access_denied"
-
 // unsealTimeout bounds one unseal or seal, KMS calls included.
 const unsealTimeout = 2 * time.Minute
 
 // errLocked refuses what needs keys while the enclave is locked.
 func errLocked() *proto.Error {
-	return refuse(api.CodeUnavailable, "the enclave is locked: its sealed seed has not been unsealed yet (the host unseals it through KMS at start; see the host's log)")
+	return refuse(refusal.CodeUnavailable, "the enclave is locked: its sealed seed has not been unsealed yet (the host unseals it through KMS at start; see the host's log)")
 }
 
 // credentials takes the AWS credentials the host pushes.
 func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
 	if e.creds == nil {
-		return refuse(api.CodeBadRequest, "this enclave does not call KMS (no kms section in its genesis configuration)")
+		return refuse(refusal.CodeBadRequest, "this enclave does not call KMS (no kms section in its genesis configuration)")
 	}
 	c := aws.Credentials{
 		AccessKeyID:     m.AccessKeyID,
@@ -59,7 +55,7 @@ func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
 		c.CanExpire, c.Expires = true, time.UnixMilli(m.ExpiresUnixMS)
 	}
 	if err := e.creds.Set(c); err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	return &proto.CredentialsResponse{}
 }
@@ -68,27 +64,27 @@ func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
 // secrets, so their text is passed on.
 func kmsError(op string, err error) *proto.Error {
 	if errors.Is(err, kms.ErrAccessDenied) {
-		return refuse(CodeKMSAccessDenied, "%s: KMS refused: %v", op, err)
+		return refuse(refusal.CodeKMSAccessDenied, "%s: KMS refused: %v", op, err)
 	}
-	return refuse(api.CodeUnavailable, "%s: %v", op, err)
+	return refuse(refusal.CodeUnavailable, "%s: %v", op, err)
 }
 
 // unseal answers an UnsealRequest: it seals a new seed (Create), or opens
 // the sealed one and starts signing.
 func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) proto.Message {
 	if e.keyService == nil {
-		return refuse(api.CodeBadRequest, "this enclave's seed is ephemeral (no kms section in its genesis configuration): nothing to unseal")
+		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral (no kms section in its genesis configuration): nothing to unseal")
 	}
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	if e.v.Load() != nil {
-		return refuse(api.CodeBadRequest, "the enclave is already unsealed")
+		return refuse(refusal.CodeBadRequest, "the enclave is already unsealed")
 	}
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
 	if m.Create {
 		if len(m.Sealed) != 0 {
-			return refuse(api.CodeBadRequest, "create with a sealed seed: send one or the other")
+			return refuse(refusal.CodeBadRequest, "create with a sealed seed: send one or the other")
 		}
 		sealed, perr := e.createSeed(ctx)
 		if perr != nil {
@@ -97,14 +93,14 @@ func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) proto.Mess
 		return &proto.UnsealResponse{Sealed: sealed}
 	}
 	if len(m.Sealed) == 0 {
-		return refuse(api.CodeBadRequest, "no sealed seed (to make a new one, send create)")
+		return refuse(refusal.CodeBadRequest, "no sealed seed (to make a new one, send create)")
 	}
 	ss, err := parseSealedSeed(m.Sealed)
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), ss.keyID) {
-		return refuse(api.CodeBadRequest, "the sealed seed names KMS key %q, which the genesis configuration does not list", ss.keyID)
+		return refuse(refusal.CodeBadRequest, "the sealed seed names KMS key %q, which the genesis configuration does not list", ss.keyID)
 	}
 	dk, err := e.keyService.Decrypt(ctx, ss.keyID, ss.kmsBlob, encryptionContext(ss.gen))
 	if err != nil {
@@ -114,7 +110,7 @@ func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) proto.Mess
 	seed, err := ss.open(dk)
 	clear(dk)
 	if err != nil {
-		return refuse(api.CodeBadRequest, "%v", err)
+		return refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	defer clear(seed)
 	line, perr := e.start(seed, ss.keyID, ss.gen, m.AuditHead, m.Checkpoint)
@@ -133,7 +129,7 @@ func (e *Enclave) createSeed(ctx context.Context) ([]byte, *proto.Error) {
 	seed := make([]byte, seedSize)
 	defer clear(seed)
 	if _, err := io.ReadFull(e.rand, seed); err != nil {
-		return nil, refuse(api.CodeUnavailable, "drawing the seed: %v", err)
+		return nil, refuse(refusal.CodeUnavailable, "drawing the seed: %v", err)
 	}
 	sealed, perr := e.sealUnder(ctx, e.genesis.KMS.KeyID, 1, seed)
 	if perr != nil {
@@ -153,7 +149,7 @@ func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed 
 	defer clear(dk)
 	sealed, err := sealSeed(e.rand, gen, keyID, blob, dk, seed)
 	if err != nil {
-		return nil, refuse(api.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	return sealed, nil
 }
@@ -165,7 +161,7 @@ func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed 
 func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte) ([]byte, *proto.Error) {
 	sk, err := stateKey(seed)
 	if err != nil {
-		return nil, refuse(api.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	defer clear(sk)
 	var st bootStatus
@@ -185,7 +181,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	}
 	signer, err := audit.NewSigner(seed)
 	if err != nil {
-		return nil, refuse(api.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	head, hostRec, headNote := continueFrom(hostHead, signer.PublicKey(), cp)
 	signer.Destroy()
@@ -199,7 +195,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	st.notes = append(st.notes, notes...)
 	v, err := newVault(seed, e.genesis.Keys, extra, e.maxAck, head)
 	if err != nil {
-		return nil, refuse(api.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
 	v.sealKeyID, v.sealGen, v.sealGenMax = keyID, gen, gen
@@ -295,17 +291,10 @@ func errOr(err error, s string) string {
 	return s
 }
 
-// RuleAuditCheckpoint is the rule of a boot record whose audit head or
-// checkpoint could not be used: the host's last record is not this
-// enclave's, the checkpoint does not open, or none came with a log that has
-// records. (A log or checkpoint rolled back is named by a rollback rule:
-// audit.RollbackRuleNames.)
-const RuleAuditCheckpoint = "audit_checkpoint"
-
 // bootStatus is what a boot record says beyond the start itself.
 type bootStatus struct {
 	// mismatch: the head or checkpoint could not be used
-	// (RuleAuditCheckpoint).
+	// (refusal.RuleAuditCheckpoint).
 	mismatch bool
 	notes    []string
 	// rollbacks detected, the most severe first: the record names the
@@ -325,7 +314,7 @@ func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, *proto.Error) {
 	case len(st.rollbacks) > 0:
 		decision, rule = DecisionStartedWithRollback, st.rollbacks[0].rule
 	case st.mismatch:
-		decision, rule = "started_with_mismatch", RuleAuditCheckpoint
+		decision, rule = "started_with_mismatch", refusal.RuleAuditCheckpoint
 	}
 	sum := fmt.Sprintf("nitrosign enclave %s started (%s); %d keys (hash %x); policy version %d (hash %x)",
 		Version, e.stateOf(v), ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash)
@@ -350,7 +339,7 @@ func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, *proto.Error) {
 		PolicyVersion: e.rules.Load().pol.Version(),
 	})
 	if err != nil {
-		return nil, refuse(api.CodeUnavailable, "%v", err)
+		return nil, refuse(refusal.CodeUnavailable, "%v", err)
 	}
 	if st.mismatch {
 		e.log.Warn("audit head mismatch at start", "notes", st.notes)

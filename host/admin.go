@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -25,9 +26,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", proto.MaxAdminLen)})
+			return writeError(w, &api.Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", proto.MaxAdminLen)})
 		}
-		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
+		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "reading request body failed"})
 	}
 	if s.unsealer != nil {
 		defer s.unsealer.adminInFlight()()
@@ -41,22 +42,22 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
 		return writeError(w, unexpected(resp))
 	}
 	if !json.Valid(ar.Result) {
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "the enclave's result is not JSON"})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "the enclave's result is not JSON"})
 	}
 	if len(ar.Sealed) > 0 {
 		if s.unsealer == nil {
-			return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "the seed was re-wrapped, but this host has no data directory to store it in; the previous sealed seed stays valid"})
+			return writeError(w, &api.Error{Code: refusal.CodeUnavailable, Message: "the seed was re-wrapped, but this host has no data directory to store it in; the previous sealed seed stays valid"})
 		}
 		seed := filepath.Join(s.unsealer.dir, SealedSeedFile)
 		if prev, err := readSmall(seed, proto.MaxSealedLen); err == nil {
 			if err := writeFileSync(seed+".prev", prev, 0o600); err != nil {
 				s.log.Error("keeping the previous sealed seed failed", "err", err)
-				return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "storing the re-wrapped seed failed; the previous sealed seed stays in use"})
+				return writeError(w, &api.Error{Code: refusal.CodeUnavailable, Message: "storing the re-wrapped seed failed; the previous sealed seed stays in use"})
 			}
 		}
 		if err := writeFileSync(seed, ar.Sealed, 0o600); err != nil {
 			s.log.Error("storing the re-wrapped seed failed", "err", err)
-			return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "storing the re-wrapped seed failed; the previous sealed seed stays in use"})
+			return writeError(w, &api.Error{Code: refusal.CodeUnavailable, Message: "storing the re-wrapped seed failed; the previous sealed seed stays in use"})
 		}
 	}
 	if aerr := s.confirmAudit(r.Context(), ar.AuditRecord); aerr != nil {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -51,8 +52,8 @@ func validApprovalID(id string) bool {
 func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body []byte) string {
 	if sr.Status != proto.StatusPending || sr.ApprovalID == "" {
 		s.log.Error("the enclave answered a sign request with an unknown status", "status", sr.Status)
-		s.metrics.decisions.WithLabelValues(api.CodeInternal, "").Inc()
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
+		s.metrics.decisions.WithLabelValues(refusal.CodeInternal, "").Inc()
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
 	}
 	out := pendingJSON(sr)
 	d := api.ApprovalDigest(body)
@@ -71,9 +72,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxApprovalBodySize)})
+			return writeError(w, &api.Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxApprovalBodySize)})
 		}
-		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
+		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "reading request body failed"})
 	}
 	resp, aerr := s.call(r.Context(), &proto.ApprovalRequest{Body: body})
 	if aerr != nil {
@@ -94,7 +95,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 		return "ok"
 	case proto.StatusPending:
 		if sr.ApprovalID == "" {
-			return writeError(w, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave (a pending request without an id)"})
+			return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (a pending request without an id)"})
 		}
 		out := pendingJSON(sr)
 		out.AlreadyCounted = sr.AlreadyCounted
@@ -103,7 +104,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 		return outcomePending
 	default:
 		s.log.Error("the enclave answered an approval with an unknown status", "status", sr.Status)
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
 	}
 }
 
@@ -133,11 +134,11 @@ func (s *Server) approvalDigest(ctx context.Context, id string) string {
 // was signed.
 func (s *Server) approvalInfo(w http.ResponseWriter, r *http.Request) string {
 	if r.URL.RawQuery != "" {
-		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "GET /v1/approvals/{id} takes no query parameters"})
+		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "GET /v1/approvals/{id} takes no query parameters"})
 	}
 	id := r.PathValue("id")
 	if !validApprovalID(id) {
-		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("approval id: want 1 to %d characters of [A-Za-z0-9._:-]", maxApprovalIDLen)})
+		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("approval id: want 1 to %d characters of [A-Za-z0-9._:-]", maxApprovalIDLen)})
 	}
 	resp, aerr := s.call(r.Context(), &proto.ApprovalInfoRequest{ID: id})
 	if aerr != nil {
@@ -149,19 +150,19 @@ func (s *Server) approvalInfo(w http.ResponseWriter, r *http.Request) string {
 	}
 	if info.ID != id {
 		s.log.Error("the enclave answered about another approval", "asked", id, "got", info.ID)
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave (another approval id)"})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (another approval id)"})
 	}
 	// The body travels as a JSON string: it must be valid UTF-8 to reach
 	// approvers byte for byte (the enclave accepted only such bodies).
 	if len(info.Body) == 0 || !utf8.Valid(info.Body) {
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave (the request body is missing or not UTF-8)"})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (the request body is missing or not UTF-8)"})
 	}
 	// Approvers sign the digest of the body: one that is not the body's
 	// would make every approval fail.
 	d := api.ApprovalDigest(info.Body)
 	if d != info.Digest {
 		s.log.Error("the enclave's approval digest is not the digest of the request it holds", "approval_id", id)
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave (the approval digest is not the request's)"})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (the approval digest is not the request's)"})
 	}
 	out := api.PendingResponse{
 		Status:      info.Status,

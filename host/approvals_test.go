@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/enclave"
@@ -125,7 +126,7 @@ func approvalsHost(t *testing.T) (*auditingFake, *host.Server, string) {
 	sim := newSim(t)
 	f := newAuditingFake(t)
 	f.answer = func(proto.Message) proto.Message {
-		return &proto.Error{Code: api.CodeInternal, Message: "no answer set"}
+		return &proto.Error{Code: refusal.CodeInternal, Message: "no answer set"}
 	}
 	startFake(t, sim, f.handle)
 	srv, url, _ := runHost(t, sim, t.TempDir())
@@ -262,7 +263,7 @@ func TestApprovalInfo(t *testing.T) {
 
 	// Unknown or expired: the enclave's not_found.
 	f.setAnswer(func(proto.Message) proto.Message {
-		return &proto.Error{Code: api.CodeNotFound, Message: "no request waits for approval"}
+		return &proto.Error{Code: refusal.CodeNotFound, Message: "no request waits for approval"}
 	})
 	if code, out := do(t, http.MethodGet, url+"/v1/approvals/zz", nil, nil); code != 404 || !strings.Contains(string(out), `"not_found"`) {
 		t.Fatalf("unknown id: %d %s, want 404", code, out)
@@ -283,7 +284,7 @@ func TestApprovalsMethods(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 405 || resp.Header.Get("Allow") != tc.allow || !strings.Contains(string(b), api.CodeMethodNotAllowed) {
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != tc.allow || !strings.Contains(string(b), refusal.CodeMethodNotAllowed) {
 			t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), b, tc.allow)
 		}
 	}
@@ -304,7 +305,7 @@ func TestApprovePost(t *testing.T) {
 		case *proto.ApprovalInfoRequest:
 			return &proto.ApprovalInfoResponse{ID: "a1b2", Status: proto.StatusPending, Body: signBody, Digest: api.ApprovalDigest(signBody)}
 		}
-		return &proto.Error{Code: api.CodeInternal, Message: "unexpected"}
+		return &proto.Error{Code: refusal.CodeInternal, Message: "unexpected"}
 	}
 	f.setAnswer(pendingAnswer)
 	code, out := do(t, http.MethodPost, url+"/v1/approvals", approval, nil)
@@ -347,11 +348,11 @@ func TestApprovePost(t *testing.T) {
 	f.setAnswer(func(proto.Message) proto.Message {
 		line, _ := f.record(t, audit.DecisionRejected)
 		lines = append(lines, string(line))
-		return &proto.Error{Code: api.CodeApprovalRejected, Rule: "approvals", Message: "rejected by bob", AuditRecord: line}
+		return &proto.Error{Code: refusal.CodeApprovalRejected, Rule: "approvals", Message: "rejected by bob", AuditRecord: line}
 	})
 	code, out = do(t, http.MethodPost, url+"/v1/approvals", approval, nil)
 	var er api.ErrorResponse
-	if err := json.Unmarshal(out, &er); code != 403 || err != nil || er.Error.Code != api.CodeApprovalRejected {
+	if err := json.Unmarshal(out, &er); code != 403 || err != nil || er.Error.Code != refusal.CodeApprovalRejected {
 		t.Fatalf("rejected: %d %s, want 403 approval_rejected", code, out)
 	}
 	if recs := persisted(t, url); strings.Join(recs, "\n") != strings.Join(lines, "\n") {
@@ -362,7 +363,7 @@ func TestApprovePost(t *testing.T) {
 	for _, tc := range []struct {
 		code   string
 		status int
-	}{{api.CodeUnauthorized, 401}, {api.CodeNotFound, 404}, {api.CodeBadRequest, 400}} {
+	}{{refusal.CodeUnauthorized, 401}, {refusal.CodeNotFound, 404}, {refusal.CodeBadRequest, 400}} {
 		f.setAnswer(func(proto.Message) proto.Message { return &proto.Error{Code: tc.code, Message: "no"} })
 		if code, out := do(t, http.MethodPost, url+"/v1/approvals", approval, nil); code != tc.status {
 			t.Errorf("%s: %d %s, want %d", tc.code, code, out, tc.status)
@@ -382,7 +383,7 @@ func TestApprovePost(t *testing.T) {
 	// still goes out.
 	f.setAnswer(func(m proto.Message) proto.Message {
 		if _, ok := m.(*proto.ApprovalInfoRequest); ok {
-			return &proto.Error{Code: api.CodeNotFound, Message: "gone"}
+			return &proto.Error{Code: refusal.CodeNotFound, Message: "gone"}
 		}
 		return pendingAnswer(m)
 	})
@@ -424,7 +425,7 @@ func TestPendingMetrics(t *testing.T) {
 	f.setAnswer(func(m proto.Message) proto.Message {
 		switch m.(type) {
 		case *proto.ApprovalInfoRequest:
-			return &proto.Error{Code: api.CodeNotFound, Message: "gone"}
+			return &proto.Error{Code: refusal.CodeNotFound, Message: "gone"}
 		}
 		line, seq := f.record(t, audit.DecisionPendingApproval)
 		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "x", AuditSeq: seq, AuditRecord: line}
@@ -534,7 +535,7 @@ func TestApprovalsRealEnclave(t *testing.T) {
 	// digest does not count.
 	bad, _ := client.NewApproval(approvers[0], "alice", id, api.DecisionApprove, sha256.Sum256([]byte("other")))
 	var ae *client.APIError
-	if _, _, err := approver.Approve(bg, bad); !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
+	if _, _, err := approver.Approve(bg, bad); !errors.As(err, &ae) || ae.Code != refusal.CodeUnauthorized {
 		t.Fatalf("a signature over another digest: %v", err)
 	}
 	a0, _ := client.NewApproval(approvers[0], "alice", id, api.DecisionApprove, digest)
@@ -586,7 +587,7 @@ func TestApprovalsRealEnclave(t *testing.T) {
 	}
 	digest, _ = client.CheckApproval(p)
 	r2, _ := client.NewApproval(approvers[2], "carol", p.ApprovalID, api.DecisionReject, digest)
-	if _, _, err := approver.Approve(bg, r2); !errors.As(err, &ae) || ae.Code != api.CodeApprovalRejected || ae.Status != 403 {
+	if _, _, err := approver.Approve(bg, r2); !errors.As(err, &ae) || ae.Code != refusal.CodeApprovalRejected || ae.Status != 403 {
 		t.Fatalf("rejection: %v", err)
 	}
 	if _, err := c.WaitApproval(wctx, p.ApprovalID, 0); !errors.Is(err, client.ErrRejected) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/enclave"
@@ -130,7 +131,7 @@ func TestAuditPersistedBeforeAnswers(t *testing.T) {
 	// A refusal is recorded and persisted too.
 	_, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, append([]byte{}, transferTx(5e18)...))
 	var ae *client.APIError
-	if !errors.As(err, &ae) || ae.Code != api.CodePolicyDenied {
+	if !errors.As(err, &ae) || ae.Code != refusal.CodePolicyDenied {
 		t.Fatalf("over-limit: %v", err)
 	}
 	if rep := verifyLog(t, dir, e.UserData().AuditKey); rep.LastSeq != lastSeq+1 {
@@ -201,7 +202,7 @@ func TestAuditFullDiskStopsSigning(t *testing.T) {
 	// The enclave refuses to decide on its own: its backlog is full.
 	body, h, _ := mustStamp(t, signer)
 	resp := e.Handle(context.Background(), &proto.SignRequest{Body: body, Stamp: h})
-	if pe, ok := resp.(*proto.Error); !ok || pe.Code != api.CodeUnavailable {
+	if pe, ok := resp.(*proto.Error); !ok || pe.Code != refusal.CodeUnavailable {
 		t.Fatalf("enclave with a full backlog: %+v, want unavailable", resp)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -306,7 +307,7 @@ func (s *auditStore) poll(ctx context.Context) (time.Duration, error) {
 	cancel()
 	if err != nil {
 		var pe *proto.Error
-		if errors.As(err, &pe) && pe.Rule == "audit" {
+		if errors.As(err, &pe) && pe.Rule == refusal.RuleAudit {
 			// The enclave refused the acknowledgement: the record on disk
 			// at that seq is not the enclave's (or it has no such record).
 			s.setBroken(fmt.Sprintf("the enclave refused the acknowledgement of record %d: %s", req.Ack, pe.Message))

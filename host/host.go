@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -177,8 +178,8 @@ func (s *Server) routes() {
 			start := time.Now()
 			if r.Method != method {
 				w.Header().Set("Allow", method)
-				writeError(w, &api.Error{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: use %s", r.Method, path, method)})
-				s.metrics.observe(path, api.CodeMethodNotAllowed, start)
+				writeError(w, &api.Error{Code: refusal.CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: use %s", r.Method, path, method)})
+				s.metrics.observe(path, refusal.CodeMethodNotAllowed, start)
 				return
 			}
 			s.metrics.observe(path, h(w, r), start)
@@ -204,7 +205,7 @@ func (s *Server) routes() {
 	route(http.MethodGet, "/v1/approvals/{id}", s.approvalInfo)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
+		writeError(w, &api.Error{Code: refusal.CodeNotFound, Message: fmt.Sprintf("no such endpoint: %s", r.URL.Path)})
 	})
 }
 
@@ -282,20 +283,20 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	}
 	if errors.Is(err, proto.ErrUnexpectedResponse) {
 		s.log.Error("the enclave answered with the wrong message type", "err", err)
-		return nil, &api.Error{Code: api.CodeInternal, Message: "unexpected answer from the enclave"}
+		return nil, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave"}
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil, &api.Error{Code: api.CodeUnavailable, Message: "request cancelled"}
+		return nil, &api.Error{Code: refusal.CodeUnavailable, Message: "request cancelled"}
 	}
 	s.log.Warn("enclave call failed", "err", err)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, &api.Error{Code: api.CodeUnavailable, Message: "the enclave did not answer in time"}
+		return nil, &api.Error{Code: refusal.CodeUnavailable, Message: "the enclave did not answer in time"}
 	}
 	// No connection could be made, or the one in use broke: the enclave
 	// process is gone (in production systemd restarts it, in dev the
 	// supervisor does, and the host unseals the new run). The host keeps
 	// serving and says so.
-	return nil, &api.Error{Code: api.CodeEnclaveUnavailable, Message: "the enclave is not reachable (not running, or restarting); retry later"}
+	return nil, &api.Error{Code: refusal.CodeEnclaveUnavailable, Message: "the enclave is not reachable (not running, or restarting); retry later"}
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
@@ -327,9 +328,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 		// healthy, and say why.
 		if why := s.audit.status(); why != "" {
 			out.Status = api.StatusDegraded
-			out.Error = &api.Error{Code: api.CodeUnavailable, Rule: "audit", Message: "the host cannot persist audit records, so the enclave decides nothing: " + why}
+			out.Error = &api.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: "the host cannot persist audit records, so the enclave decides nothing: " + why}
 			writeJSON(w, http.StatusServiceUnavailable, out)
-			return api.CodeUnavailable
+			return refusal.CodeUnavailable
 		}
 	}
 	if h.State == "locked" {
@@ -341,9 +342,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			}
 		}
 		out.Status = api.StatusDegraded
-		out.Error = &api.Error{Code: api.CodeEnclaveUnavailable, Message: msg}
+		out.Error = &api.Error{Code: refusal.CodeEnclaveUnavailable, Message: msg}
 		writeJSON(w, http.StatusServiceUnavailable, out)
-		return api.CodeEnclaveUnavailable
+		return refusal.CodeEnclaveUnavailable
 	}
 	writeJSON(w, http.StatusOK, out)
 	return "ok"
@@ -360,23 +361,23 @@ func (s *Server) auditRecords(w http.ResponseWriter, r *http.Request) string {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "from" {
-			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
+			return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
 		}
 	}
 	if v := q.Get("from"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 || len(q["from"]) > 1 {
-			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "from: want one positive sequence number"})
+			return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "from: want one positive sequence number"})
 		}
 		from = n
 	}
 	if s.audit == nil {
-		return writeError(w, &api.Error{Code: api.CodeNotFound, Message: "this host keeps no audit log"})
+		return writeError(w, &api.Error{Code: refusal.CodeNotFound, Message: "this host keeps no audit log"})
 	}
 	recs, err := s.audit.records(from, maxAuditRecords)
 	if err != nil {
 		s.log.Warn("reading the audit log failed", "err", err)
-		return writeError(w, &api.Error{Code: api.CodeUnavailable, Message: "the audit log cannot be read"})
+		return writeError(w, &api.Error{Code: refusal.CodeUnavailable, Message: "the audit log cannot be read"})
 	}
 	// Written by hand: encoding/json would re-escape the records (<, >, &),
 	// and a record must reach the client byte for byte as signed.
@@ -404,7 +405,7 @@ func (s *Server) attestation(w http.ResponseWriter, r *http.Request) string {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "nonce" {
-			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
+			return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("unknown query parameter %q", k)})
 		}
 	}
 	var nonce []byte
@@ -412,7 +413,7 @@ func (s *Server) attestation(w http.ResponseWriter, r *http.Request) string {
 		h := strings.TrimPrefix(vs[0], "0x")
 		b, err := hex.DecodeString(h)
 		if len(vs) > 1 || err != nil || len(h) == 0 || len(h) > maxNonceHex {
-			return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("nonce: want one parameter of 1 to %d bytes in hex", proto.MaxNonceLen)})
+			return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("nonce: want one parameter of 1 to %d bytes in hex", proto.MaxNonceLen)})
 		}
 		nonce = b
 	}
@@ -450,13 +451,13 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return writeError(w, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
+			return writeError(w, &api.Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
 		}
-		return writeError(w, &api.Error{Code: api.CodeBadRequest, Message: "reading request body failed"})
+		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "reading request body failed"})
 	}
 	stampHeader := r.Header.Values(stamp.Header)
 	if len(stampHeader) > 1 {
-		return writeError(w, &api.Error{Code: api.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
+		return writeError(w, &api.Error{Code: refusal.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
 	}
 	req := &proto.SignRequest{Body: body}
 	if len(stampHeader) == 1 {
@@ -464,7 +465,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	}
 	resp, aerr := s.call(r.Context(), req)
 	if aerr != nil {
-		s.metrics.decisions.WithLabelValues(label(aerr.Code), label(aerr.Rule)).Inc()
+		s.metrics.decisions.WithLabelValues(outcomeLabel(aerr.Code), ruleLabel(aerr.Rule)).Inc()
 		return writeError(w, aerr)
 	}
 	sr, ok := resp.(*proto.SignResponse)
@@ -474,7 +475,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	// No signature leaves the host unless its audit record is the one on
 	// disk (the enclave released it only once the store acknowledged it).
 	if aerr := s.confirmAuditSeq(r.Context(), sr.AuditSeq, sr.AuditRecord); aerr != nil {
-		s.metrics.decisions.WithLabelValues(label(aerr.Code), "").Inc()
+		s.metrics.decisions.WithLabelValues(outcomeLabel(aerr.Code), "").Inc()
 		return writeError(w, aerr)
 	}
 	// A request waiting for approvals has no signature: 202 (approvals.go).
@@ -493,7 +494,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 		out.TransactionHash = hex0x(sr.TransactionHash[:])
 	}
 	writeJSON(w, http.StatusOK, out)
-	s.metrics.decisions.WithLabelValues("signed", "").Inc()
+	s.metrics.decisions.WithLabelValues(outcomeSigned, "").Inc()
 	return "ok"
 }
 
@@ -507,10 +508,10 @@ func (s *Server) confirmAudit(ctx context.Context, line []byte) *api.Error {
 // line).
 func (s *Server) confirmAuditSeq(ctx context.Context, seq uint64, line []byte) *api.Error {
 	if len(line) == 0 {
-		return &api.Error{Code: api.CodeInternal, Message: "the enclave's answer carries no audit record"}
+		return &api.Error{Code: refusal.CodeInternal, Message: "the enclave's answer carries no audit record"}
 	}
 	if s.audit == nil {
-		return &api.Error{Code: api.CodeUnavailable, Message: errNoAuditStore.Error()}
+		return &api.Error{Code: refusal.CodeUnavailable, Message: errNoAuditStore.Error()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -520,20 +521,20 @@ func (s *Server) confirmAuditSeq(ctx context.Context, seq uint64, line []byte) *
 	}
 	if err := confirm(); err != nil {
 		s.log.Error("audit record not on disk: answer withheld", "err", err)
-		return &api.Error{Code: api.CodeUnavailable, Message: "the audit record could not be persisted; the answer is withheld"}
+		return &api.Error{Code: refusal.CodeUnavailable, Message: "the audit record could not be persisted; the answer is withheld"}
 	}
 	return nil
 }
 
 func unexpected(m proto.Message) *api.Error {
-	return &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (message type %d)", m.Type())}
+	return &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (message type %d)", m.Type())}
 }
 
 func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
 // writeError answers with e and returns its code, the request's outcome.
 func writeError(w http.ResponseWriter, e *api.Error) string {
-	writeJSON(w, api.StatusFor(e.Code), api.ErrorResponse{Error: *e})
+	writeJSON(w, refusal.Status(e.Code), api.ErrorResponse{Error: *e})
 	return e.Code
 }
 

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/vsocksim"
 	"github.com/nitrosign/nitrosign/proto"
@@ -144,10 +145,10 @@ func TestErrorsMapToStatuses(t *testing.T) {
 		err    proto.Error
 		status int
 	}{
-		{proto.Error{Code: api.CodePolicyDenied, Rule: "destinations", Message: "no"}, 403},
-		{proto.Error{Code: api.CodeUnauthorized, Message: "bad stamp"}, 401},
-		{proto.Error{Code: api.CodeBadRequest, Message: "bad"}, 400},
-		{proto.Error{Code: api.CodeUnknownKey, Message: "no key"}, 404},
+		{proto.Error{Code: refusal.CodePolicyDenied, Rule: "destinations", Message: "no"}, 403},
+		{proto.Error{Code: refusal.CodeUnauthorized, Message: "bad stamp"}, 401},
+		{proto.Error{Code: refusal.CodeBadRequest, Message: "bad"}, 400},
+		{proto.Error{Code: refusal.CodeUnknownKey, Message: "no key"}, 404},
 		{proto.Error{Code: "something_new", Message: "?"}, 500},
 	} {
 		mu.Lock()
@@ -176,7 +177,7 @@ func TestHostRefusesBeforeForwarding(t *testing.T) {
 		t.Errorf("two stamp headers: %d %s", code, out)
 	}
 	code, out = do(t, http.MethodPost, ts.URL+"/v1/sign", bytes.Repeat([]byte{'{'}, api.MaxBodySize+1), nil)
-	if code != 413 || !strings.Contains(string(out), api.CodeTooLarge) {
+	if code != 413 || !strings.Contains(string(out), refusal.CodeTooLarge) {
 		t.Errorf("oversized body: %d %s", code, out)
 	}
 	f.mu.Lock()
@@ -202,7 +203,7 @@ func TestEnclaveDownAndBack(t *testing.T) {
 		case *proto.KeysRequest:
 			return &proto.KeysResponse{Keys: []proto.Key{{ID: "hot-0", Path: "m/0"}}}
 		default:
-			return &proto.Error{Code: api.CodeInternal, Message: "not in this test"}
+			return &proto.Error{Code: refusal.CodeInternal, Message: "not in this test"}
 		}
 	}
 	down := func(t *testing.T, when string) {
@@ -228,8 +229,8 @@ func TestEnclaveDownAndBack(t *testing.T) {
 				if err := json.Unmarshal(out, &e); err != nil {
 					t.Fatalf("%s, %s: %d %s: %v", when, tc.name, code, out, err)
 				}
-				if code != 503 || e.Error == nil || e.Error.Code != api.CodeEnclaveUnavailable {
-					t.Fatalf("%s, %s: %d %s, want 503 %s", when, tc.name, code, out, api.CodeEnclaveUnavailable)
+				if code != 503 || e.Error == nil || e.Error.Code != refusal.CodeEnclaveUnavailable {
+					t.Fatalf("%s, %s: %d %s, want 503 %s", when, tc.name, code, out, refusal.CodeEnclaveUnavailable)
 				}
 				if tc.name == "health" && e.Status != api.StatusDegraded {
 					t.Fatalf("%s, health status %q, want %q", when, e.Status, api.StatusDegraded)
@@ -290,7 +291,7 @@ func TestUnexpectedAnswerIsInternal(t *testing.T) {
 	startFake(t, sim, func(proto.Message) proto.Message { return &proto.HealthResponse{Version: "x"} })
 	ts := newServer(t, sim, 0)
 	code, out := do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil)
-	if code != 500 || !strings.Contains(string(out), api.CodeInternal) {
+	if code != 500 || !strings.Contains(string(out), refusal.CodeInternal) {
 		t.Fatalf("wrong answer type: %d %s", code, out)
 	}
 }
@@ -395,7 +396,7 @@ func TestMetrics(t *testing.T) {
 		case *proto.KeysRequest:
 			return &proto.KeysResponse{}
 		default:
-			return &proto.Error{Code: api.CodePolicyDenied, Rule: "Destinations; DROP", Message: "no"}
+			return &proto.Error{Code: refusal.CodePolicyDenied, Rule: "Destinations; DROP", Message: "no"}
 		}
 	})
 	ts := newServer(t, sim, 0)

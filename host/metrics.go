@@ -2,13 +2,13 @@ package host
 
 import (
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 )
 
@@ -55,20 +55,39 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// labelPattern bounds label values that come from the enclave's answers
-// (codes and rules), so that no answer can blow up the metrics' cardinality.
-var labelPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+// Outcomes of answers that are not errors, besides outcomePending (a 202).
+const (
+	outcomeOK     = "ok"     // nitrosign_http_requests_total
+	outcomeSigned = "signed" // nitrosign_sign_decisions_total
+)
 
-func label(s string) string {
-	if s == "" || labelPattern.MatchString(s) {
+// labelOther stands for a code or rule that package refusal does not
+// define.
+const labelOther = "other"
+
+// outcomeLabel bounds an outcome label to the host's own outcomes and the
+// codes package refusal defines, so that no answer of the enclave (which
+// the host forwards without trusting) can add series to the metrics: any
+// other value is counted as "other".
+func outcomeLabel(s string) string {
+	if s == outcomeOK || s == outcomeSigned || s == outcomePending || refusal.IsCode(s) {
 		return s
 	}
-	return "other"
+	return labelOther
+}
+
+// ruleLabel bounds a rule label to "" (no rule) and the rules package
+// refusal defines; any other value is counted as "other".
+func ruleLabel(s string) string {
+	if s == "" || refusal.IsRule(s) {
+		return s
+	}
+	return labelOther
 }
 
 // observe records one answered request.
 func (m *metrics) observe(endpoint, outcome string, start time.Time) {
-	m.requests.WithLabelValues(endpoint, label(outcome)).Inc()
+	m.requests.WithLabelValues(endpoint, outcomeLabel(outcome)).Inc()
 	m.latency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -41,11 +42,11 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request) string {
 	}
 	out := PolicyResponse{Version: pr.Version, Hash: hex.EncodeToString(pr.Hash[:]), Document: pr.Document, TimeLockMS: pr.TimeLockMS, Pending: []PendingPolicy{}}
 	if !json.Valid(pr.Document) {
-		return writeError(w, &api.Error{Code: api.CodeInternal, Message: "the enclave's policy document is not JSON"})
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "the enclave's policy document is not JSON"})
 	}
 	for _, p := range pr.Pending {
 		if !json.Valid(p.Document) {
-			return writeError(w, &api.Error{Code: api.CodeInternal, Message: "a pending policy document is not JSON"})
+			return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "a pending policy document is not JSON"})
 		}
 		out.Pending = append(out.Pending, PendingPolicy{Version: p.Version, Hash: hex.EncodeToString(p.Hash[:]), EffectiveMS: p.EffectiveMS, Signers: p.Signers, Document: p.Document})
 	}

@@ -41,7 +41,7 @@ const (
 type UnsealStatus struct {
 	State string
 	// Code and Err are the last failure's: Code is the enclave's error
-	// code ("kms_access_denied" when KMS refused), Err its message.
+	// code (refusal.CodeKMSAccessDenied when KMS refused), Err its message.
 	Code string
 	Err  error
 	// Attempts counts the attempts made.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -57,9 +57,9 @@ func (f *lockedFake) handle(m proto.Message) proto.Message {
 	case *proto.CheckpointRequest:
 		return &proto.CheckpointResponse{Generation: 1, Sealed: []byte("checkpoint")}
 	case *proto.AuditRequest:
-		return &proto.Error{Code: api.CodeUnavailable, Message: "locked"}
+		return &proto.Error{Code: refusal.CodeUnavailable, Message: "locked"}
 	}
-	return &proto.Error{Code: api.CodeBadRequest, Message: "unexpected"}
+	return &proto.Error{Code: refusal.CodeBadRequest, Message: "unexpected"}
 }
 
 func (f *lockedFake) snapshot() (steps []string, creds int, badStore bool) {
@@ -187,7 +187,7 @@ func (f *checkpointFake) handle(m proto.Message) proto.Message {
 			select {
 			case <-ch:
 			case <-deadline:
-				return &proto.Error{Code: api.CodeUnavailable, Rule: "checkpoint", Message: "no checkpoint acknowledged"}
+				return &proto.Error{Code: refusal.CodeUnavailable, Rule: "checkpoint", Message: "no checkpoint acknowledged"}
 			}
 		}
 	case *proto.CheckpointRequest:
@@ -222,9 +222,9 @@ func (f *checkpointFake) handle(m proto.Message) proto.Message {
 		f.unsealed = true
 		return &proto.UnsealResponse{AuditKey: bytes.Repeat([]byte{1}, 32)}
 	case *proto.AuditRequest:
-		return &proto.Error{Code: api.CodeUnavailable, Message: "no records"}
+		return &proto.Error{Code: refusal.CodeUnavailable, Message: "no records"}
 	}
-	return &proto.Error{Code: api.CodeBadRequest, Message: "unexpected"}
+	return &proto.Error{Code: refusal.CodeBadRequest, Message: "unexpected"}
 }
 
 // TestAdminCommandWakesCheckpointPoll: while an admin command is in

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 )
 
@@ -96,13 +97,13 @@ func TestChargeUnseenExpires(t *testing.T) {
 	tr := mustNew(t, []Rule{rule("r", "k", time.Hour, 10)}, nil, Options{BucketsPerWindow: 60})
 	at := t0
 	tr.ChargeUnseen(2, func(string, uint64, ethtx.Address) *big.Int { return big.NewInt(3) }, at)
-	if ok, rule, _ := tr.Check(at.Add(30*time.Minute), "k", []Spend{native(destA, 5)}); ok || rule != "r" {
-		t.Fatalf("5 more within the window of a 6 charge: ok %v, rule %s", ok, rule)
+	if rule, _ := check(t, tr, at.Add(30*time.Minute), "k", native(destA, 5)); rule != "r" {
+		t.Fatalf("5 more within the window of a 6 charge: rule %q", rule)
 	}
-	if ok, _, msg := tr.Check(at.Add(30*time.Minute), "k", []Spend{native(destA, 4)}); !ok {
+	if rule, msg := check(t, tr, at.Add(30*time.Minute), "k", native(destA, 4)); rule != "" {
 		t.Fatalf("4 more within the window of a 6 charge: %s", msg)
 	}
-	if ok, _, msg := tr.Check(at.Add(time.Hour+time.Minute), "k", []Spend{native(destA, 10)}); !ok {
+	if rule, msg := check(t, tr, at.Add(time.Hour+time.Minute), "k", native(destA, 10)); rule != "" {
 		t.Fatalf("after the window: %s", msg)
 	}
 }
@@ -117,7 +118,7 @@ func TestChargeUnseenRequireFresh(t *testing.T) {
 	tr.ChargeUnseen(2, func(string, uint64, ethtx.Address) *big.Int { return big.NewInt(1) }, t0)
 	_, err := tr.Reserve(t0, "k", []Spend{native(destA, 1)})
 	var ref *Refusal
-	if !errors.As(err, &ref) || ref.Rule != RuleCheckpoint {
+	if !errors.As(err, &ref) || ref.Rule != refusal.RuleCheckpoint {
 		t.Fatalf("reserve with C charged transactions unacknowledged: %v", err)
 	}
 	if !tr.Dirty() {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 func TestCheckpointAcknowledge(t *testing.T) {
@@ -22,11 +24,11 @@ func TestCheckpointAcknowledge(t *testing.T) {
 		t.Fatalf("%d unacknowledged", n)
 	}
 	for _, key := range []string{"hot", "no-rules"} {
-		if got := spend(t, tr, t0, key, native(destA, 1)); got != RuleCheckpoint {
+		if got := spend(t, tr, t0, key, native(destA, 1)); got != refusal.RuleCheckpoint {
 			t.Fatalf("a fourth transaction (%s): refused by %q", key, got)
 		}
-		if ok, rule, msg := tr.Check(t0, key, nil); ok || rule != RuleCheckpoint || !strings.Contains(msg, "3 transactions") {
-			t.Fatalf("Check: %v %q %q", ok, rule, msg)
+		if rule, msg := check(t, tr, t0, key); rule != refusal.RuleCheckpoint || !strings.Contains(msg, "3 transactions") {
+			t.Fatalf("Check: %q %q", rule, msg)
 		}
 	}
 	gen, snap, err := tr.Checkpoint(t0)
@@ -36,7 +38,7 @@ func TestCheckpointAcknowledge(t *testing.T) {
 	if g, _, err := Inspect(snap); err != nil || g != 1 {
 		t.Fatalf("the snapshot says generation %d (%v)", g, err)
 	}
-	if got := spend(t, tr, t0, "hot", native(destA, 1)); got != RuleCheckpoint {
+	if got := spend(t, tr, t0, "hot", native(destA, 1)); got != refusal.RuleCheckpoint {
 		t.Fatalf("before the acknowledgement: refused by %q", got)
 	}
 	if err := tr.Acknowledge(2); err == nil {
@@ -254,8 +256,8 @@ func TestReplayBoundHolds(t *testing.T) {
 			}
 			// The host stops acknowledging and lets the enclave spend the
 			// most it will: it stops at C unacknowledged transactions.
-			if got := s.spendAll(simPerTx, false); got != RuleCheckpoint {
-				t.Fatalf("refused by %q, want %q", got, RuleCheckpoint)
+			if got := s.spendAll(simPerTx, false); got != refusal.RuleCheckpoint {
+				t.Fatalf("refused by %q, want %q", got, refusal.RuleCheckpoint)
 			}
 			if n := s.tr.Unacknowledged(); n != simC {
 				t.Fatalf("%d unacknowledged transactions, want %d", n, simC)

@@ -101,10 +101,10 @@
 // provides. The enclave seals a checkpoint when [Tracker.NeedsCheckpoint]
 // says so: after Options.CheckpointEvery (C) transactions, or once a change
 // is Options.CheckpointInterval (T) old. With Options.RequireFresh the
-// Tracker refuses (rule [RuleCheckpoint]) a transaction that would put more
-// than C transactions beyond the newest checkpoint the host has
-// acknowledged ([Tracker.Acknowledge]), as the audit log stops when too
-// many records are unacknowledged. Then, if the host restores the newest
+// Tracker refuses (rule checkpoint) a transaction that would put more than
+// C transactions beyond the newest checkpoint the host has acknowledged
+// ([Tracker.Acknowledge]), as the audit log stops when too many records
+// are unacknowledged. Then, if the host restores the newest
 // acknowledged checkpoint (after a crash, or deliberately after letting the
 // enclave spend), n ≤ C, and every window holds at most M + min(M, C·P).
 // Without RequireFresh, n is however many transactions the enclave reserved

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 )
 
@@ -64,19 +65,53 @@ func mustMarshal(t testing.TB, tr *Tracker) []byte {
 	return b
 }
 
-// spend reserves and commits, returning the refusing rule ("" if signed).
+// spend reserves and commits, returning the refusing rule ("" if signed):
+// its ID, or its rule name when it has none (refusal.RuleCheckpoint).
 func spend(t testing.TB, tr *Tracker, now time.Time, key string, spends ...Spend) string {
 	t.Helper()
 	r, err := tr.Reserve(now, key, spends)
 	if err != nil {
-		var ref *Refusal
-		if !errors.As(err, &ref) {
-			t.Fatalf("Reserve: %v", err)
-		}
-		return ref.Rule
+		return refusedBy(t, err)
 	}
 	r.Commit()
 	return ""
+}
+
+// check is spend with Check: the refusing rule ("" if it would fit) and
+// the message.
+func check(t testing.TB, tr *Tracker, now time.Time, key string, spends ...Spend) (string, string) {
+	t.Helper()
+	err := tr.Check(now, key, spends)
+	if err == nil {
+		return "", ""
+	}
+	return refusedBy(t, err), err.(*Refusal).Msg
+}
+
+// refusedBy returns the ID of the limit a *Refusal names, or its rule when
+// it has no ID (refusal.RuleCheckpoint), after checking that its rule is
+// one a Tracker refuses with. (TestRefusalRules checks which.)
+func refusedBy(t testing.TB, err error) string {
+	t.Helper()
+	var ref *Refusal
+	if !errors.As(err, &ref) {
+		t.Fatalf("Reserve: %v", err)
+	}
+	switch ref.Rule {
+	case refusal.RuleCheckpoint:
+		if ref.ID != "" {
+			t.Fatalf("refusal %+v: a checkpoint refusal with an ID", ref)
+		}
+		return ref.Rule
+	case refusal.RuleRollingLimit, refusal.RuleVelocity:
+		if ref.ID == "" {
+			t.Fatalf("refusal %+v: no ID", ref)
+		}
+		return ref.ID
+	default:
+		t.Fatalf("refusal %+v: rule %q is not a limits rule", ref, ref.Rule)
+		return ""
+	}
 }
 
 // used returns the usage of rule id at now as an int64.

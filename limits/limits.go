@@ -10,19 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
-)
-
-// Rules that refusals name besides the IDs of Rules and Velocities.
-const (
-	// RuleCheckpoint: Options.RequireFresh is set and CheckpointEvery
-	// transactions have been reserved since the newest acknowledged
-	// checkpoint; the tracker refuses until the host acknowledges a newer
-	// one.
-	RuleCheckpoint = "checkpoint"
-	// RuleInvalid: a spend has no amount, a negative one, or one of 2^256
-	// or more. Reserve reports it as an error; Check as this rule.
-	RuleInvalid = "limits_invalid"
 )
 
 // Bounds on what a Tracker holds, so that its memory and its snapshots have
@@ -71,8 +60,8 @@ const maxPendingCheckpoints = 64
 // window of length Window may add up to at most Max.
 type Rule struct {
 	// ID names the rule in refusals (error.rule). IDs are unique among
-	// rules and velocities, 1 to MaxIDLen bytes, and not RuleCheckpoint
-	// or RuleInvalid.
+	// rules and velocities, 1 to MaxIDLen bytes, and not
+	// refusal.RuleCheckpoint.
 	ID string
 	// Key is the signing key id the rule limits, 1 to MaxKeyLen bytes.
 	Key string
@@ -136,9 +125,9 @@ type Options struct {
 	// CheckpointInterval is T: a checkpoint is due once a change has gone
 	// this long without one (default 10 s, at most MaxWindow).
 	CheckpointInterval time.Duration
-	// RequireFresh makes Reserve and Check refuse (rule RuleCheckpoint)
-	// once CheckpointEvery transactions have been reserved since the
-	// newest acknowledged checkpoint.
+	// RequireFresh makes Reserve and Check refuse (rule
+	// refusal.RuleCheckpoint) once CheckpointEvery transactions have been
+	// reserved since the newest acknowledged checkpoint.
 	RequireFresh bool
 	// MaxSkew is how far in the future of the restoring enclave's clock a
 	// snapshot's time may be (default 5 s, at most 1 h).
@@ -154,15 +143,27 @@ type Options struct {
 
 // Refusal is the error Reserve returns when a limit refuses a transaction.
 type Refusal struct {
-	// Rule is the ID of the Rule or Velocity that refused, or
-	// RuleCheckpoint.
+	// Rule is the rule the refusal names (error.rule in the HTTP API, see
+	// package refusal): refusal.RuleRollingLimit when a Rule refused,
+	// refusal.RuleVelocity when a Velocity did, refusal.RuleCheckpoint
+	// (Options.RequireFresh).
 	Rule string
+	// ID is the ID of the Rule or Velocity that refused; "" for
+	// refusal.RuleCheckpoint.
+	ID string
 	// Msg says why, for humans.
 	Msg string
 }
 
-// Error returns "limits: RULE: MSG".
-func (r *Refusal) Error() string { return "limits: " + r.Rule + ": " + r.Msg }
+// Error returns "limits: ID: MSG", or "limits: RULE: MSG" when there is no
+// ID.
+func (r *Refusal) Error() string {
+	name := r.ID
+	if name == "" {
+		name = r.Rule
+	}
+	return "limits: " + name + ": " + r.Msg
+}
 
 // Tracker holds the usage of every rule and velocity limit and the refusal
 // counts, decides whether transactions fit, and writes and restores
@@ -335,7 +336,7 @@ func (t *Tracker) checkCommon(id, key string, window time.Duration) error {
 	switch {
 	case id == "" || len(id) > MaxIDLen:
 		return fmt.Errorf("id: want 1 to %d bytes", MaxIDLen)
-	case id == RuleCheckpoint || id == RuleInvalid:
+	case id == refusal.RuleCheckpoint:
 		return fmt.Errorf("id %q is reserved", id)
 	case key == "" || len(key) > MaxKeyLen:
 		return fmt.Errorf("%s: key: want 1 to %d bytes", id, MaxKeyLen)
@@ -438,29 +439,23 @@ func (r *Reservation) Release() {
 // the transactions in the window plus this one are at most MaxTransactions.
 //
 // When a limit refuses, Reserve returns a *Refusal naming the first that
-// does, in this order: RuleCheckpoint (which, with Options.RequireFresh,
-// stops every key, like the audit backlog), the rules in the order New got
-// them, the velocities in that order. A spend with an invalid amount is an
-// error. Either way nothing is reserved.
+// does, in this order: refusal.RuleCheckpoint (which, with
+// Options.RequireFresh, stops every key, like the audit backlog), the rules
+// in the order New got them, the velocities in that order. A spend with an
+// invalid amount is an error. Either way nothing is reserved.
 func (t *Tracker) Reserve(now time.Time, key string, spends []Spend) (*Reservation, error) {
 	return t.decide(now, key, spends, true)
 }
 
 // Check is Reserve without reserving: whether the transaction would fit
-// now. Where Reserve would fail, ok is false and rule and msg say why (rule
-// RuleInvalid for an invalid amount). Check is for looking ahead (for
-// example before asking approvers); to sign, use Reserve, which decides
-// and reserves at once, so that concurrent transactions cannot together
-// exceed a limit.
-func (t *Tracker) Check(now time.Time, key string, spends []Spend) (ok bool, rule, msg string) {
+// now. It returns nil if it would, and otherwise what Reserve would: a
+// *Refusal, or the error of an invalid amount. Check is for looking ahead
+// (for example before asking approvers); to sign, use Reserve, which
+// decides and reserves at once, so that concurrent transactions cannot
+// together exceed a limit.
+func (t *Tracker) Check(now time.Time, key string, spends []Spend) error {
 	_, err := t.decide(now, key, spends, false)
-	if err == nil {
-		return true, "", ""
-	}
-	if r, isRefusal := err.(*Refusal); isRefusal {
-		return false, r.Rule, r.Msg
-	}
-	return false, RuleInvalid, err.Error()
+	return err
 }
 
 // Renew decides again, at now and under the configuration in force, the
@@ -471,8 +466,8 @@ func (t *Tracker) Check(now time.Time, key string, spends []Spend) (ok bool, rul
 // now (as Reserve does), so that nothing else can take the budget between
 // the two. It returns the new Reservation, which replaces r; or, when a
 // limit refuses (a *Refusal) or a spend is invalid, the error, and r is
-// released. A refusal by RuleCheckpoint changes nothing: r is kept, as it
-// was (the refusal is about the host, not the transaction).
+// released. A refusal by refusal.RuleCheckpoint changes nothing: r is
+// kept, as it was (the refusal is about the host, not the transaction).
 func (r *Reservation) Renew(now time.Time, key string, spends []Spend) (*Reservation, error) {
 	amts, err := amounts(spends)
 	if err != nil {
@@ -508,11 +503,11 @@ func amounts(spends []Spend) ([]u256, error) {
 	return amts, nil
 }
 
-// checkpointRefusal is the RuleCheckpoint refusal when it applies. t.mu is
-// held.
+// checkpointRefusal is the refusal.RuleCheckpoint refusal when it
+// applies. t.mu is held.
 func (t *Tracker) checkpointRefusal() error {
 	if t.opts.RequireFresh && t.seq-t.ackedSeq >= uint64(t.opts.CheckpointEvery) {
-		return &Refusal{Rule: RuleCheckpoint, Msg: fmt.Sprintf("%d transactions since the newest acknowledged checkpoint (generation %d), limit %d", t.seq-t.ackedSeq, t.ackedGen, t.opts.CheckpointEvery)}
+		return &Refusal{Rule: refusal.RuleCheckpoint, Msg: fmt.Sprintf("%d transactions since the newest acknowledged checkpoint (generation %d), limit %d", t.seq-t.ackedSeq, t.ackedGen, t.opts.CheckpointEvery)}
 	}
 	return nil
 }
@@ -584,13 +579,13 @@ func (t *Tracker) decideLocked(now time.Time, key string, spends []Spend, amts [
 		tr := ks.tracks[r.track]
 		sum, o := tr.total.add(req[r.track])
 		if o || over != nil && over[r.track] || sum.cmp(r.max) > 0 {
-			return nil, &Refusal{Rule: r.id, Msg: t.amountMsg(tr, req[r.track], r.max, o || over != nil && over[r.track])}
+			return nil, &Refusal{Rule: refusal.RuleRollingLimit, ID: r.id, Msg: t.amountMsg(tr, req[r.track], r.max, o || over != nil && over[r.track])}
 		}
 	}
 	for _, v := range ks.vels {
 		tr := ks.vtracks[v.track]
 		if sum, _ := tr.total.add(one); sum.cmp(v.max) > 0 {
-			return nil, &Refusal{Rule: v.id, Msg: fmt.Sprintf("%s transactions in the last %v, limit %s", tr.total, time.Duration(tr.id.window), v.max)}
+			return nil, &Refusal{Rule: refusal.RuleVelocity, ID: v.id, Msg: fmt.Sprintf("%s transactions in the last %v, limit %s", tr.total, time.Duration(tr.id.window), v.max)}
 		}
 	}
 	if !reserve {

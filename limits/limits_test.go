@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 func TestNewRefuses(t *testing.T) {
@@ -22,7 +24,7 @@ func TestNewRefuses(t *testing.T) {
 	}{
 		{"empty id", []Rule{rule("", "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
 		{"long id", []Rule{rule(strings.Repeat("x", MaxIDLen+1), "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
-		{"reserved id", []Rule{rule(RuleCheckpoint, "hot", time.Hour, 1)}, nil, Options{}, "reserved"},
+		{"reserved id", []Rule{rule(refusal.RuleCheckpoint, "hot", time.Hour, 1)}, nil, Options{}, "reserved"},
 		{"duplicate id", []Rule{ok, ok}, nil, Options{}, "used twice"},
 		{"id shared with a velocity", []Rule{ok}, []Velocity{{ID: "r", Key: "hot", Window: time.Hour, MaxTransactions: 1}}, Options{}, "used twice"},
 		{"empty key", []Rule{rule("r", "", time.Hour, 1)}, nil, Options{}, "key: want"},
@@ -93,8 +95,8 @@ func TestWindowBoundary(t *testing.T) {
 				t.Fatalf("refused by %s", got)
 			}
 			end := t0.Add(tc.counted)
-			if ok, rule, _ := tr.Check(end, "hot", []Spend{native(destA, 1)}); ok || rule != "r" {
-				t.Fatalf("at the last counted instant: ok %v, rule %q", ok, rule)
+			if rule, _ := check(t, tr, end, "hot", native(destA, 1)); rule != "r" {
+				t.Fatalf("at the last counted instant: rule %q", rule)
 			}
 			if u := used(t, tr, end, "r"); u != 10 {
 				t.Fatalf("usage %d at the last counted instant", u)
@@ -206,8 +208,8 @@ func TestInvalidAmounts(t *testing.T) {
 		if err == nil || errors.As(err, &ref) {
 			t.Errorf("amount %v: error %v, want a plain error", amt, err)
 		}
-		if ok, rule, _ := tr.Check(t0, "hot", []Spend{s}); ok || rule != RuleInvalid {
-			t.Errorf("amount %v: Check says %v, %q", amt, ok, rule)
+		if err := tr.Check(t0, "hot", []Spend{s}); err == nil || errors.As(err, &ref) {
+			t.Errorf("amount %v: Check says %v, want a plain error", amt, err)
 		}
 		// Even for a key without rules.
 		if _, err := tr.Reserve(t0, "other", []Spend{s}); err == nil {
@@ -483,7 +485,7 @@ func TestClockNeverGoesBack(t *testing.T) {
 		t.Fatalf("at an earlier time: refused by %q", got)
 	}
 	for _, bad := range []time.Time{{}, time.Unix(-1, 0), time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)} {
-		if ok, _, _ := tr.Check(bad, "hot", []Spend{native(destA, 1)}); ok {
+		if err := tr.Check(bad, "hot", []Spend{native(destA, 1)}); err == nil {
 			t.Errorf("at %v the window restarted", bad)
 		}
 	}
@@ -558,4 +560,32 @@ func TestRefusals(t *testing.T) {
 			t.Fatal("a refusal is not a change")
 		}
 	})
+}
+
+// TestRefusalRules: a refusal names the rule of the kind of limit that
+// refused (the enclave answers with it, whatever the limit's ID), and the
+// limit's ID.
+func TestRefusalRules(t *testing.T) {
+	tr := mustNew(t, []Rule{rule("daily", "hot", time.Hour, 10), rule("warm", "warm", time.Hour, 10)},
+		[]Velocity{{ID: "twice", Key: "hot", Window: time.Hour, MaxTransactions: 2}},
+		Options{RequireFresh: true, CheckpointEvery: 3})
+	want := func(err error, rule, id string) {
+		t.Helper()
+		var ref *Refusal
+		if !errors.As(err, &ref) || ref.Rule != rule || ref.ID != id {
+			t.Fatalf("refusal %v (%+v), want rule %q, id %q", err, ref, rule, id)
+		}
+	}
+	want(tr.Check(t0, "hot", []Spend{native(destA, 11)}), refusal.RuleRollingLimit, "daily")
+	for range 2 {
+		if got := spend(t, tr, t0, "hot", native(destA, 1)); got != "" {
+			t.Fatalf("refused by %q", got)
+		}
+	}
+	want(tr.Check(t0, "hot", []Spend{native(destA, 1)}), refusal.RuleVelocity, "twice")
+	if got := spend(t, tr, t0, "warm", native(destA, 1)); got != "" {
+		t.Fatalf("refused by %q", got)
+	}
+	_, err := tr.Reserve(t0, "warm", nil)
+	want(err, refusal.RuleCheckpoint, "")
 }

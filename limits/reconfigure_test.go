@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 func mustConfig(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Config {
@@ -149,8 +151,8 @@ func TestReconfigureRefusals(t *testing.T) {
 	if u := tr.Unacknowledged(); u != 3 {
 		t.Fatalf("Unacknowledged = %d, want 3", u)
 	}
-	if got := spend(t, tr, t0, "k", native(destA, 1)); got != RuleCheckpoint {
-		t.Fatalf("a fourth transaction beyond the acknowledged checkpoint: %q, want %s", got, RuleCheckpoint)
+	if got := spend(t, tr, t0, "k", native(destA, 1)); got != refusal.RuleCheckpoint {
+		t.Fatalf("a fourth transaction beyond the acknowledged checkpoint: %q, want %s", got, refusal.RuleCheckpoint)
 	}
 	if err := tr.Acknowledge(gen); err != nil {
 		t.Fatalf("acknowledging the checkpoint taken before the change: %v", err)

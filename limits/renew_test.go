@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 // TestRenew: a reservation renewed counts from the time of the renewal:
@@ -37,7 +39,7 @@ func TestRenew(t *testing.T) {
 	}
 	spent.Commit()
 	var lr *Refusal
-	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != "r" {
+	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleRollingLimit || lr.ID != "r" {
 		t.Fatalf("renewed past its window beside a spent limit: %v", err)
 	}
 	// Refused and released: at the window after "spent", the limit is
@@ -52,7 +54,7 @@ func TestRenew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := held.Renew(t0, "hot", []Spend{native(dst, 4)}); !errors.As(err, &lr) || lr.Rule != RuleCheckpoint {
+	if _, err := held.Renew(t0, "hot", []Spend{native(dst, 4)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleCheckpoint {
 		t.Fatalf("renewal beyond the checkpoint bound: %v", err)
 	}
 	if used, _, _ := tr.Usage(t0, "r"); used.Int64() != 4 {

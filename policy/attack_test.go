@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 )
@@ -42,41 +43,41 @@ func TestAttacks(t *testing.T) {
 		rule string
 	}
 	attacks := []attack{
-		{"Bybit: Safe DELEGATECALL to a malicious implementation", newTx(t, 1, safeA, nil, execTx(t, bybitTrojan, nil, bybitData, delegate)), policy.RuleSafeOperation},
-		{"Safe DELEGATECALL to MultiSend (not CallOnly)", newTx(t, 1, safeA, nil, execTx(t, msend, nil, multiSend(t, msCall{to: ops, value: big.NewInt(1)}), delegate)), policy.RuleSafeOperation},
+		{"Bybit: Safe DELEGATECALL to a malicious implementation", newTx(t, 1, safeA, nil, execTx(t, bybitTrojan, nil, bybitData, delegate)), refusal.RuleSafeOperation},
+		{"Safe DELEGATECALL to MultiSend (not CallOnly)", newTx(t, 1, safeA, nil, execTx(t, msend, nil, multiSend(t, msCall{to: ops, value: big.NewInt(1)}), delegate)), refusal.RuleSafeOperation},
 		{"MultiSendCallOnly batch hiding a DELEGATECALL", newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t,
 			msCall{to: ops, value: big.NewInt(1)},
 			msCall{op: delegate, to: bybitTrojan, data: bybitData},
-		), delegate)), policy.RuleSafeOperation},
-		{"Bybit nested: a Safe transaction of the sub-Safe, run by the main Safe", newTx(t, 1, safeA, nil, execTx(t, safeB, nil, execTx(t, bybitTrojan, nil, bybitData, delegate), call)), policy.RuleSafeOperation},
+		), delegate)), refusal.RuleSafeOperation},
+		{"Bybit nested: a Safe transaction of the sub-Safe, run by the main Safe", newTx(t, 1, safeA, nil, execTx(t, safeB, nil, execTx(t, bybitTrojan, nil, bybitData, delegate), call)), refusal.RuleSafeOperation},
 		{"Bybit in a batch: MultiSendCallOnly runs the sub-Safe's DELEGATECALL", newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t,
 			msCall{to: safeB, data: execTx(t, bybitTrojan, nil, bybitData, delegate)},
-		), delegate)), policy.RuleSafeOperation},
-		{"unlimited approve to the attacker", newTx(t, 1, usdc, nil, erc20Approve(t, attacker, maxUint)), policy.RuleAllowanceGrants},
-		{"unlimited approve to an allowlisted spender with a cap", newTx(t, 1, usdc, nil, erc20Approve(t, router, maxUint)), policy.RuleAllowanceCaps},
-		{"approve just below unlimited", newTx(t, 1, usdc, nil, erc20Approve(t, router, new(big.Int).Sub(maxUint, big.NewInt(1)))), policy.RuleAllowanceCaps},
-		{"increaseAllowance to the attacker", newTx(t, 1, usdc, nil, increaseAllowance(t, attacker, big.NewInt(1e6))), policy.RuleAllowanceGrants},
-		{"unlimited increaseAllowance to a capped spender", newTx(t, 1, usdc, nil, increaseAllowance(t, router, maxUint)), policy.RuleAllowanceCaps},
-		{"setApprovalForAll to the attacker", newTx(t, 1, bayc, nil, setApprovalForAll(t, attacker, true)), policy.RuleAllowanceGrants},
+		), delegate)), refusal.RuleSafeOperation},
+		{"unlimited approve to the attacker", newTx(t, 1, usdc, nil, erc20Approve(t, attacker, maxUint)), refusal.RuleAllowanceGrants},
+		{"unlimited approve to an allowlisted spender with a cap", newTx(t, 1, usdc, nil, erc20Approve(t, router, maxUint)), refusal.RuleAllowanceCaps},
+		{"approve just below unlimited", newTx(t, 1, usdc, nil, erc20Approve(t, router, new(big.Int).Sub(maxUint, big.NewInt(1)))), refusal.RuleAllowanceCaps},
+		{"increaseAllowance to the attacker", newTx(t, 1, usdc, nil, increaseAllowance(t, attacker, big.NewInt(1e6))), refusal.RuleAllowanceGrants},
+		{"unlimited increaseAllowance to a capped spender", newTx(t, 1, usdc, nil, increaseAllowance(t, router, maxUint)), refusal.RuleAllowanceCaps},
+		{"setApprovalForAll to the attacker", newTx(t, 1, bayc, nil, setApprovalForAll(t, attacker, true)), refusal.RuleAllowanceGrants},
 		{"approve to the attacker from the Safe, in a batch", newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t,
 			msCall{to: usdc, data: erc20Transfer(t, ops, big.NewInt(1))},
 			msCall{to: usdc, data: erc20Approve(t, attacker, maxUint)},
-		), delegate)), policy.RuleAllowanceGrants},
-		{"chain id mismatch (BNB Smart Chain)", newTx(t, 56, ops, big.NewInt(1), nil), policy.RuleChains},
-		{"EIP-7702 delegation of the key's account", newTx(t, 1, ops, nil, nil, txType(ethtx.TypeSetCode)), policy.RuleSetCode},
-		{"USDC to a recipient not allowlisted", newTx(t, 1, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1e6))), policy.RuleDestinations},
-		{"USDC from the Safe to a recipient not allowlisted", newTx(t, 1, safeA, nil, execTx(t, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1e6)), call)), policy.RuleDestinations},
-		{"USDC pulled with transferFrom to the attacker", newTx(t, 1, weth, nil, erc20TransferFrom(t, treasury, attacker, big.NewInt(1))), policy.RuleDestinations},
-		{"fee cap overrun: a max fee of 10,000 gwei", newTx(t, 1, ops, big.NewInt(1), nil, fees(10_000e9, 1e9)), policy.RuleFeeCaps},
-		{"fee cap overrun: 30M gas", newTx(t, 1, ops, big.NewInt(1), nil, gasLimit(30_000_000)), policy.RuleFeeCaps},
-		{"fee cap overrun: legacy gas price of 10,000 gwei", newTx(t, 1, ops, big.NewInt(1), nil, legacyTx(10_000e9)), policy.RuleFeeCaps},
-		{"gas refund from the Safe to the attacker", newTx(t, 1, safeA, nil, execTxRefund(t, ops, nil, nil, call, big.NewInt(1e12), usdc, attacker)), policy.RuleSafeRefund},
+		), delegate)), refusal.RuleAllowanceGrants},
+		{"chain id mismatch (BNB Smart Chain)", newTx(t, 56, ops, big.NewInt(1), nil), refusal.RuleChains},
+		{"EIP-7702 delegation of the key's account", newTx(t, 1, ops, nil, nil, txType(ethtx.TypeSetCode)), refusal.RuleSetCode},
+		{"USDC to a recipient not allowlisted", newTx(t, 1, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1e6))), refusal.RuleDestinations},
+		{"USDC from the Safe to a recipient not allowlisted", newTx(t, 1, safeA, nil, execTx(t, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1e6)), call)), refusal.RuleDestinations},
+		{"USDC pulled with transferFrom to the attacker", newTx(t, 1, weth, nil, erc20TransferFrom(t, treasury, attacker, big.NewInt(1))), refusal.RuleDestinations},
+		{"fee cap overrun: a max fee of 10,000 gwei", newTx(t, 1, ops, big.NewInt(1), nil, fees(10_000e9, 1e9)), refusal.RuleFeeCaps},
+		{"fee cap overrun: 30M gas", newTx(t, 1, ops, big.NewInt(1), nil, gasLimit(30_000_000)), refusal.RuleFeeCaps},
+		{"fee cap overrun: legacy gas price of 10,000 gwei", newTx(t, 1, ops, big.NewInt(1), nil, legacyTx(10_000e9)), refusal.RuleFeeCaps},
+		{"gas refund from the Safe to the attacker", newTx(t, 1, safeA, nil, execTxRefund(t, ops, nil, nil, call, big.NewInt(1e12), usdc, attacker)), refusal.RuleSafeRefund},
 	}
 	for name, data := range selfCalls {
 		attacks = append(attacks,
-			attack{"Safe calls itself: " + name, newTx(t, 1, safeA, nil, execTx(t, safeA, nil, data, call)), policy.RuleSafeSelfCall},
-			attack{"Safe calls itself in a batch: " + name, newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t, msCall{to: ops}, msCall{to: safeA, data: data}), delegate)), policy.RuleSafeSelfCall},
-			attack{"Safe calls itself in a batch, as address zero: " + name, newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t, msCall{to: zeroAddr, data: data}), delegate)), policy.RuleSafeSelfCall},
+			attack{"Safe calls itself: " + name, newTx(t, 1, safeA, nil, execTx(t, safeA, nil, data, call)), refusal.RuleSafeSelfCall},
+			attack{"Safe calls itself in a batch: " + name, newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t, msCall{to: ops}, msCall{to: safeA, data: data}), delegate)), refusal.RuleSafeSelfCall},
+			attack{"Safe calls itself in a batch, as address zero: " + name, newTx(t, 1, safeA, nil, execTx(t, msco, nil, multiSend(t, msCall{to: zeroAddr, data: data}), delegate)), refusal.RuleSafeSelfCall},
 		)
 	}
 	for _, at := range attacks {
@@ -98,15 +99,15 @@ func TestSignatureAttacks(t *testing.T) {
 		js   string
 		rule string
 	}{
-		{"Bybit: the owners' SafeTx signature of the DELEGATECALL", safeTxDoc(1, safeA, bybitTrojan, nil, bybitData, 1, 0, zeroAddr, zeroAddr), policy.RuleSafeOperation},
-		{"SafeTx adding an owner", safeTxDoc(1, safeA, safeA, nil, pack(t, "addOwnerWithThreshold(address,uint256)", ga(t, attacker), big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), policy.RuleSafeSelfCall},
-		{"Permit2 single: everything to the attacker", permitSingleDoc(1, permit2, usdc, maxUint160Dec, attacker), policy.RuleAllowanceGrants},
-		{"Permit2 single: a little to the attacker", permitSingleDoc(1, permit2, usdc, "1", attacker), policy.RuleAllowanceGrants},
-		{"Permit2 batch to the attacker", permitBatchDoc(attacker, tokenAmount{usdc, maxUint160Dec}, tokenAmount{dai, maxUint160Dec}), policy.RuleAllowanceGrants},
-		{"Permit2 transfer batch to the attacker", permitBatchTransferDoc(attacker, tokenAmount{usdc, "1000000"}), policy.RuleAllowanceGrants},
-		{"Permit2 witness transfer to the attacker", witnessTransferDoc(usdc, "1000000", attacker), policy.RuleAllowanceGrants},
-		{"EIP-2612 permit to the attacker", eip2612Doc(1, usdc, attacker, maxUint256Dec), policy.RuleAllowanceGrants},
-		{"EIP-2612 permit signed for another chain", eip2612Doc(56, usdc, router, "1"), policy.RuleChains},
+		{"Bybit: the owners' SafeTx signature of the DELEGATECALL", safeTxDoc(1, safeA, bybitTrojan, nil, bybitData, 1, 0, zeroAddr, zeroAddr), refusal.RuleSafeOperation},
+		{"SafeTx adding an owner", safeTxDoc(1, safeA, safeA, nil, pack(t, "addOwnerWithThreshold(address,uint256)", ga(t, attacker), big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), refusal.RuleSafeSelfCall},
+		{"Permit2 single: everything to the attacker", permitSingleDoc(1, permit2, usdc, maxUint160Dec, attacker), refusal.RuleAllowanceGrants},
+		{"Permit2 single: a little to the attacker", permitSingleDoc(1, permit2, usdc, "1", attacker), refusal.RuleAllowanceGrants},
+		{"Permit2 batch to the attacker", permitBatchDoc(attacker, tokenAmount{usdc, maxUint160Dec}, tokenAmount{dai, maxUint160Dec}), refusal.RuleAllowanceGrants},
+		{"Permit2 transfer batch to the attacker", permitBatchTransferDoc(attacker, tokenAmount{usdc, "1000000"}), refusal.RuleAllowanceGrants},
+		{"Permit2 witness transfer to the attacker", witnessTransferDoc(usdc, "1000000", attacker), refusal.RuleAllowanceGrants},
+		{"EIP-2612 permit to the attacker", eip2612Doc(1, usdc, attacker, maxUint256Dec), refusal.RuleAllowanceGrants},
+		{"EIP-2612 permit signed for another chain", eip2612Doc(56, usdc, router, "1"), refusal.RuleChains},
 	} {
 		t.Run(at.name, func(t *testing.T) {
 			d := p.EvaluateTypedData(typedReq(t, c, "hot-0", at.js))

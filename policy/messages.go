@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -26,13 +27,13 @@ func (p *Policy) EvaluatePersonalMessage(req *PersonalMessage) Decision {
 		return d
 	}
 	if !kr.personal {
-		return deny(RulePersonalMessages, "personal messages are not allowed for key %q", req.KeyID)
+		return deny(refusal.RulePersonalMessages, "personal messages are not allowed for key %q", req.KeyID)
 	}
 	// A Safe (checkSignatures, v > 30) takes an EIP-191 signature over a
 	// 32-byte message as its owner's approval of that hash: signing one
 	// would approve a transaction no policy rule has seen.
 	if len(req.Message) == 32 && !kr.rawDigest {
-		return deny(RuleRawDigest, "a 32-byte personal message is a bare digest in disguise (a Safe accepts it as an owner's transaction approval); raw-digest signing is off for key %q", req.KeyID)
+		return deny(refusal.RuleRawDigest, "a 32-byte personal message is a bare digest in disguise (a Safe accepts it as an owner's transaction approval); raw-digest signing is off for key %q", req.KeyID)
 	}
 	return Decision{Allow: true}
 }
@@ -56,7 +57,7 @@ func (p *Policy) EvaluateRawDigest(req *RawDigest) Decision {
 		return d
 	}
 	if !kr.rawDigest {
-		return deny(RuleRawDigest, "raw-digest signing is off for key %q", req.KeyID)
+		return deny(refusal.RuleRawDigest, "raw-digest signing is off for key %q", req.KeyID)
 	}
 	return Decision{Allow: true}
 }
@@ -108,7 +109,7 @@ func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
 		return d
 	}
 	if req.PermitErr != nil {
-		return deny(RuleAllowanceGrants, "typed data looks like an allowance grant but is not a known one: %v", req.PermitErr)
+		return deny(refusal.RuleAllowanceGrants, "typed data looks like an allowance grant but is not a known one: %v", req.PermitErr)
 	}
 	if pm := req.Permit; pm != nil {
 		return p.evaluatePermit(kr, req, pm)
@@ -121,7 +122,7 @@ func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
 	case safeTxType:
 		return p.evaluateSafeTx(kr, req)
 	case safeMessageType:
-		return deny(RuleSafeTransactions, "%s: not allowed", safeMessageReason)
+		return deny(refusal.RuleSafeTransactions, "%s: not allowed", safeMessageReason)
 	}
 	dom := req.Domain
 	for _, r := range kr.domains {
@@ -139,18 +140,18 @@ func (p *Policy) EvaluateTypedData(req *TypedData) Decision {
 		}
 		return Decision{Allow: true}
 	}
-	return deny(RuleTypedDataDomains, "EIP-712 domain %s is not allowed for key %q", describeDomain(dom), req.KeyID)
+	return deny(refusal.RuleTypedDataDomains, "EIP-712 domain %s is not allowed for key %q", describeDomain(dom), req.KeyID)
 }
 
 // chainFor returns the evaluator for the chain of a typed-data domain, or a
 // refusal when the key may not sign for it.
 func (p *Policy) chainFor(kr *keyRule, keyID string, chain *big.Int, what string) (*evaluator, *Decision) {
 	if chain == nil {
-		d := deny(RuleChains, "%s without a domain chainId: it would be valid on every chain", what)
+		d := deny(refusal.RuleChains, "%s without a domain chainId: it would be valid on every chain", what)
 		return nil, &d
 	}
 	if !chain.IsUint64() || !slices.Contains(kr.chains, chain.Uint64()) {
-		d := deny(RuleChains, "%s for chain %s: the chain is not allowed for key %q", what, chain, keyID)
+		d := deny(refusal.RuleChains, "%s for chain %s: the chain is not allowed for key %q", what, chain, keyID)
 		return nil, &d
 	}
 	return &evaluator{p: p, keyID: keyID, cr: kr.perChain[chain.Uint64()]}, nil
@@ -164,9 +165,9 @@ func (p *Policy) chainFor(kr *keyRule, keyID string, chain *big.Int, what string
 // verifyingContract) must be an allowlisted spender of each token too.
 // Amounts of the same token in a Permit2 transfer batch add up.
 func (p *Policy) evaluatePermit(kr *keyRule, req *TypedData, pm *ethmsg.Permit) Decision {
-	e, refusal := p.chainFor(kr, req.KeyID, pm.ChainID, fmt.Sprintf("%s permit %s", pm.Kind, pm.PrimaryType))
-	if refusal != nil {
-		return *refusal
+	e, denied := p.chainFor(kr, req.KeyID, pm.ChainID, fmt.Sprintf("%s permit %s", pm.Kind, pm.PrimaryType))
+	if denied != nil {
+		return *denied
 	}
 	kind := GrantEIP2612
 	switch pm.Kind {
@@ -209,11 +210,11 @@ func (p *Policy) evaluatePermit(kr *keyRule, req *TypedData, pm *ethmsg.Permit) 
 	for _, g := range pm.Grants {
 		tok := e.cr.tokens[g.Token]
 		if tok == nil {
-			return deny(RuleAllowanceGrants, "%s permit of token %s to %s: the token is not allowlisted for key %q on chain %d", pm.Kind, g.Token.Hex(), pm.Spender.Hex(), req.KeyID, e.cr.chain)
+			return deny(refusal.RuleAllowanceGrants, "%s permit of token %s to %s: the token is not allowlisted for key %q on chain %d", pm.Kind, g.Token.Hex(), pm.Spender.Hex(), req.KeyID, e.cr.chain)
 		}
 		if kind != GrantEIP2612 {
 			if _, ok := tok.spenders[pm.VerifyingContract]; !ok {
-				return deny(RuleAllowanceGrants, "%s permit of token %s: the Permit2 contract %s is not an allowlisted spender of the token for key %q on chain %d", pm.Kind, g.Token.Hex(), pm.VerifyingContract.Hex(), req.KeyID, e.cr.chain)
+				return deny(refusal.RuleAllowanceGrants, "%s permit of token %s: the Permit2 contract %s is not an allowlisted spender of the token for key %q on chain %d", pm.Kind, g.Token.Hex(), pm.VerifyingContract.Hex(), req.KeyID, e.cr.chain)
 			}
 		}
 		t := totals[g.Token]
@@ -223,7 +224,7 @@ func (p *Policy) evaluatePermit(kr *keyRule, req *TypedData, pm *ethmsg.Permit) 
 		}
 		sp, ok := tok.spenders[pm.Spender]
 		if !ok {
-			return deny(RuleAllowanceGrants, "%s permit of token %s to %s: not an allowlisted spender of key %q on chain %d", pm.Kind, g.Token.Hex(), pm.Spender.Hex(), req.KeyID, e.cr.chain)
+			return deny(refusal.RuleAllowanceGrants, "%s permit of token %s to %s: not an allowlisted spender of key %q on chain %d", pm.Kind, g.Token.Hex(), pm.Spender.Hex(), req.KeyID, e.cr.chain)
 		}
 		if d := e.checkCap(tok, kind, pm.Spender, sp, t.amount, t.unlimited, ""); d != nil {
 			return *d
@@ -243,18 +244,18 @@ func (p *Policy) evaluatePermit(kr *keyRule, req *TypedData, pm *ethmsg.Permit) 
 func (p *Policy) evaluateSafeTx(kr *keyRule, req *TypedData) Decision {
 	td := req.Data
 	if td == nil {
-		return deny(RuleSafeTransactions, "SafeTx typed data without the document to decode: refused")
+		return deny(refusal.RuleSafeTransactions, "SafeTx typed data without the document to decode: refused")
 	}
 	if enc, _ := td.EncodeType(safeTxType); enc != safeTxEncodeType {
-		return deny(RuleSafeTransactions, "SafeTx typed data of type %q, not Safe's %s", enc, safeTxEncodeType)
+		return deny(refusal.RuleSafeTransactions, "SafeTx typed data of type %q, not Safe's %s", enc, safeTxEncodeType)
 	}
 	dom := td.Domain()
 	if dom.VerifyingContract == nil {
-		return deny(RuleSafeTransactions, "SafeTx typed data without a verifyingContract (the Safe)")
+		return deny(refusal.RuleSafeTransactions, "SafeTx typed data without a verifyingContract (the Safe)")
 	}
-	e, refusal := p.chainFor(kr, req.KeyID, dom.ChainID, "SafeTx")
-	if refusal != nil {
-		return *refusal
+	e, denied := p.chainFor(kr, req.KeyID, dom.ChainID, "SafeTx")
+	if denied != nil {
+		return *denied
 	}
 	m := td.Message()
 	r := fieldReader{v: m}
@@ -269,7 +270,7 @@ func (p *Policy) evaluateSafeTx(kr *keyRule, req *TypedData) Decision {
 	data := r.bytes("data")
 	op := r.uint("operation")
 	if r.err != nil {
-		return deny(RuleSafeTransactions, "SafeTx: %v", r.err)
+		return deny(refusal.RuleSafeTransactions, "SafeTx: %v", r.err)
 	}
 	switch op.Uint64() {
 	case 0:
@@ -277,11 +278,11 @@ func (p *Policy) evaluateSafeTx(kr *keyRule, req *TypedData) Decision {
 	case 1:
 		st.operation = calldata.OperationDelegateCall
 	default:
-		return deny(RuleSafeOperation, "SafeTx operation %s is neither CALL (0) nor DELEGATECALL (1)", op)
+		return deny(refusal.RuleSafeOperation, "SafeTx operation %s is neither CALL (0) nor DELEGATECALL (1)", op)
 	}
 	inner, err := calldata.Decode(data)
 	if err != nil {
-		return deny(RuleCalldata, "SafeTx data: %v", err)
+		return deny(refusal.RuleCalldata, "SafeTx data: %v", err)
 	}
 	st.inner = inner
 	label, d := e.safeTx(st, "")

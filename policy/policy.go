@@ -35,6 +35,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -63,92 +64,6 @@ const (
 	maxThresholds   = 256  // approval thresholds of a key
 	maxApprovers    = 64   // approvers of a key
 	maxSignature    = 256  // a function signature
-)
-
-// Rules, as they appear in refusals (error.rule in the HTTP API).
-const (
-	// RuleClientKeys: the client is not allowed to use this key.
-	RuleClientKeys = "client_keys"
-	// RuleKeyPolicy: the policy has no rules for this key.
-	RuleKeyPolicy = "key_policy"
-	// RuleChains: the chain (of a transaction, or of a permit's or Safe
-	// transaction's domain) is not allowed for this key.
-	RuleChains = "chains"
-	// RuleTransactionTypes: the transaction's type is not one the key's
-	// transaction_types names (or not one the policy format knows).
-	RuleTransactionTypes = "transaction_types"
-	// RuleBlobTransactions: EIP-4844 blob transactions are not allowed.
-	RuleBlobTransactions = "blob_transactions"
-	// RuleSetCode: EIP-7702 set-code transactions (delegations of an
-	// account to contract code) are not allowed.
-	RuleSetCode = "set_code"
-	// RuleFeeCaps: the gas limit or a fee exceeds the key's caps for the
-	// chain, or the priority fee exceeds the max fee.
-	RuleFeeCaps = "fee_caps"
-	// RuleContractCreation: contract creation (no "to") is not allowed.
-	RuleContractCreation = "contract_creation"
-	// RuleCalldata: no rule of the key covers this call: the (contract,
-	// function) is not allowlisted for the chain, or the calldata is
-	// malformed.
-	RuleCalldata = "calldata"
-	// RuleCallValue: the call carries more native coin than allowed: any
-	// at all for token, NFT, allowance and Safe calls, more than the
-	// function's max_value_wei for generic calls.
-	RuleCallValue = "call_value"
-	// RuleNativeTransfers: native transfers are not allowed for this key on
-	// this chain.
-	RuleNativeTransfers = "native_transfers"
-	// RuleDestinations: the destination or recipient is not on the
-	// allowlist.
-	RuleDestinations = "destinations"
-	// RuleMaxPerTransaction: the amount exceeds the per-transaction cap.
-	RuleMaxPerTransaction = "max_per_transaction"
-	// RuleTokenTransfers: the token is allowlisted, but not for this kind
-	// of transfer (no transfers section, or transferFrom not enabled).
-	RuleTokenTransfers = "token_transfers"
-	// RuleNFTTransfers: the NFT collection is allowlisted, but transfers
-	// of it are not allowed.
-	RuleNFTTransfers = "nft_transfers"
-	// RuleAllowanceGrants: an allowance grant (approve, increaseAllowance,
-	// setApprovalForAll, EIP-2612 Permit, Permit2) to a spender or operator
-	// that is not allowlisted for the token, or a grant of a token that is
-	// not allowlisted, or typed data that looks like a permit without being
-	// exactly one.
-	RuleAllowanceGrants = "allowance_grants"
-	// RuleAllowanceCaps: the allowance granted exceeds the spender's cap,
-	// or is unlimited and the cap is not "unlimited".
-	RuleAllowanceCaps = "allowance_caps"
-	// RuleSafeTransactions: a Safe transaction (execTransaction, or SafeTx
-	// typed data) for a Safe that is not allowlisted, or a Safe request the
-	// policy cannot check (a SafeMessage, a malformed SafeTx).
-	RuleSafeTransactions = "safe_transactions"
-	// RuleSafeOperation: a Safe DELEGATECALL other than to an allowlisted
-	// MultiSendCallOnly running multiSend, or a DELEGATECALL inside a
-	// MultiSend batch. A delegatecall runs foreign code with the Safe's full
-	// authority: the Bybit theft (2025).
-	RuleSafeOperation = "safe_operation"
-	// RuleSafeSelfCall: a Safe transaction calls the Safe itself (owners,
-	// threshold, guard, modules, fallback handler, singleton), directly or
-	// through a MultiSend entry (whose zero "to" means the Safe itself).
-	RuleSafeSelfCall = "safe_self_call"
-	// RuleSafeRefund: a Safe transaction pays a gas refund (non-zero
-	// gasPrice, gasToken or refundReceiver), a payment out of the Safe that
-	// no other rule sees.
-	RuleSafeRefund = "safe_refund"
-	// RuleMultiSend: multiSend called other than by a Safe's DELEGATECALL
-	// to an allowlisted MultiSendCallOnly.
-	RuleMultiSend = "multisend"
-	// RulePersonalMessages: EIP-191 personal messages are not allowed for
-	// this key.
-	RulePersonalMessages = "personal_messages"
-	// RuleRawDigest: the request amounts to signing a bare 32-byte digest,
-	// which is off unless the key's raw_digest switch is on: for example a
-	// personal message of exactly 32 bytes, which a Safe accepts as an
-	// owner's approval of that transaction hash.
-	RuleRawDigest = "raw_digest"
-	// RuleTypedDataDomains: the EIP-712 domain is not on the key's
-	// allowlist.
-	RuleTypedDataDomains = "typed_data_domains"
 )
 
 // Document is the JSON form of a policy. Its field order is the canonical
@@ -580,11 +495,11 @@ func (p *Policy) formatAmount(chain uint64, token ethtx.Address, v *big.Int) str
 func (p *Policy) keyFor(client stamp.PublicKey, keyID string) (*keyRule, Decision, bool) {
 	c, ok := p.clients[client.String()]
 	if !ok || !slices.Contains(c.keys, keyID) {
-		return nil, deny(RuleClientKeys, "client may not use key %q", keyID), false
+		return nil, deny(refusal.RuleClientKeys, "client may not use key %q", keyID), false
 	}
 	kr, ok := p.keys[keyID]
 	if !ok {
-		return nil, deny(RuleKeyPolicy, "no rules for key %q", keyID), false
+		return nil, deny(refusal.RuleKeyPolicy, "no rules for key %q", keyID), false
 	}
 	return kr, Decision{}, true
 }

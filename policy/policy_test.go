@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -72,17 +73,17 @@ func TestEvaluateTransaction(t *testing.T) {
 		{"allowed on the second chain", c, "hot-0", dynamic, 11155111, ops, 0, nil, "", "ops"},
 		{"legacy transfer", c, "hot-0", legacy, 1, ops, 1, nil, "", "ops"},
 		{"EIP-2930 transfer", c, "hot-0", al, 1, ops, 1, nil, "", "ops"},
-		{"one wei over", c, "hot-0", dynamic, 1, ops, 1001, nil, policy.RuleMaxPerTransaction, ""},
-		{"other chain", c, "hot-0", dynamic, 5, ops, 1, nil, policy.RuleChains, ""},
-		{"creation", c, "hot-0", dynamic, 1, "", 0, []byte{0x60}, policy.RuleContractCreation, ""},
-		{"blob transaction to an allowlisted address", c, "hot-0", blob, 1, ops, 0, nil, policy.RuleBlobTransactions, ""},
-		{"set-code transaction to an allowlisted address", c, "hot-0", setCode, 1, ops, 0, nil, policy.RuleSetCode, ""},
-		{"calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1, 2, 3, 4}, policy.RuleCalldata, ""},
-		{"short calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1}, policy.RuleCalldata, ""},
-		{"not on the allowlist", c, "hot-0", dynamic, 1, "0x2222222222222222222222222222222222222222", 1, nil, policy.RuleDestinations, ""},
-		{"key without transfers", c, "bare", dynamic, 1, ops, 1, nil, policy.RuleNativeTransfers, ""},
-		{"key the client may not use", c, "cold", dynamic, 1, ops, 1, nil, policy.RuleClientKeys, ""},
-		{"unregistered client", client(t), "hot-0", dynamic, 1, ops, 1, nil, policy.RuleClientKeys, ""},
+		{"one wei over", c, "hot-0", dynamic, 1, ops, 1001, nil, refusal.RuleMaxPerTransaction, ""},
+		{"other chain", c, "hot-0", dynamic, 5, ops, 1, nil, refusal.RuleChains, ""},
+		{"creation", c, "hot-0", dynamic, 1, "", 0, []byte{0x60}, refusal.RuleContractCreation, ""},
+		{"blob transaction to an allowlisted address", c, "hot-0", blob, 1, ops, 0, nil, refusal.RuleBlobTransactions, ""},
+		{"set-code transaction to an allowlisted address", c, "hot-0", setCode, 1, ops, 0, nil, refusal.RuleSetCode, ""},
+		{"calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1, 2, 3, 4}, refusal.RuleCalldata, ""},
+		{"short calldata", c, "hot-0", dynamic, 1, ops, 0, []byte{1}, refusal.RuleCalldata, ""},
+		{"not on the allowlist", c, "hot-0", dynamic, 1, "0x2222222222222222222222222222222222222222", 1, nil, refusal.RuleDestinations, ""},
+		{"key without transfers", c, "bare", dynamic, 1, ops, 1, nil, refusal.RuleNativeTransfers, ""},
+		{"key the client may not use", c, "cold", dynamic, 1, ops, 1, nil, refusal.RuleClientKeys, ""},
+		{"unregistered client", client(t), "hot-0", dynamic, 1, ops, 1, nil, refusal.RuleClientKeys, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tx := &ethtx.Tx{Type: tc.typ, ChainID: big.NewInt(tc.chain), Value: big.NewInt(tc.value), Data: tc.data}
@@ -203,15 +204,15 @@ func TestEvaluateMessages(t *testing.T) {
 		rule string
 	}{
 		{"mail", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, ""},
-		{"mail, other version", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("2"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
-		{"mail, no name", "hot-0", policy.Domain{Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
-		{"mail, other chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(5), VerifyingContract: mail}, policy.RuleTypedDataDomains},
-		{"mail, no chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), VerifyingContract: mail}, policy.RuleTypedDataDomains},
-		{"mail, no contract", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1)}, policy.RuleTypedDataDomains},
+		{"mail, other version", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("2"), ChainID: big.NewInt(1), VerifyingContract: mail}, refusal.RuleTypedDataDomains},
+		{"mail, no name", "hot-0", policy.Domain{Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, refusal.RuleTypedDataDomains},
+		{"mail, other chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(5), VerifyingContract: mail}, refusal.RuleTypedDataDomains},
+		{"mail, no chain", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), VerifyingContract: mail}, refusal.RuleTypedDataDomains},
+		{"mail, no contract", "hot-0", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1)}, refusal.RuleTypedDataDomains},
 		{"second domain, any name", "hot-0", policy.Domain{Name: strp("Permit2"), ChainID: big.NewInt(11155111), VerifyingContract: permit2}, ""},
-		{"huge chain id", "hot-0", policy.Domain{ChainID: new(big.Int).Lsh(big.NewInt(1), 70), VerifyingContract: permit2}, policy.RuleTypedDataDomains},
-		{"empty domain", "hot-0", policy.Domain{}, policy.RuleTypedDataDomains},
-		{"key without typed data", "bare", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, policy.RuleTypedDataDomains},
+		{"huge chain id", "hot-0", policy.Domain{ChainID: new(big.Int).Lsh(big.NewInt(1), 70), VerifyingContract: permit2}, refusal.RuleTypedDataDomains},
+		{"empty domain", "hot-0", policy.Domain{}, refusal.RuleTypedDataDomains},
+		{"key without typed data", "bare", policy.Domain{Name: strp("Ether Mail"), Version: strp("1"), ChainID: big.NewInt(1), VerifyingContract: mail}, refusal.RuleTypedDataDomains},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dec := p.EvaluateTypedData(&policy.TypedData{Client: c, KeyID: tc.key, Domain: tc.dom, PrimaryType: "Mail"})
@@ -228,13 +229,13 @@ func TestEvaluateMessages(t *testing.T) {
 			t.Errorf("%d-byte personal message: %+v", n, dec)
 		}
 	}
-	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, 32)}); dec.Rule != policy.RuleRawDigest {
-		t.Errorf("32-byte personal message: %+v, want rule %s", dec, policy.RuleRawDigest)
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, 32)}); dec.Rule != refusal.RuleRawDigest {
+		t.Errorf("32-byte personal message: %+v, want rule %s", dec, refusal.RuleRawDigest)
 	}
-	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "bare"}); dec.Rule != policy.RulePersonalMessages {
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "bare"}); dec.Rule != refusal.RulePersonalMessages {
 		t.Errorf("personal message on bare: %+v", dec)
 	}
-	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: client(t), KeyID: "hot-0"}); dec.Rule != policy.RuleClientKeys {
+	if dec := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: client(t), KeyID: "hot-0"}); dec.Rule != refusal.RuleClientKeys {
 		t.Errorf("personal message from a stranger: %+v", dec)
 	}
 }

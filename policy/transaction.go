@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"slices"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -13,7 +14,8 @@ import (
 // A Decision is the outcome of evaluating a request.
 type Decision struct {
 	Allow bool
-	// Rule names the rule that refused (empty when allowed).
+	// Rule names the rule that refused (empty when allowed): one of the
+	// stateless policy rules of package api/refusal.
 	Rule string
 	// Reason says why, for humans; it holds no secrets.
 	Reason string
@@ -183,7 +185,7 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 	}
 	tx := req.Tx
 	if tx.ChainID == nil || !tx.ChainID.IsUint64() || !slices.Contains(kr.chains, tx.ChainID.Uint64()) {
-		return deny(RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
+		return deny(refusal.RuleChains, "chain %s is not allowed for key %q", tx.ChainID, req.KeyID)
 	}
 	chain := tx.ChainID.Uint64()
 	if d := kr.checkType(tx.Type); d != nil {
@@ -194,18 +196,18 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 		return *d
 	}
 	if tx.To == nil {
-		return deny(RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
+		return deny(refusal.RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
 	}
 	call := req.Call
 	if call == nil {
 		var err error
 		if call, err = calldata.Decode(tx.Data); err != nil {
-			return deny(RuleCalldata, "calldata to %s: %v", tx.To.Hex(), err)
+			return deny(refusal.RuleCalldata, "calldata to %s: %v", tx.To.Hex(), err)
 		}
 	}
-	label, refusal := e.call(req.From, *tx.To, tx.Value, call, "")
-	if refusal != nil {
-		return *refusal
+	label, denied := e.call(req.From, *tx.To, tx.Value, call, "")
+	if denied != nil {
+		return *denied
 	}
 	return e.allow(label)
 }
@@ -247,14 +249,14 @@ func (e *evaluator) grant(kind GrantKind, token, owner, spender ethtx.Address, a
 // either).
 func (e *evaluator) fees(tx *ethtx.Tx) *Decision {
 	if tx.MaxFeePerGas != nil && tx.MaxPriorityFeePerGas != nil && tx.MaxPriorityFeePerGas.Cmp(tx.MaxFeePerGas) > 0 {
-		return e.refuse(RuleFeeCaps, "", "priority fee %s exceeds the max fee %s", gwei(tx.MaxPriorityFeePerGas), gwei(tx.MaxFeePerGas))
+		return e.refuse(refusal.RuleFeeCaps, "", "priority fee %s exceeds the max fee %s", gwei(tx.MaxPriorityFeePerGas), gwei(tx.MaxFeePerGas))
 	}
 	f := e.cr.fees
 	if f == nil {
 		return nil
 	}
 	if tx.GasLimit > f.gasLimit {
-		return e.refuse(RuleFeeCaps, "", "gas limit %d exceeds the cap of %d on chain %d", tx.GasLimit, f.gasLimit, e.cr.chain)
+		return e.refuse(refusal.RuleFeeCaps, "", "gas limit %d exceeds the cap of %d on chain %d", tx.GasLimit, f.gasLimit, e.cr.chain)
 	}
 	for _, c := range []struct {
 		name     string
@@ -265,7 +267,7 @@ func (e *evaluator) fees(tx *ethtx.Tx) *Decision {
 		{"max priority fee per gas", tx.MaxPriorityFeePerGas, f.maxPrio},
 	} {
 		if c.v != nil && c.v.Cmp(c.limit) > 0 {
-			return e.refuse(RuleFeeCaps, "", "%s %s exceeds the cap of %s on chain %d", c.name, gwei(c.v), gwei(c.limit), e.cr.chain)
+			return e.refuse(refusal.RuleFeeCaps, "", "%s %s exceeds the cap of %s on chain %d", c.name, gwei(c.v), gwei(c.limit), e.cr.chain)
 		}
 	}
 	return nil
@@ -293,10 +295,10 @@ func (e *evaluator) call(sender, to ethtx.Address, val *big.Int, c calldata.Call
 	case *calldata.Unknown:
 		return e.generic(sender, to, val, c, where)
 	case *calldata.MultiSend:
-		return "", e.refuse(RuleMultiSend, where, "multiSend to %s is allowed only as a Safe's DELEGATECALL to an allowlisted MultiSendCallOnly", to.Hex())
+		return "", e.refuse(refusal.RuleMultiSend, where, "multiSend to %s is allowed only as a Safe's DELEGATECALL to an allowlisted MultiSendCallOnly", to.Hex())
 	case *calldata.SafeExecTransaction:
 		if val.Sign() != 0 {
-			return "", e.refuse(RuleCallValue, where, "execTransaction to %s carries %s: Safe transactions must carry no value", to.Hex(), ethtx.FormatEther(val))
+			return "", e.refuse(refusal.RuleCallValue, where, "execTransaction to %s carries %s: Safe transactions must carry no value", to.Hex(), ethtx.FormatEther(val))
 		}
 		return e.safe(to, c, where)
 	}
@@ -310,7 +312,7 @@ func (e *evaluator) call(sender, to ethtx.Address, val *big.Int, c calldata.Call
 		case nft != nil:
 			kind = fmt.Sprintf(" (an %s collection)", nftStandardName(nft.standard))
 		}
-		return "", e.refuse(RuleCalldata, where, "call %s to %s%s is not allowed: no rule of key %q on chain %d allows it", c.Method(), to.Hex(), kind, e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleCalldata, where, "call %s to %s%s is not allowed: no rule of key %q on chain %d allows it", c.Method(), to.Hex(), kind, e.keyID, e.cr.chain)
 	}
 	erc721 := nft != nil && nft.standard == standardERC721
 	erc1155 := nft != nil && nft.standard == standardERC1155
@@ -385,7 +387,7 @@ func (e *evaluator) call(sender, to ethtx.Address, val *big.Int, c calldata.Call
 		return e.approvalForAll(nft, sender, c.Operator, c.Approved, where)
 	}
 	// A Call type this package does not know yet: fail closed.
-	return "", e.refuse(RuleCalldata, where, "call %T to %s is not allowed: the policy has no rule for it", c, to.Hex())
+	return "", e.refuse(refusal.RuleCalldata, where, "call %T to %s is not allowed: the policy has no rule for it", c, to.Hex())
 }
 
 func nftStandardName(s string) string {
@@ -402,21 +404,21 @@ func (e *evaluator) noValue(c calldata.Call, to ethtx.Address, val *big.Int, whe
 	if val.Sign() == 0 {
 		return nil
 	}
-	return e.refuse(RuleCallValue, where, "call %s to %s carries %s: it must carry no value", c.Method(), to.Hex(), ethtx.FormatEther(val))
+	return e.refuse(refusal.RuleCallValue, where, "call %s to %s carries %s: it must carry no value", c.Method(), to.Hex(), ethtx.FormatEther(val))
 }
 
 // nativeTransfer checks a plain transfer of val wei from sender to `to`.
 func (e *evaluator) nativeTransfer(sender, to ethtx.Address, val *big.Int, where string) (string, *Decision) {
 	nr := e.cr.native
 	if nr == nil {
-		return "", e.refuse(RuleNativeTransfers, where, "native transfers are not allowed for key %q on chain %d", e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleNativeTransfers, where, "native transfers are not allowed for key %q on chain %d", e.keyID, e.cr.chain)
 	}
 	label, ok := nr.dests[to]
 	if !ok {
-		return "", e.refuse(RuleDestinations, where, "%s is not on the allowlist of key %q for chain %d", to.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleDestinations, where, "%s is not on the allowlist of key %q for chain %d", to.Hex(), e.keyID, e.cr.chain)
 	}
 	if val.Cmp(nr.max) > 0 {
-		return "", e.refuse(RuleMaxPerTransaction, where, "value %s exceeds the per-transaction limit of %s", ethtx.FormatEther(val), ethtx.FormatEther(nr.max))
+		return "", e.refuse(refusal.RuleMaxPerTransaction, where, "value %s exceeds the per-transaction limit of %s", ethtx.FormatEther(val), ethtx.FormatEther(nr.max))
 	}
 	e.move(ethtx.Address{}, sender, to, val, nil)
 	return label, nil
@@ -432,10 +434,10 @@ func (e *evaluator) generic(sender, to ethtx.Address, val *big.Int, c *calldata.
 		f = k.functions[c.ID]
 	}
 	if f == nil {
-		return "", e.refuse(RuleCalldata, where, "unknown call (selector 0x%x) to %s is not allowed: no contract-call rule of key %q on chain %d matches", c.ID, to.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleCalldata, where, "unknown call (selector 0x%x) to %s is not allowed: no contract-call rule of key %q on chain %d matches", c.ID, to.Hex(), e.keyID, e.cr.chain)
 	}
 	if val.Cmp(f.maxValue) > 0 {
-		return "", e.refuse(RuleCallValue, where, "call 0x%x to %s carries %s, more than its limit of %s", c.ID, to.Hex(), ethtx.FormatEther(val), ethtx.FormatEther(f.maxValue))
+		return "", e.refuse(refusal.RuleCallValue, where, "call 0x%x to %s carries %s, more than its limit of %s", c.ID, to.Hex(), ethtx.FormatEther(val), ethtx.FormatEther(f.maxValue))
 	}
 	e.move(ethtx.Address{}, sender, to, val, nil)
 	return k.label, nil
@@ -446,17 +448,17 @@ func (e *evaluator) generic(sender, to ethtx.Address, val *big.Int, c *calldata.
 func (e *evaluator) tokenTransfer(tok *tokenRule, from, to ethtx.Address, amount *big.Int, transferFrom bool, where string) (string, *Decision) {
 	t := tok.transfers
 	if t == nil {
-		return "", e.refuse(RuleTokenTransfers, where, "transfers of token %s are not allowed for key %q on chain %d", tok.addr.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleTokenTransfers, where, "transfers of token %s are not allowed for key %q on chain %d", tok.addr.Hex(), e.keyID, e.cr.chain)
 	}
 	if transferFrom && !t.transferFrom {
-		return "", e.refuse(RuleTokenTransfers, where, "transferFrom of token %s is not allowed for key %q on chain %d (only transfer)", tok.addr.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleTokenTransfers, where, "transferFrom of token %s is not allowed for key %q on chain %d (only transfer)", tok.addr.Hex(), e.keyID, e.cr.chain)
 	}
 	label, ok := t.dests[to]
 	if !ok {
-		return "", e.refuse(RuleDestinations, where, "%s is not an allowlisted recipient of token %s for key %q on chain %d", to.Hex(), tok.addr.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleDestinations, where, "%s is not an allowlisted recipient of token %s for key %q on chain %d", to.Hex(), tok.addr.Hex(), e.keyID, e.cr.chain)
 	}
 	if amount.Cmp(t.max) > 0 {
-		return "", e.refuse(RuleMaxPerTransaction, where, "amount %s of token %s exceeds the per-transaction limit of %s", e.p.formatAmount(e.cr.chain, tok.addr, amount), tok.addr.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, t.max))
+		return "", e.refuse(refusal.RuleMaxPerTransaction, where, "amount %s of token %s exceeds the per-transaction limit of %s", e.p.formatAmount(e.cr.chain, tok.addr, amount), tok.addr.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, t.max))
 	}
 	e.move(tok.addr, from, to, amount, nil)
 	return label, nil
@@ -472,7 +474,7 @@ func (e *evaluator) allowance(tok *tokenRule, kind GrantKind, owner, spender eth
 	}
 	sp, ok := tok.spenders[spender]
 	if !ok {
-		return "", e.refuse(RuleAllowanceGrants, where, "%s grant of token %s to %s: not an allowlisted spender of key %q on chain %d", kind, tok.addr.Hex(), spender.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleAllowanceGrants, where, "%s grant of token %s to %s: not an allowlisted spender of key %q on chain %d", kind, tok.addr.Hex(), spender.Hex(), e.keyID, e.cr.chain)
 	}
 	if d := e.checkCap(tok, kind, spender, sp, amount, unlimited, where); d != nil {
 		return "", d
@@ -489,10 +491,10 @@ func (e *evaluator) checkCap(tok *tokenRule, kind GrantKind, spender ethtx.Addre
 		return nil
 	}
 	if unlimited {
-		return e.refuse(RuleAllowanceCaps, where, "%s grant of an unlimited allowance of token %s to %s: its cap is %s, not \"unlimited\"", kind, tok.addr.Hex(), spender.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, sp.max))
+		return e.refuse(refusal.RuleAllowanceCaps, where, "%s grant of an unlimited allowance of token %s to %s: its cap is %s, not \"unlimited\"", kind, tok.addr.Hex(), spender.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, sp.max))
 	}
 	if amount.Cmp(sp.max) > 0 {
-		return e.refuse(RuleAllowanceCaps, where, "%s grant of %s of token %s to %s exceeds its cap of %s", kind, e.p.formatAmount(e.cr.chain, tok.addr, amount), tok.addr.Hex(), spender.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, sp.max))
+		return e.refuse(refusal.RuleAllowanceCaps, where, "%s grant of %s of token %s to %s exceeds its cap of %s", kind, e.p.formatAmount(e.cr.chain, tok.addr, amount), tok.addr.Hex(), spender.Hex(), e.p.formatAmount(e.cr.chain, tok.addr, sp.max))
 	}
 	return nil
 }
@@ -500,11 +502,11 @@ func (e *evaluator) checkCap(tok *tokenRule, kind GrantKind, spender ethtx.Addre
 // nftTransfer checks a transfer of count tokens id of an NFT collection.
 func (e *evaluator) nftTransfer(nft *nftRule, from, to ethtx.Address, id, count *big.Int, where string) (string, *Decision) {
 	if len(nft.dests) == 0 {
-		return "", e.refuse(RuleNFTTransfers, where, "transfers of %s collection %s are not allowed for key %q on chain %d", nftStandardName(nft.standard), nft.addr.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleNFTTransfers, where, "transfers of %s collection %s are not allowed for key %q on chain %d", nftStandardName(nft.standard), nft.addr.Hex(), e.keyID, e.cr.chain)
 	}
 	label, ok := nft.dests[to]
 	if !ok {
-		return "", e.refuse(RuleDestinations, where, "%s is not an allowlisted recipient of collection %s for key %q on chain %d", to.Hex(), nft.addr.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleDestinations, where, "%s is not an allowlisted recipient of collection %s for key %q on chain %d", to.Hex(), nft.addr.Hex(), e.keyID, e.cr.chain)
 	}
 	e.move(nft.addr, from, to, count, id)
 	return label, nil
@@ -519,7 +521,7 @@ func (e *evaluator) nftApprove(nft *nftRule, owner, spender ethtx.Address, id *b
 	}
 	label, ok := nft.operators[spender]
 	if !ok {
-		return "", e.refuse(RuleAllowanceGrants, where, "approve of token %s of collection %s to %s: not an allowlisted operator of key %q on chain %d", id, nft.addr.Hex(), spender.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleAllowanceGrants, where, "approve of token %s of collection %s to %s: not an allowlisted operator of key %q on chain %d", id, nft.addr.Hex(), spender.Hex(), e.keyID, e.cr.chain)
 	}
 	e.grant(GrantApprove, nft.addr, owner, spender, big.NewInt(1), id)
 	return label, nil
@@ -534,7 +536,7 @@ func (e *evaluator) approvalForAll(nft *nftRule, owner, operator ethtx.Address, 
 	}
 	label, ok := nft.operators[operator]
 	if !ok {
-		return "", e.refuse(RuleAllowanceGrants, where, "setApprovalForAll of collection %s to %s: not an allowlisted operator of key %q on chain %d", nft.addr.Hex(), operator.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleAllowanceGrants, where, "setApprovalForAll of collection %s to %s: not an allowlisted operator of key %q on chain %d", nft.addr.Hex(), operator.Hex(), e.keyID, e.cr.chain)
 	}
 	e.grant(GrantApprovalForAll, nft.addr, owner, operator, nil, nil)
 	return label, nil
@@ -569,17 +571,17 @@ func (e *evaluator) safe(to ethtx.Address, c *calldata.SafeExecTransaction, wher
 func (e *evaluator) safeTx(st *safeTx, where string) (string, *Decision) {
 	label, ok := e.cr.safes[st.safe]
 	if !ok {
-		return "", e.refuse(RuleSafeTransactions, where, "Safe transaction for %s: not an allowlisted Safe of key %q on chain %d", st.safe.Hex(), e.keyID, e.cr.chain)
+		return "", e.refuse(refusal.RuleSafeTransactions, where, "Safe transaction for %s: not an allowlisted Safe of key %q on chain %d", st.safe.Hex(), e.keyID, e.cr.chain)
 	}
 	if value(st.gasPrice).Sign() != 0 || st.gasToken != (ethtx.Address{}) || st.refundReceiver != (ethtx.Address{}) {
-		return "", e.refuse(RuleSafeRefund, where, "Safe transaction for %s pays a gas refund (gasPrice %s, gasToken %s, refundReceiver %s): gasPrice, gasToken and refundReceiver must be zero", st.safe.Hex(), value(st.gasPrice), st.gasToken.Hex(), st.refundReceiver.Hex())
+		return "", e.refuse(refusal.RuleSafeRefund, where, "Safe transaction for %s pays a gas refund (gasPrice %s, gasToken %s, refundReceiver %s): gasPrice, gasToken and refundReceiver must be zero", st.safe.Hex(), value(st.gasPrice), st.gasToken.Hex(), st.refundReceiver.Hex())
 	}
 	in := where + fmt.Sprintf("in the transaction of Safe %s: ", st.safe.Hex())
 	val := value(st.value)
 	switch st.operation {
 	case calldata.OperationCall:
 		if st.to == st.safe {
-			return "", e.refuse(RuleSafeSelfCall, in, "a call to the Safe itself (%s) could change its owners, threshold, guard, modules, fallback handler or implementation", describe(st.inner))
+			return "", e.refuse(refusal.RuleSafeSelfCall, in, "a call to the Safe itself (%s) could change its owners, threshold, guard, modules, fallback handler or implementation", describe(st.inner))
 		}
 		if _, d := e.call(st.safe, st.to, val, st.inner, in); d != nil {
 			return "", d
@@ -587,22 +589,22 @@ func (e *evaluator) safeTx(st *safeTx, where string) (string, *Decision) {
 		return label, nil
 	case calldata.OperationDelegateCall:
 		if _, ok := e.cr.multisend[st.to]; !ok {
-			return "", e.refuse(RuleSafeOperation, in, "DELEGATECALL to %s (%s): a Safe may DELEGATECALL only an allowlisted MultiSendCallOnly; a delegatecall runs that code with all of the Safe's authority (the Bybit theft)", st.to.Hex(), describe(st.inner))
+			return "", e.refuse(refusal.RuleSafeOperation, in, "DELEGATECALL to %s (%s): a Safe may DELEGATECALL only an allowlisted MultiSendCallOnly; a delegatecall runs that code with all of the Safe's authority (the Bybit theft)", st.to.Hex(), describe(st.inner))
 		}
 		ms, ok := st.inner.(*calldata.MultiSend)
 		if !ok {
-			return "", e.refuse(RuleSafeOperation, in, "DELEGATECALL to MultiSendCallOnly %s runs %s, not multiSend", st.to.Hex(), describe(st.inner))
+			return "", e.refuse(refusal.RuleSafeOperation, in, "DELEGATECALL to MultiSendCallOnly %s runs %s, not multiSend", st.to.Hex(), describe(st.inner))
 		}
 		if val.Sign() != 0 {
-			return "", e.refuse(RuleCallValue, in, "DELEGATECALL to MultiSendCallOnly %s carries %s: it must carry no value", st.to.Hex(), ethtx.FormatEther(val))
+			return "", e.refuse(refusal.RuleCallValue, in, "DELEGATECALL to MultiSendCallOnly %s carries %s: it must carry no value", st.to.Hex(), ethtx.FormatEther(val))
 		}
 		for i, entry := range ms.Calls {
 			at := in + fmt.Sprintf("MultiSend call %d: ", i)
 			if entry.Operation != calldata.OperationCall {
-				return "", e.refuse(RuleSafeOperation, at, "%s to %s (%s): MultiSend entries must be CALLs", entry.Operation, entry.To.Hex(), describe(entry.Call))
+				return "", e.refuse(refusal.RuleSafeOperation, at, "%s to %s (%s): MultiSend entries must be CALLs", entry.Operation, entry.To.Hex(), describe(entry.Call))
 			}
 			if entry.To == st.safe || entry.To == (ethtx.Address{}) {
-				return "", e.refuse(RuleSafeSelfCall, at, "a call to the Safe itself (%s, to %s, which MultiSend runs against the Safe) could change its owners, threshold, guard, modules, fallback handler or implementation", describe(entry.Call), entry.To.Hex())
+				return "", e.refuse(refusal.RuleSafeSelfCall, at, "a call to the Safe itself (%s, to %s, which MultiSend runs against the Safe) could change its owners, threshold, guard, modules, fallback handler or implementation", describe(entry.Call), entry.To.Hex())
 			}
 			if _, d := e.call(st.safe, entry.To, entry.Value, entry.Call, at); d != nil {
 				return "", d
@@ -610,7 +612,7 @@ func (e *evaluator) safeTx(st *safeTx, where string) (string, *Decision) {
 		}
 		return label, nil
 	}
-	return "", e.refuse(RuleSafeOperation, in, "operation %s is neither CALL nor DELEGATECALL", st.operation)
+	return "", e.refuse(refusal.RuleSafeOperation, in, "operation %s is neither CALL nor DELEGATECALL", st.operation)
 }
 
 // describe names a call for a message.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 )
 
@@ -29,9 +30,9 @@ var transactionTypes = []TransactionType{
 	{Name: "legacy", Type: ethtx.TypeLegacy},
 	{Name: "eip2930", Type: ethtx.TypeAccessList},
 	{Name: "eip1559", Type: ethtx.TypeDynamicFee},
-	{Name: "eip4844", Type: ethtx.TypeBlob, Refused: RuleBlobTransactions,
+	{Name: "eip4844", Type: ethtx.TypeBlob, Refused: refusal.RuleBlobTransactions,
 		Why: "EIP-4844 blob transactions are never allowed: the policy checks neither their blobs nor their blob fees"},
-	{Name: "eip7702", Type: ethtx.TypeSetCode, Refused: RuleSetCode,
+	{Name: "eip7702", Type: ethtx.TypeSetCode, Refused: refusal.RuleSetCode,
 		Why: "EIP-7702 set-code transactions are never allowed: they delegate the key's account to contract code, which then acts with all of its authority, outside every rule"},
 }
 
@@ -116,11 +117,11 @@ func (r *keyRule) checkType(typ ethtx.Type) *Decision {
 	var d Decision
 	switch {
 	case !known:
-		d = deny(RuleTransactionTypes, "transaction type %s is not one the policy knows: refused", typ)
+		d = deny(refusal.RuleTransactionTypes, "transaction type %s is not one the policy knows: refused", typ)
 	case t.Refused != "":
 		d = deny(t.Refused, "%s (key %q)", t.Why, r.id)
 	case !slices.Contains(r.txTypes, typ):
-		d = deny(RuleTransactionTypes, "%s transactions (%q) are not allowed for key %q: its transaction_types are %s", typ, t.Name, r.id, r.typeNames())
+		d = deny(refusal.RuleTransactionTypes, "%s transactions (%q) are not allowed for key %q: its transaction_types are %s", typ, t.Name, r.id, r.typeNames())
 	default:
 		return nil
 	}

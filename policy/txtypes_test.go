@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 )
@@ -77,7 +78,7 @@ func TestTransactionTypesRule(t *testing.T) {
 			case slices.Contains(policy.DefaultTransactionTypes, k.Name):
 				checkDecision(t, d, "")
 			default:
-				checkDecision(t, d, policy.RuleTransactionTypes)
+				checkDecision(t, d, refusal.RuleTransactionTypes)
 			}
 			d = evalTx(t, p, c, "split", tx)
 			switch {
@@ -86,7 +87,7 @@ func TestTransactionTypesRule(t *testing.T) {
 			case k.Name == "eip1559":
 				checkDecision(t, d, "")
 			default:
-				checkDecision(t, d, policy.RuleTransactionTypes)
+				checkDecision(t, d, refusal.RuleTransactionTypes)
 				if !strings.Contains(d.Reason, `"`+k.Name+`"`) || !strings.Contains(d.Reason, "transaction_types are eip1559") {
 					t.Errorf("reason %q", d.Reason)
 				}
@@ -96,7 +97,7 @@ func TestTransactionTypesRule(t *testing.T) {
 	// A type the decoder might learn later, unknown to the format.
 	for _, typ := range []ethtx.Type{0x05, 0x7f} {
 		d := evalTx(t, p, c, "hot-0", newTx(t, 1, ops, big.NewInt(1), nil, txType(typ)))
-		checkDecision(t, d, policy.RuleTransactionTypes)
+		checkDecision(t, d, refusal.RuleTransactionTypes)
 	}
 }
 

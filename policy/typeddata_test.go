@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/policy"
 )
 
@@ -109,33 +110,33 @@ func TestPermitRules(t *testing.T) {
 		msg    string
 	}{
 		{name: "EIP-2612 to the router within its cap", key: "hot-0", js: eip2612Doc(1, usdc, router, "5000000000"), grants: []string{gr(1, policy.GrantEIP2612, usdc, k, router, routerCap)}},
-		{name: "EIP-2612 over the cap", key: "hot-0", js: eip2612Doc(1, usdc, router, "5000000001"), rule: policy.RuleAllowanceCaps},
-		{name: "EIP-2612 unlimited to the router", key: "hot-0", js: eip2612Doc(1, usdc, router, maxUint256Dec), rule: policy.RuleAllowanceCaps, msg: "unlimited"},
+		{name: "EIP-2612 over the cap", key: "hot-0", js: eip2612Doc(1, usdc, router, "5000000001"), rule: refusal.RuleAllowanceCaps},
+		{name: "EIP-2612 unlimited to the router", key: "hot-0", js: eip2612Doc(1, usdc, router, maxUint256Dec), rule: refusal.RuleAllowanceCaps, msg: "unlimited"},
 		{name: "EIP-2612 unlimited to Permit2", key: "hot-0", js: eip2612Doc(1, usdc, permit2, maxUint256Dec), grants: []string{gr(1, policy.GrantEIP2612, usdc, k, permit2, nil)}},
-		{name: "EIP-2612 to attacker", key: "hot-0", js: eip2612Doc(1, usdc, attacker, "1"), rule: policy.RuleAllowanceGrants},
+		{name: "EIP-2612 to attacker", key: "hot-0", js: eip2612Doc(1, usdc, attacker, "1"), rule: refusal.RuleAllowanceGrants},
 		{name: "EIP-2612 revocation to attacker", key: "hot-0", js: eip2612Doc(1, usdc, attacker, "0"), grants: []string{gr(1, policy.GrantEIP2612, usdc, k, attacker, new(big.Int))}},
-		{name: "EIP-2612 of a token not allowlisted", key: "hot-0", js: eip2612Doc(1, safeX, router, "1"), rule: policy.RuleAllowanceGrants},
-		{name: "EIP-2612 on a chain not allowed", key: "hot-0", js: eip2612Doc(5, usdc, router, "1"), rule: policy.RuleChains},
-		{name: "EIP-2612 on chain 10 (no tokens)", key: "hot-0", js: eip2612Doc(10, usdc, router, "1"), rule: policy.RuleAllowanceGrants},
-		{name: "EIP-2612 for a key without tokens", key: "bare", js: eip2612Doc(1, usdc, router, "1"), rule: policy.RuleAllowanceGrants},
+		{name: "EIP-2612 of a token not allowlisted", key: "hot-0", js: eip2612Doc(1, safeX, router, "1"), rule: refusal.RuleAllowanceGrants},
+		{name: "EIP-2612 on a chain not allowed", key: "hot-0", js: eip2612Doc(5, usdc, router, "1"), rule: refusal.RuleChains},
+		{name: "EIP-2612 on chain 10 (no tokens)", key: "hot-0", js: eip2612Doc(10, usdc, router, "1"), rule: refusal.RuleAllowanceGrants},
+		{name: "EIP-2612 for a key without tokens", key: "bare", js: eip2612Doc(1, usdc, router, "1"), rule: refusal.RuleAllowanceGrants},
 		{name: "Permit2 single to the router", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "1000", router), grants: []string{gr(1, policy.GrantPermit2Allowance, usdc, k, router, big.NewInt(1000))}},
-		{name: "Permit2 single to attacker", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "1000", attacker), rule: policy.RuleAllowanceGrants},
-		{name: "Permit2 single unlimited (2^160-1) to the router", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, maxUint160Dec, router), rule: policy.RuleAllowanceCaps, msg: "unlimited"},
-		{name: "Permit2 single over the cap", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "5000000001", router), rule: policy.RuleAllowanceCaps},
+		{name: "Permit2 single to attacker", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "1000", attacker), rule: refusal.RuleAllowanceGrants},
+		{name: "Permit2 single unlimited (2^160-1) to the router", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, maxUint160Dec, router), rule: refusal.RuleAllowanceCaps, msg: "unlimited"},
+		{name: "Permit2 single over the cap", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "5000000001", router), rule: refusal.RuleAllowanceCaps},
 		{name: "Permit2 single revocation to attacker", key: "hot-0", js: permitSingleDoc(1, permit2, usdc, "0", attacker), grants: []string{gr(1, policy.GrantPermit2Allowance, usdc, k, attacker, new(big.Int))}},
-		{name: "Permit2 of a token Permit2 may not spend", key: "hot-0", js: permitSingleDoc(1, permit2, dai, "1", router), rule: policy.RuleAllowanceGrants, msg: "Permit2 contract"},
-		{name: "Permit2 look-alike contract", key: "hot-0", js: permitSingleDoc(1, dex, usdc, "1", router), rule: policy.RuleAllowanceGrants, msg: "Permit2 contract"},
+		{name: "Permit2 of a token Permit2 may not spend", key: "hot-0", js: permitSingleDoc(1, permit2, dai, "1", router), rule: refusal.RuleAllowanceGrants, msg: "Permit2 contract"},
+		{name: "Permit2 look-alike contract", key: "hot-0", js: permitSingleDoc(1, dex, usdc, "1", router), rule: refusal.RuleAllowanceGrants, msg: "Permit2 contract"},
 		{name: "Permit2 batch within caps", key: "hot-0", js: permitBatchDoc(router, tokenAmount{usdc, "10"}, tokenAmount{usdc, "20"}), grants: []string{gr(1, policy.GrantPermit2Allowance, usdc, k, router, big.NewInt(10)), gr(1, policy.GrantPermit2Allowance, usdc, k, router, big.NewInt(20))}},
-		{name: "Permit2 batch with a token not allowlisted", key: "hot-0", js: permitBatchDoc(router, tokenAmount{usdc, "10"}, tokenAmount{safeX, "1"}), rule: policy.RuleAllowanceGrants},
-		{name: "Permit2 batch to attacker", key: "hot-0", js: permitBatchDoc(attacker, tokenAmount{usdc, "10"}), rule: policy.RuleAllowanceGrants},
+		{name: "Permit2 batch with a token not allowlisted", key: "hot-0", js: permitBatchDoc(router, tokenAmount{usdc, "10"}, tokenAmount{safeX, "1"}), rule: refusal.RuleAllowanceGrants},
+		{name: "Permit2 batch to attacker", key: "hot-0", js: permitBatchDoc(attacker, tokenAmount{usdc, "10"}), rule: refusal.RuleAllowanceGrants},
 		{name: "Permit2 transfer to the router", key: "hot-0", js: permitTransferDoc(usdc, "5000000000", router), grants: []string{gr(1, policy.GrantPermit2Transfer, usdc, k, router, routerCap)}},
-		{name: "Permit2 transfer to attacker", key: "hot-0", js: permitTransferDoc(usdc, "1", attacker), rule: policy.RuleAllowanceGrants},
-		{name: "Permit2 transfer batch adds up past the cap", key: "hot-0", js: permitBatchTransferDoc(router, tokenAmount{usdc, "3000000000"}, tokenAmount{usdc, "2000000001"}), rule: policy.RuleAllowanceCaps},
+		{name: "Permit2 transfer to attacker", key: "hot-0", js: permitTransferDoc(usdc, "1", attacker), rule: refusal.RuleAllowanceGrants},
+		{name: "Permit2 transfer batch adds up past the cap", key: "hot-0", js: permitBatchTransferDoc(router, tokenAmount{usdc, "3000000000"}, tokenAmount{usdc, "2000000001"}), rule: refusal.RuleAllowanceCaps},
 		{name: "Permit2 transfer batch adds up to the cap", key: "hot-0", js: permitBatchTransferDoc(router, tokenAmount{usdc, "3000000000"}, tokenAmount{usdc, "2000000000"}), grants: []string{gr(1, policy.GrantPermit2Transfer, usdc, k, router, big.NewInt(3e9)), gr(1, policy.GrantPermit2Transfer, usdc, k, router, big.NewInt(2e9))}},
-		{name: "Permit2 unlimited transfer to the router", key: "hot-0", js: permitBatchTransferDoc(router, tokenAmount{usdc, maxUint256Dec}), rule: policy.RuleAllowanceCaps},
+		{name: "Permit2 unlimited transfer to the router", key: "hot-0", js: permitBatchTransferDoc(router, tokenAmount{usdc, maxUint256Dec}), rule: refusal.RuleAllowanceCaps},
 		{name: "Permit2 witness transfer to the router", key: "hot-0", js: witnessTransferDoc(usdc, "1", router), grants: []string{gr(1, policy.GrantPermit2Transfer, usdc, k, router, big.NewInt(1))}},
-		{name: "Permit2 witness transfer to attacker", key: "hot-0", js: witnessTransferDoc(usdc, "1", attacker), rule: policy.RuleAllowanceGrants},
-		{name: "a near-miss permit", key: "hot-0", js: strings.NewReplacer(`"name":"value"`, `"name":"amount"`, `"value":"1"`, `"amount":"1"`).Replace(eip2612Doc(1, usdc, router, "1")), rule: policy.RuleAllowanceGrants, msg: "looks like"},
+		{name: "Permit2 witness transfer to attacker", key: "hot-0", js: witnessTransferDoc(usdc, "1", attacker), rule: refusal.RuleAllowanceGrants},
+		{name: "a near-miss permit", key: "hot-0", js: strings.NewReplacer(`"name":"value"`, `"name":"amount"`, `"value":"1"`, `"amount":"1"`).Replace(eip2612Doc(1, usdc, router, "1")), rule: refusal.RuleAllowanceGrants, msg: "looks like"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.EvaluateTypedData(typedReq(t, c, tt.key, tt.js))
@@ -165,17 +166,17 @@ func TestSafeTxTypedData(t *testing.T) {
 	}{
 		{name: "USDC transfer from the Safe", js: safeTxDoc(1, safeA, usdc, nil, transferData, 0, 0, zeroAddr, zeroAddr), moves: []string{mv(1, usdc, safeA, ops, big.NewInt(100))}},
 		{name: "native from the Safe", js: safeTxDoc(1, safeA, treasury, oneETH, nil, 0, 0, zeroAddr, zeroAddr), moves: []string{mv(1, "native", safeA, treasury, oneETH)}},
-		{name: "to attacker", js: safeTxDoc(1, safeA, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), rule: policy.RuleDestinations},
-		{name: "DELEGATECALL to a malicious implementation", js: safeTxDoc(1, safeA, bybitImp, nil, pack(t, "transfer(address,uint256)", ga(t, attacker), big.NewInt(0)), 1, 0, zeroAddr, zeroAddr), rule: policy.RuleSafeOperation},
+		{name: "to attacker", js: safeTxDoc(1, safeA, usdc, nil, erc20Transfer(t, attacker, big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), rule: refusal.RuleDestinations},
+		{name: "DELEGATECALL to a malicious implementation", js: safeTxDoc(1, safeA, bybitImp, nil, pack(t, "transfer(address,uint256)", ga(t, attacker), big.NewInt(0)), 1, 0, zeroAddr, zeroAddr), rule: refusal.RuleSafeOperation},
 		{name: "MultiSendCallOnly batch", js: safeTxDoc(1, safeA, msco, nil, multiSend(t, msCall{to: usdc, data: transferData}), 1, 0, zeroAddr, zeroAddr), moves: []string{mv(1, usdc, safeA, ops, big.NewInt(100))}},
-		{name: "self call", js: safeTxDoc(1, safeA, safeA, nil, pack(t, "addOwnerWithThreshold(address,uint256)", ga(t, attacker), big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), rule: policy.RuleSafeSelfCall},
-		{name: "refund", js: safeTxDoc(1, safeA, ops, nil, nil, 0, 1, zeroAddr, attacker), rule: policy.RuleSafeRefund},
-		{name: "Safe not allowlisted", js: safeTxDoc(1, safeX, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), rule: policy.RuleSafeTransactions},
-		{name: "chain not allowed", js: safeTxDoc(5, safeA, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), rule: policy.RuleChains},
-		{name: "operation 2", js: safeTxDoc(1, safeA, ops, nil, nil, 2, 0, zeroAddr, zeroAddr), rule: policy.RuleSafeOperation},
-		{name: "malformed data", js: safeTxDoc(1, safeA, usdc, nil, transferData[:10], 0, 0, zeroAddr, zeroAddr), rule: policy.RuleCalldata},
-		{name: "a look-alike SafeTx type", js: strings.Replace(safeTxDoc(1, safeA, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), `"baseGas"`, `"dataGas"`, 2), rule: policy.RuleSafeTransactions},
-		{name: "SafeMessage", js: typedDoc("SafeMessage", fmt.Sprintf(`{"chainId":1,"verifyingContract":"%s"}`, safeA), `{"message":"0x1234"}`, safeDomainType, `"SafeMessage":[{"name":"message","type":"bytes"}]`), rule: policy.RuleSafeTransactions},
+		{name: "self call", js: safeTxDoc(1, safeA, safeA, nil, pack(t, "addOwnerWithThreshold(address,uint256)", ga(t, attacker), big.NewInt(1)), 0, 0, zeroAddr, zeroAddr), rule: refusal.RuleSafeSelfCall},
+		{name: "refund", js: safeTxDoc(1, safeA, ops, nil, nil, 0, 1, zeroAddr, attacker), rule: refusal.RuleSafeRefund},
+		{name: "Safe not allowlisted", js: safeTxDoc(1, safeX, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), rule: refusal.RuleSafeTransactions},
+		{name: "chain not allowed", js: safeTxDoc(5, safeA, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), rule: refusal.RuleChains},
+		{name: "operation 2", js: safeTxDoc(1, safeA, ops, nil, nil, 2, 0, zeroAddr, zeroAddr), rule: refusal.RuleSafeOperation},
+		{name: "malformed data", js: safeTxDoc(1, safeA, usdc, nil, transferData[:10], 0, 0, zeroAddr, zeroAddr), rule: refusal.RuleCalldata},
+		{name: "a look-alike SafeTx type", js: strings.Replace(safeTxDoc(1, safeA, ops, nil, nil, 0, 0, zeroAddr, zeroAddr), `"baseGas"`, `"dataGas"`, 2), rule: refusal.RuleSafeTransactions},
+		{name: "SafeMessage", js: typedDoc("SafeMessage", fmt.Sprintf(`{"chainId":1,"verifyingContract":"%s"}`, safeA), `{"message":"0x1234"}`, safeDomainType, `"SafeMessage":[{"name":"message","type":"bytes"}]`), rule: refusal.RuleSafeTransactions},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.EvaluateTypedData(typedReq(t, c, "hot-0", tt.js))
@@ -194,11 +195,11 @@ func TestSafeTxTypedData(t *testing.T) {
 	doc.Keys[0].TypedData = &policy.TypedDataRule{Domains: []policy.TypedDataDomain{{ChainID: 1, VerifyingContract: safeA}}}
 	q := compile(t, doc)
 	d := q.EvaluateTypedData(typedReq(t, c, "hot-0", safeTxDoc(1, safeA, bybitImp, nil, nil, 1, 0, zeroAddr, zeroAddr)))
-	checkDecision(t, d, policy.RuleSafeOperation)
+	checkDecision(t, d, refusal.RuleSafeOperation)
 	// Without the document, a SafeTx cannot be checked.
 	req := typedReq(t, c, "hot-0", safeTxDoc(1, safeA, ops, nil, nil, 0, 0, zeroAddr, zeroAddr))
 	req.Data = nil
-	checkDecision(t, p.EvaluateTypedData(req), policy.RuleSafeTransactions)
+	checkDecision(t, p.EvaluateTypedData(req), refusal.RuleSafeTransactions)
 }
 
 func TestRawDigest(t *testing.T) {
@@ -211,8 +212,8 @@ func TestRawDigest(t *testing.T) {
 	}{
 		{"raw", 32, ""},
 		{"raw", 5, ""},
-		{"hot-0", 32, policy.RulePersonalMessages}, // no personal messages at all
-		{"bare", 32, policy.RulePersonalMessages},
+		{"hot-0", 32, refusal.RulePersonalMessages}, // no personal messages at all
+		{"bare", 32, refusal.RulePersonalMessages},
 	} {
 		d := p.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: tt.key, Message: make([]byte, tt.n)})
 		if d.Allow != (tt.rule == "") || d.Rule != tt.rule {
@@ -222,7 +223,7 @@ func TestRawDigest(t *testing.T) {
 	doc := fullDoc(c)
 	doc.Keys[0].PersonalMessages = true
 	q := compile(t, doc)
-	if d := q.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, 32)}); d.Rule != policy.RuleRawDigest {
+	if d := q.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c, KeyID: "hot-0", Message: make([]byte, 32)}); d.Rule != refusal.RuleRawDigest {
 		t.Errorf("32 bytes without raw_digest: %+v", d)
 	}
 	for _, tt := range []struct {
@@ -230,15 +231,15 @@ func TestRawDigest(t *testing.T) {
 		rule string
 	}{
 		{"raw", ""},
-		{"hot-0", policy.RuleRawDigest},
-		{"nobody", policy.RuleClientKeys},
+		{"hot-0", refusal.RuleRawDigest},
+		{"nobody", refusal.RuleClientKeys},
 	} {
 		d := p.EvaluateRawDigest(&policy.RawDigest{Client: c, KeyID: tt.key})
 		if d.Allow != (tt.rule == "") || d.Rule != tt.rule {
 			t.Errorf("raw digest for %s: %+v, want rule %q", tt.key, d, tt.rule)
 		}
 	}
-	if d := p.EvaluateRawDigest(&policy.RawDigest{Client: client(t), KeyID: "raw"}); d.Rule != policy.RuleClientKeys {
+	if d := p.EvaluateRawDigest(&policy.RawDigest{Client: client(t), KeyID: "raw"}); d.Rule != refusal.RuleClientKeys {
 		t.Errorf("raw digest from a stranger: %+v", d)
 	}
 }

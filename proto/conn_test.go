@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -448,7 +450,7 @@ func TestServerBadRequest(t *testing.T) {
 		}
 		id, m := readResponse(t, fr)
 		e, ok := m.(*Error)
-		if id != 7 || !ok || e.Code != CodeBadRequest {
+		if id != 7 || !ok || e.Code != refusal.CodeBadRequest {
 			t.Fatalf("response to %x: %d %#v", p, id, m)
 		}
 	}
@@ -493,7 +495,7 @@ func TestServerHandlerPanic(t *testing.T) {
 	}), opts)
 	_, err := c.Call(context.Background(), &SignRequest{Body: []byte("SECRET-BODY")})
 	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeInternal {
+	if !errors.As(err, &e) || e.Code != refusal.CodeInternal {
 		t.Fatalf("Call: %v", err)
 	}
 	if _, err := c.Call(context.Background(), &SignRequest{Body: []byte("again")}); !errors.As(err, &e) {
@@ -524,7 +526,7 @@ func TestServerBadResponses(t *testing.T) {
 			c := pipeClient(t, HandlerFunc(func(context.Context, Message) Message { return tc.resp }), nil)
 			_, err := c.Call(context.Background(), &SignRequest{})
 			var e *Error
-			if !errors.As(err, &e) || e.Code != CodeInternal {
+			if !errors.As(err, &e) || e.Code != refusal.CodeInternal {
 				t.Errorf("Call: %v", err)
 			}
 		})

@@ -87,8 +87,9 @@
 //	                      5: array (..16) of PendingPolicy {1: document, 2: version, 3: hash, 4: effective_ms, 5: signers}
 //
 // Requests are answered with the matching response type or with an Error.
-// Error codes defined here are [CodeBadRequest] and [CodeInternal]; handlers
-// define their own.
+// This package answers with the codes refusal.CodeBadRequest and
+// refusal.CodeInternal (package api/refusal defines every code); handlers
+// use the others.
 //
 // # Canonical encoding only
 //

@@ -56,16 +56,6 @@ const (
 	MaxAuditRecords         = 256      // records in one AuditResponse
 )
 
-// Error codes set by this package; handlers may use others.
-const (
-	// CodeBadRequest answers a frame whose envelope could be read but
-	// whose content could not be decoded, or which is not a request.
-	CodeBadRequest = "bad_request"
-	// CodeInternal answers a request whose handler panicked, returned no
-	// message, or returned one that could not be encoded.
-	CodeInternal = "internal"
-)
-
 // A Message is one of the message types of this package: HealthRequest,
 // SignResponse, and so on. Marshal accepts values and pointers of these
 // types; Unmarshal returns pointers (*HealthRequest, ...).

@@ -17,13 +17,15 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
 // A Handler answers requests. Handle is called concurrently, once per
 // request, with a context that is canceled when the connection closes or the
 // server stops. It returns the response: the request's ResponseType, or an
 // *Error. A panic is recovered and answered with an Error of code
-// CodeInternal, as is a nil response or one that cannot be encoded (see
+// refusal.CodeInternal, as is a nil response or one that cannot be encoded (see
 // Marshal), except that an *Error whose strings exceed the caps or are not
 // UTF-8 is sent truncated and repaired, keeping its code.
 type Handler interface {
@@ -220,9 +222,10 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // One goroutine reads and decodes frames; each request is handled in its own
 // goroutine, at most opts.MaxInFlightPerConn at a time; one goroutine writes
 // responses through a buffer, flushing whenever none is queued. A frame
-// that fails to decode is answered with an Error of code CodeBadRequest if
-// its envelope, and with it the request id, could be read; otherwise the
-// stream cannot be trusted any more, and the connection is closed.
+// that fails to decode is answered with an Error of code
+// refusal.CodeBadRequest if its envelope, and with it the request id, could
+// be read; otherwise the stream cannot be trusted any more, and the
+// connection is closed.
 //
 // The connection is also closed, with an error wrapping ErrIdle or
 // ErrFrameTimeout, when it stays idle for opts.IdleTimeout or a frame does
@@ -382,7 +385,7 @@ func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
 		if !IsRequest(req.Type()) {
 			s.log.Warn("proto: bad request", "id", id, "type", req.Type())
 			s.begin()
-			s.send(id, &Error{Code: CodeBadRequest, Message: "proto: " + req.Type().String() + " is not a request"})
+			s.send(id, &Error{Code: refusal.CodeBadRequest, Message: "proto: " + req.Type().String() + " is not a request"})
 			continue
 		}
 		slots := sem
@@ -413,13 +416,13 @@ func (s *connServer) handle(id uint64, req Message) (resp Message) {
 			// either may hold request contents or secrets.
 			s.log.Error("proto: handler panicked", "type", req.Type(), "id", id,
 				"panic_type", fmt.Sprintf("%T", r), "stack", callers())
-			resp = &Error{Code: CodeInternal, Message: "internal error"}
+			resp = &Error{Code: refusal.CodeInternal, Message: "internal error"}
 		}
 	}()
 	resp = s.h.Handle(s.ctx, req)
 	if resp == nil || (reflect.ValueOf(resp).Kind() == reflect.Pointer && reflect.ValueOf(resp).IsNil()) {
 		s.log.Error("proto: handler returned no response", "type", req.Type(), "id", id)
-		return &Error{Code: CodeInternal, Message: "internal error"}
+		return &Error{Code: refusal.CodeInternal, Message: "internal error"}
 	}
 	return resp
 }
@@ -449,7 +452,7 @@ func (s *connServer) send(id uint64, m Message) {
 	}
 	if err != nil {
 		s.log.Error("proto: response cannot be encoded", "type", m.Type(), "id", id, "err", err)
-		p, err = Marshal(id, &Error{Code: CodeInternal, Message: "proto: response could not be encoded"})
+		p, err = Marshal(id, &Error{Code: refusal.CodeInternal, Message: "proto: response could not be encoded"})
 		if err != nil {
 			panic("proto: cannot encode internal error: " + err.Error()) // unreachable
 		}
@@ -519,7 +522,7 @@ func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
 
 // badRequest turns a decoding error into an Error within the caps.
 func badRequest(err error) *Error {
-	return &Error{Code: CodeBadRequest, Message: truncateText(err.Error(), MaxErrorMessageLen)}
+	return &Error{Code: refusal.CodeBadRequest, Message: truncateText(err.Error(), MaxErrorMessageLen)}
 }
 
 // truncateText returns s as valid UTF-8 (our errors may quote what the peer

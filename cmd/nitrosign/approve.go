@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/ethmsg"
@@ -131,7 +132,7 @@ func runApprove(args []string, stdout, stderr io.Writer) error {
 	sr, pending, err := c.Approve(ctx, req)
 	var ae *client.APIError
 	switch {
-	case errors.As(err, &ae) && ae.Code == api.CodeApprovalRejected && *reject:
+	case errors.As(err, &ae) && ae.Code == refusal.CodeApprovalRejected && *reject:
 		fmt.Fprintf(stdout, "Rejected: approval %s will not be signed.\n", *id)
 		return nil
 	case errors.As(err, &ae):

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -92,7 +93,7 @@ func newApproveHost(t *testing.T, state api.PendingResponse) *approveHost {
 		st := h.state
 		h.mu.Unlock()
 		if r.PathValue("id") != st.ApprovalID {
-			reply(w, 404, api.ErrorResponse{Error: api.Error{Code: api.CodeNotFound, Message: "no such approval"}})
+			reply(w, 404, api.ErrorResponse{Error: api.Error{Code: refusal.CodeNotFound, Message: "no such approval"}})
 			return
 		}
 		reply(w, 200, st)
@@ -101,7 +102,7 @@ func newApproveHost(t *testing.T, state api.PendingResponse) *approveHost {
 		b, _ := io.ReadAll(r.Body)
 		req, err := api.DecodeApprovalRequest(b)
 		if err != nil {
-			reply(w, 400, api.ErrorResponse{Error: api.Error{Code: api.CodeBadRequest, Message: err.Error()}})
+			reply(w, 400, api.ErrorResponse{Error: api.Error{Code: refusal.CodeBadRequest, Message: err.Error()}})
 			return
 		}
 		h.mu.Lock()
@@ -316,7 +317,7 @@ func TestApproveReject(t *testing.T) {
 	f := txFixture(t, nil)
 	h := newApproveHost(t, f.pending)
 	h.setAnswer(func(*api.ApprovalRequest) (int, any) {
-		return 403, api.ErrorResponse{Error: api.Error{Code: api.CodeApprovalRejected, Rule: "approvals", Message: "rejected by alice"}}
+		return 403, api.ErrorResponse{Error: api.Error{Code: refusal.CodeApprovalRejected, Rule: "approvals", Message: "rejected by alice"}}
 	})
 	s, keyFile := approverKey(t, stamp.P256)
 	code, out, errOut := runCLI(t, "yes\n", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--reject")
@@ -419,7 +420,7 @@ func TestSignPendingExitStatus(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if _, err := stamp.Verify(r.Header.Get(stamp.Header), b); err != nil {
-			reply(w, 401, api.ErrorResponse{Error: api.Error{Code: api.CodeUnauthorized, Message: err.Error()}})
+			reply(w, 401, api.ErrorResponse{Error: api.Error{Code: refusal.CodeUnauthorized, Message: err.Error()}})
 			return
 		}
 		mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 )
 
@@ -262,8 +263,8 @@ func TestAuditVerifyWarnings(t *testing.T) {
 	for _, r := range []audit.Record{
 		{TimeMS: 1, Kind: audit.KindGenesis, Decision: "started", Summary: "genesis"},
 		{TimeMS: 2, Kind: audit.KindDecision, Decision: "signed", Checkpoint: 2},
-		{TimeMS: 3, Kind: audit.KindBoot, Decision: "started_with_rollback", Rule: audit.RuleCheckpointRollback, Checkpoint: 2,
-			Summary: "started; " + audit.RollbackNote(audit.RuleCheckpointRollback, "record 2 says checkpoint generation 2, the checkpoint handed back is generation 1")},
+		{TimeMS: 3, Kind: audit.KindBoot, Decision: "started_with_rollback", Rule: refusal.RuleCheckpointRollback, Checkpoint: 2,
+			Summary: "started; " + audit.RollbackNote(refusal.RuleCheckpointRollback, "record 2 says checkpoint generation 2, the checkpoint handed back is generation 1")},
 		{TimeMS: 4, Kind: audit.KindDecision, Decision: "signed", Checkpoint: 1},
 	} {
 		_, line, err := chain.Append(r, true)

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
-	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/kmssim"
@@ -474,7 +474,7 @@ func (s *Stack) waitUnsealed(ctx context.Context) error {
 		switch {
 		case st.State == host.UnsealDone:
 			return nil
-		case st.State == host.UnsealFailed && st.Code == enclave.CodeKMSAccessDenied:
+		case st.State == host.UnsealFailed && st.Code == refusal.CodeKMSAccessDenied:
 			d, ok := s.kms.LastDenial()
 			return denialError(d, ok, s.Measurement, st.Err.Error())
 		}

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/sha3"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -292,21 +293,21 @@ func TestDevStackRefusals(t *testing.T) {
 		code     string
 		rule     string
 	}{
-		{"over the per-transaction limit", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("1000000000000000001")}), 403, api.CodePolicyDenied, "max_per_transaction"},
-		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, api.CodePolicyDenied, "destinations"},
-		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, api.CodePolicyDenied, "chains"},
-		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, api.CodePolicyDenied, "contract_creation"},
-		{"USDC transfer to a recipient not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer("0x3333333333333333333333333333333333333333", 1e6)}), 403, api.CodePolicyDenied, "destinations"},
-		{"USDC transfer over 1,000 USDC", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1_000_000_001)}), 403, api.CodePolicyDenied, "max_per_transaction"},
-		{"USDC approve (no allowance grants)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(devstack.ExampleDestinationA, 1)[4:]...)}), 403, api.CodePolicyDenied, "allowance_grants"},
-		{"ERC-20 transfer of a token not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
-		{"USDC transfer on Sepolia (no token rules there)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, api.CodePolicyDenied, "calldata"},
-		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, api.CodeBadRequest, ""},
-		{"legacy transaction to a destination not allowlisted", devstack.ExampleKeyID, legacy, 403, api.CodePolicyDenied, "destinations"},
-		{"unknown transaction type", devstack.ExampleKeyID, []byte{0x05, 0xc0}, 400, api.CodeUnsupportedTransactionType, ""},
-		{"malformed transaction", devstack.ExampleKeyID, append(eip1559(t, ok), 0x00), 400, api.CodeBadRequest, ""},
-		{"unknown key id", "cold-9", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
-		{"unknown key address", "0x000000000000000000000000000000000000dEaD", eip1559(t, ok), 404, api.CodeUnknownKey, ""},
+		{"over the per-transaction limit", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("1000000000000000001")}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
+		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "destinations"},
+		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "chains"},
+		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, refusal.CodePolicyDenied, "contract_creation"},
+		{"USDC transfer to a recipient not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer("0x3333333333333333333333333333333333333333", 1e6)}), 403, refusal.CodePolicyDenied, "destinations"},
+		{"USDC transfer over 1,000 USDC", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1_000_000_001)}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
+		{"USDC approve (no allowance grants)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(devstack.ExampleDestinationA, 1)[4:]...)}), 403, refusal.CodePolicyDenied, "allowance_grants"},
+		{"ERC-20 transfer of a token not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
+		{"USDC transfer on Sepolia (no token rules there)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
+		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, refusal.CodeBadRequest, ""},
+		{"legacy transaction to a destination not allowlisted", devstack.ExampleKeyID, legacy, 403, refusal.CodePolicyDenied, "destinations"},
+		{"unknown transaction type", devstack.ExampleKeyID, []byte{0x05, 0xc0}, 400, refusal.CodeUnsupportedTransactionType, ""},
+		{"malformed transaction", devstack.ExampleKeyID, append(eip1559(t, ok), 0x00), 400, refusal.CodeBadRequest, ""},
+		{"unknown key id", "cold-9", eip1559(t, ok), 404, refusal.CodeUnknownKey, ""},
+		{"unknown key address", "0x000000000000000000000000000000000000dEaD", eip1559(t, ok), 404, refusal.CodeUnknownKey, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.SignTransaction(ctx, tc.key, tc.unsigned)
@@ -367,14 +368,14 @@ func TestDevStackRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"replayed request", b1, stamped(b1, st.Client), 401, api.CodeReplayedRequest},
-		{"missing stamp", body("nostamp", now), "", 401, api.CodeUnauthorized},
-		{"stamp over another body", tampered, stamped(b1, st.Client), 401, api.CodeUnauthorized},
-		{"unregistered client", body("stranger", now), stamped(body("stranger", now), mustSigner(t, stranger)), 401, api.CodeUnauthorized},
-		{"stale timestamp", body("stale", now-6*60*1000), stamped(body("stale", now-6*60*1000), st.Client), 401, api.CodeStaleRequest},
-		{"future timestamp", body("future", now+5*60*1000), stamped(body("future", now+5*60*1000), st.Client), 401, api.CodeStaleRequest},
-		{"not JSON", []byte("hello"), stamped([]byte("hello"), st.Client), 400, api.CodeBadRequest},
-		{"garbage stamp", body("garbage", now), "!!!", 401, api.CodeUnauthorized},
+		{"replayed request", b1, stamped(b1, st.Client), 401, refusal.CodeReplayedRequest},
+		{"missing stamp", body("nostamp", now), "", 401, refusal.CodeUnauthorized},
+		{"stamp over another body", tampered, stamped(b1, st.Client), 401, refusal.CodeUnauthorized},
+		{"unregistered client", body("stranger", now), stamped(body("stranger", now), mustSigner(t, stranger)), 401, refusal.CodeUnauthorized},
+		{"stale timestamp", body("stale", now-6*60*1000), stamped(body("stale", now-6*60*1000), st.Client), 401, refusal.CodeStaleRequest},
+		{"future timestamp", body("future", now+5*60*1000), stamped(body("future", now+5*60*1000), st.Client), 401, refusal.CodeStaleRequest},
+		{"not JSON", []byte("hello"), stamped([]byte("hello"), st.Client), 400, refusal.CodeBadRequest},
+		{"garbage stamp", body("garbage", now), "!!!", 401, refusal.CodeUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, e := post(tc.body, tc.stamp)
@@ -390,9 +391,9 @@ func TestDevStackRefusals(t *testing.T) {
 		status       int
 		code         string
 	}{
-		{http.MethodGet, "/v1/sign", 405, api.CodeMethodNotAllowed},
-		{http.MethodPost, "/v1/keys", 405, api.CodeMethodNotAllowed},
-		{http.MethodGet, "/v1/nothing", 404, api.CodeNotFound},
+		{http.MethodGet, "/v1/sign", 405, refusal.CodeMethodNotAllowed},
+		{http.MethodPost, "/v1/keys", 405, refusal.CodeMethodNotAllowed},
+		{http.MethodGet, "/v1/nothing", 404, refusal.CodeNotFound},
 	} {
 		req, _ := http.NewRequest(tc.method, st.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -409,8 +410,8 @@ func TestDevStackRefusals(t *testing.T) {
 
 	// An oversized body is refused by the host before it reaches the enclave.
 	oversized := bytes.Repeat([]byte("a"), api.MaxBodySize+1)
-	if code, e := post(oversized, "x"); code != 413 || e.Code != api.CodeTooLarge {
-		t.Errorf("oversized body = %d %+v, want 413 %s", code, e, api.CodeTooLarge)
+	if code, e := post(oversized, "x"); code != 413 || e.Code != refusal.CodeTooLarge {
+		t.Errorf("oversized body = %d %+v, want 413 %s", code, e, refusal.CodeTooLarge)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
@@ -58,13 +59,13 @@ func TestExamplePolicy(t *testing.T) {
 	}{
 		{"1 ETH to A on mainnet", 1, destA, oneETH, nil, ""},
 		{"1 ETH to B on Sepolia", 11155111, destB, oneETH, nil, ""},
-		{"1 ETH and 1 wei to B", 1, destB, new(big.Int).Add(oneETH, big.NewInt(1)), nil, policy.RuleMaxPerTransaction},
-		{"ETH to another address", 1, other, big.NewInt(1), nil, policy.RuleDestinations},
+		{"1 ETH and 1 wei to B", 1, destB, new(big.Int).Add(oneETH, big.NewInt(1)), nil, refusal.RuleMaxPerTransaction},
+		{"ETH to another address", 1, other, big.NewInt(1), nil, refusal.RuleDestinations},
 		{"1,000 USDC to A", 1, usdc, new(big.Int), call(transfer, destA, big.NewInt(1_000_000_000)), ""},
-		{"1,000.000001 USDC to B", 1, usdc, new(big.Int), call(transfer, destB, big.NewInt(1_000_000_001)), policy.RuleMaxPerTransaction},
-		{"USDC to another address", 1, usdc, new(big.Int), call(transfer, other, big.NewInt(1)), policy.RuleDestinations},
-		{"USDC on Sepolia", 11155111, usdc, new(big.Int), call(transfer, destA, big.NewInt(1)), policy.RuleCalldata},
-		{"USDC approve of A", 1, usdc, new(big.Int), call(approve, destA, big.NewInt(1)), policy.RuleAllowanceGrants},
+		{"1,000.000001 USDC to B", 1, usdc, new(big.Int), call(transfer, destB, big.NewInt(1_000_000_001)), refusal.RuleMaxPerTransaction},
+		{"USDC to another address", 1, usdc, new(big.Int), call(transfer, other, big.NewInt(1)), refusal.RuleDestinations},
+		{"USDC on Sepolia", 11155111, usdc, new(big.Int), call(transfer, destA, big.NewInt(1)), refusal.RuleCalldata},
+		{"USDC approve of A", 1, usdc, new(big.Int), call(approve, destA, big.NewInt(1)), refusal.RuleAllowanceGrants},
 		{"USDC approve revocation", 1, usdc, new(big.Int), call(approve, other, new(big.Int)), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

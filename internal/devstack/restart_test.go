@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 )
@@ -78,16 +79,16 @@ func TestDevStackRestartsKilledEnclave(t *testing.T) {
 		for {
 			code, h := health(t, st.URL)
 			if code == 503 {
-				if h.Status != api.StatusDegraded || h.Error == nil || h.Error.Code != api.CodeEnclaveUnavailable {
+				if h.Status != api.StatusDegraded || h.Error == nil || h.Error.Code != refusal.CodeEnclaveUnavailable {
 					t.Fatalf("round %d: health while the enclave is down: %d %+v %+v", round, code, h, h.Error)
 				}
 				if !sawDown {
 					_, err := sign(int64(100 + round))
 					var ae *client.APIError
-					if !errors.As(err, &ae) || ae.Status != 503 || ae.Code != api.CodeEnclaveUnavailable {
+					if !errors.As(err, &ae) || ae.Status != 503 || ae.Code != refusal.CodeEnclaveUnavailable {
 						// The new run may already be up but locked.
 						if es := st.Enclave(); !es.Running {
-							t.Fatalf("round %d: sign while the enclave is down: %v, want 503 %s", round, err, api.CodeEnclaveUnavailable)
+							t.Fatalf("round %d: sign while the enclave is down: %v, want 503 %s", round, err, refusal.CodeEnclaveUnavailable)
 						}
 					}
 				}

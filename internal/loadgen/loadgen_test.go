@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/internal/loadgen"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -59,7 +59,7 @@ func TestRunFailsFastWhenNothingWorks(t *testing.T) {
 	defer ts.Close()
 	s, _ := stamp.GenerateSigner(stamp.Ed25519)
 	_, err := loadgen.Run(context.Background(), loadgen.Options{URL: ts.URL, Signer: s, Key: "k", Unsigned: []byte{2}, Clients: 2, Duration: time.Hour})
-	if err == nil || !strings.Contains(err.Error(), api.CodePolicyDenied) {
+	if err == nil || !strings.Contains(err.Error(), refusal.CodePolicyDenied) {
 		t.Fatalf("err = %v, want the first request's refusal", err)
 	}
 }
