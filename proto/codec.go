@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 )
 
 var (
@@ -43,29 +45,18 @@ var (
 )
 
 func init() {
-	eo := cbor.CoreDetEncOptions()
 	// Encode nil slices as empty byte strings and arrays, not null, so
 	// that nil and empty have the same (single) encoding.
-	eo.NilContainers = cbor.NilContainerAsEmpty
-	em, err := eo.UserBufferEncMode()
+	em, err := strictcbor.EncOptions(cbor.NilContainerAsEmpty).UserBufferEncMode()
 	if err != nil {
 		panic("proto: cbor encoding options: " + err.Error())
 	}
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   maxNestedLevels,
-		MaxArrayElements:  maxArrayElements,
-		MaxMapPairs:       maxMapPairs,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
-	if err != nil {
-		panic("proto: cbor decoding options: " + err.Error())
-	}
-	encMode, decMode = em, dm
+	encMode = em
+	decMode = strictcbor.DecMode(strictcbor.Limits{
+		MaxNestedLevels:  maxNestedLevels,
+		MaxArrayElements: maxArrayElements,
+		MaxMapPairs:      maxMapPairs,
+	})
 }
 
 // envelope is the payload of every frame. Its fields are always present.

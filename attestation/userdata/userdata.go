@@ -34,6 +34,8 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 )
 
 // Format is the value of the format field.
@@ -72,30 +74,25 @@ func KeysHash(keys []Key) [32]byte {
 	return sha256.Sum256([]byte(b.String()))
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+// Decoder caps: user_data is one map of 9 pairs holding no array or map,
+// so the library's smallest caps leave room; its size is capped by MaxSize
+// before it is decoded.
+const (
+	maxNestedLevels  = 4
+	maxArrayElements = 16
+	maxMapPairs      = 16
 )
 
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+// The encoding writes nil slices as null: user_data already attested
+// (and the verifiers' expectations) depend on it.
+var (
+	encMode = strictcbor.EncMode(cbor.NilContainerAsNull)
+	decMode = strictcbor.DecMode(strictcbor.Limits{
+		MaxNestedLevels:  maxNestedLevels,
+		MaxArrayElements: maxArrayElements,
+		MaxMapPairs:      maxMapPairs,
+	})
+)
 
 // Marshal encodes u (with Format filled in).
 func Marshal(u UserData) ([]byte, error) {
