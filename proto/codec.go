@@ -142,7 +142,12 @@ func ResponseType(t Type) Type {
 	return 0
 }
 
+// bufPool holds the buffers decodeCanonical re-encodes into. A buffer that
+// grew beyond maxPooledBuffer is dropped rather than kept: one large message
+// must not pin its memory for the life of the process.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
 
 // Marshal returns the frame payload carrying m as request or response id.
 // The encoding is deterministic: equal arguments give equal bytes. m must be
@@ -243,7 +248,7 @@ func decodeCanonical(data []byte, v any) error {
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
-		if buf.Cap() <= 64<<10 {
+		if buf.Cap() <= maxPooledBuffer {
 			buf.Reset()
 			bufPool.Put(buf)
 		}

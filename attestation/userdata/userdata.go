@@ -44,6 +44,14 @@ const Format = "nitrosign-attestation-v1"
 // MaxSize is the NSM's limit on user_data.
 const MaxSize = 1024
 
+// Field caps checked by Marshal, which keep an encoding within MaxSize: the
+// audit key is a public key, the version a build's version string (as
+// proto.MaxAuditKeyLen and proto.MaxVersionLen).
+const (
+	maxAuditKeyLen = 64
+	maxVersionLen  = 128
+)
+
 // UserData is the decoded user_data of a nitrosign attestation document.
 type UserData struct {
 	Format        string   `cbor:"1,keyasint"`
@@ -97,7 +105,7 @@ var (
 // Marshal encodes u (with Format filled in).
 func Marshal(u UserData) ([]byte, error) {
 	u.Format = Format
-	if len(u.AuditKey) > 64 || len(u.Version) > 128 {
+	if len(u.AuditKey) > maxAuditKeyLen || len(u.Version) > maxVersionLen {
 		return nil, errors.New("userdata: field too long")
 	}
 	b, err := encMode.Marshal(u)
