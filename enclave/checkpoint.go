@@ -91,12 +91,15 @@ type checkpointKey struct {
 
 // Checkpoint decoder caps. A checkpoint nests to depth 4 (the checkpoint
 // map, Pending, one pending change, its Signers); its longest array is
-// Spent (at most MaxSpentCommands) and its largest map the checkpoint's 16
-// fields. The sealed box is opened, and so authenticated as the enclave's
-// own, before it is decoded: the caps guard against a bug, not a peer.
+// Spent, at most MaxSpentCommands (Keys holds at most maxKeys, Frozen one
+// entry per key and one for all keys), and its largest map the
+// checkpoint's 16 fields. The array cap is tied to MaxSpentCommands: below
+// it, a checkpoint with a full Spent list would seal but not open. The
+// sealed box is opened, and so authenticated as the enclave's own, before
+// it is decoded: the caps guard against a bug, not a peer.
 const (
 	checkpointMaxNestedLevels  = 8
-	checkpointMaxArrayElements = 4096
+	checkpointMaxArrayElements = MaxSpentCommands
 	checkpointMaxMapPairs      = 64
 )
 

@@ -91,8 +91,9 @@ const (
 	maxMapPairs      = 16
 )
 
-// The encoding writes nil slices as null: user_data already attested
-// (and the verifiers' expectations) depend on it.
+// The encoding writes a nil slice as null, as it always has: a locked
+// enclave's user_data (no audit key) holds null for audit_key, and
+// changing that would change the bytes it attests.
 var (
 	encMode = strictcbor.EncMode(cbor.NilContainerAsNull)
 	decMode = strictcbor.DecMode(strictcbor.Limits{
