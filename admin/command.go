@@ -382,13 +382,17 @@ func decodeKeyImport(b json.RawMessage) (*KeyImportBody, error) {
 
 var kmsKeyIDPattern = regexp.MustCompile(`^[A-Za-z0-9:/_.-]+$`)
 
+// maxKMSKeyIDLen is KMS's cap on a key id (a key ARN, alias ARN, id or
+// alias name).
+const maxKMSKeyIDLen = 2048
+
 func decodeSealRotate(b json.RawMessage) (*SealRotateBody, error) {
 	var v SealRotateBody
 	if err := decodeBody(b, &v); err != nil {
 		return nil, err
 	}
-	if v.KMSKeyID != "" && (len(v.KMSKeyID) > 2048 || !kmsKeyIDPattern.MatchString(v.KMSKeyID)) {
-		return nil, fmt.Errorf("kms_key_id %s: want 1 to 2048 of [A-Za-z0-9:/_.-]", quote(v.KMSKeyID))
+	if v.KMSKeyID != "" && (len(v.KMSKeyID) > maxKMSKeyIDLen || !kmsKeyIDPattern.MatchString(v.KMSKeyID)) {
+		return nil, fmt.Errorf("kms_key_id %s: want 1 to %d of [A-Za-z0-9:/_.-]", quote(v.KMSKeyID), maxKMSKeyIDLen)
 	}
 	return &v, nil
 }

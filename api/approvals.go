@@ -41,6 +41,13 @@ const (
 // MaxApprovalBodySize caps POST /v1/approvals bodies.
 const MaxApprovalBodySize = 16 << 10
 
+// Field caps of an approval, in bytes.
+const (
+	MaxApprovalIDLen        = 64  // approval_id
+	MaxApproverLen          = 64  // approver: a name in the admin set
+	MaxApprovalSignatureLen = 512 // signature, in hex: a signature of at most 256 bytes
+)
+
 // PendingResponse is the 202 answer to a sign request that needs approvals,
 // and the state of one (GET /v1/approvals/{id}).
 type PendingResponse struct {
@@ -91,17 +98,17 @@ func DecodeApprovalRequest(b []byte) (*ApprovalRequest, error) {
 	if err := strictjson.Unmarshal(b, &r, MaxApprovalBodySize); err != nil {
 		return nil, fmt.Errorf("approval: %w", err)
 	}
-	if r.ApprovalID == "" || len(r.ApprovalID) > 64 {
-		return nil, fmt.Errorf("approval: approval_id: want 1 to 64 characters")
+	if r.ApprovalID == "" || len(r.ApprovalID) > MaxApprovalIDLen {
+		return nil, fmt.Errorf("approval: approval_id: want 1 to %d characters", MaxApprovalIDLen)
 	}
 	if r.Decision != DecisionApprove && r.Decision != DecisionReject {
 		return nil, fmt.Errorf("approval: decision: want %q or %q", DecisionApprove, DecisionReject)
 	}
-	if r.Approver == "" || len(r.Approver) > 64 {
-		return nil, fmt.Errorf("approval: approver: want 1 to 64 characters")
+	if r.Approver == "" || len(r.Approver) > MaxApproverLen {
+		return nil, fmt.Errorf("approval: approver: want 1 to %d characters", MaxApproverLen)
 	}
-	if r.Signature == "" || len(r.Signature) > 512 {
-		return nil, fmt.Errorf("approval: signature: want hex of at most 256 bytes")
+	if r.Signature == "" || len(r.Signature) > MaxApprovalSignatureLen {
+		return nil, fmt.Errorf("approval: signature: want hex of at most %d bytes", MaxApprovalSignatureLen/2)
 	}
 	return &r, nil
 }

@@ -83,7 +83,7 @@ var (
 // [*APIError] with code not_found. Approval needs no signer.
 func (c *Client) Approval(ctx context.Context, id string) (*api.PendingResponse, error) {
 	if !validApprovalID(id) {
-		return nil, errors.New("client: approval id: want 1 to 64 characters of [A-Za-z0-9._:-]")
+		return nil, fmt.Errorf("client: approval id: want 1 to %d characters of [A-Za-z0-9._:-]", api.MaxApprovalIDLen)
 	}
 	var resp api.PendingResponse
 	if err := c.get(ctx, "/v1/approvals/"+id, &resp); err != nil {
@@ -98,7 +98,7 @@ func (c *Client) Approval(ctx context.Context, id string) (*api.PendingResponse,
 // validApprovalID reports whether id is 1 to 64 characters of
 // [A-Za-z0-9._:-], as the host requires: such an id needs no escaping.
 func validApprovalID(id string) bool {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > api.MaxApprovalIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -88,29 +89,30 @@ type checkpointKey struct {
 	Imported []byte `cbor:"3,keyasint"`
 }
 
-var checkpointDecMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       64,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return dm
-}()
+// Checkpoint decoder caps. A checkpoint nests to depth 4 (the checkpoint
+// map, Pending, one pending change, its Signers); its longest array is
+// Spent, at most MaxSpentCommands (Keys holds at most maxKeys, Frozen one
+// entry per key and one for all keys), and its largest map the
+// checkpoint's 16 fields. The array cap is tied to MaxSpentCommands: below
+// it, a checkpoint with a full Spent list would seal but not open. The
+// sealed box is opened, and so authenticated as the enclave's own, before
+// it is decoded: the caps guard against a bug, not a peer.
+const (
+	checkpointMaxNestedLevels  = 8
+	checkpointMaxArrayElements = MaxSpentCommands
+	checkpointMaxMapPairs      = 64
+)
 
-var checkpointEncMode = func() cbor.EncMode {
-	em, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return em
-}()
+// The checkpoint encoding writes nil slices as null; checkpoints already
+// sealed were written so (either decodes the same).
+var (
+	checkpointDecMode = strictcbor.DecMode(strictcbor.Limits{
+		MaxNestedLevels:  checkpointMaxNestedLevels,
+		MaxArrayElements: checkpointMaxArrayElements,
+		MaxMapPairs:      checkpointMaxMapPairs,
+	})
+	checkpointEncMode = strictcbor.EncMode(cbor.NilContainerAsNull)
+)
 
 // sealCheckpoint encodes and seals c under key.
 func sealCheckpoint(rand io.Reader, key []byte, c *checkpoint) ([]byte, error) {

@@ -9,11 +9,25 @@ import (
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/keys"
+	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
 )
 
 // MaxGenesisSize caps the genesis configuration file.
 const MaxGenesisSize = 1 << 20
+
+// Caps of the genesis configuration's fields.
+const (
+	// MaxAdditionalKeyIDs caps kms.additional_key_ids.
+	MaxAdditionalKeyIDs = 8
+	// MaxRootCAPEMSize caps kms.root_ca_pem, in bytes.
+	MaxRootCAPEMSize = 64 << 10
+	// MaxAuditUnacknowledged caps audit.max_unacknowledged
+	// (limits.max_unacknowledged is capped by limits.MaxCheckpointEvery).
+	MaxAuditUnacknowledged = 1_000_000
+	// MaxTimeLock caps governance.time_lock.
+	MaxTimeLock = 720 * time.Hour
+)
 
 // GenesisFormat is the only genesis format version this enclave reads.
 const GenesisFormat = 1
@@ -126,11 +140,11 @@ func (k *GenesisKMS) validate() error {
 		}
 		seen[id] = true
 	}
-	if len(k.AdditionalKeyIDs) > 8 {
-		return fmt.Errorf("kms.additional_key_ids: at most 8")
+	if len(k.AdditionalKeyIDs) > MaxAdditionalKeyIDs {
+		return fmt.Errorf("kms.additional_key_ids: at most %d", MaxAdditionalKeyIDs)
 	}
-	if len(k.RootCAPEM) > 64<<10 {
-		return fmt.Errorf("kms.root_ca_pem: larger than 64 KiB")
+	if len(k.RootCAPEM) > MaxRootCAPEMSize {
+		return fmt.Errorf("kms.root_ca_pem: larger than %d KiB", MaxRootCAPEMSize>>10)
 	}
 	return nil
 }
@@ -188,21 +202,21 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 		}
 		paths[p.String()] = true
 	}
-	if g.Audit != nil && (g.Audit.MaxUnacknowledged < 1 || g.Audit.MaxUnacknowledged > 1_000_000) {
-		return nil, nil, fmt.Errorf("enclave: genesis: audit.max_unacknowledged: want 1 to 1000000")
+	if g.Audit != nil && (g.Audit.MaxUnacknowledged < 1 || g.Audit.MaxUnacknowledged > MaxAuditUnacknowledged) {
+		return nil, nil, fmt.Errorf("enclave: genesis: audit.max_unacknowledged: want 1 to %d", MaxAuditUnacknowledged)
 	}
 	if g.KMS != nil {
 		if err := g.KMS.validate(); err != nil {
 			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
 		}
 	}
-	if g.Limits != nil && (g.Limits.MaxUnacknowledged < 0 || g.Limits.MaxUnacknowledged > 1_000_000) {
-		return nil, nil, fmt.Errorf("enclave: genesis: limits.max_unacknowledged: want 0 to 1000000")
+	if g.Limits != nil && (g.Limits.MaxUnacknowledged < 0 || g.Limits.MaxUnacknowledged > limits.MaxCheckpointEvery) {
+		return nil, nil, fmt.Errorf("enclave: genesis: limits.max_unacknowledged: want 0 to %d", limits.MaxCheckpointEvery)
 	}
 	if g.Governance != nil {
 		d, err := time.ParseDuration(g.Governance.TimeLock)
-		if err != nil || d < 0 || d > 720*time.Hour {
-			return nil, nil, fmt.Errorf("enclave: genesis: governance.time_lock: want a duration from 0s to 720h, such as \"24h\"")
+		if err != nil || d < 0 || d > MaxTimeLock {
+			return nil, nil, fmt.Errorf("enclave: genesis: governance.time_lock: want a duration from 0s to %dh, such as \"24h\"", MaxTimeLock/time.Hour)
 		}
 	}
 	if len(g.Admins) > 0 {

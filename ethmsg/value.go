@@ -341,6 +341,14 @@ func (d *decoder) arrayValue(tok json.Token, t *typeRef, n int, p *path, depth i
 // included) reads exactly: 2^53-1.
 const maxSafeInteger = 1<<53 - 1
 
+// Digit caps of integers, checked before they are parsed: 2^53-1 has 16
+// decimal digits, 2^256-1 has 64 hex digits and 78 decimal digits.
+const (
+	maxSafeIntegerDigits = 16
+	maxUint256HexDigits  = 64
+	maxUint256Digits     = 78
+)
+
 // parseInteger reads an integer value of type t (uintN or intN) from a JSON
 // number or string and checks its range.
 func parseInteger(tok json.Token, t *typeRef) (*big.Int, error) {
@@ -356,7 +364,7 @@ func parseInteger(tok json.Token, t *typeRef) (*big.Int, error) {
 		}
 		digits := strings.TrimPrefix(s, "-")
 		n, err := strconv.ParseInt(digits, 10, 64)
-		if len(digits) > 16 || err != nil || n > maxSafeInteger {
+		if len(digits) > maxSafeIntegerDigits || err != nil || n > maxSafeInteger {
 			return nil, fmt.Errorf("number %s is beyond 2^53-1 and may be rounded by the wallet: write it as a string", quote(s))
 		}
 		if s[0] == '-' {
@@ -397,8 +405,8 @@ func parseInteger(tok json.Token, t *typeRef) (*big.Int, error) {
 // with an optional minus sign, no leading zeros, at most 78 digits.
 func parseIntegerString(s string) (*big.Int, error) {
 	if hex, ok := strings.CutPrefix(s, "0x"); ok {
-		if hex == "" || len(hex) > 64 {
-			return nil, fmt.Errorf("hex integer %s: want 1 to 64 digits", quote(s))
+		if hex == "" || len(hex) > maxUint256HexDigits {
+			return nil, fmt.Errorf("hex integer %s: want 1 to %d digits", quote(s), maxUint256HexDigits)
 		}
 		for i := 0; i < len(hex); i++ {
 			if _, ok := hexDigit(hex[i]); !ok {
@@ -409,7 +417,7 @@ func parseIntegerString(s string) (*big.Int, error) {
 		return v, nil
 	}
 	digits := strings.TrimPrefix(s, "-")
-	if digits == "" || len(digits) > 78 || !allDigits(digits) {
+	if digits == "" || len(digits) > maxUint256Digits || !allDigits(digits) {
 		return nil, fmt.Errorf("integer string %s: want decimal digits or 0x-hex", quote(s))
 	}
 	if len(digits) > 1 && digits[0] == '0' {

@@ -26,7 +26,7 @@ import (
 const outcomePending = api.StatusPendingApproval
 
 // maxApprovalIDLen caps an approval id (as the enclave's protocol does).
-const maxApprovalIDLen = 64
+const maxApprovalIDLen = proto.MaxApprovalIDLen
 
 // validApprovalID reports whether id is 1 to 64 characters of
 // [A-Za-z0-9._:-], so that no id needs escaping anywhere.

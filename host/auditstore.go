@@ -158,7 +158,7 @@ type auditStore struct {
 	dirty bool
 
 	runID   []byte              // the enclave run this generation writes
-	retired map[string]struct{} // earlier runs: their answers are ignored
+	retired map[string]struct{} // earlier runs (at most maxRetiredRuns): their answers are ignored
 	gen     uint64              // incremented at every new run or log
 
 	// ackSeq and ackHash are the acknowledgement the next poll sends.
@@ -385,10 +385,15 @@ func (s *auditStore) startRun(run, key []byte, acked uint64) error {
 	return nil
 }
 
+// maxRetiredRuns caps the earlier runs an audit store remembers, so that
+// the set does not grow with every enclave restart: past it, the set is
+// cleared.
+const maxRetiredRuns = 64
+
 // switchRunLocked makes run the current one. s.fileMu and s.mu are held.
 func (s *auditStore) switchRunLocked(run []byte) {
 	if s.runID != nil && !bytes.Equal(s.runID, run) {
-		if len(s.retired) >= 64 {
+		if len(s.retired) >= maxRetiredRuns {
 			clear(s.retired)
 		}
 		s.retired[string(s.runID)] = struct{}{}

@@ -37,6 +37,9 @@ import (
 // DefaultListen is the API's default listen address.
 const DefaultListen = "127.0.0.1:8420"
 
+// maxHeaderBytes caps the headers of an API request.
+const maxHeaderBytes = 16 << 10
+
 // Config configures a Server. The zero value of every field but Transport
 // means its default.
 type Config struct {
@@ -225,7 +228,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      s.timeout + 5*time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

@@ -31,8 +31,17 @@ const (
 	// session tokens: the longest IMDS grants (21600 s).
 	DefaultIMDSTokenTTL = 6 * time.Hour
 
-	// maxIMDSBody caps every body read from IMDS.
-	maxIMDSBody = 64 << 10
+	// maxIMDSBody caps every body read from IMDS, maxIMDSHeaderBytes the
+	// headers of its answers.
+	maxIMDSBody        = 64 << 10
+	maxIMDSHeaderBytes = 16 << 10
+	// maxIMDSToken caps an IMDSv2 session token (IMDS's are 56 bytes).
+	maxIMDSToken = 4096
+	// maxRoleNameLen is IAM's cap on a role name.
+	maxRoleNameLen = 64
+	// An access key id is 16 to 128 characters (IAM's AccessKeyId).
+	minAccessKeyIDLen = 16
+	maxAccessKeyIDLen = 128
 
 	imdsTokenPath   = "/latest/api/token"
 	imdsRolesPath   = "/latest/meta-data/iam/security-credentials/"
@@ -210,7 +219,7 @@ func NewIMDS(cfg *IMDSConfig) (*IMDS, error) {
 		MaxIdleConns:           2,
 		MaxIdleConnsPerHost:    2,
 		IdleConnTimeout:        30 * time.Second,
-		MaxResponseHeaderBytes: 16 << 10,
+		MaxResponseHeaderBytes: maxIMDSHeaderBytes,
 		DisableCompression:     true,
 	}
 	return &IMDS{
@@ -315,7 +324,7 @@ func (m *IMDS) sessionToken(ctx context.Context) (string, error) {
 
 // validToken reports whether b can be sent as the token header.
 func validToken(b []byte) bool {
-	if len(b) == 0 || len(b) > 4096 {
+	if len(b) == 0 || len(b) > maxIMDSToken {
 		return false
 	}
 	for _, c := range b {
@@ -370,7 +379,7 @@ func parseRole(b []byte) (string, error) {
 // validRoleName reports whether s is a valid IAM role name (1 to 64 of
 // letters, digits and +=,.@_-), which is then safe in a URL path.
 func validRoleName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > maxRoleNameLen {
 		return false
 	}
 	for _, c := range []byte(s) {
@@ -447,7 +456,7 @@ func parseIMDSCredentials(b []byte, now time.Time) (Credentials, error) {
 // 128 letters and digits): it is printed and logged, so it must not be
 // anything else.
 func validAccessKeyID(s string) bool {
-	if len(s) < 16 || len(s) > 128 {
+	if len(s) < minAccessKeyIDLen || len(s) > maxAccessKeyIDLen {
 		return false
 	}
 	for _, c := range []byte(s) {

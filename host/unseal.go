@@ -285,9 +285,12 @@ func (u *unsealer) unseal(ctx context.Context, run []byte) error {
 	return nil
 }
 
+// maxAuditKeyFile caps the audit key file: the key in hex and a newline.
+const maxAuditKeyFile = 256
+
 // knownAuditKey is the audit key recorded at the last unseal, or nil.
 func (u *unsealer) knownAuditKey() []byte {
-	b, err := readSmall(filepath.Join(u.dir, AuditKeyFile), 256)
+	b, err := readSmall(filepath.Join(u.dir, AuditKeyFile), maxAuditKeyFile)
 	if err != nil {
 		return nil
 	}

@@ -43,6 +43,9 @@ const (
 	operationTimeout = 90 * time.Second
 	// idleTimeout closes a kept-alive connection unused this long.
 	idleTimeout = 30 * time.Second
+	// maxResponseHeaderBytes caps the headers of KMS's answer (the body is
+	// capped where it is read).
+	maxResponseHeaderBytes = 64 << 10
 	// maxAttempts is how often a request is sent, at most: the first time
 	// and two retries, for throttling, 5xx answers and broken connections.
 	maxAttempts = 3
@@ -139,7 +142,7 @@ func New(cfg Config) (*Client, error) {
 			ResponseHeaderTimeout:  responseHeaderTimeout,
 			IdleConnTimeout:        idleTimeout,
 			MaxIdleConnsPerHost:    4,
-			MaxResponseHeaderBytes: 64 << 10,
+			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 			ForceAttemptHTTP2:      false,
 		},
 		// KMS does not redirect; a redirect would send the signed request

@@ -30,6 +30,10 @@ const (
 	MaxBucketsPerWindow = 1024
 	// MaxRefusalKeys caps Options.MaxRefusalKeys.
 	MaxRefusalKeys = 16384
+	// MaxCheckpointEvery caps Options.CheckpointEvery.
+	MaxCheckpointEvery = 1_000_000
+	// MaxMaxSkew caps Options.MaxSkew.
+	MaxMaxSkew = time.Hour
 	// MaxSnapshotSize caps a snapshot. New refuses a configuration whose
 	// worst-case snapshot would be larger, so MarshalBinary always fits.
 	MaxSnapshotSize = 16 << 20
@@ -376,10 +380,10 @@ func (o Options) normalize() (Options, error) {
 	}
 	return o, errors.Join(
 		def(&o.BucketsPerWindow, DefaultBucketsPerWindow, MaxBucketsPerWindow, "BucketsPerWindow"),
-		def(&o.CheckpointEvery, DefaultCheckpointEvery, 1_000_000, "CheckpointEvery"),
+		def(&o.CheckpointEvery, DefaultCheckpointEvery, MaxCheckpointEvery, "CheckpointEvery"),
 		def(&o.MaxRefusalKeys, DefaultMaxRefusalKeys, MaxRefusalKeys, "MaxRefusalKeys"),
 		defDur(&o.CheckpointInterval, DefaultCheckpointInterval, MaxWindow, "CheckpointInterval"),
-		defDur(&o.MaxSkew, DefaultMaxSkew, time.Hour, "MaxSkew"),
+		defDur(&o.MaxSkew, DefaultMaxSkew, MaxMaxSkew, "MaxSkew"),
 		defDur(&o.RefusalWindow, DefaultRefusalWindow, MaxWindow, "RefusalWindow"),
 	)
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -63,6 +64,14 @@ type versionOnly struct {
 	Version uint64 `cbor:"1,keyasint"`
 }
 
+// Decoder caps: the library's smallest. Messages are one map of at most 6
+// pairs holding no array or map.
+const (
+	maxNestedLevels  = 4
+	maxArrayElements = 16
+	maxMapPairs      = 16
+)
+
 var (
 	encMode     cbor.EncMode
 	decMode     cbor.DecMode
@@ -71,24 +80,16 @@ var (
 )
 
 func init() {
-	eo := cbor.CoreDetEncOptions()
 	// nil and empty byte strings have one encoding: the empty byte string.
-	eo.NilContainers = cbor.NilContainerAsEmpty
-	em, err := eo.EncMode()
+	em, err := strictcbor.EncOptions(cbor.NilContainerAsEmpty).EncMode()
 	if err != nil {
 		panic("nsm: cbor encoding options: " + err.Error())
 	}
-	strict := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,  // the smallest the library allows; messages need 1
-		MaxArrayElements:  16, // the smallest allowed; messages have no arrays
-		MaxMapPairs:       16, // the smallest allowed; messages have at most 6
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}
+	strict := strictcbor.DecOptions(strictcbor.Limits{
+		MaxNestedLevels:  maxNestedLevels,
+		MaxArrayElements: maxArrayElements,
+		MaxMapPairs:      maxMapPairs,
+	})
 	dm, err := strict.DecMode()
 	if err != nil {
 		panic("nsm: cbor decoding options: " + err.Error())

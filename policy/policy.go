@@ -64,6 +64,9 @@ const (
 	maxThresholds   = 256  // approval thresholds of a key
 	maxApprovers    = 64   // approvers of a key
 	maxSignature    = 256  // a function signature
+	maxSymbol       = 16   // an asset's symbol, in bytes
+	maxDecimals     = 77   // an asset's decimals: 10^77 is the largest power of ten below 2^256
+	maxAmountDigits = 78   // a decimal amount: 2^256-1 has 78 digits
 )
 
 // Document is the JSON form of a policy. Its field order is the canonical
@@ -378,11 +381,11 @@ func Compile(doc Document) (*Policy, error) {
 		if a.ChainID == 0 {
 			return nil, fmt.Errorf("policy: assets[%d].chain_id: 0 is not a chain id", i)
 		}
-		if a.Symbol == "" || len(a.Symbol) > 16 || !utf8.ValidString(a.Symbol) || strings.ContainsFunc(a.Symbol, isControl) || strings.ContainsRune(a.Symbol, ' ') {
-			return nil, fmt.Errorf("policy: assets[%d].symbol: want 1-16 printable characters without spaces", i)
+		if a.Symbol == "" || len(a.Symbol) > maxSymbol || !utf8.ValidString(a.Symbol) || strings.ContainsFunc(a.Symbol, isControl) || strings.ContainsRune(a.Symbol, ' ') {
+			return nil, fmt.Errorf("policy: assets[%d].symbol: want 1-%d printable characters without spaces", i, maxSymbol)
 		}
-		if a.Decimals > 77 {
-			return nil, fmt.Errorf("policy: assets[%d].decimals: at most 77", i)
+		if a.Decimals > maxDecimals {
+			return nil, fmt.Errorf("policy: assets[%d].decimals: at most %d", i, maxDecimals)
 		}
 		k := assetKey{a.ChainID, addr}
 		if _, dup := p.assets[k]; dup {
@@ -418,7 +421,7 @@ var (
 // parseAmount parses a decimal integer below 2^256 without sign or leading
 // zeros.
 func parseAmount(s string) (*big.Int, error) {
-	if s == "" || len(s) > 78 || (len(s) > 1 && s[0] == '0') || strings.Trim(s, "0123456789") != "" {
+	if s == "" || len(s) > maxAmountDigits || (len(s) > 1 && s[0] == '0') || strings.Trim(s, "0123456789") != "" {
 		return nil, errors.New("want a decimal integer without leading zeros")
 	}
 	v, ok := new(big.Int).SetString(s, 10)

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 )
 
 var (
@@ -43,29 +45,18 @@ var (
 )
 
 func init() {
-	eo := cbor.CoreDetEncOptions()
 	// Encode nil slices as empty byte strings and arrays, not null, so
 	// that nil and empty have the same (single) encoding.
-	eo.NilContainers = cbor.NilContainerAsEmpty
-	em, err := eo.UserBufferEncMode()
+	em, err := strictcbor.EncOptions(cbor.NilContainerAsEmpty).UserBufferEncMode()
 	if err != nil {
 		panic("proto: cbor encoding options: " + err.Error())
 	}
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   maxNestedLevels,
-		MaxArrayElements:  maxArrayElements,
-		MaxMapPairs:       maxMapPairs,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
-	if err != nil {
-		panic("proto: cbor decoding options: " + err.Error())
-	}
-	encMode, decMode = em, dm
+	encMode = em
+	decMode = strictcbor.DecMode(strictcbor.Limits{
+		MaxNestedLevels:  maxNestedLevels,
+		MaxArrayElements: maxArrayElements,
+		MaxMapPairs:      maxMapPairs,
+	})
 }
 
 // envelope is the payload of every frame. Its fields are always present.
@@ -151,7 +142,12 @@ func ResponseType(t Type) Type {
 	return 0
 }
 
+// bufPool holds the buffers decodeCanonical re-encodes into. A buffer that
+// grew beyond maxPooledBuffer is dropped rather than kept: one large message
+// must not pin its memory for the life of the process.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
 
 // Marshal returns the frame payload carrying m as request or response id.
 // The encoding is deterministic: equal arguments give equal bytes. m must be
@@ -252,7 +248,7 @@ func decodeCanonical(data []byte, v any) error {
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
-		if buf.Cap() <= 64<<10 {
+		if buf.Cap() <= maxPooledBuffer {
 			buf.Reset()
 			bufPool.Put(buf)
 		}

@@ -54,6 +54,15 @@ const (
 	MaxAttestationLen       = 16 << 10 // AttestResponse.Document
 	MaxAuditRecordLen       = 64 << 10 // one audit record (a JSON line)
 	MaxAuditRecords         = 256      // records in one AuditResponse
+	MaxAuditKeyLen          = 64       // the audit log's public key (AuditResponse, UnsealResponse)
+	MaxStatusLen            = 32       // SignResponse.Status, ApprovalInfoResponse.Status
+	MaxApprovalIDLen        = 64       // an approval id
+	MaxApprovalBodyLen      = 16 << 10 // ApprovalRequest.Body (api.MaxApprovalBodySize)
+	MaxApprovers            = 64       // approvers named in one answer
+	MaxApproverLen          = 64       // an approver's name
+	MaxPendingPolicies      = 16       // PolicyResponse.Pending (the enclave holds at most 8)
+	MaxSigners              = 64       // admins who signed one pending policy change
+	MaxSignerLen            = 64       // a signer's name
 )
 
 // A Message is one of the message types of this package: HealthRequest,
@@ -237,8 +246,8 @@ func (a AuditRequest) validate() error {
 }
 
 func (a AuditResponse) validate() error {
-	if len(a.Key) > 64 {
-		return fmt.Errorf("key is %d bytes, limit 64", len(a.Key))
+	if len(a.Key) > MaxAuditKeyLen {
+		return fmt.Errorf("key is %d bytes, limit %d", len(a.Key), MaxAuditKeyLen)
 	}
 	if len(a.Records) > MaxAuditRecords {
 		return fmt.Errorf("%d records, limit %d", len(a.Records), MaxAuditRecords)
@@ -357,17 +366,17 @@ func (a AttestResponse) validate() error {
 }
 
 func (s SignResponse) validate() error {
-	if len(s.Approvers) > 64 {
-		return fmt.Errorf("%d approvers, limit 64", len(s.Approvers))
+	if len(s.Approvers) > MaxApprovers {
+		return fmt.Errorf("%d approvers, limit %d", len(s.Approvers), MaxApprovers)
 	}
 	for _, n := range s.Approvers {
-		if err := checkText("approver", n, 64); err != nil {
+		if err := checkText("approver", n, MaxApproverLen); err != nil {
 			return err
 		}
 	}
 	return firstErr(
-		checkText("status", s.Status, 32),
-		checkText("approval id", s.ApprovalID, 64),
+		checkText("status", s.Status, MaxStatusLen),
+		checkText("approval id", s.ApprovalID, MaxApprovalIDLen),
 		checkText("summary", s.Summary, MaxSummaryLen),
 		checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen),
 		checkBytes("audit record", s.AuditRecord, MaxAuditRecordLen),

@@ -147,8 +147,8 @@ func (u UnsealRequest) validate() error {
 }
 
 func (u UnsealResponse) validate() error {
-	if len(u.AuditKey) > 64 {
-		return fmt.Errorf("audit key is %d bytes, limit 64", len(u.AuditKey))
+	if len(u.AuditKey) > MaxAuditKeyLen {
+		return fmt.Errorf("audit key is %d bytes, limit %d", len(u.AuditKey), MaxAuditKeyLen)
 	}
 	return firstErr(
 		checkBytes("sealed seed", u.Sealed, MaxSealedLen),
@@ -224,16 +224,16 @@ func (ApprovalInfoRequest) Type() Type { return TypeApprovalInfoRequest }
 // Type implements Message.
 func (ApprovalInfoResponse) Type() Type { return TypeApprovalInfoResponse }
 
-func (a ApprovalRequest) validate() error { return checkBytes("body", a.Body, 16<<10) }
+func (a ApprovalRequest) validate() error { return checkBytes("body", a.Body, MaxApprovalBodyLen) }
 
-func (a ApprovalInfoRequest) validate() error { return checkText("id", a.ID, 64) }
+func (a ApprovalInfoRequest) validate() error { return checkText("id", a.ID, MaxApprovalIDLen) }
 
 func (a ApprovalInfoResponse) validate() error {
-	if len(a.Approvers) > 64 {
-		return fmt.Errorf("%d approvers, limit 64", len(a.Approvers))
+	if len(a.Approvers) > MaxApprovers {
+		return fmt.Errorf("%d approvers, limit %d", len(a.Approvers), MaxApprovers)
 	}
 	for _, n := range a.Approvers {
-		if err := checkText("approver", n, 64); err != nil {
+		if err := checkText("approver", n, MaxApproverLen); err != nil {
 			return err
 		}
 	}
@@ -243,8 +243,8 @@ func (a ApprovalInfoResponse) validate() error {
 		}
 	}
 	return firstErr(
-		checkText("id", a.ID, 64),
-		checkText("status", a.Status, 32),
+		checkText("id", a.ID, MaxApprovalIDLen),
+		checkText("status", a.Status, MaxStatusLen),
 		checkBytes("body", a.Body, MaxSignBodyLen),
 		checkText("summary", a.Summary, MaxSummaryLen),
 	)
@@ -287,17 +287,17 @@ func (PolicyResponse) Type() Type { return TypePolicyResponse }
 func (PolicyRequest) validate() error { return nil }
 
 func (p PolicyResponse) validate() error {
-	if len(p.Pending) > 16 {
-		return fmt.Errorf("%d pending policies, limit 16", len(p.Pending))
+	if len(p.Pending) > MaxPendingPolicies {
+		return fmt.Errorf("%d pending policies, limit %d", len(p.Pending), MaxPendingPolicies)
 	}
 	total := len(p.Document)
 	for _, pp := range p.Pending {
 		total += len(pp.Document)
-		if len(pp.Signers) > 64 {
-			return fmt.Errorf("%d signers, limit 64", len(pp.Signers))
+		if len(pp.Signers) > MaxSigners {
+			return fmt.Errorf("%d signers, limit %d", len(pp.Signers), MaxSigners)
 		}
 		for _, s := range pp.Signers {
-			if err := checkText("signer", s, 64); err != nil {
+			if err := checkText("signer", s, MaxSignerLen); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,8 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 )
 
 // Format is the value of the format field.
@@ -41,6 +43,14 @@ const Format = "nitrosign-attestation-v1"
 
 // MaxSize is the NSM's limit on user_data.
 const MaxSize = 1024
+
+// Field caps checked by Marshal, which keep an encoding within MaxSize: the
+// audit key is a public key, the version a build's version string (as
+// proto.MaxAuditKeyLen and proto.MaxVersionLen).
+const (
+	maxAuditKeyLen = 64
+	maxVersionLen  = 128
+)
 
 // UserData is the decoded user_data of a nitrosign attestation document.
 type UserData struct {
@@ -72,35 +82,31 @@ func KeysHash(keys []Key) [32]byte {
 	return sha256.Sum256([]byte(b.String()))
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+// Decoder caps: user_data is one map of 9 pairs holding no array or map,
+// so the library's smallest caps leave room; its size is capped by MaxSize
+// before it is decoded.
+const (
+	maxNestedLevels  = 4
+	maxArrayElements = 16
+	maxMapPairs      = 16
 )
 
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+// The encoding writes a nil slice as null, as it always has: a locked
+// enclave's user_data (no audit key) holds null for audit_key, and
+// changing that would change the bytes it attests.
+var (
+	encMode = strictcbor.EncMode(cbor.NilContainerAsNull)
+	decMode = strictcbor.DecMode(strictcbor.Limits{
+		MaxNestedLevels:  maxNestedLevels,
+		MaxArrayElements: maxArrayElements,
+		MaxMapPairs:      maxMapPairs,
+	})
+)
 
 // Marshal encodes u (with Format filled in).
 func Marshal(u UserData) ([]byte, error) {
 	u.Format = Format
-	if len(u.AuditKey) > 64 || len(u.Version) > 128 {
+	if len(u.AuditKey) > maxAuditKeyLen || len(u.Version) > maxVersionLen {
 		return nil, errors.New("userdata: field too long")
 	}
 	b, err := encMode.Marshal(u)

@@ -196,6 +196,10 @@ func runSubmit(name, path string, args []string, stdout, stderr io.Writer) error
 	return postEnvelope(*in, *hostURL, path, stdout)
 }
 
+// maxAdminAnswer caps the host's answer to an admin command that the tool
+// reads: the command's result (at most proto.MaxAdminLen) as JSON.
+const maxAdminAnswer = 1 << 20
+
 // postEnvelope sends the envelope in file in to the host's path and prints
 // the enclave's result.
 func postEnvelope(in, hostURL, path string, stdout io.Writer) error {
@@ -215,7 +219,7 @@ func postEnvelope(in, hostURL, path string, stdout io.Writer) error {
 		return err
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminAnswer))
 	if err != nil {
 		return err
 	}

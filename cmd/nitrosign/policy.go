@@ -41,6 +41,11 @@ func runPolicy(args []string, stdout, stderr io.Writer) error {
 	}, args, stdout, stderr)
 }
 
+// maxPolicyAnswer caps the host's GET /v1/policy answer that the tool reads:
+// the policy in force and the pending changes (together at most
+// proto.MaxCheckpointLen) as JSON.
+const maxPolicyAnswer = 8 << 20
+
 func fetchPolicy(hostURL string) (*host.PolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -53,7 +58,7 @@ func fetchPolicy(hostURL string) (*host.PolicyResponse, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicyAnswer))
 	if err != nil {
 		return nil, err
 	}
