@@ -12,12 +12,13 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	gethrlp "github.com/ethereum/go-ethereum/rlp"
 	"github.com/holiman/uint256"
+	"github.com/nitrosign/nitrosign/ethtx"
 )
 
 // This file checks ethtx against go-ethereum, an independent
 // implementation, on random transactions of every type.
 
-func gethAddress(a *Address) *common.Address {
+func gethAddress(a *ethtx.Address) *common.Address {
 	if a == nil {
 		return nil
 	}
@@ -25,7 +26,7 @@ func gethAddress(a *Address) *common.Address {
 	return &g
 }
 
-func gethAccessList(al AccessList) types.AccessList {
+func gethAccessList(al ethtx.AccessList) types.AccessList {
 	var g types.AccessList
 	for _, e := range al {
 		keys := make([]common.Hash, len(e.StorageKeys))
@@ -39,7 +40,7 @@ func gethAccessList(al AccessList) types.AccessList {
 
 func u256(x *big.Int) *uint256.Int { return uint256.MustFromBig(x) }
 
-func gethAuthorization(a Authorization) types.SetCodeAuthorization {
+func gethAuthorization(a ethtx.Authorization) types.SetCodeAuthorization {
 	g := types.SetCodeAuthorization{ChainID: *u256(a.ChainID), Address: common.Address(a.Address), Nonce: a.Nonce, V: a.YParity}
 	g.R.SetBytes32(a.R[:])
 	g.S.SetBytes32(a.S[:])
@@ -47,23 +48,23 @@ func gethAuthorization(a Authorization) types.SetCodeAuthorization {
 }
 
 // toGeth converts tx to go-ethereum's representation.
-func toGeth(tx *Tx) *types.Transaction {
+func toGeth(tx *ethtx.Tx) *types.Transaction {
 	switch tx.Type {
-	case TypeLegacy:
+	case ethtx.TypeLegacy:
 		return types.NewTx(&types.LegacyTx{
 			Nonce: tx.Nonce, GasPrice: tx.GasPrice, Gas: tx.GasLimit, To: gethAddress(tx.To), Value: tx.Value, Data: tx.Data,
 		})
-	case TypeAccessList:
+	case ethtx.TypeAccessList:
 		return types.NewTx(&types.AccessListTx{
 			ChainID: tx.ChainID, Nonce: tx.Nonce, GasPrice: tx.GasPrice, Gas: tx.GasLimit, To: gethAddress(tx.To),
 			Value: tx.Value, Data: tx.Data, AccessList: gethAccessList(tx.AccessList),
 		})
-	case TypeDynamicFee:
+	case ethtx.TypeDynamicFee:
 		return types.NewTx(&types.DynamicFeeTx{
 			ChainID: tx.ChainID, Nonce: tx.Nonce, GasTipCap: tx.MaxPriorityFeePerGas, GasFeeCap: tx.MaxFeePerGas,
 			Gas: tx.GasLimit, To: gethAddress(tx.To), Value: tx.Value, Data: tx.Data, AccessList: gethAccessList(tx.AccessList),
 		})
-	case TypeBlob:
+	case ethtx.TypeBlob:
 		hashes := make([]common.Hash, len(tx.BlobVersionedHashes))
 		for i, h := range tx.BlobVersionedHashes {
 			hashes[i] = common.Hash(h)
@@ -73,7 +74,7 @@ func toGeth(tx *Tx) *types.Transaction {
 			Gas: tx.GasLimit, To: common.Address(*tx.To), Value: u256(tx.Value), Data: tx.Data,
 			AccessList: gethAccessList(tx.AccessList), BlobFeeCap: u256(tx.MaxFeePerBlobGas), BlobHashes: hashes,
 		})
-	case TypeSetCode:
+	case ethtx.TypeSetCode:
 		auths := make([]types.SetCodeAuthorization, len(tx.AuthorizationList))
 		for i, a := range tx.AuthorizationList {
 			auths[i] = gethAuthorization(a)
@@ -89,8 +90,8 @@ func toGeth(tx *Tx) *types.Transaction {
 
 // gethSigner is the signer go-ethereum uses for tx: EIP-155 for a legacy
 // transaction, the latest one for the others.
-func gethSigner(tx *Tx) types.Signer {
-	if tx.Type == TypeLegacy {
+func gethSigner(tx *ethtx.Tx) types.Signer {
+	if tx.Type == ethtx.TypeLegacy {
 		return types.NewEIP155Signer(tx.ChainID)
 	}
 	return types.LatestSignerForChainID(tx.ChainID)
@@ -160,15 +161,15 @@ type (
 // gethDecodeUnsigned decodes an unsigned transaction of type typ with
 // go-ethereum's RLP decoder, and returns it as a go-ethereum transaction
 // and its chain id.
-func gethDecodeUnsigned(typ Type, b []byte) (*types.Transaction, *big.Int, error) {
-	if typ != TypeLegacy {
+func gethDecodeUnsigned(typ ethtx.Type, b []byte) (*types.Transaction, *big.Int, error) {
+	if typ != ethtx.TypeLegacy {
 		if len(b) == 0 || b[0] != byte(typ) {
 			return nil, nil, fmt.Errorf("type byte %x", b[:1])
 		}
 		b = b[1:]
 	}
 	switch typ {
-	case TypeLegacy:
+	case ethtx.TypeLegacy:
 		var u gethLegacyUnsigned
 		if err := gethrlp.DecodeBytes(b, &u); err != nil {
 			return nil, nil, err
@@ -177,21 +178,21 @@ func gethDecodeUnsigned(typ Type, b []byte) (*types.Transaction, *big.Int, error
 			return nil, nil, fmt.Errorf("r, s = %d, %d", u.R, u.S)
 		}
 		return types.NewTx(&types.LegacyTx{Nonce: u.Nonce, GasPrice: u.GasPrice, Gas: u.Gas, To: u.To, Value: u.Value, Data: u.Data}), u.ChainID, nil
-	case TypeAccessList:
+	case ethtx.TypeAccessList:
 		var u gethAccessListUnsigned
 		if err := gethrlp.DecodeBytes(b, &u); err != nil {
 			return nil, nil, err
 		}
 		return types.NewTx(&types.AccessListTx{ChainID: u.ChainID, Nonce: u.Nonce, GasPrice: u.GasPrice, Gas: u.Gas, To: u.To,
 			Value: u.Value, Data: u.Data, AccessList: u.AccessList}), u.ChainID, nil
-	case TypeDynamicFee:
+	case ethtx.TypeDynamicFee:
 		var u gethDynamicFeeUnsigned
 		if err := gethrlp.DecodeBytes(b, &u); err != nil {
 			return nil, nil, err
 		}
 		return types.NewTx(&types.DynamicFeeTx{ChainID: u.ChainID, Nonce: u.Nonce, GasTipCap: u.GasTipCap, GasFeeCap: u.GasFeeCap,
 			Gas: u.Gas, To: u.To, Value: u.Value, Data: u.Data, AccessList: u.AccessList}), u.ChainID, nil
-	case TypeBlob:
+	case ethtx.TypeBlob:
 		var u gethBlobUnsigned
 		if err := gethrlp.DecodeBytes(b, &u); err != nil {
 			return nil, nil, err
@@ -199,7 +200,7 @@ func gethDecodeUnsigned(typ Type, b []byte) (*types.Transaction, *big.Int, error
 		return types.NewTx(&types.BlobTx{ChainID: u.ChainID, Nonce: u.Nonce, GasTipCap: u.GasTipCap, GasFeeCap: u.GasFeeCap,
 			Gas: u.Gas, To: u.To, Value: u.Value, Data: u.Data, AccessList: u.AccessList, BlobFeeCap: u.BlobFeeCap,
 			BlobHashes: u.BlobHashes}), u.ChainID.ToBig(), nil
-	case TypeSetCode:
+	case ethtx.TypeSetCode:
 		var u gethSetCodeUnsigned
 		if err := gethrlp.DecodeBytes(b, &u); err != nil {
 			return nil, nil, err
@@ -243,18 +244,18 @@ func TestCrossCheckLegacyChainIDs(t *testing.T) {
 	}
 	for i, id := range ids {
 		for j := range 4 {
-			tx := randomTx(r, TypeLegacy)
+			tx := randomTx(r, ethtx.TypeLegacy)
 			tx.ChainID = id
 			crossCheck(t, r, 4*i+j, tx)
 		}
 	}
 }
 
-func crossCheck(t *testing.T, r *rand.Rand, i int, want *Tx) {
+func crossCheck(t *testing.T, r *rand.Rand, i int, want *ethtx.Tx) {
 	t.Helper()
 	unsigned := want.EncodeUnsigned()
 	input := bytes.Clone(unsigned)
-	tx, err := DecodeUnsigned(input)
+	tx, err := ethtx.DecodeUnsigned(input)
 	if err != nil {
 		t.Fatalf("tx %d: DecodeUnsigned(EncodeUnsigned()) error = %v", i, err)
 	}
@@ -288,11 +289,11 @@ func crossCheck(t *testing.T, r *rand.Rand, i int, want *Tx) {
 	// with leading zero bytes, to exercise the encoding of the signature
 	// values, which go-ethereum does not check when encoding.
 	real := i%4 == 0
-	var sig Signature
+	var sig ethtx.Signature
 	var priv *secp256k1.PrivateKey
 	if real {
 		priv = randomKey(r)
-		sig = Sign(priv, hash)
+		sig = ethtx.Sign(priv, hash)
 	} else {
 		copy(sig[:], randomBytes(r, 64))
 		clear(sig[:r.IntN(3)])
@@ -311,20 +312,20 @@ func crossCheck(t *testing.T, r *rand.Rand, i int, want *Tx) {
 	if !bytes.Equal(signed, gbin) {
 		t.Fatalf("tx %d: EncodeSigned differs from go-ethereum:\n got %x\nwant %x", i, signed, gbin)
 	}
-	if th := TransactionHash(signed); th != [32]byte(gsigned.Hash()) {
+	if th := ethtx.TransactionHash(signed); th != [32]byte(gsigned.Hash()) {
 		t.Fatalf("tx %d: TransactionHash = %x, go-ethereum %x", i, th, gsigned.Hash())
 	}
 
 	if real {
-		from := PubkeyToAddress(priv.PubKey())
+		from := ethtx.PubkeyToAddress(priv.PubKey())
 		gfrom, err := types.Sender(signer, gsigned)
 		if err != nil {
 			t.Fatalf("tx %d: go-ethereum Sender: %v", i, err)
 		}
-		if from != Address(gfrom) {
+		if from != ethtx.Address(gfrom) {
 			t.Fatalf("tx %d: PubkeyToAddress = %s, go-ethereum Sender = %s", i, from, gfrom)
 		}
-		if got, err := RecoverAddress(hash, sig); err != nil || got != from {
+		if got, err := ethtx.RecoverAddress(hash, sig); err != nil || got != from {
 			t.Fatalf("tx %d: RecoverAddress = %s, %v; want %s", i, got, err, from)
 		}
 	}
@@ -345,7 +346,7 @@ func crossCheck(t *testing.T, r *rand.Rand, i int, want *Tx) {
 		}
 		got, err := a.Authority()
 		gwant, gerr := ga.Authority()
-		if (err == nil) != (gerr == nil) || got != Address(gwant) {
+		if (err == nil) != (gerr == nil) || got != ethtx.Address(gwant) {
 			t.Fatalf("tx %d: authorization %d: Authority = %s, %v; go-ethereum %s, %v", i, j, got, err, gwant, gerr)
 		}
 	}
@@ -359,15 +360,15 @@ func TestAuthorityCrossCheck(t *testing.T) {
 	for i := range 100 {
 		priv := randomKey(r)
 		a := randomAuthorization(r)
-		sig := Sign(priv, a.SigningHash())
+		sig := ethtx.Sign(priv, a.SigningHash())
 		a.R, a.S, a.YParity = [32]byte(sig[:32]), [32]byte(sig[32:64]), sig[64]
-		want := PubkeyToAddress(priv.PubKey())
+		want := ethtx.PubkeyToAddress(priv.PubKey())
 		got, err := a.Authority()
 		if err != nil || got != want {
 			t.Fatalf("authorization %d: Authority = %s, %v; want %s", i, got, err, want)
 		}
 		ga := gethAuthorization(a)
-		if gw, err := ga.Authority(); err != nil || Address(gw) != want {
+		if gw, err := ga.Authority(); err != nil || ethtx.Address(gw) != want {
 			t.Fatalf("authorization %d: go-ethereum Authority = %s, %v; want %s", i, gw, err, want)
 		}
 
