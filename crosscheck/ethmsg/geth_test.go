@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/nitrosign/nitrosign/ethmsg"
 )
 
 func TestGethMailExample(t *testing.T) {
@@ -124,7 +125,7 @@ func TestGethTestdataFiles(t *testing.T) {
 				if (gerr == nil) != tt.gethOK {
 					t.Fatalf("go-ethereum: err = %v, want ok = %v (did go-ethereum change?)", gerr, tt.gethOK)
 				}
-				td, err := ParseTypedData(data)
+				td, err := ethmsg.ParseTypedData(data)
 				switch {
 				case tt.wantErr == "" && err != nil:
 					t.Fatalf("ParseTypedData: %v", err)
@@ -140,7 +141,7 @@ func TestGethTestdataFiles(t *testing.T) {
 				if bytes.Equal(fixed, data) {
 					t.Fatal("the repair changed nothing")
 				}
-				td, err = ParseTypedData(fixed)
+				td, err = ethmsg.ParseTypedData(fixed)
 				if tt.repair.wantErr != "" {
 					if err == nil || !strings.Contains(err.Error(), tt.repair.wantErr) {
 						t.Fatalf("repaired: err = %v, want %q", err, tt.repair.wantErr)
@@ -196,7 +197,7 @@ func TestGethTypedDataVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		td, err := ParseTypedData(doc)
+		td, err := ethmsg.ParseTypedData(doc)
 		if err != nil {
 			t.Errorf("%s: %v", c.Name, err)
 			continue
@@ -273,7 +274,7 @@ func TestGethEmbeddedVectors(t *testing.T) {
 			if tt.wantHash != "" && (gerr != nil || hexString(gh) != tt.wantHash) {
 				t.Fatalf("go-ethereum: %x, %v; its test wants %s", gh, gerr, tt.wantHash)
 			}
-			td, err := ParseTypedData([]byte(js))
+			td, err := ethmsg.ParseTypedData([]byte(js))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
