@@ -1,7 +1,6 @@
 package calldata
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -249,23 +248,6 @@ func describeTo(b *strings.Builder, c calldata.Call, indent string) {
 	default:
 		panic(fmt.Sprintf("describe: %T", c))
 	}
-}
-
-// hexBytes decodes hex, ignoring spaces and newlines, or panics.
-func hexBytes(s string) []byte {
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func addr(s string) ethtx.Address {
-	a, err := ethtx.ParseAddress(s)
-	if err != nil {
-		panic(err)
-	}
-	return a
 }
 
 // randAddr returns a random address, often one with extreme bytes.
