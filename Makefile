@@ -22,8 +22,11 @@ CHAOS_KILLS    ?= 10
 CHAOS_CLIENTS  ?= 48
 
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The nested module of the cross-checks against go-ethereum (crosscheck/),
+# which keeps go-ethereum out of the main module's requirements.
+CROSSCHECK    := crosscheck
 
-.PHONY: all build dev test chaos vet staticcheck fmt-check bench fuzz enclave clean
+.PHONY: all build dev test chaos vet staticcheck fmt-check tidy-check bench fuzz enclave clean
 
 all: build
 
@@ -38,9 +41,11 @@ build:
 dev: build
 	$(BIN)/nitrosign dev --data-dir $(DATA_DIR) --listen $(LISTEN) $(DEV_FLAGS)
 
-## test: formatting, vet, staticcheck, and every test with the race detector
-test: fmt-check vet staticcheck
+## test: formatting, vet, staticcheck, tidy go.mod files, and every test
+## with the race detector, in the main module and in $(CROSSCHECK)/
+test: fmt-check vet staticcheck tidy-check
 	$(GO) test -race -count=1 -timeout 9m ./...
+	cd $(CROSSCHECK) && $(GO) test -race -count=1 -timeout 9m ./...
 
 ## chaos: the long fault-injection runs in the production topology: the
 ## enclave process killed $(CHAOS_KILLS) times under $(CHAOS_CLIENTS) concurrent clients while
@@ -66,9 +71,17 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd $(CROSSCHECK) && $(GO) vet ./...
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	cd $(CROSSCHECK) && $(GO) run $(STATICCHECK) ./...
+
+# tidy-check: go.mod and go.sum of both modules are exactly what go mod tidy
+# makes them (no missing or stale requirement, none marked wrongly indirect).
+tidy-check:
+	$(GO) mod tidy -diff
+	cd $(CROSSCHECK) && $(GO) mod tidy -diff
 
 ## enclave: build the enclave binary into bin/, then prove the build is
 ## reproducible (two builds from separate build caches are byte-identical),
@@ -88,13 +101,15 @@ bench: build
 	     END { if (r && u) printf "release after persistence: %.0f signs/s against %.0f without waiting (ratio %.2f, same run)\n", r, u, r / u }' $(BIN)/bench-enclave.txt
 	$(BIN)/nitrosign bench --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS)
 
-## fuzz: every fuzz target for $(FUZZTIME) each
+## fuzz: every fuzz target, in both modules, for $(FUZZTIME) each
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
-			echo "== $$pkg $$f"; \
-			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
+	@set -e; for mod in . $(CROSSCHECK); do \
+		for pkg in $$(cd $$mod && $(GO) list ./...); do \
+			dir=$$(cd $$mod && $(GO) list -f '{{.Dir}}' $$pkg); \
+			for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+				echo "== $$pkg $$f"; \
+				(cd $$mod && $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg); \
+			done; \
 		done; \
 	done
 

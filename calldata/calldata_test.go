@@ -381,7 +381,7 @@ func TestErrors(t *testing.T) {
 
 // TestImports checks that the package (linked into the enclave) imports
 // only the standard library, ethtx and x/crypto/sha3: go-ethereum is for
-// its tests only.
+// the cross-checks in the crosscheck module only.
 func TestImports(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").Output()
 	if err != nil {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"golang.org/x/crypto/sha3"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz")
@@ -40,8 +40,7 @@ func seeds(t testing.TB) map[string][]byte {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, f := range functions {
 		for i := range 3 {
-			args, _ := f.gen(t, r, 0)
-			b := gethPack(t, f.sig, args...)
+			b := encode(f.gen(r, 0))
 			add(fmt.Sprintf("random %s %x %d", f.sig[:strings.IndexByte(f.sig, '(')], b[:4], i), b)
 		}
 	}
@@ -59,7 +58,8 @@ func TestSeedCorpus(t *testing.T) {
 // package's own and come without a call, and that whatever it accepts is
 // canonical: re-encoding the decoded call (inner calls from their decoded
 // form) gives back exactly the input, each inner call's Data is the
-// encoding of its Call, and go-ethereum unpacks the same arguments. The
+// encoding of its Call, and its selector is that of its method.
+// (crosscheck/calldata fuzzes Decode against go-ethereum's unpacking.) The
 // committed corpus is in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	for _, b := range seeds(f) {
@@ -114,10 +114,9 @@ func checkTree(t *testing.T, c Call, data []byte) {
 		}
 	}
 	sel := c.Selector()
-	if !bytes.Equal(sel[:], data[:4]) || !bytes.Equal(crypto.Keccak256([]byte(c.Method()))[:4], sel[:]) {
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte(c.Method()))
+	if !bytes.Equal(sel[:], data[:4]) || !bytes.Equal(h.Sum(nil)[:4], sel[:]) {
 		t.Fatalf("%T: selector %x, method %q, from %x", c, sel, c.Method(), data)
-	}
-	if g, w := gethValues(c), gethUnpacked(t, c.Method(), data); g != w {
-		t.Fatalf("%s: decoded %s, go-ethereum unpacks %s", c.Method(), g, w)
 	}
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // This file holds a canonical encoder written for the tests only (the
-// inverse of Decode, checked against go-ethereum's abi.Pack), a printer
-// that makes decoded calls comparable, and random argument generators.
+// inverse of Decode, checked against go-ethereum's abi.Pack in
+// crosscheck/calldata), a printer that makes decoded calls comparable, and
+// random argument generators.
 
 // dyn marks a dynamic bytes argument for abiEncode.
 type dyn []byte

@@ -1,17 +1,16 @@
 package enclave_test
 
 import (
+	"bytes"
 	"math/big"
 	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/accounts/abi"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/abitest"
+	"github.com/nitrosign/nitrosign/internal/rlp"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -43,22 +42,57 @@ const (
 	maxUint256Hx = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 )
 
+// packCall returns the calldata of a call of sig with args
+// (internal/abitest, cross-checked against go-ethereum's abi.Pack in
+// crosscheck/abitest).
 func packCall(t *testing.T, sig string, args ...any) []byte {
 	t.Helper()
-	var arguments abi.Arguments
-	inner := sig[strings.IndexByte(sig, '(')+1 : len(sig)-1]
-	for _, typ := range strings.Split(inner, ",") {
-		at, err := abi.NewType(typ, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		arguments = append(arguments, abi.Argument{Type: at})
-	}
-	b, err := arguments.Pack(args...)
+	b, err := abitest.Pack(sig, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(crypto.Keccak256([]byte(sig))[:4], b...)
+	return b
+}
+
+// addr is the address s, which the test wrote right.
+func addr(s string) ethtx.Address {
+	a, err := ethtx.ParseAddress(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// signedFields returns the fields of a signed typed transaction: its
+// encoding without the signature values (the last three), decoded as the
+// unsigned transaction it was signed from. (crosscheck/devstack decodes
+// the enclave's signed transactions with go-ethereum.)
+func signedFields(t *testing.T, signed []byte) *ethtx.Tx {
+	t.Helper()
+	if len(signed) == 0 || signed[0] >= 0x80 {
+		t.Fatalf("signed transaction %x is not a typed transaction", signed)
+	}
+	content, rest, err := rlp.SplitList(signed[1:])
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("signed transaction %x: %v, %d trailing bytes", signed, err, len(rest))
+	}
+	var items [][]byte
+	for len(content) > 0 {
+		_, _, next, err := rlp.Split(content)
+		if err != nil {
+			t.Fatalf("signed transaction %x: %v", signed, err)
+		}
+		items = append(items, content[:len(content)-len(next)])
+		content = next
+	}
+	if len(items) < 3 {
+		t.Fatalf("signed transaction %x has %d fields", signed, len(items))
+	}
+	tx, err := ethtx.DecodeUnsigned(append([]byte{signed[0]}, rlp.AppendList(nil, bytes.Join(items[:len(items)-3], nil))...))
+	if err != nil {
+		t.Fatalf("signed transaction %x: %v", signed, err)
+	}
+	return tx
 }
 
 func txTo(t *testing.T, chain int64, to string, typ ethtx.Type, data []byte) []byte {
@@ -85,7 +119,7 @@ func TestAttackSuite(t *testing.T) {
 		}}
 		k.Freeze = &policy.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
 	})
-	ga := func(s string) common.Address { a, _ := ethtx.ParseAddress(s); return common.Address(a) }
+	ga := addr
 	maxUint, _ := new(big.Int).SetString(maxUint256Hx, 16)
 	// Bybit (February 2025): the signers approved a Safe transaction whose
 	// operation was DELEGATECALL to the attacker's contract, with the
@@ -93,10 +127,10 @@ func TestAttackSuite(t *testing.T) {
 	// implementation slot.
 	bybit := packCall(t, "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)",
 		ga(bybitTrojan), big.NewInt(0), packCall(t, "transfer(address,uint256)", ga(bybitImpl), big.NewInt(0)), uint8(1),
-		big.NewInt(0), big.NewInt(0), big.NewInt(0), common.Address{}, common.Address{}, []byte{1})
+		big.NewInt(0), big.NewInt(0), big.NewInt(0), ethtx.Address{}, ethtx.Address{}, []byte{1})
 	selfCall := packCall(t, "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)",
 		ga(attackSafe), big.NewInt(0), packCall(t, "addOwnerWithThreshold(address,uint256)", ga(attacker), big.NewInt(1)), uint8(0),
-		big.NewInt(0), big.NewInt(0), big.NewInt(0), common.Address{}, common.Address{}, []byte{1})
+		big.NewInt(0), big.NewInt(0), big.NewInt(0), ethtx.Address{}, ethtx.Address{}, []byte{1})
 	for _, tc := range []struct {
 		name, rule string
 		unsigned   []byte

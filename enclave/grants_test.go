@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	gethtypes "github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
@@ -64,7 +61,7 @@ func TestGrantLoopAttack(t *testing.T) {
 		k.Approvals.Above = []policy.ApprovalThreshold{{ChainID: 1, Asset: attackUSDC, Amount: "50000000"}}
 		k.Freeze = &policy.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
 	})
-	ga := func(s string) common.Address { a, _ := ethtx.ParseAddress(s); return common.Address(a) }
+	ga := addr
 	usdc := func(n int64) *big.Int { return big.NewInt(n * 1e6) }
 	call := func(to string, data []byte) []byte {
 		return f.body(t, "hot-0", txTo(t, 1, to, ethtx.TypeDynamicFee, data), f.now.UnixMilli())
@@ -110,11 +107,8 @@ func TestGrantLoopAttack(t *testing.T) {
 	}
 	granted := new(big.Int)
 	for _, sign := range held {
-		var tx gethtypes.Transaction
-		if err := tx.UnmarshalBinary(sign().SignedTransaction); err != nil {
-			t.Fatal(err)
-		}
-		granted.Add(granted, new(big.Int).SetBytes(tx.Data()[36:68]))
+		tx := signedFields(t, sign().SignedTransaction)
+		granted.Add(granted, new(big.Int).SetBytes(tx.Data[36:68]))
 	}
 	if granted.Cmp(usdc(200)) != 0 || refused != 4 {
 		t.Fatalf("%s base units granted, %d refused: want 200 USDC and 4", granted, refused)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	gethtypes "github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
@@ -304,9 +302,8 @@ func TestApprovals(t *testing.T) {
 	if rec.Decision != audit.DecisionApproved || strings.Join(rec.Approvers, ",") != "approver-1,approver-3" {
 		t.Errorf("approval record %+v", rec)
 	}
-	var tx gethtypes.Transaction
-	if err := tx.UnmarshalBinary(done.SignedTransaction); err != nil || tx.Value().Cmp(milliEther(900)) != 0 {
-		t.Fatalf("signed %v, %v", tx.Value(), err)
+	if tx := signedFields(t, done.SignedTransaction); tx.Value.Cmp(milliEther(900)) != 0 {
+		t.Fatalf("signed a transaction of %v wei", tx.Value)
 	}
 	// Single use: asking again returns the same signature, no new one.
 	again := wantSignedApproved(t, ap.decide(t, f.e, id, 1, body, false))

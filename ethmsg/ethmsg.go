@@ -125,7 +125,8 @@
 // # Deliberate refusals
 //
 // go-ethereum's signer (signer/core/apitypes) accepts more than this package;
-// the tests list every case. Beyond the rules above it accepts: duplicate
+// the tests list every case (the cross-checks against go-ethereum live in
+// the crosscheck module, crosscheck/ethmsg). Beyond the rules above it accepts: duplicate
 // keys (the last wins), invalid UTF-8, unknown keys anywhere; a missing or
 // undefined primaryType when the message is {}; structs with no fields
 // (whose encodeType it truncates); the aliases uint and int; field names

@@ -10,9 +10,8 @@ import (
 // FuzzParseTypedData feeds arbitrary documents to ParseTypedData. Properties:
 // no panic; an error starts with "ethmsg: "; an accepted document hashes the
 // same when parsed again, its hash is keccak256(0x19 0x01 || separator ||
-// message hash), hashing the copies the accessors return changes nothing, and
-// go-ethereum accepts it with the same hash (except for an empty domain name
-// or version, which go-ethereum refuses).
+// message hash), and hashing the copies the accessors return changes
+// nothing. (crosscheck/ethmsg fuzzes ParseTypedData against go-ethereum.)
 func FuzzParseTypedData(f *testing.F) {
 	f.Add([]byte(mailJSON))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -42,17 +41,6 @@ func FuzzParseTypedData(f *testing.F) {
 		}
 		if _, ok := td.EncodeType(td.PrimaryType()); !ok {
 			t.Fatal("no encodeType for the primary type")
-		}
-		d := td.Domain()
-		if d.Name != nil && *d.Name == "" || d.Version != nil && *d.Version == "" {
-			return
-		}
-		gh, err := gethHash(data)
-		if err != nil {
-			t.Fatalf("accepted here, refused by go-ethereum: %v", err)
-		}
-		if gh != h {
-			t.Fatalf("Hash() = %x, go-ethereum %x", h, gh)
 		}
 	})
 }

@@ -1,16 +1,13 @@
 package ethmsg
 
 import (
+	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"os/exec"
-	"strings"
-	"sync"
+	"os"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
@@ -80,65 +77,28 @@ func one(typ, value string) string {
 
 func hexString(h [32]byte) string { return hex.EncodeToString(h[:]) }
 
-// gethHash hashes a typed-data document with go-ethereum's signer, turning
-// its panics into errors.
-func gethHash(js []byte) (hash [32]byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("go-ethereum panicked: %v", r)
-		}
-	}()
-	var td apitypes.TypedData
-	if err := json.Unmarshal(js, &td); err != nil {
-		return hash, fmt.Errorf("go-ethereum: json: %w", err)
-	}
-	h, _, err := apitypes.TypedDataAndHash(td)
-	if err != nil {
-		return hash, fmt.Errorf("go-ethereum: %w", err)
-	}
-	return [32]byte(h), nil
-}
-
-// gethParts returns go-ethereum's domain separator, message hash and
-// encodeType of the primary type for a document it accepts.
-func gethParts(t testing.TB, js []byte) (domainSeparator, messageHash [32]byte, encType string) {
+// commitSeed commits the table case js to the corpus of the fuzz target
+// under name, with -update. Without it, it checks that the committed file is
+// there and current: crosscheck/ethmsg reads these corpora to check every
+// table document against go-ethereum, so they must stay in step with the
+// tables. Documents over 4 KiB are not seeds.
+func commitSeed(t *testing.T, target, name, js string) {
 	t.Helper()
-	var td apitypes.TypedData
-	if err := json.Unmarshal(js, &td); err != nil {
-		t.Fatal(err)
+	if len(js) > 4096 {
+		return
 	}
-	ds, err := td.HashStruct("EIP712Domain", td.Domain.Map())
+	if *update {
+		fuzzseed.Write(t, target, name, []byte(js))
+		return
+	}
+	want, err := fuzzseed.Encode([]byte(js))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mh, err := td.HashStruct(td.PrimaryType, td.Message)
-	if err != nil {
-		t.Fatal(err)
+	path := fuzzseed.Path(target, fuzzseed.FileName(name, '-'))
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("seed %s is missing or stale (%v): run go test ./ethmsg -update", path, err)
 	}
-	return [32]byte(ds), [32]byte(mh), string(td.EncodeType(td.PrimaryType))
-}
-
-var gethDir = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ethereum/go-ethereum").Output()
-	if err != nil {
-		return "", err
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		return "", fmt.Errorf("go list gave no directory (module not downloaded?)")
-	}
-	return dir, nil
-})
-
-// gethModuleDir returns the directory of the go-ethereum module, or skips the
-// test with a hint.
-func gethModuleDir(t *testing.T) string {
-	t.Helper()
-	dir, err := gethDir()
-	if err != nil {
-		t.Skipf("go-ethereum module source not available (%v); run go mod download github.com/ethereum/go-ethereum", err)
-	}
-	return dir
 }
 
 func mustParse(t testing.TB, js string) *TypedData {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 )
 
@@ -30,8 +30,11 @@ func TestPersonalHash(t *testing.T) {
 		"max":                    bytes.Repeat([]byte{0xff}, MaxPersonalMessage),
 	}
 	for name, msg := range msgs {
-		if got, want := PersonalHash(msg), accounts.TextHash(msg); !bytes.Equal(got[:], want) {
-			t.Errorf("%s: PersonalHash = %x, go-ethereum TextHash %x", name, got, want)
+		// EIP-191 version 0x45 (crosscheck/ethmsg compares with
+		// go-ethereum's TextHash).
+		want := keccak256([]byte("\x19Ethereum Signed Message:\n"+strconv.Itoa(len(msg))), msg)
+		if got := PersonalHash(msg); got != want {
+			t.Errorf("%s: PersonalHash = %x, want %x", name, got, want)
 		}
 	}
 }

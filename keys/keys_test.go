@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/nitrosign/nitrosign/ethtx"
 )
 
 type vectorChain struct {
@@ -184,11 +184,7 @@ func TestEthereumDerivation(t *testing.T) {
 	}
 	priv := k.PrivateKey()
 	defer priv.Zero()
-	gkey, err := crypto.ToECDSA(priv.Serialize())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := crypto.PubkeyToAddress(gkey.PublicKey).Hex(), "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"; got != want {
+	if got, want := ethtx.PubkeyToAddress(priv.PubKey()).Hex(), "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"; got != want {
 		t.Fatalf("address at %s = %s, want %s", path, got, want)
 	}
 	if !k.PublicKey().IsEqual(priv.PubKey()) {

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/accounts/abi"
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/abitest"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -152,35 +149,19 @@ func compile(t testing.TB, d policy.Document) *policy.Policy {
 	return p
 }
 
-// go-ethereum's accounts/abi encodes the calldata of these tests.
-var abiArgs sync.Map
-
+// pack returns the calldata of a call of sig with args (internal/abitest,
+// cross-checked against go-ethereum's abi.Pack in crosscheck/abitest).
 func pack(t testing.TB, sig string, args ...any) []byte {
 	t.Helper()
-	var arguments abi.Arguments
-	if v, ok := abiArgs.Load(sig); ok {
-		arguments = v.(abi.Arguments)
-	} else {
-		inner := sig[strings.IndexByte(sig, '(')+1 : len(sig)-1]
-		if inner != "" {
-			for typ := range strings.SplitSeq(inner, ",") {
-				at, err := abi.NewType(typ, "", nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				arguments = append(arguments, abi.Argument{Type: at})
-			}
-		}
-		abiArgs.Store(sig, arguments)
-	}
-	b, err := arguments.Pack(args...)
+	b, err := abitest.Pack(sig, args...)
 	if err != nil {
-		t.Fatalf("pack %s: %v", sig, err)
+		t.Fatal(err)
 	}
-	return append(crypto.Keccak256([]byte(sig))[:4], b...)
+	return b
 }
 
-func ga(t testing.TB, s string) common.Address { return common.Address(a(t, s)) }
+// ga is the address of s as pack takes it.
+func ga(t testing.TB, s string) ethtx.Address { return a(t, s) }
 
 func erc20Transfer(t testing.TB, to string, amount *big.Int) []byte {
 	return pack(t, "transfer(address,uint256)", ga(t, to), amount)

@@ -90,6 +90,7 @@ func TestForbiddenPattern(t *testing.T) {
 		"github.com/nitrosign/nitrosign/internal/kmssim",
 		"github.com/nitrosign/nitrosign/internal/nsmtest",
 		"github.com/nitrosign/nitrosign/internal/fuzzseed",
+		"github.com/nitrosign/nitrosign/internal/abitest",
 	} {
 		if !forbidden.MatchString(bad) {
 			t.Errorf("forbidden pattern misses %s", bad)

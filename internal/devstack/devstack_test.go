@@ -23,11 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/accounts"
-	gethcommon "github.com/ethereum/go-ethereum/common"
-	gethtypes "github.com/ethereum/go-ethereum/core/types"
-	gethcrypto "github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 	"github.com/hf/nitrite"
 	"golang.org/x/crypto/sha3"
 
@@ -35,6 +30,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/client"
+	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -149,7 +145,7 @@ func eth(x string) *big.Int {
 
 // TestDevStackSignsEndToEnd runs the real enclave binary as its own process
 // over the vsock simulator, signs through the host's HTTP API, and checks
-// the result with go-ethereum.
+// the result (crosscheck/devstack checks it with go-ethereum too).
 func TestDevStackSignsEndToEnd(t *testing.T) {
 	st := startStack(t, t.TempDir())
 	if st.EnclavePID == os.Getpid() || st.EnclavePID <= 0 {
@@ -207,59 +203,52 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkWithGeth(t, resp, st.Keys[0].Address, unsigned, tc.chain)
+			checkSigned(t, resp, st.Keys[0].Address, unsigned, tc.chain)
 		})
 	}
 }
 
-// checkWithGeth decodes the signed transaction with go-ethereum and checks
-// sender, hash and signature against the answer.
-func checkWithGeth(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned []byte, chainID uint64) {
+// checkSigned checks the answer to a transaction signing request with
+// nitrosign's own packages: the digest is the Keccak-256 of the unsigned
+// transaction, the signature recovers the key's address, the signed
+// transaction holds the unsigned one's fields and the signature's values,
+// and its hash is the transaction hash given. (crosscheck/devstack checks
+// the same with go-ethereum.)
+func checkSigned(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned []byte, chainID uint64) {
 	t.Helper()
 	if resp.From != wantFrom {
 		t.Errorf("from = %s, want %s", resp.From, wantFrom)
+	}
+	tx, err := ethtx.DecodeUnsigned(unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.ChainID.Uint64() != chainID {
+		t.Fatalf("test setup: chain id %v, want %d", tx.ChainID, chainID)
+	}
+	kh := sha3.NewLegacyKeccak256()
+	kh.Write(unsigned)
+	digest := [32]byte(kh.Sum(nil))
+	if resp.Digest != "0x"+hex.EncodeToString(digest[:]) {
+		t.Errorf("digest = %s, want keccak(unsigned) 0x%x", resp.Digest, digest)
+	}
+	sigBytes, err := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
+	if err != nil || len(sigBytes) != 65 {
+		t.Fatalf("signature %s: %d bytes, %v", resp.Signature, len(sigBytes), err)
+	}
+	sig := ethtx.Signature(sigBytes)
+	if from, err := ethtx.RecoverAddress(digest, sig); err != nil || from.Hex() != wantFrom {
+		t.Errorf("the signature recovers %s, %v; the enclave's address is %s", from.Hex(), err, wantFrom)
 	}
 	signed, err := hex.DecodeString(strings.TrimPrefix(resp.SignedTransaction, "0x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tx gethtypes.Transaction
-	if err := tx.UnmarshalBinary(signed); err != nil {
-		t.Fatalf("go-ethereum cannot decode the signed transaction: %v", err)
+	if want := tx.EncodeSigned(sig); !bytes.Equal(signed, want) {
+		t.Errorf("signed transaction\n%x\nwant the unsigned one with the signature\n%x", signed, want)
 	}
-	if tx.ChainId().Uint64() != chainID {
-		t.Errorf("chain id = %v, want %d", tx.ChainId(), chainID)
-	}
-	signer := gethtypes.LatestSignerForChainID(tx.ChainId())
-	from, err := gethtypes.Sender(signer, &tx)
-	if err != nil {
-		t.Fatalf("go-ethereum cannot recover the sender: %v", err)
-	}
-	if from != gethcommon.HexToAddress(wantFrom) {
-		t.Errorf("go-ethereum recovers %s, the enclave's address is %s", from.Hex(), wantFrom)
-	}
-	if got := tx.Hash().Hex(); got != resp.TransactionHash {
-		t.Errorf("transaction_hash = %s, go-ethereum says %s", resp.TransactionHash, got)
-	}
-	kh := sha3.NewLegacyKeccak256()
-	kh.Write(unsigned)
-	if got := hex.EncodeToString(signer.Hash(&tx).Bytes()); got != hex.EncodeToString(kh.Sum(nil)) {
-		t.Errorf("go-ethereum signing hash %s differs from keccak(unsigned)", got)
-	}
-	if want := "0x" + hex.EncodeToString(signer.Hash(&tx).Bytes()); resp.Digest != want {
-		t.Errorf("digest = %s, go-ethereum's signing hash is %s", resp.Digest, want)
-	}
-	v, r, s := tx.RawSignatureValues()
-	sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
-	if len(sig) != 65 {
-		t.Fatalf("signature has %d bytes, want 65", len(sig))
-	}
-	wantV := big.NewInt(int64(sig[64]))
-	if tx.Type() == gethtypes.LegacyTxType { // EIP-155: v = chainId*2 + 35 + y-parity
-		wantV.Add(wantV, new(big.Int).Add(new(big.Int).Mul(tx.ChainId(), big.NewInt(2)), big.NewInt(35)))
-	}
-	if new(big.Int).SetBytes(sig[:32]).Cmp(r) != 0 || new(big.Int).SetBytes(sig[32:64]).Cmp(s) != 0 || wantV.Cmp(v) != 0 {
-		t.Errorf("signature %s does not match the transaction's r, s, v", resp.Signature)
+	if got := ethtx.TransactionHash(signed); resp.TransactionHash != "0x"+hex.EncodeToString(got[:]) {
+		t.Errorf("transaction_hash = %s, want 0x%x", resp.TransactionHash, got)
 	}
 	if resp.AuditSeq == 0 {
 		t.Errorf("audit_seq is 0")
@@ -522,8 +511,8 @@ func checkIsolation(t *testing.T, st *devstack.Stack) {
 }
 
 // TestDevStackSignsMessages signs a personal message and the EIP-712 Mail
-// example through the dev stack and checks digests and signatures with
-// go-ethereum.
+// example through the dev stack and checks digests and signatures
+// (crosscheck/devstack checks them with go-ethereum too).
 func TestDevStackSignsMessages(t *testing.T) {
 	st := startStack(t, t.TempDir())
 	c, err := client.New(st.URL, st.Client, nil)
@@ -531,21 +520,24 @@ func TestDevStackSignsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	check := func(t *testing.T, resp *api.SignResponse, wantDigest []byte) {
+	check := func(t *testing.T, resp *api.SignResponse, wantDigest [32]byte) {
 		t.Helper()
-		if resp.Digest != "0x"+hex.EncodeToString(wantDigest) {
-			t.Fatalf("digest %s, go-ethereum says 0x%x", resp.Digest, wantDigest)
+		if resp.Digest != "0x"+hex.EncodeToString(wantDigest[:]) {
+			t.Fatalf("digest %s, want 0x%x", resp.Digest, wantDigest)
 		}
 		if resp.SignedTransaction != "" || resp.TransactionHash != "" {
 			t.Errorf("a message answer carries a transaction: %+v", resp)
 		}
 		sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
-		pub, err := gethcrypto.SigToPub(wantDigest, sig)
+		if len(sig) != 65 {
+			t.Fatalf("signature %s", resp.Signature)
+		}
+		got, err := ethtx.RecoverAddress(wantDigest, ethtx.Signature(sig))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := gethcrypto.PubkeyToAddress(*pub); got != gethcommon.HexToAddress(resp.From) || resp.From != st.Keys[0].Address {
-			t.Fatalf("go-ethereum recovers %s; from %s; key %s", got.Hex(), resp.From, st.Keys[0].Address)
+		if got.Hex() != resp.From || resp.From != st.Keys[0].Address {
+			t.Fatalf("the signature recovers %s; from %s; key %s", got.Hex(), resp.From, st.Keys[0].Address)
 		}
 	}
 
@@ -554,24 +546,17 @@ func TestDevStackSignsMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, resp, accounts.TextHash(msg))
+	check(t, resp, ethmsg.PersonalHash(msg))
 
-	// The Mail example as a wallet sends it; go-ethereum reads the same
-	// bytes for its digest.
+	// The Mail example as a wallet sends it, whose digest the EIP-712
+	// specification gives.
 	raw := []byte(mailJSON)
-	var mail apitypes.TypedData
-	if err := json.Unmarshal(raw, &mail); err != nil {
-		t.Fatal(err)
-	}
 	resp, err = c.SignTypedData(ctx, devstack.ExampleKeyID, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, err := apitypes.TypedDataAndHash(mail)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, resp, want)
+	want, _ := hex.DecodeString("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2")
+	check(t, resp, [32]byte(want))
 
 	// Another domain is refused by the example policy.
 	raw = []byte(strings.Replace(mailJSON, devstack.ExampleMailContract, "0x1111111111111111111111111111111111111111", 1))
