@@ -95,7 +95,9 @@ func (t EthTypedData) MarshalJSON() ([]byte, error) {
 // EthPersonalMessage is a message for EIP-191 personal_sign: the enclave
 // signs keccak256("\x19Ethereum Signed Message:\n" || len || message).
 type EthPersonalMessage struct {
-	// Message is the 0x-prefixed hex of the message bytes.
+	// Message is the 0x-prefixed hex of the message bytes: at least one
+	// byte (the rule of Unsigned), at most ethmsg.MaxPersonalMessage
+	// (package api/request checks that cap).
 	Message string `json:"message"`
 }
 
@@ -125,7 +127,8 @@ func NewEthTransaction(unsigned []byte) *EthTransaction {
 }
 
 // Bytes decodes Unsigned: "0x" (lower case) followed by a non-empty, even
-// number of hex digits of either case; nothing else, not even whitespace.
+// number of hex digits of either case; nothing else, not even whitespace
+// (the rule of every payload's byte string: see checkHex).
 func (t *EthTransaction) Bytes() ([]byte, error) {
 	if t == nil {
 		return nil, errors.New("api: eth_transaction: missing")
@@ -137,18 +140,40 @@ func (t *EthTransaction) Bytes() ([]byte, error) {
 	return b, nil
 }
 
-func decodeHex(s string) ([]byte, error) {
+// checkHex applies the one rule for a payload's byte string (the
+// transaction's unsigned bytes, the personal message): "0x" (lower case)
+// followed by a non-empty, even number of hex digits of either case;
+// nothing else, not even whitespace. It returns the digits. "0x" alone is
+// refused for every payload: no transaction is empty, and an empty personal
+// message signs nothing anyone could have read. [SignRequest.Validate]
+// checks the rule without decoding; [decodeHex] decodes, once, what it
+// accepts (package api/request does, through the payloads' Bytes).
+func checkHex(s string) (string, error) {
 	digits, ok := strings.CutPrefix(s, "0x")
 	switch {
 	case !ok:
-		return nil, errors.New(`must start with "0x"`)
+		return "", errors.New(`must start with "0x"`)
 	case digits == "":
-		return nil, errors.New("is empty")
+		return "", errors.New("is empty")
 	case len(digits)%2 != 0:
-		return nil, fmt.Errorf("odd number of hex digits (%d)", len(digits))
+		return "", fmt.Errorf("odd number of hex digits (%d)", len(digits))
+	}
+	for i := 0; i < len(digits); i++ {
+		if c := digits[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return "", errors.New("is not hex")
+		}
+	}
+	return digits, nil
+}
+
+// decodeHex decodes a payload's byte string under checkHex's rule.
+func decodeHex(s string) ([]byte, error) {
+	digits, err := checkHex(s)
+	if err != nil {
+		return nil, err
 	}
 	b, err := hex.DecodeString(digits)
-	if err != nil {
+	if err != nil { // unreachable: checkHex accepted every digit
 		return nil, errors.New("is not hex")
 	}
 	return b, nil
@@ -192,12 +217,12 @@ func (r *SignRequest) Validate() error {
 		return &Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("exactly one payload required (%s), got %s", strings.Join(payloadNames, ", "), msg)}
 	}
 	if r.EthTransaction != nil {
-		if _, err := decodeHex(r.EthTransaction.Unsigned); err != nil {
+		if _, err := checkHex(r.EthTransaction.Unsigned); err != nil {
 			return badRequest("eth_transaction.unsigned", err)
 		}
 	}
 	if r.EthPersonalMessage != nil {
-		if _, err := decodeHex(r.EthPersonalMessage.Message); err != nil {
+		if _, err := checkHex(r.EthPersonalMessage.Message); err != nil {
 			return badRequest("eth_personal_message.message", err)
 		}
 	}

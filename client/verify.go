@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/attestation"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -116,37 +118,81 @@ func (c *Client) VerifyEnclave(ctx context.Context, chk EnclaveCheck) (*Enclave,
 
 // CheckSignature checks that resp is a signature by an attested key over
 // the digest it names, and, for a transaction, that the digest is the
-// signing hash of unsigned (what the caller asked to sign).
+// signing hash of unsigned (what the caller asked to sign), decoded as the
+// enclave decodes it (package api/request). [Enclave.CheckRequestSignature]
+// checks more: the digest of every payload kind, and the signed
+// transaction.
 func (e *Enclave) CheckSignature(resp *api.SignResponse, unsigned []byte) error {
-	if !e.Attests(resp.From) {
-		return fmt.Errorf("client: %s is not a key the enclave attests", resp.From)
-	}
-	digest, err := hex32(resp.Digest)
-	if err != nil {
-		return fmt.Errorf("client: digest: %w", err)
-	}
-	sigBytes, err := decodeHex0x(resp.Signature)
-	if err != nil || len(sigBytes) != 65 {
-		return errors.New("client: signature: want 65 bytes of 0x-hex")
-	}
+	var want *[32]byte
 	if unsigned != nil {
-		tx, err := ethtx.DecodeUnsigned(unsigned)
+		t, err := request.DecodeTransaction(unsigned)
 		if err != nil {
 			return fmt.Errorf("client: %w", err)
 		}
-		if tx.SigningHash() != digest {
-			return errors.New("client: the enclave signed a digest other than the transaction's signing hash")
-		}
+		h := t.Tx.SigningHash()
+		want = &h
 	}
-	who, err := ethtx.RecoverAddress(digest, ethtx.Signature(sigBytes))
+	_, err := e.checkSignature(resp, want)
+	return err
+}
+
+// CheckRequestSignature checks that resp answers req (the request sent,
+// its payload decoded here with package api/request, as the enclave
+// decodes it): a signature by an attested key over req's digest (the
+// transaction's signing hash, the EIP-191 or the EIP-712 digest), and, for
+// a transaction, a signed transaction that is req's transaction with that
+// signature, and its hash.
+func (e *Enclave) CheckRequestSignature(resp *api.SignResponse, req *api.SignRequest) error {
+	r, err := request.DecodePayload(req)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	from, _ := ethtx.ParseAddress(resp.From)
-	if who != from {
-		return fmt.Errorf("client: the signature recovers %s, not %s", who.Hex(), resp.From)
+	sig, err := e.checkSignature(resp, &r.Digest)
+	if err != nil {
+		return err
+	}
+	if r.Transaction == nil {
+		return nil
+	}
+	signed, err := decodeHex0x(resp.SignedTransaction)
+	if err != nil || !bytes.Equal(signed, r.Transaction.Tx.EncodeSigned(sig)) {
+		return errors.New("client: the signed transaction is not the transaction sent with the signature")
+	}
+	if h, err := hex32(resp.TransactionHash); err != nil || h != ethtx.TransactionHash(signed) {
+		return errors.New("client: the transaction hash is not the signed transaction's")
 	}
 	return nil
+}
+
+// checkSignature checks that resp is a signature by an attested key over
+// the digest it names, which must be want when want is not nil, and
+// returns the signature.
+func (e *Enclave) checkSignature(resp *api.SignResponse, want *[32]byte) (ethtx.Signature, error) {
+	var sig ethtx.Signature
+	if !e.Attests(resp.From) {
+		return sig, fmt.Errorf("client: %s is not a key the enclave attests", resp.From)
+	}
+	digest, err := hex32(resp.Digest)
+	if err != nil {
+		return sig, fmt.Errorf("client: digest: %w", err)
+	}
+	sigBytes, err := decodeHex0x(resp.Signature)
+	if err != nil || len(sigBytes) != len(sig) {
+		return sig, errors.New("client: signature: want 65 bytes of 0x-hex")
+	}
+	sig = ethtx.Signature(sigBytes)
+	if want != nil && *want != digest {
+		return sig, errors.New("client: the enclave signed a digest other than the request's")
+	}
+	who, err := ethtx.RecoverAddress(digest, sig)
+	if err != nil {
+		return sig, fmt.Errorf("client: %w", err)
+	}
+	from, _ := ethtx.ParseAddress(resp.From)
+	if who != from {
+		return sig, fmt.Errorf("client: the signature recovers %s, not %s", who.Hex(), resp.From)
+	}
+	return sig, nil
 }
 
 func hex32(s string) ([32]byte, error) {

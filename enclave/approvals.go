@@ -15,6 +15,7 @@ import (
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
+	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
@@ -365,23 +366,16 @@ type verdict struct {
 // whether it needs approval and under which rule.
 func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 	vd := verdict{policyHash: pol.Hash(), policyVersion: pol.Version()}
-	req, err := api.DecodeSignRequest(p.body)
+	// Decoded as a sign request is (package request, then decide): a held
+	// request decoded when it was held, so this fails only on a bug, and
+	// then refuses it.
+	r, err := request.Decode(p.body)
 	if err != nil {
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, "the held request does not decode: "+err.Error()
 		return vd
 	}
-	c := &caller{client: p.client, key: p.key}
 	var perr *proto.Error
-	switch {
-	case req.EthTransaction != nil:
-		vd.d, perr = e.decideTransaction(pol, c, req.EthTransaction)
-	case req.EthPersonalMessage != nil:
-		vd.d, perr = e.decidePersonalMessage(pol, c, req.EthPersonalMessage)
-	case req.EthTypedData != nil:
-		vd.d, perr = e.decideTypedData(pol, c, req.EthTypedData)
-	default:
-		perr = refuse(refusal.CodeBadRequest, "no payload")
-	}
+	vd.d, perr = decide(pol, &caller{client: p.client, key: p.key}, r)
 	switch {
 	case perr != nil:
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, perr.Message

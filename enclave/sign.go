@@ -7,9 +7,8 @@ import (
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
+	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/calldata"
-	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
@@ -86,17 +85,13 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	if err := v.audit.canDecide(); err != nil {
 		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
 	}
-	var d *decided
-	switch {
-	case req.EthTransaction != nil:
-		d, perr = e.decideTransaction(rs.pol, c, req.EthTransaction)
-	case req.EthPersonalMessage != nil:
-		d, perr = e.decidePersonalMessage(rs.pol, c, req.EthPersonalMessage)
-	case req.EthTypedData != nil:
-		d, perr = e.decideTypedData(rs.pol, c, req.EthTypedData)
-	default:
-		perr = refuse(refusal.CodeBadRequest, "no payload")
+	// The payload is decoded only now, once the request is authentic,
+	// fresh and not replayed, and the audit log can take its decision.
+	r, err := request.DecodePayload(req)
+	if err != nil {
+		return refuse(request.Code(err), "%v", err)
 	}
+	d, perr := decide(rs.pol, c, r)
 	if perr != nil {
 		return perr
 	}
@@ -191,9 +186,9 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	if !ok {
 		return nil, nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
-	req, err := api.DecodeSignRequest(m.Body)
+	req, err := request.Parse(m.Body)
 	if err != nil {
-		return nil, nil, refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, nil, refuse(request.Code(err), "%v", err)
 	}
 
 	now := e.now()
@@ -223,71 +218,33 @@ func (k *signingKey) summaryKey() summary.Key {
 	return summary.Key{ID: k.id, Address: k.addr, Path: k.path}
 }
 
-func (e *Enclave) decideTransaction(pol *policy.Policy, c *caller, p *api.EthTransaction) (*decided, *proto.Error) {
-	raw, err := p.Bytes()
-	if err != nil {
-		return nil, refuse(refusal.CodeBadRequest, "%v", err)
+// decide judges the decoded request r for caller c under pol: the one
+// place where a decoded request becomes the policy's input, for a new sign
+// request (admit) and for a request held for approvals (judge). The policy
+// receives only decoded values: a call's calldata is always r's (decoded
+// once, by package request), never decoded again by the policy.
+func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, *proto.Error) {
+	d := &decided{digest: r.Digest}
+	switch {
+	case r.Transaction != nil:
+		t := r.Transaction
+		d.tx = t.Tx
+		d.decision = pol.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, From: c.key.addr, Tx: t.Tx, Call: t.Call})
+	case r.PersonalMessage != nil:
+		d.decision = pol.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c.client, KeyID: c.key.id, Message: r.PersonalMessage.Message})
+	case r.TypedData != nil:
+		td := r.TypedData
+		d.decision = pol.EvaluateTypedData(&policy.TypedData{
+			Client: c.client, KeyID: c.key.id, From: c.key.addr, PrimaryType: td.Data.PrimaryType(),
+			Domain:    policy.Domain{Name: td.Domain.Name, Version: td.Domain.Version, ChainID: td.Domain.ChainID, VerifyingContract: td.Domain.VerifyingContract},
+			Permit:    td.Permit,
+			PermitErr: td.PermitErr,
+			Data:      td.Data,
+		})
+	default:
+		// A Request from package request always has a payload.
+		return nil, refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
 	}
-	tx, err := ethtx.DecodeUnsigned(raw)
-	if err != nil {
-		if errors.Is(err, ethtx.ErrUnsupportedType) {
-			return nil, refuse(refusal.CodeUnsupportedTransactionType, "%v", err)
-		}
-		return nil, refuse(refusal.CodeBadRequest, "%v", err)
-	}
-	// Calldata is decoded for calls only: a contract creation's data is
-	// init code, not a call.
-	var call calldata.Call
-	if tx.To != nil {
-		if call, err = calldata.Decode(tx.Data); err != nil {
-			return nil, refuse(refusal.CodeBadRequest, "%v", err)
-		}
-	}
-	digest := tx.SigningHash()
-	return &decided{
-		digest:   digest,
-		tx:       tx,
-		decision: pol.EvaluateTransaction(&policy.Transaction{Client: c.client, KeyID: c.key.id, From: c.key.addr, Tx: tx, Call: call}),
-		summary: func() summary.Summary {
-			return summary.Transaction(tx, call, c.key.summaryKey(), digest, pol)
-		},
-	}, nil
-}
-
-func (e *Enclave) decidePersonalMessage(pol *policy.Policy, c *caller, p *api.EthPersonalMessage) (*decided, *proto.Error) {
-	msg, err := ethmsg.ParsePersonalMessage(p.Message)
-	if err != nil {
-		return nil, refuse(refusal.CodeBadRequest, "%v", err)
-	}
-	digest := ethmsg.PersonalHash(msg)
-	return &decided{
-		digest:   digest,
-		decision: pol.EvaluatePersonalMessage(&policy.PersonalMessage{Client: c.client, KeyID: c.key.id, Message: msg}),
-		summary: func() summary.Summary {
-			return summary.PersonalMessage(msg, c.key.summaryKey(), digest)
-		},
-	}, nil
-}
-
-func (e *Enclave) decideTypedData(pol *policy.Policy, c *caller, p *api.EthTypedData) (*decided, *proto.Error) {
-	td, err := ethmsg.ParseTypedData(p.JSON)
-	if err != nil {
-		return nil, refuse(refusal.CodeBadRequest, "%v", err)
-	}
-	dom := td.Domain()
-	digest := td.Hash()
-	permit, permitErr := td.Permit()
-	return &decided{
-		digest: digest,
-		decision: pol.EvaluateTypedData(&policy.TypedData{
-			Client: c.client, KeyID: c.key.id, From: c.key.addr, PrimaryType: td.PrimaryType(),
-			Domain:    policy.Domain{Name: dom.Name, Version: dom.Version, ChainID: dom.ChainID, VerifyingContract: dom.VerifyingContract},
-			Permit:    permit,
-			PermitErr: permitErr,
-			Data:      td,
-		}),
-		summary: func() summary.Summary {
-			return summary.TypedData(td, c.key.summaryKey(), pol)
-		},
-	}, nil
+	d.summary = func() summary.Summary { return summary.Request(r, c.key.summaryKey(), pol) }
+	return d, nil
 }

@@ -16,10 +16,13 @@
 // that is 32 bytes long like a digest, or that is itself typed-data JSON is
 // still data and is hashed with the prefix: no input is ever signed raw.
 //
-// [ParsePersonalMessage] takes the API form of a message: "0x" (lower-case x)
+// [ParsePersonalMessage] takes the hex form of a message: "0x" (lower-case x)
 // followed by an even number of hexadecimal digits of either case, at most
 // [MaxPersonalMessage] bytes once decoded. Unlike some wallets it never
 // treats a string that is not hex as UTF-8 text, so "0x1234" has one meaning.
+// Sign requests do not go through it: package api/request decodes their
+// payloads with the API's one hex rule, which also refuses "0x" alone (an
+// empty message), and applies [MaxPersonalMessage] itself.
 //
 // # Typed data (EIP-712)
 //

@@ -25,7 +25,8 @@ func PersonalHash(msg []byte) [32]byte {
 // followed by an even number of hexadecimal digits (either case), at most
 // [MaxPersonalMessage] bytes once decoded ([ErrTooLarge] otherwise). "0x"
 // alone is the empty message. A string that is not hex is refused, never
-// read as text.
+// read as text. The sign path does not use it: package api/request decodes
+// a request's message under the API's stricter rule (no empty message).
 func ParsePersonalMessage(s string) ([]byte, error) {
 	if len(s) > 2+2*MaxPersonalMessage {
 		return nil, fmt.Errorf("%w: personal message of %d hex digits, limit %d bytes", ErrTooLarge, len(s)-2, MaxPersonalMessage)

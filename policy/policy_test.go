@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
+	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -90,7 +91,14 @@ func TestEvaluateTransaction(t *testing.T) {
 			if tc.to != "" {
 				tx.To = addr(t, tc.to)
 			}
-			d := p.EvaluateTransaction(&policy.Transaction{Client: tc.who, KeyID: tc.key, Tx: tx})
+			// As the enclave: calldata decoded for calls. Calldata that
+			// does not decode is refused before any policy (bad_request);
+			// given none, the policy refuses the call (rule calldata).
+			var call calldata.Call
+			if tx.To != nil {
+				call, _ = calldata.Decode(tx.Data)
+			}
+			d := p.EvaluateTransaction(&policy.Transaction{Client: tc.who, KeyID: tc.key, Tx: tx, Call: call})
 			if d.Allow != (tc.rule == "") || d.Rule != tc.rule || d.Label != tc.label {
 				t.Fatalf("decision %+v, want rule %q label %q", d, tc.rule, tc.label)
 			}

@@ -170,8 +170,10 @@ type Transaction struct {
 	// Movements of its own transfers move.
 	From ethtx.Address
 	Tx   *ethtx.Tx
-	// Call is the decoded calldata (calldata.Decode(Tx.Data)); nil means
-	// not decoded, and the policy decodes it.
+	// Call is the decoded calldata (calldata.Decode(Tx.Data), as package
+	// api/request decodes it), required for a call (Tx.To set): the policy
+	// never decodes calldata, and refuses a call without it (rule
+	// calldata). Nil for a contract creation.
 	Call calldata.Call
 }
 
@@ -198,14 +200,15 @@ func (p *Policy) EvaluateTransaction(req *Transaction) Decision {
 	if tx.To == nil {
 		return deny(refusal.RuleContractCreation, "contract creation is not allowed for key %q", req.KeyID)
 	}
-	call := req.Call
-	if call == nil {
-		var err error
-		if call, err = calldata.Decode(tx.Data); err != nil {
-			return deny(refusal.RuleCalldata, "calldata to %s: %v", tx.To.Hex(), err)
-		}
+	// The policy judges decoded calldata only, and never decodes it
+	// itself: the caller decoded it once (package api/request), and
+	// malformed calldata was refused there (bad_request), before any
+	// policy. A call without its decoded calldata is a caller's bug, and
+	// refused.
+	if req.Call == nil {
+		return deny(refusal.RuleCalldata, "the calldata of the call to %s was not decoded (a bug of the caller): refusing", tx.To.Hex())
 	}
-	label, denied := e.call(req.From, *tx.To, tx.Value, call, "")
+	label, denied := e.call(req.From, *tx.To, tx.Value, req.Call, "")
 	if denied != nil {
 		return *denied
 	}

@@ -102,8 +102,10 @@ const (
 	// RuleContractCreation: contract creation (no "to") is not allowed.
 	RuleContractCreation = "contract_creation"
 	// RuleCalldata: no rule of the key covers this call: the (contract,
-	// function) is not allowlisted for the chain, or the calldata is
-	// malformed.
+	// function) is not allowlisted for the chain, or the data of a Safe
+	// transaction's typed data (SafeTx) is malformed. (A transaction's own
+	// malformed calldata is a bad_request, refused as it is decoded,
+	// before any policy.)
 	RuleCalldata = "calldata"
 	// RuleCallValue: the call carries more native coin than allowed: any
 	// at all for token, NFT, allowance and Safe calls, more than the

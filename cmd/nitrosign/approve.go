@@ -17,9 +17,8 @@ import (
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
-	"github.com/nitrosign/nitrosign/calldata"
+	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/client"
-	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/summary"
@@ -283,15 +282,16 @@ type local struct {
 }
 
 // decodeLocally decodes a sign request body as the enclave does (package
-// api, then ethtx and calldata, or ethmsg) and summarises it with package
-// summary, without a policy: no labels, token amounts in raw units, and
-// the signing key by the name the request gives (its address is the
+// api/request: the same decoder, the same rules) and summarises it with
+// package summary, without a policy: no labels, token amounts in raw units,
+// and the signing key by the name the request gives (its address is the
 // enclave's to know).
 func decodeLocally(body []byte) (*local, error) {
-	req, err := api.DecodeSignRequest(body)
+	r, err := request.Decode(body)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
+	req := r.Body
 	key := summary.Key{ID: req.Key}
 	from := "key " + strconv.Quote(req.Key) + " (its address is not known here)"
 	// The enclave's summary shows "ADDRESS (key ID, PATH)".
@@ -301,41 +301,7 @@ func decodeLocally(body []byte) (*local, error) {
 		from = a.Hex() + " (the signing key, named by its address)"
 		fromOK = func(v string) bool { return strings.HasPrefix(v, a.Hex()+" ") }
 	}
-	var sum summary.Summary
-	switch {
-	case req.EthTransaction != nil:
-		raw, err := req.EthTransaction.Bytes()
-		if err != nil {
-			return nil, err
-		}
-		tx, err := ethtx.DecodeUnsigned(raw)
-		if err != nil {
-			return nil, err
-		}
-		// As the enclave: calldata is decoded for calls only (a contract
-		// creation's data is init code).
-		var call calldata.Call
-		if tx.To != nil {
-			if call, err = calldata.Decode(tx.Data); err != nil {
-				return nil, err
-			}
-		}
-		sum = summary.Transaction(tx, call, key, tx.SigningHash(), nil)
-	case req.EthPersonalMessage != nil:
-		msg, err := ethmsg.ParsePersonalMessage(req.EthPersonalMessage.Message)
-		if err != nil {
-			return nil, err
-		}
-		sum = summary.PersonalMessage(msg, key, ethmsg.PersonalHash(msg))
-	case req.EthTypedData != nil:
-		td, err := ethmsg.ParseTypedData(req.EthTypedData.JSON)
-		if err != nil {
-			return nil, err
-		}
-		sum = summary.TypedData(td, key, nil)
-	default:
-		return nil, errors.New("request: no payload this tool decodes")
-	}
+	sum := summary.Request(r, key, nil)
 	for i := range sum.Lines {
 		if sum.Lines[i].Key == "from" {
 			sum.Lines[i].Value = from

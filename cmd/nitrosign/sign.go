@@ -168,11 +168,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if enclave != nil {
-		var unsigned []byte
-		if req.EthTransaction != nil {
-			unsigned, _ = req.EthTransaction.Bytes()
-		}
-		if err := enclave.CheckSignature(resp, unsigned); err != nil {
+		if err := enclave.CheckRequestSignature(resp, req); err != nil {
 			return fmt.Errorf("the answer fails verification: %w", err)
 		}
 	}
