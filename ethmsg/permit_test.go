@@ -620,6 +620,12 @@ func TestPermitNotAPermit(t *testing.T) {
 	}
 }
 
+// fieldSpec is a field of a struct type of a typed-data document.
+type fieldSpec struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
 // mutDoc is a typed-data document to mutate.
 type mutDoc struct {
 	Types       map[string][]fieldSpec `json:"types"`
