@@ -80,19 +80,8 @@ func TestRandomCalls(t *testing.T) {
 			for i := range n {
 				want := f.Gen(r, 0)
 				data := testgen.EncodeCall(want)
-				got, err := calldata.Decode(data)
-				if err != nil {
-					t.Fatalf("#%d: Decode(%x): %v", i, data, err)
-				}
-				if g, w := testgen.DescribeCall(got), testgen.DescribeCall(want); g != w {
-					t.Fatalf("#%d: Decode(%x)\n got %s\nwant %s", i, data, g, w)
-				}
-				if got.Method() != f.Sig {
-					t.Fatalf("#%d: Method() = %q, want %q", i, got.Method(), f.Sig)
-				}
-				if enc := testgen.EncodeCall(got); !bytes.Equal(enc, data) {
-					t.Fatalf("#%d: re-encoding gives\n%x\nwant\n%x", i, enc, data)
-				}
+				got := testgen.CheckDecode(t, i, data, want, f.Sig)
+				testgen.CheckCanonical(t, got, data)
 			}
 		})
 	}

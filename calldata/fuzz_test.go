@@ -81,9 +81,7 @@ func FuzzDecode(f *testing.F) {
 		if c == nil {
 			t.Fatal("Decode returned neither a call nor an error")
 		}
-		if enc := testgen.EncodeCall(c); !bytes.Equal(enc, b) {
-			t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", b, enc, testgen.DescribeCall(c))
-		}
+		testgen.CheckCanonical(t, c, b)
 		checkTree(t, c, b)
 	})
 }

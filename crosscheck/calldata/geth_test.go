@@ -134,16 +134,7 @@ func TestGethPack(t *testing.T) {
 			for i := range n {
 				want := f.Gen(r, 0)
 				data := gethPack(t, f.Sig, gethArgs(want)...)
-				got, err := calldata.Decode(data)
-				if err != nil {
-					t.Fatalf("#%d: Decode(%x): %v", i, data, err)
-				}
-				if g, w := testgen.DescribeCall(got), testgen.DescribeCall(want); g != w {
-					t.Fatalf("#%d: Decode(%x)\n got %s\nwant %s", i, data, g, w)
-				}
-				if got.Method() != f.Sig {
-					t.Fatalf("#%d: Method() = %q, want %q", i, got.Method(), f.Sig)
-				}
+				got := testgen.CheckDecode(t, i, data, want, f.Sig)
 				if enc := testgen.EncodeCall(want); !bytes.Equal(enc, data) {
 					t.Fatalf("#%d: test encoder gives\n%x\nwant (abi.Pack)\n%x", i, enc, data)
 				}
@@ -179,9 +170,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if enc := testgen.EncodeCall(c); !bytes.Equal(enc, b) {
-			t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", b, enc, testgen.DescribeCall(c))
-		}
+		testgen.CheckCanonical(t, c, b)
 		checkTree(t, c, b)
 	})
 }

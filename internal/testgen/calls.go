@@ -1,10 +1,12 @@
 package testgen
 
 import (
+	"bytes"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"strings"
+	"testing"
 
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -320,5 +322,34 @@ func describeTo(b *strings.Builder, c calldata.Call, indent string) {
 		}
 	default:
 		panic(fmt.Sprintf("testgen.DescribeCall: %T", c))
+	}
+}
+
+// CheckDecode decodes data, made from want, a call of the function sig,
+// and checks that calldata.Decode gives want back: the same fields (as
+// DescribeCall prints them) and the method sig. It returns the decoded
+// call; i numbers the case in the messages.
+func CheckDecode(t testing.TB, i int, data []byte, want calldata.Call, sig string) calldata.Call {
+	t.Helper()
+	got, err := calldata.Decode(data)
+	if err != nil {
+		t.Fatalf("#%d: Decode(%x): %v", i, data, err)
+	}
+	if g, w := DescribeCall(got), DescribeCall(want); g != w {
+		t.Fatalf("#%d: Decode(%x)\n got %s\nwant %s", i, data, g, w)
+	}
+	if got.Method() != sig {
+		t.Fatalf("#%d: Method() = %q, want %q", i, got.Method(), sig)
+	}
+	return got
+}
+
+// CheckCanonical checks that c, which calldata.Decode accepted from data,
+// re-encodes (EncodeCall) to exactly data: Decode accepts only the
+// canonical encoding of a call.
+func CheckCanonical(t testing.TB, c calldata.Call, data []byte) {
+	t.Helper()
+	if enc := EncodeCall(c); !bytes.Equal(enc, data) {
+		t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", data, enc, DescribeCall(c))
 	}
 }
