@@ -18,7 +18,6 @@ import (
 var (
 	abiEncode = abitest.Encode
 	uintWord  = abitest.UintWord
-	intWord   = abitest.IntWord
 	addrWord  = abitest.AddrWord
 	boolWord  = abitest.BoolWord
 )
@@ -59,17 +58,4 @@ func addr(s string) ethtx.Address {
 		panic(err)
 	}
 	return a
-}
-
-// known reports whether sel is the selector of a function this package
-// decodes.
-func known(sel [4]byte) bool {
-	for _, s := range [][4]byte{selTransfer, selTransferFrom, selApprove, selIncreaseAllowance,
-		selSafeTransferFrom721, selSafeTransferFrom721Data, selSafeTransferFrom1155,
-		selSetApprovalForAll, selExecTransaction, selMultiSend} {
-		if s == sel {
-			return true
-		}
-	}
-	return false
 }
