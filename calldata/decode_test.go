@@ -2,7 +2,6 @@ package calldata_test
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/nitrosign/nitrosign/calldata"
@@ -70,19 +69,9 @@ func TestDecodeCopies(t *testing.T) {
 // (crosscheck/calldata packs the same calls with go-ethereum's
 // accounts/abi, which checks the encoder.)
 func TestRandomCalls(t *testing.T) {
-	n := 2000
-	if testing.Short() {
-		n = 200
-	}
-	for _, f := range testgen.Functions {
-		t.Run(f.Sig, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(7, uint64(len(f.Sig))))
-			for i := range n {
-				want := f.Gen(r, 0)
-				data := testgen.EncodeCall(want)
-				got := testgen.CheckDecode(t, i, data, want, f.Sig)
-				testgen.CheckCanonical(t, got, data)
-			}
-		})
-	}
+	testgen.RandomCalls(t, func(t *testing.T, i int, f testgen.Function, want calldata.Call) {
+		data := testgen.EncodeCall(want)
+		got := testgen.CheckDecode(t, i, data, want, f.Sig)
+		testgen.CheckCanonical(t, got, data)
+	})
 }

@@ -3,7 +3,6 @@ package calldata
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -124,26 +123,16 @@ func gethUnpacked(t testing.TB, sig string, data []byte) string {
 // the oracle of calldata's FuzzDecode and its round-trip tests) gives the
 // same bytes, and that go-ethereum unpacks the same values.
 func TestGethPack(t *testing.T) {
-	n := 2000
-	if testing.Short() {
-		n = 200
-	}
-	for _, f := range testgen.Functions {
-		t.Run(f.Sig, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(7, uint64(len(f.Sig))))
-			for i := range n {
-				want := f.Gen(r, 0)
-				data := gethPack(t, f.Sig, gethArgs(want)...)
-				got := testgen.CheckDecode(t, i, data, want, f.Sig)
-				if enc := testgen.EncodeCall(want); !bytes.Equal(enc, data) {
-					t.Fatalf("#%d: test encoder gives\n%x\nwant (abi.Pack)\n%x", i, enc, data)
-				}
-				if g, w := gethValues(got), gethUnpacked(t, f.Sig, data); g != w {
-					t.Fatalf("#%d: values %s, go-ethereum unpacks %s", i, g, w)
-				}
-			}
-		})
-	}
+	testgen.RandomCalls(t, func(t *testing.T, i int, f testgen.Function, want calldata.Call) {
+		data := gethPack(t, f.Sig, gethArgs(want)...)
+		got := testgen.CheckDecode(t, i, data, want, f.Sig)
+		if enc := testgen.EncodeCall(want); !bytes.Equal(enc, data) {
+			t.Fatalf("#%d: test encoder gives\n%x\nwant (abi.Pack)\n%x", i, enc, data)
+		}
+		if g, w := gethValues(got), gethUnpacked(t, f.Sig, data); g != w {
+			t.Fatalf("#%d: values %s, go-ethereum unpacks %s", i, g, w)
+		}
+	})
 }
 
 // TestSelectors checks the selectors of every call against go-ethereum's

@@ -353,3 +353,21 @@ func CheckCanonical(t testing.TB, c calldata.Call, data []byte) {
 		t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", data, enc, DescribeCall(c))
 	}
 }
+
+// RandomCalls runs check on 2,000 random calls (200 with -short) of every
+// function of Functions, in a subtest named by its signature, drawn from a
+// seed of the function's own: the same calls wherever it is called from.
+func RandomCalls(t *testing.T, check func(t *testing.T, i int, f Function, want calldata.Call)) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	for _, f := range Functions {
+		t.Run(f.Sig, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, uint64(len(f.Sig))))
+			for i := range n {
+				check(t, i, f, f.Gen(r, 0))
+			}
+		})
+	}
+}
