@@ -207,23 +207,6 @@ var malformed = []struct {
 		"multiSend: transactions: call 0: data: execTransaction: data: multiSend: nested more than 4 deep"},
 }
 
-func TestDecodeMalformed(t *testing.T) {
-	for _, tt := range malformed {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decode(tt.data)
-			if err == nil {
-				t.Fatalf("Decode accepted %x as\n%s", tt.data, describe(got))
-			}
-			if got != nil {
-				t.Errorf("Decode returned a call with error %v", err)
-			}
-			if err.Error() != tt.err {
-				t.Errorf("Decode error\n got %q\nwant %q", err, tt.err)
-			}
-		})
-	}
-}
-
 // valid lists inputs Decode accepts, each with its exact decoding. They
 // are seeds of FuzzDecode too.
 var valid = []struct {
@@ -288,23 +271,6 @@ var valid = []struct {
 			}}}},
 }
 
-func TestDecodeValid(t *testing.T) {
-	for _, tt := range valid {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decode(tt.data)
-			if err != nil {
-				t.Fatalf("Decode(%x): %v", tt.data, err)
-			}
-			if g, w := describe(got), describe(tt.want); g != w {
-				t.Errorf("Decode(%x)\n got %s\nwant %s", tt.data, g, w)
-			}
-			if enc := encode(got); !bytes.Equal(enc, tt.data) {
-				t.Errorf("re-encoded as %x", enc)
-			}
-		})
-	}
-}
-
 // TestDecodeLimits checks the depth and call caps at their limits.
 func TestDecodeLimits(t *testing.T) {
 	for _, safeFirst := range []bool{true, false} {
@@ -341,23 +307,6 @@ func TestDecodeLimits(t *testing.T) {
 		packedCall{1, multiSendCallOnly, new(big.Int), multiSendOf(pack(transfers(127)...))}))
 	if _, err := Decode(nested); err != nil {
 		t.Errorf("256 calls in all: %v", err)
-	}
-}
-
-// TestDecodeCopies checks that a decoded call does not share memory with
-// the input.
-func TestDecodeCopies(t *testing.T) {
-	data := bytes.Clone(safe)
-	c, err := Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := describe(c)
-	for i := range data {
-		data[i] = 0x5a
-	}
-	if got := describe(c); got != want {
-		t.Errorf("changing the input changed the call:\n%s\nwas\n%s", got, want)
 	}
 }
 

@@ -1,4 +1,4 @@
-package calldata
+package calldata_test
 
 import (
 	"bytes"
@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 	"golang.org/x/crypto/sha3"
 )
 
@@ -31,17 +33,17 @@ func seeds(t testing.TB) map[string][]byte {
 		}
 		s[name] = b
 	}
-	for _, tt := range valid {
-		add("valid "+tt.name, tt.data)
+	for _, tt := range calldata.ValidCases() {
+		add("valid "+tt.Name, tt.Data)
 	}
-	for _, tt := range malformed {
-		add("bad "+tt.name, tt.data)
+	for _, tt := range calldata.MalformedCases() {
+		add("bad "+tt.Name, tt.Data)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, f := range functions {
+	for _, f := range testgen.Functions {
 		for i := range 3 {
-			b := encode(f.gen(r, 0))
-			add(fmt.Sprintf("random %s %x %d", f.sig[:strings.IndexByte(f.sig, '(')], b[:4], i), b)
+			b := testgen.EncodeCall(f.Gen(r, 0))
+			add(fmt.Sprintf("random %s %x %d", f.Sig[:strings.IndexByte(f.Sig, '(')], b[:4], i), b)
 		}
 	}
 	return s
@@ -66,7 +68,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := Decode(b)
+		c, err := calldata.Decode(b)
 		if err != nil {
 			if c != nil {
 				t.Fatalf("Decode returned %T and error %v", c, err)
@@ -79,36 +81,34 @@ func FuzzDecode(f *testing.F) {
 		if c == nil {
 			t.Fatal("Decode returned neither a call nor an error")
 		}
-		if enc := encode(c); !bytes.Equal(enc, b) {
-			t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", b, enc, describe(c))
-		}
+		testgen.CheckCanonical(t, c, b)
 		checkTree(t, c, b)
 	})
 }
 
 // checkTree checks c, decoded from data, and its inner calls.
-func checkTree(t *testing.T, c Call, data []byte) {
+func checkTree(t *testing.T, c calldata.Call, data []byte) {
 	t.Helper()
 	switch c := c.(type) {
-	case *NoCall:
+	case *calldata.NoCall:
 		if len(data) != 0 {
 			t.Fatalf("NoCall from %x", data)
 		}
 		return
-	case *Unknown:
-		if known(c.ID) || !bytes.Equal(c.ID[:], data[:4]) {
+	case *calldata.Unknown:
+		if testgen.KnownSelector(c.ID) || !bytes.Equal(c.ID[:], data[:4]) {
 			t.Fatalf("Unknown %x from %x", c.ID, data)
 		}
 		return
-	case *SafeExecTransaction:
-		if c.Operation > OperationDelegateCall || !bytes.Equal(encode(c.Inner), c.Data) {
-			t.Fatalf("execTransaction: operation %d, data %x, inner call encodes as %x", c.Operation, c.Data, encode(c.Inner))
+	case *calldata.SafeExecTransaction:
+		if c.Operation > calldata.OperationDelegateCall || !bytes.Equal(testgen.EncodeCall(c.Inner), c.Data) {
+			t.Fatalf("execTransaction: operation %d, data %x, inner call encodes as %x", c.Operation, c.Data, testgen.EncodeCall(c.Inner))
 		}
 		checkTree(t, c.Inner, c.Data)
-	case *MultiSend:
+	case *calldata.MultiSend:
 		for i, e := range c.Calls {
-			if e.Operation > OperationDelegateCall || !bytes.Equal(encode(e.Call), e.Data) {
-				t.Fatalf("multiSend call %d: operation %d, data %x, call encodes as %x", i, e.Operation, e.Data, encode(e.Call))
+			if e.Operation > calldata.OperationDelegateCall || !bytes.Equal(testgen.EncodeCall(e.Call), e.Data) {
+				t.Fatalf("multiSend call %d: operation %d, data %x, call encodes as %x", i, e.Operation, e.Data, testgen.EncodeCall(e.Call))
 			}
 			checkTree(t, e.Call, e.Data)
 		}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // BenchmarkTypedDataHash parses and hashes the EIP-712 Mail example, as the
 // enclave does for each eth_signTypedData_v4 request.
 func BenchmarkTypedDataHash(b *testing.B) {
-	data := []byte(mailJSON)
+	data := []byte(testgen.MailJSON)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

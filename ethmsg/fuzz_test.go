@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // FuzzParseTypedData feeds arbitrary documents to ParseTypedData. Properties:
@@ -13,7 +15,7 @@ import (
 // message hash), and hashing the copies the accessors return changes
 // nothing. (crosscheck/ethmsg fuzzes ParseTypedData against go-ethereum.)
 func FuzzParseTypedData(f *testing.F) {
-	f.Add([]byte(mailJSON))
+	f.Add([]byte(testgen.MailJSON))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		td, err := ParseTypedData(data)
 		if err != nil {

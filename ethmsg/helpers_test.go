@@ -8,72 +8,13 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/fuzz seeds from the table tests")
 
-// mailJSON is the example of the EIP-712 specification (assets/eip-712/Example.js).
-const mailJSON = `{
-  "types": {
-    "EIP712Domain": [
-      {"name": "name", "type": "string"},
-      {"name": "version", "type": "string"},
-      {"name": "chainId", "type": "uint256"},
-      {"name": "verifyingContract", "type": "address"}
-    ],
-    "Person": [
-      {"name": "name", "type": "string"},
-      {"name": "wallet", "type": "address"}
-    ],
-    "Mail": [
-      {"name": "from", "type": "Person"},
-      {"name": "to", "type": "Person"},
-      {"name": "contents", "type": "string"}
-    ]
-  },
-  "primaryType": "Mail",
-  "domain": {
-    "name": "Ether Mail",
-    "version": "1",
-    "chainId": 1,
-    "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
-  },
-  "message": {
-    "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
-    "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
-    "contents": "Hello, Bob!"
-  }
-}`
-
-// The digests the EIP-712 specification gives for mailJSON.
-const (
-	mailHash            = "be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
-	mailDomainSeparator = "f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"
-	mailMessageHash     = "c52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e"
-	mailTypeHash        = "a0cedeb2dc280ba39b857546d74f5549c3a1d7bdc2dd96bf881f76108e23dac2"
-	mailEncodeType      = "Mail(Person from,Person to,string contents)Person(string name,address wallet)"
-)
-
-// testDomainType and testDomain make up the domain of the documents doc builds.
-const (
-	testDomainType = `"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}]`
-	testDomain     = `{"name":"Test","chainId":1}`
-)
-
-// doc builds a typed-data document from the definitions of the types other
-// than EIP712Domain (a JSON object body), the primary type and the message.
-func doc(types, primary, message string) string {
-	if types != "" {
-		types = "," + types
-	}
-	return `{"types":{` + testDomainType + types + `},"primaryType":"` + primary +
-		`","domain":` + testDomain + `,"message":` + message + `}`
-}
-
-// one builds a document whose primary type T has a single field v of type typ.
-func one(typ, value string) string {
-	return doc(`"T":[{"name":"v","type":"`+typ+`"}]`, "T", `{"v":`+value+`}`)
-}
+// doc and one build typed-data documents (testgen.Doc, testgen.OneField).
+var doc, one = testgen.Doc, testgen.OneField
 
 func hexString(h [32]byte) string { return hex.EncodeToString(h[:]) }
 

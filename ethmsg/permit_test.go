@@ -10,6 +10,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // Addresses of the documents below. Mixed-case ones are real mainnet
@@ -482,10 +483,10 @@ func TestPermitRefused(t *testing.T) {
 
 		// The Permit2 domain with other types.
 		{"Permit2 domain with Mail", func(t *testing.T) string {
-			return edit(t, mailJSON, `"name": "Ether Mail"`, `"name": "Permit2"`)
+			return edit(t, testgen.MailJSON, `"name": "Ether Mail"`, `"name": "Permit2"`)
 		}, `primary type "Mail" is signed for Permit2 (name "Permit2", verifyingContract 0xCcCC`},
 		{"Permit2 address with another name", func(t *testing.T) string {
-			return edit(t, mailJSON, "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC", Permit2Address)
+			return edit(t, testgen.MailJSON, "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC", Permit2Address)
 		}, `primary type "Mail" is signed for Permit2 (name "Ether Mail", verifyingContract ` + Permit2Address + `)`},
 		{"Permit2 domain with a PermitSingle look-alike under another name", func(t *testing.T) string {
 			return edit(t, permitSingleJSON, `"PermitSingle"`, `"Approval"`)
@@ -593,7 +594,7 @@ func TestPermitNotAPermit(t *testing.T) {
 		name string
 		js   string
 	}{
-		{"Mail", mailJSON},
+		{"Mail", testgen.MailJSON},
 		{"permit fields under another type name", strings.ReplaceAll(usdcPermitJSON, `"Permit"`, `"Approval"`)},
 		// A PermitSingle look-alike outside the Permit2 domain: no Permit2
 		// verifies it (its type hash is not Permit2's).
@@ -618,6 +619,12 @@ func TestPermitNotAPermit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fieldSpec is a field of a struct type of a typed-data document.
+type fieldSpec struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
 }
 
 // mutDoc is a typed-data document to mutate.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 func TestPersonalHash(t *testing.T) {
@@ -16,7 +17,7 @@ func TestPersonalHash(t *testing.T) {
 	if got := hexString(PersonalHash([]byte("Hello World"))); got != "a1de988600a42c4b4ab089b619297c17d53cffae5d5120d82d8a92d0bb3b78f2" {
 		t.Errorf(`PersonalHash("Hello World") = %s`, got)
 	}
-	td := mustParse(t, mailJSON)
+	td := mustParse(t, testgen.MailJSON)
 	h := td.Hash()
 	msgs := map[string][]byte{
 		"empty":                  {},
@@ -24,7 +25,7 @@ func TestPersonalHash(t *testing.T) {
 		"32-byte digest":         h[:],
 		"starts with 0x19":       []byte("\x19Ethereum Signed Message:\n3abc"),
 		"typed-data preimage":    preimage(td),
-		"typed-data json":        []byte(mailJSON),
+		"typed-data json":        []byte(testgen.MailJSON),
 		"0x-hex text":            []byte("0x1234"),
 		"length with many digit": bytes.Repeat([]byte{7}, 12345),
 		"max":                    bytes.Repeat([]byte{0xff}, MaxPersonalMessage),
@@ -43,7 +44,7 @@ func TestPersonalHash(t *testing.T) {
 // a digest, the EIP-712 preimage or typed-data JSON sent as a personal message
 // hashes to something other than what it would sign directly.
 func TestPersonalPrefixConfusion(t *testing.T) {
-	td := mustParse(t, mailJSON)
+	td := mustParse(t, testgen.MailJSON)
 	h := td.Hash()
 	if PersonalHash(h[:]) == h {
 		t.Error("a 32-byte digest sent as a personal message is signed as is")
@@ -55,7 +56,7 @@ func TestPersonalPrefixConfusion(t *testing.T) {
 	if PersonalHash(preimage) == h {
 		t.Error("the EIP-712 preimage sent as a personal message hashes to the typed-data digest")
 	}
-	if PersonalHash([]byte(mailJSON)) == h {
+	if PersonalHash([]byte(testgen.MailJSON)) == h {
 		t.Error("typed-data JSON sent as a personal message hashes to the typed-data digest")
 	}
 	// Through the API form too.

@@ -3,13 +3,13 @@ package ethmsg
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math/big"
 	"strings"
 	"testing"
 
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // writeTypedDataSeed commits a table case to FuzzParseTypedData's corpus
@@ -20,24 +20,24 @@ func writeTypedDataSeed(t *testing.T, name, js string) {
 }
 
 func TestMailExample(t *testing.T) {
-	td := mustParse(t, mailJSON)
+	td := mustParse(t, testgen.MailJSON)
 	for _, c := range []struct {
 		name string
 		got  [32]byte
 		want string
 	}{
-		{"Hash", td.Hash(), mailHash},
-		{"DomainSeparator", td.DomainSeparator(), mailDomainSeparator},
-		{"MessageHash", td.MessageHash(), mailMessageHash},
+		{"Hash", td.Hash(), testgen.MailHash},
+		{"DomainSeparator", td.DomainSeparator(), testgen.MailDomainSeparator},
+		{"MessageHash", td.MessageHash(), testgen.MailMessageHash},
 	} {
 		if hexString(c.got) != c.want {
 			t.Errorf("%s() = %x, want %s", c.name, c.got, c.want)
 		}
 	}
-	if got, ok := td.EncodeType("Mail"); !ok || got != mailEncodeType {
+	if got, ok := td.EncodeType("Mail"); !ok || got != testgen.MailEncodeType {
 		t.Errorf("EncodeType(Mail) = %q, %v", got, ok)
 	}
-	if th, ok := td.TypeHash("Mail"); !ok || hexString(th) != mailTypeHash {
+	if th, ok := td.TypeHash("Mail"); !ok || hexString(th) != testgen.MailTypeHash {
 		t.Errorf("TypeHash(Mail) = %x, %v", th, ok)
 	}
 	if _, ok := td.EncodeType("Nope"); ok {
@@ -161,7 +161,7 @@ func TestAccepts(t *testing.T) {
 		name string
 		js   string
 	}{
-		{name: "mail example", js: mailJSON},
+		{name: "mail example", js: testgen.MailJSON},
 		{name: "uint256 max hex", js: one("uint256", `"`+maxU256+`"`)},
 		{name: "uint256 max decimal", js: one("uint256", `"115792089237316195423570985008687907853269984665640564039457584007913129639935"`)},
 		{name: "uint8 255", js: one("uint8", "255")},
@@ -224,23 +224,7 @@ func TestAccepts(t *testing.T) {
 // each must give. (crosscheck/ethmsg records which of them go-ethereum
 // accepts, deliberate differences, from the seeds the test commits.)
 func TestRefuses(t *testing.T) {
-	// manyTypes defines n types T0..Tn-1, each with fields referring to the
-	// next fields types through dynamic arrays, and a message for T0.
-	manyTypes := func(n, fields int) string {
-		var defs, msg []string
-		for i := range n {
-			var fs []string
-			for j := range fields {
-				fs = append(fs, fmt.Sprintf(`{"name":"f%d","type":"T%d[]"}`, j, (i+j)%n))
-			}
-			defs = append(defs, fmt.Sprintf(`"T%d":[%s]`, i, strings.Join(fs, ",")))
-		}
-		for j := range fields {
-			msg = append(msg, fmt.Sprintf(`"f%d":[]`, j))
-		}
-		return doc(strings.Join(defs, ","), "T0", "{"+strings.Join(msg, ",")+"}")
-	}
-	twoDomains := `{"types":{` + testDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":` + testDomain
+	twoDomains := `{"types":{` + testgen.DocDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":` + testgen.DocDomain
 	tests := []struct {
 		name    string
 		js      string
@@ -251,15 +235,15 @@ func TestRefuses(t *testing.T) {
 		{name: "duplicate top-level key", js: `{"primaryType":"T",` + one("bool", "true")[1:], wantErr: `duplicate key "primaryType"`},
 		{name: "duplicate key in message", js: doc(`"T":[{"name":"v","type":"bool"}]`, "T", `{"v":true,"v":false}`), wantErr: `duplicate key "v" in $.message`},
 		{name: "duplicate key deep in message", js: doc(`"P":[{"name":"n","type":"string"}],"T":[{"name":"v","type":"P[]"}]`, "T", `{"v":[{"n":"a","n":"b"}]}`), wantErr: `duplicate key "n" in $.message.v[0]`},
-		{name: "duplicate key in types", js: `{"types":{"T":[{"name":"v","type":"bool"}],` + testDomainType + `,"T":[]},"primaryType":"T","domain":` + testDomain + `,"message":{"v":true}}`, wantErr: `duplicate key "T" in $.types`},
-		{name: "duplicate key in domain", js: `{"types":{` + testDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{"name":"a","chainId":1,"name":"b"},"message":{"v":true}}`, wantErr: `duplicate key "name" in $.domain`},
+		{name: "duplicate key in types", js: `{"types":{"T":[{"name":"v","type":"bool"}],` + testgen.DocDomainType + `,"T":[]},"primaryType":"T","domain":` + testgen.DocDomain + `,"message":{"v":true}}`, wantErr: `duplicate key "T" in $.types`},
+		{name: "duplicate key in domain", js: `{"types":{` + testgen.DocDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{"name":"a","chainId":1,"name":"b"},"message":{"v":true}}`, wantErr: `duplicate key "name" in $.domain`},
 		{name: "unknown top-level key", js: twoDomains + `,"message":{"v":true},"extra":1}`, wantErr: `unknown field "extra"`},
 		{name: "top-level key in another case", js: `{"Types":{},"primaryType":"T"}`, wantErr: `unknown field "Types"`},
 		{name: "missing message", js: twoDomains + `}`, wantErr: "ethmsg: message: missing"},
 		{name: "null message", js: twoDomains + `,"message":null}`, wantErr: "ethmsg: message: T: want an object, got null"},
-		{name: "missing domain", js: `{"types":{` + testDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","message":{"v":true}}`, wantErr: "ethmsg: domain: missing"},
+		{name: "missing domain", js: `{"types":{` + testgen.DocDomainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","message":{"v":true}}`, wantErr: "ethmsg: domain: missing"},
 		{name: "missing types", js: `{"primaryType":"T","domain":{},"message":{}}`, wantErr: "ethmsg: types: missing"},
-		{name: "missing primaryType", js: `{"types":{` + testDomainType + `},"domain":` + testDomain + `,"message":{}}`, wantErr: "ethmsg: primaryType: missing"},
+		{name: "missing primaryType", js: `{"types":{` + testgen.DocDomainType + `},"domain":` + testgen.DocDomain + `,"message":{}}`, wantErr: "ethmsg: primaryType: missing"},
 		{name: "trailing data", js: one("bool", "true") + "{}", wantErr: "trailing data"},
 		{name: "invalid utf8", js: one("string", "\"\xff\""), wantErr: "invalid UTF-8"},
 		{name: "lone surrogate", js: one("string", `"\ud800"`), wantErr: "lone high surrogate"},
@@ -269,7 +253,7 @@ func TestRefuses(t *testing.T) {
 		{name: "undefined array element type", js: doc(`"Mail":[{"name":"to","type":"Person[]"}]`, "Mail", `{"to":[]}`), wantErr: `types.Mail[0].type: undefined struct type "Person"`},
 		{name: "undefined type in unused type", js: doc(`"T":[{"name":"v","type":"bool"}],"U":[{"name":"x","type":"Nope"}]`, "T", `{"v":true}`), wantErr: `types.U[0].type: undefined struct type "Nope"`},
 		{name: "undefined primary type", js: doc(`"T":[{"name":"v","type":"bool"}]`, "Mail", `{}`), wantErr: `ethmsg: primaryType: undefined struct type "Mail"`},
-		{name: "primary type EIP712Domain", js: doc(``, "EIP712Domain", testDomain), wantErr: "ethmsg: primaryType: EIP712Domain is refused"},
+		{name: "primary type EIP712Domain", js: doc(``, "EIP712Domain", testgen.DocDomain), wantErr: "ethmsg: primaryType: EIP712Domain is refused"},
 		{name: "missing EIP712Domain", js: `{"types":{"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{},"message":{"v":true}}`, wantErr: "ethmsg: types: missing EIP712Domain"},
 		{name: "alias uint", js: one("uint", "1"), wantErr: "types.T[0].type: uint is not an EIP-712 type (no aliases; write uint256)"},
 		{name: "alias int array", js: one("int[]", "[1]"), wantErr: "int is not an EIP-712 type"},
@@ -287,9 +271,9 @@ func TestRefuses(t *testing.T) {
 		{name: "unclosed array", js: one("uint8[", "[]"), wantErr: "unclosed ["},
 		{name: "junk after array", js: one("uint8[]x", "[]"), wantErr: "want [ after ]"},
 		{name: "too many dimensions", js: one("uint8"+strings.Repeat("[]", 17), "[]"), wantErr: "more than 16 array dimensions"},
-		{name: "too many types", js: manyTypes(MaxTypes, 1), wantErr: "ethmsg: types: 65 types, limit 64"},
-		{name: "too many fields", js: manyTypes(1, MaxFields+1), wantErr: "ethmsg: types.T0: 65 fields, limit 64"},
-		{name: "encodeType too long", js: manyTypes(50, 50), wantErr: "ethmsg: types.T0: encodeType of 24190 bytes, limit 16384"},
+		{name: "too many types", js: testgen.ManyTypes(MaxTypes, 1), wantErr: "ethmsg: types: 65 types, limit 64"},
+		{name: "too many fields", js: testgen.ManyTypes(1, MaxFields+1), wantErr: "ethmsg: types.T0: 65 fields, limit 64"},
+		{name: "encodeType too long", js: testgen.ManyTypes(50, 50), wantErr: "ethmsg: types.T0: encodeType of 24190 bytes, limit 16384"},
 		{name: "long field name", js: doc(`"T":[{"name":"`+strings.Repeat("f", 65)+`","type":"bool"}]`, "T", `{"`+strings.Repeat("f", 65)+`":true}`), wantErr: "types.T[0].name: field name of 65 bytes, limit 64"},
 		{name: "empty struct", js: doc(`"T":[]`, "T", `{}`), wantErr: "types.T: a struct type needs at least one field"},
 		{name: "null fields", js: doc(`"T":null`, "T", `{}`), wantErr: "types.T: a struct type needs at least one field"},
@@ -315,9 +299,9 @@ func TestRefuses(t *testing.T) {
 		{name: "domain field out of order", js: `{"types":{"EIP712Domain":[{"name":"chainId","type":"uint256"},{"name":"name","type":"string"}],"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{"name":"a","chainId":1},"message":{"v":true}}`, wantErr: `types.EIP712Domain[1].name: "name" out of order`},
 		{name: "unknown domain field", js: `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"foo","type":"string"}],"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{"name":"a","foo":"b"},"message":{"v":true}}`, wantErr: `types.EIP712Domain[1].name: "foo" is not an EIP712Domain field`},
 		{name: "domain chainId of another type", js: `{"types":{"EIP712Domain":[{"name":"chainId","type":"uint64"}],"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":{"chainId":1},"message":{"v":true}}`, wantErr: `types.EIP712Domain[0].type: chainId has type "uint64", want uint256`},
-		{name: "domain value not in the type", js: twoDomains[:len(twoDomains)-len(testDomain)] + `{"name":"a","chainId":1,"salt":"0x00"},"message":{"v":true}}`, wantErr: `domain: unknown field "salt" (not in type EIP712Domain)`},
-		{name: "domain value missing", js: twoDomains[:len(twoDomains)-len(testDomain)] + `{"name":"a"},"message":{"v":true}}`, wantErr: `domain: missing field "chainId"`},
-		{name: "domain chainId negative", js: twoDomains[:len(twoDomains)-len(testDomain)] + `{"name":"a","chainId":-1},"message":{"v":true}}`, wantErr: "domain.chainId: uint256: negative value -1"},
+		{name: "domain value not in the type", js: twoDomains[:len(twoDomains)-len(testgen.DocDomain)] + `{"name":"a","chainId":1,"salt":"0x00"},"message":{"v":true}}`, wantErr: `domain: unknown field "salt" (not in type EIP712Domain)`},
+		{name: "domain value missing", js: twoDomains[:len(twoDomains)-len(testgen.DocDomain)] + `{"name":"a"},"message":{"v":true}}`, wantErr: `domain: missing field "chainId"`},
+		{name: "domain chainId negative", js: twoDomains[:len(twoDomains)-len(testgen.DocDomain)] + `{"name":"a","chainId":-1},"message":{"v":true}}`, wantErr: "domain.chainId: uint256: negative value -1"},
 
 		// Values.
 		{name: "missing field", js: doc(`"T":[{"name":"a","type":"bool"},{"name":"b","type":"bool"}]`, "T", `{"a":true}`), wantErr: `ethmsg: message: missing field "b" of type T`},
@@ -510,7 +494,7 @@ func TestKindString(t *testing.T) {
 // still does), so the same document means two
 // different digests.
 func TestPrimaryTypeEIP712Domain(t *testing.T) {
-	js := doc(`"T":[{"name":"v","type":"bool"}]`, "EIP712Domain", testDomain)
+	js := doc(`"T":[{"name":"v","type":"bool"}]`, "EIP712Domain", testgen.DocDomain)
 	if _, err := ParseTypedData([]byte(js)); err == nil || !strings.Contains(err.Error(), "primaryType: EIP712Domain is refused") {
 		t.Fatalf("err = %v", err)
 	}

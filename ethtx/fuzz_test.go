@@ -3,25 +3,23 @@ package ethtx
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 	"github.com/nitrosign/nitrosign/internal/rlp"
 )
-
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
 
 // maxSeedSize bounds the seeds taken from the tables: larger inputs (the
 // cap tests) slow the fuzzer down and add nothing the small ones lack.
 const maxSeedSize = 4096
 
 // seedCorpus returns the seeds of FuzzDecodeUnsigned by name: valid
-// transactions of every type, and every refused input of the error tables
-// (near misses of every kind) that is at most maxSeedSize bytes.
-func seedCorpus(t testing.TB) map[string][]byte {
+// transactions of every type, random ones among them (made by randomTx,
+// which is testgen.Tx: see TestSeedCorpus), and every refused input of the
+// error tables (near misses of every kind) that is at most maxSeedSize
+// bytes.
+func seedCorpus(t testing.TB, randomTx func(*rand.Rand, Type) *Tx) map[string][]byte {
 	seeds := map[string][]byte{}
 	r := rand.New(rand.NewPCG(1, 1559))
 	for _, typ := range allTypes {
@@ -55,19 +53,11 @@ func seedCorpus(t testing.TB) map[string][]byte {
 	return seeds
 }
 
-// TestSeedCorpus checks that testdata/fuzz/FuzzDecodeUnsigned holds every
-// seed, as written by go test ./ethtx -run TestSeedCorpus -update-corpus.
-// Files that are not seeds (hand-written cases, failures found by fuzzing)
-// are left alone.
-func TestSeedCorpus(t *testing.T) {
-	fuzzseed.Sync(t, "FuzzDecodeUnsigned", "seed ", '-', seedCorpus(t), *updateCorpus, "go test ./ethtx -run TestSeedCorpus -update-corpus")
-}
-
 // FuzzDecodeUnsigned checks that DecodeUnsigned never panics, that whatever
 // it accepts re-encodes to exactly the input (so the hash the enclave signs
 // is the hash of the bytes it was given) and has the shape its type
 // requires, and that its errors are the package's own. The committed corpus
-// is in testdata/fuzz/FuzzDecodeUnsigned (see TestSeedCorpus).
+// is in testdata/fuzz/FuzzDecodeUnsigned (see TestSeedCorpus in seed_test.go).
 func FuzzDecodeUnsigned(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := bytes.Clone(b)

@@ -1,4 +1,4 @@
-package ethtx
+package ethtx_test
 
 import (
 	"math/big"
@@ -8,6 +8,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 var (
@@ -21,9 +24,9 @@ var (
 func TestSignLowS(t *testing.T) {
 	r := rand.New(rand.NewPCG(55, 2))
 	for i := range 200 {
-		priv := randomKey(r)
-		hash := [32]byte(randomBytes(r, 32))
-		sig := Sign(priv, hash)
+		priv := testgen.Key(r)
+		hash := [32]byte(testgen.Bytes(r, 32))
+		sig := ethtx.Sign(priv, hash)
 
 		if s := new(big.Int).SetBytes(sig[32:64]); s.Sign() == 0 || s.Cmp(curveHalfN) > 0 {
 			t.Fatalf("sig %d: s = %x is not in [1, n/2]", i, s)
@@ -31,12 +34,12 @@ func TestSignLowS(t *testing.T) {
 		if sig[64] > 1 {
 			t.Fatalf("sig %d: yParity = %d", i, sig[64])
 		}
-		if again := Sign(priv, hash); again != sig {
+		if again := ethtx.Sign(priv, hash); again != sig {
 			t.Fatalf("sig %d: Sign is not deterministic", i)
 		}
 
-		addr := PubkeyToAddress(priv.PubKey())
-		if got, err := RecoverAddress(hash, sig); err != nil || got != addr {
+		addr := ethtx.PubkeyToAddress(priv.PubKey())
+		if got, err := ethtx.RecoverAddress(hash, sig); err != nil || got != addr {
 			t.Fatalf("sig %d: RecoverAddress = %s, %v; want %s", i, got, err, addr)
 		}
 	}
@@ -47,7 +50,7 @@ func TestSignLowS(t *testing.T) {
 func TestPubkeyToAddressVector(t *testing.T) {
 	var one secp256k1.ModNScalar
 	one.SetInt(1)
-	got := PubkeyToAddress(secp256k1.NewPrivateKey(&one).PubKey())
+	got := ethtx.PubkeyToAddress(secp256k1.NewPrivateKey(&one).PubKey())
 	if want := "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"; got.Hex() != want {
 		t.Fatalf("address of key 1 = %s, want %s", got.Hex(), want)
 	}
@@ -55,10 +58,10 @@ func TestPubkeyToAddressVector(t *testing.T) {
 
 func TestRecoverAddressRefuses(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	priv := randomKey(r)
-	hash := [32]byte(randomBytes(r, 32))
-	good := Sign(priv, hash)
-	want := PubkeyToAddress(priv.PubKey())
+	priv := testgen.Key(r)
+	hash := [32]byte(testgen.Bytes(r, 32))
+	good := ethtx.Sign(priv, hash)
+	want := ethtx.PubkeyToAddress(priv.PubKey())
 
 	// The high-S twin of a valid signature: (r, n-s) with the parity
 	// flipped. It verifies mathematically, and EIP-2 forbids it.
@@ -71,28 +74,28 @@ func TestRecoverAddressRefuses(t *testing.T) {
 	}
 
 	nBytes := curveN.FillBytes(make([]byte, 32))
-	with := func(f func(*Signature)) Signature {
+	with := func(f func(*ethtx.Signature)) ethtx.Signature {
 		sig := good
 		f(&sig)
 		return sig
 	}
 	tests := []struct {
 		name    string
-		sig     Signature
+		sig     ethtx.Signature
 		wantErr string
 	}{
 		{name: "high s", sig: highS, wantErr: "ethtx: signature: s is above n/2 (EIP-2)"},
-		{name: "v 27", sig: with(func(s *Signature) { s[64] = 27 }), wantErr: "ethtx: signature: yParity is 27, want 0 or 1"},
-		{name: "v 2", sig: with(func(s *Signature) { s[64] = 2 }), wantErr: "ethtx: signature: yParity is 2, want 0 or 1"},
-		{name: "r zero", sig: with(func(s *Signature) { clear(s[:32]) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
-		{name: "r n", sig: with(func(s *Signature) { copy(s[:32], nBytes) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
-		{name: "s zero", sig: with(func(s *Signature) { clear(s[32:64]) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
-		{name: "s n", sig: with(func(s *Signature) { copy(s[32:64], nBytes) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
-		{name: "all zero", sig: Signature{}, wantErr: "ethtx: signature: r is not in [1, n-1]"},
+		{name: "v 27", sig: with(func(s *ethtx.Signature) { s[64] = 27 }), wantErr: "ethtx: signature: yParity is 27, want 0 or 1"},
+		{name: "v 2", sig: with(func(s *ethtx.Signature) { s[64] = 2 }), wantErr: "ethtx: signature: yParity is 2, want 0 or 1"},
+		{name: "r zero", sig: with(func(s *ethtx.Signature) { clear(s[:32]) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
+		{name: "r n", sig: with(func(s *ethtx.Signature) { copy(s[:32], nBytes) }), wantErr: "ethtx: signature: r is not in [1, n-1]"},
+		{name: "s zero", sig: with(func(s *ethtx.Signature) { clear(s[32:64]) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
+		{name: "s n", sig: with(func(s *ethtx.Signature) { copy(s[32:64], nBytes) }), wantErr: "ethtx: signature: s is not in [1, n-1]"},
+		{name: "all zero", sig: ethtx.Signature{}, wantErr: "ethtx: signature: r is not in [1, n-1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := RecoverAddress(hash, tt.sig)
+			got, err := ethtx.RecoverAddress(hash, tt.sig)
 			if err == nil {
 				t.Fatalf("RecoverAddress accepted the signature, recovering %s", got)
 			}
@@ -106,7 +109,7 @@ func TestRecoverAddressRefuses(t *testing.T) {
 	// fails), never the signer's.
 	other := hash
 	other[0] ^= 1
-	if got, err := RecoverAddress(other, good); err == nil && got == want {
+	if got, err := ethtx.RecoverAddress(other, good); err == nil && got == want {
 		t.Fatal("signature over one hash recovers the signer for another")
 	}
 	// An r that is not the x coordinate of any point cannot be recovered.
@@ -121,7 +124,7 @@ func TestRecoverAddressRefuses(t *testing.T) {
 			break
 		}
 	}
-	if _, err := RecoverAddress(hash, noPoint); err == nil || !strings.HasPrefix(err.Error(), "ethtx: signature: ") {
+	if _, err := ethtx.RecoverAddress(hash, noPoint); err == nil || !strings.HasPrefix(err.Error(), "ethtx: signature: ") {
 		t.Fatalf("RecoverAddress with r not on the curve: error = %v", err)
 	}
 }

@@ -17,8 +17,8 @@ const enclavePkg = "github.com/nitrosign/nitrosign/cmd/nitrosign-enclave"
 // forbidden matches packages outside the standard library that the enclave
 // binary must never link: the host, simulators, the dev stack, the client
 // library, the load generator, and anything for tests (fuzzseed writes fuzz
-// corpus files for tests).
-var forbidden = regexp.MustCompile(`(^|/)(host|client|devstack|loadgen|fuzzseed|[a-z]*sim|[a-z]*test|testing)(/|$)`)
+// corpus files for tests, testgen generates random test inputs).
+var forbidden = regexp.MustCompile(`(^|/)(host|client|devstack|loadgen|fuzzseed|testgen|[a-z]*sim|[a-z]*test|testing)(/|$)`)
 
 // forbiddenStd matches the standard library's test packages. (The standard
 // library's internal/synctest is not one: package sync imports it, so every
@@ -91,6 +91,8 @@ func TestForbiddenPattern(t *testing.T) {
 		"github.com/nitrosign/nitrosign/internal/nsmtest",
 		"github.com/nitrosign/nitrosign/internal/fuzzseed",
 		"github.com/nitrosign/nitrosign/internal/abitest",
+		"github.com/nitrosign/nitrosign/internal/testgen",
+		"github.com/nitrosign/nitrosign/internal/devstack/devstacktest",
 	} {
 		if !forbidden.MatchString(bad) {
 			t.Errorf("forbidden pattern misses %s", bad)

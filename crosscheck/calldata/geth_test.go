@@ -3,7 +3,6 @@ package calldata
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/abitest"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // go-ethereum's accounts/abi is the reference encoder of these tests.
@@ -78,7 +79,7 @@ func gethArgs(c calldata.Call) []any {
 		v = []any{a(c.To), c.Value, b(c.Data), uint8(c.Operation), c.SafeTxGas, c.BaseGas, c.GasPrice,
 			a(c.GasToken), a(c.RefundReceiver), b(c.Signatures)}
 	case *calldata.MultiSend:
-		v = []any{b(pack(packedCalls(c)...))}
+		v = []any{b(abitest.PackMultiSend(multiSendEntries(c)...))}
 	}
 	return v
 }
@@ -95,13 +96,13 @@ func gethValues(c calldata.Call) string {
 	return fmt.Sprintf("%v", gethArgs(c))
 }
 
-// packedCalls returns the entries of m for pack.
-func packedCalls(m *calldata.MultiSend) []packedCall {
-	var calls []packedCall
+// multiSendEntries returns the entries of m, with their data as decoded.
+func multiSendEntries(m *calldata.MultiSend) []abitest.MultiSendEntry {
+	var entries []abitest.MultiSendEntry
 	for _, e := range m.Calls {
-		calls = append(calls, packedCall{uint8(e.Operation), e.To, e.Value, e.Data})
+		entries = append(entries, abitest.MultiSendEntry{Op: uint8(e.Operation), To: e.To, Value: e.Value, Data: e.Data})
 	}
-	return calls
+	return entries
 }
 
 // gethUnpacked returns the arguments of data as go-ethereum unpacks them,
@@ -115,41 +116,23 @@ func gethUnpacked(t testing.TB, sig string, data []byte) string {
 	return fmt.Sprintf("%v", v)
 }
 
-// TestGethPack decodes thousands of random calls of every function as
+// TestGethPack decodes thousands of random calls of every function
+// (testgen.Functions, the calls of calldata's TestRandomCalls) as
 // go-ethereum packs their arguments, and checks that the decoded call holds
-// exactly those arguments, that the tests' own encoder (the oracle of
-// calldata's FuzzDecode and its round-trip tests) gives the same bytes, and
-// that go-ethereum unpacks the same values.
+// exactly those arguments, that the tests' own encoder (testgen.EncodeCall,
+// the oracle of calldata's FuzzDecode and its round-trip tests) gives the
+// same bytes, and that go-ethereum unpacks the same values.
 func TestGethPack(t *testing.T) {
-	n := 2000
-	if testing.Short() {
-		n = 200
-	}
-	for _, f := range functions {
-		t.Run(f.sig, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(7, uint64(len(f.sig))))
-			for i := range n {
-				want := f.gen(r, 0)
-				data := gethPack(t, f.sig, gethArgs(want)...)
-				got, err := calldata.Decode(data)
-				if err != nil {
-					t.Fatalf("#%d: Decode(%x): %v", i, data, err)
-				}
-				if g, w := describe(got), describe(want); g != w {
-					t.Fatalf("#%d: Decode(%x)\n got %s\nwant %s", i, data, g, w)
-				}
-				if got.Method() != f.sig {
-					t.Fatalf("#%d: Method() = %q, want %q", i, got.Method(), f.sig)
-				}
-				if enc := encode(want); !bytes.Equal(enc, data) {
-					t.Fatalf("#%d: test encoder gives\n%x\nwant (abi.Pack)\n%x", i, enc, data)
-				}
-				if g, w := gethValues(got), gethUnpacked(t, f.sig, data); g != w {
-					t.Fatalf("#%d: values %s, go-ethereum unpacks %s", i, g, w)
-				}
-			}
-		})
-	}
+	testgen.RandomCalls(t, func(t *testing.T, i int, f testgen.Function, want calldata.Call) {
+		data := gethPack(t, f.Sig, gethArgs(want)...)
+		got := testgen.CheckDecode(t, i, data, want, f.Sig)
+		if enc := testgen.EncodeCall(want); !bytes.Equal(enc, data) {
+			t.Fatalf("#%d: test encoder gives\n%x\nwant (abi.Pack)\n%x", i, enc, data)
+		}
+		if g, w := gethValues(got), gethUnpacked(t, f.Sig, data); g != w {
+			t.Fatalf("#%d: values %s, go-ethereum unpacks %s", i, g, w)
+		}
+	})
 }
 
 // TestSelectors checks the selectors of every call against go-ethereum's
@@ -176,9 +159,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if enc := encode(c); !bytes.Equal(enc, b) {
-			t.Fatalf("Decode accepted\n%x\nwhich re-encodes as\n%x\n%s", b, enc, describe(c))
-		}
+		testgen.CheckCanonical(t, c, b)
 		checkTree(t, c, b)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/ethmsg"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // FuzzParseTypedData feeds arbitrary documents to ParseTypedData: go-ethereum
@@ -13,7 +14,7 @@ import (
 // the package's own properties; its corpus is in
 // testdata/fuzz/FuzzParseTypedData here too.
 func FuzzParseTypedData(f *testing.F) {
-	f.Add([]byte(mailJSON))
+	f.Add([]byte(testgen.MailJSON))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		td, err := ethmsg.ParseTypedData(data)
 		if err != nil {

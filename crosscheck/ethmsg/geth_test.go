@@ -18,18 +18,19 @@ import (
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 	"github.com/nitrosign/nitrosign/ethmsg"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 func TestGethMailExample(t *testing.T) {
-	td := mustParse(t, mailJSON)
-	gh, err := gethHash([]byte(mailJSON))
+	td := mustParse(t, testgen.MailJSON)
+	gh, err := gethHash([]byte(testgen.MailJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if td.Hash() != gh || hexString(gh) != mailHash {
-		t.Errorf("Hash() = %x, go-ethereum %x, spec %s", td.Hash(), gh, mailHash)
+	if td.Hash() != gh || hexString(gh) != testgen.MailHash {
+		t.Errorf("Hash() = %x, go-ethereum %x, spec %s", td.Hash(), gh, testgen.MailHash)
 	}
-	ds, mh, enc := gethParts(t, []byte(mailJSON))
+	ds, mh, enc := gethParts(t, []byte(testgen.MailJSON))
 	if td.DomainSeparator() != ds || td.MessageHash() != mh {
 		t.Errorf("DomainSeparator %x MessageHash %x; go-ethereum %x %x", td.DomainSeparator(), td.MessageHash(), ds, mh)
 	}
@@ -303,7 +304,7 @@ func TestGethEmbeddedVectors(t *testing.T) {
 // where sorting and name prefixes matter.
 func TestGethEncodeType(t *testing.T) {
 	docs := []string{
-		mailJSON,
+		testgen.MailJSON,
 		// Mail and Mail2, and a lower-case name that sorts after upper case.
 		doc(`"Mail":[{"name":"a","type":"Mail2"},{"name":"b","type":"mail"},{"name":"c","type":"Mailbox[]"}],`+
 			`"Mail2":[{"name":"x","type":"uint8"}],"mail":[{"name":"y","type":"Mail2[2]"}],"Mailbox":[{"name":"z","type":"bool"}]`,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/nitrosign/nitrosign/ethmsg"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // readCorpus returns the inputs of the committed seed corpus of the fuzz
@@ -180,27 +181,10 @@ func checkAccepted(t *testing.T, td *ethmsg.TypedData, data []byte) {
 // large for the corpus: each is refused for a limit of ethmsg's own, and
 // go-ethereum accepts it.
 func TestLargeRefusedAccepted(t *testing.T) {
-	// manyTypes is TestRefuses's: n types T0..Tn-1, each with fields
-	// referring to the next fields types through dynamic arrays, and a
-	// message for T0.
-	manyTypes := func(n, fields int) string {
-		var defs, msg []string
-		for i := range n {
-			var fs []string
-			for j := range fields {
-				fs = append(fs, fmt.Sprintf(`{"name":"f%d","type":"T%d[]"}`, j, (i+j)%n))
-			}
-			defs = append(defs, fmt.Sprintf(`"T%d":[%s]`, i, strings.Join(fs, ",")))
-		}
-		for j := range fields {
-			msg = append(msg, fmt.Sprintf(`"f%d":[]`, j))
-		}
-		return doc(strings.Join(defs, ","), "T0", "{"+strings.Join(msg, ",")+"}")
-	}
 	for _, tt := range []struct{ name, js, wantErr string }{
-		{"too many types", manyTypes(ethmsg.MaxTypes, 1), "ethmsg: types: 65 types, limit 64"},
-		{"too many fields", manyTypes(1, ethmsg.MaxFields+1), "ethmsg: types.T0: 65 fields, limit 64"},
-		{"encodeType too long", manyTypes(50, 50), "ethmsg: types.T0: encodeType of 24190 bytes, limit 16384"},
+		{"too many types", testgen.ManyTypes(ethmsg.MaxTypes, 1), "ethmsg: types: 65 types, limit 64"},
+		{"too many fields", testgen.ManyTypes(1, ethmsg.MaxFields+1), "ethmsg: types.T0: 65 fields, limit 64"},
+		{"encodeType too long", testgen.ManyTypes(50, 50), "ethmsg: types.T0: encodeType of 24190 bytes, limit 16384"},
 		{"dynamic array over the limit", one("bool[]", "["+strings.Repeat("true,", ethmsg.MaxArrayLength)+"true]"), "bool[]: more than 1024 elements (limit)"},
 		{"too many values", one("bool[1024][]", "["+strings.Repeat("["+strings.Repeat("true,", 1023)+"true],", 8)+"[]]"), "more than 8192 values in all"},
 	} {
@@ -255,7 +239,7 @@ func TestRegressionEncodings(t *testing.T) {
 // domainSeparator), go-ethereum appends hashStruct(EIP712Domain, message)
 // as well, so the same document means two different digests.
 func TestPrimaryTypeEIP712Domain(t *testing.T) {
-	js := doc(`"T":[{"name":"v","type":"bool"}]`, "EIP712Domain", testDomain)
+	js := doc(`"T":[{"name":"v","type":"bool"}]`, "EIP712Domain", testgen.DocDomain)
 	if _, err := ethmsg.ParseTypedData([]byte(js)); err == nil || !strings.Contains(err.Error(), "primaryType: EIP712Domain is refused") {
 		t.Fatalf("err = %v", err)
 	}
@@ -272,7 +256,7 @@ func TestPrimaryTypeEIP712Domain(t *testing.T) {
 
 // TestPersonalHash compares PersonalHash with go-ethereum's TextHash.
 func TestPersonalHash(t *testing.T) {
-	td := mustParse(t, mailJSON)
+	td := mustParse(t, testgen.MailJSON)
 	h := td.Hash()
 	ds, mh := td.DomainSeparator(), td.MessageHash()
 	msgs := map[string][]byte{
@@ -281,7 +265,7 @@ func TestPersonalHash(t *testing.T) {
 		"32-byte digest":         h[:],
 		"starts with 0x19":       []byte("\x19Ethereum Signed Message:\n3abc"),
 		"typed-data preimage":    append(append([]byte{0x19, 0x01}, ds[:]...), mh[:]...),
-		"typed-data json":        []byte(mailJSON),
+		"typed-data json":        []byte(testgen.MailJSON),
 		"0x-hex text":            []byte("0x1234"),
 		"length with many digit": bytes.Repeat([]byte{7}, 12345),
 		"max":                    bytes.Repeat([]byte{0xff}, ethmsg.MaxPersonalMessage),

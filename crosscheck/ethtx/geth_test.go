@@ -13,6 +13,7 @@ import (
 	gethrlp "github.com/ethereum/go-ethereum/rlp"
 	"github.com/holiman/uint256"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 // This file checks ethtx against go-ethereum, an independent
@@ -219,12 +220,12 @@ func TestCrossCheckGoEthereum(t *testing.T) {
 	if testing.Short() {
 		n = 80
 	}
-	for _, typ := range allTypes {
+	for _, typ := range testgen.TxTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(2718, uint64(typ)))
 			for i := range n {
-				crossCheck(t, r, i, randomTx(r, typ))
+				crossCheck(t, r, i, testgen.Tx(r, typ))
 			}
 		})
 	}
@@ -244,7 +245,7 @@ func TestCrossCheckLegacyChainIDs(t *testing.T) {
 	}
 	for i, id := range ids {
 		for j := range 4 {
-			tx := randomTx(r, ethtx.TypeLegacy)
+			tx := testgen.Tx(r, ethtx.TypeLegacy)
 			tx.ChainID = id
 			crossCheck(t, r, 4*i+j, tx)
 		}
@@ -292,10 +293,10 @@ func crossCheck(t *testing.T, r *rand.Rand, i int, want *ethtx.Tx) {
 	var sig ethtx.Signature
 	var priv *secp256k1.PrivateKey
 	if real {
-		priv = randomKey(r)
+		priv = testgen.Key(r)
 		sig = ethtx.Sign(priv, hash)
 	} else {
-		copy(sig[:], randomBytes(r, 64))
+		copy(sig[:], testgen.Bytes(r, 64))
 		clear(sig[:r.IntN(3)])
 		clear(sig[32 : 32+r.IntN(3)])
 		sig[64] = byte(r.IntN(2))
@@ -358,8 +359,8 @@ func crossCheck(t *testing.T, r *rand.Rand, i int, want *ethtx.Tx) {
 func TestAuthorityCrossCheck(t *testing.T) {
 	r := rand.New(rand.NewPCG(7702, 5))
 	for i := range 100 {
-		priv := randomKey(r)
-		a := randomAuthorization(r)
+		priv := testgen.Key(r)
+		a := testgen.Authorization(r)
 		sig := ethtx.Sign(priv, a.SigningHash())
 		a.R, a.S, a.YParity = [32]byte(sig[:32]), [32]byte(sig[32:64]), sig[64]
 		want := ethtx.PubkeyToAddress(priv.PubKey())

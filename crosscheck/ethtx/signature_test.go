@@ -9,6 +9,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
 var curveN = secp256k1.S256().N
@@ -21,8 +22,8 @@ var curveN = secp256k1.S256().N
 func TestSignEcrecover(t *testing.T) {
 	r := rand.New(rand.NewPCG(55, 2))
 	for i := range 200 {
-		priv := randomKey(r)
-		hash := [32]byte(randomBytes(r, 32))
+		priv := testgen.Key(r)
+		hash := [32]byte(testgen.Bytes(r, 32))
 		sig := ethtx.Sign(priv, hash)
 
 		pub, err := crypto.Ecrecover(hash[:], sig[:])
@@ -65,8 +66,8 @@ func TestSignEcrecover(t *testing.T) {
 // signature's malleable twin, not of a malformed one.
 func TestRecoverAddressRefusesHighS(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	priv := randomKey(r)
-	hash := [32]byte(randomBytes(r, 32))
+	priv := testgen.Key(r)
+	hash := [32]byte(testgen.Bytes(r, 32))
 	highS := ethtx.Sign(priv, hash)
 	new(big.Int).Sub(curveN, new(big.Int).SetBytes(highS[32:64])).FillBytes(highS[32:64])
 	highS[64] ^= 1
@@ -82,7 +83,7 @@ func TestRecoverAddressRefusesHighS(t *testing.T) {
 // signature ethtx refuses (ethtx's TestAuthorityRefuses has the errors) is
 // refused by go-ethereum too, and that it accepts the valid one.
 func TestAuthorityRefusedByGoEthereum(t *testing.T) {
-	priv := keyFromHex(t, "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+	priv := testgen.KeyFromHex(t, "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 	a := ethtx.Authorization{ChainID: new(big.Int), Address: ethtx.Address(bytes.Repeat([]byte{0xaa}, 20)), Nonce: 1}
 	sig := ethtx.Sign(priv, a.SigningHash())
 	a.R, a.S, a.YParity = [32]byte(sig[:32]), [32]byte(sig[32:64]), sig[64]

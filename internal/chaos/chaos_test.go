@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/internal/chaos"
 	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
 )
 
 // EnvChaos turns on the long runs (make chaos); EnvKills and EnvClients
@@ -23,37 +23,7 @@ const (
 	EnvClients = "NITROSIGN_CHAOS_CLIENTS"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// enclaveBinary builds the real enclave binary once for all tests.
-func enclaveBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nitrosign-chaos-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, devstack.EnclaveBinaryName)
-		buildErr = devstack.BuildEnclave(context.Background(), binPath)
-	})
-	if buildErr != nil {
-		t.Fatalf("building the enclave: %v", buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devstacktest.Main(m) }
 
 // tail keeps the last bytes written to it: the end of a log, for a failure
 // message. It leaves out the host's line for each request refused while
@@ -93,7 +63,7 @@ func stack(t *testing.T, dataDir string, logs *tail) *devstack.Stack {
 	st, err := devstack.Start(ctx, devstack.Options{
 		DataDir:       dataDir,
 		Listen:        "127.0.0.1:0",
-		EnclaveBinary: enclaveBinary(t),
+		EnclaveBinary: devstacktest.EnclaveBinary(t),
 		EnclaveLog:    logs,
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})

@@ -23,7 +23,7 @@ func TestDevStackApprovals(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, err = c.SignTransaction(ctx, devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleDestinationB, value: eth("800000000000000000")}))
+	_, err = c.SignTransaction(ctx, devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 11155111, To: devstack.ExampleDestinationB, Value: eth("800000000000000000")}))
 	var pe *client.PendingError
 	if !errors.As(err, &pe) || pe.Pending.Status != api.StatusPendingApproval || pe.Pending.Quorum != devstack.ApproverCount {
 		t.Fatalf("0.8 ETH on Sepolia: %v", err)

@@ -11,8 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -33,115 +31,21 @@ import (
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
+func TestMain(m *testing.M) { devstacktest.Main(m) }
+
+// The helpers of these tests, shared with crosscheck/devstack's.
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	enclaveBinary = devstacktest.EnclaveBinary
+	startStack    = devstacktest.Start
+	eip1559       = devstacktest.Tx
+	eth           = devstacktest.Int
 )
 
-// enclaveBinary builds the real enclave binary once for all tests.
-func enclaveBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nitrosign-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, devstack.EnclaveBinaryName)
-		buildErr = devstack.BuildEnclave(context.Background(), binPath)
-	})
-	if buildErr != nil {
-		t.Fatalf("building the enclave: %v", buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
-
-func startStack(t *testing.T, dataDir string) *devstack.Stack {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var log bytes.Buffer
-	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir:       dataDir,
-		Listen:        "127.0.0.1:0",
-		EnclaveBinary: enclaveBinary(t),
-		EnclaveLog:    &syncWriter{w: &log},
-		Logger:        debugLogger(),
-	})
-	if err != nil {
-		t.Fatalf("starting the dev stack: %v\nenclave log:\n%s", err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("closing the stack: %v", err)
-		}
-	})
-	return st
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-type txOpts struct {
-	legacy  bool // an EIP-155 legacy transaction instead of EIP-1559
-	chainID uint64
-	to      string
-	value   *big.Int
-	data    []byte
-}
-
-func eip1559(t *testing.T, o txOpts) []byte {
-	t.Helper()
-	tx := &ethtx.Tx{
-		Type:                 ethtx.TypeDynamicFee,
-		ChainID:              new(big.Int).SetUint64(o.chainID),
-		Nonce:                3,
-		MaxPriorityFeePerGas: big.NewInt(1_500_000_000),
-		MaxFeePerGas:         big.NewInt(40_000_000_000),
-		GasLimit:             21000,
-		Value:                o.value,
-		Data:                 o.data,
-	}
-	if o.legacy {
-		tx.Type, tx.GasPrice, tx.MaxFeePerGas, tx.MaxPriorityFeePerGas = ethtx.TypeLegacy, big.NewInt(25_000_000_000), nil, nil
-	}
-	if o.to != "" {
-		a, err := ethtx.ParseAddress(o.to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx.To = &a
-	}
-	return tx.EncodeUnsigned()
-}
-
-func eth(x string) *big.Int {
-	v, ok := new(big.Int).SetString(x, 10)
-	if !ok {
-		panic(x)
-	}
-	return v
-}
+type txOpts = devstacktest.TxOpts
 
 // TestDevStackSignsEndToEnd runs the real enclave binary as its own process
 // over the vsock simulator, signs through the host's HTTP API, and checks
@@ -152,69 +56,19 @@ func TestDevStackSignsEndToEnd(t *testing.T) {
 		t.Fatalf("enclave pid %d: not a process of its own", st.EnclavePID)
 	}
 	checkIsolation(t, st)
-	if len(st.Keys) != 1 || st.Keys[0].ID != devstack.ExampleKeyID || st.Keys[0].Path != devstack.ExampleKeyPath {
-		t.Fatalf("keys = %+v", st.Keys)
-	}
-	c, err := client.New(st.URL, st.Client, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-
-	keys, err := c.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys.Keys) != 1 || keys.Keys[0] != st.Keys[0] {
-		t.Fatalf("GET /v1/keys = %+v, want %+v", keys.Keys, st.Keys)
-	}
-	health, err := c.Health(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if health.Status != "ok" || health.Enclave == nil || health.Enclave.Keys != 1 {
-		t.Fatalf("health = %+v", health)
-	}
-
-	// transfer(ExampleDestinationB, 1,000 USDC), the largest USDC transfer
-	// the example policy allows.
-	usdcTransfer := append([]byte{0xa9, 0x05, 0x9c, 0xbb}, make([]byte, 12)...)
-	destB, _ := ethtx.ParseAddress(devstack.ExampleDestinationB)
-	usdcTransfer = append(usdcTransfer, destB[:]...)
-	usdcTransfer = append(usdcTransfer, eth(devstack.ExampleUSDCMaxPerTransaction).FillBytes(make([]byte, 32))...)
-	for _, tc := range []struct {
-		name   string
-		key    string
-		legacy bool
-		chain  uint64
-		to     string
-		value  *big.Int
-		data   []byte
-	}{
-		{"by id, mainnet, destination B, exactly 1 ETH", devstack.ExampleKeyID, false, 1, devstack.ExampleDestinationB, eth("1000000000000000000"), nil},
-		{"by address, sepolia, destination A, 0.5 ETH", st.Keys[0].Address, false, 11155111, devstack.ExampleDestinationA, eth("500000000000000000"), nil},
-		{"lower-case address, zero value", strings.ToLower(st.Keys[0].Address), false, 1, devstack.ExampleDestinationA, big.NewInt(0), nil},
-		{"legacy EIP-155, sepolia", devstack.ExampleKeyID, true, 11155111, devstack.ExampleDestinationB, eth("250000000000000000"), nil},
-		{"USDC transfer of 1,000 USDC to destination B", devstack.ExampleKeyID, false, 1, devstack.ExampleUSDC, big.NewInt(0), usdcTransfer},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			unsigned := eip1559(t, txOpts{legacy: tc.legacy, chainID: tc.chain, to: tc.to, value: tc.value, data: tc.data})
-			resp, err := c.SignTransaction(ctx, tc.key, unsigned)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkSigned(t, resp, st.Keys[0].Address, unsigned, tc.chain)
-		})
-	}
+	devstacktest.SignTransactions(t, st, ownVerifier{})
 }
 
-// checkSigned checks the answer to a transaction signing request with
-// nitrosign's own packages: the digest is the Keccak-256 of the unsigned
-// transaction, the signature recovers the key's address, the signed
-// transaction holds the unsigned one's fields and the signature's values,
-// and its hash is the transaction hash given. (crosscheck/devstack checks
-// the same with go-ethereum.)
-func checkSigned(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned []byte, chainID uint64) {
+// ownVerifier checks the dev stack's answers with nitrosign's own packages
+// (crosscheck/devstack checks the same flows with go-ethereum).
+type ownVerifier struct{}
+
+// CheckTransaction checks the answer to a transaction signing request: the
+// digest is the Keccak-256 of the unsigned transaction, the signature
+// recovers the key's address, the signed transaction holds the unsigned
+// one's fields and the signature's values, and its hash is the transaction
+// hash given.
+func (ownVerifier) CheckTransaction(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned []byte, chainID uint64) {
 	t.Helper()
 	if resp.From != wantFrom {
 		t.Errorf("from = %s, want %s", resp.From, wantFrom)
@@ -250,9 +104,29 @@ func checkSigned(t *testing.T, resp *api.SignResponse, wantFrom string, unsigned
 	if got := ethtx.TransactionHash(signed); resp.TransactionHash != "0x"+hex.EncodeToString(got[:]) {
 		t.Errorf("transaction_hash = %s, want 0x%x", resp.TransactionHash, got)
 	}
-	if resp.AuditSeq == 0 {
-		t.Errorf("audit_seq is 0")
+}
+
+func (ownVerifier) PersonalDigest(t *testing.T, msg []byte) [32]byte { return ethmsg.PersonalHash(msg) }
+
+// TypedDataDigest returns ethmsg's digest of doc, which for the Mail
+// example must be the one the EIP-712 specification gives.
+func (ownVerifier) TypedDataDigest(t *testing.T, doc []byte) [32]byte {
+	t.Helper()
+	td, err := ethmsg.ParseTypedData(doc)
+	if err != nil {
+		t.Fatal(err)
 	}
+	h := td.Hash()
+	if string(doc) == devstacktest.MailJSON {
+		if got := hex.EncodeToString(h[:]); got != "be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2" {
+			t.Fatalf("digest of the Mail example %s, the EIP-712 specification gives be609aee…", got)
+		}
+	}
+	return h
+}
+
+func (ownVerifier) Recover(t *testing.T, digest [32]byte, sig []byte) (ethtx.Address, error) {
+	return ethtx.RecoverAddress(digest, ethtx.Signature(sig))
 }
 
 // TestDevStackRefusals checks that every kind of refusal reaches the client
@@ -264,7 +138,7 @@ func TestDevStackRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ok := txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("100000000000000000")}
+	ok := txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: eth("100000000000000000")}
 	// The EIP-155 specification's example payload (chain 1, to 0x3535…35).
 	legacy, _ := hex.DecodeString("ec098504a817c800825208943535353535353535353535353535353535353535880de0b6b3a764000080018080")
 	transfer := func(to string, amount int64) []byte {
@@ -282,16 +156,16 @@ func TestDevStackRefusals(t *testing.T) {
 		code     string
 		rule     string
 	}{
-		{"over the per-transaction limit", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: eth("1000000000000000001")}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
-		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "destinations"},
-		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 5, to: devstack.ExampleDestinationA, value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "chains"},
-		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, value: big.NewInt(0), data: []byte{0x60, 0x00}}), 403, refusal.CodePolicyDenied, "contract_creation"},
-		{"USDC transfer to a recipient not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer("0x3333333333333333333333333333333333333333", 1e6)}), 403, refusal.CodePolicyDenied, "destinations"},
-		{"USDC transfer over 1,000 USDC", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1_000_000_001)}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
-		{"USDC approve (no allowance grants)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleUSDC, value: big.NewInt(0), data: append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(devstack.ExampleDestinationA, 1)[4:]...)}), 403, refusal.CodePolicyDenied, "allowance_grants"},
-		{"ERC-20 transfer of a token not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: "0x3333333333333333333333333333333333333333", value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
-		{"USDC transfer on Sepolia (no token rules there)", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleUSDC, value: big.NewInt(0), data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
-		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(0), data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, refusal.CodeBadRequest, ""},
+		{"over the per-transaction limit", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: eth("1000000000000000001")}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
+		{"destination not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: "0x3333333333333333333333333333333333333333", Value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "destinations"},
+		{"chain not allowed", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 5, To: devstack.ExampleDestinationA, Value: big.NewInt(1)}), 403, refusal.CodePolicyDenied, "chains"},
+		{"contract creation", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, Value: big.NewInt(0), Data: []byte{0x60, 0x00}}), 403, refusal.CodePolicyDenied, "contract_creation"},
+		{"USDC transfer to a recipient not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleUSDC, Value: big.NewInt(0), Data: transfer("0x3333333333333333333333333333333333333333", 1e6)}), 403, refusal.CodePolicyDenied, "destinations"},
+		{"USDC transfer over 1,000 USDC", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleUSDC, Value: big.NewInt(0), Data: transfer(devstack.ExampleDestinationA, 1_000_000_001)}), 403, refusal.CodePolicyDenied, "max_per_transaction"},
+		{"USDC approve (no allowance grants)", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleUSDC, Value: big.NewInt(0), Data: append([]byte{0x09, 0x5e, 0xa7, 0xb3}, transfer(devstack.ExampleDestinationA, 1)[4:]...)}), 403, refusal.CodePolicyDenied, "allowance_grants"},
+		{"ERC-20 transfer of a token not allowlisted", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: "0x3333333333333333333333333333333333333333", Value: big.NewInt(0), Data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
+		{"USDC transfer on Sepolia (no token rules there)", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 11155111, To: devstack.ExampleUSDC, Value: big.NewInt(0), Data: transfer(devstack.ExampleDestinationA, 1e6)}), 403, refusal.CodePolicyDenied, "calldata"},
+		{"truncated calldata", devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: big.NewInt(0), Data: []byte{0xa9, 0x05, 0x9c, 0xbb}}), 400, refusal.CodeBadRequest, ""},
 		{"legacy transaction to a destination not allowlisted", devstack.ExampleKeyID, legacy, 403, refusal.CodePolicyDenied, "destinations"},
 		{"unknown transaction type", devstack.ExampleKeyID, []byte{0x05, 0xc0}, 400, refusal.CodeUnsupportedTransactionType, ""},
 		{"malformed transaction", devstack.ExampleKeyID, append(eip1559(t, ok), 0x00), 400, refusal.CodeBadRequest, ""},
@@ -422,7 +296,7 @@ func TestDevStackConcurrentClients(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				v := big.NewInt(int64(w*1000 + i + 1))
-				resp, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleDestinationB, value: v}))
+				resp, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 11155111, To: devstack.ExampleDestinationB, Value: v}))
 				if err != nil {
 					errc <- err
 					continue
@@ -474,7 +348,7 @@ func TestDevStackCloseLeavesNoProcess(t *testing.T) {
 		t.Errorf("second run uses client key %s, first used %s", got, pub)
 	}
 	c, _ := client.New(st2.URL, st2.Client, nil)
-	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(1)})); err != nil {
+	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: big.NewInt(1)})); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
 }
@@ -514,61 +388,8 @@ func checkIsolation(t *testing.T, st *devstack.Stack) {
 // example through the dev stack and checks digests and signatures
 // (crosscheck/devstack checks them with go-ethereum too).
 func TestDevStackSignsMessages(t *testing.T) {
-	st := startStack(t, t.TempDir())
-	c, err := client.New(st.URL, st.Client, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	check := func(t *testing.T, resp *api.SignResponse, wantDigest [32]byte) {
-		t.Helper()
-		if resp.Digest != "0x"+hex.EncodeToString(wantDigest[:]) {
-			t.Fatalf("digest %s, want 0x%x", resp.Digest, wantDigest)
-		}
-		if resp.SignedTransaction != "" || resp.TransactionHash != "" {
-			t.Errorf("a message answer carries a transaction: %+v", resp)
-		}
-		sig, _ := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
-		if len(sig) != 65 {
-			t.Fatalf("signature %s", resp.Signature)
-		}
-		got, err := ethtx.RecoverAddress(wantDigest, ethtx.Signature(sig))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Hex() != resp.From || resp.From != st.Keys[0].Address {
-			t.Fatalf("the signature recovers %s; from %s; key %s", got.Hex(), resp.From, st.Keys[0].Address)
-		}
-	}
-
-	msg := []byte("nitrosign dev: hello")
-	resp, err := c.SignPersonalMessage(ctx, devstack.ExampleKeyID, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, resp, ethmsg.PersonalHash(msg))
-
-	// The Mail example as a wallet sends it, whose digest the EIP-712
-	// specification gives.
-	raw := []byte(mailJSON)
-	resp, err = c.SignTypedData(ctx, devstack.ExampleKeyID, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := hex.DecodeString("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2")
-	check(t, resp, [32]byte(want))
-
-	// Another domain is refused by the example policy.
-	raw = []byte(strings.Replace(mailJSON, devstack.ExampleMailContract, "0x1111111111111111111111111111111111111111", 1))
-	_, err = c.SignTypedData(ctx, devstack.ExampleKeyID, raw)
-	var ae *client.APIError
-	if !errors.As(err, &ae) || ae.Rule != "typed_data_domains" {
-		t.Fatalf("other domain: %v, want rule typed_data_domains", err)
-	}
+	devstacktest.SignMessages(t, startStack(t, t.TempDir()), ownVerifier{})
 }
-
-// mailJSON is the EIP-712 specification's Mail example.
-const mailJSON = `{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}`
 
 // TestDevStackAttestation fetches an attestation document through the host
 // and checks it against the simulated NSM's root, the measured image and
@@ -648,7 +469,7 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 	if !enc.Attests(st.Keys[0].Address) || enc.Attests("0x1111111111111111111111111111111111111111") {
 		t.Fatal("Attests is wrong")
 	}
-	unsigned := eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(5)})
+	unsigned := eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: big.NewInt(5)})
 	resp, err := c.SignTransaction(ctx, devstack.ExampleKeyID, unsigned)
 	if err != nil {
 		t.Fatal(err)
@@ -656,7 +477,7 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 	if err := enc.CheckSignature(resp, unsigned); err != nil {
 		t.Fatalf("a genuine answer fails: %v", err)
 	}
-	other := eip1559(t, txOpts{chainID: 1, to: devstack.ExampleDestinationA, value: big.NewInt(6)})
+	other := eip1559(t, txOpts{ChainID: 1, To: devstack.ExampleDestinationA, Value: big.NewInt(6)})
 	forged := *resp
 	forged.From = "0x1111111111111111111111111111111111111111"
 	badDigest := *resp
@@ -699,13 +520,4 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 	if _, err := c.VerifyEnclave(ctx, chk); err == nil || !strings.Contains(err.Error(), "root") {
 		t.Errorf("AWS root: %v", err)
 	}
-}
-
-// debugLogger is a logger to stderr when NITROSIGN_TEST_DEBUG is set, else
-// nil (discard).
-func debugLogger() *slog.Logger {
-	if os.Getenv("NITROSIGN_TEST_DEBUG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

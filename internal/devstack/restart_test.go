@@ -15,6 +15,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/internal/devstack"
+	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
 )
 
 // health returns the host's health answer.
@@ -47,7 +48,7 @@ func TestDevStackRestartsKilledEnclave(t *testing.T) {
 		DataDir:       t.TempDir(),
 		Listen:        "127.0.0.1:0",
 		EnclaveBinary: enclaveBinary(t),
-		EnclaveLog:    &syncWriter{w: &log},
+		EnclaveLog:    &devstacktest.SyncWriter{W: &log},
 		Supervision:   devstack.Supervision{Backoff: 700 * time.Millisecond},
 	})
 	if err != nil {
@@ -62,7 +63,7 @@ func TestDevStackRestartsKilledEnclave(t *testing.T) {
 		t.Fatal(err)
 	}
 	sign := func(value int64) (*api.SignResponse, error) {
-		return c.SignTransaction(ctx, devstack.ExampleKeyID, eip1559(t, txOpts{chainID: 11155111, to: devstack.ExampleDestinationA, value: big.NewInt(value)}))
+		return c.SignTransaction(ctx, devstack.ExampleKeyID, eip1559(t, txOpts{ChainID: 11155111, To: devstack.ExampleDestinationA, Value: big.NewInt(value)}))
 	}
 	if _, err := sign(1); err != nil {
 		t.Fatal(err)
