@@ -16,13 +16,11 @@
 // that is 32 bytes long like a digest, or that is itself typed-data JSON is
 // still data and is hashed with the prefix: no input is ever signed raw.
 //
-// [ParsePersonalMessage] takes the hex form of a message: "0x" (lower-case x)
-// followed by an even number of hexadecimal digits of either case, at most
-// [MaxPersonalMessage] bytes once decoded. Unlike some wallets it never
-// treats a string that is not hex as UTF-8 text, so "0x1234" has one meaning.
-// Sign requests do not go through it: package api/request decodes their
-// payloads with the API's one hex rule, which also refuses "0x" alone (an
-// empty message), and applies [MaxPersonalMessage] itself.
+// The hex form of a message in a sign request is decoded by package
+// api/request, the one decoder of request payloads: "0x" (lower-case x)
+// followed by a non-empty, even number of hexadecimal digits of either
+// case, at most [MaxPersonalMessage] bytes once decoded. A string that is
+// not hex is never read as UTF-8 text, so "0x1234" has one meaning.
 //
 // # Typed data (EIP-712)
 //

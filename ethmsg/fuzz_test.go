@@ -2,7 +2,6 @@ package ethmsg
 
 import (
 	"bytes"
-	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -47,32 +46,3 @@ func FuzzParseTypedData(f *testing.F) {
 	})
 }
 
-// FuzzParsePersonalMessage feeds arbitrary strings to ParsePersonalMessage.
-// Properties: no panic; an accepted string is "0x" and the lower- or
-// upper-case hex of the result; its hash is deterministic and never the
-// message itself.
-func FuzzParsePersonalMessage(f *testing.F) {
-	f.Add("0x48656c6c6f")
-	f.Fuzz(func(t *testing.T, s string) {
-		msg, err := ParsePersonalMessage(s)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "ethmsg: ") {
-				t.Fatalf("error without prefix: %v", err)
-			}
-			return
-		}
-		if len(msg) > MaxPersonalMessage {
-			t.Fatalf("accepted %d bytes", len(msg))
-		}
-		if !strings.EqualFold(s, "0x"+hex.EncodeToString(msg)) || !strings.HasPrefix(s, "0x") {
-			t.Fatalf("%q decoded to %x", s, msg)
-		}
-		h := PersonalHash(msg)
-		if PersonalHash(bytes.Clone(msg)) != h {
-			t.Fatal("PersonalHash is not deterministic")
-		}
-		if bytes.Equal(h[:], msg) {
-			t.Fatal("a message hashed to itself")
-		}
-	})
-}

@@ -15,27 +15,10 @@ const personalPrefix = "\x19Ethereum Signed Message:\n"
 // msg is always data: one that starts with 0x19, that is 32 bytes long like
 // a digest, or that holds typed-data JSON is hashed with the prefix like any
 // other. PersonalHash does not enforce [MaxPersonalMessage];
-// [ParsePersonalMessage] does.
+// package api/request does.
 func PersonalHash(msg []byte) [32]byte {
 	var n [20]byte
 	return keccak256([]byte(personalPrefix), strconv.AppendInt(n[:0], int64(len(msg)), 10), msg)
-}
-
-// ParsePersonalMessage decodes the API form of a personal message: "0x"
-// followed by an even number of hexadecimal digits (either case), at most
-// [MaxPersonalMessage] bytes once decoded ([ErrTooLarge] otherwise). "0x"
-// alone is the empty message. A string that is not hex is refused, never
-// read as text. The sign path does not use it: package api/request decodes
-// a request's message under the API's stricter rule (no empty message).
-func ParsePersonalMessage(s string) ([]byte, error) {
-	if len(s) > 2+2*MaxPersonalMessage {
-		return nil, fmt.Errorf("%w: personal message of %d hex digits, limit %d bytes", ErrTooLarge, len(s)-2, MaxPersonalMessage)
-	}
-	b, err := decodeHex(s)
-	if err != nil {
-		return nil, fmt.Errorf("ethmsg: personal message: %w", err)
-	}
-	return b, nil
 }
 
 // decodeHex decodes "0x" followed by an even number of hex digits of either

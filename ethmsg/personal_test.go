@@ -2,13 +2,9 @@ package ethmsg
 
 import (
 	"bytes"
-	"encoding/hex"
-	"errors"
 	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
@@ -59,59 +55,5 @@ func TestPersonalPrefixConfusion(t *testing.T) {
 	if PersonalHash([]byte(testgen.MailJSON)) == h {
 		t.Error("typed-data JSON sent as a personal message hashes to the typed-data digest")
 	}
-	// Through the API form too.
-	msg, err := ParsePersonalMessage("0x" + hex.EncodeToString(h[:]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(msg, h[:]) || PersonalHash(msg) == h {
-		t.Error("ParsePersonalMessage + PersonalHash of a digest gave the digest")
-	}
 }
 
-func TestParsePersonalMessage(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    []byte
-		wantErr string
-	}{
-		{name: "empty", in: "0x", want: []byte{}},
-		{name: "bytes", in: "0x48656c6c6f", want: []byte("Hello")},
-		{name: "upper case digits", in: "0xDEADbeef", want: []byte{0xde, 0xad, 0xbe, 0xef}},
-		{name: "starts with 0x19", in: "0x1945", want: []byte{0x19, 0x45}},
-		{name: "no prefix", in: "48656c6c6f", wantErr: "ethmsg: personal message: want 0x-prefixed hex"},
-		{name: "text", in: "Hello", wantErr: "want 0x-prefixed hex"},
-		{name: "capital X", in: "0X4865", wantErr: "want 0x-prefixed hex"},
-		{name: "nothing", in: "", wantErr: "want 0x-prefixed hex"},
-		{name: "odd", in: "0x486", wantErr: "odd number of hex digits (3)"},
-		{name: "bad digit", in: "0x48zz", wantErr: `invalid hex digit 'z' at position 4`},
-		{name: "space", in: "0x48 6", wantErr: `invalid hex digit ' ' at position 4`},
-		{name: "second prefix", in: "0x0x48", wantErr: `invalid hex digit 'x' at position 3`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if *update {
-				fuzzseed.Write(t, "FuzzParsePersonalMessage", "table-"+tt.name, tt.in)
-			}
-			got, err := ParsePersonalMessage(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(got, tt.want) {
-				t.Fatalf("= %x, %v; want %x", got, err, tt.want)
-			}
-		})
-	}
-
-	max := "0x" + strings.Repeat("ab", MaxPersonalMessage)
-	if b, err := ParsePersonalMessage(max); err != nil || len(b) != MaxPersonalMessage {
-		t.Fatalf("message of MaxPersonalMessage bytes: %d, %v", len(b), err)
-	}
-	if _, err := ParsePersonalMessage(max + "ab"); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("message over MaxPersonalMessage: err = %v, want ErrTooLarge", err)
-	}
-}
