@@ -45,4 +45,3 @@ func FuzzParseTypedData(f *testing.F) {
 		}
 	})
 }
-

@@ -56,4 +56,3 @@ func TestPersonalPrefixConfusion(t *testing.T) {
 		t.Error("typed-data JSON sent as a personal message hashes to the typed-data digest")
 	}
 }
-
