@@ -154,9 +154,7 @@ func TestAdminKeyImport(t *testing.T) {
 	f := newSealedFixture(t)
 	a := newAdmins(t, 2)
 	withAdmins(t, f, a)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, _ := f.startUnsealed(t)
 
 	priv, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
@@ -187,9 +185,7 @@ func TestAdminSealRotate(t *testing.T) {
 	f := newSealedFixture(t)
 	a := newAdmins(t, 2)
 	withAdmins(t, f, a)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, sealed := f.startUnsealed(t)
 	keys1 := keysOf(t, e)
 
 	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindSealRotate,

@@ -359,9 +359,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 // until yet another checkpoint was stored).
 func TestCheckpointAckAcrossPolicyChange(t *testing.T) {
 	f, a := rollbackFixture(t, 2)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, _ := f.startUnsealed(t)
 	fx := &fixture{e: e, now: f.now, hot: f.hot}
 	pay := func() proto.Message {
 		return fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destB, big.NewInt(1)), f.now.UnixMilli()))

@@ -199,9 +199,7 @@ func TestPolicySurvivesRestart(t *testing.T) {
 	f := newSealedFixture(t)
 	a := newAdmins(t, 2)
 	withAdmins(t, f, a)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, sealed := f.startUnsealed(t)
 
 	var g map[string]any
 	json.Unmarshal(f.genesis, &g)

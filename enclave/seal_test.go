@@ -150,6 +150,16 @@ func newSealedFixture(t *testing.T) *sealedFixture {
 }
 
 // start starts an enclave whose records an ackHost acknowledges.
+// startUnsealed starts an enclave of f, has it create and seal its seed,
+// and unseals it: the enclave is ready to sign. It returns the sealed seed.
+func (f *sealedFixture) startUnsealed(t *testing.T) (*enclave.Enclave, []byte) {
+	t.Helper()
+	e := f.start(t)
+	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
+	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	return e, sealed
+}
+
 func (f *sealedFixture) start(t *testing.T) *enclave.Enclave {
 	t.Helper()
 	e := f.startManual(t)

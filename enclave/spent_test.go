@@ -107,9 +107,7 @@ func TestAdminReplayEachKind(t *testing.T) {
 	f := newSealedFixture(t)
 	a := newAdmins(t, 2)
 	withAdmins(t, f, a)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, _ := f.startUnsealed(t)
 	env := func(kind admin.Kind, body any, by ...int) []byte {
 		return a.envelope(t, f.genesis, f.now, kind, body, by...)
 	}
@@ -246,9 +244,7 @@ func TestAdminConcurrentDuplicates(t *testing.T) {
 	f := newSealedFixture(t)
 	a := newAdmins(t, 2)
 	withAdmins(t, f, a)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, _ := f.startUnsealed(t)
 	for _, env := range [][]byte{
 		a.envelope(t, f.genesis, f.now, admin.KindSealRotate, admin.SealRotateBody{}, 0, 1),
 		a.envelope(t, f.genesis, f.now, admin.KindKeyCreate, admin.KeyCreateBody{KeyID: "hot-7", Path: "m/44'/60'/0'/0/7"}, 0, 1),

@@ -395,9 +395,7 @@ func TestRequireCheckpoint(t *testing.T) {
 	k0 := g["policy"].(map[string]any)["keys"].([]any)[0].(map[string]any)
 	k0["limits"] = []map[string]any{{"chain_id": 1, "asset": "native", "window": "24h", "max": ether(3).String()}}
 	f.genesis, _ = json.Marshal(g)
-	e := f.start(t)
-	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
+	e, _ := f.startUnsealed(t)
 	fx := &fixture{e: e, now: f.now, hot: f.hot}
 	pay := func() proto.Message {
 		return fx.send(t, f.hot, fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(1)), f.now.UnixMilli()))
