@@ -16,6 +16,7 @@ import (
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/testgen"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/summary"
 )
@@ -203,29 +204,8 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// mailJSON is the EIP-712 specification's Mail example.
-const mailJSON = `{
-  "types": {
-    "EIP712Domain": [
-      {"name": "name", "type": "string"},
-      {"name": "version", "type": "string"},
-      {"name": "chainId", "type": "uint256"},
-      {"name": "verifyingContract", "type": "address"}
-    ],
-    "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
-    "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person"}, {"name": "contents", "type": "string"}]
-  },
-  "primaryType": "Mail",
-  "domain": {"name": "Ether Mail", "version": "1", "chainId": 1, "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
-  "message": {
-    "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
-    "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
-    "contents": "Hello, Bob!"
-  }
-}`
-
 func TestTypedDataGolden(t *testing.T) {
-	td, err := ethmsg.ParseTypedData([]byte(mailJSON))
+	td, err := ethmsg.ParseTypedData([]byte(testgen.MailJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
