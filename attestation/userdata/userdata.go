@@ -18,7 +18,7 @@
 //	6  policy_version  uint
 //	7  audit_seq       uint   sequence number of the audit head (0: none yet)
 //	8  audit_head      bytes  32: hash of the audit head record (zero: none yet)
-//	9  audit_key       bytes  the audit log's public key (empty: none yet)
+//	9  audit_key       bytes  the audit log's public key (null: none yet, a locked enclave)
 //
 // KeysHash is SHA-256 over the text "nitrosign keys v1\n" followed, for
 // each key in the order GET /v1/keys lists them, by "id\naddress\npath\n"
