@@ -302,7 +302,7 @@ func pendingAnswer(p *pending, alreadyCounted bool) *proto.SignResponse {
 	return &proto.SignResponse{
 		From: p.key.addr, Status: proto.StatusPending, ApprovalID: p.id, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
 		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, AuditRecord: p.lastLine,
-		SignedTransaction: []byte{}, AlreadyCounted: alreadyCounted,
+		SignedTransaction: []byte{}, AlreadyCounted: alreadyCounted, ApprovalDigest: p.digest[:],
 	}
 }
 

@@ -1,6 +1,7 @@
 package enclave_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -116,7 +117,12 @@ func lastAbout(t *testing.T, e *enclave.Enclave, id string) audit.Record {
 func (f *govFixture) hold(t *testing.T, wei *big.Int) ([]byte, string) {
 	t.Helper()
 	body := f.body(t, "hot-0", transfer(t, 1, destB, wei), f.now.UnixMilli())
-	return body, wantPending(t, f.send(t, f.hot, body)).ApprovalID
+	sr := wantPending(t, f.send(t, f.hot, body))
+	// The answer says what approvers sign: the host relays it as is.
+	if d := api.ApprovalDigest(body); !bytes.Equal(sr.ApprovalDigest, d[:]) {
+		t.Fatalf("pending answer's approval digest %x, want %x", sr.ApprovalDigest, d)
+	}
+	return body, sr.ApprovalID
 }
 
 // schedule submits a loosening, which waits for the time lock, and moves

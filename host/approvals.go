@@ -1,7 +1,7 @@
 package host
 
 import (
-	"context"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -55,9 +55,16 @@ func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body
 		s.metrics.decisions.WithLabelValues(refusal.CodeInternal, "").Inc()
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
 	}
-	out := pendingJSON(sr)
+	// The enclave says which digest the approvers sign; it is the digest of
+	// the body the client sent (its compact form), which the host checks:
+	// a digest that is not the request's would make every approval fail.
 	d := api.ApprovalDigest(body)
-	out.Digest = hex0x(d[:])
+	if !bytes.Equal(sr.ApprovalDigest, d[:]) {
+		s.log.Error("the enclave's approval digest is not the digest of the request", "approval_id", sr.ApprovalID)
+		s.metrics.decisions.WithLabelValues(refusal.CodeInternal, "").Inc()
+		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (the approval digest is not the request's)"})
+	}
+	out := pendingJSON(sr)
 	writeJSON(w, http.StatusAccepted, out)
 	s.metrics.decisions.WithLabelValues(outcomePending, "").Inc()
 	return outcomePending
@@ -99,33 +106,12 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) string {
 		}
 		out := pendingJSON(sr)
 		out.AlreadyCounted = sr.AlreadyCounted
-		out.Digest = s.approvalDigest(r.Context(), sr.ApprovalID)
 		writeJSON(w, http.StatusAccepted, out)
 		return outcomePending
 	default:
 		s.log.Error("the enclave answered an approval with an unknown status", "status", sr.Status)
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
 	}
-}
-
-// approvalDigest returns the approval digest of a pending request, for the
-// answer to an approval (whose body does not carry the client's request):
-// best effort, "" when the enclave does not say.
-func (s *Server) approvalDigest(ctx context.Context, id string) string {
-	resp, aerr := s.call(ctx, &proto.ApprovalInfoRequest{ID: id})
-	if aerr != nil {
-		return ""
-	}
-	info, ok := resp.(*proto.ApprovalInfoResponse)
-	if !ok || info.ID != id || len(info.Body) == 0 {
-		return ""
-	}
-	d := api.ApprovalDigest(info.Body)
-	if d != info.Digest {
-		s.log.Error("the enclave's approval digest is not the digest of the request it holds", "approval_id", id)
-		return ""
-	}
-	return hex0x(d[:])
 }
 
 // approvalInfo answers GET /v1/approvals/{id}: the pending (or decided)
@@ -193,7 +179,17 @@ func pendingJSON(sr *proto.SignResponse) api.PendingResponse {
 		Approvals:   approvers(sr.Approvers),
 		ExpiresAtMS: sr.ExpiresMS,
 		AuditSeq:    sr.AuditSeq,
+		Digest:      digestHex(sr.ApprovalDigest),
 	}
+}
+
+// digestHex is the 0x-hex of an approval digest the enclave sent, "" when it
+// sent none (proto checks that one it sends has 32 bytes).
+func digestHex(d []byte) string {
+	if len(d) == 0 {
+		return ""
+	}
+	return hex0x(d)
 }
 
 // approvers returns names, never nil: the answer lists none as [].

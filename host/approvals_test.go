@@ -135,6 +135,10 @@ func approvalsHost(t *testing.T) (*auditingFake, *host.Server, string) {
 
 const pendingBody = `{"request_id":"r1","timestamp_ms":1,"key":"hot-0","eth_transaction":{"unsigned":"0x02c0"}}`
 
+// pendingDigest is pendingBody's approval digest, as the enclave sends it
+// with a pending answer.
+var pendingDigest = api.ApprovalDigest([]byte(pendingBody))
+
 func TestSignPendingApproval(t *testing.T) {
 	f, srv, url := approvalsHost(t)
 	var line []byte
@@ -142,7 +146,7 @@ func TestSignPendingApproval(t *testing.T) {
 	f.setAnswer(func(proto.Message) proto.Message {
 		line, seq = f.record(t, audit.DecisionPendingApproval)
 		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Summary: "request: EIP-1559 transaction\n",
-			Quorum: 2, ExpiresMS: 1700000000000, AuditSeq: seq, AuditRecord: line}
+			Quorum: 2, ExpiresMS: 1700000000000, AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 	})
 	code, out := do(t, http.MethodPost, url+"/v1/sign", []byte(pendingBody), map[string][]string{"X-Nitrosign-Stamp": {"s"}})
 	if code != http.StatusAccepted {
@@ -301,9 +305,7 @@ func TestApprovePost(t *testing.T) {
 			line, seq := f.record(t, audit.DecisionPendingApproval)
 			lines = append(lines, string(line))
 			return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Summary: "sum", Quorum: 2,
-				Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: seq, AuditRecord: line}
-		case *proto.ApprovalInfoRequest:
-			return &proto.ApprovalInfoResponse{ID: "a1b2", Status: proto.StatusPending, Body: signBody, Digest: api.ApprovalDigest(signBody)}
+				Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 		}
 		return &proto.Error{Code: refusal.CodeInternal, Message: "unexpected"}
 	}
@@ -312,9 +314,11 @@ func TestApprovePost(t *testing.T) {
 	if code != http.StatusAccepted {
 		t.Fatalf("first approval: %d %s, want 202", code, out)
 	}
+	// One call: the digest comes with the enclave's answer, with no second
+	// round trip to fetch it.
 	got := f.received()
-	if len(got) == 0 || !bytes.Equal(got[0].(*proto.ApprovalRequest).Body, approval) {
-		t.Fatalf("the enclave got %+v, want the approval body unchanged", got)
+	if len(got) != 1 || !bytes.Equal(got[0].(*proto.ApprovalRequest).Body, approval) {
+		t.Fatalf("the enclave got %+v, want the approval body unchanged, once", got)
 	}
 	var p api.PendingResponse
 	if err := json.Unmarshal(out, &p); err != nil {
@@ -379,18 +383,16 @@ func TestApprovePost(t *testing.T) {
 		t.Fatalf("an oversized approval reached the enclave")
 	}
 
-	// The pending answer's digest is best effort: without it, the answer
-	// still goes out.
+	// An answer without a digest still goes out, without one.
 	f.setAnswer(func(m proto.Message) proto.Message {
-		if _, ok := m.(*proto.ApprovalInfoRequest); ok {
-			return &proto.Error{Code: refusal.CodeNotFound, Message: "gone"}
-		}
-		return pendingAnswer(m)
+		sr := pendingAnswer(m).(*proto.SignResponse)
+		sr.ApprovalDigest = nil
+		return sr
 	})
 	code, out = do(t, http.MethodPost, url+"/v1/approvals", approval, nil)
 	p = api.PendingResponse{}
 	if err := json.Unmarshal(out, &p); code != 202 || err != nil || p.Digest != "" || p.ApprovalID != "a1b2" {
-		t.Fatalf("pending without info: %d %s", code, out)
+		t.Fatalf("pending without a digest: %d %s", code, out)
 	}
 
 	// Metrics: by endpoint pattern, pending answers by their own outcome.
@@ -428,7 +430,7 @@ func TestPendingMetrics(t *testing.T) {
 			return &proto.Error{Code: refusal.CodeNotFound, Message: "gone"}
 		}
 		line, seq := f.record(t, audit.DecisionPendingApproval)
-		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "x", AuditSeq: seq, AuditRecord: line}
+		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "x", AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 	})
 	do(t, http.MethodPost, url+"/v1/sign", []byte(pendingBody), nil)
 	do(t, http.MethodGet, url+"/v1/approvals/abc", nil, nil)
@@ -608,7 +610,7 @@ func TestPendingDigestOfPaddedBody(t *testing.T) {
 	f, _, url := approvalsHost(t)
 	f.setAnswer(func(proto.Message) proto.Message {
 		line, seq := f.record(t, audit.DecisionPendingApproval)
-		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Quorum: 2, AuditSeq: seq, AuditRecord: line}
+		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Quorum: 2, AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 	})
 	padded := "{" + strings.Repeat(" \n\t", 1000) + pendingBody[1:] + "\n"
 	code, out := do(t, http.MethodPost, url+"/v1/sign", []byte(padded), map[string][]string{"X-Nitrosign-Stamp": {"s"}})
@@ -622,5 +624,20 @@ func TestPendingDigestOfPaddedBody(t *testing.T) {
 	}
 	if d := api.ApprovalDigest(compact); p.Digest != "0x"+hex.EncodeToString(d[:]) {
 		t.Fatalf("digest %s, want the compact form's %x", p.Digest, d)
+	}
+}
+
+// TestPendingDigestMismatch: a pending answer whose approval digest is not
+// the request's is not relayed: every approval over it would fail.
+func TestPendingDigestMismatch(t *testing.T) {
+	f, _, url := approvalsHost(t)
+	other := api.ApprovalDigest([]byte(`{"other":1}`))
+	f.setAnswer(func(proto.Message) proto.Message {
+		line, seq := f.record(t, audit.DecisionPendingApproval)
+		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Quorum: 2, AuditSeq: seq, AuditRecord: line, ApprovalDigest: other[:]}
+	})
+	code, out := do(t, http.MethodPost, url+"/v1/sign", []byte(pendingBody), map[string][]string{"X-Nitrosign-Stamp": {"s"}})
+	if code != http.StatusInternalServerError || !strings.Contains(string(out), "approval digest") {
+		t.Fatalf("pending with another digest: %d %s, want 500", code, out)
 	}
 }

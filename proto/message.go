@@ -163,6 +163,10 @@ type SignResponse struct {
 	// nothing changed and no record was added; AuditSeq and AuditRecord
 	// are the latest record about the request.
 	AlreadyCounted bool `cbor:"14,keyasint,omitempty"`
+	// ApprovalDigest is a pending request's approval digest (32 bytes,
+	// api.ApprovalDigest of the request's compact form): what its
+	// approvers sign. Empty on signatures.
+	ApprovalDigest []byte `cbor:"15,keyasint,omitempty"`
 }
 
 // AuditRequest is the host's side of the audit pipeline: it acknowledges
@@ -380,7 +384,16 @@ func (s SignResponse) validate() error {
 		checkText("summary", s.Summary, MaxSummaryLen),
 		checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen),
 		checkBytes("audit record", s.AuditRecord, MaxAuditRecordLen),
+		checkDigest("approval digest", s.ApprovalDigest),
 	)
+}
+
+// checkDigest accepts an absent digest or one of 32 bytes.
+func checkDigest(field string, b []byte) error {
+	if len(b) != 0 && len(b) != 32 {
+		return fmt.Errorf("%s is %d bytes, want 32", field, len(b))
+	}
+	return nil
 }
 
 func checkText(field, s string, limit int) error {
