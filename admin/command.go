@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
-	"github.com/nitrosign/nitrosign/keys"
 )
 
 // MaxCommandSize caps the bytes of a command.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/keys"
+	"github.com/nitrosign/nitrosign/enclave/keys"
 )
 
 func TestVerifyAcceptsEveryKind(t *testing.T) {

@@ -53,9 +53,9 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave/kms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/ethtx"
-	"github.com/nitrosign/nitrosign/kms"
-	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/enclave/keys"
+	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
-	"github.com/nitrosign/nitrosign/keys"
-	"github.com/nitrosign/nitrosign/limits"
 	"github.com/nitrosign/nitrosign/policy"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/kms"
+	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

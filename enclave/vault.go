@@ -6,8 +6,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/ethtx"
-	"github.com/nitrosign/nitrosign/keys"
 )
 
 // A vault is what the enclave holds once it has its seed: the signing keys,

@@ -22,7 +22,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/devstack"
-	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/internal/sim/vsocksim"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/transport"

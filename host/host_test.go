@@ -26,7 +26,7 @@ import (
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/host"
-	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/internal/sim/vsocksim"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/transport"
 )

@@ -84,10 +84,10 @@ func TestForbiddenPattern(t *testing.T) {
 	// The check above must be able to fail.
 	for _, bad := range []string{
 		"github.com/nitrosign/nitrosign/host",
-		"github.com/nitrosign/nitrosign/internal/vsocksim",
+		"github.com/nitrosign/nitrosign/internal/sim/vsocksim",
 		"github.com/nitrosign/nitrosign/internal/devstack",
 		"github.com/nitrosign/nitrosign/client",
-		"github.com/nitrosign/nitrosign/internal/kmssim",
+		"github.com/nitrosign/nitrosign/internal/sim/kmssim",
 		"github.com/nitrosign/nitrosign/internal/nsmtest",
 		"github.com/nitrosign/nitrosign/internal/fuzzseed",
 		"github.com/nitrosign/nitrosign/internal/abitest",

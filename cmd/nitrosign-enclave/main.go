@@ -22,9 +22,9 @@ import (
 	"syscall"
 
 	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/enclave/kms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/internal/logging"
-	"github.com/nitrosign/nitrosign/kms"
-	"github.com/nitrosign/nitrosign/nsm"
 	"github.com/nitrosign/nitrosign/transport"
 )
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nitrosign/nitrosign/kms"
+	"github.com/nitrosign/nitrosign/enclave/kms"
 )
 
 func runKMSPolicy(args []string, stdout, stderr io.Writer) error {

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/nitrosign/nitrosign/enclave"
-	"github.com/nitrosign/nitrosign/internal/kmssim"
-	"github.com/nitrosign/nitrosign/internal/nsmsim"
-	"github.com/nitrosign/nitrosign/kms"
+	"github.com/nitrosign/nitrosign/enclave/kms"
+	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
+	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/transport"
 )

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 )
 
 // DefaultPort is the vsock port the dev stack serves the simulator on, at

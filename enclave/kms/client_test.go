@@ -32,10 +32,10 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/nitrosign/nitrosign/attestation"
-	"github.com/nitrosign/nitrosign/internal/cms"
-	"github.com/nitrosign/nitrosign/internal/kmssim"
-	"github.com/nitrosign/nitrosign/internal/nsmsim"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/enclave/cms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
+	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/transport"
 )
 

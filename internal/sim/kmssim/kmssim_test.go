@@ -31,9 +31,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	smithy "github.com/aws/smithy-go"
 
-	"github.com/nitrosign/nitrosign/internal/cms"
-	"github.com/nitrosign/nitrosign/internal/nsmsim"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/enclave/cms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 )
 
 // The principals of the tests: the dev identity administers keys, the

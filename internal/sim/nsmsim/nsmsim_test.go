@@ -20,7 +20,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/hf/nitrite"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 )
 
 // t0 is the simulated clock's start in the tests.

@@ -21,10 +21,10 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/nitrosign/nitrosign/attestation"
-	"github.com/nitrosign/nitrosign/internal/cms"
+	"github.com/nitrosign/nitrosign/enclave/cms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
-	"github.com/nitrosign/nitrosign/internal/nsmsim"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz")

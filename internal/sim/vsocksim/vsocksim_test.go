@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitrosign/nitrosign/internal/vsocksim"
+	"github.com/nitrosign/nitrosign/internal/sim/vsocksim"
 	"github.com/nitrosign/nitrosign/transport"
 )
 

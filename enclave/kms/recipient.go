@@ -13,8 +13,8 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/nitrosign/nitrosign/internal/cms"
-	"github.com/nitrosign/nitrosign/nsm"
+	"github.com/nitrosign/nitrosign/enclave/cms"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
 )
 
 const (
