@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nitrosign/nitrosign/enclave/keys"
+	"github.com/nitrosign/nitrosign/keypath"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 )
 
@@ -189,10 +189,10 @@ type KeyCreateBody struct {
 	// a letter or digit, not starting with "0x".
 	KeyID string `json:"key_id"`
 	// Path is its BIP-32 derivation path from the seed, in the syntax of
-	// keys.ParsePath.
+	// keypath.ParsePath.
 	Path string `json:"path"`
 	// Parsed is Path parsed; set by the decoder, not part of the JSON.
-	Parsed keys.Path `json:"-"`
+	Parsed keypath.Path `json:"-"`
 }
 
 // KeyImportBody is the body of a [KindKeyImport] command:
@@ -353,7 +353,7 @@ func decodeKeyCreate(b json.RawMessage) (*KeyCreateBody, error) {
 	if err := checkKeyID(v.KeyID); err != nil {
 		return nil, err
 	}
-	p, err := keys.ParsePath(v.Path)
+	p, err := keypath.ParsePath(v.Path)
 	if err != nil {
 		return nil, fmt.Errorf("path: %v", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitrosign/nitrosign/enclave/keys"
+	"github.com/nitrosign/nitrosign/keypath"
 )
 
 func TestVerifyAcceptsEveryKind(t *testing.T) {
@@ -56,7 +56,7 @@ func TestVerifyBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPath, _ := keys.ParsePath("m/44'/60'/0'/0/1")
+	wantPath, _ := keypath.ParsePath("m/44'/60'/0'/0/1")
 	if kc.KeyID != "hot-1" || !slices.Equal(kc.Parsed, wantPath) {
 		t.Errorf("key_create body %+v", kc)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/keypath"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -193,7 +194,7 @@ func TestKeysAreBIP32ChildrenOfTheSeed(t *testing.T) {
 		t.Fatalf("%d keys, want 2", len(kr.Keys))
 	}
 	for i, k := range kr.Keys {
-		p, _ := keys.ParsePath(k.Path)
+		p, _ := keypath.ParsePath(k.Path)
 		xk, err := master.Derive(p)
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/enclave/keys"
+	"github.com/nitrosign/nitrosign/keypath"
 	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/policy"
@@ -193,7 +193,7 @@ func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
 			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].id: %q listed twice", i, k.ID)
 		}
 		ids[k.ID] = true
-		p, err := keys.ParsePath(k.Path)
+		p, err := keypath.ParsePath(k.Path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].path: %w", i, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/keypath"
 )
 
 // A vault is what the enclave holds once it has its seed: the signing keys,
@@ -95,7 +96,7 @@ func newVault(seed []byte, specs []KeySpec, extra []checkpointKey, maxAck int, h
 
 // derive adds the key at path under id.
 func (v *vault) derive(id, p string) error {
-	path, err := keys.ParsePath(p)
+	path, err := keypath.ParsePath(p)
 	if err != nil {
 		return fmt.Errorf("enclave: key %s: %w", id, err)
 	}

@@ -34,12 +34,12 @@ import (
 	"fmt"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/nitrosign/nitrosign/keypath"
 	"golang.org/x/crypto/ripemd160" //lint:ignore SA1019 BIP-32 fingerprints are defined with RIPEMD-160.
 )
 
-// Hardened is the offset of hardened child indices: index i' is
-// Hardened + i.
-const Hardened uint32 = 1 << 31
+// Hardened is the offset of hardened child indices (keypath.Hardened).
+const Hardened = keypath.Hardened
 
 // Limits.
 const (
@@ -47,8 +47,8 @@ const (
 	// (128 to 512 bits).
 	MinSeedLen = 16
 	MaxSeedLen = 64
-	// MaxDepth is the deepest key BIP-32 can serialize (depth is one byte).
-	MaxDepth = 255
+	// MaxDepth is the deepest key BIP-32 can serialize (keypath.MaxDepth).
+	MaxDepth = keypath.MaxDepth
 )
 
 // ErrInvalidChild is returned, wrapped with the index, when an index yields
@@ -106,10 +106,10 @@ func (k *ExtendedKey) Child(i uint32) (*ExtendedKey, error) {
 		return nil, errors.New("keys: derivation from a zeroed key")
 	}
 	if k.depth == MaxDepth {
-		return nil, fmt.Errorf("keys: child %s: depth would exceed %d", indexString(i), MaxDepth)
+		return nil, fmt.Errorf("keys: child %s: depth would exceed %d", keypath.FormatIndex(i), MaxDepth)
 	}
 	if i >= Hardened && !k.private {
-		return nil, fmt.Errorf("keys: child %s: hardened derivation needs a private key", indexString(i))
+		return nil, fmt.Errorf("keys: child %s: hardened derivation needs a private key", keypath.FormatIndex(i))
 	}
 
 	mac := hmac.New(sha512.New, k.chainCode[:])
@@ -135,7 +135,7 @@ func (k *ExtendedKey) Child(i uint32) (*ExtendedKey, error) {
 // no known input produces.
 func (k *ExtendedKey) childFromHMAC(i uint32, sum *[64]byte) (*ExtendedKey, error) {
 	invalid := func() error {
-		return fmt.Errorf("%w at index %s (BIP-32: proceed with the next index)", ErrInvalidChild, indexString(i))
+		return fmt.Errorf("%w at index %s (BIP-32: proceed with the next index)", ErrInvalidChild, keypath.FormatIndex(i))
 	}
 	var il secp256k1.ModNScalar
 	defer il.Zero()
@@ -174,7 +174,7 @@ func (k *ExtendedKey) childFromHMAC(i uint32, sum *[64]byte) (*ExtendedKey, erro
 // Derive returns the descendant of k at path, applied relative to k: for a
 // path written from "m", k should be the master key. Intermediate keys are
 // zeroed. An empty path returns a copy of k.
-func (k *ExtendedKey) Derive(path Path) (*ExtendedKey, error) {
+func (k *ExtendedKey) Derive(path keypath.Path) (*ExtendedKey, error) {
 	if k.zeroed {
 		return nil, errors.New("keys: derivation from a zeroed key")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/keypath"
 )
 
 type vectorChain struct {
@@ -106,11 +107,11 @@ var bip32Vectors = []struct {
 }
 
 // bipPath converts the BIP's "H" notation to ours.
-func bipPath(t *testing.T, s string) Path {
+func bipPath(t *testing.T, s string) keypath.Path {
 	t.Helper()
-	p, err := ParsePath(strings.ReplaceAll(s, "H", "'"))
+	p, err := keypath.ParsePath(strings.ReplaceAll(s, "H", "'"))
 	if err != nil {
-		t.Fatalf("ParsePath(%q): %v", s, err)
+		t.Fatalf("keypath.ParsePath(%q): %v", s, err)
 	}
 	return p
 }
@@ -174,7 +175,7 @@ func TestEthereumDerivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := ParsePath("m/44'/60'/0'/0/0")
+	path, err := keypath.ParsePath("m/44'/60'/0'/0/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,13 +293,13 @@ func TestChildErrors(t *testing.T) {
 			wantErr: "keys: child 44': hardened derivation needs a private key"},
 		{name: "past max depth", f: func() (*ExtendedKey, error) { return deep.Child(0) },
 			wantErr: "keys: child 0: depth would exceed 255"},
-		{name: "derive past max depth", f: func() (*ExtendedKey, error) { return deep.Derive(Path{0}) },
+		{name: "derive past max depth", f: func() (*ExtendedKey, error) { return deep.Derive(keypath.Path{0}) },
 			wantErr: "keys: derivation to depth 256 exceeds 255"},
-		{name: "derive hardened from public", f: func() (*ExtendedKey, error) { return master.Neuter().Derive(Path{0, 1, Hardened}) },
+		{name: "derive hardened from public", f: func() (*ExtendedKey, error) { return master.Neuter().Derive(keypath.Path{0, 1, Hardened}) },
 			wantErr: "keys: child 0': hardened derivation needs a private key"},
 		{name: "child of zeroed", f: func() (*ExtendedKey, error) { return zeroed.Child(0) },
 			wantErr: "keys: derivation from a zeroed key"},
-		{name: "derive from zeroed", f: func() (*ExtendedKey, error) { return zeroed.Derive(Path{}) },
+		{name: "derive from zeroed", f: func() (*ExtendedKey, error) { return zeroed.Derive(keypath.Path{}) },
 			wantErr: "keys: derivation from a zeroed key"},
 	}
 	for _, tt := range tests {
@@ -323,7 +324,7 @@ func TestZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := master.Derive(Path{Hardened, 1})
+	k, err := master.Derive(keypath.Path{Hardened, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestZero(t *testing.T) {
 		t.Fatal("zeroing a key changed its neutered copy")
 	}
 	// Derive with an empty path returns an independent copy.
-	cp, err := master.Derive(Path{})
+	cp, err := master.Derive(keypath.Path{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestNeuter(t *testing.T) {
 		t.Fatal("fingerprints differ")
 	}
 	// Public derivation agrees with private derivation on normal paths.
-	path := Path{1, 2, 3, 1 << 30}
+	path := keypath.Path{1, 2, 3, 1 << 30}
 	a, err := master.Derive(path)
 	if err != nil {
 		t.Fatal(err)

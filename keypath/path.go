@@ -1,4 +1,8 @@
-package keys
+// Package keypath is the BIP-32 derivation path format: "m/44'/60'/0'/0/0",
+// parsed strictly so that one path has one spelling. The genesis
+// configuration and admin commands name keys by path; the enclave derives
+// them (package enclave/keys).
+package keypath
 
 import (
 	"errors"
@@ -10,6 +14,14 @@ import (
 // Path is a BIP-32 derivation path: the child indices from a key down to a
 // descendant, hardened indices offset by Hardened.
 type Path []uint32
+
+// Hardened is the offset of hardened child indices: index i' is
+// Hardened + i.
+const Hardened uint32 = 1 << 31
+
+// MaxDepth is the deepest key BIP-32 can serialize (depth is one byte), and
+// so the most components a path may have.
+const MaxDepth = 255
 
 // maxPathLen bounds the text ParsePath looks at: "m" and MaxDepth
 // components of "/" + 10 digits + a hardened mark.
@@ -24,7 +36,7 @@ const maxPathLen = 1 + MaxDepth*12
 // bypassed with the other.
 func ParsePath(s string) (Path, error) {
 	if len(s) > maxPathLen {
-		return nil, fmt.Errorf("keys: path is %d characters, limit is %d", len(s), maxPathLen)
+		return nil, fmt.Errorf("keypath: path is %d characters, limit is %d", len(s), maxPathLen)
 	}
 	rest, ok := strings.CutPrefix(s, "m")
 	if !ok {
@@ -39,11 +51,11 @@ func ParsePath(s string) (Path, error) {
 	}
 	for n, c := range strings.Split(rest[1:], "/") {
 		if len(p) == MaxDepth {
-			return nil, fmt.Errorf("keys: path is deeper than %d", MaxDepth)
+			return nil, fmt.Errorf("keypath: path is deeper than %d", MaxDepth)
 		}
 		i, err := parseComponent(c)
 		if err != nil {
-			return nil, fmt.Errorf("keys: path component %d: %w", n+1, err)
+			return nil, fmt.Errorf("keypath: path component %d: %w", n+1, err)
 		}
 		p = append(p, i)
 	}
@@ -85,13 +97,13 @@ func (p Path) String() string {
 	b.WriteByte('m')
 	for _, i := range p {
 		b.WriteByte('/')
-		b.WriteString(indexString(i))
+		b.WriteString(FormatIndex(i))
 	}
 	return b.String()
 }
 
-// indexString renders a child index as a path component: 5 or 44'.
-func indexString(i uint32) string {
+// FormatIndex renders a child index as a path component: 5 or 44'.
+func FormatIndex(i uint32) string {
 	if i >= Hardened {
 		return strconv.FormatUint(uint64(i-Hardened), 10) + "'"
 	}

@@ -1,4 +1,4 @@
-package keys
+package keypath
 
 import (
 	"reflect"
@@ -27,26 +27,26 @@ func TestParsePath(t *testing.T) {
 		{name: "capital M", in: "M/0", wantErr: `keys: path must start with "m"`},
 		{name: "slash only", in: "/0", wantErr: `keys: path must start with "m"`},
 		{name: "m without slash", in: "m0", wantErr: `keys: path must start with "m/"`},
-		{name: "trailing slash", in: "m/", wantErr: "keys: path component 1: empty index"},
-		{name: "trailing slash after index", in: "m/0/", wantErr: "keys: path component 2: empty index"},
-		{name: "double slash", in: "m//0", wantErr: "keys: path component 1: empty index"},
-		{name: "hardened mark only", in: "m/'", wantErr: "keys: path component 1: empty index"},
-		{name: "leading zero", in: "m/01", wantErr: "keys: path component 1: index has a leading zero"},
-		{name: "leading zero hardened", in: "m/44'/00'", wantErr: "keys: path component 2: index has a leading zero"},
-		{name: "2^31", in: "m/2147483648", wantErr: "keys: path component 1: index is 2^31 or more; write hardened indices with '"},
-		{name: "2^31 hardened", in: "m/2147483648'", wantErr: "keys: path component 1: index is 2^31 or more; write hardened indices with '"},
-		{name: "huge", in: "m/99999999999999999999999", wantErr: "keys: path component 1: index is 2^31 or more; write hardened indices with '"},
-		{name: "double mark", in: "m/1''", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "mixed marks", in: "m/1'h", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "capital H", in: "m/1H", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "sign", in: "m/+1", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "negative", in: "m/-1", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "space", in: "m/ 1", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "trailing space", in: "m/1 ", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "hex", in: "m/0x1", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "unicode digit", in: "m/١", wantErr: "keys: path component 1: index is not a decimal number"},
-		{name: "too deep", in: deep + "/0", wantErr: "keys: path is deeper than 255"},
-		{name: "too long", in: "m/" + strings.Repeat("1", maxPathLen), wantErr: "keys: path is 3063 characters, limit is 3061"},
+		{name: "trailing slash", in: "m/", wantErr: "keypath: path component 1: empty index"},
+		{name: "trailing slash after index", in: "m/0/", wantErr: "keypath: path component 2: empty index"},
+		{name: "double slash", in: "m//0", wantErr: "keypath: path component 1: empty index"},
+		{name: "hardened mark only", in: "m/'", wantErr: "keypath: path component 1: empty index"},
+		{name: "leading zero", in: "m/01", wantErr: "keypath: path component 1: index has a leading zero"},
+		{name: "leading zero hardened", in: "m/44'/00'", wantErr: "keypath: path component 2: index has a leading zero"},
+		{name: "2^31", in: "m/2147483648", wantErr: "keypath: path component 1: index is 2^31 or more; write hardened indices with '"},
+		{name: "2^31 hardened", in: "m/2147483648'", wantErr: "keypath: path component 1: index is 2^31 or more; write hardened indices with '"},
+		{name: "huge", in: "m/99999999999999999999999", wantErr: "keypath: path component 1: index is 2^31 or more; write hardened indices with '"},
+		{name: "double mark", in: "m/1''", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "mixed marks", in: "m/1'h", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "capital H", in: "m/1H", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "sign", in: "m/+1", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "negative", in: "m/-1", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "space", in: "m/ 1", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "trailing space", in: "m/1 ", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "hex", in: "m/0x1", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "unicode digit", in: "m/١", wantErr: "keypath: path component 1: index is not a decimal number"},
+		{name: "too deep", in: deep + "/0", wantErr: "keypath: path is deeper than 255"},
+		{name: "too long", in: "m/" + strings.Repeat("1", maxPathLen), wantErr: "keypath: path is 3063 characters, limit is 3061"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
