@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"slices"
 	"sort"
 	"strings"
@@ -187,7 +188,7 @@ func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) prot
 	if v.master == nil {
 		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
 	}
-	if len(v.keys) >= maxKeys {
+	if len(v.keys) >= genesis.MaxKeys {
 		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
@@ -209,7 +210,7 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 	if _, taken := v.byID[body.KeyID]; taken {
 		return refuse(refusal.CodeBadRequest, "key %s: the id is taken", body.KeyID)
 	}
-	if len(v.keys) >= maxKeys {
+	if len(v.keys) >= genesis.MaxKeys {
 		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	scalar, err := e.keyService.Decrypt(ctx, v.sealKeyID, body.Blob, importContext(body.KeyID))

@@ -15,11 +15,6 @@ import (
 	"github.com/nitrosign/nitrosign/proto"
 )
 
-// DefaultMaxUnackedAudit is how many audit records the enclave hands over
-// without the host acknowledging that it persisted them before it stops
-// deciding requests (503).
-const DefaultMaxUnackedAudit = 4096
-
 // DefaultAuditAckTimeout is how long an answer waits for the host to
 // acknowledge its record as persisted before it is withheld (503), and how
 // long the oldest record may stay unacknowledged before the enclave stops

@@ -43,6 +43,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/enclave/limits"
+	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"log/slog"
 	"net"
@@ -73,6 +75,11 @@ const (
 	DefaultMaxReplayEntries = 4 << 20
 )
 
+// The genesis configuration's limits.max_unacknowledged becomes the limit
+// state's checkpoint interval: this fails to compile if the format allows
+// more than the limit state takes.
+const _ = uint(limits.MaxCheckpointEvery - genesis.MaxLimitsUnacknowledged)
+
 // seedSize is the size of the master seed in bytes.
 const seedSize = 32
 
@@ -100,7 +107,7 @@ type Config struct {
 	// MaxReplayEntries overrides DefaultMaxReplayEntries when > 0.
 	MaxReplayEntries int
 	// MaxUnackedAudit, when > 0, overrides the genesis configuration's
-	// audit.max_unacknowledged and DefaultMaxUnackedAudit (tests).
+	// audit.max_unacknowledged and genesis.DefaultMaxUnackedAudit (tests).
 	MaxUnackedAudit int
 	// AuditAckTimeout, when > 0, overrides DefaultAuditAckTimeout: how long
 	// an answer waits for the host to acknowledge its record, and how long
@@ -115,7 +122,7 @@ type Enclave struct {
 	now         func() time.Time
 	log         *slog.Logger
 	started     time.Time
-	genesis     *Genesis
+	genesis     *genesis.Config
 	genesisHash [32]byte
 	replay      *replayGuard
 	maxAck      int
@@ -167,9 +174,9 @@ type Enclave struct {
 // keys. With KMS, the enclave starts locked, and the host unseals it
 // (proto.UnsealRequest).
 func New(cfg Config) (*Enclave, error) {
-	g, pol, err := ParseGenesis(cfg.Genesis)
+	g, pol, err := genesis.Parse(cfg.Genesis)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	e := &Enclave{
 		now:         cfg.Now,
@@ -221,7 +228,7 @@ func New(cfg Config) (*Enclave, error) {
 	case g.Audit != nil:
 		e.maxAck = g.Audit.MaxUnacknowledged
 	default:
-		e.maxAck = DefaultMaxUnackedAudit
+		e.maxAck = genesis.DefaultMaxUnackedAudit
 	}
 	if g.KMS != nil {
 		if cfg.KMS == nil {

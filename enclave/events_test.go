@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/nitrosign/nitrosign/genesis"
 	"math/big"
 	"slices"
 	"strings"
@@ -168,7 +169,7 @@ func TestEventReserve(t *testing.T) {
 		want int
 	}{
 		{"small cap: the minimum reserve", 3, 64},
-		{"default cap: a quarter", enclave.DefaultMaxUnackedAudit, 1024},
+		{"default cap: a quarter", genesis.DefaultMaxUnackedAudit, 1024},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := enclave.EventReserve(tc.max); got != tc.want {

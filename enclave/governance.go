@@ -22,9 +22,6 @@ import (
 // so that a cancelled change comes back only as a new, higher version that
 // the admins sign again (its own envelope is refused as replayed: spent.go).
 
-// DefaultTimeLock is the time lock when the genesis configuration sets none.
-const DefaultTimeLock = 24 * time.Hour
-
 // MaxPendingPolicies bounds the changes waiting for their time lock.
 const MaxPendingPolicies = 8
 

@@ -36,6 +36,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"math"
 	"math/big"
 	mrand "math/rand/v2"
@@ -212,9 +213,9 @@ func TestHostileHostWithholdsAcks(t *testing.T) {
 	}
 	st := stateOf(t, e)
 	made := int(st.head - honest.seq)
-	t.Logf("%d requests: %v; %d records made (backlog cap %d), %d fetched by the host, none acknowledged", clients*each, kinds, made, enclave.DefaultMaxUnackedAudit, fetched.Load())
+	t.Logf("%d requests: %v; %d records made (backlog cap %d), %d fetched by the host, none acknowledged", clients*each, kinds, made, genesis.DefaultMaxUnackedAudit, fetched.Load())
 	if made < 1 || made > 2*clients {
-		t.Errorf("%d records made without acknowledgement by %d clients; want at most about one per client in flight (the cap is %d)", made, clients, enclave.DefaultMaxUnackedAudit)
+		t.Errorf("%d records made without acknowledgement by %d clients; want at most about one per client in flight (the cap is %d)", made, clients, genesis.DefaultMaxUnackedAudit)
 	}
 	if st.acked != honest.seq {
 		t.Errorf("acknowledged head %d, the host acknowledged %d", st.acked, honest.seq)

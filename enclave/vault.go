@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
@@ -50,7 +51,7 @@ type signingKey struct {
 
 // newVault derives the keys of specs (and of extra, the keys admin commands
 // added) from seed. The caller clears seed.
-func newVault(seed []byte, specs []KeySpec, extra []checkpointKey, maxAck int, head audit.Head) (*vault, error) {
+func newVault(seed []byte, specs []genesis.Key, extra []checkpointKey, maxAck int, head audit.Head) (*vault, error) {
 	master, err := keys.NewMaster(seed)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)

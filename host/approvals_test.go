@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"net/http"
 	"strings"
@@ -488,7 +489,7 @@ func TestApprovalsRealEnclave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := json.Marshal(enclave.Genesis{Format: enclave.GenesisFormat, Keys: []enclave.KeySpec{{ID: devstack.ExampleKeyID, Path: devstack.ExampleKeyPath}}, Policy: pol})
+	g, err := json.Marshal(genesis.Config{Format: genesis.FormatVersion, Keys: []genesis.Key{{ID: devstack.ExampleKeyID, Path: devstack.ExampleKeyPath}}, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

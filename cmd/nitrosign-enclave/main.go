@@ -16,6 +16,7 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"os"
 	"os/signal"
@@ -49,7 +50,7 @@ func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpe
 	if err != nil {
 		return err
 	}
-	g, err := readCapped(genesisPath, enclave.MaxGenesisSize)
+	g, err := readCapped(genesisPath, genesis.MaxSize)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpe
 // against the roots the genesis names (the embedded Amazon roots unless it
 // is a development genesis), with the credentials the host pushes.
 func withKMS(cfg *enclave.Config, t transport.Transport, dev nsm.Device) error {
-	g, _, err := enclave.ParseGenesis(cfg.Genesis)
+	g, _, err := genesis.Parse(cfg.Genesis)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 
-	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -157,9 +157,9 @@ func ExampleGenesis(client stamp.PublicKey, approvers ...stamp.PublicKey) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	g := enclave.Genesis{
-		Format: enclave.GenesisFormat,
-		Keys:   []enclave.KeySpec{{ID: ExampleKeyID, Path: ExampleKeyPath}},
+	g := genesis.Config{
+		Format: genesis.FormatVersion,
+		Keys:   []genesis.Key{{ID: ExampleKeyID, Path: ExampleKeyPath}},
 		Policy: pol,
 	}
 	b, err := json.MarshalIndent(g, "", "  ")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"net"
 	"os"
@@ -20,7 +21,6 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
@@ -115,14 +115,14 @@ func createSealingKey(ctx context.Context, dir string, ca tls.Certificate) (stri
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }
 
-// withKMS returns genesis with a kms section naming keyARN and trusting
+// withKMS returns the genesis configuration doc with a kms section naming keyARN and trusting
 // the simulated KMS's CA, and the dev admin set.
-func withKMS(genesis []byte, keyARN string, caPEM []byte, admins json.RawMessage) ([]byte, error) {
-	var g enclave.Genesis
-	if err := json.Unmarshal(genesis, &g); err != nil {
+func withKMS(doc []byte, keyARN string, caPEM []byte, admins json.RawMessage) ([]byte, error) {
+	var g genesis.Config
+	if err := json.Unmarshal(doc, &g); err != nil {
 		return nil, fmt.Errorf("devstack: genesis: %w", err)
 	}
-	g.KMS = &enclave.GenesisKMS{Region: kmssim.DefaultRegion, KeyID: keyARN, RootCAPEM: string(caPEM)}
+	g.KMS = &genesis.KMS{Region: kmssim.DefaultRegion, KeyID: keyARN, RootCAPEM: string(caPEM)}
 	g.Admins = admins
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
@@ -132,12 +132,12 @@ func withKMS(genesis []byte, keyARN string, caPEM []byte, admins json.RawMessage
 }
 
 // genesisKMS returns the kms section of the genesis at path, or nil.
-func genesisKMS(path string) (*enclave.GenesisKMS, error) {
+func genesisKMS(path string) (*genesis.KMS, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	g, _, err := enclave.ParseGenesis(b)
+	g, _, err := genesis.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package docscheck
 
 import (
+	"github.com/nitrosign/nitrosign/genesis"
 	"os"
 	"regexp"
 	"strconv"
@@ -18,7 +19,6 @@ import (
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/enclave/cms"
 	"github.com/nitrosign/nitrosign/enclave/kms"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -116,12 +116,12 @@ var exported = map[string]int64{
 	"cms.MaxSize":                 cms.MaxSize,
 	"cms.MaxCiphertextSize":       cms.MaxCiphertextSize,
 
-	"enclave.MaxGenesisSize":         enclave.MaxGenesisSize,
-	"enclave.MaxAdditionalKeyIDs":    enclave.MaxAdditionalKeyIDs,
-	"enclave.MaxRootCAPEMSize":       enclave.MaxRootCAPEMSize,
-	"enclave.MaxAuditUnacknowledged": enclave.MaxAuditUnacknowledged,
-	"enclave.DefaultMaxUnackedAudit": enclave.DefaultMaxUnackedAudit,
-	"enclave.MaxTimeLock":            int64(enclave.MaxTimeLock),
+	"genesis.MaxSize":                genesis.MaxSize,
+	"genesis.MaxAdditionalKeyIDs":    genesis.MaxAdditionalKeyIDs,
+	"genesis.MaxRootCAPEMSize":       genesis.MaxRootCAPEMSize,
+	"genesis.MaxAuditUnacknowledged": genesis.MaxAuditUnacknowledged,
+	"genesis.DefaultMaxUnackedAudit": genesis.DefaultMaxUnackedAudit,
+	"genesis.MaxTimeLock":            int64(genesis.MaxTimeLock),
 	"enclave.MaxPendingPolicies":     enclave.MaxPendingPolicies,
 	"policy.MaxDocumentSize":         policy.MaxDocumentSize,
 	"admin.MaxCommandSize":           admin.MaxCommandSize,
@@ -130,7 +130,7 @@ var exported = map[string]int64{
 	"admin.MaxMembers":               admin.MaxMembers,
 	"admin.MaxConfigSize":            admin.MaxConfigSize,
 
-	"limits.MaxCheckpointEvery": limits.MaxCheckpointEvery,
+	"genesis.MaxLimitsUnacknowledged": genesis.MaxLimitsUnacknowledged,
 }
 
 var constName = regexp.MustCompile("`([a-z]+\\.[A-Za-z0-9]+)`")

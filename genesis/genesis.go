@@ -1,4 +1,10 @@
-package enclave
+// Package genesis is the genesis configuration's format: the signing keys
+// to derive, the initial policy, the admin set, and where the seed is
+// sealed. It is part of the enclave image (measured into PCR0 with the
+// binary). The enclave parses it at start with [Parse]; the operator's
+// tools and the development stack write and check it with the same code,
+// and import no daemon to do so.
+package genesis
 
 import (
 	"encoding/json"
@@ -7,14 +13,13 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/keypath"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
+	"github.com/nitrosign/nitrosign/keypath"
 	"github.com/nitrosign/nitrosign/policy"
 )
 
-// MaxGenesisSize caps the genesis configuration file.
-const MaxGenesisSize = 1 << 20
+// MaxSize caps the genesis configuration file.
+const MaxSize = 1 << 20
 
 // Caps of the genesis configuration's fields.
 const (
@@ -22,44 +27,55 @@ const (
 	MaxAdditionalKeyIDs = 8
 	// MaxRootCAPEMSize caps kms.root_ca_pem, in bytes.
 	MaxRootCAPEMSize = 64 << 10
-	// MaxAuditUnacknowledged caps audit.max_unacknowledged
-	// (limits.max_unacknowledged is capped by limits.MaxCheckpointEvery).
+	// MaxAuditUnacknowledged caps audit.max_unacknowledged.
 	MaxAuditUnacknowledged = 1_000_000
+	// MaxLimitsUnacknowledged caps limits.max_unacknowledged (the enclave
+	// checks that its limit state can checkpoint that often).
+	MaxLimitsUnacknowledged = 1_000_000
 	// MaxTimeLock caps governance.time_lock.
 	MaxTimeLock = 720 * time.Hour
 )
 
-// GenesisFormat is the only genesis format version this enclave reads.
-const GenesisFormat = 1
+// FormatVersion is the only genesis format version this code reads.
+const FormatVersion = 1
 
-// Genesis is the enclave's genesis configuration. It is part of the enclave
+// DefaultTimeLock is the time lock when the configuration sets none.
+const DefaultTimeLock = 24 * time.Hour
+
+// DefaultMaxUnackedAudit is audit.max_unacknowledged when the configuration
+// sets none: how many audit records the enclave hands over without the
+// host acknowledging that it persisted them before it stops deciding
+// requests (503).
+const DefaultMaxUnackedAudit = 4096
+
+// Config is the enclave's genesis configuration. It is part of the enclave
 // image (measured into PCR0 with the binary), so everything in it is as
 // trusted as the code: the signing keys to derive and the initial policy.
-type Genesis struct {
-	Format int       `json:"format"`
-	Keys   []KeySpec `json:"keys"`
+type Config struct {
+	Format int   `json:"format"`
+	Keys   []Key `json:"keys"`
 	// Policy is the initial policy document (see the policy package).
 	Policy json.RawMessage `json:"policy"`
 	// Audit tunes the audit log; nil means the defaults.
-	Audit *GenesisAudit `json:"audit,omitempty"`
+	Audit *Audit `json:"audit,omitempty"`
 	// KMS is where the seed is sealed. Nil means an ephemeral seed, drawn
 	// at every start and never sealed: addresses change at every restart,
 	// so it is for tests and trials only (health reports "ephemeral").
-	KMS *GenesisKMS `json:"kms,omitempty"`
+	KMS *KMS `json:"kms,omitempty"`
 	// Admins is the genesis admin set and its quorum (see package admin
 	// and docs/governance.md): the only authority over keys, and later
 	// over the policy. Nil: no admin commands are accepted.
 	Admins json.RawMessage `json:"admins,omitempty"`
 	// Governance tunes policy changes; nil means the defaults.
-	Governance *GenesisGovernance `json:"governance,omitempty"`
+	Governance *Governance `json:"governance,omitempty"`
 	// Limits tunes the limit state's checkpoints; nil means the defaults.
-	Limits *GenesisLimits `json:"limits,omitempty"`
+	Limits *Limits `json:"limits,omitempty"`
 
 	admins *admin.Set
 }
 
-// GenesisLimits tunes how limit usage survives restarts.
-type GenesisLimits struct {
+// Limits tunes how limit usage survives restarts.
+type Limits struct {
 	// MaxUnacknowledged, when set (1 to 1,000,000), makes the enclave
 	// refuse to sign (503) once that many transactions were signed beyond
 	// the newest checkpoint the host acknowledged storing, so that a host
@@ -69,8 +85,8 @@ type GenesisLimits struct {
 	MaxUnacknowledged int `json:"max_unacknowledged"`
 }
 
-// GenesisGovernance tunes policy changes.
-type GenesisGovernance struct {
+// Governance tunes policy changes.
+type Governance struct {
 	// TimeLock is how long a policy change that loosens anything waits
 	// before it takes effect, during which any one admin can cancel it:
 	// a duration such as "24h" (0s to 720h; default 24h).
@@ -78,7 +94,7 @@ type GenesisGovernance struct {
 }
 
 // TimeLock returns the configured time lock.
-func (g *Genesis) TimeLock() time.Duration {
+func (g *Config) TimeLock() time.Duration {
 	if g.Governance == nil {
 		return DefaultTimeLock
 	}
@@ -87,14 +103,14 @@ func (g *Genesis) TimeLock() time.Duration {
 }
 
 // AdminSet returns the parsed admin set, nil when there is none.
-func (g *Genesis) AdminSet() *admin.Set { return g.admins }
+func (g *Config) AdminSet() *admin.Set { return g.admins }
 
-// GenesisKMS names the KMS key the seed is sealed under, and how the
+// KMS names the KMS key the seed is sealed under, and how the
 // enclave reaches KMS. Being in the measured genesis, none of it can be
 // chosen by the host: not the key (a key the host controls would let it
 // decrypt the data key), not the endpoint, not the roots that KMS's TLS
 // certificate must chain to.
-type GenesisKMS struct {
+type KMS struct {
 	// Region is the KMS region, such as us-east-1.
 	Region string `json:"region"`
 	// KeyID is the ARN of the KMS key that seals the seed (a full key ARN:
@@ -117,7 +133,7 @@ type GenesisKMS struct {
 
 // KeyIDs returns every KMS key id the seed may be sealed under, the main
 // one first.
-func (k *GenesisKMS) KeyIDs() []string {
+func (k *KMS) KeyIDs() []string {
 	return append([]string{k.KeyID}, k.AdditionalKeyIDs...)
 }
 
@@ -126,7 +142,7 @@ var (
 	kmsKeyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}$`)
 )
 
-func (k *GenesisKMS) validate() error {
+func (k *KMS) validate() error {
 	if !kmsRegionPattern.MatchString(k.Region) {
 		return fmt.Errorf("kms.region: %q is not a region name such as us-east-1", k.Region)
 	}
@@ -149,89 +165,89 @@ func (k *GenesisKMS) validate() error {
 	return nil
 }
 
-// GenesisAudit tunes the audit log.
-type GenesisAudit struct {
+// Audit tunes the audit log.
+type Audit struct {
 	// MaxUnacknowledged is how many audit records the host may hold
 	// without acknowledging them before the enclave stops deciding
 	// (default DefaultMaxUnackedAudit; 1 to 1,000,000).
 	MaxUnacknowledged int `json:"max_unacknowledged"`
 }
 
-// KeySpec names a signing key and its BIP-32 derivation path from the seed.
-type KeySpec struct {
+// Key names a signing key and its BIP-32 derivation path from the seed.
+type Key struct {
 	ID   string `json:"id"`
 	Path string `json:"path"`
 }
 
-// maxKeys caps the number of signing keys in a genesis configuration.
-const maxKeys = 1024
+// MaxKeys caps the number of signing keys in a genesis configuration.
+const MaxKeys = 1024
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// ParseGenesis strictly decodes and validates a genesis configuration.
-func ParseGenesis(b []byte) (*Genesis, *policy.Policy, error) {
-	var g Genesis
-	if err := strictjson.Unmarshal(b, &g, MaxGenesisSize); err != nil {
-		return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
+// Parse strictly decodes and validates a genesis configuration.
+func Parse(b []byte) (*Config, *policy.Policy, error) {
+	var g Config
+	if err := strictjson.Unmarshal(b, &g, MaxSize); err != nil {
+		return nil, nil, fmt.Errorf("genesis: %w", err)
 	}
-	if g.Format != GenesisFormat {
-		return nil, nil, fmt.Errorf("enclave: genesis: format %d, this enclave reads format %d", g.Format, GenesisFormat)
+	if g.Format != FormatVersion {
+		return nil, nil, fmt.Errorf("genesis: format %d, this build reads format %d", g.Format, FormatVersion)
 	}
-	if len(g.Keys) == 0 || len(g.Keys) > maxKeys {
-		return nil, nil, fmt.Errorf("enclave: genesis: keys: want 1 to %d keys", maxKeys)
+	if len(g.Keys) == 0 || len(g.Keys) > MaxKeys {
+		return nil, nil, fmt.Errorf("genesis: keys: want 1 to %d keys", MaxKeys)
 	}
 	ids := map[string]bool{}
 	paths := map[string]bool{}
 	for i, k := range g.Keys {
 		if !keyIDPattern.MatchString(k.ID) {
-			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].id: want 1-64 of [A-Za-z0-9._-], not starting with 0x", i)
+			return nil, nil, fmt.Errorf("genesis: keys[%d].id: want 1-64 of [A-Za-z0-9._-], not starting with 0x", i)
 		}
 		if len(k.ID) >= 2 && k.ID[:2] == "0x" {
-			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].id: must not start with 0x (that is how addresses are told apart)", i)
+			return nil, nil, fmt.Errorf("genesis: keys[%d].id: must not start with 0x (that is how addresses are told apart)", i)
 		}
 		if ids[k.ID] {
-			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].id: %q listed twice", i, k.ID)
+			return nil, nil, fmt.Errorf("genesis: keys[%d].id: %q listed twice", i, k.ID)
 		}
 		ids[k.ID] = true
 		p, err := keypath.ParsePath(k.Path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].path: %w", i, err)
+			return nil, nil, fmt.Errorf("genesis: keys[%d].path: %w", i, err)
 		}
 		if paths[p.String()] {
-			return nil, nil, fmt.Errorf("enclave: genesis: keys[%d].path: %s listed twice", i, p)
+			return nil, nil, fmt.Errorf("genesis: keys[%d].path: %s listed twice", i, p)
 		}
 		paths[p.String()] = true
 	}
 	if g.Audit != nil && (g.Audit.MaxUnacknowledged < 1 || g.Audit.MaxUnacknowledged > MaxAuditUnacknowledged) {
-		return nil, nil, fmt.Errorf("enclave: genesis: audit.max_unacknowledged: want 1 to %d", MaxAuditUnacknowledged)
+		return nil, nil, fmt.Errorf("genesis: audit.max_unacknowledged: want 1 to %d", MaxAuditUnacknowledged)
 	}
 	if g.KMS != nil {
 		if err := g.KMS.validate(); err != nil {
-			return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
+			return nil, nil, fmt.Errorf("genesis: %w", err)
 		}
 	}
-	if g.Limits != nil && (g.Limits.MaxUnacknowledged < 0 || g.Limits.MaxUnacknowledged > limits.MaxCheckpointEvery) {
-		return nil, nil, fmt.Errorf("enclave: genesis: limits.max_unacknowledged: want 0 to %d", limits.MaxCheckpointEvery)
+	if g.Limits != nil && (g.Limits.MaxUnacknowledged < 0 || g.Limits.MaxUnacknowledged > MaxLimitsUnacknowledged) {
+		return nil, nil, fmt.Errorf("genesis: limits.max_unacknowledged: want 0 to %d", MaxLimitsUnacknowledged)
 	}
 	if g.Governance != nil {
 		d, err := time.ParseDuration(g.Governance.TimeLock)
 		if err != nil || d < 0 || d > MaxTimeLock {
-			return nil, nil, fmt.Errorf("enclave: genesis: governance.time_lock: want a duration from 0s to %dh, such as \"24h\"", MaxTimeLock/time.Hour)
+			return nil, nil, fmt.Errorf("genesis: governance.time_lock: want a duration from 0s to %dh, such as \"24h\"", MaxTimeLock/time.Hour)
 		}
 	}
 	if len(g.Admins) > 0 {
 		set, err := admin.ParseConfig(g.Admins)
 		if err != nil {
-			return nil, nil, fmt.Errorf("enclave: genesis: admins: %w", err)
+			return nil, nil, fmt.Errorf("genesis: admins: %w", err)
 		}
 		g.admins = set
 	}
 	if len(g.Policy) == 0 {
-		return nil, nil, fmt.Errorf("enclave: genesis: policy: missing")
+		return nil, nil, fmt.Errorf("genesis: policy: missing")
 	}
 	pol, err := policy.Parse(g.Policy)
 	if err != nil {
-		return nil, nil, fmt.Errorf("enclave: genesis: %w", err)
+		return nil, nil, fmt.Errorf("genesis: %w", err)
 	}
 	return &g, pol, nil
 }
