@@ -4,10 +4,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"strings"
-
-	"github.com/nitrosign/nitrosign/enclave/kms"
 )
 
 func runKMSPolicy(args []string, stdout, stderr io.Writer) error {
@@ -27,7 +26,7 @@ func runKMSPolicy(args []string, stdout, stderr io.Writer) error {
 	if *admin != "" && !*locked {
 		return usageError{errors.New("--admin-principal needs --locked")}
 	}
-	opts := kms.PolicyOptions{Account: *account, Role: *role, Locked: *locked, Admin: *admin}
+	opts := kmspolicy.Options{Account: *account, Role: *role, Locked: *locked, Admin: *admin}
 	for _, p := range pcrs {
 		b, err := hex.DecodeString(strings.TrimPrefix(p, "0x"))
 		if err != nil {
@@ -35,7 +34,7 @@ func runKMSPolicy(args []string, stdout, stderr io.Writer) error {
 		}
 		opts.PCR0 = append(opts.PCR0, b)
 	}
-	out, err := kms.KeyPolicy(opts)
+	out, err := kmspolicy.KeyPolicy(opts)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"log"
 	"log/slog"
@@ -160,11 +161,11 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// createKey makes a key whose policy is KeyPolicy's for pcr0 and the
+// createKey makes a key whose policy is kmspolicy.KeyPolicy's for pcr0 and the
 // enclave's role.
 func (f *fixture) createKey(t *testing.T, pcr0 []byte) string {
 	t.Helper()
-	policy, err := KeyPolicy(PolicyOptions{PCR0: [][]byte{pcr0}, Account: testAccount, Role: enclaveRole})
+	policy, err := kmspolicy.KeyPolicy(kmspolicy.Options{PCR0: [][]byte{pcr0}, Account: testAccount, Role: enclaveRole})
 	if err != nil {
 		t.Fatal(err)
 	}

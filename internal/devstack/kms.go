@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"net"
 	"os"
@@ -21,7 +22,6 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -147,7 +147,7 @@ func genesisKMS(path string) (*genesis.KMS, error) {
 // putImagePolicy sets the key policy that releases the key to the image
 // measured m only, as `nitrosign kms-policy` prints it for AWS.
 func putImagePolicy(ctx context.Context, srv *kmssim.Server, keyARN string, m nsmsim.Measurement) error {
-	pol, err := kms.KeyPolicy(kms.PolicyOptions{PCR0: [][]byte{m.PCR0[:]}, Account: kmssim.DefaultAccountID, Role: kmssim.DefaultPrincipal})
+	pol, err := kmspolicy.KeyPolicy(kmspolicy.Options{PCR0: [][]byte{m.PCR0[:]}, Account: kmssim.DefaultAccountID, Role: kmssim.DefaultPrincipal})
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func putImagePolicy(ctx context.Context, srv *kmssim.Server, keyARN string, m ns
 }
 
 // policyNamesImage reports whether the key's policy is already one that
-// names an image, kms.KeyPolicy's (a first run's key has the simulator's
+// names an image, kmspolicy.KeyPolicy's (a first run's key has the simulator's
 // default policy, which names none).
 func policyNamesImage(ctx context.Context, srv *kmssim.Server, keyARN string) (bool, error) {
 	out, err := adminClient(srv).GetKeyPolicy(ctx, &awskms.GetKeyPolicyInput{KeyId: aws.String(keyARN)})

@@ -1,4 +1,9 @@
-package kms
+// Package kmspolicy writes the key policy of the KMS key that seals the
+// enclave's seed: decryption only for the attested enclave image (its PCR0),
+// and, in the locked variant, no administration by the account. It is
+// operator tooling (nitrosign kms-policy) and never runs in the enclave;
+// see docs/kms.md.
+package kmspolicy
 
 import (
 	"encoding/hex"
@@ -9,8 +14,8 @@ import (
 	"strings"
 )
 
-// PolicyOptions are the inputs of KeyPolicy.
-type PolicyOptions struct {
+// Options are the inputs of KeyPolicy.
+type Options struct {
 	// PCR0 is the enclave image's measurement (48 bytes, SHA-384), as
 	// nitro-cli build-enclave prints it. Several may be given during an
 	// image upgrade.
@@ -121,7 +126,7 @@ var bypassActions = []string{"kms:CreateGrant", "kms:ReEncrypt*", "kms:Replicate
 // those operations to everyone otherwise, whatever other statements or IAM
 // policies allow. Administration stays with the account, without the
 // right to decrypt; or, with Locked, with Admin only, or with nobody.
-func KeyPolicy(o PolicyOptions) ([]byte, error) {
+func KeyPolicy(o Options) ([]byte, error) {
 	if len(o.PCR0) == 0 {
 		return nil, errors.New("kms: at least one PCR0 is required")
 	}

@@ -1,4 +1,4 @@
-package kms
+package kmspolicy
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 func pcr(b byte) []byte { return bytes.Repeat([]byte{b}, 48) }
 
 func TestKeyPolicy(t *testing.T) {
-	out, err := KeyPolicy(PolicyOptions{PCR0: [][]byte{pcr(0xab)}, Account: "123456789012", Role: "arn:aws:iam::123456789012:role/signer-parent"})
+	out, err := KeyPolicy(Options{PCR0: [][]byte{pcr(0xab)}, Account: "123456789012", Role: "arn:aws:iam::123456789012:role/signer-parent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestKeyPolicy(t *testing.T) {
 }
 
 func TestKeyPolicyUpgradeListsBothImages(t *testing.T) {
-	out, err := KeyPolicy(PolicyOptions{PCR0: [][]byte{pcr(1), pcr(2)}})
+	out, err := KeyPolicy(Options{PCR0: [][]byte{pcr(1), pcr(2)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +71,14 @@ func TestKeyPolicyUpgradeListsBothImages(t *testing.T) {
 func TestKeyPolicyRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    PolicyOptions
+		o    Options
 		msg  string
 	}{
-		{"no PCR0", PolicyOptions{}, "required"},
-		{"short PCR0", PolicyOptions{PCR0: [][]byte{make([]byte, 32)}}, "48 bytes"},
-		{"debug-mode PCR0", PolicyOptions{PCR0: [][]byte{make([]byte, 48)}}, "debug-mode"},
-		{"bad account", PolicyOptions{PCR0: [][]byte{pcr(1)}, Account: "12345"}, "12 digits"},
-		{"bad role", PolicyOptions{PCR0: [][]byte{pcr(1)}, Role: "arn:aws:iam::123456789012:user/bob"}, "role ARN"},
+		{"no PCR0", Options{}, "required"},
+		{"short PCR0", Options{PCR0: [][]byte{make([]byte, 32)}}, "48 bytes"},
+		{"debug-mode PCR0", Options{PCR0: [][]byte{make([]byte, 48)}}, "debug-mode"},
+		{"bad account", Options{PCR0: [][]byte{pcr(1)}, Account: "12345"}, "12 digits"},
+		{"bad role", Options{PCR0: [][]byte{pcr(1)}, Role: "arn:aws:iam::123456789012:user/bob"}, "role ARN"},
 	} {
 		if _, err := KeyPolicy(tc.o); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.msg)
@@ -205,7 +205,7 @@ func TestKeyPolicyLocked(t *testing.T) {
 		image     = "kms:RecipientAttestation:ImageSha384"
 	)
 	good := hex.EncodeToString(pcr(0xab))
-	parse := func(o PolicyOptions) keyPolicy {
+	parse := func(o Options) keyPolicy {
 		t.Helper()
 		o.PCR0, o.Account, o.Role = [][]byte{pcr(0xab)}, account, role
 		out, err := KeyPolicy(o)
@@ -218,9 +218,9 @@ func TestKeyPolicyLocked(t *testing.T) {
 		}
 		return p
 	}
-	standard := parse(PolicyOptions{})
-	withAdmin := parse(PolicyOptions{Locked: true, Admin: keyAdmin})
-	noAdmin := parse(PolicyOptions{Locked: true})
+	standard := parse(Options{})
+	withAdmin := parse(Options{Locked: true, Admin: keyAdmin})
+	noAdmin := parse(Options{Locked: true})
 
 	// The attestation and encryption statements are those of the standard
 	// policy, unchanged, in both locked variants.
@@ -306,7 +306,7 @@ func TestKeyPolicyLocked(t *testing.T) {
 }
 
 func TestKeyPolicyLockedRefuses(t *testing.T) {
-	base := PolicyOptions{PCR0: [][]byte{pcr(1)}, Account: "123456789012", Role: "arn:aws:iam::123456789012:role/parent"}
+	base := Options{PCR0: [][]byte{pcr(1)}, Account: "123456789012", Role: "arn:aws:iam::123456789012:role/parent"}
 	for _, tc := range []struct {
 		name          string
 		locked        bool
