@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,7 +74,7 @@ func signN(t *testing.T, c *client.Client, n int, nonce *int64) {
 // logFiles lists the audit log of key in dir; the live segment must exist.
 func logFiles(t *testing.T, dir string, key []byte) []string {
 	t.Helper()
-	sealed, live, err := host.AuditLogFiles(dir, key)
+	sealed, live, err := logfile.Files(dir, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func waitHead(t *testing.T, e *enclave.Enclave, dir string) *audit.Report {
 	var last uint64
 	for {
 		head := e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
-		sealed, live, err := host.AuditLogFiles(dir, key)
+		sealed, live, err := logfile.Files(dir, key)
 		if err == nil && live != "" {
 			var rep *audit.Report
 			if rep, err = audit.VerifyFiles(append(sealed, live), key, audit.VerifyOptions{}); err == nil && rep.LastSeq == head {
@@ -271,7 +272,7 @@ func TestAuditRotateBySize(t *testing.T) {
 func onDisk(t *testing.T, dir string, key []byte, seq uint64) bool {
 	t.Helper()
 	want := []byte(fmt.Sprintf(`,"seq":%d,`, seq))
-	_, live, err := host.AuditLogFiles(dir, key)
+	_, live, err := logfile.Files(dir, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +281,7 @@ func onDisk(t *testing.T, dir string, key []byte, seq uint64) bool {
 			return true
 		}
 	}
-	sealed, _, err := host.AuditLogFiles(dir, key)
+	sealed, _, err := logfile.Files(dir, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,9 +488,9 @@ func TestAuditRotateOtherKeyCompleted(t *testing.T) {
 	}
 }
 
-// TestAuditLogFiles: only the files named as segments of the key count,
+// TestLogFiles: logfile.Files on files the host wrote: only the files named as segments of the key count,
 // in log order.
-func TestAuditLogFiles(t *testing.T) {
+func TestLogFiles(t *testing.T) {
 	dir := t.TempDir()
 	key := bytes.Repeat([]byte{0xab}, 32)
 	name := "audit-abababababababab"
@@ -506,7 +507,7 @@ func TestAuditLogFiles(t *testing.T) {
 	} {
 		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
 	}
-	sealed, live, err := host.AuditLogFiles(dir, key)
+	sealed, live, err := logfile.Files(dir, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,10 +519,10 @@ func TestAuditLogFiles(t *testing.T) {
 		t.Fatalf("sealed %v, live %q", sealed, live)
 	}
 	os.Remove(live)
-	if _, live, _ := host.AuditLogFiles(dir, key); live != "" {
+	if _, live, _ := logfile.Files(dir, key); live != "" {
 		t.Fatalf("live %q after its removal", live)
 	}
-	if _, _, err := host.AuditLogFiles(dir, key[:16]); err == nil {
+	if _, _, err := logfile.Files(dir, key[:16]); err == nil {
 		t.Fatal("a short key accepted")
 	}
 }

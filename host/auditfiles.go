@@ -4,103 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
-// The files of the audit log: naming, inspection, crash repair, sealing and
-// reading. The audit store (auditstore.go) decides what to write.
-
-// logName is the file name prefix of the log of an audit key.
-func logName(key []byte) string { return "audit-" + hex.EncodeToString(key)[:16] }
-
-func livePath(dir, name string) string { return filepath.Join(dir, name+".log") }
-
-func sealedPath(dir, name string, first, last uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("%s-%020d-%020d.log", name, first, last))
-}
-
-// segment is a sealed segment file.
-type segment struct {
-	path        string
-	first, last uint64
-}
-
-// sealedSegments lists the sealed segments of log name in dir, in order.
-func sealedSegments(dir, name string) ([]segment, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var segs []segment
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), name+"-")
-		if !ok {
-			continue
-		}
-		rest, ok = strings.CutSuffix(rest, ".log")
-		if !ok || len(rest) != 41 || rest[20] != '-' {
-			continue
-		}
-		first, err1 := parseSeq(rest[:20])
-		last, err2 := parseSeq(rest[21:])
-		if err1 != nil || err2 != nil || first == 0 || first > last || !e.Type().IsRegular() {
-			continue
-		}
-		segs = append(segs, segment{path: filepath.Join(dir, e.Name()), first: first, last: last})
-	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.first, b.first) })
-	return segs, nil
-}
-
-func parseSeq(s string) (uint64, error) {
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, errors.New("not digits")
-		}
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
-// AuditLogFiles returns the files of the log of the audit key in dir (a
-// host's data directory), in log order: the sealed segments, oldest first,
-// and the live segment, or "" if there is none (a host stopped in the
-// middle of a rotation creates it when it starts). Verify them with
-// audit.VerifyFiles, the live segment last.
-func AuditLogFiles(dir string, key []byte) (sealed []string, live string, err error) {
-	if len(key) != ed25519.PublicKeySize {
-		return nil, "", fmt.Errorf("host: an audit key has %d bytes, not %d", ed25519.PublicKeySize, len(key))
-	}
-	name := logName(key)
-	// The live segment first: a seal that happens in between then adds a
-	// sealed segment to the list, and the list still ends where the live
-	// segment starts.
-	switch fi, err := os.Stat(livePath(dir, name)); {
-	case err == nil && fi.Mode().IsRegular():
-		live = livePath(dir, name)
-	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return nil, "", err
-	}
-	segs, err := sealedSegments(dir, name)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, sg := range segs {
-		sealed = append(sealed, sg.path)
-	}
-	return sealed, live, nil
-}
+// The files of the audit log: inspection, crash repair, sealing and
+// reading; their names are package audit/logfile's. The audit store
+// (auditstore.go) decides what to write.
 
 // liveState is what the live segment file holds.
 type liveState struct {
@@ -193,7 +112,7 @@ func (s *auditStore) seal(name string, first, last uint64) (*os.File, error) {
 	if err := s.crashAt(crashWritten); err != nil {
 		return nil, err
 	}
-	live, sealed := livePath(s.dir, name), sealedPath(s.dir, name, first, last)
+	live, sealed := logfile.LivePath(s.dir, name), logfile.SealedPath(s.dir, name, first, last)
 	if _, err := os.Lstat(sealed); err == nil {
 		return nil, fmt.Errorf("sealing %s: %s exists already", live, sealed)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -225,15 +144,15 @@ func (s *auditStore) seal(name string, first, last uint64) (*os.File, error) {
 // safety) and returns the live segment, open for appending, with its first
 // record, its size, and the next record to persist.
 func (s *auditStore) recover(name string) (f *os.File, first, next uint64, size int64, err error) {
-	segs, err := sealedSegments(s.dir, name)
+	segs, err := logfile.Sealed(s.dir, name)
 	if err != nil {
 		return nil, 0, 0, 0, err
 	}
 	sealedEnd := uint64(0) // the last record of the newest sealed segment
 	if len(segs) > 0 {
-		sealedEnd = segs[len(segs)-1].last
+		sealedEnd = segs[len(segs)-1].Last
 	}
-	path := livePath(s.dir, name)
+	path := logfile.LivePath(s.dir, name)
 	f, err = os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		// No live segment: new, or a crash right after a seal's rename.
@@ -275,7 +194,7 @@ func (s *auditStore) recover(name string) (f *os.File, first, next uint64, size 
 	if sealedEnd > 0 && st.first != sealedEnd+1 {
 		f.Close()
 		return nil, 0, 0, 0, fmt.Errorf("%s starts with record %d, but the sealed segment %s ends with record %d: refusing to write to an inconsistent log",
-			path, st.first, filepath.Base(segs[len(segs)-1].path), sealedEnd)
+			path, st.first, filepath.Base(segs[len(segs)-1].Path), sealedEnd)
 	}
 	f.Close()
 	if st.lastKind == audit.KindRotate {
@@ -338,10 +257,10 @@ func (s *auditStore) records(from uint64, max int) ([][]byte, error) {
 		s.fileMu.Unlock()
 		return nil, errNoAuditStore
 	}
-	segs, err := sealedSegments(s.dir, name)
+	segs, err := logfile.Sealed(s.dir, name)
 	var live *os.File
 	if err == nil && from < next && first < next {
-		live, err = os.Open(livePath(s.dir, name))
+		live, err = os.Open(logfile.LivePath(s.dir, name))
 	}
 	s.fileMu.Unlock()
 	if err != nil {
@@ -349,38 +268,38 @@ func (s *auditStore) records(from uint64, max int) ([][]byte, error) {
 	}
 	if live != nil {
 		defer live.Close()
-		segs = append(segs, segment{path: "", first: first, last: next - 1})
+		segs = append(segs, logfile.Segment{Path: "", First: first, Last: next - 1})
 	}
 	var out [][]byte
 	want := from // the next record to return
 	for _, sg := range segs {
-		if sg.last < want {
+		if sg.Last < want {
 			continue
 		}
-		if sg.first > want {
+		if sg.First > want {
 			if len(out) > 0 {
 				break // a gap
 			}
-			want = sg.first // before the oldest segment kept
+			want = sg.First // before the oldest segment kept
 		}
 		f := live
-		if sg.path != "" {
-			if f, err = os.Open(sg.path); err != nil {
+		if sg.Path != "" {
+			if f, err = os.Open(sg.Path); err != nil {
 				return nil, err
 			}
 		}
 		var whole bool
-		out, whole, err = readSegment(f, sg.first, want, sg.last, max, out)
-		if sg.path != "" {
+		out, whole, err = readSegment(f, sg.First, want, sg.Last, max, out)
+		if sg.Path != "" {
 			f.Close()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", cmp.Or(sg.path, livePath(s.dir, name)), err)
+			return nil, fmt.Errorf("reading %s: %w", cmp.Or(sg.Path, logfile.LivePath(s.dir, name)), err)
 		}
 		if len(out) >= max || !whole {
 			break
 		}
-		want = sg.last + 1
+		want = sg.Last + 1
 	}
 	return out, nil
 }

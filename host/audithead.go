@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"os"
 
@@ -15,11 +16,11 @@ import (
 // newline, or nil when there is no record: what the enclave continues its
 // log from when it is unsealed.
 func (s *auditStore) lastLineOfLog(name string) ([]byte, error) {
-	line, err := lastLineOf(livePath(s.dir, name))
+	line, err := lastLineOf(logfile.LivePath(s.dir, name))
 	if err != nil || line != nil {
 		return line, err
 	}
-	segs, err := sealedSegments(s.dir, name)
+	segs, err := logfile.Sealed(s.dir, name)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -29,7 +30,7 @@ func (s *auditStore) lastLineOfLog(name string) ([]byte, error) {
 	if len(segs) == 0 {
 		return nil, nil
 	}
-	return lastLineOf(segs[len(segs)-1].path)
+	return lastLineOf(segs[len(segs)-1].Path)
 }
 
 // lastLineOf returns the last complete line of the file at path (nil if it

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"log/slog"
 	"os"
 	"sync"
@@ -78,7 +79,7 @@ var errNoAuditStore = errors.New("host: this host keeps no audit log (no data di
 //
 // The names sort bytewise in log order (sealed segments by their first
 // record, then the live one, as '-' sorts before '.'), so `LC_ALL=C ls
-// audit-K*.log` lists the files to verify, in order; [AuditLogFiles] finds
+// audit-K*.log` lists the files to verify, in order; logfile.Files finds
 // them.
 //
 // # Rotation
@@ -381,7 +382,7 @@ func (s *auditStore) startRun(run, key []byte, acked uint64) error {
 		s.log.Error("audit records acknowledged earlier are missing from disk: writing nothing until the enclave restarts", "disk_head", s.next-1, "enclave_acked", acked)
 		s.metrics.setState(s.failing, s.broken)
 	}
-	s.log.Info("audit log: enclave run", "run", hex.EncodeToString(run), "path", livePath(s.dir, s.name), "next_seq", s.next, "enclave_acked", acked)
+	s.log.Info("audit log: enclave run", "run", hex.EncodeToString(run), "path", logfile.LivePath(s.dir, s.name), "next_seq", s.next, "enclave_acked", acked)
 	return nil
 }
 
@@ -425,7 +426,7 @@ func (s *auditStore) openLocked(key []byte) error {
 		s.f = nil
 	}
 	s.mu.Unlock()
-	name := logName(key)
+	name := logfile.Name(key)
 	f, first, next, size, err := s.recover(name)
 	if err != nil {
 		s.setBroken(fmt.Sprintf("audit log %s: %v", name, err))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/host"
 )
 
 // stringsFlag collects a repeated flag.
@@ -90,7 +90,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	var sealed []string
 	if *dir != "" {
 		var live string
-		sealed, live, err = host.AuditLogFiles(*dir, key)
+		sealed, live, err = logfile.Files(*dir, key)
 		if err != nil {
 			return err
 		}

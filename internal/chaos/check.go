@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"net/http"
 	"os"
@@ -91,7 +92,7 @@ func Check(dataDir string, client stamp.PublicKey, answers []Answer) (*Report, e
 		return nil, fmt.Errorf("chaos: %s does not hold an audit key", host.AuditKeyFile)
 	}
 	pub := ed25519.PublicKey(key)
-	sealed, live, err := host.AuditLogFiles(dataDir, key)
+	sealed, live, err := logfile.Files(dataDir, key)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
