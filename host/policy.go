@@ -10,24 +10,6 @@ import (
 	"github.com/nitrosign/nitrosign/proto"
 )
 
-// PolicyResponse is the answer to GET /v1/policy.
-type PolicyResponse struct {
-	Version    uint64          `json:"version"`
-	Hash       string          `json:"policy_hash"`
-	Document   json.RawMessage `json:"document"`
-	TimeLockMS int64           `json:"time_lock_ms"`
-	Pending    []PendingPolicy `json:"pending"`
-}
-
-// PendingPolicy is a change waiting for its time lock.
-type PendingPolicy struct {
-	Version     uint64          `json:"version"`
-	Hash        string          `json:"policy_hash"`
-	EffectiveMS int64           `json:"effective_at_ms"`
-	Signers     []string        `json:"signers"`
-	Document    json.RawMessage `json:"document"`
-}
-
 // policy answers GET /v1/policy: the policy in force (as the enclave
 // reports it; verify its hash against an attestation) and the pending
 // changes.
@@ -40,7 +22,7 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request) string {
 	if !ok {
 		return writeError(w, unexpected(resp))
 	}
-	out := PolicyResponse{Version: pr.Version, Hash: hex.EncodeToString(pr.Hash[:]), Document: pr.Document, TimeLockMS: pr.TimeLockMS, Pending: []PendingPolicy{}}
+	out := api.PolicyResponse{Version: pr.Version, Hash: hex.EncodeToString(pr.Hash[:]), Document: pr.Document, TimeLockMS: pr.TimeLockMS, Pending: []api.PendingPolicy{}}
 	if !json.Valid(pr.Document) {
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "the enclave's policy document is not JSON"})
 	}
@@ -48,7 +30,7 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request) string {
 		if !json.Valid(p.Document) {
 			return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "a pending policy document is not JSON"})
 		}
-		out.Pending = append(out.Pending, PendingPolicy{Version: p.Version, Hash: hex.EncodeToString(p.Hash[:]), EffectiveMS: p.EffectiveMS, Signers: p.Signers, Document: p.Document})
+		out.Pending = append(out.Pending, api.PendingPolicy{Version: p.Version, Hash: hex.EncodeToString(p.Hash[:]), EffectiveMS: p.EffectiveMS, Signers: p.Signers, Document: p.Document})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return "ok"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/api"
 	"io"
 	"net/http"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
-	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/policy"
 )
 
@@ -46,7 +46,7 @@ func runPolicy(args []string, stdout, stderr io.Writer) error {
 // proto.MaxCheckpointLen) as JSON.
 const maxPolicyAnswer = 8 << 20
 
-func fetchPolicy(hostURL string) (*host.PolicyResponse, error) {
+func fetchPolicy(hostURL string) (*api.PolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(hostURL, "/")+"/v1/policy", nil)
@@ -65,7 +65,7 @@ func fetchPolicy(hostURL string) (*host.PolicyResponse, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /v1/policy: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	var pr host.PolicyResponse
+	var pr api.PolicyResponse
 	if err := json.Unmarshal(b, &pr); err != nil {
 		return nil, fmt.Errorf("GET /v1/policy: %w", err)
 	}
