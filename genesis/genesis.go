@@ -39,6 +39,11 @@ const (
 // FormatVersion is the only genesis format version this code reads.
 const FormatVersion = 1
 
+// DefaultKMSProxyPort is kms.proxy_port when the configuration sets none:
+// the vsock port at the parent (CID 3) on which the project's deployment
+// runs vsock-proxy, forwarding to the region's KMS endpoint on port 443.
+const DefaultKMSProxyPort uint32 = 8000
+
 // DefaultTimeLock is the time lock when the configuration sets none.
 const DefaultTimeLock = 24 * time.Hour
 
@@ -123,7 +128,7 @@ type KMS struct {
 	// FIPS endpoint); its host is the TLS server name.
 	Endpoint string `json:"endpoint,omitempty"`
 	// ProxyPort is the vsock port of vsock-proxy on the parent (CID 3);
-	// default 8000.
+	// default DefaultKMSProxyPort (8000).
 	ProxyPort uint32 `json:"proxy_port,omitempty"`
 	// RootCAPEM, when set, replaces the embedded Amazon Trust Services
 	// roots: for the development stack's simulated KMS only. A production

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,8 +26,8 @@ import (
 
 // DefaultProxyPort is the vsock port at the parent (CID 3) on which the
 // project's deployment runs vsock-proxy, forwarding to the region's KMS
-// endpoint on port 443.
-const DefaultProxyPort uint32 = 8000
+// endpoint on port 443: the genesis configuration's default.
+const DefaultProxyPort = genesis.DefaultKMSProxyPort
 
 // Limits of a Client. A KMS answer takes milliseconds; these bound how long
 // a host that stalls the bytes can hold an operation.

@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"log/slog"
 	"net"
@@ -35,7 +36,6 @@ import (
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/api/refusal"
-	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
@@ -454,7 +454,7 @@ func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, keyARN string,
 			log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
 		}
 	}
-	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), kms.DefaultProxyPort, strings.TrimPrefix(srv.URL(), "https://"))
+	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), genesis.DefaultKMSProxyPort, strings.TrimPrefix(srv.URL(), "https://"))
 	return err
 }
 
