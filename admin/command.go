@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nitrosign/nitrosign/keypath"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
+	"github.com/nitrosign/nitrosign/keypath"
 )
 
 // MaxCommandSize caps the bytes of a command.

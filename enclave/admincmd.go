@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

@@ -43,8 +43,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/enclave/limits"
-	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"log/slog"
 	"net"
@@ -56,8 +54,10 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/kms"
+	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/nitrosign/nitrosign/genesis"
 	"math/big"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 )

@@ -2,13 +2,13 @@ package enclave
 
 import (
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/keypath"
 )
 

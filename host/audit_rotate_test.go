@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/audit/logfile"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/host"

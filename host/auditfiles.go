@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

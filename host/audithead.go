@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"os"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 )
 
 // lastLineOfLog returns the last record of the log named name (its live

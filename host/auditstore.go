@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/audit/logfile"
 	"log/slog"
 	"os"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"github.com/nitrosign/nitrosign/proto"
 )
 

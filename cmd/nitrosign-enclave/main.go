@@ -16,7 +16,6 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
 	"io"
 	"os"
 	"os/signal"
@@ -25,6 +24,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/transport"
 )

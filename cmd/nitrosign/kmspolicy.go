@@ -4,9 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"strings"
+
+	"github.com/nitrosign/nitrosign/kmspolicy"
 )
 
 func runKMSPolicy(args []string, stdout, stderr io.Writer) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/api"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/policy"
 )
 

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/transport"
 )
 

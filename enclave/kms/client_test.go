@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"log"
 	"log/slog"
@@ -37,6 +36,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
+	"github.com/nitrosign/nitrosign/kmspolicy"
 	"github.com/nitrosign/nitrosign/transport"
 )
 

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/audit/logfile"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/audit/logfile"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/stamp"
 )

@@ -4,8 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
 
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/stamp"
 )

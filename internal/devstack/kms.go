@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nitrosign/nitrosign/genesis"
-	"github.com/nitrosign/nitrosign/kmspolicy"
 	"io"
 	"net"
 	"os"
@@ -22,8 +20,10 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
+	"github.com/nitrosign/nitrosign/kmspolicy"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/transport"
 )

@@ -1,7 +1,6 @@
 package docscheck
 
 import (
-	"github.com/nitrosign/nitrosign/genesis"
 	"os"
 	"regexp"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/internal/rlp"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/policy"
