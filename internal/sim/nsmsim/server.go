@@ -223,7 +223,7 @@ func (s *Server) Serve(l net.Listener) error {
 			defer s.wg.Done()
 			// A client that breaks the protocol loses its connection;
 			// ServeConn has already told it why.
-			nsm.ServeConn(s.ctx, conn, s)
+			ServeConn(s.ctx, conn, s)
 		}()
 	}
 }
