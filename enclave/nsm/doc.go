@@ -4,10 +4,14 @@
 //
 // Everything above this package sees a [Device], so the enclave's code is
 // the same whether the module is the real /dev/nsm or the simulator that
-// `nitrosign dev` and the tests run (internal/nsmsim). This package is
+// `nitrosign dev` and the tests run (internal/sim/nsmsim). This package is
 // linked into the enclave binary and therefore depends only on the standard
 // library, github.com/hf/nsm, github.com/fxamacker/cbor and this module's
-// proto and transport packages.
+// proto, transport, internal/strictcbor and enclave/nsm/nsmwire packages.
+// It holds the client side of the remote protocol only: the wire format is
+// package nsmwire, shared with the server, and the server
+// (nsmsim.ServeConn) lives with the simulator, which the enclave binary
+// never links.
 //
 // # Devices
 //
@@ -55,7 +59,9 @@
 // section 4.2.1, every field present (an absent byte string is the empty
 // byte string), and no other key. Both sides refuse anything else: a
 // non-canonical encoding, an unknown or duplicate key, a tag, an
-// indefinite length, trailing bytes.
+// indefinite length, trailing bytes. Package nsmwire holds this format
+// (messages, limits, encoding and decoding) for both sides; the server is
+// nsmsim.ServeConn.
 //
 //	request (frame payload at most 4 KiB)
 //	  1: version     uint, always 1 (RemoteVersion)

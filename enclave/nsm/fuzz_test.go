@@ -1,4 +1,4 @@
-package nsm
+package nsm_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
 	"github.com/nitrosign/nitrosign/transport"
 )
@@ -71,70 +73,36 @@ func validRequests(stream []byte) (int, bool) {
 	r := bytes.NewReader(stream)
 	n := 0
 	for {
-		p, err := readFrame(r, maxRequestFrame)
+		p, err := nsmwire.ReadFrame(r, nsmwire.MaxRequestFrame)
 		if err == io.EOF {
 			return n, true
 		}
 		if err != nil {
 			return n, false
 		}
-		if _, err := unmarshalRequest(p); err != nil {
+		if _, err := nsmwire.UnmarshalRequest(p); err != nil {
 			return n, false
 		}
 		n++
 	}
 }
 
-// FuzzRemote feeds one byte stream to both ends of the remote protocol.
-//
-// As requests to ServeConn: it never panics, writes only valid responses,
-// ends cleanly exactly when the stream is nothing but valid requests, and
-// then answers each one.
-//
-// As responses to a remote device doing Attest and then Read(16 bytes): it
-// never panics, returns only documents within the size limits and full
-// buffers, and writes only valid requests.
+// FuzzRemote feeds a byte stream as responses to a remote device doing
+// Attest and then Read(16 bytes): it never panics, returns only documents
+// within the size limits and full buffers, and writes only valid requests.
+// (The server half, which fed the same stream to ServeConn, moved with the
+// server to package internal/sim/nsmsim as FuzzServeConn, with the same
+// seeds.)
 func FuzzRemote(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		// Server side.
-		sc := newScriptConn(stream)
-		err := ServeConn(context.Background(), sc, &fakeDevice{})
-		var answers int
-		out := bytes.NewReader(sc.written())
-		for {
-			p, rerr := readFrame(out, maxResponseFrame)
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				t.Fatalf("the server wrote a bad frame: %v", rerr)
-			}
-			if _, rerr := unmarshalResponse(p); rerr != nil {
-				t.Fatalf("the server wrote a bad response: %v", rerr)
-			}
-			answers++
-		}
-		n, valid := validRequests(stream)
-		switch {
-		case valid && err != nil:
-			t.Fatalf("valid requests, but ServeConn = %v", err)
-		case valid && answers != n:
-			t.Fatalf("%d valid requests, %d answers", n, answers)
-		case !valid && err == nil:
-			t.Fatal("invalid requests, but ServeConn ended cleanly")
-		case !valid && answers > n+1:
-			t.Fatalf("%d valid requests before a bad one, %d answers", n, answers)
-		}
-
-		// Client side.
 		cc := newScriptConn(stream)
-		r := NewRemote(cc)
-		doc, err := r.Attest(context.Background(), AttestRequest{Nonce: []byte("n")})
-		if err == nil && (len(doc) == 0 || len(doc) > MaxDocumentSize) {
+		r := nsm.NewRemote(cc)
+		doc, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("n")})
+		if err == nil && (len(doc) == 0 || len(doc) > nsm.MaxDocumentSize) {
 			t.Fatalf("a document of %d bytes", len(doc))
 		}
-		var refused *RemoteError
-		if errors.As(err, &refused) && (refused.Message == "" || len(refused.Message) > maxErrorSize) {
+		var refused *nsm.RemoteError
+		if errors.As(err, &refused) && (refused.Message == "" || len(refused.Message) > nsmwire.MaxErrorSize) {
 			t.Fatalf("refusal %q", refused.Message)
 		}
 		p := make([]byte, 16)
@@ -148,24 +116,24 @@ func FuzzRemote(f *testing.F) {
 	})
 }
 
-// seedRemote returns the named seeds of FuzzRemote: valid requests and
-// responses (the client's script: an attest response, then 16 random
+// seedRemote returns the named seeds of FuzzRemote (the same as those of
+// nsmsim's FuzzServeConn): valid requests and responses (the client's script: an attest response, then 16 random
 // bytes), and the near misses of the refusal tests.
 func seedRemote(t testing.TB) map[string][]byte {
-	req := func(r *wireRequest) []byte { return frame(mustEncode(t, r)) }
-	resp := func(r *wireResponse) []byte { return frame(mustEncode(t, r)) }
-	attest := req(&wireRequest{Version: 1, Op: opAttest, Nonce: []byte("nonce"), UserData: []byte("user"), PublicKey: []byte("key")})
-	random := req(&wireRequest{Version: 1, Op: opRandom, Length: 16})
-	attested := resp(&wireResponse{Version: 1, Op: opAttest, Document: []byte("document")})
-	randomed := resp(&wireResponse{Version: 1, Op: opRandom, Random: bytes.Repeat([]byte{7}, 16)})
-	refused := resp(&wireResponse{Version: 1, Op: opAttest, Error: "refused"})
+	req := func(r *nsmwire.Request) []byte { return frame(mustEncode(t, r)) }
+	resp := func(r *nsmwire.Response) []byte { return frame(mustEncode(t, r)) }
+	attest := req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: []byte("nonce"), UserData: []byte("user"), PublicKey: []byte("key")})
+	random := req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 16})
+	attested := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpAttest, Document: []byte("document")})
+	randomed := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: bytes.Repeat([]byte{7}, 16)})
+	refused := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpAttest, Error: "refused"})
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	return map[string][]byte{
 		"valid_attest_request":         attest,
-		"valid_empty_attest_request":   req(&wireRequest{Version: 1, Op: opAttest}),
-		"valid_refused_attest_request": req(&wireRequest{Version: 1, Op: opAttest, Nonce: []byte("refuse")}),
+		"valid_empty_attest_request":   req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest}),
+		"valid_refused_attest_request": req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: []byte("refuse")}),
 		"valid_random_request":         random,
-		"valid_random_request_max":     req(&wireRequest{Version: 1, Op: opRandom, Length: MaxRandomChunk}),
+		"valid_random_request_max":     req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk}),
 		"valid_requests":               cat(attest, random, attest),
 		"valid_client_script":          cat(attested, randomed),
 		"valid_client_script_refusal":  cat(refused, randomed),
@@ -177,22 +145,22 @@ func seedRemote(t testing.TB) map[string][]byte {
 		"bad_short_header":             {0, 0},
 		"bad_truncated":                attest[:len(attest)-1],
 		"bad_trailing_after_frame":     cat(random, []byte{0}),
-		"bad_version_2":                req(&wireRequest{Version: 2, Op: opRandom, Length: 16}),
-		"bad_unknown_op":               req(&wireRequest{Version: 1, Op: 3}),
-		"bad_random_length_0":          req(&wireRequest{Version: 1, Op: opRandom}),
-		"bad_random_length_large":      req(&wireRequest{Version: 1, Op: opRandom, Length: MaxRandomChunk + 1}),
-		"bad_nonce_too_large":          req(&wireRequest{Version: 1, Op: opAttest, Nonce: make([]byte, MaxFieldSize+1)}),
+		"bad_version_2":                req(&nsmwire.Request{Version: 2, Op: nsmwire.OpRandom, Length: 16}),
+		"bad_unknown_op":               req(&nsmwire.Request{Version: 1, Op: 3}),
+		"bad_random_length_0":          req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom}),
+		"bad_random_length_large":      req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk + 1}),
+		"bad_nonce_too_large":          req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: make([]byte, nsmwire.MaxFieldSize+1)}),
 		"bad_missing_field":            frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 6: 16})),
-		"bad_non_shortest":             frame(bytes.Replace(mustEncode(t, &wireRequest{Version: 1, Op: opRandom, Length: 4}), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)),
+		"bad_non_shortest":             frame(bytes.Replace(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 4}), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)),
 		"bad_unknown_key":              frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 3: []byte{}, 4: []byte{}, 5: []byte{}, 6: 16, 7: 0})),
-		"bad_response_short_random":    cat(attested, resp(&wireResponse{Version: 1, Op: opRandom, Random: []byte{1}})),
+		"bad_response_short_random":    cat(attested, resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: []byte{1}})),
 		"bad_response_wrong_op":        randomed,
-		"bad_response_error_op_0":      resp(&wireResponse{Version: 1, Op: opNone, Error: "malformed request"}),
+		"bad_response_error_op_0":      resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpNone, Error: "malformed request"}),
 	}
 }
 
 // TestSeedCorpus checks that testdata/fuzz holds every seed, as written by
-// go test ./nsm -run TestSeedCorpus -update-corpus.
+// go test ./enclave/nsm -run TestSeedCorpus -update-corpus.
 func TestSeedCorpus(t *testing.T) {
-	fuzzseed.Sync(t, "FuzzRemote", "seed_", '_', seedRemote(t), *updateCorpus, "go test ./nsm -run TestSeedCorpus -update-corpus")
+	fuzzseed.Sync(t, "FuzzRemote", "seed_", '_', seedRemote(t), *updateCorpus, "go test ./enclave/nsm -run TestSeedCorpus -update-corpus")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
 	"github.com/nitrosign/nitrosign/transport"
 )
 
@@ -39,19 +40,28 @@ type AttestRequest struct {
 	PublicKey []byte
 }
 
-// MaxFieldSize is the largest nonce, user data or public key, in bytes,
-// that an attestation document may carry (a limit of the NSM itself).
-const MaxFieldSize = 1024
+// Sizes of the NSM, the same for every Device; the remote protocol's wire
+// format (package nsmwire) defines them, so that both ends agree.
+const (
+	// MaxFieldSize is the largest nonce, user data or public key, in
+	// bytes, that an attestation document may carry (a limit of the NSM
+	// itself).
+	MaxFieldSize = nsmwire.MaxFieldSize
+	// MaxRandomChunk is the most random bytes one remote request asks
+	// for; a remote device's Read sends as many requests as it needs.
+	MaxRandomChunk = nsmwire.MaxRandomChunk
+	// MaxDocumentSize is the largest attestation document, in bytes, a
+	// device returns. (The real NSM answers within a 12 KiB buffer; AWS's
+	// documents with three 1 KiB fields are about 7.5 KiB.)
+	MaxDocumentSize = nsmwire.MaxDocumentSize
+	// RemoteVersion is the version of the remote protocol.
+	RemoteVersion = nsmwire.Version
+)
 
 // Validate reports whether every field of r is within MaxFieldSize.
 func (r AttestRequest) Validate() error {
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{"nonce", r.Nonce}, {"user_data", r.UserData}, {"public_key", r.PublicKey}} {
-		if len(f.b) > MaxFieldSize {
-			return fmt.Errorf("nsm: %s is %d bytes, limit %d", f.name, len(f.b), MaxFieldSize)
-		}
+	if err := nsmwire.CheckFields(r.Nonce, r.UserData, r.PublicKey); err != nil {
+		return fmt.Errorf("nsm: %w", err)
 	}
 	return nil
 }

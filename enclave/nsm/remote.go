@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/transport"
 )
@@ -73,9 +74,9 @@ func (r *remote) Attest(ctx context.Context, req AttestRequest) ([]byte, error) 
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	resp, err := r.exchange(ctx, &wireRequest{
-		Version:   RemoteVersion,
-		Op:        opAttest,
+	resp, err := r.exchange(ctx, &nsmwire.Request{
+		Version:   nsmwire.Version,
+		Op:        nsmwire.OpAttest,
 		Nonce:     req.Nonce,
 		UserData:  req.UserData,
 		PublicKey: req.PublicKey,
@@ -92,9 +93,9 @@ func (r *remote) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		k := min(len(p)-n, MaxRandomChunk)
-		resp, err := r.exchange(context.Background(), &wireRequest{
-			Version: RemoteVersion,
-			Op:      opRandom,
+		resp, err := r.exchange(context.Background(), &nsmwire.Request{
+			Version: nsmwire.Version,
+			Op:      nsmwire.OpRandom,
 			Length:  uint64(k),
 		})
 		if err != nil {
@@ -156,8 +157,8 @@ func (r *remote) drop(c net.Conn, cause error) {
 
 // exchange sends req and returns its successful response. A refusal from
 // the server is a *RemoteError; any other failure drops the connection.
-func (r *remote) exchange(ctx context.Context, req *wireRequest) (*wireResponse, error) {
-	payload, err := marshalRequest(req)
+func (r *remote) exchange(ctx context.Context, req *nsmwire.Request) (*nsmwire.Response, error) {
+	payload, err := nsmwire.MarshalRequest(req)
 	if err != nil {
 		return nil, fmt.Errorf("nsm: remote: %w", err)
 	}
@@ -184,7 +185,7 @@ func (r *remote) exchange(ctx context.Context, req *wireRequest) (*wireResponse,
 // roundTrip writes one request and reads its response on c, within the
 // context's deadline and exchangeTimeout, and checks that the response
 // answers req.
-func roundTrip(ctx context.Context, c net.Conn, payload []byte, req *wireRequest) (*wireResponse, error) {
+func roundTrip(ctx context.Context, c net.Conn, payload []byte, req *nsmwire.Request) (*nsmwire.Response, error) {
 	deadline := time.Now().Add(exchangeTimeout)
 	ctxDeadline, hasDeadline := ctx.Deadline()
 	if hasDeadline && ctxDeadline.Before(deadline) {
@@ -195,15 +196,15 @@ func roundTrip(ctx context.Context, c net.Conn, payload []byte, req *wireRequest
 	}
 	// A cancelled context interrupts the I/O through the deadline.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	resp, err := func() (*wireResponse, error) {
+	resp, err := func() (*nsmwire.Response, error) {
 		if err := proto.WriteFrame(c, payload); err != nil {
 			return nil, fmt.Errorf("nsm: remote: %w", err)
 		}
-		p, err := readFrame(c, maxResponseFrame)
+		p, err := nsmwire.ReadFrame(c, nsmwire.MaxResponseFrame)
 		if err != nil {
 			return nil, fmt.Errorf("nsm: remote: %w", err)
 		}
-		resp, err := unmarshalResponse(p)
+		resp, err := nsmwire.UnmarshalResponse(p)
 		if err != nil {
 			return nil, fmt.Errorf("nsm: remote: %w", err)
 		}
@@ -223,10 +224,10 @@ func roundTrip(ctx context.Context, c net.Conn, payload []byte, req *wireRequest
 		return nil, err
 	}
 	if resp.Error != "" {
-		if resp.Op != req.Op && resp.Op != opNone {
+		if resp.Op != req.Op && resp.Op != nsmwire.OpNone {
 			return nil, fmt.Errorf("nsm: remote: error response for op %d to a request of op %d", resp.Op, req.Op)
 		}
-		if resp.Op == opNone {
+		if resp.Op == nsmwire.OpNone {
 			// The server could not decode our request: it closes the
 			// connection, so this device must not reuse it.
 			return nil, fmt.Errorf("nsm: remote: server refused the request as malformed: %s", resp.Error)
@@ -236,7 +237,7 @@ func roundTrip(ctx context.Context, c net.Conn, payload []byte, req *wireRequest
 	if resp.Op != req.Op {
 		return nil, fmt.Errorf("nsm: remote: response of op %d to a request of op %d", resp.Op, req.Op)
 	}
-	if req.Op == opRandom && uint64(len(resp.Random)) != req.Length {
+	if req.Op == nsmwire.OpRandom && uint64(len(resp.Random)) != req.Length {
 		return nil, fmt.Errorf("nsm: remote: asked for %d random bytes, got %d", req.Length, len(resp.Random))
 	}
 	if err := c.SetDeadline(time.Time{}); err != nil {

@@ -1,4 +1,4 @@
-package nsm
+package nsm_test
 
 import (
 	"bytes"
@@ -14,10 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
+	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
+	"github.com/nitrosign/nitrosign/internal/strictcbor"
 	"github.com/nitrosign/nitrosign/transport"
 )
 
-// fakeDevice is the device behind the fake server: its document is a
+// fakeDevice is the device behind the server in these tests: its document is a
 // readable rendering of the request, its random bytes count up, and it
 // refuses a nonce of "refuse".
 type fakeDevice struct {
@@ -27,11 +32,11 @@ type fakeDevice struct {
 	closed bool
 }
 
-func fakeDocument(req AttestRequest) []byte {
+func fakeDocument(req nsm.AttestRequest) []byte {
 	return fmt.Appendf(nil, "doc(%x,%x,%x)", req.Nonce, req.UserData, req.PublicKey)
 }
 
-func (f *fakeDevice) Attest(ctx context.Context, req AttestRequest) ([]byte, error) {
+func (f *fakeDevice) Attest(ctx context.Context, req nsm.AttestRequest) ([]byte, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -57,25 +62,26 @@ func (f *fakeDevice) Read(p []byte) (int, error) {
 
 func (f *fakeDevice) Close() error { f.closed = true; return nil }
 
-// serveFake returns a remote device talking to ServeConn over net.Pipe,
-// and the channel ServeConn's result arrives on.
-func serveFake(t *testing.T, d Device) (Device, <-chan error) {
+// serveFake returns a remote device talking to the simulator's server,
+// nsmsim.ServeConn, with d over net.Pipe, and the channel ServeConn's
+// result arrives on.
+func serveFake(t *testing.T, d nsm.Device) (nsm.Device, <-chan error) {
 	t.Helper()
 	c, s := net.Pipe()
 	errc := make(chan error, 1)
-	go func() { errc <- ServeConn(context.Background(), s, d) }()
-	r := NewRemote(c)
+	go func() { errc <- nsmsim.ServeConn(context.Background(), s, d) }()
+	r := nsm.NewRemote(c)
 	t.Cleanup(func() { r.Close() })
 	return r, errc
 }
 
 // rawServer returns a remote device talking to serve over net.Pipe.
-func rawServer(t *testing.T, serve func(net.Conn)) Device {
+func rawServer(t *testing.T, serve func(net.Conn)) nsm.Device {
 	t.Helper()
 	c, s := net.Pipe()
 	done := make(chan struct{})
 	go func() { defer close(done); defer s.Close(); serve(s) }()
-	r := NewRemote(c)
+	r := nsm.NewRemote(c)
 	t.Cleanup(func() { r.Close(); <-done })
 	return r
 }
@@ -84,9 +90,14 @@ func frame(p []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
 }
 
+// wireEncMode is the protocol's encoding (package nsmwire's): core
+// deterministic, nil byte strings as empty ones.
+var wireEncMode = strictcbor.EncMode(cbor.NilContainerAsEmpty)
+
+// mustEncode encodes v as the protocol would, valid or not.
 func mustEncode(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := encMode.Marshal(v)
+	b, err := wireEncMode.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +106,10 @@ func mustEncode(t testing.TB, v any) []byte {
 
 func TestRemoteAttest(t *testing.T) {
 	r, _ := serveFake(t, &fakeDevice{})
-	for _, req := range []AttestRequest{
+	for _, req := range []nsm.AttestRequest{
 		{},
 		{Nonce: []byte("nonce")},
-		{Nonce: bytes.Repeat([]byte{1}, MaxFieldSize), UserData: bytes.Repeat([]byte{2}, MaxFieldSize), PublicKey: bytes.Repeat([]byte{3}, MaxFieldSize)},
+		{Nonce: bytes.Repeat([]byte{1}, nsm.MaxFieldSize), UserData: bytes.Repeat([]byte{2}, nsm.MaxFieldSize), PublicKey: bytes.Repeat([]byte{3}, nsm.MaxFieldSize)},
 	} {
 		doc, err := r.Attest(context.Background(), req)
 		if err != nil {
@@ -114,7 +125,7 @@ func TestRemoteRead(t *testing.T) {
 	f := &fakeDevice{}
 	r, _ := serveFake(t, f)
 	var all []byte
-	for _, n := range []int{0, 1, MaxRandomChunk, 2*MaxRandomChunk + 5} {
+	for _, n := range []int{0, 1, nsm.MaxRandomChunk, 2*nsm.MaxRandomChunk + 5} {
 		p := make([]byte, n)
 		got, err := r.Read(p)
 		if err != nil || got != n {
@@ -127,7 +138,7 @@ func TestRemoteRead(t *testing.T) {
 			t.Fatalf("byte %d is %d: chunks lost or reordered", i, b)
 		}
 	}
-	// 1 + 1 + 3 requests: at most MaxRandomChunk bytes each.
+	// 1 + 1 + 3 requests: at most nsm.MaxRandomChunk bytes each.
 	if f.reads != 5 {
 		t.Errorf("%d random requests, want 5", f.reads)
 	}
@@ -135,16 +146,16 @@ func TestRemoteRead(t *testing.T) {
 
 func TestRemoteRefusalKeepsConnection(t *testing.T) {
 	r, _ := serveFake(t, &fakeDevice{})
-	_, err := r.Attest(context.Background(), AttestRequest{Nonce: []byte("refuse")})
-	var refused *RemoteError
+	_, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("refuse")})
+	var refused *nsm.RemoteError
 	if !errors.As(err, &refused) || refused.Message != "fake: refused as asked" {
-		t.Fatalf("Attest = %v, want a RemoteError", err)
+		t.Fatalf("Attest = %v, want a nsm.RemoteError", err)
 	}
-	_, err = r.Attest(context.Background(), AttestRequest{Nonce: []byte("long error")})
-	if !errors.As(err, &refused) || len(refused.Message) > maxErrorSize || !strings.HasPrefix(refused.Message, "éé") {
-		t.Fatalf("Attest = %v, want a RemoteError cut to %d bytes", err, maxErrorSize)
+	_, err = r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("long error")})
+	if !errors.As(err, &refused) || len(refused.Message) > nsmwire.MaxErrorSize || !strings.HasPrefix(refused.Message, "éé") {
+		t.Fatalf("Attest = %v, want a nsm.RemoteError cut to %d bytes", err, nsmwire.MaxErrorSize)
 	}
-	if _, err := r.Attest(context.Background(), AttestRequest{Nonce: []byte("ok")}); err != nil {
+	if _, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("ok")}); err != nil {
 		t.Fatalf("the connection did not survive a refusal: %v", err)
 	}
 }
@@ -155,7 +166,7 @@ func TestRemoteChecksBeforeSending(t *testing.T) {
 			t.Errorf("the server got %d bytes", len(b))
 		}
 	})
-	_, err := r.Attest(context.Background(), AttestRequest{UserData: make([]byte, MaxFieldSize+1)})
+	_, err := r.Attest(context.Background(), nsm.AttestRequest{UserData: make([]byte, nsm.MaxFieldSize+1)})
 	if err == nil || !strings.Contains(err.Error(), "nsm: user_data is 1025 bytes, limit 1024") {
 		t.Errorf("Attest = %v", err)
 	}
@@ -163,11 +174,11 @@ func TestRemoteChecksBeforeSending(t *testing.T) {
 
 // TestRemoteRefusesBadResponses: a client that reads anything but the
 // response it expects fails, closes the connection, and (made by
-// NewRemote) stays failed.
+// nsm.NewRemote) stays failed.
 func TestRemoteRefusesBadResponses(t *testing.T) {
-	ok := func(op uint64) *wireResponse {
-		r := &wireResponse{Version: RemoteVersion, Op: op}
-		if op == opAttest {
+	ok := func(op uint64) *nsmwire.Response {
+		r := &nsmwire.Response{Version: nsmwire.Version, Op: op}
+		if op == nsmwire.OpAttest {
 			r.Document = []byte("doc")
 		} else {
 			r.Random = make([]byte, 8)
@@ -182,22 +193,22 @@ func TestRemoteRefusesBadResponses(t *testing.T) {
 	}{
 		{name: "closes", attest: true, answer: nil, want: "EOF"},
 		{name: "garbage", attest: true, answer: frame([]byte("garbage")), want: "malformed response"},
-		{name: "truncated frame", attest: true, answer: frame(mustEncode(t, ok(opAttest)))[:10], want: "unexpected EOF"},
+		{name: "truncated frame", attest: true, answer: frame(mustEncode(t, ok(nsmwire.OpAttest)))[:10], want: "unexpected EOF"},
 		{name: "oversized frame", attest: true, answer: []byte{0, 0, 0x44, 1}, want: "frame too large"},
 		{name: "empty frame", attest: true, answer: []byte{0, 0, 0, 0}, want: "empty frame"},
-		{name: "wrong op", attest: true, answer: frame(mustEncode(t, ok(opRandom))), want: "response of op 2 to a request of op 1"},
-		{name: "wrong op error", attest: true, answer: frame(mustEncode(t, &wireResponse{Version: 1, Op: opRandom, Error: "x"})), want: "error response for op 2"},
-		{name: "malformed-request error", attest: true, answer: frame(mustEncode(t, &wireResponse{Version: 1, Op: opNone, Error: "bad"})), want: "refused the request as malformed: bad"},
-		{name: "version 2", attest: true, answer: frame(mustEncode(t, &wireResponse{Version: 2, Op: opAttest, Document: []byte("d")})), want: "unsupported version 2"},
-		{name: "short random", answer: frame(mustEncode(t, &wireResponse{Version: 1, Op: opRandom, Random: []byte{1}})), want: "asked for 8 random bytes, got 1"},
-		{name: "long random", answer: frame(mustEncode(t, &wireResponse{Version: 1, Op: opRandom, Random: make([]byte, 9)})), want: "asked for 8 random bytes, got 9"},
-		{name: "error with result", answer: frame(mustEncode(t, &wireResponse{Version: 1, Op: opRandom, Random: make([]byte, 8), Error: "x"})), want: "error response with a result"},
-		{name: "unknown key", attest: true, answer: frame(append([]byte{0xa6}, mustEncode(t, ok(opAttest))[1:]...)), want: "malformed response"},
+		{name: "wrong op", attest: true, answer: frame(mustEncode(t, ok(nsmwire.OpRandom))), want: "response of op 2 to a request of op 1"},
+		{name: "wrong op error", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Error: "x"})), want: "error response for op 2"},
+		{name: "malformed-request error", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpNone, Error: "bad"})), want: "refused the request as malformed: bad"},
+		{name: "version 2", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 2, Op: nsmwire.OpAttest, Document: []byte("d")})), want: "unsupported version 2"},
+		{name: "short random", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: []byte{1}})), want: "asked for 8 random bytes, got 1"},
+		{name: "long random", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 9)})), want: "asked for 8 random bytes, got 9"},
+		{name: "error with result", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 8), Error: "x"})), want: "error response with a result"},
+		{name: "unknown key", attest: true, answer: frame(append([]byte{0xa6}, mustEncode(t, ok(nsmwire.OpAttest))[1:]...)), want: "malformed response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rawServer(t, func(c net.Conn) {
-				if _, err := readFrame(c, maxRequestFrame); err != nil {
+				if _, err := nsmwire.ReadFrame(c, nsmwire.MaxRequestFrame); err != nil {
 					t.Errorf("server: %v", err)
 					return
 				}
@@ -205,7 +216,7 @@ func TestRemoteRefusesBadResponses(t *testing.T) {
 			})
 			call := func() error {
 				if tt.attest {
-					_, err := r.Attest(context.Background(), AttestRequest{Nonce: []byte("n")})
+					_, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("n")})
 					return err
 				}
 				_, err := r.Read(make([]byte, 8))
@@ -215,7 +226,7 @@ func TestRemoteRefusesBadResponses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "nsm: remote") {
 				t.Fatalf("got %v, want an error with %q", err, tt.want)
 			}
-			var refused *RemoteError
+			var refused *nsm.RemoteError
 			if errors.As(err, &refused) {
 				t.Fatalf("a broken response reported as a refusal: %v", err)
 			}
@@ -229,14 +240,14 @@ func TestRemoteRefusesBadResponses(t *testing.T) {
 func TestRemoteContext(t *testing.T) {
 	hung := make(chan struct{})
 	r := rawServer(t, func(c net.Conn) {
-		readFrame(c, maxRequestFrame)
+		nsmwire.ReadFrame(c, nsmwire.MaxRequestFrame)
 		<-hung // never answer
 	})
 	defer close(hung)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := r.Attest(ctx, AttestRequest{})
+	_, err := r.Attest(ctx, nsm.AttestRequest{})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Attest = %v, want DeadlineExceeded", err)
 	}
@@ -245,7 +256,7 @@ func TestRemoteContext(t *testing.T) {
 	}
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if _, err := r.Attest(cancelled, AttestRequest{}); !errors.Is(err, context.Canceled) {
+	if _, err := r.Attest(cancelled, nsm.AttestRequest{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Attest with a cancelled context = %v", err)
 	}
 }
@@ -253,7 +264,7 @@ func TestRemoteContext(t *testing.T) {
 func TestRemoteCloseInterrupts(t *testing.T) {
 	hung := make(chan struct{})
 	r := rawServer(t, func(c net.Conn) {
-		readFrame(c, maxRequestFrame)
+		nsmwire.ReadFrame(c, nsmwire.MaxRequestFrame)
 		<-hung
 	})
 	defer close(hung)
@@ -271,96 +282,11 @@ func TestRemoteCloseInterrupts(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not interrupt Read")
 	}
-	if _, err := r.Attest(context.Background(), AttestRequest{}); !errors.Is(err, ErrClosed) {
+	if _, err := r.Attest(context.Background(), nsm.AttestRequest{}); !errors.Is(err, nsm.ErrClosed) {
 		t.Errorf("Attest after Close = %v", err)
 	}
 	if err := r.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
-	}
-}
-
-// TestServeConnRefuses: the server answers a malformed request with an
-// error response of op 0, then closes the connection.
-func TestServeConnRefuses(t *testing.T) {
-	valid := &wireRequest{Version: 1, Op: opRandom, Length: 4}
-	tests := []struct {
-		name string
-		in   []byte
-		want string
-	}{
-		{name: "garbage", in: frame([]byte("garbage")), want: "malformed request"},
-		{name: "oversized frame", in: []byte{0, 0, 0x10, 1}, want: "frame too large: 4097 bytes, limit 4096"},
-		{name: "huge frame", in: []byte{0xff, 0xff, 0xff, 0xff}, want: "frame too large"},
-		{name: "empty frame", in: []byte{0, 0, 0, 0}, want: "empty frame"},
-		{name: "version 2", in: frame(mustEncode(t, &wireRequest{Version: 2, Op: opRandom, Length: 4})), want: "unsupported version 2"},
-		{name: "version 2 with new fields", in: frame(mustEncode(t, map[uint64]any{1: 2, 2: 1, 9: "new"})), want: "unsupported version 2"},
-		{name: "unknown op", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: 3})), want: "unknown op 3"},
-		{name: "random of 0", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: opRandom})), want: "random request for 0 bytes"},
-		{name: "random too many", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: opRandom, Length: MaxRandomChunk + 1})), want: "random request for 4097 bytes"},
-		{name: "random with nonce", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: opRandom, Length: 1, Nonce: []byte{1}})), want: "random request with attestation fields"},
-		{name: "attest with length", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: opAttest, Length: 1})), want: "attest request with a length"},
-		{name: "nonce too large", in: frame(mustEncode(t, &wireRequest{Version: 1, Op: opAttest, Nonce: make([]byte, MaxFieldSize+1)})), want: "nonce is 1025 bytes"},
-		{name: "missing field", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 6: 4})), want: "not in canonical encoding"},
-		{name: "null field", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 3: nil, 4: []byte{}, 5: []byte{}, 6: 4})), want: "not in canonical encoding"},
-		{name: "non-shortest integer", in: frame(bytes.Replace(mustEncode(t, valid), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)), want: "not in canonical encoding"},
-		{name: "trailing bytes", in: frame(append(mustEncode(t, valid), 0)), want: "malformed request"},
-		{name: "tag", in: frame(append([]byte{0xd8, 0x18}, mustEncode(t, valid)...)), want: "malformed request"},
-		{name: "text for bytes", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 1, 3: "n", 4: []byte{}, 5: []byte{}, 6: 0})), want: "malformed request"},
-		{name: "array", in: frame(mustEncode(t, []any{1, 2})), want: "malformed request"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, s := net.Pipe()
-			errc := make(chan error, 1)
-			go func() { errc <- ServeConn(context.Background(), s, &fakeDevice{}) }()
-			defer c.Close()
-			go c.Write(tt.in)
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			p, err := readFrame(c, maxResponseFrame)
-			if err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
-			resp, err := unmarshalResponse(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Op != opNone || !strings.Contains(resp.Error, tt.want) {
-				t.Errorf("answer op %d error %q, want op 0 and %q", resp.Op, resp.Error, tt.want)
-			}
-			if err := <-errc; err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("ServeConn = %v, want an error with %q", err, tt.want)
-			}
-			if _, err := c.Read(make([]byte, 1)); err == nil {
-				t.Error("the connection stayed open")
-			}
-		})
-	}
-}
-
-func TestServeConnEnds(t *testing.T) {
-	// A clean close by the client ends ServeConn with nil.
-	r, errc := serveFake(t, &fakeDevice{})
-	if _, err := r.Read(make([]byte, 3)); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	if err := <-errc; err != nil {
-		t.Errorf("ServeConn after the client closed = %v", err)
-	}
-	// So does the end of its context, promptly.
-	c, s := net.Pipe()
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc2 := make(chan error, 1)
-	go func() { errc2 <- ServeConn(ctx, s, &fakeDevice{}) }()
-	cancel()
-	select {
-	case err := <-errc2:
-		if err != nil {
-			t.Errorf("ServeConn after cancel = %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServeConn did not end with its context")
 	}
 }
 
@@ -382,16 +308,16 @@ func TestOpenSpec(t *testing.T) {
 			if err != nil {
 				return
 			}
-			go ServeConn(context.Background(), c, &fakeDevice{})
+			go nsmsim.ServeConn(context.Background(), c, &fakeDevice{})
 		}
 	}()
 	enclave := &transport.UnixVsock{Dir: dir, CID: transport.DefaultEnclaveCID}
-	d, err := OpenSpec(context.Background(), "vsock:3:9000", enclave)
+	d, err := nsm.OpenSpec(context.Background(), "vsock:3:9000", enclave)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := d.Attest(context.Background(), AttestRequest{Nonce: []byte("n")}); err != nil {
+	if _, err := d.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("n")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -405,16 +331,16 @@ func TestOpenSpec(t *testing.T) {
 		{"vsock:3:4294967296", "bad port"},
 		{"vsock:3:9001", "connection refused"},
 	} {
-		if d, err := OpenSpec(context.Background(), tt.spec, enclave); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "nsm: ") {
-			t.Errorf("OpenSpec(%q) = %v, %v; want an error with %q", tt.spec, d, err, tt.want)
+		if d, err := nsm.OpenSpec(context.Background(), tt.spec, enclave); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "nsm: ") {
+			t.Errorf("nsm.OpenSpec(%q) = %v, %v; want an error with %q", tt.spec, d, err, tt.want)
 		}
 	}
-	if _, err := OpenSpec(context.Background(), "vsock:3:9000", nil); err == nil || !strings.Contains(err.Error(), "needs a transport") {
-		t.Errorf("OpenSpec without a transport = %v", err)
+	if _, err := nsm.OpenSpec(context.Background(), "vsock:3:9000", nil); err == nil || !strings.Contains(err.Error(), "needs a transport") {
+		t.Errorf("nsm.OpenSpec without a transport = %v", err)
 	}
 }
 
-// TestDialRemoteRedials: a device made by DialRemote dials again after the
+// TestDialRemoteRedials: a device made by nsm.DialRemote dials again after the
 // server dropped its connection.
 func TestDialRemoteRedials(t *testing.T) {
 	dir, err := os.MkdirTemp("", "nsm")
@@ -436,10 +362,10 @@ func TestDialRemoteRedials(t *testing.T) {
 				return
 			}
 			accepted <- c
-			go ServeConn(context.Background(), c, &fakeDevice{})
+			go nsmsim.ServeConn(context.Background(), c, &fakeDevice{})
 		}
 	}()
-	d, err := DialRemote(context.Background(), &transport.UnixVsock{Dir: dir, CID: 16}, transport.ParentCID, 9000)
+	d, err := nsm.DialRemote(context.Background(), &transport.UnixVsock{Dir: dir, CID: 16}, transport.ParentCID, 9000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,8 +394,8 @@ func TestRemoteConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for j := range 20 {
 				nonce := fmt.Appendf(nil, "%d-%d", i, j)
-				doc, err := r.Attest(context.Background(), AttestRequest{Nonce: nonce})
-				if err != nil || !bytes.Equal(doc, fakeDocument(AttestRequest{Nonce: nonce})) {
+				doc, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: nonce})
+				if err != nil || !bytes.Equal(doc, fakeDocument(nsm.AttestRequest{Nonce: nonce})) {
 					t.Errorf("Attest = %q, %v", doc, err)
 					return
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave/cms"
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
@@ -111,6 +112,9 @@ var exported = map[string]int64{
 	"nsm.MaxDocumentSize":         nsm.MaxDocumentSize,
 	"nsm.MaxFieldSize":            nsm.MaxFieldSize,
 	"nsm.MaxRandomChunk":          nsm.MaxRandomChunk,
+	"nsmwire.MaxRequestFrame":     nsmwire.MaxRequestFrame,
+	"nsmwire.MaxResponseFrame":    nsmwire.MaxResponseFrame,
+	"nsmwire.MaxErrorSize":        nsmwire.MaxErrorSize,
 	"userdata.MaxSize":            userdata.MaxSize,
 	"kms.MaxRandomSize":           kms.MaxRandomSize,
 	"cms.MaxSize":                 cms.MaxSize,

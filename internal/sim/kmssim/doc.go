@@ -169,7 +169,7 @@
 // kms:RecipientAttestation:ImageSha384 and kms:RecipientAttestation:PCR<n>
 // for each PCR of the document, in lower-case hex (so compare with
 // StringEqualsIgnoreCase, as AWS advises). ImageSha384 is PCR0, on AWS as
-// here; under simulation PCR0 is what internal/nsmsim measures: the
+// here; under simulation PCR0 is what internal/sim/nsmsim measures: the
 // SHA-384 of the enclave binary's and genesis configuration's digests.
 // So the policy `nitrosign kms-policy` prints works unchanged: an Allow of
 // kms:Decrypt and kms:GenerateDataKey for the enclave's role on the

@@ -50,7 +50,7 @@ const (
 // verifies.
 func awsDocument(t testing.TB) []byte {
 	t.Helper()
-	b64, err := os.ReadFile("../../testdata/aws/nitro/attestation_production.b64")
+	b64, err := os.ReadFile("../../../testdata/aws/nitro/attestation_production.b64")
 	if err != nil {
 		t.Fatalf("the real AWS document is missing: %v (it lives in testdata/aws/nitro)", err)
 	}

@@ -951,7 +951,7 @@ func TestState(t *testing.T) {
 // CiphertextForRecipient of testdata/aws/kms: given the sample's
 // fields, marshalEnvelope writes the sample byte for byte.
 func TestEnvelopeMatchesKMS(t *testing.T) {
-	data, err := os.ReadFile("../../testdata/aws/kms/ciphertext_for_recipient_parse_vectors.json")
+	data, err := os.ReadFile("../../../testdata/aws/kms/ciphertext_for_recipient_parse_vectors.json")
 	if err != nil {
 		t.Fatalf("the real KMS samples are missing: %v (they live in testdata/aws/kms)", err)
 	}

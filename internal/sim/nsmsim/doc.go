@@ -11,7 +11,10 @@
 //
 // A [Server] is an nsm.Device (for tests in one process) and serves the
 // remote protocol of package nsm on any net.Listener (the dev stack listens
-// on the vsock simulator at the parent's CID).
+// on the vsock simulator at the parent's CID). [ServeConn], the protocol's
+// server half, serves any nsm.Device on one connection; it is here rather
+// than in package nsm so that the enclave binary, which links nsm, does not
+// link it. Both halves use the wire format of package nsmwire.
 //
 // # Documents
 //

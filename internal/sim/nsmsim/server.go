@@ -186,7 +186,7 @@ func (s *Server) Read(p []byte) (int, error) {
 }
 
 // Serve answers the remote protocol of package nsm on connections accepted
-// from l, each in its own goroutine, until Close; then it returns nil. It
+// from l, each with ServeConn in its own goroutine, until Close; then it returns nil. It
 // closes l when it returns.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
@@ -223,7 +223,7 @@ func (s *Server) Serve(l net.Listener) error {
 			defer s.wg.Done()
 			// A client that breaks the protocol loses its connection;
 			// ServeConn has already told it why.
-			nsm.ServeConn(s.ctx, conn, s)
+			ServeConn(s.ctx, conn, s)
 		}()
 	}
 }

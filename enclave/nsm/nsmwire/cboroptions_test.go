@@ -1,4 +1,4 @@
-package nsm
+package nsmwire
 
 import (
 	"reflect"
@@ -8,7 +8,7 @@ import (
 )
 
 // TestDecModeUnchanged checks that the decoders built by package strictcbor
-// have exactly the options nsm defined for itself before (copied here
+// have exactly the options package nsm defined for itself before the wire format moved here (copied here
 // verbatim); strictcbor's tests decode hostile inputs with both.
 func TestDecModeUnchanged(t *testing.T) {
 	strict := cbor.DecOptions{
