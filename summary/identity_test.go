@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -171,4 +172,82 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestValuesIgnoreThePolicy: a line's Value is what a decoding without the
+// policy computes, byte for byte; the policy adds labels only. (A summary
+// cut at its caps may keep fewer lines with labels than without: such
+// pairs are skipped.)
+func TestValuesIgnoreThePolicy(t *testing.T) {
+	all := generatedSummaries(t)
+	compared, labelled := 0, 0
+	for name, with := range all {
+		base, ok := strings.CutSuffix(name, "_policy")
+		if !ok {
+			continue
+		}
+		without := all[base+"_none"]
+		if strings.Contains(with.String(), "\ntruncated: ") || strings.Contains(without.String(), "\ntruncated: ") {
+			continue
+		}
+		if len(with.Lines) != len(without.Lines) {
+			t.Fatalf("%s: %d lines with the policy, %d without", base, len(with.Lines), len(without.Lines))
+		}
+		for i, l := range with.Lines {
+			w := without.Lines[i]
+			if l.Key != w.Key || l.Value != w.Value {
+				t.Fatalf("%s line %d: with the policy %q: %q, without %q: %q", base, i, l.Key, l.Value, w.Key, w.Value)
+			}
+			if err := l.Check(); err != nil {
+				t.Fatalf("%s line %d: %v", base, i, err)
+			}
+			if l.Key != "from" && len(w.Labels) != 0 {
+				t.Fatalf("%s line %d: labels without a policy: %+v", base, i, w.Labels)
+			}
+			if l.Key != "from" && len(l.Labels) != 0 {
+				labelled++
+			}
+		}
+		compared++
+	}
+	if compared < 300 || labelled < 100 {
+		t.Errorf("compared %d summaries, %d labelled lines: too few", compared, labelled)
+	}
+}
+
+// TestLabelsApart: labels, token units and what only the enclave knows of
+// its key are labels, and the values are the substance.
+func TestLabelsApart(t *testing.T) {
+	p := labelPolicy(t)
+	usdc := "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+	tr := tx(t, ethtx.TypeDynamicFee, usdc, 0, abiCall(t, "a9059cbb", word("2222222222222222222222222222222222222222"), word("16e360")))
+	call, err := calldata.Decode(tr.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summary.Transaction(tr, call, key(t), digest(), p)
+	want := map[string]summary.Line{
+		"from": {Key: "from", Value: "0x9bf111518107c76Da607BB6039489949B2951a10",
+			Labels: []summary.Label{{At: 42, End: 42, Text: " (key hot-0, m/44'/60'/0'/0/0)"}}},
+		"to": {Key: "to", Value: usdc, Labels: []summary.Label{{At: 42, End: 42, Text: " (USDC token)"}}},
+		"call.to": {Key: "call.to", Value: "0x2222222222222222222222222222222222222222",
+			Labels: []summary.Label{{At: 42, End: 42, Text: ` ("treasury")`}}},
+		"call.amount": {Key: "call.amount", Value: "1500000 (raw units of " + usdc + ")",
+			Labels: []summary.Label{{At: 0, End: 65, Text: "1.5 USDC"}}},
+	}
+	found := 0
+	for _, l := range s.Lines {
+		if w, ok := want[l.Key]; ok {
+			found++
+			if !reflect.DeepEqual(l, w) {
+				t.Errorf("line %s:\n got %+v\nwant %+v", l.Key, l, w)
+			}
+		}
+	}
+	if found != len(want) {
+		t.Errorf("found %d of the %d lines in:\n%s", found, len(want), s)
+	}
+	if !strings.Contains(s.String(), "call.amount: 1.5 USDC\n") || !strings.Contains(s.String(), `call.to: 0x2222222222222222222222222222222222222222 ("treasury")`) {
+		t.Errorf("rendering:\n%s", s)
+	}
 }
