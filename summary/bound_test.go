@@ -1,13 +1,13 @@
 package summary
 
 import (
-	"reflect"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"

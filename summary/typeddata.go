@@ -21,13 +21,13 @@ func TypedData(td *ethmsg.TypedData, key Key, p *policy.Policy) Summary {
 	from(&b, key)
 	var parts [][]part
 	if dom.Name != nil {
-		parts = append(parts, []part{text("name "+quoteWithin(*dom.Name, MaxValueLen, ""))})
+		parts = append(parts, []part{text("name " + quoteWithin(*dom.Name, MaxValueLen, ""))})
 	}
 	if dom.Version != nil {
-		parts = append(parts, []part{text("version "+quoteWithin(*dom.Version, MaxValueLen, ""))})
+		parts = append(parts, []part{text("version " + quoteWithin(*dom.Version, MaxValueLen, ""))})
 	}
 	if dom.ChainID != nil {
-		parts = append(parts, []part{text("chainId "+chain(dom.ChainID))})
+		parts = append(parts, []part{text("chainId " + chain(dom.ChainID))})
 	}
 	if dom.VerifyingContract != nil {
 		parts = append(parts, []part{text("verifyingContract "), n.addr(*dom.VerifyingContract)})
