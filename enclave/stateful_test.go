@@ -282,7 +282,7 @@ func TestApprovals(t *testing.T) {
 	}
 	id := sr.ApprovalID
 	info := f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}).(*proto.ApprovalInfoResponse)
-	if string(info.Body) != string(body) || info.Digest != api.ApprovalDigest(body) || !strings.Contains(info.Summary, "0.9") {
+	if string(info.Body) != string(body) || info.Digest != api.ApprovalDigest(body) || !strings.Contains(summaryText(info.SummaryLines), "value: 0.9") {
 		t.Fatalf("info %+v", info)
 	}
 
@@ -412,4 +412,19 @@ func TestRequireCheckpoint(t *testing.T) {
 	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
 	wantSigned(t, pay())
+}
+
+// summaryText renders summary lines as the host does: the text of the
+// audit record's summary.
+func summaryText(lines []proto.SummaryLine) string {
+	var b strings.Builder
+	for _, l := range lines {
+		v, at := "", uint32(0)
+		for _, lb := range l.Labels {
+			v += l.Value[at:lb.At] + lb.Text
+			at = lb.End
+		}
+		b.WriteString(l.Key + ": " + v + l.Value[at:] + "\n")
+	}
+	return b.String()
 }
