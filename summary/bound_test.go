@@ -150,6 +150,11 @@ func checkBounds(t testing.TB, s Summary) {
 		if audit.EscapedLen(l.Shown()) > MaxLineLen {
 			t.Fatalf("line %s of %d escaped bytes", l.Key, audit.EscapedLen(l.Shown()))
 		}
+		// The host protocol carries at most 8 labels a line
+		// (proto.MaxSummaryLabels); an authorization has the most, 3.
+		if len(l.Labels) > 3 {
+			t.Fatalf("line %s has %d labels", l.Key, len(l.Labels))
+		}
 		if err := l.Check(); err != nil {
 			t.Fatalf("line %s: %v", l.Key, err)
 		}
