@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 )
@@ -57,8 +59,13 @@ type PendingResponse struct {
 	// Digest is what approvers sign: ApprovalDigest of the request body
 	// (equally of Request, its compact form).
 	Digest string `json:"digest"`
-	// Summary is the enclave's canonical summary of the decoded request.
+	// Summary is the enclave's canonical summary of the decoded request,
+	// as text: SummaryLines rendered (SummaryText), as the audit record
+	// keeps it.
 	Summary string `json:"summary"`
+	// SummaryLines is the same summary line by line, with what the policy
+	// and the enclave's key store add (labels) apart from the substance.
+	SummaryLines []SummaryLine `json:"summary_lines"`
 	// Quorum is how many approvers must approve; Approvals names those who
 	// did.
 	Quorum    int      `json:"quorum"`
@@ -153,4 +160,58 @@ func ApprovalDigest(body []byte) [32]byte {
 	}
 	h := sha256.Sum256(body)
 	return sha256.Sum256(append([]byte(approvalDigestDomain), h[:]...))
+}
+
+// SummaryLine is one line of a summary (package summary): Key, Value (what
+// the request alone determines, as a decoding without the policy computes
+// it) and Labels (what the policy and the enclave's key store add: an
+// address's label or token name, an amount in a token's units, the
+// signing key's id and path).
+type SummaryLine struct {
+	Key    string         `json:"key"`
+	Value  string         `json:"value"`
+	Labels []SummaryLabel `json:"labels,omitempty"`
+}
+
+// SummaryLabel is a label of a summary line: Text is shown in place of the
+// bytes At to End of the line's Value (UTF-8 byte offsets), or inserted at
+// At when End equals At.
+type SummaryLabel struct {
+	At   int    `json:"at"`
+	End  int    `json:"end"`
+	Text string `json:"text"`
+}
+
+// Shown is the line's value as shown, its labels in place; an error when
+// the labels are out of order, overlap, or fall outside the value or
+// within a character.
+func (l SummaryLine) Shown() (string, error) {
+	var b strings.Builder
+	at := 0
+	for i, lb := range l.Labels {
+		if lb.At < at || lb.End < lb.At || lb.End > len(l.Value) || !runeBoundary(l.Value, lb.At) || !runeBoundary(l.Value, lb.End) {
+			return "", fmt.Errorf("summary line %q, label %d: bytes %d to %d out of order, past the value or within a character", l.Key, i, lb.At, lb.End)
+		}
+		b.WriteString(l.Value[at:lb.At])
+		b.WriteString(lb.Text)
+		at = lb.End
+	}
+	b.WriteString(l.Value[at:])
+	return b.String(), nil
+}
+
+func runeBoundary(s string, i int) bool { return i == len(s) || utf8.RuneStart(s[i]) }
+
+// SummaryText renders summary lines as the audit record's text: "key:
+// value\n" each, labels in place.
+func SummaryText(lines []SummaryLine) (string, error) {
+	var b strings.Builder
+	for _, l := range lines {
+		v, err := l.Shown()
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(l.Key + ": " + v + "\n")
+	}
+	return b.String(), nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
+	"github.com/nitrosign/nitrosign/summary"
 )
 
 // Approvals.
@@ -64,8 +65,9 @@ type pending struct {
 	cost      int    // pendingCost, charged to the quotas while held
 	key       *signingKey
 	res       *limits.Reservation
-	rule      policy.Approvals // under the policy of policyHash
-	summary   string
+	rule      policy.Approvals    // under the policy of policyHash
+	summary   string              // the summary's text, for the audit records
+	lines     []proto.SummaryLine // the same summary, line by line, for approvers
 	expires   time.Time
 	approved  []approverSig
 	status    string // proto.StatusPending, proto.StatusSigned, api.StatusRejected, api.StatusExpired
@@ -113,10 +115,11 @@ type approvals struct {
 
 // pendingCost is what a held request is charged against the byte quotas:
 // its compact body, the signed transaction it may be kept with once signed
-// (at most half the body, where the transaction is hex), its summary twice
-// (kept, and in its latest record) and the fixed overhead.
+// (at most half the body, where the transaction is hex), its summary three
+// times (its text, its lines, and in its latest record) and the fixed
+// overhead.
 func pendingCost(body []byte, summary string) int {
-	return len(body) + len(body)/2 + 2*len(summary) + pendingOverhead
+	return len(body) + len(body)/2 + 3*len(summary) + pendingOverhead
 }
 
 // admit checks the quotas for a new request of client costing cost: ""
@@ -264,7 +267,7 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	p := &pending{
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
 		client: c.client, clientID: c.client.String(), cost: pendingCost(compact, rec.Summary), key: c.key,
-		res: res, rule: rule, summary: rec.Summary, expires: now.Add(ApprovalTTL), status: proto.StatusPending,
+		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
 		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
 	}
 	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
@@ -300,7 +303,7 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 // counted) the approver who asked.
 func pendingAnswer(p *pending, alreadyCounted bool) *proto.SignResponse {
 	return &proto.SignResponse{
-		From: p.key.addr, Status: proto.StatusPending, ApprovalID: p.id, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
+		From: p.key.addr, Status: proto.StatusPending, ApprovalID: p.id, SummaryLines: p.lines, Quorum: uint32(p.rule.Quorum),
 		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, AuditRecord: p.lastLine,
 		SignedTransaction: []byte{}, AlreadyCounted: alreadyCounted, ApprovalDigest: p.digest[:],
 	}
@@ -722,7 +725,21 @@ func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Mes
 		return refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
 	}
 	return &proto.ApprovalInfoResponse{
-		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, Summary: p.summary, Quorum: uint32(p.rule.Quorum),
+		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, SummaryLines: p.lines, Quorum: uint32(p.rule.Quorum),
 		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, Result: p.result,
 	}
+}
+
+// summaryLines is s as the host protocol carries it: line by line, the
+// policy's labels apart, so that approvers compare the substance with
+// their own decoding and ignore the labels as whole fields.
+func summaryLines(s summary.Summary) []proto.SummaryLine {
+	out := make([]proto.SummaryLine, len(s.Lines))
+	for i, l := range s.Lines {
+		out[i] = proto.SummaryLine{Key: l.Key, Value: l.Value}
+		for _, lb := range l.Labels {
+			out[i].Labels = append(out[i].Labels, proto.SummaryLabel{At: uint32(lb.At), End: uint32(lb.End), Text: lb.Text})
+		}
+	}
+	return out
 }

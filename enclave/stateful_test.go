@@ -281,8 +281,24 @@ func TestApprovals(t *testing.T) {
 		t.Fatalf("over the threshold: %#v", resp)
 	}
 	id := sr.ApprovalID
+	// The summary's lines render to the text its record keeps, the
+	// destination's label apart from its address.
+	held, err := audit.Unmarshal(sr.AuditRecord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := summaryText(t, sr.SummaryLines); !strings.HasSuffix(held.Summary, " needed: "+text) || !strings.Contains(text, "to: "+destB+` ("B")`+"\n") {
+		t.Fatalf("the pending answer's summary lines render to\n%s\nthe record says\n%s", text, held.Summary)
+	}
+	labelled := false
+	for _, l := range sr.SummaryLines {
+		labelled = labelled || l.Key == "to" && l.Value == destB && len(l.Labels) == 1 && l.Labels[0].Text == ` ("B")`
+	}
+	if !labelled {
+		t.Fatalf("the destination's line does not keep its label apart: %+v", sr.SummaryLines)
+	}
 	info := f.e.Handle(context.Background(), &proto.ApprovalInfoRequest{ID: id}).(*proto.ApprovalInfoResponse)
-	if string(info.Body) != string(body) || info.Digest != api.ApprovalDigest(body) || !strings.Contains(info.Summary, "0.9") {
+	if string(info.Body) != string(body) || info.Digest != api.ApprovalDigest(body) || !strings.Contains(summaryText(t, info.SummaryLines), "value: 0.9") {
 		t.Fatalf("info %+v", info)
 	}
 
@@ -412,4 +428,22 @@ func TestRequireCheckpoint(t *testing.T) {
 	wantCode(t, pay(), refusal.CodeUnavailable, "checkpoint")
 	call(t, e, &proto.CheckpointRequest{Ack: cp.Generation})
 	wantSigned(t, pay())
+}
+
+// summaryText renders summary lines as the host does (api.SummaryText):
+// the text of the audit record's summary.
+func summaryText(t *testing.T, lines []proto.SummaryLine) string {
+	t.Helper()
+	out := make([]api.SummaryLine, len(lines))
+	for i, l := range lines {
+		out[i] = api.SummaryLine{Key: l.Key, Value: l.Value}
+		for _, lb := range l.Labels {
+			out[i].Labels = append(out[i].Labels, api.SummaryLabel{At: int(lb.At), End: int(lb.End), Text: lb.Text})
+		}
+	}
+	text, err := api.SummaryText(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
 }

@@ -150,16 +150,18 @@ func (s *Server) approvalInfo(w http.ResponseWriter, r *http.Request) string {
 		s.log.Error("the enclave's approval digest is not the digest of the request it holds", "approval_id", id)
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (the approval digest is not the request's)"})
 	}
+	lines, text := summaryJSON(info.SummaryLines)
 	out := api.PendingResponse{
-		Status:      info.Status,
-		ApprovalID:  info.ID,
-		Digest:      hex0x(d[:]),
-		Summary:     info.Summary,
-		Quorum:      int(info.Quorum),
-		Approvals:   approvers(info.Approvers),
-		ExpiresAtMS: info.ExpiresMS,
-		AuditSeq:    info.AuditSeq,
-		Request:     string(info.Body),
+		Status:       info.Status,
+		ApprovalID:   info.ID,
+		Digest:       hex0x(d[:]),
+		Summary:      text,
+		SummaryLines: lines,
+		Quorum:       int(info.Quorum),
+		Approvals:    approvers(info.Approvers),
+		ExpiresAtMS:  info.ExpiresMS,
+		AuditSeq:     info.AuditSeq,
+		Request:      string(info.Body),
 	}
 	if info.Result != nil {
 		res := signJSON(info.Result)
@@ -171,15 +173,17 @@ func (s *Server) approvalInfo(w http.ResponseWriter, r *http.Request) string {
 
 // pendingJSON is the JSON form of a pending SignResponse, without Digest.
 func pendingJSON(sr *proto.SignResponse) api.PendingResponse {
+	lines, text := summaryJSON(sr.SummaryLines)
 	return api.PendingResponse{
-		Status:      proto.StatusPending,
-		ApprovalID:  sr.ApprovalID,
-		Summary:     sr.Summary,
-		Quorum:      int(sr.Quorum),
-		Approvals:   approvers(sr.Approvers),
-		ExpiresAtMS: sr.ExpiresMS,
-		AuditSeq:    sr.AuditSeq,
-		Digest:      digestHex(sr.ApprovalDigest),
+		Status:       proto.StatusPending,
+		ApprovalID:   sr.ApprovalID,
+		Summary:      text,
+		SummaryLines: lines,
+		Quorum:       int(sr.Quorum),
+		Approvals:    approvers(sr.Approvers),
+		ExpiresAtMS:  sr.ExpiresMS,
+		AuditSeq:     sr.AuditSeq,
+		Digest:       digestHex(sr.ApprovalDigest),
 	}
 }
 
@@ -213,4 +217,23 @@ func signJSON(sr *proto.SignResponse) api.SignResponse {
 		out.TransactionHash = hex0x(sr.TransactionHash[:])
 	}
 	return out
+}
+
+// summaryJSON is the enclave's summary lines in the JSON of the API, never
+// nil, and their text (api.SummaryText). proto.Unmarshal checked the
+// lines' labels, so the text cannot fail; were it to, the text would say
+// so rather than show a partial summary.
+func summaryJSON(in []proto.SummaryLine) ([]api.SummaryLine, string) {
+	out := make([]api.SummaryLine, len(in))
+	for i, l := range in {
+		out[i] = api.SummaryLine{Key: l.Key, Value: l.Value}
+		for _, lb := range l.Labels {
+			out[i].Labels = append(out[i].Labels, api.SummaryLabel{At: int(lb.At), End: int(lb.End), Text: lb.Text})
+		}
+	}
+	text, err := api.SummaryText(out)
+	if err != nil {
+		text = "(the summary's lines are malformed: " + err.Error() + ")\n"
+	}
+	return out, text
 }

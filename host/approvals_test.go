@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func TestSignPendingApproval(t *testing.T) {
 	var seq uint64
 	f.setAnswer(func(proto.Message) proto.Message {
 		line, seq = f.record(t, audit.DecisionPendingApproval)
-		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Summary: "request: EIP-1559 transaction\n",
+		return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", SummaryLines: testLines,
 			Quorum: 2, ExpiresMS: 1700000000000, AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 	})
 	code, out := do(t, http.MethodPost, url+"/v1/sign", []byte(pendingBody), map[string][]string{"X-Nitrosign-Stamp": {"s"}})
@@ -159,7 +160,7 @@ func TestSignPendingApproval(t *testing.T) {
 	}
 	d := api.ApprovalDigest([]byte(pendingBody))
 	want := api.PendingResponse{Status: api.StatusPendingApproval, ApprovalID: "a1b2", Digest: "0x" + hex.EncodeToString(d[:]),
-		Summary: "request: EIP-1559 transaction\n", Quorum: 2, Approvals: []string{}, ExpiresAtMS: 1700000000000, AuditSeq: seq}
+		Summary: testLinesText, SummaryLines: testLinesJSON, Quorum: 2, Approvals: []string{}, ExpiresAtMS: 1700000000000, AuditSeq: seq}
 	if !equalJSON(t, p, want) {
 		t.Fatalf("pending answer %+v, want %+v", p, want)
 	}
@@ -205,7 +206,7 @@ func TestApprovalInfo(t *testing.T) {
 	f, _, url := approvalsHost(t)
 	body := []byte(pendingBody)
 	info := &proto.ApprovalInfoResponse{ID: "a1b2", Status: api.StatusSigned, Body: body, Digest: api.ApprovalDigest(body),
-		Summary: "sum", Quorum: 2, Approvers: []string{"alice", "bob"}, ExpiresMS: 5, AuditSeq: 9,
+		SummaryLines: testLines, Quorum: 2, Approvers: []string{"alice", "bob"}, ExpiresMS: 5, AuditSeq: 9,
 		Result: &proto.SignResponse{SignedTransaction: []byte{0x02, 0x01}, AuditSeq: 9}}
 	info.Result.Signature[64] = 1
 	info.Result.From[19] = 0xaa
@@ -229,7 +230,7 @@ func TestApprovalInfo(t *testing.T) {
 	}
 	d := api.ApprovalDigest(body)
 	if p.Request != pendingBody || p.Digest != "0x"+hex.EncodeToString(d[:]) || p.Status != api.StatusSigned ||
-		p.Quorum != 2 || strings.Join(p.Approvals, ",") != "alice,bob" || p.AuditSeq != 9 || p.ExpiresAtMS != 5 || p.Summary != "sum" {
+		p.Quorum != 2 || strings.Join(p.Approvals, ",") != "alice,bob" || p.AuditSeq != 9 || p.ExpiresAtMS != 5 || p.Summary != testLinesText || !reflect.DeepEqual(p.SummaryLines, testLinesJSON) {
 		t.Fatalf("approval state %+v", p)
 	}
 	if p.Result == nil || p.Result.SignedTransaction != "0x0201" || !strings.HasSuffix(p.Result.Signature, "01") ||
@@ -305,7 +306,7 @@ func TestApprovePost(t *testing.T) {
 		case *proto.ApprovalRequest:
 			line, seq := f.record(t, audit.DecisionPendingApproval)
 			lines = append(lines, string(line))
-			return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", Summary: "sum", Quorum: 2,
+			return &proto.SignResponse{Status: proto.StatusPending, ApprovalID: "a1b2", SummaryLines: testLines, Quorum: 2,
 				Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: seq, AuditRecord: line, ApprovalDigest: pendingDigest[:]}
 		}
 		return &proto.Error{Code: refusal.CodeInternal, Message: "unexpected"}
@@ -642,3 +643,21 @@ func TestPendingDigestMismatch(t *testing.T) {
 		t.Fatalf("pending with another digest: %d %s, want 500", code, out)
 	}
 }
+
+// testLines is a summary of three lines: one plain, one with a label after
+// an address, one with an amount shown in a token's units.
+var testLines = []proto.SummaryLine{
+	{Key: "request", Value: "EIP-1559 transaction"},
+	{Key: "to", Value: "0x2222222222222222222222222222222222222222", Labels: []proto.SummaryLabel{{At: 42, End: 42, Text: ` ("treasury")`}}},
+	{Key: "call.amount", Value: "1500000 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)", Labels: []proto.SummaryLabel{{At: 0, End: 65, Text: "1.5 USDC"}}},
+}
+
+// testLinesJSON and testLinesText are testLines as the host serves them.
+var (
+	testLinesJSON = []api.SummaryLine{
+		{Key: "request", Value: "EIP-1559 transaction"},
+		{Key: "to", Value: "0x2222222222222222222222222222222222222222", Labels: []api.SummaryLabel{{At: 42, End: 42, Text: ` ("treasury")`}}},
+		{Key: "call.amount", Value: "1500000 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)", Labels: []api.SummaryLabel{{At: 0, End: 65, Text: "1.5 USDC"}}},
+	}
+	testLinesText = "request: EIP-1559 transaction\nto: 0x2222222222222222222222222222222222222222 (\"treasury\")\ncall.amount: 1.5 USDC\n"
+)

@@ -84,13 +84,13 @@ func sampleMessages() []struct {
 		{"admin_request", &AdminRequest{Envelope: []byte(`{"command":"..."}`)}},
 		{"admin_response", &AdminResponse{Result: []byte(`{"ok":true}`), Sealed: seq(100, 1), AuditRecord: []byte(`{"seq":11}`)}},
 		{"admin_response_result_only", &AdminResponse{Result: []byte(`{}`)}},
-		{"sign_response_pending", &SignResponse{SignedTransaction: []byte{}, Status: StatusPending, ApprovalID: "ap-1", Summary: "send 5 ETH", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 1763700000000}},
+		{"sign_response_pending", &SignResponse{SignedTransaction: []byte{}, Status: StatusPending, ApprovalID: "ap-1", SummaryLines: sampleSummary, Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 1763700000000}},
 		{"approval_request", &ApprovalRequest{Body: []byte(`{"approval_id":"ap-1"}`)}},
 		{"approval_info_request", &ApprovalInfoRequest{ID: "ap-1"}},
 		{"policy_request", &PolicyRequest{}},
 		{"policy_response", &PolicyResponse{Document: []byte(`{"version":1}`), Version: 1, TimeLockMS: 86400000, Pending: []PendingPolicy{{Document: []byte(`{"version":2}`), Version: 2, EffectiveMS: 5, Signers: []string{"a"}}}}},
 		{"policy_response_none_pending", &PolicyResponse{Document: []byte(`{}`), Version: 1, Pending: []PendingPolicy{}}},
-		{"approval_info_response", &ApprovalInfoResponse{ID: "ap-1", Status: StatusPending, Body: []byte(`{}`), Summary: "s", Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: 9}},
+		{"approval_info_response", &ApprovalInfoResponse{ID: "ap-1", Status: StatusPending, Body: []byte(`{}`), SummaryLines: sampleSummary, Quorum: 2, Approvers: []string{"alice"}, ExpiresMS: 5, AuditSeq: 9}},
 		{"approval_info_response_signed", &ApprovalInfoResponse{ID: "ap-1", Status: StatusSigned, Body: []byte(`{}`), Approvers: []string{}, Result: &SignResponse{SignedTransaction: []byte{1}, AuditSeq: 10}}},
 	}
 }
@@ -213,6 +213,22 @@ func envHex(t testing.TB, typ Type, bodyHex string) []byte {
 	return p
 }
 
+// envBody is an envelope of type typ around body, encoded without the
+// checks of Marshal (for bodies that break them).
+func envBody(t testing.TB, typ Type, body any) []byte {
+	t.Helper()
+	b, err := encMode.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envHex(t, typ, hex.EncodeToString(b))
+}
+
+// pendingWith is a pending SignResponse with the given summary lines.
+func pendingWith(lines ...SummaryLine) *SignResponse {
+	return &SignResponse{SignedTransaction: []byte{}, Status: StatusPending, ApprovalID: "ap-1", SummaryLines: lines}
+}
+
 // refuseCase is a near miss of a valid payload. Envelope errors return id 0
 // (the connection must be closed); body errors return the id.
 type refuseCase struct {
@@ -304,6 +320,15 @@ func refuseCases(t testing.TB) []refuseCase {
 		{name: "audit response rotate record over cap", payload: envHex(t, TypeAuditResponse, "a5 01 40 02 00 03 "+hash32+" 04 80 05 5a 00010001 "+strings.Repeat("7b", MaxAuditRecordLen+1)), wantID: 7, errText: "rotate record is 65537 bytes"},
 		{name: "error empty code", payload: envHex(t, TypeError, "a3 01 60 02 60 03 60"), wantID: 7, errText: "code is empty"},
 		{name: "error invalid utf-8", payload: envHex(t, TypeError, "a3 01 61 63 02 60 03 62 c3 28"), wantID: 7, errText: "UTF-8"},
+		{name: "summary label past the value", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "to", Value: "0x12", Labels: []SummaryLabel{{At: 4, End: 5, Text: "x"}}})), wantID: 7, errText: "past the value"},
+		{name: "summary labels overlap", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "to", Value: "0x1234", Labels: []SummaryLabel{{At: 0, End: 4, Text: "a"}, {At: 3, End: 4, Text: "b"}}})), wantID: 7, errText: "out of order"},
+		{name: "summary label end before at", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "to", Value: "0x1234", Labels: []SummaryLabel{{At: 3, End: 2, Text: "a"}}})), wantID: 7, errText: "out of order"},
+		{name: "summary label splits a character", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "k", Value: "é", Labels: []SummaryLabel{{At: 1, End: 1, Text: "a"}}})), wantID: 7, errText: "within a character"},
+		{name: "summary too many labels", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "k", Value: "v", Labels: make([]SummaryLabel, MaxSummaryLabels+1)})), wantID: 7, errText: "9 labels"},
+		{name: "summary too many lines", payload: envBody(t, TypeSignResponse, pendingWith(make([]SummaryLine, MaxSummaryLines+1)...)), wantID: 7, errText: "201 lines"},
+		{name: "summary rendered over cap", payload: envBody(t, TypeSignResponse, pendingWith(SummaryLine{Key: "k", Value: "v", Labels: []SummaryLabel{{At: 1, End: 1, Text: strings.Repeat("x", MaxSummaryLen)}}})), wantID: 7, errText: "summary of more than"},
+		{name: "summary empty labels", payload: envHex(t, TypeSignResponse, "a8 01 "+addr20+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00 06 "+hash32+" 08 60 10 81 a3 01 60 02 60 03 80"), wantID: 7, wantErr: errNonCanonical},
+		{name: "summary text retired", payload: envHex(t, TypeSignResponse, "a8 01 "+addr20+" 02 "+sig65+" 03 40 04 "+hash32+" 05 00 06 "+hash32+" 08 60 0a 61 73"), wantID: 7, errText: "unknown field"},
 		{name: "error message over cap", payload: envHex(t, TypeError, "a3 01 61 63 02 60 03 79 0401 "+strings.Repeat("61", MaxErrorMessageLen+1)), wantID: 7, errText: "message is 1025 bytes"},
 	}
 }
@@ -473,4 +498,12 @@ func TestFxamackerPadsFixedArrays(t *testing.T) {
 	if err := decMode.Unmarshal(unhex(t, "46 010203040506"), &a); err != nil || a != [4]byte{1, 2, 3, 4} {
 		t.Errorf("long: %v %x", err, a)
 	}
+}
+
+// sampleSummary is a summary of two lines, one with a label inserted after
+// an address and one with a value shown in the units of a token.
+var sampleSummary = []SummaryLine{
+	{Key: "to", Value: "0x2222222222222222222222222222222222222222", Labels: []SummaryLabel{{At: 42, End: 42, Text: ` ("treasury")`}}},
+	{Key: "call.amount", Value: "1500000 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)", Labels: []SummaryLabel{{At: 0, End: 65, Text: "1.5 USDC"}}},
+	{Key: "digest", Value: "0x00"},
 }

@@ -56,9 +56,14 @@
 //	7     SignResponse    1: from bytes(20), 2: signature bytes(65), 3: signed_transaction bytes (..256 KiB),
 //	                      4: transaction_hash bytes(32), 5: audit_seq uint, 6: digest bytes(32),
 //	                      7: audit_record bytes (..64 KiB; omitted when empty),
-//	                      8: status text, 9: approval_id text, 10: summary text, 11: quorum uint,
-//	                      12: approvers array of text, 13: expires_ms int (all omitted when empty:
-//	                      set for a request pending approval)
+//	                      8: status text, 9: approval_id text, (10: retired, was the summary text), 11: quorum uint,
+//	                      12: approvers array of text, 13: expires_ms int, 14: already_counted bool,
+//	                      15: approval_digest bytes(32), 16: summary_lines array (..200) of SummaryLine
+//	                      (8 to 16 omitted when empty: set for a request pending approval)
+//	      SummaryLine     1: key text, 2: value text, 3: labels array (..8) of SummaryLabel (omitted when empty);
+//	                      the lines rendered as "key: value\n" text, labels in place, at most 64 KiB
+//	      SummaryLabel    1: at uint, 2: end uint, 3: text: shown in place of bytes at..end of the value
+//	                      (in order, not overlapping, on rune boundaries)
 //	8     AttestRequest   1: nonce bytes (..512)
 //	9     AttestResponse  1: document bytes (1..16 KiB), an NSM attestation document (COSE_Sign1)
 //	10    AuditRequest    1: ack uint (persisted up to), 2: from uint (send records from; 0: none),
@@ -80,8 +85,10 @@
 //	                      3: audit_record bytes (..64 KiB; omitted when empty)
 //	20    ApprovalRequest 1: body bytes (..16 KiB): the JSON of POST /v1/approvals; answered by a SignResponse
 //	21    ApprovalInfoRequest   1: id text (..64)
-//	22    ApprovalInfoResponse  1: id, 2: status, 3: body bytes, 4: digest bytes(32), 5: summary, 6: quorum uint,
-//	                      7: approvers array, 8: expires_ms int, 9: audit_seq uint, 10: result SignResponse (omitted when none)
+//	22    ApprovalInfoResponse  1: id, 2: status, 3: body bytes, 4: digest bytes(32), (5: retired, was the
+//	                      summary text), 6: quorum uint, 7: approvers array, 8: expires_ms int, 9: audit_seq uint,
+//	                      10: result SignResponse (omitted when none), 11: summary_lines array of SummaryLine
+//	                      (omitted when empty)
 //	23    PolicyRequest   (empty map)
 //	24    PolicyResponse  1: document bytes, 2: version uint, 3: hash bytes(32), 4: time_lock_ms int,
 //	                      5: array (..16) of PendingPolicy {1: document, 2: version, 3: hash, 4: effective_ms, 5: signers}

@@ -41,9 +41,11 @@ const (
 	MaxErrorCodeLen         = 64
 	MaxErrorRuleLen         = 128
 	MaxErrorMessageLen      = 1024
-	MaxVersionLen           = 128 // HealthResponse.Version
-	MaxStateLen             = 32  // HealthResponse.State
-	MaxSummaryLen           = 64 << 10
+	MaxVersionLen           = 128      // HealthResponse.Version
+	MaxStateLen             = 32       // HealthResponse.State
+	MaxSummaryLen           = 64 << 10 // a summary's text: its lines, rendered
+	MaxSummaryLines         = 200      // lines in a summary (summary.MaxLines)
+	MaxSummaryLabels        = 8        // labels on one summary line
 	MaxKeys                 = 1024
 	MaxKeyIDLen             = 128
 	MaxKeyPathLen           = 256
@@ -152,10 +154,10 @@ type SignResponse struct {
 	// Status is empty or "signed" for a signature, "pending_approval" for
 	// a request that waits for approvals (no signature; see ApprovalID).
 	Status string `cbor:"8,keyasint,omitempty"`
-	// ApprovalID, Summary, Quorum, Approvers and ExpiresMS describe a
-	// pending request.
+	// ApprovalID, SummaryLines, Quorum, Approvers and ExpiresMS describe
+	// a pending request. (Key 10, the summary as text, is retired: the
+	// lines carry it, and the host renders them.)
 	ApprovalID string   `cbor:"9,keyasint,omitempty"`
-	Summary    string   `cbor:"10,keyasint,omitempty"`
 	Quorum     uint32   `cbor:"11,keyasint,omitempty"`
 	Approvers  []string `cbor:"12,keyasint,omitempty"`
 	ExpiresMS  int64    `cbor:"13,keyasint,omitempty"`
@@ -167,7 +169,66 @@ type SignResponse struct {
 	// api.ApprovalDigest of the request's compact form): what its
 	// approvers sign. Empty on signatures.
 	ApprovalDigest []byte `cbor:"15,keyasint,omitempty"`
+	// SummaryLines is a pending request's summary (package summary), line
+	// by line, with the policy's labels apart from the substance.
+	SummaryLines []SummaryLine `cbor:"16,keyasint,omitempty"`
 }
+
+// SummaryLine is one line of a summary (summary.Line): Key, Value (what the
+// request alone determines) and Labels (what the policy and the key store
+// add when the line is shown).
+type SummaryLine struct {
+	Key    string         `cbor:"1,keyasint"`
+	Value  string         `cbor:"2,keyasint"`
+	Labels []SummaryLabel `cbor:"3,keyasint,omitempty"`
+}
+
+// SummaryLabel is a label of a summary line (summary.Label): Text is shown
+// in place of the bytes At to End of the line's Value (inserted at At when
+// End == At).
+type SummaryLabel struct {
+	At   uint32 `cbor:"1,keyasint"`
+	End  uint32 `cbor:"2,keyasint"`
+	Text string `cbor:"3,keyasint"`
+}
+
+// checkSummary checks summary lines: at most MaxSummaryLines, each with
+// at most MaxSummaryLabels labels, in order, not overlapping, within the
+// value and on its rune boundaries, and the text they render to (every
+// line "key: value\n", labels in place) at most MaxSummaryLen bytes.
+func checkSummary(lines []SummaryLine) error {
+	if len(lines) > MaxSummaryLines {
+		return fmt.Errorf("summary of %d lines, limit %d", len(lines), MaxSummaryLines)
+	}
+	size := 0
+	for i, l := range lines {
+		if len(l.Labels) > MaxSummaryLabels {
+			return fmt.Errorf("summary line %d: %d labels, limit %d", i, len(l.Labels), MaxSummaryLabels)
+		}
+		if !utf8.ValidString(l.Key) || !utf8.ValidString(l.Value) {
+			return fmt.Errorf("summary line %d is not valid UTF-8", i)
+		}
+		size += len(l.Key) + len(": ") + len(l.Value) + len("\n")
+		at := uint32(0)
+		for j, lb := range l.Labels {
+			if lb.At < at || lb.End < lb.At || lb.End > uint32(len(l.Value)) ||
+				!runeBoundary(l.Value, lb.At) || !runeBoundary(l.Value, lb.End) {
+				return fmt.Errorf("summary line %d, label %d: bytes %d to %d out of order, past the value or within a character", i, j, lb.At, lb.End)
+			}
+			if !utf8.ValidString(lb.Text) {
+				return fmt.Errorf("summary line %d, label %d is not valid UTF-8", i, j)
+			}
+			size += len(lb.Text) - int(lb.End-lb.At)
+			at = lb.End
+		}
+		if size > MaxSummaryLen {
+			return fmt.Errorf("summary of more than %d bytes, limit %d", size, MaxSummaryLen)
+		}
+	}
+	return nil
+}
+
+func runeBoundary(s string, i uint32) bool { return int(i) == len(s) || utf8.RuneStart(s[i]) }
 
 // AuditRequest is the host's side of the audit pipeline: it acknowledges
 // that the host has persisted (written and fsynced) every audit record up to
@@ -381,7 +442,7 @@ func (s SignResponse) validate() error {
 	return firstErr(
 		checkText("status", s.Status, MaxStatusLen),
 		checkText("approval id", s.ApprovalID, MaxApprovalIDLen),
-		checkText("summary", s.Summary, MaxSummaryLen),
+		checkSummary(s.SummaryLines),
 		checkBytes("signed transaction", s.SignedTransaction, MaxSignedTransactionLen),
 		checkBytes("audit record", s.AuditRecord, MaxAuditRecordLen),
 		checkDigest("approval digest", s.ApprovalDigest),

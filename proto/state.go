@@ -207,12 +207,14 @@ type ApprovalInfoResponse struct {
 	Status    string        `cbor:"2,keyasint"`
 	Body      []byte        `cbor:"3,keyasint"`
 	Digest    [32]byte      `cbor:"4,keyasint"`
-	Summary   string        `cbor:"5,keyasint"`
 	Quorum    uint32        `cbor:"6,keyasint"`
 	Approvers []string      `cbor:"7,keyasint"`
 	ExpiresMS int64         `cbor:"8,keyasint"`
 	AuditSeq  uint64        `cbor:"9,keyasint"`
 	Result    *SignResponse `cbor:"10,keyasint,omitempty"`
+	// SummaryLines is the request's summary, line by line (key 5, the
+	// summary as text, is retired: the host renders the lines).
+	SummaryLines []SummaryLine `cbor:"11,keyasint,omitempty"`
 }
 
 // Type implements Message.
@@ -246,7 +248,7 @@ func (a ApprovalInfoResponse) validate() error {
 		checkText("id", a.ID, MaxApprovalIDLen),
 		checkText("status", a.Status, MaxStatusLen),
 		checkBytes("body", a.Body, MaxSignBodyLen),
-		checkText("summary", a.Summary, MaxSummaryLen),
+		checkSummary(a.SummaryLines),
 	)
 }
 

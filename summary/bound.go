@@ -45,8 +45,9 @@ const reserved = 256
 // value: in the record's JSON string each is written \".
 const quoteMarks = 4
 
-// lineLen is the escaped size of a line in String: "key: value\n".
-func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + audit.EscapedLen(l.Value) + 2 }
+// lineLen is the escaped size of a line in String: "key: value\n", the
+// value shown with its labels.
+func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + audit.EscapedLen(l.Shown()) + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
 // runes, whose strconv.Quote form takes at most budget escaped bytes
@@ -125,6 +126,47 @@ func hexWithin(b []byte, limit int, note string) string {
 	return "0x" + hex.EncodeToString(b[:k]) + "..." + short
 }
 
+// A part is a piece of a line's value: value, what the request alone
+// determines, and label, what the policy or the key store adds to it when
+// it is shown: after value, or, with replace, in its place.
+type part struct {
+	value, label string
+	replace      bool
+}
+
+// text is a part without a label.
+func text(s string) part { return part{value: s} }
+
+// joinParts returns the groups of parts with sep between them.
+func joinParts(groups [][]part, sep string) []part {
+	var out []part
+	for i, g := range groups {
+		if i > 0 {
+			out = append(out, text(sep))
+		}
+		out = append(out, g...)
+	}
+	return out
+}
+
+// makeLine assembles a line from its parts: their values make its Value,
+// their labels its Labels, at the offsets of what they label.
+func makeLine(key string, parts []part) Line {
+	l := Line{Key: key}
+	for _, p := range parts {
+		at := len(l.Value)
+		l.Value += p.value
+		switch {
+		case p.label == "":
+		case p.replace:
+			l.Labels = append(l.Labels, Label{At: at, End: len(l.Value), Text: p.label})
+		default:
+			l.Labels = append(l.Labels, Label{At: len(l.Value), End: len(l.Value), Text: p.label})
+		}
+	}
+	return l
+}
+
 // builder collects lines within MaxLines and MaxSize.
 type builder struct {
 	lines   []Line
@@ -136,11 +178,16 @@ type builder struct {
 // after it are left out (and counted), so that what is shown is always a
 // prefix of the whole. Two lines stay free for done.
 func (b *builder) add(key, format string, args ...any) {
+	b.addParts(key, text(fmt.Sprintf(format, args...)))
+}
+
+// addParts adds a line made of parts (makeLine), as add does.
+func (b *builder) addParts(key string, parts ...part) {
 	if b.dropped > 0 || len(b.lines) >= MaxLines-2 {
 		b.dropped++
 		return
 	}
-	l := Line{Key: key, Value: bounded(fmt.Sprintf(format, args...))}
+	l := bounded(makeLine(key, parts))
 	if n := lineLen(l); b.size+n <= MaxSize-reserved {
 		b.lines = append(b.lines, l)
 		b.size += n
@@ -156,14 +203,18 @@ func (b *builder) done(key, format string, args ...any) Summary {
 	if b.dropped > 0 {
 		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)})
 	}
-	b.lines = append(b.lines, Line{Key: key, Value: bounded(fmt.Sprintf(format, args...))})
+	b.lines = append(b.lines, bounded(makeLine(key, []part{text(fmt.Sprintf(format, args...))})))
 	return Summary{Lines: b.lines}
 }
 
-// bounded caps a line value at MaxLineLen.
-func bounded(v string) string {
-	if audit.EscapedLen(v) <= MaxLineLen {
-		return v
+// bounded caps a line's value, as shown, at MaxLineLen. A line above it
+// (a bug: the caps on what makes a value keep every line below it) is
+// shown as a shortened string of what it showed, without labels: its
+// substance then differs from a decoding without the policy, which the
+// comparison reports, failing closed.
+func bounded(l Line) Line {
+	if v := l.Shown(); audit.EscapedLen(v) > MaxLineLen {
+		return Line{Key: l.Key, Value: quoteWithin(v, MaxLineLen, "")}
 	}
-	return quoteWithin(v, MaxLineLen, "")
+	return l
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,12 +119,17 @@ func TestBuilderKeepsThePrefixAndTheDigest(t *testing.T) {
 }
 
 func TestBoundedBackstop(t *testing.T) {
-	v := bounded(strings.Repeat("\x00", MaxLineLen))
-	if audit.EscapedLen(v) > MaxLineLen || !strings.HasSuffix(v, fmt.Sprintf("(%d bytes, sha256 %x)", MaxLineLen, sha256.Sum256(make([]byte, MaxLineLen)))) {
-		t.Fatalf("backstop gave %d bytes: %.80s…", audit.EscapedLen(v), v)
+	// A line too long as shown: its value and label are shown as one
+	// shortened string, without labels.
+	half := strings.Repeat("\x00", MaxLineLen/2)
+	l := bounded(Line{Key: "k", Value: half, Labels: []Label{{At: MaxLineLen / 2, End: MaxLineLen / 2, Text: half}}})
+	v := l.Value
+	if len(l.Labels) != 0 || audit.EscapedLen(v) > MaxLineLen || !strings.HasSuffix(v, fmt.Sprintf("(%d bytes, sha256 %x)", MaxLineLen, sha256.Sum256(make([]byte, MaxLineLen)))) {
+		t.Fatalf("backstop gave %d bytes, %d labels: %.80s…", audit.EscapedLen(v), len(l.Labels), v)
 	}
-	if v := bounded("short"); v != "short" {
-		t.Fatalf("a short value changed: %q", v)
+	short := Line{Key: "k", Value: "0x00", Labels: []Label{{At: 4, End: 4, Text: " (label)"}}}
+	if v := bounded(short); !reflect.DeepEqual(v, short) {
+		t.Fatalf("a short line changed: %+v", v)
 	}
 }
 
@@ -141,8 +147,16 @@ func checkBounds(t testing.TB, s Summary) {
 		t.Fatal("a value holds a line break")
 	}
 	for _, l := range s.Lines {
-		if audit.EscapedLen(l.Value) > MaxLineLen {
-			t.Fatalf("line %s of %d escaped bytes", l.Key, audit.EscapedLen(l.Value))
+		if audit.EscapedLen(l.Shown()) > MaxLineLen {
+			t.Fatalf("line %s of %d escaped bytes", l.Key, audit.EscapedLen(l.Shown()))
+		}
+		// The host protocol carries at most 8 labels a line
+		// (proto.MaxSummaryLabels); an authorization has the most, 3.
+		if len(l.Labels) > 3 {
+			t.Fatalf("line %s has %d labels", l.Key, len(l.Labels))
+		}
+		if err := l.Check(); err != nil {
+			t.Fatalf("line %s: %v", l.Key, err)
 		}
 	}
 	if len(s.Lines) == 0 || s.Lines[len(s.Lines)-1].Key != "digest" {

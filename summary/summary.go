@@ -58,18 +58,75 @@ type Summary struct {
 	Lines []Line
 }
 
-// Line is one line of a summary.
+// Line is one line of a summary. Value is what the request alone
+// determines, as a decoding without the policy and without the enclave's
+// keys computes it byte for byte (addresses, raw amounts, methods,
+// arguments, the digest): what an approver's own machine can check.
+// Labels are what the policy and the enclave's key store add when the
+// line is shown (an address's label or token name, an amount in the
+// token's units, the signing key's id and path, "this key"): kept apart,
+// so that a comparison of substance ignores them as whole fields and
+// never has to take them out of text.
 type Line struct {
 	Key, Value string
+	Labels     []Label
 }
 
-// String renders the summary as "key: value" lines, each ending in "\n".
+// A Label is text a line shows that the policy or the key store adds:
+// Text is shown in place of Value[At:End], or inserted at At when End ==
+// At (a label after an address). At and End are byte offsets into Value,
+// in order, and a line's labels never overlap.
+type Label struct {
+	At, End int
+	Text    string
+}
+
+// Shown is the line's value as shown: Value with its labels in place.
+func (l Line) Shown() string {
+	if len(l.Labels) == 0 {
+		return l.Value
+	}
+	var b strings.Builder
+	at := 0
+	for _, lb := range l.Labels {
+		b.WriteString(l.Value[at:lb.At])
+		b.WriteString(lb.Text)
+		at = lb.End
+	}
+	b.WriteString(l.Value[at:])
+	return b.String()
+}
+
+// Check reports whether the line's labels are well formed: in order, not
+// overlapping, within Value and on its rune boundaries (so that Shown
+// stays valid UTF-8 and never splits a character). Lines from elsewhere
+// (the host's answer) are checked before they are shown or compared.
+func (l Line) Check() error {
+	at := 0
+	for i, lb := range l.Labels {
+		switch {
+		case lb.At < at || lb.End < lb.At || lb.End > len(l.Value):
+			return fmt.Errorf("label %d: bytes %d to %d out of order or past the value (%d bytes)", i, lb.At, lb.End, len(l.Value))
+		case !runeStart(l.Value, lb.At) || !runeStart(l.Value, lb.End):
+			return fmt.Errorf("label %d: bytes %d to %d split a character", i, lb.At, lb.End)
+		}
+		at = lb.End
+	}
+	return nil
+}
+
+// runeStart reports whether offset i of s is at a rune boundary.
+func runeStart(s string, i int) bool { return i == len(s) || utf8.RuneStart(s[i]) }
+
+// String renders the summary as "key: value" lines, each ending in "\n",
+// every value shown with its labels (Line.Shown): the text audit records
+// keep.
 func (s Summary) String() string {
 	var b strings.Builder
 	for _, l := range s.Lines {
 		b.WriteString(l.Key)
 		b.WriteString(": ")
-		b.WriteString(l.Value)
+		b.WriteString(l.Shown())
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -116,27 +173,37 @@ type names struct {
 	chain uint64
 }
 
-func (n names) addr(a ethtx.Address) string {
+// addr is address a, labelled with the policy's label for it or the
+// symbol of the token it is.
+func (n names) addr(a ethtx.Address) part {
+	p := part{value: a.Hex()}
 	if n.p != nil {
 		if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
-			return a.Hex() + " (" + quoteWithin(l, MaxValueLen, "") + ")"
-		}
-		if as, ok := n.p.Asset(n.chain, a); ok {
-			return a.Hex() + " (" + as.Symbol + " token)"
+			p.label = " (" + quoteWithin(l, MaxValueLen, "") + ")"
+		} else if as, ok := n.p.Asset(n.chain, a); ok {
+			p.label = " (" + as.Symbol + " token)"
 		}
 	}
-	return a.Hex()
+	return p
 }
 
-// amount renders an amount of the token at contract, in its units when the
-// policy names the token, else as a raw integer.
-func (n names) amount(contract ethtx.Address, v *big.Int) string {
+// amount is an amount of the token at contract: a raw integer, shown in
+// the token's units instead when the policy names the token.
+func (n names) amount(contract ethtx.Address, v *big.Int) part {
+	p := part{value: v.String() + " (raw units of " + contract.Hex() + ")"}
 	if n.p != nil {
 		if as, ok := n.p.Asset(n.chain, contract); ok {
-			return ethtx.FormatUnits(v, int(as.Decimals)) + " " + as.Symbol
+			p.label, p.replace = ethtx.FormatUnits(v, int(as.Decimals))+" "+as.Symbol, true
 		}
 	}
-	return v.String() + " (raw units of " + contract.Hex() + ")"
+	return p
+}
+
+// from adds the line naming the signing key: its address, then, as a
+// label, its id and path, which only the enclave knows when the request
+// names the key by its address.
+func from(b *builder, key Key) {
+	b.addParts("from", part{value: key.Address.Hex(), label: fmt.Sprintf(" (key %s, %s)", key.ID, key.Path)})
 }
 
 // Transaction summarises a decoded transaction that key is asked to sign.
@@ -149,12 +216,12 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 	}
 	b.add("request", "%s transaction", tx.Type)
 	b.add("chain", "%s", chain(tx.ChainID))
-	b.add("from", "%s (key %s, %s)", key.Address.Hex(), key.ID, key.Path)
+	from(&b, key)
 	b.add("nonce", "%d", tx.Nonce)
 	if tx.To == nil {
 		b.add("to", "none: contract creation (%d bytes of init code)", len(tx.Data))
 	} else {
-		b.add("to", "%s", n.addr(*tx.To))
+		b.addParts("to", n.addr(*tx.To))
 	}
 	b.add("value", "%s", ethtx.FormatEther(tx.Value))
 	if tx.To != nil {
@@ -172,14 +239,17 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		if a.ChainID.Sign() == 0 {
 			on = "any chain (chain id 0)"
 		}
-		signer := "signature invalid"
+		parts := []part{text("delegate to "), n.addr(a.Address), text(fmt.Sprintf(" on %s, nonce %d, ", on, a.Nonce))}
 		if who, err := a.Authority(); err == nil {
-			signer = "signed by " + n.addr(who)
+			parts = append(parts, text("signed by "), n.addr(who))
 			if who == key.Address {
-				signer += ", this key"
+				// The key's address is the enclave's to know.
+				parts = append(parts, part{label: ", this key"})
 			}
+		} else {
+			parts = append(parts, text("signature invalid"))
 		}
-		b.add(fmt.Sprintf("authorization[%d]", i), "delegate to %s on %s, nonce %d, %s", n.addr(a.Address), on, a.Nonce, signer)
+		b.addParts(fmt.Sprintf("authorization[%d]", i), parts...)
 	}
 	if len(tx.AccessList) > 0 {
 		keys := 0
@@ -225,44 +295,44 @@ func describeCall(b *builder, n names, prefix string, contract ethtx.Address, c 
 		b.add(prefix, "unknown function, selector 0x%x, %d bytes of arguments", c.ID, len(c.Args))
 	case *calldata.ERC20Transfer:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".to", "%s", n.addr(c.To))
-		b.add(prefix+".amount", "%s", n.amount(contract, c.Amount))
+		b.addParts(prefix+".to", n.addr(c.To))
+		b.addParts(prefix+".amount", n.amount(contract, c.Amount))
 	case *calldata.TransferFrom:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".from", "%s", n.addr(c.From))
-		b.add(prefix+".to", "%s", n.addr(c.To))
-		b.add(prefix+".value", "%s (an amount for ERC-20, a token id for ERC-721)", n.amount(contract, c.Value))
+		b.addParts(prefix+".from", n.addr(c.From))
+		b.addParts(prefix+".to", n.addr(c.To))
+		b.addParts(prefix+".value", n.amount(contract, c.Value), text(" (an amount for ERC-20, a token id for ERC-721)"))
 	case *calldata.Approve:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".spender", "%s", n.addr(c.Spender))
-		b.add(prefix+".amount", "%s", allowance(n, contract, c.Amount))
+		b.addParts(prefix+".spender", n.addr(c.Spender))
+		b.addParts(prefix+".amount", allowance(n, contract, c.Amount))
 	case *calldata.IncreaseAllowance:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".spender", "%s", n.addr(c.Spender))
-		b.add(prefix+".added", "%s", allowance(n, contract, c.Added))
+		b.addParts(prefix+".spender", n.addr(c.Spender))
+		b.addParts(prefix+".added", allowance(n, contract, c.Added))
 	case *calldata.SafeTransferFrom721:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".from", "%s", n.addr(c.From))
-		b.add(prefix+".to", "%s", n.addr(c.To))
+		b.addParts(prefix+".from", n.addr(c.From))
+		b.addParts(prefix+".to", n.addr(c.To))
 		b.add(prefix+".token id", "%s", c.TokenID)
 		if c.WithData {
 			b.add(prefix+".data", "%d bytes", len(c.Data))
 		}
 	case *calldata.SafeTransferFrom1155:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".from", "%s", n.addr(c.From))
-		b.add(prefix+".to", "%s", n.addr(c.To))
+		b.addParts(prefix+".from", n.addr(c.From))
+		b.addParts(prefix+".to", n.addr(c.To))
 		b.add(prefix+".id", "%s", c.ID)
 		b.add(prefix+".amount", "%s", c.Amount)
 		b.add(prefix+".data", "%d bytes", len(c.Data))
 	case *calldata.SetApprovalForAll:
 		b.add(prefix, "%s", c.Method())
-		b.add(prefix+".operator", "%s", n.addr(c.Operator))
+		b.addParts(prefix+".operator", n.addr(c.Operator))
 		b.add(prefix+".approved", "%t (all tokens of %s)", c.Approved, contract.Hex())
 	case *calldata.SafeExecTransaction:
 		b.add(prefix, "%s", c.Method())
 		b.add(prefix+".operation", "%s", c.Operation)
-		b.add(prefix+".to", "%s", n.addr(c.To))
+		b.addParts(prefix+".to", n.addr(c.To))
 		b.add(prefix+".value", "%s", ethtx.FormatEther(c.Value))
 		if c.GasPrice.Sign() != 0 || c.GasToken != (ethtx.Address{}) || c.RefundReceiver != (ethtx.Address{}) {
 			b.add(prefix+".refund", "gas price %s of %s to %s", c.GasPrice, c.GasToken.Hex(), c.RefundReceiver.Hex())
@@ -273,7 +343,7 @@ func describeCall(b *builder, n names, prefix string, contract ethtx.Address, c 
 		b.add(prefix, "%s, %d calls", c.Method(), len(c.Calls))
 		for i, in := range c.Calls {
 			p := fmt.Sprintf("%s[%d]", prefix, i)
-			b.add(p, "%s to %s, value %s", in.Operation, n.addr(in.To), ethtx.FormatEther(in.Value))
+			b.addParts(p, text(in.Operation.String()+" to "), n.addr(in.To), text(", value "+ethtx.FormatEther(in.Value)))
 			describeCall(b, n, p+".call", in.To, in.Call, in.Data)
 		}
 	default:
@@ -283,9 +353,9 @@ func describeCall(b *builder, n names, prefix string, contract ethtx.Address, c 
 
 var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
 
-func allowance(n names, contract ethtx.Address, v *big.Int) string {
+func allowance(n names, contract ethtx.Address, v *big.Int) part {
 	if v.Cmp(maxUint256) == 0 {
-		return "unlimited (2^256-1)"
+		return text("unlimited (2^256-1)")
 	}
 	return n.amount(contract, v)
 }
@@ -294,7 +364,7 @@ func allowance(n names, contract ethtx.Address, v *big.Int) string {
 func PersonalMessage(msg []byte, key Key, digest [32]byte) Summary {
 	var b builder
 	b.add("request", "EIP-191 personal message")
-	b.add("from", "%s (key %s, %s)", key.Address.Hex(), key.ID, key.Path)
+	from(&b, key)
 	if utf8.Valid(msg) {
 		b.add("message", "%s", quoteWithin(string(msg), MaxMessageLen, fmt.Sprintf("%d bytes", len(msg))))
 	} else {

@@ -2,7 +2,6 @@ package summary
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/policy"
@@ -19,27 +18,27 @@ func TypedData(td *ethmsg.TypedData, key Key, p *policy.Policy) Summary {
 		n.chain = dom.ChainID.Uint64()
 	}
 	b.add("request", "EIP-712 typed data")
-	b.add("from", "%s (key %s, %s)", key.Address.Hex(), key.ID, key.Path)
-	var parts []string
+	from(&b, key)
+	var parts [][]part
 	if dom.Name != nil {
-		parts = append(parts, "name "+quoteWithin(*dom.Name, MaxValueLen, ""))
+		parts = append(parts, []part{text("name " + quoteWithin(*dom.Name, MaxValueLen, ""))})
 	}
 	if dom.Version != nil {
-		parts = append(parts, "version "+quoteWithin(*dom.Version, MaxValueLen, ""))
+		parts = append(parts, []part{text("version " + quoteWithin(*dom.Version, MaxValueLen, ""))})
 	}
 	if dom.ChainID != nil {
-		parts = append(parts, "chainId "+chain(dom.ChainID))
+		parts = append(parts, []part{text("chainId " + chain(dom.ChainID))})
 	}
 	if dom.VerifyingContract != nil {
-		parts = append(parts, "verifyingContract "+n.addr(*dom.VerifyingContract))
+		parts = append(parts, []part{text("verifyingContract "), n.addr(*dom.VerifyingContract)})
 	}
 	if dom.Salt != nil {
-		parts = append(parts, fmt.Sprintf("salt 0x%x", *dom.Salt))
+		parts = append(parts, []part{text(fmt.Sprintf("salt 0x%x", *dom.Salt))})
 	}
 	if len(parts) == 0 {
-		parts = append(parts, "empty")
+		parts = append(parts, []part{text("empty")})
 	}
-	b.add("domain", "%s", strings.Join(parts, ", "))
+	b.addParts("domain", joinParts(parts, ", ")...)
 	b.add("primary type", "%s", td.PrimaryType())
 	permit(&b, n, td)
 	value(&b, n, "message", td.Message())
@@ -65,7 +64,7 @@ func value(b *builder, n names, path string, v *ethmsg.Value) {
 			value(b, n, fmt.Sprintf("%s[%d]", path, i), e)
 		}
 	case ethmsg.KindAddress:
-		b.add(path, "%s", n.addr(v.Address))
+		b.addParts(path, n.addr(v.Address))
 	case ethmsg.KindBool:
 		b.add(path, "%t", v.Bool)
 	case ethmsg.KindUint, ethmsg.KindInt:
@@ -89,20 +88,20 @@ func permit(b *builder, n names, td *ethmsg.TypedData) {
 	if pm == nil {
 		return
 	}
-	b.add("permit", "%s: %s may move the tokens below", pm.Kind, n.addr(pm.Spender))
+	b.addParts("permit", text(fmt.Sprintf("%s: ", pm.Kind)), n.addr(pm.Spender), text(" may move the tokens below"))
 	if pm.Owner != nil {
-		b.add("permit.owner", "%s", n.addr(*pm.Owner))
+		b.addParts("permit.owner", n.addr(*pm.Owner))
 	}
 	for i, g := range pm.Grants {
 		amount := n.amount(g.Token, g.Amount)
 		if g.Unlimited {
-			amount = "unlimited"
+			amount = text("unlimited")
 		}
-		line := fmt.Sprintf("%s of %s", amount, n.addr(g.Token))
+		parts := []part{amount, text(" of "), n.addr(g.Token)}
 		if g.Expiration != nil {
-			line += fmt.Sprintf(", allowance expires at %s (Unix time)", g.Expiration)
+			parts = append(parts, text(fmt.Sprintf(", allowance expires at %s (Unix time)", g.Expiration)))
 		}
-		b.add(fmt.Sprintf("permit.grants[%d]", i), "%s", line)
+		b.addParts(fmt.Sprintf("permit.grants[%d]", i), parts...)
 	}
 	if pm.Deadline != nil {
 		b.add("permit.deadline", "%s (Unix time; the signature is accepted until then)", pm.Deadline)

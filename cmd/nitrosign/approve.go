@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -249,14 +249,14 @@ func review(w io.Writer, p *api.PendingResponse, approvalDigest [32]byte) (revie
 	}
 	fmt.Fprintf(w, "\n== LOCAL decoding of the request (decoded on this machine: this is what you decide on) ==\n")
 	fmt.Fprintf(w, "client request  %s, stamped %s\n", loc.req.RequestID, time.UnixMilli(loc.req.TimestampMS).UTC().Format(time.RFC3339))
-	fmt.Fprint(w, loc.sum.String())
+	fmt.Fprint(w, loc.shown.String())
 	fmt.Fprintf(w, "approval digest: 0x%x (recomputed here from the request's bytes; matches the server's)\n", approvalDigest)
 
 	fmt.Fprintf(w, "\n== server's summary (from the host; for comparison only; it may add the policy's labels) ==\n")
-	for _, l := range splitLines(p.Summary) {
-		fmt.Fprintln(w, printable(l))
+	for _, l := range p.SummaryLines {
+		fmt.Fprintln(w, printable(l.Key+": "+shownValue(l)))
 	}
-	diffs := compareSummaries(loc, p.Summary)
+	diffs := compareSummaries(loc, p.SummaryLines)
 	if len(diffs) == 0 {
 		fmt.Fprintln(w, "\nThe server's summary agrees with the local decoding (labels and token units aside).")
 		return reviewed{}, nil
@@ -272,13 +272,29 @@ func review(w io.Writer, p *api.PendingResponse, approvalDigest [32]byte) (revie
 	return reviewed{mismatch: true}, nil
 }
 
+// shownValue is a server line's value as it is shown, labels in place, or
+// its bare value when its labels are malformed (compareSummaries reports
+// them).
+func shownValue(l api.SummaryLine) string {
+	v, err := l.Shown()
+	if err != nil {
+		return l.Value
+	}
+	return v
+}
+
 // local is a request decoded on this machine.
 type local struct {
 	req *api.SignRequest
+	// sum is the request's summary without a policy: no labels, token
+	// amounts in raw units, its Values those the enclave computes.
 	sum summary.Summary
-	// fromOK reports whether the server's "from" line names the key the
-	// request names.
-	fromOK func(serverValue string) bool
+	// shown is sum as printed here, its "from" line saying what is known
+	// here of the signing key.
+	shown summary.Summary
+	// keyAddr is the signing key's address when the request names the key
+	// by it.
+	keyAddr *ethtx.Address
 }
 
 // decodeLocally decodes a sign request body as the enclave does (package
@@ -292,87 +308,187 @@ func decodeLocally(body []byte) (*local, error) {
 		return nil, fmt.Errorf("request: %w", err)
 	}
 	req := r.Body
+	loc := &local{req: req}
 	key := summary.Key{ID: req.Key}
 	from := "key " + strconv.Quote(req.Key) + " (its address is not known here)"
-	// The enclave's summary shows "ADDRESS (key ID, PATH)".
-	fromOK := func(v string) bool { return strings.Contains(v, " (key "+req.Key+", ") }
 	if a, err := ethtx.ParseAddress(req.Key); err == nil {
-		key.Address = a
+		key.Address, loc.keyAddr = a, &a
 		from = a.Hex() + " (the signing key, named by its address)"
-		fromOK = func(v string) bool { return strings.HasPrefix(v, a.Hex()+" ") }
 	}
-	sum := summary.Request(r, key, nil)
-	for i := range sum.Lines {
-		if sum.Lines[i].Key == "from" {
-			sum.Lines[i].Value = from
+	loc.sum = summary.Request(r, key, nil)
+	loc.shown.Lines = slices.Clone(loc.sum.Lines)
+	for i := range loc.shown.Lines {
+		if loc.shown.Lines[i].Key == "from" {
+			loc.shown.Lines[i] = summary.Line{Key: "from", Value: from}
 		}
 	}
-	return &local{req: req, sum: sum, fromOK: fromOK}, nil
+	return loc, nil
 }
 
-// policyNames matches what only the policy adds after an address in a
-// summary: a quoted label, or the name of a token.
-var policyNames = regexp.MustCompile(`(0x[0-9a-fA-F]{40}) \((?:"(?:[^"\\]|\\.)*"|[^\s()"]+ token)\)`)
-
-// compareSummaries compares the local summary with the server's text line
-// by line and returns the differences in substance. What the policy adds
-// (labels, token names and units) and the signing key's address are not
-// differences; a different digest, a line missing or added, or any other
-// value that differs is.
-func compareSummaries(loc *local, server string) []string {
+// compareSummaries compares the local summary with the server's, line by
+// line, and returns the differences in substance: a different digest, a
+// line missing or added, a key or a value that differs, a "from" line that
+// does not name the key the request names, or a label that is not one. The
+// labels (what the policy and the enclave's key store add) are fields of
+// their own, ignored as such: the Values are compared byte for byte, and a
+// label inside a value is a different value. A label may only follow an
+// address or show a raw token amount in units, and never names an
+// address: one that would make the server's text say something else of
+// the request than its values is reported.
+func compareSummaries(loc *local, server []api.SummaryLine) []string {
 	var diffs []string
-	lines := splitLines(server)
-	serverDigest := ""
-	for _, l := range lines {
-		if v, ok := strings.CutPrefix(l, "digest: "); ok {
-			serverDigest = v
+	serverDigest, found := "", false
+	for _, l := range server {
+		if l.Key == "digest" {
+			serverDigest, found = l.Value, true
 		}
 	}
 	for _, l := range loc.sum.Lines {
 		if l.Key == "digest" && serverDigest != l.Value {
-			if serverDigest == "" {
+			if !found {
 				diffs = append(diffs, fmt.Sprintf("the server's summary names no signing digest; the local decoding signs %s", l.Value))
 			} else {
 				diffs = append(diffs, fmt.Sprintf("signing digest: the server says %s, the local decoding computes %s", printable(serverDigest), l.Value))
 			}
 		}
 	}
-	if len(lines) != len(loc.sum.Lines) {
-		diffs = append(diffs, fmt.Sprintf("the server's summary has %d lines, the local decoding %d", len(lines), len(loc.sum.Lines)))
+	if len(server) != len(loc.sum.Lines) {
+		diffs = append(diffs, fmt.Sprintf("the server's summary has %d lines, the local decoding %d", len(server), len(loc.sum.Lines)))
 	}
-	for i := 0; i < min(len(lines), len(loc.sum.Lines)); i++ {
+	for i, sl := range server {
+		if _, err := sl.Shown(); err != nil {
+			diffs = append(diffs, fmt.Sprintf("line %d: malformed labels: %s", i+1, printable(err.Error())))
+			continue
+		}
+		for _, d := range checkLabels(sl) {
+			diffs = append(diffs, fmt.Sprintf("%s: %s", printable(sl.Key), d))
+		}
+		if i >= len(loc.sum.Lines) {
+			continue
+		}
 		l := loc.sum.Lines[i]
-		key, value, ok := strings.Cut(lines[i], ": ")
-		if !ok || key != l.Key {
-			diffs = append(diffs, fmt.Sprintf("line %d: the server shows %s where the local decoding shows %q", i+1, printable(lines[i]), l.Key+": "+l.Value))
-			continue
-		}
 		switch {
+		case sl.Key != l.Key:
+			diffs = append(diffs, fmt.Sprintf("line %d: the server shows %s where the local decoding shows %q", i+1, printable(sl.Key+": "+shownValue(sl)), l.Key+": "+l.Value))
 		case l.Key == "from":
-			// The key's address and path are the enclave's to know; the
-			// key must be the one the request names.
-			if !loc.fromOK(value) {
-				diffs = append(diffs, fmt.Sprintf("from: the server shows %s, not the key the request names (%q)", printable(value), loc.req.Key))
+			// The key's address, id and path are the enclave's to know;
+			// the key must be the one the request names.
+			if !namesKey(sl, loc) {
+				diffs = append(diffs, fmt.Sprintf("from: the server shows %s, not the key the request names (%q)", printable(shownValue(sl)), loc.req.Key))
 			}
-			continue
 		case l.Key == "digest":
-			continue // compared above
-		case strings.Contains(l.Value, "(raw units of "):
-			continue // the policy names the token and its units
-		}
-		if policyNames.ReplaceAllString(value, "$1") != l.Value {
-			diffs = append(diffs, fmt.Sprintf("%s: the server shows %s, the local decoding %q", l.Key, printable(value), l.Value))
+			// Compared above.
+		case sl.Value != l.Value:
+			diffs = append(diffs, fmt.Sprintf("%s: the server shows %s, the local decoding %q", l.Key, printable(shownValue(sl)), l.Value))
 		}
 	}
 	return diffs
 }
 
-func splitLines(s string) []string {
-	s = strings.TrimSuffix(s, "\n")
-	if s == "" {
-		return nil
+// namesKey reports whether the server's "from" line names the key the
+// request names: by its address (the line's value), or by its id (the
+// label after the address: " (key ID, PATH)").
+func namesKey(sl api.SummaryLine, loc *local) bool {
+	if !isAddress(sl.Value) {
+		return false
 	}
-	return strings.Split(s, "\n")
+	if loc.keyAddr != nil {
+		return sl.Value == loc.keyAddr.Hex()
+	}
+	return len(sl.Labels) == 1 && sl.Labels[0].At == len(sl.Value) &&
+		strings.HasPrefix(sl.Labels[0].Text, " (key "+loc.req.Key+", ")
+}
+
+// checkLabels returns what is wrong with the labels of a server line whose
+// labels are in order and within its value: a label must follow an
+// address (its label, its token's name, the signing key's id and path,
+// "this key"), or show a raw token amount ("N (raw units of 0x…)", the
+// whole start of the value) in units with the same digits, and it must not
+// name an address.
+func checkLabels(l api.SummaryLine) []string {
+	var out []string
+	for _, lb := range l.Labels {
+		switch {
+		case containsAddress(lb.Text):
+			out = append(out, fmt.Sprintf("the label %s names an address: labels are not checked here, and an address in one may pass for the request's", printable(strconv.Quote(lb.Text))))
+		case lb.At == lb.End && !addressEndsAt(l.Value, lb.At):
+			out = append(out, fmt.Sprintf("the label %s does not follow an address", printable(strconv.Quote(lb.Text))))
+		case lb.At != lb.End && !unitsOf(l.Value[lb.At:lb.End], lb.At, lb.Text):
+			out = append(out, fmt.Sprintf("the label %s shows %s, which is not that raw token amount in units", printable(strconv.Quote(lb.Text)), printable(strconv.Quote(l.Value[lb.At:lb.End]))))
+		}
+	}
+	return out
+}
+
+// isAddress reports whether s is an address: 0x and 40 hex digits.
+func isAddress(s string) bool {
+	if len(s) != 42 || s[:2] != "0x" {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func isWordByte(c byte) bool {
+	return isHex(c) || 'g' <= c && c <= 'z' || 'G' <= c && c <= 'Z' || c == '_'
+}
+
+// addressEndsAt reports whether a whole address (not part of a longer
+// word, such as a digest) ends at offset i of s.
+func addressEndsAt(s string, i int) bool {
+	if i < 42 || !isAddress(s[i-42:i]) {
+		return false
+	}
+	return (i == 42 || !isWordByte(s[i-43])) && (i == len(s) || !isWordByte(s[i]))
+}
+
+// containsAddress reports whether s holds 0x and 40 hex digits anywhere.
+func containsAddress(s string) bool {
+	for i := 0; i+42 <= len(s); i++ {
+		if (s[i+1] == 'x' || s[i+1] == 'X') && s[i] == '0' && isAddress("0x"+s[i+2:i+42]) {
+			return true
+		}
+	}
+	return false
+}
+
+// unitsOf reports whether units (at offset at of the value) is raw, a raw
+// amount "N (raw units of 0x…)" at the start of the value, in a token's
+// units: "D SYMBOL", D the same digits as N with a decimal point
+// (ethtx.FormatUnits).
+func unitsOf(raw string, at int, units string) bool {
+	n, rest, ok := strings.Cut(raw, " (raw units of ")
+	if at != 0 || !ok || !strings.HasSuffix(rest, ")") || !isAddress(strings.TrimSuffix(rest, ")")) || !allDigits(n) {
+		return false
+	}
+	d, sym, ok := strings.Cut(units, " ")
+	if !ok || sym == "" || strings.ContainsAny(sym, " ()") {
+		return false
+	}
+	whole, frac, _ := strings.Cut(d, ".")
+	if !allDigits(whole) || (strings.Contains(d, ".") && !allDigits(frac)) {
+		return false
+	}
+	significant := func(s string) string { return strings.TrimRight(strings.TrimLeft(s, "0"), "0") }
+	return significant(whole+frac) == significant(n)
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // printable returns s as it is if every rune is graphic (spaces included),

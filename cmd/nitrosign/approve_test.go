@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,15 +60,46 @@ func txFixture(t *testing.T, data []byte) approvalFixture {
 	addr, _ := ethtx.ParseAddress(approveKeyHex)
 	// The enclave's summary: with the key's address and path.
 	sum := summary.Transaction(tx, call, summary.Key{ID: "hot-0", Address: addr, Path: "m/44'/60'/0'/0/0"}, tx.SigningHash(), nil)
-	return newFixture(body, sum.String(), tx)
+	return newFixture(body, apiLines(sum), tx)
 }
 
-func newFixture(body []byte, serverSummary string, tx *ethtx.Tx) approvalFixture {
+func newFixture(body []byte, serverSummary []api.SummaryLine, tx *ethtx.Tx) approvalFixture {
 	d := api.ApprovalDigest(body)
+	text, _ := api.SummaryText(serverSummary)
 	return approvalFixture{body: body, tx: tx, pending: api.PendingResponse{
-		Status: api.StatusPendingApproval, ApprovalID: "a1b2", Digest: "0x" + hex.EncodeToString(d[:]), Summary: serverSummary,
+		Status: api.StatusPendingApproval, ApprovalID: "a1b2", Digest: "0x" + hex.EncodeToString(d[:]), Summary: text, SummaryLines: serverSummary,
 		Quorum: 2, Approvals: []string{}, ExpiresAtMS: 1700003600000, AuditSeq: 4, Request: string(body),
 	}}
+}
+
+// apiLines is s as the host serves it.
+func apiLines(s summary.Summary) []api.SummaryLine {
+	out := make([]api.SummaryLine, len(s.Lines))
+	for i, l := range s.Lines {
+		out[i] = api.SummaryLine{Key: l.Key, Value: l.Value}
+		for _, lb := range l.Labels {
+			out[i].Labels = append(out[i].Labels, api.SummaryLabel{At: lb.At, End: lb.End, Text: lb.Text})
+		}
+	}
+	return out
+}
+
+// line returns the server's line of that key, or fails the test.
+func (f *approvalFixture) line(t *testing.T, key string) *api.SummaryLine {
+	t.Helper()
+	for i := range f.pending.SummaryLines {
+		if f.pending.SummaryLines[i].Key == key {
+			return &f.pending.SummaryLines[i]
+		}
+	}
+	t.Fatalf("no %s line in the server's summary", key)
+	return nil
+}
+
+// label puts a label after the address of the server's line of that key.
+func (f *approvalFixture) label(t *testing.T, key, text string) {
+	l := f.line(t, key)
+	l.Labels = append(l.Labels, api.SummaryLabel{At: 42, End: 42, Text: text})
 }
 
 // approveHost is a fake nitrosign-host for the approval endpoints.
@@ -181,7 +213,7 @@ func TestApproveShowsLocalDecodeAndSigns(t *testing.T) {
 	f := txFixture(t, nil)
 	// The host's summary carries the policy's label: no difference in
 	// substance.
-	f.pending.Summary = strings.Replace(f.pending.Summary, "to: "+approveTo, "to: "+approveTo+` ("treasury (cold)")`, 1)
+	f.label(t, "to", ` ("treasury (cold)")`)
 	h := newApproveHost(t, f.pending)
 	s, keyFile := approverKey(t, stamp.Ed25519)
 	code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
@@ -253,7 +285,7 @@ func TestApproveRefusesLyingDigest(t *testing.T) {
 func TestApproveSummaryMismatch(t *testing.T) {
 	f := txFixture(t, nil)
 	// The host's summary shows another value (and so another digest).
-	f.pending.Summary = strings.Replace(f.pending.Summary, "value: 1.5 ETH", "value: 0.015 ETH", 1)
+	f.line(t, "value").Value = "0.015 ETH"
 	h := newApproveHost(t, f.pending)
 	_, keyFile := approverKey(t, stamp.Ed25519)
 	code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
@@ -271,7 +303,7 @@ func TestApproveSummaryMismatch(t *testing.T) {
 
 	// A different signing digest is named as such.
 	f = txFixture(t, nil)
-	f.pending.Summary = strings.Replace(f.pending.Summary, fmt.Sprintf("digest: 0x%x", f.tx.SigningHash()), "digest: 0x"+strings.Repeat("ab", 32), 1)
+	f.line(t, "digest").Value = "0x" + strings.Repeat("ab", 32)
 	h = newApproveHost(t, f.pending)
 	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
 	if code != 1 || !strings.Contains(out, "signing digest: the server says 0x"+strings.Repeat("ab", 32)) {
@@ -279,7 +311,7 @@ func TestApproveSummaryMismatch(t *testing.T) {
 	}
 	// And another signing key.
 	f = txFixture(t, nil)
-	f.pending.Summary = strings.Replace(f.pending.Summary, "(key hot-0, ", "(key hot-9, ", 1)
+	f.line(t, "from").Labels[0].Text = " (key hot-9, m/44'/60'/0'/0/0)"
 	h = newApproveHost(t, f.pending)
 	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
 	if code != 1 || !strings.Contains(out, `not the key the request names ("hot-0")`) {
@@ -287,7 +319,7 @@ func TestApproveSummaryMismatch(t *testing.T) {
 	}
 	// So is a line the server hides.
 	f = txFixture(t, nil)
-	f.pending.Summary = strings.Replace(f.pending.Summary, "call: none\n", "", 1)
+	f.pending.SummaryLines = slices.DeleteFunc(f.pending.SummaryLines, func(l api.SummaryLine) bool { return l.Key == "call" })
 	h = newApproveHost(t, f.pending)
 	code, out, _ = runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
 	if code != 1 || !strings.Contains(out, "the server's summary has 8 lines, the local decoding 9") {
@@ -337,7 +369,7 @@ func TestApproveReject(t *testing.T) {
 
 func TestApproveUndecodable(t *testing.T) {
 	body := []byte(`{"request_id":"r","timestamp_ms":1,"key":"hot-0","eth_transaction":{"unsigned":"0x05c0"}}`)
-	f := newFixture(body, "request: something\n", nil)
+	f := newFixture(body, []api.SummaryLine{{Key: "request", Value: "something"}}, nil)
 	h := newApproveHost(t, f.pending)
 	_, keyFile := approverKey(t, stamp.Ed25519)
 	code, _, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
@@ -370,7 +402,10 @@ func TestApproveMessages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := newFixture(body, loc.sum.String(), nil)
+			// The enclave's summary names the key by its id and path.
+			sum := apiLines(loc.sum)
+			sum[1].Labels[0].Text = " (key hot-0, m/44'/60'/0'/0/0)"
+			f := newFixture(body, sum, nil)
 			h := newApproveHost(t, f.pending)
 			code, out, errOut := runCLI(t, "", "approvals", "show", "--host", h.srv.URL, "--id", "a1b2")
 			if code != 0 {
@@ -387,7 +422,7 @@ func TestApproveMessages(t *testing.T) {
 
 func TestApprovalsShowQuotesHostText(t *testing.T) {
 	f := txFixture(t, nil)
-	f.pending.Summary = "request: EIP-1559 transaction\x1b[2J\rall good\n"
+	f.pending.SummaryLines = []api.SummaryLine{{Key: "request", Value: "EIP-1559 transaction\x1b[2J\rall good"}}
 	f.pending.Approvals = []string{"bob\x1b[31m"}
 	h := newApproveHost(t, f.pending)
 	code, out, errOut := runCLI(t, "", "approvals", "show", "--host", h.srv.URL, "--id", "a1b2")
@@ -426,7 +461,7 @@ func TestSignPendingExitStatus(t *testing.T) {
 		mu.Lock()
 		got = b
 		mu.Unlock()
-		f := newFixture(b, "request: EIP-1559 transaction\n", nil)
+		f := newFixture(b, []api.SummaryLine{{Key: "request", Value: "EIP-1559 transaction"}}, nil)
 		f.pending.Request = ""
 		reply(w, 202, f.pending)
 	}))
@@ -445,4 +480,107 @@ func TestSignPendingExitStatus(t *testing.T) {
 	if !strings.Contains(errOut, "pending approval: approval a1b2") || !strings.Contains(errOut, fmt.Sprintf("0x%x", d)) || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("pending sign stderr %q", errOut)
 	}
+}
+
+// TestApproveComparesStructures: the server's summary lines are compared
+// with the local decoding's as structures: keys in order and values byte
+// for byte, labels ignored as the fields they are, and a label that would
+// make the server's text say another thing of the request reported.
+func TestApproveComparesStructures(t *testing.T) {
+	const evil = "0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516"
+	usdc := abiCall(t, "a9059cbb", "0000000000000000000000002222222222222222222222222222222222222222", "000000000000000000000000000000000000000000000000000000000016e360")
+	// units shows call.amount (1500000 raw units) as text.
+	units := func(text string) func(t *testing.T, f *approvalFixture) {
+		return func(t *testing.T, f *approvalFixture) {
+			l := f.line(t, "call.amount")
+			l.Labels = []api.SummaryLabel{{At: 0, End: len(l.Value), Text: text}}
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte // calldata: an ERC-20 transfer when set, else a plain ETH transfer
+		change func(t *testing.T, f *approvalFixture)
+		want   string // a difference reported; "" for agreement
+	}{
+		{name: "agrees", change: func(*testing.T, *approvalFixture) {}},
+		{name: "agrees with labels and units", data: usdc, change: func(t *testing.T, f *approvalFixture) {
+			f.label(t, "to", " (USDC token)")
+			f.label(t, "call.to", ` ("treasury")`)
+			units("1.5 USDC")(t, f)
+		}},
+		{name: "forged value with a legit label", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "to").Value = evil
+			f.label(t, "to", ` ("treasury")`)
+		}, want: `to: the server shows ` + evil + ` ("treasury"), the local decoding "` + approveTo + `"`},
+		{name: "label smuggles an address", change: func(t *testing.T, f *approvalFixture) {
+			f.label(t, "to", ` ("treasury, now at `+evil+`")`)
+		}, want: `to: the label "` + ` (\"treasury, now at ` + evil + `\")" names an address`},
+		{name: "label replaces the address", change: func(t *testing.T, f *approvalFixture) {
+			l := f.line(t, "to")
+			l.Labels = []api.SummaryLabel{{At: 0, End: 42, Text: "0xEvil…"}}
+		}, want: `to: the label "0xEvil…" shows "` + approveTo + `", which is not that raw token amount in units`},
+		{name: "label inside the value", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "to").Value = approveTo + ` ("treasury")`
+		}, want: `to: the server shows ` + approveTo + ` ("treasury"), the local decoding "` + approveTo + `"`},
+		{name: "label in the digest", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "digest").Labels = []api.SummaryLabel{{At: 42, End: 42, Text: " (ok)"}}
+		}, want: `digest: the label " (ok)" does not follow an address`},
+		{name: "forged units", data: usdc, change: units("9.9 USDC"), want: `call.amount: the label "9.9 USDC" shows "1500000 (raw units of 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48)", which is not that raw token amount in units`},
+		{name: "units without a token", data: usdc, change: units("1.5"), want: "which is not that raw token amount in units"},
+		{name: "malformed labels", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "to").Labels = []api.SummaryLabel{{At: 50, End: 50, Text: "x"}}
+		}, want: "line 5: malformed labels"},
+		{name: "missing line", change: func(t *testing.T, f *approvalFixture) {
+			f.pending.SummaryLines = f.pending.SummaryLines[:len(f.pending.SummaryLines)-2]
+		}, want: "the server's summary names no signing digest"},
+		{name: "extra line", change: func(t *testing.T, f *approvalFixture) {
+			n := len(f.pending.SummaryLines)
+			f.pending.SummaryLines = slices.Insert(f.pending.SummaryLines, n-1, api.SummaryLine{Key: "note", Value: "all good"})
+		}, want: "the server's summary has 10 lines, the local decoding 9"},
+		{name: "different key", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "nonce").Key = "nonce "
+		}, want: `line 4: the server shows nonce : 7 where the local decoding shows "nonce: 7"`},
+		{name: "different digest", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "digest").Value = "0x" + strings.Repeat("ab", 32)
+		}, want: "signing digest: the server says 0x" + strings.Repeat("ab", 32)},
+		{name: "from another key", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "from").Labels[0].Text = " (key hot-00, m/0)"
+		}, want: `from: the server shows ` + approveKeyHex + ` (key hot-00, m/0), not the key the request names ("hot-0")`},
+		{name: "from without the key", change: func(t *testing.T, f *approvalFixture) {
+			f.line(t, "from").Labels = nil
+		}, want: `not the key the request names ("hot-0")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := txFixture(t, tc.data)
+			tc.change(t, &f)
+			loc, err := decodeLocally(f.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs := compareSummaries(loc, f.pending.SummaryLines)
+			switch {
+			case tc.want == "" && len(diffs) != 0:
+				t.Fatalf("differences reported: %q", diffs)
+			case tc.want != "" && !slices.ContainsFunc(diffs, func(d string) bool { return strings.Contains(d, tc.want) }):
+				t.Fatalf("differences %q, want one saying %q", diffs, tc.want)
+			}
+			// The command: --yes approves only what agrees.
+			h := newApproveHost(t, f.pending)
+			_, keyFile := approverKey(t, stamp.Ed25519)
+			code, out, errOut := runCLI(t, "", "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice", "--yes")
+			if agrees := tc.want == ""; agrees != (code == 0) || agrees != (len(h.posts()) == 1) || agrees == strings.Contains(out, "WARNING") {
+				t.Fatalf("exit %d, %d posts: %s\n%s", code, len(h.posts()), errOut, out)
+			}
+		})
+	}
+}
+
+// abiCall builds calldata: a selector then 32-byte words, in hex.
+func abiCall(t *testing.T, selector string, words ...string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(selector + strings.Join(words, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
