@@ -3,7 +3,6 @@ package nsm_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,53 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire/nsmwiretest"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
-	"github.com/nitrosign/nitrosign/internal/strictcbor"
 	"github.com/nitrosign/nitrosign/transport"
 )
-
-// fakeDevice is the device behind the server in these tests: its document is a
-// readable rendering of the request, its random bytes count up, and it
-// refuses a nonce of "refuse".
-type fakeDevice struct {
-	mu     sync.Mutex
-	next   byte
-	reads  int
-	closed bool
-}
-
-func fakeDocument(req nsm.AttestRequest) []byte {
-	return fmt.Appendf(nil, "doc(%x,%x,%x)", req.Nonce, req.UserData, req.PublicKey)
-}
-
-func (f *fakeDevice) Attest(ctx context.Context, req nsm.AttestRequest) ([]byte, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	if string(req.Nonce) == "refuse" {
-		return nil, errors.New("fake: refused as asked")
-	}
-	if string(req.Nonce) == "long error" {
-		return nil, errors.New(strings.Repeat("é", 1000))
-	}
-	return fakeDocument(req), nil
-}
-
-func (f *fakeDevice) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	for i := range p {
-		p[i] = f.next
-		f.next++
-	}
-	return len(p), nil
-}
-
-func (f *fakeDevice) Close() error { f.closed = true; return nil }
 
 // serveFake returns a remote device talking to the simulator's server,
 // nsmsim.ServeConn, with d over net.Pipe, and the channel ServeConn's
@@ -86,26 +44,8 @@ func rawServer(t *testing.T, serve func(net.Conn)) nsm.Device {
 	return r
 }
 
-func frame(p []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
-}
-
-// wireEncMode is the protocol's encoding (package nsmwire's): core
-// deterministic, nil byte strings as empty ones.
-var wireEncMode = strictcbor.EncMode(cbor.NilContainerAsEmpty)
-
-// mustEncode encodes v as the protocol would, valid or not.
-func mustEncode(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := wireEncMode.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestRemoteAttest(t *testing.T) {
-	r, _ := serveFake(t, &fakeDevice{})
+	r, _ := serveFake(t, &nsmwiretest.FakeDevice{})
 	for _, req := range []nsm.AttestRequest{
 		{},
 		{Nonce: []byte("nonce")},
@@ -115,14 +55,14 @@ func TestRemoteAttest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fakeDocument(req); !bytes.Equal(doc, want) {
+		if want := nsmwiretest.Document(req); !bytes.Equal(doc, want) {
 			t.Errorf("document %.40q, want %.40q", doc, want)
 		}
 	}
 }
 
 func TestRemoteRead(t *testing.T) {
-	f := &fakeDevice{}
+	f := &nsmwiretest.FakeDevice{}
 	r, _ := serveFake(t, f)
 	var all []byte
 	for _, n := range []int{0, 1, nsm.MaxRandomChunk, 2*nsm.MaxRandomChunk + 5} {
@@ -139,13 +79,13 @@ func TestRemoteRead(t *testing.T) {
 		}
 	}
 	// 1 + 1 + 3 requests: at most nsm.MaxRandomChunk bytes each.
-	if f.reads != 5 {
-		t.Errorf("%d random requests, want 5", f.reads)
+	if f.Reads() != 5 {
+		t.Errorf("%d random requests, want 5", f.Reads())
 	}
 }
 
 func TestRemoteRefusalKeepsConnection(t *testing.T) {
-	r, _ := serveFake(t, &fakeDevice{})
+	r, _ := serveFake(t, &nsmwiretest.FakeDevice{})
 	_, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: []byte("refuse")})
 	var refused *nsm.RemoteError
 	if !errors.As(err, &refused) || refused.Message != "fake: refused as asked" {
@@ -192,18 +132,18 @@ func TestRemoteRefusesBadResponses(t *testing.T) {
 		want   string
 	}{
 		{name: "closes", attest: true, answer: nil, want: "EOF"},
-		{name: "garbage", attest: true, answer: frame([]byte("garbage")), want: "malformed response"},
-		{name: "truncated frame", attest: true, answer: frame(mustEncode(t, ok(nsmwire.OpAttest)))[:10], want: "unexpected EOF"},
+		{name: "garbage", attest: true, answer: nsmwiretest.Frame([]byte("garbage")), want: "malformed response"},
+		{name: "truncated frame", attest: true, answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, ok(nsmwire.OpAttest)))[:10], want: "unexpected EOF"},
 		{name: "oversized frame", attest: true, answer: []byte{0, 0, 0x44, 1}, want: "frame too large"},
 		{name: "empty frame", attest: true, answer: []byte{0, 0, 0, 0}, want: "empty frame"},
-		{name: "wrong op", attest: true, answer: frame(mustEncode(t, ok(nsmwire.OpRandom))), want: "response of op 2 to a request of op 1"},
-		{name: "wrong op error", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Error: "x"})), want: "error response for op 2"},
-		{name: "malformed-request error", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpNone, Error: "bad"})), want: "refused the request as malformed: bad"},
-		{name: "version 2", attest: true, answer: frame(mustEncode(t, &nsmwire.Response{Version: 2, Op: nsmwire.OpAttest, Document: []byte("d")})), want: "unsupported version 2"},
-		{name: "short random", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: []byte{1}})), want: "asked for 8 random bytes, got 1"},
-		{name: "long random", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 9)})), want: "asked for 8 random bytes, got 9"},
-		{name: "error with result", answer: frame(mustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 8), Error: "x"})), want: "error response with a result"},
-		{name: "unknown key", attest: true, answer: frame(append([]byte{0xa6}, mustEncode(t, ok(nsmwire.OpAttest))[1:]...)), want: "malformed response"},
+		{name: "wrong op", attest: true, answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, ok(nsmwire.OpRandom))), want: "response of op 2 to a request of op 1"},
+		{name: "wrong op error", attest: true, answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Error: "x"})), want: "error response for op 2"},
+		{name: "malformed-request error", attest: true, answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpNone, Error: "bad"})), want: "refused the request as malformed: bad"},
+		{name: "version 2", attest: true, answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 2, Op: nsmwire.OpAttest, Document: []byte("d")})), want: "unsupported version 2"},
+		{name: "short random", answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: []byte{1}})), want: "asked for 8 random bytes, got 1"},
+		{name: "long random", answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 9)})), want: "asked for 8 random bytes, got 9"},
+		{name: "error with result", answer: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: make([]byte, 8), Error: "x"})), want: "error response with a result"},
+		{name: "unknown key", attest: true, answer: nsmwiretest.Frame(append([]byte{0xa6}, nsmwiretest.MustEncode(t, ok(nsmwire.OpAttest))[1:]...)), want: "malformed response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,7 +248,7 @@ func TestOpenSpec(t *testing.T) {
 			if err != nil {
 				return
 			}
-			go nsmsim.ServeConn(context.Background(), c, &fakeDevice{})
+			go nsmsim.ServeConn(context.Background(), c, &nsmwiretest.FakeDevice{})
 		}
 	}()
 	enclave := &transport.UnixVsock{Dir: dir, CID: transport.DefaultEnclaveCID}
@@ -362,7 +302,7 @@ func TestDialRemoteRedials(t *testing.T) {
 				return
 			}
 			accepted <- c
-			go nsmsim.ServeConn(context.Background(), c, &fakeDevice{})
+			go nsmsim.ServeConn(context.Background(), c, &nsmwiretest.FakeDevice{})
 		}
 	}()
 	d, err := nsm.DialRemote(context.Background(), &transport.UnixVsock{Dir: dir, CID: 16}, transport.ParentCID, 9000)
@@ -388,14 +328,14 @@ func TestDialRemoteRedials(t *testing.T) {
 // TestRemoteConcurrent runs requests from many goroutines on one
 // connection under -race: exchanges must not interleave.
 func TestRemoteConcurrent(t *testing.T) {
-	r, _ := serveFake(t, &fakeDevice{})
+	r, _ := serveFake(t, &nsmwiretest.FakeDevice{})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 20 {
 				nonce := fmt.Appendf(nil, "%d-%d", i, j)
 				doc, err := r.Attest(context.Background(), nsm.AttestRequest{Nonce: nonce})
-				if err != nil || !bytes.Equal(doc, fakeDocument(nsm.AttestRequest{Nonce: nonce})) {
+				if err != nil || !bytes.Equal(doc, nsmwiretest.Document(nsm.AttestRequest{Nonce: nonce})) {
 					t.Errorf("Attest = %q, %v", doc, err)
 					return
 				}

@@ -27,13 +27,16 @@ var layerNames = map[layer]string{shared: "shared", inside: "enclave", outside: 
 func layerOf(p string) layer {
 	under := func(dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 	switch {
+	case strings.HasSuffix(p[strings.LastIndex(p, "/")+1:], "test"):
+		// devstacktest, nsmwiretest and the like: helpers of tests.
+		return testSupport
 	case under("enclave"):
 		return inside
 	case under("host"):
 		return outside
 	case under("internal/sim"):
 		return sim
-	case under("internal/devstack/devstacktest"), under("internal/testgen"), under("internal/abitest"),
+	case under("internal/testgen"), under("internal/abitest"),
 		under("internal/fuzzseed"), under("internal/docscheck"), under("internal/layout"):
 		return testSupport
 	case under("internal/devstack"), under("internal/chaos"), under("internal/loadgen"):
@@ -172,6 +175,8 @@ func TestRules(t *testing.T) {
 		{"cmd/nitrosign-host", "host", true},
 		{"internal/devstack/devstacktest", "internal/devstack", true},
 		{"internal/devstack", "internal/devstack/devstacktest", false},
+		{"enclave/nsm", "enclave/nsm/nsmwire/nsmwiretest", false},
+		{"internal/sim/nsmsim", "enclave/nsm/nsmwire/nsmwiretest", false},
 	} {
 		if ok, why := allowed(tc.from, tc.to); ok != tc.ok {
 			t.Errorf("allowed(%s, %s) = %v (%s), want %v", tc.from, tc.to, ok, why, tc.ok)

@@ -3,70 +3,20 @@ package nsmsim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire"
+	"github.com/nitrosign/nitrosign/enclave/nsm/nsmwire/nsmwiretest"
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
-	"github.com/nitrosign/nitrosign/internal/strictcbor"
-	"github.com/nitrosign/nitrosign/transport"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
-
-// fakeDevice is the device behind ServeConn in these tests: its document
-// is a readable rendering of the request, its random bytes count up, and
-// it refuses a nonce of "refuse". (Package nsm's tests have the same one,
-// behind their server.)
-type fakeDevice struct {
-	mu   sync.Mutex
-	next byte
-}
-
-func (f *fakeDevice) Attest(ctx context.Context, req nsm.AttestRequest) ([]byte, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	if string(req.Nonce) == "refuse" {
-		return nil, errors.New("fake: refused as asked")
-	}
-	return fmt.Appendf(nil, "doc(%x,%x,%x)", req.Nonce, req.UserData, req.PublicKey), nil
-}
-
-func (f *fakeDevice) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := range p {
-		p[i] = f.next
-		f.next++
-	}
-	return len(p), nil
-}
-
-func (f *fakeDevice) Close() error { return nil }
-
-// wireEncMode is the protocol's encoding (package nsmwire's): core
-// deterministic, nil byte strings as empty ones.
-var wireEncMode = strictcbor.EncMode(cbor.NilContainerAsEmpty)
-
-// mustEncode encodes v as the protocol would, valid or not.
-func mustEncode(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := wireEncMode.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // TestServeConnRefuses: the server answers a malformed request with an
 // error response of op 0, then closes the connection.
@@ -77,31 +27,31 @@ func TestServeConnRefuses(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{name: "garbage", in: frame([]byte("garbage")), want: "malformed request"},
+		{name: "garbage", in: nsmwiretest.Frame([]byte("garbage")), want: "malformed request"},
 		{name: "oversized frame", in: []byte{0, 0, 0x10, 1}, want: "frame too large: 4097 bytes, limit 4096"},
 		{name: "huge frame", in: []byte{0xff, 0xff, 0xff, 0xff}, want: "frame too large"},
 		{name: "empty frame", in: []byte{0, 0, 0, 0}, want: "empty frame"},
-		{name: "version 2", in: frame(mustEncode(t, &nsmwire.Request{Version: 2, Op: nsmwire.OpRandom, Length: 4})), want: "unsupported version 2"},
-		{name: "version 2 with new fields", in: frame(mustEncode(t, map[uint64]any{1: 2, 2: 1, 9: "new"})), want: "unsupported version 2"},
-		{name: "unknown op", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: 3})), want: "unknown op 3"},
-		{name: "random of 0", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom})), want: "random request for 0 bytes"},
-		{name: "random too many", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk + 1})), want: "random request for 4097 bytes"},
-		{name: "random with nonce", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 1, Nonce: []byte{1}})), want: "random request with attestation fields"},
-		{name: "attest with length", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Length: 1})), want: "attest request with a length"},
-		{name: "nonce too large", in: frame(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: make([]byte, nsmwire.MaxFieldSize+1)})), want: "nonce is 1025 bytes"},
-		{name: "missing field", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 6: 4})), want: "not in canonical encoding"},
-		{name: "null field", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 3: nil, 4: []byte{}, 5: []byte{}, 6: 4})), want: "not in canonical encoding"},
-		{name: "non-shortest integer", in: frame(bytes.Replace(mustEncode(t, valid), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)), want: "not in canonical encoding"},
-		{name: "trailing bytes", in: frame(append(mustEncode(t, valid), 0)), want: "malformed request"},
-		{name: "tag", in: frame(append([]byte{0xd8, 0x18}, mustEncode(t, valid)...)), want: "malformed request"},
-		{name: "text for bytes", in: frame(mustEncode(t, map[uint64]any{1: 1, 2: 1, 3: "n", 4: []byte{}, 5: []byte{}, 6: 0})), want: "malformed request"},
-		{name: "array", in: frame(mustEncode(t, []any{1, 2})), want: "malformed request"},
+		{name: "version 2", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 2, Op: nsmwire.OpRandom, Length: 4})), want: "unsupported version 2"},
+		{name: "version 2 with new fields", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, map[uint64]any{1: 2, 2: 1, 9: "new"})), want: "unsupported version 2"},
+		{name: "unknown op", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: 3})), want: "unknown op 3"},
+		{name: "random of 0", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom})), want: "random request for 0 bytes"},
+		{name: "random too many", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk + 1})), want: "random request for 4097 bytes"},
+		{name: "random with nonce", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 1, Nonce: []byte{1}})), want: "random request with attestation fields"},
+		{name: "attest with length", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Length: 1})), want: "attest request with a length"},
+		{name: "nonce too large", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: make([]byte, nsmwire.MaxFieldSize+1)})), want: "nonce is 1025 bytes"},
+		{name: "missing field", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, map[uint64]any{1: 1, 2: 2, 6: 4})), want: "not in canonical encoding"},
+		{name: "null field", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, map[uint64]any{1: 1, 2: 2, 3: nil, 4: []byte{}, 5: []byte{}, 6: 4})), want: "not in canonical encoding"},
+		{name: "non-shortest integer", in: nsmwiretest.Frame(bytes.Replace(nsmwiretest.MustEncode(t, valid), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)), want: "not in canonical encoding"},
+		{name: "trailing bytes", in: nsmwiretest.Frame(append(nsmwiretest.MustEncode(t, valid), 0)), want: "malformed request"},
+		{name: "tag", in: nsmwiretest.Frame(append([]byte{0xd8, 0x18}, nsmwiretest.MustEncode(t, valid)...)), want: "malformed request"},
+		{name: "text for bytes", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, map[uint64]any{1: 1, 2: 1, 3: "n", 4: []byte{}, 5: []byte{}, 6: 0})), want: "malformed request"},
+		{name: "array", in: nsmwiretest.Frame(nsmwiretest.MustEncode(t, []any{1, 2})), want: "malformed request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, s := net.Pipe()
 			errc := make(chan error, 1)
-			go func() { errc <- ServeConn(context.Background(), s, &fakeDevice{}) }()
+			go func() { errc <- ServeConn(context.Background(), s, &nsmwiretest.FakeDevice{}) }()
 			defer c.Close()
 			go c.Write(tt.in)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -130,7 +80,7 @@ func TestServeConnEnds(t *testing.T) {
 	// A clean close by the client ends ServeConn with nil.
 	c, s := net.Pipe()
 	errc := make(chan error, 1)
-	go func() { errc <- ServeConn(context.Background(), s, &fakeDevice{}) }()
+	go func() { errc <- ServeConn(context.Background(), s, &nsmwiretest.FakeDevice{}) }()
 	r := nsm.NewRemote(c)
 	if _, err := r.Read(make([]byte, 3)); err != nil {
 		t.Fatal(err)
@@ -144,7 +94,7 @@ func TestServeConnEnds(t *testing.T) {
 	defer c2.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc2 := make(chan error, 1)
-	go func() { errc2 <- ServeConn(ctx, s2, &fakeDevice{}) }()
+	go func() { errc2 <- ServeConn(ctx, s2, &nsmwiretest.FakeDevice{}) }()
 	cancel()
 	select {
 	case err := <-errc2:
@@ -156,74 +106,6 @@ func TestServeConnEnds(t *testing.T) {
 	}
 }
 
-// scriptConn is a connection whose peer's bytes are a script: reads return
-// the script then io.EOF, writes are kept.
-type scriptConn struct {
-	mu     sync.Mutex
-	in     *bytes.Reader
-	out    bytes.Buffer
-	closed bool
-}
-
-func newScriptConn(script []byte) *scriptConn { return &scriptConn{in: bytes.NewReader(script)} }
-
-func (c *scriptConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.in.Read(p)
-}
-
-func (c *scriptConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.out.Write(p)
-}
-
-func (c *scriptConn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	return nil
-}
-
-func (c *scriptConn) written() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Clone(c.out.Bytes())
-}
-
-func (c *scriptConn) LocalAddr() net.Addr              { return transport.Addr{} }
-func (c *scriptConn) RemoteAddr() net.Addr             { return transport.Addr{} }
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
-
-// validRequests reports how many requests stream holds, and whether it is
-// nothing but valid request frames.
-func validRequests(stream []byte) (int, bool) {
-	r := bytes.NewReader(stream)
-	n := 0
-	for {
-		p, err := nsmwire.ReadFrame(r, nsmwire.MaxRequestFrame)
-		if err == io.EOF {
-			return n, true
-		}
-		if err != nil {
-			return n, false
-		}
-		if _, err := nsmwire.UnmarshalRequest(p); err != nil {
-			return n, false
-		}
-		n++
-	}
-}
-
 // FuzzServeConn feeds a byte stream as requests to ServeConn: it never
 // panics, writes only valid responses, ends cleanly exactly when the stream
 // is nothing but valid requests, and then answers each one. (Until the
@@ -231,10 +113,10 @@ func validRequests(stream []byte) (int, bool) {
 // FuzzRemote, which now fuzzes the client alone; the seeds are the same.)
 func FuzzServeConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		sc := newScriptConn(stream)
-		err := ServeConn(context.Background(), sc, &fakeDevice{})
+		sc := nsmwiretest.NewScriptConn(stream)
+		err := ServeConn(context.Background(), sc, &nsmwiretest.FakeDevice{})
 		var answers int
-		out := bytes.NewReader(sc.written())
+		out := bytes.NewReader(sc.Written())
 		for {
 			p, rerr := nsmwire.ReadFrame(out, nsmwire.MaxResponseFrame)
 			if rerr == io.EOF {
@@ -248,7 +130,7 @@ func FuzzServeConn(f *testing.F) {
 			}
 			answers++
 		}
-		n, valid := validRequests(stream)
+		n, valid := nsmwiretest.ValidRequests(stream)
 		switch {
 		case valid && err != nil:
 			t.Fatalf("valid requests, but ServeConn = %v", err)
@@ -262,51 +144,8 @@ func FuzzServeConn(f *testing.F) {
 	})
 }
 
-// seedServeConn returns the named seeds of FuzzServeConn: valid requests,
-// valid responses (which a server must refuse as requests), and the near
-// misses of the refusal tests. They are package nsm's FuzzRemote seeds.
-func seedServeConn(t testing.TB) map[string][]byte {
-	req := func(r *nsmwire.Request) []byte { return frame(mustEncode(t, r)) }
-	resp := func(r *nsmwire.Response) []byte { return frame(mustEncode(t, r)) }
-	attest := req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: []byte("nonce"), UserData: []byte("user"), PublicKey: []byte("key")})
-	random := req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 16})
-	attested := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpAttest, Document: []byte("document")})
-	randomed := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: bytes.Repeat([]byte{7}, 16)})
-	refused := resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpAttest, Error: "refused"})
-	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
-	return map[string][]byte{
-		"valid_attest_request":         attest,
-		"valid_empty_attest_request":   req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest}),
-		"valid_refused_attest_request": req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: []byte("refuse")}),
-		"valid_random_request":         random,
-		"valid_random_request_max":     req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk}),
-		"valid_requests":               cat(attest, random, attest),
-		"valid_client_script":          cat(attested, randomed),
-		"valid_client_script_refusal":  cat(refused, randomed),
-		"bad_empty_stream":             {},
-		"bad_garbage":                  frame([]byte("garbage")),
-		"bad_http":                     []byte("GET / HTTP/1.1\r\n\r\n"),
-		"bad_huge_frame":               {0xff, 0xff, 0xff, 0xff},
-		"bad_empty_frame":              {0, 0, 0, 0},
-		"bad_short_header":             {0, 0},
-		"bad_truncated":                attest[:len(attest)-1],
-		"bad_trailing_after_frame":     cat(random, []byte{0}),
-		"bad_version_2":                req(&nsmwire.Request{Version: 2, Op: nsmwire.OpRandom, Length: 16}),
-		"bad_unknown_op":               req(&nsmwire.Request{Version: 1, Op: 3}),
-		"bad_random_length_0":          req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom}),
-		"bad_random_length_large":      req(&nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: nsmwire.MaxRandomChunk + 1}),
-		"bad_nonce_too_large":          req(&nsmwire.Request{Version: 1, Op: nsmwire.OpAttest, Nonce: make([]byte, nsmwire.MaxFieldSize+1)}),
-		"bad_missing_field":            frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 6: 16})),
-		"bad_non_shortest":             frame(bytes.Replace(mustEncode(t, &nsmwire.Request{Version: 1, Op: nsmwire.OpRandom, Length: 4}), []byte{0x06, 0x04}, []byte{0x06, 0x18, 0x04}, 1)),
-		"bad_unknown_key":              frame(mustEncode(t, map[uint64]any{1: 1, 2: 2, 3: []byte{}, 4: []byte{}, 5: []byte{}, 6: 16, 7: 0})),
-		"bad_response_short_random":    cat(attested, resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpRandom, Random: []byte{1}})),
-		"bad_response_wrong_op":        randomed,
-		"bad_response_error_op_0":      resp(&nsmwire.Response{Version: 1, Op: nsmwire.OpNone, Error: "malformed request"}),
-	}
-}
-
 // TestSeedCorpus checks that testdata/fuzz holds every seed, as written by
 // go test ./internal/sim/nsmsim -run TestSeedCorpus -update-corpus.
 func TestSeedCorpus(t *testing.T) {
-	fuzzseed.Sync(t, "FuzzServeConn", "seed_", '_', seedServeConn(t), *updateCorpus, "go test ./internal/sim/nsmsim -run TestSeedCorpus -update-corpus")
+	fuzzseed.Sync(t, "FuzzServeConn", "seed_", '_', nsmwiretest.Streams(t), *updateCorpus, "go test ./internal/sim/nsmsim -run TestSeedCorpus -update-corpus")
 }
