@@ -186,7 +186,7 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 // checkpointRequest answers the host's poll: it records the host's
 // acknowledgement and returns a newly sealed checkpoint when the state
 // changed since the last one.
-func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
+func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) (proto.Message, error) {
 	// The admin commands carried out are read first: each is marked after
 	// its effect is in place, so everything read below holds the effect
 	// of every command in spent. An admin answer waits for the
@@ -195,10 +195,10 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	spent, spentMarks := e.spent.snapshot(now)
 	v := e.v.Load()
 	if v == nil {
-		return errLocked()
+		return nil, errLocked()
 	}
 	if e.keyService == nil {
-		return &proto.CheckpointResponse{Sealed: []byte{}} // ephemeral: nothing survives a restart
+		return &proto.CheckpointResponse{Sealed: []byte{}}, nil // ephemeral: nothing survives a restart
 	}
 	e.cpMu.Lock()
 	defer e.cpMu.Unlock()
@@ -230,7 +230,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	if rs.tracker.Dirty() || e.cpLimits == nil {
 		gen, snap, err := rs.tracker.Checkpoint(now)
 		if err != nil {
-			return refuse(refusal.CodeInternal, "%v", err)
+			return nil, refuse(refusal.CodeInternal, "%v", err)
 		}
 		e.cpLimits, e.cpLimitsGen = snap, gen
 	}
@@ -243,9 +243,9 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
 	if e.cpSealed != nil && state == e.cpLast {
 		if e.cpAcked == e.cpGen {
-			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
+			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}, nil
 		}
-		return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: e.cpSealed}
+		return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: e.cpSealed}, nil
 	}
 	c := &checkpoint{
 		Generation:    e.cpGen + 1,
@@ -267,10 +267,10 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	e.cpGen, e.cpSealed, e.cpLast, e.cpAckLimits = c.Generation, sealed, state, e.cpLimitsGen
-	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}
+	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}, nil
 }
 
 // cpState is what a checkpoint depends on, to tell whether a new one is

@@ -272,9 +272,9 @@ func (e *Enclave) startEphemeral() error {
 	// An ephemeral enclave adds no keys later: the master key goes.
 	v.master.Zero()
 	v.master = nil
-	if _, perr := e.boot(v, bootStatus{}); perr != nil {
+	if _, err := e.boot(v, bootStatus{}); err != nil {
 		v.destroy()
-		return errors.New(perr.Message)
+		return errors.New(message(err))
 	}
 	e.v.Store(v)
 	return nil
@@ -286,10 +286,10 @@ func (e *Enclave) startEphemeral() error {
 // approval, an admin command's result) leaves only once the host has
 // acknowledged that record as persisted; see release.
 func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
-	return e.released(ctx, e.handle(ctx, req))
+	return e.released(ctx, answer(e.handle(ctx, req)))
 }
 
-func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
+func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message, error) {
 	v := e.v.Load()
 	switch m := req.(type) {
 	case *proto.HealthRequest:
@@ -306,26 +306,26 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
 			resp.AuditSeq = v.audit.head().Seq
 			resp.AuditFailing = v.audit.hostFailing()
 		}
-		return resp
+		return resp, nil
 	case *proto.KeysRequest:
 		if v == nil {
-			return errLocked()
+			return nil, errLocked()
 		}
 		resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
 		for _, k := range v.keys {
 			resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
 		}
-		return resp
+		return resp, nil
 	case *proto.SignRequest:
 		if v == nil {
-			return errLocked()
+			return nil, errLocked()
 		}
 		return e.sign(v, m)
 	case *proto.AttestRequest:
 		return e.attest(ctx, v, m)
 	case *proto.AuditRequest:
 		if v == nil {
-			return errLocked()
+			return nil, errLocked()
 		}
 		return e.auditRequest(ctx, v, m)
 	case *proto.CredentialsRequest:
@@ -338,26 +338,22 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
 		return e.adminCommand(ctx, m)
 	case *proto.ApprovalRequest:
 		if v == nil {
-			return errLocked()
+			return nil, errLocked()
 		}
 		return e.approval(v, m)
 	case *proto.PolicyRequest:
-		return e.policyInfo()
+		return e.policyInfo(), nil
 	case *proto.ApprovalInfoRequest:
 		if v == nil {
-			return errLocked()
+			return nil, errLocked()
 		}
 		return e.approvalInfo(v, m)
 	default:
-		return &proto.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
+		return nil, refuse(refusal.CodeBadRequest, "enclave: unexpected message type %d", req.Type())
 	}
 }
 
-func refuse(code, format string, args ...any) *proto.Error {
-	return &proto.Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func (v *vault) lookupKey(s string) (*signingKey, *proto.Error) {
+func (v *vault) lookupKey(s string) (*signingKey, error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		a, err := ethtx.ParseAddress(s)
 		if err != nil {
@@ -422,17 +418,17 @@ func isControl(m proto.Message) bool {
 
 // auditRequest answers the host's audit poll: acknowledgements, its report,
 // rotation and the records it fetches.
-func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) proto.Message {
+func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) (proto.Message, error) {
 	before := v.audit.hostFailing()
 	if len(m.Run) != 0 && !bytes.Equal(m.Run, e.run) {
 		// Meant for an earlier run of the enclave: its acknowledgement
 		// names records of another chain. Answer the state only.
 		m = &proto.AuditRequest{Failing: m.Failing}
 	}
-	resp, perr := v.audit.handle(ctx, m)
-	if perr != nil {
-		e.log.Warn("audit acknowledgement refused", "err", perr.Message)
-		return perr
+	resp, err := v.audit.handle(ctx, m)
+	if err != nil {
+		e.log.Warn("audit acknowledgement refused", "err", message(err))
+		return nil, err
 	}
 	if m.Failing != before {
 		if m.Failing != "" {
@@ -445,7 +441,7 @@ func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequ
 	// An acknowledgement makes room: owed event records (a freeze's, an
 	// expiry's) are appended now, and fetched at the next poll.
 	e.settle(v)
-	return resp
+	return resp, nil
 }
 
 // released returns resp once the host has acknowledged, as persisted, the
@@ -456,6 +452,16 @@ func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequ
 // not waited for: every later answer waits for a later record, and
 // acknowledgements are cumulative.
 func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Message {
+	if err := e.awaitRelease(ctx, resp); err != nil {
+		return wireError(err)
+	}
+	return resp
+}
+
+// awaitRelease waits until the host has acknowledged the audit record resp
+// carries (at once when it carries none), and returns the error to answer
+// instead when it does not in time (see released).
+func (e *Enclave) awaitRelease(ctx context.Context, resp proto.Message) error {
 	var line []byte
 	var seq uint64
 	switch m := resp.(type) {
@@ -471,10 +477,10 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 			line, seq = m.Result.AuditRecord, m.Result.AuditSeq
 		}
 	default:
-		return resp
+		return nil
 	}
 	if len(line) == 0 {
-		return resp
+		return nil
 	}
 	if seq == 0 {
 		r, err := audit.Unmarshal(line)
@@ -489,7 +495,7 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 	}
 	if err := v.audit.awaitAck(ctx, seq, e.ackTimeout); err != nil {
 		e.log.Warn("answer withheld: its audit record is not acknowledged", "seq", seq, "err", err)
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: fmt.Sprintf("audit record %d: %v", seq, err)}
+		return refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, fmt.Sprintf("audit record %d: %v", seq, err))
 	}
-	return resp
+	return nil
 }

@@ -67,35 +67,35 @@ func (e *Enclave) versionFloor() uint64 {
 }
 
 // policyChange schedules or applies a quorum-signed policy change.
-func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
 	body, err := cmd.PolicyChange()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	pol, err := policy.Parse(body.Document)
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if pol.Version() != body.Version || pol.Hash() != body.Hash {
-		return refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
+		return nil, refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
 	}
 	for _, id := range pol.KeyIDs() {
 		if _, ok := v.byID[id]; !ok {
-			return refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
+			return nil, refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	rs := e.rules.Load()
 	if newest := e.versionFloorLocked(rs); pol.Version() <= newest {
-		return refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
+		return nil, refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
 	now := e.now()
 	if !change.TimeLocked() {
 		next, err := e.preparePolicy(pol)
 		if err != nil {
-			return refuse(refusal.CodeBadRequest, "%v", err)
+			return nil, refuse(refusal.CodeBadRequest, "%v", err)
 		}
 		line, seq, aerr := e.putInForce(v, audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
@@ -104,9 +104,9 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		}, next, now)
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
-				return appendRefusal(aerr)
+				return nil, appendRefusal(aerr)
 			}
-			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
+			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
 		e.redecidePending(v)
 		e.gov.floor = max(e.gov.floor, pol.Version())
@@ -114,7 +114,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		return policyResult(cmd, pol, 0, signers, seq, line)
 	}
 	if len(e.gov.pending) >= MaxPendingPolicies {
-		return refuse(refusal.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
+		return nil, refuse(refusal.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
 	}
 	eff := now.Add(e.timeLock)
 	line, seq, aerr := v.audit.appendEvent(audit.Record{
@@ -124,9 +124,9 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 	})
 	if aerr != nil {
 		if errors.Is(aerr, audit.ErrRecordTooLarge) {
-			return appendRefusal(aerr)
+			return nil, appendRefusal(aerr)
 		}
-		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
+		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
 	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), pol: pol})
 	e.gov.floor = max(e.gov.floor, pol.Version())
@@ -145,7 +145,7 @@ type PolicyResult struct {
 	AuditSeq    uint64   `json:"audit_seq"`
 }
 
-func policyResult(cmd *admin.Command, pol *policy.Policy, eff int64, signers []string, seq uint64, line []byte) proto.Message {
+func policyResult(cmd *admin.Command, pol *policy.Policy, eff int64, signers []string, seq uint64, line []byte) (proto.Message, error) {
 	r := PolicyResult{Kind: string(cmd.Kind), Version: pol.Version(), Hash: fmt.Sprintf("%x", pol.Hash()), EffectiveMS: eff, Signers: signers, AuditSeq: seq}
 	return jsonAdminResponse(r, line)
 }
@@ -158,10 +158,10 @@ func listOr(l []string, none string) string {
 }
 
 // policyCancel cancels a pending change: one admin suffices.
-func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
@@ -176,9 +176,9 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 		})
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
-				return appendRefusal(aerr)
+				return nil, appendRefusal(aerr)
 			}
-			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
+			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
 		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
 		// The cancelled version stays below the floor, and the envelope
@@ -187,7 +187,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, e.now())
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
 	}
-	return refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
+	return nil, refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
 }
 
 // applyDue puts in force the pending changes whose time lock has ended, in

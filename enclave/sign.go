@@ -41,7 +41,7 @@ type admitted struct {
 	res *limits.Reservation
 }
 
-func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
+func (e *Enclave) sign(v *vault, m *proto.SignRequest) (proto.Message, error) {
 	e.settle(v)
 	// The read side of policyMu is held until the signature's record is
 	// appended, not only through admit: a policy change appends the record
@@ -54,17 +54,17 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
 	var a admitted
-	if answer := e.admit(v, m, &a); answer != nil {
-		return answer
+	if resp, err := e.admit(v, m, &a); resp != nil || err != nil {
+		return resp, err
 	}
-	resp, perr := e.signDecided(v, a.c.key, a.d, a.rec)
-	if perr != nil {
+	resp, err := e.signDecided(v, a.c.key, a.d, a.rec)
+	if err != nil {
 		a.res.Release()
-		return perr
+		return nil, err
 	}
 	a.res.Commit()
 	e.log.Debug("decision", "seq", resp.AuditSeq, "client", a.c.name, "key", a.c.key.id, "allow", true)
-	return resp
+	return resp, nil
 }
 
 // admit decides m under the policy in force and reserves its limits. Its
@@ -72,28 +72,28 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 // allows it, the limits that count it, the freeze check, the refusal
 // count toward a freeze and an approval hold all belong to one ruleset,
 // and no policy swap falls between the decision and the reservation. It
-// fills a and returns nil when the request is to be signed, else the
-// answer (a refusal, recorded and counted, or a request held for
-// approvals). The wait for the signature's acknowledgement happens after
+// fills a and returns nil, nil when the request is to be signed, else the
+// answer (a request held for approvals) or the refusal (recorded and
+// counted, or not decided). The wait for the signature's acknowledgement happens after
 // the lock is released.
-func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Message {
+func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) (proto.Message, error) {
 	rs := e.rules.Load()
-	c, req, perr := e.authenticate(v, rs.pol, m)
-	if perr != nil {
-		return perr
+	c, req, err := e.authenticate(v, rs.pol, m)
+	if err != nil {
+		return nil, err
 	}
 	if err := v.audit.canDecide(); err != nil {
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
+		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 	}
 	// The payload is decoded only now, once the request is authentic,
 	// fresh and not replayed, and the audit log can take its decision.
 	r, err := request.DecodePayload(req)
 	if err != nil {
-		return refuse(request.Code(err), "%v", err)
+		return nil, refuse(request.Code(err), "%v", err)
 	}
-	d, perr := decide(rs.pol, c, r)
-	if perr != nil {
-		return perr
+	d, err := decide(rs.pol, c, r)
+	if err != nil {
+		return nil, err
 	}
 
 	rec := audit.Record{
@@ -109,37 +109,43 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	}
 	// A frozen key refuses everything.
 	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
+		return nil, e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
 	}
 	if !d.decision.Allow {
-		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
+		return nil, e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
 	}
 	// Rolling limits and velocity: reserved now, committed with the
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
 	if why, refused := unlimitedGrant(rs.pol, c.key.id, d.decision); refused {
-		return e.refused(v, rs, c, rec, refusal.RuleRollingLimit, why, true)
+		return nil, e.refused(v, rs, c, rec, refusal.RuleRollingLimit, why, true)
 	}
 	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
 	if err != nil {
 		var lr *limits.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
-			return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+			return nil, checkpointRefusal(lr)
 		}
 		if errors.As(err, &lr) {
-			return e.refused(v, rs, c, rec, lr.Rule, lr.Msg, true)
+			return nil, e.refused(v, rs, c, rec, lr.Rule, lr.Msg, true)
 		}
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	if rule, ok := needsApproval(rs.pol, c.key.id, d.decision); ok {
 		return e.hold(v, rs, c, m.Body, d, res, rule, rec)
 	}
 	a.c, a.d, a.rec, a.res = c, d, rec, res
-	return nil
+	return nil, nil
 }
 
-// refused records a refusal, counts it toward a freeze, and answers it.
-func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, rule, reason string, limitBreach bool) proto.Message {
+// checkpointRefusal is the 503 of a transaction beyond those the limits
+// allow past the newest checkpoint the host acknowledged storing.
+func checkpointRefusal(lr *limits.Refusal) *Refusal {
+	return refuseRule(refusal.CodeUnavailable, refusal.RuleCheckpoint, "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: "+lr.Msg)
+}
+
+// refused records a refusal, counts it toward a freeze, and returns it.
+func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, rule, reason string, limitBreach bool) error {
 	rec.Decision, rec.Rule = audit.DecisionRefused, rule
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
@@ -149,7 +155,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 	if rule != refusal.RuleFrozen {
 		e.afterRefusal(v, rs, c.key.id, limitBreach)
 	}
-	return &proto.Error{Code: refusal.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
+	return recorded(refusal.CodePolicyDenied, rule, clipMessage(reason), line)
 }
 
 // signDecided records the signature, then makes it. The answer carries
@@ -157,7 +163,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 // the record as persisted (Enclave.release): no persisted record, no
 // signature. A reservation committed for a signature that is then withheld
 // stays committed: the record says signed, and limits err on the safe side.
-func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
+func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		return nil, appendRefusal(err)
@@ -174,7 +180,7 @@ func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Rec
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
+func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest) (*caller, *api.SignRequest, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -207,9 +213,9 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	case replayFull:
 		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
-	key, perr := v.lookupKey(req.Key)
-	if perr != nil {
-		return nil, nil, perr
+	key, err := v.lookupKey(req.Key)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &caller{client: client, name: name, key: key}, req, nil
 }
@@ -223,7 +229,7 @@ func (k *signingKey) summaryKey() summary.Key {
 // request (admit) and for a request held for approvals (judge). The policy
 // receives only decoded values: a call's calldata is always r's (decoded
 // once, by package request), never decoded again by the policy.
-func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, *proto.Error) {
+func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error) {
 	d := &decided{digest: r.Digest}
 	switch {
 	case r.Transaction != nil:
