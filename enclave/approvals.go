@@ -249,9 +249,12 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 // decides as the request did (so that what approvers see, and what is
 // decided again later, is what was decided), and refuses a request beyond
 // the quotas, with rule approvals and a message naming the quota.
-func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *limits.Reservation, rule policy.Approvals, rec audit.Record) (proto.Message, error) {
-	now := e.now()
-	compact, err := api.CompactRequest(body)
+//
+// s is admitted: decided, allowed and with its limits reserved; rule is
+// the approval rule it waits under.
+func (e *Enclave) hold(s *signing, rule policy.Approvals) (proto.Message, error) {
+	v, rs, c, d, res, rec, now := s.v, s.rs, s.c, s.d, s.res, s.rec, s.now
+	compact, err := api.CompactRequest(s.m.Body)
 	if err != nil {
 		res.Release()
 		return nil, refuse(refusal.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
@@ -395,8 +398,21 @@ func eventFailure(what string, err error) *Refusal {
 	return refuse(refusal.CodeUnavailable, "%s", eventRefusal(what, err))
 }
 
-// reconcile brings p, a request waiting for approvals, to the verdict vd
-// of the policy in force: each change is an audit record, appended before
+// redecision is a request held for approvals (p) being decided again:
+// with the vault v, under the ruleset in force rs (the read side of
+// policyMu is held), whose policy's verdict on p is vd, at now. It is what
+// reconcile, signPending and refusePending share, in place of five
+// positional arguments each.
+type redecision struct {
+	v   *vault
+	rs  *ruleset
+	p   *pending
+	vd  verdict
+	now time.Time
+}
+
+// reconcile brings r.p, a request waiting for approvals, to the verdict
+// r.vd of the policy in force: each change is an audit record, appended before
 // it is made.
 //
 //   - refused: p is refused with its record and its reservation released;
@@ -411,7 +427,8 @@ func eventFailure(what string, err error) *Refusal {
 // waits; or not done and err when the record could not be appended or a
 // signature cannot be decided now: nothing changed, and the request is
 // decided again at the next approval or settle.
-func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now time.Time) (done bool, resp proto.Message, err error) {
+func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err error) {
+	v, p, vd, now := r.v, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: refusal.RuleApprovals,
@@ -442,9 +459,9 @@ func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now t
 	}
 	switch {
 	case !vd.needs:
-		return e.signPending(v, p, vd, p.approved, fmt.Sprintf("policy version %d no longer requires approvals for it", vd.policyVersion))
+		return e.signPending(r, p.approved, fmt.Sprintf("policy version %d no longer requires approvals for it", vd.policyVersion))
 	case len(kept) >= vd.rule.Quorum:
-		return e.signPending(v, p, vd, kept, fmt.Sprintf("policy version %d requires %d of %v, and %s approved%s", vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), strings.Join(approverNames(kept), ", "), droppedNote))
+		return e.signPending(r, kept, fmt.Sprintf("policy version %d requires %d of %v, and %s approved%s", vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), strings.Join(approverNames(kept), ", "), droppedNote))
 	case len(dropped) == 0 && sameRule(p.rule, vd.rule):
 		p.policyHash = vd.policyHash // nothing changes for it
 		return false, nil, nil
@@ -460,13 +477,13 @@ func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now t
 	return false, nil, nil
 }
 
-// signPending signs p, allowed by vd, approved by approved (why says how
+// signPending signs r.p, allowed by r.vd, approved by approved (why says how
 // the approvals suffice), with its record. A key frozen meanwhile signs
 // nothing: p is refused, with its record. As for a sign request, nothing
 // is decided while the host cannot persist (not done, err: nothing
 // changed). Its results are reconcile's.
-func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []approverSig, why string) (done bool, resp proto.Message, err error) {
-	now := e.now()
+func (e *Enclave) signPending(r *redecision, approved []approverSig, why string) (done bool, resp proto.Message, err error) {
+	v, p, vd, now := r.v, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
@@ -494,8 +511,8 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := unlimitedGrant(e.rules.Load().pol, p.key.id, vd.d.decision); refused {
-		return e.refusePending(v, p, vd, approved, refusal.RuleRollingLimit, why)
+	if why, refused := unlimitedGrant(r.rs.pol, p.key.id, vd.d.decision); refused {
+		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
 	if err != nil {
@@ -506,9 +523,9 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 		case errors.As(err, &lr):
 			// p.res is released (Renew); releasing it again changes
 			// nothing, and renewing it reserves afresh.
-			return e.refusePending(v, p, vd, approved, lr.Rule, lr.Msg)
+			return e.refusePending(r, approved, lr.Rule, lr.Msg)
 		}
-		return e.refusePending(v, p, vd, approved, refusal.RuleApprovals, err.Error())
+		return e.refusePending(r, approved, refusal.RuleApprovals, err.Error())
 	}
 	p.res = res
 	rec.Decision = audit.DecisionApproved
@@ -526,13 +543,14 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	return true, sr, nil
 }
 
-// refusePending refuses p, whose approvals (approved) sufficed under vd,
+// refusePending refuses r.p, whose approvals (approved) sufficed under r.vd,
 // because rule refuses what it spends now (why), with its record; its
 // reservation is released. When the record cannot be appended nothing
 // else changes (not done, err), and the request is decided again later.
-func (e *Enclave) refusePending(v *vault, p *pending, vd verdict, approved []approverSig, rule, why string) (done bool, resp proto.Message, err error) {
-	line, seq, err := v.audit.appendEvent(audit.Record{
-		TimeMS: e.now().UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
+func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why string) (done bool, resp proto.Message, err error) {
+	p, vd := r.p, r.vd
+	line, seq, err := r.v.audit.appendEvent(audit.Record{
+		TimeMS: r.now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 		Decision: audit.DecisionRefused, Rule: rule,
 		Summary: fmt.Sprintf("approval %s: approved, but refused when it was to be signed (%s: %s): %s", p.id, rule, why, p.summary),
@@ -577,7 +595,7 @@ func (e *Enclave) redecidePending(v *vault) {
 	})
 	owed := false
 	for _, p := range todo {
-		if done, _, err := e.reconcile(v, rs, p, e.judge(rs.pol, p), now); !done && err != nil {
+		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}); !done && err != nil {
 			owed = true
 			if !e.approvals.owedLogged {
 				e.approvals.owedLogged = true
@@ -643,8 +661,8 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 	}
 	// Decided again under the policy in force: its rule from now on.
 	rs := e.rules.Load()
-	vd := e.judge(rs.pol, p)
-	if done, resp, err := e.reconcile(v, rs, p, vd, now); done || err != nil {
+	r := &redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}
+	if done, resp, err := e.reconcile(r); done || err != nil {
 		return resp, err
 	}
 	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
@@ -697,7 +715,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 		return pendingAnswer(p, false), nil
 	}
 	// The quorum is met.
-	_, resp, err := e.signPending(v, p, vd, approved, "approved by "+strings.Join(approverNames(approved), ", "))
+	_, resp, err := e.signPending(r, approved, "approved by "+strings.Join(approverNames(approved), ", "))
 	return resp, err
 }
 

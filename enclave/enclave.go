@@ -320,7 +320,8 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message,
 		if v == nil {
 			return nil, errLocked()
 		}
-		return e.sign(v, m)
+		e.settle(v)
+		return e.sign(v, m, e.now())
 	case *proto.AttestRequest:
 		return e.attest(ctx, v, m)
 	case *proto.AuditRequest:
