@@ -52,12 +52,12 @@ type AdminResult struct {
 // signatures counted as its approvers, before its result leaves. A
 // command is carried out once (see spent.go): its answer leaves only once
 // the host has acknowledged storing a checkpoint that remembers it.
-func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) (proto.Message, error) {
+func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest, now time.Time) (proto.Message, error) {
 	set := e.genesis.AdminSet()
 	if set == nil {
 		return nil, refuse(refusal.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
 	}
-	cmd, signers, err := set.Verify(m.Envelope, e.now(), e.genesisHash)
+	cmd, signers, err := set.Verify(m.Envelope, now, e.genesisHash)
 	if err != nil {
 		code := refusal.CodeUnauthorized
 		if errors.Is(err, admin.ErrMalformed) {
@@ -68,7 +68,7 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) (prot
 	if e.v.Load() == nil {
 		return nil, errLocked()
 	}
-	resp, marks, err := e.adminExecute(ctx, cmd, signers)
+	resp, marks, err := e.adminExecute(ctx, cmd, signers, now)
 	if err != nil || marks == 0 || e.keyService == nil {
 		// Refused (nothing changed), or an ephemeral enclave, which has
 		// no checkpoints: nothing survives its restart to replay against.
@@ -96,35 +96,36 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) (prot
 // serialises the commands. It returns the answer and, when the command
 // was carried out, the marks count its checkpoint must hold, or the
 // refusal (nothing changed, and the admins can send it again).
-func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers []string) (proto.Message, uint64, error) {
+//
+// The command acts at now, the time the request arrived, and on the state
+// as the tick before it left it (routes): owed records (a freeze's first
+// of all) written, expiries and due policy changes applied, so that an
+// unfreeze finds the freeze it names recorded.
+func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers []string, now time.Time) (proto.Message, uint64, error) {
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	v := e.v.Load() // the newest, under the lock
-	if err := e.spent.check(cmd, e.now()); err != nil {
+	if err := e.spent.check(cmd, now); err != nil {
 		e.log.Warn("admin command refused", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "rule", ruleOf(err))
 		return nil, 0, err
 	}
-	// Owed records (a freeze's first of all), expiries and due policy
-	// changes come before the command, so that it acts on the state in
-	// force and an unfreeze finds the freeze it names recorded.
-	e.settle(v)
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
 	var resp proto.Message
 	var err error
 	switch cmd.Kind {
 	case admin.KindKeyCreate:
-		resp, err = e.keyCreate(v, cmd, signers)
+		resp, err = e.keyCreate(v, cmd, signers, now)
 	case admin.KindKeyImport:
-		resp, err = e.keyImport(ctx, v, cmd, signers)
+		resp, err = e.keyImport(ctx, v, cmd, signers, now)
 	case admin.KindSealRotate:
-		resp, err = e.sealRotate(ctx, v, cmd, signers)
+		resp, err = e.sealRotate(ctx, v, cmd, signers, now)
 	case admin.KindUnfreeze:
-		resp, err = e.unfreeze(v, cmd, signers)
+		resp, err = e.unfreeze(v, cmd, signers, now)
 	case admin.KindPolicyChange:
-		resp, err = e.policyChange(v, cmd, signers)
+		resp, err = e.policyChange(v, cmd, signers, now)
 	case admin.KindPolicyCancel:
-		resp, err = e.policyCancel(v, cmd, signers)
+		resp, err = e.policyCancel(v, cmd, signers, now)
 	default:
 		return nil, 0, refuse(refusal.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
 	}
@@ -140,15 +141,15 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	// holds the effect too (checkpointRequest reads the marks first).
 	rec, err := audit.Unmarshal(ar.AuditRecord)
 	if err != nil {
-		return nil, e.spent.mark(cmd, 0, e.now()), refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err)
+		return nil, e.spent.mark(cmd, 0, now), refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err)
 	}
-	return resp, e.spent.mark(cmd, rec.Seq, e.now()), nil
+	return resp, e.spent.mark(cmd, rec.Seq, now), nil
 }
 
 // publishKey records the new key, then makes it usable.
-func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, decision, summary string) (proto.Message, error) {
+func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, now time.Time, decision, summary string) (proto.Message, error) {
 	line, seq, err := nv.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Key:           k.id,
@@ -184,7 +185,7 @@ func adminResponse(r AdminResult, sealed, line []byte) (proto.Message, error) {
 	return &proto.AdminResponse{Result: b, Sealed: sealed, AuditRecord: line}, nil
 }
 
-func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.KeyCreate()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -199,11 +200,11 @@ func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) (pro
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, "created",
+	return e.publishKey(nv, k, cmd, signers, now, "created",
 		fmt.Sprintf("key %s created at %s: address %s", k.id, k.path, k.addr.Hex()))
 }
 
-func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.KeyImport()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -231,7 +232,7 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 		clear(scalar)
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, "imported",
+	return e.publishKey(nv, k, cmd, signers, now, "imported",
 		fmt.Sprintf("key %s imported (KMS-encrypted by an operator): address %s", k.id, k.addr.Hex()))
 }
 
@@ -240,7 +241,7 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 // clear; the host stores the new sealed seed before answering. The old
 // sealed seed still opens (KMS can still decrypt its data key) until the
 // operator retires the old KMS key.
-func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.SealRotate()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -263,7 +264,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	nv := *v
 	nv.sealKeyID, nv.sealGen, nv.sealGenMax = target, gen, gen
 	line, seq, err := nv.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
@@ -288,7 +289,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // before the unfreeze no longer count toward the next freeze.
 //
 // A freeze whose record is owed (it could not be appended when the freeze
-// took effect) has no seq to name yet. It needs none for long: settle,
+// took effect) has no seq to name yet. It needs none for long: the tick,
 // which runs before every admin command and after every audit
 // acknowledgement, appends owed freeze records before any other event.
 // So whenever an unfreeze can be recorded, the freeze it lifts has its
@@ -296,7 +297,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // could be recorded either (its own record would not fit). A quorum can
 // therefore always lift a freeze, once the host persists records again;
 // until then the refusal below says so.
-func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.Unfreeze()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -322,7 +323,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) (prot
 	}
 	what := describeTarget(target)
 	line, seq, err := v.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindFreeze,
 		RequestDigest: cmd.Digest[:],
 		Key:           strings.TrimPrefix(target, allKeys),
@@ -341,7 +342,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) (prot
 	if e.frozen.since == nil {
 		e.frozen.since = map[string]time.Time{}
 	}
-	e.frozen.since[target] = e.now()
+	e.frozen.since[target] = now
 	e.log.Info("unfrozen", "target", target, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, allKeys), Signers: signers, AuditSeq: seq}, nil, line)
 }

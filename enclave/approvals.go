@@ -98,11 +98,11 @@ type approvals struct {
 	mu sync.Mutex
 	m  map[string]*pending
 	// next is the earliest expiry (Unix ms) of the requests in m, 0 when
-	// there are none: settle's cheap test. Written with mu held.
+	// there are none: tick's cheap test. Written with mu held.
 	next atomic.Int64
 	// owed is set while a request waiting may not have been decided under
 	// the policy in force (its decision's record could not be appended, or
-	// it was held while the policy changed): settle's cheap test for
+	// it was held while the policy changed): tick's cheap test for
 	// redecidePending. Written with mu held.
 	owed       atomic.Bool
 	owedLogged bool
@@ -180,12 +180,12 @@ func (a *approvals) dueAt(now time.Time) bool {
 	return n != 0 && now.UnixMilli() >= n
 }
 
-// expire ends the requests past their expiry (settle calls it). A request
+// expire ends the requests past their expiry (tick calls it). A request
 // still waiting for approvals becomes unusable at once (past its expiry
 // nobody can approve it), and is expired with its record: its limit
 // reservation is released, and it is dropped, only once the record is
 // appended. While it cannot be, the request stays, marked expired, and the
-// next settle tries again. Signed and rejected requests, whose records
+// next tick tries again. Signed and rejected requests, whose records
 // exist, are dropped.
 func (e *Enclave) expire(v *vault, now time.Time) {
 	e.policyMu.RLock() // the records name the policy in force
@@ -244,7 +244,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 }
 
 // hold makes a request pending: it records it and answers 202's message.
-// (Expired requests were dropped by the settle that began the request.)
+// (Expired requests were dropped by the tick that began the request.)
 // It keeps the request's compact form, after checking that this form
 // decides as the request did (so that what approvers see, and what is
 // decided again later, is what was decided), and refuses a request beyond
@@ -291,7 +291,7 @@ func (e *Enclave) hold(s *signing, rule policy.Approvals) (proto.Message, error)
 	p.lastSeq, p.lastLine = seq, line
 	e.approvals.add(p)
 	// A policy change that came into force since this request was decided
-	// did not see it (redecidePending): the next settle decides it again.
+	// did not see it (redecidePending): the next tick decides it again.
 	if e.rules.Load().pol.Hash() != p.policyHash {
 		e.approvals.owed.Store(true)
 	}
@@ -426,7 +426,7 @@ type redecision struct {
 // signature, or err, a recorded refusal); not done and no error when p
 // waits; or not done and err when the record could not be appended or a
 // signature cannot be decided now: nothing changed, and the request is
-// decided again at the next approval or settle.
+// decided again at the next approval or tick.
 func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err error) {
 	v, p, vd, now := r.v, r.p, r.vd, r.now
 	rec := audit.Record{
@@ -566,19 +566,18 @@ func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why
 
 // redecidePending decides every request waiting for approvals again under
 // the policy in force; governance calls it as a policy change comes into
-// force, and settle while one is owed. Each is refused, signed at once, or
+// force, and tick while one is owed. Each is refused, signed at once, or
 // left waiting under the new rule, with its record (reconcile). One whose
 // record cannot be appended yet, or that cannot be signed while the host
-// does not persist, keeps waiting and is decided again at the next settle
+// does not persist, keeps waiting and is decided again at the next tick
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
-func (e *Enclave) redecidePending(v *vault) {
+func (e *Enclave) redecidePending(v *vault, now time.Time) {
 	// Under the read side of policyMu, as every decision: no policy comes
 	// into force between the judgement and its record (putInForce).
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
-	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var todo []*pending
@@ -621,7 +620,7 @@ func (e *Enclave) redecidePending(v *vault) {
 // marked AlreadyCounted, so that a replayed approval is harmless. An
 // approver who approved cannot reject afterwards: an approval is not
 // withdrawn (another approver can still reject).
-func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, error) {
+func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
 	req, err := api.DecodeApprovalRequest(m.Body)
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -630,7 +629,6 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
-	e.settle(v)
 	// The approval is judged, counted and signed under the read side of
 	// policyMu, as a sign request is decided (sign): a policy change that
 	// removes this approver is either in force before the approval is
@@ -638,7 +636,6 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 	// record; never in between.
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
-	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[req.ApprovalID]
@@ -656,7 +653,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 		return nil, refuseRule(refusal.CodeApprovalRejected, refusal.RuleApprovals, msg)
 	case p.status == api.StatusExpired || !now.Before(p.expires):
 		// Past its expiry nobody can approve it, whether or not its
-		// expiry record is written yet (settle writes it).
+		// expiry record is written yet (the tick writes it).
 		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
 	// Decided again under the policy in force: its rule from now on.
@@ -723,9 +720,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) (proto.Message, e
 // answered as not found, as after its expiry record. The signature of a
 // signed request travels in the answer's Result, which Enclave.released
 // withholds until the host has acknowledged its record.
-func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) (proto.Message, error) {
-	e.settle(v)
-	now := e.now()
+func (e *Enclave) approvalInfo(m *proto.ApprovalInfoRequest, now time.Time) (proto.Message, error) {
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[m.ID]

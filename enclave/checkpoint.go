@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -186,12 +187,11 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 // checkpointRequest answers the host's poll: it records the host's
 // acknowledgement and returns a newly sealed checkpoint when the state
 // changed since the last one.
-func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) (proto.Message, error) {
+func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (proto.Message, error) {
 	// The admin commands carried out are read first: each is marked after
 	// its effect is in place, so everything read below holds the effect
 	// of every command in spent. An admin answer waits for the
 	// acknowledgement of a checkpoint holding its mark (spentMarks).
-	now := e.now()
 	spent, spentMarks := e.spent.snapshot(now)
 	v := e.v.Load()
 	if v == nil {

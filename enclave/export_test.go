@@ -1,6 +1,9 @@
 package enclave
 
-import "github.com/nitrosign/nitrosign/audit"
+import (
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
+)
 
 // Hooks for the tests of package enclave_test (compiled into tests only).
 
@@ -56,4 +59,30 @@ func SetMaxSpentCommands(e *Enclave, n int) {
 func SpentCommands(e *Enclave) int {
 	l, _ := e.spent.snapshot(e.now())
 	return len(l)
+}
+
+// TickOf says when the time-driven transitions run for requests of type
+// typ: "before" or "after" its handler, "never", or "" when the enclave
+// has no route for it (tests only).
+func TickOf(typ proto.Type) string {
+	r, ok := routes[typ]
+	if !ok {
+		return ""
+	}
+	switch r.tick {
+	case tickBefore:
+		return "before"
+	case tickAfter:
+		return "after"
+	case tickNever:
+		return "never"
+	}
+	return "unset"
+}
+
+// OweFreeze puts in force a freeze of key whose audit record is owed, as
+// a checkpoint sealed while its record could not be appended restores it
+// (tests only).
+func OweFreeze(e *Enclave, key string) {
+	e.frozen.set(append(e.frozen.list(), freezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }

@@ -67,7 +67,7 @@ func (e *Enclave) versionFloor() uint64 {
 }
 
 // policyChange schedules or applies a quorum-signed policy change.
-func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyChange()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -91,7 +91,6 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) (
 		return nil, refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
-	now := e.now()
 	if !change.TimeLocked() {
 		next, err := e.preparePolicy(pol)
 		if err != nil {
@@ -108,7 +107,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) (
 			}
 			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		e.redecidePending(v)
+		e.redecidePending(v, now)
 		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
@@ -158,7 +157,7 @@ func listOr(l []string, none string) string {
 }
 
 // policyCancel cancels a pending change: one admin suffices.
-func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) (proto.Message, error) {
+func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -170,7 +169,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) (
 			continue
 		}
 		line, seq, aerr := v.audit.appendEvent(audit.Record{
-			TimeMS: nowMS(e.now), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
+			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
 			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
 		})
@@ -184,20 +183,19 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) (
 		// The cancelled version stays below the floor, and the envelope
 		// that scheduled it stays spent: it cannot be scheduled again.
 		e.gov.floor = max(e.gov.floor, p.pol.Version())
-		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, e.now())
+		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, now)
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
 	}
 	return nil, refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
 }
 
 // applyDue puts in force the pending changes whose time lock has ended, in
-// version order (settle calls it). Each comes into force only with its
+// version order (tick calls it). Each comes into force only with its
 // record: one that cannot be recorded stays pending, with every later one,
-// and is tried again at the next settle. A change overtaken by a higher
+// and is tried again at the next tick. A change overtaken by a higher
 // version in force, or whose limits cannot be carried over, is dropped,
 // also only with its record.
-func (e *Enclave) applyDue(v *vault) {
-	now := e.now()
+func (e *Enclave) applyDue(v *vault, now time.Time) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
@@ -223,7 +221,7 @@ func (e *Enclave) applyDue(v *vault) {
 			_, _, err = v.audit.appendEvent(rec)
 		}
 		if err != nil {
-			// Not recorded, not applied: tried again at the next settle.
+			// Not recorded, not applied: tried again at the next tick.
 			if !p.owedLogged {
 				p.owedLogged = true
 				e.log.Error("a policy change is due but cannot be recorded yet; it is not in force", "version", p.pol.Version(), "err", err)
@@ -235,16 +233,16 @@ func (e *Enclave) applyDue(v *vault) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		e.redecidePending(v)
+		e.redecidePending(v, now)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
 }
 
-// dueSoon reports whether a pending change may be due, cheaply.
-func (e *Enclave) dueSoon() bool {
+// dueAt reports whether a pending change may be due at now, cheaply.
+func (e *Enclave) dueAt(now time.Time) bool {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
-	return len(e.gov.pending) > 0 && e.now().UnixMilli() >= e.gov.pending[0].EffectiveMS
+	return len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS
 }
 
 // pendingList returns the pending changes (for checkpoints and GET
@@ -294,11 +292,9 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 	return note, nil
 }
 
-// policyInfo answers GET /v1/policy.
+// policyInfo answers GET /v1/policy (after the tick that put the changes
+// due in force).
 func (e *Enclave) policyInfo() proto.Message {
-	if v := e.v.Load(); v != nil {
-		e.settle(v)
-	}
 	rs := e.rules.Load()
 	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}
 	for _, p := range e.pendingList() {

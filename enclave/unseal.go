@@ -71,7 +71,7 @@ func kmsError(op string, err error) *Refusal {
 
 // unseal answers an UnsealRequest: it seals a new seed (Create), or opens
 // the sealed one and starts signing.
-func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) (proto.Message, error) {
+func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest, now time.Time) (proto.Message, error) {
 	if e.keyService == nil {
 		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral (no kms section in its genesis configuration): nothing to unseal")
 	}
@@ -113,7 +113,7 @@ func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) (proto.Mes
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	defer clear(seed)
-	line, err := e.start(seed, ss.keyID, ss.gen, m.AuditHead, m.Checkpoint)
+	line, err := e.start(seed, ss.keyID, ss.gen, m.AuditHead, m.Checkpoint, now)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed 
 // audit log from the host's head, compares the three for rollbacks (see
 // rollback.go) and writes the boot record, freezing every key after a
 // detected rollback. It returns the boot record's line.
-func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte) ([]byte, error) {
+func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte, now time.Time) ([]byte, error) {
 	sk, err := stateKey(seed)
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
@@ -215,14 +215,14 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	v.audit.noteCheckpoint(stored)
 	e.cpGen = stored
 	if cp != nil {
-		if note, err := e.restorePolicy(cp, e.now()); err != nil {
+		if note, err := e.restorePolicy(cp, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
 			st.mismatch = true
 		} else if note != "" {
 			st.notes = append(st.notes, note)
 		}
 		if len(cp.Limits) > 0 {
-			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, e.now())
+			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, now)
 			if err != nil {
 				st.notes = append(st.notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
 				st.mismatch = true
@@ -230,7 +230,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 				e.rules.Store(rs)
 			}
 		}
-		if err := e.spent.restore(cp.Spent, e.now()); err != nil {
+		if err := e.spent.restore(cp.Spent, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
@@ -248,7 +248,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	if e.keyService != nil { // an ephemeral enclave has no checkpoints to count from
 		v.audit.unacknowledged = func() uint64 { return e.rules.Load().tracker.Unacknowledged() }
 	}
-	line, err := e.boot(v, st)
+	line, err := e.boot(v, st, now)
 	if err != nil {
 		v.destroy()
 		return nil, err
@@ -303,7 +303,7 @@ type bootStatus struct {
 }
 
 // boot appends the boot (or, for a new log, genesis) record to v's log.
-func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, error) {
+func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 	ud := e.userData(v)
 	kind, decision := audit.KindBoot, "started"
 	if v.audit.head().Seq == 0 {
@@ -331,7 +331,7 @@ func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, error) {
 		sum += "; every key is frozen until an admin quorum unfreezes it"
 	}
 	line, _, err := v.audit.append(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          kind,
 		Summary:       sum,
 		Decision:      decision,
