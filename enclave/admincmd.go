@@ -81,7 +81,7 @@ func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest, now t
 	if err := e.awaitRelease(ctx, resp); err != nil {
 		return nil, err
 	}
-	if err := e.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
+	if err := e.gov.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
 		e.log.Warn("admin answer withheld: no checkpoint holding the command is acknowledged", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "err", err)
 		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleCheckpoint, fmt.Sprintf(
 			"admin command %x (%s) was carried out and recorded, but %v yet: its answer is withheld. Once one is stored, sending the command again is refused as replayed (rule %s); if the enclave restarts without it, the command is not in force and sending it again carries it out: nothing is lost",
@@ -105,7 +105,7 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	v := e.v.Load() // the newest, under the lock
-	if err := e.spent.check(cmd, now); err != nil {
+	if err := e.gov.spent.check(cmd, now); err != nil {
 		e.log.Warn("admin command refused", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "rule", ruleOf(err))
 		return nil, 0, err
 	}
@@ -141,9 +141,9 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	// holds the effect too (checkpointRequest reads the marks first).
 	rec, err := audit.Unmarshal(ar.AuditRecord)
 	if err != nil {
-		return nil, e.spent.mark(cmd, 0, now), refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err)
+		return nil, e.gov.spent.mark(cmd, 0, now), refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err)
 	}
-	return resp, e.spent.mark(cmd, rec.Seq, now), nil
+	return resp, e.gov.spent.mark(cmd, rec.Seq, now), nil
 }
 
 // publishKey records the new key, then makes it usable.

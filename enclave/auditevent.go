@@ -90,7 +90,7 @@ func (e *Enclave) tick(v *vault, now time.Time) {
 	if e.approvals.dueAt(now) {
 		e.expire(v, now)
 	}
-	if e.dueAt(now) {
+	if e.gov.dueAt(now) {
 		e.applyDue(v, now)
 	}
 	if e.approvals.owed.Load() {

@@ -144,29 +144,21 @@ type Enclave struct {
 	// is appended (sign, admit), an approval, a re-decision of the held
 	// requests and their expiry likewise; putInForce holds it for writing
 	// while it appends a policy change's record and puts the policy in
-	// force. Lock order: gov.mu, policyMu, approvals.mu, frozen.mu, the
-	// audit log's, the tracker's.
+	// force. Lock order: cp.mu, gov.mu, policyMu, approvals.mu, frozen.mu,
+	// the audit log's, the tracker's; gov.spent's lock is taken after
+	// gov.mu and cp.mu, and nothing is locked inside it.
 	policyMu  sync.RWMutex
 	frozen    freezes
 	approvals approvals
-	gov       governance
-	spent     spentCommands // admin commands carried out (spent.go)
-	timeLock  time.Duration
+	// gov is the governance: the policy changes waiting for their time
+	// lock, the version floor, the admin commands carried out.
+	gov governance
 	// requireCheckpoint, when > 0, is how many transactions may be signed
 	// beyond the newest checkpoint the host acknowledged storing.
 	requireCheckpoint int
 	unsealMu          sync.Mutex // one unseal, or key change, at a time
 
-	cpMu     sync.Mutex // checkpoints
-	cpGen    uint64     // generation of the latest checkpoint
-	cpAcked  uint64     // generation the host acknowledged storing
-	cpSealed []byte     // the latest sealed checkpoint
-	cpLast   cpState    // what it was made from
-	// cpLimits is the latest limits snapshot, of generation cpLimitsGen;
-	// cpAckLimits the one in the latest sealed checkpoint.
-	cpLimits    []byte
-	cpLimitsGen uint64
-	cpAckLimits uint64
+	cp checkpoints // the sealed checkpoints (checkpoint.go)
 }
 
 // New starts an enclave: it parses the genesis configuration and, for an
@@ -196,8 +188,7 @@ func New(cfg Config) (*Enclave, error) {
 		return nil, err
 	}
 	e.rules.Store(rs)
-	e.timeLock = g.TimeLock()
-	e.spent.init()
+	e.gov.init(g.TimeLock())
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

@@ -45,19 +45,19 @@ func SetMaxAuditRecordLen(e *Enclave, n int) {
 // host to store a checkpoint that holds it: the test hosts store
 // checkpoints only then, so that tests that play the host's checkpoint
 // polls themselves see the generations they expect.
-func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.spent.waiting() }
+func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.gov.spent.waiting() }
 
 // SetMaxSpentCommands lowers MaxSpentCommands for e (tests).
 func SetMaxSpentCommands(e *Enclave, n int) {
-	e.spent.mu.Lock()
-	e.spent.max = n
-	e.spent.mu.Unlock()
+	e.gov.spent.mu.Lock()
+	e.gov.spent.max = n
+	e.gov.spent.mu.Unlock()
 }
 
 // SpentCommands returns how many admin commands e remembers now (those
 // whose validity has ended are forgotten first).
 func SpentCommands(e *Enclave) int {
-	l, _ := e.spent.snapshot(e.now())
+	l, _ := e.gov.spent.snapshot(e.now())
 	return len(l)
 }
 

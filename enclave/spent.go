@@ -190,7 +190,7 @@ func (s *spentCommands) restore(entries []spentEntry, now time.Time) error {
 }
 
 // noteStored records that the host acknowledged storing a checkpoint
-// holding marks (cpMu is held by the caller).
+// holding marks (the checkpoints' lock is held by the caller).
 func (s *spentCommands) noteStored(marks uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -213,7 +213,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		stored = max(stored, hostRec.Checkpoint)
 	}
 	v.audit.noteCheckpoint(stored)
-	e.cpGen = stored
+	e.cp.startAt(stored)
 	if cp != nil {
 		if note, err := e.restorePolicy(cp, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
@@ -230,7 +230,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 				e.rules.Store(rs)
 			}
 		}
-		if err := e.spent.restore(cp.Spent, now); err != nil {
+		if err := e.gov.spent.restore(cp.Spent, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
