@@ -52,99 +52,104 @@ type AdminResult struct {
 // signatures counted as its approvers, before its result leaves. A
 // command is carried out once (see spent.go): its answer leaves only once
 // the host has acknowledged storing a checkpoint that remembers it.
-func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest) proto.Message {
+func (e *Enclave) adminCommand(ctx context.Context, m *proto.AdminRequest, now time.Time) (proto.Message, error) {
 	set := e.genesis.AdminSet()
 	if set == nil {
-		return refuse(refusal.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
+		return nil, refuse(refusal.CodeUnauthorized, "this enclave's genesis configuration names no admins: admin commands are refused")
 	}
-	cmd, signers, err := set.Verify(m.Envelope, e.now(), e.genesisHash)
+	cmd, signers, err := set.Verify(m.Envelope, now, e.genesisHash)
 	if err != nil {
 		code := refusal.CodeUnauthorized
 		if errors.Is(err, admin.ErrMalformed) {
 			code = refusal.CodeBadRequest
 		}
-		return refuse(code, "%v", err)
+		return nil, refuse(code, "%v", err)
 	}
 	if e.v.Load() == nil {
-		return errLocked()
+		return nil, errLocked()
 	}
-	resp, marks := e.adminExecute(ctx, cmd, signers)
-	if marks == 0 || e.keyService == nil {
+	resp, marks, err := e.adminExecute(ctx, cmd, signers, now)
+	if err != nil || marks == 0 || e.keyService == nil {
 		// Refused (nothing changed), or an ephemeral enclave, which has
 		// no checkpoints: nothing survives its restart to replay against.
-		return resp
+		return resp, err
 	}
 	// Outside e.unsealMu: the next command need not wait for this one's
 	// record or checkpoint. The record's acknowledgement first, as for
 	// every answer (Handle's released then finds it acknowledged), so
 	// that a host that persists no records is named as such.
-	if resp = e.released(ctx, resp); resp.Type() != proto.TypeAdminResponse {
-		return resp
+	if err := e.awaitRelease(ctx, resp); err != nil {
+		return nil, err
 	}
-	if err := e.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
+	if err := e.gov.spent.awaitStored(ctx, marks, e.ackTimeout); err != nil {
 		e.log.Warn("admin answer withheld: no checkpoint holding the command is acknowledged", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "err", err)
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: fmt.Sprintf(
+		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleCheckpoint, fmt.Sprintf(
 			"admin command %x (%s) was carried out and recorded, but %v yet: its answer is withheld. Once one is stored, sending the command again is refused as replayed (rule %s); if the enclave restarts without it, the command is not in force and sending it again carries it out: nothing is lost",
-			cmd.Digest, cmd.Kind, err, refusal.RuleReplayedCommand)}
+			cmd.Digest, cmd.Kind, err, refusal.RuleReplayedCommand))
 	}
-	return resp
+	return resp, nil
 }
 
 // adminExecute carries out a verified command, under e.unsealMu so that
 // two copies of one envelope cannot both be carried out: the replay check
 // and the mark that the command is spent are taken under the lock that
 // serialises the commands. It returns the answer and, when the command
-// was carried out, the marks count its checkpoint must hold (0 when it
-// was refused: nothing changed, and the admins can send it again).
-func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers []string) (proto.Message, uint64) {
+// was carried out, the marks count its checkpoint must hold, or the
+// refusal (nothing changed, and the admins can send it again).
+//
+// The command acts at now, the time the request arrived, and on the state
+// as the tick before it left it (routes): owed records (a freeze's first
+// of all) written, expiries and due policy changes applied, so that an
+// unfreeze finds the freeze it names recorded.
+func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers []string, now time.Time) (proto.Message, uint64, error) {
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	v := e.v.Load() // the newest, under the lock
-	if perr := e.spent.check(cmd, e.now()); perr != nil {
-		e.log.Warn("admin command refused", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "rule", perr.Rule)
-		return perr, 0
+	if err := e.gov.spent.check(cmd, now); err != nil {
+		e.log.Warn("admin command refused", "kind", cmd.Kind, "digest", fmt.Sprintf("%x", cmd.Digest), "rule", ruleOf(err))
+		return nil, 0, err
 	}
-	// Owed records (a freeze's first of all), expiries and due policy
-	// changes come before the command, so that it acts on the state in
-	// force and an unfreeze finds the freeze it names recorded.
-	e.settle(v)
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
 	var resp proto.Message
+	var err error
 	switch cmd.Kind {
 	case admin.KindKeyCreate:
-		resp = e.keyCreate(v, cmd, signers)
+		resp, err = e.keyCreate(v, cmd, signers, now)
 	case admin.KindKeyImport:
-		resp = e.keyImport(ctx, v, cmd, signers)
+		resp, err = e.keyImport(ctx, v, cmd, signers, now)
 	case admin.KindSealRotate:
-		resp = e.sealRotate(ctx, v, cmd, signers)
+		resp, err = e.sealRotate(ctx, v, cmd, signers, now)
 	case admin.KindUnfreeze:
-		resp = e.unfreeze(v, cmd, signers)
+		resp, err = e.unfreeze(v, cmd, signers, now)
 	case admin.KindPolicyChange:
-		resp = e.policyChange(v, cmd, signers)
+		resp, err = e.policyChange(v, cmd, signers, now)
 	case admin.KindPolicyCancel:
-		resp = e.policyCancel(v, cmd, signers)
+		resp, err = e.policyCancel(v, cmd, signers, now)
 	default:
-		return refuse(refusal.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind), 0
+		return nil, 0, refuse(refusal.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
+	}
+	if err != nil {
+		return nil, 0, err
 	}
 	ar, ok := resp.(*proto.AdminResponse)
 	if !ok {
-		return resp, 0
+		return resp, 0, nil
 	}
 	// Carried out: its effect is in place and its record appended. The
 	// mark comes after the effect, so that a checkpoint holding the mark
 	// holds the effect too (checkpointRequest reads the marks first).
 	rec, err := audit.Unmarshal(ar.AuditRecord)
 	if err != nil {
-		return refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err), e.spent.mark(cmd, 0, e.now())
+		return nil, e.gov.spent.mark(cmd, 0, now), refuse(refusal.CodeInternal, "enclave: an admin answer's own audit record does not parse: %v", err)
 	}
-	return resp, e.spent.mark(cmd, rec.Seq, e.now())
+	return resp, e.gov.spent.mark(cmd, rec.Seq, now), nil
 }
 
 // publishKey records the new key, then makes it usable.
-func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, decision, summary string) proto.Message {
+func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, now time.Time, decision, summary string) (proto.Message, error) {
 	line, seq, err := nv.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Key:           k.id,
@@ -155,79 +160,79 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 	})
 	if err != nil {
 		if errors.Is(err, audit.ErrRecordTooLarge) {
-			return appendRefusal(err)
+			return nil, appendRefusal(err)
 		}
-		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
+		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
 	}
 	e.v.Store(nv)
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: k.id, Address: k.addr.Hex(), Path: k.path, Signers: signers, AuditSeq: seq}, nil, line)
 }
 
-func jsonAdminResponse(r any, line []byte) proto.Message {
+func jsonAdminResponse(r any, line []byte) (proto.Message, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	return &proto.AdminResponse{Result: b, AuditRecord: line}
+	return &proto.AdminResponse{Result: b, AuditRecord: line}, nil
 }
 
-func adminResponse(r AdminResult, sealed, line []byte) proto.Message {
+func adminResponse(r AdminResult, sealed, line []byte) (proto.Message, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	return &proto.AdminResponse{Result: b, Sealed: sealed, AuditRecord: line}
+	return &proto.AdminResponse{Result: b, Sealed: sealed, AuditRecord: line}, nil
 }
 
-func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.KeyCreate()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if v.master == nil {
-		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
+		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
 	}
 	if len(v.keys) >= genesis.MaxKeys {
-		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, "created",
+	return e.publishKey(nv, k, cmd, signers, now, "created",
 		fmt.Sprintf("key %s created at %s: address %s", k.id, k.path, k.addr.Hex()))
 }
 
-func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.KeyImport()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if e.keyService == nil {
-		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
+		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
 	}
 	if _, taken := v.byID[body.KeyID]; taken {
-		return refuse(refusal.CodeBadRequest, "key %s: the id is taken", body.KeyID)
+		return nil, refuse(refusal.CodeBadRequest, "key %s: the id is taken", body.KeyID)
 	}
 	if len(v.keys) >= genesis.MaxKeys {
-		return refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
 	}
 	scalar, err := e.keyService.Decrypt(ctx, v.sealKeyID, body.Blob, importContext(body.KeyID))
 	if err != nil {
 		e.log.Error("key import: KMS Decrypt failed", "key", body.KeyID, "err", err)
-		return kmsError("decrypting the imported key", err)
+		return nil, kmsError("decrypting the imported key", err)
 	}
 	if len(scalar) != 32 {
 		clear(scalar)
-		return refuse(refusal.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
+		return nil, refuse(refusal.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
 	}
 	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Imported: scalar})
 	if err != nil {
 		clear(scalar)
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, "imported",
+	return e.publishKey(nv, k, cmd, signers, now, "imported",
 		fmt.Sprintf("key %s imported (KMS-encrypted by an operator): address %s", k.id, k.addr.Hex()))
 }
 
@@ -236,30 +241,30 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 // clear; the host stores the new sealed seed before answering. The old
 // sealed seed still opens (KMS can still decrypt its data key) until the
 // operator retires the old KMS key.
-func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.SealRotate()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if e.keyService == nil || v.seed == nil {
-		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
+		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
 	}
 	target := v.sealKeyID
 	if body.KMSKeyID != "" {
 		target = body.KMSKeyID
 	}
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), target) {
-		return refuse(refusal.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
+		return nil, refuse(refusal.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
 	}
 	gen := max(v.sealGen, v.sealGenMax) + 1 // past any generation known, so that no older one is newer
-	sealed, perr := e.sealUnder(ctx, target, gen, v.seed)
-	if perr != nil {
-		return perr
+	sealed, err := e.sealUnder(ctx, target, gen, v.seed)
+	if err != nil {
+		return nil, err
 	}
 	nv := *v
 	nv.sealKeyID, nv.sealGen, nv.sealGenMax = target, gen, gen
 	line, seq, err := nv.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
@@ -270,9 +275,9 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	if err != nil {
 		// The new sealed seed is dropped: the host never stores it.
 		if errors.Is(err, audit.ErrRecordTooLarge) {
-			return appendRefusal(err)
+			return nil, appendRefusal(err)
 		}
-		return refuse(refusal.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
+		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
 	}
 	e.v.Store(&nv)
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
@@ -284,7 +289,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // before the unfreeze no longer count toward the next freeze.
 //
 // A freeze whose record is owed (it could not be appended when the freeze
-// took effect) has no seq to name yet. It needs none for long: settle,
+// took effect) has no seq to name yet. It needs none for long: the tick,
 // which runs before every admin command and after every audit
 // acknowledgement, appends owed freeze records before any other event.
 // So whenever an unfreeze can be recorded, the freeze it lifts has its
@@ -292,10 +297,10 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // could be recorded either (its own record would not fit). A quorum can
 // therefore always lift a freeze, once the host persists records again;
 // until then the refusal below says so.
-func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.Unfreeze()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	e.frozen.mu.Lock()
 	defer e.frozen.mu.Unlock()
@@ -312,13 +317,13 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 	if target == "" {
 		if len(owed) > 0 {
 			sort.Strings(owed)
-			return refuse(refusal.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
+			return nil, refuse(refusal.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
 		}
-		return refuse(refusal.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
+		return nil, refuse(refusal.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
 	}
 	what := describeTarget(target)
 	line, seq, err := v.audit.appendEvent(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindFreeze,
 		RequestDigest: cmd.Digest[:],
 		Key:           strings.TrimPrefix(target, allKeys),
@@ -329,15 +334,15 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string) proto
 	})
 	if err != nil {
 		if errors.Is(err, audit.ErrRecordTooLarge) {
-			return appendRefusal(err)
+			return nil, appendRefusal(err)
 		}
-		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
+		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
 	}
 	delete(e.frozen.m, target)
 	if e.frozen.since == nil {
 		e.frozen.since = map[string]time.Time{}
 	}
-	e.frozen.since[target] = e.now()
+	e.frozen.since[target] = now
 	e.log.Info("unfrozen", "target", target, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, allKeys), Signers: signers, AuditSeq: seq}, nil, line)
 }

@@ -100,11 +100,11 @@ type approvals struct {
 	mu sync.Mutex
 	m  map[string]*pending
 	// next is the earliest expiry (Unix ms) of the requests in m, 0 when
-	// there are none: settle's cheap test. Written with mu held.
+	// there are none: tick's cheap test. Written with mu held.
 	next atomic.Int64
 	// owed is set while a request waiting may not have been decided under
 	// the policy in force (its decision's record could not be appended, or
-	// it was held while the policy changed): settle's cheap test for
+	// it was held while the policy changed): tick's cheap test for
 	// redecidePending. Written with mu held.
 	owed       atomic.Bool
 	owedLogged bool
@@ -183,12 +183,12 @@ func (a *approvals) dueAt(now time.Time) bool {
 	return n != 0 && now.UnixMilli() >= n
 }
 
-// expire ends the requests past their expiry (settle calls it). A request
+// expire ends the requests past their expiry (tick calls it). A request
 // still waiting for approvals becomes unusable at once (past its expiry
 // nobody can approve it), and is expired with its record: its limit
 // reservation is released, and it is dropped, only once the record is
 // appended. While it cannot be, the request stays, marked expired, and the
-// next settle tries again. Signed and rejected requests, whose records
+// next tick tries again. Signed and rejected requests, whose records
 // exist, are dropped.
 func (e *Enclave) expire(v *vault, now time.Time) {
 	e.policyMu.RLock() // the records name the policy in force
@@ -247,22 +247,25 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 }
 
 // hold makes a request pending: it records it and answers 202's message.
-// (Expired requests were dropped by the settle that began the request.)
+// (Expired requests were dropped by the tick that began the request.)
 // It keeps the request's compact form, after checking that this form
 // decides as the request did (so that what approvers see, and what is
 // decided again later, is what was decided), and refuses a request beyond
 // the quotas, with rule approvals and a message naming the quota.
-func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *limits.Reservation, rule policy.Approvals, rec audit.Record) proto.Message {
-	now := e.now()
-	compact, err := api.CompactRequest(body)
+//
+// s is admitted: decided, allowed and with its limits reserved; rule is
+// the approval rule it waits under.
+func (e *Enclave) hold(s *signing, rule policy.Approvals) (proto.Message, error) {
+	v, rs, c, d, res, rec, now := s.v, s.rs, s.c, s.d, s.res, s.rec, s.now
+	compact, err := api.CompactRequest(s.m.Body)
 	if err != nil {
 		res.Release()
-		return refuse(refusal.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
+		return nil, refuse(refusal.CodeInternal, "enclave: a request that decoded has no compact form: %v", err)
 	}
 	idb := make([]byte, 16)
 	if _, err := io.ReadFull(e.rand, idb); err != nil {
 		res.Release()
-		return refuse(refusal.CodeUnavailable, "drawing an approval id: %v", err)
+		return nil, refuse(refusal.CodeUnavailable, "drawing an approval id: %v", err)
 	}
 	p := &pending{
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
@@ -272,13 +275,13 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	}
 	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
 		res.Release()
-		return refuse(refusal.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
+		return nil, refuse(refusal.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
 	}
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	if msg := e.approvals.admit(p.clientID, p.cost); msg != "" {
 		res.Release()
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleApprovals, Message: msg}
+		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleApprovals, msg)
 	}
 	rec.Decision = audit.DecisionPendingApproval
 	rec.Rule = refusal.RuleApprovals
@@ -286,16 +289,16 @@ func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		res.Release()
-		return appendRefusal(err)
+		return nil, appendRefusal(err)
 	}
 	p.lastSeq, p.lastLine = seq, line
 	e.approvals.add(p)
 	// A policy change that came into force since this request was decided
-	// did not see it (redecidePending): the next settle decides it again.
+	// did not see it (redecidePending): the next tick decides it again.
 	if e.rules.Load().pol.Hash() != p.policyHash {
 		e.approvals.owed.Store(true)
 	}
-	return pendingAnswer(p, false)
+	return pendingAnswer(p, false), nil
 }
 
 // pendingAnswer is the 202 message of a request still waiting: with its
@@ -377,11 +380,10 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, "the held request does not decode: "+err.Error()
 		return vd
 	}
-	var perr *proto.Error
-	vd.d, perr = decide(pol, &caller{client: p.client, key: p.key}, r)
+	vd.d, err = decide(pol, &caller{client: p.client, key: p.key}, r)
 	switch {
-	case perr != nil:
-		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, perr.Message
+	case err != nil:
+		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, message(err)
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
@@ -392,15 +394,28 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 
 // eventFailure is the answer to an approval when the record of a change
 // could not be appended: nothing changed.
-func eventFailure(what string, err error) *proto.Error {
+func eventFailure(what string, err error) *Refusal {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		return appendRefusal(err)
 	}
 	return refuse(refusal.CodeUnavailable, "%s", eventRefusal(what, err))
 }
 
-// reconcile brings p, a request waiting for approvals, to the verdict vd
-// of the policy in force: each change is an audit record, appended before
+// redecision is a request held for approvals (p) being decided again:
+// with the vault v, under the ruleset in force rs (the read side of
+// policyMu is held), whose policy's verdict on p is vd, at now. It is what
+// reconcile, signPending and refusePending share, in place of five
+// positional arguments each.
+type redecision struct {
+	v   *vault
+	rs  *ruleset
+	p   *pending
+	vd  verdict
+	now time.Time
+}
+
+// reconcile brings r.p, a request waiting for approvals, to the verdict
+// r.vd of the policy in force: each change is an audit record, appended before
 // it is made.
 //
 //   - refused: p is refused with its record and its reservation released;
@@ -410,11 +425,13 @@ func eventFailure(what string, err error) *proto.Error {
 //     longer in its set (by name and key) are dropped, and a changed
 //     quorum or approver set is recorded, saying so.
 //
-// It returns the final answer when p was decided now (a signature or a
-// refusal), nil when p waits; or, when the record could not be appended
-// or a signature cannot be decided now, fail: nothing changed, and the
-// request is decided again at the next approval or settle.
-func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now time.Time) (done, fail proto.Message) {
+// It returns done when p was decided now, with the final answer (resp, a
+// signature, or err, a recorded refusal); not done and no error when p
+// waits; or not done and err when the record could not be appended or a
+// signature cannot be decided now: nothing changed, and the request is
+// decided again at the next approval or tick.
+func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err error) {
+	v, p, vd, now := r.v, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: refusal.RuleApprovals,
@@ -424,12 +441,12 @@ func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now t
 		rec.Summary = fmt.Sprintf("approval %s: policy version %d refuses it now (%s); its approvals no longer count: %s", p.id, vd.policyVersion, vd.refusedBy, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			return nil, eventFailure(fmt.Sprintf("the refusal of approval %s under policy version %d", p.id, vd.policyVersion), err)
+			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s under policy version %d", p.id, vd.policyVersion), err)
 		}
 		p.status, p.lastSeq, p.lastLine, p.policyHash = api.StatusRejected, seq, line, vd.policyHash
 		p.outcome = clipMessage(fmt.Sprintf("policy version %d refuses it (%s): %s", vd.policyVersion, vd.refusedBy, vd.reason))
 		p.res.Release()
-		return &proto.Error{Code: refusal.CodePolicyDenied, Rule: vd.refusedBy, Message: clipMessage("the policy in force no longer allows it: " + vd.reason), AuditRecord: line}, nil
+		return true, nil, recorded(refusal.CodePolicyDenied, vd.refusedBy, clipMessage("the policy in force no longer allows it: "+vd.reason), line)
 	}
 	var kept, dropped []approverSig
 	for _, a := range p.approved {
@@ -445,30 +462,31 @@ func (e *Enclave) reconcile(v *vault, rs *ruleset, p *pending, vd verdict, now t
 	}
 	switch {
 	case !vd.needs:
-		return e.signPending(v, p, vd, p.approved, fmt.Sprintf("policy version %d no longer requires approvals for it", vd.policyVersion))
+		return e.signPending(r, p.approved, fmt.Sprintf("policy version %d no longer requires approvals for it", vd.policyVersion))
 	case len(kept) >= vd.rule.Quorum:
-		return e.signPending(v, p, vd, kept, fmt.Sprintf("policy version %d requires %d of %v, and %s approved%s", vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), strings.Join(approverNames(kept), ", "), droppedNote))
+		return e.signPending(r, kept, fmt.Sprintf("policy version %d requires %d of %v, and %s approved%s", vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), strings.Join(approverNames(kept), ", "), droppedNote))
 	case len(dropped) == 0 && sameRule(p.rule, vd.rule):
 		p.policyHash = vd.policyHash // nothing changes for it
-		return nil, nil
+		return false, nil, nil
 	}
 	rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(kept)
 	rec.Summary = fmt.Sprintf("approval %s: policy version %d requires %d of %v (was %d of %v)%s; %d of %d approved: %s",
 		p.id, vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), p.rule.Quorum, ruleNames(p.rule), droppedNote, len(kept), vd.rule.Quorum, p.summary)
 	line, seq, err := v.audit.appendEvent(rec)
 	if err != nil {
-		return nil, eventFailure(fmt.Sprintf("the new approval rule of approval %s under policy version %d", p.id, vd.policyVersion), err)
+		return false, nil, eventFailure(fmt.Sprintf("the new approval rule of approval %s under policy version %d", p.id, vd.policyVersion), err)
 	}
 	p.rule, p.approved, p.lastSeq, p.lastLine, p.policyHash = vd.rule, kept, seq, line, vd.policyHash
-	return nil, nil
+	return false, nil, nil
 }
 
-// signPending signs p, allowed by vd, approved by approved (why says how
+// signPending signs r.p, allowed by r.vd, approved by approved (why says how
 // the approvals suffice), with its record. A key frozen meanwhile signs
 // nothing: p is refused, with its record. As for a sign request, nothing
-// is decided while the host cannot persist (fail: nothing changed).
-func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []approverSig, why string) (done, fail proto.Message) {
-	now := e.now()
+// is decided while the host cannot persist (not done, err: nothing
+// changed). Its results are reconcile's.
+func (e *Enclave) signPending(r *redecision, approved []approverSig, why string) (done bool, resp proto.Message, err error) {
+	v, p, vd, now := r.v, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
@@ -478,17 +496,17 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			return nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
+			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
 		}
 		p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
 		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.record())
 		p.res.Release()
-		return &proto.Error{Code: refusal.CodePolicyDenied, Rule: refusal.RuleFrozen, Message: p.outcome, AuditRecord: line}, nil
+		return true, nil, recorded(refusal.CodePolicyDenied, refusal.RuleFrozen, p.outcome, line)
 	}
 	// The signature is a decision like a sign request's: not while the
 	// host cannot persist or has stopped acknowledging.
 	if err := v.audit.canDecide(); err != nil {
-		return nil, &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
+		return false, nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 	}
 	// What it spends must fit the rolling limits in force now, counted
 	// from now: it is signed now, maybe long after it was held (its
@@ -496,21 +514,21 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := unlimitedGrant(e.rules.Load().pol, p.key.id, vd.d.decision); refused {
-		return e.refusePending(v, p, vd, approved, refusal.RuleRollingLimit, why)
+	if why, refused := unlimitedGrant(r.rs.pol, p.key.id, vd.d.decision); refused {
+		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
 	if err != nil {
 		var lr *limits.Refusal
 		switch {
 		case errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint:
-			return nil, &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+			return false, nil, checkpointRefusal(lr)
 		case errors.As(err, &lr):
 			// p.res is released (Renew); releasing it again changes
 			// nothing, and renewing it reserves afresh.
-			return e.refusePending(v, p, vd, approved, lr.Rule, lr.Msg)
+			return e.refusePending(r, approved, lr.Rule, lr.Msg)
 		}
-		return e.refusePending(v, p, vd, approved, refusal.RuleApprovals, err.Error())
+		return e.refusePending(r, approved, refusal.RuleApprovals, err.Error())
 	}
 	p.res = res
 	rec.Decision = audit.DecisionApproved
@@ -518,51 +536,51 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	// The signature's record is a decision record (signDecided): without
 	// room for it nothing is signed and nothing changes here (the renewed
 	// reservation is kept while the request waits).
-	resp, perr := e.signDecided(v, p.key, vd.d, rec)
-	if perr != nil {
-		return nil, perr
+	sr, err := e.signDecided(v, p.key, vd.d, rec)
+	if err != nil {
+		return false, nil, err
 	}
 	p.res.Commit()
-	resp.ApprovalID, resp.Approvers = p.id, approverNames(approved)
-	p.approved, p.status, p.result, p.lastSeq, p.lastLine, p.policyHash = approved, proto.StatusSigned, resp, resp.AuditSeq, resp.AuditRecord, vd.policyHash
-	return resp, nil
+	sr.ApprovalID, sr.Approvers = p.id, approverNames(approved)
+	p.approved, p.status, p.result, p.lastSeq, p.lastLine, p.policyHash = approved, proto.StatusSigned, sr, sr.AuditSeq, sr.AuditRecord, vd.policyHash
+	return true, sr, nil
 }
 
-// refusePending refuses p, whose approvals (approved) sufficed under vd,
+// refusePending refuses r.p, whose approvals (approved) sufficed under r.vd,
 // because rule refuses what it spends now (why), with its record; its
 // reservation is released. When the record cannot be appended nothing
-// else changes (fail), and the request is decided again later.
-func (e *Enclave) refusePending(v *vault, p *pending, vd verdict, approved []approverSig, rule, why string) (done, fail proto.Message) {
-	line, seq, err := v.audit.appendEvent(audit.Record{
-		TimeMS: e.now().UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
+// else changes (not done, err), and the request is decided again later.
+func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why string) (done bool, resp proto.Message, err error) {
+	p, vd := r.p, r.vd
+	line, seq, err := r.v.audit.appendEvent(audit.Record{
+		TimeMS: r.now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 		Decision: audit.DecisionRefused, Rule: rule,
 		Summary: fmt.Sprintf("approval %s: approved, but refused when it was to be signed (%s: %s): %s", p.id, rule, why, p.summary),
 	})
 	if err != nil {
-		return nil, eventFailure(fmt.Sprintf("the refusal of approval %s (%s)", p.id, rule), err)
+		return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s (%s)", p.id, rule), err)
 	}
 	p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
 	p.outcome = clipMessage(fmt.Sprintf("refused when it was to be signed (%s): %s", rule, why))
 	p.res.Release()
-	return &proto.Error{Code: refusal.CodePolicyDenied, Rule: rule, Message: p.outcome, AuditRecord: line}, nil
+	return true, nil, recorded(refusal.CodePolicyDenied, rule, p.outcome, line)
 }
 
 // redecidePending decides every request waiting for approvals again under
 // the policy in force; governance calls it as a policy change comes into
-// force, and settle while one is owed. Each is refused, signed at once, or
+// force, and tick while one is owed. Each is refused, signed at once, or
 // left waiting under the new rule, with its record (reconcile). One whose
 // record cannot be appended yet, or that cannot be signed while the host
-// does not persist, keeps waiting and is decided again at the next settle
+// does not persist, keeps waiting and is decided again at the next tick
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
-func (e *Enclave) redecidePending(v *vault) {
+func (e *Enclave) redecidePending(v *vault, now time.Time) {
 	// Under the read side of policyMu, as every decision: no policy comes
 	// into force between the judgement and its record (putInForce).
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
 	rs := e.rules.Load()
-	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var todo []*pending
@@ -579,7 +597,7 @@ func (e *Enclave) redecidePending(v *vault) {
 	})
 	owed := false
 	for _, p := range todo {
-		if _, fail := e.reconcile(v, rs, p, e.judge(rs.pol, p), now); fail != nil {
+		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}); !done && err != nil {
 			owed = true
 			if !e.approvals.owedLogged {
 				e.approvals.owedLogged = true
@@ -605,16 +623,15 @@ func (e *Enclave) redecidePending(v *vault) {
 // marked AlreadyCounted, so that a replayed approval is harmless. An
 // approver who approved cannot reject afterwards: an approval is not
 // withdrawn (another approver can still reject).
-func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
+func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
 	req, err := api.DecodeApprovalRequest(m.Body)
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	sig, err := hex.DecodeString(strings.TrimPrefix(req.Signature, "0x"))
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "approval: signature: not hex")
+		return nil, refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
-	e.settle(v)
 	// The approval is judged, counted and signed under the read side of
 	// policyMu, as a sign request is decided (sign): a policy change that
 	// removes this approver is either in force before the approval is
@@ -622,57 +639,54 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	// record; never in between.
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
-	now := e.now()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[req.ApprovalID]
 	if !ok {
-		return refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
 	}
 	switch {
 	case p.status == proto.StatusSigned:
-		return p.result // single-use: the signature exists once; asking again returns it
+		return p.result, nil // single-use: the signature exists once; asking again returns it
 	case p.status == api.StatusRejected:
 		msg := "the request was rejected"
 		if p.outcome != "" {
 			msg += ": " + p.outcome
 		}
-		return &proto.Error{Code: refusal.CodeApprovalRejected, Rule: refusal.RuleApprovals, Message: msg}
+		return nil, refuseRule(refusal.CodeApprovalRejected, refusal.RuleApprovals, msg)
 	case p.status == api.StatusExpired || !now.Before(p.expires):
 		// Past its expiry nobody can approve it, whether or not its
-		// expiry record is written yet (settle writes it).
-		return refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
+		// expiry record is written yet (the tick writes it).
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
 	// Decided again under the policy in force: its rule from now on.
 	rs := e.rules.Load()
-	vd := e.judge(rs.pol, p)
-	if done, fail := e.reconcile(v, rs, p, vd, now); fail != nil {
-		return fail
-	} else if done != nil {
-		return done
+	r := &redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}
+	if done, resp, err := e.reconcile(r); done || err != nil {
+		return resp, err
 	}
 	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
 	if idx < 0 {
-		return refuse(refusal.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
+		return nil, refuse(refusal.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
 	}
 	me := approverSig{name: req.Approver, key: p.rule.Approvers[idx].PublicKey}
 	if me.key.Equal(p.client) {
-		return refuse(refusal.CodeUnauthorized, "the initiating client cannot approve its own request")
+		return nil, refuse(refusal.CodeUnauthorized, "the initiating client cannot approve its own request")
 	}
 	domain := api.DomainApprove
 	if req.Decision == api.DecisionReject {
 		domain = api.DomainReject
 	}
 	if err := admin.VerifyDigest(me.key, domain, p.digest, sig); err != nil {
-		return refuse(refusal.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
+		return nil, refuse(refusal.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
 	}
 	if slices.ContainsFunc(p.approved, func(a approverSig) bool { return a.name == me.name && a.key.Equal(me.key) }) {
 		if req.Decision == api.DecisionReject {
-			return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleApprovals, Message: fmt.Sprintf(
+			return nil, refuseRule(refusal.CodeBadRequest, refusal.RuleApprovals, fmt.Sprintf(
 				"%s already approved approval %s, and an approval is not withdrawn: nothing changed; another approver can still reject it, or it expires at %s",
-				req.Approver, p.id, msTime(p.expires.UnixMilli()))}
+				req.Approver, p.id, msTime(p.expires.UnixMilli())))
 		}
-		return pendingAnswer(p, true)
+		return pendingAnswer(p, true), nil
 	}
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
@@ -683,11 +697,11 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			return eventFailure(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err)
+			return nil, eventFailure(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err)
 		}
 		p.status, p.lastSeq, p.lastLine, p.outcome = api.StatusRejected, seq, line, "rejected by "+req.Approver
 		p.res.Release()
-		return &proto.Error{Code: refusal.CodeApprovalRejected, Rule: refusal.RuleApprovals, Message: "rejected by " + req.Approver, AuditRecord: line}
+		return nil, recorded(refusal.CodeApprovalRejected, refusal.RuleApprovals, "rejected by "+req.Approver, line)
 	}
 	approved := append(slices.Clone(p.approved), me)
 	if len(approved) < p.rule.Quorum {
@@ -695,39 +709,34 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(approved), p.rule.Quorum, req.Approver, p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
-			return eventFailure(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err)
+			return nil, eventFailure(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err)
 		}
 		p.approved, p.lastSeq, p.lastLine = approved, seq, line
-		return pendingAnswer(p, false)
+		return pendingAnswer(p, false), nil
 	}
 	// The quorum is met.
-	done, fail := e.signPending(v, p, vd, approved, "approved by "+strings.Join(approverNames(approved), ", "))
-	if fail != nil {
-		return fail
-	}
-	return done
+	_, resp, err := e.signPending(r, approved, "approved by "+strings.Join(approverNames(approved), ", "))
+	return resp, err
 }
 
 // approvalInfo describes a pending request. One past its expiry is
 // answered as not found, as after its expiry record. The signature of a
 // signed request travels in the answer's Result, which Enclave.released
 // withholds until the host has acknowledged its record.
-func (e *Enclave) approvalInfo(v *vault, m *proto.ApprovalInfoRequest) proto.Message {
-	e.settle(v)
-	now := e.now()
+func (e *Enclave) approvalInfo(m *proto.ApprovalInfoRequest, now time.Time) (proto.Message, error) {
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[m.ID]
 	if !ok {
-		return refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
 	}
 	if p.status == api.StatusExpired || (p.status == proto.StatusPending && !now.Before(p.expires)) {
-		return refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
 	}
 	return &proto.ApprovalInfoResponse{
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, SummaryLines: p.lines, Quorum: uint32(p.rule.Quorum),
 		Approvers: approverNames(p.approved), ExpiresMS: p.expires.UnixMilli(), AuditSeq: p.lastSeq, Result: p.result,
-	}
+	}, nil
 }
 
 // summaryLines is s as the host protocol carries it: line by line, the

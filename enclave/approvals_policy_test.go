@@ -137,7 +137,7 @@ func (f *govFixture) schedule(t *testing.T, doc policy.Document) {
 }
 
 // comeIntoForce moves the clock past the scheduled change's time lock and
-// lets settle put it in force (an approval info request settles first).
+// lets the tick put it in force (an approval info request ticks first).
 func (f *govFixture) comeIntoForce(t *testing.T, version uint64) {
 	t.Helper()
 	recordsOf(t, f.e)
@@ -325,7 +325,7 @@ func info0(e *enclave.Enclave, id string) string { return enclave.ApprovalStatus
 // threshold comes into force while the host reports it cannot persist:
 // the policy record is an event and is made, but the signature is a
 // decision and waits; the request keeps waiting, and once the host
-// persists again, the next settle signs it.
+// persists again, the next tick signs it.
 func TestApprovalSignedOnceTheHostPersists(t *testing.T) {
 	ap := newApproverSet(t, "alice", "bob")
 	f := newGovWith(t, func(k *policy.KeyRule) { k.Approvals = ap.rule(2, milliEther(100)) })

@@ -242,7 +242,7 @@ func TestLimitAtomicLoosening(t *testing.T) {
 			until(done, i, func() { time.Sleep(time.Millisecond) })
 		}
 		release(raceBatch)
-		f.setNow(due.Add(time.Second)) // the next settle puts version 2 in force
+		f.setNow(due.Add(time.Second)) // the next tick puts version 2 in force
 		for i := n/3 + raceBatch; i < n; i += raceBatch {
 			release(raceBatch)
 			if f.e.UserData().PolicyVersion < 2 {

@@ -40,20 +40,20 @@ func (e *Enclave) userData(v *vault) userdata.UserData {
 
 // attest asks the NSM for a document carrying the caller's nonce, the
 // enclave's identity key and its user data.
-func (e *Enclave) attest(ctx context.Context, v *vault, m *proto.AttestRequest) proto.Message {
+func (e *Enclave) attest(ctx context.Context, v *vault, m *proto.AttestRequest) (proto.Message, error) {
 	if e.nsm == nil {
-		return refuse(refusal.CodeUnavailable, "this enclave has no NSM to attest with")
+		return nil, refuse(refusal.CodeUnavailable, "this enclave has no NSM to attest with")
 	}
 	ud, err := userdata.Marshal(e.userData(v))
 	if err != nil {
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	doc, err := e.nsm.Attest(ctx, nsmRequest(m.Nonce, ud, e.identity))
 	if err != nil {
 		e.log.Error("attestation failed", "err", err)
-		return refuse(refusal.CodeUnavailable, "the NSM did not attest: %v", err)
+		return nil, refuse(refusal.CodeUnavailable, "the NSM did not attest: %v", err)
 	}
-	return &proto.AttestResponse{Document: doc}
+	return &proto.AttestResponse{Document: doc}, nil
 }
 
 func nsmRequest(nonce, ud, pub []byte) nsm.AttestRequest {

@@ -19,7 +19,7 @@ import (
 // "record first, then apply": a change whose record cannot be appended
 // does not happen (the caller answers 503 and says why), with one
 // exception, the freeze, which is enforced at once (the safe direction)
-// and recorded as soon as the log has room (Enclave.settle).
+// and recorded as soon as the log has room (Enclave.tick).
 //
 // Events may therefore not be crowded out by decisions: they may use a
 // reserve of eventReserve(max) records beyond the decisions' cap. While
@@ -62,9 +62,11 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 	return a.appendLocked(r)
 }
 
-// settle does the enclave's time-driven and retry work, in one place,
-// before a handler acts and after each audit acknowledgement (the moment
-// room returns in the log):
+// tick does the enclave's time-driven and retry work at now, in one place:
+// handle calls it once per request, before the handler of every request
+// that reads or changes state that time changes, and after the audit
+// poll's acknowledgement (the moment room returns in the log); see routes.
+// No handler calls it, nor any of its steps, itself:
 //
 //  1. freezes in force whose record could not be appended yet are
 //     recorded (first: no other event is recorded before them, so an
@@ -79,21 +81,20 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 //     the policy in force are decided again.
 //
 // Each step stops at the first record that cannot be appended and is
-// tried again at the next call. The common case (nothing owed, nothing
+// tried again at the next tick. The common case (nothing owed, nothing
 // due) costs two atomic loads and the governance lock.
-func (e *Enclave) settle(v *vault) {
-	now := e.now()
+func (e *Enclave) tick(v *vault, now time.Time) {
 	if e.frozen.owed.Load() {
 		e.recordFreezes(v, now)
 	}
 	if e.approvals.dueAt(now) {
 		e.expire(v, now)
 	}
-	if e.dueSoon() {
-		e.applyDue(v)
+	if e.gov.dueAt(now) {
+		e.applyDue(v, now)
 	}
 	if e.approvals.owed.Load() {
-		e.redecidePending(v)
+		e.redecidePending(v, now)
 	}
 }
 

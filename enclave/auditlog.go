@@ -216,11 +216,11 @@ func (a *auditLog) rotate() []byte {
 // on, waiting for them up to req.WaitMS. An acknowledgement beyond the
 // head, or whose hash is not the enclave's record's, is refused and
 // changes nothing: the host's log is not this enclave's.
-func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.AuditResponse, *proto.Error) {
+func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.AuditResponse, error) {
 	a.mu.Lock()
-	if perr := a.ackLocked(req.Ack, req.AckHash); perr != nil {
+	if err := a.ackLocked(req.Ack, req.AckHash); err != nil {
 		a.mu.Unlock()
-		return nil, perr
+		return nil, err
 	}
 	a.failing = req.Failing
 	var rotated []byte
@@ -256,20 +256,20 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 
 // ackLocked applies an acknowledgement of the records up to seq, whose last
 // one hashes to hash. a.mu is held.
-func (a *auditLog) ackLocked(seq uint64, hash []byte) *proto.Error {
+func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 	head := a.chain.Head()
 	switch {
 	case seq <= a.acked.Seq:
 		return nil // already acknowledged (acknowledgements are cumulative)
 	case seq > head.Seq:
-		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d, beyond the enclave's last record %d", seq, head.Seq)}
+		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d, beyond the enclave's last record %d", seq, head.Seq))
 	case len(hash) != sha256.Size:
-		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq)}
+		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq))
 	}
 	i := seq - a.first
 	got := sha256.Sum256(a.pending[i])
 	if subtle.ConstantTimeCompare(got[:], hash) != 1 {
-		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleAudit, Message: fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got)}
+		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got))
 	}
 	n := i + 1
 	a.acked = audit.Head{Seq: seq, Hash: got}

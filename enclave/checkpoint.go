@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/internal/strictcbor"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -183,34 +186,104 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 	return &c, nil
 }
 
+// checkpoints is the state of the checkpoints this run sealed: the
+// latest, what it was made from, and the newest the host acknowledged
+// storing. Its lock serialises the host's checkpoint polls
+// (checkpointRequest holds it throughout); it comes first in the lock
+// order (see Enclave.policyMu): the poll reads the governance, the
+// freezes, the admin commands' memory, the audit log and the tracker
+// under it.
+type checkpoints struct {
+	mu     sync.Mutex
+	gen    uint64  // generation of the latest checkpoint
+	acked  uint64  // generation the host acknowledged storing
+	sealed []byte  // the latest sealed checkpoint
+	last   cpState // what it was made from
+	// limits is the latest limits snapshot, of generation limitsGen;
+	// ackLimits the one in the latest sealed checkpoint.
+	limits    []byte
+	limitsGen uint64
+	ackLimits uint64
+}
+
+// startAt numbers the checkpoints of this run after gen, the newest
+// generation known to be stored (at start, before any poll).
+func (c *checkpoints) startAt(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen = gen
+}
+
+// acknowledgeLocked takes the host's acknowledgement that it stored
+// generation ack: when that is the latest checkpoint, it returns the admin
+// command marks and the limits snapshot generation the checkpoint holds,
+// for the caller to pass on, and true.
+func (c *checkpoints) acknowledgeLocked(ack uint64) (spentMarks, limitsGen uint64, ok bool) {
+	if ack == 0 || ack != c.gen {
+		return 0, 0, false
+	}
+	c.acked = ack
+	return c.last.spentMarks, c.ackLimits, true
+}
+
+// limitsLocked returns the limits snapshot for the next checkpoint, and its
+// generation: a new one from t when its usage changed, else the latest.
+func (c *checkpoints) limitsLocked(t *limits.Tracker, now time.Time) ([]byte, uint64, error) {
+	if t.Dirty() || c.limits == nil {
+		gen, snap, err := t.Checkpoint(now)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.limits, c.limitsGen = snap, gen
+	}
+	return c.limits, c.limitsGen, nil
+}
+
+// unchangedLocked answers a poll when state is what the latest checkpoint
+// was made from: the latest again, or nothing new once it is acknowledged.
+func (c *checkpoints) unchangedLocked(state cpState) (*proto.CheckpointResponse, bool) {
+	if c.sealed == nil || state != c.last {
+		return nil, false
+	}
+	if c.acked == c.gen {
+		return &proto.CheckpointResponse{Generation: c.gen, Sealed: []byte{}}, true
+	}
+	return &proto.CheckpointResponse{Generation: c.gen, Sealed: c.sealed}, true
+}
+
+// sealedLocked makes sealed, of generation gen, made from state, the latest
+// checkpoint.
+func (c *checkpoints) sealedLocked(gen uint64, sealed []byte, state cpState) {
+	c.gen, c.sealed, c.last, c.ackLimits = gen, sealed, state, c.limitsGen
+}
+
 // checkpointRequest answers the host's poll: it records the host's
 // acknowledgement and returns a newly sealed checkpoint when the state
 // changed since the last one.
-func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
+func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (proto.Message, error) {
 	// The admin commands carried out are read first: each is marked after
 	// its effect is in place, so everything read below holds the effect
 	// of every command in spent. An admin answer waits for the
 	// acknowledgement of a checkpoint holding its mark (spentMarks).
-	now := e.now()
-	spent, spentMarks := e.spent.snapshot(now)
+	spent, spentMarks := e.gov.spent.snapshot(now)
 	v := e.v.Load()
 	if v == nil {
-		return errLocked()
+		return nil, errLocked()
 	}
 	if e.keyService == nil {
-		return &proto.CheckpointResponse{Sealed: []byte{}} // ephemeral: nothing survives a restart
+		return &proto.CheckpointResponse{Sealed: []byte{}}, nil // ephemeral: nothing survives a restart
 	}
-	e.cpMu.Lock()
-	defer e.cpMu.Unlock()
-	if m.Ack != 0 && m.Ack == e.cpGen {
-		e.cpAcked = m.Ack
-		e.spent.noteStored(e.cpLast.spentMarks)
+	cp := &e.cp
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if marks, limitsGen, ok := cp.acknowledgeLocked(m.Ack); ok {
+		e.gov.spent.noteStored(marks)
 		// Records appended from now on say the host stored it, before
 		// the tracker lets transactions count from it: any transaction
 		// the acknowledgement allows has a record that names it.
 		v.audit.noteCheckpoint(m.Ack)
-		if e.cpAckLimits != 0 {
-			e.rules.Load().tracker.Acknowledge(e.cpAckLimits)
+		if limitsGen != 0 {
+			e.rules.Load().tracker.Acknowledge(limitsGen)
 		}
 	}
 	// The appended head is read before the limits snapshot is taken, so
@@ -219,20 +292,17 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	appended := v.audit.head()
 	head, ok := v.audit.persistedHead()
 	if !ok {
-		head = e.cpLast.head
+		head = cp.last.head
 	}
 	// The pending changes are read before the policy in force: a change
 	// coming into force in between (applyDue) is then in the checkpoint as
 	// pending or in force, never lost from both (one in force and still
 	// listed as pending is dropped as superseded when it comes due).
-	pend := e.pendingList()
+	pend := e.gov.pendingList()
 	rs := e.rules.Load()
-	if rs.tracker.Dirty() || e.cpLimits == nil {
-		gen, snap, err := rs.tracker.Checkpoint(now)
-		if err != nil {
-			return refuse(refusal.CodeInternal, "%v", err)
-		}
-		e.cpLimits, e.cpLimitsGen = snap, gen
+	snap, limitsGen, err := cp.limitsLocked(rs.tracker, now)
+	if err != nil {
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	frozen := e.frozen.list()
 	var pendKey strings.Builder
@@ -240,22 +310,19 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
 	}
 	floor := e.versionFloor()
-	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: e.cpLimitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
-	if e.cpSealed != nil && state == e.cpLast {
-		if e.cpAcked == e.cpGen {
-			return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: []byte{}}
-		}
-		return &proto.CheckpointResponse{Generation: e.cpGen, Sealed: e.cpSealed}
+	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: limitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
+	if resp, ok := cp.unchangedLocked(state); ok {
+		return resp, nil
 	}
 	c := &checkpoint{
-		Generation:    e.cpGen + 1,
+		Generation:    cp.gen + 1,
 		TimeMS:        now.UnixMilli(),
 		AuditSeq:      head.Seq,
 		AuditHash:     head.Hash,
 		PolicyVersion: rs.pol.Version(),
 		PolicyHash:    rs.pol.Hash(),
 		Keys:          v.extra,
-		Limits:        e.cpLimits,
+		Limits:        snap,
 		Frozen:        frozen,
 		Policy:        rs.pol.Canonical(),
 		Pending:       pend,
@@ -267,10 +334,10 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 	}
 	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
 	if err != nil {
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	e.cpGen, e.cpSealed, e.cpLast, e.cpAckLimits = c.Generation, sealed, state, e.cpLimitsGen
-	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}
+	cp.sealedLocked(c.Generation, sealed, state)
+	return &proto.CheckpointResponse{Generation: c.Generation, Sealed: sealed}, nil
 }
 
 // cpState is what a checkpoint depends on, to tell whether a new one is

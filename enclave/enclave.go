@@ -144,29 +144,21 @@ type Enclave struct {
 	// is appended (sign, admit), an approval, a re-decision of the held
 	// requests and their expiry likewise; putInForce holds it for writing
 	// while it appends a policy change's record and puts the policy in
-	// force. Lock order: gov.mu, policyMu, approvals.mu, frozen.mu, the
-	// audit log's, the tracker's.
+	// force. Lock order: cp.mu, gov.mu, policyMu, approvals.mu, frozen.mu,
+	// the audit log's, the tracker's; gov.spent's lock is taken after
+	// gov.mu and cp.mu, and nothing is locked inside it.
 	policyMu  sync.RWMutex
 	frozen    freezes
 	approvals approvals
-	gov       governance
-	spent     spentCommands // admin commands carried out (spent.go)
-	timeLock  time.Duration
+	// gov is the governance: the policy changes waiting for their time
+	// lock, the version floor, the admin commands carried out.
+	gov governance
 	// requireCheckpoint, when > 0, is how many transactions may be signed
 	// beyond the newest checkpoint the host acknowledged storing.
 	requireCheckpoint int
 	unsealMu          sync.Mutex // one unseal, or key change, at a time
 
-	cpMu     sync.Mutex // checkpoints
-	cpGen    uint64     // generation of the latest checkpoint
-	cpAcked  uint64     // generation the host acknowledged storing
-	cpSealed []byte     // the latest sealed checkpoint
-	cpLast   cpState    // what it was made from
-	// cpLimits is the latest limits snapshot, of generation cpLimitsGen;
-	// cpAckLimits the one in the latest sealed checkpoint.
-	cpLimits    []byte
-	cpLimitsGen uint64
-	cpAckLimits uint64
+	cp checkpoints // the sealed checkpoints (checkpoint.go)
 }
 
 // New starts an enclave: it parses the genesis configuration and, for an
@@ -196,8 +188,7 @@ func New(cfg Config) (*Enclave, error) {
 		return nil, err
 	}
 	e.rules.Store(rs)
-	e.timeLock = g.TimeLock()
-	e.spent.init()
+	e.gov.init(g.TimeLock())
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -272,9 +263,9 @@ func (e *Enclave) startEphemeral() error {
 	// An ephemeral enclave adds no keys later: the master key goes.
 	v.master.Zero()
 	v.master = nil
-	if _, perr := e.boot(v, bootStatus{}); perr != nil {
+	if _, err := e.boot(v, bootStatus{}, e.now()); err != nil {
 		v.destroy()
-		return errors.New(perr.Message)
+		return errors.New(message(err))
 	}
 	e.v.Store(v)
 	return nil
@@ -286,78 +277,152 @@ func (e *Enclave) startEphemeral() error {
 // approval, an admin command's result) leaves only once the host has
 // acknowledged that record as persisted; see release.
 func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
-	return e.released(ctx, e.handle(ctx, req))
+	return e.released(ctx, answer(e.handle(ctx, req)))
 }
 
-func (e *Enclave) handle(ctx context.Context, req proto.Message) proto.Message {
-	v := e.v.Load()
-	switch m := req.(type) {
-	case *proto.HealthRequest:
-		resp := &proto.HealthResponse{
-			Version:       Version,
-			StartedUnixMS: e.started.UnixMilli(),
-			PolicyVersion: e.rules.Load().pol.Version(),
-			UptimeMS:      e.now().Sub(e.started).Milliseconds(),
-			State:         e.stateOf(v),
-			Run:           e.run,
+// call is one request as handle dispatches it: its context, the vault
+// (nil while the enclave is locked) and now, the time it is answered at.
+// The clock is read once per request, so that every step of a request
+// (its freshness check, its records, its limit windows, the expiries and
+// time locks that tick settles) sees one time.
+type call struct {
+	ctx context.Context
+	v   *vault
+	now time.Time
+}
+
+// When the time-driven transitions (tick) run for a request type.
+type tickWhen uint8
+
+const (
+	// tickBefore: before the handler, so that it sees the state current
+	// at its time: owed freeze records written, approvals past their
+	// expiry expired, policy changes past their time lock in force, held
+	// requests decided under the policy in force.
+	tickBefore tickWhen = iota + 1
+	// tickAfter: after the handler (the audit poll: an acknowledgement
+	// makes room in the log, and owed records are appended then, to be
+	// fetched at the next poll).
+	tickAfter
+	// tickNever: the request reads no state that time changes, or comes
+	// before there is any (unseal), or must not change it (checkpoint: the
+	// host's poll takes what is in force; the next request's tick brings
+	// the state up to date, and a later checkpoint holds it).
+	tickNever
+)
+
+// route is how handle answers one request type.
+type route struct {
+	tick tickWhen
+	// needsVault: refused with errLocked while the enclave is locked.
+	needsVault bool
+	fn         func(e *Enclave, c *call, m proto.Message) (proto.Message, error)
+}
+
+// handler adapts a handler of one message type to a route's fn.
+func handler[M proto.Message](f func(e *Enclave, c *call, m M) (proto.Message, error)) func(*Enclave, *call, proto.Message) (proto.Message, error) {
+	return func(e *Enclave, c *call, m proto.Message) (proto.Message, error) {
+		mm, ok := m.(M)
+		if !ok {
+			return nil, refuse(refusal.CodeBadRequest, "enclave: message type %d is not a %T", m.Type(), mm)
 		}
-		if v != nil {
-			resp.Keys = uint32(len(v.keys))
-			resp.AuditSeq = v.audit.head().Seq
-			resp.AuditFailing = v.audit.hostFailing()
-		}
-		return resp
-	case *proto.KeysRequest:
-		if v == nil {
-			return errLocked()
-		}
-		resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
-		for _, k := range v.keys {
-			resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
-		}
-		return resp
-	case *proto.SignRequest:
-		if v == nil {
-			return errLocked()
-		}
-		return e.sign(v, m)
-	case *proto.AttestRequest:
-		return e.attest(ctx, v, m)
-	case *proto.AuditRequest:
-		if v == nil {
-			return errLocked()
-		}
-		return e.auditRequest(ctx, v, m)
-	case *proto.CredentialsRequest:
-		return e.credentials(m)
-	case *proto.UnsealRequest:
-		return e.unseal(ctx, m)
-	case *proto.CheckpointRequest:
-		return e.checkpointRequest(m)
-	case *proto.AdminRequest:
-		return e.adminCommand(ctx, m)
-	case *proto.ApprovalRequest:
-		if v == nil {
-			return errLocked()
-		}
-		return e.approval(v, m)
-	case *proto.PolicyRequest:
-		return e.policyInfo()
-	case *proto.ApprovalInfoRequest:
-		if v == nil {
-			return errLocked()
-		}
-		return e.approvalInfo(v, m)
-	default:
-		return &proto.Error{Code: refusal.CodeBadRequest, Message: fmt.Sprintf("enclave: unexpected message type %d", req.Type())}
+		return f(e, c, mm)
 	}
 }
 
-func refuse(code, format string, args ...any) *proto.Error {
-	return &proto.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+// routes are the requests the enclave answers, by type. Every request
+// type of package proto has a route (TestRoutes), and each says when it
+// ticks: a handler cannot be added that forgets the time-driven
+// transitions.
+var routes = map[proto.Type]route{
+	proto.TypeHealthRequest: {tick: tickBefore, fn: handler(func(e *Enclave, c *call, _ *proto.HealthRequest) (proto.Message, error) {
+		return e.health(c), nil
+	})},
+	proto.TypeKeysRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, _ *proto.KeysRequest) (proto.Message, error) {
+		return e.keysInfo(c.v), nil
+	})},
+	proto.TypeSignRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.SignRequest) (proto.Message, error) {
+		return e.sign(c.v, m, c.now)
+	})},
+	proto.TypeAttestRequest: {tick: tickBefore, fn: handler(func(e *Enclave, c *call, m *proto.AttestRequest) (proto.Message, error) {
+		return e.attest(c.ctx, c.v, m)
+	})},
+	proto.TypeAuditRequest: {tick: tickAfter, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.AuditRequest) (proto.Message, error) {
+		return e.auditRequest(c.ctx, c.v, m)
+	})},
+	proto.TypeCredentialsRequest: {tick: tickNever, fn: handler(func(e *Enclave, _ *call, m *proto.CredentialsRequest) (proto.Message, error) {
+		return e.credentials(m)
+	})},
+	proto.TypeUnsealRequest: {tick: tickNever, fn: handler(func(e *Enclave, c *call, m *proto.UnsealRequest) (proto.Message, error) {
+		return e.unseal(c.ctx, m, c.now)
+	})},
+	proto.TypeCheckpointRequest: {tick: tickNever, fn: handler(func(e *Enclave, c *call, m *proto.CheckpointRequest) (proto.Message, error) {
+		return e.checkpointRequest(m, c.now)
+	})},
+	proto.TypeAdminRequest: {tick: tickBefore, fn: handler(func(e *Enclave, c *call, m *proto.AdminRequest) (proto.Message, error) {
+		return e.adminCommand(c.ctx, m, c.now)
+	})},
+	proto.TypeApprovalRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalRequest) (proto.Message, error) {
+		return e.approval(c.v, m, c.now)
+	})},
+	proto.TypePolicyRequest: {tick: tickBefore, fn: handler(func(e *Enclave, _ *call, _ *proto.PolicyRequest) (proto.Message, error) {
+		return e.policyInfo(), nil
+	})},
+	proto.TypeApprovalInfoRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalInfoRequest) (proto.Message, error) {
+		return e.approvalInfo(m, c.now)
+	})},
 }
 
-func (v *vault) lookupKey(s string) (*signingKey, *proto.Error) {
+// handle answers one request: it reads the clock once, runs the
+// time-driven transitions (tick) as the request's route says, and calls
+// its handler.
+func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message, error) {
+	r, ok := routes[req.Type()]
+	if !ok {
+		return nil, refuse(refusal.CodeBadRequest, "enclave: unexpected message type %d", req.Type())
+	}
+	c := &call{ctx: ctx, v: e.v.Load(), now: e.now()}
+	if r.needsVault && c.v == nil {
+		return nil, errLocked()
+	}
+	if r.tick == tickBefore && c.v != nil {
+		e.tick(c.v, c.now)
+	}
+	resp, err := r.fn(e, c, req)
+	if r.tick == tickAfter && err == nil && c.v != nil {
+		e.tick(c.v, c.now)
+	}
+	return resp, err
+}
+
+// health answers a health request.
+func (e *Enclave) health(c *call) *proto.HealthResponse {
+	resp := &proto.HealthResponse{
+		Version:       Version,
+		StartedUnixMS: e.started.UnixMilli(),
+		PolicyVersion: e.rules.Load().pol.Version(),
+		UptimeMS:      c.now.Sub(e.started).Milliseconds(),
+		State:         e.stateOf(c.v),
+		Run:           e.run,
+	}
+	if c.v != nil {
+		resp.Keys = uint32(len(c.v.keys))
+		resp.AuditSeq = c.v.audit.head().Seq
+		resp.AuditFailing = c.v.audit.hostFailing()
+	}
+	return resp
+}
+
+// keysInfo lists the keys of v.
+func (e *Enclave) keysInfo(v *vault) *proto.KeysResponse {
+	resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
+	for _, k := range v.keys {
+		resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
+	}
+	return resp
+}
+
+func (v *vault) lookupKey(s string) (*signingKey, error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		a, err := ethtx.ParseAddress(s)
 		if err != nil {
@@ -422,17 +487,17 @@ func isControl(m proto.Message) bool {
 
 // auditRequest answers the host's audit poll: acknowledgements, its report,
 // rotation and the records it fetches.
-func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) proto.Message {
+func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) (proto.Message, error) {
 	before := v.audit.hostFailing()
 	if len(m.Run) != 0 && !bytes.Equal(m.Run, e.run) {
 		// Meant for an earlier run of the enclave: its acknowledgement
 		// names records of another chain. Answer the state only.
 		m = &proto.AuditRequest{Failing: m.Failing}
 	}
-	resp, perr := v.audit.handle(ctx, m)
-	if perr != nil {
-		e.log.Warn("audit acknowledgement refused", "err", perr.Message)
-		return perr
+	resp, err := v.audit.handle(ctx, m)
+	if err != nil {
+		e.log.Warn("audit acknowledgement refused", "err", message(err))
+		return nil, err
 	}
 	if m.Failing != before {
 		if m.Failing != "" {
@@ -443,9 +508,9 @@ func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequ
 	}
 	resp.Run = e.run
 	// An acknowledgement makes room: owed event records (a freeze's, an
-	// expiry's) are appended now, and fetched at the next poll.
-	e.settle(v)
-	return resp
+	// expiry's) are appended now, by the tick that follows this handler
+	// (routes: tickAfter), and fetched at the next poll.
+	return resp, nil
 }
 
 // released returns resp once the host has acknowledged, as persisted, the
@@ -456,6 +521,16 @@ func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequ
 // not waited for: every later answer waits for a later record, and
 // acknowledgements are cumulative.
 func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Message {
+	if err := e.awaitRelease(ctx, resp); err != nil {
+		return wireError(err)
+	}
+	return resp
+}
+
+// awaitRelease waits until the host has acknowledged the audit record resp
+// carries (at once when it carries none), and returns the error to answer
+// instead when it does not in time (see released).
+func (e *Enclave) awaitRelease(ctx context.Context, resp proto.Message) error {
 	var line []byte
 	var seq uint64
 	switch m := resp.(type) {
@@ -471,10 +546,10 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 			line, seq = m.Result.AuditRecord, m.Result.AuditSeq
 		}
 	default:
-		return resp
+		return nil
 	}
 	if len(line) == 0 {
-		return resp
+		return nil
 	}
 	if seq == 0 {
 		r, err := audit.Unmarshal(line)
@@ -489,7 +564,7 @@ func (e *Enclave) released(ctx context.Context, resp proto.Message) proto.Messag
 	}
 	if err := v.audit.awaitAck(ctx, seq, e.ackTimeout); err != nil {
 		e.log.Warn("answer withheld: its audit record is not acknowledged", "seq", seq, "err", err)
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: fmt.Sprintf("audit record %d: %v", seq, err)}
+		return refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, fmt.Sprintf("audit record %d: %v", seq, err))
 	}
-	return resp
+	return nil
 }

@@ -37,7 +37,7 @@ type fixture struct {
 	e *enclave.Enclave
 	// now is the test's clock; move it with setNow. The enclave reads
 	// clock (Config.Now: clockNow), from other goroutines too: every audit
-	// poll of the ackHost runs settle, which reads the time.
+	// poll of the ackHost ticks (Enclave.tick), which reads the time.
 	now    time.Time
 	clock  atomic.Pointer[time.Time]
 	seed   []byte

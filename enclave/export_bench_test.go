@@ -11,5 +11,5 @@ import (
 // were released only after persistence, kept for the benchmark that
 // measures what the wait costs (tests only).
 func HandleUnreleased(e *Enclave, ctx context.Context, m proto.Message) proto.Message {
-	return e.handle(ctx, m)
+	return answer(e.handle(ctx, m))
 }

@@ -1,6 +1,9 @@
 package enclave
 
-import "github.com/nitrosign/nitrosign/audit"
+import (
+	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
+)
 
 // Hooks for the tests of package enclave_test (compiled into tests only).
 
@@ -42,18 +45,44 @@ func SetMaxAuditRecordLen(e *Enclave, n int) {
 // host to store a checkpoint that holds it: the test hosts store
 // checkpoints only then, so that tests that play the host's checkpoint
 // polls themselves see the generations they expect.
-func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.spent.waiting() }
+func CheckpointWanted(e *Enclave) bool { return e.keyService != nil && e.gov.spent.waiting() }
 
 // SetMaxSpentCommands lowers MaxSpentCommands for e (tests).
 func SetMaxSpentCommands(e *Enclave, n int) {
-	e.spent.mu.Lock()
-	e.spent.max = n
-	e.spent.mu.Unlock()
+	e.gov.spent.mu.Lock()
+	e.gov.spent.max = n
+	e.gov.spent.mu.Unlock()
 }
 
 // SpentCommands returns how many admin commands e remembers now (those
 // whose validity has ended are forgotten first).
 func SpentCommands(e *Enclave) int {
-	l, _ := e.spent.snapshot(e.now())
+	l, _ := e.gov.spent.snapshot(e.now())
 	return len(l)
+}
+
+// TickOf says when the time-driven transitions run for requests of type
+// typ: "before" or "after" its handler, "never", or "" when the enclave
+// has no route for it (tests only).
+func TickOf(typ proto.Type) string {
+	r, ok := routes[typ]
+	if !ok {
+		return ""
+	}
+	switch r.tick {
+	case tickBefore:
+		return "before"
+	case tickAfter:
+		return "after"
+	case tickNever:
+		return "never"
+	}
+	return "unset"
+}
+
+// OweFreeze puts in force a freeze of key whose audit record is owed, as
+// a checkpoint sealed while its record could not be appended restores it
+// (tests only).
+func OweFreeze(e *Enclave, key string) {
+	e.frozen.set(append(e.frozen.list(), freezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }

@@ -39,63 +39,82 @@ type pendingPolicy struct {
 	owedLogged bool
 }
 
-// governance holds the changes waiting for their time lock, and the
-// version floor.
+// governance is what the admins govern the policy with, beyond the
+// policy in force (Enclave.rules): the changes waiting for their time
+// lock, the version floor, the time lock itself, and the memory of the
+// admin commands carried out (spent.go), which a cancel marks. Its lock,
+// mu, guards pending and floor; spent has its own, taken after mu.
 type governance struct {
 	mu      sync.Mutex
 	pending []*pendingPolicy // by version
 	// floor is the highest policy version ever in force, scheduled or
 	// cancelled (kept in the checkpoint): a change must be above it.
 	floor uint64
+	// timeLock is how long a change that loosens waits (genesis).
+	timeLock time.Duration
+	spent    spentCommands
 }
 
-// versionFloorLocked is the version a new change must be above: the
-// floor, the version in force and every pending one. e.gov.mu is held.
-func (e *Enclave) versionFloorLocked(rs *ruleset) uint64 {
-	f := max(e.gov.floor, rs.pol.Version())
-	for _, p := range e.gov.pending {
+func (g *governance) init(timeLock time.Duration) {
+	g.timeLock = timeLock
+	g.spent.init()
+}
+
+// floorLocked is the version a new change must be above: the floor, the
+// version in force (inForce) and every pending one. g.mu is held.
+func (g *governance) floorLocked(inForce uint64) uint64 {
+	f := max(g.floor, inForce)
+	for _, p := range g.pending {
 		f = max(f, p.pol.Version())
 	}
 	return f
 }
 
-// versionFloor is versionFloorLocked under the lock (checkpoints).
+// versionFloor is floorLocked under the lock, with the version in force
+// read under it (checkpoints).
 func (e *Enclave) versionFloor() uint64 {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
-	return e.versionFloorLocked(e.rules.Load())
+	return e.gov.floorLocked(e.rules.Load().pol.Version())
+}
+
+// scheduleLocked adds p to the changes waiting, in version order, and
+// raises the floor to it. g.mu is held.
+func (g *governance) scheduleLocked(p *pendingPolicy) {
+	g.pending = append(g.pending, p)
+	g.floor = max(g.floor, p.pol.Version())
+	sort.Slice(g.pending, func(i, j int) bool { return g.pending[i].pol.Version() < g.pending[j].pol.Version() })
 }
 
 // policyChange schedules or applies a quorum-signed policy change.
-func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyChange()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	pol, err := policy.Parse(body.Document)
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if pol.Version() != body.Version || pol.Hash() != body.Hash {
-		return refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
+		return nil, refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
 	}
 	for _, id := range pol.KeyIDs() {
 		if _, ok := v.byID[id]; !ok {
-			return refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
+			return nil, refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	rs := e.rules.Load()
-	if newest := e.versionFloorLocked(rs); pol.Version() <= newest {
-		return refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
+	if newest := e.gov.floorLocked(rs.pol.Version()); pol.Version() <= newest {
+		return nil, refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
-	now := e.now()
 	if !change.TimeLocked() {
 		next, err := e.preparePolicy(pol)
 		if err != nil {
-			return refuse(refusal.CodeBadRequest, "%v", err)
+			return nil, refuse(refusal.CodeBadRequest, "%v", err)
 		}
 		line, seq, aerr := e.putInForce(v, audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
@@ -104,33 +123,31 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string) p
 		}, next, now)
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
-				return appendRefusal(aerr)
+				return nil, appendRefusal(aerr)
 			}
-			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
+			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		e.redecidePending(v)
+		e.redecidePending(v, now)
 		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
 	}
 	if len(e.gov.pending) >= MaxPendingPolicies {
-		return refuse(refusal.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
+		return nil, refuse(refusal.CodeBadRequest, "%d policy changes already wait for their time lock; cancel one first", MaxPendingPolicies)
 	}
-	eff := now.Add(e.timeLock)
+	eff := now.Add(e.gov.timeLock)
 	line, seq, aerr := v.audit.appendEvent(audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
-		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.timeLock, listWithin(change.Loosening, "; ")),
+		Summary:  fmt.Sprintf("policy version %d (hash %x) scheduled for %s (time lock %s); any admin can cancel it until then; it loosens: %s", pol.Version(), pol.Hash(), eff.UTC().Format(time.RFC3339), e.gov.timeLock, listWithin(change.Loosening, "; ")),
 		Decision: "scheduled", PolicyVersion: rs.pol.Version(), Approvers: signers,
 	})
 	if aerr != nil {
 		if errors.Is(aerr, audit.ErrRecordTooLarge) {
-			return appendRefusal(aerr)
+			return nil, appendRefusal(aerr)
 		}
-		return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
+		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("scheduling policy version %d", pol.Version()), aerr))
 	}
-	e.gov.pending = append(e.gov.pending, &pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), pol: pol})
-	e.gov.floor = max(e.gov.floor, pol.Version())
-	sort.Slice(e.gov.pending, func(i, j int) bool { return e.gov.pending[i].pol.Version() < e.gov.pending[j].pol.Version() })
+	e.gov.scheduleLocked(&pendingPolicy{Document: pol.Canonical(), EffectiveMS: eff.UnixMilli(), Signers: signers, Digest: cmd.Digest, NotAfterMS: cmd.NotAfter.UnixMilli(), pol: pol})
 	e.log.Info("policy scheduled", "version", pol.Version(), "effective", eff, "admins", signers)
 	return policyResult(cmd, pol, eff.UnixMilli(), signers, seq, line)
 }
@@ -145,7 +162,7 @@ type PolicyResult struct {
 	AuditSeq    uint64   `json:"audit_seq"`
 }
 
-func policyResult(cmd *admin.Command, pol *policy.Policy, eff int64, signers []string, seq uint64, line []byte) proto.Message {
+func policyResult(cmd *admin.Command, pol *policy.Policy, eff int64, signers []string, seq uint64, line []byte) (proto.Message, error) {
 	r := PolicyResult{Kind: string(cmd.Kind), Version: pol.Version(), Hash: fmt.Sprintf("%x", pol.Hash()), EffectiveMS: eff, Signers: signers, AuditSeq: seq}
 	return jsonAdminResponse(r, line)
 }
@@ -158,10 +175,10 @@ func listOr(l []string, none string) string {
 }
 
 // policyCancel cancels a pending change: one admin suffices.
-func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) proto.Message {
+func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
@@ -170,34 +187,29 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string) p
 			continue
 		}
 		line, seq, aerr := v.audit.appendEvent(audit.Record{
-			TimeMS: nowMS(e.now), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
+			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
 			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
-				return appendRefusal(aerr)
+				return nil, appendRefusal(aerr)
 			}
-			return refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
+			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the cancellation of policy version %d", body.Version), aerr))
 		}
-		e.gov.pending = append(e.gov.pending[:i], e.gov.pending[i+1:]...)
-		// The cancelled version stays below the floor, and the envelope
-		// that scheduled it stays spent: it cannot be scheduled again.
-		e.gov.floor = max(e.gov.floor, p.pol.Version())
-		e.spent.markCancelled(p.Digest, p.NotAfterMS, seq, e.now())
+		e.gov.cancelLocked(i, seq, now)
 		return policyResult(cmd, p.pol, 0, signers, seq, line)
 	}
-	return refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
+	return nil, refuse(refusal.CodeBadRequest, "no pending policy change has version %d and hash %x", body.Version, body.Hash)
 }
 
 // applyDue puts in force the pending changes whose time lock has ended, in
-// version order (settle calls it). Each comes into force only with its
+// version order (tick calls it). Each comes into force only with its
 // record: one that cannot be recorded stays pending, with every later one,
-// and is tried again at the next settle. A change overtaken by a higher
+// and is tried again at the next tick. A change overtaken by a higher
 // version in force, or whose limits cannot be carried over, is dropped,
 // also only with its record.
-func (e *Enclave) applyDue(v *vault) {
-	now := e.now()
+func (e *Enclave) applyDue(v *vault, now time.Time) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
@@ -223,7 +235,7 @@ func (e *Enclave) applyDue(v *vault) {
 			_, _, err = v.audit.appendEvent(rec)
 		}
 		if err != nil {
-			// Not recorded, not applied: tried again at the next settle.
+			// Not recorded, not applied: tried again at the next tick.
 			if !p.owedLogged {
 				p.owedLogged = true
 				e.log.Error("a policy change is due but cannot be recorded yet; it is not in force", "version", p.pol.Version(), "err", err)
@@ -235,24 +247,24 @@ func (e *Enclave) applyDue(v *vault) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		e.redecidePending(v)
+		e.redecidePending(v, now)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
 }
 
-// dueSoon reports whether a pending change may be due, cheaply.
-func (e *Enclave) dueSoon() bool {
-	e.gov.mu.Lock()
-	defer e.gov.mu.Unlock()
-	return len(e.gov.pending) > 0 && e.now().UnixMilli() >= e.gov.pending[0].EffectiveMS
+// dueAt reports whether a pending change may be due at now, cheaply.
+func (g *governance) dueAt(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending) > 0 && now.UnixMilli() >= g.pending[0].EffectiveMS
 }
 
 // pendingList returns the pending changes (for checkpoints and GET
 // /v1/policy).
-func (e *Enclave) pendingList() []*pendingPolicy {
-	e.gov.mu.Lock()
-	defer e.gov.mu.Unlock()
-	return append([]*pendingPolicy(nil), e.gov.pending...)
+func (g *governance) pendingList() []*pendingPolicy {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*pendingPolicy(nil), g.pending...)
 }
 
 // restorePolicy restores the policy in force and the pending changes from a
@@ -276,32 +288,47 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 			note = fmt.Sprintf("policy version %d (hash %x) in force from the checkpoint", pol.Version(), pol.Hash())
 		}
 	}
-	e.gov.mu.Lock()
-	defer e.gov.mu.Unlock()
-	e.gov.pending = nil
 	// The floor: the checkpoint's, or (from an older enclave version's
 	// checkpoint, which has none) the highest version it holds.
-	e.gov.floor = max(e.gov.floor, cp.PolicyFloor, cp.PolicyVersion, e.rules.Load().pol.Version())
-	for _, p := range cp.Pending {
-		pol, err := policy.Parse(p.Document)
-		if err != nil {
-			return note, fmt.Errorf("a pending policy in the checkpoint: %w", err)
-		}
-		p.pol = pol
-		e.gov.pending = append(e.gov.pending, p)
-		e.gov.floor = max(e.gov.floor, pol.Version())
-	}
-	return note, nil
+	return note, e.gov.restore(cp.Pending, max(cp.PolicyFloor, cp.PolicyVersion, e.rules.Load().pol.Version()))
 }
 
-// policyInfo answers GET /v1/policy.
-func (e *Enclave) policyInfo() proto.Message {
-	if v := e.v.Load(); v != nil {
-		e.settle(v)
+// restore replaces the pending changes with those of a checkpoint, and
+// raises the floor to floor and to each of them.
+func (g *governance) restore(pending []*pendingPolicy, floor uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pending = nil
+	g.floor = max(g.floor, floor)
+	for _, p := range pending {
+		pol, err := policy.Parse(p.Document)
+		if err != nil {
+			return fmt.Errorf("a pending policy in the checkpoint: %w", err)
+		}
+		p.pol = pol
+		g.pending = append(g.pending, p)
+		g.floor = max(g.floor, pol.Version())
 	}
+	return nil
+}
+
+// cancelLocked drops the pending change i, cancelled by audit record seq
+// at now. The cancelled version stays below the floor, and the envelope
+// that scheduled it stays spent: it cannot be scheduled again. g.mu is
+// held.
+func (g *governance) cancelLocked(i int, seq uint64, now time.Time) {
+	p := g.pending[i]
+	g.pending = append(g.pending[:i], g.pending[i+1:]...)
+	g.floor = max(g.floor, p.pol.Version())
+	g.spent.markCancelled(p.Digest, p.NotAfterMS, seq, now)
+}
+
+// policyInfo answers GET /v1/policy (after the tick that put the changes
+// due in force).
+func (e *Enclave) policyInfo() proto.Message {
 	rs := e.rules.Load()
-	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}
-	for _, p := range e.pendingList() {
+	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.gov.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}
+	for _, p := range e.gov.pendingList() {
 		resp.Pending = append(resp.Pending, proto.PendingPolicy{Document: p.Document, Version: p.pol.Version(), Hash: p.pol.Hash(), EffectiveMS: p.EffectiveMS, Signers: p.Signers})
 	}
 	return resp

@@ -28,7 +28,7 @@ import (
 // rejections, approval info polls, freezes and unfreezes race policy
 // changes applied at once (a tightening that removes an approver and
 // lengthens the limit's window) and time-locked ones (the loosening back,
-// brought into force by settle as the clock jumps a day, which expires the
+// brought into force by the tick as the clock jumps a day, which expires the
 // requests still waiting too). A watchdog fails on a deadlock with every
 // goroutine's stack. Afterwards the audit log must show:
 //
@@ -191,7 +191,7 @@ func TestPolicyRaceStress(t *testing.T) {
 			}
 		}
 		// Time-locked: alice back, the window shortened (loosenings),
-		// in force a day later, when settle (the host's next poll, a
+		// in force a day later, when the tick (the host's next poll, a
 		// request) finds it due; the requests held meanwhile expire.
 		version++
 		f.now = f.clockNow()

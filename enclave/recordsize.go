@@ -28,17 +28,17 @@ func newChain(s *audit.Signer, head audit.Head) *audit.Chain {
 // with rule refusal.RuleRecordTooLarge for a record too large (the request
 // is at fault, and asking again cannot help), else 503 with rule
 // refusal.RuleAudit (the enclave cannot record now).
-func appendRefusal(err error) *proto.Error {
+func appendRefusal(err error) *Refusal {
 	if errors.Is(err, audit.ErrRecordTooLarge) {
 		// The sizes, without the wrappers' prefixes.
 		msg := err.Error()
 		if i := strings.LastIndex(msg, audit.ErrRecordTooLarge.Error()); i >= 0 {
 			msg = msg[i:]
 		}
-		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleRecordTooLarge,
-			Message: "the audit record of this request would not fit in the audit log (" + msg + "); nothing was signed or recorded"}
+		return refuseRule(refusal.CodeBadRequest, refusal.RuleRecordTooLarge,
+			"the audit record of this request would not fit in the audit log ("+msg+"); nothing was signed or recorded")
 	}
-	return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
+	return refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 }
 
 // maxEventList caps, in escaped bytes, a list of changes written into an

@@ -38,7 +38,7 @@ func TestAuditLogRecordCap(t *testing.T) {
 			}
 			pe := appendRefusal(err)
 			if pe.Code != refusal.CodeBadRequest || pe.Rule != refusal.RuleRecordTooLarge || refusal.Status(pe.Code) != 400 ||
-				!strings.Contains(pe.Message, fmt.Sprintf("limit %d", proto.MaxAuditRecordLen)) || strings.Contains(pe.Message, "enclave:") {
+				!strings.Contains(pe.Msg, fmt.Sprintf("limit %d", proto.MaxAuditRecordLen)) || strings.Contains(pe.Msg, "enclave:") {
 				t.Fatalf("answer %+v", pe)
 			}
 			r.Summary = strings.Repeat("x", proto.MaxAuditRecordLen-1024)

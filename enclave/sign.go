@@ -32,17 +32,25 @@ type caller struct {
 	key    *signingKey
 }
 
-// admitted is a request the policy in force allows, with its limits
-// reserved: ready to sign.
-type admitted struct {
-	c   *caller
-	d   *decided
-	rec audit.Record
-	res *limits.Reservation
+// signing is one sign request on its way through admit: what it is, the
+// vault and the rules it is decided under, the time it is decided at, and
+// what admit has found out so far (who asked, the decision, the record it
+// gets, the limits it reserved). It replaces the long positional lists of
+// admit, refused and hold, so that a step cannot be handed a value of
+// another request or another ruleset.
+type signing struct {
+	v   *vault
+	rs  *ruleset
+	m   *proto.SignRequest
+	now time.Time
+
+	c   *caller             // after authenticate
+	d   *decided            // after decide
+	rec audit.Record        // the decision's record, as far as it is known
+	res *limits.Reservation // after the limits are reserved
 }
 
-func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
-	e.settle(v)
+func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Message, error) {
 	// The read side of policyMu is held until the signature's record is
 	// appended, not only through admit: a policy change appends the record
 	// that puts it in force under the write side (putInForce), so that in
@@ -53,103 +61,110 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
 	// made.
 	e.policyMu.RLock()
 	defer e.policyMu.RUnlock()
-	var a admitted
-	if answer := e.admit(v, m, &a); answer != nil {
-		return answer
+	s := &signing{v: v, rs: e.rules.Load(), m: m, now: now}
+	if resp, err := e.admit(s); resp != nil || err != nil {
+		return resp, err
 	}
-	resp, perr := e.signDecided(v, a.c.key, a.d, a.rec)
-	if perr != nil {
-		a.res.Release()
-		return perr
+	resp, err := e.signDecided(v, s.c.key, s.d, s.rec)
+	if err != nil {
+		s.res.Release()
+		return nil, err
 	}
-	a.res.Commit()
-	e.log.Debug("decision", "seq", resp.AuditSeq, "client", a.c.name, "key", a.c.key.id, "allow", true)
-	return resp
+	s.res.Commit()
+	e.log.Debug("decision", "seq", resp.AuditSeq, "client", s.c.name, "key", s.c.key.id, "allow", true)
+	return resp, nil
 }
 
-// admit decides m under the policy in force and reserves its limits. Its
-// caller holds the read side of policyMu throughout, so that the policy that
-// allows it, the limits that count it, the freeze check, the refusal
-// count toward a freeze and an approval hold all belong to one ruleset,
-// and no policy swap falls between the decision and the reservation. It
-// fills a and returns nil when the request is to be signed, else the
-// answer (a refusal, recorded and counted, or a request held for
-// approvals). The wait for the signature's acknowledgement happens after
-// the lock is released.
-func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Message {
-	rs := e.rules.Load()
-	c, req, perr := e.authenticate(v, rs.pol, m)
-	if perr != nil {
-		return perr
+// admit decides s.m under the policy in force (s.rs) and reserves its
+// limits. Its caller holds the read side of policyMu throughout, so that
+// the policy that allows it, the limits that count it, the freeze check,
+// the refusal count toward a freeze and an approval hold all belong to one
+// ruleset, and no policy swap falls between the decision and the
+// reservation. It fills s and returns nil, nil when the request is to be
+// signed, else the answer (a request held for approvals) or the refusal
+// (recorded and counted, or not decided). The wait for the signature's
+// acknowledgement happens after the lock is released.
+func (e *Enclave) admit(s *signing) (proto.Message, error) {
+	c, req, err := e.authenticate(s.v, s.rs.pol, s.m, s.now)
+	if err != nil {
+		return nil, err
 	}
-	if err := v.audit.canDecide(); err != nil {
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: err.Error()}
+	s.c = c
+	if err := s.v.audit.canDecide(); err != nil {
+		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 	}
 	// The payload is decoded only now, once the request is authentic,
 	// fresh and not replayed, and the audit log can take its decision.
 	r, err := request.DecodePayload(req)
 	if err != nil {
-		return refuse(request.Code(err), "%v", err)
+		return nil, refuse(request.Code(err), "%v", err)
 	}
-	d, perr := decide(rs.pol, c, r)
-	if perr != nil {
-		return perr
+	if s.d, err = decide(s.rs.pol, c, r); err != nil {
+		return nil, err
 	}
-
-	rec := audit.Record{
-		TimeMS:        nowMS(e.now),
+	d := s.d.decision
+	s.rec = audit.Record{
+		TimeMS:        s.now.UnixMilli(),
 		Kind:          audit.KindDecision,
-		RequestDigest: requestDigest(m.Body),
+		RequestDigest: requestDigest(s.m.Body),
 		Client:        c.client.String(),
 		Key:           c.key.id,
-		Summary:       d.summary().String(),
+		Summary:       s.d.summary().String(),
 		Decision:      audit.DecisionSigned,
-		Rule:          d.decision.Rule,
-		PolicyVersion: rs.pol.Version(),
+		Rule:          d.Rule,
+		PolicyVersion: s.rs.pol.Version(),
 	}
 	// A frozen key refuses everything.
 	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
+		return nil, e.refused(s, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
 	}
-	if !d.decision.Allow {
-		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
+	if !d.Allow {
+		return nil, e.refused(s, d.Rule, d.Reason, false)
 	}
 	// Rolling limits and velocity: reserved now, committed with the
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
-	if why, refused := unlimitedGrant(rs.pol, c.key.id, d.decision); refused {
-		return e.refused(v, rs, c, rec, refusal.RuleRollingLimit, why, true)
+	if why, refused := unlimitedGrant(s.rs.pol, c.key.id, d); refused {
+		return nil, e.refused(s, refusal.RuleRollingLimit, why, true)
 	}
-	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
+	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(d))
 	if err != nil {
 		var lr *limits.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
-			return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
+			return nil, checkpointRefusal(lr)
 		}
 		if errors.As(err, &lr) {
-			return e.refused(v, rs, c, rec, lr.Rule, lr.Msg, true)
+			return nil, e.refused(s, lr.Rule, lr.Msg, true)
 		}
-		return refuse(refusal.CodeInternal, "%v", err)
+		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	if rule, ok := needsApproval(rs.pol, c.key.id, d.decision); ok {
-		return e.hold(v, rs, c, m.Body, d, res, rule, rec)
+	s.res = res
+	if rule, ok := needsApproval(s.rs.pol, c.key.id, d); ok {
+		return e.hold(s, rule)
 	}
-	a.c, a.d, a.rec, a.res = c, d, rec, res
-	return nil
+	return nil, nil
 }
 
-// refused records a refusal, counts it toward a freeze, and answers it.
-func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, rule, reason string, limitBreach bool) proto.Message {
+// checkpointRefusal is the 503 of a transaction beyond those the limits
+// allow past the newest checkpoint the host acknowledged storing.
+func checkpointRefusal(lr *limits.Refusal) *Refusal {
+	return refuseRule(refusal.CodeUnavailable, refusal.RuleCheckpoint, "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: "+lr.Msg)
+}
+
+// refused records the refusal of s by rule (for reason), counts it toward
+// a freeze (limitBreach: it breached a limit), and returns it.
+func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) error {
+	rec := s.rec
 	rec.Decision, rec.Rule = audit.DecisionRefused, rule
-	line, seq, err := v.audit.append(rec)
+	line, seq, err := s.v.audit.append(rec)
 	if err != nil {
 		return appendRefusal(err)
 	}
-	e.log.Debug("decision", "seq", seq, "client", c.name, "key", c.key.id, "allow", false, "rule", rule)
+	e.log.Debug("decision", "seq", seq, "client", s.c.name, "key", s.c.key.id, "allow", false, "rule", rule)
 	if rule != refusal.RuleFrozen {
-		e.afterRefusal(v, rs, c.key.id, limitBreach)
+		e.afterRefusal(s.v, s.rs, s.c.key.id, limitBreach)
 	}
-	return &proto.Error{Code: refusal.CodePolicyDenied, Rule: rule, Message: clipMessage(reason), AuditRecord: line}
+	return recorded(refusal.CodePolicyDenied, rule, clipMessage(reason), line)
 }
 
 // signDecided records the signature, then makes it. The answer carries
@@ -157,7 +172,7 @@ func (e *Enclave) refused(v *vault, rs *ruleset, c *caller, rec audit.Record, ru
 // the record as persisted (Enclave.release): no persisted record, no
 // signature. A reservation committed for a signature that is then withheld
 // stays committed: the record says signed, and limits err on the safe side.
-func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, *proto.Error) {
+func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
 	line, seq, err := v.audit.append(rec)
 	if err != nil {
 		return nil, appendRefusal(err)
@@ -174,7 +189,7 @@ func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Rec
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest) (*caller, *api.SignRequest, *proto.Error) {
+func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -191,7 +206,6 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 		return nil, nil, refuse(request.Code(err), "%v", err)
 	}
 
-	now := e.now()
 	ts := time.UnixMilli(req.TimestampMS)
 	switch {
 	case ts.Before(now.Add(-MaxRequestAge)):
@@ -207,9 +221,9 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	case replayFull:
 		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
-	key, perr := v.lookupKey(req.Key)
-	if perr != nil {
-		return nil, nil, perr
+	key, err := v.lookupKey(req.Key)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &caller{client: client, name: name, key: key}, req, nil
 }
@@ -223,7 +237,7 @@ func (k *signingKey) summaryKey() summary.Key {
 // request (admit) and for a request held for approvals (judge). The policy
 // receives only decoded values: a call's calldata is always r's (decoded
 // once, by package request), never decoded again by the policy.
-func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, *proto.Error) {
+func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error) {
 	d := &decided{digest: r.Digest}
 	switch {
 	case r.Transaction != nil:

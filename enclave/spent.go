@@ -11,7 +11,6 @@ import (
 
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api/refusal"
-	"github.com/nitrosign/nitrosign/proto"
 )
 
 // Single use of admin commands. admin.Set.Verify says only that a command
@@ -86,7 +85,7 @@ func (s *spentCommands) pruneLocked(nowMS int64) {
 // one the memory has no room for (refusal.RuleCommandMemoryFull; not a cancel,
 // whose replay finds nothing to cancel: see adminExecute). e.unsealMu is
 // held, so no other command is checked or marked meanwhile.
-func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
+func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(now.UnixMilli())
@@ -100,7 +99,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
 		if en.CancelSeq != 0 {
 			msg += fmt.Sprintf("; the change it scheduled was cancelled by audit record %d, and comes back only as a new, higher version", en.CancelSeq)
 		}
-		return &proto.Error{Code: refusal.CodeBadRequest, Rule: refusal.RuleReplayedCommand, Message: msg}
+		return refuseRule(refusal.CodeBadRequest, refusal.RuleReplayedCommand, msg)
 	}
 	if len(s.m) >= s.max && !cmd.Kind.IsCancel() {
 		oldest := int64(0)
@@ -109,9 +108,9 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) *proto.Error {
 				oldest = en.NotAfterMS
 			}
 		}
-		return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCommandMemoryFull, Message: fmt.Sprintf(
+		return refuseRule(refusal.CodeUnavailable, refusal.RuleCommandMemoryFull, fmt.Sprintf(
 			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel is accepted even now)",
-			len(s.m), fmtMS(oldest))}
+			len(s.m), fmtMS(oldest)))
 	}
 	return nil
 }
@@ -191,7 +190,7 @@ func (s *spentCommands) restore(entries []spentEntry, now time.Time) error {
 }
 
 // noteStored records that the host acknowledged storing a checkpoint
-// holding marks (cpMu is held by the caller).
+// holding marks (the checkpoints' lock is held by the caller).
 func (s *spentCommands) noteStored(marks uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -37,14 +37,14 @@ const (
 const unsealTimeout = 2 * time.Minute
 
 // errLocked refuses what needs keys while the enclave is locked.
-func errLocked() *proto.Error {
+func errLocked() *Refusal {
 	return refuse(refusal.CodeUnavailable, "the enclave is locked: its sealed seed has not been unsealed yet (the host unseals it through KMS at start; see the host's log)")
 }
 
 // credentials takes the AWS credentials the host pushes.
-func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
+func (e *Enclave) credentials(m *proto.CredentialsRequest) (proto.Message, error) {
 	if e.creds == nil {
-		return refuse(refusal.CodeBadRequest, "this enclave does not call KMS (no kms section in its genesis configuration)")
+		return nil, refuse(refusal.CodeBadRequest, "this enclave does not call KMS (no kms section in its genesis configuration)")
 	}
 	c := aws.Credentials{
 		AccessKeyID:     m.AccessKeyID,
@@ -55,14 +55,14 @@ func (e *Enclave) credentials(m *proto.CredentialsRequest) proto.Message {
 		c.CanExpire, c.Expires = true, time.UnixMilli(m.ExpiresUnixMS)
 	}
 	if err := e.creds.Set(c); err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return &proto.CredentialsResponse{}
+	return &proto.CredentialsResponse{}, nil
 }
 
 // kmsError turns a KMS failure into an answer. kms errors carry no
 // secrets, so their text is passed on.
-func kmsError(op string, err error) *proto.Error {
+func kmsError(op string, err error) *Refusal {
 	if errors.Is(err, kms.ErrAccessDenied) {
 		return refuse(refusal.CodeKMSAccessDenied, "%s: KMS refused: %v", op, err)
 	}
@@ -71,76 +71,76 @@ func kmsError(op string, err error) *proto.Error {
 
 // unseal answers an UnsealRequest: it seals a new seed (Create), or opens
 // the sealed one and starts signing.
-func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest) proto.Message {
+func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest, now time.Time) (proto.Message, error) {
 	if e.keyService == nil {
-		return refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral (no kms section in its genesis configuration): nothing to unseal")
+		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral (no kms section in its genesis configuration): nothing to unseal")
 	}
 	e.unsealMu.Lock()
 	defer e.unsealMu.Unlock()
 	if e.v.Load() != nil {
-		return refuse(refusal.CodeBadRequest, "the enclave is already unsealed")
+		return nil, refuse(refusal.CodeBadRequest, "the enclave is already unsealed")
 	}
 	ctx, cancel := context.WithTimeout(ctx, unsealTimeout)
 	defer cancel()
 	if m.Create {
 		if len(m.Sealed) != 0 {
-			return refuse(refusal.CodeBadRequest, "create with a sealed seed: send one or the other")
+			return nil, refuse(refusal.CodeBadRequest, "create with a sealed seed: send one or the other")
 		}
-		sealed, perr := e.createSeed(ctx)
-		if perr != nil {
-			return perr
+		sealed, err := e.createSeed(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return &proto.UnsealResponse{Sealed: sealed}
+		return &proto.UnsealResponse{Sealed: sealed}, nil
 	}
 	if len(m.Sealed) == 0 {
-		return refuse(refusal.CodeBadRequest, "no sealed seed (to make a new one, send create)")
+		return nil, refuse(refusal.CodeBadRequest, "no sealed seed (to make a new one, send create)")
 	}
 	ss, err := parseSealedSeed(m.Sealed)
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), ss.keyID) {
-		return refuse(refusal.CodeBadRequest, "the sealed seed names KMS key %q, which the genesis configuration does not list", ss.keyID)
+		return nil, refuse(refusal.CodeBadRequest, "the sealed seed names KMS key %q, which the genesis configuration does not list", ss.keyID)
 	}
 	dk, err := e.keyService.Decrypt(ctx, ss.keyID, ss.kmsBlob, encryptionContext(ss.gen))
 	if err != nil {
 		e.log.Error("unseal: KMS Decrypt failed", "key_id", ss.keyID, "err", err)
-		return kmsError("unsealing the seed", err)
+		return nil, kmsError("unsealing the seed", err)
 	}
 	seed, err := ss.open(dk)
 	clear(dk)
 	if err != nil {
-		return refuse(refusal.CodeBadRequest, "%v", err)
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
 	defer clear(seed)
-	line, perr := e.start(seed, ss.keyID, ss.gen, m.AuditHead, m.Checkpoint)
-	if perr != nil {
-		return perr
+	line, err := e.start(seed, ss.keyID, ss.gen, m.AuditHead, m.Checkpoint, now)
+	if err != nil {
+		return nil, err
 	}
 	v := e.v.Load()
 	e.log.Info("unsealed", "keys", len(v.keys), "sealing_generation", ss.gen, "audit_head", v.audit.head().Seq)
-	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys)), AuditRecord: line}
+	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys)), AuditRecord: line}, nil
 }
 
 // createSeed draws a new seed from the NSM and seals it under a new KMS
 // data key. The seed is not used: the host must store the sealed seed and
 // unseal it, so that no key is used whose seed is not stored.
-func (e *Enclave) createSeed(ctx context.Context) ([]byte, *proto.Error) {
+func (e *Enclave) createSeed(ctx context.Context) ([]byte, error) {
 	seed := make([]byte, seedSize)
 	defer clear(seed)
 	if _, err := io.ReadFull(e.rand, seed); err != nil {
 		return nil, refuse(refusal.CodeUnavailable, "drawing the seed: %v", err)
 	}
-	sealed, perr := e.sealUnder(ctx, e.genesis.KMS.KeyID, 1, seed)
-	if perr != nil {
-		return nil, perr
+	sealed, err := e.sealUnder(ctx, e.genesis.KMS.KeyID, 1, seed)
+	if err != nil {
+		return nil, err
 	}
 	e.log.Info("new seed sealed", "key_id", e.genesis.KMS.KeyID)
 	return sealed, nil
 }
 
 // sealUnder seals seed under a new data key of keyID.
-func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed []byte) ([]byte, *proto.Error) {
+func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed []byte) ([]byte, error) {
 	dk, blob, err := e.keyService.GenerateDataKey(ctx, keyID, encryptionContext(gen))
 	if err != nil {
 		e.log.Error("seal: KMS GenerateDataKey failed", "key_id", keyID, "err", err)
@@ -158,7 +158,7 @@ func (e *Enclave) sealUnder(ctx context.Context, keyID string, gen uint32, seed 
 // audit log from the host's head, compares the three for rollbacks (see
 // rollback.go) and writes the boot record, freezing every key after a
 // detected rollback. It returns the boot record's line.
-func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte) ([]byte, *proto.Error) {
+func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedCP []byte, now time.Time) ([]byte, error) {
 	sk, err := stateKey(seed)
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
@@ -213,16 +213,16 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		stored = max(stored, hostRec.Checkpoint)
 	}
 	v.audit.noteCheckpoint(stored)
-	e.cpGen = stored
+	e.cp.startAt(stored)
 	if cp != nil {
-		if note, err := e.restorePolicy(cp, e.now()); err != nil {
+		if note, err := e.restorePolicy(cp, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's policy was refused (%v): the genesis policy is in force", err))
 			st.mismatch = true
 		} else if note != "" {
 			st.notes = append(st.notes, note)
 		}
 		if len(cp.Limits) > 0 {
-			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, e.now())
+			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, now)
 			if err != nil {
 				st.notes = append(st.notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
 				st.mismatch = true
@@ -230,7 +230,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 				e.rules.Store(rs)
 			}
 		}
-		if err := e.spent.restore(cp.Spent, e.now()); err != nil {
+		if err := e.gov.spent.restore(cp.Spent, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
@@ -248,10 +248,10 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	if e.keyService != nil { // an ephemeral enclave has no checkpoints to count from
 		v.audit.unacknowledged = func() uint64 { return e.rules.Load().tracker.Unacknowledged() }
 	}
-	line, perr := e.boot(v, st)
-	if perr != nil {
+	line, err := e.boot(v, st, now)
+	if err != nil {
 		v.destroy()
-		return nil, perr
+		return nil, err
 	}
 	if len(rollbacks) > 0 {
 		e.freezeForRollbacks(v, rollbacks)
@@ -303,7 +303,7 @@ type bootStatus struct {
 }
 
 // boot appends the boot (or, for a new log, genesis) record to v's log.
-func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, *proto.Error) {
+func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 	ud := e.userData(v)
 	kind, decision := audit.KindBoot, "started"
 	if v.audit.head().Seq == 0 {
@@ -331,7 +331,7 @@ func (e *Enclave) boot(v *vault, st bootStatus) ([]byte, *proto.Error) {
 		sum += "; every key is frozen until an admin quorum unfreezes it"
 	}
 	line, _, err := v.audit.append(audit.Record{
-		TimeMS:        nowMS(e.now),
+		TimeMS:        now.UnixMilli(),
 		Kind:          kind,
 		Summary:       sum,
 		Decision:      decision,
