@@ -17,8 +17,8 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -63,7 +63,7 @@ type pending struct {
 	clientID  string // client.String(): the quota's key
 	cost      int    // pendingCost, charged to the quotas while held
 	key       *signingKey
-	res       *limits.Reservation
+	res       *stateful.Reservation
 	rule      policy.Approvals // under the policy of policyHash
 	summary   string
 	expires   time.Time
@@ -249,7 +249,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 // decides as the request did (so that what approvers see, and what is
 // decided again later, is what was decided), and refuses a request beyond
 // the quotas, with rule approvals and a message naming the quota.
-func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *limits.Reservation, rule policy.Approvals, rec audit.Record) proto.Message {
+func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *stateful.Reservation, rule policy.Approvals, rec audit.Record) proto.Message {
 	now := e.now()
 	compact, err := api.CompactRequest(body)
 	if err != nil {
@@ -498,7 +498,7 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
 	if err != nil {
-		var lr *limits.Refusal
+		var lr *stateful.Refusal
 		switch {
 		case errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint:
 			return nil, &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 // allKeys is the freeze entry that freezes every key.
@@ -26,22 +26,22 @@ const allKeys = "*"
 // a tracker that is no longer read.
 type ruleset struct {
 	pol     *policy.Policy
-	tracker *limits.Tracker
+	tracker *stateful.Tracker
 }
 
 // limitRules returns the limits package's rules for pol.
-func limitRules(pol *policy.Policy) ([]limits.Rule, []limits.Velocity) {
-	var rules []limits.Rule
-	var vels []limits.Velocity
+func limitRules(pol *policy.Policy) ([]stateful.TrackedLimit, []stateful.TrackedVelocity) {
+	var rules []stateful.TrackedLimit
+	var vels []stateful.TrackedVelocity
 	for _, k := range pol.KeyIDs() {
 		for i, l := range pol.KeyLimits(k) {
-			rules = append(rules, limits.Rule{
+			rules = append(rules, stateful.TrackedLimit{
 				ID: fmt.Sprintf("%s:%s:%d", refusal.RuleRollingLimit, k, i), Key: k,
 				ChainID: l.ChainID, Asset: l.Asset, Destination: l.Destination, Window: l.Window, Max: l.Max,
 			})
 		}
 		if v, ok := pol.KeyVelocity(k); ok {
-			vels = append(vels, limits.Velocity{ID: refusal.RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
+			vels = append(vels, stateful.TrackedVelocity{ID: refusal.RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
 		}
 	}
 	return rules, vels
@@ -51,8 +51,8 @@ func limitRules(pol *policy.Policy) ([]limits.Rule, []limits.Velocity) {
 // the longest freeze window needs, and with requireEvery > 0 the tracker
 // refuses once that many transactions are beyond the newest checkpoint the
 // host acknowledged storing (see docs/limits.md, the replay bound).
-func limitsOptions(pol *policy.Policy, requireEvery int) limits.Options {
-	o := limits.Options{RefusalWindow: limits.DefaultRefusalWindow}
+func limitsOptions(pol *policy.Policy, requireEvery int) stateful.Options {
+	o := stateful.Options{RefusalWindow: stateful.DefaultRefusalWindow}
 	for _, k := range pol.KeyIDs() {
 		if fr, ok := pol.KeyFreeze(k); ok && fr.Window > o.RefusalWindow {
 			o.RefusalWindow = fr.Window
@@ -69,12 +69,12 @@ func limitsOptions(pol *policy.Policy, requireEvery int) limits.Options {
 func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time) (*ruleset, error) {
 	rules, vels := limitRules(pol)
 	opts := limitsOptions(pol, e.requireCheckpoint)
-	var t *limits.Tracker
+	var t *stateful.Tracker
 	var err error
 	if len(snapshot) > 0 {
-		t, err = limits.Restore(rules, vels, opts, snapshot, now)
+		t, err = stateful.Restore(rules, vels, opts, snapshot, now)
 	} else {
-		t, err = limits.New(rules, vels, opts)
+		t, err = stateful.NewTracker(rules, vels, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)
@@ -87,13 +87,13 @@ func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time)
 // fail once its audit record is appended.
 type nextPolicy struct {
 	pol    *policy.Policy
-	limits *limits.Config
+	limits *stateful.Config
 }
 
 // preparePolicy checks that pol's limits can be put in force.
 func (e *Enclave) preparePolicy(pol *policy.Policy) (*nextPolicy, error) {
 	rules, vels := limitRules(pol)
-	c, err := limits.NewConfig(rules, vels, limitsOptions(pol, e.requireCheckpoint))
+	c, err := stateful.NewConfig(rules, vels, limitsOptions(pol, e.requireCheckpoint))
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)
 	}
@@ -132,7 +132,7 @@ func (e *Enclave) swapPolicy(next *nextPolicy, now time.Time) {
 }
 
 // swapLocked reconfigures the tracker in force in place
-// (limits.Tracker.Reconfigure: usage, reservations, refusal counts and
+// (stateful.Tracker.Reconfigure: usage, reservations, refusal counts and
 // checkpoint bookkeeping carry over) and publishes the new ruleset, so
 // that every request's decision and reservation is made wholly under the
 // old policy or wholly under the new one. policyMu is held for writing.
@@ -152,16 +152,16 @@ func (e *Enclave) swapLocked(next *nextPolicy, now time.Time) {
 // An unlimited grant counts as two spends of 2^256-1, whose sum is more
 // than any limit holds: unlimitedGrant refuses it first, with a clearer
 // message, and this keeps the limits closed should it not.
-func spends(d policy.Decision) []limits.Spend {
+func spends(d policy.Decision) []stateful.Spend {
 	counted := d.Counted()
-	out := make([]limits.Spend, 0, len(counted))
+	out := make([]stateful.Spend, 0, len(counted))
 	for _, c := range counted {
 		if c.Unlimited {
-			out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},
-				limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256})
+			out = append(out, stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},
+				stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256})
 			continue
 		}
-		out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: c.Amount})
+		out = append(out, stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: c.Amount})
 	}
 	return out
 }

@@ -170,7 +170,7 @@ func (e *Enclave) freezeForRollbacks(v *vault, found []rollback) {
 
 // chargeUnseen charges the restored limits with the transactions the host's
 // last record says were reserved after the checkpoint's snapshot, at their
-// worst case (limits.Tracker.ChargeUnseen), and returns the boot record's
+// worst case (stateful.Tracker.ChargeUnseen), and returns the boot record's
 // note ("" when nothing is charged).
 //
 // Without it, a host that stores checkpoint G and then never lets a newer

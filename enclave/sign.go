@@ -9,9 +9,9 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/summary"
@@ -38,7 +38,7 @@ type admitted struct {
 	c   *caller
 	d   *decided
 	rec audit.Record
-	res *limits.Reservation
+	res *stateful.Reservation
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest) proto.Message {
@@ -122,7 +122,7 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 	}
 	res, err := rs.tracker.Reserve(e.now(), c.key.id, spends(d.decision))
 	if err != nil {
-		var lr *limits.Refusal
+		var lr *stateful.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
 			return &proto.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleCheckpoint, Message: "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: " + lr.Msg}
 		}

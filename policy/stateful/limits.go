@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ const (
 	// MaxIDLen caps the length of a rule or velocity ID.
 	MaxIDLen = 128
 	// MaxWindow caps every window.
-	MaxWindow = 400 * 24 * time.Hour
+	MaxTrackedWindow = 400 * 24 * time.Hour
 	// MaxBucketsPerWindow caps Options.BucketsPerWindow.
 	MaxBucketsPerWindow = 1024
 	// MaxRefusalKeys caps Options.MaxRefusalKeys.
@@ -62,7 +62,7 @@ const maxPendingCheckpoints = 64
 // Rule is a rolling spending limit: the spends of Key on ChainID in Asset
 // (to Destination, or to any destination if Destination is nil) in any
 // window of length Window may add up to at most Max.
-type Rule struct {
+type TrackedLimit struct {
 	// ID names the rule in refusals (error.rule). IDs are unique among
 	// rules and velocities, 1 to MaxIDLen bytes, and not
 	// refusal.RuleCheckpoint.
@@ -86,7 +86,7 @@ type Rule struct {
 // Velocity limits how many transactions Key may make in any window of
 // length Window: each Reserve for the key is one transaction, whatever its
 // spends.
-type Velocity struct {
+type TrackedVelocity struct {
 	// ID names the limit in refusals, like Rule.ID.
 	ID string
 	// Key is the signing key id, 1 to MaxKeyLen bytes.
@@ -252,7 +252,7 @@ func (t *Tracker) clock(now time.Time) int64 {
 }
 
 // New returns a Tracker for rules and velocities with no usage.
-func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
+func NewTracker(rules []TrackedLimit, velocities []TrackedVelocity, opts Options) (*Tracker, error) {
 	o, err := opts.normalize()
 	if err != nil {
 		return nil, err
@@ -344,8 +344,8 @@ func (t *Tracker) checkCommon(id, key string, window time.Duration) error {
 		return fmt.Errorf("id %q is reserved", id)
 	case key == "" || len(key) > MaxKeyLen:
 		return fmt.Errorf("%s: key: want 1 to %d bytes", id, MaxKeyLen)
-	case window <= 0 || window > MaxWindow:
-		return fmt.Errorf("%s: window: want more than 0 and at most %v", id, MaxWindow)
+	case window <= 0 || window > MaxTrackedWindow:
+		return fmt.Errorf("%s: window: want more than 0 and at most %v", id, MaxTrackedWindow)
 	}
 	if _, dup := t.rules[id]; dup {
 		return fmt.Errorf("id %q used twice", id)
@@ -382,9 +382,9 @@ func (o Options) normalize() (Options, error) {
 		def(&o.BucketsPerWindow, DefaultBucketsPerWindow, MaxBucketsPerWindow, "BucketsPerWindow"),
 		def(&o.CheckpointEvery, DefaultCheckpointEvery, MaxCheckpointEvery, "CheckpointEvery"),
 		def(&o.MaxRefusalKeys, DefaultMaxRefusalKeys, MaxRefusalKeys, "MaxRefusalKeys"),
-		defDur(&o.CheckpointInterval, DefaultCheckpointInterval, MaxWindow, "CheckpointInterval"),
+		defDur(&o.CheckpointInterval, DefaultCheckpointInterval, MaxTrackedWindow, "CheckpointInterval"),
 		defDur(&o.MaxSkew, DefaultMaxSkew, MaxMaxSkew, "MaxSkew"),
-		defDur(&o.RefusalWindow, DefaultRefusalWindow, MaxWindow, "RefusalWindow"),
+		defDur(&o.RefusalWindow, DefaultRefusalWindow, MaxTrackedWindow, "RefusalWindow"),
 	)
 }
 

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"errors"
@@ -34,20 +34,20 @@ func token(asset, to ethtx.Address, amt int64) Spend {
 	return Spend{ChainID: 1, Asset: asset, To: to, Amount: big.NewInt(amt)}
 }
 
-func rule(id, key string, window time.Duration, max int64) Rule {
-	return Rule{ID: id, Key: key, ChainID: 1, Window: window, Max: big.NewInt(max)}
+func rule(id, key string, window time.Duration, max int64) TrackedLimit {
+	return TrackedLimit{ID: id, Key: key, ChainID: 1, Window: window, Max: big.NewInt(max)}
 }
 
-func mustNew(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Tracker {
+func mustNew(t testing.TB, rules []TrackedLimit, vels []TrackedVelocity, opts Options) *Tracker {
 	t.Helper()
-	tr, err := New(rules, vels, opts)
+	tr, err := NewTracker(rules, vels, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr
 }
 
-func mustRestore(t testing.TB, rules []Rule, vels []Velocity, opts Options, snap []byte, now time.Time) *Tracker {
+func mustRestore(t testing.TB, rules []TrackedLimit, vels []TrackedVelocity, opts Options, snap []byte, now time.Time) *Tracker {
 	t.Helper()
 	tr, err := Restore(rules, vels, opts, snap, now)
 	if err != nil {

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 // refusal releases it; a checkpoint refusal changes nothing.
 func TestRenew(t *testing.T) {
 	dst := addr(1)
-	tr := mustNew(t, []Rule{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{})
 	old, err := tr.Reserve(t0, "hot", []Spend{native(dst, 10)})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestRenew(t *testing.T) {
 	}
 
 	// RequireFresh: a checkpoint refusal keeps the reservation as it is.
-	tr = mustNew(t, []Rule{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{RequireFresh: true, CheckpointEvery: 1})
+	tr = mustNew(t, []TrackedLimit{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{RequireFresh: true, CheckpointEvery: 1})
 	held, err := tr.Reserve(t0, "hot", []Spend{native(dst, 4)})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@
 // snapshot format; this comment gives the design and its argument.
 //
 // The package knows nothing of the policy format or of the enclave: the
-// enclave compiles the policy's limits into [Rule] and [Velocity] values,
+// enclave compiles the policy's limits into [TrackedLimit] and [TrackedVelocity] values,
 // decodes each transaction into [Spend] values, and asks a [Tracker]. It
 // uses only the standard library and package ethtx. Nothing in it reads the
 // clock: every method takes the time from its caller, so it is
@@ -124,4 +124,4 @@
 // bound"). A host that rolls back the checkpoint and the log together is
 // not told by the enclave; it leaves a fork that `nitrosign audit verify`
 // reports against any dropped record.
-package limits
+package stateful
