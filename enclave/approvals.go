@@ -64,7 +64,7 @@ type pending struct {
 	cost      int    // pendingCost, charged to the quotas while held
 	key       *signingKey
 	res       *stateful.Reservation
-	rule      policy.Approvals // under the policy of policyHash
+	rule      stateful.Approvals // under the policy of policyHash
 	summary   string
 	expires   time.Time
 	approved  []approverSig
@@ -249,7 +249,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 // decides as the request did (so that what approvers see, and what is
 // decided again later, is what was decided), and refuses a request beyond
 // the quotas, with rule approvals and a message naming the quota.
-func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *stateful.Reservation, rule policy.Approvals, rec audit.Record) proto.Message {
+func (e *Enclave) hold(v *vault, rs *ruleset, c *caller, body []byte, d *decided, res *stateful.Reservation, rule stateful.Approvals, rec audit.Record) proto.Message {
 	now := e.now()
 	compact, err := api.CompactRequest(body)
 	if err != nil {
@@ -307,7 +307,7 @@ func pendingAnswer(p *pending, alreadyCounted bool) *proto.SignResponse {
 }
 
 // ruleNames lists the approvers of a rule.
-func ruleNames(r policy.Approvals) []string {
+func ruleNames(r stateful.Approvals) []string {
 	out := make([]string, len(r.Approvers))
 	for i, a := range r.Approvers {
 		out[i] = a.Name
@@ -327,14 +327,14 @@ func approverNames(l []approverSig) []string {
 // inRule reports whether the approval a is by an approver of r: the same
 // name with the same key (a name rebound to another key is another
 // approver).
-func inRule(r policy.Approvals, a approverSig) bool {
-	return slices.ContainsFunc(r.Approvers, func(k policy.ApproverKey) bool { return k.Name == a.name && k.PublicKey.Equal(a.key) })
+func inRule(r stateful.Approvals, a approverSig) bool {
+	return slices.ContainsFunc(r.Approvers, func(k stateful.ApproverKey) bool { return k.Name == a.name && k.PublicKey.Equal(a.key) })
 }
 
 // sameRule reports whether two approval rules ask the same of a request
 // that needs approval: the same quorum of the same approvers (names and
 // keys). Thresholds only decide whether it needs approval.
-func sameRule(a, b policy.Approvals) bool {
+func sameRule(a, b stateful.Approvals) bool {
 	if a.Quorum != b.Quorum || len(a.Approvers) != len(b.Approvers) {
 		return false
 	}
@@ -351,7 +351,7 @@ func sameRule(a, b policy.Approvals) bool {
 // under which rule.
 type verdict struct {
 	refused       bool
-	rule          policy.Approvals
+	rule          stateful.Approvals
 	refusedBy     string
 	reason        string
 	d             *decided
@@ -648,7 +648,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest) proto.Message {
 	} else if done != nil {
 		return done
 	}
-	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
+	idx := slices.IndexFunc(p.rule.Approvers, func(a stateful.ApproverKey) bool { return a.Name == req.Approver })
 	if idx < 0 {
 		return refuse(refusal.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
 	}

@@ -289,7 +289,7 @@ func (e *Enclave) afterRefusal(v *vault, rs *ruleset, key string, limitBreach bo
 		return
 	}
 	target := key
-	if fr.Scope == policy.FreezeAll {
+	if fr.Scope == stateful.FreezeAll {
 		target = allKeys
 	}
 	e.freeze(v, rs, target, key, reason)
@@ -387,7 +387,7 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 // exceeds it, an unlimited grant exceeding every threshold; or when it
 // makes an operator of a whole NFT collection (setApprovalForAll), which
 // no amount bounds, and the key has approvers at all.
-func needsApproval(pol *policy.Policy, key string, d policy.Decision) (policy.Approvals, bool) {
+func needsApproval(pol *policy.Policy, key string, d policy.Decision) (stateful.Approvals, bool) {
 	ap, ok := pol.KeyApprovals(key)
 	if !ok || ap.Quorum == 0 {
 		return ap, false
