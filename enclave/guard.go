@@ -2,7 +2,6 @@ package enclave
 
 import (
 	"fmt"
-	"math/big"
 	"sort"
 	"strings"
 	"sync"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 )
@@ -29,46 +27,11 @@ type ruleset struct {
 	tracker *stateful.Tracker
 }
 
-// limitRules returns the limits package's rules for pol.
-func limitRules(pol *policy.Policy) ([]stateful.TrackedLimit, []stateful.TrackedVelocity) {
-	var rules []stateful.TrackedLimit
-	var vels []stateful.TrackedVelocity
-	for _, k := range pol.KeyIDs() {
-		for i, l := range pol.KeyLimits(k) {
-			rules = append(rules, stateful.TrackedLimit{
-				ID: fmt.Sprintf("%s:%s:%d", refusal.RuleRollingLimit, k, i), Key: k,
-				ChainID: l.ChainID, Asset: l.Asset, Destination: l.Destination, Window: l.Window, Max: l.Max,
-			})
-		}
-		if v, ok := pol.KeyVelocity(k); ok {
-			vels = append(vels, stateful.TrackedVelocity{ID: refusal.RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
-		}
-	}
-	return rules, vels
-}
-
-// limitsOptions are the tracker's options: refusals are kept as long as
-// the longest freeze window needs, and with requireEvery > 0 the tracker
-// refuses once that many transactions are beyond the newest checkpoint the
-// host acknowledged storing (see docs/limits.md, the replay bound).
-func limitsOptions(pol *policy.Policy, requireEvery int) stateful.Options {
-	o := stateful.Options{RefusalWindow: stateful.DefaultRefusalWindow}
-	for _, k := range pol.KeyIDs() {
-		if fr, ok := pol.KeyFreeze(k); ok && fr.Window > o.RefusalWindow {
-			o.RefusalWindow = fr.Window
-		}
-	}
-	if requireEvery > 0 {
-		o.RequireFresh, o.CheckpointEvery = true, requireEvery
-	}
-	return o
-}
-
 // newRuleset makes the ruleset of pol, carrying usage over from snapshot
 // (nil: none).
 func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time) (*ruleset, error) {
-	rules, vels := limitRules(pol)
-	opts := limitsOptions(pol, e.requireCheckpoint)
+	rules, vels := stateful.TrackerRules(pol)
+	opts := stateful.TrackerOptions(pol, e.requireCheckpoint)
 	var t *stateful.Tracker
 	var err error
 	if len(snapshot) > 0 {
@@ -92,8 +55,8 @@ type nextPolicy struct {
 
 // preparePolicy checks that pol's limits can be put in force.
 func (e *Enclave) preparePolicy(pol *policy.Policy) (*nextPolicy, error) {
-	rules, vels := limitRules(pol)
-	c, err := stateful.NewConfig(rules, vels, limitsOptions(pol, e.requireCheckpoint))
+	rules, vels := stateful.TrackerRules(pol)
+	c, err := stateful.NewConfig(rules, vels, stateful.TrackerOptions(pol, e.requireCheckpoint))
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)
 	}
@@ -142,48 +105,20 @@ func (e *Enclave) swapLocked(next *nextPolicy, now time.Time) {
 	e.rules.Store(&ruleset{pol: next.pol, tracker: t})
 }
 
-// spends are what a decision counts against the limits
-// (policy.Decision.Counted): every movement of coin or tokens, and every
-// ERC-20 allowance grant as a spend of the granted amount to the spender,
-// against the signing key's limits, including those of a Safe the key
-// signs for (the key is what moves them). NFTs are left to the transfer
-// and operator rules; revocations count nothing.
-//
-// An unlimited grant counts as two spends of 2^256-1, whose sum is more
-// than any limit holds: unlimitedGrant refuses it first, with a clearer
-// message, and this keeps the limits closed should it not.
-func spends(d policy.Decision) []stateful.Spend {
-	counted := d.Counted()
-	out := make([]stateful.Spend, 0, len(counted))
-	for _, c := range counted {
-		if c.Unlimited {
-			out = append(out, stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},
-				stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256})
-			continue
-		}
-		out = append(out, stateful.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: c.Amount})
-	}
-	return out
+// spends, unlimitedGrant and needsApproval apply the stateful rules of
+// pol (package stateful) to what the decision counts
+// (policy.Decision.Counted): the spends it makes against the limits
+// (stateful.Spends), why it must be refused for an unlimited grant of a
+// token a rolling limit counts (stateful.UnlimitedGrant), and whether it
+// waits for approvers (stateful.NeedsApproval).
+func spends(d policy.Decision) []stateful.Spend { return stateful.Spends(d.Counted()) }
+
+func unlimitedGrant(pol *policy.Policy, key string, d policy.Decision) (string, bool) {
+	return stateful.UnlimitedGrant(pol, key, d.Counted())
 }
 
-var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-
-// unlimitedGrant returns why the decision must be refused (rule
-// rolling_limit) when it grants an unlimited allowance of a token that one
-// of the key's rolling limits counts: no limit can bound an allowance
-// without end.
-func unlimitedGrant(pol *policy.Policy, key string, d policy.Decision) (string, bool) {
-	for _, c := range d.Counted() {
-		if !c.Unlimited {
-			continue
-		}
-		for _, l := range pol.KeyLimits(key) {
-			if l.ChainID == c.ChainID && l.Asset == c.Asset && (l.Destination == nil || *l.Destination == c.To) {
-				return fmt.Sprintf("%s grant of an unlimited allowance of token %s to %s on chain %d: the key's rolling limit on the token (at most %s base units per %v) cannot bound it; grant a finite amount, which counts against the limit", c.Grant, c.Asset.Hex(), c.To.Hex(), c.ChainID, l.Max, l.Window), true
-			}
-		}
-	}
-	return "", false
+func needsApproval(pol *policy.Policy, key string, d policy.Decision) (stateful.Approvals, bool) {
+	return stateful.NeedsApproval(pol, key, d.Counted(), len(d.OperatorGrants()) > 0)
 }
 
 // freezeInfo is an active freeze: the seq of the record that froze, 0 while
@@ -379,43 +314,4 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 		Rule:          refusal.RuleFrozen,
 		PolicyVersion: policyVersion,
 	}
-}
-
-// needsApproval returns the key's approval rule when the decision needs
-// its approvers: when, for a chain and asset with a threshold, the sum of
-// the request's movements and allowance grants (policy.Decision.Counted)
-// exceeds it, an unlimited grant exceeding every threshold; or when it
-// makes an operator of a whole NFT collection (setApprovalForAll), which
-// no amount bounds, and the key has approvers at all.
-func needsApproval(pol *policy.Policy, key string, d policy.Decision) (stateful.Approvals, bool) {
-	ap, ok := pol.KeyApprovals(key)
-	if !ok || ap.Quorum == 0 {
-		return ap, false
-	}
-	if len(d.OperatorGrants()) > 0 {
-		return ap, true
-	}
-	type scope struct {
-		chain uint64
-		asset ethtx.Address
-	}
-	sums := map[scope]*big.Int{}
-	for _, c := range d.Counted() {
-		for _, th := range ap.Above {
-			if th.ChainID != c.ChainID || th.Asset != c.Asset {
-				continue
-			}
-			if c.Unlimited {
-				return ap, true
-			}
-			k := scope{c.ChainID, c.Asset}
-			if sums[k] == nil {
-				sums[k] = new(big.Int)
-			}
-			if sums[k].Add(sums[k], c.Amount).Cmp(th.Amount) > 0 {
-				return ap, true
-			}
-		}
-	}
-	return ap, false
 }

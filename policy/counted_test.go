@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
-func describeCounted(cs []policy.Counted) []string {
+func describeCounted(cs []stateful.Counted) []string {
 	var out []string
 	for _, c := range cs {
 		asset := "native"

@@ -37,9 +37,9 @@ func TestChargeUnseen(t *testing.T) {
 			want: map[string]int64{"r": 10}, charged: "[r:10]"},
 		{name: "rules sharing a track: the smallest max, once", rules: []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "k", time.Hour, 4)}, n: 2, perTx: cap3,
 			want: map[string]int64{"a": 4, "b": 4}, charged: "[a:4 b:4]"},
-		{name: "velocity: min(V, n)", vels: []TrackedVelocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 2,
+		{name: "velocity: min(V, n)", vels: []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 2,
 			want: map[string]int64{"v": 2}, charged: "[v:2]"},
-		{name: "velocity: V", vels: []TrackedVelocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 9,
+		{name: "velocity: V", vels: []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 9,
 			want: map[string]int64{"v": 5}, charged: "[v:5]"},
 		{name: "every key's rules", rules: []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, n: 1, perTx: cap3,
 			want: map[string]int64{"a": 3, "b": 3}, charged: "[a:3 b:3]"},
@@ -57,7 +57,7 @@ func TestChargeUnseen(t *testing.T) {
 				t.Errorf("charged %s, want %s", s, tc.charged)
 			}
 			for id, want := range tc.want {
-				used, _, err := tr.Usage(t0, id)
+				used, _, err := tr.Usage(t0, byName(t, tr, id))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,8 +72,8 @@ func TestChargeUnseen(t *testing.T) {
 	}
 }
 
-func ruleIDs(rules []TrackedLimit, vels []TrackedVelocity) []string {
-	var ids []string
+func ruleIDs(rules []TrackedLimit, vels []TrackedVelocity) []RuleID {
+	var ids []RuleID
 	for _, r := range rules {
 		ids = append(ids, r.ID)
 	}
@@ -86,7 +86,7 @@ func ruleIDs(rules []TrackedLimit, vels []TrackedVelocity) []string {
 func chargeString(cs []Charge) string {
 	s := make([]string, len(cs))
 	for i, c := range cs {
-		s[i] = c.Rule + ":" + c.Amount.String()
+		s[i] = nameOf(c.Rule) + ":" + c.Amount.String()
 	}
 	return fmt.Sprint(s)
 }
@@ -138,7 +138,7 @@ func TestChargeUnseenRequireFresh(t *testing.T) {
 		t.Fatalf("reserve after the acknowledgement: %v", err)
 	}
 	back := mustRestore(t, rules, nil, opts, snap, t0)
-	if used, _, _ := back.Usage(t0, "r"); used.Int64() != 2 {
+	if used, _, _ := back.Usage(t0, byName(t, back, "r")); used.Int64() != 2 {
 		t.Fatalf("the acknowledged snapshot holds usage %s, want the charge 2", used)
 	}
 }

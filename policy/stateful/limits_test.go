@@ -22,20 +22,23 @@ func TestNewRefuses(t *testing.T) {
 		opts  Options
 		want  string
 	}{
-		{"empty id", []TrackedLimit{rule("", "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
-		{"long id", []TrackedLimit{rule(strings.Repeat("x", MaxIDLen+1), "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
-		{"reserved id", []TrackedLimit{rule(refusal.RuleCheckpoint, "hot", time.Hour, 1)}, nil, Options{}, "reserved"},
+		{"no id", []TrackedLimit{{Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "want a rolling_limit id"},
+		{"a velocity id", []TrackedLimit{{ID: RuleID{Kind: KindVelocity, Key: "hot"}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "want a rolling_limit id"},
+		{"a limit id on a velocity", nil, []TrackedVelocity{{ID: lid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 1}}, Options{}, "want a velocity id"},
+		{"another key's id", []TrackedLimit{{ID: lid("cold", "r"), Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "not the rule's key"},
+		{"negative index", []TrackedLimit{{ID: RuleID{Kind: KindRollingLimit, Key: "hot", Index: -1}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "index"},
+		{"index too large", []TrackedLimit{{ID: RuleID{Kind: KindRollingLimit, Key: "hot", Index: MaxRules}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "index"},
+		{"long id", []TrackedLimit{rule("r", strings.Repeat("k", MaxIDLen), time.Hour, 1)}, nil, Options{}, "at most 128 bytes"},
 		{"duplicate id", []TrackedLimit{ok, ok}, nil, Options{}, "used twice"},
-		{"id shared with a velocity", []TrackedLimit{ok}, []TrackedVelocity{{ID: "r", Key: "hot", Window: time.Hour, MaxTransactions: 1}}, Options{}, "used twice"},
 		{"empty key", []TrackedLimit{rule("r", "", time.Hour, 1)}, nil, Options{}, "key: want"},
 		{"long key", []TrackedLimit{rule("r", strings.Repeat("k", MaxKeyLen+1), time.Hour, 1)}, nil, Options{}, "key: want"},
 		{"zero window", []TrackedLimit{rule("r", "hot", 0, 1)}, nil, Options{}, "window"},
 		{"negative window", []TrackedLimit{rule("r", "hot", -time.Second, 1)}, nil, Options{}, "window"},
 		{"window too long", []TrackedLimit{rule("r", "hot", MaxTrackedWindow+1, 1)}, nil, Options{}, "window"},
-		{"nil max", []TrackedLimit{{ID: "r", Key: "hot", Window: time.Hour}}, nil, Options{}, "max"},
+		{"nil max", []TrackedLimit{{ID: lid("hot", "r"), Key: "hot", Window: time.Hour}}, nil, Options{}, "max"},
 		{"negative max", []TrackedLimit{rule("r", "hot", time.Hour, -1)}, nil, Options{}, "max"},
-		{"max of 2^256", []TrackedLimit{{ID: "r", Key: "hot", Window: time.Hour, Max: huge}}, nil, Options{}, "max"},
-		{"velocity without key", nil, []TrackedVelocity{{ID: "v", Window: time.Hour}}, Options{}, "key: want"},
+		{"max of 2^256", []TrackedLimit{{ID: lid("hot", "r"), Key: "hot", Window: time.Hour, Max: huge}}, nil, Options{}, "max"},
+		{"velocity without key", nil, []TrackedVelocity{{ID: vid("", "v"), Window: time.Hour}}, Options{}, "key: want"},
 		{"negative buckets", nil, nil, Options{BucketsPerWindow: -1}, "BucketsPerWindow"},
 		{"too many buckets", nil, nil, Options{BucketsPerWindow: MaxBucketsPerWindow + 1}, "BucketsPerWindow"},
 		{"negative checkpoint every", nil, nil, Options{CheckpointEvery: -1}, "CheckpointEvery"},
@@ -61,7 +64,8 @@ func TestNewRefuses(t *testing.T) {
 func manyRules(n int) []TrackedLimit {
 	rs := make([]TrackedLimit, n)
 	for i := range rs {
-		rs[i] = rule("r"+itoa(i), "key"+itoa(i), 24*time.Hour, 1)
+		key := "key" + itoa(i)
+		rs[i] = TrackedLimit{ID: RuleID{Kind: KindRollingLimit, Key: key}, Key: key, ChainID: 1, Window: 24 * time.Hour, Max: big.NewInt(1)}
 	}
 	return rs
 }
@@ -221,7 +225,7 @@ func TestInvalidAmounts(t *testing.T) {
 	}
 	// Amounts near 2^256 cannot overflow a sum into passing.
 	big255 := new(big.Int).Lsh(big.NewInt(1), 255)
-	maxRule := TrackedLimit{ID: "m", Key: "k", ChainID: 1, Window: time.Hour, Max: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))}
+	maxRule := TrackedLimit{ID: lid("k", "m"), Key: "k", ChainID: 1, Window: time.Hour, Max: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))}
 	tr = mustNew(t, []TrackedLimit{maxRule}, nil, Options{})
 	s := Spend{ChainID: 1, To: destA, Amount: big255}
 	if got := spend(t, tr, t0, "k", s, s); got != "m" {
@@ -237,9 +241,9 @@ func TestInvalidAmounts(t *testing.T) {
 
 func TestVelocity(t *testing.T) {
 	vels := []TrackedVelocity{
-		{ID: "per-10m", Key: "hot", Window: 10 * time.Minute, MaxTransactions: 3},
-		{ID: "per-day", Key: "hot", Window: 24 * time.Hour, MaxTransactions: 5},
-		{ID: "frozen", Key: "cold", Window: time.Hour, MaxTransactions: 0},
+		{ID: vid("hot", "per-10m"), Key: "hot", Window: 10 * time.Minute, MaxTransactions: 3},
+		{ID: vid("hot", "per-day"), Key: "hot", Window: 24 * time.Hour, MaxTransactions: 5},
+		{ID: vid("cold", "frozen"), Key: "cold", Window: time.Hour, MaxTransactions: 0},
 	}
 	steps := []struct {
 		at   time.Duration
@@ -335,7 +339,7 @@ func TestReserveRelease(t *testing.T) {
 	t.Run("refused reserves nothing", func(t *testing.T) {
 		toA := rule("to-a", "hot", time.Hour, 10)
 		toA.Destination = ptr(destA)
-		tr := mustNew(t, []TrackedLimit{r100, toA}, []TrackedVelocity{{ID: "v", Key: "hot", Window: time.Hour, MaxTransactions: 10}}, Options{})
+		tr := mustNew(t, []TrackedLimit{r100, toA}, []TrackedVelocity{{ID: vid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 10}}, Options{})
 		if got := spend(t, tr, t0, "hot", native(destA, 11)); got != "to-a" {
 			t.Fatalf("refused by %q", got)
 		}
@@ -355,7 +359,7 @@ func TestReserveRelease(t *testing.T) {
 func TestConcurrentReservations(t *testing.T) {
 	const max, amt, workers, tries = 1000, 7, 32, 64
 	tr := mustNew(t, []TrackedLimit{rule("r", "hot", time.Hour, max)},
-		[]TrackedVelocity{{ID: "v", Key: "hot", Window: time.Hour, MaxTransactions: 1 << 20}}, Options{})
+		[]TrackedVelocity{{ID: vid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 1 << 20}}, Options{})
 	var mu sync.Mutex
 	committed := 0
 	var wg sync.WaitGroup
@@ -567,12 +571,12 @@ func TestRefusals(t *testing.T) {
 // limit's ID.
 func TestRefusalRules(t *testing.T) {
 	tr := mustNew(t, []TrackedLimit{rule("daily", "hot", time.Hour, 10), rule("warm", "warm", time.Hour, 10)},
-		[]TrackedVelocity{{ID: "twice", Key: "hot", Window: time.Hour, MaxTransactions: 2}},
+		[]TrackedVelocity{{ID: vid("hot", "twice"), Key: "hot", Window: time.Hour, MaxTransactions: 2}},
 		Options{RequireFresh: true, CheckpointEvery: 3})
 	want := func(err error, rule, id string) {
 		t.Helper()
 		var ref *Refusal
-		if !errors.As(err, &ref) || ref.Rule != rule || ref.ID != id {
+		if !errors.As(err, &ref) || ref.Rule != rule || nameOf(ref.ID) != id {
 			t.Fatalf("refusal %v (%+v), want rule %q, id %q", err, ref, rule, id)
 		}
 	}

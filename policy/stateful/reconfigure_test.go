@@ -35,7 +35,7 @@ func TestNewConfigRefuses(t *testing.T) {
 // same objects: usage stays, and a reservation made before the change is
 // released into the new configuration (a lower Max, a renamed rule).
 func TestReconfigureKeepsTracks(t *testing.T) {
-	tr := mustNew(t, []TrackedLimit{rule("r", "k", time.Hour, 10)}, []TrackedVelocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "k", time.Hour, 10)}, []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{})
 	if got := spend(t, tr, t0, "k", native(destA, 4)); got != "" {
 		t.Fatal(got)
 	}
@@ -43,7 +43,7 @@ func TestReconfigureKeepsTracks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("renamed", "k", time.Hour, 8)}, []TrackedVelocity{{ID: "v2", Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("renamed", "k", time.Hour, 8)}, []TrackedVelocity{{ID: vid("k", "v2"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{}), t0)
 	if u := used(t, tr, t0, "renamed"); u != 7 {
 		t.Fatalf("usage after the change %d, want 7", u)
 	}
@@ -60,7 +60,7 @@ func TestReconfigureKeepsTracks(t *testing.T) {
 	if got := spend(t, tr, t0, "k", native(destA, 4)); got != "" {
 		t.Fatalf("4+4 against 8 refused by %q", got)
 	}
-	if _, _, err := tr.Usage(t0, "r"); err == nil {
+	if _, _, err := tr.Usage(t0, byName(t, tr, "r")); err == nil {
 		t.Fatal("the old rule ID still answers")
 	}
 }
@@ -186,7 +186,7 @@ func TestReconfigureRefusals(t *testing.T) {
 // track is the one before it (nothing was rebuilt), and a Config serves
 // several trackers.
 func TestReconfigureSnapshot(t *testing.T) {
-	rules := []TrackedLimit{rule("r", "k", time.Hour, 10), {ID: "d", Key: "k", ChainID: 1, Destination: ptr(destB), Window: time.Hour, Max: big.NewInt(3)}}
+	rules := []TrackedLimit{rule("r", "k", time.Hour, 10), {ID: lid("k", "d"), Key: "k", ChainID: 1, Destination: ptr(destB), Window: time.Hour, Max: big.NewInt(3)}}
 	c := mustConfig(t, rules, nil, Options{})
 	rules[0].Max.SetInt64(0) // NewConfig keeps its own copies
 	for range 2 {
@@ -333,12 +333,12 @@ func TestReconfigureNeverUndercounts(t *testing.T) {
 				tr.Reconfigure(config(), now)
 			}
 			for _, id := range ids {
-				_, _, err := tr.Usage(now, id)
+				_, _, err := tr.Usage(now, lid("k", id))
 				if err != nil {
 					t.Fatal(err)
 				}
 				u := used(t, tr, now, id)
-				w := tr.rules[id].tr.id.window
+				w := tr.rules[lid("k", id)].tr.id.window
 				var exact int64
 				for _, h := range append(slices.Clone(kept), outstanding...) {
 					if h.at.UnixNano() > now.UnixNano()-w {

@@ -39,7 +39,7 @@ func TestRenew(t *testing.T) {
 	}
 	spent.Commit()
 	var lr *Refusal
-	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleRollingLimit || lr.ID != "r" {
+	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleRollingLimit || nameOf(lr.ID) != "r" {
 		t.Fatalf("renewed past its window beside a spent limit: %v", err)
 	}
 	// Refused and released: at the window after "spent", the limit is
@@ -57,7 +57,7 @@ func TestRenew(t *testing.T) {
 	if _, err := held.Renew(t0, "hot", []Spend{native(dst, 4)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleCheckpoint {
 		t.Fatalf("renewal beyond the checkpoint bound: %v", err)
 	}
-	if used, _, _ := tr.Usage(t0, "r"); used.Int64() != 4 {
+	if used, _, _ := tr.Usage(t0, byName(t, tr, "r")); used.Int64() != 4 {
 		t.Fatalf("a checkpoint refusal changed the reservation: %s used", used)
 	}
 }

@@ -22,8 +22,8 @@ func sampleRules() ([]TrackedLimit, []TrackedVelocity) {
 			usdcDay,
 			rule("cold", "cold", 24*time.Hour, 1000),
 		}, []TrackedVelocity{
-			{ID: "v-hot", Key: "hot", Window: 10 * time.Minute, MaxTransactions: 100},
-			{ID: "v-cold", Key: "cold", Window: time.Hour, MaxTransactions: 100},
+			{ID: vid("hot", "v-hot"), Key: "hot", Window: 10 * time.Minute, MaxTransactions: 100},
+			{ID: vid("cold", "v-cold"), Key: "cold", Window: time.Hour, MaxTransactions: 100},
 		}
 }
 
