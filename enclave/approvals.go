@@ -470,15 +470,15 @@ func (e *Enclave) signPending(v *vault, p *pending, vd verdict, approved []appro
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 	}
-	if fi, frozen := e.frozen.get(p.key.id); frozen {
+	if fi, frozen := e.frozen.Get(p.key.id); frozen {
 		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
-		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.record(), p.summary)
+		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.Record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
 			return nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
 		}
 		p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
-		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.record())
+		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.Record())
 		p.res.Release()
 		return &proto.Error{Code: refusal.CodePolicyDenied, Rule: refusal.RuleFrozen, Message: p.outcome, AuditRecord: line}, nil
 	}

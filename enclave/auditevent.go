@@ -83,7 +83,7 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 // due) costs two atomic loads and the governance lock.
 func (e *Enclave) settle(v *vault) {
 	now := e.now()
-	if e.frozen.owed.Load() {
+	if e.frozen.Owed() {
 		e.recordFreezes(v, now)
 	}
 	if e.approvals.dueAt(now) {

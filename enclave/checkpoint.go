@@ -12,6 +12,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/internal/strictcbor"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -46,15 +47,15 @@ const (
 
 // checkpoint is the sealed state.
 type checkpoint struct {
-	Generation    uint64          `cbor:"1,keyasint"`
-	TimeMS        int64           `cbor:"2,keyasint"`
-	AuditSeq      uint64          `cbor:"3,keyasint"`
-	AuditHash     [32]byte        `cbor:"4,keyasint"`
-	PolicyVersion uint64          `cbor:"5,keyasint"`
-	PolicyHash    [32]byte        `cbor:"6,keyasint"`
-	Keys          []checkpointKey `cbor:"7,keyasint"`
-	Limits        []byte          `cbor:"8,keyasint"`
-	Frozen        []freezeInfo    `cbor:"9,keyasint"`
+	Generation    uint64                `cbor:"1,keyasint"`
+	TimeMS        int64                 `cbor:"2,keyasint"`
+	AuditSeq      uint64                `cbor:"3,keyasint"`
+	AuditHash     [32]byte              `cbor:"4,keyasint"`
+	PolicyVersion uint64                `cbor:"5,keyasint"`
+	PolicyHash    [32]byte              `cbor:"6,keyasint"`
+	Keys          []checkpointKey       `cbor:"7,keyasint"`
+	Limits        []byte                `cbor:"8,keyasint"`
+	Frozen        []stateful.FreezeInfo `cbor:"9,keyasint"`
 	// Policy is the document in force (canonical), Pending the changes
 	// waiting for their time lock.
 	Policy  []byte           `cbor:"10,keyasint"`
@@ -234,7 +235,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest) proto.Message {
 		}
 		e.cpLimits, e.cpLimitsGen = snap, gen
 	}
-	frozen := e.frozen.list()
+	frozen := e.frozen.List()
 	var pendKey strings.Builder
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())

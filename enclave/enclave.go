@@ -147,7 +147,7 @@ type Enclave struct {
 	// force. Lock order: gov.mu, policyMu, approvals.mu, frozen.mu, the
 	// audit log's, the tracker's.
 	policyMu  sync.RWMutex
-	frozen    freezes
+	frozen    stateful.Freezes
 	approvals approvals
 	gov       governance
 	spent     spentCommands // admin commands carried out (spent.go)

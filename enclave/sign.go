@@ -108,8 +108,8 @@ func (e *Enclave) admit(v *vault, m *proto.SignRequest, a *admitted) proto.Messa
 		PolicyVersion: rs.pol.Version(),
 	}
 	// A frozen key refuses everything.
-	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
+	if fi, frozen := e.frozen.Get(c.key.id); frozen {
+		return e.refused(v, rs, c, rec, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.Record(), fi.Reason), false)
 	}
 	if !d.decision.Allow {
 		return e.refused(v, rs, c, rec, d.decision.Rule, d.decision.Reason, false)
