@@ -30,6 +30,7 @@ func TestNewRefuses(t *testing.T) {
 		{"index too large", []TrackedLimit{{ID: RuleID{Kind: KindRollingLimit, Key: "hot", Index: MaxRules}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "index"},
 		{"long id", []TrackedLimit{rule("r", strings.Repeat("k", MaxIDLen), time.Hour, 1)}, nil, Options{}, "at most 128 bytes"},
 		{"duplicate id", []TrackedLimit{ok, ok}, nil, Options{}, "used twice"},
+		{"key with a colon", []TrackedLimit{rule("r", "hot:1", time.Hour, 1)}, nil, Options{}, "with ':'"},
 		{"empty key", []TrackedLimit{rule("r", "", time.Hour, 1)}, nil, Options{}, "key: want"},
 		{"long key", []TrackedLimit{rule("r", strings.Repeat("k", MaxKeyLen+1), time.Hour, 1)}, nil, Options{}, "key: want"},
 		{"zero window", []TrackedLimit{rule("r", "hot", 0, 1)}, nil, Options{}, "window"},

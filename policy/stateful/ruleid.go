@@ -79,6 +79,8 @@ func (id RuleID) check(kind Kind, key string) error {
 		return fmt.Errorf("id %q: want a %s id", id, kind.Rule())
 	case id.Key != key:
 		return fmt.Errorf("id %q: names key %q, not the rule's key %q", id, id.Key, key)
+	case strings.Contains(key, ":"):
+		return fmt.Errorf("id %q: a key with ':' (ParseRuleID could not read it back)", id)
 	case id.Index < 0 || id.Index >= MaxRules:
 		return fmt.Errorf("id %q: index: want 0 to %d", id, MaxRules-1)
 	case len(id.String()) > MaxIDLen:
