@@ -47,7 +47,7 @@ func (c Change) TimeLocked() bool { return len(c.Loosening) > 0 }
 // increase.
 //
 // Rolling limits keep their usage across a policy change by scope (key,
-// chain, asset, destination) and window (see limits.Restore), so an old
+// chain, asset, destination) and window (see stateful.Restore), so an old
 // limit still holds only if the new policy has a limit of the same scope
 // with the same or a longer window and the same or a lower max. A limit
 // moved to another scope, even a wider one, starts without usage: that is a
