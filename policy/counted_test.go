@@ -23,7 +23,7 @@ func describeCounted(cs []stateful.Counted) []string {
 		}
 		kind := "move"
 		if c.Grant != "" {
-			kind = string(c.Grant)
+			kind = c.Grant
 		}
 		out = append(out, fmt.Sprintf("%d %s %s ->%s %s", c.ChainID, kind, asset, strings.ToLower(c.To.Hex()), am))
 	}
