@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -302,54 +302,48 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now t
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	e.frozen.mu.Lock()
-	defer e.frozen.mu.Unlock()
-	var target string
-	var owed []string
-	for k, fi := range e.frozen.m {
-		if fi.Seq == body.FreezeSeq {
-			target = k
-		}
-		if fi.Seq == 0 {
-			owed = append(owed, describeTarget(k))
-		}
-	}
+	var what string
+	var line []byte
+	var seq uint64
+	target, owedTargets, err := e.frozen.Unfreeze(body.FreezeSeq, now, func(target string) error {
+		what = describeTarget(target)
+		var err error
+		line, seq, err = v.audit.appendEvent(audit.Record{
+			TimeMS:        now.UnixMilli(),
+			Kind:          audit.KindFreeze,
+			RequestDigest: cmd.Digest[:],
+			Key:           strings.TrimPrefix(target, stateful.AllKeys),
+			Summary:       fmt.Sprintf("%s unfrozen (the freeze of audit record %d)", what, body.FreezeSeq),
+			Decision:      "unfrozen",
+			PolicyVersion: e.rules.Load().pol.Version(),
+			Approvers:     signers,
+		})
+		return err
+	})
 	if target == "" {
-		if len(owed) > 0 {
-			sort.Strings(owed)
+		if len(owedTargets) > 0 {
+			owed := make([]string, len(owedTargets))
+			for i, k := range owedTargets {
+				owed[i] = describeTarget(k)
+			}
 			return nil, refuse(refusal.CodeUnavailable, "no freeze in force was made by audit record %d; the freeze of %s is not recorded yet (the host has not persisted the audit backlog): it is recorded before any other event once the host catches up; then name its record", body.FreezeSeq, strings.Join(owed, ", "))
 		}
 		return nil, refuse(refusal.CodeBadRequest, "no freeze in force was made by audit record %d", body.FreezeSeq)
 	}
-	what := describeTarget(target)
-	line, seq, err := v.audit.appendEvent(audit.Record{
-		TimeMS:        now.UnixMilli(),
-		Kind:          audit.KindFreeze,
-		RequestDigest: cmd.Digest[:],
-		Key:           strings.TrimPrefix(target, allKeys),
-		Summary:       fmt.Sprintf("%s unfrozen (the freeze of audit record %d)", what, body.FreezeSeq),
-		Decision:      "unfrozen",
-		PolicyVersion: e.rules.Load().pol.Version(),
-		Approvers:     signers,
-	})
 	if err != nil {
 		if errors.Is(err, audit.ErrRecordTooLarge) {
 			return nil, appendRefusal(err)
 		}
 		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("the unfreeze of %s (the freeze of audit record %d)", what, body.FreezeSeq), err))
 	}
-	delete(e.frozen.m, target)
-	if e.frozen.since == nil {
-		e.frozen.since = map[string]time.Time{}
-	}
-	e.frozen.since[target] = now
 	e.log.Info("unfrozen", "target", target, "admins", signers)
-	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, allKeys), Signers: signers, AuditSeq: seq}, nil, line)
+	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, stateful.AllKeys), Signers: signers, AuditSeq: seq}, nil, line)
 }
 
-// describeTarget names a freeze's target (a key, or allKeys) for humans.
+// describeTarget names a freeze's target (a key, or stateful.AllKeys) for
+// humans.
 func describeTarget(target string) string {
-	if target == allKeys {
+	if target == stateful.AllKeys {
 		return "every key"
 	}
 	return "key " + target

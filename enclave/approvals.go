@@ -17,8 +17,8 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/summary"
@@ -64,8 +64,8 @@ type pending struct {
 	clientID  string // client.String(): the quota's key
 	cost      int    // pendingCost, charged to the quotas while held
 	key       *signingKey
-	res       *limits.Reservation
-	rule      policy.Approvals    // under the policy of policyHash
+	res       *stateful.Reservation
+	rule      stateful.Approvals  // under the policy of policyHash
 	summary   string              // the summary's text, for the audit records
 	lines     []proto.SummaryLine // the same summary, line by line, for approvers
 	expires   time.Time
@@ -255,7 +255,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 //
 // s is admitted: decided, allowed and with its limits reserved; rule is
 // the approval rule it waits under.
-func (e *Enclave) hold(s *signing, rule policy.Approvals) (proto.Message, error) {
+func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, error) {
 	v, rs, c, d, res, rec, now := s.v, s.rs, s.c, s.d, s.res, s.rec, s.now
 	compact, err := api.CompactRequest(s.m.Body)
 	if err != nil {
@@ -313,7 +313,7 @@ func pendingAnswer(p *pending, alreadyCounted bool) *proto.SignResponse {
 }
 
 // ruleNames lists the approvers of a rule.
-func ruleNames(r policy.Approvals) []string {
+func ruleNames(r stateful.Approvals) []string {
 	out := make([]string, len(r.Approvers))
 	for i, a := range r.Approvers {
 		out[i] = a.Name
@@ -333,14 +333,14 @@ func approverNames(l []approverSig) []string {
 // inRule reports whether the approval a is by an approver of r: the same
 // name with the same key (a name rebound to another key is another
 // approver).
-func inRule(r policy.Approvals, a approverSig) bool {
-	return slices.ContainsFunc(r.Approvers, func(k policy.ApproverKey) bool { return k.Name == a.name && k.PublicKey.Equal(a.key) })
+func inRule(r stateful.Approvals, a approverSig) bool {
+	return slices.ContainsFunc(r.Approvers, func(k stateful.ApproverKey) bool { return k.Name == a.name && k.PublicKey.Equal(a.key) })
 }
 
 // sameRule reports whether two approval rules ask the same of a request
 // that needs approval: the same quorum of the same approvers (names and
 // keys). Thresholds only decide whether it needs approval.
-func sameRule(a, b policy.Approvals) bool {
+func sameRule(a, b stateful.Approvals) bool {
 	if a.Quorum != b.Quorum || len(a.Approvers) != len(b.Approvers) {
 		return false
 	}
@@ -357,7 +357,7 @@ func sameRule(a, b policy.Approvals) bool {
 // under which rule.
 type verdict struct {
 	refused       bool
-	rule          policy.Approvals
+	rule          stateful.Approvals
 	refusedBy     string
 	reason        string
 	d             *decided
@@ -491,15 +491,15 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 	}
-	if fi, frozen := e.frozen.get(p.key.id); frozen {
+	if fi, frozen := e.frozen.Get(p.key.id); frozen {
 		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
-		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.record(), p.summary)
+		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.Record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
 		if err != nil {
 			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
 		}
 		p.approved, p.status, p.lastSeq, p.lastLine, p.policyHash = approved, api.StatusRejected, seq, line, vd.policyHash
-		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.record())
+		p.outcome = fmt.Sprintf("key %s was frozen (%s) before it could be signed", p.key.id, fi.Record())
 		p.res.Release()
 		return true, nil, recorded(refusal.CodePolicyDenied, refusal.RuleFrozen, p.outcome, line)
 	}
@@ -519,7 +519,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
 	if err != nil {
-		var lr *limits.Refusal
+		var lr *stateful.Refusal
 		switch {
 		case errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint:
 			return false, nil, checkpointRefusal(lr)
@@ -665,7 +665,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	if done, resp, err := e.reconcile(r); done || err != nil {
 		return resp, err
 	}
-	idx := slices.IndexFunc(p.rule.Approvers, func(a policy.ApproverKey) bool { return a.Name == req.Approver })
+	idx := slices.IndexFunc(p.rule.Approvers, func(a stateful.ApproverKey) bool { return a.Name == req.Approver })
 	if idx < 0 {
 		return nil, refuse(refusal.CodeUnauthorized, "%q is not an approver of key %s under policy version %d", req.Approver, p.key.id, rs.pol.Version())
 	}

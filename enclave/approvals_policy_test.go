@@ -15,6 +15,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -58,7 +59,7 @@ func (a *approverKeys) plus(b *approverKeys) *approverKeys {
 
 // withRule is doc at version with rule as hot-0's approvals (and the
 // destinations dests, when given).
-func withRule(doc policy.Document, version uint64, rule *policy.ApprovalRule, dests ...string) policy.Document {
+func withRule(doc policy.Document, version uint64, rule *stateful.ApprovalRule, dests ...string) policy.Document {
 	d := withDest(doc, version, destA, destB)
 	if len(dests) > 0 {
 		d = withDest(doc, version, dests...)
@@ -260,7 +261,7 @@ func TestApprovalTighteningRefusesPending(t *testing.T) {
 	ap := newApproverSet(t, "alice", "bob")
 	f := newGovWith(t, func(k *policy.KeyRule) {
 		k.Approvals = ap.rule(1, milliEther(100))
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1).String()}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1).String()}}
 	})
 	body, id := f.hold(t, milliEther(600))
 	tracker := enclave.TrackerInForce(f.e)

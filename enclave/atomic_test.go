@@ -16,6 +16,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -43,7 +44,7 @@ func withVersion(doc policy.Document, version uint64, max *big.Int) policy.Docum
 	json.Unmarshal(b, &d)
 	d.Version = version
 	if max != nil {
-		d.Keys[0].Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: max.String()}}
+		d.Keys[0].Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: max.String()}}
 	}
 	return d
 }
@@ -153,7 +154,7 @@ func until(done func() int, n int, step func()) {
 
 func newLimitGov(t *testing.T, max *big.Int) *govFixture {
 	return newGovWith(t, func(k *policy.KeyRule) {
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: max.String()}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: max.String()}}
 	})
 }
 
@@ -270,7 +271,7 @@ func TestFreezeAtomic(t *testing.T) {
 	const refusals = 25
 	for round := range 3 * raceScale() {
 		f := newGovWith(t, func(k *policy.KeyRule) {
-			k.Freeze = &policy.FreezeRule{Refusals: refusals, Window: "1h", Scope: "key"}
+			k.Freeze = &stateful.FreezeRule{Refusals: refusals, Window: "1h", Scope: "key"}
 		})
 		bodies := make([][]byte, refusals+2)
 		for i := range bodies {
@@ -311,7 +312,7 @@ func TestApprovalReservationAcrossPolicyChange(t *testing.T) {
 		t.Run(end, func(t *testing.T) {
 			ap := newApprovers(t, 1)
 			f := newGovWith(t, func(k *policy.KeyRule) {
-				k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}}
+				k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}}
 				k.Approvals = ap.rule(1, milliEther(500))
 			})
 			body := f.body(t, "hot-0", transfer(t, 1, destB, ether(1)), f.now.UnixMilli())

@@ -12,6 +12,7 @@ import (
 	"github.com/nitrosign/nitrosign/internal/abitest"
 	"github.com/nitrosign/nitrosign/internal/rlp"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -117,7 +118,7 @@ func TestAttackSuite(t *testing.T) {
 			Tokens: []policy.TokenRule{{Address: attackUSDC, Label: "USDC",
 				Transfers: &policy.TokenTransfers{Destinations: []policy.Destination{{Address: destA, Label: "A"}}, MaxPerTransaction: "1000000000"}}},
 		}}
-		k.Freeze = &policy.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
+		k.Freeze = &stateful.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
 	})
 	ga := addr
 	maxUint, _ := new(big.Int).SetString(maxUint256Hx, 16)

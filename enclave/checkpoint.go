@@ -13,8 +13,8 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/internal/strictcbor"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -49,15 +49,15 @@ const (
 
 // checkpoint is the sealed state.
 type checkpoint struct {
-	Generation    uint64          `cbor:"1,keyasint"`
-	TimeMS        int64           `cbor:"2,keyasint"`
-	AuditSeq      uint64          `cbor:"3,keyasint"`
-	AuditHash     [32]byte        `cbor:"4,keyasint"`
-	PolicyVersion uint64          `cbor:"5,keyasint"`
-	PolicyHash    [32]byte        `cbor:"6,keyasint"`
-	Keys          []checkpointKey `cbor:"7,keyasint"`
-	Limits        []byte          `cbor:"8,keyasint"`
-	Frozen        []freezeInfo    `cbor:"9,keyasint"`
+	Generation    uint64                `cbor:"1,keyasint"`
+	TimeMS        int64                 `cbor:"2,keyasint"`
+	AuditSeq      uint64                `cbor:"3,keyasint"`
+	AuditHash     [32]byte              `cbor:"4,keyasint"`
+	PolicyVersion uint64                `cbor:"5,keyasint"`
+	PolicyHash    [32]byte              `cbor:"6,keyasint"`
+	Keys          []checkpointKey       `cbor:"7,keyasint"`
+	Limits        []byte                `cbor:"8,keyasint"`
+	Frozen        []stateful.FreezeInfo `cbor:"9,keyasint"`
 	// Policy is the document in force (canonical), Pending the changes
 	// waiting for their time lock.
 	Policy  []byte           `cbor:"10,keyasint"`
@@ -228,7 +228,7 @@ func (c *checkpoints) acknowledgeLocked(ack uint64) (spentMarks, limitsGen uint6
 
 // limitsLocked returns the limits snapshot for the next checkpoint, and its
 // generation: a new one from t when its usage changed, else the latest.
-func (c *checkpoints) limitsLocked(t *limits.Tracker, now time.Time) ([]byte, uint64, error) {
+func (c *checkpoints) limitsLocked(t *stateful.Tracker, now time.Time) ([]byte, uint64, error) {
 	if t.Dirty() || c.limits == nil {
 		gen, snap, err := t.Checkpoint(now)
 		if err != nil {
@@ -304,7 +304,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	frozen := e.frozen.list()
+	frozen := e.frozen.List()
 	var pendKey strings.Builder
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())

@@ -54,10 +54,10 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/kms"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -78,7 +78,7 @@ const (
 // The genesis configuration's limits.max_unacknowledged becomes the limit
 // state's checkpoint interval: this fails to compile if the format allows
 // more than the limit state takes.
-const _ = uint(limits.MaxCheckpointEvery - genesis.MaxLimitsUnacknowledged)
+const _ = uint(stateful.MaxCheckpointEvery - genesis.MaxLimitsUnacknowledged)
 
 // seedSize is the size of the master seed in bytes.
 const seedSize = 32
@@ -148,7 +148,7 @@ type Enclave struct {
 	// the audit log's, the tracker's; gov.spent's lock is taken after
 	// gov.mu and cp.mu, and nothing is locked inside it.
 	policyMu  sync.RWMutex
-	frozen    freezes
+	frozen    stateful.Freezes
 	approvals approvals
 	// gov is the governance: the policy changes waiting for their time
 	// lock, the version floor, the admin commands carried out.

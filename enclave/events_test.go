@@ -17,6 +17,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -191,7 +192,7 @@ func TestEventReserve(t *testing.T) {
 // it), and it is lifted by naming that record.
 func TestFreezeWhileBacklogFull(t *testing.T) {
 	f, a := newStatefulAdmins(t, func(k *policy.KeyRule) {
-		k.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
+		k.Freeze = &stateful.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
 	}, 3)
 	// Boot (1), two refusals (2, 3), not yet acknowledged (their answers
 	// wait): the backlog of 3 is full; the second refusal freezes the key.
@@ -238,7 +239,7 @@ func TestFreezeWhileBacklogFull(t *testing.T) {
 // it by that seq. Before that, an unfreeze says why it cannot be done.
 func TestFreezeOwedUntilRoom(t *testing.T) {
 	f, a := newStatefulAdmins(t, func(k *policy.KeyRule) {
-		k.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
+		k.Freeze = &stateful.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
 	}, 3)
 	enclave.FillAuditLog(f.e)
 	full := auditHead(t, f.e)
@@ -330,7 +331,7 @@ func TestExpiryRecords(t *testing.T) {
 	ap := newApprovers(t, 2)
 	edit := func(k *policy.KeyRule) {
 		k.Approvals = ap.rule(2, milliEther(500))
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1).String()}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1).String()}}
 	}
 	hold := func(t *testing.T, f *statefulFixture) ([]byte, string) {
 		t.Helper()

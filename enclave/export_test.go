@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -84,5 +85,5 @@ func TickOf(typ proto.Type) string {
 // a checkpoint sealed while its record could not be appended restores it
 // (tests only).
 func OweFreeze(e *Enclave, key string) {
-	e.frozen.set(append(e.frozen.list(), freezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
+	e.frozen.Set(append(e.frozen.List(), stateful.FreezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }

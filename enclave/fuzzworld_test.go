@@ -25,6 +25,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -167,7 +168,7 @@ func newFuzzWorld(tb testing.TB, o worldOptions) *fuzzWorld {
 		TypedData: &policy.TypedDataRule{Domains: []policy.TypedDataDomain{
 			{Name: "Ether Mail", Version: "1", ChainID: 1, VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
 		}},
-		Limits:    []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}},
+		Limits:    []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}},
 		Approvals: w.approvers.rule(2, milliEther(500)),
 	}
 	doc := policy.Document{

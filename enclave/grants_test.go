@@ -10,6 +10,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -56,10 +57,10 @@ func TestGrantLoopAttack(t *testing.T) {
 				{Selector: "0xa457c2d7", Signature: "decreaseAllowance(address,uint256)"},
 			}}},
 		}}
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: attackUSDC, Window: "24h", Max: "200000000"}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: attackUSDC, Window: "24h", Max: "200000000"}}
 		k.Approvals = ap.rule(1, big.NewInt(1))
-		k.Approvals.Above = []policy.ApprovalThreshold{{ChainID: 1, Asset: attackUSDC, Amount: "50000000"}}
-		k.Freeze = &policy.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
+		k.Approvals.Above = []stateful.ApprovalThreshold{{ChainID: 1, Asset: attackUSDC, Amount: "50000000"}}
+		k.Freeze = &stateful.FreezeRule{Refusals: 1000, Window: "1h", Scope: "key"}
 	})
 	ga := addr
 	usdc := func(n int64) *big.Int { return big.NewInt(n * 1e6) }

@@ -2,22 +2,14 @@ package enclave
 
 import (
 	"fmt"
-	"math/big"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
-	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
-
-// allKeys is the freeze entry that freezes every key.
-const allKeys = "*"
 
 // ruleset is the policy in force with the limit state that goes with it.
 // Once the enclave is unsealed the tracker is one object for the rest of
@@ -26,55 +18,20 @@ const allKeys = "*"
 // a tracker that is no longer read.
 type ruleset struct {
 	pol     *policy.Policy
-	tracker *limits.Tracker
-}
-
-// limitRules returns the limits package's rules for pol.
-func limitRules(pol *policy.Policy) ([]limits.Rule, []limits.Velocity) {
-	var rules []limits.Rule
-	var vels []limits.Velocity
-	for _, k := range pol.KeyIDs() {
-		for i, l := range pol.KeyLimits(k) {
-			rules = append(rules, limits.Rule{
-				ID: fmt.Sprintf("%s:%s:%d", refusal.RuleRollingLimit, k, i), Key: k,
-				ChainID: l.ChainID, Asset: l.Asset, Destination: l.Destination, Window: l.Window, Max: l.Max,
-			})
-		}
-		if v, ok := pol.KeyVelocity(k); ok {
-			vels = append(vels, limits.Velocity{ID: refusal.RuleVelocity + ":" + k, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
-		}
-	}
-	return rules, vels
-}
-
-// limitsOptions are the tracker's options: refusals are kept as long as
-// the longest freeze window needs, and with requireEvery > 0 the tracker
-// refuses once that many transactions are beyond the newest checkpoint the
-// host acknowledged storing (see docs/limits.md, the replay bound).
-func limitsOptions(pol *policy.Policy, requireEvery int) limits.Options {
-	o := limits.Options{RefusalWindow: limits.DefaultRefusalWindow}
-	for _, k := range pol.KeyIDs() {
-		if fr, ok := pol.KeyFreeze(k); ok && fr.Window > o.RefusalWindow {
-			o.RefusalWindow = fr.Window
-		}
-	}
-	if requireEvery > 0 {
-		o.RequireFresh, o.CheckpointEvery = true, requireEvery
-	}
-	return o
+	tracker *stateful.Tracker
 }
 
 // newRuleset makes the ruleset of pol, carrying usage over from snapshot
 // (nil: none).
 func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time) (*ruleset, error) {
-	rules, vels := limitRules(pol)
-	opts := limitsOptions(pol, e.requireCheckpoint)
-	var t *limits.Tracker
+	rules, vels := stateful.TrackerRules(pol)
+	opts := stateful.TrackerOptions(pol, e.requireCheckpoint)
+	var t *stateful.Tracker
 	var err error
 	if len(snapshot) > 0 {
-		t, err = limits.Restore(rules, vels, opts, snapshot, now)
+		t, err = stateful.Restore(rules, vels, opts, snapshot, now)
 	} else {
-		t, err = limits.New(rules, vels, opts)
+		t, err = stateful.NewTracker(rules, vels, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)
@@ -87,13 +44,13 @@ func (e *Enclave) newRuleset(pol *policy.Policy, snapshot []byte, now time.Time)
 // fail once its audit record is appended.
 type nextPolicy struct {
 	pol    *policy.Policy
-	limits *limits.Config
+	limits *stateful.Config
 }
 
 // preparePolicy checks that pol's limits can be put in force.
 func (e *Enclave) preparePolicy(pol *policy.Policy) (*nextPolicy, error) {
-	rules, vels := limitRules(pol)
-	c, err := limits.NewConfig(rules, vels, limitsOptions(pol, e.requireCheckpoint))
+	rules, vels := stateful.TrackerRules(pol)
+	c, err := stateful.NewConfig(rules, vels, stateful.TrackerOptions(pol, e.requireCheckpoint))
 	if err != nil {
 		return nil, fmt.Errorf("enclave: limits: %w", err)
 	}
@@ -132,7 +89,7 @@ func (e *Enclave) swapPolicy(next *nextPolicy, now time.Time) {
 }
 
 // swapLocked reconfigures the tracker in force in place
-// (limits.Tracker.Reconfigure: usage, reservations, refusal counts and
+// (stateful.Tracker.Reconfigure: usage, reservations, refusal counts and
 // checkpoint bookkeeping carry over) and publishes the new ruleset, so
 // that every request's decision and reservation is made wholly under the
 // old policy or wholly under the new one. policyMu is held for writing.
@@ -142,217 +99,68 @@ func (e *Enclave) swapLocked(next *nextPolicy, now time.Time) {
 	e.rules.Store(&ruleset{pol: next.pol, tracker: t})
 }
 
-// spends are what a decision counts against the limits
-// (policy.Decision.Counted): every movement of coin or tokens, and every
-// ERC-20 allowance grant as a spend of the granted amount to the spender,
-// against the signing key's limits, including those of a Safe the key
-// signs for (the key is what moves them). NFTs are left to the transfer
-// and operator rules; revocations count nothing.
-//
-// An unlimited grant counts as two spends of 2^256-1, whose sum is more
-// than any limit holds: unlimitedGrant refuses it first, with a clearer
-// message, and this keeps the limits closed should it not.
-func spends(d policy.Decision) []limits.Spend {
-	counted := d.Counted()
-	out := make([]limits.Spend, 0, len(counted))
-	for _, c := range counted {
-		if c.Unlimited {
-			out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},
-				limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256})
-			continue
-		}
-		out = append(out, limits.Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: c.Amount})
-	}
-	return out
-}
+// spends, unlimitedGrant and needsApproval apply the stateful rules of
+// pol (package stateful) to what the decision counts
+// (policy.Decision.Counted): the spends it makes against the limits
+// (stateful.Spends), why it must be refused for an unlimited grant of a
+// token a rolling limit counts (stateful.UnlimitedGrant), and whether it
+// waits for approvers (stateful.NeedsApproval).
+func spends(d policy.Decision) []stateful.Spend { return stateful.Spends(d.Counted()) }
 
-var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-
-// unlimitedGrant returns why the decision must be refused (rule
-// rolling_limit) when it grants an unlimited allowance of a token that one
-// of the key's rolling limits counts: no limit can bound an allowance
-// without end.
 func unlimitedGrant(pol *policy.Policy, key string, d policy.Decision) (string, bool) {
-	for _, c := range d.Counted() {
-		if !c.Unlimited {
-			continue
-		}
-		for _, l := range pol.KeyLimits(key) {
-			if l.ChainID == c.ChainID && l.Asset == c.Asset && (l.Destination == nil || *l.Destination == c.To) {
-				return fmt.Sprintf("%s grant of an unlimited allowance of token %s to %s on chain %d: the key's rolling limit on the token (at most %s base units per %v) cannot bound it; grant a finite amount, which counts against the limit", c.Grant, c.Asset.Hex(), c.To.Hex(), c.ChainID, l.Max, l.Window), true
-			}
-		}
-	}
-	return "", false
+	return stateful.UnlimitedGrant(pol, key, d.Counted())
 }
 
-// freezeInfo is an active freeze: the seq of the record that froze, 0 while
-// that record is owed (it could not be appended yet; settle appends it).
-type freezeInfo struct {
-	Key    string `cbor:"1,keyasint"`
-	Seq    uint64 `cbor:"2,keyasint"`
-	Reason string `cbor:"3,keyasint"`
-	// Because (the key whose refusal froze) and SinceMS (when the freeze
-	// took effect) are kept while the record is owed, so that it can be
-	// written later, after a restart too (checkpoints carry them); they are
-	// dropped once the record holds them.
-	Because string `cbor:"4,keyasint,omitempty"`
-	SinceMS int64  `cbor:"5,keyasint,omitempty"`
+func needsApproval(pol *policy.Policy, key string, d policy.Decision) (stateful.Approvals, bool) {
+	return stateful.NeedsApproval(pol, key, d.Counted(), len(d.OperatorGrants()) > 0)
 }
 
-// record names the freeze's audit record, for messages.
-func (fi freezeInfo) record() string {
-	if fi.Seq == 0 {
-		return "its audit record is not written yet: the host has not persisted the audit backlog"
-	}
-	return fmt.Sprintf("audit record %d", fi.Seq)
-}
-
-// freezes are the active freezes, sticky across restarts (in checkpoints).
-type freezes struct {
-	mu sync.Mutex
-	m  map[string]freezeInfo
-	// since is when each key (or allKeys) was last unfrozen: refusals
-	// before it do not count toward the next freeze.
-	since map[string]time.Time
-	// owed is set while a freeze in m has no record yet (Seq 0): settle's
-	// cheap test. Written with mu held.
-	owed atomic.Bool
-}
-
-// countFrom returns the window over which refusals of key count: the
-// policy's, shortened to the time since the last unfreeze.
-func (f *freezes) countFrom(key string, now time.Time, window time.Duration) time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, k := range []string{key, allKeys} {
-		if t, ok := f.since[k]; ok && now.Sub(t) < window {
-			window = now.Sub(t)
-		}
-	}
-	return window
-}
-
-func (f *freezes) get(key string) (freezeInfo, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fi, ok := f.m[allKeys]; ok {
-		return fi, true
-	}
-	fi, ok := f.m[key]
-	return fi, ok
-}
-
-func (f *freezes) list() []freezeInfo {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]freezeInfo, 0, len(f.m))
-	for _, fi := range f.m {
-		out = append(out, fi)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-// set restores the freezes of a checkpoint. One without its record (a
-// checkpoint sealed while the record was owed, or by an older version that
-// kept such freezes with seq 0) is recorded by the next settle.
-func (f *freezes) set(list []freezeInfo) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.m = map[string]freezeInfo{}
-	owed := false
-	for _, fi := range list {
-		f.m[fi.Key] = fi
-		owed = owed || fi.Seq == 0
-	}
-	f.owed.Store(owed)
-}
-
-// afterRefusal counts a refusal of key and freezes per the policy: after
-// Refusals in Window, or on any limit breach when OnLimitBreach. It
-// records the freeze in v's audit log.
+// afterRefusal counts a refusal of key and freezes per the policy
+// (stateful.Freezes.AfterRefusal): after Refusals in Window, or on any
+// limit breach when OnLimitBreach. It records the freeze in v's audit log.
 func (e *Enclave) afterRefusal(v *vault, rs *ruleset, key string, limitBreach bool) {
-	now := e.now()
-	rs.tracker.RecordRefusal(now, key)
-	fr, ok := rs.pol.KeyFreeze(key)
-	if !ok {
-		return
+	if target, reason, trips := e.frozen.AfterRefusal(rs.tracker, rs.pol, key, limitBreach, e.now()); trips {
+		e.freeze(v, rs, target, key, reason)
 	}
-	var reason string
-	switch {
-	case limitBreach && fr.OnLimitBreach:
-		reason = "an attempt over a limit"
-	case fr.Refusals > 0 && uint64(rs.tracker.Refusals(now, key, e.frozen.countFrom(key, now, fr.Window))) >= fr.Refusals:
-		reason = fmt.Sprintf("%d refusals within %s", fr.Refusals, fr.Window)
-	default:
-		return
-	}
-	target := key
-	if fr.Scope == policy.FreezeAll {
-		target = allKeys
-	}
-	e.freeze(v, rs, target, key, reason)
 }
 
-// freeze freezes target (a key, or allKeys) and records it. The freeze
-// holds from now on even when its record cannot be appended yet (fail
-// closed): it is then kept with seq 0 and recorded by settle as soon as the
-// log has room, before any other event.
+// freeze freezes target (a key, or stateful.AllKeys) and records it. The
+// freeze holds from now on even when its record cannot be appended yet
+// (fail closed): it is then kept with seq 0 and recorded by settle as soon
+// as the log has room, before any other event.
 func (e *Enclave) freeze(v *vault, rs *ruleset, target, because, reason string) {
-	e.frozen.mu.Lock()
-	defer e.frozen.mu.Unlock()
-	if _, already := e.frozen.m[target]; already {
-		return
-	}
 	now := e.now()
-	fi := freezeInfo{Key: target, Reason: reason, Because: because, SinceMS: now.UnixMilli()}
-	if e.frozen.m == nil {
-		e.frozen.m = map[string]freezeInfo{}
-	}
-	_, seq, err := v.audit.appendEvent(freezeRecord(fi, rs.pol.Version(), now))
-	if err != nil {
-		e.frozen.m[target] = fi
-		e.frozen.owed.Store(true)
+	fi, added, err := e.frozen.Freeze(target, because, reason, now, func(fi stateful.FreezeInfo) (uint64, error) {
+		_, seq, err := v.audit.appendEvent(freezeRecord(fi, rs.pol.Version(), now))
+		return seq, err
+	})
+	switch {
+	case !added:
+	case err != nil:
 		e.log.Error("frozen; the freeze's audit record is owed until the host persists the backlog", "target", target, "reason", reason, "err", err)
-		return
+	default:
+		e.log.Warn("frozen", "target", target, "reason", reason, "seq", fi.Seq)
 	}
-	fi.Seq, fi.Because, fi.SinceMS = seq, "", 0
-	e.frozen.m[target] = fi
-	e.log.Warn("frozen", "target", target, "reason", reason, "seq", seq)
 }
 
 // recordFreezes appends the records owed for freezes in force, in key
 // order, stopping at the first that cannot be appended (settle tries
 // again). Each freeze's seq is then its record's.
 func (e *Enclave) recordFreezes(v *vault, now time.Time) {
-	e.frozen.mu.Lock()
-	defer e.frozen.mu.Unlock()
-	targets := make([]string, 0, len(e.frozen.m))
-	for k, fi := range e.frozen.m {
-		if fi.Seq == 0 {
-			targets = append(targets, k)
-		}
-	}
-	sort.Strings(targets)
 	pv := e.rules.Load().pol.Version()
-	for _, k := range targets {
-		fi := e.frozen.m[k]
+	e.frozen.RecordOwed(func(fi stateful.FreezeInfo) (uint64, error) {
 		_, seq, err := v.audit.appendEvent(freezeRecord(fi, pv, now))
-		if err != nil {
-			return
+		if err == nil {
+			e.log.Warn("frozen: the freeze's owed audit record is written", "target", fi.Key, "seq", seq)
 		}
-		fi.Seq, fi.Because, fi.SinceMS = seq, "", 0
-		e.frozen.m[k] = fi
-		e.log.Warn("frozen: the freeze's owed audit record is written", "target", k, "seq", seq)
-	}
-	e.frozen.owed.Store(false)
+		return seq, err
+	})
 }
 
 // freezeRecord is the record of the freeze fi, appended at now (later than
 // the freeze itself when its record was owed: the summary then says since
 // when it is in force).
-func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Record {
+func freezeRecord(fi stateful.FreezeInfo, policyVersion uint64, now time.Time) audit.Record {
 	what := describeTarget(fi.Key)
 	var sum string
 	switch {
@@ -368,7 +176,7 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 	}
 	key := fi.Because
 	if key == "" {
-		key = strings.TrimPrefix(fi.Key, allKeys)
+		key = strings.TrimPrefix(fi.Key, stateful.AllKeys)
 	}
 	return audit.Record{
 		TimeMS:        now.UnixMilli(),
@@ -379,43 +187,4 @@ func freezeRecord(fi freezeInfo, policyVersion uint64, now time.Time) audit.Reco
 		Rule:          refusal.RuleFrozen,
 		PolicyVersion: policyVersion,
 	}
-}
-
-// needsApproval returns the key's approval rule when the decision needs
-// its approvers: when, for a chain and asset with a threshold, the sum of
-// the request's movements and allowance grants (policy.Decision.Counted)
-// exceeds it, an unlimited grant exceeding every threshold; or when it
-// makes an operator of a whole NFT collection (setApprovalForAll), which
-// no amount bounds, and the key has approvers at all.
-func needsApproval(pol *policy.Policy, key string, d policy.Decision) (policy.Approvals, bool) {
-	ap, ok := pol.KeyApprovals(key)
-	if !ok || ap.Quorum == 0 {
-		return ap, false
-	}
-	if len(d.OperatorGrants()) > 0 {
-		return ap, true
-	}
-	type scope struct {
-		chain uint64
-		asset ethtx.Address
-	}
-	sums := map[scope]*big.Int{}
-	for _, c := range d.Counted() {
-		for _, th := range ap.Above {
-			if th.ChainID != c.ChainID || th.Asset != c.Asset {
-				continue
-			}
-			if c.Unlimited {
-				return ap, true
-			}
-			k := scope{c.ChainID, c.Asset}
-			if sums[k] == nil {
-				sums[k] = new(big.Int)
-			}
-			if sums[k].Add(sums[k], c.Amount).Cmp(th.Amount) > 0 {
-				return ap, true
-			}
-		}
-	}
-	return ap, false
 }

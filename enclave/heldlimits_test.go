@@ -6,6 +6,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 // TestHeldRequestSignedWithinLimits (review of issue 12): a request held
@@ -27,7 +28,7 @@ func TestHeldRequestSignedWithinLimits(t *testing.T) {
 			ap := newApproverSet(t, "alice")
 			f := newGovWith(t, func(k *policy.KeyRule) {
 				k.Approvals = ap.rule(1, milliEther(500))
-				k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "10m", Max: ether(1).String()}}
+				k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "10m", Max: ether(1).String()}}
 			})
 			body, id := f.hold(t, ether(1))
 			switch tc {
@@ -37,7 +38,7 @@ func TestHeldRequestSignedWithinLimits(t *testing.T) {
 				wantSigned(t, f.pay(t, destA, milliEther(500)))
 			case "tightened":
 				doc := withRule(f.doc, 2, ap.rule(1, milliEther(500)))
-				doc.Keys[0].Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "10m", Max: milliEther(500).String()}}
+				doc.Keys[0].Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "10m", Max: milliEther(500).String()}}
 				f.mustApply(t, doc, "applied")
 			}
 			wantRule(t, ap.decide(t, f.e, id, 0, body, false), refusal.RuleRollingLimit)
@@ -56,7 +57,7 @@ func TestHeldRequestSignedWithinLimits(t *testing.T) {
 // into new buckets), and a shortening back.
 func TestRefusalCountAcrossRefusalWindowChange(t *testing.T) {
 	f := newGovWith(t, func(k *policy.KeyRule) {
-		k.Freeze = &policy.FreezeRule{Refusals: 4, Window: "1h", Scope: "key"}
+		k.Freeze = &stateful.FreezeRule{Refusals: 4, Window: "1h", Scope: "key"}
 	})
 	refuse := func(want string) {
 		t.Helper()
@@ -66,12 +67,12 @@ func TestRefusalCountAcrossRefusalWindowChange(t *testing.T) {
 	f.setNow(f.now.Add(10 * time.Minute))
 	refuse(refusal.RuleDestinations)
 	doc := withDest(f.doc, 2, destA, destB)
-	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 4, Window: "720h", Scope: "key"}
+	doc.Keys[0].Freeze = &stateful.FreezeRule{Refusals: 4, Window: "720h", Scope: "key"}
 	f.mustApply(t, doc, "applied") // a longer window tightens
 	f.setNow(f.now.Add(10 * time.Minute))
 	refuse(refusal.RuleDestinations)
 	doc = withDest(f.doc, 3, destA, destB)
-	doc.Keys[0].Freeze = &policy.FreezeRule{Refusals: 3, Window: "720h", Scope: "key"}
+	doc.Keys[0].Freeze = &stateful.FreezeRule{Refusals: 3, Window: "720h", Scope: "key"}
 	f.mustApply(t, doc, "applied")   // fewer refusals tighten
 	refuse(refusal.RuleDestinations) // the 4th: over 3 in 30 days, frozen now
 	refuse(refusal.RuleFrozen)

@@ -21,6 +21,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/summary"
@@ -345,9 +346,9 @@ func mustAddress(t *testing.T, s string) ethtx.Address {
 func TestRecordTooLargeRefused(t *testing.T) {
 	ap := newApprovers(t, 1)
 	f := newOversize(t, func(open, shut *policy.KeyRule) {
-		open.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 1}
+		open.Velocity = &stateful.VelocityRule{Window: "1h", MaxTransactions: 1}
 		open.Approvals = ap.rule(1, milliEther(500))
-		shut.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
+		shut.Freeze = &stateful.FreezeRule{Refusals: 2, Window: "1h", Scope: "key"}
 	})
 	// A normal record, and a cap a little above it: a transfer to destA
 	// fits, one to destB (whose label takes 516 bytes) does not.

@@ -21,6 +21,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -48,14 +49,14 @@ func TestPolicyRaceStress(t *testing.T) {
 	both := alice
 	f := newGovWith(t, func(k *policy.KeyRule) {
 		k.Approvals = both.rule(1, milliEther(500))
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(30).String()}}
-		k.Freeze = &policy.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(30).String()}}
+		k.Freeze = &stateful.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
 	})
 	approversOf := map[uint64][]string{1: both.names}
 	docWith := func(version uint64, ap *approverKeys, window string) policy.Document {
 		d := withRule(f.doc, version, ap.rule(1, milliEther(500)))
-		d.Keys[0].Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: window, Max: ether(30).String()}}
-		d.Keys[0].Freeze = &policy.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
+		d.Keys[0].Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: window, Max: ether(30).String()}}
+		d.Keys[0].Freeze = &stateful.FreezeRule{Refusals: 15, Window: "1h", Scope: "key"}
 		return d
 	}
 

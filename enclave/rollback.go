@@ -10,6 +10,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 // Rollback detection at start.
@@ -163,14 +164,14 @@ func (e *Enclave) freezeForRollbacks(v *vault, found []rollback) {
 		rules[i], evidence[i] = r.rule, r.evidence
 	}
 	boot := v.audit.head().Seq
-	e.freeze(v, e.rules.Load(), allKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot))
+	e.freeze(v, e.rules.Load(), stateful.AllKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot))
 	e.log.Warn("rollback detected at start: every key is frozen until an admin quorum unfreezes it",
 		"rules", rules, "evidence", evidence, "boot_seq", boot)
 }
 
 // chargeUnseen charges the restored limits with the transactions the host's
 // last record says were reserved after the checkpoint's snapshot, at their
-// worst case (limits.Tracker.ChargeUnseen), and returns the boot record's
+// worst case (stateful.Tracker.ChargeUnseen), and returns the boot record's
 // note ("" when nothing is charged).
 //
 // Without it, a host that stores checkpoint G and then never lets a newer

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/internal/fuzzseed"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 var updateSealCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpora of FuzzParseSealedSeed and FuzzOpenCheckpoint")
@@ -33,7 +34,7 @@ func sealedSeedSeeds(t testing.TB) map[string][]byte {
 
 func checkpointSeeds(t testing.TB) map[string][]byte {
 	key := bytes.Repeat([]byte{3}, 32)
-	good, err := sealCheckpoint(bytes.NewReader(make([]byte, 64)), key, &checkpoint{Generation: 4, TimeMS: 5, AuditSeq: 6, Keys: []checkpointKey{{ID: "k", Path: "m/0"}}, Limits: []byte{1, 2}, Frozen: []freezeInfo{{Key: "k", Seq: 3}},
+	good, err := sealCheckpoint(bytes.NewReader(make([]byte, 64)), key, &checkpoint{Generation: 4, TimeMS: 5, AuditSeq: 6, Keys: []checkpointKey{{ID: "k", Path: "m/0"}}, Limits: []byte{1, 2}, Frozen: []stateful.FreezeInfo{{Key: "k", Seq: 3}},
 		AppendedSeq: 8, AppendedHash: [32]byte{8}, SealGen: 2})
 	if err != nil {
 		t.Fatal(err)

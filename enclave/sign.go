@@ -9,9 +9,9 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/enclave/limits"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/summary"
@@ -44,10 +44,10 @@ type signing struct {
 	m   *proto.SignRequest
 	now time.Time
 
-	c   *caller             // after authenticate
-	d   *decided            // after decide
-	rec audit.Record        // the decision's record, as far as it is known
-	res *limits.Reservation // after the limits are reserved
+	c   *caller               // after authenticate
+	d   *decided              // after decide
+	rec audit.Record          // the decision's record, as far as it is known
+	res *stateful.Reservation // after the limits are reserved
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Message, error) {
@@ -115,8 +115,8 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		PolicyVersion: s.rs.pol.Version(),
 	}
 	// A frozen key refuses everything.
-	if fi, frozen := e.frozen.get(c.key.id); frozen {
-		return nil, e.refused(s, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.record(), fi.Reason), false)
+	if fi, frozen := e.frozen.Get(c.key.id); frozen {
+		return nil, e.refused(s, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.Record(), fi.Reason), false)
 	}
 	if !d.Allow {
 		return nil, e.refused(s, d.Rule, d.Reason, false)
@@ -129,7 +129,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	}
 	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(d))
 	if err != nil {
-		var lr *limits.Refusal
+		var lr *stateful.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
 			return nil, checkpointRefusal(lr)
 		}
@@ -147,7 +147,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 
 // checkpointRefusal is the 503 of a transaction beyond those the limits
 // allow past the newest checkpoint the host acknowledged storing.
-func checkpointRefusal(lr *limits.Refusal) *Refusal {
+func checkpointRefusal(lr *stateful.Refusal) *Refusal {
 	return refuseRule(refusal.CodeUnavailable, refusal.RuleCheckpoint, "too many transactions since the last checkpoint the host stored; refusing until it stores a newer one: "+lr.Msg)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -40,8 +41,8 @@ func newStateful(t *testing.T, edit func(*policy.KeyRule)) *statefulFixture {
 // newStatefulBench is a fixture with generous limits, for benchmarks.
 func newStatefulBench(b *testing.B) *statefulFixture {
 	return newStatefulTB(b, func(k *policy.KeyRule) {
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1_000_000).String()}}
-		k.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 1 << 40}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(1_000_000).String()}}
+		k.Velocity = &stateful.VelocityRule{Window: "1h", MaxTransactions: 1 << 40}
 	}, b.N+16)
 }
 
@@ -111,7 +112,7 @@ func wantRule(t *testing.T, m proto.Message, rule string) *proto.Error {
 // the window has moved on. Other destinations are not counted.
 func TestRollingLimitSplitAttack(t *testing.T) {
 	f := newStateful(t, func(k *policy.KeyRule) {
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Destination: destB, Window: "24h", Max: ether(3).String()}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Destination: destB, Window: "24h", Max: ether(3).String()}}
 	})
 	for range 6 {
 		wantSigned(t, f.pay(t, destB, milliEther(500)))
@@ -128,7 +129,7 @@ func TestRollingLimitSplitAttack(t *testing.T) {
 // TestVelocity: at most 3 transactions an hour.
 func TestVelocity(t *testing.T) {
 	f := newStateful(t, func(k *policy.KeyRule) {
-		k.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 3}
+		k.Velocity = &stateful.VelocityRule{Window: "1h", MaxTransactions: 3}
 	})
 	for range 3 {
 		wantSigned(t, f.pay(t, destA, big.NewInt(1)))
@@ -143,7 +144,7 @@ func TestVelocity(t *testing.T) {
 // recorded, and only an admin quorum naming that freeze lifts it.
 func TestFreezeAfterRefusals(t *testing.T) {
 	f := newStateful(t, func(k *policy.KeyRule) {
-		k.Freeze = &policy.FreezeRule{Refusals: 3, Window: "1h", Scope: "key"}
+		k.Freeze = &stateful.FreezeRule{Refusals: 3, Window: "1h", Scope: "key"}
 	})
 	for range 3 {
 		wantRule(t, f.pay(t, destA, ether(2)), refusal.RuleMaxPerTransaction)
@@ -178,8 +179,8 @@ func TestFreezeAfterRefusals(t *testing.T) {
 func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	admins := newAdmins(t, 2)
 	f := newStateful(t, func(k *policy.KeyRule) {
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
-		k.Freeze = &policy.FreezeRule{Refusals: 2, Window: "1h", OnLimitBreach: true, Scope: "all"}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
+		k.Freeze = &stateful.FreezeRule{Refusals: 2, Window: "1h", OnLimitBreach: true, Scope: "all"}
 	})
 	// The fixture has no admins: rebuild with them.
 	var g map[string]any
@@ -240,10 +241,10 @@ func newApprovers(t *testing.T, n int) *approverKeys {
 	return newApproverSet(t, names...)
 }
 
-func (a *approverKeys) rule(quorum uint64, above *big.Int) *policy.ApprovalRule {
-	r := &policy.ApprovalRule{Quorum: quorum, Above: []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: above.String()}}}
+func (a *approverKeys) rule(quorum uint64, above *big.Int) *stateful.ApprovalRule {
+	r := &stateful.ApprovalRule{Quorum: quorum, Above: []stateful.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: above.String()}}}
 	for i, s := range a.signers {
-		r.Approvers = append(r.Approvers, policy.Approver{Name: a.names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(s.PublicKey().Key)})
+		r.Approvers = append(r.Approvers, stateful.Approver{Name: a.names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(s.PublicKey().Key)})
 	}
 	return r
 }
@@ -270,7 +271,7 @@ func TestApprovals(t *testing.T) {
 	ap := newApprovers(t, 3)
 	f := newStateful(t, func(k *policy.KeyRule) {
 		k.Approvals = ap.rule(2, milliEther(500))
-		k.Limits = []policy.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
+		k.Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(2).String()}}
 	})
 	wantSigned(t, f.pay(t, destA, milliEther(500))) // at the threshold: no approval needed
 

@@ -234,7 +234,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
-		e.frozen.set(cp.Frozen)
+		e.frozen.Set(cp.Frozen)
 		if len(cp.Frozen) > 0 {
 			st.notes = append(st.notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
 		}

@@ -23,7 +23,7 @@ import (
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/devstack"
-	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 	"github.com/nitrosign/nitrosign/transport"
@@ -477,12 +477,12 @@ func TestApprovalsRealEnclave(t *testing.T) {
 	}
 	names := []string{"alice", "bob", "carol"}
 	approvers := make([]stamp.Signer, len(names))
-	rule := &policy.ApprovalRule{Quorum: 2, Above: []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "500000000000000000"}}}
+	rule := &stateful.ApprovalRule{Quorum: 2, Above: []stateful.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "500000000000000000"}}}
 	for i := range approvers {
 		if approvers[i], err = stamp.GenerateSigner(stamp.Ed25519); err != nil {
 			t.Fatal(err)
 		}
-		rule.Approvers = append(rule.Approvers, policy.Approver{Name: names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(approvers[i].PublicKey().Key)})
+		rule.Approvers = append(rule.Approvers, stateful.Approver{Name: names[i], Scheme: "ed25519", PublicKey: hex.EncodeToString(approvers[i].PublicKey().Key)})
 	}
 	doc := devstack.ExamplePolicy(clientKey.PublicKey())
 	doc.Keys[0].Approvals = rule

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"golang.org/x/crypto/sha3"
 )
 
@@ -26,10 +27,10 @@ type keyRule struct {
 	// for key-wide native transfers, when the document has none).
 	perChain map[uint64]*chainRule
 
-	limits    []Limit
-	velocity  *Velocity
-	approvals *Approvals
-	freeze    *Freeze
+	limits    []stateful.Limit
+	velocity  *stateful.Velocity
+	approvals *stateful.Approvals
+	freeze    *stateful.Freeze
 }
 
 type domainRule struct {
@@ -115,7 +116,7 @@ var refusedSelectors = map[[4]byte]string{
 	{0x2e, 0xb2, 0xc2, 0xd6}: "ERC-1155 safeBatchTransferFrom(address,address,uint256[],uint256[],bytes), a transfer whose recipient the rules could not check",
 }
 
-func compileKeyRule(kr *KeyRule, approvers *approverRegistry) (*keyRule, error) {
+func compileKeyRule(kr *KeyRule, approvers *stateful.Approvers) (*keyRule, error) {
 	if !idPattern.MatchString(kr.Key) {
 		return nil, errors.New("key: want 1-64 of [A-Za-z0-9._-]")
 	}

@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
-func describeCounted(cs []policy.Counted) []string {
+func describeCounted(cs []stateful.Counted) []string {
 	var out []string
 	for _, c := range cs {
 		asset := "native"
@@ -22,7 +23,7 @@ func describeCounted(cs []policy.Counted) []string {
 		}
 		kind := "move"
 		if c.Grant != "" {
-			kind = string(c.Grant)
+			kind = c.Grant
 		}
 		out = append(out, fmt.Sprintf("%d %s %s ->%s %s", c.ChainID, kind, asset, strings.ToLower(c.To.Hex()), am))
 	}

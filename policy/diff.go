@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 // Change is the classification of a policy change for the governance time
@@ -46,7 +47,7 @@ func (c Change) TimeLocked() bool { return len(c.Loosening) > 0 }
 // increase.
 //
 // Rolling limits keep their usage across a policy change by scope (key,
-// chain, asset, destination) and window (see limits.Restore), so an old
+// chain, asset, destination) and window (see stateful.Restore), so an old
 // limit still holds only if the new policy has a limit of the same scope
 // with the same or a longer window and the same or a lower max. A limit
 // moved to another scope, even a wider one, starts without usage: that is a
@@ -265,7 +266,7 @@ func (d *differ) keys() {
 			// A freeze of scope all protects every key: with its key gone,
 			// refusals and limit breaches of that key no longer freeze
 			// the keys that remain.
-			if o.freeze != nil && o.freeze.Scope == FreezeAll && d.keptKeys() {
+			if o.freeze != nil && o.freeze.Scope == stateful.FreezeAll && d.keptKeys() {
 				d.loosen("freeze for key %s: removed with the key; its scope was all, so the key's refusals and limit breaches no longer freeze every key", id)
 			}
 		default:
@@ -596,8 +597,8 @@ func (d *differ) limits(id string, o, n *keyRule) {
 			d.tighten("key %s: %s (max %s) removed with its chain or token", id, desc, oMax)
 			continue
 		}
-		var scope []Limit
-		var same, implied *Limit
+		var scope []stateful.Limit
+		var same, implied *stateful.Limit
 		for i, nl := range n.limits {
 			if !sameLimitScope(ol, nl) {
 				continue
@@ -635,13 +636,13 @@ func (d *differ) limits(id string, o, n *keyRule) {
 		}
 	}
 	for _, nl := range n.limits {
-		if !slices.ContainsFunc(o.limits, func(ol Limit) bool { return sameLimitScope(ol, nl) && ol.Window == nl.Window }) {
+		if !slices.ContainsFunc(o.limits, func(ol stateful.Limit) bool { return sameLimitScope(ol, nl) && ol.Window == nl.Window }) {
 			d.tighten("key %s: %s per %s added, max %s", id, d.limitScope(nl), formatWindow(nl.Window), d.n.amountOf(nl.ChainID, nl.Asset, nl.Max))
 		}
 	}
 }
 
-func sameLimitScope(a, b Limit) bool {
+func sameLimitScope(a, b stateful.Limit) bool {
 	if a.ChainID != b.ChainID || a.Asset != b.Asset || (a.Destination == nil) != (b.Destination == nil) {
 		return false
 	}
@@ -660,7 +661,7 @@ func unreachable(n *keyRule, chain uint64, asset ethtx.Address) bool {
 	return asset != (ethtx.Address{}) && cr.tokens[asset] == nil && cr.nfts[asset] == nil
 }
 
-func (d *differ) limitScope(l Limit) string {
+func (d *differ) limitScope(l stateful.Limit) string {
 	s := fmt.Sprintf("limit on chain %d %s", l.ChainID, d.assetName(l.ChainID, l.Asset))
 	if l.Destination != nil {
 		s += " to " + l.Destination.Hex()
@@ -668,7 +669,7 @@ func (d *differ) limitScope(l Limit) string {
 	return s
 }
 
-func (d *differ) velocity(id string, o, n *Velocity) {
+func (d *differ) velocity(id string, o, n *stateful.Velocity) {
 	switch {
 	case o == nil && n == nil:
 	case o == nil:
@@ -701,7 +702,7 @@ func (d *differ) approvals(id string, ko, kn *keyRule) {
 		d.tighten("%s added: quorum %d of %d", at, n.Quorum, len(n.Approvers))
 		return
 	case n == nil:
-		if slices.ContainsFunc(o.Above, func(t Threshold) bool { return !unreachable(kn, t.ChainID, t.Asset) }) {
+		if slices.ContainsFunc(o.Above, func(t stateful.Threshold) bool { return !unreachable(kn, t.ChainID, t.Asset) }) {
 			d.loosen("%s removed (was quorum %d of %d)", at, o.Quorum, len(o.Approvers))
 		} else {
 			d.tighten("%s removed with their chains or tokens", at)
@@ -715,7 +716,7 @@ func (d *differ) approvals(id string, ko, kn *keyRule) {
 			d.tighten("%s: %s (above %s) removed with its chain or token", at, desc, oAmt)
 			continue
 		}
-		i := slices.IndexFunc(n.Above, func(t Threshold) bool { return t.ChainID == ot.ChainID && t.Asset == ot.Asset })
+		i := slices.IndexFunc(n.Above, func(t stateful.Threshold) bool { return t.ChainID == ot.ChainID && t.Asset == ot.Asset })
 		if i < 0 {
 			d.loosen("%s: %s (above %s) removed", at, desc, oAmt)
 			continue
@@ -724,7 +725,7 @@ func (d *differ) approvals(id string, ko, kn *keyRule) {
 		d.amount(at+": "+desc, oAmt, d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount), ot.Amount, nt.Amount)
 	}
 	for _, nt := range n.Above {
-		if !slices.ContainsFunc(o.Above, func(t Threshold) bool { return t.ChainID == nt.ChainID && t.Asset == nt.Asset }) {
+		if !slices.ContainsFunc(o.Above, func(t stateful.Threshold) bool { return t.ChainID == nt.ChainID && t.Asset == nt.Asset }) {
 			d.tighten("%s: threshold on chain %d %s added (above %s)", at, nt.ChainID, d.assetName(nt.ChainID, nt.Asset), d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount))
 		}
 	}
@@ -735,23 +736,23 @@ func (d *differ) approvals(id string, ko, kn *keyRule) {
 		d.tighten("%s: quorum raised %d → %d", at, o.Quorum, n.Quorum)
 	}
 	for _, na := range n.Approvers {
-		if slices.ContainsFunc(o.Approvers, func(a ApproverKey) bool { return a.PublicKey.Equal(na.PublicKey) }) {
+		if slices.ContainsFunc(o.Approvers, func(a stateful.ApproverKey) bool { return a.PublicKey.Equal(na.PublicKey) }) {
 			continue
 		}
-		if i := slices.IndexFunc(o.Approvers, func(a ApproverKey) bool { return a.Name == na.Name }); i >= 0 {
+		if i := slices.IndexFunc(o.Approvers, func(a stateful.ApproverKey) bool { return a.Name == na.Name }); i >= 0 {
 			d.loosen("%s: approver %s: public key changed from %s to %s", at, na.Name, o.Approvers[i].PublicKey, na.PublicKey)
 		} else {
 			d.loosen("%s: approver %s added (public key %s)", at, na.Name, na.PublicKey)
 		}
 	}
 	for _, oa := range o.Approvers {
-		if !slices.ContainsFunc(n.Approvers, func(a ApproverKey) bool { return a.PublicKey.Equal(oa.PublicKey) }) {
+		if !slices.ContainsFunc(n.Approvers, func(a stateful.ApproverKey) bool { return a.PublicKey.Equal(oa.PublicKey) }) {
 			d.tighten("%s: approver %s (public key %s) removed", at, oa.Name, oa.PublicKey)
 		}
 	}
 }
 
-func (d *differ) freeze(id string, o, n *Freeze) {
+func (d *differ) freeze(id string, o, n *stateful.Freeze) {
 	at := "freeze for key " + id
 	switch {
 	case o == nil && n == nil:
@@ -789,9 +790,9 @@ func (d *differ) freeze(id string, o, n *Freeze) {
 		d.tighten("%s: on_limit_breach turned on", at)
 	}
 	switch {
-	case o.Scope == FreezeAll && n.Scope != FreezeAll:
+	case o.Scope == stateful.FreezeAll && n.Scope != stateful.FreezeAll:
 		d.loosen("%s: scope narrowed from %s to %s", at, o.Scope, n.Scope)
-	case o.Scope != FreezeAll && n.Scope == FreezeAll:
+	case o.Scope != stateful.FreezeAll && n.Scope == stateful.FreezeAll:
 		d.tighten("%s: scope widened from %s to %s", at, o.Scope, n.Scope)
 	case o.Scope != n.Scope: // no other scopes today: fail closed
 		d.loosen("%s: scope changed from %s to %s", at, o.Scope, n.Scope)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -103,26 +104,26 @@ func diffBase() Document {
 					Safes:             []Destination{{Address: xSafe, Label: "treasury Safe"}},
 					MultiSendCallOnly: []Destination{{Address: xMSCO, Label: "MultiSendCallOnly 1.3.0"}},
 				}},
-				Limits: []LimitRule{
+				Limits: []stateful.LimitRule{
 					{ChainID: 1, Asset: "native", Window: "24h", Max: "3000000000000000000"},
 					{ChainID: 1, Asset: "native", Destination: xTreasury, Window: "24h", Max: "1000000000000000000"},
 					{ChainID: 1, Asset: xUSDC, Window: "1h", Max: "5000000000"},
 					{ChainID: 10, Asset: "native", Window: "720h", Max: "1000000000000000000"},
 				},
-				Velocity: &VelocityRule{Window: "1h", MaxTransactions: 100},
-				Approvals: &ApprovalRule{
-					Above: []ApprovalThreshold{
+				Velocity: &stateful.VelocityRule{Window: "1h", MaxTransactions: 100},
+				Approvals: &stateful.ApprovalRule{
+					Above: []stateful.ApprovalThreshold{
 						{ChainID: 1, Asset: "native", Amount: "500000000000000000"},
 						{ChainID: 1, Asset: xUSDC, Amount: "100000000"},
 					},
 					Quorum: 2,
-					Approvers: []Approver{
+					Approvers: []stateful.Approver{
 						{Name: "alice", Scheme: "ed25519", PublicKey: seededKey("alice")},
 						{Name: "bob", Scheme: "ed25519", PublicKey: seededKey("bob")},
 						{Name: "carol", Scheme: "ed25519", PublicKey: seededKey("carol")},
 					},
 				},
-				Freeze: &FreezeRule{Refusals: 100, Window: "1h", OnLimitBreach: true, Scope: "all"},
+				Freeze: &stateful.FreezeRule{Refusals: 100, Window: "1h", OnLimitBreach: true, Scope: "all"},
 			},
 			{
 				Key: "cold", Chains: []uint64{1},
@@ -420,13 +421,13 @@ func diffCases() []diffCase {
 			change: func(d *Document) { hot(d).Limits[1].Destination, hot(d).Limits[1].Window = "", "48h" }},
 		{name: "limit added", kind: tightens, want: "key cold: limit on chain 1 native per 24h added, max 1 ETH",
 			change: func(d *Document) {
-				cold(d).Limits = []LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: "1000000000000000000"}}
+				cold(d).Limits = []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: "1000000000000000000"}}
 			}},
 		{name: "limit window lengthened", fields: []string{"keys[].limits[].window"}, kind: tightens, want: "removed, implied by the limit per 48h of 3 ETH",
 			change: func(d *Document) { hot(d).Limits[0].Window = "48h" }},
 		{name: "limit raised but implied by a longer one", kind: paperTightens, want: "raised to 5 ETH (5000000000000000000 wei), implied by the limit per 48h of 3 ETH",
 			old: func(d *Document) {
-				hot(d).Limits = append(hot(d).Limits, LimitRule{ChainID: 1, Asset: "native", Window: "48h", Max: "3000000000000000000"})
+				hot(d).Limits = append(hot(d).Limits, stateful.LimitRule{ChainID: 1, Asset: "native", Window: "48h", Max: "3000000000000000000"})
 			},
 			change: func(d *Document) { hot(d).Limits[0].Max = "5000000000000000000" }},
 
@@ -452,7 +453,7 @@ func diffCases() []diffCase {
 			change: func(d *Document) { hot(d).Approvals.Quorum = 1 }},
 		{name: "approver added", kind: loosens, want: "approvals for key hot-0: approver dave added (public key ed25519:",
 			change: func(d *Document) {
-				hot(d).Approvals.Approvers = append(hot(d).Approvals.Approvers, Approver{Name: "dave", Scheme: "ed25519", PublicKey: seededKey("dave")})
+				hot(d).Approvals.Approvers = append(hot(d).Approvals.Approvers, stateful.Approver{Name: "dave", Scheme: "ed25519", PublicKey: seededKey("dave")})
 			}},
 		{name: "approver renamed", fields: []string{"keys[].approvals.approvers[].name"}, kind: neutral,
 			change: func(d *Document) { hot(d).Approvals.Approvers[2].Name = "caroline" }},
@@ -465,10 +466,10 @@ func diffCases() []diffCase {
 		{name: "approvals removed with their only chain", kind: tightens, want: "approvals for key cold removed with their chains or tokens",
 			old: func(d *Document) {
 				cold(d).Chains = []uint64{1, 10}
-				cold(d).Approvals = &ApprovalRule{
-					Above:     []ApprovalThreshold{{ChainID: 10, Asset: "native", Amount: "1"}},
+				cold(d).Approvals = &stateful.ApprovalRule{
+					Above:     []stateful.ApprovalThreshold{{ChainID: 10, Asset: "native", Amount: "1"}},
 					Quorum:    1,
-					Approvers: []Approver{{Name: "dave", Scheme: "ed25519", PublicKey: seededKey("dave")}},
+					Approvers: []stateful.Approver{{Name: "dave", Scheme: "ed25519", PublicKey: seededKey("dave")}},
 				}
 			},
 			change: func(d *Document) { cold(d).Chains, cold(d).Approvals = []uint64{1}, nil }},
@@ -826,7 +827,7 @@ func TestDiffUnclassifiedField(t *testing.T) {
 
 func TestFormatWindow(t *testing.T) {
 	for _, w := range []string{"1m", "1m30s", "1h30m", "24h", "720h", "1h1m1s", "59m59s"} {
-		d, err := parseWindow(w)
+		d, err := stateful.ParseWindow(w)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -39,22 +40,22 @@ func statefulDoc(t testing.TB, c stamp.PublicKey) (policy.Document, []stamp.Publ
 	edHex, ed := approverKey(t, stamp.Ed25519)
 	pHex, pk := approverKey(t, stamp.P256)
 	k := &d.Keys[0]
-	k.Limits = []policy.LimitRule{
+	k.Limits = []stateful.LimitRule{
 		{ChainID: 1, Asset: "native", Window: "24h", Max: "3000000000000000000"},
 		{ChainID: 1, Asset: "native", Destination: treasury, Window: "24h", Max: "1000000000000000000"},
 		{ChainID: 1, Asset: usdc, Window: "1h30m", Max: "5000000000"},
 		{ChainID: 10, Asset: "native", Window: "720h", Max: "1"},
 	}
-	k.Velocity = &policy.VelocityRule{Window: "1h", MaxTransactions: 100}
-	k.Approvals = &policy.ApprovalRule{
-		Above:  []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "500000000000000000"}, {ChainID: 1, Asset: usdc, Amount: "100000000"}},
+	k.Velocity = &stateful.VelocityRule{Window: "1h", MaxTransactions: 100}
+	k.Approvals = &stateful.ApprovalRule{
+		Above:  []stateful.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "500000000000000000"}, {ChainID: 1, Asset: usdc, Amount: "100000000"}},
 		Quorum: 2,
-		Approvers: []policy.Approver{
+		Approvers: []stateful.Approver{
 			{Name: "alice", Scheme: "ed25519", PublicKey: edHex},
 			{Name: "bob", Scheme: "p256", PublicKey: pHex},
 		},
 	}
-	k.Freeze = &policy.FreezeRule{Refusals: 10, Window: "1m", OnLimitBreach: true, Scope: "all"}
+	k.Freeze = &stateful.FreezeRule{Refusals: 10, Window: "1m", OnLimitBreach: true, Scope: "all"}
 	return d, []stamp.PublicKey{ed, pk}
 }
 
@@ -67,7 +68,7 @@ func TestStatefulAccessors(t *testing.T) {
 		t.Fatalf("%d limits", len(lims))
 	}
 	tr := a(t, treasury)
-	want := []policy.Limit{
+	want := []stateful.Limit{
 		{ChainID: 1, Window: 24 * time.Hour, Max: bi("3000000000000000000")},
 		{ChainID: 1, Destination: &tr, Window: 24 * time.Hour, Max: bi("1000000000000000000")},
 		{ChainID: 1, Asset: a(t, usdc), Window: 90 * time.Minute, Max: big.NewInt(5e9)},
@@ -98,7 +99,7 @@ func TestStatefulAccessors(t *testing.T) {
 	if again, _ := p.KeyApprovals("hot-0"); again.Above[0].Amount.Sign() == 0 {
 		t.Error("KeyApprovals returned the policy's own values")
 	}
-	if f, ok := p.KeyFreeze("hot-0"); !ok || f.Refusals != 10 || f.Window != time.Minute || !f.OnLimitBreach || f.Scope != policy.FreezeAll {
+	if f, ok := p.KeyFreeze("hot-0"); !ok || f.Refusals != 10 || f.Window != time.Minute || !f.OnLimitBreach || f.Scope != stateful.FreezeAll {
 		t.Errorf("freeze %+v %v", f, ok)
 	}
 	for _, key := range []string{"bare", "nobody"} {
@@ -119,8 +120,8 @@ func TestStatefulAccessors(t *testing.T) {
 		t.Errorf("KeyIDs = %v", ids)
 	}
 	// A freeze on limit breaches only.
-	d.Keys[0].Freeze = &policy.FreezeRule{OnLimitBreach: true, Scope: "key"}
-	if f, ok := compile(t, d).KeyFreeze("hot-0"); !ok || f.Refusals != 0 || f.Window != 0 || f.Scope != policy.FreezeKey {
+	d.Keys[0].Freeze = &stateful.FreezeRule{OnLimitBreach: true, Scope: "key"}
+	if f, ok := compile(t, d).KeyFreeze("hot-0"); !ok || f.Refusals != 0 || f.Window != 0 || f.Scope != stateful.FreezeKey {
 		t.Errorf("freeze %+v %v", f, ok)
 	}
 }
@@ -232,14 +233,14 @@ func TestParseRefusalsFull(t *testing.T) {
 			d.Keys[0].Approvals.Approvers[0].PublicKey = "0100000000000000000000000000000000000000000000000000000000000000"
 		}, "small order"},
 		{"approver with two names", func(d *policy.Document) {
-			d.Keys[2].Approvals = &policy.ApprovalRule{Above: []policy.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "1"}}, Quorum: 1,
-				Approvers: []policy.Approver{{Name: "mallory", Scheme: "ed25519", PublicKey: d.Keys[0].Approvals.Approvers[0].PublicKey}}}
+			d.Keys[2].Approvals = &stateful.ApprovalRule{Above: []stateful.ApprovalThreshold{{ChainID: 1, Asset: "native", Amount: "1"}}, Quorum: 1,
+				Approvers: []stateful.Approver{{Name: "mallory", Scheme: "ed25519", PublicKey: d.Keys[0].Approvals.Approvers[0].PublicKey}}}
 		}, "one key, one name"},
 		{"freeze scope", func(d *policy.Document) { d.Keys[0].Freeze.Scope = "everything" }, "freeze.scope"},
 		{"freeze without window", func(d *policy.Document) { d.Keys[0].Freeze.Window = "" }, "freeze.window"},
-		{"freeze that never freezes", func(d *policy.Document) { d.Keys[0].Freeze = &policy.FreezeRule{Scope: "key"} }, "never freeze"},
+		{"freeze that never freezes", func(d *policy.Document) { d.Keys[0].Freeze = &stateful.FreezeRule{Scope: "key"} }, "never freeze"},
 		{"freeze window without refusals", func(d *policy.Document) {
-			d.Keys[0].Freeze = &policy.FreezeRule{Window: "1h", OnLimitBreach: true, Scope: "key"}
+			d.Keys[0].Freeze = &stateful.FreezeRule{Window: "1h", OnLimitBreach: true, Scope: "key"}
 		}, "only with refusals"},
 		{"client small-order key", func(d *policy.Document) {
 			d.Clients[0].PublicKey = "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
@@ -323,7 +324,7 @@ func TestSizeCaps(t *testing.T) {
 		{"multisend", func(d *policy.Document) { cr(d).MultiSendCallOnly = dests(17) }, "multisend_call_only: more than 16"},
 		{"limits", func(d *policy.Document) {
 			for i := range 257 {
-				d.Keys[0].Limits = append(d.Keys[0].Limits, policy.LimitRule{ChainID: 1, Asset: "native", Destination: addr(i), Window: "1h", Max: "1"})
+				d.Keys[0].Limits = append(d.Keys[0].Limits, stateful.LimitRule{ChainID: 1, Asset: "native", Destination: addr(i), Window: "1h", Max: "1"})
 			}
 		}, "limits: more than 256"},
 		{"assets", func(d *policy.Document) {

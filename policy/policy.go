@@ -38,6 +38,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -60,13 +61,9 @@ const (
 	maxFunctions    = 64   // functions of a generic contract
 	maxSafes        = 256  // Safes of a chain
 	maxMultiSends   = 16   // MultiSendCallOnly libraries of a chain
-	maxLimits       = 256  // rolling limits of a key
-	maxThresholds   = 256  // approval thresholds of a key
-	maxApprovers    = 64   // approvers of a key
 	maxSignature    = 256  // a function signature
 	maxSymbol       = 16   // an asset's symbol, in bytes
 	maxDecimals     = 77   // an asset's decimals: 10^77 is the largest power of ten below 2^256
-	maxAmountDigits = 78   // a decimal amount: 2^256-1 has 78 digits
 )
 
 // Document is the JSON form of a policy. Its field order is the canonical
@@ -121,13 +118,13 @@ type KeyRule struct {
 	// The stateful sections, enforced by the enclave, not this package.
 
 	// Limits are rolling-window limits on value moved.
-	Limits []LimitRule `json:"limits,omitempty"`
+	Limits []stateful.LimitRule `json:"limits,omitempty"`
 	// Velocity caps the number of transactions in a rolling window.
-	Velocity *VelocityRule `json:"velocity,omitempty"`
+	Velocity *stateful.VelocityRule `json:"velocity,omitempty"`
 	// Approvals requires approver signatures above thresholds.
-	Approvals *ApprovalRule `json:"approvals,omitempty"`
+	Approvals *stateful.ApprovalRule `json:"approvals,omitempty"`
 	// Freeze freezes the key after refusals or a limit breach.
-	Freeze *FreezeRule `json:"freeze,omitempty"`
+	Freeze *stateful.FreezeRule `json:"freeze,omitempty"`
 }
 
 // TypedDataRule allowlists EIP-712 domains.
@@ -350,10 +347,10 @@ func Compile(doc Document) (*Policy, error) {
 		clientKeys[pub.String()] = c.Name
 	}
 
-	approvers := approverRegistry{clients: clientKeys, names: map[string]string{}, keys: map[string]string{}}
+	approvers := stateful.NewApprovers(clientKeys)
 	for i := range doc.Keys {
 		kr := &doc.Keys[i]
-		r, err := compileKeyRule(kr, &approvers)
+		r, err := compileKeyRule(kr, approvers)
 		if err != nil {
 			return nil, fmt.Errorf("policy: keys[%d]: %w", i, err)
 		}
@@ -419,16 +416,15 @@ var (
 )
 
 // parseAmount parses a decimal integer below 2^256 without sign or leading
-// zeros.
-func parseAmount(s string) (*big.Int, error) {
-	if s == "" || len(s) > maxAmountDigits || (len(s) > 1 && s[0] == '0') || strings.Trim(s, "0123456789") != "" {
-		return nil, errors.New("want a decimal integer without leading zeros")
+// zeros (stateful.ParseAmount: the document writes every amount so).
+func parseAmount(s string) (*big.Int, error) { return stateful.ParseAmount(s) }
+
+// cloneInt returns a copy of v (nil for nil).
+func cloneInt(v *big.Int) *big.Int {
+	if v == nil {
+		return nil
 	}
-	v, ok := new(big.Int).SetString(s, 10)
-	if !ok || v.Cmp(two256) >= 0 {
-		return nil, errors.New("want an integer below 2^256")
-	}
-	return v, nil
+	return new(big.Int).Set(v)
 }
 
 // Version returns the policy's version.

@@ -8,6 +8,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -86,28 +87,9 @@ type Grant struct {
 	TokenID *big.Int
 }
 
-// Counted is value that the stateful rules (rolling limits, approval
-// thresholds) count for an allowed request: a movement of the native coin
-// or an ERC-20 token, or an ERC-20 allowance grant, which counts like a
-// transfer of the granted amount to the spender (the spender can move that
-// much anywhere without another signature).
-type Counted struct {
-	ChainID uint64
-	// Asset is the token, zero for the native coin.
-	Asset ethtx.Address
-	// To is the recipient of a movement, the spender of a grant.
-	To ethtx.Address
-	// Amount is positive, below 2^256; nil when Unlimited.
-	Amount *big.Int
-	// Unlimited is set for an unlimited grant (the largest integer of its
-	// type: 2^256-1, or 2^160-1 for a Permit2 allowance): more than any
-	// limit or threshold can allow.
-	Unlimited bool
-	// Grant is the kind of the grant counted, empty for a movement.
-	Grant GrantKind
-}
-
-// Counted lists what the stateful rules count for the decision, in order:
+// Counted lists what the stateful rules count for the decision
+// (stateful.Counted: value that rolling limits and approval thresholds
+// count), in order:
 // every movement of the native coin or a token, and every ERC-20 allowance
 // grant (approve, increaseAllowance, EIP-2612 Permit, Permit2 permits) of
 // a non-zero amount, as its amount to the spender. Each grant counts on
@@ -117,16 +99,16 @@ type Counted struct {
 // revocations (grants of 0), NFT movements and grants (limits and
 // thresholds name only the native coin and tokens; for setApprovalForAll
 // see [Decision.OperatorGrants]), and nothing for a refusal.
-func (d Decision) Counted() []Counted {
+func (d Decision) Counted() []stateful.Counted {
 	if !d.Allow {
 		return nil
 	}
-	out := make([]Counted, 0, len(d.Movements)+len(d.Grants))
+	out := make([]stateful.Counted, 0, len(d.Movements)+len(d.Grants))
 	for _, m := range d.Movements {
 		if m.TokenID != nil || m.Amount == nil || m.Amount.Sign() <= 0 {
 			continue
 		}
-		out = append(out, Counted{ChainID: m.ChainID, Asset: m.Asset, To: m.To, Amount: m.Amount})
+		out = append(out, stateful.Counted{ChainID: m.ChainID, Asset: m.Asset, To: m.To, Amount: m.Amount})
 	}
 	for _, g := range d.Grants {
 		if g.Kind == GrantApprovalForAll || g.TokenID != nil {
@@ -134,9 +116,9 @@ func (d Decision) Counted() []Counted {
 		}
 		switch {
 		case g.Amount == nil:
-			out = append(out, Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Unlimited: true, Grant: g.Kind})
+			out = append(out, stateful.Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Unlimited: true, Grant: string(g.Kind)})
 		case g.Amount.Sign() > 0:
-			out = append(out, Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Amount: g.Amount, Grant: g.Kind})
+			out = append(out, stateful.Counted{ChainID: g.ChainID, Asset: g.Token, To: g.Spender, Amount: g.Amount, Grant: string(g.Kind)})
 		}
 	}
 	return out

@@ -167,7 +167,7 @@ const (
 	RuleTypedDataDomains = "typed_data_domains"
 )
 
-// Stateful rules (the enclave, with package limits): what a request may do
+// Stateful rules (the enclave, with package policy/stateful): what a request may do
 // given what came before it.
 const (
 	// RuleFrozen (403 policy_denied): the key (or every key) is frozen;
@@ -175,12 +175,12 @@ const (
 	// that freezes a key.
 	RuleFrozen = "frozen"
 	// RuleRollingLimit (403 policy_denied): the request would exceed a
-	// rolling-window limit of the key (its limits.Rule IDs are
+	// rolling-window limit of the key (its stateful.RuleID strings are
 	// "rolling_limit:KEY:N"), or grants an unlimited allowance of a token a
 	// limit counts.
 	RuleRollingLimit = "rolling_limit"
 	// RuleVelocity (403 policy_denied): the request would exceed the key's
-	// transaction count in its window (its limits.Velocity ID is
+	// transaction count in its window (its stateful.RuleID string is
 	// "velocity:KEY").
 	RuleVelocity = "velocity"
 	// RuleApprovals: the rule of a request held for approvals and of the
@@ -190,7 +190,7 @@ const (
 	RuleApprovals = "approvals"
 	// RuleCheckpoint (503 unavailable): the host has not stored a recent
 	// enough checkpoint: too many transactions since the newest one it
-	// acknowledged (limits.Options.RequireFresh), or an admin command was
+	// acknowledged (stateful.Options.RequireFresh), or an admin command was
 	// carried out and recorded but no checkpoint holding it was
 	// acknowledged in time (its answer is withheld).
 	RuleCheckpoint = "checkpoint"

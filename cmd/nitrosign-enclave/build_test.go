@@ -53,7 +53,7 @@ var sharedWithEnclave = map[string]bool{
 	"admin": true, "api": true, "api/refusal": true, "api/request": true,
 	"attestation/userdata": true, "audit": true, "calldata": true,
 	"ethmsg": true, "ethtx": true, "genesis": true, "keypath": true,
-	"policy": true, "proto": true, "stamp": true, "summary": true,
+	"policy": true, "policy/stateful": true, "proto": true, "stamp": true, "summary": true,
 	"transport": true, "internal/logging": true, "internal/rlp": true,
 	"internal/strictcbor": true, "internal/strictjson": true,
 }

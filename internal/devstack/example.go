@@ -7,6 +7,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -104,13 +105,13 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 					},
 				}},
 			}},
-			Limits: []policy.LimitRule{{
+			Limits: []stateful.LimitRule{{
 				ChainID: 1, Asset: "native", Destination: ExampleDestinationB,
 				Window: "24h", Max: ExampleDailyLimitWei,
 			}},
-			Freeze: &policy.FreezeRule{
+			Freeze: &stateful.FreezeRule{
 				Refusals: ExampleFreezeRefusals, Window: ExampleFreezeWindow,
-				OnLimitBreach: false, Scope: string(policy.FreezeKey),
+				OnLimitBreach: false, Scope: string(stateful.FreezeKey),
 			},
 		}},
 		Assets: []policy.Asset{{ChainID: 1, Address: ExampleUSDC, Symbol: "USDC", Decimals: 6}},
@@ -139,12 +140,12 @@ func ExamplePolicyWithApprovers(client stamp.PublicKey, approvers []stamp.Public
 	if len(approvers) == 0 {
 		return doc
 	}
-	r := &policy.ApprovalRule{
-		Above:  []policy.ApprovalThreshold{{ChainID: ExampleApprovalChain, Asset: "native", Amount: ExampleApprovalAboveWei}},
+	r := &stateful.ApprovalRule{
+		Above:  []stateful.ApprovalThreshold{{ChainID: ExampleApprovalChain, Asset: "native", Amount: ExampleApprovalAboveWei}},
 		Quorum: uint64(len(approvers)),
 	}
 	for i, a := range approvers {
-		r.Approvers = append(r.Approvers, policy.Approver{Name: ApproverName(i + 1), Scheme: string(a.Scheme), PublicKey: hex.EncodeToString(a.Key)})
+		r.Approvers = append(r.Approvers, stateful.Approver{Name: ApproverName(i + 1), Scheme: string(a.Scheme), PublicKey: hex.EncodeToString(a.Key)})
 	}
 	doc.Keys[0].Approvals = r
 	return doc

@@ -16,6 +16,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -88,7 +89,7 @@ func TestExamplePolicy(t *testing.T) {
 		t.Errorf("limits %+v, want 3 ETH a day to B on chain 1", limits)
 	}
 	f, ok := p.KeyFreeze(devstack.ExampleKeyID)
-	if !ok || f.Refusals != devstack.ExampleFreezeRefusals || f.Window != time.Hour || f.OnLimitBreach || f.Scope != policy.FreezeKey {
+	if !ok || f.Refusals != devstack.ExampleFreezeRefusals || f.Window != time.Hour || f.OnLimitBreach || f.Scope != stateful.FreezeKey {
 		t.Errorf("freeze %+v, %v, want 100 refusals in 1h, not on a limit breach, scope key", f, ok)
 	}
 	if _, ok := p.KeyApprovals(devstack.ExampleKeyID); ok {

@@ -1,8 +1,9 @@
-package limits
+package stateful
 
 import (
 	"errors"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,20 +35,80 @@ func token(asset, to ethtx.Address, amt int64) Spend {
 	return Spend{ChainID: 1, Asset: asset, To: to, Amount: big.NewInt(amt)}
 }
 
-func rule(id, key string, window time.Duration, max int64) Rule {
-	return Rule{ID: id, Key: key, ChainID: 1, Window: window, Max: big.NewInt(max)}
+// The tests name their rules ("daily", "v"); a name stands for the index
+// of its RuleID, the same for every key, so that the tests can give rules
+// of one key distinct IDs by name and read the names back from refusals
+// and charges.
+var testNames = struct {
+	sync.Mutex
+	index map[string]int
+	names []string
+}{index: map[string]int{}}
+
+// nameIndex returns the index that stands for name.
+func nameIndex(name string) int {
+	testNames.Lock()
+	defer testNames.Unlock()
+	i, ok := testNames.index[name]
+	if !ok {
+		i = len(testNames.names)
+		testNames.index[name] = i
+		testNames.names = append(testNames.names, name)
+	}
+	return i
 }
 
-func mustNew(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Tracker {
+// nameOf returns the name of id (see nameIndex).
+func nameOf(id RuleID) string {
+	testNames.Lock()
+	defer testNames.Unlock()
+	if id == (RuleID{}) {
+		return ""
+	}
+	if id.Index < 0 || id.Index >= len(testNames.names) {
+		return id.String()
+	}
+	return testNames.names[id.Index]
+}
+
+// lid is the ID of the rolling limit of key named name.
+func lid(key, name string) RuleID {
+	return RuleID{Kind: KindRollingLimit, Key: key, Index: nameIndex(name)}
+}
+
+// vid is the ID of the velocity limit of key named name.
+func vid(key, name string) RuleID {
+	return RuleID{Kind: KindVelocity, Key: key, Index: nameIndex(name)}
+}
+
+// byName returns the ID of tr's rule or velocity named name.
+func byName(t testing.TB, tr *Tracker, name string) RuleID {
 	t.Helper()
-	tr, err := New(rules, vels, opts)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, id := range tr.ruleOrder {
+		if nameOf(id) == name {
+			return id
+		}
+	}
+	// An ID the tracker does not hold, for the tests of unknown IDs.
+	return RuleID{Kind: KindRollingLimit, Key: "none", Index: nameIndex(name)}
+}
+
+func rule(id, key string, window time.Duration, max int64) TrackedLimit {
+	return TrackedLimit{ID: lid(key, id), Key: key, ChainID: 1, Window: window, Max: big.NewInt(max)}
+}
+
+func mustNew(t testing.TB, rules []TrackedLimit, vels []TrackedVelocity, opts Options) *Tracker {
+	t.Helper()
+	tr, err := NewTracker(rules, vels, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr
 }
 
-func mustRestore(t testing.TB, rules []Rule, vels []Velocity, opts Options, snap []byte, now time.Time) *Tracker {
+func mustRestore(t testing.TB, rules []TrackedLimit, vels []TrackedVelocity, opts Options, snap []byte, now time.Time) *Tracker {
 	t.Helper()
 	tr, err := Restore(rules, vels, opts, snap, now)
 	if err != nil {
@@ -99,15 +160,15 @@ func refusedBy(t testing.TB, err error) string {
 	}
 	switch ref.Rule {
 	case refusal.RuleCheckpoint:
-		if ref.ID != "" {
+		if ref.ID != (RuleID{}) {
 			t.Fatalf("refusal %+v: a checkpoint refusal with an ID", ref)
 		}
 		return ref.Rule
 	case refusal.RuleRollingLimit, refusal.RuleVelocity:
-		if ref.ID == "" {
-			t.Fatalf("refusal %+v: no ID", ref)
+		if ref.ID.Kind.Rule() != ref.Rule {
+			t.Fatalf("refusal %+v: its rule is not its ID's kind's", ref)
 		}
-		return ref.ID
+		return nameOf(ref.ID)
 	default:
 		t.Fatalf("refusal %+v: rule %q is not a limits rule", ref, ref.Rule)
 		return ""
@@ -117,7 +178,7 @@ func refusedBy(t testing.TB, err error) string {
 // used returns the usage of rule id at now as an int64.
 func used(t testing.TB, tr *Tracker, now time.Time, id string) int64 {
 	t.Helper()
-	u, _, err := tr.Usage(now, id)
+	u, _, err := tr.Usage(now, byName(t, tr, id))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,68 @@
-// Package limits is the enclave's memory of what has been signed: usage of
-// rolling spending limits, transaction-count velocity, and refusal counts
-// for sticky freezes, with compact, deterministic snapshots for sealed
-// checkpoints. docs/limits.md describes it for operators and gives the
-// snapshot format; this comment gives the design and its argument.
+// Package stateful owns the stateful rules of a policy: the rules that
+// need memory across requests (rolling limits, velocity, freezes) or that
+// hold a request back (approval thresholds). It holds their configuration
+// as the policy document writes it and its validation ([Compile], called
+// by package policy for each key), the enclave's memory of what has been
+// signed (the [Tracker]: usage of rolling limits, transaction-count
+// velocity, refusal counts for sticky freezes, with compact, deterministic
+// snapshots for sealed checkpoints), the freezes in force ([Freezes]), and
+// the approval thresholds ([NeedsApproval]). docs/limits.md describes the
+// Tracker for operators and gives the snapshot format, docs/policy.md the
+// configuration; this comment gives the design and its argument.
 //
-// The package knows nothing of the policy format or of the enclave: the
-// enclave compiles the policy's limits into [Rule] and [Velocity] values,
-// decodes each transaction into [Spend] values, and asks a [Tracker]. It
-// uses only the standard library and package ethtx. Nothing in it reads the
-// clock: every method takes the time from its caller, so it is
-// deterministic given the times it is handed.
+// It is shared code, pure and deterministic: no I/O, no secrets, nothing
+// of the enclave. The enclave holds its state (a Tracker, a Freezes) and
+// orchestrates it: it reads the rules in force from the policy (a
+// [Source]: [TrackerRules], [TrackerOptions]), turns each allowed decision
+// into [Spend] values ([Spends] of policy.Decision.Counted, a [Counted]
+// list), reserves them, appends the audit records of freezes, and seals
+// the snapshots. The CLI's policy review parses the configuration. Nothing
+// in the package reads the clock: every method takes the time from its
+// caller, so it is deterministic given the times it is handed. It uses the
+// standard library and packages ethtx, stamp and api/refusal.
+//
+// # Rule ids
+//
+// Each rule a Tracker enforces has a [RuleID]: its [Kind] (rolling limit,
+// velocity), its key and its index among the key's rules of that kind in
+// the policy. [Kind.Rule] is the one map from a kind to the refusal rule
+// (error.rule) a refusal by such a rule names; [RuleID.String] is the id's
+// form in refusals and audit records ("rolling_limit:hot:0",
+// "velocity:hot"), and [ParseRuleID] reads it back strictly. Snapshots
+// key usage by scope and window, not by id, so ids never reach the sealed
+// state.
+//
+// # A new stateful rule
+//
+// A new stateful rule is written here, plus its wiring. Before this
+// package owned them (commit 7f43a4e) one touched 11 files in 4 packages:
+// policy/policy.go (the KeyRule field), policy/stateful.go (JSON and
+// compiled types, compilation, the Policy accessor), policy/compile.go
+// (the keyRule field), policy/diff.go (how a change of it classifies),
+// enclave/limits/limits.go, snapshot.go and reconfigure.go (tracked state),
+// enclave/guard.go (the tracker's rules, with ids built as strings, or the
+// freeze and threshold logic), enclave/sign.go and enclave/approvals.go
+// (where it is applied, at admission and at the re-decision of a held
+// request), and api/refusal/refusal.go (its refusal rule). Now:
+//
+//   - in this package: config.go (its JSON type, compiled type, a field of
+//     [KeyConfig] and [Rules], its checks in [Compile]), ruleid.go (a
+//     [Kind] and its refusal rule, when the Tracker enforces it), and the
+//     file of its logic: enforce.go (a function of the rules in force and
+//     a decision's [Counted]), freeze.go, or limits.go with snapshot.go and
+//     reconfigure.go when the Tracker keeps state for it; [Source] gains
+//     its accessor;
+//   - the wiring: policy/policy.go (the KeyRule field and the accessor),
+//     policy/compile.go (the keyRule field), policy/stateful.go (passing
+//     the section to Compile), policy/diff.go (how a change of it
+//     classifies), api/refusal/refusal.go (a new refusal rule), and, only
+//     for a rule that is not enforced by the Tracker's Reserve, its call in
+//     the enclave (enclave/guard.go, and sign.go and approvals.go at the
+//     points of decision).
+//
+// A new kind of Tracker limit thus needs no change to the enclave:
+// TrackerRules gives it its id, Reserve applies it, and the snapshot and
+// checkpoints carry it.
 //
 // # Deciding: reserve, sign, commit or release
 //
@@ -124,4 +177,4 @@
 // bound"). A host that rolls back the checkpoint and the log together is
 // not told by the enclave; it leaves a fork that `nitrosign audit verify`
 // reports against any dropped record.
-package limits
+package stateful

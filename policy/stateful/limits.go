@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ const (
 	// MaxIDLen caps the length of a rule or velocity ID.
 	MaxIDLen = 128
 	// MaxWindow caps every window.
-	MaxWindow = 400 * 24 * time.Hour
+	MaxTrackedWindow = 400 * 24 * time.Hour
 	// MaxBucketsPerWindow caps Options.BucketsPerWindow.
 	MaxBucketsPerWindow = 1024
 	// MaxRefusalKeys caps Options.MaxRefusalKeys.
@@ -62,11 +62,12 @@ const maxPendingCheckpoints = 64
 // Rule is a rolling spending limit: the spends of Key on ChainID in Asset
 // (to Destination, or to any destination if Destination is nil) in any
 // window of length Window may add up to at most Max.
-type Rule struct {
-	// ID names the rule in refusals (error.rule). IDs are unique among
-	// rules and velocities, 1 to MaxIDLen bytes, and not
-	// refusal.RuleCheckpoint.
-	ID string
+type TrackedLimit struct {
+	// ID names the rule in refusals and audit records: a KindRollingLimit
+	// ID of Key, unique among rules and velocities, whose string form is
+	// at most MaxIDLen bytes ([TrackerRules] gives each limit of a policy
+	// its own).
+	ID RuleID
 	// Key is the signing key id the rule limits, 1 to MaxKeyLen bytes.
 	Key string
 	// ChainID is the chain of the spends counted.
@@ -86,9 +87,10 @@ type Rule struct {
 // Velocity limits how many transactions Key may make in any window of
 // length Window: each Reserve for the key is one transaction, whatever its
 // spends.
-type Velocity struct {
-	// ID names the limit in refusals, like Rule.ID.
-	ID string
+type TrackedVelocity struct {
+	// ID names the limit in refusals, like TrackedLimit.ID: a
+	// KindVelocity ID of Key.
+	ID RuleID
 	// Key is the signing key id, 1 to MaxKeyLen bytes.
 	Key string
 	// Window is the length of the rolling window, up to MaxWindow.
@@ -148,13 +150,13 @@ type Options struct {
 // Refusal is the error Reserve returns when a limit refuses a transaction.
 type Refusal struct {
 	// Rule is the rule the refusal names (error.rule in the HTTP API, see
-	// package refusal): refusal.RuleRollingLimit when a Rule refused,
-	// refusal.RuleVelocity when a Velocity did, refusal.RuleCheckpoint
-	// (Options.RequireFresh).
+	// package refusal): ID.Kind.Rule() when a TrackedLimit or a
+	// TrackedVelocity refused (refusal.RuleRollingLimit,
+	// refusal.RuleVelocity), refusal.RuleCheckpoint (Options.RequireFresh).
 	Rule string
-	// ID is the ID of the Rule or Velocity that refused; "" for
-	// refusal.RuleCheckpoint.
-	ID string
+	// ID is the ID of the TrackedLimit or TrackedVelocity that refused;
+	// the zero RuleID for refusal.RuleCheckpoint.
+	ID RuleID
 	// Msg says why, for humans.
 	Msg string
 }
@@ -162,7 +164,7 @@ type Refusal struct {
 // Error returns "limits: ID: MSG", or "limits: RULE: MSG" when there is no
 // ID.
 func (r *Refusal) Error() string {
-	name := r.ID
+	name := r.ID.String()
 	if name == "" {
 		name = r.Rule
 	}
@@ -180,9 +182,9 @@ type Tracker struct {
 	opts   Options
 	keys   map[string]*keyState
 	tracks []*track // amount and velocity tracks, in snapshot order
-	rules  map[string]ruleRef
+	rules  map[RuleID]ruleRef
 	// ruleOrder lists the rule IDs, then the velocity IDs, as New got them.
-	ruleOrder []string
+	ruleOrder []RuleID
 	now       int64 // latest time seen, Unix ns
 
 	refWindow, refWidth int64
@@ -213,13 +215,13 @@ type keyState struct {
 }
 
 type amountRule struct {
-	id    string
+	id    RuleID
 	max   u256
 	track int // index into keyState.tracks
 }
 
 type velocityRule struct {
-	id    string
+	id    RuleID
 	max   u256
 	track int // index into keyState.vtracks
 }
@@ -251,8 +253,8 @@ func (t *Tracker) clock(now time.Time) int64 {
 	return t.now
 }
 
-// New returns a Tracker for rules and velocities with no usage.
-func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
+// NewTracker returns a Tracker for rules and velocities with no usage.
+func NewTracker(rules []TrackedLimit, velocities []TrackedVelocity, opts Options) (*Tracker, error) {
 	o, err := opts.normalize()
 	if err != nil {
 		return nil, err
@@ -263,7 +265,7 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 	t := &Tracker{
 		opts:     o,
 		keys:     map[string]*keyState{},
-		rules:    map[string]ruleRef{},
+		rules:    map[RuleID]ruleRef{},
 		refusals: map[string]*track{},
 	}
 	byID := map[trackID]*track{}
@@ -286,7 +288,7 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 		return k
 	}
 	for i, r := range rules {
-		if err := t.checkCommon(r.ID, r.Key, r.Window); err != nil {
+		if err := t.checkCommon(r.ID, KindRollingLimit, r.Key, r.Window); err != nil {
 			return nil, fmt.Errorf("limits: rules[%d]: %w", i, err)
 		}
 		max, ok := fromBig(r.Max)
@@ -309,7 +311,7 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 		t.ruleOrder = append(t.ruleOrder, r.ID)
 	}
 	for i, v := range velocities {
-		if err := t.checkCommon(v.ID, v.Key, v.Window); err != nil {
+		if err := t.checkCommon(v.ID, KindVelocity, v.Key, v.Window); err != nil {
 			return nil, fmt.Errorf("limits: velocities[%d]: %w", i, err)
 		}
 		tr := getTrack(trackID{scope{kind: kindVelocity, key: v.Key}, int64(v.Window)})
@@ -336,16 +338,15 @@ func New(rules []Rule, velocities []Velocity, opts Options) (*Tracker, error) {
 
 // checkCommon validates what rules and velocities have in common, and that
 // the ID is new.
-func (t *Tracker) checkCommon(id, key string, window time.Duration) error {
+func (t *Tracker) checkCommon(id RuleID, kind Kind, key string, window time.Duration) error {
 	switch {
-	case id == "" || len(id) > MaxIDLen:
-		return fmt.Errorf("id: want 1 to %d bytes", MaxIDLen)
-	case id == refusal.RuleCheckpoint:
-		return fmt.Errorf("id %q is reserved", id)
 	case key == "" || len(key) > MaxKeyLen:
 		return fmt.Errorf("%s: key: want 1 to %d bytes", id, MaxKeyLen)
-	case window <= 0 || window > MaxWindow:
-		return fmt.Errorf("%s: window: want more than 0 and at most %v", id, MaxWindow)
+	case window <= 0 || window > MaxTrackedWindow:
+		return fmt.Errorf("%s: window: want more than 0 and at most %v", id, MaxTrackedWindow)
+	}
+	if err := id.check(kind, key); err != nil {
+		return err
 	}
 	if _, dup := t.rules[id]; dup {
 		return fmt.Errorf("id %q used twice", id)
@@ -382,9 +383,9 @@ func (o Options) normalize() (Options, error) {
 		def(&o.BucketsPerWindow, DefaultBucketsPerWindow, MaxBucketsPerWindow, "BucketsPerWindow"),
 		def(&o.CheckpointEvery, DefaultCheckpointEvery, MaxCheckpointEvery, "CheckpointEvery"),
 		def(&o.MaxRefusalKeys, DefaultMaxRefusalKeys, MaxRefusalKeys, "MaxRefusalKeys"),
-		defDur(&o.CheckpointInterval, DefaultCheckpointInterval, MaxWindow, "CheckpointInterval"),
+		defDur(&o.CheckpointInterval, DefaultCheckpointInterval, MaxTrackedWindow, "CheckpointInterval"),
 		defDur(&o.MaxSkew, DefaultMaxSkew, MaxMaxSkew, "MaxSkew"),
-		defDur(&o.RefusalWindow, DefaultRefusalWindow, MaxWindow, "RefusalWindow"),
+		defDur(&o.RefusalWindow, DefaultRefusalWindow, MaxTrackedWindow, "RefusalWindow"),
 	)
 }
 
@@ -583,13 +584,13 @@ func (t *Tracker) decideLocked(now time.Time, key string, spends []Spend, amts [
 		tr := ks.tracks[r.track]
 		sum, o := tr.total.add(req[r.track])
 		if o || over != nil && over[r.track] || sum.cmp(r.max) > 0 {
-			return nil, &Refusal{Rule: refusal.RuleRollingLimit, ID: r.id, Msg: t.amountMsg(tr, req[r.track], r.max, o || over != nil && over[r.track])}
+			return nil, &Refusal{Rule: r.id.Kind.Rule(), ID: r.id, Msg: t.amountMsg(tr, req[r.track], r.max, o || over != nil && over[r.track])}
 		}
 	}
 	for _, v := range ks.vels {
 		tr := ks.vtracks[v.track]
 		if sum, _ := tr.total.add(one); sum.cmp(v.max) > 0 {
-			return nil, &Refusal{Rule: refusal.RuleVelocity, ID: v.id, Msg: fmt.Sprintf("%s transactions in the last %v, limit %s", tr.total, time.Duration(tr.id.window), v.max)}
+			return nil, &Refusal{Rule: v.id.Kind.Rule(), ID: v.id, Msg: fmt.Sprintf("%s transactions in the last %v, limit %s", tr.total, time.Duration(tr.id.window), v.max)}
 		}
 	}
 	if !reserve {
@@ -646,7 +647,7 @@ func (t *Tracker) amountMsg(tr *track, req, max u256, overflow bool) string {
 // Usage returns the usage of the rule or velocity id in its window at now:
 // the amount (or, for a velocity, the number of transactions) counted
 // against it, reservations included, and its maximum.
-func (t *Tracker) Usage(now time.Time, id string) (used, max *big.Int, err error) {
+func (t *Tracker) Usage(now time.Time, id RuleID) (used, max *big.Int, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r, ok := t.rules[id]

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 )
 
-func mustConfig(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Config {
+func mustConfig(t testing.TB, rules []TrackedLimit, vels []TrackedVelocity, opts Options) *Config {
 	t.Helper()
 	c, err := NewConfig(rules, vels, opts)
 	if err != nil {
@@ -23,10 +23,10 @@ func mustConfig(t testing.TB, rules []Rule, vels []Velocity, opts Options) *Conf
 
 // TestNewConfigRefuses: NewConfig checks what New checks.
 func TestNewConfigRefuses(t *testing.T) {
-	if _, err := NewConfig([]Rule{rule("r", "k", 0, 1)}, nil, Options{}); err == nil {
+	if _, err := NewConfig([]TrackedLimit{rule("r", "k", 0, 1)}, nil, Options{}); err == nil {
 		t.Fatal("a zero window was accepted")
 	}
-	if _, err := NewConfig([]Rule{rule("r", "k", time.Hour, 1), rule("r", "k", time.Hour, 1)}, nil, Options{}); err == nil {
+	if _, err := NewConfig([]TrackedLimit{rule("r", "k", time.Hour, 1), rule("r", "k", time.Hour, 1)}, nil, Options{}); err == nil {
 		t.Fatal("a repeated ID was accepted")
 	}
 }
@@ -35,7 +35,7 @@ func TestNewConfigRefuses(t *testing.T) {
 // same objects: usage stays, and a reservation made before the change is
 // released into the new configuration (a lower Max, a renamed rule).
 func TestReconfigureKeepsTracks(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("r", "k", time.Hour, 10)}, []Velocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "k", time.Hour, 10)}, []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{})
 	if got := spend(t, tr, t0, "k", native(destA, 4)); got != "" {
 		t.Fatal(got)
 	}
@@ -43,7 +43,7 @@ func TestReconfigureKeepsTracks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Reconfigure(mustConfig(t, []Rule{rule("renamed", "k", time.Hour, 8)}, []Velocity{{ID: "v2", Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("renamed", "k", time.Hour, 8)}, []TrackedVelocity{{ID: vid("k", "v2"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, Options{}), t0)
 	if u := used(t, tr, t0, "renamed"); u != 7 {
 		t.Fatalf("usage after the change %d, want 7", u)
 	}
@@ -60,7 +60,7 @@ func TestReconfigureKeepsTracks(t *testing.T) {
 	if got := spend(t, tr, t0, "k", native(destA, 4)); got != "" {
 		t.Fatalf("4+4 against 8 refused by %q", got)
 	}
-	if _, _, err := tr.Usage(t0, "r"); err == nil {
+	if _, _, err := tr.Usage(t0, byName(t, tr, "r")); err == nil {
 		t.Fatal("the old rule ID still answers")
 	}
 }
@@ -69,12 +69,12 @@ func TestReconfigureKeepsTracks(t *testing.T) {
 // of the current tracks as Restore would from a snapshot of them, and
 // never counts less than was spent in it.
 func TestReconfigureWindows(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("day", "k", 24*time.Hour, 1000)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("day", "k", 24*time.Hour, 1000)}, nil, Options{})
 	spend(t, tr, t0, "k", native(destA, 100))
 	spend(t, tr, t0.Add(20*time.Hour), "k", native(destA, 50))
 	now := t0.Add(20*time.Hour + time.Minute)
 	snap := mustMarshal(t, tr)
-	rules := []Rule{rule("hour", "k", time.Hour, 60), rule("week", "k", 7*24*time.Hour, 1000)}
+	rules := []TrackedLimit{rule("hour", "k", time.Hour, 60), rule("week", "k", 7*24*time.Hour, 1000)}
 	tr.Reconfigure(mustConfig(t, rules, nil, Options{}), now)
 	ref := mustRestore(t, rules, nil, Options{}, snap, now)
 	for _, id := range []string{"hour", "week"} {
@@ -97,7 +97,7 @@ func TestReconfigureWindows(t *testing.T) {
 // more is harmless on Release and Commit, and a key that lost its rules
 // is unlimited.
 func TestReconfigureDroppedRule(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, nil, Options{})
 	ra, err := tr.Reserve(t0, "k", []Spend{native(destA, 5)})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestReconfigureDroppedRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Reconfigure(mustConfig(t, []Rule{rule("b", "j", time.Hour, 10)}, nil, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("b", "j", time.Hour, 10)}, nil, Options{}), t0)
 	ra.Release()
 	rb.Commit()
 	ra.Commit()
@@ -118,7 +118,7 @@ func TestReconfigureDroppedRule(t *testing.T) {
 	}
 	// Back again: the old track is gone, so the rule starts from what the
 	// tracker still holds for its scope (nothing).
-	tr.Reconfigure(mustConfig(t, []Rule{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, nil, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, nil, Options{}), t0)
 	if u := used(t, tr, t0, "a"); u != 0 {
 		t.Fatalf("a holds %d after coming back, want 0", u)
 	}
@@ -129,7 +129,7 @@ func TestReconfigureDroppedRule(t *testing.T) {
 // untouched (the count beyond the acknowledged checkpoint, and the
 // acknowledgement of a checkpoint taken before the change).
 func TestReconfigureRefusals(t *testing.T) {
-	rules := []Rule{rule("r", "k", time.Hour, 10)}
+	rules := []TrackedLimit{rule("r", "k", time.Hour, 10)}
 	opts := Options{RequireFresh: true, CheckpointEvery: 3, RefusalWindow: time.Hour}
 	tr := mustNew(t, rules, nil, opts)
 	for range 3 {
@@ -186,7 +186,7 @@ func TestReconfigureRefusals(t *testing.T) {
 // track is the one before it (nothing was rebuilt), and a Config serves
 // several trackers.
 func TestReconfigureSnapshot(t *testing.T) {
-	rules := []Rule{rule("r", "k", time.Hour, 10), {ID: "d", Key: "k", ChainID: 1, Destination: ptr(destB), Window: time.Hour, Max: big.NewInt(3)}}
+	rules := []TrackedLimit{rule("r", "k", time.Hour, 10), {ID: lid("k", "d"), Key: "k", ChainID: 1, Destination: ptr(destB), Window: time.Hour, Max: big.NewInt(3)}}
 	c := mustConfig(t, rules, nil, Options{})
 	rules[0].Max.SetInt64(0) // NewConfig keeps its own copies
 	for range 2 {
@@ -208,8 +208,8 @@ func TestReconfigureSnapshot(t *testing.T) {
 // the tracks loses none of them (run with -race).
 func TestReconfigureConcurrent(t *testing.T) {
 	const max = 300
-	rules := func(v int) []Rule {
-		return []Rule{rule("r", "k", time.Hour, max), rule("other", "j", time.Duration(v+1)*time.Minute, 5)}
+	rules := func(v int) []TrackedLimit {
+		return []TrackedLimit{rule("r", "k", time.Hour, max), rule("other", "j", time.Duration(v+1)*time.Minute, 5)}
 	}
 	tr := mustNew(t, rules(0), nil, Options{})
 	var wg sync.WaitGroup
@@ -259,17 +259,17 @@ func TestReconfigureConcurrent(t *testing.T) {
 // window, released after it, is taken out of the new window too, through
 // chains of changes; one made after a copy is not taken out twice.
 func TestReconfigureReleaseIntoCopies(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("day", "k", 24*time.Hour, 1000)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("day", "k", 24*time.Hour, 1000)}, nil, Options{})
 	r1, _ := tr.Reserve(t0, "k", []Spend{native(destA, 100)})
 	r2, _ := tr.Reserve(t0, "k", []Spend{native(destA, 30)})
 	spend(t, tr, t0, "k", native(destA, 50))
-	tr.Reconfigure(mustConfig(t, []Rule{rule("hour", "k", time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("hour", "k", time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
 	r3, _ := tr.Reserve(t0, "k", []Spend{native(destA, 7)})
 	r1.Release()
 	if h, w := used(t, tr, t0, "hour"), used(t, tr, t0, "week"); h != 87 || w != 87 {
 		t.Fatalf("after releasing 100 reserved before the change: hour %d, week %d, want 87", h, w)
 	}
-	tr.Reconfigure(mustConfig(t, []Rule{rule("two", "k", 2*time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
+	tr.Reconfigure(mustConfig(t, []TrackedLimit{rule("two", "k", 2*time.Hour, 1000), rule("week", "k", 7*24*time.Hour, 1000)}, nil, Options{}), t0)
 	r2.Release()
 	r3.Release()
 	if h, w := used(t, tr, t0, "two"), used(t, tr, t0, "week"); h != 50 || w != 50 {
@@ -296,7 +296,7 @@ func TestReconfigureNeverUndercounts(t *testing.T) {
 		var kept []held // committed
 		ids := []string{"a", "b"}
 		config := func() *Config {
-			var rules []Rule
+			var rules []TrackedLimit
 			for _, id := range ids {
 				rules = append(rules, rule(id, "k", windows[rng.IntN(len(windows))], 1<<40))
 			}
@@ -333,12 +333,12 @@ func TestReconfigureNeverUndercounts(t *testing.T) {
 				tr.Reconfigure(config(), now)
 			}
 			for _, id := range ids {
-				_, _, err := tr.Usage(now, id)
+				_, _, err := tr.Usage(now, lid("k", id))
 				if err != nil {
 					t.Fatal(err)
 				}
 				u := used(t, tr, now, id)
-				w := tr.rules[id].tr.id.window
+				w := tr.rules[lid("k", id)].tr.id.window
 				var exact int64
 				for _, h := range append(slices.Clone(kept), outstanding...) {
 					if h.at.UnixNano() > now.UnixNano()-w {

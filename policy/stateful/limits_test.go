@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"errors"
@@ -17,25 +17,29 @@ func TestNewRefuses(t *testing.T) {
 	huge := new(big.Int).Lsh(big.NewInt(1), 256)
 	tests := []struct {
 		name  string
-		rules []Rule
-		vels  []Velocity
+		rules []TrackedLimit
+		vels  []TrackedVelocity
 		opts  Options
 		want  string
 	}{
-		{"empty id", []Rule{rule("", "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
-		{"long id", []Rule{rule(strings.Repeat("x", MaxIDLen+1), "hot", time.Hour, 1)}, nil, Options{}, "id: want 1 to"},
-		{"reserved id", []Rule{rule(refusal.RuleCheckpoint, "hot", time.Hour, 1)}, nil, Options{}, "reserved"},
-		{"duplicate id", []Rule{ok, ok}, nil, Options{}, "used twice"},
-		{"id shared with a velocity", []Rule{ok}, []Velocity{{ID: "r", Key: "hot", Window: time.Hour, MaxTransactions: 1}}, Options{}, "used twice"},
-		{"empty key", []Rule{rule("r", "", time.Hour, 1)}, nil, Options{}, "key: want"},
-		{"long key", []Rule{rule("r", strings.Repeat("k", MaxKeyLen+1), time.Hour, 1)}, nil, Options{}, "key: want"},
-		{"zero window", []Rule{rule("r", "hot", 0, 1)}, nil, Options{}, "window"},
-		{"negative window", []Rule{rule("r", "hot", -time.Second, 1)}, nil, Options{}, "window"},
-		{"window too long", []Rule{rule("r", "hot", MaxWindow+1, 1)}, nil, Options{}, "window"},
-		{"nil max", []Rule{{ID: "r", Key: "hot", Window: time.Hour}}, nil, Options{}, "max"},
-		{"negative max", []Rule{rule("r", "hot", time.Hour, -1)}, nil, Options{}, "max"},
-		{"max of 2^256", []Rule{{ID: "r", Key: "hot", Window: time.Hour, Max: huge}}, nil, Options{}, "max"},
-		{"velocity without key", nil, []Velocity{{ID: "v", Window: time.Hour}}, Options{}, "key: want"},
+		{"no id", []TrackedLimit{{Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "want a rolling_limit id"},
+		{"a velocity id", []TrackedLimit{{ID: RuleID{Kind: KindVelocity, Key: "hot"}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "want a rolling_limit id"},
+		{"a limit id on a velocity", nil, []TrackedVelocity{{ID: lid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 1}}, Options{}, "want a velocity id"},
+		{"another key's id", []TrackedLimit{{ID: lid("cold", "r"), Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "not the rule's key"},
+		{"negative index", []TrackedLimit{{ID: RuleID{Kind: KindRollingLimit, Key: "hot", Index: -1}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "index"},
+		{"index too large", []TrackedLimit{{ID: RuleID{Kind: KindRollingLimit, Key: "hot", Index: MaxRules}, Key: "hot", Window: time.Hour, Max: big.NewInt(1)}}, nil, Options{}, "index"},
+		{"long id", []TrackedLimit{rule("r", strings.Repeat("k", MaxIDLen), time.Hour, 1)}, nil, Options{}, "at most 128 bytes"},
+		{"duplicate id", []TrackedLimit{ok, ok}, nil, Options{}, "used twice"},
+		{"key with a colon", []TrackedLimit{rule("r", "hot:1", time.Hour, 1)}, nil, Options{}, "with ':'"},
+		{"empty key", []TrackedLimit{rule("r", "", time.Hour, 1)}, nil, Options{}, "key: want"},
+		{"long key", []TrackedLimit{rule("r", strings.Repeat("k", MaxKeyLen+1), time.Hour, 1)}, nil, Options{}, "key: want"},
+		{"zero window", []TrackedLimit{rule("r", "hot", 0, 1)}, nil, Options{}, "window"},
+		{"negative window", []TrackedLimit{rule("r", "hot", -time.Second, 1)}, nil, Options{}, "window"},
+		{"window too long", []TrackedLimit{rule("r", "hot", MaxTrackedWindow+1, 1)}, nil, Options{}, "window"},
+		{"nil max", []TrackedLimit{{ID: lid("hot", "r"), Key: "hot", Window: time.Hour}}, nil, Options{}, "max"},
+		{"negative max", []TrackedLimit{rule("r", "hot", time.Hour, -1)}, nil, Options{}, "max"},
+		{"max of 2^256", []TrackedLimit{{ID: lid("hot", "r"), Key: "hot", Window: time.Hour, Max: huge}}, nil, Options{}, "max"},
+		{"velocity without key", nil, []TrackedVelocity{{ID: vid("", "v"), Window: time.Hour}}, Options{}, "key: want"},
 		{"negative buckets", nil, nil, Options{BucketsPerWindow: -1}, "BucketsPerWindow"},
 		{"too many buckets", nil, nil, Options{BucketsPerWindow: MaxBucketsPerWindow + 1}, "BucketsPerWindow"},
 		{"negative checkpoint every", nil, nil, Options{CheckpointEvery: -1}, "CheckpointEvery"},
@@ -47,21 +51,22 @@ func TestNewRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(tc.rules, tc.vels, tc.opts)
+			_, err := NewTracker(tc.rules, tc.vels, tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "limits: ") {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := New(manyRules(MaxRules), nil, Options{}); err != nil {
+	if _, err := NewTracker(manyRules(MaxRules), nil, Options{}); err != nil {
 		t.Fatalf("the most rules with default options: %v", err)
 	}
 }
 
-func manyRules(n int) []Rule {
-	rs := make([]Rule, n)
+func manyRules(n int) []TrackedLimit {
+	rs := make([]TrackedLimit, n)
 	for i := range rs {
-		rs[i] = rule("r"+itoa(i), "key"+itoa(i), 24*time.Hour, 1)
+		key := "key" + itoa(i)
+		rs[i] = TrackedLimit{ID: RuleID{Kind: KindRollingLimit, Key: key}, Key: key, ChainID: 1, Window: 24 * time.Hour, Max: big.NewInt(1)}
 	}
 	return rs
 }
@@ -90,7 +95,7 @@ func TestWindowBoundary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustNew(t, []Rule{rule("r", "hot", tc.window, 10)}, nil, Options{})
+			tr := mustNew(t, []TrackedLimit{rule("r", "hot", tc.window, 10)}, nil, Options{})
 			if got := spend(t, tr, t0.Add(tc.at), "hot", native(destA, 10)); got != "" {
 				t.Fatalf("refused by %s", got)
 			}
@@ -127,7 +132,7 @@ func TestRuleMatching(t *testing.T) {
 	chain2 := rule("chain2", "hot", 24*time.Hour, 5)
 	chain2.ChainID = 2
 	cold := rule("cold", "cold", 24*time.Hour, 1)
-	rules := []Rule{dayAny, toA, usdcAny, chain2, cold}
+	rules := []TrackedLimit{dayAny, toA, usdcAny, chain2, cold}
 
 	steps := []struct {
 		name   string
@@ -183,7 +188,7 @@ func TestSpendsAddUp(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustNew(t, []Rule{toA}, nil, Options{})
+			tr := mustNew(t, []TrackedLimit{toA}, nil, Options{})
 			if got := spend(t, tr, t0, "hot", tc.spends...); got != tc.want {
 				t.Fatalf("refused by %q, want %q", got, tc.want)
 			}
@@ -200,7 +205,7 @@ func repeatSpend(s Spend, n int) []Spend {
 }
 
 func TestInvalidAmounts(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("r", "hot", time.Hour, 10)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "hot", time.Hour, 10)}, nil, Options{})
 	for _, amt := range []*big.Int{nil, big.NewInt(-1), new(big.Int).Lsh(big.NewInt(1), 256)} {
 		s := Spend{ChainID: 1, To: destA, Amount: amt}
 		_, err := tr.Reserve(t0, "hot", []Spend{s})
@@ -221,8 +226,8 @@ func TestInvalidAmounts(t *testing.T) {
 	}
 	// Amounts near 2^256 cannot overflow a sum into passing.
 	big255 := new(big.Int).Lsh(big.NewInt(1), 255)
-	maxRule := Rule{ID: "m", Key: "k", ChainID: 1, Window: time.Hour, Max: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))}
-	tr = mustNew(t, []Rule{maxRule}, nil, Options{})
+	maxRule := TrackedLimit{ID: lid("k", "m"), Key: "k", ChainID: 1, Window: time.Hour, Max: new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))}
+	tr = mustNew(t, []TrackedLimit{maxRule}, nil, Options{})
 	s := Spend{ChainID: 1, To: destA, Amount: big255}
 	if got := spend(t, tr, t0, "k", s, s); got != "m" {
 		t.Fatalf("2^255 + 2^255 in one transaction: refused by %q", got)
@@ -236,10 +241,10 @@ func TestInvalidAmounts(t *testing.T) {
 }
 
 func TestVelocity(t *testing.T) {
-	vels := []Velocity{
-		{ID: "per-10m", Key: "hot", Window: 10 * time.Minute, MaxTransactions: 3},
-		{ID: "per-day", Key: "hot", Window: 24 * time.Hour, MaxTransactions: 5},
-		{ID: "frozen", Key: "cold", Window: time.Hour, MaxTransactions: 0},
+	vels := []TrackedVelocity{
+		{ID: vid("hot", "per-10m"), Key: "hot", Window: 10 * time.Minute, MaxTransactions: 3},
+		{ID: vid("hot", "per-day"), Key: "hot", Window: 24 * time.Hour, MaxTransactions: 5},
+		{ID: vid("cold", "frozen"), Key: "cold", Window: time.Hour, MaxTransactions: 0},
 	}
 	steps := []struct {
 		at   time.Duration
@@ -289,7 +294,7 @@ func TestVelocity(t *testing.T) {
 func TestReserveRelease(t *testing.T) {
 	r100 := rule("r", "hot", time.Hour, 100)
 	t.Run("reserved counts until released", func(t *testing.T) {
-		tr := mustNew(t, []Rule{r100}, nil, Options{})
+		tr := mustNew(t, []TrackedLimit{r100}, nil, Options{})
 		a, err := tr.Reserve(t0, "hot", []Spend{native(destA, 60)})
 		if err != nil {
 			t.Fatal(err)
@@ -305,7 +310,7 @@ func TestReserveRelease(t *testing.T) {
 		}
 	})
 	t.Run("commit keeps", func(t *testing.T) {
-		tr := mustNew(t, []Rule{r100}, nil, Options{})
+		tr := mustNew(t, []TrackedLimit{r100}, nil, Options{})
 		a, err := tr.Reserve(t0, "hot", []Spend{native(destA, 60)})
 		if err != nil {
 			t.Fatal(err)
@@ -317,7 +322,7 @@ func TestReserveRelease(t *testing.T) {
 		}
 	})
 	t.Run("release after expiry takes nothing from newer usage", func(t *testing.T) {
-		tr := mustNew(t, []Rule{r100}, nil, Options{})
+		tr := mustNew(t, []TrackedLimit{r100}, nil, Options{})
 		a, err := tr.Reserve(t0, "hot", []Spend{native(destA, 60)})
 		if err != nil {
 			t.Fatal(err)
@@ -335,7 +340,7 @@ func TestReserveRelease(t *testing.T) {
 	t.Run("refused reserves nothing", func(t *testing.T) {
 		toA := rule("to-a", "hot", time.Hour, 10)
 		toA.Destination = ptr(destA)
-		tr := mustNew(t, []Rule{r100, toA}, []Velocity{{ID: "v", Key: "hot", Window: time.Hour, MaxTransactions: 10}}, Options{})
+		tr := mustNew(t, []TrackedLimit{r100, toA}, []TrackedVelocity{{ID: vid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 10}}, Options{})
 		if got := spend(t, tr, t0, "hot", native(destA, 11)); got != "to-a" {
 			t.Fatalf("refused by %q", got)
 		}
@@ -354,8 +359,8 @@ func TestReserveRelease(t *testing.T) {
 // more than it together, and releases return budget to the others.
 func TestConcurrentReservations(t *testing.T) {
 	const max, amt, workers, tries = 1000, 7, 32, 64
-	tr := mustNew(t, []Rule{rule("r", "hot", time.Hour, max)},
-		[]Velocity{{ID: "v", Key: "hot", Window: time.Hour, MaxTransactions: 1 << 20}}, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "hot", time.Hour, max)},
+		[]TrackedVelocity{{ID: vid("hot", "v"), Key: "hot", Window: time.Hour, MaxTransactions: 1 << 20}}, Options{})
 	var mu sync.Mutex
 	committed := 0
 	var wg sync.WaitGroup
@@ -395,7 +400,7 @@ func TestConcurrentReservations(t *testing.T) {
 // limit, and for as long as the window holds the earlier ones.
 func TestSplitAttack(t *testing.T) {
 	const eth = 1000 // amounts in milli-ether
-	rules := []Rule{rule("daily", "hot", 24*time.Hour, 10*eth)}
+	rules := []TrackedLimit{rule("daily", "hot", 24*time.Hour, 10*eth)}
 	tr := mustNew(t, rules, nil, Options{})
 	// 0.3 ETH a minute for 48 hours: 33 fit (9.9 ETH), the 34th would make
 	// 10.2 ETH and is refused, and so is everything until the first ones
@@ -436,7 +441,7 @@ func TestBucketsAgainstExact(t *testing.T) {
 		buckets := 1 + rng.IntN(100)
 		width := time.Duration(widthOf(int64(window), buckets))
 		const max = 1000
-		tr := mustNew(t, []Rule{rule("r", "hot", window, max)}, nil, Options{BucketsPerWindow: buckets})
+		tr := mustNew(t, []TrackedLimit{rule("r", "hot", window, max)}, nil, Options{BucketsPerWindow: buckets})
 		type ev struct {
 			at  time.Time
 			amt int64
@@ -475,7 +480,7 @@ func TestBucketsAgainstExact(t *testing.T) {
 // TestClockNeverGoesBack: a time earlier than one already seen counts as
 // the latest, so usage cannot be made to expire sooner.
 func TestClockNeverGoesBack(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("r", "hot", time.Hour, 10)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "hot", time.Hour, 10)}, nil, Options{})
 	late := t0.Add(2 * time.Hour)
 	if got := spend(t, tr, late, "hot", native(destA, 10)); got != "" {
 		t.Fatal(got)
@@ -566,13 +571,13 @@ func TestRefusals(t *testing.T) {
 // refused (the enclave answers with it, whatever the limit's ID), and the
 // limit's ID.
 func TestRefusalRules(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("daily", "hot", time.Hour, 10), rule("warm", "warm", time.Hour, 10)},
-		[]Velocity{{ID: "twice", Key: "hot", Window: time.Hour, MaxTransactions: 2}},
+	tr := mustNew(t, []TrackedLimit{rule("daily", "hot", time.Hour, 10), rule("warm", "warm", time.Hour, 10)},
+		[]TrackedVelocity{{ID: vid("hot", "twice"), Key: "hot", Window: time.Hour, MaxTransactions: 2}},
 		Options{RequireFresh: true, CheckpointEvery: 3})
 	want := func(err error, rule, id string) {
 		t.Helper()
 		var ref *Refusal
-		if !errors.As(err, &ref) || ref.Rule != rule || ref.ID != id {
+		if !errors.As(err, &ref) || ref.Rule != rule || nameOf(ref.ID) != id {
 			t.Fatalf("refusal %v (%+v), want rule %q, id %q", err, ref, rule, id)
 		}
 	}

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -146,8 +146,8 @@ func seedRestore(t testing.TB) map[string][]byte {
 }
 
 // TestSeedCorpus checks that testdata/fuzz holds every seed, as written by
-// go test ./limits -run TestSeedCorpus -update-corpus. Files that are not
+// go test ./policy/stateful -run TestSeedCorpus -update-corpus. Files that are not
 // seeds (such as failures found by fuzzing) are left alone.
 func TestSeedCorpus(t *testing.T) {
-	fuzzseed.Sync(t, "FuzzRestore", "seed_", '_', seedRestore(t), *updateCorpus, "go test ./limits -run TestSeedCorpus -update-corpus")
+	fuzzseed.Sync(t, "FuzzRestore", "seed_", '_', seedRestore(t), *updateCorpus, "go test ./policy/stateful -run TestSeedCorpus -update-corpus")
 }

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 // refusal releases it; a checkpoint refusal changes nothing.
 func TestRenew(t *testing.T) {
 	dst := addr(1)
-	tr := mustNew(t, []Rule{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{})
+	tr := mustNew(t, []TrackedLimit{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{})
 	old, err := tr.Reserve(t0, "hot", []Spend{native(dst, 10)})
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestRenew(t *testing.T) {
 	}
 	spent.Commit()
 	var lr *Refusal
-	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleRollingLimit || lr.ID != "r" {
+	if _, err := res.Renew(later, "hot", []Spend{native(dst, 10)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleRollingLimit || nameOf(lr.ID) != "r" {
 		t.Fatalf("renewed past its window beside a spent limit: %v", err)
 	}
 	// Refused and released: at the window after "spent", the limit is
@@ -49,7 +49,7 @@ func TestRenew(t *testing.T) {
 	}
 
 	// RequireFresh: a checkpoint refusal keeps the reservation as it is.
-	tr = mustNew(t, []Rule{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{RequireFresh: true, CheckpointEvery: 1})
+	tr = mustNew(t, []TrackedLimit{rule("r", "hot", 10*time.Minute, 10)}, nil, Options{RequireFresh: true, CheckpointEvery: 1})
 	held, err := tr.Reserve(t0, "hot", []Spend{native(dst, 4)})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestRenew(t *testing.T) {
 	if _, err := held.Renew(t0, "hot", []Spend{native(dst, 4)}); !errors.As(err, &lr) || lr.Rule != refusal.RuleCheckpoint {
 		t.Fatalf("renewal beyond the checkpoint bound: %v", err)
 	}
-	if used, _, _ := tr.Usage(t0, "r"); used.Int64() != 4 {
+	if used, _, _ := tr.Usage(t0, byName(t, tr, "r")); used.Int64() != 4 {
 		t.Fatalf("a checkpoint refusal changed the reservation: %s used", used)
 	}
 }

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"math/big"
@@ -15,8 +15,8 @@ import (
 // than once, to one Tracker or several; the layout NewConfig built serves
 // the first Reconfigure, and later ones build their own.
 type Config struct {
-	rules []Rule
-	vels  []Velocity
+	rules []TrackedLimit
+	vels  []TrackedVelocity
 	opts  Options
 	// next is a Tracker New built from the configuration, holding nothing;
 	// the first Reconfigure adopts its layout (taken is then set).
@@ -27,8 +27,8 @@ type Config struct {
 // NewConfig checks rules, velocities and opts as New does and returns them
 // ready for Reconfigure. It keeps copies: later changes to the caller's
 // values do not affect it.
-func NewConfig(rules []Rule, velocities []Velocity, opts Options) (*Config, error) {
-	nt, err := New(rules, velocities, opts)
+func NewConfig(rules []TrackedLimit, velocities []TrackedVelocity, opts Options) (*Config, error) {
+	nt, err := NewTracker(rules, velocities, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (c *Config) layout() *Tracker {
 	if c.taken.CompareAndSwap(false, true) {
 		return c.next
 	}
-	nt, err := New(c.rules, c.vels, c.opts)
+	nt, err := NewTracker(c.rules, c.vels, c.opts)
 	if err != nil { // NewConfig built the same copies without error
 		panic("limits: a checked configuration no longer builds: " + err.Error())
 	}

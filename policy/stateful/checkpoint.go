@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"fmt"
@@ -123,8 +123,8 @@ func ReplayBound(max *big.Int, n uint64, perTx *big.Int) *big.Int {
 
 // Charge is what ChargeUnseen counted against one rule or velocity.
 type Charge struct {
-	// Rule is the ID of the Rule or Velocity.
-	Rule string
+	// Rule is the ID of the TrackedLimit or TrackedVelocity.
+	Rule RuleID
 	// Amount is what was added to its usage: an amount in the asset's
 	// smallest unit, or a number of transactions for a velocity.
 	Amount *big.Int

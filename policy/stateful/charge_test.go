@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"errors"
@@ -19,33 +19,33 @@ func TestChargeUnseen(t *testing.T) {
 	huge := func(string, uint64, ethtx.Address) *big.Int { return new(big.Int).Lsh(big.NewInt(1), 255) }
 	tests := []struct {
 		name    string
-		rules   []Rule
-		vels    []Velocity
+		rules   []TrackedLimit
+		vels    []TrackedVelocity
 		n       uint64
 		perTx   func(string, uint64, ethtx.Address) *big.Int
 		at      time.Duration // after t0
 		want    map[string]int64
 		charged string
 	}{
-		{name: "n·P below M", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 2, perTx: cap3,
+		{name: "n·P below M", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 2, perTx: cap3,
 			want: map[string]int64{"r": 6}, charged: "[r:6]"},
-		{name: "n·P above M", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 4, perTx: cap3,
+		{name: "n·P above M", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 4, perTx: cap3,
 			want: map[string]int64{"r": 10}, charged: "[r:10]"},
-		{name: "no per-transaction bound: M", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 1,
+		{name: "no per-transaction bound: M", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 1,
 			want: map[string]int64{"r": 10}, charged: "[r:10]"},
-		{name: "n·P overflows 256 bits: M", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 4, perTx: huge,
+		{name: "n·P overflows 256 bits: M", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 4, perTx: huge,
 			want: map[string]int64{"r": 10}, charged: "[r:10]"},
-		{name: "rules sharing a track: the smallest max, once", rules: []Rule{rule("a", "k", time.Hour, 10), rule("b", "k", time.Hour, 4)}, n: 2, perTx: cap3,
+		{name: "rules sharing a track: the smallest max, once", rules: []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "k", time.Hour, 4)}, n: 2, perTx: cap3,
 			want: map[string]int64{"a": 4, "b": 4}, charged: "[a:4 b:4]"},
-		{name: "velocity: min(V, n)", vels: []Velocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 2,
+		{name: "velocity: min(V, n)", vels: []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 2,
 			want: map[string]int64{"v": 2}, charged: "[v:2]"},
-		{name: "velocity: V", vels: []Velocity{{ID: "v", Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 9,
+		{name: "velocity: V", vels: []TrackedVelocity{{ID: vid("k", "v"), Key: "k", Window: time.Hour, MaxTransactions: 5}}, n: 9,
 			want: map[string]int64{"v": 5}, charged: "[v:5]"},
-		{name: "every key's rules", rules: []Rule{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, n: 1, perTx: cap3,
+		{name: "every key's rules", rules: []TrackedLimit{rule("a", "k", time.Hour, 10), rule("b", "j", time.Hour, 10)}, n: 1, perTx: cap3,
 			want: map[string]int64{"a": 3, "b": 3}, charged: "[a:3 b:3]"},
-		{name: "at a time the window has left: expired", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 2, perTx: cap3, at: -2 * time.Hour,
+		{name: "at a time the window has left: expired", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 2, perTx: cap3, at: -2 * time.Hour,
 			want: map[string]int64{"r": 0}, charged: "[]"},
-		{name: "n = 0: nothing", rules: []Rule{rule("r", "k", time.Hour, 10)}, n: 0, perTx: cap3,
+		{name: "n = 0: nothing", rules: []TrackedLimit{rule("r", "k", time.Hour, 10)}, n: 0, perTx: cap3,
 			want: map[string]int64{"r": 0}, charged: "[]"},
 	}
 	for _, tc := range tests {
@@ -57,7 +57,7 @@ func TestChargeUnseen(t *testing.T) {
 				t.Errorf("charged %s, want %s", s, tc.charged)
 			}
 			for id, want := range tc.want {
-				used, _, err := tr.Usage(t0, id)
+				used, _, err := tr.Usage(t0, byName(t, tr, id))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,8 +72,8 @@ func TestChargeUnseen(t *testing.T) {
 	}
 }
 
-func ruleIDs(rules []Rule, vels []Velocity) []string {
-	var ids []string
+func ruleIDs(rules []TrackedLimit, vels []TrackedVelocity) []RuleID {
+	var ids []RuleID
 	for _, r := range rules {
 		ids = append(ids, r.ID)
 	}
@@ -86,7 +86,7 @@ func ruleIDs(rules []Rule, vels []Velocity) []string {
 func chargeString(cs []Charge) string {
 	s := make([]string, len(cs))
 	for i, c := range cs {
-		s[i] = c.Rule + ":" + c.Amount.String()
+		s[i] = nameOf(c.Rule) + ":" + c.Amount.String()
 	}
 	return fmt.Sprint(s)
 }
@@ -94,7 +94,7 @@ func chargeString(cs []Charge) string {
 // TestChargeUnseenExpires: the charge is recorded at the snapshot's time
 // and leaves the window as transactions of that time would.
 func TestChargeUnseenExpires(t *testing.T) {
-	tr := mustNew(t, []Rule{rule("r", "k", time.Hour, 10)}, nil, Options{BucketsPerWindow: 60})
+	tr := mustNew(t, []TrackedLimit{rule("r", "k", time.Hour, 10)}, nil, Options{BucketsPerWindow: 60})
 	at := t0
 	tr.ChargeUnseen(2, func(string, uint64, ethtx.Address) *big.Int { return big.NewInt(3) }, at)
 	if rule, _ := check(t, tr, at.Add(30*time.Minute), "k", native(destA, 5)); rule != "r" {
@@ -112,7 +112,7 @@ func TestChargeUnseenExpires(t *testing.T) {
 // count toward CheckpointEvery until a checkpoint taken after the charge
 // is acknowledged, and that checkpoint's snapshot holds the charge.
 func TestChargeUnseenRequireFresh(t *testing.T) {
-	rules := []Rule{rule("r", "k", time.Hour, 10)}
+	rules := []TrackedLimit{rule("r", "k", time.Hour, 10)}
 	opts := Options{RequireFresh: true, CheckpointEvery: 2}
 	tr := mustNew(t, rules, nil, opts)
 	tr.ChargeUnseen(2, func(string, uint64, ethtx.Address) *big.Int { return big.NewInt(1) }, t0)
@@ -138,7 +138,7 @@ func TestChargeUnseenRequireFresh(t *testing.T) {
 		t.Fatalf("reserve after the acknowledgement: %v", err)
 	}
 	back := mustRestore(t, rules, nil, opts, snap, t0)
-	if used, _, _ := back.Usage(t0, "r"); used.Int64() != 2 {
+	if used, _, _ := back.Usage(t0, byName(t, back, "r")); used.Int64() != 2 {
 		t.Fatalf("the acknowledged snapshot holds usage %s, want the charge 2", used)
 	}
 }

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"math/big"

@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"math/big"
@@ -11,13 +11,13 @@ import (
 // limit, and a velocity limit, none of which the benchmark reaches.
 func benchTracker(b *testing.B) *Tracker {
 	huge := new(big.Int).Lsh(big.NewInt(1), 200)
-	toA := Rule{ID: "to-a", Key: "hot", ChainID: 1, Destination: ptr(destA), Window: 24 * time.Hour, Max: huge}
-	tok := Rule{ID: "usdc", Key: "hot", ChainID: 1, Asset: usdc, Window: 24 * time.Hour, Max: huge}
-	return mustNew(b, []Rule{
-		{ID: "day", Key: "hot", ChainID: 1, Window: 24 * time.Hour, Max: huge},
-		{ID: "hour", Key: "hot", ChainID: 1, Window: time.Hour, Max: huge},
+	toA := TrackedLimit{ID: lid("hot", "to-a"), Key: "hot", ChainID: 1, Destination: ptr(destA), Window: 24 * time.Hour, Max: huge}
+	tok := TrackedLimit{ID: lid("hot", "usdc"), Key: "hot", ChainID: 1, Asset: usdc, Window: 24 * time.Hour, Max: huge}
+	return mustNew(b, []TrackedLimit{
+		{ID: lid("hot", "day"), Key: "hot", ChainID: 1, Window: 24 * time.Hour, Max: huge},
+		{ID: lid("hot", "hour"), Key: "hot", ChainID: 1, Window: time.Hour, Max: huge},
 		toA, tok,
-	}, []Velocity{{ID: "v", Key: "hot", Window: time.Minute, MaxTransactions: 1 << 31}}, Options{})
+	}, []TrackedVelocity{{ID: vid("hot", "v"), Key: "hot", Window: time.Minute, MaxTransactions: 1 << 31}}, Options{})
 }
 
 // BenchmarkReserveCommit: one ETH transfer reserved and committed, time

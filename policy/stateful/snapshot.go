@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -176,7 +176,7 @@ func (r *reader) window() (window, width int64) {
 	if r.err != nil {
 		return 0, 0
 	}
-	if window <= 0 || window > int64(MaxWindow) {
+	if window <= 0 || window > int64(MaxTrackedWindow) {
 		r.fail("window of %d ns", window)
 		return 0, 0
 	}
@@ -410,12 +410,12 @@ func Inspect(snapshot []byte) (gen uint64, taken time.Time, err error) {
 //
 // The restored Tracker carries the snapshot's generation, taken as
 // acknowledged: its next checkpoint is the one after.
-func Restore(rules []Rule, velocities []Velocity, opts Options, snapshot []byte, now time.Time) (*Tracker, error) {
+func Restore(rules []TrackedLimit, velocities []TrackedVelocity, opts Options, snapshot []byte, now time.Time) (*Tracker, error) {
 	s, err := decode(snapshot)
 	if err != nil {
 		return nil, err
 	}
-	t, err := New(rules, velocities, opts)
+	t, err := NewTracker(rules, velocities, opts)
 	if err != nil {
 		return nil, err
 	}

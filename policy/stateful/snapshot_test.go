@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"bytes"
@@ -10,20 +10,20 @@ import (
 )
 
 // sampleRules are the rules of sampleTracker.
-func sampleRules() ([]Rule, []Velocity) {
+func sampleRules() ([]TrackedLimit, []TrackedVelocity) {
 	toA := rule("to-a", "hot", time.Hour, 30)
 	toA.Destination = ptr(destA)
 	usdcDay := rule("usdc-day", "hot", 24*time.Hour, 5000)
 	usdcDay.Asset = usdc
-	return []Rule{
+	return []TrackedLimit{
 			rule("day", "hot", 24*time.Hour, 100),
 			rule("hour", "hot", time.Hour, 50),
 			toA,
 			usdcDay,
 			rule("cold", "cold", 24*time.Hour, 1000),
-		}, []Velocity{
-			{ID: "v-hot", Key: "hot", Window: 10 * time.Minute, MaxTransactions: 100},
-			{ID: "v-cold", Key: "cold", Window: time.Hour, MaxTransactions: 100},
+		}, []TrackedVelocity{
+			{ID: vid("hot", "v-hot"), Key: "hot", Window: 10 * time.Minute, MaxTransactions: 100},
+			{ID: vid("cold", "v-cold"), Key: "cold", Window: time.Hour, MaxTransactions: 100},
 		}
 }
 
@@ -138,7 +138,7 @@ func strictStructCases() []strictCase {
 		{"empty key", func(s *snapshot) { s.tracks[0].id.key = "" }, "empty key"},
 		{"zero window", func(s *snapshot) { s.tracks[0].id.window = 0 }, "window of 0"},
 		{"negative window", func(s *snapshot) { s.tracks[0].id.window = -1 }, "window of -1"},
-		{"window too long", func(s *snapshot) { s.tracks[0].id.window = int64(MaxWindow) + 1 }, "window of"},
+		{"window too long", func(s *snapshot) { s.tracks[0].id.window = int64(MaxTrackedWindow) + 1 }, "window of"},
 		{"zero width", func(s *snapshot) { s.tracks[0].width = 0 }, "width of 0"},
 		{"width over window", func(s *snapshot) { s.tracks[0].width = s.tracks[0].id.window + 1 }, "width"},
 		{"tracks out of order", func(s *snapshot) { s.tracks[0], s.tracks[1] = s.tracks[1], s.tracks[0] }, "out of order"},
@@ -331,28 +331,28 @@ func TestRestoreTime(t *testing.T) {
 // TestRestorePolicyChange: usage is kept by scope and window, not by rule
 // ID, so it survives the rules changing between snapshot and restore.
 func TestRestorePolicyChange(t *testing.T) {
-	base := []Rule{rule("day", "hot", 24*time.Hour, 100)}
-	withDest := func(r Rule, d [20]byte) Rule { r.Destination = ptr(d); return r }
-	withAsset := func(r Rule, a [20]byte) Rule { r.Asset = a; return r }
+	base := []TrackedLimit{rule("day", "hot", 24*time.Hour, 100)}
+	withDest := func(r TrackedLimit, d [20]byte) TrackedLimit { r.Destination = ptr(d); return r }
+	withAsset := func(r TrackedLimit, a [20]byte) TrackedLimit { r.Asset = a; return r }
 	// 60 to A at t0, 20 to B at t0+12h; restore at t0+12h.
 	restoreAt := t0.Add(12 * time.Hour)
 	tests := []struct {
 		name  string
-		rules []Rule
+		rules []TrackedLimit
 		at    time.Duration // after restoreAt
 		want  map[string]int64
 	}{
 		{"same rules", base, 0, map[string]int64{"day": 80}},
-		{"renamed", []Rule{rule("daily", "hot", 24*time.Hour, 100)}, 0, map[string]int64{"daily": 80}},
-		{"new max", []Rule{rule("day", "hot", 24*time.Hour, 50)}, 0, map[string]int64{"day": 80}},
-		{"longer window keeps what the shorter kept", []Rule{rule("week", "hot", 7*24*time.Hour, 100)}, 0, map[string]int64{"week": 80}},
-		{"longer window, after the old one", []Rule{rule("week", "hot", 7*24*time.Hour, 100)}, 13 * time.Hour, map[string]int64{"week": 80}},
-		{"shorter window", []Rule{rule("hour", "hot", time.Hour, 100)}, 0, map[string]int64{"hour": 20}},
-		{"shorter window, at its end", []Rule{rule("hour", "hot", time.Hour, 100)}, time.Hour, map[string]int64{"hour": 20}},
-		{"shorter window, a bucket later", []Rule{rule("hour", "hot", time.Hour, 100)}, time.Hour + time.Hour/64, map[string]int64{"hour": 0}},
-		{"both windows", []Rule{rule("hour", "hot", time.Hour, 100), rule("day", "hot", 24*time.Hour, 100)}, 0, map[string]int64{"hour": 20, "day": 80}},
-		{"new destination rule starts empty", []Rule{base[0], withDest(rule("to-a", "hot", 24*time.Hour, 100), destA)}, 0, map[string]int64{"day": 80, "to-a": 0}},
-		{"new asset rule starts empty", []Rule{withAsset(rule("usdc", "hot", 24*time.Hour, 100), usdc)}, 0, map[string]int64{"usdc": 0}},
+		{"renamed", []TrackedLimit{rule("daily", "hot", 24*time.Hour, 100)}, 0, map[string]int64{"daily": 80}},
+		{"new max", []TrackedLimit{rule("day", "hot", 24*time.Hour, 50)}, 0, map[string]int64{"day": 80}},
+		{"longer window keeps what the shorter kept", []TrackedLimit{rule("week", "hot", 7*24*time.Hour, 100)}, 0, map[string]int64{"week": 80}},
+		{"longer window, after the old one", []TrackedLimit{rule("week", "hot", 7*24*time.Hour, 100)}, 13 * time.Hour, map[string]int64{"week": 80}},
+		{"shorter window", []TrackedLimit{rule("hour", "hot", time.Hour, 100)}, 0, map[string]int64{"hour": 20}},
+		{"shorter window, at its end", []TrackedLimit{rule("hour", "hot", time.Hour, 100)}, time.Hour, map[string]int64{"hour": 20}},
+		{"shorter window, a bucket later", []TrackedLimit{rule("hour", "hot", time.Hour, 100)}, time.Hour + time.Hour/64, map[string]int64{"hour": 0}},
+		{"both windows", []TrackedLimit{rule("hour", "hot", time.Hour, 100), rule("day", "hot", 24*time.Hour, 100)}, 0, map[string]int64{"hour": 20, "day": 80}},
+		{"new destination rule starts empty", []TrackedLimit{base[0], withDest(rule("to-a", "hot", 24*time.Hour, 100), destA)}, 0, map[string]int64{"day": 80, "to-a": 0}},
+		{"new asset rule starts empty", []TrackedLimit{withAsset(rule("usdc", "hot", 24*time.Hour, 100), usdc)}, 0, map[string]int64{"usdc": 0}},
 		{"removed rule", nil, 0, map[string]int64{}},
 	}
 	for _, tc := range tests {
@@ -392,7 +392,7 @@ func TestRestoreRebucketing(t *testing.T) {
 		{"odd widths", 7, 13, 5*time.Minute + 7*time.Second, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rules := []Rule{rule("r", "hot", W, 10)}
+			rules := []TrackedLimit{rule("r", "hot", W, 10)}
 			tr := mustNew(t, rules, nil, Options{BucketsPerWindow: tc.from})
 			at := t0.Add(tc.spendAt)
 			spend(t, tr, at, "hot", native(destA, 10))

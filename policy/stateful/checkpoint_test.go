@@ -1,4 +1,4 @@
-package limits
+package stateful
 
 import (
 	"math/big"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestCheckpointAcknowledge(t *testing.T) {
-	rules := []Rule{rule("r", "hot", time.Hour, 1000)}
+	rules := []TrackedLimit{rule("r", "hot", time.Hour, 1000)}
 	tr := mustNew(t, rules, nil, Options{RequireFresh: true, CheckpointEvery: 3})
 	if err := tr.Acknowledge(0); err != nil {
 		t.Fatalf("acknowledging generation 0: %v", err)
@@ -88,7 +88,7 @@ func TestCheckpointAcknowledge(t *testing.T) {
 }
 
 func TestNeedsCheckpoint(t *testing.T) {
-	rules := []Rule{rule("r", "hot", time.Hour, 1000)}
+	rules := []TrackedLimit{rule("r", "hot", time.Hour, 1000)}
 	tr := mustNew(t, rules, nil, Options{CheckpointEvery: 3, CheckpointInterval: 10 * time.Second})
 	steps := []struct {
 		name  string
@@ -150,7 +150,7 @@ func TestReplayBoundFunc(t *testing.T) {
 // the true usage: every amount committed, all within one window.
 type replaySim struct {
 	t     *testing.T
-	rules []Rule
+	rules []TrackedLimit
 	opts  Options
 	tr    *Tracker
 	now   time.Time
@@ -166,7 +166,7 @@ const (
 )
 
 func newReplaySim(t *testing.T, requireFresh bool) *replaySim {
-	s := &replaySim{t: t, rules: []Rule{rule("day", "hot", 24*time.Hour, simMax)},
+	s := &replaySim{t: t, rules: []TrackedLimit{rule("day", "hot", 24*time.Hour, simMax)},
 		opts: Options{RequireFresh: requireFresh, CheckpointEvery: simC, CheckpointInterval: time.Hour}, now: t0, acked: map[uint64][]byte{}}
 	s.tr = mustNew(t, s.rules, nil, s.opts)
 	snap := mustMarshal(t, s.tr)
