@@ -17,7 +17,7 @@ import (
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz (TestDecryptOpenSSL rewrites the openssl-made ones)")
 
 // updateHow is the command that rewrites the committed seeds.
-const updateHow = "go test ./internal/cms -run 'TestSeedCorpus|TestDecryptOpenSSL' -update-corpus"
+const updateHow = "go test ./enclave/cms -run 'TestSeedCorpus|TestDecryptOpenSSL' -update-corpus"
 
 // maxSeedSize keeps the committed corpus small: the table cases above it
 // (the size caps) are tested by the tables only.

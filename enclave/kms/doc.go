@@ -9,7 +9,7 @@
 //   - In the enclave: this package. It makes every TLS connection to KMS
 //     itself, signs every request with SigV4, generates the ephemeral RSA
 //     key of every operation, has the NSM attest it, and opens KMS's
-//     answer (internal/cms). It is linked into the enclave binary.
+//     answer (enclave/cms). It is linked into the enclave binary.
 //   - On the parent instance: vsock-proxy, which carries the TCP bytes of
 //     those TLS connections from a vsock port ([DefaultProxyPort] at CID 3)
 //     to kms.REGION.amazonaws.com:443 (`vsock-proxy 8000

@@ -199,7 +199,7 @@ func (r *recipient) open(op string, plaintext, envelope []byte) ([]byte, error) 
 		return nil, fmt.Errorf("kms: %s: CiphertextForRecipient: %w", op, err)
 	}
 	// The subject key identifier is not checked: AWS does not document how
-	// it derives it (see internal/cms). What binds the envelope to this
+	// it derives it (see enclave/cms). What binds the envelope to this
 	// key is that it decrypts under it.
 	b, err := env.Decrypt(r.key)
 	if err != nil {

@@ -120,9 +120,9 @@
 // (version 2) identified by a 32-byte subjectKeyIdentifier; RSAES-OAEP
 // with explicit SHA-256 and MGF1-SHA-256 parameters; the content
 // encrypted with AES-256-CBC under a fresh key and IV, PKCS #7 padded.
-// internal/cms opens it. The subjectKeyIdentifier is the SHA-256 of the
+// enclave/cms opens it. The subjectKeyIdentifier is the SHA-256 of the
 // document's public_key bytes (the SubjectPublicKeyInfo): AWS does not say
-// what it hashes, and nothing checks it (see internal/cms).
+// what it hashes, and nothing checks it (see enclave/cms).
 //
 // # Policies
 //

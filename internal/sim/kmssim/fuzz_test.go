@@ -30,7 +30,7 @@ import (
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seeds in testdata/fuzz")
 
 // updateHow is the command that rewrites the committed seeds.
-const updateHow = "go test ./internal/kmssim -run TestSeedCorpus -update-corpus"
+const updateHow = "go test ./internal/sim/kmssim -run TestSeedCorpus -update-corpus"
 
 // fuzzTime is the fuzzing server's clock: when the real AWS attestation
 // document of testdata/aws/nitro is valid (its leaf from 14:37:36 to
@@ -200,7 +200,7 @@ var errorCodes = map[string]bool{
 // of the dev identity and checks that it never panics and always answers
 // in the protocol's shape: JSON with an error code it documents and the
 // status that goes with it, never a server error, and with a Recipient
-// never Plaintext beside CiphertextForRecipient, which internal/cms
+// never Plaintext beside CiphertextForRecipient, which enclave/cms
 // parses. The committed corpus is in testdata/fuzz/FuzzHandler.
 func FuzzHandler(f *testing.F) {
 	for _, b := range handlerSeeds(f) {

@@ -180,7 +180,7 @@ func recipientFor(doc []byte) *types.RecipientInfo {
 }
 
 // open opens a CiphertextForRecipient as the enclave does, with
-// internal/cms.
+// enclave/cms.
 func open(t *testing.T, ber []byte) []byte {
 	t.Helper()
 	env, err := cms.Parse(ber)
@@ -336,7 +336,7 @@ func TestListKeysPages(t *testing.T) {
 
 // TestRecipient runs the enclave's sealing and unsealing end to end: a
 // document from the simulated NSM carrying an RSA-2048 key, and the
-// answers opened with internal/cms.
+// answers opened with enclave/cms.
 func TestRecipient(t *testing.T) {
 	for _, condKey := range []string{"kms:RecipientAttestation:ImageSha384", "kms:RecipientAttestation:PCR0"} {
 		t.Run(condKey, func(t *testing.T) {
