@@ -155,7 +155,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		Key:           k.id,
 		Summary:       summary,
 		Decision:      decision,
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -269,7 +269,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		RequestDigest: cmd.Digest[:],
 		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
 		Decision:      "rewrapped",
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -305,7 +305,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now t
 	var what string
 	var line []byte
 	var seq uint64
-	target, owedTargets, err := e.frozen.Unfreeze(body.FreezeSeq, now, func(target string) error {
+	target, owedTargets, err := e.guard.frozen.Unfreeze(body.FreezeSeq, now, func(target string) error {
 		what = describeTarget(target)
 		var err error
 		line, seq, err = v.audit.appendEvent(audit.Record{
@@ -315,7 +315,7 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now t
 			Key:           strings.TrimPrefix(target, stateful.AllKeys),
 			Summary:       fmt.Sprintf("%s unfrozen (the freeze of audit record %d)", what, body.FreezeSeq),
 			Decision:      "unfrozen",
-			PolicyVersion: e.rules.Load().pol.Version(),
+			PolicyVersion: e.guard.inForce().pol.Version(),
 			Approvers:     signers,
 		})
 		return err

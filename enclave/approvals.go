@@ -17,7 +17,6 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -191,8 +190,8 @@ func (a *approvals) dueAt(now time.Time) bool {
 // next tick tries again. Signed and rejected requests, whose records
 // exist, are dropped.
 func (e *Enclave) expire(v *vault, now time.Time) {
-	e.policyMu.RLock() // the records name the policy in force
-	defer e.policyMu.RUnlock()
+	e.guard.mu.RLock() // the records name the policy in force
+	defer e.guard.mu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var due []*pending
@@ -214,7 +213,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 		return due[i].id < due[j].id
 	})
 	blocked := false
-	pv := e.rules.Load().pol.Version()
+	pv := e.guard.inForce().pol.Version()
 	for _, p := range due {
 		if p.status != proto.StatusPending && p.status != api.StatusExpired {
 			e.approvals.drop(p)
@@ -273,7 +272,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
 		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
 	}
-	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
+	if vd := rs.judge(p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
 		res.Release()
 		return nil, refuse(refusal.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
 	}
@@ -295,7 +294,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 	e.approvals.add(p)
 	// A policy change that came into force since this request was decided
 	// did not see it (redecidePending): the next tick decides it again.
-	if e.rules.Load().pol.Hash() != p.policyHash {
+	if e.guard.inForce().pol.Hash() != p.policyHash {
 		e.approvals.owed.Store(true)
 	}
 	return pendingAnswer(p, false), nil
@@ -366,11 +365,12 @@ type verdict struct {
 	policyVersion uint64
 }
 
-// judge decides the held request p under pol, from its compact form, as
+// judge decides the held request p under rs, from its compact form, as
 // a sign request is decided: the allow/deny decision (which names the
 // client and the key, so that a client or key removed refuses it), then
 // whether it needs approval and under which rule.
-func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
+func (rs *ruleset) judge(p *pending) verdict {
+	pol := rs.pol
 	vd := verdict{policyHash: pol.Hash(), policyVersion: pol.Version()}
 	// Decoded as a sign request is (package request, then decide): a held
 	// request decoded when it was held, so this fails only on a bug, and
@@ -387,7 +387,7 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
-		vd.rule, vd.needs = needsApproval(pol, p.key.id, vd.d.decision)
+		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d.decision)
 	}
 	return vd
 }
@@ -403,7 +403,7 @@ func eventFailure(what string, err error) *Refusal {
 
 // redecision is a request held for approvals (p) being decided again:
 // with the vault v, under the ruleset in force rs (the read side of
-// policyMu is held), whose policy's verdict on p is vd, at now. It is what
+// guard.mu is held), whose policy's verdict on p is vd, at now. It is what
 // reconcile, signPending and refusePending share, in place of five
 // positional arguments each.
 type redecision struct {
@@ -491,7 +491,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 	}
-	if fi, frozen := e.frozen.Get(p.key.id); frozen {
+	if fi, frozen := e.guard.frozen.Get(p.key.id); frozen {
 		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
 		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.Record(), p.summary)
 		line, seq, err := v.audit.appendEvent(rec)
@@ -514,7 +514,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := unlimitedGrant(r.rs.pol, p.key.id, vd.d.decision); refused {
+	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d.decision); refused {
 		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
@@ -576,11 +576,11 @@ func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
 func (e *Enclave) redecidePending(v *vault, now time.Time) {
-	// Under the read side of policyMu, as every decision: no policy comes
-	// into force between the judgement and its record (putInForce).
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
-	rs := e.rules.Load()
+	// Under the read side of guard.mu, as every decision: no policy comes
+	// into force between the judgement and its record (guard.putInForce).
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
+	rs := e.guard.inForce()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	var todo []*pending
@@ -597,7 +597,7 @@ func (e *Enclave) redecidePending(v *vault, now time.Time) {
 	})
 	owed := false
 	for _, p := range todo {
-		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}); !done && err != nil {
+		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
 			owed = true
 			if !e.approvals.owedLogged {
 				e.approvals.owedLogged = true
@@ -633,12 +633,12 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 		return nil, refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
 	// The approval is judged, counted and signed under the read side of
-	// policyMu, as a sign request is decided (sign): a policy change that
+	// guard.mu, as a sign request is decided (sign): a policy change that
 	// removes this approver is either in force before the approval is
 	// judged (and it no longer counts) or recorded after its decision's
 	// record; never in between.
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
 	p, ok := e.approvals.m[req.ApprovalID]
@@ -660,8 +660,8 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
 	// Decided again under the policy in force: its rule from now on.
-	rs := e.rules.Load()
-	r := &redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}
+	rs := e.guard.inForce()
+	r := &redecision{v: v, rs: rs, p: p, vd: rs.judge(p), now: now}
 	if done, resp, err := e.reconcile(r); done || err != nil {
 		return resp, err
 	}

@@ -84,8 +84,8 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 // tried again at the next tick. The common case (nothing owed, nothing
 // due) costs two atomic loads and the governance lock.
 func (e *Enclave) tick(v *vault, now time.Time) {
-	if e.frozen.Owed() {
-		e.recordFreezes(v, now)
+	if e.guard.frozen.Owed() {
+		e.guard.recordFreezes(v.audit, now)
 	}
 	if e.approvals.dueAt(now) {
 		e.expire(v, now)

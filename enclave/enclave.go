@@ -137,26 +137,18 @@ type Enclave struct {
 
 	// v is nil while the enclave is locked.
 	v atomic.Pointer[vault]
-	// rules is the policy in force and its limit state.
-	rules atomic.Pointer[ruleset]
-	// policyMu makes each decision atomic against a policy change: a sign
-	// request holds it for reading from loading the rules until its record
-	// is appended (sign, admit), an approval, a re-decision of the held
-	// requests and their expiry likewise; putInForce holds it for writing
-	// while it appends a policy change's record and puts the policy in
-	// force. Lock order: cp.mu, gov.mu, policyMu, approvals.mu, frozen.mu,
-	// the audit log's, the tracker's; gov.spent's lock is taken after
-	// gov.mu and cp.mu, and nothing is locked inside it.
-	policyMu  sync.RWMutex
-	frozen    stateful.Freezes
+	// guard is the rules in force: the policy, its limit state, the
+	// freezes, and the lock that makes each decision atomic against a
+	// policy change (guard.go). Lock order: cp.mu, gov.mu, guard.mu,
+	// approvals.mu, guard.frozen's, the audit log's, the tracker's;
+	// gov.spent's lock is taken after gov.mu and cp.mu, and nothing is
+	// locked inside it.
+	guard     guard
 	approvals approvals
 	// gov is the governance: the policy changes waiting for their time
 	// lock, the version floor, the admin commands carried out.
-	gov governance
-	// requireCheckpoint, when > 0, is how many transactions may be signed
-	// beyond the newest checkpoint the host acknowledged storing.
-	requireCheckpoint int
-	unsealMu          sync.Mutex // one unseal, or key change, at a time
+	gov      governance
+	unsealMu sync.Mutex // one unseal, or key change, at a time
 
 	cp checkpoints // the sealed checkpoints (checkpoint.go)
 }
@@ -180,18 +172,17 @@ func New(cfg Config) (*Enclave, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if g.Limits != nil && g.KMS != nil { // an ephemeral enclave has no checkpoints
-		e.requireCheckpoint = g.Limits.MaxUnacknowledged
-	}
-	rs, err := e.newRuleset(pol, nil, e.now())
-	if err != nil {
-		return nil, err
-	}
-	e.rules.Store(rs)
-	e.gov.init(g.TimeLock())
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	requireCheckpoint := 0
+	if g.Limits != nil && g.KMS != nil { // an ephemeral enclave has no checkpoints
+		requireCheckpoint = g.Limits.MaxUnacknowledged
+	}
+	if err := e.guard.init(pol, requireCheckpoint, e.log, e.now()); err != nil {
+		return nil, err
+	}
+	e.gov.init(g.TimeLock())
 	max := cfg.MaxReplayEntries
 	if max <= 0 {
 		max = DefaultMaxReplayEntries
@@ -400,7 +391,7 @@ func (e *Enclave) health(c *call) *proto.HealthResponse {
 	resp := &proto.HealthResponse{
 		Version:       Version,
 		StartedUnixMS: e.started.UnixMilli(),
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		UptimeMS:      c.now.Sub(e.started).Milliseconds(),
 		State:         e.stateOf(c.v),
 		Run:           e.run,

@@ -222,19 +222,16 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 			st.notes = append(st.notes, note)
 		}
 		if len(cp.Limits) > 0 {
-			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, now)
-			if err != nil {
+			if err := e.guard.restoreLimits(cp.Limits, now); err != nil {
 				st.notes = append(st.notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
 				st.mismatch = true
-			} else {
-				e.rules.Store(rs)
 			}
 		}
 		if err := e.gov.spent.restore(cp.Spent, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
-		e.frozen.Set(cp.Frozen)
+		e.guard.frozen.Set(cp.Frozen)
 		if len(cp.Frozen) > 0 {
 			st.notes = append(st.notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
 		}
@@ -246,7 +243,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		st.mismatch = true
 	}
 	if e.keyService != nil { // an ephemeral enclave has no checkpoints to count from
-		v.audit.unacknowledged = func() uint64 { return e.rules.Load().tracker.Unacknowledged() }
+		v.audit.unacknowledged = func() uint64 { return e.guard.inForce().tracker.Unacknowledged() }
 	}
 	line, err := e.boot(v, st, now)
 	if err != nil {
@@ -254,7 +251,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		return nil, err
 	}
 	if len(rollbacks) > 0 {
-		e.freezeForRollbacks(v, rollbacks)
+		e.freezeForRollbacks(v, rollbacks, now)
 	}
 	e.v.Store(v)
 	return line, nil
@@ -336,7 +333,7 @@ func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 		Summary:       sum,
 		Decision:      decision,
 		Rule:          rule,
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 	})
 	if err != nil {
 		return nil, refuse(refusal.CodeUnavailable, "%v", err)
