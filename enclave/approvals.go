@@ -189,7 +189,7 @@ func (a *approvals) dueAt(now time.Time) bool {
 // appended. While it cannot be, the request stays, marked expired, and the
 // next tick tries again. Signed and rejected requests, whose records
 // exist, are dropped.
-func (e *Enclave) expire(v *vault, now time.Time) {
+func (e *Enclave) expire(al *auditLog, now time.Time) {
 	e.guard.mu.RLock() // the records name the policy in force
 	defer e.guard.mu.RUnlock()
 	e.approvals.mu.Lock()
@@ -223,7 +223,7 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 		p.status = api.StatusExpired // unusable from now on, recorded or not
 		if !blocked {
 			sum := fmt.Sprintf("approval %s expired at %s with %d of %d approvals: %s", p.id, msTime(p.expires.UnixMilli()), len(p.approved), p.rule.Quorum, p.summary)
-			_, _, err := v.audit.appendEvent(audit.Record{
+			_, _, err := al.appendEvent(audit.Record{
 				TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest,
 				Client: p.client.String(), Key: p.key.id, Summary: sum,
 				Decision: api.StatusExpired, Rule: refusal.RuleApprovals, PolicyVersion: pv, Approvers: approverNames(p.approved),
@@ -402,12 +402,12 @@ func eventFailure(what string, err error) *Refusal {
 }
 
 // redecision is a request held for approvals (p) being decided again:
-// with the vault v, under the ruleset in force rs (the read side of
+// with the audit log al, under the ruleset in force rs (the read side of
 // guard.mu is held), whose policy's verdict on p is vd, at now. It is what
 // reconcile, signPending and refusePending share, in place of five
 // positional arguments each.
 type redecision struct {
-	v   *vault
+	al  *auditLog
 	rs  *ruleset
 	p   *pending
 	vd  verdict
@@ -431,7 +431,7 @@ type redecision struct {
 // signature cannot be decided now: nothing changed, and the request is
 // decided again at the next approval or tick.
 func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err error) {
-	v, p, vd, now := r.v, r.p, r.vd, r.now
+	al, p, vd, now := r.al, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: refusal.RuleApprovals,
@@ -439,7 +439,7 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 	if vd.refused {
 		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, vd.refusedBy, approverNames(p.approved)
 		rec.Summary = fmt.Sprintf("approval %s: policy version %d refuses it now (%s); its approvals no longer count: %s", p.id, vd.policyVersion, vd.refusedBy, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s under policy version %d", p.id, vd.policyVersion), err)
 		}
@@ -472,7 +472,7 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 	rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(kept)
 	rec.Summary = fmt.Sprintf("approval %s: policy version %d requires %d of %v (was %d of %v)%s; %d of %d approved: %s",
 		p.id, vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), p.rule.Quorum, ruleNames(p.rule), droppedNote, len(kept), vd.rule.Quorum, p.summary)
-	line, seq, err := v.audit.appendEvent(rec)
+	line, seq, err := al.appendEvent(rec)
 	if err != nil {
 		return false, nil, eventFailure(fmt.Sprintf("the new approval rule of approval %s under policy version %d", p.id, vd.policyVersion), err)
 	}
@@ -486,7 +486,7 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 // is decided while the host cannot persist (not done, err: nothing
 // changed). Its results are reconcile's.
 func (e *Enclave) signPending(r *redecision, approved []approverSig, why string) (done bool, resp proto.Message, err error) {
-	v, p, vd, now := r.v, r.p, r.vd, r.now
+	al, p, vd, now := r.al, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
@@ -494,7 +494,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	if fi, frozen := e.guard.frozen.Get(p.key.id); frozen {
 		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
 		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.Record(), p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
 		}
@@ -505,7 +505,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	}
 	// The signature is a decision like a sign request's: not while the
 	// host cannot persist or has stopped acknowledging.
-	if err := v.audit.canDecide(); err != nil {
+	if err := al.canDecide(); err != nil {
 		return false, nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 	}
 	// What it spends must fit the rolling limits in force now, counted
@@ -536,7 +536,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// The signature's record is a decision record (signDecided): without
 	// room for it nothing is signed and nothing changes here (the renewed
 	// reservation is kept while the request waits).
-	sr, err := e.signDecided(v, p.key, vd.d, rec)
+	sr, err := signDecided(al, p.key, vd.d, rec)
 	if err != nil {
 		return false, nil, err
 	}
@@ -552,7 +552,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 // else changes (not done, err), and the request is decided again later.
 func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why string) (done bool, resp proto.Message, err error) {
 	p, vd := r.p, r.vd
-	line, seq, err := r.v.audit.appendEvent(audit.Record{
+	line, seq, err := r.al.appendEvent(audit.Record{
 		TimeMS: r.now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 		Decision: audit.DecisionRefused, Rule: rule,
@@ -575,7 +575,7 @@ func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why
 // does not persist, keeps waiting and is decided again at the next tick
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
-func (e *Enclave) redecidePending(v *vault, now time.Time) {
+func (e *Enclave) redecidePending(al *auditLog, now time.Time) {
 	// Under the read side of guard.mu, as every decision: no policy comes
 	// into force between the judgement and its record (guard.putInForce).
 	e.guard.mu.RLock()
@@ -597,7 +597,7 @@ func (e *Enclave) redecidePending(v *vault, now time.Time) {
 	})
 	owed := false
 	for _, p := range todo {
-		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
+		if done, _, err := e.reconcile(&redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
 			owed = true
 			if !e.approvals.owedLogged {
 				e.approvals.owedLogged = true
@@ -623,7 +623,7 @@ func (e *Enclave) redecidePending(v *vault, now time.Time) {
 // marked AlreadyCounted, so that a replayed approval is harmless. An
 // approver who approved cannot reject afterwards: an approval is not
 // withdrawn (another approver can still reject).
-func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
+func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
 	req, err := api.DecodeApprovalRequest(m.Body)
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -661,7 +661,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	}
 	// Decided again under the policy in force: its rule from now on.
 	rs := e.guard.inForce()
-	r := &redecision{v: v, rs: rs, p: p, vd: rs.judge(p), now: now}
+	r := &redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}
 	if done, resp, err := e.reconcile(r); done || err != nil {
 		return resp, err
 	}
@@ -695,7 +695,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	if req.Decision == api.DecisionReject {
 		rec.Decision, rec.Approvers = audit.DecisionRejected, []string{req.Approver}
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return nil, eventFailure(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err)
 		}
@@ -707,7 +707,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	if len(approved) < p.rule.Quorum {
 		rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(approved)
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(approved), p.rule.Quorum, req.Approver, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return nil, eventFailure(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err)
 		}

@@ -21,7 +21,7 @@ func (e *Enclave) userData(v *vault) userdata.UserData {
 	var head audit.Head
 	var auditKey []byte
 	if v != nil {
-		for _, k := range v.keys {
+		for _, k := range v.keys.list {
 			ks = append(ks, userdata.Key{ID: k.id, Address: k.addr, Path: k.path})
 		}
 		head, auditKey = v.audit.head(), v.audit.key

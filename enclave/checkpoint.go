@@ -310,7 +310,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
 	}
 	floor := e.versionFloor()
-	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: limitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
+	state := cpState{head: head, appended: appended, sealGen: v.keys.sealGenMax, keys: len(v.keys.extra), policy: rs.pol.Hash(), limitsGen: limitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
 	if resp, ok := cp.unchangedLocked(state); ok {
 		return resp, nil
 	}
@@ -321,18 +321,18 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 		AuditHash:     head.Hash,
 		PolicyVersion: rs.pol.Version(),
 		PolicyHash:    rs.pol.Hash(),
-		Keys:          v.extra,
+		Keys:          v.keys.extra,
 		Limits:        snap,
 		Frozen:        frozen,
 		Policy:        rs.pol.Canonical(),
 		Pending:       pend,
 		AppendedSeq:   appended.Seq,
 		AppendedHash:  appended.Hash,
-		SealGen:       v.sealGenMax,
+		SealGen:       v.keys.sealGenMax,
 		PolicyFloor:   floor,
 		Spent:         spent,
 	}
-	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
+	sealed, err := sealCheckpoint(e.rand, v.keys.stateKey, c)
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}

@@ -46,7 +46,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +54,6 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
-	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
@@ -252,10 +250,10 @@ func (e *Enclave) startEphemeral() error {
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
 	// An ephemeral enclave adds no keys later: the master key goes.
-	v.master.Zero()
-	v.master = nil
+	v.keys.master.Zero()
+	v.keys.master = nil
 	if _, err := e.boot(v, bootStatus{}, e.now()); err != nil {
-		v.destroy()
+		v.keys.destroy()
 		return errors.New(message(err))
 	}
 	e.v.Store(v)
@@ -330,7 +328,7 @@ var routes = map[proto.Type]route{
 		return e.health(c), nil
 	})},
 	proto.TypeKeysRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, _ *proto.KeysRequest) (proto.Message, error) {
-		return e.keysInfo(c.v), nil
+		return keysInfo(c.v.keys), nil
 	})},
 	proto.TypeSignRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.SignRequest) (proto.Message, error) {
 		return e.sign(c.v, m, c.now)
@@ -339,7 +337,7 @@ var routes = map[proto.Type]route{
 		return e.attest(c.ctx, c.v, m)
 	})},
 	proto.TypeAuditRequest: {tick: tickAfter, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.AuditRequest) (proto.Message, error) {
-		return e.auditRequest(c.ctx, c.v, m)
+		return e.auditRequest(c.ctx, c.v.audit, m)
 	})},
 	proto.TypeCredentialsRequest: {tick: tickNever, fn: handler(func(e *Enclave, _ *call, m *proto.CredentialsRequest) (proto.Message, error) {
 		return e.credentials(m)
@@ -354,7 +352,7 @@ var routes = map[proto.Type]route{
 		return e.adminCommand(c.ctx, m, c.now)
 	})},
 	proto.TypeApprovalRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalRequest) (proto.Message, error) {
-		return e.approval(c.v, m, c.now)
+		return e.approval(c.v.audit, m, c.now)
 	})},
 	proto.TypePolicyRequest: {tick: tickBefore, fn: handler(func(e *Enclave, _ *call, _ *proto.PolicyRequest) (proto.Message, error) {
 		return e.policyInfo(), nil
@@ -377,11 +375,11 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message,
 		return nil, errLocked()
 	}
 	if r.tick == tickBefore && c.v != nil {
-		e.tick(c.v, c.now)
+		e.tick(c.v.audit, c.now)
 	}
 	resp, err := r.fn(e, c, req)
 	if r.tick == tickAfter && err == nil && c.v != nil {
-		e.tick(c.v, c.now)
+		e.tick(c.v.audit, c.now)
 	}
 	return resp, err
 }
@@ -397,37 +395,20 @@ func (e *Enclave) health(c *call) *proto.HealthResponse {
 		Run:           e.run,
 	}
 	if c.v != nil {
-		resp.Keys = uint32(len(c.v.keys))
+		resp.Keys = uint32(len(c.v.keys.list))
 		resp.AuditSeq = c.v.audit.head().Seq
 		resp.AuditFailing = c.v.audit.hostFailing()
 	}
 	return resp
 }
 
-// keysInfo lists the keys of v.
-func (e *Enclave) keysInfo(v *vault) *proto.KeysResponse {
-	resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
-	for _, k := range v.keys {
+// keysInfo lists the keys of kr.
+func keysInfo(kr *keyring) *proto.KeysResponse {
+	resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(kr.list))}
+	for _, k := range kr.list {
 		resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
 	}
 	return resp
-}
-
-func (v *vault) lookupKey(s string) (*signingKey, error) {
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		a, err := ethtx.ParseAddress(s)
-		if err != nil {
-			return nil, refuse(refusal.CodeBadRequest, "key: %v", err)
-		}
-		if k, ok := v.byAddr[a]; ok {
-			return k, nil
-		}
-		return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
-	}
-	if k, ok := v.byID[s]; ok {
-		return k, nil
-	}
-	return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with id %q", s)
 }
 
 // maxInFlightPerConn bounds the requests the enclave works on at once per
@@ -478,14 +459,14 @@ func isControl(m proto.Message) bool {
 
 // auditRequest answers the host's audit poll: acknowledgements, its report,
 // rotation and the records it fetches.
-func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) (proto.Message, error) {
-	before := v.audit.hostFailing()
+func (e *Enclave) auditRequest(ctx context.Context, al *auditLog, m *proto.AuditRequest) (proto.Message, error) {
+	before := al.hostFailing()
 	if len(m.Run) != 0 && !bytes.Equal(m.Run, e.run) {
 		// Meant for an earlier run of the enclave: its acknowledgement
 		// names records of another chain. Answer the state only.
 		m = &proto.AuditRequest{Failing: m.Failing}
 	}
-	resp, err := v.audit.handle(ctx, m)
+	resp, err := al.handle(ctx, m)
 	if err != nil {
 		e.log.Warn("audit acknowledgement refused", "err", message(err))
 		return nil, err

@@ -100,7 +100,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, n
 		return nil, refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
 	}
 	for _, id := range pol.KeyIDs() {
-		if _, ok := v.byID[id]; !ok {
+		if _, ok := v.keys.byID[id]; !ok {
 			return nil, refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
@@ -127,7 +127,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, n
 			}
 			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		e.redecidePending(v, now)
+		e.redecidePending(v.audit, now)
 		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
@@ -175,7 +175,7 @@ func listOr(l []string, none string) string {
 }
 
 // policyCancel cancels a pending change: one admin suffices.
-func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
+func (e *Enclave) policyCancel(al *auditLog, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -186,7 +186,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, n
 		if p.pol.Version() != body.Version || p.pol.Hash() != body.Hash {
 			continue
 		}
-		line, seq, aerr := v.audit.appendEvent(audit.Record{
+		line, seq, aerr := al.appendEvent(audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
 			Decision: "cancelled", PolicyVersion: e.guard.inForce().pol.Version(), Approvers: signers,
@@ -209,7 +209,7 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, n
 // and is tried again at the next tick. A change overtaken by a higher
 // version in force, or whose limits cannot be carried over, is dropped,
 // also only with its record.
-func (e *Enclave) applyDue(v *vault, now time.Time) {
+func (e *Enclave) applyDue(al *auditLog, now time.Time) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
@@ -230,9 +230,9 @@ func (e *Enclave) applyDue(v *vault, now time.Time) {
 		}
 		var err error
 		if next != nil {
-			_, _, err = e.guard.putInForce(v.audit, rec, next, now)
+			_, _, err = e.guard.putInForce(al, rec, next, now)
 		} else {
-			_, _, err = v.audit.appendEvent(rec)
+			_, _, err = al.appendEvent(rec)
 		}
 		if err != nil {
 			// Not recorded, not applied: tried again at the next tick.
@@ -247,7 +247,7 @@ func (e *Enclave) applyDue(v *vault, now time.Time) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		e.redecidePending(v, now)
+		e.redecidePending(al, now)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
 }

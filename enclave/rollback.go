@@ -157,14 +157,14 @@ func (a *auditLog) noteCheckpoint(gen uint64) {
 
 // freezeForRollbacks freezes every key after rollbacks detected at start,
 // recorded, at now, after the boot record that names them.
-func (e *Enclave) freezeForRollbacks(v *vault, found []rollback, now time.Time) {
+func (e *Enclave) freezeForRollbacks(al *auditLog, found []rollback, now time.Time) {
 	rules := make([]string, len(found))
 	evidence := make([]string, len(found))
 	for i, r := range found {
 		rules[i], evidence[i] = r.rule, r.evidence
 	}
-	boot := v.audit.head().Seq
-	e.guard.freeze(v.audit, e.guard.inForce(), stateful.AllKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot), now)
+	boot := al.head().Seq
+	e.guard.freeze(al, e.guard.inForce(), stateful.AllKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot), now)
 	e.log.Warn("rollback detected at start: every key is frozen until an admin quorum unfreezes it",
 		"rules", rules, "evidence", evidence, "boot_seq", boot)
 }

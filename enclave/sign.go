@@ -65,7 +65,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 	if resp, err := e.admit(s); resp != nil || err != nil {
 		return resp, err
 	}
-	resp, err := e.signDecided(v, s.c.key, s.d, s.rec)
+	resp, err := signDecided(v.audit, s.c.key, s.d, s.rec)
 	if err != nil {
 		s.res.Release()
 		return nil, err
@@ -85,7 +85,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 // (recorded and counted, or not decided). The wait for the signature's
 // acknowledgement happens after the lock is released.
 func (e *Enclave) admit(s *signing) (proto.Message, error) {
-	c, req, err := e.authenticate(s.v, s.rs.pol, s.m, s.now)
+	c, req, err := e.authenticate(s.v.keys, s.rs.pol, s.m, s.now)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +172,8 @@ func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) err
 // the record as persisted (Enclave.release): no persisted record, no
 // signature. A reservation committed for a signature that is then withheld
 // stays committed: the record says signed, and limits err on the safe side.
-func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
-	line, seq, err := v.audit.append(rec)
+func signDecided(al *auditLog, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
+	line, seq, err := al.append(rec)
 	if err != nil {
 		return nil, appendRefusal(err)
 	}
@@ -189,7 +189,7 @@ func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Rec
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
+func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -221,7 +221,7 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	case replayFull:
 		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
-	key, err := v.lookupKey(req.Key)
+	key, err := kr.lookupKey(req.Key)
 	if err != nil {
 		return nil, nil, err
 	}

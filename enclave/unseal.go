@@ -118,8 +118,8 @@ func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest, now time.T
 		return nil, err
 	}
 	v := e.v.Load()
-	e.log.Info("unsealed", "keys", len(v.keys), "sealing_generation", ss.gen, "audit_head", v.audit.head().Seq)
-	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys)), AuditRecord: line}, nil
+	e.log.Info("unsealed", "keys", len(v.keys.list), "sealing_generation", ss.gen, "audit_head", v.audit.head().Seq)
+	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys.list)), AuditRecord: line}, nil
 }
 
 // createSeed draws a new seed from the NSM and seals it under a new KMS
@@ -198,8 +198,8 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
-	v.sealKeyID, v.sealGen, v.sealGenMax = keyID, gen, gen
-	v.seed = bytes.Clone(seed)
+	v.keys.sealKeyID, v.keys.sealGen, v.keys.sealGenMax = keyID, gen, gen
+	v.keys.seed = bytes.Clone(seed)
 	// The newest checkpoint generation known to be stored: the one handed
 	// back, or a newer one the host's log names. Records carry it on, and
 	// new checkpoints are numbered after it, so that a replay is told again
@@ -207,7 +207,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	var stored uint64
 	if cp != nil {
 		stored = cp.Generation
-		v.sealGenMax = max(gen, cp.SealGen)
+		v.keys.sealGenMax = max(gen, cp.SealGen)
 	}
 	if hostRec != nil {
 		stored = max(stored, hostRec.Checkpoint)
@@ -247,11 +247,11 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	}
 	line, err := e.boot(v, st, now)
 	if err != nil {
-		v.destroy()
+		v.keys.destroy()
 		return nil, err
 	}
 	if len(rollbacks) > 0 {
-		e.freezeForRollbacks(v, rollbacks, now)
+		e.freezeForRollbacks(v.audit, rollbacks, now)
 	}
 	e.v.Store(v)
 	return line, nil
@@ -315,8 +315,8 @@ func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 	}
 	sum := fmt.Sprintf("nitrosign enclave %s started (%s); %d keys (hash %x); policy version %d (hash %x)",
 		Version, e.stateOf(v), ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash)
-	if v.sealKeyID != "" {
-		sum += fmt.Sprintf("; sealed seed of sealing generation %d under KMS key %s", v.sealGen, v.sealKeyID)
+	if v.keys.sealKeyID != "" {
+		sum += fmt.Sprintf("; sealed seed of sealing generation %d under KMS key %s", v.keys.sealGen, v.keys.sealKeyID)
 	}
 	for _, n := range st.notes {
 		sum += "; " + n
