@@ -95,6 +95,15 @@ type clientUse struct {
 	count, bytes int
 }
 
+// approvals is the state of the requests held for approvals: the requests
+// (m), their quotas, their expiry schedule (next) and whether one is owed
+// a decision under the policy in force (owed). Its lock, mu, guards all of
+// it and every held request's fields; it is taken after the guard's
+// (Enclave.guard.mu), since a held request is decided under the rules in
+// force. The Enclave's methods that decide held requests (hold, approval,
+// expire, redecidePending, reconcile) only orchestrate: they hold the
+// guard's read side and mu, judge under the ruleset in force, append each
+// record, and change a request only once its record is appended.
 type approvals struct {
 	mu sync.Mutex
 	m  map[string]*pending
@@ -182,6 +191,90 @@ func (a *approvals) dueAt(now time.Time) bool {
 	return n != 0 && now.UnixMilli() >= n
 }
 
+// dueLocked returns the requests held that are past their expiry at now,
+// in order of expiry (mu held).
+func (a *approvals) dueLocked(now time.Time) []*pending {
+	var due []*pending
+	for _, p := range a.m {
+		if !now.Before(p.expires) {
+			due = append(due, p)
+		}
+	}
+	sortByExpiry(due)
+	return due
+}
+
+// rescheduleLocked sets next, the earliest expiry, from the requests
+// still held (mu held).
+func (a *approvals) rescheduleLocked() {
+	var next int64
+	for _, p := range a.m {
+		if ms := p.expires.UnixMilli(); next == 0 || ms < next {
+			next = ms
+		}
+	}
+	a.next.Store(next)
+}
+
+// waitingLocked returns the requests still waiting for approvals at now
+// that were last decided under another policy than that of hash, in order
+// of expiry (mu held).
+func (a *approvals) waitingLocked(now time.Time, hash [32]byte) []*pending {
+	var todo []*pending
+	for _, p := range a.m {
+		if p.status == proto.StatusPending && now.Before(p.expires) && p.policyHash != hash {
+			todo = append(todo, p)
+		}
+	}
+	sortByExpiry(todo)
+	return todo
+}
+
+// sortByExpiry orders ps by expiry, then id, so that their records are in
+// that order too.
+func sortByExpiry(ps []*pending) {
+	sort.Slice(ps, func(i, j int) bool {
+		if !ps[i].expires.Equal(ps[j].expires) {
+			return ps[i].expires.Before(ps[j].expires)
+		}
+		return ps[i].id < ps[j].id
+	})
+}
+
+// isOwed reports whether a request waiting may not have been decided
+// under the policy in force: tick's cheap test.
+func (a *approvals) isOwed() bool { return a.owed.Load() }
+
+// markOwedLocked notes that a request waiting may not have been decided
+// under the policy in force (mu held).
+func (a *approvals) markOwedLocked() { a.owed.Store(true) }
+
+// settleOwedLocked records the outcome of deciding the requests waiting
+// again: owed when one could not be (mu held).
+func (a *approvals) settleOwedLocked(owed bool) {
+	if !owed {
+		a.owedLogged = false
+	}
+	a.owed.Store(owed)
+}
+
+// firstOwedLocked reports whether a request owed a decision is to be
+// logged: once, until the requests waiting are all decided again (mu
+// held).
+func (a *approvals) firstOwedLocked() bool {
+	if a.owedLogged {
+		return false
+	}
+	a.owedLogged = true
+	return true
+}
+
+// getLocked returns the request held under id (mu held).
+func (a *approvals) getLocked(id string) (*pending, bool) {
+	p, ok := a.m[id]
+	return p, ok
+}
+
 // expire ends the requests past their expiry (tick calls it). A request
 // still waiting for approvals becomes unusable at once (past its expiry
 // nobody can approve it), and is expired with its record: its limit
@@ -192,31 +285,14 @@ func (a *approvals) dueAt(now time.Time) bool {
 func (e *Enclave) expire(al *auditLog, now time.Time) {
 	e.guard.mu.RLock() // the records name the policy in force
 	defer e.guard.mu.RUnlock()
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	var due []*pending
-	var next int64
-	for _, p := range e.approvals.m {
-		if now.Before(p.expires) {
-			if ms := p.expires.UnixMilli(); next == 0 || ms < next {
-				next = ms
-			}
-			continue
-		}
-		due = append(due, p)
-	}
-	// In order of expiry, so that the records are too.
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].expires.Equal(due[j].expires) {
-			return due[i].expires.Before(due[j].expires)
-		}
-		return due[i].id < due[j].id
-	})
+	a := &e.approvals
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	blocked := false
 	pv := e.guard.inForce().pol.Version()
-	for _, p := range due {
+	for _, p := range a.dueLocked(now) { // in order of expiry, so that the records are too
 		if p.status != proto.StatusPending && p.status != api.StatusExpired {
-			e.approvals.drop(p)
+			a.drop(p)
 			continue
 		}
 		first := p.status == proto.StatusPending
@@ -230,7 +306,7 @@ func (e *Enclave) expire(al *auditLog, now time.Time) {
 			})
 			if err == nil {
 				p.res.Release()
-				e.approvals.drop(p)
+				a.drop(p)
 				continue
 			}
 			blocked = true
@@ -238,11 +314,8 @@ func (e *Enclave) expire(al *auditLog, now time.Time) {
 		if first {
 			e.log.Error("approval request expired; its audit record is owed until the host persists the backlog", "approval", p.id)
 		}
-		if ms := p.expires.UnixMilli(); next == 0 || ms < next {
-			next = ms
-		}
 	}
-	e.approvals.next.Store(next)
+	a.rescheduleLocked()
 }
 
 // hold makes a request pending: it records it and answers 202's message.
@@ -295,7 +368,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 	// A policy change that came into force since this request was decided
 	// did not see it (redecidePending): the next tick decides it again.
 	if e.guard.inForce().pol.Hash() != p.policyHash {
-		e.approvals.owed.Store(true)
+		e.approvals.markOwedLocked()
 	}
 	return pendingAnswer(p, false), nil
 }
@@ -581,34 +654,19 @@ func (e *Enclave) redecidePending(al *auditLog, now time.Time) {
 	e.guard.mu.RLock()
 	defer e.guard.mu.RUnlock()
 	rs := e.guard.inForce()
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	var todo []*pending
-	for _, p := range e.approvals.m {
-		if p.status == proto.StatusPending && now.Before(p.expires) && p.policyHash != rs.pol.Hash() {
-			todo = append(todo, p)
-		}
-	}
-	sort.Slice(todo, func(i, j int) bool {
-		if !todo[i].expires.Equal(todo[j].expires) {
-			return todo[i].expires.Before(todo[j].expires)
-		}
-		return todo[i].id < todo[j].id
-	})
+	a := &e.approvals
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	owed := false
-	for _, p := range todo {
+	for _, p := range a.waitingLocked(now, rs.pol.Hash()) {
 		if done, _, err := e.reconcile(&redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
 			owed = true
-			if !e.approvals.owedLogged {
-				e.approvals.owedLogged = true
+			if a.firstOwedLocked() {
 				e.log.Error("a request waiting for approvals cannot be decided under the policy in force yet; it keeps waiting and is decided at the next approval or settle", "approval", p.id, "version", rs.pol.Version())
 			}
 		}
 	}
-	if !owed {
-		e.approvals.owedLogged = false
-	}
-	e.approvals.owed.Store(owed)
+	a.settleOwedLocked(owed)
 }
 
 // approval takes an approver's decision on a pending request. The request
@@ -641,7 +699,7 @@ func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time
 	defer e.guard.mu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
-	p, ok := e.approvals.m[req.ApprovalID]
+	p, ok := e.approvals.getLocked(req.ApprovalID)
 	if !ok {
 		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
 	}
@@ -719,19 +777,21 @@ func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time
 	return resp, err
 }
 
-// approvalInfo describes a pending request. One past its expiry is
-// answered as not found, as after its expiry record. The signature of a
-// signed request travels in the answer's Result, which Enclave.released
-// withholds until the host has acknowledged its record.
-func (e *Enclave) approvalInfo(m *proto.ApprovalInfoRequest, now time.Time) (proto.Message, error) {
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	p, ok := e.approvals.m[m.ID]
+// info describes the request held under id at now (GET
+// /v1/approvals/{id}). One past its expiry is answered as not found, as
+// after its expiry record. The signature of a signed request travels in
+// the answer's Result, which Enclave.released withholds until the host
+// has acknowledged its record. It reads the approvals only: nothing is
+// decided, and no record is appended.
+func (a *approvals) info(id string, now time.Time) (proto.Message, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.getLocked(id)
 	if !ok {
-		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", id, ApprovalTTL)
 	}
 	if p.status == api.StatusExpired || (p.status == proto.StatusPending && !now.Before(p.expires)) {
-		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", id, msTime(p.expires.UnixMilli()))
 	}
 	return &proto.ApprovalInfoResponse{
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, SummaryLines: p.lines, Quorum: uint32(p.rule.Quorum),

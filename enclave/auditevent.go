@@ -93,7 +93,7 @@ func (e *Enclave) tick(al *auditLog, now time.Time) {
 	if e.gov.dueAt(now) {
 		e.applyDue(al, now)
 	}
-	if e.approvals.owed.Load() {
+	if e.approvals.isOwed() {
 		e.redecidePending(al, now)
 	}
 }

@@ -358,7 +358,7 @@ var routes = map[proto.Type]route{
 		return e.policyInfo(), nil
 	})},
 	proto.TypeApprovalInfoRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalInfoRequest) (proto.Message, error) {
-		return e.approvalInfo(m, c.now)
+		return e.approvals.info(m.ID, c.now)
 	})},
 }
 
