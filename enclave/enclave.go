@@ -28,6 +28,18 @@
 //
 // Every decision gets the next decision sequence number (audit_seq).
 //
+// # Parts
+//
+// The Enclave holds its state in parts, each a type with its own lock:
+// the keys (keyring) and the audit log (auditLog), published together
+// once unsealed (vault); the rules in force (guard: the policy, its limit
+// state, the freezes); the requests held for approvals (approvals); the
+// governance of the policy (governance); and the sealed checkpoints
+// (checkpoints). Enclave's methods orchestrate them: handle reads the
+// clock once per request and runs the time-driven transitions (tick);
+// the handlers decide under the guard and append each record to the
+// audit log before the change it records.
+//
 // # Keys
 //
 // A master seed is drawn at start from the configured randomness source and
