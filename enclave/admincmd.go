@@ -121,11 +121,11 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	case admin.KindSealRotate:
 		resp, err = e.sealRotate(ctx, v, cmd, signers, now)
 	case admin.KindUnfreeze:
-		resp, err = e.unfreeze(v, cmd, signers, now)
+		resp, err = e.unfreeze(v.audit, cmd, signers, now)
 	case admin.KindPolicyChange:
 		resp, err = e.policyChange(v, cmd, signers, now)
 	case admin.KindPolicyCancel:
-		resp, err = e.policyCancel(v, cmd, signers, now)
+		resp, err = e.policyCancel(v.audit, cmd, signers, now)
 	default:
 		return nil, 0, refuse(refusal.CodeBadRequest, "admin command %s is not carried out by this enclave version", cmd.Kind)
 	}
@@ -146,16 +146,17 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 	return resp, e.gov.spent.mark(cmd, rec.Seq, now), nil
 }
 
-// publishKey records the new key, then makes it usable.
-func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signers []string, now time.Time, decision, summary string) (proto.Message, error) {
-	line, seq, err := nv.audit.appendEvent(audit.Record{
+// publishKey records the new key k in v's audit log, then makes it usable:
+// it publishes nk, v's keyring with k added, with v's audit log.
+func (e *Enclave) publishKey(v *vault, nk *keyring, k *signingKey, cmd *admin.Command, signers []string, now time.Time, decision, summary string) (proto.Message, error) {
+	line, seq, err := v.audit.appendEvent(audit.Record{
 		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Key:           k.id,
 		Summary:       summary,
 		Decision:      decision,
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -164,7 +165,7 @@ func (e *Enclave) publishKey(nv *vault, k *signingKey, cmd *admin.Command, signe
 		}
 		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("%s of key %s", cmd.Kind, k.id), err))
 	}
-	e.v.Store(nv)
+	e.v.Store(&vault{keys: nk, audit: v.audit})
 	e.log.Info("key "+decision, "key", k.id, "address", k.addr.Hex(), "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: k.id, Address: k.addr.Hex(), Path: k.path, Signers: signers, AuditSeq: seq}, nil, line)
 }
@@ -190,17 +191,17 @@ func (e *Enclave) keyCreate(v *vault, cmd *admin.Command, signers []string, now 
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	if v.master == nil {
+	if v.keys.master == nil {
 		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: keys are added in its genesis configuration")
 	}
-	if len(v.keys) >= genesis.MaxKeys {
-		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+	if len(v.keys.list) >= genesis.MaxKeys {
+		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys.list))
 	}
-	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
+	nk, k, err := v.keys.with(checkpointKey{ID: body.KeyID, Path: body.Parsed.String()})
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, now, "created",
+	return e.publishKey(v, nk, k, cmd, signers, now, "created",
 		fmt.Sprintf("key %s created at %s: address %s", k.id, k.path, k.addr.Hex()))
 }
 
@@ -212,13 +213,13 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 	if e.keyService == nil {
 		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: it has no KMS key to import with")
 	}
-	if _, taken := v.byID[body.KeyID]; taken {
+	if _, taken := v.keys.byID[body.KeyID]; taken {
 		return nil, refuse(refusal.CodeBadRequest, "key %s: the id is taken", body.KeyID)
 	}
-	if len(v.keys) >= genesis.MaxKeys {
-		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys))
+	if len(v.keys.list) >= genesis.MaxKeys {
+		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys.list))
 	}
-	scalar, err := e.keyService.Decrypt(ctx, v.sealKeyID, body.Blob, importContext(body.KeyID))
+	scalar, err := e.keyService.Decrypt(ctx, v.keys.sealKeyID, body.Blob, importContext(body.KeyID))
 	if err != nil {
 		e.log.Error("key import: KMS Decrypt failed", "key", body.KeyID, "err", err)
 		return nil, kmsError("decrypting the imported key", err)
@@ -227,12 +228,12 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 		clear(scalar)
 		return nil, refuse(refusal.CodeBadRequest, "the imported key decrypts to %d bytes; want the 32-byte secp256k1 private key", len(scalar))
 	}
-	nv, k, err := v.with(checkpointKey{ID: body.KeyID, Imported: scalar})
+	nk, k, err := v.keys.with(checkpointKey{ID: body.KeyID, Imported: scalar})
 	if err != nil {
 		clear(scalar)
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	return e.publishKey(nv, k, cmd, signers, now, "imported",
+	return e.publishKey(v, nk, k, cmd, signers, now, "imported",
 		fmt.Sprintf("key %s imported (KMS-encrypted by an operator): address %s", k.id, k.addr.Hex()))
 }
 
@@ -246,30 +247,31 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
 	}
-	if e.keyService == nil || v.seed == nil {
+	kr := v.keys
+	if e.keyService == nil || kr.seed == nil {
 		return nil, refuse(refusal.CodeBadRequest, "this enclave's seed is ephemeral: there is no sealing to rotate")
 	}
-	target := v.sealKeyID
+	target := kr.sealKeyID
 	if body.KMSKeyID != "" {
 		target = body.KMSKeyID
 	}
 	if !slices.Contains(e.genesis.KMS.KeyIDs(), target) {
 		return nil, refuse(refusal.CodeBadRequest, "KMS key %q is not listed in the genesis configuration (kms.key_id, kms.additional_key_ids)", target)
 	}
-	gen := max(v.sealGen, v.sealGenMax) + 1 // past any generation known, so that no older one is newer
-	sealed, err := e.sealUnder(ctx, target, gen, v.seed)
+	gen := max(kr.sealGen, kr.sealGenMax) + 1 // past any generation known, so that no older one is newer
+	sealed, err := e.sealUnder(ctx, target, gen, kr.seed)
 	if err != nil {
 		return nil, err
 	}
-	nv := *v
-	nv.sealKeyID, nv.sealGen, nv.sealGenMax = target, gen, gen
-	line, seq, err := nv.audit.appendEvent(audit.Record{
+	nk := *kr
+	nk.sealKeyID, nk.sealGen, nk.sealGenMax = target, gen, gen
+	line, seq, err := v.audit.appendEvent(audit.Record{
 		TimeMS:        now.UnixMilli(),
 		Kind:          audit.KindKey,
 		RequestDigest: cmd.Digest[:],
 		Summary:       fmt.Sprintf("seed re-wrapped under a new data key of KMS key %s (sealing generation %d)", target, gen),
 		Decision:      "rewrapped",
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		Approvers:     signers,
 	})
 	if err != nil {
@@ -279,7 +281,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 		}
 		return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal("the re-wrap of the seed", err))
 	}
-	e.v.Store(&nv)
+	e.v.Store(&vault{keys: &nk, audit: v.audit})
 	e.log.Info("seed re-wrapped", "kms_key_id", target, "generation", gen, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KMSKey: target, Sealing: gen, Signers: signers, AuditSeq: seq}, sealed, line)
 }
@@ -297,7 +299,7 @@ func (e *Enclave) sealRotate(ctx context.Context, v *vault, cmd *admin.Command, 
 // could be recorded either (its own record would not fit). A quorum can
 // therefore always lift a freeze, once the host persists records again;
 // until then the refusal below says so.
-func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
+func (e *Enclave) unfreeze(al *auditLog, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.Unfreeze()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -305,17 +307,17 @@ func (e *Enclave) unfreeze(v *vault, cmd *admin.Command, signers []string, now t
 	var what string
 	var line []byte
 	var seq uint64
-	target, owedTargets, err := e.frozen.Unfreeze(body.FreezeSeq, now, func(target string) error {
+	target, owedTargets, err := e.guard.frozen.Unfreeze(body.FreezeSeq, now, func(target string) error {
 		what = describeTarget(target)
 		var err error
-		line, seq, err = v.audit.appendEvent(audit.Record{
+		line, seq, err = al.appendEvent(audit.Record{
 			TimeMS:        now.UnixMilli(),
 			Kind:          audit.KindFreeze,
 			RequestDigest: cmd.Digest[:],
 			Key:           strings.TrimPrefix(target, stateful.AllKeys),
 			Summary:       fmt.Sprintf("%s unfrozen (the freeze of audit record %d)", what, body.FreezeSeq),
 			Decision:      "unfrozen",
-			PolicyVersion: e.rules.Load().pol.Version(),
+			PolicyVersion: e.guard.inForce().pol.Version(),
 			Approvers:     signers,
 		})
 		return err

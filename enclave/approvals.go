@@ -17,7 +17,6 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/api/request"
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/policy"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
@@ -96,6 +95,15 @@ type clientUse struct {
 	count, bytes int
 }
 
+// approvals is the state of the requests held for approvals: the requests
+// (m), their quotas, their expiry schedule (next) and whether one is owed
+// a decision under the policy in force (owed). Its lock, mu, guards all of
+// it and every held request's fields; it is taken after the guard's
+// (Enclave.guard.mu), since a held request is decided under the rules in
+// force. The Enclave's methods that decide held requests (hold, approval,
+// expire, redecidePending, reconcile) only orchestrate: they hold the
+// guard's read side and mu, judge under the ruleset in force, append each
+// record, and change a request only once its record is appended.
 type approvals struct {
 	mu sync.Mutex
 	m  map[string]*pending
@@ -183,6 +191,90 @@ func (a *approvals) dueAt(now time.Time) bool {
 	return n != 0 && now.UnixMilli() >= n
 }
 
+// dueLocked returns the requests held that are past their expiry at now,
+// in order of expiry (mu held).
+func (a *approvals) dueLocked(now time.Time) []*pending {
+	var due []*pending
+	for _, p := range a.m {
+		if !now.Before(p.expires) {
+			due = append(due, p)
+		}
+	}
+	sortByExpiry(due)
+	return due
+}
+
+// rescheduleLocked sets next, the earliest expiry, from the requests
+// still held (mu held).
+func (a *approvals) rescheduleLocked() {
+	var next int64
+	for _, p := range a.m {
+		if ms := p.expires.UnixMilli(); next == 0 || ms < next {
+			next = ms
+		}
+	}
+	a.next.Store(next)
+}
+
+// waitingLocked returns the requests still waiting for approvals at now
+// that were last decided under another policy than that of hash, in order
+// of expiry (mu held).
+func (a *approvals) waitingLocked(now time.Time, hash [32]byte) []*pending {
+	var todo []*pending
+	for _, p := range a.m {
+		if p.status == proto.StatusPending && now.Before(p.expires) && p.policyHash != hash {
+			todo = append(todo, p)
+		}
+	}
+	sortByExpiry(todo)
+	return todo
+}
+
+// sortByExpiry orders ps by expiry, then id, so that their records are in
+// that order too.
+func sortByExpiry(ps []*pending) {
+	sort.Slice(ps, func(i, j int) bool {
+		if !ps[i].expires.Equal(ps[j].expires) {
+			return ps[i].expires.Before(ps[j].expires)
+		}
+		return ps[i].id < ps[j].id
+	})
+}
+
+// isOwed reports whether a request waiting may not have been decided
+// under the policy in force: tick's cheap test.
+func (a *approvals) isOwed() bool { return a.owed.Load() }
+
+// markOwedLocked notes that a request waiting may not have been decided
+// under the policy in force (mu held).
+func (a *approvals) markOwedLocked() { a.owed.Store(true) }
+
+// settleOwedLocked records the outcome of deciding the requests waiting
+// again: owed when one could not be (mu held).
+func (a *approvals) settleOwedLocked(owed bool) {
+	if !owed {
+		a.owedLogged = false
+	}
+	a.owed.Store(owed)
+}
+
+// firstOwedLocked reports whether a request owed a decision is to be
+// logged: once, until the requests waiting are all decided again (mu
+// held).
+func (a *approvals) firstOwedLocked() bool {
+	if a.owedLogged {
+		return false
+	}
+	a.owedLogged = true
+	return true
+}
+
+// getLocked returns the request held under id (mu held).
+func (a *approvals) getLocked(id string) (*pending, bool) {
+	p, ok := a.m[id]
+	return p, ok
+}
+
 // expire ends the requests past their expiry (tick calls it). A request
 // still waiting for approvals becomes unusable at once (past its expiry
 // nobody can approve it), and is expired with its record: its limit
@@ -190,48 +282,31 @@ func (a *approvals) dueAt(now time.Time) bool {
 // appended. While it cannot be, the request stays, marked expired, and the
 // next tick tries again. Signed and rejected requests, whose records
 // exist, are dropped.
-func (e *Enclave) expire(v *vault, now time.Time) {
-	e.policyMu.RLock() // the records name the policy in force
-	defer e.policyMu.RUnlock()
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	var due []*pending
-	var next int64
-	for _, p := range e.approvals.m {
-		if now.Before(p.expires) {
-			if ms := p.expires.UnixMilli(); next == 0 || ms < next {
-				next = ms
-			}
-			continue
-		}
-		due = append(due, p)
-	}
-	// In order of expiry, so that the records are too.
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].expires.Equal(due[j].expires) {
-			return due[i].expires.Before(due[j].expires)
-		}
-		return due[i].id < due[j].id
-	})
+func (e *Enclave) expire(al *auditLog, now time.Time) {
+	e.guard.mu.RLock() // the records name the policy in force
+	defer e.guard.mu.RUnlock()
+	a := &e.approvals
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	blocked := false
-	pv := e.rules.Load().pol.Version()
-	for _, p := range due {
+	pv := e.guard.inForce().pol.Version()
+	for _, p := range a.dueLocked(now) { // in order of expiry, so that the records are too
 		if p.status != proto.StatusPending && p.status != api.StatusExpired {
-			e.approvals.drop(p)
+			a.drop(p)
 			continue
 		}
 		first := p.status == proto.StatusPending
 		p.status = api.StatusExpired // unusable from now on, recorded or not
 		if !blocked {
 			sum := fmt.Sprintf("approval %s expired at %s with %d of %d approvals: %s", p.id, msTime(p.expires.UnixMilli()), len(p.approved), p.rule.Quorum, p.summary)
-			_, _, err := v.audit.appendEvent(audit.Record{
+			_, _, err := al.appendEvent(audit.Record{
 				TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest,
 				Client: p.client.String(), Key: p.key.id, Summary: sum,
 				Decision: api.StatusExpired, Rule: refusal.RuleApprovals, PolicyVersion: pv, Approvers: approverNames(p.approved),
 			})
 			if err == nil {
 				p.res.Release()
-				e.approvals.drop(p)
+				a.drop(p)
 				continue
 			}
 			blocked = true
@@ -239,11 +314,8 @@ func (e *Enclave) expire(v *vault, now time.Time) {
 		if first {
 			e.log.Error("approval request expired; its audit record is owed until the host persists the backlog", "approval", p.id)
 		}
-		if ms := p.expires.UnixMilli(); next == 0 || ms < next {
-			next = ms
-		}
 	}
-	e.approvals.next.Store(next)
+	a.rescheduleLocked()
 }
 
 // hold makes a request pending: it records it and answers 202's message.
@@ -273,7 +345,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
 		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
 	}
-	if vd := e.judge(rs.pol, p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
+	if vd := rs.judge(p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
 		res.Release()
 		return nil, refuse(refusal.CodeInternal, "enclave: the compact form of the request is not decided as the request: not held")
 	}
@@ -295,8 +367,8 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 	e.approvals.add(p)
 	// A policy change that came into force since this request was decided
 	// did not see it (redecidePending): the next tick decides it again.
-	if e.rules.Load().pol.Hash() != p.policyHash {
-		e.approvals.owed.Store(true)
+	if e.guard.inForce().pol.Hash() != p.policyHash {
+		e.approvals.markOwedLocked()
 	}
 	return pendingAnswer(p, false), nil
 }
@@ -366,11 +438,12 @@ type verdict struct {
 	policyVersion uint64
 }
 
-// judge decides the held request p under pol, from its compact form, as
+// judge decides the held request p under rs, from its compact form, as
 // a sign request is decided: the allow/deny decision (which names the
 // client and the key, so that a client or key removed refuses it), then
 // whether it needs approval and under which rule.
-func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
+func (rs *ruleset) judge(p *pending) verdict {
+	pol := rs.pol
 	vd := verdict{policyHash: pol.Hash(), policyVersion: pol.Version()}
 	// Decoded as a sign request is (package request, then decide): a held
 	// request decoded when it was held, so this fails only on a bug, and
@@ -387,7 +460,7 @@ func (e *Enclave) judge(pol *policy.Policy, p *pending) verdict {
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
-		vd.rule, vd.needs = needsApproval(pol, p.key.id, vd.d.decision)
+		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d.decision)
 	}
 	return vd
 }
@@ -402,12 +475,12 @@ func eventFailure(what string, err error) *Refusal {
 }
 
 // redecision is a request held for approvals (p) being decided again:
-// with the vault v, under the ruleset in force rs (the read side of
-// policyMu is held), whose policy's verdict on p is vd, at now. It is what
+// with the audit log al, under the ruleset in force rs (the read side of
+// guard.mu is held), whose policy's verdict on p is vd, at now. It is what
 // reconcile, signPending and refusePending share, in place of five
 // positional arguments each.
 type redecision struct {
-	v   *vault
+	al  *auditLog
 	rs  *ruleset
 	p   *pending
 	vd  verdict
@@ -431,7 +504,7 @@ type redecision struct {
 // signature cannot be decided now: nothing changed, and the request is
 // decided again at the next approval or tick.
 func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err error) {
-	v, p, vd, now := r.v, r.p, r.vd, r.now
+	al, p, vd, now := r.al, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Rule: refusal.RuleApprovals,
@@ -439,7 +512,7 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 	if vd.refused {
 		rec.Decision, rec.Rule, rec.Approvers = audit.DecisionRefused, vd.refusedBy, approverNames(p.approved)
 		rec.Summary = fmt.Sprintf("approval %s: policy version %d refuses it now (%s); its approvals no longer count: %s", p.id, vd.policyVersion, vd.refusedBy, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s under policy version %d", p.id, vd.policyVersion), err)
 		}
@@ -472,7 +545,7 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 	rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(kept)
 	rec.Summary = fmt.Sprintf("approval %s: policy version %d requires %d of %v (was %d of %v)%s; %d of %d approved: %s",
 		p.id, vd.policyVersion, vd.rule.Quorum, ruleNames(vd.rule), p.rule.Quorum, ruleNames(p.rule), droppedNote, len(kept), vd.rule.Quorum, p.summary)
-	line, seq, err := v.audit.appendEvent(rec)
+	line, seq, err := al.appendEvent(rec)
 	if err != nil {
 		return false, nil, eventFailure(fmt.Sprintf("the new approval rule of approval %s under policy version %d", p.id, vd.policyVersion), err)
 	}
@@ -486,15 +559,15 @@ func (e *Enclave) reconcile(r *redecision) (done bool, resp proto.Message, err e
 // is decided while the host cannot persist (not done, err: nothing
 // changed). Its results are reconcile's.
 func (e *Enclave) signPending(r *redecision, approved []approverSig, why string) (done bool, resp proto.Message, err error) {
-	v, p, vd, now := r.v, r.p, r.vd, r.now
+	al, p, vd, now := r.al, r.p, r.vd, r.now
 	rec := audit.Record{
 		TimeMS: now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 	}
-	if fi, frozen := e.frozen.Get(p.key.id); frozen {
+	if fi, frozen := e.guard.frozen.Get(p.key.id); frozen {
 		rec.Decision, rec.Rule = audit.DecisionRefused, refusal.RuleFrozen
 		rec.Summary = fmt.Sprintf("approval %s: %s, but key %s was frozen (%s): %s", p.id, why, p.key.id, fi.Record(), p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return false, nil, eventFailure(fmt.Sprintf("the refusal of approval %s (key %s frozen)", p.id, p.key.id), err)
 		}
@@ -505,7 +578,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	}
 	// The signature is a decision like a sign request's: not while the
 	// host cannot persist or has stopped acknowledging.
-	if err := v.audit.canDecide(); err != nil {
+	if err := al.canDecide(); err != nil {
 		return false, nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
 	}
 	// What it spends must fit the rolling limits in force now, counted
@@ -514,7 +587,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := unlimitedGrant(r.rs.pol, p.key.id, vd.d.decision); refused {
+	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d.decision); refused {
 		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
 	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
@@ -536,7 +609,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// The signature's record is a decision record (signDecided): without
 	// room for it nothing is signed and nothing changes here (the renewed
 	// reservation is kept while the request waits).
-	sr, err := e.signDecided(v, p.key, vd.d, rec)
+	sr, err := signDecided(al, p.key, vd.d, rec)
 	if err != nil {
 		return false, nil, err
 	}
@@ -552,7 +625,7 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 // else changes (not done, err), and the request is decided again later.
 func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why string) (done bool, resp proto.Message, err error) {
 	p, vd := r.p, r.vd
-	line, seq, err := r.v.audit.appendEvent(audit.Record{
+	line, seq, err := r.al.appendEvent(audit.Record{
 		TimeMS: r.now.UnixMilli(), Kind: audit.KindDecision, RequestDigest: p.reqDigest, Client: p.client.String(),
 		Key: p.key.id, PolicyVersion: vd.policyVersion, Approvers: approverNames(approved),
 		Decision: audit.DecisionRefused, Rule: rule,
@@ -575,40 +648,25 @@ func (e *Enclave) refusePending(r *redecision, approved []approverSig, rule, why
 // does not persist, keeps waiting and is decided again at the next tick
 // (or approval, which decides it again anyway, so that the policy in
 // force always governs).
-func (e *Enclave) redecidePending(v *vault, now time.Time) {
-	// Under the read side of policyMu, as every decision: no policy comes
-	// into force between the judgement and its record (putInForce).
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
-	rs := e.rules.Load()
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	var todo []*pending
-	for _, p := range e.approvals.m {
-		if p.status == proto.StatusPending && now.Before(p.expires) && p.policyHash != rs.pol.Hash() {
-			todo = append(todo, p)
-		}
-	}
-	sort.Slice(todo, func(i, j int) bool {
-		if !todo[i].expires.Equal(todo[j].expires) {
-			return todo[i].expires.Before(todo[j].expires)
-		}
-		return todo[i].id < todo[j].id
-	})
+func (e *Enclave) redecidePending(al *auditLog, now time.Time) {
+	// Under the read side of guard.mu, as every decision: no policy comes
+	// into force between the judgement and its record (guard.putInForce).
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
+	rs := e.guard.inForce()
+	a := &e.approvals
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	owed := false
-	for _, p := range todo {
-		if done, _, err := e.reconcile(&redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}); !done && err != nil {
+	for _, p := range a.waitingLocked(now, rs.pol.Hash()) {
+		if done, _, err := e.reconcile(&redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
 			owed = true
-			if !e.approvals.owedLogged {
-				e.approvals.owedLogged = true
+			if a.firstOwedLocked() {
 				e.log.Error("a request waiting for approvals cannot be decided under the policy in force yet; it keeps waiting and is decided at the next approval or settle", "approval", p.id, "version", rs.pol.Version())
 			}
 		}
 	}
-	if !owed {
-		e.approvals.owedLogged = false
-	}
-	e.approvals.owed.Store(owed)
+	a.settleOwedLocked(owed)
 }
 
 // approval takes an approver's decision on a pending request. The request
@@ -623,7 +681,7 @@ func (e *Enclave) redecidePending(v *vault, now time.Time) {
 // marked AlreadyCounted, so that a replayed approval is harmless. An
 // approver who approved cannot reject afterwards: an approval is not
 // withdrawn (another approver can still reject).
-func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
+func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time) (proto.Message, error) {
 	req, err := api.DecodeApprovalRequest(m.Body)
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -633,15 +691,15 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 		return nil, refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
 	// The approval is judged, counted and signed under the read side of
-	// policyMu, as a sign request is decided (sign): a policy change that
+	// guard.mu, as a sign request is decided (sign): a policy change that
 	// removes this approver is either in force before the approval is
 	// judged (and it no longer counts) or recorded after its decision's
 	// record; never in between.
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
 	e.approvals.mu.Lock()
 	defer e.approvals.mu.Unlock()
-	p, ok := e.approvals.m[req.ApprovalID]
+	p, ok := e.approvals.getLocked(req.ApprovalID)
 	if !ok {
 		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", req.ApprovalID, ApprovalTTL)
 	}
@@ -660,8 +718,8 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", req.ApprovalID, msTime(p.expires.UnixMilli()))
 	}
 	// Decided again under the policy in force: its rule from now on.
-	rs := e.rules.Load()
-	r := &redecision{v: v, rs: rs, p: p, vd: e.judge(rs.pol, p), now: now}
+	rs := e.guard.inForce()
+	r := &redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}
 	if done, resp, err := e.reconcile(r); done || err != nil {
 		return resp, err
 	}
@@ -695,7 +753,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	if req.Decision == api.DecisionReject {
 		rec.Decision, rec.Approvers = audit.DecisionRejected, []string{req.Approver}
 		rec.Summary = fmt.Sprintf("approval %s rejected by %s: %s", p.id, req.Approver, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return nil, eventFailure(fmt.Sprintf("the rejection of approval %s by %s", p.id, req.Approver), err)
 		}
@@ -707,7 +765,7 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	if len(approved) < p.rule.Quorum {
 		rec.Decision, rec.Approvers = audit.DecisionPendingApproval, approverNames(approved)
 		rec.Summary = fmt.Sprintf("approval %s: %d of %d (%s): %s", p.id, len(approved), p.rule.Quorum, req.Approver, p.summary)
-		line, seq, err := v.audit.appendEvent(rec)
+		line, seq, err := al.appendEvent(rec)
 		if err != nil {
 			return nil, eventFailure(fmt.Sprintf("the approval of approval %s by %s", p.id, req.Approver), err)
 		}
@@ -719,19 +777,21 @@ func (e *Enclave) approval(v *vault, m *proto.ApprovalRequest, now time.Time) (p
 	return resp, err
 }
 
-// approvalInfo describes a pending request. One past its expiry is
-// answered as not found, as after its expiry record. The signature of a
-// signed request travels in the answer's Result, which Enclave.released
-// withholds until the host has acknowledged its record.
-func (e *Enclave) approvalInfo(m *proto.ApprovalInfoRequest, now time.Time) (proto.Message, error) {
-	e.approvals.mu.Lock()
-	defer e.approvals.mu.Unlock()
-	p, ok := e.approvals.m[m.ID]
+// info describes the request held under id at now (GET
+// /v1/approvals/{id}). One past its expiry is answered as not found, as
+// after its expiry record. The signature of a signed request travels in
+// the answer's Result, which Enclave.released withholds until the host
+// has acknowledged its record. It reads the approvals only: nothing is
+// decided, and no record is appended.
+func (a *approvals) info(id string, now time.Time) (proto.Message, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.getLocked(id)
 	if !ok {
-		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", m.ID, ApprovalTTL)
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q (unknown, or expired after %v)", id, ApprovalTTL)
 	}
 	if p.status == api.StatusExpired || (p.status == proto.StatusPending && !now.Before(p.expires)) {
-		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", m.ID, msTime(p.expires.UnixMilli()))
+		return nil, refuse(refusal.CodeNotFound, "no request waits for approval %q: it expired at %s", id, msTime(p.expires.UnixMilli()))
 	}
 	return &proto.ApprovalInfoResponse{
 		ID: p.id, Status: p.status, Body: p.body, Digest: p.digest, SummaryLines: p.lines, Quorum: uint32(p.rule.Quorum),

@@ -21,7 +21,7 @@ func (e *Enclave) userData(v *vault) userdata.UserData {
 	var head audit.Head
 	var auditKey []byte
 	if v != nil {
-		for _, k := range v.keys {
+		for _, k := range v.keys.list {
 			ks = append(ks, userdata.Key{ID: k.id, Address: k.addr, Path: k.path})
 		}
 		head, auditKey = v.audit.head(), v.audit.key
@@ -30,8 +30,8 @@ func (e *Enclave) userData(v *vault) userdata.UserData {
 		Version:       Version,
 		KeysHash:      userdata.KeysHash(ks),
 		KeyCount:      uint64(len(ks)),
-		PolicyHash:    e.rules.Load().pol.Hash(),
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyHash:    e.guard.inForce().pol.Hash(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		AuditSeq:      head.Seq,
 		AuditHead:     head.Hash,
 		AuditKey:      auditKey,

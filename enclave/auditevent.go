@@ -83,18 +83,18 @@ func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 // Each step stops at the first record that cannot be appended and is
 // tried again at the next tick. The common case (nothing owed, nothing
 // due) costs two atomic loads and the governance lock.
-func (e *Enclave) tick(v *vault, now time.Time) {
-	if e.frozen.Owed() {
-		e.recordFreezes(v, now)
+func (e *Enclave) tick(al *auditLog, now time.Time) {
+	if e.guard.frozen.Owed() {
+		e.guard.recordFreezes(al, now)
 	}
 	if e.approvals.dueAt(now) {
-		e.expire(v, now)
+		e.expire(al, now)
 	}
 	if e.gov.dueAt(now) {
-		e.applyDue(v, now)
+		e.applyDue(al, now)
 	}
-	if e.approvals.owed.Load() {
-		e.redecidePending(v, now)
+	if e.approvals.isOwed() {
+		e.redecidePending(al, now)
 	}
 }
 

@@ -190,7 +190,7 @@ func openCheckpoint(key, b []byte) (*checkpoint, error) {
 // latest, what it was made from, and the newest the host acknowledged
 // storing. Its lock serialises the host's checkpoint polls
 // (checkpointRequest holds it throughout); it comes first in the lock
-// order (see Enclave.policyMu): the poll reads the governance, the
+// order (see Enclave.guard): the poll reads the governance, the
 // freezes, the admin commands' memory, the audit log and the tracker
 // under it.
 type checkpoints struct {
@@ -283,7 +283,7 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 		// the acknowledgement allows has a record that names it.
 		v.audit.noteCheckpoint(m.Ack)
 		if limitsGen != 0 {
-			e.rules.Load().tracker.Acknowledge(limitsGen)
+			e.guard.inForce().tracker.Acknowledge(limitsGen)
 		}
 	}
 	// The appended head is read before the limits snapshot is taken, so
@@ -299,18 +299,18 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 	// pending or in force, never lost from both (one in force and still
 	// listed as pending is dropped as superseded when it comes due).
 	pend := e.gov.pendingList()
-	rs := e.rules.Load()
+	rs := e.guard.inForce()
 	snap, limitsGen, err := cp.limitsLocked(rs.tracker, now)
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
-	frozen := e.frozen.List()
+	frozen := e.guard.frozen.List()
 	var pendKey strings.Builder
 	for _, p := range pend {
 		fmt.Fprintf(&pendKey, "%d:%x;", p.pol.Version(), p.pol.Hash())
 	}
 	floor := e.versionFloor()
-	state := cpState{head: head, appended: appended, sealGen: v.sealGenMax, keys: len(v.extra), policy: rs.pol.Hash(), limitsGen: limitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
+	state := cpState{head: head, appended: appended, sealGen: v.keys.sealGenMax, keys: len(v.keys.extra), policy: rs.pol.Hash(), limitsGen: limitsGen, frozen: fmt.Sprint(frozen), pending: pendKey.String(), floor: floor, spentMarks: spentMarks}
 	if resp, ok := cp.unchangedLocked(state); ok {
 		return resp, nil
 	}
@@ -321,18 +321,18 @@ func (e *Enclave) checkpointRequest(m *proto.CheckpointRequest, now time.Time) (
 		AuditHash:     head.Hash,
 		PolicyVersion: rs.pol.Version(),
 		PolicyHash:    rs.pol.Hash(),
-		Keys:          v.extra,
+		Keys:          v.keys.extra,
 		Limits:        snap,
 		Frozen:        frozen,
 		Policy:        rs.pol.Canonical(),
 		Pending:       pend,
 		AppendedSeq:   appended.Seq,
 		AppendedHash:  appended.Hash,
-		SealGen:       v.sealGenMax,
+		SealGen:       v.keys.sealGenMax,
 		PolicyFloor:   floor,
 		Spent:         spent,
 	}
-	sealed, err := sealCheckpoint(e.rand, v.stateKey, c)
+	sealed, err := sealCheckpoint(e.rand, v.keys.stateKey, c)
 	if err != nil {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}

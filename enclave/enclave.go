@@ -28,6 +28,18 @@
 //
 // Every decision gets the next decision sequence number (audit_seq).
 //
+// # Parts
+//
+// The Enclave holds its state in parts, each a type with its own lock:
+// the keys (keyring) and the audit log (auditLog), published together
+// once unsealed (vault); the rules in force (guard: the policy, its limit
+// state, the freezes); the requests held for approvals (approvals); the
+// governance of the policy (governance); and the sealed checkpoints
+// (checkpoints). Enclave's methods orchestrate them: handle reads the
+// clock once per request and runs the time-driven transitions (tick);
+// the handlers decide under the guard and append each record to the
+// audit log before the change it records.
+//
 // # Keys
 //
 // A master seed is drawn at start from the configured randomness source and
@@ -46,7 +58,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +66,6 @@ import (
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
-	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
@@ -137,26 +147,18 @@ type Enclave struct {
 
 	// v is nil while the enclave is locked.
 	v atomic.Pointer[vault]
-	// rules is the policy in force and its limit state.
-	rules atomic.Pointer[ruleset]
-	// policyMu makes each decision atomic against a policy change: a sign
-	// request holds it for reading from loading the rules until its record
-	// is appended (sign, admit), an approval, a re-decision of the held
-	// requests and their expiry likewise; putInForce holds it for writing
-	// while it appends a policy change's record and puts the policy in
-	// force. Lock order: cp.mu, gov.mu, policyMu, approvals.mu, frozen.mu,
-	// the audit log's, the tracker's; gov.spent's lock is taken after
-	// gov.mu and cp.mu, and nothing is locked inside it.
-	policyMu  sync.RWMutex
-	frozen    stateful.Freezes
+	// guard is the rules in force: the policy, its limit state, the
+	// freezes, and the lock that makes each decision atomic against a
+	// policy change (guard.go). Lock order: cp.mu, gov.mu, guard.mu,
+	// approvals.mu, guard.frozen's, the audit log's, the tracker's;
+	// gov.spent's lock is taken after gov.mu and cp.mu, and nothing is
+	// locked inside it.
+	guard     guard
 	approvals approvals
 	// gov is the governance: the policy changes waiting for their time
 	// lock, the version floor, the admin commands carried out.
-	gov governance
-	// requireCheckpoint, when > 0, is how many transactions may be signed
-	// beyond the newest checkpoint the host acknowledged storing.
-	requireCheckpoint int
-	unsealMu          sync.Mutex // one unseal, or key change, at a time
+	gov      governance
+	unsealMu sync.Mutex // one unseal, or key change, at a time
 
 	cp checkpoints // the sealed checkpoints (checkpoint.go)
 }
@@ -180,18 +182,17 @@ func New(cfg Config) (*Enclave, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if g.Limits != nil && g.KMS != nil { // an ephemeral enclave has no checkpoints
-		e.requireCheckpoint = g.Limits.MaxUnacknowledged
-	}
-	rs, err := e.newRuleset(pol, nil, e.now())
-	if err != nil {
-		return nil, err
-	}
-	e.rules.Store(rs)
-	e.gov.init(g.TimeLock())
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	requireCheckpoint := 0
+	if g.Limits != nil && g.KMS != nil { // an ephemeral enclave has no checkpoints
+		requireCheckpoint = g.Limits.MaxUnacknowledged
+	}
+	if err := e.guard.init(pol, requireCheckpoint, e.log, e.now()); err != nil {
+		return nil, err
+	}
+	e.gov.init(g.TimeLock())
 	max := cfg.MaxReplayEntries
 	if max <= 0 {
 		max = DefaultMaxReplayEntries
@@ -261,10 +262,10 @@ func (e *Enclave) startEphemeral() error {
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
 	// An ephemeral enclave adds no keys later: the master key goes.
-	v.master.Zero()
-	v.master = nil
+	v.keys.master.Zero()
+	v.keys.master = nil
 	if _, err := e.boot(v, bootStatus{}, e.now()); err != nil {
-		v.destroy()
+		v.keys.destroy()
 		return errors.New(message(err))
 	}
 	e.v.Store(v)
@@ -339,7 +340,7 @@ var routes = map[proto.Type]route{
 		return e.health(c), nil
 	})},
 	proto.TypeKeysRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, _ *proto.KeysRequest) (proto.Message, error) {
-		return e.keysInfo(c.v), nil
+		return keysInfo(c.v.keys), nil
 	})},
 	proto.TypeSignRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.SignRequest) (proto.Message, error) {
 		return e.sign(c.v, m, c.now)
@@ -348,7 +349,7 @@ var routes = map[proto.Type]route{
 		return e.attest(c.ctx, c.v, m)
 	})},
 	proto.TypeAuditRequest: {tick: tickAfter, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.AuditRequest) (proto.Message, error) {
-		return e.auditRequest(c.ctx, c.v, m)
+		return e.auditRequest(c.ctx, c.v.audit, m)
 	})},
 	proto.TypeCredentialsRequest: {tick: tickNever, fn: handler(func(e *Enclave, _ *call, m *proto.CredentialsRequest) (proto.Message, error) {
 		return e.credentials(m)
@@ -363,13 +364,13 @@ var routes = map[proto.Type]route{
 		return e.adminCommand(c.ctx, m, c.now)
 	})},
 	proto.TypeApprovalRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalRequest) (proto.Message, error) {
-		return e.approval(c.v, m, c.now)
+		return e.approval(c.v.audit, m, c.now)
 	})},
 	proto.TypePolicyRequest: {tick: tickBefore, fn: handler(func(e *Enclave, _ *call, _ *proto.PolicyRequest) (proto.Message, error) {
 		return e.policyInfo(), nil
 	})},
 	proto.TypeApprovalInfoRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalInfoRequest) (proto.Message, error) {
-		return e.approvalInfo(m, c.now)
+		return e.approvals.info(m.ID, c.now)
 	})},
 }
 
@@ -386,11 +387,11 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message,
 		return nil, errLocked()
 	}
 	if r.tick == tickBefore && c.v != nil {
-		e.tick(c.v, c.now)
+		e.tick(c.v.audit, c.now)
 	}
 	resp, err := r.fn(e, c, req)
 	if r.tick == tickAfter && err == nil && c.v != nil {
-		e.tick(c.v, c.now)
+		e.tick(c.v.audit, c.now)
 	}
 	return resp, err
 }
@@ -400,43 +401,26 @@ func (e *Enclave) health(c *call) *proto.HealthResponse {
 	resp := &proto.HealthResponse{
 		Version:       Version,
 		StartedUnixMS: e.started.UnixMilli(),
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 		UptimeMS:      c.now.Sub(e.started).Milliseconds(),
 		State:         e.stateOf(c.v),
 		Run:           e.run,
 	}
 	if c.v != nil {
-		resp.Keys = uint32(len(c.v.keys))
+		resp.Keys = uint32(len(c.v.keys.list))
 		resp.AuditSeq = c.v.audit.head().Seq
 		resp.AuditFailing = c.v.audit.hostFailing()
 	}
 	return resp
 }
 
-// keysInfo lists the keys of v.
-func (e *Enclave) keysInfo(v *vault) *proto.KeysResponse {
-	resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(v.keys))}
-	for _, k := range v.keys {
+// keysInfo lists the keys of kr.
+func keysInfo(kr *keyring) *proto.KeysResponse {
+	resp := &proto.KeysResponse{Keys: make([]proto.Key, 0, len(kr.list))}
+	for _, k := range kr.list {
 		resp.Keys = append(resp.Keys, proto.Key{ID: k.id, Address: k.addr, Path: k.path})
 	}
 	return resp
-}
-
-func (v *vault) lookupKey(s string) (*signingKey, error) {
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		a, err := ethtx.ParseAddress(s)
-		if err != nil {
-			return nil, refuse(refusal.CodeBadRequest, "key: %v", err)
-		}
-		if k, ok := v.byAddr[a]; ok {
-			return k, nil
-		}
-		return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
-	}
-	if k, ok := v.byID[s]; ok {
-		return k, nil
-	}
-	return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with id %q", s)
 }
 
 // maxInFlightPerConn bounds the requests the enclave works on at once per
@@ -487,14 +471,14 @@ func isControl(m proto.Message) bool {
 
 // auditRequest answers the host's audit poll: acknowledgements, its report,
 // rotation and the records it fetches.
-func (e *Enclave) auditRequest(ctx context.Context, v *vault, m *proto.AuditRequest) (proto.Message, error) {
-	before := v.audit.hostFailing()
+func (e *Enclave) auditRequest(ctx context.Context, al *auditLog, m *proto.AuditRequest) (proto.Message, error) {
+	before := al.hostFailing()
 	if len(m.Run) != 0 && !bytes.Equal(m.Run, e.run) {
 		// Meant for an earlier run of the enclave: its acknowledgement
 		// names records of another chain. Answer the state only.
 		m = &proto.AuditRequest{Failing: m.Failing}
 	}
-	resp, err := v.audit.handle(ctx, m)
+	resp, err := al.handle(ctx, m)
 	if err != nil {
 		e.log.Warn("audit acknowledgement refused", "err", message(err))
 		return nil, err

@@ -13,4 +13,4 @@ func ApprovalStatus(e *Enclave, id string) string {
 
 // TrackerInForce returns the limit tracker of the rules in force, to
 // compare (tests only).
-func TrackerInForce(e *Enclave) any { return e.rules.Load().tracker }
+func TrackerInForce(e *Enclave) any { return e.guard.inForce().tracker }

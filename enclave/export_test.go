@@ -32,7 +32,7 @@ func FillAuditLog(e *Enclave) int {
 // leaves room for the freeze's in the reserve, so a freeze the log cannot
 // record is reached here directly.
 func FreezeKey(e *Enclave, key, reason string) {
-	e.freeze(e.v.Load(), e.rules.Load(), key, key, reason)
+	e.guard.freeze(e.v.Load().audit, e.guard.inForce(), key, key, reason, e.now())
 }
 
 // SetMaxAuditRecordLen lowers the cap on the audit records of e's current
@@ -85,5 +85,5 @@ func TickOf(typ proto.Type) string {
 // a checkpoint sealed while its record could not be appended restores it
 // (tests only).
 func OweFreeze(e *Enclave, key string) {
-	e.frozen.Set(append(e.frozen.List(), stateful.FreezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
+	e.guard.frozen.Set(append(e.guard.frozen.List(), stateful.FreezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }

@@ -40,7 +40,7 @@ type pendingPolicy struct {
 }
 
 // governance is what the admins govern the policy with, beyond the
-// policy in force (Enclave.rules): the changes waiting for their time
+// policy in force (Enclave.guard): the changes waiting for their time
 // lock, the version floor, the time lock itself, and the memory of the
 // admin commands carried out (spent.go), which a cancel marks. Its lock,
 // mu, guards pending and floor; spent has its own, taken after mu.
@@ -75,7 +75,7 @@ func (g *governance) floorLocked(inForce uint64) uint64 {
 func (e *Enclave) versionFloor() uint64 {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
-	return e.gov.floorLocked(e.rules.Load().pol.Version())
+	return e.gov.floorLocked(e.guard.inForce().pol.Version())
 }
 
 // scheduleLocked adds p to the changes waiting, in version order, and
@@ -100,23 +100,23 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, n
 		return nil, refuse(refusal.CodeBadRequest, "the document is version %d with hash %x; the admins signed version %d with hash %x", pol.Version(), pol.Hash(), body.Version, body.Hash)
 	}
 	for _, id := range pol.KeyIDs() {
-		if _, ok := v.byID[id]; !ok {
+		if _, ok := v.keys.byID[id]; !ok {
 			return nil, refuse(refusal.CodeBadRequest, "the policy has rules for key %q, which this enclave does not hold", id)
 		}
 	}
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
-	rs := e.rules.Load()
+	rs := e.guard.inForce()
 	if newest := e.gov.floorLocked(rs.pol.Version()); pol.Version() <= newest {
 		return nil, refuse(refusal.CodeBadRequest, "policy version %d is not above version %d (the highest in force, pending or cancelled): versions only increase, and a cancelled change comes back only as a new, higher version", pol.Version(), newest)
 	}
 	change := policy.Diff(rs.pol, pol)
 	if !change.TimeLocked() {
-		next, err := e.preparePolicy(pol)
+		next, err := e.guard.prepare(pol)
 		if err != nil {
 			return nil, refuse(refusal.CodeBadRequest, "%v", err)
 		}
-		line, seq, aerr := e.putInForce(v, audit.Record{
+		line, seq, aerr := e.guard.putInForce(v.audit, audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) in force at once, replacing version %d: it only tightens: %s", pol.Version(), pol.Hash(), rs.pol.Version(), listOr(change.Tightening, "no change in what is allowed")),
 			Decision: "applied", PolicyVersion: pol.Version(), Approvers: signers,
@@ -127,7 +127,7 @@ func (e *Enclave) policyChange(v *vault, cmd *admin.Command, signers []string, n
 			}
 			return nil, refuse(refusal.CodeUnavailable, "%s", eventRefusal(fmt.Sprintf("policy version %d", pol.Version()), aerr))
 		}
-		e.redecidePending(v, now)
+		e.redecidePending(v.audit, now)
 		e.gov.floor = max(e.gov.floor, pol.Version())
 		e.log.Info("policy applied", "version", pol.Version(), "admins", signers)
 		return policyResult(cmd, pol, 0, signers, seq, line)
@@ -175,7 +175,7 @@ func listOr(l []string, none string) string {
 }
 
 // policyCancel cancels a pending change: one admin suffices.
-func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
+func (e *Enclave) policyCancel(al *auditLog, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
 	body, err := cmd.PolicyCancel()
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "%v", err)
@@ -186,10 +186,10 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, n
 		if p.pol.Version() != body.Version || p.pol.Hash() != body.Hash {
 			continue
 		}
-		line, seq, aerr := v.audit.appendEvent(audit.Record{
+		line, seq, aerr := al.appendEvent(audit.Record{
 			TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, RequestDigest: cmd.Digest[:],
 			Summary:  fmt.Sprintf("policy version %d (hash %x) cancelled before its time lock ended", body.Version, body.Hash),
-			Decision: "cancelled", PolicyVersion: e.rules.Load().pol.Version(), Approvers: signers,
+			Decision: "cancelled", PolicyVersion: e.guard.inForce().pol.Version(), Approvers: signers,
 		})
 		if aerr != nil {
 			if errors.Is(aerr, audit.ErrRecordTooLarge) {
@@ -209,18 +209,18 @@ func (e *Enclave) policyCancel(v *vault, cmd *admin.Command, signers []string, n
 // and is tried again at the next tick. A change overtaken by a higher
 // version in force, or whose limits cannot be carried over, is dropped,
 // also only with its record.
-func (e *Enclave) applyDue(v *vault, now time.Time) {
+func (e *Enclave) applyDue(al *auditLog, now time.Time) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
 		p := e.gov.pending[0]
-		rs := e.rules.Load()
+		rs := e.guard.inForce()
 		rec := audit.Record{TimeMS: now.UnixMilli(), Kind: audit.KindPolicy, PolicyVersion: rs.pol.Version(), Approvers: p.Signers}
 		var next *nextPolicy
 		if p.pol.Version() <= rs.pol.Version() {
 			rec.Decision = "superseded"
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) not put in force when its time lock ended: version %d is already in force; dropped", p.pol.Version(), p.pol.Hash(), rs.pol.Version())
-		} else if n, err := e.preparePolicy(p.pol); err != nil {
+		} else if n, err := e.guard.prepare(p.pol); err != nil {
 			rec.Decision = "failed"
 			rec.Summary = fmt.Sprintf("policy version %d (hash %x) could not be put in force when its time lock ended (%v); dropped, version %d stays in force", p.pol.Version(), p.pol.Hash(), err, rs.pol.Version())
 		} else {
@@ -230,9 +230,9 @@ func (e *Enclave) applyDue(v *vault, now time.Time) {
 		}
 		var err error
 		if next != nil {
-			_, _, err = e.putInForce(v, rec, next, now)
+			_, _, err = e.guard.putInForce(al, rec, next, now)
 		} else {
-			_, _, err = v.audit.appendEvent(rec)
+			_, _, err = al.appendEvent(rec)
 		}
 		if err != nil {
 			// Not recorded, not applied: tried again at the next tick.
@@ -247,7 +247,7 @@ func (e *Enclave) applyDue(v *vault, now time.Time) {
 			e.log.Warn("a due policy change was dropped", "version", p.pol.Version(), "decision", rec.Decision)
 			continue
 		}
-		e.redecidePending(v, now)
+		e.redecidePending(al, now)
 		e.log.Info("policy applied", "version", p.pol.Version())
 	}
 }
@@ -279,18 +279,18 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 		if pol.Hash() != cp.PolicyHash || pol.Version() != cp.PolicyVersion {
 			return "", fmt.Errorf("the checkpoint's policy does not match its hash")
 		}
-		if pol.Version() > e.rules.Load().pol.Version() {
-			next, err := e.preparePolicy(pol)
+		if pol.Version() > e.guard.inForce().pol.Version() {
+			next, err := e.guard.prepare(pol)
 			if err != nil {
 				return "", err
 			}
-			e.swapPolicy(next, now)
+			e.guard.swap(next, now)
 			note = fmt.Sprintf("policy version %d (hash %x) in force from the checkpoint", pol.Version(), pol.Hash())
 		}
 	}
 	// The floor: the checkpoint's, or (from an older enclave version's
 	// checkpoint, which has none) the highest version it holds.
-	return note, e.gov.restore(cp.Pending, max(cp.PolicyFloor, cp.PolicyVersion, e.rules.Load().pol.Version()))
+	return note, e.gov.restore(cp.Pending, max(cp.PolicyFloor, cp.PolicyVersion, e.guard.inForce().pol.Version()))
 }
 
 // restore replaces the pending changes with those of a checkpoint, and
@@ -326,7 +326,7 @@ func (g *governance) cancelLocked(i int, seq uint64, now time.Time) {
 // policyInfo answers GET /v1/policy (after the tick that put the changes
 // due in force).
 func (e *Enclave) policyInfo() proto.Message {
-	rs := e.rules.Load()
+	rs := e.guard.inForce()
 	resp := &proto.PolicyResponse{Document: rs.pol.Canonical(), Version: rs.pol.Version(), Hash: rs.pol.Hash(), TimeLockMS: e.gov.timeLock.Milliseconds(), Pending: []proto.PendingPolicy{}}
 	for _, p := range e.gov.pendingList() {
 		resp.Pending = append(resp.Pending, proto.PendingPolicy{Document: p.Document, Version: p.pol.Version(), Hash: p.pol.Hash(), EffectiveMS: p.EffectiveMS, Signers: p.Signers})

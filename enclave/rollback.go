@@ -156,15 +156,15 @@ func (a *auditLog) noteCheckpoint(gen uint64) {
 }
 
 // freezeForRollbacks freezes every key after rollbacks detected at start,
-// recorded after the boot record that names them.
-func (e *Enclave) freezeForRollbacks(v *vault, found []rollback) {
+// recorded, at now, after the boot record that names them.
+func (e *Enclave) freezeForRollbacks(al *auditLog, found []rollback, now time.Time) {
 	rules := make([]string, len(found))
 	evidence := make([]string, len(found))
 	for i, r := range found {
 		rules[i], evidence[i] = r.rule, r.evidence
 	}
-	boot := v.audit.head().Seq
-	e.freeze(v, e.rules.Load(), stateful.AllKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot))
+	boot := al.head().Seq
+	e.guard.freeze(al, e.guard.inForce(), stateful.AllKeys, "", fmt.Sprintf("a rollback detected at start (%s, boot record %d)", strings.Join(rules, ", "), boot), now)
 	e.log.Warn("rollback detected at start: every key is frozen until an admin quorum unfreezes it",
 		"rules", rules, "evidence", evidence, "boot_seq", boot)
 }
@@ -194,7 +194,7 @@ func (e *Enclave) chargeUnseen(cp *checkpoint, hostRec *audit.Record, head audit
 		return ""
 	}
 	n := hostRec.Unacknowledged
-	rs := e.rules.Load()
+	rs := e.guard.inForce()
 	charged := rs.tracker.ChargeUnseen(n, perTransactionBound(rs.pol), time.UnixMilli(cp.TimeMS))
 	var parts []string
 	for _, c := range charged {

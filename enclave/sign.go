@@ -51,21 +51,21 @@ type signing struct {
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Message, error) {
-	// The read side of policyMu is held until the signature's record is
+	// The read side of guard.mu is held until the signature's record is
 	// appended, not only through admit: a policy change appends the record
-	// that puts it in force under the write side (putInForce), so that in
+	// that puts it in force under the write side (guard.putInForce), so that in
 	// the audit log every decision after that record is the new policy's,
 	// and none of the old one's follows it. Nothing here waits (appending
 	// does not; the wait for the record's acknowledgement comes after, in
 	// Handle), so a policy change waits at most for the signatures being
 	// made.
-	e.policyMu.RLock()
-	defer e.policyMu.RUnlock()
-	s := &signing{v: v, rs: e.rules.Load(), m: m, now: now}
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
+	s := &signing{v: v, rs: e.guard.inForce(), m: m, now: now}
 	if resp, err := e.admit(s); resp != nil || err != nil {
 		return resp, err
 	}
-	resp, err := e.signDecided(v, s.c.key, s.d, s.rec)
+	resp, err := signDecided(v.audit, s.c.key, s.d, s.rec)
 	if err != nil {
 		s.res.Release()
 		return nil, err
@@ -76,7 +76,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 }
 
 // admit decides s.m under the policy in force (s.rs) and reserves its
-// limits. Its caller holds the read side of policyMu throughout, so that
+// limits. Its caller holds the read side of guard.mu throughout, so that
 // the policy that allows it, the limits that count it, the freeze check,
 // the refusal count toward a freeze and an approval hold all belong to one
 // ruleset, and no policy swap falls between the decision and the
@@ -85,7 +85,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 // (recorded and counted, or not decided). The wait for the signature's
 // acknowledgement happens after the lock is released.
 func (e *Enclave) admit(s *signing) (proto.Message, error) {
-	c, req, err := e.authenticate(s.v, s.rs.pol, s.m, s.now)
+	c, req, err := e.authenticate(s.v.keys, s.rs.pol, s.m, s.now)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		PolicyVersion: s.rs.pol.Version(),
 	}
 	// A frozen key refuses everything.
-	if fi, frozen := e.frozen.Get(c.key.id); frozen {
+	if fi, frozen := e.guard.frozen.Get(c.key.id); frozen {
 		return nil, e.refused(s, refusal.RuleFrozen, fmt.Sprintf("key %s is frozen (%s: %s); only an admin quorum unfreezes it", c.key.id, fi.Record(), fi.Reason), false)
 	}
 	if !d.Allow {
@@ -124,7 +124,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	// Rolling limits and velocity: reserved now, committed with the
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
-	if why, refused := unlimitedGrant(s.rs.pol, c.key.id, d); refused {
+	if why, refused := s.rs.unlimitedGrant(c.key.id, d); refused {
 		return nil, e.refused(s, refusal.RuleRollingLimit, why, true)
 	}
 	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(d))
@@ -139,7 +139,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	s.res = res
-	if rule, ok := needsApproval(s.rs.pol, c.key.id, d); ok {
+	if rule, ok := s.rs.needsApproval(c.key.id, d); ok {
 		return e.hold(s, rule)
 	}
 	return nil, nil
@@ -162,7 +162,7 @@ func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) err
 	}
 	e.log.Debug("decision", "seq", seq, "client", s.c.name, "key", s.c.key.id, "allow", false, "rule", rule)
 	if rule != refusal.RuleFrozen {
-		e.afterRefusal(s.v, s.rs, s.c.key.id, limitBreach)
+		e.guard.afterRefusal(s.v.audit, s.rs, s.c.key.id, limitBreach, s.now)
 	}
 	return recorded(refusal.CodePolicyDenied, rule, clipMessage(reason), line)
 }
@@ -172,8 +172,8 @@ func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) err
 // the record as persisted (Enclave.release): no persisted record, no
 // signature. A reservation committed for a signature that is then withheld
 // stays committed: the record says signed, and limits err on the safe side.
-func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
-	line, seq, err := v.audit.append(rec)
+func signDecided(al *auditLog, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
+	line, seq, err := al.append(rec)
 	if err != nil {
 		return nil, appendRefusal(err)
 	}
@@ -189,7 +189,7 @@ func (e *Enclave) signDecided(v *vault, k *signingKey, d *decided, rec audit.Rec
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
 // key.
-func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
+func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
@@ -221,7 +221,7 @@ func (e *Enclave) authenticate(v *vault, pol *policy.Policy, m *proto.SignReques
 	case replayFull:
 		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	}
-	key, err := v.lookupKey(req.Key)
+	key, err := kr.lookupKey(req.Key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -118,8 +118,8 @@ func (e *Enclave) unseal(ctx context.Context, m *proto.UnsealRequest, now time.T
 		return nil, err
 	}
 	v := e.v.Load()
-	e.log.Info("unsealed", "keys", len(v.keys), "sealing_generation", ss.gen, "audit_head", v.audit.head().Seq)
-	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys)), AuditRecord: line}, nil
+	e.log.Info("unsealed", "keys", len(v.keys.list), "sealing_generation", ss.gen, "audit_head", v.audit.head().Seq)
+	return &proto.UnsealResponse{AuditKey: v.audit.key, Keys: uint32(len(v.keys.list)), AuditRecord: line}, nil
 }
 
 // createSeed draws a new seed from the NSM and seals it under a new KMS
@@ -198,8 +198,8 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	v.audit.now, v.audit.stall = e.now, e.ackTimeout
-	v.sealKeyID, v.sealGen, v.sealGenMax = keyID, gen, gen
-	v.seed = bytes.Clone(seed)
+	v.keys.sealKeyID, v.keys.sealGen, v.keys.sealGenMax = keyID, gen, gen
+	v.keys.seed = bytes.Clone(seed)
 	// The newest checkpoint generation known to be stored: the one handed
 	// back, or a newer one the host's log names. Records carry it on, and
 	// new checkpoints are numbered after it, so that a replay is told again
@@ -207,7 +207,7 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 	var stored uint64
 	if cp != nil {
 		stored = cp.Generation
-		v.sealGenMax = max(gen, cp.SealGen)
+		v.keys.sealGenMax = max(gen, cp.SealGen)
 	}
 	if hostRec != nil {
 		stored = max(stored, hostRec.Checkpoint)
@@ -222,19 +222,16 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 			st.notes = append(st.notes, note)
 		}
 		if len(cp.Limits) > 0 {
-			rs, err := e.newRuleset(e.rules.Load().pol, cp.Limits, now)
-			if err != nil {
+			if err := e.guard.restoreLimits(cp.Limits, now); err != nil {
 				st.notes = append(st.notes, fmt.Sprintf("the checkpoint's limit usage was refused (%v): limits start from zero", err))
 				st.mismatch = true
-			} else {
-				e.rules.Store(rs)
 			}
 		}
 		if err := e.gov.spent.restore(cp.Spent, now); err != nil {
 			st.notes = append(st.notes, fmt.Sprintf("the checkpoint's admin commands carried out were refused (%v): none is remembered", err))
 			st.mismatch = true
 		}
-		e.frozen.Set(cp.Frozen)
+		e.guard.frozen.Set(cp.Frozen)
 		if len(cp.Frozen) > 0 {
 			st.notes = append(st.notes, fmt.Sprintf("%d freeze(s) in force from the checkpoint", len(cp.Frozen)))
 		}
@@ -246,15 +243,15 @@ func (e *Enclave) start(seed []byte, keyID string, gen uint32, hostHead, sealedC
 		st.mismatch = true
 	}
 	if e.keyService != nil { // an ephemeral enclave has no checkpoints to count from
-		v.audit.unacknowledged = func() uint64 { return e.rules.Load().tracker.Unacknowledged() }
+		v.audit.unacknowledged = func() uint64 { return e.guard.inForce().tracker.Unacknowledged() }
 	}
 	line, err := e.boot(v, st, now)
 	if err != nil {
-		v.destroy()
+		v.keys.destroy()
 		return nil, err
 	}
 	if len(rollbacks) > 0 {
-		e.freezeForRollbacks(v, rollbacks)
+		e.freezeForRollbacks(v.audit, rollbacks, now)
 	}
 	e.v.Store(v)
 	return line, nil
@@ -318,8 +315,8 @@ func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 	}
 	sum := fmt.Sprintf("nitrosign enclave %s started (%s); %d keys (hash %x); policy version %d (hash %x)",
 		Version, e.stateOf(v), ud.KeyCount, ud.KeysHash, ud.PolicyVersion, ud.PolicyHash)
-	if v.sealKeyID != "" {
-		sum += fmt.Sprintf("; sealed seed of sealing generation %d under KMS key %s", v.sealGen, v.sealKeyID)
+	if v.keys.sealKeyID != "" {
+		sum += fmt.Sprintf("; sealed seed of sealing generation %d under KMS key %s", v.keys.sealGen, v.keys.sealKeyID)
 	}
 	for _, n := range st.notes {
 		sum += "; " + n
@@ -336,7 +333,7 @@ func (e *Enclave) boot(v *vault, st bootStatus, now time.Time) ([]byte, error) {
 		Summary:       sum,
 		Decision:      decision,
 		Rule:          rule,
-		PolicyVersion: e.rules.Load().pol.Version(),
+		PolicyVersion: e.guard.inForce().pol.Version(),
 	})
 	if err != nil {
 		return nil, refuse(refusal.CodeUnavailable, "%v", err)

@@ -2,9 +2,11 @@ package enclave
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave/keys"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -12,19 +14,31 @@ import (
 	"github.com/nitrosign/nitrosign/keypath"
 )
 
-// A vault is what the enclave holds once it has its seed: the signing keys,
-// the audit log (whose key is derived from the seed) and the key that seals
-// checkpoints. It is immutable once published, except for the audit log,
-// which has its own lock: adding a key publishes a new vault.
+// A vault is what the enclave holds once it has its seed: its keys and
+// its audit log (whose key is derived from the same seed). The two are
+// published together, as one pointer (Enclave.v), so that a request sees
+// the keys and the log of one unsealing; but each is a type of its own,
+// so that code that needs only the keys is handed the keyring, and code
+// that needs only the log the auditLog. A vault is immutable once
+// published: adding a key or re-wrapping the seed publishes a new vault
+// with a new keyring and the same audit log (which has its own lock).
 type vault struct {
-	keys   []*signingKey
+	keys  *keyring
+	audit *auditLog
+}
+
+// A keyring is the enclave's secrets: the signing keys, the master key
+// that derives more, the seed and the key that seals checkpoints, with
+// the sealing state. It is immutable once published: adding a key makes
+// a new keyring (with).
+type keyring struct {
+	list   []*signingKey
 	byID   map[string]*signingKey
 	byAddr map[ethtx.Address]*signingKey
-	audit  *auditLog
 	// stateKey seals checkpoints (see checkpoint.go).
 	stateKey []byte
 	// master is the BIP-32 master key, kept to derive keys that admin
-	// commands add; nil in an ephemeral enclave's vault after derivation.
+	// commands add; nil in an ephemeral enclave's keyring after derivation.
 	master *keys.ExtendedKey
 	// sealing is the KMS key and generation of the sealed seed in use.
 	sealKeyID string
@@ -50,15 +64,26 @@ type signingKey struct {
 }
 
 // newVault derives the keys of specs (and of extra, the keys admin commands
-// added) from seed. The caller clears seed.
+// added) from seed, and starts the audit log after head with the key
+// derived from seed. The caller clears seed.
 func newVault(seed []byte, specs []genesis.Key, extra []checkpointKey, maxAck int, head audit.Head) (*vault, error) {
-	master, err := keys.NewMaster(seed)
+	kr, err := newKeyring(seed, specs, extra)
 	if err != nil {
-		return nil, fmt.Errorf("enclave: %w", err)
+		return nil, err
 	}
 	signer, err := audit.NewSigner(seed)
 	if err != nil {
-		master.Zero()
+		kr.destroy()
+		return nil, fmt.Errorf("enclave: %w", err)
+	}
+	return &vault{keys: kr, audit: newAuditLogFrom(signer, maxAck, head)}, nil
+}
+
+// newKeyring derives the master key, the checkpoint sealing key and the
+// keys of specs and extra from seed. The caller clears seed.
+func newKeyring(seed []byte, specs []genesis.Key, extra []checkpointKey) (*keyring, error) {
+	master, err := keys.NewMaster(seed)
+	if err != nil {
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
 	sk, err := stateKey(seed)
@@ -66,52 +91,51 @@ func newVault(seed []byte, specs []genesis.Key, extra []checkpointKey, maxAck in
 		master.Zero()
 		return nil, fmt.Errorf("enclave: %w", err)
 	}
-	v := &vault{
+	kr := &keyring{
 		byID:     map[string]*signingKey{},
 		byAddr:   map[ethtx.Address]*signingKey{},
-		audit:    newAuditLogFrom(signer, maxAck, head),
 		stateKey: sk,
 		master:   master,
 	}
 	for _, s := range specs {
-		if err := v.derive(s.ID, s.Path); err != nil {
-			v.destroy()
+		if err := kr.derive(s.ID, s.Path); err != nil {
+			kr.destroy()
 			return nil, err
 		}
 	}
 	for _, k := range extra {
 		var err error
 		if k.Imported != nil {
-			err = v.importKey(k.ID, k.Imported)
+			err = kr.importKey(k.ID, k.Imported)
 		} else {
-			err = v.derive(k.ID, k.Path)
+			err = kr.derive(k.ID, k.Path)
 		}
 		if err != nil {
-			v.destroy()
+			kr.destroy()
 			return nil, err
 		}
-		v.extra = append(v.extra, k)
+		kr.extra = append(kr.extra, k)
 	}
-	return v, nil
+	return kr, nil
 }
 
 // derive adds the key at path under id.
-func (v *vault) derive(id, p string) error {
+func (kr *keyring) derive(id, p string) error {
 	path, err := keypath.ParsePath(p)
 	if err != nil {
 		return fmt.Errorf("enclave: key %s: %w", id, err)
 	}
-	xk, err := v.master.Derive(path)
+	xk, err := kr.master.Derive(path)
 	if err != nil {
 		return fmt.Errorf("enclave: key %s: %w", id, err)
 	}
 	priv := xk.PrivateKey()
 	xk.Zero()
-	return v.add(&signingKey{id: id, path: path.String(), priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey())})
+	return kr.add(&signingKey{id: id, path: path.String(), priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey())})
 }
 
 // importKey adds a key given as its 32-byte private scalar.
-func (v *vault) importKey(id string, scalar []byte) error {
+func (kr *keyring) importKey(id string, scalar []byte) error {
 	if len(scalar) != 32 {
 		return fmt.Errorf("enclave: key %s: an imported key is 32 bytes", id)
 	}
@@ -121,34 +145,34 @@ func (v *vault) importKey(id string, scalar []byte) error {
 	}
 	priv := secp256k1.NewPrivateKey(&s)
 	s.Zero()
-	return v.add(&signingKey{id: id, priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey()), imported: true})
+	return kr.add(&signingKey{id: id, priv: priv, addr: ethtx.PubkeyToAddress(priv.PubKey()), imported: true})
 }
 
-func (v *vault) add(k *signingKey) error {
-	if _, dup := v.byID[k.id]; dup {
+func (kr *keyring) add(k *signingKey) error {
+	if _, dup := kr.byID[k.id]; dup {
 		return fmt.Errorf("enclave: key %s: the id is taken", k.id)
 	}
-	if _, dup := v.byAddr[k.addr]; dup {
+	if _, dup := kr.byAddr[k.addr]; dup {
 		return fmt.Errorf("enclave: key %s: same address as another key", k.id)
 	}
-	v.keys = append(v.keys, k)
-	v.byID[k.id] = k
-	v.byAddr[k.addr] = k
+	kr.list = append(kr.list, k)
+	kr.byID[k.id] = k
+	kr.byAddr[k.addr] = k
 	return nil
 }
 
-// with returns a copy of v that also holds the key extra describes; v is
-// unchanged (it may be in use).
-func (v *vault) with(extra checkpointKey) (*vault, *signingKey, error) {
-	n := *v
-	n.keys = append([]*signingKey(nil), v.keys...)
-	n.byID = make(map[string]*signingKey, len(v.byID)+1)
-	n.byAddr = make(map[ethtx.Address]*signingKey, len(v.byAddr)+1)
-	for _, k := range v.keys {
+// with returns a copy of kr that also holds the key extra describes; kr
+// is unchanged (it may be in use).
+func (kr *keyring) with(extra checkpointKey) (*keyring, *signingKey, error) {
+	n := *kr
+	n.list = append([]*signingKey(nil), kr.list...)
+	n.byID = make(map[string]*signingKey, len(kr.byID)+1)
+	n.byAddr = make(map[ethtx.Address]*signingKey, len(kr.byAddr)+1)
+	for _, k := range kr.list {
 		n.byID[k.id] = k
 		n.byAddr[k.addr] = k
 	}
-	n.extra = append(append([]checkpointKey(nil), v.extra...), extra)
+	n.extra = append(append([]checkpointKey(nil), kr.extra...), extra)
 	var err error
 	if extra.Imported != nil {
 		err = n.importKey(extra.ID, extra.Imported)
@@ -158,17 +182,35 @@ func (v *vault) with(extra checkpointKey) (*vault, *signingKey, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &n, n.keys[len(n.keys)-1], nil
+	return &n, n.list[len(n.list)-1], nil
 }
 
-// destroy overwrites what it can of the vault's secrets.
-func (v *vault) destroy() {
-	if v.master != nil {
-		v.master.Zero()
+// lookupKey finds the key s names: an address (0x…) or a key id.
+func (kr *keyring) lookupKey(s string) (*signingKey, error) {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		a, err := ethtx.ParseAddress(s)
+		if err != nil {
+			return nil, refuse(refusal.CodeBadRequest, "key: %v", err)
+		}
+		if k, ok := kr.byAddr[a]; ok {
+			return k, nil
+		}
+		return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with address %s", a.Hex())
 	}
-	clear(v.stateKey)
-	clear(v.seed)
-	for _, k := range v.keys {
+	if k, ok := kr.byID[s]; ok {
+		return k, nil
+	}
+	return nil, refuse(refusal.CodeUnknownKey, "this enclave holds no key with id %q", s)
+}
+
+// destroy overwrites what it can of the keyring's secrets.
+func (kr *keyring) destroy() {
+	if kr.master != nil {
+		kr.master.Zero()
+	}
+	clear(kr.stateKey)
+	clear(kr.seed)
+	for _, k := range kr.list {
 		k.priv.Zero()
 	}
 }
