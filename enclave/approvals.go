@@ -662,7 +662,7 @@ func (e *Enclave) redecidePending(al *auditLog, now time.Time) {
 		if done, _, err := e.reconcile(&redecision{al: al, rs: rs, p: p, vd: rs.judge(p), now: now}); !done && err != nil {
 			owed = true
 			if a.firstOwedLocked() {
-				e.log.Error("a request waiting for approvals cannot be decided under the policy in force yet; it keeps waiting and is decided at the next approval or settle", "approval", p.id, "version", rs.pol.Version())
+				e.log.Error("a request waiting for approvals cannot be decided under the policy in force yet; it keeps waiting and is decided at the next approval or request", "approval", p.id, "version", rs.pol.Version())
 			}
 		}
 	}

@@ -285,7 +285,7 @@ func (e *Enclave) Handle(ctx context.Context, req proto.Message) proto.Message {
 // (nil while the enclave is locked) and now, the time it is answered at.
 // The clock is read once per request, so that every step of a request
 // (its freshness check, its records, its limit windows, the expiries and
-// time locks that tick settles) sees one time.
+// time locks that tick brings in force) sees one time.
 type call struct {
 	ctx context.Context
 	v   *vault
