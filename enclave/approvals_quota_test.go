@@ -13,6 +13,7 @@ import (
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -42,7 +43,7 @@ func newTwoClients(t testing.TB) *twoClients {
 				Destinations:         []policy.Destination{{Address: destA, Label: "A"}, {Address: destB, Label: "B"}},
 				MaxPerTransactionWei: ether(1).String(),
 			},
-			Approvals: ap.rule(2, milliEther(100)),
+			KeyConfig: stateful.KeyConfig{Approvals: ap.rule(2, milliEther(100))},
 		}},
 	}
 	pol, _ := json.Marshal(doc)

@@ -168,8 +168,10 @@ func newFuzzWorld(tb testing.TB, o worldOptions) *fuzzWorld {
 		TypedData: &policy.TypedDataRule{Domains: []policy.TypedDataDomain{
 			{Name: "Ether Mail", Version: "1", ChainID: 1, VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
 		}},
-		Limits:    []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}},
-		Approvals: w.approvers.rule(2, milliEther(500)),
+		KeyConfig: stateful.KeyConfig{
+			Limits:    []stateful.LimitRule{{ChainID: 1, Asset: "native", Window: "24h", Max: ether(3).String()}},
+			Approvals: w.approvers.rule(2, milliEther(500)),
+		},
 	}
 	doc := policy.Document{
 		Version: 1,

@@ -27,10 +27,8 @@ type keyRule struct {
 	// for key-wide native transfers, when the document has none).
 	perChain map[uint64]*chainRule
 
-	limits    []stateful.Limit
-	velocity  *stateful.Velocity
-	approvals *stateful.Approvals
-	freeze    *stateful.Freeze
+	// stateful is the key's stateful rules, compiled by package stateful.
+	stateful stateful.Rules
 }
 
 type domainRule struct {

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy/stateful"
@@ -69,10 +68,12 @@ func Diff(old, new *Policy) Change {
 
 // classifiedFields lists every field of [Document], by its JSON path ("[]"
 // for the elements of a list of objects), with how Diff classifies its
-// changes. A test compares it with the Document types, so that a new field
-// is classified deliberately; Diff counts any change of a field missing
-// here as a loosening.
-var classifiedFields = map[string]string{
+// changes: those of the key rule's stateful sections are package
+// stateful's (stateful.DiffFields, under "keys[]."). A test compares it
+// with the Document types, so that a new field is classified
+// deliberately; Diff counts any change of a field missing here as a
+// loosening.
+var classifiedFields = withStatefulFields(map[string]string{
 	"version": "not judged: the enclave checks that versions increase",
 
 	"clients[].name":       "neutral: a label (clients are identified by public key)",
@@ -130,32 +131,19 @@ var classifiedFields = map[string]string{
 	"keys[].chain_rules[].multisend_call_only[].address":         "added library loosens, removed tightens",
 	"keys[].chain_rules[].multisend_call_only[].label":           "neutral: a label",
 
-	"keys[].limits[].chain_id":    "part of the limit's scope: an old limit without a new one of the same scope, window at least as long and max at most as high loosens",
-	"keys[].limits[].asset":       "part of the limit's scope (as chain_id)",
-	"keys[].limits[].destination": "part of the limit's scope (as chain_id)",
-	"keys[].limits[].window":      "shortened loosens, lengthened (max not raised) tightens",
-	"keys[].limits[].max":         "raised (or the limit removed) loosens, lowered (or a limit added) tightens",
-
-	"keys[].velocity.window":           "shortened (or velocity removed) loosens, lengthened (or added) tightens",
-	"keys[].velocity.max_transactions": "raised (or velocity removed) loosens, lowered (or added) tightens",
-
-	"keys[].approvals.above[].chain_id":       "part of the threshold's scope: a threshold removed (or approvals removed) loosens, added tightens",
-	"keys[].approvals.above[].asset":          "part of the threshold's scope (as chain_id)",
-	"keys[].approvals.above[].amount":         "raised loosens, lowered tightens",
-	"keys[].approvals.quorum":                 "lowered loosens, raised tightens",
-	"keys[].approvals.approvers[].name":       "neutral: a label (approvers are identified by public key)",
-	"keys[].approvals.approvers[].scheme":     "with public_key, the approver's identity: a new approver loosens, a removed one tightens",
-	"keys[].approvals.approvers[].public_key": "with scheme, the approver's identity: a new approver loosens, a removed one tightens",
-
-	"keys[].freeze.refusals":        "raised, or 0 (refusals no longer freeze), or the freeze removed loosens; lowered or added tightens",
-	"keys[].freeze.window":          "shortened loosens, lengthened tightens",
-	"keys[].freeze.on_limit_breach": "turned off loosens, on tightens",
-	"keys[].freeze.scope":           "all to key loosens, key to all tightens; removing a key whose freeze has scope all loosens",
-
 	"assets[].chain_id": "neutral: assets name tokens in summaries; caps are in base units",
 	"assets[].address":  "neutral: assets name tokens in summaries; caps are in base units",
 	"assets[].symbol":   "neutral: assets name tokens in summaries; caps are in base units",
 	"assets[].decimals": "neutral: assets name tokens in summaries; caps are in base units",
+})
+
+// withStatefulFields adds stateful.DiffFields, the fields of the key
+// rule's stateful sections, to fields.
+func withStatefulFields(fields map[string]string) map[string]string {
+	for p, how := range stateful.DiffFields {
+		fields["keys[]."+p] = how
+	}
+	return fields
 }
 
 // orEmpty returns p, or a policy that allows nothing when p is nil.
@@ -263,12 +251,9 @@ func (d *differ) keys() {
 			d.loosen("key %s added (chains %s)", id, chainList(n.chains))
 		case n == nil:
 			d.tighten("key %s removed", id)
-			// A freeze of scope all protects every key: with its key gone,
-			// refusals and limit breaches of that key no longer freeze
-			// the keys that remain.
-			if o.freeze != nil && o.freeze.Scope == stateful.FreezeAll && d.keptKeys() {
-				d.loosen("freeze for key %s: removed with the key; its scope was all, so the key's refusals and limit breaches no longer freeze every key", id)
-			}
+			// What the key's stateful rules did for other keys (a freeze
+			// of scope all) goes with it.
+			d.add(stateful.DiffRemovedKey(id, o.stateful, d.keptKeys()))
 		default:
 			d.key(id, o, n)
 		}
@@ -332,10 +317,19 @@ func (d *differ) key(id string, o, n *keyRule) {
 			d.tighten("key %s: typed data domain %s removed", id, dr)
 		}
 	}
-	d.limits(id, o, n)
-	d.velocity(id, o.velocity, n.velocity)
-	d.approvals(id, o, n)
-	d.freeze(id, o.freeze, n.freeze)
+	d.add(stateful.Diff(o.stateful, n.stateful, stateful.DiffScope{
+		Key:       id,
+		Reachable: func(chain uint64, asset ethtx.Address) bool { return !unreachable(n, chain, asset) },
+		AssetName: d.assetName,
+		OldAmount: d.o.amountOf,
+		NewAmount: d.n.amountOf,
+	}))
+}
+
+// add adds the classification of a change of a key's stateful rules.
+func (d *differ) add(c stateful.Change) {
+	d.c.Loosening = append(d.c.Loosening, c.Loosening...)
+	d.c.Tightening = append(d.c.Tightening, c.Tightening...)
 }
 
 // flag compares a switch that allows something when on.
@@ -588,67 +582,6 @@ func (d *differ) amount(what, os, ns string, o, n *big.Int) {
 	}
 }
 
-// limits compares the rolling limits of a key (see Diff).
-func (d *differ) limits(id string, o, n *keyRule) {
-	for _, ol := range o.limits {
-		desc := d.limitScope(ol) + " per " + formatWindow(ol.Window)
-		oMax := d.o.amountOf(ol.ChainID, ol.Asset, ol.Max)
-		if unreachable(n, ol.ChainID, ol.Asset) {
-			d.tighten("key %s: %s (max %s) removed with its chain or token", id, desc, oMax)
-			continue
-		}
-		var scope []stateful.Limit
-		var same, implied *stateful.Limit
-		for i, nl := range n.limits {
-			if !sameLimitScope(ol, nl) {
-				continue
-			}
-			scope = append(scope, nl)
-			switch {
-			case nl.Window == ol.Window:
-				same = &n.limits[i]
-			case implied == nil && nl.Window > ol.Window && nl.Max.Cmp(ol.Max) <= 0:
-				implied = &n.limits[i]
-			}
-		}
-		switch {
-		case same != nil && same.Max.Cmp(ol.Max) <= 0:
-			d.amount(fmt.Sprintf("key %s: %s: max", id, desc), oMax, d.n.amountOf(ol.ChainID, ol.Asset, same.Max), ol.Max, same.Max)
-		case implied != nil:
-			what := "removed"
-			if same != nil {
-				what = "raised to " + d.n.amountOf(ol.ChainID, ol.Asset, same.Max)
-			}
-			d.tighten("key %s: %s (max %s) %s, implied by the limit per %s of %s", id, desc, oMax, what, formatWindow(implied.Window), d.n.amountOf(ol.ChainID, ol.Asset, implied.Max))
-		case same != nil:
-			d.amount(fmt.Sprintf("key %s: %s: max", id, desc), oMax, d.n.amountOf(ol.ChainID, ol.Asset, same.Max), ol.Max, same.Max)
-		case len(scope) == 0:
-			d.loosen("key %s: %s (max %s) removed", id, desc, oMax)
-		case len(scope) == 1 && scope[0].Window < ol.Window:
-			d.loosen("key %s: %s (max %s): window shortened from %s to %s, max %s: a shorter window allows more over the old one",
-				id, desc, oMax, formatWindow(ol.Window), formatWindow(scope[0].Window), d.n.amountOf(ol.ChainID, ol.Asset, scope[0].Max))
-		default:
-			var others []string
-			for _, nl := range scope {
-				others = append(others, fmt.Sprintf("per %s of %s", formatWindow(nl.Window), d.n.amountOf(ol.ChainID, ol.Asset, nl.Max)))
-			}
-			d.loosen("key %s: %s (max %s) removed: the limits of the same scope (%s) allow more over its window", id, desc, oMax, strings.Join(others, "; "))
-		}
-	}
-	for _, nl := range n.limits {
-		if !slices.ContainsFunc(o.limits, func(ol stateful.Limit) bool { return sameLimitScope(ol, nl) && ol.Window == nl.Window }) {
-			d.tighten("key %s: %s per %s added, max %s", id, d.limitScope(nl), formatWindow(nl.Window), d.n.amountOf(nl.ChainID, nl.Asset, nl.Max))
-		}
-	}
-}
-
-func sameLimitScope(a, b stateful.Limit) bool {
-	if a.ChainID != b.ChainID || a.Asset != b.Asset || (a.Destination == nil) != (b.Destination == nil) {
-		return false
-	}
-	return a.Destination == nil || *a.Destination == *b.Destination
-}
-
 // unreachable reports whether the key n can move nothing of asset on chain:
 // the chain is not the key's, or the asset is a token that is neither a
 // token nor a collection of the key there (only token and collection rules
@@ -659,144 +592,6 @@ func unreachable(n *keyRule, chain uint64, asset ethtx.Address) bool {
 		return true
 	}
 	return asset != (ethtx.Address{}) && cr.tokens[asset] == nil && cr.nfts[asset] == nil
-}
-
-func (d *differ) limitScope(l stateful.Limit) string {
-	s := fmt.Sprintf("limit on chain %d %s", l.ChainID, d.assetName(l.ChainID, l.Asset))
-	if l.Destination != nil {
-		s += " to " + l.Destination.Hex()
-	}
-	return s
-}
-
-func (d *differ) velocity(id string, o, n *stateful.Velocity) {
-	switch {
-	case o == nil && n == nil:
-	case o == nil:
-		d.tighten("velocity for key %s added: %d transactions per %s", id, n.MaxTransactions, formatWindow(n.Window))
-	case n == nil:
-		d.loosen("velocity for key %s removed (was %d transactions per %s)", id, o.MaxTransactions, formatWindow(o.Window))
-	default:
-		switch {
-		case n.Window < o.Window:
-			d.loosen("velocity for key %s: window shortened %s → %s: a shorter window allows more over the old one", id, formatWindow(o.Window), formatWindow(n.Window))
-		case n.Window > o.Window:
-			d.tighten("velocity for key %s: window lengthened %s → %s", id, formatWindow(o.Window), formatWindow(n.Window))
-		}
-		switch {
-		case n.MaxTransactions > o.MaxTransactions:
-			d.loosen("velocity for key %s: max transactions raised %d → %d", id, o.MaxTransactions, n.MaxTransactions)
-		case n.MaxTransactions < o.MaxTransactions:
-			d.tighten("velocity for key %s: max transactions lowered %d → %d", id, o.MaxTransactions, n.MaxTransactions)
-		}
-	}
-}
-
-func (d *differ) approvals(id string, ko, kn *keyRule) {
-	o, n := ko.approvals, kn.approvals
-	at := "approvals for key " + id
-	switch {
-	case o == nil && n == nil:
-		return
-	case o == nil:
-		d.tighten("%s added: quorum %d of %d", at, n.Quorum, len(n.Approvers))
-		return
-	case n == nil:
-		if slices.ContainsFunc(o.Above, func(t stateful.Threshold) bool { return !unreachable(kn, t.ChainID, t.Asset) }) {
-			d.loosen("%s removed (was quorum %d of %d)", at, o.Quorum, len(o.Approvers))
-		} else {
-			d.tighten("%s removed with their chains or tokens", at)
-		}
-		return
-	}
-	for _, ot := range o.Above {
-		desc := fmt.Sprintf("threshold on chain %d %s", ot.ChainID, d.assetName(ot.ChainID, ot.Asset))
-		oAmt := d.o.amountOf(ot.ChainID, ot.Asset, ot.Amount)
-		if unreachable(kn, ot.ChainID, ot.Asset) {
-			d.tighten("%s: %s (above %s) removed with its chain or token", at, desc, oAmt)
-			continue
-		}
-		i := slices.IndexFunc(n.Above, func(t stateful.Threshold) bool { return t.ChainID == ot.ChainID && t.Asset == ot.Asset })
-		if i < 0 {
-			d.loosen("%s: %s (above %s) removed", at, desc, oAmt)
-			continue
-		}
-		nt := n.Above[i]
-		d.amount(at+": "+desc, oAmt, d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount), ot.Amount, nt.Amount)
-	}
-	for _, nt := range n.Above {
-		if !slices.ContainsFunc(o.Above, func(t stateful.Threshold) bool { return t.ChainID == nt.ChainID && t.Asset == nt.Asset }) {
-			d.tighten("%s: threshold on chain %d %s added (above %s)", at, nt.ChainID, d.assetName(nt.ChainID, nt.Asset), d.n.amountOf(nt.ChainID, nt.Asset, nt.Amount))
-		}
-	}
-	switch {
-	case n.Quorum < o.Quorum:
-		d.loosen("%s: quorum lowered %d → %d", at, o.Quorum, n.Quorum)
-	case n.Quorum > o.Quorum:
-		d.tighten("%s: quorum raised %d → %d", at, o.Quorum, n.Quorum)
-	}
-	for _, na := range n.Approvers {
-		if slices.ContainsFunc(o.Approvers, func(a stateful.ApproverKey) bool { return a.PublicKey.Equal(na.PublicKey) }) {
-			continue
-		}
-		if i := slices.IndexFunc(o.Approvers, func(a stateful.ApproverKey) bool { return a.Name == na.Name }); i >= 0 {
-			d.loosen("%s: approver %s: public key changed from %s to %s", at, na.Name, o.Approvers[i].PublicKey, na.PublicKey)
-		} else {
-			d.loosen("%s: approver %s added (public key %s)", at, na.Name, na.PublicKey)
-		}
-	}
-	for _, oa := range o.Approvers {
-		if !slices.ContainsFunc(n.Approvers, func(a stateful.ApproverKey) bool { return a.PublicKey.Equal(oa.PublicKey) }) {
-			d.tighten("%s: approver %s (public key %s) removed", at, oa.Name, oa.PublicKey)
-		}
-	}
-}
-
-func (d *differ) freeze(id string, o, n *stateful.Freeze) {
-	at := "freeze for key " + id
-	switch {
-	case o == nil && n == nil:
-		return
-	case o == nil:
-		d.tighten("%s added", at)
-		return
-	case n == nil:
-		d.loosen("%s removed", at)
-		return
-	}
-	switch {
-	case o.Refusals > 0 && n.Refusals == 0:
-		d.loosen("%s: refusals no longer freeze (was %d within %s)", at, o.Refusals, formatWindow(o.Window))
-	case o.Refusals == 0 && n.Refusals > 0:
-		d.tighten("%s: refusals now freeze (%d within %s)", at, n.Refusals, formatWindow(n.Window))
-	case o.Refusals > 0:
-		switch {
-		case n.Refusals > o.Refusals:
-			d.loosen("%s: refusals threshold raised %d → %d", at, o.Refusals, n.Refusals)
-		case n.Refusals < o.Refusals:
-			d.tighten("%s: refusals threshold lowered %d → %d", at, o.Refusals, n.Refusals)
-		}
-		switch {
-		case n.Window < o.Window:
-			d.loosen("%s: refusals window shortened %s → %s", at, formatWindow(o.Window), formatWindow(n.Window))
-		case n.Window > o.Window:
-			d.tighten("%s: refusals window lengthened %s → %s", at, formatWindow(o.Window), formatWindow(n.Window))
-		}
-	}
-	switch {
-	case o.OnLimitBreach && !n.OnLimitBreach:
-		d.loosen("%s: on_limit_breach turned off", at)
-	case !o.OnLimitBreach && n.OnLimitBreach:
-		d.tighten("%s: on_limit_breach turned on", at)
-	}
-	switch {
-	case o.Scope == stateful.FreezeAll && n.Scope != stateful.FreezeAll:
-		d.loosen("%s: scope narrowed from %s to %s", at, o.Scope, n.Scope)
-	case o.Scope != stateful.FreezeAll && n.Scope == stateful.FreezeAll:
-		d.tighten("%s: scope widened from %s to %s", at, o.Scope, n.Scope)
-	case o.Scope != n.Scope: // no other scopes today: fail closed
-		d.loosen("%s: scope changed from %s to %s", at, o.Scope, n.Scope)
-	}
 }
 
 // assetName names an asset for messages: "native", or the token's address
@@ -842,22 +637,6 @@ func unionAddrs[V any](a, b map[ethtx.Address]V) []ethtx.Address {
 		m[k] = struct{}{}
 	}
 	return sortedKeys(m)
-}
-
-// formatWindow writes a window as the document does: "24h", "1h30m".
-func formatWindow(w time.Duration) string {
-	h, m, s := w/time.Hour, w%time.Hour/time.Minute, w%time.Minute/time.Second
-	var b strings.Builder
-	if h > 0 {
-		fmt.Fprintf(&b, "%dh", h)
-	}
-	if m > 0 {
-		fmt.Fprintf(&b, "%dm", m)
-	}
-	if s > 0 || b.Len() == 0 {
-		fmt.Fprintf(&b, "%ds", s)
-	}
-	return b.String()
 }
 
 // unclassified compares the canonical documents field by field, for the

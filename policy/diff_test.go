@@ -104,26 +104,28 @@ func diffBase() Document {
 					Safes:             []Destination{{Address: xSafe, Label: "treasury Safe"}},
 					MultiSendCallOnly: []Destination{{Address: xMSCO, Label: "MultiSendCallOnly 1.3.0"}},
 				}},
-				Limits: []stateful.LimitRule{
-					{ChainID: 1, Asset: "native", Window: "24h", Max: "3000000000000000000"},
-					{ChainID: 1, Asset: "native", Destination: xTreasury, Window: "24h", Max: "1000000000000000000"},
-					{ChainID: 1, Asset: xUSDC, Window: "1h", Max: "5000000000"},
-					{ChainID: 10, Asset: "native", Window: "720h", Max: "1000000000000000000"},
-				},
-				Velocity: &stateful.VelocityRule{Window: "1h", MaxTransactions: 100},
-				Approvals: &stateful.ApprovalRule{
-					Above: []stateful.ApprovalThreshold{
-						{ChainID: 1, Asset: "native", Amount: "500000000000000000"},
-						{ChainID: 1, Asset: xUSDC, Amount: "100000000"},
+				KeyConfig: stateful.KeyConfig{
+					Limits: []stateful.LimitRule{
+						{ChainID: 1, Asset: "native", Window: "24h", Max: "3000000000000000000"},
+						{ChainID: 1, Asset: "native", Destination: xTreasury, Window: "24h", Max: "1000000000000000000"},
+						{ChainID: 1, Asset: xUSDC, Window: "1h", Max: "5000000000"},
+						{ChainID: 10, Asset: "native", Window: "720h", Max: "1000000000000000000"},
 					},
-					Quorum: 2,
-					Approvers: []stateful.Approver{
-						{Name: "alice", Scheme: "ed25519", PublicKey: seededKey("alice")},
-						{Name: "bob", Scheme: "ed25519", PublicKey: seededKey("bob")},
-						{Name: "carol", Scheme: "ed25519", PublicKey: seededKey("carol")},
+					Velocity: &stateful.VelocityRule{Window: "1h", MaxTransactions: 100},
+					Approvals: &stateful.ApprovalRule{
+						Above: []stateful.ApprovalThreshold{
+							{ChainID: 1, Asset: "native", Amount: "500000000000000000"},
+							{ChainID: 1, Asset: xUSDC, Amount: "100000000"},
+						},
+						Quorum: 2,
+						Approvers: []stateful.Approver{
+							{Name: "alice", Scheme: "ed25519", PublicKey: seededKey("alice")},
+							{Name: "bob", Scheme: "ed25519", PublicKey: seededKey("bob")},
+							{Name: "carol", Scheme: "ed25519", PublicKey: seededKey("carol")},
+						},
 					},
+					Freeze: &stateful.FreezeRule{Refusals: 100, Window: "1h", OnLimitBreach: true, Scope: "all"},
 				},
-				Freeze: &stateful.FreezeRule{Refusals: 100, Window: "1h", OnLimitBreach: true, Scope: "all"},
 			},
 			{
 				Key: "cold", Chains: []uint64{1},
@@ -822,17 +824,5 @@ func TestDiffUnclassifiedField(t *testing.T) {
 	}
 	if Diff(op, np).TimeLocked() {
 		t.Fatal("lowering the gas limit cap is not a loosening")
-	}
-}
-
-func TestFormatWindow(t *testing.T) {
-	for _, w := range []string{"1m", "1m30s", "1h30m", "24h", "720h", "1h1m1s", "59m59s"} {
-		d, err := stateful.ParseWindow(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := formatWindow(d); got != w {
-			t.Errorf("formatWindow(%s) = %s", w, got)
-		}
 	}
 }

@@ -269,7 +269,7 @@ func checkParse(t *testing.T, b []byte, c stamp.PublicKey, requests []*ethtx.Tx)
 				t.Fatalf("refusal without a rule: %+v", d)
 			}
 		}
-		_ = p.KeyLimits(key)
+		_, _ = p.KeyRules(key)
 	}
 }
 

@@ -63,7 +63,11 @@ func TestStatefulAccessors(t *testing.T) {
 	c := client(t)
 	d, approvers := statefulDoc(t, c)
 	p := compile(t, d)
-	lims := p.KeyLimits("hot-0")
+	r, ok := p.KeyRules("hot-0")
+	if !ok {
+		t.Fatal("hot-0 has no rules")
+	}
+	lims := r.Limits
 	if len(lims) != 4 {
 		t.Fatalf("%d limits", len(lims))
 	}
@@ -81,48 +85,42 @@ func TestStatefulAccessors(t *testing.T) {
 			t.Errorf("limit %d = %+v, want %+v", i, g, w)
 		}
 	}
+	if v := r.Velocity; v == nil || v.Window != time.Hour || v.MaxTransactions != 100 {
+		t.Errorf("velocity %+v", v)
+	}
+	ap := r.Approvals
+	if ap == nil || ap.Quorum != 2 || len(ap.Approvers) != 2 || ap.Approvers[0].Name != "alice" || !ap.Approvers[0].PublicKey.Equal(approvers[0]) ||
+		!ap.Approvers[1].PublicKey.Equal(approvers[1]) || len(ap.Above) != 2 || ap.Above[1].Asset != a(t, usdc) || ap.Above[1].Amount.Int64() != 1e8 {
+		t.Fatalf("approvals %+v", ap)
+	}
+	if f := r.Freeze; f == nil || f.Refusals != 10 || f.Window != time.Minute || !f.OnLimitBreach || f.Scope != stateful.FreezeAll {
+		t.Errorf("freeze %+v", f)
+	}
 	// Copies: changing them changes nothing.
 	lims[0].Max.SetInt64(0)
 	*lims[1].Destination = ethtx.Address{}
-	if again := p.KeyLimits("hot-0"); again[0].Max.Sign() == 0 || *again[1].Destination != tr {
-		t.Error("KeyLimits returned the policy's own values")
-	}
-	if v, ok := p.KeyVelocity("hot-0"); !ok || v.Window != time.Hour || v.MaxTransactions != 100 {
-		t.Errorf("velocity %+v %v", v, ok)
-	}
-	ap, ok := p.KeyApprovals("hot-0")
-	if !ok || ap.Quorum != 2 || len(ap.Approvers) != 2 || ap.Approvers[0].Name != "alice" || !ap.Approvers[0].PublicKey.Equal(approvers[0]) ||
-		!ap.Approvers[1].PublicKey.Equal(approvers[1]) || len(ap.Above) != 2 || ap.Above[1].Asset != a(t, usdc) || ap.Above[1].Amount.Int64() != 1e8 {
-		t.Errorf("approvals %+v %v", ap, ok)
-	}
 	ap.Above[0].Amount.SetInt64(0)
-	if again, _ := p.KeyApprovals("hot-0"); again.Above[0].Amount.Sign() == 0 {
-		t.Error("KeyApprovals returned the policy's own values")
+	ap.Approvers[0].PublicKey.Key[0] ^= 1
+	r.Velocity.MaxTransactions = 1
+	r.Freeze.Refusals = 1
+	again, _ := p.KeyRules("hot-0")
+	if again.Limits[0].Max.Sign() == 0 || *again.Limits[1].Destination != tr || again.Approvals.Above[0].Amount.Sign() == 0 ||
+		!again.Approvals.Approvers[0].PublicKey.Equal(approvers[0]) || again.Velocity.MaxTransactions != 100 || again.Freeze.Refusals != 10 {
+		t.Error("KeyRules returned the policy's own values")
 	}
-	if f, ok := p.KeyFreeze("hot-0"); !ok || f.Refusals != 10 || f.Window != time.Minute || !f.OnLimitBreach || f.Scope != stateful.FreezeAll {
-		t.Errorf("freeze %+v %v", f, ok)
+	if r, ok := p.KeyRules("bare"); !ok || r.Limits != nil || r.Velocity != nil || r.Approvals != nil || r.Freeze != nil {
+		t.Errorf("bare: %+v %v, want no stateful rules", r, ok)
 	}
-	for _, key := range []string{"bare", "nobody"} {
-		if p.KeyLimits(key) != nil {
-			t.Errorf("%s has limits", key)
-		}
-		if _, ok := p.KeyVelocity(key); ok {
-			t.Errorf("%s has a velocity limit", key)
-		}
-		if _, ok := p.KeyApprovals(key); ok {
-			t.Errorf("%s has approvals", key)
-		}
-		if _, ok := p.KeyFreeze(key); ok {
-			t.Errorf("%s has a freeze rule", key)
-		}
+	if r, ok := p.KeyRules("nobody"); ok || r.Limits != nil || r.Velocity != nil || r.Approvals != nil || r.Freeze != nil {
+		t.Errorf("nobody: %+v %v, want no key", r, ok)
 	}
 	if ids := p.KeyIDs(); strings.Join(ids, ",") != "hot-0,split,bare,raw" {
 		t.Errorf("KeyIDs = %v", ids)
 	}
 	// A freeze on limit breaches only.
 	d.Keys[0].Freeze = &stateful.FreezeRule{OnLimitBreach: true, Scope: "key"}
-	if f, ok := compile(t, d).KeyFreeze("hot-0"); !ok || f.Refusals != 0 || f.Window != 0 || f.Scope != stateful.FreezeKey {
-		t.Errorf("freeze %+v %v", f, ok)
+	if r, _ := compile(t, d).KeyRules("hot-0"); r.Freeze == nil || r.Freeze.Refusals != 0 || r.Freeze.Window != 0 || r.Freeze.Scope != stateful.FreezeKey {
+		t.Errorf("freeze %+v", r.Freeze)
 	}
 }
 

@@ -19,9 +19,9 @@
 // rules (rolling limits, velocity, approvals, freezes) count
 // ([Decision.Counted]: grants count like transfers of the granted
 // amount, [Decision.OperatorGrants]), whose configuration the document
-// also holds and this package parses, validates and exposes
-// ([Policy.KeyLimits], [Policy.KeyVelocity], [Policy.KeyApprovals],
-// [Policy.KeyFreeze]) without enforcing it.
+// also holds ([stateful.KeyConfig], embedded in [KeyRule]) and this
+// package parses, has package stateful validate, and exposes
+// ([Policy.KeyRules]) without enforcing it.
 package policy
 
 import (
@@ -115,16 +115,10 @@ type KeyRule struct {
 	// ChainRules holds the rules of one chain each.
 	ChainRules []ChainRule `json:"chain_rules,omitempty"`
 
-	// The stateful sections, enforced by the enclave, not this package.
-
-	// Limits are rolling-window limits on value moved.
-	Limits []stateful.LimitRule `json:"limits,omitempty"`
-	// Velocity caps the number of transactions in a rolling window.
-	Velocity *stateful.VelocityRule `json:"velocity,omitempty"`
-	// Approvals requires approver signatures above thresholds.
-	Approvals *stateful.ApprovalRule `json:"approvals,omitempty"`
-	// Freeze freezes the key after refusals or a limit breach.
-	Freeze *stateful.FreezeRule `json:"freeze,omitempty"`
+	// The stateful sections (limits, velocity, approvals, freeze), which
+	// package stateful defines and the enclave enforces: embedded, so
+	// that encoding/json reads and writes them as fields of the key rule.
+	stateful.KeyConfig
 }
 
 // TypedDataRule allowlists EIP-712 domains.

@@ -6,17 +6,19 @@ import (
 )
 
 // The stateful rules (rolling limits, velocity, approvals and freezes)
-// belong to package stateful: their configuration, its validation, and
-// their enforcement, which the enclave drives. This package parses their
-// sections of the document (KeyRule's Limits, Velocity, Approvals, Freeze)
-// with the rest, has stateful.Compile check them against the key's chains
-// and tokens, and hands the compiled rules out; it feeds them with what
-// allowed Decisions count (Decision.Counted: their movements, and their
-// allowance grants as transfers of the granted amount to the spender) and
-// with their operator grants (Decision.OperatorGrants).
+// belong to package stateful: their configuration (the key rule's embedded
+// stateful.KeyConfig), its validation, its compiled form (stateful.Rules),
+// how a change of it classifies (stateful.Diff), and their enforcement,
+// which the enclave drives. This package parses their sections of the
+// document with the rest, has stateful.Compile check them against the
+// key's chains and tokens, and hands the compiled rules out whole
+// ([Policy.KeyRules]), so that a new stateful rule needs no change here; it
+// feeds them with what allowed Decisions count (Decision.Counted: their
+// movements, and their allowance grants as transfers of the granted amount
+// to the spender) and with their operator grants (Decision.OperatorGrants).
 
 func (r *keyRule) compileStateful(kr *KeyRule, approvers *stateful.Approvers) error {
-	rules, err := stateful.Compile(stateful.KeyConfig{Limits: kr.Limits, Velocity: kr.Velocity, Approvals: kr.Approvals, Freeze: kr.Freeze},
+	rules, err := stateful.Compile(kr.KeyConfig,
 		stateful.Scope{
 			Chains: r.chains,
 			IsToken: func(chain uint64, token ethtx.Address) bool {
@@ -28,48 +30,19 @@ func (r *keyRule) compileStateful(kr *KeyRule, approvers *stateful.Approvers) er
 	if err != nil {
 		return err
 	}
-	r.limits, r.velocity, r.approvals, r.freeze = rules.Limits, rules.Velocity, rules.Approvals, rules.Freeze
+	r.stateful = rules
 	return nil
 }
 
-// KeyLimits returns copies of the rolling limits of key keyID, in document
-// order (nil if none, or no such key).
-func (p *Policy) KeyLimits(keyID string) []stateful.Limit {
+// KeyRules returns a copy of the stateful rules of key keyID (its rolling
+// limits in document order), and whether the policy has rules for the key.
+// It makes *Policy a stateful.Source.
+func (p *Policy) KeyRules(keyID string) (stateful.Rules, bool) {
 	kr, ok := p.keys[keyID]
-	if !ok || len(kr.limits) == 0 {
-		return nil
+	if !ok {
+		return stateful.Rules{}, false
 	}
-	out := make([]stateful.Limit, len(kr.limits))
-	for i, l := range kr.limits {
-		out[i] = l.Clone()
-	}
-	return out
+	return kr.stateful.Clone(), true
 }
 
-// KeyVelocity returns the velocity limit of key keyID, if it has one.
-func (p *Policy) KeyVelocity(keyID string) (stateful.Velocity, bool) {
-	kr, ok := p.keys[keyID]
-	if !ok || kr.velocity == nil {
-		return stateful.Velocity{}, false
-	}
-	return *kr.velocity, true
-}
-
-// KeyApprovals returns a copy of the approval rule of key keyID, if it has
-// one.
-func (p *Policy) KeyApprovals(keyID string) (stateful.Approvals, bool) {
-	kr, ok := p.keys[keyID]
-	if !ok || kr.approvals == nil {
-		return stateful.Approvals{}, false
-	}
-	return kr.approvals.Clone(), true
-}
-
-// KeyFreeze returns the freeze rule of key keyID, if it has one.
-func (p *Policy) KeyFreeze(keyID string) (stateful.Freeze, bool) {
-	kr, ok := p.keys[keyID]
-	if !ok || kr.freeze == nil {
-		return stateful.Freeze{}, false
-	}
-	return *kr.freeze, true
-}
+var _ stateful.Source = (*Policy)(nil)

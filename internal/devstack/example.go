@@ -105,13 +105,15 @@ func ExamplePolicy(client stamp.PublicKey) policy.Document {
 					},
 				}},
 			}},
-			Limits: []stateful.LimitRule{{
-				ChainID: 1, Asset: "native", Destination: ExampleDestinationB,
-				Window: "24h", Max: ExampleDailyLimitWei,
-			}},
-			Freeze: &stateful.FreezeRule{
-				Refusals: ExampleFreezeRefusals, Window: ExampleFreezeWindow,
-				OnLimitBreach: false, Scope: string(stateful.FreezeKey),
+			KeyConfig: stateful.KeyConfig{
+				Limits: []stateful.LimitRule{{
+					ChainID: 1, Asset: "native", Destination: ExampleDestinationB,
+					Window: "24h", Max: ExampleDailyLimitWei,
+				}},
+				Freeze: &stateful.FreezeRule{
+					Refusals: ExampleFreezeRefusals, Window: ExampleFreezeWindow,
+					OnLimitBreach: false, Scope: string(stateful.FreezeKey),
+				},
 			},
 		}},
 		Assets: []policy.Asset{{ChainID: 1, Address: ExampleUSDC, Symbol: "USDC", Decimals: 6}},

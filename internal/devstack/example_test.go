@@ -83,19 +83,19 @@ func TestExamplePolicy(t *testing.T) {
 		})
 	}
 
-	limits := p.KeyLimits(devstack.ExampleKeyID)
+	r, _ := p.KeyRules(devstack.ExampleKeyID)
+	limits := r.Limits
 	if len(limits) != 1 || limits[0].ChainID != 1 || limits[0].Asset != (ethtx.Address{}) || limits[0].Destination == nil ||
 		*limits[0].Destination != destB || limits[0].Window != 24*time.Hour || limits[0].Max.String() != devstack.ExampleDailyLimitWei {
 		t.Errorf("limits %+v, want 3 ETH a day to B on chain 1", limits)
 	}
-	f, ok := p.KeyFreeze(devstack.ExampleKeyID)
-	if !ok || f.Refusals != devstack.ExampleFreezeRefusals || f.Window != time.Hour || f.OnLimitBreach || f.Scope != stateful.FreezeKey {
-		t.Errorf("freeze %+v, %v, want 100 refusals in 1h, not on a limit breach, scope key", f, ok)
+	if f := r.Freeze; f == nil || f.Refusals != devstack.ExampleFreezeRefusals || f.Window != time.Hour || f.OnLimitBreach || f.Scope != stateful.FreezeKey {
+		t.Errorf("freeze %+v, want 100 refusals in 1h, not on a limit breach, scope key", f)
 	}
-	if _, ok := p.KeyApprovals(devstack.ExampleKeyID); ok {
+	if r.Approvals != nil {
 		t.Error("the example has approvals")
 	}
-	if _, ok := p.KeyVelocity(devstack.ExampleKeyID); ok {
+	if r.Velocity != nil {
 		t.Error("the example has a velocity limit")
 	}
 }

@@ -238,13 +238,21 @@ func (r *Approvers) add(name string, pub stamp.PublicKey) error {
 	return nil
 }
 
-// KeyConfig is the stateful sections of a key rule of the policy document
-// (policy.KeyRule's limits, velocity, approvals and freeze).
+// KeyConfig is the stateful sections of a key rule of the policy document.
+// policy.KeyRule embeds it, so that encoding/json (and strictjson) read and
+// write its fields as the key rule's own, after the stateless ones: a new
+// section is a field here, with its JSON name, and nothing in package
+// policy. Every field must be optional (omitempty), so that a document
+// without the section keeps its canonical encoding, and hash.
 type KeyConfig struct {
-	Limits    []LimitRule
-	Velocity  *VelocityRule
-	Approvals *ApprovalRule
-	Freeze    *FreezeRule
+	// Limits are rolling-window limits on value moved.
+	Limits []LimitRule `json:"limits,omitempty"`
+	// Velocity caps the number of transactions in a rolling window.
+	Velocity *VelocityRule `json:"velocity,omitempty"`
+	// Approvals requires approver signatures above thresholds.
+	Approvals *ApprovalRule `json:"approvals,omitempty"`
+	// Freeze freezes the key after refusals or a limit breach.
+	Freeze *FreezeRule `json:"freeze,omitempty"`
 }
 
 // Scope is what compiling a key's stateful sections needs to know of the
@@ -427,6 +435,27 @@ func cloneInt(v *big.Int) *big.Int {
 		return nil
 	}
 	return new(big.Int).Set(v)
+}
+
+// Clone returns a deep copy of r.
+func (r Rules) Clone() Rules {
+	var out Rules
+	for _, l := range r.Limits {
+		out.Limits = append(out.Limits, l.Clone())
+	}
+	if r.Velocity != nil {
+		v := *r.Velocity
+		out.Velocity = &v
+	}
+	if r.Approvals != nil {
+		a := r.Approvals.Clone()
+		out.Approvals = &a
+	}
+	if r.Freeze != nil {
+		f := *r.Freeze
+		out.Freeze = &f
+	}
+	return out
 }
 
 // Clone returns a deep copy of l.

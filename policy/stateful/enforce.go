@@ -8,19 +8,15 @@ import (
 )
 
 // Source is a policy's stateful rules by key, as *policy.Policy hands them
-// out (copies, in document order). The functions below read the rules in
-// force from it.
+// out. The functions below read the rules in force from it. It hands out
+// a key's [Rules] whole, so that a new stateful rule, a field of Rules,
+// reaches the enclave without a new accessor.
 type Source interface {
 	// KeyIDs lists the policy's keys.
 	KeyIDs() []string
-	// KeyLimits returns the rolling limits of key, in document order.
-	KeyLimits(key string) []Limit
-	// KeyVelocity returns the velocity limit of key, if it has one.
-	KeyVelocity(key string) (Velocity, bool)
-	// KeyApprovals returns the approval rule of key, if it has one.
-	KeyApprovals(key string) (Approvals, bool)
-	// KeyFreeze returns the freeze rule of key, if it has one.
-	KeyFreeze(key string) (Freeze, bool)
+	// KeyRules returns a copy of the stateful rules of key (the rolling
+	// limits in document order), and whether the policy has the key.
+	KeyRules(key string) (Rules, bool)
 }
 
 // Counted is value that the stateful rules (rolling limits, approval
@@ -54,13 +50,14 @@ func TrackerRules(src Source) ([]TrackedLimit, []TrackedVelocity) {
 	var rules []TrackedLimit
 	var vels []TrackedVelocity
 	for _, k := range src.KeyIDs() {
-		for i, l := range src.KeyLimits(k) {
+		r, _ := src.KeyRules(k)
+		for i, l := range r.Limits {
 			rules = append(rules, TrackedLimit{
 				ID: RuleID{Kind: KindRollingLimit, Key: k, Index: i}, Key: k,
 				ChainID: l.ChainID, Asset: l.Asset, Destination: l.Destination, Window: l.Window, Max: l.Max,
 			})
 		}
-		if v, ok := src.KeyVelocity(k); ok {
+		if v := r.Velocity; v != nil {
 			vels = append(vels, TrackedVelocity{ID: RuleID{Kind: KindVelocity, Key: k}, Key: k, Window: v.Window, MaxTransactions: v.MaxTransactions})
 		}
 	}
@@ -75,8 +72,8 @@ func TrackerRules(src Source) ([]TrackedLimit, []TrackedVelocity) {
 func TrackerOptions(src Source, requireEvery int) Options {
 	o := Options{RefusalWindow: DefaultRefusalWindow}
 	for _, k := range src.KeyIDs() {
-		if fr, ok := src.KeyFreeze(k); ok && fr.Window > o.RefusalWindow {
-			o.RefusalWindow = fr.Window
+		if r, _ := src.KeyRules(k); r.Freeze != nil && r.Freeze.Window > o.RefusalWindow {
+			o.RefusalWindow = r.Freeze.Window
 		}
 	}
 	if requireEvery > 0 {
@@ -115,11 +112,16 @@ var maxUint256 = new(big.Int).Sub(two256, big.NewInt(1))
 // allowance of a token that one of the key's rolling limits counts: no
 // limit can bound an allowance without end.
 func UnlimitedGrant(src Source, key string, counted []Counted) (string, bool) {
+	var limits []Limit
 	for _, c := range counted {
 		if !c.Unlimited {
 			continue
 		}
-		for _, l := range src.KeyLimits(key) {
+		if limits == nil {
+			r, _ := src.KeyRules(key)
+			limits = r.Limits
+		}
+		for _, l := range limits {
 			if l.ChainID == c.ChainID && l.Asset == c.Asset && (l.Destination == nil || *l.Destination == c.To) {
 				return fmt.Sprintf("%s grant of an unlimited allowance of token %s to %s on chain %d: the key's rolling limit on the token (at most %s base units per %v) cannot bound it; grant a finite amount, which counts against the limit", c.Grant, c.Asset.Hex(), c.To.Hex(), c.ChainID, l.Max, l.Window), true
 			}
@@ -136,10 +138,11 @@ func UnlimitedGrant(src Source, key string, counted []Counted) (string, bool) {
 // setApprovalForAll, policy.Decision.OperatorGrants), which no amount
 // bounds, and the key has approvers at all.
 func NeedsApproval(src Source, key string, counted []Counted, operatorGrant bool) (Approvals, bool) {
-	ap, ok := src.KeyApprovals(key)
-	if !ok || ap.Quorum == 0 {
-		return ap, false
+	r, _ := src.KeyRules(key)
+	if r.Approvals == nil || r.Approvals.Quorum == 0 {
+		return Approvals{}, false
 	}
+	ap := *r.Approvals
 	if operatorGrant {
 		return ap, true
 	}

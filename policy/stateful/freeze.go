@@ -117,8 +117,9 @@ func (f *Freezes) Set(list []FreezeInfo) {
 // freezes it with Freeze.
 func (f *Freezes) AfterRefusal(t *Tracker, src Source, key string, limitBreach bool, now time.Time) (target, reason string, trips bool) {
 	t.RecordRefusal(now, key)
-	fr, ok := src.KeyFreeze(key)
-	if !ok {
+	r, _ := src.KeyRules(key)
+	fr := r.Freeze
+	if fr == nil {
 		return "", "", false
 	}
 	switch {

@@ -18,33 +18,9 @@ func (s source) KeyIDs() []string {
 	return ids
 }
 
-func (s source) KeyLimits(key string) []Limit {
-	var out []Limit
-	for _, l := range s[key].Limits {
-		out = append(out, l.Clone())
-	}
-	return out
-}
-
-func (s source) KeyVelocity(key string) (Velocity, bool) {
-	if v := s[key].Velocity; v != nil {
-		return *v, true
-	}
-	return Velocity{}, false
-}
-
-func (s source) KeyApprovals(key string) (Approvals, bool) {
-	if a := s[key].Approvals; a != nil {
-		return a.Clone(), true
-	}
-	return Approvals{}, false
-}
-
-func (s source) KeyFreeze(key string) (Freeze, bool) {
-	if f := s[key].Freeze; f != nil {
-		return *f, true
-	}
-	return Freeze{}, false
+func (s source) KeyRules(key string) (Rules, bool) {
+	r, ok := s[key]
+	return r.Clone(), ok
 }
 
 // compatSource is the policy whose rules wrote
