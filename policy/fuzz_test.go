@@ -62,6 +62,12 @@ var seedEdits = []struct{ name, old, new, msg string }{
 	{"duplicate field", `"version":1,`, `"version":1,"version":2,`, "duplicate"},
 	{"duplicate nested field", `"max_gas_limit":500000,`, `"max_gas_limit":500000,"max_gas_limit":1,`, "duplicate"},
 	{"case-folded field", `"raw_digest":true,`, `"Raw_Digest":true,`, "Raw_Digest"},
+	// The stateful sections are fields of stateful.KeyConfig, which
+	// KeyRule embeds: they are the key rule's own fields, as strict as the
+	// others, and the embedded struct's name is no field.
+	{"duplicate stateful section", `"velocity":{`, `"velocity":null,"velocity":{`, "duplicate"},
+	{"case-folded stateful section", `"freeze":{`, `"Freeze":{`, "Freeze"},
+	{"embedded struct name", `"velocity":{`, `"KeyConfig":{},"velocity":{`, "KeyConfig"},
 	{"trailing data", `"decimals":6}]}`, `"decimals":6}]} {}`, "trailing"},
 	{"version 0", `"version":1,`, `"version":0,`, "version"},
 	{"negative gas limit", `"max_gas_limit":500000`, `"max_gas_limit":-1`, "max_gas_limit"},
