@@ -45,14 +45,13 @@ func (c Change) TimeLocked() bool { return len(c.Loosening) > 0 }
 // units). Diff does not judge versions: the enclave checks that they
 // increase.
 //
-// Rolling limits keep their usage across a policy change by scope (key,
-// chain, asset, destination) and window (see stateful.Restore), so an old
-// limit still holds only if the new policy has a limit of the same scope
-// with the same or a longer window and the same or a lower max. A limit
-// moved to another scope, even a wider one, starts without usage: that is a
-// loosening. Limits and approval thresholds on a chain the key no longer
-// has, or on a token that is no longer one of its tokens or collections
-// there, can no longer be reached: their removal is a tightening.
+// The stateful sections of a key (rolling limits, velocity, approvals,
+// freeze) are package stateful's to classify: Diff calls stateful.Diff for
+// every key both policies have (and stateful.DiffRemovedKey for every key
+// removed), telling it what the key can still reach: limits and approval
+// thresholds on a chain the key no longer has, or on a token that is no
+// longer one of its tokens or collections there, can no longer be reached,
+// and their removal is a tightening.
 func Diff(old, new *Policy) Change {
 	d := &differ{o: orEmpty(old), n: orEmpty(new)}
 	d.clients()
@@ -140,7 +139,7 @@ var classifiedFields = withStatefulFields(map[string]string{
 // withStatefulFields adds stateful.DiffFields, the fields of the key
 // rule's stateful sections, to fields.
 func withStatefulFields(fields map[string]string) map[string]string {
-	for p, how := range stateful.DiffFields {
+	for p, how := range stateful.DiffFields() {
 		fields["keys[]."+p] = how
 	}
 	return fields

@@ -2,6 +2,7 @@ package stateful
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // [Diff] for every key both policies have, and [DiffRemovedKey] for every
 // key only the old one has, and adds what they find to its own
 // classification. A new stateful rule says here how a change of it
-// classifies, and lists its fields in [DiffFields].
+// classifies, and lists its fields in diffFields ([DiffFields]).
 
 // Change is the classification of a change of stateful rules: as
 // policy.Change, lists of messages for humans, in a stable order.
@@ -35,13 +36,15 @@ func (c *Change) tighten(format string, args ...any) {
 	c.Tightening = append(c.Tightening, fmt.Sprintf(format, args...))
 }
 
-// DiffFields lists every field of [KeyConfig], by its JSON path relative
+// DiffFields returns every field of [KeyConfig], by its JSON path relative
 // to the key rule ("[]" for the elements of a list of objects), with how
 // [Diff] classifies its changes. Package policy lists them among the
 // document's fields (under "keys[]."); a test compares them with the
 // KeyConfig types, so that a new field is classified deliberately, and
 // policy.Diff counts any change of a field listed nowhere as a loosening.
-var DiffFields = map[string]string{
+func DiffFields() map[string]string { return maps.Clone(diffFields) }
+
+var diffFields = map[string]string{
 	"limits[].chain_id":    "part of the limit's scope: an old limit without a new one of the same scope, window at least as long and max at most as high loosens",
 	"limits[].asset":       "part of the limit's scope (as chain_id)",
 	"limits[].destination": "part of the limit's scope (as chain_id)",

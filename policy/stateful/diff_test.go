@@ -268,25 +268,25 @@ func TestDiffClassifiesEveryField(t *testing.T) {
 	paths := map[string]bool{}
 	keyConfigPaths(reflect.TypeFor[KeyConfig](), "", paths)
 	for _, p := range slices.Sorted(maps.Keys(paths)) {
-		if _, ok := DiffFields[p]; !ok {
-			t.Errorf("KeyConfig field %s is not classified: add it to DiffFields in diff.go, handle it in Diff, and add a case to statefulDiffCases", p)
+		if _, ok := diffFields[p]; !ok {
+			t.Errorf("KeyConfig field %s is not classified: add it to diffFields in diff.go, handle it in Diff, and add a case to statefulDiffCases", p)
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(DiffFields)) {
+	for _, p := range slices.Sorted(maps.Keys(diffFields)) {
 		if !paths[p] {
-			t.Errorf("DiffFields lists %s, which is no field of KeyConfig", p)
+			t.Errorf("diffFields lists %s, which is no field of KeyConfig", p)
 		}
 	}
 	covered := map[string]bool{}
 	for _, tc := range statefulDiffCases() {
 		for _, f := range tc.fields {
-			if _, ok := DiffFields[f]; !ok {
-				t.Errorf("case %q names %s, which DiffFields does not list", tc.name, f)
+			if _, ok := diffFields[f]; !ok {
+				t.Errorf("case %q names %s, which diffFields does not list", tc.name, f)
 			}
 			covered[f] = true
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(DiffFields)) {
+	for _, p := range slices.Sorted(maps.Keys(diffFields)) {
 		if !covered[p] {
 			t.Errorf("no case of statefulDiffCases changes %s", p)
 		}
