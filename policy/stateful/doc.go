@@ -1,8 +1,11 @@
 // Package stateful owns the stateful rules of a policy: the rules that
 // need memory across requests (rolling limits, velocity, freezes) or that
 // hold a request back (approval thresholds). It holds their configuration
-// as the policy document writes it and its validation ([Compile], called
-// by package policy for each key), the enclave's memory of what has been
+// as the policy document writes it ([KeyConfig], which policy.KeyRule
+// embeds), its validation and compiled form ([Compile], called by package
+// policy for each key, and [Rules], which the policy hands out whole), how
+// a change of it classifies for the governance time lock ([Diff], called
+// by policy.Diff for each key), the enclave's memory of what has been
 // signed (the [Tracker]: usage of rolling limits, transaction-count
 // velocity, refusal counts for sticky freezes, with compact, deterministic
 // snapshots for sealed checkpoints), the freezes in force ([Freezes]), and
@@ -13,7 +16,8 @@
 // It is shared code, pure and deterministic: no I/O, no secrets, nothing
 // of the enclave. The enclave holds its state (a Tracker, a Freezes) and
 // orchestrates it: it reads the rules in force from the policy (a
-// [Source]: [TrackerRules], [TrackerOptions]), turns each allowed decision
+// [Source], whose KeyRules gives a key's [Rules]: [TrackerRules],
+// [TrackerOptions]), turns each allowed decision
 // into [Spend] values ([Spends] of policy.Decision.Counted, a [Counted]
 // list), reserves them, appends the audit records of freezes, and seals
 // the snapshots. The CLI's policy review parses the configuration. Nothing
@@ -34,35 +38,47 @@
 //
 // # A new stateful rule
 //
-// A new stateful rule is written here, plus its wiring. Before this
-// package owned them (commit 7f43a4e) one touched 11 files in 4 packages:
-// policy/policy.go (the KeyRule field), policy/stateful.go (JSON and
-// compiled types, compilation, the Policy accessor), policy/compile.go
-// (the keyRule field), policy/diff.go (how a change of it classifies),
-// enclave/limits/limits.go, snapshot.go and reconfigure.go (tracked state),
-// enclave/guard.go (the tracker's rules, with ids built as strings, or the
-// freeze and threshold logic), enclave/sign.go and enclave/approvals.go
-// (where it is applied, at admission and at the re-decision of a held
-// request), and api/refusal/refusal.go (its refusal rule). Now:
+// A new stateful rule is written here, plus its refusal rule and, for a
+// rule that the Tracker's Reserve does not apply, its call in the
+// enclave. Before this package owned them (commit 7f43a4e) one touched 11
+// files in 4 packages: policy/policy.go (the KeyRule field),
+// policy/stateful.go (JSON and compiled types, compilation, the Policy
+// accessor), policy/compile.go (the keyRule field), policy/diff.go (how a
+// change of it classifies), enclave/limits/limits.go, snapshot.go and
+// reconfigure.go (tracked state), enclave/guard.go (the tracker's rules,
+// with ids built as strings, or the freeze and threshold logic),
+// enclave/sign.go and enclave/approvals.go (where it is applied, at
+// admission and at the re-decision of a held request), and
+// api/refusal/refusal.go (its refusal rule). After that move it still
+// touched the four files of package policy, one field or accessor each.
+// Now package policy holds a key's stateful sections as one embedded
+// [KeyConfig] and its compiled rules as one [Rules], hands them out whole
+// (policy.Policy.KeyRules, the [Source]), and has [Diff] classify their
+// changes, so a new rule touches:
 //
-//   - in this package: config.go (its JSON type, compiled type, a field of
-//     [KeyConfig] and [Rules], its checks in [Compile]), ruleid.go (a
-//     [Kind] and its refusal rule, when the Tracker enforces it), and the
-//     file of its logic: enforce.go (a function of the rules in force and
-//     a decision's [Counted]), freeze.go, or limits.go with snapshot.go and
-//     reconfigure.go when the Tracker keeps state for it; [Source] gains
-//     its accessor;
-//   - the wiring: policy/policy.go (the KeyRule field and the accessor),
-//     policy/compile.go (the keyRule field), policy/stateful.go (passing
-//     the section to Compile), policy/diff.go (how a change of it
-//     classifies), api/refusal/refusal.go (a new refusal rule), and, only
-//     for a rule that is not enforced by the Tracker's Reserve, its call in
-//     the enclave (enclave/guard.go, and sign.go and approvals.go at the
-//     points of decision).
+//   - config.go: its JSON type and a field of [KeyConfig] (with its JSON
+//     name, omitempty: package policy's document, strict decoding and
+//     canonical encoding take it as they are), its compiled type and a
+//     field of [Rules] (and of [Rules.Clone]), its checks in [Compile];
+//   - diff.go: its fields in diffFields, and how a change of it classifies
+//     in [Diff] (and in [DiffRemovedKey] if it protects other keys, as a
+//     freeze of scope all does), with a case per field in diff_test.go;
+//   - the file of its logic: enforce.go (a function of a [Source] and a
+//     decision's [Counted]), freeze.go, or limits.go with snapshot.go and
+//     reconfigure.go when the Tracker keeps state for it (then
+//     [TrackerRules] in enforce.go gives it its ids);
+//   - ruleid.go: a [Kind] and the one map to its refusal rule, when the
+//     Tracker enforces it;
+//   - api/refusal/refusal.go: its refusal rule, if new;
+//   - only for a rule that the Tracker's Reserve does not apply (as
+//     approvals and freezes): its call in the enclave (enclave/guard.go,
+//     and sign.go and approvals.go at the points of decision);
+//   - docs/policy.md (the section), docs/limits.md (its state), and
+//     docs/api.md (its refusal).
 //
-// A new kind of Tracker limit thus needs no change to the enclave:
-// TrackerRules gives it its id, Reserve applies it, and the snapshot and
-// checkpoints carry it.
+// A new kind of Tracker limit thus needs no change outside this package
+// but its refusal rule and docs: TrackerRules gives it its id, Reserve
+// applies it, and the snapshot and checkpoints carry it.
 //
 // # Deciding: reserve, sign, commit or release
 //
