@@ -2,6 +2,8 @@ package enclave
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"math/bits"
 	"sync"
 	"time"
 )
@@ -9,23 +11,74 @@ import (
 // replayGuard remembers the request ids seen while their timestamps are
 // fresh, so that each stamped request is acted on at most once.
 //
-// It keeps two generations of ids and drops the older one every window, so
-// an id is remembered for at least one window (and at most two) after it was
-// first seen. With window = maxAge + maxSkew, a request is stale before its
-// id can be forgotten. Memory is bounded: when the guard holds max ids it
-// refuses new requests rather than forget any (fail closed).
+// # What it remembers, and for how long
+//
+// An id is the client and its request_id. Its entry is filed under the
+// time bucket (replayBuckets of them per maxAge+maxSkew) of the accepted
+// request's timestamp, and a bucket is dropped once the newest time the
+// guard has seen (its high-water mark hw) is maxAge past the bucket's end:
+// from then on every timestamp in it is stale. So an id is remembered while
+// its request is fresh and at most one bucket longer, whatever the rate:
+// about maxAge for a client whose clock is right, maxAge+maxSkew+bucket at
+// most. A replay carries the first request's timestamp (the body is
+// signed), so it is either stale or finds the id.
+//
+// The guard keeps its own horizon: the end of the newest bucket it dropped.
+// A timestamp before the horizon is refused as stale (replayStale) even if
+// the caller's clock says it is fresh. With a clock that only moves forward
+// the horizon is at least maxAge behind now, so this refuses nothing the
+// freshness check lets through; when the clock is set back, it refuses
+// exactly the timestamps whose ids may have been forgotten, and no others.
+//
+// # Entries
+//
+// An entry is 16 bytes: 112 bits of a keyed digest of the id and a 16-bit
+// bucket tag, in an open-addressing table with linear probing. The digest
+// is SHA-256 over a key drawn at random for each run, then the
+// length-prefixed client and the request id, truncated. Truncation is safe
+// in the direction that matters: two ids with equal digests are one entry,
+// so a collision can only refuse a fresh request as replayed, never accept
+// a replay (a replay's digest is equal to the first's). With n ids
+// remembered, a fresh request collides with probability about n/2^105
+// within its shard (below 2^-82 at the default capacity). The key makes
+// the digests unpredictable to clients, who see only whether their own
+// request was refused: none can grind ids onto another client's, onto one
+// shard (to fill it and refuse the others), or onto one probe run.
+//
+// # Capacity and memory
+//
+// The table is split into shards by digest, each with its own lock, its
+// own table and an equal share of max: every sign request passes through
+// the guard, and a shard's lock is held only for a lookup and an insert
+// (and, once per bucket, a sweep of that shard). A shard's table grows
+// by doubling up to the size that keeps its load at most 3/4 with its share
+// of max ids, and never shrinks, so memory is bounded by about
+// max·16·4/3 bytes. When a shard holds its share, a new id is refused
+// (replayFull) rather than an old one forgotten: fail closed. Keyed
+// digests spread ids evenly, so shards fill together (at the default
+// capacity a shard's count is within 1% of the mean, by 30 standard
+// deviations).
 type replayGuard struct {
-	mu       sync.Mutex
-	window   time.Duration
-	max      int
-	cur      map[[32]byte]struct{}
-	prev     map[[32]byte]struct{}
-	curStart time.Time
+	maxAge, maxSkew int64 // nanoseconds
+	bucket          int64 // nanoseconds
+	key             [32]byte
+	shardShift      uint // a digest's top bits (hi>>shardShift) pick its shard
+	shards          []replayShard
 }
 
-func newReplayGuard(window time.Duration, max int) *replayGuard {
-	return &replayGuard{window: window, max: max, cur: map[[32]byte]struct{}{}, prev: map[[32]byte]struct{}{}}
-}
+// replayBuckets is the number of time buckets per maxAge+maxSkew: ids are
+// remembered for at most 1/replayBuckets longer than they must be
+// (10.3 s with the enclave's 5.5 minutes).
+const replayBuckets = 32
+
+// Shard sizing: a shard holds at least replayMinShardIDs of max before the
+// guard is split into more shards, up to replayMaxShards. Small guards
+// (tests) are one shard, so their capacity is exact.
+const (
+	replayMaxShards    = 64
+	replayMinShardIDs  = 16 << 10
+	replayInitialSlots = 64
+)
 
 type replayResult int
 
@@ -33,40 +86,228 @@ const (
 	replayFresh replayResult = iota
 	replaySeen
 	replayFull
+	replayStale
 )
 
-// check records (client, requestID) and says whether it was new.
-func (g *replayGuard) check(now time.Time, client, requestID string) replayResult {
-	h := sha256.New()
-	h.Write([]byte(client))
-	h.Write([]byte{0})
-	h.Write([]byte(requestID))
-	var k [32]byte
-	h.Sum(k[:0])
+// replaySlot is an entry: hi holds digest bits in its top 48 bits and the
+// bucket tag in its low 16; lo holds 64 more digest bits, with its lowest
+// bit set so that an entry is never the zero (empty) slot.
+type replaySlot struct {
+	lo, hi uint64
+}
 
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.curStart.IsZero() {
-		g.curStart = now
+type replayShard struct {
+	mu       sync.Mutex
+	slots    []replaySlot
+	count    int   // entries in slots
+	capacity int   // entries the shard may hold
+	maxSlots int   // the largest table: capacity at a load of 3/4
+	started  bool  // the shard has seen a check
+	hw       int64 // the newest time seen (Unix ns)
+	first    int64 // the oldest bucket kept: timestamps before first·bucket are refused
+	top      int64 // the newest bucket any entry was filed under
+	_        [64]byte
+}
+
+// newReplayGuard returns a guard for requests at most maxAge old and
+// maxSkew ahead, holding at most maxIDs ids (maxIDs > 0), with digests
+// keyed by key.
+func newReplayGuard(maxAge, maxSkew time.Duration, maxIDs int, key [32]byte) *replayGuard {
+	window := int64(maxAge + maxSkew)
+	g := &replayGuard{
+		maxAge:  int64(maxAge),
+		maxSkew: int64(maxSkew),
+		bucket:  max(window/replayBuckets, 1),
+		key:     key,
 	}
-	for now.Sub(g.curStart) >= g.window {
-		g.prev, g.cur = g.cur, map[[32]byte]struct{}{}
-		g.curStart = g.curStart.Add(g.window)
-		if now.Sub(g.curStart) >= g.window {
-			// Idle for more than a window: both generations are stale.
-			g.prev = map[[32]byte]struct{}{}
-			g.curStart = now
-		}
+	n := 1
+	for n < replayMaxShards && maxIDs/(2*n) >= replayMinShardIDs {
+		n *= 2
 	}
-	if _, ok := g.cur[k]; ok {
+	g.shardShift = uint(64 - bits.TrailingZeros(uint(n)))
+	g.shards = make([]replayShard, n)
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.capacity = (maxIDs + n - 1) / n
+		s.maxSlots = s.capacity + (s.capacity+2)/3 + 1 // load ≤ 3/4, and one slot always empty
+	}
+	return g
+}
+
+// check records the id (client, requestID) of a request stamped ts,
+// checked at now, and says whether it was new: replayFresh (recorded),
+// replaySeen (remembered: a replay), replayFull (no room: refused, nothing
+// recorded) or replayStale (ts is not fresh at now, or is older than the
+// guard still remembers: refused, nothing recorded).
+func (g *replayGuard) check(now, ts time.Time, client, requestID string) replayResult {
+	lo, hi := g.digest(client, requestID)
+	n, t := now.UnixNano(), ts.UnixNano()
+	if t < n-g.maxAge || t > n+g.maxSkew {
+		return replayStale
+	}
+	b := floorDiv(t, g.bucket)
+	s := &g.shards[hi>>g.shardShift&(uint64(len(g.shards))-1)]
+	hi = hi&^0xffff | uint64(uint16(b))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || n > s.hw {
+		s.advance(n, g)
+	}
+	if b < s.first {
+		return replayStale
+	}
+	if s.lookup(lo, hi) {
 		return replaySeen
 	}
-	if _, ok := g.prev[k]; ok {
-		return replaySeen
-	}
-	if len(g.cur)+len(g.prev) >= g.max {
+	if s.count >= s.capacity {
 		return replayFull
 	}
-	g.cur[k] = struct{}{}
+	s.insert(lo, hi)
+	s.top = max(s.top, b)
 	return replayFresh
+}
+
+// digest returns the keyed digest of (client, requestID), with lo's lowest
+// bit set. The client is length-prefixed so that no two pairs share an
+// input. The usual inputs (a client name of 71 bytes, a request id of at
+// most 128) are hashed from a stack buffer, without allocating.
+func (g *replayGuard) digest(client, requestID string) (lo, hi uint64) {
+	var buf [320]byte
+	msg := buf[:0]
+	if len(g.key)+binary.MaxVarintLen64+len(client)+len(requestID) > len(buf) {
+		msg = nil // rare: let append allocate
+	}
+	msg = append(msg, g.key[:]...)
+	msg = binary.AppendUvarint(msg, uint64(len(client)))
+	msg = append(msg, client...)
+	msg = append(msg, requestID...)
+	sum := sha256.Sum256(msg)
+	return binary.LittleEndian.Uint64(sum[0:8]) | 1, binary.LittleEndian.Uint64(sum[8:16])
+}
+
+// advance moves the shard's high-water mark to n (> hw) and drops the
+// buckets whose every timestamp is now more than maxAge old.
+func (s *replayShard) advance(n int64, g *replayGuard) {
+	fresh := !s.started
+	s.started, s.hw = true, n
+	first := floorDiv(n-g.maxAge, g.bucket)
+	switch {
+	case fresh:
+		s.first = first
+		s.top = first
+	case first <= s.first:
+	case first > s.top:
+		// Every entry is stale (an idle gap, or a clock set forward).
+		clear(s.slots)
+		s.count = 0
+		s.first, s.top = first, first
+	default:
+		s.sweep(s.first, first)
+		s.first = first
+	}
+}
+
+// sweep deletes the entries filed under buckets from to first-1. Entries
+// are filed under buckets from..top, fewer than 2^16 apart, so a tag
+// names its bucket.
+func (s *replayShard) sweep(from, first int64) {
+	drop := uint16(first - from)
+	for i := 0; i < len(s.slots); {
+		e := s.slots[i]
+		if e != (replaySlot{}) && uint16(e.hi)-uint16(from) < drop {
+			s.deleteAt(i)
+			continue // another entry may have moved into i
+		}
+		i++
+	}
+}
+
+// home is the slot where an entry's probe starts.
+func home(lo uint64, n int) int {
+	h, _ := bits.Mul64(lo, uint64(n))
+	return int(h)
+}
+
+func (s *replayShard) lookup(lo, hi uint64) bool {
+	n := len(s.slots)
+	if n == 0 {
+		return false
+	}
+	for i := home(lo, n); ; {
+		e := s.slots[i]
+		if e == (replaySlot{}) {
+			return false
+		}
+		if e.lo == lo && e.hi>>16 == hi>>16 {
+			return true
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+}
+
+// insert adds an entry known to be absent, growing the table first if it
+// would be more than 3/4 full.
+func (s *replayShard) insert(lo, hi uint64) {
+	if n := len(s.slots); 4*(s.count+1) > 3*n && n < s.maxSlots {
+		s.grow(min(max(2*n, replayInitialSlots), s.maxSlots))
+	}
+	s.place(replaySlot{lo, hi})
+	s.count++
+}
+
+func (s *replayShard) place(e replaySlot) {
+	n := len(s.slots)
+	i := home(e.lo, n)
+	for s.slots[i] != (replaySlot{}) {
+		if i++; i == n {
+			i = 0
+		}
+	}
+	s.slots[i] = e
+}
+
+func (s *replayShard) grow(n int) {
+	old := s.slots
+	s.slots = make([]replaySlot, n)
+	for _, e := range old {
+		if e != (replaySlot{}) {
+			s.place(e)
+		}
+	}
+}
+
+// deleteAt empties slot i and moves back the entries after it that would
+// otherwise no longer be found (backward-shift deletion: the table never
+// holds tombstones, so a lookup stops at the first empty slot).
+func (s *replayShard) deleteAt(i int) {
+	n := len(s.slots)
+	s.count--
+	s.slots[i] = replaySlot{}
+	for j := i; ; {
+		if j++; j == n {
+			j = 0
+		}
+		e := s.slots[j]
+		if e == (replaySlot{}) {
+			return
+		}
+		// e stays at j if its home is cyclically in (i, j]: its probe from
+		// home to j does not pass the hole at i.
+		if k := home(e.lo, n); (i <= j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
+			continue
+		}
+		s.slots[i], s.slots[j] = e, replaySlot{}
+		i = j
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -215,11 +215,15 @@ func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignReq
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
-	switch e.replay.check(now, client.String(), req.RequestID) {
+	switch e.replay.check(now, ts, client.String(), req.RequestID) {
 	case replaySeen:
 		return nil, nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
 	case replayFull:
 		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
+	case replayStale:
+		// Only after the enclave's clock was set back: the replay guard
+		// may have forgotten the ids of requests stamped this early.
+		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is older than the replay guard remembers (the enclave's clock went back); send a new request")
 	}
 	key, err := kr.lookupKey(req.Key)
 	if err != nil {
