@@ -52,8 +52,11 @@ import (
 // the guard, and a shard's lock is held only for a lookup and an insert
 // (and, once per bucket, a sweep of that shard). A shard's table grows
 // by doubling up to the size that keeps its load at most 3/4 with its share
-// of max ids, and never shrinks, so memory is bounded by about
-// max·16·4/3 bytes. When a shard holds its share, a new id is refused
+// of max ids, and never shrinks. Tables of 64 KiB and more are made of
+// 64 KiB blocks, and the blocks of a table that grew are reused by the
+// next one to grow rather than left to the garbage collector, so memory is
+// bounded by about max·16·4/3 bytes plus the tables being rebuilt, and
+// growth does not double the heap before a collection. When a shard holds its share, a new id is refused
 // (replayFull) rather than an old one forgotten: fail closed. Keyed
 // digests spread ids evenly, so shards fill together (at the default
 // capacity a shard's count is within 1% of the mean, by 30 standard
@@ -64,6 +67,12 @@ type replayGuard struct {
 	key             [32]byte
 	shardShift      uint // a digest's top bits (hi>>shardShift) pick its shard
 	shards          []replayShard
+
+	// poolMu guards pool, the blocks of tables that grew, for the next
+	// table to grow: growing leaves no garbage behind. A shard's lock is
+	// held when poolMu is taken.
+	poolMu sync.Mutex
+	pool   [][]replaySlot
 }
 
 // replayBuckets is the number of time buckets per maxAge+maxSkew: ids are
@@ -78,6 +87,7 @@ const (
 	replayMaxShards    = 64
 	replayMinShardIDs  = 16 << 10
 	replayInitialSlots = 64
+	replayBlockSlots   = 4096 // 64 KiB
 )
 
 type replayResult int
@@ -98,14 +108,15 @@ type replaySlot struct {
 
 type replayShard struct {
 	mu       sync.Mutex
-	slots    []replaySlot
-	count    int   // entries in slots
-	capacity int   // entries the shard may hold
-	maxSlots int   // the largest table: capacity at a load of 3/4
-	started  bool  // the shard has seen a check
-	hw       int64 // the newest time seen (Unix ns)
-	first    int64 // the oldest bucket kept: timestamps before first·bucket are refused
-	top      int64 // the newest bucket any entry was filed under
+	blocks   [][]replaySlot // the table: n slots in blocks of replayBlockSlots (one block when smaller)
+	n        int            // slots in the table
+	count    int            // entries in the table
+	capacity int            // entries the shard may hold
+	maxSlots int            // the largest table: capacity at a load of 3/4
+	started  bool           // the shard has seen a check
+	hw       int64          // the newest time seen (Unix ns)
+	first    int64          // the oldest bucket kept: timestamps before first·bucket are refused
+	top      int64          // the newest bucket any entry was filed under
 	_        [64]byte
 }
 
@@ -130,6 +141,9 @@ func newReplayGuard(maxAge, maxSkew time.Duration, maxIDs int, key [32]byte) *re
 		s := &g.shards[i]
 		s.capacity = (maxIDs + n - 1) / n
 		s.maxSlots = s.capacity + (s.capacity+2)/3 + 1 // load ≤ 3/4, and one slot always empty
+		if s.maxSlots > replayBlockSlots {
+			s.maxSlots = (s.maxSlots + replayBlockSlots - 1) / replayBlockSlots * replayBlockSlots
+		}
 	}
 	return g
 }
@@ -163,7 +177,7 @@ func (g *replayGuard) check(now, ts time.Time, client, requestID string) replayR
 	if s.count >= s.capacity {
 		return replayFull
 	}
-	s.insert(lo, hi)
+	s.insert(g, lo, hi)
 	s.top = max(s.top, b)
 	return replayFresh
 }
@@ -199,7 +213,9 @@ func (s *replayShard) advance(n int64, g *replayGuard) {
 	case first <= s.first:
 	case first > s.top:
 		// Every entry is stale (an idle gap, or a clock set forward).
-		clear(s.slots)
+		for _, b := range s.blocks {
+			clear(b)
+		}
 		s.count = 0
 		s.first, s.top = first, first
 	default:
@@ -213,14 +229,19 @@ func (s *replayShard) advance(n int64, g *replayGuard) {
 // names its bucket.
 func (s *replayShard) sweep(from, first int64) {
 	drop := uint16(first - from)
-	for i := 0; i < len(s.slots); {
-		e := s.slots[i]
-		if e != (replaySlot{}) && uint16(e.hi)-uint16(from) < drop {
+	for i := 0; i < s.n; {
+		e := s.slot(i)
+		if *e != (replaySlot{}) && uint16(e.hi)-uint16(from) < drop {
 			s.deleteAt(i)
 			continue // another entry may have moved into i
 		}
 		i++
 	}
+}
+
+// slot returns slot i of the table.
+func (s *replayShard) slot(i int) *replaySlot {
+	return &s.blocks[uint(i)/replayBlockSlots][uint(i)%replayBlockSlots]
 }
 
 // home is the slot where an entry's probe starts.
@@ -230,19 +251,18 @@ func home(lo uint64, n int) int {
 }
 
 func (s *replayShard) lookup(lo, hi uint64) bool {
-	n := len(s.slots)
-	if n == 0 {
+	if s.n == 0 {
 		return false
 	}
-	for i := home(lo, n); ; {
-		e := s.slots[i]
-		if e == (replaySlot{}) {
+	for i := home(lo, s.n); ; {
+		e := s.slot(i)
+		if *e == (replaySlot{}) {
 			return false
 		}
 		if e.lo == lo && e.hi>>16 == hi>>16 {
 			return true
 		}
-		if i++; i == n {
+		if i++; i == s.n {
 			i = 0
 		}
 	}
@@ -250,47 +270,80 @@ func (s *replayShard) lookup(lo, hi uint64) bool {
 
 // insert adds an entry known to be absent, growing the table first if it
 // would be more than 3/4 full.
-func (s *replayShard) insert(lo, hi uint64) {
-	if n := len(s.slots); 4*(s.count+1) > 3*n && n < s.maxSlots {
-		s.grow(min(max(2*n, replayInitialSlots), s.maxSlots))
+func (s *replayShard) insert(g *replayGuard, lo, hi uint64) {
+	if 4*(s.count+1) > 3*s.n && s.n < s.maxSlots {
+		s.grow(g, min(max(2*s.n, replayInitialSlots), s.maxSlots))
 	}
 	s.place(replaySlot{lo, hi})
 	s.count++
 }
 
 func (s *replayShard) place(e replaySlot) {
-	n := len(s.slots)
-	i := home(e.lo, n)
-	for s.slots[i] != (replaySlot{}) {
-		if i++; i == n {
+	i := home(e.lo, s.n)
+	for *s.slot(i) != (replaySlot{}) {
+		if i++; i == s.n {
 			i = 0
 		}
 	}
-	s.slots[i] = e
+	*s.slot(i) = e
 }
 
-func (s *replayShard) grow(n int) {
-	old := s.slots
-	s.slots = make([]replaySlot, n)
-	for _, e := range old {
-		if e != (replaySlot{}) {
-			s.place(e)
+// grow rebuilds the table with n slots (a multiple of replayBlockSlots
+// once it is that large), in blocks from the guard's pool, and returns the
+// old table's blocks to the pool.
+func (s *replayShard) grow(g *replayGuard, n int) {
+	old, oldN := s.blocks, s.n
+	if n < replayBlockSlots {
+		s.blocks = [][]replaySlot{make([]replaySlot, n)}
+	} else {
+		s.blocks = make([][]replaySlot, n/replayBlockSlots)
+		for i := range s.blocks {
+			s.blocks[i] = g.takeBlock()
 		}
 	}
+	s.n = n
+	for _, b := range old {
+		for _, e := range b {
+			if e != (replaySlot{}) {
+				s.place(e)
+			}
+		}
+	}
+	if oldN >= replayBlockSlots {
+		g.poolMu.Lock()
+		g.pool = append(g.pool, old...)
+		g.poolMu.Unlock()
+	}
+}
+
+// takeBlock returns an empty block, from the pool if it has one.
+func (g *replayGuard) takeBlock() []replaySlot {
+	g.poolMu.Lock()
+	var b []replaySlot
+	if k := len(g.pool); k > 0 {
+		b, g.pool[k-1] = g.pool[k-1], nil
+		g.pool = g.pool[:k-1]
+	}
+	g.poolMu.Unlock()
+	if b == nil {
+		return make([]replaySlot, replayBlockSlots)
+	}
+	clear(b)
+	return b
 }
 
 // deleteAt empties slot i and moves back the entries after it that would
 // otherwise no longer be found (backward-shift deletion: the table never
 // holds tombstones, so a lookup stops at the first empty slot).
 func (s *replayShard) deleteAt(i int) {
-	n := len(s.slots)
+	n := s.n
 	s.count--
-	s.slots[i] = replaySlot{}
+	*s.slot(i) = replaySlot{}
 	for j := i; ; {
 		if j++; j == n {
 			j = 0
 		}
-		e := s.slots[j]
+		e := *s.slot(j)
 		if e == (replaySlot{}) {
 			return
 		}
@@ -299,7 +352,7 @@ func (s *replayShard) deleteAt(i int) {
 		if k := home(e.lo, n); (i <= j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
 			continue
 		}
-		s.slots[i], s.slots[j] = e, replaySlot{}
+		*s.slot(i), *s.slot(j) = e, replaySlot{}
 		i = j
 	}
 }
