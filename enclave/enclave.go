@@ -17,8 +17,9 @@
 //  2. body: strict JSON (bad_request);
 //  3. freshness: timestamp_ms is at most [MaxRequestAge] old, at most
 //     [MaxClockSkew] in the future, and not before this enclave started, so a
-//     request seen by an earlier run cannot be replayed after a restart
-//     (stale_request);
+//     request seen by an earlier run cannot be replayed after a restart,
+//     and not older than the replay guard remembers (after the clock was
+//     set back) (stale_request);
 //  4. replay: a request_id is acted on once per client (replayed_request);
 //  5. key: the key id or address is one this enclave holds (unknown_key);
 //  6. transaction: decoded strictly (bad_request,
@@ -81,11 +82,12 @@ const (
 	// MaxClockSkew is how far in the future timestamp_ms may be.
 	MaxClockSkew = 30 * time.Second
 	// DefaultMaxReplayEntries bounds the request ids the replay guard
-	// remembers (16 bytes each at a load of at most 3/4: 171 MiB when
+	// remembers (16 bytes each at a load of at most 3/4: 172 MiB when
 	// full). An id is remembered while its request is fresh, about
 	// MaxRequestAge and at most MaxRequestAge+MaxClockSkew plus 10.3 s,
-	// so this holds 24,000 fresh requests a second sustained (27,000 from
-	// clients whose clocks are right); at capacity new requests are refused.
+	// so this holds 24,000 fresh requests a second sustained (26,000 from
+	// clients whose clocks are right); at capacity new requests are refused
+	// (TestReplayMemory).
 	DefaultMaxReplayEntries = 8 << 20
 )
 

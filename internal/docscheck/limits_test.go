@@ -135,6 +135,8 @@ var exported = map[string]int64{
 	"admin.MaxConfigSize":            admin.MaxConfigSize,
 
 	"genesis.MaxLimitsUnacknowledged": genesis.MaxLimitsUnacknowledged,
+
+	"enclave.DefaultMaxReplayEntries": enclave.DefaultMaxReplayEntries,
 }
 
 var constName = regexp.MustCompile("`([a-z]+\\.[A-Za-z0-9]+)`")
