@@ -442,12 +442,11 @@ func (g *replayGuard) memory() int {
 // TestReplayMemory simulates 20,000 fresh requests a second for three
 // windows of virtual time against the default guard: none is refused, and
 // the live heap stays below 256 MiB. NITROSIGN_CHAOS=1 runs it at full
-// size; otherwise a twentieth of the rate against a twentieth of the
-// capacity.
+// size; otherwise an 80th of the rate against an 80th of the capacity.
 func TestReplayMemory(t *testing.T) {
 	rate, maxIDs := 20_000, DefaultMaxReplayEntries
 	if os.Getenv("NITROSIGN_CHAOS") != "1" {
-		rate, maxIDs = 1000, DefaultMaxReplayEntries/20
+		rate, maxIDs = 250, DefaultMaxReplayEntries/80
 	}
 	g := testReplayGuard(MaxRequestAge, MaxClockSkew, maxIDs)
 	runtime.GC()
