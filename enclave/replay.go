@@ -32,35 +32,39 @@ import (
 //
 // # Entries
 //
-// An entry is 16 bytes: 112 bits of a keyed digest of the id and a 16-bit
+// An entry is 16 bytes: 111 bits of a keyed digest of the id and a 16-bit
 // bucket tag, in an open-addressing table with linear probing. The digest
 // is SHA-256 over a key drawn at random for each run, then the
 // length-prefixed client and the request id, truncated. Truncation is safe
 // in the direction that matters: two ids with equal digests are one entry,
 // so a collision can only refuse a fresh request as replayed, never accept
-// a replay (a replay's digest is equal to the first's). With n ids
-// remembered, a fresh request collides with probability about n/2^105
-// within its shard (below 2^-82 at the default capacity). The key makes
-// the digests unpredictable to clients, who see only whether their own
-// request was refused: none can grind ids onto another client's, onto one
-// shard (to fill it and refuse the others), or onto one probe run.
+// a replay (a replay's digest is equal to the first's). Within a shard 105
+// of the bits tell entries apart, so with m ids in its shard a fresh
+// request is refused by a collision with probability below m/2^105 (2^-88
+// at the default capacity). The key makes the digests unpredictable to
+// clients, who see only whether their own request was refused: none can
+// grind ids onto another client's, onto one shard (to fill it and refuse
+// the others), or onto one probe run.
 //
 // # Capacity and memory
 //
 // The table is split into shards by digest, each with its own lock, its
 // own table and an equal share of max: every sign request passes through
 // the guard, and a shard's lock is held only for a lookup and an insert
-// (and, once per bucket, a sweep of that shard). A shard's table grows
-// by doubling up to the size that keeps its load at most 3/4 with its share
-// of max ids, and never shrinks. Tables of 64 KiB and more are made of
-// 64 KiB blocks, and the blocks of a table that grew are reused by the
+// (and, once per bucket, a sweep of that shard's table). A shard's table
+// grows by doubling up to the size that keeps its load at most 3/4 with its
+// share of max ids, and never shrinks. Tables of 64 KiB and more are made
+// of 64 KiB blocks, and the blocks of a table that grew are reused by the
 // next one to grow rather than left to the garbage collector, so memory is
 // bounded by about max·16·4/3 bytes plus the tables being rebuilt, and
-// growth does not double the heap before a collection. When a shard holds its share, a new id is refused
-// (replayFull) rather than an old one forgotten: fail closed. Keyed
-// digests spread ids evenly, so shards fill together (at the default
-// capacity a shard's count is within 1% of the mean, by 30 standard
-// deviations).
+// growth does not double the heap before a collection.
+//
+// When a shard holds its share, a new id is refused (replayFull) rather
+// than an old one forgotten: fail closed. Keyed digests spread ids evenly,
+// so shards fill together: at 24,000 requests a second with timestamps
+// MaxClockSkew ahead (the most the default capacity is documented to hold)
+// a shard holds 127,600 ids on average, its share 9 standard deviations
+// above.
 type replayGuard struct {
 	maxAge, maxSkew int64 // nanoseconds
 	bucket          int64 // nanoseconds
