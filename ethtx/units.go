@@ -1,6 +1,7 @@
 package ethtx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/big"
@@ -24,20 +25,36 @@ func FormatUnits(v *big.Int, decimals int) string {
 	if decimals <= 0 || decimals > maxDecimals {
 		return v.String()
 	}
-	neg := v.Sign() < 0
-	digits := new(big.Int).Abs(v).String()
-	if len(digits) <= decimals {
-		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
-	}
-	whole, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
-	s := whole
-	if frac != "" {
-		s += "." + frac
-	}
+	// The digits go to the stack (a 256-bit amount has at most 78) and
+	// the result is made in one allocation: amounts are formatted for
+	// every request's summary.
+	var buf [96]byte
+	digits := v.Append(buf[:0], 10)
+	neg := digits[0] == '-'
 	if neg {
-		s = "-" + s
+		digits = digits[1:]
 	}
-	return s
+	whole, frac, zeros := digits, []byte(nil), 0
+	if n := len(digits); n <= decimals {
+		whole, frac, zeros = []byte("0"), digits, decimals-n
+	} else {
+		whole, frac = digits[:n-decimals], digits[n-decimals:]
+	}
+	frac = bytes.TrimRight(frac, "0")
+	var s strings.Builder
+	s.Grow(1 + len(whole) + 1 + zeros + len(frac))
+	if neg {
+		s.WriteByte('-')
+	}
+	s.Write(whole)
+	if len(frac) > 0 {
+		s.WriteByte('.')
+		for range zeros {
+			s.WriteByte('0')
+		}
+		s.Write(frac)
+	}
+	return s.String()
 }
 
 // FormatEther renders wei as ETH, for example "0.5 ETH".
