@@ -341,7 +341,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 	}
 	p := &pending{
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
-		client: c.client, clientID: c.client.String(), cost: pendingCost(compact, rec.Summary), key: c.key,
+		client: c.client, clientID: c.id, cost: pendingCost(compact, rec.Summary), key: c.key,
 		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
 		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
 	}
@@ -453,7 +453,7 @@ func (rs *ruleset) judge(p *pending) verdict {
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, "the held request does not decode: "+err.Error()
 		return vd
 	}
-	vd.d, err = decide(pol, &caller{client: p.client, key: p.key}, r)
+	vd.d, err = decide(pol, &caller{client: p.client, id: p.clientID, key: p.key}, r)
 	switch {
 	case err != nil:
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, message(err)

@@ -28,6 +28,7 @@ type decided struct {
 // caller is who asked, after the stamp verified.
 type caller struct {
 	client stamp.PublicKey
+	id     string // client.String(), made once
 	name   string
 	key    *signingKey
 }
@@ -107,7 +108,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		TimeMS:        s.now.UnixMilli(),
 		Kind:          audit.KindDecision,
 		RequestDigest: requestDigest(s.m.Body),
-		Client:        c.client.String(),
+		Client:        c.id,
 		Key:           c.key.id,
 		Summary:       s.d.summary().String(),
 		Decision:      audit.DecisionSigned,
@@ -215,7 +216,8 @@ func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignReq
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
-	switch e.replay.check(now, client.String(), req.RequestID) {
+	id := client.String()
+	switch e.replay.check(now, id, req.RequestID) {
 	case replaySeen:
 		return nil, nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
 	case replayFull:
@@ -225,7 +227,7 @@ func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignReq
 	if err != nil {
 		return nil, nil, err
 	}
-	return &caller{client: client, name: name, key: key}, req, nil
+	return &caller{client: client, id: id, name: name, key: key}, req, nil
 }
 
 func (k *signingKey) summaryKey() summary.Key {

@@ -119,7 +119,17 @@ type PublicKey struct {
 // String returns "ed25519:<hex>" or "p256:<hex>" with lowercase hex: a stable
 // identity for the client, suitable as a registry key.
 func (k PublicKey) String() string {
-	return string(k.Scheme) + ":" + hex.EncodeToString(k.Key)
+	var buf [80]byte // "p256:" and 66 hex digits fit
+	return string(k.AppendString(buf[:0]))
+}
+
+// AppendString appends k.String() to b: with a buffer on the stack, a
+// lookup keyed by the client's identity (m[string(k.AppendString(buf))])
+// allocates nothing.
+func (k PublicKey) AppendString(b []byte) []byte {
+	b = append(b, k.Scheme...)
+	b = append(b, ':')
+	return hex.AppendEncode(b, k.Key)
 }
 
 // Equal reports whether k and other are the same key.
