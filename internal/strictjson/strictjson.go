@@ -68,6 +68,12 @@ const maxQuoted = 64
 // with "strictjson: " and say where in the document the problem is, as a path
 // such as $.eth_transaction.unsigned.
 func Unmarshal(data []byte, v any, maxSize int) error {
+	return unmarshal(data, v, maxSize, true)
+}
+
+// unmarshal is Unmarshal, with decodePlain when plain (tests compare
+// the two ways).
+func unmarshal(data []byte, v any, maxSize int, plain bool) error {
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("strictjson: target must be a non-nil pointer, got %T", v)
@@ -84,12 +90,31 @@ func Unmarshal(data []byte, v any, maxSize int) error {
 	target := rv.Type().Elem()
 	// quickCheck accepts the well-formed documents at a fraction of
 	// check's cost; whatever it is not sure of, check decides and words.
-	if !quickCheck(data, target) {
+	quick := quickCheck(data, target)
+	if !quick {
 		if err := check(data, target); err != nil {
 			return err
 		}
 	}
+	// A plain target is filled without encoding/json when the document
+	// allows it (decodePlain); else, or when decodePlain is not sure,
+	// encoding/json decodes.
+	if plain && quick && target.Kind() == reflect.Struct {
+		if info := plainInfo(target); info != nil {
+			fresh := reflect.New(target)
+			if decodePlain(data, info, fresh.Elem()) {
+				rv.Elem().Set(fresh.Elem())
+				return nil
+			}
+		}
+	}
+	return decodeStd(data, rv)
+}
 
+// decodeStd decodes data, which check accepted, into the value rv points
+// to with encoding/json.
+func decodeStd(data []byte, rv reflect.Value) error {
+	target := rv.Type().Elem()
 	fresh := reflect.New(target)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
