@@ -460,7 +460,7 @@ func (rs *ruleset) judge(p *pending) verdict {
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
-		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d.decision)
+		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d)
 	}
 	return vd
 }
@@ -587,10 +587,10 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d.decision); refused {
+	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d); refused {
 		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
-	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
+	res, err := p.res.Renew(now, p.key.id, spends(vd.d))
 	if err != nil {
 		var lr *stateful.Refusal
 		switch {

@@ -22,7 +22,10 @@ type decided struct {
 	digest   [32]byte
 	tx       *ethtx.Tx // nil for messages
 	decision policy.Decision
-	summary  func() summary.Summary
+	// counted is decision.Counted(), made once: the limits, the
+	// unlimited-grant check and the approval thresholds all read it.
+	counted []stateful.Counted
+	summary func() summary.Summary
 }
 
 // caller is who asked, after the stamp verified.
@@ -125,10 +128,10 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	// Rolling limits and velocity: reserved now, committed with the
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
-	if why, refused := s.rs.unlimitedGrant(c.key.id, d); refused {
+	if why, refused := s.rs.unlimitedGrant(c.key.id, s.d); refused {
 		return nil, e.refused(s, refusal.RuleRollingLimit, why, true)
 	}
-	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(d))
+	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(s.d))
 	if err != nil {
 		var lr *stateful.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
@@ -140,7 +143,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	s.res = res
-	if rule, ok := s.rs.needsApproval(c.key.id, d); ok {
+	if rule, ok := s.rs.needsApproval(c.key.id, s.d); ok {
 		return e.hold(s, rule)
 	}
 	return nil, nil
@@ -261,6 +264,7 @@ func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error)
 		// A Request from package request always has a payload.
 		return nil, refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
 	}
+	d.counted = d.decision.Counted()
 	d.summary = func() summary.Summary { return summary.Request(r, c.key.summaryKey(), pol) }
 	return d, nil
 }
