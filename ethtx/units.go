@@ -19,15 +19,21 @@ const maxDecimals = 77
 // decimal number of whole units, without trailing zeros: FormatUnits(1.5e18,
 // 18) is "1.5". Negative amounts get a leading minus sign.
 func FormatUnits(v *big.Int, decimals int) string {
-	if v == nil {
-		return "0"
-	}
-	if decimals <= 0 || decimals > maxDecimals {
-		return v.String()
-	}
 	// The digits go to the stack (a 256-bit amount has at most 78) and
 	// the result is made in one allocation: amounts are formatted for
 	// every request's summary.
+	var buf [96]byte
+	return string(AppendUnits(buf[:0], v, decimals))
+}
+
+// AppendUnits appends FormatUnits(v, decimals) to dst.
+func AppendUnits(dst []byte, v *big.Int, decimals int) []byte {
+	if v == nil {
+		return append(dst, '0')
+	}
+	if decimals <= 0 || decimals > maxDecimals {
+		return v.Append(dst, 10)
+	}
 	var buf [96]byte
 	digits := v.Append(buf[:0], 10)
 	neg := digits[0] == '-'
@@ -41,24 +47,30 @@ func FormatUnits(v *big.Int, decimals int) string {
 		whole, frac = digits[:n-decimals], digits[n-decimals:]
 	}
 	frac = bytes.TrimRight(frac, "0")
-	var s strings.Builder
-	s.Grow(1 + len(whole) + 1 + zeros + len(frac))
 	if neg {
-		s.WriteByte('-')
+		dst = append(dst, '-')
 	}
-	s.Write(whole)
+	dst = append(dst, whole...)
 	if len(frac) > 0 {
-		s.WriteByte('.')
+		dst = append(dst, '.')
 		for range zeros {
-			s.WriteByte('0')
+			dst = append(dst, '0')
 		}
-		s.Write(frac)
+		dst = append(dst, frac...)
 	}
-	return s.String()
+	return dst
 }
 
 // FormatEther renders wei as ETH, for example "0.5 ETH".
-func FormatEther(wei *big.Int) string { return FormatUnits(wei, EtherDecimals) + " ETH" }
+func FormatEther(wei *big.Int) string {
+	var buf [100]byte
+	return string(AppendEther(buf[:0], wei))
+}
+
+// AppendEther appends FormatEther(wei) to dst.
+func AppendEther(dst []byte, wei *big.Int) []byte {
+	return append(AppendUnits(dst, wei, EtherDecimals), " ETH"...)
+}
 
 // ParseUnits parses a non-negative decimal number of whole units, such as
 // "0.5", into an integer amount of the smallest unit, given the token's

@@ -89,6 +89,9 @@ func formatUnitsReference(v *big.Int, decimals int) string {
 }
 
 func TestFormatUnitsMatchesReference(t *testing.T) {
+	if got := string(AppendUnits(nil, nil, 18)) + FormatEther(nil); got != "00 ETH" {
+		t.Errorf("nil: %q", got)
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
 		v := new(big.Int).Rand(rand2.New(rand2.NewSource(int64(i))), new(big.Int).Lsh(big.NewInt(1), uint(r.IntN(300))))
@@ -102,6 +105,12 @@ func TestFormatUnitsMatchesReference(t *testing.T) {
 		dec := r.IntN(maxDecimals+4) - 2
 		if got, want := FormatUnits(v, dec), formatUnitsReference(v, dec); got != want {
 			t.Fatalf("FormatUnits(%v, %d) = %q, want %q", v, dec, got, want)
+		}
+		if got, want := string(AppendUnits([]byte("x"), v, dec)), "x"+formatUnitsReference(v, dec); got != want {
+			t.Fatalf("AppendUnits(%v, %d) = %q, want %q", v, dec, got, want)
+		}
+		if got, want := FormatEther(v), formatUnitsReference(v, EtherDecimals)+" ETH"; got != want {
+			t.Fatalf("FormatEther(%v) = %q, want %q", v, got, want)
 		}
 	}
 }

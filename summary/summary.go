@@ -267,7 +267,8 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 	} else {
 		b.addParts("to", n.addr(*tx.To))
 	}
-	b.addText("value", ethtx.FormatEther(tx.Value))
+	var buf [128]byte
+	b.addText("value", string(ethtx.AppendEther(buf[:0], tx.Value)))
 	if tx.To != nil {
 		describeCall(&b, n, "call", *tx.To, call, tx.Data)
 	}
@@ -302,7 +303,12 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		}
 		b.add("access list", "%d addresses, %d storage keys", len(tx.AccessList), keys)
 	}
-	return b.doneText("digest", "0x"+hex.EncodeToString(digest[:]))
+	return b.doneText("digest", string(hex.AppendEncode(append(buf[:0], "0x"...), digest[:])))
+}
+
+// appendGwei appends gwei(v) to dst.
+func appendGwei(dst []byte, v *big.Int) []byte {
+	return append(ethtx.AppendUnits(dst, v, 9), " gwei"...)
 }
 
 func fees(b *builder, tx *ethtx.Tx) {
@@ -310,7 +316,11 @@ func fees(b *builder, tx *ethtx.Tx) {
 	switch {
 	case tx.GasPrice != nil:
 		max := new(big.Int).Mul(gas, tx.GasPrice)
-		b.addText("fees", "gas limit "+strconv.FormatUint(tx.GasLimit, 10)+", gas price "+gwei(tx.GasPrice)+"; at most "+ethtx.FormatEther(max))
+		var buf [320]byte
+		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
+		l = appendGwei(append(l, ", gas price "...), tx.GasPrice)
+		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		b.addText("fees", string(l))
 	case tx.MaxFeePerGas != nil:
 		max := new(big.Int).Mul(gas, tx.MaxFeePerGas)
 		if tx.MaxFeePerBlobGas != nil {
@@ -318,7 +328,12 @@ func fees(b *builder, tx *ethtx.Tx) {
 			blobGas := new(big.Int).SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
 			max.Add(max, blobGas.Mul(blobGas, tx.MaxFeePerBlobGas))
 		}
-		b.addText("fees", "gas limit "+strconv.FormatUint(tx.GasLimit, 10)+", max fee "+gwei(tx.MaxFeePerGas)+", priority fee "+gwei(tx.MaxPriorityFeePerGas)+"; at most "+ethtx.FormatEther(max))
+		var buf [320]byte
+		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
+		l = appendGwei(append(l, ", max fee "...), tx.MaxFeePerGas)
+		l = appendGwei(append(l, ", priority fee "...), tx.MaxPriorityFeePerGas)
+		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		b.addText("fees", string(l))
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)
 	}
