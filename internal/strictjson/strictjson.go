@@ -32,6 +32,17 @@
 // Targets implementing [json.Unmarshaler] or [encoding.TextUnmarshaler]
 // receive their bytes unchecked by the struct rules above (duplicate keys,
 // depth, UTF-8 and surrogates are still checked).
+//
+// # Speed
+//
+// The enclave decodes a body and a stamp for every request, so the common
+// case has a fast path that changes no result: a byte-level pass
+// (quickCheck) accepts the documents it is sure of, and a plain struct
+// (strings, integers, booleans, nested structs, unmarshalers) is then
+// filled directly (decodePlain). Whatever either is not sure of (escapes,
+// null, a number an integer field cannot hold, any refusal) goes the slow
+// way: the token walk that finds and words the problem, and encoding/json.
+// Fuzz targets compare the two ways.
 package strictjson
 
 import (
