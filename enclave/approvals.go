@@ -341,7 +341,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 	}
 	p := &pending{
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
-		client: c.client, clientID: c.client.String(), cost: pendingCost(compact, rec.Summary), key: c.key,
+		client: c.client, clientID: c.id, cost: pendingCost(compact, rec.Summary), key: c.key,
 		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
 		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
 	}
@@ -453,14 +453,14 @@ func (rs *ruleset) judge(p *pending) verdict {
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, "the held request does not decode: "+err.Error()
 		return vd
 	}
-	vd.d, err = decide(pol, &caller{client: p.client, key: p.key}, r)
+	vd.d, err = decide(pol, &caller{client: p.client, id: p.clientID, key: p.key}, r)
 	switch {
 	case err != nil:
 		vd.refused, vd.refusedBy, vd.reason = true, refusal.RuleApprovals, message(err)
 	case !vd.d.decision.Allow:
 		vd.refused, vd.refusedBy, vd.reason = true, vd.d.decision.Rule, vd.d.decision.Reason
 	default:
-		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d.decision)
+		vd.rule, vd.needs = rs.needsApproval(p.key.id, vd.d)
 	}
 	return vd
 }
@@ -587,10 +587,10 @@ func (e *Enclave) signPending(r *redecision, approved []approverSig, why string)
 	// that budget again), and the policy in force may have lowered its
 	// limits. Its reservation is renewed: given back and taken again at
 	// now, at once; refused, the request is refused with its record.
-	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d.decision); refused {
+	if why, refused := r.rs.unlimitedGrant(p.key.id, vd.d); refused {
 		return e.refusePending(r, approved, refusal.RuleRollingLimit, why)
 	}
-	res, err := p.res.Renew(now, p.key.id, spends(vd.d.decision))
+	res, err := p.res.Renew(now, p.key.id, spends(vd.d))
 	if err != nil {
 		var lr *stateful.Refusal
 		switch {
@@ -690,6 +690,16 @@ func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time
 	if err != nil {
 		return nil, refuse(refusal.CodeBadRequest, "approval: signature: not hex")
 	}
+	domain := api.DomainApprove
+	if req.Decision == api.DecisionReject {
+		domain = api.DomainReject
+	}
+	// The signature is verified before the locks are taken (preverify),
+	// so that no approval holds approvals.mu, which every approval and
+	// every request held for approval takes, nor the read side of
+	// guard.mu, for a verification; under the locks its result is used
+	// when the key the approver has then is the key it was verified with.
+	pre := e.preverify(req.ApprovalID, req.Approver, domain, sig, now)
 	// The approval is judged, counted and signed under the read side of
 	// guard.mu, as a sign request is decided (sign): a policy change that
 	// removes this approver is either in force before the approval is
@@ -731,11 +741,7 @@ func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time
 	if me.key.Equal(p.client) {
 		return nil, refuse(refusal.CodeUnauthorized, "the initiating client cannot approve its own request")
 	}
-	domain := api.DomainApprove
-	if req.Decision == api.DecisionReject {
-		domain = api.DomainReject
-	}
-	if err := admin.VerifyDigest(me.key, domain, p.digest, sig); err != nil {
+	if err := pre.verify(me.key, domain, p.digest, sig); err != nil {
 		return nil, refuse(refusal.CodeUnauthorized, "the %s signature of %s does not verify over approval digest %x", req.Decision, req.Approver, p.digest)
 	}
 	if slices.ContainsFunc(p.approved, func(a approverSig) bool { return a.name == me.name && a.key.Equal(me.key) }) {
@@ -775,6 +781,56 @@ func (e *Enclave) approval(al *auditLog, m *proto.ApprovalRequest, now time.Time
 	// The quorum is met.
 	_, resp, err := e.signPending(r, approved, "approved by "+strings.Join(approverNames(approved), ", "))
 	return resp, err
+}
+
+// preverified is the outcome of an approval's signature verified
+// before the locks were taken (Enclave.preverify), over digest with key.
+type preverified struct {
+	done   bool
+	key    stamp.PublicKey
+	digest [32]byte
+	err    error
+}
+
+// verify is admin.VerifyDigest(key, domain, digest, sig), taken from pre
+// when pre verified sig over the same digest with the same key (the
+// domain and sig are the approval's own), else computed now.
+func (pre *preverified) verify(key stamp.PublicKey, domain string, digest [32]byte, sig []byte) error {
+	if pre.done && pre.key.Equal(key) && pre.digest == digest {
+		return pre.err
+	}
+	return admin.VerifyDigest(key, domain, digest, sig)
+}
+
+// preverify verifies an approver's signature on the request held under
+// id outside the locks of approval: with the key the policy in force
+// gives approver for the request's key, over the request's approval
+// digest, both read now. It verifies nothing for a request that is not
+// waiting, or an approver the policy does not name; approval then decides
+// as before, verifying under the locks if it comes to that.
+func (e *Enclave) preverify(id, approver, domain string, sig []byte, now time.Time) preverified {
+	e.approvals.mu.Lock()
+	p, ok := e.approvals.getLocked(id)
+	var keyID string
+	var digest [32]byte
+	if ok {
+		ok = p.status == proto.StatusPending && now.Before(p.expires)
+		keyID, digest = p.key.id, p.digest
+	}
+	e.approvals.mu.Unlock()
+	if !ok {
+		return preverified{}
+	}
+	rules, ok := e.guard.inForce().pol.KeyRulesView(keyID)
+	if !ok || rules.Approvals == nil {
+		return preverified{}
+	}
+	i := slices.IndexFunc(rules.Approvals.Approvers, func(a stateful.ApproverKey) bool { return a.Name == approver })
+	if i < 0 {
+		return preverified{}
+	}
+	key := rules.Approvals.Approvers[i].PublicKey
+	return preverified{done: true, key: key, digest: digest, err: admin.VerifyDigest(key, domain, digest, sig)}
 }
 
 // info describes the request held under id at now (GET

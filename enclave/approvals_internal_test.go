@@ -1,10 +1,17 @@
 package enclave
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/stamp"
 )
 
 // TestApprovalQuotas: the store admits a request only within the global
@@ -62,5 +69,56 @@ func TestApprovalQuotas(t *testing.T) {
 	}
 	if a.bytes != 0 || len(a.byClient) != 0 || len(a.m) != 0 {
 		t.Fatalf("after dropping all: %d bytes, %d clients, %d held", a.bytes, len(a.byClient), len(a.m))
+	}
+}
+
+// TestPreverified checks that an approval's signature verified before the
+// locks stands in for the verification under them only for the same key
+// and digest: otherwise (the policy changed the approver's key, say) it
+// is verified again, with the same result as admin.VerifyDigest.
+func TestPreverified(t *testing.T) {
+	signer := func() stamp.Signer {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := stamp.NewEd25519Signer(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := signer(), signer()
+	digest, other := [32]byte{1}, [32]byte{2}
+	sig, err := admin.SignDigest(a, api.DomainApprove, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := preverified{done: true, key: a.PublicKey(), digest: digest, err: admin.VerifyDigest(a.PublicKey(), api.DomainApprove, digest, sig)}
+	if pre.err != nil {
+		t.Fatal(pre.err)
+	}
+	for _, tc := range []struct {
+		name   string
+		pre    preverified
+		key    stamp.PublicKey
+		digest [32]byte
+		ok     bool
+	}{
+		{"same key and digest", pre, a.PublicKey(), digest, true},
+		{"another key", pre, b.PublicKey(), digest, false},
+		{"another digest", pre, a.PublicKey(), other, false},
+		{"not preverified", preverified{}, a.PublicKey(), digest, true},
+		{"a failure preverified", preverified{done: true, key: a.PublicKey(), digest: digest, err: errors.New("bad")}, a.PublicKey(), digest, false},
+	} {
+		err := tc.pre.verify(tc.key, api.DomainApprove, tc.digest, sig)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: verify = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if !tc.pre.done || !tc.pre.key.Equal(tc.key) || tc.pre.digest != tc.digest {
+			if want := admin.VerifyDigest(tc.key, api.DomainApprove, tc.digest, sig); (err == nil) != (want == nil) {
+				t.Errorf("%s: verify = %v, admin.VerifyDigest = %v", tc.name, err, want)
+			}
+		}
 	}
 }

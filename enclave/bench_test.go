@@ -2,13 +2,20 @@ package enclave_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"math/big"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
 	"github.com/nitrosign/nitrosign/stamp"
 )
@@ -59,7 +66,7 @@ func benchmarkSign(b *testing.B, handle func(*fixture, *proto.SignRequest) proto
 	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r := reqs[next.Add(1)-1]
@@ -68,7 +75,26 @@ func benchmarkSign(b *testing.B, handle func(*fixture, *proto.SignRequest) proto
 			}
 		}
 	})
+	reportSpeed(b, start, cpu)
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportSpeed reports signs/s, the wall-clock rate since start, and
+// cpu-us/op, the process's CPU time per request since it had used cpu:
+// on a machine others share, the rate follows their load, while the CPU
+// time per request (the enclave's and the in-process host's) does not, so
+// the ratio of two benchmarks' cpu-us/op is the steadier comparison.
+func reportSpeed(b *testing.B, start time.Time, cpu time.Duration) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "signs/s")
+	b.ReportMetric(float64((processCPU(b)-cpu).Microseconds())/float64(b.N), "cpu-us/op")
 }
 
 // BenchmarkHandleSignWithLimits is BenchmarkHandleSign with a rolling limit
@@ -90,7 +116,7 @@ func BenchmarkHandleSignWithLimits(b *testing.B) {
 	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r := reqs[next.Add(1)-1]
@@ -99,5 +125,46 @@ func BenchmarkHandleSignWithLimits(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "signs/s")
+	reportSpeed(b, start, cpu)
+}
+
+// BenchmarkCryptoBound is the bound the enclave's sign path is measured
+// against: per request, only the two operations no implementation can
+// avoid, the Ed25519 verification of the client's stamp over a body of the
+// size BenchmarkHandleSign sends and the secp256k1 signature (RFC 6979,
+// ethtx.Sign), on all CPUs as BenchmarkHandleSign runs. Its signs/s, taken
+// in the same run, is the denominator of BenchmarkHandleSign's: `make
+// bench` prints the ratio (issue 14 asks for at least 0.8). Its cpu-us/op
+// gives the same ratio in CPU time (BenchmarkHandleSign's cpu-us/op over
+// it, inverted), which a shared machine's load disturbs less.
+func BenchmarkCryptoBound(b *testing.B) {
+	f := newFixtureWith(b, 16)
+	unsigned := transfer(b, 1, destA, big.NewInt(1))
+	body := []byte(fmt.Sprintf(`{"request_id":"bench-%d","timestamp_ms":%d,"key":"hot-0","eth_transaction":{"unsigned":"0x%x"}}`, 1<<40, f.now.UnixMilli(), unsigned))
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sig := ed25519.Sign(priv, body)
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu := time.Now(), processCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !ed25519.Verify(pub, body, sig) {
+				b.Fatal("stamp signature does not verify")
+			}
+			// Distinct digests, as distinct requests have.
+			var digest [32]byte
+			binary.BigEndian.PutUint64(digest[:], uint64(next.Add(1)))
+			_ = ethtx.Sign(key, digest)
+		}
+	})
+	reportSpeed(b, start, cpu)
 }

@@ -3,8 +3,10 @@ package enclave
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
@@ -53,11 +55,19 @@ type governance struct {
 	// timeLock is how long a change that loosens waits (genesis).
 	timeLock time.Duration
 	spent    spentCommands
+	// due is the EffectiveMS of the first pending change, math.MaxInt64
+	// when none: dueAt reads it without mu, so that the tick of every
+	// request takes no lock shared by all of them (mu is held while a due
+	// change comes into force and the requests waiting for approvals are
+	// decided again and signed, applyDue). Set under mu by noteDueLocked
+	// whenever pending changes.
+	due atomic.Int64
 }
 
 func (g *governance) init(timeLock time.Duration) {
 	g.timeLock = timeLock
 	g.spent.init()
+	g.due.Store(math.MaxInt64)
 }
 
 // floorLocked is the version a new change must be above: the floor, the
@@ -84,6 +94,17 @@ func (g *governance) scheduleLocked(p *pendingPolicy) {
 	g.pending = append(g.pending, p)
 	g.floor = max(g.floor, p.pol.Version())
 	sort.Slice(g.pending, func(i, j int) bool { return g.pending[i].pol.Version() < g.pending[j].pol.Version() })
+	g.noteDueLocked()
+}
+
+// noteDueLocked publishes when the first pending change is due, for
+// dueAt. g.mu is held.
+func (g *governance) noteDueLocked() {
+	if len(g.pending) == 0 {
+		g.due.Store(math.MaxInt64)
+		return
+	}
+	g.due.Store(g.pending[0].EffectiveMS)
 }
 
 // policyChange schedules or applies a quorum-signed policy change.
@@ -212,6 +233,7 @@ func (e *Enclave) policyCancel(al *auditLog, cmd *admin.Command, signers []strin
 func (e *Enclave) applyDue(al *auditLog, now time.Time) {
 	e.gov.mu.Lock()
 	defer e.gov.mu.Unlock()
+	defer e.gov.noteDueLocked()
 	for len(e.gov.pending) > 0 && now.UnixMilli() >= e.gov.pending[0].EffectiveMS {
 		p := e.gov.pending[0]
 		rs := e.guard.inForce()
@@ -252,11 +274,10 @@ func (e *Enclave) applyDue(al *auditLog, now time.Time) {
 	}
 }
 
-// dueAt reports whether a pending change may be due at now, cheaply.
+// dueAt reports whether a pending change may be due at now, cheaply: an
+// atomic load, no lock (applyDue decides under the lock).
 func (g *governance) dueAt(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.pending) > 0 && now.UnixMilli() >= g.pending[0].EffectiveMS
+	return now.UnixMilli() >= g.due.Load()
 }
 
 // pendingList returns the pending changes (for checkpoints and GET
@@ -298,6 +319,7 @@ func (e *Enclave) restorePolicy(cp *checkpoint, now time.Time) (string, error) {
 func (g *governance) restore(pending []*pendingPolicy, floor uint64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	defer g.noteDueLocked()
 	g.pending = nil
 	g.floor = max(g.floor, floor)
 	for _, p := range pending {
@@ -319,6 +341,7 @@ func (g *governance) restore(pending []*pendingPolicy, floor uint64) error {
 func (g *governance) cancelLocked(i int, seq uint64, now time.Time) {
 	p := g.pending[i]
 	g.pending = append(g.pending[:i], g.pending[i+1:]...)
+	g.noteDueLocked()
 	g.floor = max(g.floor, p.pol.Version())
 	g.spent.markCancelled(p.Digest, p.NotAfterMS, seq, now)
 }

@@ -26,20 +26,20 @@ type ruleset struct {
 
 // unlimitedGrant and needsApproval apply the stateful rules of rs's policy
 // (package stateful) to what the decision d of a request for key counts
-// (policy.Decision.Counted): why it must be refused for an unlimited
-// grant of a token a rolling limit counts (stateful.UnlimitedGrant), and
-// whether it waits for approvers, under which rule
-// (stateful.NeedsApproval). spends is what it spends against the limits
-// (stateful.Spends).
-func (rs *ruleset) unlimitedGrant(key string, d policy.Decision) (string, bool) {
-	return stateful.UnlimitedGrant(rs.pol, key, d.Counted())
+// (d.counted, policy.Decision.Counted, computed once by decide): why it
+// must be refused for an unlimited grant of a token a rolling limit counts
+// (stateful.UnlimitedGrant), and whether it waits for approvers, under
+// which rule (stateful.NeedsApproval). spends is what it spends against
+// the limits (stateful.Spends).
+func (rs *ruleset) unlimitedGrant(key string, d *decided) (string, bool) {
+	return stateful.UnlimitedGrant(rs.pol, key, d.counted)
 }
 
-func (rs *ruleset) needsApproval(key string, d policy.Decision) (stateful.Approvals, bool) {
-	return stateful.NeedsApproval(rs.pol, key, d.Counted(), len(d.OperatorGrants()) > 0)
+func (rs *ruleset) needsApproval(key string, d *decided) (stateful.Approvals, bool) {
+	return stateful.NeedsApproval(rs.pol, key, d.counted, len(d.decision.OperatorGrants()) > 0)
 }
 
-func spends(d policy.Decision) []stateful.Spend { return stateful.Spends(d.Counted()) }
+func spends(d *decided) []stateful.Spend { return stateful.Spends(d.counted) }
 
 // eventLog is what the guard needs of the audit log: appending event
 // records (a policy change's, a freeze's). It is passed in by the caller,

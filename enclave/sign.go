@@ -22,12 +22,16 @@ type decided struct {
 	digest   [32]byte
 	tx       *ethtx.Tx // nil for messages
 	decision policy.Decision
-	summary  func() summary.Summary
+	// counted is decision.Counted(), made once: the limits, the
+	// unlimited-grant check and the approval thresholds all read it.
+	counted []stateful.Counted
+	summary func() summary.Summary
 }
 
 // caller is who asked, after the stamp verified.
 type caller struct {
 	client stamp.PublicKey
+	id     string // client.String(), made once
 	name   string
 	key    *signingKey
 }
@@ -107,7 +111,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		TimeMS:        s.now.UnixMilli(),
 		Kind:          audit.KindDecision,
 		RequestDigest: requestDigest(s.m.Body),
-		Client:        c.client.String(),
+		Client:        c.id,
 		Key:           c.key.id,
 		Summary:       s.d.summary().String(),
 		Decision:      audit.DecisionSigned,
@@ -124,10 +128,10 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	// Rolling limits and velocity: reserved now, committed with the
 	// signature, released if none is made. Allowance grants count like
 	// transfers; an unlimited one is refused by any limit on its token.
-	if why, refused := s.rs.unlimitedGrant(c.key.id, d); refused {
+	if why, refused := s.rs.unlimitedGrant(c.key.id, s.d); refused {
 		return nil, e.refused(s, refusal.RuleRollingLimit, why, true)
 	}
-	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(d))
+	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(s.d))
 	if err != nil {
 		var lr *stateful.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
@@ -139,7 +143,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		return nil, refuse(refusal.CodeInternal, "%v", err)
 	}
 	s.res = res
-	if rule, ok := s.rs.needsApproval(c.key.id, d); ok {
+	if rule, ok := s.rs.needsApproval(c.key.id, s.d); ok {
 		return e.hold(s, rule)
 	}
 	return nil, nil
@@ -215,7 +219,8 @@ func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignReq
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
-	switch e.replay.check(now, ts, client.String(), req.RequestID) {
+	id := client.String()
+	switch e.replay.check(now, ts, id, req.RequestID) {
 	case replaySeen:
 		return nil, nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
 	case replayFull:
@@ -229,7 +234,7 @@ func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignReq
 	if err != nil {
 		return nil, nil, err
 	}
-	return &caller{client: client, name: name, key: key}, req, nil
+	return &caller{client: client, id: id, name: name, key: key}, req, nil
 }
 
 func (k *signingKey) summaryKey() summary.Key {
@@ -263,6 +268,7 @@ func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error)
 		// A Request from package request always has a payload.
 		return nil, refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
 	}
+	d.counted = d.decision.Counted()
 	d.summary = func() summary.Summary { return summary.Request(r, c.key.summaryKey(), pol) }
 	return d, nil
 }

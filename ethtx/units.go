@@ -1,6 +1,7 @@
 package ethtx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/big"
@@ -18,30 +19,58 @@ const maxDecimals = 77
 // decimal number of whole units, without trailing zeros: FormatUnits(1.5e18,
 // 18) is "1.5". Negative amounts get a leading minus sign.
 func FormatUnits(v *big.Int, decimals int) string {
+	// The digits go to the stack (a 256-bit amount has at most 78) and
+	// the result is made in one allocation: amounts are formatted for
+	// every request's summary.
+	var buf [96]byte
+	return string(AppendUnits(buf[:0], v, decimals))
+}
+
+// AppendUnits appends FormatUnits(v, decimals) to dst.
+func AppendUnits(dst []byte, v *big.Int, decimals int) []byte {
 	if v == nil {
-		return "0"
+		return append(dst, '0')
 	}
 	if decimals <= 0 || decimals > maxDecimals {
-		return v.String()
+		return v.Append(dst, 10)
 	}
-	neg := v.Sign() < 0
-	digits := new(big.Int).Abs(v).String()
-	if len(digits) <= decimals {
-		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
-	}
-	whole, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
-	s := whole
-	if frac != "" {
-		s += "." + frac
-	}
+	var buf [96]byte
+	digits := v.Append(buf[:0], 10)
+	neg := digits[0] == '-'
 	if neg {
-		s = "-" + s
+		digits = digits[1:]
 	}
-	return s
+	whole, frac, zeros := digits, []byte(nil), 0
+	if n := len(digits); n <= decimals {
+		whole, frac, zeros = []byte("0"), digits, decimals-n
+	} else {
+		whole, frac = digits[:n-decimals], digits[n-decimals:]
+	}
+	frac = bytes.TrimRight(frac, "0")
+	if neg {
+		dst = append(dst, '-')
+	}
+	dst = append(dst, whole...)
+	if len(frac) > 0 {
+		dst = append(dst, '.')
+		for range zeros {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, frac...)
+	}
+	return dst
 }
 
 // FormatEther renders wei as ETH, for example "0.5 ETH".
-func FormatEther(wei *big.Int) string { return FormatUnits(wei, EtherDecimals) + " ETH" }
+func FormatEther(wei *big.Int) string {
+	var buf [100]byte
+	return string(AppendEther(buf[:0], wei))
+}
+
+// AppendEther appends FormatEther(wei) to dst.
+func AppendEther(dst []byte, wei *big.Int) []byte {
+	return append(AppendUnits(dst, wei, EtherDecimals), " ETH"...)
+}
 
 // ParseUnits parses a non-negative decimal number of whole units, such as
 // "0.5", into an integer amount of the smallest unit, given the token's

@@ -2,6 +2,8 @@ package ethtx
 
 import (
 	"math/big"
+	rand2 "math/rand"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -56,6 +58,59 @@ func TestParseUnitsRefusals(t *testing.T) {
 	} {
 		if _, err := ParseUnits(tc.in, 18); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("ParseUnits(%q) err = %v, want %q", tc.in, err, tc.msg)
+		}
+	}
+}
+
+// formatUnitsReference is FormatUnits as first written, with strings: the
+// text FormatUnits must keep byte for byte (summaries are compared and
+// pinned by hash).
+func formatUnitsReference(v *big.Int, decimals int) string {
+	if v == nil {
+		return "0"
+	}
+	if decimals <= 0 || decimals > maxDecimals {
+		return v.String()
+	}
+	neg := v.Sign() < 0
+	digits := new(big.Int).Abs(v).String()
+	if len(digits) <= decimals {
+		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
+	}
+	whole, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
+	s := whole
+	if frac != "" {
+		s += "." + frac
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func TestFormatUnitsMatchesReference(t *testing.T) {
+	if got := string(AppendUnits(nil, nil, 18)) + FormatEther(nil); got != "00 ETH" {
+		t.Errorf("nil: %q", got)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		v := new(big.Int).Rand(rand2.New(rand2.NewSource(int64(i))), new(big.Int).Lsh(big.NewInt(1), uint(r.IntN(300))))
+		if r.IntN(3) == 0 {
+			// Trailing zeros, so that trimming is exercised.
+			v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(r.IntN(30))), nil))
+		}
+		if r.IntN(4) == 0 {
+			v.Neg(v)
+		}
+		dec := r.IntN(maxDecimals+4) - 2
+		if got, want := FormatUnits(v, dec), formatUnitsReference(v, dec); got != want {
+			t.Fatalf("FormatUnits(%v, %d) = %q, want %q", v, dec, got, want)
+		}
+		if got, want := string(AppendUnits([]byte("x"), v, dec)), "x"+formatUnitsReference(v, dec); got != want {
+			t.Fatalf("AppendUnits(%v, %d) = %q, want %q", v, dec, got, want)
+		}
+		if got, want := FormatEther(v), formatUnitsReference(v, EtherDecimals)+" ETH"; got != want {
+			t.Fatalf("FormatEther(%v) = %q, want %q", v, got, want)
 		}
 	}
 }

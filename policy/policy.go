@@ -439,7 +439,8 @@ func (p *Policy) KeyIDs() []string { return slices.Clone(p.keyIDs) }
 
 // Client returns the registered client with the given stamp public key.
 func (p *Policy) Client(pub stamp.PublicKey) (name string, ok bool) {
-	c, ok := p.clients[pub.String()]
+	var buf [80]byte
+	c, ok := p.clients[string(pub.AppendString(buf[:0]))]
 	if !ok {
 		return "", false
 	}
@@ -486,7 +487,8 @@ func (p *Policy) formatAmount(chain uint64, token ethtx.Address, v *big.Int) str
 // keyFor checks that the client may use the key and that the policy has
 // rules for it.
 func (p *Policy) keyFor(client stamp.PublicKey, keyID string) (*keyRule, Decision, bool) {
-	c, ok := p.clients[client.String()]
+	var buf [80]byte
+	c, ok := p.clients[string(client.AppendString(buf[:0]))]
 	if !ok || !slices.Contains(c.keys, keyID) {
 		return nil, deny(refusal.RuleClientKeys, "client may not use key %q", keyID), false
 	}

@@ -45,4 +45,17 @@ func (p *Policy) KeyRules(keyID string) (stateful.Rules, bool) {
 	return kr.stateful.Clone(), true
 }
 
-var _ stateful.Source = (*Policy)(nil)
+// KeyRulesView returns the stateful rules of key keyID without copying
+// them, and whether the policy has rules for the key: shared with the
+// policy, which never changes them, and read only for the caller. It makes
+// *Policy a stateful.ViewSource, through which the checks made for every
+// request read the rules.
+func (p *Policy) KeyRulesView(keyID string) (*stateful.Rules, bool) {
+	kr, ok := p.keys[keyID]
+	if !ok {
+		return nil, false
+	}
+	return &kr.stateful, true
+}
+
+var _ stateful.ViewSource = (*Policy)(nil)

@@ -119,7 +119,17 @@ type PublicKey struct {
 // String returns "ed25519:<hex>" or "p256:<hex>" with lowercase hex: a stable
 // identity for the client, suitable as a registry key.
 func (k PublicKey) String() string {
-	return string(k.Scheme) + ":" + hex.EncodeToString(k.Key)
+	var buf [80]byte // "p256:" and 66 hex digits fit
+	return string(k.AppendString(buf[:0]))
+}
+
+// AppendString appends k.String() to b: with a buffer on the stack, a
+// lookup keyed by the client's identity (m[string(k.AppendString(buf))])
+// allocates nothing.
+func (k PublicKey) AppendString(b []byte) []byte {
+	b = append(b, k.Scheme...)
+	b = append(b, ':')
+	return hex.AppendEncode(b, k.Key)
 }
 
 // Equal reports whether k and other are the same key.
@@ -145,20 +155,28 @@ func ParsePublicKey(scheme Scheme, hexKey string) (PublicKey, error) {
 
 // parseKey checks a key and returns it with its P-256 form when it has one.
 func parseKey(scheme Scheme, hexKey string) (PublicKey, *ecdsa.PublicKey, error) {
+	return parseKeyHex([]byte(scheme), []byte(hexKey))
+}
+
+// parseKeyHex is parseKey of the bytes of a stamp's fields: the key is
+// decoded on the stack, and only its copy in the PublicKey allocates.
+func parseKeyHex(scheme, hexKey []byte) (PublicKey, *ecdsa.PublicKey, error) {
 	var size int
-	switch scheme {
-	case Ed25519:
-		size = ed25519KeySize
-	case P256:
-		size = p256KeySize
+	var sc Scheme
+	switch string(scheme) {
+	case string(Ed25519):
+		size, sc = ed25519KeySize, Ed25519
+	case string(P256):
+		size, sc = p256KeySize, P256
 	default:
 		return PublicKey{}, nil, fmt.Errorf("%w: unknown scheme %s, want %q or %q", ErrMalformed, quote(string(scheme)), Ed25519, P256)
 	}
-	key, err := decodeHex("public_key", hexKey, size, size)
+	var buf [p256KeySize]byte
+	key, err := decodeHex(buf[:0], "public_key", hexKey, size, size)
 	if err != nil {
 		return PublicKey{}, nil, err
 	}
-	return parseKeyBytes(scheme, key, false)
+	return parseKeyBytes(sc, key, false)
 }
 
 func decompressP256(key []byte) (*ecdsa.PublicKey, error) {
@@ -233,32 +251,41 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("%w: not unpadded base64url: %v", ErrMalformed, err)
 	}
-	if base64.RawURLEncoding.EncodeToString(js) != header {
+	// Re-encoded on the stack: a header within MaxHeaderSize decodes to at
+	// most 3/4 of it, which encodes back within it.
+	var enc [MaxHeaderSize]byte
+	if string(base64.RawURLEncoding.AppendEncode(enc[:0], js)) != header {
 		return PublicKey{}, fmt.Errorf("%w: not canonical unpadded base64url", ErrMalformed)
 	}
-	var w wire
-	if err := strictjson.Unmarshal(js, &w, MaxHeaderSize); err != nil {
-		return PublicKey{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	for _, f := range []struct{ name, value string }{
-		{"scheme", string(w.Scheme)},
-		{"public_key", w.PublicKey},
-		{"signature", w.Signature},
-	} {
-		if f.value == "" {
-			return PublicKey{}, fmt.Errorf("%w: %s is missing or empty", ErrMalformed, f.name)
+	// The three fields, as bytes of js: read directly from the form
+	// Create writes (canonicalWire), else by strictjson.
+	scheme, pubHex, sigHex, canonical := canonicalWire(js)
+	if !canonical {
+		var w wire
+		if err := strictjson.Unmarshal(js, &w, MaxHeaderSize); err != nil {
+			return PublicKey{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
+		scheme, pubHex, sigHex = []byte(w.Scheme), []byte(w.PublicKey), []byte(w.Signature)
 	}
-	key, p256Key, err := parseKey(w.Scheme, w.PublicKey)
+	switch {
+	case len(scheme) == 0:
+		return PublicKey{}, fmt.Errorf("%w: scheme is missing or empty", ErrMalformed)
+	case len(pubHex) == 0:
+		return PublicKey{}, fmt.Errorf("%w: public_key is missing or empty", ErrMalformed)
+	case len(sigHex) == 0:
+		return PublicKey{}, fmt.Errorf("%w: signature is missing or empty", ErrMalformed)
+	}
+	key, p256Key, err := parseKeyHex(scheme, pubHex)
 	if err != nil {
 		return PublicKey{}, err
 	}
+	var sigBuf [p256MaxSigSize]byte
 	var sig []byte
 	switch key.Scheme {
 	case Ed25519:
-		sig, err = decodeHex("signature", w.Signature, ed25519SigSize, ed25519SigSize)
+		sig, err = decodeHex(sigBuf[:0], "signature", sigHex, ed25519SigSize, ed25519SigSize)
 	case P256:
-		sig, err = decodeHex("signature", w.Signature, p256MinSigSize, p256MaxSigSize)
+		sig, err = decodeHex(sigBuf[:0], "signature", sigHex, p256MinSigSize, p256MaxSigSize)
 	}
 	if err != nil {
 		return PublicKey{}, err
@@ -296,9 +323,37 @@ func checkSigSize(scheme Scheme, n int) error {
 	return nil
 }
 
-// decodeHex decodes s, which must hold between minBytes and maxBytes bytes in
-// hex of either case, checking the length before decoding.
-func decodeHex(field, s string, minBytes, maxBytes int) ([]byte, error) {
+// canonicalWire returns the fields of js when it is exactly the JSON
+// Create writes, {"scheme":S,"public_key":K,"signature":G}, with S, K
+// and G non-empty runs of ASCII letters and digits: bytes that strictjson
+// reads as the same three strings, without escapes or anything else to
+// check. Any other form is left to strictjson.
+func canonicalWire(js []byte) (scheme, pub, sig []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(js, []byte(`{"scheme":"`))
+	if !ok {
+		return nil, nil, nil, false
+	}
+	var fields [3][]byte
+	for i, next := range []string{`","public_key":"`, `","signature":"`, `"}`} {
+		n := 0
+		for n < len(rest) && ('0' <= rest[n] && rest[n] <= '9' || 'a' <= rest[n] && rest[n] <= 'z' || 'A' <= rest[n] && rest[n] <= 'Z') {
+			n++
+		}
+		if n == 0 || !bytes.HasPrefix(rest[n:], []byte(next)) {
+			return nil, nil, nil, false
+		}
+		fields[i], rest = rest[:n], rest[n+len(next):]
+	}
+	if len(rest) != 0 {
+		return nil, nil, nil, false
+	}
+	return fields[0], fields[1], fields[2], true
+}
+
+// decodeHex appends to dst the bytes of s, which must hold between
+// minBytes and maxBytes bytes in hex of either case, checking the length
+// before decoding.
+func decodeHex(dst []byte, field string, s []byte, minBytes, maxBytes int) ([]byte, error) {
 	if len(s)%2 != 0 {
 		return nil, fmt.Errorf("%w: %s: odd number of hex digits (%d)", ErrMalformed, field, len(s))
 	}
@@ -308,7 +363,7 @@ func decodeHex(field, s string, minBytes, maxBytes int) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: %s is %d bytes, want %d to %d", ErrMalformed, field, n, minBytes, maxBytes)
 	}
-	b, err := hex.DecodeString(s)
+	b, err := hex.AppendDecode(dst, s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not hex", ErrMalformed, field)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/audit"
@@ -47,7 +48,7 @@ const quoteMarks = 4
 
 // lineLen is the escaped size of a line in String: "key: value\n", the
 // value shown with its labels.
-func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + audit.EscapedLen(l.Shown()) + 2 }
+func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + shownEscapedLen(l) + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
 // runes, whose strconv.Quote form takes at most budget escaped bytes
@@ -153,16 +154,40 @@ func joinParts(groups [][]part, sep string) []part {
 // their labels its Labels, at the offsets of what they label.
 func makeLine(key string, parts []part) Line {
 	l := Line{Key: key}
+	// The value is made in one allocation (none for one part), the labels
+	// in one: a summary is made for every request.
+	size, labels := 0, 0
 	for _, p := range parts {
-		at := len(l.Value)
-		l.Value += p.value
+		size += len(p.value)
+		if p.label != "" {
+			labels++
+		}
+	}
+	if labels > 0 {
+		l.Labels = make([]Label, 0, labels)
+	}
+	var v strings.Builder
+	if len(parts) > 1 {
+		v.Grow(size)
+	}
+	for _, p := range parts {
+		at := v.Len()
+		if len(parts) == 1 {
+			l.Value = p.value
+		} else {
+			v.WriteString(p.value)
+		}
+		end := at + len(p.value)
 		switch {
 		case p.label == "":
 		case p.replace:
-			l.Labels = append(l.Labels, Label{At: at, End: len(l.Value), Text: p.label})
+			l.Labels = append(l.Labels, Label{At: at, End: end, Text: p.label})
 		default:
-			l.Labels = append(l.Labels, Label{At: len(l.Value), End: len(l.Value), Text: p.label})
+			l.Labels = append(l.Labels, Label{At: end, End: end, Text: p.label})
 		}
+	}
+	if len(parts) > 1 {
+		l.Value = v.String()
 	}
 	return l
 }
@@ -180,6 +205,9 @@ type builder struct {
 func (b *builder) add(key, format string, args ...any) {
 	b.addParts(key, text(fmt.Sprintf(format, args...)))
 }
+
+// addText adds a line of value alone, as add does.
+func (b *builder) addText(key, value string) { b.addParts(key, text(value)) }
 
 // addParts adds a line made of parts (makeLine), as add does.
 func (b *builder) addParts(key string, parts ...part) {
@@ -200,10 +228,15 @@ func (b *builder) addParts(key string, parts ...part) {
 // approvers compare), after a line saying how many were left out, and
 // returns the summary.
 func (b *builder) done(key, format string, args ...any) Summary {
+	return b.doneText(key, fmt.Sprintf(format, args...))
+}
+
+// doneText is done with the last line's value made.
+func (b *builder) doneText(key, value string) Summary {
 	if b.dropped > 0 {
 		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)})
 	}
-	b.lines = append(b.lines, bounded(makeLine(key, []part{text(fmt.Sprintf(format, args...))})))
+	b.lines = append(b.lines, bounded(makeLine(key, []part{text(value)})))
 	return Summary{Lines: b.lines}
 }
 
@@ -213,8 +246,8 @@ func (b *builder) done(key, format string, args ...any) Summary {
 // substance then differs from a decoding without the policy, which the
 // comparison reports, failing closed.
 func bounded(l Line) Line {
-	if v := l.Shown(); audit.EscapedLen(v) > MaxLineLen {
-		return Line{Key: l.Key, Value: quoteWithin(v, MaxLineLen, "")}
+	if shownEscapedLen(l) > MaxLineLen {
+		return Line{Key: l.Key, Value: quoteWithin(l.Shown(), MaxLineLen, "")}
 	}
 	return l
 }

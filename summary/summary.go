@@ -43,11 +43,14 @@
 package summary
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/calldata"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/policy"
@@ -122,14 +125,52 @@ func runeStart(s string, i int) bool { return i == len(s) || utf8.RuneStart(s[i]
 // every value shown with its labels (Line.Shown): the text audit records
 // keep.
 func (s Summary) String() string {
+	// One allocation: the size is known before anything is written, and
+	// each line is shown in place rather than through Shown's string.
+	n := 0
+	for _, l := range s.Lines {
+		n += len(l.Key) + 2 + shownLen(l) + 1
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for _, l := range s.Lines {
 		b.WriteString(l.Key)
 		b.WriteString(": ")
-		b.WriteString(l.Shown())
+		writeShown(&b, l)
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// writeShown writes l.Shown() to b.
+func writeShown(b *strings.Builder, l Line) {
+	at := 0
+	for _, lb := range l.Labels {
+		b.WriteString(l.Value[at:lb.At])
+		b.WriteString(lb.Text)
+		at = lb.End
+	}
+	b.WriteString(l.Value[at:])
+}
+
+// shownLen is len(l.Shown()), without making it.
+func shownLen(l Line) int {
+	n := len(l.Value)
+	for _, lb := range l.Labels {
+		n += len(lb.Text) - (lb.End - lb.At)
+	}
+	return n
+}
+
+// shownEscapedLen is audit.EscapedLen(l.Shown()), without making it:
+// EscapedLen counts byte by byte, so it adds up over the pieces.
+func shownEscapedLen(l Line) int {
+	n, at := 0, 0
+	for _, lb := range l.Labels {
+		n += audit.EscapedLen(l.Value[at:lb.At]) + audit.EscapedLen(lb.Text)
+		at = lb.End
+	}
+	return n + audit.EscapedLen(l.Value[at:])
 }
 
 // Key identifies the signing key in a summary.
@@ -158,7 +199,7 @@ func chain(id *big.Int) string {
 	}
 	if id.IsUint64() {
 		if n, ok := chainNames[id.Uint64()]; ok {
-			return fmt.Sprintf("%s (%s)", id, n)
+			return strconv.FormatUint(id.Uint64(), 10) + " (" + n + ")"
 		}
 	}
 	return id.String()
@@ -203,27 +244,31 @@ func (n names) amount(contract ethtx.Address, v *big.Int) part {
 // label, its id and path, which only the enclave knows when the request
 // names the key by its address.
 func from(b *builder, key Key) {
-	b.addParts("from", part{value: key.Address.Hex(), label: fmt.Sprintf(" (key %s, %s)", key.ID, key.Path)})
+	b.addParts("from", part{value: key.Address.Hex(), label: " (key " + key.ID + ", " + key.Path + ")"})
 }
 
 // Transaction summarises a decoded transaction that key is asked to sign.
 // call is calldata.Decode(tx.Data); p may be nil.
 func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) Summary {
-	var b builder
+	// The common lines are made without fmt, the summary being made for
+	// every request; the text is the same as fmt's (%s of a Type, %d of
+	// a uint64).
+	b := builder{lines: make([]Line, 0, 12)}
 	n := names{p: p, keyID: key.ID}
 	if tx.ChainID != nil && tx.ChainID.IsUint64() {
 		n.chain = tx.ChainID.Uint64()
 	}
-	b.add("request", "%s transaction", tx.Type)
-	b.add("chain", "%s", chain(tx.ChainID))
+	b.addText("request", tx.Type.String()+" transaction")
+	b.addText("chain", chain(tx.ChainID))
 	from(&b, key)
-	b.add("nonce", "%d", tx.Nonce)
+	b.addText("nonce", strconv.FormatUint(tx.Nonce, 10))
 	if tx.To == nil {
 		b.add("to", "none: contract creation (%d bytes of init code)", len(tx.Data))
 	} else {
 		b.addParts("to", n.addr(*tx.To))
 	}
-	b.add("value", "%s", ethtx.FormatEther(tx.Value))
+	var buf [128]byte
+	b.addText("value", string(ethtx.AppendEther(buf[:0], tx.Value)))
 	if tx.To != nil {
 		describeCall(&b, n, "call", *tx.To, call, tx.Data)
 	}
@@ -258,7 +303,12 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		}
 		b.add("access list", "%d addresses, %d storage keys", len(tx.AccessList), keys)
 	}
-	return b.done("digest", "0x%x", digest)
+	return b.doneText("digest", string(hex.AppendEncode(append(buf[:0], "0x"...), digest[:])))
+}
+
+// appendGwei appends gwei(v) to dst.
+func appendGwei(dst []byte, v *big.Int) []byte {
+	return append(ethtx.AppendUnits(dst, v, 9), " gwei"...)
 }
 
 func fees(b *builder, tx *ethtx.Tx) {
@@ -266,7 +316,11 @@ func fees(b *builder, tx *ethtx.Tx) {
 	switch {
 	case tx.GasPrice != nil:
 		max := new(big.Int).Mul(gas, tx.GasPrice)
-		b.add("fees", "gas limit %d, gas price %s; at most %s", tx.GasLimit, gwei(tx.GasPrice), ethtx.FormatEther(max))
+		var buf [320]byte
+		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
+		l = appendGwei(append(l, ", gas price "...), tx.GasPrice)
+		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		b.addText("fees", string(l))
 	case tx.MaxFeePerGas != nil:
 		max := new(big.Int).Mul(gas, tx.MaxFeePerGas)
 		if tx.MaxFeePerBlobGas != nil {
@@ -274,7 +328,12 @@ func fees(b *builder, tx *ethtx.Tx) {
 			blobGas := new(big.Int).SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
 			max.Add(max, blobGas.Mul(blobGas, tx.MaxFeePerBlobGas))
 		}
-		b.add("fees", "gas limit %d, max fee %s, priority fee %s; at most %s", tx.GasLimit, gwei(tx.MaxFeePerGas), gwei(tx.MaxPriorityFeePerGas), ethtx.FormatEther(max))
+		var buf [320]byte
+		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
+		l = appendGwei(append(l, ", max fee "...), tx.MaxFeePerGas)
+		l = appendGwei(append(l, ", priority fee "...), tx.MaxPriorityFeePerGas)
+		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		b.addText("fees", string(l))
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)
 	}
@@ -285,12 +344,12 @@ func describeCall(b *builder, n names, prefix string, contract ethtx.Address, c 
 	switch c := c.(type) {
 	case nil:
 		if len(data) == 0 {
-			b.add(prefix, "none")
+			b.addText(prefix, "none")
 		} else {
 			b.add(prefix, "not decoded (%d bytes)", len(data))
 		}
 	case *calldata.NoCall:
-		b.add(prefix, "none")
+		b.addText(prefix, "none")
 	case *calldata.Unknown:
 		b.add(prefix, "unknown function, selector 0x%x, %d bytes of arguments", c.ID, len(c.Args))
 	case *calldata.ERC20Transfer:

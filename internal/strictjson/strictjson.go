@@ -32,6 +32,17 @@
 // Targets implementing [json.Unmarshaler] or [encoding.TextUnmarshaler]
 // receive their bytes unchecked by the struct rules above (duplicate keys,
 // depth, UTF-8 and surrogates are still checked).
+//
+// # Speed
+//
+// The enclave decodes a body and a stamp for every request, so the common
+// case has a fast path that changes no result: a byte-level pass
+// (quickCheck) accepts the documents it is sure of, and a plain struct
+// (strings, integers, booleans, nested structs, unmarshalers) is then
+// filled directly (decodePlain). Whatever either is not sure of (escapes,
+// null, a number an integer field cannot hold, any refusal) goes the slow
+// way: the token walk that finds and words the problem, and encoding/json.
+// Fuzz targets compare the two ways.
 package strictjson
 
 import (
@@ -68,6 +79,12 @@ const maxQuoted = 64
 // with "strictjson: " and say where in the document the problem is, as a path
 // such as $.eth_transaction.unsigned.
 func Unmarshal(data []byte, v any, maxSize int) error {
+	return unmarshal(data, v, maxSize, true)
+}
+
+// unmarshal is Unmarshal, with decodePlain when plain (tests compare
+// the two ways).
+func unmarshal(data []byte, v any, maxSize int, plain bool) error {
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("strictjson: target must be a non-nil pointer, got %T", v)
@@ -82,10 +99,33 @@ func Unmarshal(data []byte, v any, maxSize int) error {
 		return fmt.Errorf("strictjson: invalid UTF-8 at byte %d", invalidUTF8Offset(data))
 	}
 	target := rv.Type().Elem()
-	if err := check(data, target); err != nil {
-		return err
+	// quickCheck accepts the well-formed documents at a fraction of
+	// check's cost; whatever it is not sure of, check decides and words.
+	quick := quickCheck(data, target)
+	if !quick {
+		if err := check(data, target); err != nil {
+			return err
+		}
 	}
+	// A plain target is filled without encoding/json when the document
+	// allows it (decodePlain); else, or when decodePlain is not sure,
+	// encoding/json decodes.
+	if plain && quick && target.Kind() == reflect.Struct {
+		if info := plainInfo(target); info != nil {
+			fresh := reflect.New(target)
+			if decodePlain(data, info, fresh.Elem()) {
+				rv.Elem().Set(fresh.Elem())
+				return nil
+			}
+		}
+	}
+	return decodeStd(data, rv)
+}
 
+// decodeStd decodes data, which check accepted, into the value rv points
+// to with encoding/json.
+func decodeStd(data []byte, rv reflect.Value) error {
+	target := rv.Type().Elem()
 	fresh := reflect.New(target)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

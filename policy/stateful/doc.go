@@ -17,7 +17,8 @@
 // of the enclave. The enclave holds its state (a Tracker, a Freezes) and
 // orchestrates it: it reads the rules in force from the policy (a
 // [Source], whose KeyRules gives a key's [Rules]: [TrackerRules],
-// [TrackerOptions]), turns each allowed decision
+// [TrackerOptions]; a [ViewSource] also shares them read only, without a
+// copy per request), turns each allowed decision
 // into [Spend] values ([Spends] of policy.Decision.Counted, a [Counted]
 // list), reserves them, appends the audit records of freezes, and seals
 // the snapshots. The CLI's policy review parses the configuration. Nothing

@@ -19,6 +19,30 @@ type Source interface {
 	KeyRules(key string) (Rules, bool)
 }
 
+// A ViewSource is a Source that also hands out its rules without copying
+// them (*policy.Policy does): the checks made for every request
+// (UnlimitedGrant, NeedsApproval, Freezes.AfterRefusal) read them through
+// it, so that a request does not copy all of its key's rules.
+type ViewSource interface {
+	Source
+	// KeyRulesView returns the stateful rules of key, shared with the
+	// source: read only. Whatever leaves the caller is copied.
+	KeyRulesView(key string) (*Rules, bool)
+}
+
+// view returns the rules of key in src, read only: shared when src is a
+// ViewSource, else a copy.
+func view(src Source, key string) *Rules {
+	if v, ok := src.(ViewSource); ok {
+		if r, ok := v.KeyRulesView(key); ok {
+			return r
+		}
+		return &Rules{}
+	}
+	r, _ := src.KeyRules(key)
+	return &r
+}
+
 // Counted is value that the stateful rules (rolling limits, approval
 // thresholds) count for an allowed request: a movement of the native coin
 // or an ERC-20 token, or an ERC-20 allowance grant, which counts like a
@@ -118,8 +142,7 @@ func UnlimitedGrant(src Source, key string, counted []Counted) (string, bool) {
 			continue
 		}
 		if limits == nil {
-			r, _ := src.KeyRules(key)
-			limits = r.Limits
+			limits = view(src, key).Limits
 		}
 		for _, l := range limits {
 			if l.ChainID == c.ChainID && l.Asset == c.Asset && (l.Destination == nil || *l.Destination == c.To) {
@@ -138,13 +161,13 @@ func UnlimitedGrant(src Source, key string, counted []Counted) (string, bool) {
 // setApprovalForAll, policy.Decision.OperatorGrants), which no amount
 // bounds, and the key has approvers at all.
 func NeedsApproval(src Source, key string, counted []Counted, operatorGrant bool) (Approvals, bool) {
-	r, _ := src.KeyRules(key)
+	r := view(src, key)
 	if r.Approvals == nil || r.Approvals.Quorum == 0 {
 		return Approvals{}, false
 	}
-	ap := *r.Approvals
+	ap := r.Approvals // shared: only a copy is returned
 	if operatorGrant {
-		return ap, true
+		return ap.Clone(), true
 	}
 	type scope struct {
 		chain uint64
@@ -157,16 +180,16 @@ func NeedsApproval(src Source, key string, counted []Counted, operatorGrant bool
 				continue
 			}
 			if c.Unlimited {
-				return ap, true
+				return ap.Clone(), true
 			}
 			k := scope{c.ChainID, c.Asset}
 			if sums[k] == nil {
 				sums[k] = new(big.Int)
 			}
 			if sums[k].Add(sums[k], c.Amount).Cmp(th.Amount) > 0 {
-				return ap, true
+				return ap.Clone(), true
 			}
 		}
 	}
-	return ap, false
+	return Approvals{}, false
 }

@@ -117,8 +117,7 @@ func (f *Freezes) Set(list []FreezeInfo) {
 // freezes it with Freeze.
 func (f *Freezes) AfterRefusal(t *Tracker, src Source, key string, limitBreach bool, now time.Time) (target, reason string, trips bool) {
 	t.RecordRefusal(now, key)
-	r, _ := src.KeyRules(key)
-	fr := r.Freeze
+	fr := view(src, key).Freeze
 	if fr == nil {
 		return "", "", false
 	}
