@@ -259,7 +259,7 @@ func seedVerify(t testing.TB) map[string][]byte {
 // compactLog returns a log of n short records, signed where sign says.
 func compactLog(t testing.TB, n int, sign func(seq uint64) bool) []byte {
 	l := &testLog{signer: testSigner(t, 1)}
-	l.chain = NewChain(l.signer, Head{})
+	l.chain = newLegacyChain(l.signer, Head{})
 	l.append(t, Record{TimeMS: 1, Kind: KindGenesis, Decision: "created"}, true)
 	for i := 2; i <= n; i++ {
 		l.append(t, Record{TimeMS: int64(i), Kind: KindDecision, Key: "k", Decision: DecisionSigned, Summary: "s"}, sign(uint64(i)))
