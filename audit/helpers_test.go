@@ -181,3 +181,42 @@ func signRecord(s *Signer, r *Record) error {
 	r.Sig = sig
 	return err
 }
+
+// newTreeLog builds a log in the format with tree heads: a genesis record,
+// then decisions 2 to n, the batch closed after each seq closeAfter names
+// and at the end (and by the Chain itself when a batch is full).
+func newTreeLog(t testing.TB, s *Signer, n int, closeAfter func(seq uint64) bool) *testLog {
+	t.Helper()
+	l := &testLog{signer: s}
+	l.chain = NewChainWith(s, Head{}, ChainOptions{OnAppend: func(r Record, line []byte) {
+		l.recs = append(l.recs, r)
+		l.lines = append(l.lines, line)
+	}})
+	l.appendTree(t, Record{TimeMS: 1_700_000_000_000, Kind: KindGenesis, Decision: "created", Summary: "genesis\n"})
+	for i := 2; i <= n; i++ {
+		l.appendTree(t, sampleDecision(i))
+		if closeAfter(l.chain.Head().Seq) {
+			l.closeBatch(t)
+		}
+	}
+	l.closeBatch(t)
+	return l
+}
+
+// appendTree appends r to a log built by newTreeLog (its OnAppend collects
+// the lines).
+func (l *testLog) appendTree(t testing.TB, r Record) {
+	t.Helper()
+	if _, _, err := l.chain.Append(r, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *testLog) closeBatch(t testing.TB) {
+	t.Helper()
+	if _, _, _, err := l.chain.CloseBatch(Record{TimeMS: 1_700_000_000_000, PolicyVersion: 3}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func never(uint64) bool { return false }

@@ -285,8 +285,8 @@ type verifier struct {
 	warningsOmitted int
 
 	// Tree heads: the last records accepted (hash, and leaf hash but for
-	// tree heads) by seq modulo ringSize, enough for a batch of MaxBatch
-	// records and the record before it.
+	// tree heads) by seq modulo ringSize, enough for a tree head, the
+	// MaxBatch records of its batch and the record before them.
 	ring         [ringSize]ringEntry
 	leaves       leafHasher
 	tree         compactRange
@@ -296,7 +296,7 @@ type verifier struct {
 	rootsChecked int64
 }
 
-const ringSize = MaxBatch + 1
+const ringSize = MaxBatch + 2
 
 type ringEntry struct {
 	seq        uint64
