@@ -156,11 +156,7 @@ func TestFreezeAfterRefusals(t *testing.T) {
 	// The freeze record is in the log (fetched like any record).
 	key := f.e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).Key
 	var freezeSeq uint64
-	for _, line := range recordsOf(t, f.e) {
-		r, err := audit.VerifyRecord(line, key)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range checkedRecords(t, recordsOf(t, f.e), key) {
 		if r.Kind == audit.KindFreeze {
 			freezeSeq = r.Seq
 			if r.Decision != "frozen" || r.Key != "hot-0" {
