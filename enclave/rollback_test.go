@@ -82,8 +82,8 @@ func newHostSim(t *testing.T, f *sealedFixture, a *admins) *hostSim {
 	h.key = r.AuditKey
 	h.fx = &fixture{e: e, now: f.now, hot: f.hot}
 	h.persist()
-	if len(h.log) != 1 {
-		t.Fatalf("%d records after the first unseal", len(h.log))
+	if len(h.log) != 2 {
+		t.Fatalf("%d records after the first unseal, want the genesis record and its tree head", len(h.log))
 	}
 	return h
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave"
 )
 
 // checkedRecords returns the records of lines (consecutive records of a
@@ -84,4 +85,13 @@ func withoutTreeHeads(t testing.TB, lines [][]byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// hostLast returns the last record e's ackHost persisted, once it caught up
+// with e's head: what a host hands a restarted enclave as its log's end
+// (a tree head, as the host persists records up to a signed one).
+func hostLast(t testing.TB, e *enclave.Enclave) []byte {
+	t.Helper()
+	l := recordsOf(t, e)
+	return l[len(l)-1]
 }
