@@ -258,9 +258,12 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 		t.Fatalf("freeze record %+v", fr)
 	}
 	// Nothing else fits yet: an unfreeze naming the record is not done.
+	// (The fetch above closed the freeze record's batch: the head is its
+	// tree head.)
+	head := auditHead(t, f.e)
 	wantCode(t, unfreezeBy(t, f, a, fr.Seq), refusal.CodeUnavailable, "not done")
-	if h := auditHead(t, f.e); h != fr.Seq {
-		t.Fatalf("head %d, want %d: a refused change was recorded", h, fr.Seq)
+	if h := auditHead(t, f.e); h != head || h != fr.Seq+1 {
+		t.Fatalf("head %d, want %d: a refused change was recorded", h, fr.Seq+1)
 	}
 	// Once the host caught up, the key is frozen under that record, and a
 	// quorum lifts it.
@@ -422,8 +425,8 @@ func TestApprovalReplay(t *testing.T) {
 		t.Fatalf("first approval: %#v", counted)
 	}
 	head := auditHead(t, f.e)
-	if head != counted.AuditSeq {
-		t.Fatalf("head %d, the approval's record %d", head, counted.AuditSeq)
+	if head != counted.AuditSeq+1 {
+		t.Fatalf("head %d, the approval's record %d (and its tree head)", head, counted.AuditSeq)
 	}
 
 	for _, tc := range []struct {
@@ -470,8 +473,8 @@ func TestApprovalReplay(t *testing.T) {
 			t.Fatal("a replayed final approval made a new signature")
 		}
 	}
-	if h := auditHead(t, f.e); h != done.AuditSeq {
-		t.Fatalf("head %d, want %d", h, done.AuditSeq)
+	if h := auditHead(t, f.e); h != done.AuditSeq+1 {
+		t.Fatalf("head %d, want %d (the signature's record and its tree head)", h, done.AuditSeq+1)
 	}
 
 	// A rejection replayed: one record.
