@@ -255,8 +255,8 @@ func TestHostileHostRollbacks(t *testing.T) {
 		{"replayed checkpoint", m.s2, m.hLast, m.c1, refusal.RuleCheckpointRollback, "checkpoint handed back is generation 1"},
 		{"checkpoint withheld", m.s2, m.hLast, nil, refusal.RuleCheckpointRollback, "the host sent no checkpoint"},
 		{"replayed sealed seed", m.s1, m.hLast, m.cLast, refusal.RuleSeedGenerationRollback, "sealing generation 1"},
-		{"truncated log", m.s2, m.h1, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
-		{"log withheld", m.s2, nil, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
+		{"truncated log", m.s2, m.h1, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 12"},
+		{"log withheld", m.s2, nil, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 12"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := w.newEnclave(t)
