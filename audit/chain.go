@@ -258,10 +258,11 @@ func (c *Chain) WaitLocked() {
 
 // Append sets r's Seq and Prev to continue the log, signs it if sign is true
 // or it is not a decision, and returns the record and its canonical line,
-// without a newline. If the open batch already holds MaxBatch records,
-// Append first closes it with a tree head (stamped with r's time, policy
-// version, checkpoint and unacknowledged count), which the caller learns of
-// through ChainOptions.OnAppend. On error (a record Marshal refuses, a
+// without a newline. If the open batch already holds MaxBatch records, or r
+// is a rotate record (which ends a segment, and is in no batch), Append
+// first closes the open batch with a tree head (stamped with r's time,
+// policy version, checkpoint and unacknowledged count), which the caller
+// learns of through ChainOptions.OnAppend. On error (a record Marshal refuses, a
 // line longer than the chain's cap, which is [ErrRecordTooLarge], a full
 // log, a destroyed signer, a record of kind tree_head, which only the
 // chain writes) the record is not appended (though a full batch may have
@@ -279,7 +280,10 @@ func (c *Chain) AppendLocked(r Record, sign bool) (Record, []byte, error) {
 	if r.Kind == KindTreeHead {
 		return Record{}, nil, errors.New("audit: tree head records are the chain's own (CloseBatch)")
 	}
-	if !c.legacy && c.batch.size >= MaxBatch {
+	// A full batch is closed; so is the batch before a rotate record,
+	// which ends a segment: batches never span segments, so that a
+	// segment verified alone has the records of all its trees.
+	if !c.legacy && (c.batch.size >= MaxBatch || r.Kind == KindRotate) {
 		if _, _, _, err := c.closeLocked(r); err != nil {
 			return Record{}, nil, err
 		}
@@ -397,7 +401,9 @@ func (c *Chain) commit(r *Record, line []byte, treeHead bool) {
 		c.unsigned = 0
 	case c.legacy:
 		c.unsigned++
-	case treeHead:
+	case treeHead || r.Kind == KindRotate:
+		// The next batch starts after a tree head or a rotate record (a
+		// rotate record is signed, and in no tree).
 		c.batch.reset()
 		c.batchFirst, c.batchPrev = r.Seq+1, c.head.Hash
 	default:

@@ -290,8 +290,11 @@ type verifier struct {
 	ring         [ringSize]ringEntry
 	leaves       leafHasher
 	tree         compactRange
-	lastTreeHead uint64 // seq of the last tree head accepted, 0 for none
-	runStart     uint64 // seq of the last boot or genesis record accepted
+	// batchStart is where the next tree head's batch must start: after
+	// the last tree head or rotate record, or at the last boot or genesis
+	// record (an enclave run's first batch starts with it); 0 until one
+	// of them is read.
+	batchStart   uint64
 	treeHeads    int64
 	rootsChecked int64
 }
@@ -419,8 +422,10 @@ func (v *verifier) accept(it *item, at position) error {
 		if err := v.treeHead(it, at); err != nil {
 			return err
 		}
+	case KindRotate:
+		v.batchStart = at.seq + 1
 	case KindBoot, KindGenesis:
-		v.runStart = at.seq
+		v.batchStart = at.seq
 		fallthrough
 	default:
 		v.leaves.sum(it.raw, &e.leaf)
@@ -476,11 +481,12 @@ func (v *verifier) accept(it *item, at position) error {
 }
 
 // treeHead checks a tree head record that continues the chain: its form,
-// that its batch starts right after the previous tree head (or at the
-// record that starts an enclave run: a boot or genesis record, when the
-// previous run's last records were in no tree), and, when the records of
-// its batch were read, its root and previous-head hash. Its signature is
-// checked with the other signed records.
+// that its batch starts right after the previous tree head or rotate
+// record, or at the record that starts an enclave run (a boot or genesis
+// record: the records of the previous run after its last batch, if any,
+// are in no tree, and authenticated by the boot record's signature), and,
+// when the records of its batch were read, its root and previous-head
+// hash. Its signature is checked with the other signed records.
 func (v *verifier) treeHead(it *item, at position) error {
 	bad := func(format string, args ...any) error {
 		if it.p.signed && !v.sigOK(it.raw, &it.p) {
@@ -500,17 +506,13 @@ func (v *verifier) treeHead(it *item, at position) error {
 		return bad("%s", strings.TrimPrefix(err.Error(), "audit: "))
 	}
 	switch {
-	case v.lastTreeHead != 0 && t.First <= v.lastTreeHead:
-		return bad("tree head %d covers records %d to %d, but tree head %d already covers records up to %d", at.seq, t.First, t.Last(), v.lastTreeHead, v.lastTreeHead-1)
-	case t.First == v.lastTreeHead+1, t.First == v.runStart && v.runStart > v.lastTreeHead, v.lastTreeHead == 0 && t.First <= v.fromSeq:
+	case t.First == v.batchStart, v.batchStart == 0 && t.First <= v.fromSeq:
+	case v.batchStart == 0 || t.First < v.batchStart:
+		return bad("tree head %d covers records %d to %d, but its batch starts at record %d", at.seq, t.First, t.Last(), max(v.batchStart, v.fromSeq))
 	default:
-		want := v.lastTreeHead + 1
-		if v.lastTreeHead == 0 {
-			want = v.fromSeq
-		}
-		return bad("tree head %d covers records %d to %d: records %d to %d are in no tree", at.seq, t.First, t.Last(), want, t.First-1)
+		return bad("tree head %d covers records %d to %d: records %d to %d are in no tree", at.seq, t.First, t.Last(), v.batchStart, t.First-1)
 	}
-	v.lastTreeHead = at.seq
+	v.batchStart = at.seq + 1
 	v.treeHeads++
 	if t.First < v.fromSeq {
 		return nil // its first records were not read
