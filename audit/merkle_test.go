@@ -442,3 +442,40 @@ func TestTreeHeadVector(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeHeadsAndRotation: a rotate record closes the open batch and is in
+// none, so every tree's records are in one segment: each segment verifies
+// alone with every root checked, and the two in order as one log.
+func TestTreeHeadsAndRotation(t *testing.T) {
+	s := testSigner(t, 1)
+	l := newTreeLog(t, s, 5, never) // ends with a tree head
+	for i := 6; i <= 8; i++ {
+		l.appendTree(t, sampleDecision(i))
+	}
+	l.appendTree(t, Record{TimeMS: 1_700_000_000_009, Kind: KindRotate, Decision: "rotated", Summary: "rotated\n"})
+	rot := len(l.lines)
+	if r := l.recs[rot-2]; r.Kind != KindTreeHead {
+		t.Fatalf("the record before the rotate record is a %s record", r.Kind)
+	}
+	for i := 10; i <= 12; i++ {
+		l.appendTree(t, sampleDecision(i))
+	}
+	l.closeBatch(t)
+	dir := t.TempDir()
+	seg1, seg2 := filepath.Join(dir, "1.log"), filepath.Join(dir, "2.log")
+	os.WriteFile(seg1, joinLines(l.lines[:rot]), 0o600)
+	os.WriteFile(seg2, joinLines(l.lines[rot:]), 0o600)
+	rep, err := VerifyFiles([]string{seg1, seg2}, s.PublicKey(), VerifyOptions{})
+	if err != nil || rep.TreeHeads != 3 || rep.RootsChecked != 3 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	head := Head{Seq: uint64(rot), Hash: sha256.Sum256(l.lines[rot-1])}
+	rep, err = VerifyFiles([]string{seg2}, s.PublicKey(), VerifyOptions{FromSeq: head.Seq + 1, FromHash: head.Hash})
+	if err != nil || rep.TreeHeads != 1 || rep.RootsChecked != 1 {
+		t.Fatalf("the second segment alone: %+v %v", rep, err)
+	}
+	th, err := ParseTreeHead(l.lines[len(l.lines)-1], s.PublicKey())
+	if err != nil || th.First != head.Seq+1 || th.PrevHead != head.Hash {
+		t.Fatalf("%+v %v", th, err)
+	}
+}
