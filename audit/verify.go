@@ -287,9 +287,9 @@ type verifier struct {
 	// Tree heads: the last records accepted (hash, and leaf hash but for
 	// tree heads) by seq modulo ringSize, enough for a tree head, the
 	// MaxBatch records of its batch and the record before them.
-	ring         [ringSize]ringEntry
-	leaves       leafHasher
-	tree         compactRange
+	ring   [ringSize]ringEntry
+	leaves leafHasher
+	tree   compactRange
 	// batchStart is where the next tree head's batch must start: after
 	// the last tree head or rotate record, or at the last boot or genesis
 	// record (an enclave run's first batch starts with it); 0 until one
