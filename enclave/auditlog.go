@@ -70,8 +70,8 @@ type auditLog struct {
 	// batch of at least one record, so the memory held stays within twice
 	// the caps, and a head never takes the room an event was promised.
 	heads int
-	max     int
-	now     func() time.Time
+	max   int
+	now   func() time.Time
 	// stall is how long the oldest record may stay unacknowledged before
 	// decisions stop.
 	stall time.Duration
