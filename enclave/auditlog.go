@@ -148,9 +148,9 @@ func (a *auditLog) canDecide() error {
 	return nil
 }
 
-// append adds a signed decision record and keeps it until acknowledged. It
-// fails closed: on error there is no record, and the caller must not
-// answer with a signature.
+// append adds a decision record (signed by the tree head of its batch)
+// and keeps it until acknowledged. It fails closed: on error there is no
+// record, and the caller must not answer with a signature.
 func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
