@@ -71,22 +71,6 @@ func checkedRecords(t testing.TB, lines [][]byte, key []byte) []audit.Record {
 	return out
 }
 
-// withoutTreeHeads returns lines but the tree head records.
-func withoutTreeHeads(t testing.TB, lines [][]byte) [][]byte {
-	t.Helper()
-	var out [][]byte
-	for _, line := range lines {
-		r, err := audit.Unmarshal(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Kind != audit.KindTreeHead {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // hostLast returns the last record e's ackHost persisted, once it caught up
 // with e's head: what a host hands a restarted enclave as its log's end
 // (a tree head, as the host persists records up to a signed one).
