@@ -372,6 +372,8 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 }
 
 // isTreeHead reports whether line, a record of the chain, is a tree head.
+// The match is exact: in a canonical line a '"' inside a string is escaped,
+// so `,"kind":"tree_head",` can only be the kind member itself.
 func isTreeHead(line []byte) bool {
 	return bytes.Contains(line, []byte(`,"kind":"`+audit.KindTreeHead+`",`))
 }
