@@ -11,9 +11,9 @@ import (
 // benchRecords is the size of the log BenchmarkVerify1M verifies.
 const benchRecords = 1_000_000
 
-// benchBatch is how many records share a signature in the benchmark log:
-// the enclave under load signs the last record of each batch it hands the
-// host, so a signature covers several records.
+// benchBatch is how many lines of the benchmark log share a signature:
+// batches of benchBatch-1 decisions, each closed by its signed tree head,
+// as the enclave under load closes a batch at each poll of the host.
 const benchBatch = 8
 
 var bench1M struct {
@@ -25,7 +25,8 @@ var bench1M struct {
 }
 
 // benchLog writes a log of benchRecords records to a temporary file once
-// per process, signing every benchBatch-th record.
+// per process: the genesis record, then batches of decisions, each closed
+// by its tree head.
 func benchLog(b *testing.B) (string, []byte, Head) {
 	bench1M.once.Do(func() {
 		dir, err := os.MkdirTemp("", "audit-bench-")
@@ -34,20 +35,28 @@ func benchLog(b *testing.B) (string, []byte, Head) {
 			return
 		}
 		s := testSigner(b, 7)
-		c := NewChain(s, Head{})
 		var buf bytes.Buffer
-		for i := 1; i <= benchRecords; i++ {
-			r := sampleDecision(i)
-			if i == 1 {
-				r = Record{TimeMS: 1_700_000_000_000, Kind: KindGenesis, Decision: "created"}
+		n := 0
+		c := NewChainWith(s, Head{}, ChainOptions{OnAppend: func(_ Record, line []byte) {
+			buf.Write(line)
+			buf.WriteByte('\n')
+			n++
+		}})
+		if _, _, err := c.Append(Record{TimeMS: 1_700_000_000_000, Kind: KindGenesis, Decision: "created"}, false); err != nil {
+			bench1M.err = err
+			return
+		}
+		for n < benchRecords {
+			var err error
+			if n%benchBatch == benchBatch-1 || n == benchRecords-1 {
+				_, _, _, err = c.CloseBatch(Record{TimeMS: 1_700_000_000_000})
+			} else {
+				_, _, err = c.Append(sampleDecision(n+1), false)
 			}
-			_, line, err := c.Append(r, i%benchBatch == 0 || i == benchRecords)
 			if err != nil {
 				bench1M.err = err
 				return
 			}
-			buf.Write(line)
-			buf.WriteByte('\n')
 		}
 		bench1M.path = filepath.Join(dir, "audit.log")
 		bench1M.err = os.WriteFile(bench1M.path, buf.Bytes(), 0o600)
@@ -61,8 +70,9 @@ func benchLog(b *testing.B) (string, []byte, Head) {
 }
 
 // BenchmarkVerify1M verifies a log of one million records from a file:
-// the hash chain of every record, signatures at checkpoints (the default),
-// or every signature in parallel (all_signatures).
+// the hash chain of every record, the root of every tree head (a second
+// SHA-256 of every line, its leaf hash), signatures at checkpoints (the
+// default), or every signature in parallel (all_signatures).
 func BenchmarkVerify1M(b *testing.B) {
 	path, pub, head := benchLog(b)
 	for _, bc := range []struct {
@@ -83,8 +93,8 @@ func BenchmarkVerify1M(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if rep.Records != benchRecords {
-					b.Fatalf("%d records", rep.Records)
+				if rep.Records != benchRecords || rep.RootsChecked != benchRecords/benchBatch {
+					b.Fatalf("%d records, %d roots checked", rep.Records, rep.RootsChecked)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchRecords, "ns/record")
@@ -92,20 +102,27 @@ func BenchmarkVerify1M(b *testing.B) {
 	}
 }
 
-// BenchmarkChainAppend is the enclave's cost of a record, signed (one per
-// batch) or not.
+// BenchmarkChainAppend is the enclave's cost of a record: a decision
+// (unsigned: its line, its hash and its leaf hash), a signed record (an
+// event), and a decision with its share of a tree head in batches of 8.
 func BenchmarkChainAppend(b *testing.B) {
-	for _, sign := range []bool{false, true} {
-		name := "unsigned"
-		if sign {
-			name = "signed"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		sign  bool
+		batch int
+	}{{"unsigned", false, 0}, {"signed", true, 0}, {"batches_of_8", false, 8}} {
+		b.Run(bc.name, func(b *testing.B) {
 			c := NewChain(testSigner(b, 1), Head{})
 			r := sampleDecision(2)
+			i := 0
 			for b.Loop() {
-				if _, _, err := c.Append(r, sign); err != nil {
+				if _, _, err := c.Append(r, bc.sign); err != nil {
 					b.Fatal(err)
+				}
+				if i++; bc.batch > 0 && i%bc.batch == 0 {
+					if _, _, _, err := c.CloseBatch(r); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 		})

@@ -78,17 +78,15 @@ func (s *Signer) LogValue() slog.Value {
 	return slog.StringValue(hex.EncodeToString(s.pub))
 }
 
-// sign signs the record's message and sets r.Sig.
-func (s *Signer) sign(r *Record) error {
+// signMessage signs msg with the audit key. It holds only the Signer's
+// own lock (against Destroy), never the chain's.
+func (s *Signer) signMessage(msg []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.priv == nil {
-		return errors.New("audit: the signer was destroyed")
+		return nil, errors.New("audit: the signer was destroyed")
 	}
-	r.Sig = nil
-	msg := append([]byte(SignaturePrefix), appendRecord(nil, r, false)...)
-	r.Sig = ed25519.Sign(s.priv, msg)
-	return nil
+	return ed25519.Sign(s.priv, msg), nil
 }
 
 // Head is the state of a log after its last record: that record's sequence
@@ -124,27 +122,69 @@ func ParseHead(s string) (Head, error) {
 	return h, nil
 }
 
-// MaxUnsigned is the longest run of unsigned records a Chain writes: it
-// signs a record whenever the MaxUnsigned records before it are unsigned.
-const MaxUnsigned = 255
+// MaxUnsigned is the longest run of unsigned records in a log a Chain
+// writes. A batch holds at most MaxBatch (= MaxUnsigned) records and is
+// followed by its signed tree head, so no run is longer. (Logs written
+// before tree heads existed obey it too: their enclaves signed a record
+// whenever the MaxUnsigned records before it were unsigned.)
+const MaxUnsigned = MaxBatch
 
 // Chain appends records to a log: it keeps the head, fills in each record's
-// Seq, Prev and Sig, and returns the line to persist. It is safe for
-// concurrent use, though records are ordered by the calls to Append.
+// Seq and Prev, signs what must be signed, closes batches with signed tree
+// heads, and returns the lines to persist. It is safe for concurrent use,
+// though records are ordered by the calls to Append.
 //
-// Signing is the caller's choice record by record, within two rules Append
-// enforces: every record that is not a decision is signed, and no more than
-// MaxUnsigned records in a row go unsigned. The caller must sign the last
-// record of every batch it hands over for persistence before any answer
-// that depends on a record in the batch leaves the enclave, so that every
-// decision acted on is covered by a signed record (see the package
-// documentation).
+// Decision records are not signed (unless the caller asks); every other
+// record is. The records since the last tree head form the open batch;
+// CloseBatch appends a tree head record, signed, that covers them (their
+// Merkle root), and Append closes the batch itself before a record that
+// would make it longer than MaxBatch. The caller closes the batch before it
+// hands records over for persistence, and hands over only records up to a
+// signed one (a tree head, or an event), so that every record persisted is
+// covered by a signature and every decision acted on is authenticated (see
+// the package documentation).
+//
+// No signature is made under the chain's lock: a record to sign takes its
+// seq, the lock is released while the audit key signs, and appends wait
+// meanwhile (the next record's prev is the hash of the signed line), as do
+// other signatures; everything else that takes the lock goes on.
 type Chain struct {
-	mu        sync.Mutex
+	mu   sync.Locker
+	own  sync.Mutex
+	idle sync.Cond // broadcast when a signature in progress is done
+	busy bool      // a record is being signed: its seq is taken
+
 	signer    *Signer
 	head      Head
-	unsigned  int // unsigned records since the last signed one
 	maxRecord int // cap on a record's line; 0 means MaxRecordSize
+
+	// The open batch: records batchFirst to head.Seq, their leaves
+	// accumulated in batch; batchPrev is the hash of record batchFirst-1.
+	batch      compactRange
+	batchFirst uint64
+	batchPrev  [32]byte
+	leaves     leafHasher
+
+	onAppend func(Record, []byte)
+
+	// legacy writes the format before tree heads (tests of old logs): no
+	// batches, and a record signed whenever the MaxUnsigned before it
+	// are unsigned.
+	legacy   bool
+	unsigned int
+}
+
+// ChainOptions are the options of NewChainWith.
+type ChainOptions struct {
+	// Lock, when set, guards the chain instead of a lock of its own: the
+	// caller holds it around the *Locked methods (and must not hold it
+	// around the others). They release it while they sign, and take it
+	// again before they return, so the caller's state guarded by Lock may
+	// change across such a call.
+	Lock sync.Locker
+	// OnAppend, when set, is called for every record the chain appends,
+	// tree heads included, in sequence order, with the chain's lock held.
+	OnAppend func(rec Record, line []byte)
 }
 
 // ErrRecordTooLarge is the error Append returns for a record whose
@@ -156,9 +196,21 @@ var ErrRecordTooLarge = errors.New("audit: record too large")
 // NewChain returns a Chain that continues from head: the zero Head for a new
 // log (the first record gets seq 1 and an all-zero prev), or the head the
 // enclave restored from its sealed state, in which case the first record
-// appended should be a boot record.
+// appended should be a boot record. Its first batch starts with that
+// record.
 func NewChain(s *Signer, from Head) *Chain {
-	return &Chain{signer: s, head: from}
+	return NewChainWith(s, from, ChainOptions{})
+}
+
+// NewChainWith is NewChain with options.
+func NewChainWith(s *Signer, from Head, o ChainOptions) *Chain {
+	c := &Chain{signer: s, head: from, batchFirst: from.Seq + 1, batchPrev: from.Hash, onAppend: o.OnAppend}
+	c.mu = o.Lock
+	if c.mu == nil {
+		c.mu = &c.own
+	}
+	c.idle.L = c.mu
+	return c
 }
 
 // SetMaxRecordSize caps the canonical line of the records Append accepts
@@ -166,7 +218,7 @@ func NewChain(s *Signer, from Head) *Chain {
 // format's own limit. The enclave sets the cap to the largest record its
 // host protocol carries (proto.MaxAuditRecordLen): a record the host
 // cannot fetch is never acknowledged, and every decision waiting behind it
-// would wait for ever.
+// would wait for ever. Call it before the chain is used.
 func (c *Chain) SetMaxRecordSize(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,16 +235,59 @@ func (c *Chain) Head() Head {
 	return c.head
 }
 
+// HeadLocked is Head, with the chain's lock (ChainOptions.Lock) held. While
+// a record is being signed it is the head before that record.
+func (c *Chain) HeadLocked() Head { return c.head }
+
+// BatchLen returns how many records the open batch holds: records appended
+// since the last tree head, which no tree head covers yet.
+func (c *Chain) BatchLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int(c.batch.size)
+}
+
+// WaitLocked waits, with the chain's lock held, until no record is being
+// signed, so that the caller's next check and append are not separated by
+// a signature.
+func (c *Chain) WaitLocked() {
+	for c.busy {
+		c.idle.Wait()
+	}
+}
+
 // Append sets r's Seq and Prev to continue the log, signs it if sign is true
-// or the rules of Chain require it, and returns the record and its canonical
-// line, without a newline. On error (a record Marshal refuses, a line
-// longer than the chain's cap, which is [ErrRecordTooLarge], a full log, a
-// destroyed signer) the chain is unchanged (head, seq and the run of
-// unsigned records) and the caller must fail closed. Any Seq, Prev or Sig r
+// or it is not a decision, and returns the record and its canonical line,
+// without a newline. If the open batch already holds MaxBatch records, or r
+// is a rotate record (which ends a segment, and is in no batch), Append
+// first closes the open batch with a tree head (stamped with r's time,
+// policy version, checkpoint and unacknowledged count), which the caller
+// learns of through ChainOptions.OnAppend. On error (a record Marshal refuses, a
+// line longer than the chain's cap, which is [ErrRecordTooLarge], a full
+// log, a destroyed signer, a record of kind tree_head, which only the
+// chain writes) the record is not appended (though a full batch may have
+// been closed) and the caller must fail closed. Any Seq, Prev or Sig r
 // carries is replaced.
 func (c *Chain) Append(r Record, sign bool) (Record, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.AppendLocked(r, sign)
+}
+
+// AppendLocked is Append, with the chain's lock (ChainOptions.Lock) held.
+func (c *Chain) AppendLocked(r Record, sign bool) (Record, []byte, error) {
+	c.WaitLocked()
+	if r.Kind == KindTreeHead {
+		return Record{}, nil, errors.New("audit: tree head records are the chain's own (CloseBatch)")
+	}
+	// A full batch is closed; so is the batch before a rotate record,
+	// which ends a segment: batches never span segments, so that a
+	// segment verified alone has the records of all its trees.
+	if !c.legacy && (c.batch.size >= MaxBatch || r.Kind == KindRotate) {
+		if _, _, _, err := c.closeLocked(r); err != nil {
+			return Record{}, nil, err
+		}
+	}
 	if c.head.Seq >= MaxSafeInteger {
 		return Record{}, nil, errors.New("audit: the log is full")
 	}
@@ -204,25 +299,121 @@ func (c *Chain) Append(r Record, sign bool) (Record, []byte, error) {
 	if err := r.validate(); err != nil {
 		return Record{}, nil, err
 	}
-	if sign || r.Kind != KindDecision || c.unsigned >= MaxUnsigned {
-		if err := c.signer.sign(&r); err != nil {
-			return Record{}, nil, err
-		}
+	sign = sign || r.Kind != KindDecision || c.legacy && c.unsigned >= MaxUnsigned
+	var line []byte
+	var err error
+	if sign {
+		line, err = c.signLocked(&r)
+	} else {
+		line = appendRecord(nil, &r, true)
+		err = c.checkSize(len(line))
 	}
-	line, err := Marshal(r)
 	if err != nil {
 		return Record{}, nil, err
 	}
-	if c.maxRecord > 0 && len(line) > c.maxRecord {
-		return Record{}, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(line), c.maxRecord)
-	}
-	c.head = Head{Seq: r.Seq, Hash: sha256.Sum256(line)}
-	if r.Signed() {
-		c.unsigned = 0
-	} else {
-		c.unsigned++
-	}
+	c.commit(&r, line, false)
 	return r, line, nil
+}
+
+// CloseBatch closes the open batch: it appends a signed tree head record
+// covering the records since the last one (their count, Merkle root, and
+// the hash of the record before them), stamped with tpl's TimeMS,
+// PolicyVersion, Checkpoint and Unacknowledged, and returns it. With no
+// record in the open batch it appends nothing and returns ok false.
+func (c *Chain) CloseBatch(tpl Record) (rec Record, line []byte, ok bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.CloseBatchLocked(tpl)
+}
+
+// CloseBatchLocked is CloseBatch, with the chain's lock
+// (ChainOptions.Lock) held.
+func (c *Chain) CloseBatchLocked(tpl Record) (Record, []byte, bool, error) {
+	c.WaitLocked()
+	return c.closeLocked(tpl)
+}
+
+func (c *Chain) closeLocked(tpl Record) (Record, []byte, bool, error) {
+	if c.legacy || c.batch.size == 0 {
+		return Record{}, nil, false, nil
+	}
+	if c.head.Seq >= MaxSafeInteger {
+		return Record{}, nil, false, errors.New("audit: the log is full")
+	}
+	t := TreeHead{Seq: c.head.Seq + 1, First: c.batchFirst, Size: c.batch.size, Root: c.batch.root(), PrevHead: c.batchPrev}
+	r := Record{
+		Seq: t.Seq, Prev: c.head.Hash, TimeMS: tpl.TimeMS, Kind: KindTreeHead, Decision: DecisionClosed,
+		Summary: t.summary(), PolicyVersion: tpl.PolicyVersion, Checkpoint: tpl.Checkpoint, Unacknowledged: tpl.Unacknowledged,
+	}
+	if err := r.validate(); err != nil {
+		return Record{}, nil, false, err
+	}
+	line, err := c.signLocked(&r)
+	if err != nil {
+		return Record{}, nil, false, err
+	}
+	c.commit(&r, line, true)
+	return r, line, true, nil
+}
+
+// checkSize refuses a line of n bytes over the chain's cap.
+func (c *Chain) checkSize(n int) error {
+	limit := MaxRecordSize
+	if c.maxRecord > 0 {
+		limit = c.maxRecord
+	}
+	if n > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, n, limit)
+	}
+	return nil
+}
+
+// signLocked signs r (whose Seq and Prev are set and which is valid) and
+// returns its line. The chain's lock is released while the key signs;
+// appends and other signatures wait for it (busy).
+func (c *Chain) signLocked(r *Record) ([]byte, error) {
+	r.Sig = nil
+	unsigned := appendRecord(nil, r, false)
+	// The signed line is the unsigned one with `,"sig":"` + 128 hex digits
+	// + `"` inserted.
+	if err := c.checkSize(len(unsigned) + len(`,"sig":""`) + 2*sigSize); err != nil {
+		return nil, err
+	}
+	msg := append([]byte(signaturePrefix(r.Kind)), unsigned...)
+	c.busy = true
+	c.mu.Unlock()
+	sig, err := c.signer.signMessage(msg)
+	c.mu.Lock()
+	c.busy = false
+	c.idle.Broadcast()
+	if err != nil {
+		return nil, err
+	}
+	r.Sig = sig
+	return appendRecord(nil, r, true), nil
+}
+
+// commit makes r, whose line is line, the chain's head.
+func (c *Chain) commit(r *Record, line []byte, treeHead bool) {
+	c.head = Head{Seq: r.Seq, Hash: sha256.Sum256(line)}
+	switch {
+	case c.legacy && r.Signed():
+		c.unsigned = 0
+	case c.legacy:
+		c.unsigned++
+	case treeHead || r.Kind == KindRotate:
+		// The next batch starts after a tree head or a rotate record (a
+		// rotate record is signed, and in no tree).
+		c.batch.reset()
+		c.batchFirst, c.batchPrev = r.Seq+1, c.head.Hash
+	default:
+		var leaf [32]byte
+		c.leaves.sum(line, &leaf)
+		c.batch.push(leaf)
+	}
+	if c.onAppend != nil {
+		c.onAppend(*r, line)
+	}
 }
 
 // VerifyRecord checks one record line on its own: that it is canonical and
@@ -239,7 +430,7 @@ func VerifyRecord(line []byte, pub ed25519.PublicKey) (Record, error) {
 		return Record{}, err
 	}
 	if !p.signed {
-		return Record{}, fmt.Errorf("audit: record %d is unsigned; verify it through the log", p.rec.Seq)
+		return Record{}, fmt.Errorf("audit: record %d is unsigned; verify it through the log, or against its tree head with an inclusion proof (VerifyInclusion)", p.rec.Seq)
 	}
 	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, p.message(line), p.sig[:]) {
 		return Record{}, fmt.Errorf("audit: record %d: signature does not verify", p.rec.Seq)

@@ -69,7 +69,7 @@ func TestNewSignerDerivation(t *testing.T) {
 func TestGoldenSignature(t *testing.T) {
 	s := testSigner(t, 1)
 	r := goldenRecord
-	if err := s.sign(&r); err != nil {
+	if err := signRecord(s, &r); err != nil {
 		t.Fatal(err)
 	}
 	line, err := Marshal(r)
@@ -116,7 +116,7 @@ func TestSignerRedacted(t *testing.T) {
 func TestSignerDestroy(t *testing.T) {
 	s := testSigner(t, 1)
 	priv := s.priv
-	c := NewChain(s, Head{})
+	c := newLegacyChain(s, Head{})
 	if _, _, err := c.Append(Record{Kind: KindGenesis, Decision: "created"}, true); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestSignerDestroy(t *testing.T) {
 
 func TestChainAppend(t *testing.T) {
 	s := testSigner(t, 1)
-	c := NewChain(s, Head{})
+	c := newLegacyChain(s, Head{})
 	r, line, err := c.Append(Record{Seq: 99, Prev: [32]byte{1}, Sig: []byte{1}, Kind: KindGenesis, Decision: "created"}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestChainRestore(t *testing.T) {
 	l := newTestLog(t, s, 5, allSigned)
 	head := l.chain.Head()
 	// A restarted enclave continues from the sealed head with a boot record.
-	c := NewChain(testSigner(t, 1), head)
+	c := newLegacyChain(testSigner(t, 1), head)
 	r, line, err := c.Append(Record{TimeMS: 1, Kind: KindBoot, Decision: "booted", Summary: "continues from " + head.String()}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestChainRestore(t *testing.T) {
 	if rep.Head != c.Head() || rep.Records != 6 {
 		t.Fatalf("report %+v", rep)
 	}
-	full := NewChain(s, Head{Seq: MaxSafeInteger, Hash: [32]byte{1}})
+	full := newLegacyChain(s, Head{Seq: MaxSafeInteger, Hash: [32]byte{1}})
 	if _, _, err := full.Append(Record{Kind: KindBoot}, true); err == nil || !strings.Contains(err.Error(), "full") {
 		t.Fatalf("append to a full log: %v", err)
 	}

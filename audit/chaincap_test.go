@@ -50,7 +50,7 @@ func TestChainRecordCap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSigner(t, 1)
-			c := NewChain(s, Head{})
+			c := newLegacyChain(s, Head{})
 			c.SetMaxRecordSize(limit)
 			var log bytes.Buffer
 			appendOK := func(r Record, sign bool) Record {
@@ -103,7 +103,7 @@ func ptr[T any](v T) *T { return &v }
 // cap is the format's MaxRecordSize, refused with ErrRecordTooLarge too.
 func TestChainRecordCapDefault(t *testing.T) {
 	for _, n := range []int{0, -1, MaxRecordSize + 1} {
-		c := NewChain(testSigner(t, 1), Head{})
+		c := newLegacyChain(testSigner(t, 1), Head{})
 		c.SetMaxRecordSize(n)
 		r := sampleDecision(1)
 		r.Summary = strings.Repeat("x", MaxRecordSize)

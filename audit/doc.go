@@ -19,53 +19,74 @@
 // one hash. One member is optional: checkpoint, the generation of the
 // newest sealed checkpoint the host had acknowledged storing, omitted when
 // 0, which lets the enclave tell a replayed checkpoint at its next start
-// (rule checkpoint_rollback). A record's hash is the SHA-256 of its
-// line (sig included); its
-// prev is the hash of the record before it (all zero for seq 1); its sig,
-// when present, is an Ed25519 signature over "nitrosign audit record v1\n"
-// followed by the line without its sig member.
+// (rule checkpoint_rollback). A record's hash is the SHA-256 of its line
+// (sig included); its prev is the hash of the record before it (all zero
+// for seq 1); its sig, when present, is an Ed25519 signature over
+// "nitrosign audit record v1\n" (for a tree head, [TreeHeadPrefix],
+// "nitrosign audit tree head v1\n") followed by the line without its sig
+// member.
 //
-// # Signatures: every record chained, checkpoints signed
+// # Signatures: every record chained, batches under signed tree heads
 //
 // Every record is hash-chained; not every record need be signed. A
-// signature on record n covers its prev, which is the hash of record n-1,
-// whose line contains its own prev, and so on: under SHA-256's collision
-// resistance and Ed25519's unforgeability, one valid signature on record n
-// together with an intact chain from record 1 to n proves that every byte
-// of records 1..n is what the enclave wrote. Signing more often adds no
-// authenticity to a log verified as a whole; it only lets a record be
-// checked alone ([VerifyRecord]) and shortens the unsigned tail. That tail
-// (records after the last signed one) is authenticated by nothing, so the
-// verifier refuses it ([Unsigned]) rather than report it verified.
+// signature that covers the line of record n covers its prev, which is the
+// hash of record n-1, whose line contains its own prev, and so on: under
+// SHA-256's collision resistance and Ed25519's unforgeability, one valid
+// signature covering record n together with an intact chain from record 1
+// to n proves that every byte of records 1..n is what the enclave wrote.
+// Signing more often adds no authenticity to a log verified as a whole; it
+// only lets a record be checked alone and shortens the unsigned tail. That
+// tail (records after the last signed one) is authenticated by nothing, so
+// the verifier refuses it ([Unsigned]) rather than report it verified.
 //
-// The enclave therefore chooses, record by record, whether to sign, within
-// rules that keep every decision that has had an effect authenticated:
+// The enclave therefore signs once per batch, not once per record:
 //
+//   - decision records are not signed. They are leaves of a batch: the
+//     records since the previous tree head or rotate record (or, for the
+//     first batch of an enclave run, from its boot record on), at most
+//     [MaxBatch];
+//   - a batch is closed by a tree head record ([KindTreeHead]): the batch's
+//     first seq and size, the RFC 6962 Merkle root of its lines (leaf
+//     SHA-256(0x00 || line), node SHA-256(0x01 || left || right)), and the
+//     hash of the record before the batch (the previous tree head), signed
+//     under its own prefix. Each record's inclusion in it is provable with
+//     log2(size) hashes ([InclusionProof], [VerifyInclusion]), so a client
+//     checks the record of its own answer without the log;
 //   - every record that is not a decision (genesis, boot, key, policy,
-//     freeze, rotate) is signed, so events can be checked alone;
-//   - at least one record in every MaxUnsigned+1 is signed ([Chain] enforces
-//     both);
-//   - the last record of each batch handed to the host is signed before any
-//     answer depending on a record of the batch leaves the enclave, and the
-//     host persists the batch (fsync) before it is acknowledged. At low load
-//     a batch is one record, so every record is signed; under load one
-//     signature (about 30 µs) covers a batch, sparing the enclave a
-//     signature per request. A writer that drains a queue signs when the
-//     queue is empty: Append(r, len(queue) == 0).
+//     freeze, rotate) is signed as well, so events can be checked alone
+//     ([VerifyRecord]), and a boot record authenticates, through the chain,
+//     whatever the previous run left after its last tree head;
+//   - the enclave closes the open batch at each poll of the host and hands
+//     over records up to the last signed one; an answer leaves the enclave
+//     only once the host has acknowledged, after fsync, a signed record at
+//     or after its record (the tree head of its batch). At low load a batch
+//     is one record; under load it is everything appended while the host
+//     wrote the previous batch, so signatures follow the host's fsyncs, not
+//     the requests. [Chain] signs without holding the lock appends need
+//     (they wait for the signed line, whose hash is their prev).
+//
+// Logs written before tree heads existed (every record signed, or at least
+// one in MaxUnsigned+1 and the last of each batch) have no tree head and
+// verify as they always did; a log may switch formats at a boot record.
 //
 // Verification follows the same argument. The verifier parses every line
-// strictly and checks every link of the chain (SHA-256 over each line; about
-// 1 µs a record in all), but checks signatures only at checkpoints: the last
-// signed record once at least 1024 records (or 8 MiB of signed records)
-// have passed, and the last signed record of the log. If a checkpoint's
-// signature verifies, the intact chain carries it to every record before
-// it; if it does not, the verifier checks the signed records since the
-// previous checkpoint, which it keeps, in order, and names the first bad
-// one. One million records (580 MB) verify in about 1 s on one core, of which
-// signatures take about 50 ms (BenchmarkVerify1M). [VerifyOptions].AllSignatures checks
-// every signature as well, in parallel on all cores (about 50 µs each):
-// that catches a record whose own signature is wrong although a later
-// signed record commits to it, which only a faulty enclave writes.
+// strictly and checks every link of the chain (SHA-256 over each line),
+// and every tree head: its form, that its batch starts where the previous
+// batch, rotate record or enclave run left off, and, when the batch's
+// records were read, its root (a second SHA-256 of each line) and previous
+// head ([BadTreeHead] when a head signed by the audit key is wrong, which
+// only a faulty enclave writes). It checks signatures only at checkpoints:
+// the last signed record once at least 1024 records (or 8 MiB of signed
+// records) have passed, and the last signed record of the log. If a
+// checkpoint's signature verifies, the intact chain carries it to every
+// record before it; if it does not, the verifier checks the signed records
+// since the previous checkpoint, which it keeps, in order, and names the
+// first bad one. One million records (584 MB, batches of 8) verify in
+// seconds on one core (BenchmarkVerify1M; docs/audit.md has the figures).
+// [VerifyOptions].AllSignatures checks every signature as well, in
+// parallel on all cores (about 50 µs each): that catches a record whose
+// own signature is wrong although a later signed record commits to it,
+// which only a faulty enclave writes.
 //
 // # What the verifier reports
 //
@@ -88,7 +109,9 @@
 //     replayed sealed state;
 //   - [BadSignature]: a record the chain commits to whose signature fails,
 //     such as a log signed by another key or a forged record at the end;
-//   - [Unsigned]: records after the last signed one.
+//   - [Unsigned]: records after the last signed one;
+//   - [BadTreeHead]: a tree head, signed by the audit key, whose batch or
+//     root is not what the records before it give.
 //
 // A log that verifies may still carry warnings ([Report].Warnings): boot
 // records naming a rollback the enclave detected at start
@@ -105,7 +128,9 @@
 // # Rotation
 //
 // A log is split into segments by a rotate record, the last record of each
-// segment; the next segment's first record continues the chain.
+// segment; the next segment's first record continues the chain. A rotate
+// record closes the open batch and is in none, so a batch never spans two
+// segments.
 // [VerifyFiles] verifies segments in order, requiring every file but the
 // last to end with a rotate record, and the last not to (unless ExpectHead
 // says where the log ends), so that a missing segment, first, middle or

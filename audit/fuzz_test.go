@@ -76,7 +76,8 @@ func shortMinimization() {
 }
 
 // FuzzVerifyEdits: the checks of FuzzVerify, on a valid 12-record log (all
-// signed, or signed at checkpoints) after the edits that script spells
+// signed, or signed at checkpoints, in the format before tree heads; or
+// decisions in batches closed by tree heads) after the edits that script spells
 // (see applyEdits): flipped, inserted and deleted bytes, deleted,
 // duplicated and swapped lines, a cut. The input stays a few bytes however
 // large the log, so the fuzzer's minimizer, which tries on the order of n²
@@ -85,13 +86,26 @@ func shortMinimization() {
 // records deep in a chain: linkage, checkpoints, signatures.
 func FuzzVerifyEdits(f *testing.F) {
 	pub := testSigner(f, 1).PublicKey()
-	logs := [2][]byte{signedLog(f).bytes(), checkpointLog(f).bytes()}
+	logs := editLogs(f)
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) == 0 {
 			return
 		}
-		checkVerify(t, pub, applyEdits(logs[script[0]%2], script[1:]))
+		checkVerify(t, pub, applyEdits(logs[int(script[0])%len(logs)], script[1:]))
 	})
+}
+
+// editLogs are the logs FuzzVerifyEdits edits, by the first byte of its
+// input: all signed, signed at checkpoints (the format before tree heads),
+// and with tree heads.
+func editLogs(t testing.TB) [3][]byte {
+	return [3][]byte{signedLog(t).bytes(), checkpointLog(t).bytes(), treeLog(t).bytes()}
+}
+
+// treeLog is a 12-record log with tree heads: the genesis record and
+// decisions, in batches closed after records 4 and 9 and at the end.
+func treeLog(t testing.TB) *testLog {
+	return newTreeLog(t, testSigner(t, 1), 12, func(seq uint64) bool { return seq == 4 || seq == 10 })
 }
 
 // An edit of applyEdits is editLen bytes: the operation, a position (big
@@ -203,6 +217,9 @@ func seedUnmarshal(t testing.TB) map[string][]byte {
 	for i, line := range l.lines {
 		seeds["valid_log_line_"+string(rune('1'+i))] = line
 	}
+	tl := newTreeLog(t, testSigner(t, 1), 3, never)
+	seeds["valid_tree_head"] = tl.lines[len(tl.lines)-1]
+	seeds["valid_line_of_a_tree_head_with_a_bad_summary"] = bytes.Replace(tl.lines[len(tl.lines)-1], []byte(`"first: `), []byte(`" first: `), 1)
 	r := goldenRecord
 	r.Summary = "a\"b\\c\x00\x01\b\t\n\f\r\x1f\x7f€\u2028<>&/"
 	line, err := Marshal(r)
@@ -232,7 +249,13 @@ func seedVerify(t testing.TB) map[string][]byte {
 		"valid_signed":      compactLog(t, 2, allSigned),
 		"valid_checkpoints": compactLog(t, 3, func(seq uint64) bool { return seq != 2 }),
 		"valid_empty":       {},
+		"valid_tree_heads":  compactTreeLog(t, 3, 2),
 	}
+	// A tree head whose root is not its batch's, signed by the audit key
+	// (only a faulty enclave writes one), and the same log with the
+	// decision edited, which the head's root no longer matches.
+	tl := compactTreeLog(t, 3, 0)
+	seeds["bad_tree_head_edited_decision"] = bytes.Replace(tl, []byte(`"summary":"s"`), []byte(`"summary":"t"`), 1)
 	pub := testSigner(t, 1).PublicKey()
 	for _, tc := range tamperCases() {
 		l := tc.log(t)
@@ -259,7 +282,7 @@ func seedVerify(t testing.TB) map[string][]byte {
 // compactLog returns a log of n short records, signed where sign says.
 func compactLog(t testing.TB, n int, sign func(seq uint64) bool) []byte {
 	l := &testLog{signer: testSigner(t, 1)}
-	l.chain = NewChain(l.signer, Head{})
+	l.chain = newLegacyChain(l.signer, Head{})
 	l.append(t, Record{TimeMS: 1, Kind: KindGenesis, Decision: "created"}, true)
 	for i := 2; i <= n; i++ {
 		l.append(t, Record{TimeMS: int64(i), Kind: KindDecision, Key: "k", Decision: DecisionSigned, Summary: "s"}, sign(uint64(i)))
@@ -267,10 +290,30 @@ func compactLog(t testing.TB, n int, sign func(seq uint64) bool) []byte {
 	return l.bytes()
 }
 
+// compactTreeLog returns a log of n short records with tree heads, the
+// batch closed after record closeAt too (0: only at the end).
+func compactTreeLog(t testing.TB, n int, closeAt uint64) []byte {
+	l := &testLog{signer: testSigner(t, 1)}
+	l.chain = NewChainWith(l.signer, Head{}, ChainOptions{OnAppend: func(r Record, line []byte) {
+		l.recs = append(l.recs, r)
+		l.lines = append(l.lines, line)
+	}})
+	l.appendTree(t, Record{TimeMS: 1, Kind: KindGenesis, Decision: "created"})
+	for i := 2; i <= n; i++ {
+		l.appendTree(t, Record{TimeMS: int64(i), Kind: KindDecision, Key: "k", Decision: DecisionSigned, Summary: "s"})
+		if uint64(i) == closeAt {
+			l.closeBatch(t)
+		}
+	}
+	l.closeBatch(t)
+	return l.bytes()
+}
+
 // seedVerifyEdits returns named seeds for FuzzVerifyEdits: each tampering
 // kind, at a place in the log where it matters.
 func seedVerifyEdits(t testing.TB) map[string][]byte {
-	signed, checkpoints := signedLog(t).bytes(), checkpointLog(t).bytes()
+	logs := editLogs(t)
+	signed, checkpoints, tree := logs[0], logs[1], logs[2]
 	// at returns the offset of the i-th occurrence (from 0, or counting
 	// from the end if negative) of s in log.
 	at := func(log []byte, s string, i int) int {
@@ -290,8 +333,14 @@ func seedVerifyEdits(t testing.TB) map[string][]byte {
 	}
 	edit := func(op byte, pos int, val byte) []byte { return []byte{op, byte(pos >> 8), byte(pos), val} }
 	script := func(log byte, edits ...[]byte) []byte { return append([]byte{log}, slices.Concat(edits...)...) }
-	const signedLogIdx, checkpointLogIdx = 0, 1
+	const signedLogIdx, checkpointLogIdx, treeLogIdx = 0, 1, 2
 	return map[string][]byte{
+		"valid_tree_heads":                   script(treeLogIdx),
+		"bad_tree_head_root_flipped":         script(treeLogIdx, edit(1, at(tree, `root: `, 1)+6, 1)),
+		"bad_tree_head_deleted":              script(treeLogIdx, edit(4, 5, 0)),
+		"bad_decision_in_a_batch_edited":     script(treeLogIdx, edit(1, at(tree, `"summary":"`, 6)+14, 2)),
+		"bad_tree_head_sig_flipped":          script(treeLogIdx, edit(1, at(tree, `"sig":"`, -1)+20, 4)),
+		"bad_records_after_the_last_head":    script(treeLogIdx, edit(4, 14, 0)),
 		"valid_signed":                       script(signedLogIdx),
 		"valid_checkpoints":                  script(checkpointLogIdx),
 		"bad_forged_signature_on_last":       script(signedLogIdx, edit(1, at(signed, `"sig":"`, -1)+10, 4)),
@@ -360,7 +409,7 @@ func TestSeedCorpus(t *testing.T) {
 // FuzzVerifyEdits verify, the bad ones are refused.
 func TestVerifySeedsSayWhatTheyAre(t *testing.T) {
 	pub := testSigner(t, 1).PublicKey()
-	logs := [2][]byte{signedLog(t).bytes(), checkpointLog(t).bytes()}
+	logs := editLogs(t)
 	check := func(target, name string, data []byte) {
 		_, err := Verify(bytes.NewReader(data), pub, verifyFuzzOptions)
 		if valid := strings.HasPrefix(name, "valid_"); valid != (err == nil) {
@@ -371,6 +420,6 @@ func TestVerifySeedsSayWhatTheyAre(t *testing.T) {
 		check("FuzzVerify", name, data)
 	}
 	for name, script := range seedVerifyEdits(t) {
-		check("FuzzVerifyEdits", name, applyEdits(logs[script[0]%2], script[1:]))
+		check("FuzzVerifyEdits", name, applyEdits(logs[int(script[0])%len(logs)], script[1:]))
 	}
 }

@@ -111,9 +111,11 @@ type Record struct {
 	// Prev is the SHA-256 of the previous record's canonical encoding; all
 	// zero for the first record of a log.
 	Prev [32]byte
-	// Sig is the audit key's Ed25519 signature over SignaturePrefix and the
-	// record's canonical encoding without its sig member, or nil for an
-	// unsigned record (authenticated by the next signed record's chain).
+	// Sig is the audit key's Ed25519 signature over SignaturePrefix (for a
+	// tree head, TreeHeadPrefix) and the record's canonical encoding
+	// without its sig member, or nil for an unsigned record (authenticated
+	// by the tree head of its batch, or any later signed record, through
+	// the chain).
 	Sig []byte
 }
 
@@ -337,12 +339,24 @@ type parsed struct {
 
 // message returns the message the audit key signs for the parsed line.
 func (p *parsed) message(line []byte) []byte {
-	return p.appendMessage(make([]byte, 0, len(SignaturePrefix)+len(line)-(p.sigEnd-p.sigStart)), line)
+	return p.appendMessage(make([]byte, 0, len(TreeHeadPrefix)+len(line)-(p.sigEnd-p.sigStart)), line)
 }
 
-// appendMessage appends the message the audit key signs to dst.
+// signaturePrefix is the domain-separation prefix of a record of kind
+// kind's signed message.
+func signaturePrefix(kind string) string {
+	if kind == KindTreeHead {
+		return TreeHeadPrefix
+	}
+	return SignaturePrefix
+}
+
+// appendMessage appends the message the audit key signs to dst: the
+// prefix of the record's kind (TreeHeadPrefix for a tree head,
+// SignaturePrefix for every other record), then the line without its sig
+// member.
 func (p *parsed) appendMessage(dst, line []byte) []byte {
-	dst = append(dst, SignaturePrefix...)
+	dst = append(dst, signaturePrefix(p.rec.Kind)...)
 	dst = append(dst, line[:p.sigStart]...)
 	return append(dst, line[p.sigEnd:]...)
 }
@@ -571,7 +585,7 @@ func (d *decoder) str(decode bool) string {
 
 // knownKinds are the kinds whose strings the decoder shares rather than
 // allocates.
-var knownKinds = []string{KindDecision, KindBoot, KindGenesis, KindKey, KindPolicy, KindFreeze, KindRotate}
+var knownKinds = []string{KindDecision, KindTreeHead, KindBoot, KindGenesis, KindKey, KindPolicy, KindFreeze, KindRotate}
 
 // kind consumes the kind string; known kinds are not allocated.
 func (d *decoder) kind() string {

@@ -129,7 +129,7 @@ func TestMarshalUnacknowledged(t *testing.T) {
 	// The signature covers it: the same record signed with 2 does not
 	// verify with 5.
 	s := testSigner(t, 1)
-	if err := s.sign(&r); err != nil {
+	if err := signRecord(s, &r); err != nil {
 		t.Fatal(err)
 	}
 	line, err := Marshal(r)

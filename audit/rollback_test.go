@@ -53,7 +53,7 @@ func TestRollbackRules(t *testing.T) {
 func rollbackLog(t testing.TB) *testLog {
 	t.Helper()
 	l := &testLog{signer: testSigner(t, 1)}
-	l.chain = NewChain(l.signer, Head{})
+	l.chain = newLegacyChain(l.signer, Head{})
 	l.append(t, Record{TimeMS: 1, Kind: KindGenesis, Decision: "started", Summary: "genesis"}, true)
 	for _, ck := range []uint64{1, 2} {
 		r := sampleDecision(2)
@@ -142,7 +142,7 @@ func TestVerifyWarnings(t *testing.T) {
 // counts the rest.
 func TestVerifyWarningsCapped(t *testing.T) {
 	l := &testLog{signer: testSigner(t, 1)}
-	l.chain = NewChain(l.signer, Head{})
+	l.chain = newLegacyChain(l.signer, Head{})
 	n := MaxWarnings*2 + 10
 	for i := range n {
 		r := Record{TimeMS: 1, Kind: KindDecision, Decision: DecisionSigned, Checkpoint: uint64(2 - i%2)}

@@ -42,6 +42,13 @@ const (
 	// Unsigned: records after the last signed record of the log; nothing
 	// authenticates them.
 	Unsigned = "unsigned"
+	// BadTreeHead: a tree head record that is not what the records before
+	// it make: not signed, malformed, a root or previous-head hash that
+	// the records it covers do not give, or a batch that overlaps the
+	// previous one or leaves records out of every tree. Its signature
+	// verifies (else the problem is BadSignature): only a faulty enclave
+	// writes one.
+	BadTreeHead = "bad_tree_head"
 )
 
 // Error names the first problem Verify found.
@@ -56,7 +63,7 @@ type Error struct {
 	// Path is the file, for VerifyFiles; empty for Verify.
 	Path string
 	// Kind is one of Malformed, Missing, Reordered, Edited, Forked,
-	// BadSignature, Unsigned.
+	// BadSignature, Unsigned, BadTreeHead.
 	Kind string
 	// Err says what is wrong.
 	Err error
@@ -159,9 +166,13 @@ type Report struct {
 	// ExpectHead next time, or to continue from with FromSeq and FromHash.
 	// For an empty log it is the head the log starts from.
 	Head Head
-	// Signed is the number of signed records; SignaturesChecked, how many
-	// signatures were verified.
+	// Signed is the number of signed records (tree heads included);
+	// SignaturesChecked, how many signatures were verified.
 	Signed, SignaturesChecked int64
+	// TreeHeads is the number of tree head records; RootsChecked, how many
+	// of their Merkle roots were recomputed from the records (all but
+	// those whose batch starts before the records verified, FromSeq).
+	TreeHeads, RootsChecked int64
 	// Rotated reports that the last record is a rotate record: a later
 	// segment continues the log.
 	Rotated bool
@@ -272,6 +283,27 @@ type verifier struct {
 	lastCheckpoint  uint64 // the checkpoint member of the last record accepted
 	warnings        []Warning
 	warningsOmitted int
+
+	// Tree heads: the last records accepted (hash, and leaf hash but for
+	// tree heads) by seq modulo ringSize, enough for a tree head, the
+	// MaxBatch records of its batch and the record before them.
+	ring   [ringSize]ringEntry
+	leaves leafHasher
+	tree   compactRange
+	// batchStart is where the next tree head's batch must start: after
+	// the last tree head or rotate record, or at the last boot or genesis
+	// record (an enclave run's first batch starts with it); 0 until one
+	// of them is read.
+	batchStart   uint64
+	treeHeads    int64
+	rootsChecked int64
+}
+
+const ringSize = MaxBatch + 2
+
+type ringEntry struct {
+	seq        uint64
+	hash, leaf [32]byte
 }
 
 type pendingSig struct {
@@ -383,6 +415,21 @@ func (v *verifier) ioError(err error) error {
 
 // accept records a record that continues the chain.
 func (v *verifier) accept(it *item, at position) error {
+	e := &v.ring[at.seq%ringSize]
+	e.seq, e.hash = at.seq, it.hash
+	switch it.p.rec.Kind {
+	case KindTreeHead:
+		if err := v.treeHead(it, at); err != nil {
+			return err
+		}
+	case KindRotate:
+		v.batchStart = at.seq + 1
+	case KindBoot, KindGenesis:
+		v.batchStart = at.seq
+		fallthrough
+	default:
+		v.leaves.sum(it.raw, &e.leaf)
+	}
 	if len(v.segs) == 0 || v.segs[len(v.segs)-1].file != it.file {
 		v.segs = append(v.segs, at)
 	}
@@ -429,6 +476,61 @@ func (v *verifier) accept(it *item, at position) error {
 		v.pending = v.pending[:0]
 		v.pendingBytes = 0
 		v.sinceCheck = 0
+	}
+	return nil
+}
+
+// treeHead checks a tree head record that continues the chain: its form,
+// that its batch starts right after the previous tree head or rotate
+// record, or at the record that starts an enclave run (a boot or genesis
+// record: the records of the previous run after its last batch, if any,
+// are in no tree, and authenticated by the boot record's signature), and,
+// when the records of its batch were read, its root and previous-head
+// hash. Its signature is checked with the other signed records.
+func (v *verifier) treeHead(it *item, at position) error {
+	bad := func(format string, args ...any) error {
+		if it.p.signed && !v.sigOK(it.raw, &it.p) {
+			return v.fail(v.badSignature(at))
+		}
+		return v.fail(v.newError(at, BadTreeHead, format, args...))
+	}
+	if !it.p.signed {
+		return bad("tree head record %d is not signed", at.seq)
+	}
+	rec, err := Unmarshal(it.raw)
+	if err != nil {
+		return v.fail(v.newError(at, Malformed, "%s", strings.TrimPrefix(err.Error(), "audit: ")))
+	}
+	t, err := treeHeadOf(&rec)
+	if err != nil {
+		return bad("%s", strings.TrimPrefix(err.Error(), "audit: "))
+	}
+	switch {
+	case t.First == v.batchStart, v.batchStart == 0 && t.First <= v.fromSeq:
+	case v.batchStart == 0 || t.First < v.batchStart:
+		return bad("tree head %d covers records %d to %d, but its batch starts at record %d", at.seq, t.First, t.Last(), max(v.batchStart, v.fromSeq))
+	default:
+		return bad("tree head %d covers records %d to %d: records %d to %d are in no tree", at.seq, t.First, t.Last(), v.batchStart, t.First-1)
+	}
+	v.batchStart = at.seq + 1
+	v.treeHeads++
+	if t.First < v.fromSeq {
+		return nil // its first records were not read
+	}
+	prev := v.fromHash
+	if t.First > v.fromSeq {
+		prev = v.ring[(t.First-1)%ringSize].hash
+	}
+	v.tree.reset()
+	for s := t.First; s < at.seq; s++ {
+		v.tree.push(v.ring[s%ringSize].leaf)
+	}
+	v.rootsChecked++
+	if root := v.tree.root(); root != t.Root {
+		return bad("tree head %d states root %x for records %d to %d, but they hash to %x", at.seq, t.Root, t.First, t.Last(), root)
+	}
+	if prev != t.PrevHead {
+		return bad("tree head %d states prev_head %x, but record %d hashes to %x", at.seq, t.PrevHead, t.First-1, prev)
 	}
 	return nil
 }
@@ -703,6 +805,8 @@ func (v *verifier) finish() (*Report, error) {
 		Head:              Head{Seq: v.last.seq, Hash: v.lastHash},
 		Signed:            v.signed,
 		SignaturesChecked: v.checked.Load(),
+		TreeHeads:         v.treeHeads,
+		RootsChecked:      v.rootsChecked,
 		Rotated:           v.n > 0 && v.lastKind == KindRotate,
 		Segments:          v.segments,
 		Warnings:          v.warnings,

@@ -99,7 +99,7 @@ func tamperCases() []tamperCase {
 	// fork returns the log's first n lines followed by a branch continuing
 	// from record at: a boot record and decisions up to seq to.
 	fork := func(t testing.TB, l *testLog, lines [][]byte, n int, at, to uint64) [][]byte {
-		c := NewChain(l.signer, Head{Seq: at, Hash: sha256.Sum256(l.lines[at-1])})
+		c := newLegacyChain(l.signer, Head{Seq: at, Hash: sha256.Sum256(l.lines[at-1])})
 		out := lines[:n]
 		for seq := at + 1; seq <= to; seq++ {
 			r := Record{TimeMS: 1_700_000_100_000, Kind: KindBoot, Decision: "booted"}
@@ -182,7 +182,7 @@ func tamperCases() []tamperCase {
 		{name: "edited last record", log: signedLog, tamper: edit(11, func(r *Record) { r.Summary = "" }),
 			kind: BadSignature, seq: 12, line: 12},
 		{name: "forged record appended", log: signedLog, tamper: func(t testing.TB, l *testLog, lines [][]byte) [][]byte {
-			c := NewChain(other(t), l.chain.Head())
+			c := newLegacyChain(other(t), l.chain.Head())
 			_, line, err := c.Append(sampleDecision(13), true)
 			if err != nil {
 				t.Fatal(err)
@@ -470,7 +470,7 @@ func TestErrorString(t *testing.T) {
 // written to three files.
 func rotatedLog(t *testing.T) (*testLog, []string) {
 	s := testSigner(t, 1)
-	l := &testLog{signer: s, chain: NewChain(s, Head{})}
+	l := &testLog{signer: s, chain: newLegacyChain(s, Head{})}
 	l.append(t, Record{TimeMS: 1, Kind: KindGenesis, Decision: "created"}, true)
 	for seq := 2; seq <= 30; seq++ {
 		if seq%10 == 0 && seq < 30 {

@@ -83,6 +83,12 @@ func startAcks(t testing.TB, e *enclave.Enclave) *ackHost {
 	ackHosts.Store(e, h)
 	go h.run(ctx)
 	t.Cleanup(func() { h.stop(); ackHosts.Delete(e) })
+	// Wait until the host has the records so far, their tree head
+	// included: the seqs that the test's requests get do not depend on
+	// whether the host's first poll closed the batch before them.
+	if st, ok := e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse); ok && st.HeadSeq > 0 {
+		recordsOf(t, e)
+	}
 	return h
 }
 

@@ -140,7 +140,7 @@ func TestAdminKeyCreate(t *testing.T) {
 	waitAcked(t, e)
 	cp := newestCheckpoint(t, e)
 	e2 := f.start(t)
-	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: ar.AuditRecord, Checkpoint: cp})
+	mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: hostLast(t, e), Checkpoint: cp})
 	ks2 := keysOf(t, e2)
 	if len(ks2) != 3 || ks2[2].Address != ks[2].Address {
 		t.Fatalf("keys after a restart %+v", ks2)

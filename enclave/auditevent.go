@@ -56,7 +56,8 @@ var errEventBacklog = errors.New("too many audit records are not yet persisted b
 func (a *auditLog) appendEvent(r audit.Record) ([]byte, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.pending) >= a.max+eventReserve(a.max) {
+	a.chain.WaitLocked() // a record being signed counts in the backlog
+	if a.backlog() >= a.max+eventReserve(a.max) {
 		return nil, 0, errEventBacklog
 	}
 	return a.appendLocked(r)

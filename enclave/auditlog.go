@@ -1,6 +1,7 @@
 package enclave
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -41,17 +42,36 @@ var (
 // persists them, and acknowledges them with the hash of the exact line it
 // wrote. An answer that a record belongs to (a signature, a refusal, a
 // pending approval, an admin command's result) is released only once that
-// record is acknowledged: no signature leaves without its record on the
-// host's disk, and a host that never acknowledges obtains none.
+// record is acknowledged together with a signature that covers it (the
+// tree head of its batch): no signature leaves without its record, and
+// the record's authentication, on the host's disk, and a host that never
+// acknowledges obtains none.
+//
+// Decision records are not signed one by one: records are appended to the
+// open batch, and each poll of the host closes it (audit.Chain.CloseBatch)
+// with one signed tree head over all of them, then hands over the records
+// up to that head and no further. At low load a batch is the one record
+// that woke the poll; under load it is everything appended while the host
+// wrote the previous batch (at most audit.MaxBatch records: the chain
+// closes a full batch itself). The chain shares a.mu, and releases it while
+// the audit key signs (events and tree heads), so the signature is made
+// under no lock: appends wait for it, acknowledgements and canDecide do
+// not.
 type auditLog struct {
 	mu      sync.Mutex
-	chain   *audit.Chain
+	chain   *audit.Chain // guarded by mu (ChainOptions.Lock)
 	key     []byte
 	pending [][]byte    // unacknowledged records, in sequence order
+	signed  []bool      // whether each pending record is signed (a tree head or an event): a commitment to it and every record before it
 	since   []time.Time // when each pending record was appended
 	first   uint64      // seq of pending[0]
-	max     int
-	now     func() time.Time
+	// heads counts the tree heads in pending. The backlog caps count the
+	// other records (backlog): a tree head is the enclave's own, one per
+	// batch of at least one record, so the memory held stays within twice
+	// the caps, and a head never takes the room an event was promised.
+	heads int
+	max   int
+	now   func() time.Time
 	// stall is how long the oldest record may stay unacknowledged before
 	// decisions stop.
 	stall time.Duration
@@ -64,9 +84,11 @@ type auditLog struct {
 	// at start, the head the log continues from (it came from the host's
 	// disk).
 	acked audit.Head
-	// ackedSeq mirrors acked.Seq, and ackCh is closed, and replaced,
-	// whenever it advances: answers waiting for their acknowledgement read
-	// both without a.mu, which record signing holds.
+	// ackedSeq is the last signed record (tree head or event) the host
+	// acknowledged: every record up to it is persisted and covered by a
+	// signature persisted with it. ackCh is closed, and replaced, whenever
+	// it advances: answers waiting for their acknowledgement read both
+	// without a.mu.
 	ackedSeq atomic.Uint64
 	ackCh    atomic.Pointer[chan struct{}]
 	// appendCh is closed, and replaced, whenever a record is appended.
@@ -95,10 +117,11 @@ func newAuditLog(s *audit.Signer, max int) *auditLog {
 // holds on disk (so it counts as acknowledged).
 func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
 	a := &auditLog{
-		chain: newChain(s, head), key: s.PublicKey(), max: max, now: time.Now,
+		key: s.PublicKey(), max: max, now: time.Now,
 		stall: DefaultAuditAckTimeout, acked: head,
 		appendCh: make(chan struct{}),
 	}
+	a.chain = newChain(s, head, &a.mu, a.appended)
 	a.ackedSeq.Store(head.Seq)
 	ch := make(chan struct{})
 	a.ackCh.Store(&ch)
@@ -115,7 +138,7 @@ func (a *auditLog) canDecide() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case len(a.pending) >= a.max:
+	case a.backlog() >= a.max:
 		return errAuditBacklog
 	case a.failing != "":
 		return fmt.Errorf("the host reports that it cannot persist audit records (%s); refusing to decide until it can", a.failing)
@@ -125,20 +148,34 @@ func (a *auditLog) canDecide() error {
 	return nil
 }
 
-// append adds a signed decision record and keeps it until acknowledged. It
-// fails closed: on error there is no record, and the caller must not
-// answer with a signature.
+// append adds a decision record (signed by the tree head of its batch)
+// and keeps it until acknowledged. It fails closed: on error there is no
+// record, and the caller must not answer with a signature.
 func (a *auditLog) append(r audit.Record) ([]byte, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.pending) >= a.max {
+	a.chain.WaitLocked() // a record being signed counts in the backlog
+	if a.backlog() >= a.max {
 		return nil, 0, errAuditBacklog
 	}
 	return a.appendLocked(r)
 }
 
-// appendLocked is append, with a.mu held and the backlog checked.
+// appendLocked is append, with a.mu held and the backlog checked. A
+// decision record is appended unsigned (its batch's tree head signs it);
+// an event record is signed, with a.mu released meanwhile.
 func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
+	a.stamp(&r)
+	rec, line, err := a.chain.AppendLocked(r, false)
+	if err != nil {
+		return nil, 0, fmt.Errorf("enclave: audit: %w", err)
+	}
+	return line, rec.Seq, nil
+}
+
+// stamp sets what every record carries of the enclave's state: the
+// checkpoint and the count of reservations since it. a.mu is held.
+func (a *auditLog) stamp(r *audit.Record) {
 	// The count before the checkpoint: checkpointRequest raises the
 	// checkpoint before the tracker counts from it, so a count since
 	// generation G is stamped with G or a newer one (whose count it
@@ -147,23 +184,44 @@ func (a *auditLog) appendLocked(r audit.Record) ([]byte, uint64, error) {
 		r.Unacknowledged = a.unacknowledged()
 	}
 	r.Checkpoint = a.checkpoint.Load()
-	rec, line, err := a.chain.Append(r, true)
-	if err != nil {
-		return nil, 0, fmt.Errorf("enclave: audit: %w", err)
-	}
+}
+
+// appended keeps a record the chain appended (tree heads included) until
+// the host acknowledges it. The chain calls it with a.mu held, in
+// sequence order.
+func (a *auditLog) appended(rec audit.Record, line []byte) {
 	if len(a.pending) == 0 {
 		a.first = rec.Seq
 	}
 	a.pending = append(a.pending, line)
+	a.signed = append(a.signed, rec.Signed())
+	if rec.Kind == audit.KindTreeHead {
+		a.heads++
+	}
 	a.since = append(a.since, time.Now()) // real time: the stall limit is an operational timeout
-	a.lastTimeMS, a.policyVersion = rec.TimeMS, rec.PolicyVersion
+	a.lastTimeMS, a.policyVersion = max(a.lastTimeMS, rec.TimeMS), rec.PolicyVersion
 	close(a.appendCh)
 	a.appendCh = make(chan struct{})
-	return line, rec.Seq, nil
+}
+
+// backlog is the number of unacknowledged records but tree heads, which
+// the caps bound. a.mu is held.
+func (a *auditLog) backlog() int { return len(a.pending) - a.heads }
+
+// closeBatch closes the open batch with a signed tree head, if it holds
+// records. a.mu is held (and released while the head is signed). A head
+// that cannot be made (a destroyed signer at shutdown) leaves the batch
+// open: its records are not handed over, and their answers are not
+// released.
+func (a *auditLog) closeBatch() {
+	tpl := audit.Record{TimeMS: max(nowMS(a.now), a.lastTimeMS), PolicyVersion: a.policyVersion}
+	a.stamp(&tpl)
+	_, _, _, _ = a.chain.CloseBatchLocked(tpl)
 }
 
 // awaitAck waits until the host has acknowledged record seq as persisted,
-// for at most timeout.
+// together with a signature that covers it (the tree head of its batch, or
+// a later signed record), for at most timeout.
 func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Duration) error {
 	var timer *time.Timer
 	for {
@@ -194,10 +252,11 @@ func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Durati
 // it again (and then closes the segment). It is refused, without error,
 // while the backlog is full: the host retries later. a.mu is held.
 func (a *auditLog) rotate() []byte {
-	if len(a.pending) >= a.max {
+	a.chain.WaitLocked()
+	if a.backlog() >= a.max {
 		return nil
 	}
-	next := a.chain.Head().Seq + 1
+	next := a.chain.HeadLocked().Seq + 1
 	line, _, err := a.appendLocked(audit.Record{
 		TimeMS:        max(nowMS(a.now), a.lastTimeMS),
 		Kind:          audit.KindRotate,
@@ -227,7 +286,7 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 	if req.Rotate {
 		rotated = a.rotate()
 	}
-	if req.WaitMS > 0 && req.From > a.chain.Head().Seq {
+	if req.WaitMS > 0 && req.From > a.chain.HeadLocked().Seq {
 		ch := a.appendCh
 		a.mu.Unlock()
 		t := time.NewTimer(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
@@ -240,16 +299,27 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 		a.mu.Lock()
 	}
 	defer a.mu.Unlock()
-	head := a.chain.Head()
+	// Every record handed over is covered by a signature handed over with
+	// it: close the batch, and hand over records up to the last signed one.
+	if req.From != 0 {
+		a.closeBatch()
+	}
+	head := a.chain.HeadLocked()
 	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}, RotateRecord: rotated, Acked: a.acked.Seq}
 	if req.From != 0 && len(a.pending) > 0 {
 		// Records before the first pending one were acknowledged, and are
 		// no longer kept: a host that asks for them gets the first one it
 		// can have, and sees the gap.
 		from := max(req.From, a.first)
+		end := 0 // records in resp up to the last signed one
 		for i := from - a.first; i < uint64(len(a.pending)) && len(resp.Records) < proto.MaxAuditRecords; i++ {
 			resp.Records = append(resp.Records, a.pending[i])
+			if a.signed[i] {
+				end = len(resp.Records)
+			}
 		}
+		clear(resp.Records[end:])
+		resp.Records = resp.Records[:end]
 	}
 	return resp, nil
 }
@@ -257,7 +327,7 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 // ackLocked applies an acknowledgement of the records up to seq, whose last
 // one hashes to hash. a.mu is held.
 func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
-	head := a.chain.Head()
+	head := a.chain.HeadLocked()
 	switch {
 	case seq <= a.acked.Seq:
 		return nil // already acknowledged (acknowledgements are cumulative)
@@ -272,15 +342,40 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got))
 	}
 	n := i + 1
+	// Answers are released up to the last signed record acknowledged: a
+	// record persisted without the signature that covers it (a host that
+	// acknowledges in the middle of a batch) releases nothing yet.
+	covered := uint64(0)
+	for j := i + 1; j > 0; j-- {
+		if a.signed[j-1] {
+			covered = a.first + j - 1
+			break
+		}
+	}
 	a.acked = audit.Head{Seq: seq, Hash: got}
+	for _, line := range a.pending[:n] {
+		if isTreeHead(line) {
+			a.heads--
+		}
+	}
 	clear(a.pending[:n])
 	a.pending = a.pending[n:]
+	a.signed = a.signed[n:]
 	a.since = a.since[n:]
 	a.first += n
-	a.ackedSeq.Store(seq)
-	next := make(chan struct{})
-	close(*a.ackCh.Swap(&next))
+	if covered > a.ackedSeq.Load() {
+		a.ackedSeq.Store(covered)
+		next := make(chan struct{})
+		close(*a.ackCh.Swap(&next))
+	}
 	return nil
+}
+
+// isTreeHead reports whether line, a record of the chain, is a tree head.
+// The match is exact: in a canonical line a '"' inside a string is escaped,
+// so `,"kind":"tree_head",` can only be the kind member itself.
+func isTreeHead(line []byte) bool {
+	return bytes.Contains(line, []byte(`,"kind":"`+audit.KindTreeHead+`",`))
 }
 
 // persistedHead returns the head of the records the host has acknowledged
@@ -300,6 +395,7 @@ func (a *auditLog) hostFailing() string {
 	return a.failing
 }
 
+// head returns the head of the chain (a.mu must not be held).
 func (a *auditLog) head() audit.Head { return a.chain.Head() }
 
 // requestDigest is the audit record's digest of a request: SHA-256 of the

@@ -245,21 +245,30 @@ func TestSignAndVerify(t *testing.T) {
 	if sr.TransactionHash != ethtx.TransactionHash(sr.SignedTransaction) {
 		t.Error("transaction_hash is not keccak(signed_transaction)")
 	}
-	// Seq 1 is the boot record; the first decision is 2.
-	if sr.AuditSeq != 2 {
-		t.Errorf("first decision has audit_seq %d, want 2", sr.AuditSeq)
+	// Seq 1 is the boot record, 2 the tree head of its batch; the first
+	// decision is 3.
+	if sr.AuditSeq != 3 {
+		t.Errorf("first decision has audit_seq %d, want 3", sr.AuditSeq)
 	}
-	rec, err := audit.VerifyRecord(sr.AuditRecord, f.e.UserData().AuditKey)
-	if err != nil {
-		t.Fatalf("the decision's audit record: %v", err)
+	if _, err := audit.VerifyRecord(sr.AuditRecord, f.e.UserData().AuditKey); err == nil {
+		t.Error("a decision record carries a signature of its own")
+	}
+	var rec audit.Record
+	for _, r := range checkedRecords(t, recordsOf(t, f.e), f.e.UserData().AuditKey) {
+		if r.Seq == sr.AuditSeq {
+			rec = r
+		}
+	}
+	if again, _ := audit.Marshal(rec); !bytes.Equal(again, sr.AuditRecord) {
+		t.Fatalf("the answer's record is not the log's record %d", sr.AuditSeq)
 	}
 	if rec.Seq != sr.AuditSeq || rec.Decision != audit.DecisionSigned || rec.Key != "hot-0" || !strings.Contains(rec.Summary, "EIP-1559 transaction") || len(rec.RequestDigest) != 32 {
 		t.Errorf("audit record %+v", rec)
 	}
 	// RFC 6979: the same transaction signs to the same signature.
 	again := f.send(t, f.hot, f.body(t, "hot-0", unsigned, f.now.UnixMilli())).(*proto.SignResponse)
-	if again.Signature != sr.Signature || again.AuditSeq != 3 {
-		t.Errorf("second signature differs or seq %d != 3", again.AuditSeq)
+	if again.Signature != sr.Signature || again.AuditSeq != 5 {
+		t.Errorf("second signature differs or seq %d != 5 (after the first's tree head)", again.AuditSeq)
 	}
 }
 
@@ -360,8 +369,8 @@ func TestStampFailures(t *testing.T) {
 	}
 	// None of these consumed a decision number.
 	ok := f.send(t, f.hot, b).(*proto.SignResponse)
-	if ok.AuditSeq != 2 {
-		t.Errorf("audit_seq %d after refused stamps, want 2 (after the boot record)", ok.AuditSeq)
+	if ok.AuditSeq != 3 {
+		t.Errorf("audit_seq %d after refused stamps, want 3 (after the boot record and its tree head)", ok.AuditSeq)
 	}
 }
 

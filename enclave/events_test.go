@@ -65,14 +65,17 @@ func ackAll(t *testing.T, e *enclave.Enclave) uint64 {
 	if st.Acked >= st.HeadSeq {
 		return st.HeadSeq
 	}
-	last := fetch(t, e, st.HeadSeq).Records
-	if len(last) == 0 {
+	// The fetch closes the open batch: the records end with its tree head.
+	recs := fetch(t, e, st.HeadSeq).Records
+	if len(recs) == 0 {
 		t.Fatalf("record %d is neither acknowledged nor handed over", st.HeadSeq)
 	}
-	if m, ok := ack(t, e, last[0]).(*proto.AuditResponse); !ok {
+	last := recs[len(recs)-1]
+	if m, ok := ack(t, e, last).(*proto.AuditResponse); !ok {
 		t.Fatalf("the acknowledgement of record %d was refused: %#v", st.HeadSeq, m)
 	}
-	return st.HeadSeq
+	r, _ := audit.Unmarshal(last)
+	return r.Seq
 }
 
 // waitAcked waits until e's host (an ackHost) has acknowledged every
@@ -127,11 +130,7 @@ func persistedFrom(t *testing.T, e *enclave.Enclave, from uint64) []audit.Record
 	t.Helper()
 	key := fetch(t, e, 0).Key
 	var out []audit.Record
-	for _, line := range recordsOf(t, e) {
-		r, err := audit.VerifyRecord(line, key)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range checkedRecords(t, recordsOf(t, e), key) {
 		if r.Seq >= from {
 			out = append(out, r)
 		}
@@ -145,15 +144,7 @@ func persistedFrom(t *testing.T, e *enclave.Enclave, from uint64) []audit.Record
 func recordsFrom(t *testing.T, e *enclave.Enclave, from uint64) []audit.Record {
 	t.Helper()
 	ar := e.Handle(context.Background(), &proto.AuditRequest{From: from}).(*proto.AuditResponse)
-	var out []audit.Record
-	for _, line := range ar.Records {
-		r, err := audit.VerifyRecord(line, ar.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return checkedRecords(t, ar.Records, ar.Key)
 }
 
 func unfreezeBy(t *testing.T, f *statefulFixture, a *admins, seq uint64) proto.Message {
@@ -267,9 +258,12 @@ func TestFreezeOwedUntilRoom(t *testing.T) {
 		t.Fatalf("freeze record %+v", fr)
 	}
 	// Nothing else fits yet: an unfreeze naming the record is not done.
+	// (The fetch above closed the freeze record's batch: the head is its
+	// tree head.)
+	head := auditHead(t, f.e)
 	wantCode(t, unfreezeBy(t, f, a, fr.Seq), refusal.CodeUnavailable, "not done")
-	if h := auditHead(t, f.e); h != fr.Seq {
-		t.Fatalf("head %d, want %d: a refused change was recorded", h, fr.Seq)
+	if h := auditHead(t, f.e); h != head || h != fr.Seq+1 {
+		t.Fatalf("head %d, want %d: a refused change was recorded", h, fr.Seq+1)
 	}
 	// Once the host caught up, the key is frozen under that record, and a
 	// quorum lifts it.
@@ -431,8 +425,8 @@ func TestApprovalReplay(t *testing.T) {
 		t.Fatalf("first approval: %#v", counted)
 	}
 	head := auditHead(t, f.e)
-	if head != counted.AuditSeq {
-		t.Fatalf("head %d, the approval's record %d", head, counted.AuditSeq)
+	if head != counted.AuditSeq+1 {
+		t.Fatalf("head %d, the approval's record %d (and its tree head)", head, counted.AuditSeq)
 	}
 
 	for _, tc := range []struct {
@@ -479,8 +473,8 @@ func TestApprovalReplay(t *testing.T) {
 			t.Fatal("a replayed final approval made a new signature")
 		}
 	}
-	if h := auditHead(t, f.e); h != done.AuditSeq {
-		t.Fatalf("head %d, want %d", h, done.AuditSeq)
+	if h := auditHead(t, f.e); h != done.AuditSeq+1 {
+		t.Fatalf("head %d, want %d (the signature's record and its tree head)", h, done.AuditSeq+1)
 	}
 
 	// A rejection replayed: one record.

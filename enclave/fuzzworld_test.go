@@ -553,8 +553,10 @@ func stateOf(tb testing.TB, e *enclave.Enclave) enclaveState {
 	s.health = fmt.Sprintf("%+v", h)
 	// Every audit request carries the host's failing report: repeat the
 	// one in force, so that looking does not change it.
+	// The fetch of the pending records closes the open batch (it appends
+	// its tree head, as any host's poll does): the head is read after it,
+	// so that looking twice sees the same state.
 	if ar, ok := e.Handle(context.Background(), &proto.AuditRequest{Failing: h.AuditFailing}).(*proto.AuditResponse); ok {
-		s.head, s.hash, s.acked = ar.HeadSeq, ar.HeadHash, ar.Acked
 		if pr, ok := e.Handle(context.Background(), &proto.AuditRequest{From: ar.Acked + 1, Failing: h.AuditFailing}).(*proto.AuditResponse); ok {
 			var b strings.Builder
 			for _, l := range pr.Records {
@@ -563,6 +565,11 @@ func stateOf(tb testing.TB, e *enclave.Enclave) enclaveState {
 			}
 			s.pending = b.String()
 		}
+		ar = e.Handle(context.Background(), &proto.AuditRequest{Failing: h.AuditFailing}).(*proto.AuditResponse)
+		s.head, s.hash, s.acked = ar.HeadSeq, ar.HeadHash, ar.Acked
+		h = *e.Handle(context.Background(), &proto.HealthRequest{}).(*proto.HealthResponse) // its audit head, after the fetch
+		h.UptimeMS = 0
+		s.health = fmt.Sprintf("%+v", h)
 	}
 	if kr, ok := e.Handle(context.Background(), &proto.KeysRequest{}).(*proto.KeysResponse); ok {
 		s.keys = fmt.Sprint(kr.Keys)

@@ -1193,12 +1193,13 @@ type unsealMaterial struct {
 	foreign   []byte   // a record of another enclave
 }
 
-// firstRun creates the sealed seed and makes a short history: genesis
-// record 1; a signature (2); checkpoint 1; a signature (3 = h1); a re-wrap
-// to sealing generation 2 (4); a signature (5); checkpoint 2; a signature
-// (6 = hLast); checkpoint 3 (or later: the re-wrap's answer waits for
-// checkpoints that hold it) = cLast, which holds record 6 as both its
-// acknowledged and appended head.
+// firstRun creates the sealed seed and makes a short history, each record
+// followed by the tree head of its batch (the persister fetches them one
+// by one): genesis record 1 (2); a signature 3 (4); checkpoint 1; a
+// signature 5 (6 = h1); a re-wrap to sealing generation 2, 7 (8); a
+// signature 9 (10); checkpoint 2; a signature 11 (12 = hLast); checkpoint
+// 3 (or later: the re-wrap's answer waits for checkpoints that hold it) =
+// cLast, which holds record 12 as both its acknowledged and appended head.
 func (w *fuzzWorld) firstRun(tb testing.TB) *unsealMaterial {
 	e := w.newEnclave(tb)
 	return w.firstRunVia(tb, e.Handle)
@@ -1246,7 +1247,7 @@ func (w *fuzzWorld) firstRunVia(tb testing.TB, call caller) *unsealMaterial {
 	h.storeCheckpoint(tb)
 	m.cLast = h.lastCheckpoint(tb, max(h.cpAck, 3))
 	m.hLast, m.log = h.p.last, h.p.log
-	if r, _ := audit.Unmarshal(m.hLast); r.Seq != 6 || len(m.log) != 6 {
+	if r, _ := audit.Unmarshal(m.hLast); r.Seq != 12 || len(m.log) != 12 || r.Kind != audit.KindTreeHead {
 		tb.Fatalf("first run: %d records, last seq %d", len(m.log), r.Seq)
 	}
 	fw := newFuzzWorld(tb, worldOptions{label: "foreign"})

@@ -255,8 +255,8 @@ func TestHostileHostRollbacks(t *testing.T) {
 		{"replayed checkpoint", m.s2, m.hLast, m.c1, refusal.RuleCheckpointRollback, "checkpoint handed back is generation 1"},
 		{"checkpoint withheld", m.s2, m.hLast, nil, refusal.RuleCheckpointRollback, "the host sent no checkpoint"},
 		{"replayed sealed seed", m.s1, m.hLast, m.cLast, refusal.RuleSeedGenerationRollback, "sealing generation 1"},
-		{"truncated log", m.s2, m.h1, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
-		{"log withheld", m.s2, nil, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 6"},
+		{"truncated log", m.s2, m.h1, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 12"},
+		{"log withheld", m.s2, nil, m.cLast, refusal.RuleAuditRollback, "before the acknowledged head 12"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := w.newEnclave(t)
@@ -326,38 +326,40 @@ func TestHostileHostOutOfRangeAcks(t *testing.T) {
 	call := callOver(dialClient(t, sim))
 	p := newPersisterVia(t, call, true)
 	p.maxWait = 100
-	p.sync(t) // record 1, the genesis record, acknowledged
+	p.sync(t) // the genesis record and its tree head (1, 2), acknowledged
 	w.tick(time.Millisecond)
 	answer := make(chan proto.Message, 1)
 	req := w.pay(t, destA, big.NewInt(1))
 	go func() { answer <- call(context.Background(), req) }()
-	var rec2 []byte
-	for deadline := time.Now().Add(10 * time.Second); rec2 == nil; {
-		if ar, ok := call(context.Background(), &proto.AuditRequest{From: 2, WaitMS: 100}).(*proto.AuditResponse); ok && len(ar.Records) > 0 {
-			rec2 = ar.Records[0]
+	// The decision's record (3) and the tree head of its batch (4).
+	var rec3, rec4 []byte
+	for deadline := time.Now().Add(10 * time.Second); rec4 == nil; {
+		if ar, ok := call(context.Background(), &proto.AuditRequest{From: 3, WaitMS: 100}).(*proto.AuditResponse); ok && len(ar.Records) == 2 {
+			rec3, rec4 = ar.Records[0], ar.Records[1]
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the sign request's record was not handed over")
 		}
 	}
 	sum := func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
-	h1, h2, bad := sum(p.last), sum(rec2), sum([]byte("not a record"))
+	h1, h3, h4, bad := sum(p.last), sum(rec3), sum(rec4), sum([]byte("not a record"))
 	for _, tc := range []struct {
 		name    string
 		req     *proto.AuditRequest
 		refusal string // "": ignored (another run's)
 	}{
-		{"one beyond the head", &proto.AuditRequest{Ack: 3, AckHash: h2}, "beyond"},
-		{"far beyond the head", &proto.AuditRequest{Ack: 1 << 53, AckHash: h2}, "beyond"},
-		{"2^64-1", &proto.AuditRequest{Ack: math.MaxUint64, AckHash: h2}, "beyond"},
+		{"one beyond the head", &proto.AuditRequest{Ack: 5, AckHash: h4}, "beyond"},
+		{"far beyond the head", &proto.AuditRequest{Ack: 1 << 53, AckHash: h4}, "beyond"},
+		{"2^64-1", &proto.AuditRequest{Ack: math.MaxUint64, AckHash: h4}, "beyond"},
 		{"2^64-1 without a hash", &proto.AuditRequest{Ack: math.MaxUint64}, "beyond"},
 		{"2^64-1 fetching from 2^64-1", &proto.AuditRequest{Ack: math.MaxUint64, AckHash: bad, From: math.MaxUint64}, "beyond"},
-		{"wrong hash", &proto.AuditRequest{Ack: 2, AckHash: bad}, "not this enclave's"},
-		{"hash of another record", &proto.AuditRequest{Ack: 2, AckHash: h1}, "not this enclave's"},
-		{"no hash", &proto.AuditRequest{Ack: 2}, "without the record's hash"},
-		{"an earlier run's record", &proto.AuditRequest{Ack: 2, AckHash: sum(old[1])}, "not this enclave's"},
-		{"an earlier run's acknowledgement", &proto.AuditRequest{Ack: 2, AckHash: sum(old[1]), From: 1, Run: run0}, ""},
-		{"the right hash, scoped to an earlier run", &proto.AuditRequest{Ack: 2, AckHash: h2, From: 1, Run: run0}, ""},
+		{"wrong hash", &proto.AuditRequest{Ack: 4, AckHash: bad}, "not this enclave's"},
+		{"hash of another record", &proto.AuditRequest{Ack: 4, AckHash: h1}, "not this enclave's"},
+		{"the decision's hash for its tree head", &proto.AuditRequest{Ack: 4, AckHash: h3}, "not this enclave's"},
+		{"no hash", &proto.AuditRequest{Ack: 4}, "without the record's hash"},
+		{"an earlier run's record", &proto.AuditRequest{Ack: 4, AckHash: sum(old[3])}, "not this enclave's"},
+		{"an earlier run's acknowledgement", &proto.AuditRequest{Ack: 4, AckHash: sum(old[3]), From: 1, Run: run0}, ""},
+		{"the right hash, scoped to an earlier run", &proto.AuditRequest{Ack: 4, AckHash: h4, From: 1, Run: run0}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := stateOf(t, e)
@@ -385,7 +387,7 @@ func TestHostileHostOutOfRangeAcks(t *testing.T) {
 	}
 	// The honest acknowledgement releases the signature, with the record
 	// the host holds.
-	if m := call(context.Background(), &proto.AuditRequest{Ack: 2, AckHash: h2, Run: p.run}); m == nil || m.Type() != proto.TypeAuditResponse {
+	if m := call(context.Background(), &proto.AuditRequest{Ack: 4, AckHash: h4, Run: p.run}); m == nil || m.Type() != proto.TypeAuditResponse {
 		t.Fatalf("the honest acknowledgement answered %v", m)
 	}
 	var m proto.Message
@@ -395,10 +397,10 @@ func TestHostileHostOutOfRangeAcks(t *testing.T) {
 		t.Fatal("the honest acknowledgement released nothing")
 	}
 	sr, ok := m.(*proto.SignResponse)
-	if !ok || sr.AuditSeq != 2 || !bytes.Equal(sr.AuditRecord, rec2) || len(sr.SignedTransaction) == 0 {
+	if !ok || sr.AuditSeq != 3 || !bytes.Equal(sr.AuditRecord, rec3) || len(sr.SignedTransaction) == 0 {
 		t.Fatalf("after the honest acknowledgement: %v", m)
 	}
-	p.seq, p.hash, p.last = 2, h2, rec2
+	p.seq, p.hash, p.last = 4, h4, rec4
 	if o, m := w.probe(t, p); o != "signed" {
 		t.Fatalf("service after the hostile acknowledgements: %s %v", o, m)
 	}
@@ -602,8 +604,8 @@ func TestHostileHostManyConnections(t *testing.T) {
 // acknowledged already (stale, with right and wrong hashes), interleaved
 // with request frames that reuse ids and come out of order on a raw
 // connection. At every step exactly the answers whose record is
-// acknowledged have been released, each carrying the exact record the
-// host holds for its seq.
+// acknowledged together with the tree head of its batch have been
+// released, each carrying the exact record the host holds for its seq.
 func TestHostileHostReordersAcks(t *testing.T) {
 	const n = 6
 	w := newFuzzWorld(t, worldOptions{label: "reorder", ackTimeout: 30 * time.Second})
@@ -612,7 +614,7 @@ func TestHostileHostReordersAcks(t *testing.T) {
 	serveEnclave(t, sim, e)
 	call := callOver(dialClient(t, sim))
 	p := newPersisterVia(t, call, false)
-	p.sync(t) // record 1
+	p.sync(t) // record 1 and its tree head 2
 
 	type released struct {
 		resp *proto.SignResponse
@@ -631,33 +633,62 @@ func TestHostileHostReordersAcks(t *testing.T) {
 			answers <- released{sr, m}
 		}()
 	}
+	// The records, decisions and the tree heads of their batches (the
+	// batches depend on when the polls come), up to last, a tree head.
 	lines := map[uint64][]byte{}
-	for deadline := time.Now().Add(10 * time.Second); len(lines) < n; {
-		if ar, ok := call(context.Background(), &proto.AuditRequest{From: 2, WaitMS: 100}).(*proto.AuditResponse); ok {
+	heads := map[uint64]bool{}
+	decisions, last := 0, uint64(2)
+	for deadline := time.Now().Add(10 * time.Second); decisions < n; {
+		if ar, ok := call(context.Background(), &proto.AuditRequest{From: last + 1, WaitMS: 100}).(*proto.AuditResponse); ok {
 			for _, l := range ar.Records {
 				r, err := audit.Unmarshal(l)
 				if err != nil {
 					t.Fatal(err)
 				}
 				lines[r.Seq] = l
+				last = max(last, r.Seq)
+				if r.Kind == audit.KindTreeHead {
+					heads[r.Seq] = true
+				} else {
+					decisions++
+				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records handed over", len(lines), n)
+			t.Fatalf("%d of %d records handed over", decisions, n)
 		}
 	}
+	if !heads[last] {
+		t.Fatalf("the records handed over end with record %d, not a tree head", last)
+	}
 	hash := func(seq uint64) []byte { s := sha256.Sum256(lines[seq]); return s[:] }
+	// covered is the last tree head up to acked: the answers released are
+	// those of the records before it.
+	covered := func(acked uint64) uint64 {
+		for s := acked; s > 2; s-- {
+			if heads[s] {
+				return s
+			}
+		}
+		return 2
+	}
 	got := map[uint64]bool{}
-	// expect waits until exactly the answers of records up to acked are
-	// released, and checks each.
+	// expect waits until exactly the answers of records covered by a tree
+	// head up to acked are released, and checks each.
 	expect := func(step string, acked uint64) {
 		t.Helper()
-		want := int(acked - 1)
+		upTo := covered(acked)
+		want := 0
+		for s := uint64(3); s < upTo; s++ {
+			if !heads[s] {
+				want++
+			}
+		}
 		for len(got) < want {
 			select {
 			case a := <-answers:
-				if a.resp == nil || a.resp.AuditSeq > acked || !bytes.Equal(a.resp.AuditRecord, lines[a.resp.AuditSeq]) || got[a.resp.AuditSeq] {
-					t.Fatalf("%s: released %s (seq %d) with records up to %d acknowledged", step, outcome(a.m), a.resp.AuditSeq, acked)
+				if a.resp == nil || a.resp.AuditSeq > upTo || !bytes.Equal(a.resp.AuditRecord, lines[a.resp.AuditSeq]) || got[a.resp.AuditSeq] {
+					t.Fatalf("%s: released %s (seq %d) with records up to %d acknowledged, covered up to %d", step, outcome(a.m), a.resp.AuditSeq, acked, upTo)
 				}
 				got[a.resp.AuditSeq] = true
 			case <-time.After(10 * time.Second):
@@ -676,9 +707,9 @@ func TestHostileHostReordersAcks(t *testing.T) {
 	ack := func(seq uint64, h []byte) proto.Message {
 		return call(context.Background(), &proto.AuditRequest{Ack: seq, AckHash: h})
 	}
-	expect("nothing acknowledged", 1)
+	expect("nothing acknowledged", 2)
 
-	mid := uint64(1 + n/2)
+	mid := 2 + (last-2)/2
 	ack(mid, hash(mid))
 	expect("a middle record acknowledged first", mid)
 	ack(mid, hash(mid))
@@ -701,7 +732,7 @@ func TestHostileHostReordersAcks(t *testing.T) {
 		{9, &proto.AuditRequest{Ack: mid + 1, AckHash: hash(mid + 2)}},
 		{9, &proto.AuditRequest{From: 1}},
 		{3, &proto.AuditRequest{Ack: mid, AckHash: hash(mid)}},
-		{9, &proto.AuditRequest{Ack: uint64(n + 2), AckHash: hash(uint64(n + 1))}},
+		{9, &proto.AuditRequest{Ack: last + 1, AckHash: hash(last)}},
 		{3, &proto.AuditRequest{Ack: mid + 1, AckHash: hash(mid + 1)}},
 	}
 	for _, f := range frames {
@@ -726,7 +757,6 @@ func TestHostileHostReordersAcks(t *testing.T) {
 	}
 	expect("request frames with reused and out-of-order ids", mid+1)
 
-	last := uint64(n + 1)
 	ack(last, hash(last))
 	expect("every record acknowledged", last)
 	p.seq, p.hash = last, hash(last)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
@@ -17,9 +18,11 @@ import (
 // cap would never be acknowledged, and every decision after it would wait
 // for ever (the enclave stops deciding when its backlog is full). A record
 // that does not fit is refused before it enters the chain
-// (audit.ErrRecordTooLarge), leaving the chain as it was.
-func newChain(s *audit.Signer, head audit.Head) *audit.Chain {
-	c := audit.NewChain(s, head)
+// (audit.ErrRecordTooLarge), leaving the chain as it was. The chain is
+// guarded by mu, and tells onAppend of every record it appends (see
+// auditLog).
+func newChain(s *audit.Signer, head audit.Head, mu *sync.Mutex, onAppend func(audit.Record, []byte)) *audit.Chain {
+	c := audit.NewChainWith(s, head, audit.ChainOptions{Lock: mu, OnAppend: onAppend})
 	c.SetMaxRecordSize(proto.MaxAuditRecordLen)
 	return c
 }

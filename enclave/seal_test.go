@@ -257,7 +257,7 @@ func TestSealedSeedLifecycle(t *testing.T) {
 	waitAcked(t, e1) // the boot record, whose unseal answer did not wait for it
 	cp := call(t, e1, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	e2 := f.start(t)
-	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: created.Sealed, AuditHead: r1.AuditRecord, Checkpoint: cp.Sealed})
+	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: created.Sealed, AuditHead: hostLast(t, e1), Checkpoint: cp.Sealed})
 	if !bytes.Equal(r2.AuditKey, r1.AuditKey) {
 		t.Error("the audit key changed across a restart")
 	}
@@ -266,11 +266,14 @@ func TestSealedSeedLifecycle(t *testing.T) {
 		t.Errorf("keys changed across a restart: %v vs %v", keys1, keys2)
 	}
 	boot, err := audit.VerifyRecord(r2.AuditRecord, r2.AuditKey)
-	if err != nil || boot.Seq != 2 || boot.Kind != audit.KindBoot || boot.Rule != "" {
-		t.Fatalf("boot record %+v, %v", boot, err)
+	if err != nil || boot.Seq != 3 || boot.Kind != audit.KindBoot || boot.Rule != "" {
+		t.Fatalf("boot record %+v, %v (want 3: after the genesis record and its tree head)", boot, err)
 	}
-	// The two records form a chain that verifies.
-	log := append(append(append([]byte{}, r1.AuditRecord...), '\n'), append(r2.AuditRecord, '\n')...)
+	// The records form a chain that verifies.
+	var log []byte
+	for _, l := range append(recordsOf(t, e1), r2.AuditRecord) {
+		log = append(append(log, l...), '\n')
+	}
 	if _, err := audit.Verify(bytes.NewReader(log), ed25519.PublicKey(r1.AuditKey), audit.VerifyOptions{AllSignatures: true}); err != nil {
 		t.Errorf("the boot chain does not verify: %v", err)
 	}
@@ -358,24 +361,23 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 	f := newSealedFixture(t)
 	e := f.start(t)
 	sealed := mustUnseal(t, e, &proto.UnsealRequest{Create: true}).Sealed
-	r := mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
-	lines := [][]byte{r.AuditRecord}
+	mustUnseal(t, e, &proto.UnsealRequest{Sealed: sealed})
 
 	// Decide a few requests, acknowledging every record.
 	fx := &fixture{e: e, now: f.now, hot: f.hot}
 	for i := range 3 {
 		body := fx.body(t, "hot-0", transfer(t, 1, destA, big.NewInt(int64(i+1))), f.now.UnixMilli())
 		resp := fx.send(t, f.hot, body)
-		sr, ok := resp.(*proto.SignResponse)
-		if !ok {
+		if _, ok := resp.(*proto.SignResponse); !ok {
 			t.Fatalf("sign answered %v", resp)
 		}
-		lines = append(lines, sr.AuditRecord)
 	}
 	waitAcked(t, e)
+	lines := recordsOf(t, e) // the genesis record, the decisions, tree heads
+	n := uint64(len(lines))
 	ar := fetch(t, e, 0)
-	if ar.HeadSeq != 4 {
-		t.Fatalf("head %d", ar.HeadSeq)
+	if ar.HeadSeq != n || n < 5 {
+		t.Fatalf("head %d, %d records", ar.HeadSeq, n)
 	}
 	cr := call(t, e, &proto.CheckpointRequest{}).(*proto.CheckpointResponse)
 	if cr.Generation != 1 || len(cr.Sealed) == 0 {
@@ -388,9 +390,9 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 
 	// The host's log is intact: the restart continues without a mismatch.
 	e2 := f.start(t)
-	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[3], Checkpoint: cr.Sealed})
+	r2 := mustUnseal(t, e2, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[n-1], Checkpoint: cr.Sealed})
 	boot, err := audit.VerifyRecord(r2.AuditRecord, r2.AuditKey)
-	if err != nil || boot.Seq != 5 || boot.Rule != "" {
+	if err != nil || boot.Seq != n+1 || boot.Rule != "" {
 		t.Fatalf("boot after an intact log: %+v, %v", boot, err)
 	}
 	// The next checkpoint generation continues from the restored one.
@@ -399,12 +401,12 @@ func TestCheckpointAndHeadMismatch(t *testing.T) {
 		t.Errorf("checkpoint generation %d after a restart from generation 1", c2.Generation)
 	}
 
-	// The host lost its last two records, which it had acknowledged: the
-	// boot record names the audit rollback.
+	// The host lost every record after the first, which it had
+	// acknowledged: the boot record names the audit rollback.
 	e3 := f.start(t)
-	r3 := mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[1], Checkpoint: cr.Sealed})
+	r3 := mustUnseal(t, e3, &proto.UnsealRequest{Sealed: sealed, AuditHead: lines[0], Checkpoint: cr.Sealed})
 	boot3, err := audit.VerifyRecord(r3.AuditRecord, r3.AuditKey)
-	if err != nil || boot3.Seq != 3 || boot3.Rule != refusal.RuleAuditRollback || !strings.Contains(boot3.Summary, "before the acknowledged head 4:") {
+	if err != nil || boot3.Seq != 2 || boot3.Rule != refusal.RuleAuditRollback || !strings.Contains(boot3.Summary, fmt.Sprintf("before the acknowledged head %d:", n)) {
 		t.Fatalf("boot after a truncated log: %+v, %v", boot3, err)
 	}
 

@@ -155,31 +155,39 @@ func TestAuditRotateOnDemand(t *testing.T) {
 	srv, url, _ := runHostWith(t, sim, host.Config{DataDir: dir})
 	c, _ := client.New(url, signer, nil)
 	var nonce int64
-	signN(t, c, 5, &nonce) // records 1 (boot) to 6
+	// The records' seqs depend on how the enclave's batches close (each
+	// followed by its tree head): the test reads them from the enclave.
+	head := func() uint64 {
+		return e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
+	}
+	signN(t, c, 5, &nonce) // the boot record, 5 decisions, tree heads
 	if err := srv.RotateAuditLog(context.Background()); err != nil {
 		t.Fatal(err)
-	} // 7: rotate
+	}
+	rot1 := head() // the rotate record (after the tree head of the batch before it)
 	// Nothing to seal: the live segment is empty.
 	if err := srv.RotateAuditLog(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	signN(t, c, 3, &nonce) // 8 to 10
+	signN(t, c, 3, &nonce)
 	if err := srv.RotateAuditLog(context.Background()); err != nil {
 		t.Fatal(err)
-	} // 11: rotate
-	signN(t, c, 2, &nonce) // 12, 13
+	}
+	rot2 := head()
+	signN(t, c, 2, &nonce)
+	last := waitHead(t, e, dir).LastSeq
 	files := logFiles(t, dir, key)
 	name := "audit-" + fmt.Sprintf("%x", key[:8])
 	want := []string{
-		filepath.Join(dir, name+"-00000000000000000001-00000000000000000007.log"),
-		filepath.Join(dir, name+"-00000000000000000008-00000000000000000011.log"),
+		filepath.Join(dir, fmt.Sprintf("%s-%020d-%020d.log", name, 1, rot1)),
+		filepath.Join(dir, fmt.Sprintf("%s-%020d-%020d.log", name, rot1+1, rot2)),
 		filepath.Join(dir, name+".log"),
 	}
 	if fmt.Sprint(files) != fmt.Sprint(want) {
 		t.Fatalf("files %v, want %v", files, want)
 	}
 	rep := verifyFiles(t, dir, key)
-	if rep.LastSeq != 13 || rep.Rotated || len(rep.Segments) != 3 {
+	if rep.LastSeq != last || rep.Rotated || len(rep.Segments) != 3 || rep.RootsChecked != rep.TreeHeads {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, sg := range rep.Segments[:2] {
@@ -194,9 +202,9 @@ func TestAuditRotateOnDemand(t *testing.T) {
 		t.Errorf("glob %v", glob)
 	}
 	// GET /v1/audit reads across segments.
-	for _, from := range []uint64{1, 5, 7, 8, 11, 12, 13} {
+	for _, from := range []uint64{1, 5, rot1, rot1 + 1, rot2, rot2 + 1, last} {
 		recs := fetchAudit(t, url, from)
-		if len(recs) != int(14-from) {
+		if len(recs) != int(last+1-from) {
 			t.Fatalf("from %d: %d records", from, len(recs))
 		}
 		var log bytes.Buffer
@@ -209,13 +217,18 @@ func TestAuditRotateOnDemand(t *testing.T) {
 			r, _ := audit.Unmarshal(recs[0])
 			opts.FromHash = r.Prev
 		}
-		if rep, err := audit.Verify(&log, key, opts); err != nil || rep.FirstSeq != from || rep.LastSeq != 13 {
+		if rep, err := audit.Verify(&log, key, opts); err != nil || rep.FirstSeq != from || rep.LastSeq != last {
 			t.Fatalf("from %d: the records served do not verify: %v", from, err)
 		}
 	}
-	if recs := fetchAudit(t, url, 14); len(recs) != 0 {
-		t.Fatalf("from 14: %d records", len(recs))
+	if recs := fetchAudit(t, url, last+1); len(recs) != 0 {
+		t.Fatalf("from %d: %d records", last+1, len(recs))
 	}
+}
+
+// enclaveHead is the seq of e's last record.
+func enclaveHead(e *enclave.Enclave) uint64 {
+	return e.Handle(context.Background(), &proto.AuditRequest{}).(*proto.AuditResponse).HeadSeq
 }
 
 func lastRecord(t *testing.T, path string) audit.Record {
@@ -306,7 +319,7 @@ func TestAuditRotateCrash(t *testing.T) {
 			srvA, urlA, stopA := runHostWith(t, sim, host.Config{DataDir: dir})
 			c, _ := client.New(urlA, signer, nil)
 			var nonce int64
-			signN(t, c, 3, &nonce) // records 1 to 4
+			signN(t, c, 3, &nonce) // the boot record, 3 decisions, tree heads
 			host.SetAuditCrash(srvA, func(p string) error {
 				if p == point {
 					return errors.New("crash at " + p)
@@ -316,13 +329,14 @@ func TestAuditRotateCrash(t *testing.T) {
 			if err := srvA.RotateAuditLog(context.Background()); err == nil {
 				t.Fatal("the rotation completed despite the crash")
 			}
+			rot := enclaveHead(e) // the rotate record
 			// The crashed host releases nothing more.
 			if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, transferTx(99)); err == nil {
 				t.Fatal("a signature was released after the crash")
 			}
 			stopA()
 			name := filepath.Join(dir, "audit-"+fmt.Sprintf("%x", key[:8]))
-			sealed := name + "-00000000000000000001-00000000000000000005.log"
+			sealed := fmt.Sprintf("%s-%020d-%020d.log", name, 1, rot)
 			_, liveErr := os.Stat(name + ".log")
 			_, sealedErr := os.Stat(sealed)
 			switch point {
@@ -345,13 +359,14 @@ func TestAuditRotateCrash(t *testing.T) {
 			waitHead(t, e, dir)
 			signN(t, c, 2, &nonce)
 			rep := verifyFiles(t, dir, key)
-			if len(rep.Segments) != 2 || rep.Segments[0].Path != sealed || rep.Segments[0].Head.Seq != 5 {
+			if len(rep.Segments) != 2 || rep.Segments[0].Path != sealed || rep.Segments[0].Head.Seq != rot {
 				t.Fatalf("segments %+v", rep.Segments)
 			}
 			// Two more decisions follow (the request refused after the
 			// crash was not decided: the host reported it could not
 			// persist, so it has no record).
-			if rep.LastSeq < 7 {
+			if rep.LastSeq < rot+4 { // two decisions, each with its tree head
+
 				t.Fatalf("the log ends at %d", rep.LastSeq)
 			}
 		})
@@ -370,14 +385,15 @@ func TestAuditTornWrite(t *testing.T) {
 	srvA, urlA, stopA := runHostWith(t, sim, host.Config{DataDir: dir})
 	c, _ := client.New(urlA, signer, nil)
 	var nonce int64
-	signN(t, c, 3, &nonce) // 1 to 4
-	// The disk fails: the rotate record (5) stays with the enclave.
+	signN(t, c, 3, &nonce) // the boot record, 3 decisions, tree heads
+	// The disk fails: the rotate record stays with the enclave.
 	host.SetAuditWriteFailure(srvA, func() error { return errors.New("crash") })
 	if err := srvA.RotateAuditLog(context.Background()); err == nil {
 		t.Fatal("rotated without writing")
 	}
 	stopA()
-	st := e.Handle(context.Background(), &proto.AuditRequest{From: 5}).(*proto.AuditResponse)
+	rot := enclaveHead(e)
+	st := e.Handle(context.Background(), &proto.AuditRequest{From: rot}).(*proto.AuditResponse)
 	if len(st.Records) != 1 {
 		t.Fatalf("the enclave holds %d records from 5", len(st.Records))
 	}
@@ -397,7 +413,7 @@ func TestAuditTornWrite(t *testing.T) {
 	waitHead(t, e, dir)
 	signN(t, c, 1, &nonce)
 	rep := verifyFiles(t, dir, key)
-	if len(rep.Segments) != 2 || rep.Segments[0].Head.Seq != 5 || rep.LastSeq != 6 {
+	if len(rep.Segments) != 2 || rep.Segments[0].Head.Seq != rot || rep.LastSeq != rot+2 {
 		t.Fatalf("report %+v", rep)
 	}
 }
@@ -413,14 +429,15 @@ func TestAuditInconsistentSegmentsRefused(t *testing.T) {
 	srvA, urlA, stopA := runHostWith(t, sim, host.Config{DataDir: dir})
 	c, _ := client.New(urlA, signer, nil)
 	var nonce int64
-	signN(t, c, 2, &nonce) // 1 to 3
+	signN(t, c, 2, &nonce)
 	if err := srvA.RotateAuditLog(context.Background()); err != nil {
 		t.Fatal(err)
-	} // 4
-	signN(t, c, 2, &nonce) // 5, 6
+	}
+	rot := enclaveHead(e)
+	signN(t, c, 2, &nonce) // two decisions, two tree heads
 	stopA()
 	name := filepath.Join(dir, "audit-"+fmt.Sprintf("%x", key[:8]))
-	if err := os.Rename(name+"-00000000000000000001-00000000000000000004.log", name+"-00000000000000000001-00000000000000000002.log"); err != nil {
+	if err := os.Rename(fmt.Sprintf("%s-%020d-%020d.log", name, 1, rot), fmt.Sprintf("%s-%020d-%020d.log", name, 1, rot-2)); err != nil {
 		t.Fatal(err)
 	}
 	_, urlB, _ := runHostWith(t, sim, host.Config{DataDir: dir, RequestTimeout: 500 * time.Millisecond})
@@ -428,7 +445,7 @@ func TestAuditInconsistentSegmentsRefused(t *testing.T) {
 	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, transferTx(50)); err == nil {
 		t.Fatal("signed with an inconsistent audit log")
 	}
-	if b, _ := os.ReadFile(name + ".log"); bytes.Count(b, []byte("\n")) != 2 {
+	if b, _ := os.ReadFile(name + ".log"); bytes.Count(b, []byte("\n")) != 4 {
 		t.Fatalf("the live segment was written to: %d lines", bytes.Count(b, []byte("\n")))
 	}
 }
@@ -472,6 +489,7 @@ func TestAuditRotateOtherKeyCompleted(t *testing.T) {
 	if err := srvA.RotateAuditLog(context.Background()); err == nil {
 		t.Fatal("rotated despite the crash")
 	}
+	rot := enclaveHead(e1)
 	stopA()
 	stop1()
 	e2, stop2 := start()
@@ -480,10 +498,12 @@ func TestAuditRotateOtherKeyCompleted(t *testing.T) {
 	c, _ = client.New(urlB, signer, nil)
 	signN(t, c, 1, &nonce)
 	rep := verifyFiles(t, dir, e1.UserData().AuditKey)
-	if len(rep.Segments) != 2 || rep.Segments[0].Head.Seq != 4 || rep.Segments[1].Records != 0 {
+	if len(rep.Segments) != 2 || rep.Segments[0].Head.Seq != rot || rep.Segments[1].Records != 0 {
 		t.Fatalf("the first run's log: %+v", rep.Segments)
 	}
-	if rep := verifyFiles(t, dir, e2.UserData().AuditKey); rep.LastSeq != 2 {
+	// The boot record and the decision, each with its tree head (or one
+	// for both).
+	if rep := verifyFiles(t, dir, e2.UserData().AuditKey); rep.LastSeq < 3 || rep.LastSeq > 4 {
 		t.Fatalf("the second run's log ends at %d", rep.LastSeq)
 	}
 }
@@ -524,5 +544,53 @@ func TestLogFiles(t *testing.T) {
 	}
 	if _, _, err := logfile.Files(dir, key[:16]); err == nil {
 		t.Fatal("a short key accepted")
+	}
+}
+
+// TestAuditTornBatchCutToSignedRecord: a crash in the middle of writing a
+// batch can leave its unsigned records whole and its tree head torn. The
+// next host cuts the log back to its last signed record (the batch was
+// never acknowledged, and no answer depended on it; the end it would hand
+// a restarted enclave is then one the enclave recognizes as its own:
+// TestInspectLiveCutsToSignedRecord), and writes the batch again from the
+// enclave, once.
+func TestAuditTornBatchCutToSignedRecord(t *testing.T) {
+	sim := newSim(t)
+	e, signer := realEnclave(t, sim, 0)
+	key := e.UserData().AuditKey
+	dir := t.TempDir()
+	srvA, urlA, stopA := runHostWith(t, sim, host.Config{DataDir: dir, RequestTimeout: 500 * time.Millisecond})
+	c, _ := client.New(urlA, signer, nil)
+	var nonce int64
+	signN(t, c, 2, &nonce)
+	acked := waitHead(t, e, dir).LastSeq
+	host.SetAuditWriteFailure(srvA, func() error { return errors.New("crash") })
+	if _, err := c.SignTransaction(context.Background(), devstack.ExampleKeyID, transferTx(77)); err == nil {
+		t.Fatal("a signature was released without its record on disk")
+	}
+	stopA()
+	st := e.Handle(context.Background(), &proto.AuditRequest{From: acked + 1}).(*proto.AuditResponse)
+	if len(st.Records) != 2 {
+		t.Fatalf("the enclave holds %d records after %d, want the decision and its tree head", len(st.Records), acked)
+	}
+	// What the crash left: the decision's record whole, its tree head torn.
+	live := filepath.Join(dir, "audit-"+fmt.Sprintf("%x", key[:8])+".log")
+	f, err := os.OpenFile(live, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(append(append(append([]byte{}, st.Records[0]...), '\n'), st.Records[1][:len(st.Records[1])/2]...))
+	f.Close()
+	_, urlB, _ := runHostWith(t, sim, host.Config{DataDir: dir})
+	c, _ = client.New(urlB, signer, nil)
+	waitHead(t, e, dir)
+	signN(t, c, 1, &nonce)
+	rep := waitHead(t, e, dir)
+	if rep.LastSeq != enclaveHead(e) || rep.LastSeq < acked+4 || rep.RootsChecked != rep.TreeHeads {
+		t.Fatalf("report %+v", rep)
+	}
+	b, _ := os.ReadFile(live)
+	if bytes.Count(b, st.Records[0]) != 1 {
+		t.Fatal("the decision's record is not in the log exactly once")
 	}
 }

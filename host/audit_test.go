@@ -134,8 +134,10 @@ func TestAuditPersistedBeforeAnswers(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != refusal.CodePolicyDenied {
 		t.Fatalf("over-limit: %v", err)
 	}
-	if rep := verifyLog(t, dir, e.UserData().AuditKey); rep.LastSeq != lastSeq+1 {
-		t.Fatalf("log ends at %d, want %d (the refusal's record)", rep.LastSeq, lastSeq+1)
+	// The last signature's record is followed by its tree head, the
+	// refusal's record and the refusal's tree head.
+	if rep := verifyLog(t, dir, e.UserData().AuditKey); rep.LastSeq != lastSeq+3 {
+		t.Fatalf("log ends at %d, want %d (the refusal's record and its tree head)", rep.LastSeq, lastSeq+3)
 	}
 }
 

@@ -65,6 +65,23 @@ func inspectLive(f *os.File) (liveState, error) {
 	if err != nil {
 		return liveState{}, fmt.Errorf("its last complete line (byte %d) is not a record: %w", off+int64(start), err)
 	}
+	if !last.Signed() {
+		// The enclave hands over records up to a signed one (a tree head,
+		// or an event) and the host writes them as one batch: unsigned
+		// records at the end are the rest of a batch whose write did not
+		// complete, which was never acknowledged (no answer depended on
+		// them) and which the enclave sends again. They are cut with the
+		// torn line, so that the log ends with a record the enclave
+		// recognizes as its own at its next start.
+		end, rec, err := signedEnd(f, st.size)
+		if err != nil {
+			return liveState{}, err
+		}
+		if end == 0 {
+			return liveState{torn: size}, nil
+		}
+		st.size, st.torn, last = end, size-end, rec
+	}
 	st.last, st.lastKind = last.Seq, last.Kind
 	head := make([]byte, min(st.size, maxLine))
 	if _, err := f.ReadAt(head, 0); err != nil {
@@ -83,6 +100,43 @@ func inspectLive(f *os.File) (liveState, error) {
 		return liveState{}, fmt.Errorf("its first record (%d) is after its last (%d)", st.first, st.last)
 	}
 	return st, nil
+}
+
+// signedEnd returns where the last signed record of f that ends at or
+// before end ends (0 when there is none), and that record. It reads back
+// at most a batch of unsigned records (audit.MaxBatch).
+func signedEnd(f *os.File, end int64) (int64, audit.Record, error) {
+	pos := end // the end of the line looked at, its newline included
+	for range audit.MaxBatch + 1 {
+		if pos == 0 {
+			return 0, audit.Record{}, nil
+		}
+		var line []byte
+		for _, window := range []int64{64 << 10, maxLine + 1} {
+			lo := max(0, pos-window)
+			buf := make([]byte, pos-lo)
+			if _, err := f.ReadAt(buf, lo); err != nil {
+				return 0, audit.Record{}, err
+			}
+			i := bytes.LastIndexByte(buf[:len(buf)-1], '\n') + 1
+			if i > 0 || lo == 0 {
+				line = buf[i : len(buf)-1]
+				break
+			}
+		}
+		if line == nil {
+			return 0, audit.Record{}, fmt.Errorf("a line before byte %d is longer than %d bytes", pos, maxLine)
+		}
+		rec, err := audit.Unmarshal(line)
+		if err != nil {
+			return 0, audit.Record{}, fmt.Errorf("the line before byte %d is not a record: %w", pos, err)
+		}
+		if rec.Signed() {
+			return pos, rec, nil
+		}
+		pos -= int64(len(line)) + 1
+	}
+	return 0, audit.Record{}, fmt.Errorf("more than %d unsigned records end the log before byte %d: no batch of the enclave's is that long", audit.MaxBatch, end)
 }
 
 func syncDir(dir string) error {
@@ -174,7 +228,8 @@ func (s *auditStore) recover(name string) (f *os.File, first, next uint64, size 
 		return nil, 0, 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	if st.torn > 0 {
-		// The rest of a batch whose fsync never returned: not acknowledged,
+		// The rest of a batch whose fsync never returned (a torn line,
+		// and the records after the last signed one): not acknowledged,
 		// and the enclave sends it again.
 		s.log.Warn("cutting a torn write from the end of the audit log", "path", path, "bytes", st.torn, "at", st.size)
 		if err := f.Truncate(st.size); err != nil {

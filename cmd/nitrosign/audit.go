@@ -118,8 +118,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("audit: %s holds records %d to %d, which its name does not say (renamed)", p, sg.FirstSeq, sg.Head.Seq)
 		}
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d records, seq %d..%d, %d signed (%d signatures checked), head %s\n",
-		rep.Records, rep.FirstSeq, rep.LastSeq, rep.Signed, rep.SignaturesChecked, rep.Head)
+	fmt.Fprintf(stdout, "audit log intact: %d records, seq %d..%d, %d signed (%d signatures checked), %d tree heads (%d roots checked), head %s\n",
+		rep.Records, rep.FirstSeq, rep.LastSeq, rep.Signed, rep.SignaturesChecked, rep.TreeHeads, rep.RootsChecked, rep.Head)
 	if len(rep.Segments) > 1 {
 		for _, sg := range rep.Segments {
 			if sg.Records == 0 {

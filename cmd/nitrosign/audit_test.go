@@ -25,23 +25,33 @@ func rotatedLog(t *testing.T, dir string) (string, []string, []audit.Head) {
 	}
 	pub := signer.PublicKey()
 	name := filepath.Join(dir, fmt.Sprintf("audit-%x", pub[:8]))
-	chain := audit.NewChain(signer, audit.Head{})
+	// Batches of decisions under tree heads; a rotate record closes the
+	// open batch (its tree head comes before it) and ends a segment.
+	var b bytes.Buffer
+	chain := audit.NewChainWith(signer, audit.Head{}, audit.ChainOptions{OnAppend: func(_ audit.Record, line []byte) {
+		b.Write(line)
+		b.WriteByte('\n')
+	}})
 	var files []string
 	var heads []audit.Head
 	for i, n := range []int{4, 4, 3, 2} {
-		var b bytes.Buffer
+		b.Reset()
 		first := chain.Head().Seq + 1
-		for j := range n {
+		// n records: decisions, then the tree head and (but in the live
+		// segment) the rotate record.
+		for j := range n - 1 {
 			r := audit.Record{TimeMS: 1_700_000_000_000, Kind: audit.KindDecision, Decision: "signed", Summary: fmt.Sprintf("request %d.%d", i, j)}
-			if j == n-1 && i < 3 {
+			if j == n-2 && i < 3 {
 				r = audit.Record{TimeMS: 1_700_000_000_000, Kind: audit.KindRotate, Decision: "rotated"}
 			}
-			_, line, err := chain.Append(r, j == n-1)
-			if err != nil {
+			if _, _, err := chain.Append(r, false); err != nil {
 				t.Fatal(err)
 			}
-			b.Write(line)
-			b.WriteByte('\n')
+		}
+		if i == 3 {
+			if _, _, _, err := chain.CloseBatch(audit.Record{TimeMS: 1_700_000_000_000}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		path := name + ".log"
 		if i < 3 {
@@ -67,7 +77,7 @@ func TestAuditVerifyRotated(t *testing.T) {
 	key, files, heads := rotatedLog(t, dir)
 	// --dir finds the segments in order; --log takes them as given.
 	code, out, errOut := runVerify("--dir", dir, "--audit-key", key, "--all-signatures")
-	if code != 0 || !strings.Contains(out, "audit log intact: 13 records, seq 1..13") || strings.Count(out, "\n") != 5 {
+	if code != 0 || !strings.Contains(out, "audit log intact: 13 records, seq 1..13") || !strings.Contains(out, "4 tree heads (4 roots checked)") || strings.Count(out, "\n") != 5 {
 		t.Fatalf("--dir: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, f := range files {

@@ -75,7 +75,8 @@ func (r *Report) String() string {
 // Check reads the audit log that a host keeps in dataDir (the log of the
 // audit key it recorded at unseal, host.AuditKeyFile) and checks, for every
 // 200 answer among answers, that the record at its audit_seq is in the log,
-// authentic (signed by the audit key), a decision "signed" for the same
+// authentic (in the batch of a tree head signed by the audit key, or signed
+// itself), a decision "signed" for the same
 // signing key and client, whose request_digest is the SHA-256 of the exact
 // body the client sent; and that the whole log verifies with
 // audit.VerifyFiles as `nitrosign audit verify --dir` runs it, every
@@ -108,27 +109,58 @@ func Check(dataDir string, client stamp.PublicKey, answers []Answer) (*Report, e
 	}
 
 	// Every authentic record, by sequence number (more than one when the
-	// log is forked).
-	bySeq := map[uint64][]audit.Record{}
+	// log is forked): a signed record whose signature verifies, or a
+	// record in the batch of such a tree head, whose root its batch gives.
+	var all [][]byte
 	for _, path := range files {
 		if err := eachLine(path, func(line []byte) {
-			r.Records++
-			rec, err := audit.VerifyRecord(line, pub)
-			if err != nil {
-				return // VerifyFiles names it
-			}
-			for _, o := range bySeq[rec.Seq] {
-				if o.Hash() == rec.Hash() {
-					return // a verbatim duplicate: VerifyFiles names it
-				}
-			}
-			if len(bySeq[rec.Seq]) == 1 {
-				r.ForkedSeqs = append(r.ForkedSeqs, rec.Seq)
-			}
-			bySeq[rec.Seq] = append(bySeq[rec.Seq], rec)
+			all = append(all, bytes.Clone(line))
 		}); err != nil {
 			return nil, err
 		}
+	}
+	r.Records = len(all)
+	authentic := make([]bool, len(all))
+	for i, line := range all {
+		if _, err := audit.VerifyRecord(line, pub); err != nil {
+			continue // unsigned (see its tree head), or VerifyFiles names it
+		}
+		authentic[i] = true
+		th, err := audit.ParseTreeHead(line, pub)
+		if err != nil || uint64(i) < th.Size {
+			continue
+		}
+		batch := all[uint64(i)-th.Size : i]
+		leaves := make([][32]byte, len(batch))
+		for j, l := range batch {
+			leaves[j] = audit.LeafHash(l)
+		}
+		if audit.MerkleRoot(leaves) == th.Root {
+			for j := range batch {
+				authentic[uint64(i)-th.Size+uint64(j)] = true
+			}
+		}
+	}
+	bySeq := map[uint64][]audit.Record{}
+	for i, line := range all {
+		if !authentic[i] {
+			continue
+		}
+		rec, err := audit.Unmarshal(line)
+		if err != nil {
+			continue
+		}
+		dup := false
+		for _, o := range bySeq[rec.Seq] {
+			dup = dup || o.Hash() == rec.Hash() // a verbatim duplicate: VerifyFiles names it
+		}
+		if dup {
+			continue
+		}
+		if len(bySeq[rec.Seq]) == 1 {
+			r.ForkedSeqs = append(r.ForkedSeqs, rec.Seq)
+		}
+		bySeq[rec.Seq] = append(bySeq[rec.Seq], rec)
 	}
 
 	clientID := client.String()

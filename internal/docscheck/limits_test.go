@@ -106,6 +106,7 @@ var exported = map[string]int64{
 	"audit.MaxRecordSize": audit.MaxRecordSize,
 	"audit.MaxKindLen":    audit.MaxKindLen,
 	"audit.MaxUnsigned":   audit.MaxUnsigned,
+	"audit.MaxBatch":      audit.MaxBatch,
 	"audit.MaxWarnings":   audit.MaxWarnings,
 
 	"attestation.MaxDocumentSize": attestation.MaxDocumentSize,
