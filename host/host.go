@@ -155,6 +155,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if c.DataDir != "" {
 		s.unsealer = newUnsealer(s, c.DataDir, c.Credentials, c.Logger)
+		s.pool.onConnect = s.unsealer.kick
 		am := newAuditMetrics(s.metrics.reg)
 		am.record = s.metrics.observeRecord
 		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, am)

@@ -81,11 +81,18 @@ const adminPoll = 20 * time.Millisecond
 // answer waits for its checkpoint.
 func (u *unsealer) adminInFlight() func() {
 	u.admins.Add(1)
+	u.kick()
+	return func() { u.admins.Add(-1) }
+}
+
+// kick makes the unsealer check the enclave's state now, when it is pausing
+// between polls: the pool calls it when it connects anew, which after a
+// restart of the enclave is the first sign that the new run listens.
+func (u *unsealer) kick() {
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
-	return func() { u.admins.Add(-1) }
 }
 
 func newUnsealer(s *Server, dir string, creds CredentialSource, log *slog.Logger) *unsealer {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -22,6 +23,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	clients := fs.Int("clients", 64, "concurrent `clients`")
 	signFor := fs.Duration("sign-duration", 3*time.Second, "`duration` of each raw signing measurement")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: next to this program, else built)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (host and load generator) during the end-to-end run to `file`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,13 +57,27 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "nitrosign bench: %d CPUs, GOMAXPROCS %d, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Fprintf(stdout, "end to end: HTTP -> host -> simulated vsock -> enclave process -> answer; %d stamped clients for %v (load generator on the same machine)\n", *clients, *duration)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+	}
+	e0, _ := st.EnclaveUsage()
+	s0, _ := devstack.SelfUsage()
 	res, err := loadgen.Run(ctx, loadgen.Options{
 		URL: st.URL, Signer: st.Client, Key: st.Keys[0].ID, Unsigned: tx.EncodeUnsigned(),
 		Clients: *clients, Duration: *duration,
 	})
+	pprof.StopCPUProfile()
+	e1, _ := st.EnclaveUsage()
+	s1, _ := devstack.SelfUsage()
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "  cpu per request: enclave %v, host+loadgen %v\n", (e1.CPU-e0.CPU)/time.Duration(res.Requests), (s1.CPU-s0.CPU)/time.Duration(res.Requests))
 	fmt.Fprintf(stdout, "  requests     %d signed, %d errors\n", res.Requests, res.Errors)
 	if res.FirstErr != nil {
 		fmt.Fprintf(stdout, "  first error  %v\n", res.FirstErr)
