@@ -344,15 +344,23 @@ func TestServeTLS(t *testing.T) {
 	go func() { done <- s.Serve(ctx, l) }()
 	defer func() { cancel(); <-done }()
 
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + l.Addr().String() + "/v1/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "hot-0") || resp.TLS == nil {
-		t.Fatalf("HTTPS keys: %d %s", resp.StatusCode, b)
+	// HTTP/2 where the client offers it (ALPN), HTTP/1.1 otherwise.
+	for _, h2 := range []bool{true, false} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2}
+		hc := &http.Client{Transport: tr}
+		resp, err := hc.Get("https://" + l.Addr().String() + "/v1/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "hot-0") || resp.TLS == nil {
+			t.Fatalf("HTTPS keys: %d %s", resp.StatusCode, b)
+		}
+		if want := map[bool]int{true: 2, false: 1}[h2]; resp.ProtoMajor != want {
+			t.Errorf("HTTPS with HTTP/2 offered %v: answered over %s, want HTTP/%d", h2, resp.Proto, want)
+		}
 	}
 	// Plain HTTP to the TLS port gets nothing useful.
 	if resp, err := http.Get("http://" + l.Addr().String() + "/v1/keys"); err == nil {

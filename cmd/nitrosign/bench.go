@@ -44,6 +44,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	preStamp := fs.Bool("prestamp", true, "stamp each run's requests before it starts (the client's cost, kept out of the measurement)")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: next to this program, else built)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the host (this process) during the end-to-end runs to `file`")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the host (this process) after the end-to-end runs to `file`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +115,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		runs = append(runs, r)
 	}
 	pprof.StopCPUProfile()
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
 	st.Close() // free the cores for the second measurement of the bound
 	boundAfter, err := loadgen.CryptoBound(*boundFor, 0)
 	if err != nil {
