@@ -39,7 +39,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr)
 	duration := fs.Duration("duration", 10*time.Second, "measured `duration` of each end-to-end run")
 	clientsFlag := fs.String("clients", "16,64", "concurrent clients of the end-to-end runs, a comma-separated `list`")
-	boundFor := fs.Duration("bound-duration", 3*time.Second, "`duration` of each crypto-bound measurement (one before, one after the runs)")
+	boundFor := fs.Duration("bound-duration", 2*time.Second, "`duration` of each crypto-bound measurement (one before and one after each run)")
 	enclaveBench := fs.String("enclave-bench", "", "`file` holding the output of go test -bench BenchmarkHandleSign ./enclave, for the enclave-alone figures")
 	preStamp := fs.Bool("prestamp", true, "stamp each run's requests before it starts (the client's cost, kept out of the measurement)")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: next to this program, else built)")
@@ -60,9 +60,15 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	fmt.Fprintf(stdout, "nitrosign bench: %d CPUs, GOMAXPROCS %d, %s; every figure from this run, on this machine\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
-	boundBefore, err := loadgen.CryptoBound(*boundFor, 0)
-	if err != nil {
-		return err
+	// The bound is measured just before and just after each end-to-end
+	// run, and each run is compared with the mean of those two: on a
+	// machine shared with other work the cores a run gets vary, and a
+	// ratio is only meaningful between figures taken at the same time.
+	var bounds []float64
+	measureBound := func() (float64, error) {
+		b, err := loadgen.CryptoBound(*boundFor, 0)
+		bounds = append(bounds, b)
+		return b, err
 	}
 
 	dir, err := os.MkdirTemp("", "nitrosign-bench-")
@@ -107,11 +113,20 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	for _, n := range clients {
 		args := []string{"--host", st.URL, "--client-key", st.ClientKeyPath, "--key", st.Keys[0].ID,
 			"--clients", strconv.Itoa(n), "--duration", duration.String(), "--prestamp=" + strconv.FormatBool(*preStamp)}
+		before, err := measureBound()
+		if err != nil {
+			return err
+		}
 		r, err := measureLoad(ctx, st, args, stderr)
 		if err != nil {
 			pprof.StopCPUProfile()
 			return err
 		}
+		after, err := measureBound()
+		if err != nil {
+			return err
+		}
+		r.bound = (before + after) / 2
 		runs = append(runs, r)
 	}
 	pprof.StopCPUProfile()
@@ -126,15 +141,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	st.Close() // free the cores for the second measurement of the bound
-	boundAfter, err := loadgen.CryptoBound(*boundFor, 0)
-	if err != nil {
-		return err
+	st.Close()
+	var bound float64
+	for _, b := range bounds {
+		bound += b / float64(len(bounds))
 	}
-	bound := (boundBefore + boundAfter) / 2
-
-	fmt.Fprintf(stdout, "crypto bound        %.0f requests/s: one Ed25519 verification and one secp256k1 signature per request on %d cores (%.0f before the runs, %.0f after)\n",
-		bound, runtime.GOMAXPROCS(0), boundBefore, boundAfter)
+	fmt.Fprintf(stdout, "crypto bound        %.0f requests/s: one Ed25519 verification and one secp256k1 signature per request on %d cores (mean of %d measurements of %v, from %.0f to %.0f)\n",
+		bound, runtime.GOMAXPROCS(0), len(bounds), *boundFor, slices.Min(bounds), slices.Max(bounds))
 	if *enclaveBench != "" {
 		eb, err := parseEnclaveBench(*enclaveBench)
 		if err != nil {
@@ -156,9 +169,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if rep.LiveStamped > 0 {
 			stamping = fmt.Sprintf("%d of %d stamped during the run", rep.LiveStamped, rep.LiveStamped+rep.PreStamped)
 		}
-		ratio := rep.PerSecond / bound
-		fmt.Fprintf(stdout, "end to end, %3d clients  %.0f requests/s = %.2f of the bound; latency p50 %v  p99 %v  p999 %v  max %v; %d signed, %d errors (%s)\n",
-			rep.Clients, rep.PerSecond, ratio, ns(rep.P50NS), ns(rep.P99NS), ns(rep.P999NS), ns(rep.MaxNS), rep.Requests, rep.Errors, stamping)
+		ratio := rep.PerSecond / r.bound
+		fmt.Fprintf(stdout, "end to end, %3d clients  %.0f requests/s = %.2f of the bound (%.0f, measured around this run); latency p50 %v  p99 %v  p999 %v  max %v; %d signed, %d errors (%s)\n",
+			rep.Clients, rep.PerSecond, ratio, r.bound, ns(rep.P50NS), ns(rep.P99NS), ns(rep.P999NS), ns(rep.MaxNS), rep.Requests, rep.Errors, stamping)
 		fmt.Fprintf(stdout, "    per request: host %.1f allocs, %.0f B; CPU host %v, enclave %v, load generator %v\n",
 			r.allocsPerReq, r.bytesPerReq, r.hostCPU, r.enclaveCPU, r.loadCPU)
 		if rep.FirstErr != "" {
@@ -202,6 +215,7 @@ func ns(n int64) time.Duration {
 // e2eRun is one end-to-end run and what each process spent on it.
 type e2eRun struct {
 	report                       loadReport
+	bound                        float64 // the crypto bound around the run
 	allocsPerReq, bytesPerReq    float64
 	hostCPU, enclaveCPU, loadCPU time.Duration
 }
