@@ -43,7 +43,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	enclaveBench := fs.String("enclave-bench", "", "`file` holding the output of go test -bench BenchmarkHandleSign ./enclave, for the enclave-alone figures")
 	preStamp := fs.Bool("prestamp", true, "stamp each run's requests before it starts (the client's cost, kept out of the measurement)")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: next to this program, else built)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the host (this process) during the end-to-end runs to `file`")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the host (this process) during each end-to-end run to `file` (file.N for N clients when there are several runs)")
 	memprofile := fs.String("memprofile", "", "write an allocation profile of the host (this process) after the end-to-end runs to `file`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -99,16 +99,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		restarts = append(restarts, d)
 	}
 
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
 	var runs []e2eRun
 	for _, n := range clients {
 		args := []string{"--host", st.URL, "--client-key", st.ClientKeyPath, "--key", st.Keys[0].ID,
@@ -117,9 +107,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		r, err := measureLoad(ctx, st, args, stderr)
+		stopProfile, err := startProfile(*cpuprofile, n, len(clients))
 		if err != nil {
-			pprof.StopCPUProfile()
+			return err
+		}
+		r, err := measureLoad(ctx, st, args, stderr)
+		stopProfile()
+		if err != nil {
 			return err
 		}
 		after, err := measureBound()
@@ -129,7 +123,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		r.bound = (before + after) / 2
 		runs = append(runs, r)
 	}
-	pprof.StopCPUProfile()
 	if *memprofile != "" {
 		f, err := os.Create(*memprofile)
 		if err != nil {
@@ -333,4 +326,25 @@ func parseEnclaveBench(path string) (enclaveBenchResult, error) {
 		return enclaveBenchResult{}, err
 	}
 	return enclaveBenchResult{}, fmt.Errorf("%s: no BenchmarkHandleSign line", path)
+}
+
+// startProfile starts a CPU profile of this process (the host) for the run
+// of n clients, into path, or path.N when there are several runs; an empty
+// path profiles nothing. The returned function stops it.
+func startProfile(path string, n, runs int) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	if runs > 1 {
+		path += "." + strconv.Itoa(n)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
