@@ -506,18 +506,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if sr.Status != "" && sr.Status != proto.StatusSigned {
 		return s.signPending(w, sr, body)
 	}
-	out := api.SignResponse{
-		From:      ethtx.Address(sr.From).Hex(),
-		Signature: hex0x(sr.Signature[:]),
-		Digest:    hex0x(sr.Digest[:]),
-		AuditSeq:  sr.AuditSeq,
-	}
-	// Messages have no transaction: the enclave leaves those fields empty.
-	if len(sr.SignedTransaction) > 0 {
-		out.SignedTransaction = hex0x(sr.SignedTransaction)
-		out.TransactionHash = hex0x(sr.TransactionHash[:])
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeSignAnswer(w, sr)
 	s.metrics.signed.Inc()
 	return "ok"
 }
