@@ -180,6 +180,20 @@ func TestHostRefusesBeforeForwarding(t *testing.T) {
 	if code != 413 || !strings.Contains(string(out), refusal.CodeTooLarge) {
 		t.Errorf("oversized body: %d %s", code, out)
 	}
+	// The sign route's shortcut past the mux answers as the mux would.
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{http.MethodGet, "/v1/sign", 405},
+		{http.MethodPost, "/v1/sign/", 404},
+		{http.MethodGet, "/v1/sig%6e", 405}, // /v1/sign, unescaped
+		{http.MethodPost, "/v1%2Fsign", 404},
+	} {
+		if code, out := do(t, tc.method, ts.URL+tc.path, nil, nil); code != tc.code {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, out, tc.code)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.got) != 0 {
