@@ -165,7 +165,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		ratio := rep.PerSecond / r.bound
 		fmt.Fprintf(stdout, "end to end, %3d clients  %.0f requests/s = %.2f of the bound (%.0f, measured around this run); latency p50 %v  p99 %v  p999 %v  max %v; %d signed, %d errors (%s)\n",
 			rep.Clients, rep.PerSecond, ratio, r.bound, ns(rep.P50NS), ns(rep.P99NS), ns(rep.P999NS), ns(rep.MaxNS), rep.Requests, rep.Errors, stamping)
-		fmt.Fprintf(stdout, "    per request: host %.1f allocs, %.0f B; CPU host %v, enclave %v, load generator %v\n",
+		fmt.Fprintf(stdout, "    per request: host %.1f allocs, %.0f B; CPU host %v, enclave %v, load generator %v (its stamping included)\n",
 			r.allocsPerReq, r.bytesPerReq, r.hostCPU, r.enclaveCPU, r.loadCPU)
 		if rep.FirstErr != "" {
 			fmt.Fprintf(stdout, "    first error: %s\n", rep.FirstErr)
