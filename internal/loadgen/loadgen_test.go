@@ -61,6 +61,8 @@ func newFakeHost(t *testing.T) *fakeHost {
 	return f
 }
 
+// TestRunCountsAndOrdersLatencies runs the raw HTTP/1.1 clients (the
+// default for an http URL).
 func TestRunCountsAndOrdersLatencies(t *testing.T) {
 	f := newFakeHost(t)
 	s, err := stamp.GenerateSigner(stamp.Ed25519)
@@ -115,6 +117,7 @@ func TestRunPreStampedRequests(t *testing.T) {
 	res, err := loadgen.Run(context.Background(), loadgen.Options{
 		URL: f.URL, Signer: s, Key: "hot-0", Unsigned: []byte{0x02, 0xc0}, Clients: 3,
 		Warmup: 20 * time.Millisecond, Requests: 200, PreStamp: true,
+		HTTPClient: f.Client(), // net/http's client rather than the raw one
 	})
 	if err != nil {
 		t.Fatal(err)
