@@ -14,10 +14,8 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -87,6 +85,8 @@ type Server struct {
 	timeout time.Duration
 	log     *slog.Logger
 	mux     *http.ServeMux
+	// signRoute is the handler the mux has for /v1/sign (serveHTTP).
+	signRoute http.HandlerFunc
 
 	unsealer   *unsealer            // nil without a data directory
 	refresher  *CredentialRefresher // nil without a credential source
@@ -155,6 +155,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if c.DataDir != "" {
 		s.unsealer = newUnsealer(s, c.DataDir, c.Credentials, c.Logger)
+		s.pool.onConnect = s.unsealer.kick
 		am := newAuditMetrics(s.metrics.reg)
 		am.record = s.metrics.observeRecord
 		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, am)
@@ -176,8 +177,10 @@ func New(cfg *Config) (*Server, error) {
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	route := func(method, path string, h func(http.ResponseWriter, *http.Request) string) {
-		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+	route := func(method, path string, h func(http.ResponseWriter, *http.Request) string) http.HandlerFunc {
+		// The series every answered request adds to, looked up once.
+		ok := s.metrics.endpoint(path)
+		f := func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			if r.Method != method {
 				w.Header().Set("Allow", method)
@@ -185,12 +188,14 @@ func (s *Server) routes() {
 				s.metrics.observe(path, refusal.CodeMethodNotAllowed, start)
 				return
 			}
-			s.metrics.observe(path, h(w, r), start)
-		})
+			ok.observe(h(w, r), start)
+		}
+		s.mux.HandleFunc(path, f)
+		return f
 	}
 	route(http.MethodGet, "/v1/health", s.health)
 	route(http.MethodGet, "/v1/keys", s.keys)
-	route(http.MethodPost, "/v1/sign", s.sign)
+	s.signRoute = route(http.MethodPost, "/v1/sign", s.sign)
 	route(http.MethodGet, "/v1/attestation", s.attestation)
 	route(http.MethodGet, "/v1/audit", s.auditRecords)
 	route(http.MethodPost, "/v1/admin", s.admin)
@@ -213,26 +218,55 @@ func (s *Server) routes() {
 }
 
 // Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP sends POST /v1/sign, nearly every request of a busy host,
+// straight to its handler, and the others through the mux: the mux's
+// pattern matching allocates, and the answer is the same (the mux sends
+// this exact path, unescaped, to the same handler).
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/sign" && r.URL.RawPath == "" {
+		s.signRoute(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Serve answers HTTP (HTTPS when configured) requests on l until ctx is
 // done, then shuts down gracefully (in-flight requests get up to 5 seconds)
 // and closes the connections to the enclave.
+//
+// Connections are kept alive between requests (for IdleTimeout), so that a
+// busy client pays for its TCP and TLS handshakes once. Over TLS the host
+// also speaks HTTP/2 (negotiated by ALPN), which carries a client's
+// concurrent requests on one connection; plain HTTP stays HTTP/1.1 (no
+// h2c: the API is meant to be served over TLS).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	if s.tls != nil {
-		l = tls.NewListener(l, s.tls)
-	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      s.timeout + 5*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls,
+		HTTP2: &http.HTTP2Config{
+			// As many concurrent requests on one connection as the
+			// enclave takes on one of its own (proto's default).
+			MaxConcurrentStreams: proto.DefaultMaxInFlightPerConn,
+		},
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if s.tls != nil {
+			// The certificate is in TLSConfig; ServeTLS adds HTTP/2
+			// to what ALPN offers.
+			errc <- srv.ServeTLS(l, "", "")
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
 	defer s.pool.close()
 	auditDone := make(chan struct{})
 	actx, stopAudit := context.WithCancel(context.Background())
@@ -450,14 +484,17 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) string {
 }
 
 func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBodySize))
+	buf, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.Is(err, errBodyTooLarge) {
 			return writeError(w, &api.Error{Code: refusal.CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", api.MaxBodySize)})
 		}
 		return writeError(w, &api.Error{Code: refusal.CodeBadRequest, Message: "reading request body failed"})
 	}
+	// The body is used until the answer is written: proto.Marshal copies
+	// it into the request frame, and signPending reads it.
+	defer putBuffer(buf)
+	body := buf.Bytes()
 	stampHeader := r.Header.Values(stamp.Header)
 	if len(stampHeader) > 1 {
 		return writeError(w, &api.Error{Code: refusal.CodeUnauthorized, Message: fmt.Sprintf("more than one %s header", stamp.Header)})
@@ -485,19 +522,8 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	if sr.Status != "" && sr.Status != proto.StatusSigned {
 		return s.signPending(w, sr, body)
 	}
-	out := api.SignResponse{
-		From:      ethtx.Address(sr.From).Hex(),
-		Signature: hex0x(sr.Signature[:]),
-		Digest:    hex0x(sr.Digest[:]),
-		AuditSeq:  sr.AuditSeq,
-	}
-	// Messages have no transaction: the enclave leaves those fields empty.
-	if len(sr.SignedTransaction) > 0 {
-		out.SignedTransaction = hex0x(sr.SignedTransaction)
-		out.TransactionHash = hex0x(sr.TransactionHash[:])
-	}
-	writeJSON(w, http.StatusOK, out)
-	s.metrics.decisions.WithLabelValues(outcomeSigned, "").Inc()
+	writeSignAnswer(w, sr)
+	s.metrics.signed.Inc()
 	return "ok"
 }
 
@@ -539,17 +565,4 @@ func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
 func writeError(w http.ResponseWriter, e *api.Error) string {
 	writeJSON(w, refusal.Status(e.Code), api.ErrorResponse{Error: *e})
 	return e.Code
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
 }

@@ -180,6 +180,20 @@ func TestHostRefusesBeforeForwarding(t *testing.T) {
 	if code != 413 || !strings.Contains(string(out), refusal.CodeTooLarge) {
 		t.Errorf("oversized body: %d %s", code, out)
 	}
+	// The sign route's shortcut past the mux answers as the mux would.
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{http.MethodGet, "/v1/sign", 405},
+		{http.MethodPost, "/v1/sign/", 404},
+		{http.MethodGet, "/v1/sig%6e", 405}, // /v1/sign, unescaped
+		{http.MethodPost, "/v1%2Fsign", 404},
+	} {
+		if code, out := do(t, tc.method, ts.URL+tc.path, nil, nil); code != tc.code {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, out, tc.code)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.got) != 0 {
@@ -344,15 +358,23 @@ func TestServeTLS(t *testing.T) {
 	go func() { done <- s.Serve(ctx, l) }()
 	defer func() { cancel(); <-done }()
 
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + l.Addr().String() + "/v1/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "hot-0") || resp.TLS == nil {
-		t.Fatalf("HTTPS keys: %d %s", resp.StatusCode, b)
+	// HTTP/2 where the client offers it (ALPN), HTTP/1.1 otherwise.
+	for _, h2 := range []bool{true, false} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2}
+		hc := &http.Client{Transport: tr}
+		resp, err := hc.Get("https://" + l.Addr().String() + "/v1/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "hot-0") || resp.TLS == nil {
+			t.Fatalf("HTTPS keys: %d %s", resp.StatusCode, b)
+		}
+		if want := map[bool]int{true: 2, false: 1}[h2]; resp.ProtoMajor != want {
+			t.Errorf("HTTPS with HTTP/2 offered %v: answered over %s, want HTTP/%d", h2, resp.Proto, want)
+		}
 	}
 	// Plain HTTP to the TLS port gets nothing useful.
 	if resp, err := http.Get("http://" + l.Addr().String() + "/v1/keys"); err == nil {

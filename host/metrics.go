@@ -20,6 +20,7 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	decisions *prometheus.CounterVec
 	rollbacks *prometheus.CounterVec
+	signed    prometheus.Counter // decisions, outcome signed
 }
 
 func newMetrics() *metrics {
@@ -43,6 +44,7 @@ func newMetrics() *metrics {
 			Help: "Rollbacks the enclave detected at start, by rule (audit_rollback, checkpoint_rollback, seed_generation_rollback), counted from the boot records persisted. Every key is frozen after one: alert on any increase.",
 		}, []string{"rule"}),
 	}
+	m.signed = m.decisions.WithLabelValues(outcomeSigned, "")
 	for _, rule := range audit.RollbackRuleNames {
 		m.rollbacks.WithLabelValues(rule) // present at 0, so that an alert on increase() sees the first one
 	}
@@ -101,4 +103,27 @@ func (m *metrics) observeRecord(r audit.Record) {
 	for _, rule := range audit.RollbackRules(r) {
 		m.rollbacks.WithLabelValues(rule).Inc()
 	}
+}
+
+// endpointMetrics are an endpoint's series, looked up once rather than at
+// every request.
+type endpointMetrics struct {
+	m       *metrics
+	name    string
+	ok      prometheus.Counter
+	latency prometheus.Observer
+}
+
+func (m *metrics) endpoint(name string) *endpointMetrics {
+	return &endpointMetrics{m: m, name: name, ok: m.requests.WithLabelValues(name, outcomeOK), latency: m.latency.WithLabelValues(name)}
+}
+
+// observe records one answered request, as metrics.observe does.
+func (e *endpointMetrics) observe(outcome string, start time.Time) {
+	if outcome == outcomeOK {
+		e.ok.Inc()
+	} else {
+		e.m.requests.WithLabelValues(e.name, outcomeLabel(outcome)).Inc()
+	}
+	e.latency.Observe(time.Since(start).Seconds())
 }

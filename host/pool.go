@@ -32,6 +32,13 @@ type pool struct {
 	slots     []slot
 	maxIdle   time.Duration
 
+	// onConnect, when set, is called (without blocking) after each new
+	// connection but those that replace one left idle: a new connection
+	// after failed ones is how the host learns first that a restarted
+	// enclave listens, and the unsealer then unseals it at once rather than
+	// at its next poll.
+	onConnect func()
+
 	retiredMu sync.Mutex
 	retired   map[*proto.Client]struct{} // redialled for idleness, closed after retireGrace or by close
 }
@@ -64,6 +71,7 @@ func (p *pool) client(ctx context.Context) (*proto.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
+	idle := false
 	if s.c != nil {
 		select {
 		case <-s.c.Done():
@@ -76,7 +84,7 @@ func (p *pool) client(ctx context.Context) (*proto.Client, error) {
 			// New calls go to a fresh connection; calls still
 			// running on this one get retireGrace to finish.
 			p.retire(s.c)
-			s.c = nil
+			s.c, idle = nil, true
 		}
 	}
 	conn, err := p.tr.Dial(ctx, p.cid, p.port)
@@ -84,6 +92,9 @@ func (p *pool) client(ctx context.Context) (*proto.Client, error) {
 		return nil, fmt.Errorf("%w: %v", errEnclaveUnreachable, err)
 	}
 	s.c, s.used = proto.NewClient(conn, &proto.ClientOptions{Logger: p.log}), now
+	if !idle && p.onConnect != nil {
+		p.onConnect()
+	}
 	return s.c, nil
 }
 

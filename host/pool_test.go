@@ -123,3 +123,33 @@ func TestPoolSurvivesEnclaveIdleTimeout(t *testing.T) {
 	}
 	t.Logf("%d connections for 15 calls", l.n.Load())
 }
+
+// TestPoolOnConnect: the pool calls onConnect for a first connection and
+// for one that replaces a connection that died (how the unsealer learns at
+// once that a restarted enclave listens), not for one that replaces a
+// connection left idle.
+func TestPoolOnConnect(t *testing.T) {
+	p, _ := poolServer(t, 1, proto.ServerOptions{IdleTimeout: -1})
+	var n atomic.Int64
+	p.onConnect = func() { n.Add(1) }
+	health(t, p)
+	health(t, p)
+	if got := n.Load(); got != 1 {
+		t.Fatalf("onConnect called %d times for one connection, want 1", got)
+	}
+	p.maxIdle = 20 * time.Millisecond
+	time.Sleep(50 * time.Millisecond)
+	health(t, p) // an idle redial
+	if got := n.Load(); got != 1 {
+		t.Fatalf("onConnect called %d times after an idle redial, want 1", got)
+	}
+	p.maxIdle = poolMaxIdle
+	p.slots[0].mu.Lock()
+	c := p.slots[0].c
+	p.slots[0].mu.Unlock()
+	c.Close() // the connection dies, as when the enclave process ends
+	health(t, p)
+	if got := n.Load(); got != 2 {
+		t.Fatalf("onConnect called %d times after a dead connection was replaced, want 2", got)
+	}
+}

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -81,11 +82,18 @@ const adminPoll = 20 * time.Millisecond
 // answer waits for its checkpoint.
 func (u *unsealer) adminInFlight() func() {
 	u.admins.Add(1)
+	u.kick()
+	return func() { u.admins.Add(-1) }
+}
+
+// kick makes the unsealer check the enclave's state now, when it is pausing
+// between polls: the pool calls it when it connects anew, which after a
+// restart of the enclave is the first sign that the new run listens.
+func (u *unsealer) kick() {
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
-	return func() { u.admins.Add(-1) }
 }
 
 func newUnsealer(s *Server, dir string, creds CredentialSource, log *slog.Logger) *unsealer {
@@ -274,15 +282,46 @@ func (u *unsealer) unseal(ctx context.Context, run []byte) error {
 	// poll; the enclave counts as unsealed once it is on disk.
 	if u.s.audit != nil && len(ur.AuditRecord) > 0 {
 		u.s.audit.kick()
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := u.s.audit.confirm(cctx, ur.AuditRecord)
-		cancel()
-		if err != nil {
+		if err := u.awaitBootRecord(ctx, run, ur.AuditRecord); err != nil {
 			return fmt.Errorf("host: the boot record: %w", err)
 		}
 	}
 	u.log.Info("enclave unsealed", "keys", ur.Keys, "audit_key", hex.EncodeToString(ur.AuditKey))
 	return nil
+}
+
+// bootRecordWait bounds the wait for an unsealed run's boot record to be
+// persisted; every bootRecordCheck of it the unsealer checks that the run
+// is still the enclave's.
+const (
+	bootRecordWait  = 30 * time.Second
+	bootRecordCheck = 250 * time.Millisecond
+)
+
+// errRunEnded is awaitBootRecord's error when the run it waits for ended.
+var errRunEnded = errors.New("the enclave run ended before its boot record was persisted")
+
+// awaitBootRecord waits until the boot record line of the enclave run run,
+// just unsealed, is on disk. It gives up at once when that run has ended (a
+// crash right after its unseal): its boot record then never comes, and
+// waiting the whole bootRecordWait would leave the next run locked that
+// long.
+func (u *unsealer) awaitBootRecord(ctx context.Context, run, line []byte) error {
+	deadline := time.Now().Add(bootRecordWait)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, bootRecordCheck)
+		err := u.s.audit.confirm(cctx, line)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return err
+		}
+		hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, herr := u.call(hctx, &proto.HealthRequest{})
+		hcancel()
+		if h, ok := resp.(*proto.HealthResponse); herr != nil || !ok || !bytes.Equal(h.Run, run) {
+			return errRunEnded
+		}
+	}
 }
 
 // maxAuditKeyFile caps the audit key file: the key in hex and a newline.

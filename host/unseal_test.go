@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -252,4 +253,63 @@ func TestAdminCommandWakesCheckpointPoll(t *testing.T) {
 	if err != nil || string(b) != "checkpoint 3" {
 		t.Fatalf("stored checkpoint %q, %v", b, err)
 	}
+}
+
+// restartingFake is a fake enclave whose run ends right after its unseal,
+// before its boot record is persisted (its audit polls fail), and whose
+// next run, with another run id, is locked again.
+type restartingFake struct {
+	mu      sync.Mutex
+	run     byte // the current run's id, every byte of it
+	unseals int
+	boot    []byte // the boot record line of every unseal answer
+}
+
+func (f *restartingFake) handle(m proto.Message) proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	run := bytes.Repeat([]byte{f.run}, proto.RunIDLen)
+	switch m.(type) {
+	case *proto.HealthRequest:
+		return &proto.HealthResponse{State: "locked", Run: run}
+	case *proto.UnsealRequest:
+		f.unseals++
+		f.run++ // the run ends as soon as it answers
+		return &proto.UnsealResponse{AuditKey: bytes.Repeat([]byte{1}, 32), AuditRecord: f.boot}
+	case *proto.CredentialsRequest:
+		return &proto.CredentialsResponse{}
+	case *proto.AuditRequest:
+		return &proto.Error{Code: refusal.CodeUnavailable, Message: "locked"}
+	}
+	return &proto.Error{Code: refusal.CodeBadRequest, Message: "unexpected"}
+}
+
+// TestUnsealDoesNotWaitForARunThatEnded: an enclave run that ends right
+// after its unseal never has its boot record persisted; the host notices
+// that the run ended and unseals the next one at once, rather than after
+// waiting the whole 30 s for that record.
+func TestUnsealDoesNotWaitForARunThatEnded(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, host.SealedSeedFile), fakeSealed, 0o600)
+	signer, err := audit.NewSigner(make([]byte, audit.MinSeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, line, err := audit.NewChain(signer, audit.Head{}).Append(audit.Record{TimeMS: 1, Kind: audit.KindDecision,
+		RequestDigest: make([]byte, 32), Client: "c", Key: "k", Summary: "s\n", Decision: audit.DecisionSigned, PolicyVersion: 1}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &restartingFake{run: 1, boot: line}
+	sim := newSim(t)
+	startFake(t, sim, f.handle)
+	creds := host.StaticCredentials{AccessKeyID: "AKIAEXAMPLEEXAMPLE01", SecretAccessKey: "secret"}
+	runHostWith(t, sim, host.Config{DataDir: dir, Credentials: creds, UnsealPoll: 20 * time.Millisecond})
+	start := time.Now()
+	waitFor(t, "a second unseal", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.unseals >= 2
+	})
+	t.Logf("the next run unsealed %v after the first unseal began", time.Since(start).Round(time.Millisecond))
 }

@@ -5,7 +5,9 @@
 //	nitrosign dev   [--data-dir DIR] [--listen ADDR]     run the simulated stack
 //	nitrosign sign  [--host URL] [--data-dir DIR] ...     send a stamped sign request
 //	nitrosign keys  [--host URL]                          list the enclave's keys
-//	nitrosign bench [--duration D] [--clients N]          end-to-end load benchmark
+//	nitrosign bench [--duration D] [--clients N,M] [--enclave-bench FILE]  figures against the crypto bound
+//	nitrosign load  [--host URL] [--clients N] [--duration D | --requests N] [--prestamp]  drive a running host
+//	nitrosign soak  [--requests N] [--clients N]          1,000,000 requests: errors, memory, audit log
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
 //	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN] [--locked [--admin-principal ARN]]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures] [--accept-warning SEQ]...
@@ -41,7 +43,9 @@ var commands = map[string]command{
 	"dev":        {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
 	"sign":       {"send a stamped sign request for an Ethereum transaction", runSign},
 	"keys":       {"list the enclave's signing keys", runKeys},
-	"bench":      {"measure the end-to-end signing path under load", runBench},
+	"bench":      {"measure the signing path against its crypto bound: end to end under load, cold start", runBench},
+	"load":       {"drive a running host with concurrent stamped sign requests and report throughput and latency", runLoad},
+	"soak":       {"sign 1,000,000 requests end to end and check errors, memory and the audit log", runSoak},
 	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
 	"audit":      {"verify an audit log end to end (audit verify)", runAudit},
 	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -120,6 +121,21 @@ func TestDevStackRestartsKilledEnclave(t *testing.T) {
 		}
 		if resp.From != st.Keys[0].Address {
 			t.Fatalf("round %d: signed by %s, the key was %s", round, resp.From, st.Keys[0].Address)
+		}
+	}
+	// RestartEnclave: the same, measured for the benchmark's cold start.
+	d, err := st.RestartEnclave(ctx)
+	if err != nil {
+		t.Fatalf("RestartEnclave: %v\nenclave log:\n%s", err, log.String())
+	}
+	es := st.Enclave()
+	if d <= 0 || st.ColdStart <= 0 || !es.Running || es.Restarts != 3 || es.PID == pids[len(pids)-1] {
+		t.Fatalf("RestartEnclave: cold start %v (first start %v); enclave %+v", d, st.ColdStart, es)
+	}
+	pids = append(pids, es.PID)
+	for _, u := range []func() (devstack.ProcessUsage, error){st.EnclaveUsage, devstack.SelfUsage} {
+		if pu, err := u(); runtime.GOOS == "linux" && (err != nil || pu.RSS <= 0 || pu.CPU < 0) {
+			t.Errorf("process usage %+v, %v", pu, err)
 		}
 	}
 	if err := st.Close(); err != nil {
