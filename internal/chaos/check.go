@@ -72,6 +72,35 @@ func (r *Report) String() string {
 	return b.String()
 }
 
+// verifyLog finds the audit log in dataDir (the key in host.AuditKeyFile,
+// the files by package audit/logfile) and verifies it whole, every
+// signature checked, as nitrosign audit verify --all-signatures does. It
+// returns the files, the audit key and the verification's error (nil when
+// the log verifies); err is for a log it cannot find.
+func verifyLog(dataDir string) (files []string, pub ed25519.PublicKey, logErr, err error) {
+	keyHex, err := os.ReadFile(filepath.Join(dataDir, host.AuditKeyFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("chaos: the audit key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(keyHex)))
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		return nil, nil, nil, fmt.Errorf("chaos: %s does not hold an audit key", host.AuditKeyFile)
+	}
+	pub = ed25519.PublicKey(key)
+	sealed, live, err := logfile.Files(dataDir, key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("chaos: %w", err)
+	}
+	files = append([]string{}, sealed...)
+	if live != "" {
+		files = append(files, live)
+	} else {
+		files = append(files, os.DevNull) // as nitrosign audit verify does
+	}
+	_, logErr = audit.VerifyFiles(files, pub, audit.VerifyOptions{AllSignatures: true})
+	return files, pub, logErr, nil
+}
+
 // Check reads the audit log that a host keeps in dataDir (the log of the
 // audit key it recorded at unseal, host.AuditKeyFile) and checks, for every
 // 200 answer among answers, that the record at its audit_seq is in the log,
@@ -84,29 +113,11 @@ func (r *Report) String() string {
 // with. Read it once the host is stopped (a live log may end in a write in
 // progress). An error means the log could not be read at all.
 func Check(dataDir string, client stamp.PublicKey, answers []Answer) (*Report, error) {
-	keyHex, err := os.ReadFile(filepath.Join(dataDir, host.AuditKeyFile))
+	files, pub, logErr, err := verifyLog(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("chaos: the audit key: %w", err)
+		return nil, err
 	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(keyHex)))
-	if err != nil || len(key) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("chaos: %s does not hold an audit key", host.AuditKeyFile)
-	}
-	pub := ed25519.PublicKey(key)
-	sealed, live, err := logfile.Files(dataDir, key)
-	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
-	}
-	files := append([]string{}, sealed...)
-	if live != "" {
-		files = append(files, live)
-	} else {
-		files = append(files, os.DevNull) // as nitrosign audit verify does
-	}
-	r := &Report{Files: files}
-	if _, err := audit.VerifyFiles(files, pub, audit.VerifyOptions{AllSignatures: true}); err != nil {
-		r.LogErr = err
-	}
+	r := &Report{Files: files, LogErr: logErr}
 
 	// Every authentic record, by sequence number (more than one when the
 	// log is forked): a signed record whose signature verifies, or a

@@ -3,17 +3,11 @@ package chaos
 import (
 	"bytes"
 	"cmp"
-	"crypto/ed25519"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/nitrosign/nitrosign/audit"
-	"github.com/nitrosign/nitrosign/audit/logfile"
-	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -85,28 +79,11 @@ func (r *SignaturesReport) String() string {
 // authenticated as a chain by the verification, are not verified again one
 // by one. Read it once the host is stopped.
 func CheckSignatures(dataDir string, client stamp.PublicKey, key string, sigs []Signature) (*SignaturesReport, error) {
-	keyHex, err := os.ReadFile(filepath.Join(dataDir, host.AuditKeyFile))
+	files, _, logErr, err := verifyLog(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("chaos: the audit key: %w", err)
+		return nil, err
 	}
-	pub, err := hex.DecodeString(strings.TrimSpace(string(keyHex)))
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("chaos: %s does not hold an audit key", host.AuditKeyFile)
-	}
-	sealed, live, err := logfile.Files(dataDir, pub)
-	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
-	}
-	files := append([]string{}, sealed...)
-	if live != "" {
-		files = append(files, live)
-	} else {
-		files = append(files, os.DevNull) // as nitrosign audit verify does
-	}
-	r := &SignaturesReport{Files: files, Signatures: len(sigs)}
-	if _, err := audit.VerifyFiles(files, ed25519.PublicKey(pub), audit.VerifyOptions{AllSignatures: true}); err != nil {
-		r.LogErr = err
-	}
+	r := &SignaturesReport{Files: files, Signatures: len(sigs), LogErr: logErr}
 
 	sorted := slices.Clone(sigs)
 	slices.SortFunc(sorted, func(a, b Signature) int { return cmp.Compare(a.Seq, b.Seq) })
