@@ -335,6 +335,9 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 		// no longer kept: a host that asks for them gets the first one it
 		// can have, and sees the gap.
 		from := max(req.From, a.first)
+		if from-a.first < uint64(len(a.pending)) {
+			resp.Records = make([][]byte, 0, min(uint64(len(a.pending))-(from-a.first), proto.MaxAuditRecords))
+		}
 		end := 0 // records in resp up to the last signed one
 		for i := from - a.first; i < uint64(len(a.pending)) && len(resp.Records) < proto.MaxAuditRecords; i++ {
 			resp.Records = append(resp.Records, a.pending[i])
@@ -425,12 +428,5 @@ func (a *auditLog) hostFailing() string {
 
 // head returns the head of the chain (a.mu must not be held).
 func (a *auditLog) head() audit.Head { return a.chain.Head() }
-
-// requestDigest is the audit record's digest of a request: SHA-256 of the
-// exact body the client stamped.
-func requestDigest(body []byte) []byte {
-	d := sha256.Sum256(body)
-	return d[:]
-}
 
 func nowMS(now func() time.Time) int64 { return now().UnixMilli() }
