@@ -804,7 +804,14 @@ func (tx *Tx) EncodeSigned(sig Signature) []byte {
 // SigningHash returns the digest that the sender signs: the Keccak-256 hash
 // of the unsigned transaction (EncodeUnsigned).
 func (tx *Tx) SigningHash() [32]byte {
-	return keccak256(tx.EncodeUnsigned())
+	// Encoded on the stack when it fits, as most transactions do: the
+	// enclave hashes every transaction it is asked to sign.
+	var buf [512]byte
+	dst := buf[:0]
+	if n := tx.sizeHint(); n > len(buf) {
+		dst = make([]byte, 0, n)
+	}
+	return keccak256(tx.appendEnvelope(dst, nil))
 }
 
 // TransactionHash returns the hash by which the network knows a signed
