@@ -305,8 +305,9 @@ func (c *Chain) AppendLocked(r Record, sign bool) (Record, []byte, error) {
 	if sign {
 		line, err = c.signLocked(&r)
 	} else {
-		line = appendRecord(nil, &r, true)
-		err = c.checkSize(len(line))
+		if err = c.checkSize(recordLen(&r, true)); err == nil {
+			line = encodeRecord(&r, true)
+		}
 	}
 	if err != nil {
 		return Record{}, nil, err
@@ -373,13 +374,13 @@ func (c *Chain) checkSize(n int) error {
 // appends and other signatures wait for it (busy).
 func (c *Chain) signLocked(r *Record) ([]byte, error) {
 	r.Sig = nil
-	unsigned := appendRecord(nil, r, false)
 	// The signed line is the unsigned one with `,"sig":"` + 128 hex digits
 	// + `"` inserted.
-	if err := c.checkSize(len(unsigned) + len(`,"sig":""`) + 2*sigSize); err != nil {
+	if err := c.checkSize(recordLen(r, false) + len(`,"sig":""`) + 2*sigSize); err != nil {
 		return nil, err
 	}
-	msg := append([]byte(signaturePrefix(r.Kind)), unsigned...)
+	prefix := signaturePrefix(r.Kind)
+	msg := appendRecord(append(make([]byte, 0, len(prefix)+recordLen(r, false)), prefix...), r, false)
 	c.busy = true
 	c.mu.Unlock()
 	sig, err := c.signer.signMessage(msg)
@@ -390,7 +391,7 @@ func (c *Chain) signLocked(r *Record) ([]byte, error) {
 		return nil, err
 	}
 	r.Sig = sig
-	return appendRecord(nil, r, true), nil
+	return encodeRecord(r, true), nil
 }
 
 // commit makes r, whose line is line, the chain's head.
@@ -408,7 +409,7 @@ func (c *Chain) commit(r *Record, line []byte, treeHead bool) {
 		c.batchFirst, c.batchPrev = r.Seq+1, c.head.Hash
 	default:
 		var leaf [32]byte
-		c.leaves.sum(line, &leaf)
+		c.leaves.leaf(line, &leaf)
 		c.batch.push(leaf)
 	}
 	if c.onAppend != nil {

@@ -45,6 +45,9 @@ func FuzzUnmarshal(f *testing.F) {
 		if r.Hash() != sha256.Sum256(line) {
 			t.Fatal("Hash is not the hash of the line")
 		}
+		if recordLen(&r, true) != len(line) || recordLen(&r, false) != len(appendRecord(nil, &r, false)) {
+			t.Fatalf("recordLen %d, %d for a line of %d bytes", recordLen(&r, true), recordLen(&r, false), len(line))
+		}
 		if p.signed != r.Signed() || p.rec.Seq != r.Seq || p.rec.Prev != r.Prev || p.rec.Kind != r.Kind || p.rec.Checkpoint != r.Checkpoint || p.rec.Unacknowledged != r.Unacknowledged {
 			t.Fatal("the fast parse reads other values")
 		}

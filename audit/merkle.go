@@ -50,17 +50,26 @@ func LeafHash(line []byte) [32]byte {
 	return out
 }
 
-// leafHasher computes leaf hashes without allocating.
-type leafHasher struct{ h hash.Hash }
+// leafHasher computes leaf hashes without allocating. The digest is
+// written to its own sum, not to the caller's out: through the hash.Hash
+// interface the compiler cannot tell that Sum keeps no reference, so a
+// caller's array passed to it would be moved to the heap, once per leaf.
+type leafHasher struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
 
-func (l *leafHasher) sum(line []byte, out *[32]byte) {
+// leafPrefix is the domain-separation byte of a leaf hash.
+var leafPrefix = []byte{0}
+
+func (l *leafHasher) leaf(line []byte, out *[32]byte) {
 	if l.h == nil {
 		l.h = sha256.New()
 	}
 	l.h.Reset()
-	l.h.Write([]byte{0})
+	l.h.Write(leafPrefix)
 	l.h.Write(line)
-	l.h.Sum(out[:0])
+	*out = [32]byte(l.h.Sum(l.sum[:0]))
 }
 
 // nodeHash returns SHA-256(0x01 || l || r).

@@ -126,7 +126,7 @@ func (r Record) Signed() bool { return len(r.Sig) != 0 }
 // next record's Prev holds. It is meaningful for records [Marshal] accepts;
 // for others it hashes bytes that no valid record encodes to.
 func (r Record) Hash() [32]byte {
-	return sha256.Sum256(appendRecord(nil, &r, true))
+	return sha256.Sum256(encodeRecord(&r, true))
 }
 
 // Marshal returns the canonical encoding of r: one line of JSON without a
@@ -142,7 +142,7 @@ func Marshal(r Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	b := appendRecord(nil, &r, true)
+	b := encodeRecord(&r, true)
 	if len(b) > MaxRecordSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), MaxRecordSize)
 	}
@@ -251,6 +251,57 @@ func appendRecord(b []byte, r *Record, withSig bool) []byte {
 		b = strconv.AppendUint(b, r.Unacknowledged, 10)
 	}
 	return append(b, '}')
+}
+
+// recordLen returns the length of appendRecord's encoding of r (with or
+// without its sig member), so that a record is encoded into one buffer of
+// its exact size, with no growth on the way: the sign path encodes a
+// record per request. record_test.go checks it against the encoding.
+func recordLen(r *Record, withSig bool) int {
+	const members = len(`{"approvers":[]`) + len(`,"client":""`) + len(`,"decision":""`) +
+		len(`,"key":""`) + len(`,"kind":""`) + len(`,"policy_version":"`) + len(`","prev":"`) +
+		len(`","request_digest":"`) + len(`","rule":""`) + len(`,"seq":`) + len(`,"summary":""`) +
+		len(`,"time_ms":`) + len(`}`)
+	n := members + 2*len(r.Prev) + 2*len(r.RequestDigest) +
+		EscapedLen(r.Client) + EscapedLen(r.Decision) + EscapedLen(r.Key) + EscapedLen(r.Kind) +
+		EscapedLen(r.Rule) + EscapedLen(r.Summary) +
+		decimalLen(r.PolicyVersion) + decimalLen(r.Seq)
+	if r.TimeMS < 0 {
+		n += 1 + decimalLen(uint64(-r.TimeMS))
+	} else {
+		n += decimalLen(uint64(r.TimeMS))
+	}
+	for i, a := range r.Approvers {
+		if i > 0 {
+			n++
+		}
+		n += 2 + EscapedLen(a)
+	}
+	if r.Checkpoint != 0 {
+		n += len(`,"checkpoint":`) + decimalLen(r.Checkpoint)
+	}
+	if withSig {
+		n += len(`,"sig":""`) + 2*len(r.Sig)
+	}
+	if r.Unacknowledged != 0 {
+		n += len(`,"unacknowledged":`) + decimalLen(r.Unacknowledged)
+	}
+	return n
+}
+
+// decimalLen is the number of decimal digits of u.
+func decimalLen(u uint64) int {
+	n := 1
+	for ; u >= 10; u /= 10 {
+		n++
+	}
+	return n
+}
+
+// encodeRecord returns appendRecord's encoding of r in a buffer of its
+// exact size.
+func encodeRecord(r *Record, withSig bool) []byte {
+	return appendRecord(make([]byte, 0, recordLen(r, withSig)), r, withSig)
 }
 
 // appendString appends s as an RFC 8785 string: '"' and '\' escaped, the

@@ -210,6 +210,43 @@ func TestStringEscapes(t *testing.T) {
 	}
 }
 
+// TestRecordLen: recordLen is the exact length of the encoding, with and
+// without the sig member, whatever the members hold (escapes, omitted
+// members, numbers of every width), so that a record is encoded into one
+// buffer with no growth. FuzzUnmarshal checks it on every line it accepts.
+func TestRecordLen(t *testing.T) {
+	signed := goldenRecord
+	signed.Sig = bytes.Repeat([]byte{0xab}, sigSize)
+	escapes := goldenRecord
+	escapes.Summary = "a\"b\\c\x00\x01\b\t\n\f\r\x1f\x7f€"
+	escapes.Approvers = []string{"\n", "", "\"\x02"}
+	escapes.Rule = "\x1e"
+	big := goldenRecord
+	big.Seq, big.TimeMS, big.PolicyVersion = MaxSafeInteger, MaxSafeInteger, 0
+	big.Checkpoint, big.Unacknowledged = 1<<64-1, 9
+	negative := goldenRecord
+	negative.TimeMS = -1 << 63
+	for name, r := range map[string]Record{
+		"golden": goldenRecord, "signed": signed, "escapes": escapes, "big": big,
+		"negative time": negative, "zero": {}, "no digest": {Seq: 1, Kind: KindBoot},
+	} {
+		for _, withSig := range []bool{true, false} {
+			want := len(appendRecord(nil, &r, withSig))
+			if got := recordLen(&r, withSig); got != want {
+				t.Errorf("%s (sig %v): recordLen %d, encoding %d bytes", name, withSig, got, want)
+			}
+			if b := encodeRecord(&r, withSig); cap(b) != len(b) || !bytes.Equal(b, appendRecord(nil, &r, withSig)) {
+				t.Errorf("%s (sig %v): encodeRecord differs from appendRecord, or grew its buffer", name, withSig)
+			}
+		}
+	}
+	for u, n := range map[uint64]int{0: 1, 9: 1, 10: 2, 99: 2, 100: 3, 1<<64 - 1: 20} {
+		if got := decimalLen(u); got != n {
+			t.Errorf("decimalLen(%d) = %d, want %d", u, got, n)
+		}
+	}
+}
+
 func TestMarshalDeterministic(t *testing.T) {
 	a, err1 := Marshal(goldenRecord)
 	r := goldenRecord

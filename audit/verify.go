@@ -428,7 +428,7 @@ func (v *verifier) accept(it *item, at position) error {
 		v.batchStart = at.seq
 		fallthrough
 	default:
-		v.leaves.sum(it.raw, &e.leaf)
+		v.leaves.leaf(it.raw, &e.leaf)
 	}
 	if len(v.segs) == 0 || v.segs[len(v.segs)-1].file != it.file {
 		v.segs = append(v.segs, at)

@@ -1,6 +1,7 @@
 package enclave
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -343,7 +344,7 @@ func (e *Enclave) hold(s *signing, rule stateful.Approvals) (proto.Message, erro
 		id: hex.EncodeToString(idb), body: compact, digest: api.ApprovalDigest(compact),
 		client: c.client, clientID: c.id, cost: pendingCost(compact, rec.Summary), key: c.key,
 		res: res, rule: rule, summary: rec.Summary, lines: summaryLines(d.summary()), expires: now.Add(ApprovalTTL), status: proto.StatusPending,
-		reqDigest: rec.RequestDigest, policyHash: rs.pol.Hash(),
+		reqDigest: bytes.Clone(rec.RequestDigest), policyHash: rs.pol.Hash(), // rec's points into s
 	}
 	if vd := rs.judge(p); vd.refused || !vd.needs || vd.d.digest != d.digest || !sameRule(vd.rule, rule) {
 		res.Release()

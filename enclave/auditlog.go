@@ -91,8 +91,11 @@ type auditLog struct {
 	// without a.mu.
 	ackedSeq atomic.Uint64
 	ackCh    atomic.Pointer[chan struct{}]
-	// appendCh is closed, and replaced, whenever a record is appended.
-	appendCh chan struct{}
+	// appendCh is closed, and replaced, when a record is appended while a
+	// poll of the host waits for one (appendWaited): one channel per poll
+	// that waits, not one per record.
+	appendCh     chan struct{}
+	appendWaited bool
 	// failing is the host's latest report that it cannot persist.
 	failing string
 
@@ -200,8 +203,11 @@ func (a *auditLog) appended(rec audit.Record, line []byte) {
 	}
 	a.since = append(a.since, time.Now()) // real time: the stall limit is an operational timeout
 	a.lastTimeMS, a.policyVersion = max(a.lastTimeMS, rec.TimeMS), rec.PolicyVersion
-	close(a.appendCh)
-	a.appendCh = make(chan struct{})
+	if a.appendWaited {
+		close(a.appendCh)
+		a.appendCh = make(chan struct{})
+		a.appendWaited = false
+	}
 }
 
 // backlog is the number of unacknowledged records but tree heads, which
@@ -222,19 +228,27 @@ func (a *auditLog) closeBatch() {
 // awaitAck waits until the host has acknowledged record seq as persisted,
 // together with a signature that covers it (the tree head of its batch, or
 // a later signed record), for at most timeout.
+//
+// Every answer waits here, so the timer comes from a pool rather than
+// being made per answer. Since Go 1.23 a stopped timer's channel holds no
+// stale value (a Reset timer fires only for the new duration), so a timer
+// put back stopped is as good as a new one.
 func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Duration) error {
 	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+			waitTimers.Put(timer)
+		}
+	}()
 	for {
 		ch := *a.ackCh.Load() // before the seq: an advance after it closes ch
 		if a.ackedSeq.Load() >= seq {
-			if timer != nil {
-				timer.Stop()
-			}
 			return nil
 		}
 		if timer == nil {
-			timer = time.NewTimer(timeout)
-			defer timer.Stop()
+			timer = waitTimers.Get().(*time.Timer)
+			timer.Reset(timeout)
 		}
 		select {
 		case <-ch:
@@ -245,6 +259,13 @@ func (a *auditLog) awaitAck(ctx context.Context, seq uint64, timeout time.Durati
 		}
 	}
 }
+
+// waitTimers are the timers of awaitAck and of the host's polls, stopped.
+var waitTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // rotate appends the rotate record the host asked for: the signed last
 // record of the host's current log segment. Like any record it is kept
@@ -288,14 +309,17 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 	}
 	if req.WaitMS > 0 && req.From > a.chain.HeadLocked().Seq {
 		ch := a.appendCh
+		a.appendWaited = true
 		a.mu.Unlock()
-		t := time.NewTimer(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
+		t := waitTimers.Get().(*time.Timer)
+		t.Reset(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
 		select {
 		case <-ch:
 		case <-t.C:
 		case <-ctx.Done():
 		}
 		t.Stop()
+		waitTimers.Put(t)
 		a.mu.Lock()
 	}
 	defer a.mu.Unlock()
@@ -311,6 +335,9 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 		// no longer kept: a host that asks for them gets the first one it
 		// can have, and sees the gap.
 		from := max(req.From, a.first)
+		if from-a.first < uint64(len(a.pending)) {
+			resp.Records = make([][]byte, 0, min(uint64(len(a.pending))-(from-a.first), proto.MaxAuditRecords))
+		}
 		end := 0 // records in resp up to the last signed one
 		for i := from - a.first; i < uint64(len(a.pending)) && len(resp.Records) < proto.MaxAuditRecords; i++ {
 			resp.Records = append(resp.Records, a.pending[i])
@@ -358,10 +385,14 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 			a.heads--
 		}
 	}
-	clear(a.pending[:n])
-	a.pending = a.pending[n:]
-	a.signed = a.signed[n:]
-	a.since = a.since[n:]
+	// The records left move to the front, so that appends reuse the
+	// slices' room instead of growing them again: what is left is what
+	// was appended since the host's poll, about a batch.
+	left := copy(a.pending, a.pending[n:])
+	clear(a.pending[left:])
+	a.pending = a.pending[:left]
+	a.signed = a.signed[:copy(a.signed, a.signed[n:])]
+	a.since = a.since[:copy(a.since, a.since[n:])]
 	a.first += n
 	if covered > a.ackedSeq.Load() {
 		a.ackedSeq.Store(covered)
@@ -397,12 +428,5 @@ func (a *auditLog) hostFailing() string {
 
 // head returns the head of the chain (a.mu must not be held).
 func (a *auditLog) head() audit.Head { return a.chain.Head() }
-
-// requestDigest is the audit record's digest of a request: SHA-256 of the
-// exact body the client stamped.
-func requestDigest(body []byte) []byte {
-	d := sha256.Sum256(body)
-	return d[:]
-}
 
 func nowMS(now func() time.Time) int64 { return now().UnixMilli() }

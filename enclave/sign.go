@@ -1,8 +1,11 @@
 package enclave
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -25,7 +28,16 @@ type decided struct {
 	// counted is decision.Counted(), made once: the limits, the
 	// unlimited-grant check and the approval thresholds all read it.
 	counted []stateful.Counted
-	summary func() summary.Summary
+	// What summary describes the request from: kept rather than a closure
+	// over them, which would cost an allocation per request.
+	req *request.Request
+	key *signingKey
+	pol *policy.Policy
+}
+
+// summary is the canonical summary of the decided request.
+func (d *decided) summary() summary.Summary {
+	return summary.Request(d.req, d.key.summaryKey(), d.pol)
 }
 
 // caller is who asked, after the stamp verified.
@@ -52,6 +64,13 @@ type signing struct {
 	d   *decided              // after decide
 	rec audit.Record          // the decision's record, as far as it is known
 	res *stateful.Reservation // after the limits are reserved
+
+	// Where c, d and rec.RequestDigest point: one allocation a request
+	// rather than one each. Nothing that outlives the request keeps a
+	// pointer into them (hold copies the digest it keeps).
+	caller  caller
+	decided decided
+	digest  [32]byte
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Message, error) {
@@ -75,7 +94,9 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 		return nil, err
 	}
 	s.res.Commit()
-	e.log.Debug("decision", "seq", resp.AuditSeq, "client", s.c.name, "key", s.c.key.id, "allow", true)
+	if e.debug() {
+		e.log.Debug("decision", "seq", resp.AuditSeq, "client", s.c.name, "key", s.c.key.id, "allow", true)
+	}
 	return resp, nil
 }
 
@@ -89,10 +110,11 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 // (recorded and counted, or not decided). The wait for the signature's
 // acknowledgement happens after the lock is released.
 func (e *Enclave) admit(s *signing) (proto.Message, error) {
-	c, req, err := e.authenticate(s.v.keys, s.rs.pol, s.m, s.now)
+	req, err := e.authenticate(&s.caller, s.v.keys, s.rs.pol, s.m, s.now)
 	if err != nil {
 		return nil, err
 	}
+	c := &s.caller
 	s.c = c
 	if err := s.v.audit.canDecide(); err != nil {
 		return nil, refuseRule(refusal.CodeUnavailable, refusal.RuleAudit, err.Error())
@@ -103,14 +125,16 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	if err != nil {
 		return nil, refuse(request.Code(err), "%v", err)
 	}
-	if s.d, err = decide(s.rs.pol, c, r); err != nil {
+	if err := decideInto(&s.decided, s.rs.pol, c, r); err != nil {
 		return nil, err
 	}
+	s.d = &s.decided
 	d := s.d.decision
+	s.digest = sha256.Sum256(s.m.Body) // the request digest: SHA-256 of the exact body stamped
 	s.rec = audit.Record{
 		TimeMS:        s.now.UnixMilli(),
 		Kind:          audit.KindDecision,
-		RequestDigest: requestDigest(s.m.Body),
+		RequestDigest: s.digest[:],
 		Client:        c.id,
 		Key:           c.key.id,
 		Summary:       s.d.summary().String(),
@@ -149,6 +173,11 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	return nil, nil
 }
 
+// debug reports whether the log takes debug records. The sign path asks
+// first: the arguments of a log call are boxed, a few allocations a
+// request, even when the record is then dropped.
+func (e *Enclave) debug() bool { return e.log.Enabled(context.Background(), slog.LevelDebug) }
+
 // checkpointRefusal is the 503 of a transaction beyond those the limits
 // allow past the newest checkpoint the host acknowledged storing.
 func checkpointRefusal(lr *stateful.Refusal) *Refusal {
@@ -164,7 +193,9 @@ func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) err
 	if err != nil {
 		return appendRefusal(err)
 	}
-	e.log.Debug("decision", "seq", seq, "client", s.c.name, "key", s.c.key.id, "allow", false, "rule", rule)
+	if e.debug() {
+		e.log.Debug("decision", "seq", seq, "client", s.c.name, "key", s.c.key.id, "allow", false, "rule", rule)
+	}
 	if rule != refusal.RuleFrozen {
 		e.guard.afterRefusal(s.v.audit, s.rs, s.c.key.id, limitBreach, s.now)
 	}
@@ -192,49 +223,50 @@ func signDecided(al *auditLog, k *signingKey, d *decided, rec audit.Record) (*pr
 
 // authenticate runs the checks every sign request passes before its payload
 // is looked at: stamp, registered client, strict body, freshness, replay,
-// key.
-func (e *Enclave) authenticate(kr *keyring, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*caller, *api.SignRequest, error) {
+// key. It fills c with who asked.
+func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*api.SignRequest, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
-			return nil, nil, refuse(refusal.CodeUnauthorized, "missing %s header", stamp.Header)
+			return nil, refuse(refusal.CodeUnauthorized, "missing %s header", stamp.Header)
 		}
-		return nil, nil, refuse(refusal.CodeUnauthorized, "%v", err)
+		return nil, refuse(refusal.CodeUnauthorized, "%v", err)
 	}
 	name, ok := pol.Client(client)
 	if !ok {
-		return nil, nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
+		return nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
 	req, err := request.Parse(m.Body)
 	if err != nil {
-		return nil, nil, refuse(request.Code(err), "%v", err)
+		return nil, refuse(request.Code(err), "%v", err)
 	}
 
 	ts := time.UnixMilli(req.TimestampMS)
 	switch {
 	case ts.Before(now.Add(-MaxRequestAge)):
-		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
+		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v old", MaxRequestAge)
 	case ts.After(now.Add(MaxClockSkew)):
-		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
+		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is more than %v in the future", MaxClockSkew)
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
-		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
+		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
 	id := client.String()
 	switch e.replay.check(now, ts, id, req.RequestID) {
 	case replaySeen:
-		return nil, nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
+		return nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
 	case replayFull:
-		return nil, nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
+		return nil, refuse(refusal.CodeUnavailable, "too many requests in the replay window; retry shortly")
 	case replayStale:
 		// Only after the enclave's clock was set back: the replay guard
 		// may have forgotten the ids of requests stamped this early.
-		return nil, nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is older than the replay guard remembers (the enclave's clock went back); send a new request")
+		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is older than the replay guard remembers (the enclave's clock went back); send a new request")
 	}
 	key, err := kr.lookupKey(req.Key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &caller{client: client, id: id, name: name, key: key}, req, nil
+	*c = caller{client: client, id: id, name: name, key: key}
+	return req, nil
 }
 
 func (k *signingKey) summaryKey() summary.Key {
@@ -247,7 +279,16 @@ func (k *signingKey) summaryKey() summary.Key {
 // receives only decoded values: a call's calldata is always r's (decoded
 // once, by package request), never decoded again by the policy.
 func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error) {
-	d := &decided{digest: r.Digest}
+	d := new(decided)
+	if err := decideInto(d, pol, c, r); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decideInto is decide, into d.
+func decideInto(d *decided, pol *policy.Policy, c *caller, r *request.Request) error {
+	*d = decided{digest: r.Digest}
 	switch {
 	case r.Transaction != nil:
 		t := r.Transaction
@@ -266,9 +307,9 @@ func decide(pol *policy.Policy, c *caller, r *request.Request) (*decided, error)
 		})
 	default:
 		// A Request from package request always has a payload.
-		return nil, refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
+		return refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
 	}
 	d.counted = d.decision.Counted()
-	d.summary = func() summary.Summary { return summary.Request(r, c.key.summaryKey(), pol) }
-	return d, nil
+	d.req, d.key, d.pol = r, c.key, pol
+	return nil
 }

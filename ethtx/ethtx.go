@@ -103,6 +103,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 
 	"github.com/nitrosign/nitrosign/internal/rlp"
 	"golang.org/x/crypto/sha3"
@@ -363,7 +364,9 @@ func decodeLegacy(b []byte) (*Tx, error) {
 	if d.malformed == nil && d.count == preEIP155Fields {
 		return nil, errors.New("ethtx: tx: pre-EIP-155 legacy transaction (6 fields, no chain id) refused: its signature would be replayable on every chain")
 	}
-	tx := &Tx{Type: TypeLegacy}
+	d.block = new(txBlock)
+	tx := &d.block.tx
+	tx.Type = TypeLegacy
 	tx.Nonce = d.uint64("nonce")
 	tx.GasPrice = d.bigInt("gasPrice")
 	tx.GasLimit = d.uint64("gasLimit")
@@ -389,7 +392,9 @@ func decodeTyped(t Type, b []byte) (*Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	tx := &Tx{Type: t}
+	d.block = new(txBlock)
+	tx := &d.block.tx
+	tx.Type = t
 	tx.ChainID = d.chainID()
 	tx.Nonce = d.uint64("nonce")
 	if t == TypeAccessList {
@@ -438,6 +443,37 @@ type fieldReader struct {
 	count     int
 	malformed error
 	err       error
+	// block, when set, holds the integers and the destination read, so
+	// that a transaction is one allocation (besides its data) rather than
+	// one per integer and per integer's digits.
+	block *txBlock
+}
+
+// txBlock is a decoded transaction with room for its integer fields and
+// its destination: decodeLegacy and decodeTyped make one, and the Tx's
+// pointers point into it.
+type txBlock struct {
+	tx    Tx
+	to    Address
+	ints  [5]big.Int // chainId, gasPrice or the two fee caps, value, maxFeePerBlobGas
+	words [5][intWords]big.Word
+	n     int // ints used
+}
+
+// intWords is the number of words of the largest integer a transaction
+// field holds (rlp.MaxIntBytes).
+const intWords = (rlp.MaxIntBytes*8 + bits.UintSize - 1) / bits.UintSize
+
+// setBytes sets z to the big-endian unsigned integer b (at most
+// rlp.MaxIntBytes bytes), as z.SetBytes(b) does, with words as its
+// storage: no allocation.
+func setBytes(z *big.Int, words *[intWords]big.Word, b []byte) *big.Int {
+	*words = [intWords]big.Word{}
+	for i, c := range b {
+		k := len(b) - 1 - i // the byte's place from the least significant
+		words[k/(bits.UintSize/8)] |= big.Word(c) << (8 * (k % (bits.UintSize / 8)))
+	}
+	return z.SetBits(words[:(len(b)*8+bits.UintSize-1)/bits.UintSize])
 }
 
 // newFieldReader returns a reader of the list whose payload is content,
@@ -476,6 +512,16 @@ func (d *fieldReader) close() error {
 func (d *fieldReader) bigInt(field string) *big.Int {
 	if d.err != nil {
 		return nil
+	}
+	if blk := d.block; blk != nil && blk.n < len(blk.ints) {
+		num, rest, err := rlp.SplitUintBytes(d.b)
+		if err != nil {
+			d.fail(field, err)
+			return nil
+		}
+		d.b = rest
+		blk.n++
+		return setBytes(&blk.ints[blk.n-1], &blk.words[blk.n-1], num)
 	}
 	x, rest, err := rlp.SplitBigInt(d.b)
 	if err != nil {
@@ -574,6 +620,9 @@ func (d *fieldReader) to(create bool) *Address {
 		return nil
 	}
 	switch {
+	case len(s) == len(Address{}) && d.block != nil:
+		d.block.to = Address(s)
+		return &d.block.to
 	case len(s) == len(Address{}):
 		to := Address(s)
 		return &to
@@ -755,7 +804,14 @@ func (tx *Tx) EncodeSigned(sig Signature) []byte {
 // SigningHash returns the digest that the sender signs: the Keccak-256 hash
 // of the unsigned transaction (EncodeUnsigned).
 func (tx *Tx) SigningHash() [32]byte {
-	return keccak256(tx.EncodeUnsigned())
+	// Encoded on the stack when it fits, as most transactions do: the
+	// enclave hashes every transaction it is asked to sign.
+	var buf [512]byte
+	dst := buf[:0]
+	if n := tx.sizeHint(); n > len(buf) {
+		dst = make([]byte, 0, n)
+	}
+	return keccak256(tx.appendEnvelope(dst, nil))
 }
 
 // TransactionHash returns the hash by which the network knows a signed

@@ -320,3 +320,34 @@ func TestTypeString(t *testing.T) {
 		})
 	}
 }
+
+// TestSetBytes: the integers a transaction keeps in its own block are
+// those big.Int.SetBytes makes, for every length up to rlp.MaxIntBytes,
+// with and without leading zeros, and every byte value in every place.
+func TestSetBytes(t *testing.T) {
+	var z big.Int
+	var words [intWords]big.Word
+	for n := 0; n <= rlp.MaxIntBytes; n++ {
+		for _, fill := range []func(i int) byte{
+			func(i int) byte { return byte(i*37 + n + 1) },
+			func(int) byte { return 0xff },
+			func(i int) byte { return byte(i) }, // a leading zero
+		} {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = fill(i)
+			}
+			words[0] = 0xdead // setBytes clears what was there
+			if got, want := setBytes(&z, &words, b), new(big.Int).SetBytes(b); got.Cmp(want) != 0 || got.BitLen() != want.BitLen() {
+				t.Fatalf("setBytes(%x) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	tx, err := DecodeUnsigned(unhex(t, "02e80180843b9aca008504a817c80082520894000000000000000000000000000000000000dead0180c0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.ChainID.Int64() != 1 || tx.MaxPriorityFeePerGas.Int64() != 1e9 || tx.MaxFeePerGas.Int64() != 20e9 || tx.Value.Int64() != 1 || tx.To == nil {
+		t.Fatalf("decoded %+v", tx)
+	}
+}

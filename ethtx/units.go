@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -32,10 +33,10 @@ func AppendUnits(dst []byte, v *big.Int, decimals int) []byte {
 		return append(dst, '0')
 	}
 	if decimals <= 0 || decimals > maxDecimals {
-		return v.Append(dst, 10)
+		return appendDecimal(dst, v)
 	}
 	var buf [96]byte
-	digits := v.Append(buf[:0], 10)
+	digits := appendDecimal(buf[:0], v)
 	neg := digits[0] == '-'
 	if neg {
 		digits = digits[1:]
@@ -59,6 +60,17 @@ func AppendUnits(dst []byte, v *big.Int, decimals int) []byte {
 		dst = append(dst, frac...)
 	}
 	return dst
+}
+
+// appendDecimal appends v in decimal, as v.Append(dst, 10) does, but
+// without the allocation big.Int's conversion makes when v fits in a
+// uint64, as amounts, fees and gas prices mostly do (a summary is made
+// for every request).
+func appendDecimal(dst []byte, v *big.Int) []byte {
+	if v.IsUint64() {
+		return strconv.AppendUint(dst, v.Uint64(), 10)
+	}
+	return v.Append(dst, 10)
 }
 
 // FormatEther renders wei as ETH, for example "0.5 ETH".

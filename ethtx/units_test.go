@@ -92,6 +92,16 @@ func TestFormatUnitsMatchesReference(t *testing.T) {
 	if got := string(AppendUnits(nil, nil, 18)) + FormatEther(nil); got != "00 ETH" {
 		t.Errorf("nil: %q", got)
 	}
+	// Around the uint64 bound, where AppendUnits changes how it makes the
+	// digits.
+	for _, s := range []string{"0", "1", "18446744073709551615", "18446744073709551616", "-18446744073709551615", "-1"} {
+		v, _ := new(big.Int).SetString(s, 10)
+		for _, dec := range []int{0, 9, 18, 20, maxDecimals} {
+			if got, want := string(AppendUnits(nil, v, dec)), formatUnitsReference(v, dec); got != want {
+				t.Fatalf("AppendUnits(%v, %d) = %q, want %q", v, dec, got, want)
+			}
+		}
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
 		v := new(big.Int).Rand(rand2.New(rand2.NewSource(int64(i))), new(big.Int).Lsh(big.NewInt(1), uint(r.IntN(300))))

@@ -245,6 +245,13 @@ func SplitBigInt(b []byte) (x *big.Int, rest []byte, err error) {
 	return new(big.Int).SetBytes(num), rest, nil
 }
 
+// SplitUintBytes is SplitBigInt without the big.Int: it returns the
+// integer's big-endian bytes (no leading zero, at most MaxIntBytes), for a
+// caller that keeps integers in storage of its own.
+func SplitUintBytes(b []byte) (num, rest []byte, err error) {
+	return splitUint(b, MaxIntBytes)
+}
+
 func splitUint(b []byte, maxLen int) (num, rest []byte, err error) {
 	num, rest, err = SplitString(b)
 	if err != nil {
