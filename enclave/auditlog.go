@@ -22,6 +22,18 @@ import (
 // deciding new requests.
 const DefaultAuditAckTimeout = 5 * time.Second
 
+// A poll of the host closes the open batch of decision records with a
+// signed tree head once BatchCloseRecords records wait for one, or the
+// first of them has waited BatchCloseDelay; until then it waits for more.
+// One Ed25519 signature then covers up to BatchCloseRecords decisions
+// under load, while at low load a decision's answer waits at most
+// BatchCloseDelay longer than the host's fsync. (A batch holds at most
+// audit.MaxBatch records: the chain closes a full one itself.)
+const (
+	BatchCloseRecords = 32
+	BatchCloseDelay   = time.Millisecond
+)
+
 // Why the enclave refuses to decide: each is answered 503, and the request
 // changes nothing.
 var (
@@ -48,12 +60,14 @@ var (
 // acknowledges obtains none.
 //
 // Decision records are not signed one by one: records are appended to the
-// open batch, and each poll of the host closes it (audit.Chain.CloseBatch)
-// with one signed tree head over all of them, then hands over the records
-// up to that head and no further. At low load a batch is the one record
-// that woke the poll; under load it is everything appended while the host
-// wrote the previous batch (at most audit.MaxBatch records: the chain
-// closes a full batch itself). The chain shares a.mu, and releases it while
+// open batch, and a poll of the host closes it (audit.Chain.CloseBatch)
+// with one signed tree head over all of them once it is due (awaitBatch:
+// BatchCloseRecords records, or its first has waited BatchCloseDelay),
+// then hands over the records up to that head and no further. At low load
+// a batch is what arrives within BatchCloseDelay of its first record;
+// under load it is everything appended while the host wrote the previous
+// batch, and at least BatchCloseRecords records unless the delay ran out
+// (at most audit.MaxBatch records: the chain closes a full batch itself). The chain shares a.mu, and releases it while
 // the audit key signs (events and tree heads), so the signature is made
 // under no lock: appends wait for it, acknowledgements and canDecide do
 // not.
@@ -91,11 +105,21 @@ type auditLog struct {
 	// without a.mu.
 	ackedSeq atomic.Uint64
 	ackCh    atomic.Pointer[chan struct{}]
-	// appendCh is closed, and replaced, when a record is appended while a
-	// poll of the host waits for one (appendWaited): one channel per poll
-	// that waits, not one per record.
+	// appendCh is closed, and replaced, when a record is appended that a
+	// poll of the host waits for (appendWaited): a signed record, or the
+	// wantTail-th record after the last signed one. One channel per wake,
+	// not one per record.
 	appendCh     chan struct{}
 	appendWaited bool
+	wantTail     int
+	// tail is how many pending records follow the last signed one: the
+	// records of the open batch that no signature covers yet, which a poll
+	// hands over only once a tree head closes their batch.
+	tail int
+	// A poll closes the open batch once tail reaches batchRecords, or the
+	// first record of the tail has waited batchDelay (see awaitBatch).
+	batchRecords int
+	batchDelay   time.Duration
 	// failing is the host's latest report that it cannot persist.
 	failing string
 
@@ -122,7 +146,8 @@ func newAuditLogFrom(s *audit.Signer, max int, head audit.Head) *auditLog {
 	a := &auditLog{
 		key: s.PublicKey(), max: max, now: time.Now,
 		stall: DefaultAuditAckTimeout, acked: head,
-		appendCh: make(chan struct{}),
+		appendCh:     make(chan struct{}),
+		batchRecords: BatchCloseRecords, batchDelay: BatchCloseDelay,
 	}
 	a.chain = newChain(s, head, &a.mu, a.appended)
 	a.ackedSeq.Store(head.Seq)
@@ -201,13 +226,29 @@ func (a *auditLog) appended(rec audit.Record, line []byte) {
 	if rec.Kind == audit.KindTreeHead {
 		a.heads++
 	}
-	a.since = append(a.since, time.Now()) // real time: the stall limit is an operational timeout
+	a.since = append(a.since, time.Now()) // real time: the stall limit and the batch delay are operational timeouts
 	a.lastTimeMS, a.policyVersion = max(a.lastTimeMS, rec.TimeMS), rec.PolicyVersion
-	if a.appendWaited {
+	if rec.Signed() {
+		a.tail = 0
+	} else {
+		a.tail++
+	}
+	if a.appendWaited && (rec.Signed() || a.tail >= a.wantTail) {
 		close(a.appendCh)
 		a.appendCh = make(chan struct{})
 		a.appendWaited = false
 	}
+}
+
+// waitAppend asks appended to close appendCh at the next signed record,
+// or once tail records follow the last signed one. Of the polls waiting,
+// the one that wants the fewest records sets the mark (each checks again
+// when it wakes). a.mu is held.
+func (a *auditLog) waitAppend(tail int) {
+	if !a.appendWaited || tail < a.wantTail {
+		a.wantTail = tail
+	}
+	a.appendWaited = true
 }
 
 // backlog is the number of unacknowledged records but tree heads, which
@@ -291,6 +332,75 @@ func (a *auditLog) rotate() []byte {
 	return line
 }
 
+// awaitBatch readies what a poll of the host from req.From hands over: it
+// waits (up to req.WaitMS) until there is something to hand over, and
+// closes the open batch once it is due. a.mu is held, and released while
+// it waits and while the tree head is signed.
+//
+// A batch is due when it holds batchCloseRecords records after the last
+// signed one, or the first of them has waited batchCloseDelay, or the host
+// does not wait (WaitMS 0: it asked for what there is now), or its wait is
+// over. Until then the poll waits, so that a host that polls again at once
+// (an fsync faster than the requests) does not make the enclave sign one
+// tree head per record or two: under load a batch holds what arrives in
+// batchCloseDelay, at low load a record waits at most batchCloseDelay for
+// its tree head (the host's poll is already waiting for it). Signed
+// records the host has not received (an event, a rotate record, a full
+// batch the chain closed itself, or records a host fetches again) are
+// handed over at once, the open batch closed with them, as before: events
+// do not wait.
+func (a *auditLog) awaitBatch(ctx context.Context, req *proto.AuditRequest) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+			waitTimers.Put(timer)
+		}
+	}()
+	var deadline time.Time
+	if req.WaitMS > 0 {
+		deadline = time.Now().Add(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
+	}
+	for {
+		a.chain.WaitLocked() // a record being signed is not in pending yet
+		tail := a.tail
+		signedEnd := a.first + uint64(len(a.pending)-tail) // after the last signed record
+		now := time.Now()
+		switch {
+		case len(a.pending) > tail && req.From < signedEnd,
+			tail >= a.batchRecords,
+			tail > 0 && now.Sub(a.since[len(a.since)-tail]) >= a.batchDelay,
+			req.WaitMS == 0 || ctx.Err() != nil || !now.Before(deadline):
+			a.closeBatch()
+			return
+		}
+		// Wake at the next append that can make the batch due (the first
+		// record after the last signed one starts its clock; after that a
+		// signed record, or the batch's size), at the batch's delay, or at
+		// the end of the host's wait.
+		wait := deadline.Sub(now)
+		want := 1
+		if tail > 0 {
+			wait = min(wait, a.batchDelay-now.Sub(a.since[len(a.since)-tail]))
+			want = a.batchRecords
+		}
+		a.waitAppend(want)
+		ch := a.appendCh
+		a.mu.Unlock()
+		if timer == nil {
+			timer = waitTimers.Get().(*time.Timer)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ch:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		a.mu.Lock()
+	}
+}
+
 // handle applies the host's acknowledgement and report, appends a rotate
 // record if req.Rotate asks for one, and returns the records from req.From
 // on, waiting for them up to req.WaitMS. An acknowledgement beyond the
@@ -307,27 +417,10 @@ func (a *auditLog) handle(ctx context.Context, req *proto.AuditRequest) (*proto.
 	if req.Rotate {
 		rotated = a.rotate()
 	}
-	if req.WaitMS > 0 && req.From > a.chain.HeadLocked().Seq {
-		ch := a.appendCh
-		a.appendWaited = true
-		a.mu.Unlock()
-		t := waitTimers.Get().(*time.Timer)
-		t.Reset(time.Duration(min(req.WaitMS, proto.MaxAuditWaitMS)) * time.Millisecond)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		waitTimers.Put(t)
-		a.mu.Lock()
+	if req.From != 0 {
+		a.awaitBatch(ctx, req)
 	}
 	defer a.mu.Unlock()
-	// Every record handed over is covered by a signature handed over with
-	// it: close the batch, and hand over records up to the last signed one.
-	if req.From != 0 {
-		a.closeBatch()
-	}
 	head := a.chain.HeadLocked()
 	resp := &proto.AuditResponse{Key: a.key, HeadSeq: head.Seq, HeadHash: head.Hash, Records: [][]byte{}, RotateRecord: rotated, Acked: a.acked.Seq}
 	if req.From != 0 && len(a.pending) > 0 {
@@ -393,6 +486,7 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 	a.pending = a.pending[:left]
 	a.signed = a.signed[:copy(a.signed, a.signed[n:])]
 	a.since = a.since[:copy(a.since, a.since[n:])]
+	a.tail = min(a.tail, len(a.pending)) // the tail is never more than what is pending
 	a.first += n
 	if covered > a.ackedSeq.Load() {
 		a.ackedSeq.Store(covered)

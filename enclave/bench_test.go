@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/nitrosign/nitrosign/audit"
 	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
@@ -63,6 +65,7 @@ func benchmarkSign(b *testing.B, handle func(*fixture, *proto.SignRequest) proto
 		reqs[i] = &proto.SignRequest{Body: body, Stamp: h}
 	}
 	var next atomic.Int64
+	from := len(recordsOf(b, f.e))
 	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -76,6 +79,38 @@ func benchmarkSign(b *testing.B, handle func(*fixture, *proto.SignRequest) proto
 		}
 	})
 	reportSpeed(b, start, cpu)
+	b.StopTimer()
+	reportBatches(b, recordsOf(b, f.e)[from:])
+}
+
+// reportBatches reports how the requests' records were batched: heads/op,
+// the tree heads (one Ed25519 signature each) per request, and the
+// distribution of batch sizes (records under one tree head): batch-p50,
+// batch-p90, batch-max, and batch-min.
+func reportBatches(b *testing.B, lines [][]byte) {
+	var sizes []int
+	n := 0
+	for _, line := range lines {
+		r, err := audit.Unmarshal(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Kind == audit.KindTreeHead {
+			sizes = append(sizes, n)
+			n = 0
+		} else {
+			n++
+		}
+	}
+	if len(sizes) == 0 {
+		return
+	}
+	slices.Sort(sizes)
+	b.ReportMetric(float64(len(sizes))/float64(b.N), "heads/op")
+	b.ReportMetric(float64(sizes[len(sizes)/2]), "batch-p50")
+	b.ReportMetric(float64(sizes[len(sizes)*9/10]), "batch-p90")
+	b.ReportMetric(float64(sizes[len(sizes)-1]), "batch-max")
+	b.ReportMetric(float64(sizes[0]), "batch-min")
 }
 
 // processCPU is the CPU time the process has used, user and system.
