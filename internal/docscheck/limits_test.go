@@ -138,12 +138,14 @@ var exported = map[string]int64{
 	"genesis.MaxLimitsUnacknowledged": genesis.MaxLimitsUnacknowledged,
 
 	"enclave.DefaultMaxReplayEntries": enclave.DefaultMaxReplayEntries,
+	"enclave.BatchCloseRecords":       enclave.BatchCloseRecords,
+	"enclave.BatchCloseDelay":         int64(enclave.BatchCloseDelay),
 }
 
 var constName = regexp.MustCompile("`([a-z]+\\.[A-Za-z0-9]+)`")
 
 // parseValue reads a value as the table writes it: "4096", "1,000,000",
-// "64 KiB", "1 MiB", "720 h", or a sum of those ("2 MiB + 64 KiB").
+// "64 KiB", "1 MiB", "720 h", "1 ms", or a sum of those ("2 MiB + 64 KiB").
 func parseValue(s string) (int64, bool) {
 	var sum int64
 	for term := range strings.SplitSeq(s, " + ") {
@@ -160,6 +162,8 @@ func parseValue(s string) (int64, bool) {
 			n <<= 20
 		case "h":
 			n *= int64(time.Hour)
+		case "ms":
+			n *= int64(time.Millisecond)
 		default:
 			return 0, false
 		}
