@@ -213,8 +213,10 @@ func Unmarshal(payload []byte) (id uint64, m Message, err error) {
 		return 0, nil, err
 	}
 	var env envelope
-	if err := decodeCanonical(payload, &env); err != nil {
-		return 0, nil, fmt.Errorf("proto: envelope: %w", err)
+	if !decodeEnvelopeFast(payload, &env) {
+		if err := decodeCanonical(payload, &env); err != nil {
+			return 0, nil, fmt.Errorf("proto: envelope: %w", err)
+		}
 	}
 	if env.ID == 0 {
 		return 0, nil, errors.New("proto: envelope: request id 0 is reserved")
@@ -227,8 +229,10 @@ func Unmarshal(payload []byte) (id uint64, m Message, err error) {
 	}
 	k := lookup(Type(env.Type))
 	m = k.new()
-	if err := decodeCanonical(env.Body, m); err != nil {
-		return env.ID, nil, fmt.Errorf("proto: %s: %w", k.name, err)
+	if !decodeFast(env.Body, m) {
+		if err := decodeCanonical(env.Body, m); err != nil {
+			return env.ID, nil, fmt.Errorf("proto: %s: %w", k.name, err)
+		}
 	}
 	if err := m.(validator).validate(); err != nil {
 		return env.ID, nil, fmt.Errorf("proto: invalid %s: %w", k.name, err)

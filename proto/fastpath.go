@@ -1,0 +1,162 @@
+package proto
+
+import "bytes"
+
+// The fast path of Unmarshal for the frames of nearly every request: the
+// envelope, and a SignResponse carrying a signature. decodeCanonical
+// decodes through reflection and then re-encodes what it decoded to check
+// that the input was canonical; for these two layouts the canonical
+// encoding is one fixed sequence of items, which the fast path reads
+// directly, accepting only that sequence (shortest-form heads, keys in
+// order, every field present, fixed-size byte strings of their exact
+// size, nothing after the map). Anything else, valid or not, goes to
+// decodeCanonical, which decides and words the error as before: the fast
+// path only ever accepts input that decodeCanonical accepts, into the
+// same value (FuzzFastPathAgrees holds it to that).
+
+// cursor reads CBOR items off b; the first mismatch clears ok, after which
+// every read returns zero values.
+type cursor struct {
+	b  []byte
+	ok bool
+}
+
+// head reads an item head of major type major in its shortest form and
+// returns its argument.
+func (c *cursor) head(major byte) uint64 {
+	if !c.ok || len(c.b) == 0 || c.b[0]>>5 != major {
+		c.ok = false
+		return 0
+	}
+	ai := c.b[0] & 0x1f
+	var n int
+	var min uint64
+	switch {
+	case ai < 24:
+		c.b = c.b[1:]
+		return uint64(ai)
+	case ai == 24:
+		n, min = 1, 24
+	case ai == 25:
+		n, min = 2, 1<<8
+	case ai == 26:
+		n, min = 4, 1<<16
+	case ai == 27:
+		n, min = 8, 1<<32
+	default: // reserved, or indefinite length
+		c.ok = false
+		return 0
+	}
+	if len(c.b) < 1+n {
+		c.ok = false
+		return 0
+	}
+	var v uint64
+	for _, x := range c.b[1 : 1+n] {
+		v = v<<8 | uint64(x)
+	}
+	if v < min {
+		c.ok = false
+		return 0
+	}
+	c.b = c.b[1+n:]
+	return v
+}
+
+// key reads the small unsigned integer k, a map key.
+func (c *cursor) key(k uint64) {
+	if c.head(0) != k {
+		c.ok = false
+	}
+}
+
+// bytes reads a byte string and returns it, sharing memory with the input.
+func (c *cursor) bytes() []byte {
+	n := c.head(2)
+	if !c.ok || n > uint64(len(c.b)) {
+		c.ok = false
+		return nil
+	}
+	s := c.b[:n:n]
+	c.b = c.b[n:]
+	return s
+}
+
+// fixed reads a byte string of exactly len(dst) bytes into dst.
+func (c *cursor) fixed(dst []byte) {
+	s := c.bytes()
+	if len(s) != len(dst) {
+		c.ok = false
+		return
+	}
+	copy(dst, s)
+}
+
+// end reports whether every read matched and the input is all read.
+func (c *cursor) end() bool { return c.ok && len(c.b) == 0 }
+
+// decodeEnvelopeFast decodes the canonical encoding of an envelope into
+// env and reports whether it could. env.Body shares memory with data.
+func decodeEnvelopeFast(data []byte, env *envelope) bool {
+	c := cursor{b: data, ok: true}
+	if c.head(5) != 4 {
+		return false
+	}
+	var e envelope
+	c.key(1)
+	e.Version = c.head(0)
+	c.key(2)
+	e.Type = c.head(0)
+	c.key(3)
+	e.ID = c.head(0)
+	c.key(4)
+	e.Body = c.bytes()
+	if !c.end() {
+		return false
+	}
+	*env = e
+	return true
+}
+
+// decodeFast decodes data into m, for the messages that have a fast path,
+// and reports whether it did; m is unchanged when it did not.
+func decodeFast(data []byte, m Message) bool {
+	if sr, ok := m.(*SignResponse); ok {
+		return decodeSignResponseFast(data, sr)
+	}
+	return false
+}
+
+// decodeSignResponseFast decodes a signature's SignResponse: keys 1 to 7
+// and no other (every later field empty, so omitted), AuditRecord not
+// empty (an empty one is omitted). The slices it sets are copies.
+func decodeSignResponseFast(data []byte, sr *SignResponse) bool {
+	c := cursor{b: data, ok: true}
+	if c.head(5) != 7 {
+		return false
+	}
+	var r SignResponse
+	c.key(1)
+	c.fixed(r.From[:])
+	c.key(2)
+	c.fixed(r.Signature[:])
+	c.key(3)
+	tx := c.bytes()
+	c.key(4)
+	c.fixed(r.TransactionHash[:])
+	c.key(5)
+	r.AuditSeq = c.head(0)
+	c.key(6)
+	c.fixed(r.Digest[:])
+	c.key(7)
+	rec := c.bytes()
+	if !c.end() || len(rec) == 0 {
+		return false
+	}
+	// As the reflective decoder does: an empty byte string decodes to an
+	// empty, non-nil slice.
+	r.SignedTransaction = append([]byte{}, tx...)
+	r.AuditRecord = bytes.Clone(rec)
+	*sr = r
+	return true
+}
