@@ -164,6 +164,21 @@ func Marshal(id uint64, m Message) ([]byte, error) {
 	if err := m.(validator).validate(); err != nil {
 		return nil, fmt.Errorf("proto: invalid %s: %w", k.name, err)
 	}
+	p := marshalFast(id, m)
+	if p == nil {
+		if p, err = marshalReflect(k, id, m); err != nil {
+			return nil, err
+		}
+	}
+	if len(p) > MaxFrameSize {
+		return nil, fmt.Errorf("proto: %s: %w", k.name, checkFrameSize(uint64(len(p))))
+	}
+	return p, nil
+}
+
+// marshalReflect is Marshal's encoding of a valid m, through the
+// reflective encoder.
+func marshalReflect(k *kind, id uint64, m Message) ([]byte, error) {
 	body, err := encMode.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("proto: encode %s: %w", k.name, err)
@@ -171,9 +186,6 @@ func Marshal(id uint64, m Message) ([]byte, error) {
 	p, err := encMode.Marshal(&envelope{Version: Version, Type: uint64(m.Type()), ID: id, Body: body})
 	if err != nil {
 		return nil, fmt.Errorf("proto: encode envelope: %w", err)
-	}
-	if len(p) > MaxFrameSize {
-		return nil, fmt.Errorf("proto: %s: %w", k.name, checkFrameSize(uint64(len(p))))
 	}
 	return p, nil
 }

@@ -2,7 +2,9 @@ package proto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -77,3 +79,80 @@ func seedFastPath(t testing.TB) map[string][]byte {
 }
 
 func init() { corpora["FuzzFastPathAgrees"] = seedFastPath }
+
+// FuzzMarshalFastAgrees: the fast path of Marshal gives the bytes of the
+// reflective encoder, for every valid SignRequest and id. The input is the
+// id (8 bytes, big-endian), the stamp's length (2 bytes), the stamp, and
+// the body.
+func FuzzMarshalFastAgrees(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 10 {
+			return
+		}
+		id := binary.BigEndian.Uint64(data)
+		n := int(binary.BigEndian.Uint16(data[8:]))
+		if len(data) < 10+n {
+			return
+		}
+		checkMarshalFast(t, id, data[10+n:], string(data[10:10+n]))
+	})
+}
+
+func checkMarshalFast(t *testing.T, id uint64, body []byte, stamp string) {
+	t.Helper()
+	for _, m := range []Message{&SignRequest{Body: body, Stamp: stamp}, SignRequest{Body: body, Stamp: stamp}} {
+		k, err := kindOf(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == 0 || m.(validator).validate() != nil {
+			return
+		}
+		want, err := marshalReflect(k, id, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := marshalFast(id, m); !bytes.Equal(got, want) {
+			t.Fatalf("%#v as %d:\n fast %x\n want %x", m, id, got, want)
+		}
+	}
+}
+
+// The fast path of Marshal with heads too long for the seed corpus.
+func TestMarshalFastLargeBody(t *testing.T) {
+	checkMarshalFast(t, 1<<40, bytes.Repeat([]byte{1}, MaxSignBodyLen), strings.Repeat("s", MaxStampLen))
+	checkMarshalFast(t, 7, bytes.Repeat([]byte{1}, 1<<16), "")
+}
+
+// seedMarshalFast returns named seeds for FuzzMarshalFastAgrees: every
+// length class of the id, and the short ones of the body and the stamp.
+func seedMarshalFast(t testing.TB) map[string][]byte {
+	seeds := map[string][]byte{}
+	for _, tc := range []struct {
+		name  string
+		id    uint64
+		body  int
+		stamp int
+	}{
+		{"small", 1, 0, 0},
+		{"one_byte_heads", 24, 23, 24},
+		{"two_byte_heads", 0xff + 1, 0xff, 0x100},
+		{"four_byte_id", 1 << 16, 300, 30},
+		{"eight_byte_id", 1 << 32, 100, 50},
+		{"max_id", ^uint64(0), 1, 1},
+		{"zero_id", 0, 1, 1},
+		{"bad_utf8_stamp", 5, 1, -1},
+	} {
+		seed := binary.BigEndian.AppendUint64(nil, tc.id)
+		stamp := []byte(strings.Repeat("s", max(tc.stamp, 0)))
+		if tc.stamp < 0 {
+			stamp = []byte{0xff, 0xfe}
+		}
+		seed = binary.BigEndian.AppendUint16(seed, uint16(len(stamp)))
+		seed = append(seed, stamp...)
+		seeds[tc.name] = append(seed, bytes.Repeat([]byte{0xab}, tc.body)...)
+	}
+	return seeds
+}
+
+func init() { corpora["FuzzMarshalFastAgrees"] = seedMarshalFast }
