@@ -1,6 +1,9 @@
 package proto
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // The fast path of Unmarshal for the frames of nearly every request: the
 // envelope, and a SignResponse carrying a signature. decodeCanonical
@@ -121,10 +124,36 @@ func decodeEnvelopeFast(data []byte, env *envelope) bool {
 // decodeFast decodes data into m, for the messages that have a fast path,
 // and reports whether it did; m is unchanged when it did not.
 func decodeFast(data []byte, m Message) bool {
-	if sr, ok := m.(*SignResponse); ok {
-		return decodeSignResponseFast(data, sr)
+	switch v := m.(type) {
+	case *SignResponse:
+		return decodeSignResponseFast(data, v)
+	case *SignRequest:
+		return decodeSignRequestFast(data, v)
 	}
 	return false
+}
+
+// decodeSignRequestFast decodes a SignRequest (the enclave's every
+// request): its body is copied, its stamp must be valid UTF-8.
+func decodeSignRequestFast(data []byte, sr *SignRequest) bool {
+	c := cursor{b: data, ok: true}
+	if c.head(5) != 2 {
+		return false
+	}
+	c.key(1)
+	body := c.bytes()
+	c.key(2)
+	n := c.head(3)
+	if !c.ok || n > uint64(len(c.b)) {
+		return false
+	}
+	stamp := c.b[:n]
+	c.b = c.b[n:]
+	if !c.end() || !utf8.Valid(stamp) {
+		return false
+	}
+	*sr = SignRequest{Body: append([]byte{}, body...), Stamp: string(stamp)}
+	return true
 }
 
 // decodeSignResponseFast decodes a signature's SignResponse: keys 1 to 7

@@ -24,11 +24,32 @@ func FuzzFastPathAgrees(f *testing.F) {
 				t.Fatalf("envelope %x: fast path %+v, decodeCanonical %+v", data, fast, slow)
 			}
 			checkSignResponseFast(t, fast.Body)
+			checkSignRequestFast(t, fast.Body)
 		} else if !reflect.DeepEqual(fast, envelope{}) {
 			t.Fatalf("declined envelope %x, but changed its target to %+v", data, fast)
 		}
 		checkSignResponseFast(t, data)
+		checkSignRequestFast(t, data)
 	})
+}
+
+func checkSignRequestFast(t *testing.T, data []byte) {
+	t.Helper()
+	mark := &SignRequest{Stamp: "mark"} // the fast path must not touch it when it declines
+	fast := &SignRequest{Stamp: "mark"}
+	if !decodeFast(data, fast) {
+		if !reflect.DeepEqual(fast, mark) {
+			t.Fatalf("declined SignRequest %x, but changed its target to %+v", data, fast)
+		}
+		return
+	}
+	var slow SignRequest
+	if err := decodeCanonical(data, &slow); err != nil {
+		t.Fatalf("the fast path accepts the SignRequest %x, decodeCanonical refuses it: %v", data, err)
+	}
+	if !reflect.DeepEqual(fast, &slow) {
+		t.Fatalf("SignRequest %x: fast path %#v, decodeCanonical %#v", data, fast, &slow)
+	}
 }
 
 func checkSignResponseFast(t *testing.T, data []byte) {
@@ -75,6 +96,11 @@ func seedFastPath(t testing.TB) map[string][]byte {
 	seeds["body_bad_long_uint"] = append(append(bytes.Clone(long[:i+1]), 0x18), long[i+1:]...)
 	// An empty audit record: present, but omitempty leaves it out.
 	seeds["body_bad_empty_record"] = append(bytes.Clone(long[:len(long)-2]), 0x40)
+	req := body(&SignRequest{Body: []byte(`{"a":1}`), Stamp: "ed25519;key=k;sig=s"})
+	seeds["body_sign_request"] = req
+	seeds["body_sign_request_empty"] = body(&SignRequest{})
+	seeds["body_bad_sign_request_stamp_utf8"] = append(bytes.Clone(req[:len(req)-1]), 0xff)
+	seeds["body_bad_sign_request_trailing"] = append(bytes.Clone(req), 0x00)
 	return seeds
 }
 
