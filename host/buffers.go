@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -86,7 +87,7 @@ var (
 // so nothing needs escaping.
 func appendSignAnswer(b []byte, sr *proto.SignResponse) []byte {
 	b = append(b, `{"from":"`...)
-	b = append(b, ethtx.Address(sr.From).Hex()...)
+	b = append(b, addressHex(ethtx.Address(sr.From))...)
 	b = append(b, `","signature":"0x`...)
 	b = hex.AppendEncode(b, sr.Signature[:])
 	b = append(b, '"')
@@ -121,4 +122,30 @@ func writeHeader(w http.ResponseWriter, status int) {
 	h["Cache-Control"] = cacheNoStore
 	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
+}
+
+// addressHexes caches the checksummed hex of the addresses the host has
+// answered for (a keccak hash each), so that a signature answer does not
+// hash its key's address again: a host signs with few keys. The cache
+// holds at most maxAddressHexes entries; past that, addresses are hashed
+// every time, which is only slower.
+var (
+	addressHexes   sync.Map // ethtx.Address → string
+	addressHexSize atomic.Int64
+)
+
+const maxAddressHexes = 1024
+
+// addressHex returns a.Hex(), from the cache when it can.
+func addressHex(a ethtx.Address) string {
+	if h, ok := addressHexes.Load(a); ok {
+		return h.(string)
+	}
+	h := a.Hex()
+	if addressHexSize.Load() < maxAddressHexes {
+		if _, loaded := addressHexes.LoadOrStore(a, h); !loaded {
+			addressHexSize.Add(1)
+		}
+	}
+	return h
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
 )
 
@@ -65,5 +66,22 @@ func BenchmarkSignAnswerJSON(b *testing.B) {
 	for b.Loop() {
 		w.Body.Reset()
 		writeJSON(w, 200, signJSON(sr))
+	}
+}
+
+// The cache of checksummed addresses answers what Hex does, for cached
+// addresses, again, and past its cap.
+func TestAddressHexIsHex(t *testing.T) {
+	for i := range maxAddressHexes + 10 {
+		var a ethtx.Address
+		rand.Read(a[:])
+		for range 2 {
+			if got, want := addressHex(a), a.Hex(); got != want {
+				t.Fatalf("address %d: addressHex = %s, Hex = %s", i, got, want)
+			}
+		}
+	}
+	if n := addressHexSize.Load(); n > maxAddressHexes {
+		t.Fatalf("the cache holds %d addresses, above its cap %d", n, maxAddressHexes)
 	}
 }

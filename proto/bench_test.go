@@ -44,3 +44,35 @@ func BenchmarkMarshalUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnmarshalSignResponse: the host's decoding of a signature
+// (fast path) against decodeCanonical's reflective decoding and
+// re-encoding of the same frame.
+func BenchmarkUnmarshalSignResponse(b *testing.B) {
+	sr := &SignResponse{SignedTransaction: make([]byte, 110), AuditSeq: 123456, AuditRecord: make([]byte, 400)}
+	p, err := Marshal(7, sr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := Unmarshal(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("canonical", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var env envelope
+			var m SignResponse
+			if err := decodeCanonical(p, &env); err != nil {
+				b.Fatal(err)
+			}
+			if err := decodeCanonical(env.Body, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -164,6 +164,21 @@ func Marshal(id uint64, m Message) ([]byte, error) {
 	if err := m.(validator).validate(); err != nil {
 		return nil, fmt.Errorf("proto: invalid %s: %w", k.name, err)
 	}
+	p := marshalFast(id, m)
+	if p == nil {
+		if p, err = marshalReflect(k, id, m); err != nil {
+			return nil, err
+		}
+	}
+	if len(p) > MaxFrameSize {
+		return nil, fmt.Errorf("proto: %s: %w", k.name, checkFrameSize(uint64(len(p))))
+	}
+	return p, nil
+}
+
+// marshalReflect is Marshal's encoding of a valid m, through the
+// reflective encoder.
+func marshalReflect(k *kind, id uint64, m Message) ([]byte, error) {
 	body, err := encMode.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("proto: encode %s: %w", k.name, err)
@@ -171,9 +186,6 @@ func Marshal(id uint64, m Message) ([]byte, error) {
 	p, err := encMode.Marshal(&envelope{Version: Version, Type: uint64(m.Type()), ID: id, Body: body})
 	if err != nil {
 		return nil, fmt.Errorf("proto: encode envelope: %w", err)
-	}
-	if len(p) > MaxFrameSize {
-		return nil, fmt.Errorf("proto: %s: %w", k.name, checkFrameSize(uint64(len(p))))
 	}
 	return p, nil
 }
@@ -213,8 +225,10 @@ func Unmarshal(payload []byte) (id uint64, m Message, err error) {
 		return 0, nil, err
 	}
 	var env envelope
-	if err := decodeCanonical(payload, &env); err != nil {
-		return 0, nil, fmt.Errorf("proto: envelope: %w", err)
+	if !decodeEnvelopeFast(payload, &env) {
+		if err := decodeCanonical(payload, &env); err != nil {
+			return 0, nil, fmt.Errorf("proto: envelope: %w", err)
+		}
 	}
 	if env.ID == 0 {
 		return 0, nil, errors.New("proto: envelope: request id 0 is reserved")
@@ -227,8 +241,10 @@ func Unmarshal(payload []byte) (id uint64, m Message, err error) {
 	}
 	k := lookup(Type(env.Type))
 	m = k.new()
-	if err := decodeCanonical(env.Body, m); err != nil {
-		return env.ID, nil, fmt.Errorf("proto: %s: %w", k.name, err)
+	if !decodeFast(env.Body, m) {
+		if err := decodeCanonical(env.Body, m); err != nil {
+			return env.ID, nil, fmt.Errorf("proto: %s: %w", k.name, err)
+		}
 	}
 	if err := m.(validator).validate(); err != nil {
 		return env.ID, nil, fmt.Errorf("proto: invalid %s: %w", k.name, err)

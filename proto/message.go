@@ -321,8 +321,10 @@ func (a AuditResponse) validate() error {
 		return fmt.Errorf("run id is %d bytes, want %d", len(a.Run), RunIDLen)
 	}
 	for i, r := range a.Records {
-		if err := checkBytes(fmt.Sprintf("record %d", i), r, MaxAuditRecordLen); err != nil {
-			return err
+		// The record's name is formatted only for the error: every
+		// record of every poll passes here.
+		if checkBytes("record", r, MaxAuditRecordLen) != nil {
+			return checkBytes(fmt.Sprintf("record %d", i), r, MaxAuditRecordLen)
 		}
 	}
 	return checkBytes("rotate record", a.RotateRecord, MaxAuditRecordLen)
