@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -397,6 +400,7 @@ var corpora = map[string]func(testing.TB) map[string][]byte{
 	"FuzzUnmarshal":   seedUnmarshal,
 	"FuzzVerify":      seedVerify,
 	"FuzzVerifyEdits": seedVerifyEdits,
+	"FuzzVerifyProof": seedVerifyProof,
 }
 
 // TestSeedCorpus checks that testdata/fuzz holds every seed, as written by
@@ -425,4 +429,57 @@ func TestVerifySeedsSayWhatTheyAre(t *testing.T) {
 	for name, script := range seedVerifyEdits(t) {
 		check("FuzzVerifyEdits", name, applyEdits(logs[int(script[0])%len(logs)], script[1:]))
 	}
+}
+
+// FuzzVerifyProof: a proof from untrusted bytes is refused with an error or
+// verified, never panics, and a proof that verifies proves a record signed
+// by the key (itself, or through a tree head whose batch holds it). Its
+// seeds (seedVerifyProof) are the proofs of every record of a small log.
+func FuzzVerifyProof(f *testing.F) {
+	pub := testSigner(f, 1).PublicKey()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProof(data)
+		if err != nil {
+			return
+		}
+		rec, th, err := VerifyProof(p, pub)
+		if err != nil {
+			return
+		}
+		if th == nil && !rec.Signed() {
+			t.Fatalf("an unsigned record %d verified without a tree head", rec.Seq)
+		}
+		if th != nil && (rec.Seq < th.First || rec.Seq > th.Last()) {
+			t.Fatalf("record %d verified outside the batch %d..%d", rec.Seq, th.First, th.Last())
+		}
+	})
+}
+
+// seedVerifyProof: the proof of every record of a log of two batches, and
+// of its genesis record by its own signature.
+func seedVerifyProof(t testing.TB) map[string][]byte {
+	s := testSigner(t, 1)
+	l := newTreeLog(t, s, 6, func(seq uint64) bool { return seq == 3 })
+	heads, lines := batches(t, l)
+	seeds := map[string][]byte{}
+	for i, head := range heads {
+		for j := range lines[i] {
+			path, err := InclusionProof(lines[i], j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Proof{Record: string(lines[i][j]), TreeHead: string(head), Index: uint64(j), Size: uint64(len(lines[i])), Path: []string{}}
+			for _, h := range path {
+				p.Path = append(p.Path, hex.EncodeToString(h[:]))
+			}
+			data, err := json.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seeds[fmt.Sprintf("batch%d_leaf%d", i, j)] = data
+		}
+	}
+	data, _ := json.Marshal(Proof{Record: string(l.lines[0]), Path: []string{}})
+	seeds["self_signed_genesis"] = data
+	return seeds
 }

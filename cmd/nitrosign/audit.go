@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,9 +49,23 @@ const exitWarnings = 4
 // fails again. A --strict flag off by default was rejected: the default
 // must fail loud for whoever scripts it.
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return usageError{errors.New("want a subcommand: verify")}
-	}
+	return runSubcommands(auditUsage, subcommands{
+		"verify":      runAuditVerify,
+		"prove":       runAuditProve,
+		"check-proof": runAuditCheckProof,
+	}, args, stdout, stderr)
+}
+
+const auditUsage = `usage: nitrosign audit SUBCOMMAND [flags]
+
+  verify       verify an audit log end to end against the attested audit key
+  prove        print the inclusion proof of one record (JSON)
+  check-proof  verify an inclusion proof with nothing but the audit key
+
+Run nitrosign audit SUBCOMMAND -h for its flags.
+`
+
+func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit verify", stderr)
 	var logs stringsFlag
 	fs.Var(&logs, "log", "audit log `file` (repeat for rotated segments, oldest first)")
@@ -61,15 +76,15 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all-signatures", false, "check every record's signature, not only checkpoints")
 	var accept seqsFlag
 	fs.Var(&accept, "accept-warning", "a warning already investigated: the `SEQ` of its record (repeat); it is still printed, but no longer makes the exit status 4")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (len(logs) == 0) == (*dir == "") {
 		return usageError{errors.New("want either --log FILE (repeated for segments) or --dir DIR")}
 	}
-	key, err := hex.DecodeString(strings.TrimPrefix(*keyHex, "0x"))
-	if err != nil || len(key) != ed25519.PublicKeySize {
-		return usageError{errors.New("--audit-key: want the 32-byte audit public key in hex (nitrosign attest verify shows it)")}
+	key, err := parseAuditKey(*keyHex)
+	if err != nil {
+		return err
 	}
 	opts := audit.VerifyOptions{AllSignatures: *all}
 	if *headFlag != "" {
@@ -86,25 +101,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		}
 		opts.FromSeq, opts.FromHash = h.Seq+1, h.Hash
 	}
-	files := []string(logs)
-	var sealed []string
-	if *dir != "" {
-		var live string
-		sealed, live, err = logfile.Files(*dir, key)
-		if err != nil {
-			return err
-		}
-		if len(sealed) == 0 && live == "" {
-			return fmt.Errorf("no audit log of key %x in %s (want audit-%x*.log)", key, *dir, key[:8])
-		}
-		files = append([]string{}, sealed...)
-		if live == "" {
-			// A host stopped between sealing a segment and creating the
-			// next live one: an empty live segment, as it creates at start.
-			fmt.Fprintf(stdout, "no live segment audit-%x.log (a host stopped in the middle of a rotation creates it when it starts): verifying as if it were empty\n", key[:8])
-			live = os.DevNull
-		}
-		files = append(files, live)
+	files, sealed, err := auditFiles(logs, *dir, key, stdout)
+	if err != nil {
+		return err
 	}
 	rep, err := audit.VerifyFiles(files, ed25519.PublicKey(key), opts)
 	if err != nil {
@@ -130,6 +129,125 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return reportWarnings(rep, accept, stderr)
+}
+
+// parseAuditKey reads --audit-key.
+func parseAuditKey(keyHex string) (ed25519.PublicKey, error) {
+	key, err := hex.DecodeString(strings.TrimPrefix(keyHex, "0x"))
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		return nil, usageError{errors.New("--audit-key: want the 32-byte audit public key in hex (nitrosign attest verify shows it)")}
+	}
+	return ed25519.PublicKey(key), nil
+}
+
+// auditFiles returns the files of the log to read, in order: logs as
+// given, or the segments of key's log in the data directory dir, and of
+// them the sealed ones.
+func auditFiles(logs []string, dir string, key ed25519.PublicKey, stdout io.Writer) (files, sealed []string, err error) {
+	if dir == "" {
+		return logs, nil, nil
+	}
+	sealed, live, err := logfile.Files(dir, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(sealed) == 0 && live == "" {
+		return nil, nil, fmt.Errorf("no audit log of key %x in %s (want audit-%x*.log)", []byte(key), dir, []byte(key[:8]))
+	}
+	files = append([]string{}, sealed...)
+	if live == "" {
+		// A host stopped between sealing a segment and creating the next
+		// live one: an empty live segment, as it creates at start.
+		fmt.Fprintf(stdout, "no live segment audit-%x.log (a host stopped in the middle of a rotation creates it when it starts): reading it as empty\n", []byte(key[:8]))
+		live = os.DevNull
+	}
+	return append(files, live), sealed, nil
+}
+
+// runAuditProve prints the inclusion proof of one record (audit.Proof, as
+// JSON): the record, the signed tree head of its batch and its audit path,
+// which `audit check-proof` verifies with nothing but the audit key. It is
+// how an operator hands one decision to an auditor or a counterparty
+// without the rest of the log. The proof is verified before it is printed.
+func runAuditProve(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit prove", stderr)
+	var logs stringsFlag
+	fs.Var(&logs, "log", "audit log `file` (repeat for rotated segments, oldest first)")
+	dir := fs.String("dir", "", "the host's data `directory`: read the audit key's log in it (instead of --log)")
+	keyHex := fs.String("audit-key", "", "the enclave's audit public key, `hex` (from its attestation's user_data)")
+	seq := fs.Uint64("seq", 0, "the record's sequence `number` (its answer's audit record carries it)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (len(logs) == 0) == (*dir == "") {
+		return usageError{errors.New("want either --log FILE (repeated for segments) or --dir DIR")}
+	}
+	if *seq == 0 {
+		return usageError{errors.New("--seq: want the record's sequence number")}
+	}
+	key, err := parseAuditKey(*keyHex)
+	if err != nil {
+		return err
+	}
+	files, _, err := auditFiles(logs, *dir, key, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := audit.ProveFiles(files, key, *seq)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// runAuditCheckProof verifies a proof written by `audit prove` (--proof, or
+// stdin) against the audit key, and prints what it proves.
+func runAuditCheckProof(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit check-proof", stderr)
+	keyHex := fs.String("audit-key", "", "the enclave's audit public key, `hex` (from its attestation's user_data)")
+	proofFile := fs.String("proof", "-", "the proof `file` that audit prove wrote (- for stdin)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	key, err := parseAuditKey(*keyHex)
+	if err != nil {
+		return err
+	}
+	var r io.Reader = os.Stdin
+	if name := *proofFile; name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, audit.MaxProofSize+1))
+	if err != nil {
+		return err
+	}
+	p, err := audit.ParseProof(data)
+	if err != nil {
+		return err
+	}
+	rec, th, err := audit.VerifyProof(p, key)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("record %d (%s, %s", rec.Seq, rec.Kind, rec.Decision)
+	if rec.Rule != "" {
+		what += ", rule " + rec.Rule
+	}
+	what += ")"
+	if th == nil {
+		fmt.Fprintf(stdout, "proof holds: %s is signed by the audit key itself\n", what)
+		return nil
+	}
+	fmt.Fprintf(stdout, "proof holds: %s is leaf %d of the %d records %d to %d under tree head %d, signed by the audit key\n",
+		what, rec.Seq-th.First, th.Size, th.First, th.Last(), th.Seq)
+	return nil
 }
 
 // reportWarnings prints the report's warnings on stderr and returns an

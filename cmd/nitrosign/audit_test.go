@@ -331,3 +331,55 @@ func TestAuditVerifyWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditProve: `audit prove` prints a proof of a record of a rotated
+// log that `audit check-proof` accepts with the audit key, and refuses
+// under another key, once the record is edited, and for a record that no
+// signature covers.
+func TestAuditProve(t *testing.T) {
+	dir := t.TempDir()
+	key, _, _ := rotatedLog(t, dir)
+	var out, errOut bytes.Buffer
+	// Record 9 is a decision in the third segment's batch (10 is its tree head).
+	if code := mainWithArgs([]string{"audit", "prove", "--dir", dir, "--audit-key", key, "--seq", "9"}, &out, &errOut); code != 0 {
+		t.Fatalf("prove: exit %d: %s", code, errOut.String())
+	}
+	proofFile := filepath.Join(t.TempDir(), "proof.json")
+	if err := os.WriteFile(proofFile, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(file, k string) (int, string) {
+		var o, e bytes.Buffer
+		code := mainWithArgs([]string{"audit", "check-proof", "--audit-key", k, "--proof", file}, &o, &e)
+		return code, o.String() + e.String()
+	}
+	if code, msg := check(proofFile, key); code != 0 || !strings.Contains(msg, "proof holds: record 9 (decision, signed) is leaf") {
+		t.Fatalf("check-proof: exit %d: %s", code, msg)
+	}
+	if code, msg := check(proofFile, strings.Repeat("ab", 32)); code != 1 {
+		t.Fatalf("check-proof under another key: exit %d: %s", code, msg)
+	}
+	edited := bytes.Replace(out.Bytes(), []byte(`request 2.0`), []byte(`request 2.1`), 1)
+	if bytes.Equal(edited, out.Bytes()) {
+		t.Fatal("nothing edited")
+	}
+	os.WriteFile(proofFile, edited, 0o600)
+	if code, msg := check(proofFile, key); code != 1 {
+		t.Fatalf("check-proof of an edited record: exit %d: %s", code, msg)
+	}
+	// A rotate record is in no tree: its own signature proves it.
+	out.Reset()
+	errOut.Reset()
+	if code := mainWithArgs([]string{"audit", "prove", "--dir", dir, "--audit-key", key, "--seq", "4"}, &out, &errOut); code != 0 {
+		t.Fatalf("prove of a rotate record: exit %d: %s", code, errOut.String())
+	}
+	os.WriteFile(proofFile, out.Bytes(), 0o600)
+	if code, msg := check(proofFile, key); code != 0 || !strings.Contains(msg, "record 4 (rotate, rotated) is signed by the audit key itself") {
+		t.Fatalf("check-proof of a rotate record: exit %d: %s", code, msg)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := mainWithArgs([]string{"audit", "prove", "--dir", dir, "--audit-key", key, "--seq", "99"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "no signature covers record 99") {
+		t.Fatalf("prove of a record not in the log: exit %d: %s%s", code, out.String(), errOut.String())
+	}
+}

@@ -11,6 +11,8 @@
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
 //	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN] [--locked [--admin-principal ARN]]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures] [--accept-warning SEQ]...
+//	nitrosign audit prove (--log FILE... | --dir DIR) --audit-key HEX --seq N   one record's inclusion proof, JSON
+//	nitrosign audit check-proof --audit-key HEX [--proof FILE]
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
 //	nitrosign approvals show --id ID [--host URL] [--json]
@@ -47,7 +49,7 @@ var commands = map[string]command{
 	"load":       {"drive a running host with concurrent stamped sign requests and report throughput and latency", runLoad},
 	"soak":       {"sign 1,000,000 requests end to end and check errors, memory and the audit log", runSoak},
 	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
-	"audit":      {"verify an audit log end to end (audit verify)", runAudit},
+	"audit":      {"verify an audit log end to end (audit verify), prove one record (audit prove, audit check-proof)", runAudit},
 	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},
 	"policy":     {"show the policy, and sign, submit or cancel quorum-signed policy changes (policy show|sign|submit|cancel)", runPolicy},
 	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin},
