@@ -337,7 +337,11 @@ func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, clien
 }
 
 func (k *signingKey) summaryKey() summary.Key {
-	return summary.Key{ID: k.id, Address: k.addr, Path: k.path}
+	if k.summary.ID == "" {
+		// A signingKey that keyring.add did not make (tests).
+		return summary.NewKey(k.id, k.addr, k.path)
+	}
+	return k.summary
 }
 
 // decide judges the decoded request r for caller c under pol: the one
