@@ -299,7 +299,7 @@ func verifyStamp(m *proto.SignRequest) (stamp.PublicKey, error) {
 // registered client, strict body, freshness, replay, key. It fills c with
 // who asked.
 func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, client stamp.PublicKey, m *proto.SignRequest, now time.Time) (*api.SignRequest, error) {
-	name, ok := pol.Client(client)
+	id, name, ok := pol.ClientIdentity(client)
 	if !ok {
 		return nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
@@ -317,7 +317,6 @@ func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, clien
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
-	id := client.String()
 	switch e.replay.check(now, ts, id, req.RequestID) {
 	case replaySeen:
 		return nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
