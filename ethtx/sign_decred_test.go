@@ -106,3 +106,15 @@ func TestNonceCandidates(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSignDecred is BenchmarkSign's comparison: decred's SignCompact,
+// which Sign matches byte for byte.
+func BenchmarkSignDecred(b *testing.B) {
+	priv := testgen.Key(rand.New(rand.NewPCG(14, 6)))
+	var h [32]byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h[0], h[1] = byte(i), byte(i>>8)
+		_ = decredSign(priv, h)
+	}
+}
