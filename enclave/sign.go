@@ -121,6 +121,9 @@ func (e *Enclave) decideAndRecord(s *signing) (proto.Message, error) {
 	if resp, err := e.admit(s); resp != nil || err != nil {
 		return resp, err
 	}
+	if e.beforeSignatureRecord != nil {
+		e.beforeSignatureRecord()
+	}
 	line, seq, err := recordSignature(s.v.audit, s.rec)
 	if err != nil {
 		s.res.Release()
