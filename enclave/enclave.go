@@ -167,6 +167,12 @@ type Enclave struct {
 	unsealMu sync.Mutex // one unseal, or key change, at a time
 
 	cp checkpoints // the sealed checkpoints (checkpoint.go)
+
+	// beforeSignatureRecord, set by tests only, runs just before a sign
+	// request's signature record is appended (decideAndRecord), so that a
+	// test can try to put a policy in force between the decision and its
+	// record.
+	beforeSignatureRecord func()
 }
 
 // New starts an enclave: it parses the genesis configuration and, for an

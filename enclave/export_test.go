@@ -87,3 +87,7 @@ func TickOf(typ proto.Type) string {
 func OweFreeze(e *Enclave, key string) {
 	e.guard.frozen.Set(append(e.guard.frozen.List(), stateful.FreezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }
+
+// SetBeforeSignatureRecord makes f run just before each sign request's
+// signature record is appended. Set it before e answers any request.
+func SetBeforeSignatureRecord(e *Enclave, f func()) { e.beforeSignatureRecord = f }

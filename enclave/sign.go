@@ -60,10 +60,13 @@ type signing struct {
 	m   *proto.SignRequest
 	now time.Time
 
-	c   *caller               // after authenticate
-	d   *decided              // after decide
-	rec audit.Record          // the decision's record, as far as it is known
-	res *stateful.Reservation // after the limits are reserved
+	client stamp.PublicKey       // whose stamp verified, before admit
+	c      *caller               // after authenticate
+	d      *decided              // after decide
+	rec    audit.Record          // the decision's record, as far as it is known
+	res    *stateful.Reservation // after the limits are reserved
+	line   []byte                // the signature's record, once appended
+	seq    uint64
 
 	// Where c, d and rec.RequestDigest point: one allocation a request
 	// rather than one each. Nothing that outlives the request keeps a
@@ -74,30 +77,64 @@ type signing struct {
 }
 
 func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Message, error) {
-	// The read side of guard.mu is held until the signature's record is
-	// appended, not only through admit: a policy change appends the record
-	// that puts it in force under the write side (guard.putInForce), so that in
-	// the audit log every decision after that record is the new policy's,
-	// and none of the old one's follows it. Nothing here waits (appending
-	// does not; the wait for the record's acknowledgement comes after, in
-	// Handle), so a policy change waits at most for the signatures being
-	// made.
-	e.guard.mu.RLock()
-	defer e.guard.mu.RUnlock()
-	s := &signing{v: v, rs: e.guard.inForce(), m: m, now: now}
-	if resp, err := e.admit(s); resp != nil || err != nil {
-		return resp, err
-	}
-	resp, err := signDecided(v.audit, s.c.key, s.d, s.rec)
+	s := &signing{v: v, m: m, now: now}
+	// The stamp's signature is verified before guard.mu is taken: it
+	// depends on the request alone, not on the rules in force, and a
+	// policy change that waits for the read side should not wait for
+	// Ed25519 verifications too.
+	client, err := verifyStamp(m)
 	if err != nil {
-		s.res.Release()
 		return nil, err
 	}
-	s.res.Commit()
+	s.client = client
+	if resp, err := e.decideAndRecord(s); resp != nil || err != nil {
+		return resp, err
+	}
+	// The signature is made after guard.mu is released: its decision, its
+	// reservation and its record were made under the read side
+	// (decideAndRecord), and nothing of the rules in force is read from
+	// here on. The answer still waits for the record's acknowledgement
+	// (Handle) before it leaves.
+	resp, err := signRecorded(s.c.key, s.d, s.line, s.seq)
+	if err != nil {
+		return nil, err
+	}
 	if e.debug() {
 		e.log.Debug("decision", "seq", resp.AuditSeq, "client", s.c.name, "key", s.c.key.id, "allow", true)
 	}
 	return resp, nil
+}
+
+// decideAndRecord admits s and appends the record of its signature, under
+// the read side of guard.mu: a policy change appends the record that puts
+// it in force under the write side (guard.putInForce), so that in the
+// audit log every decision after that record is the new policy's, and none
+// of the old one's follows it. Nothing here waits (appending does not; the
+// wait for the record's acknowledgement comes after, in Handle), so a
+// policy change waits at most for the decisions being made. It returns
+// nil, nil when s is to be signed (s.line and s.seq are its record, and its
+// reservation is committed), else admit's answer or refusal.
+func (e *Enclave) decideAndRecord(s *signing) (proto.Message, error) {
+	e.guard.mu.RLock()
+	defer e.guard.mu.RUnlock()
+	s.rs = e.guard.inForce()
+	if resp, err := e.admit(s); resp != nil || err != nil {
+		return resp, err
+	}
+	if e.beforeSignatureRecord != nil {
+		e.beforeSignatureRecord()
+	}
+	line, seq, err := recordSignature(s.v.audit, s.rec)
+	if err != nil {
+		s.res.Release()
+		return nil, err
+	}
+	// Committed with the record, not with the signature: a reservation
+	// committed for a signature that is then withheld stays committed, the
+	// record says signed, and limits err on the safe side.
+	s.res.Commit()
+	s.line, s.seq = line, seq
+	return nil, nil
 }
 
 // admit decides s.m under the policy in force (s.rs) and reserves its
@@ -110,7 +147,7 @@ func (e *Enclave) sign(v *vault, m *proto.SignRequest, now time.Time) (proto.Mes
 // (recorded and counted, or not decided). The wait for the signature's
 // acknowledgement happens after the lock is released.
 func (e *Enclave) admit(s *signing) (proto.Message, error) {
-	req, err := e.authenticate(&s.caller, s.v.keys, s.rs.pol, s.m, s.now)
+	req, err := e.authenticate(&s.caller, s.v.keys, s.rs.pol, s.client, s.m, s.now)
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +244,37 @@ func (e *Enclave) refused(s *signing, rule, reason string, limitBreach bool) err
 // the record as persisted (Enclave.release): no persisted record, no
 // signature. A reservation committed for a signature that is then withheld
 // stays committed: the record says signed, and limits err on the safe side.
+// A request released by its approvals takes this path, under the locks of
+// its re-decision; a sign request records under guard.mu and signs after
+// it (sign).
 func signDecided(al *auditLog, k *signingKey, d *decided, rec audit.Record) (*proto.SignResponse, error) {
-	line, seq, err := al.append(rec)
+	line, seq, err := recordSignature(al, rec)
 	if err != nil {
-		return nil, appendRefusal(err)
+		return nil, err
 	}
+	return signRecorded(k, d, line, seq)
+}
+
+// recordSignature appends rec, the record of a signature about to be made.
+func recordSignature(al *auditLog, rec audit.Record) (line []byte, seq uint64, err error) {
+	line, seq, err = al.append(rec)
+	if err != nil {
+		return nil, 0, appendRefusal(err)
+	}
+	return line, seq, nil
+}
+
+// signRecorded makes the signature of d with k, whose record (line, at seq)
+// is appended, and the answer that carries both. It refuses, rather than
+// answer with a signature Ethereum cannot express, in the 1-in-2^127 case
+// of a nonce point whose x coordinate is at least the curve order (see
+// ethtx.Sign); the record says signed, and the reservation stays
+// committed.
+func signRecorded(k *signingKey, d *decided, line []byte, seq uint64) (*proto.SignResponse, error) {
 	sig := ethtx.Sign(k.priv, d.digest)
+	if sig[64] > 1 {
+		return nil, refuse(refusal.CodeInternal, "enclave: the signature of record %d has yParity %d, which Ethereum cannot express; send the request again with another request_id", seq, sig[64])
+	}
 	resp := &proto.SignResponse{From: k.addr, Signature: sig, Digest: d.digest, AuditSeq: seq, AuditRecord: line, SignedTransaction: []byte{}}
 	if d.tx != nil {
 		resp.SignedTransaction = d.tx.EncodeSigned(sig)
@@ -221,18 +283,26 @@ func signDecided(al *auditLog, k *signingKey, d *decided, rec audit.Record) (*pr
 	return resp, nil
 }
 
-// authenticate runs the checks every sign request passes before its payload
-// is looked at: stamp, registered client, strict body, freshness, replay,
-// key. It fills c with who asked.
-func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, m *proto.SignRequest, now time.Time) (*api.SignRequest, error) {
+// verifyStamp verifies m's stamp and returns the key that made it: the
+// first check of every sign request, and the only one that needs no rules
+// in force.
+func verifyStamp(m *proto.SignRequest) (stamp.PublicKey, error) {
 	client, err := stamp.Verify(m.Stamp, m.Body)
 	if err != nil {
 		if errors.Is(err, stamp.ErrMissing) {
-			return nil, refuse(refusal.CodeUnauthorized, "missing %s header", stamp.Header)
+			return stamp.PublicKey{}, refuse(refusal.CodeUnauthorized, "missing %s header", stamp.Header)
 		}
-		return nil, refuse(refusal.CodeUnauthorized, "%v", err)
+		return stamp.PublicKey{}, refuse(refusal.CodeUnauthorized, "%v", err)
 	}
-	name, ok := pol.Client(client)
+	return client, nil
+}
+
+// authenticate runs the checks every sign request passes before its payload
+// is looked at, after its stamp verified as client's (verifyStamp):
+// registered client, strict body, freshness, replay, key. It fills c with
+// who asked.
+func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, client stamp.PublicKey, m *proto.SignRequest, now time.Time) (*api.SignRequest, error) {
+	id, name, ok := pol.ClientIdentity(client)
 	if !ok {
 		return nil, refuse(refusal.CodeUnauthorized, "client key %s is not registered in the policy", client)
 	}
@@ -250,7 +320,6 @@ func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, m *pr
 	case ts.Before(e.started.Truncate(time.Millisecond)): // timestamps have millisecond resolution
 		return nil, refuse(refusal.CodeStaleRequest, "timestamp_ms is before the enclave started (%s); send a new request", e.started.UTC().Format(time.RFC3339))
 	}
-	id := client.String()
 	switch e.replay.check(now, ts, id, req.RequestID) {
 	case replaySeen:
 		return nil, refuse(refusal.CodeReplayedRequest, "request_id %q was already used", req.RequestID)
@@ -270,7 +339,11 @@ func (e *Enclave) authenticate(c *caller, kr *keyring, pol *policy.Policy, m *pr
 }
 
 func (k *signingKey) summaryKey() summary.Key {
-	return summary.Key{ID: k.id, Address: k.addr, Path: k.path}
+	if k.summary.ID == "" {
+		// A signingKey that keyring.add did not make (tests).
+		return summary.NewKey(k.id, k.addr, k.path)
+	}
+	return k.summary
 }
 
 // decide judges the decoded request r for caller c under pol: the one

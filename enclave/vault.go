@@ -12,6 +12,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/keypath"
+	"github.com/nitrosign/nitrosign/summary"
 )
 
 // A vault is what the enclave holds once it has its seed: its keys and
@@ -61,6 +62,8 @@ type signingKey struct {
 	addr     ethtx.Address
 	priv     *secp256k1.PrivateKey
 	imported bool
+	// summary is the key as summaries name it, made once (summaryKey).
+	summary summary.Key
 }
 
 // newVault derives the keys of specs (and of extra, the keys admin commands
@@ -149,6 +152,7 @@ func (kr *keyring) importKey(id string, scalar []byte) error {
 }
 
 func (kr *keyring) add(k *signingKey) error {
+	k.summary = summary.NewKey(k.id, k.addr, k.path)
 	if _, dup := kr.byID[k.id]; dup {
 		return fmt.Errorf("enclave: key %s: the id is taken", k.id)
 	}

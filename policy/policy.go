@@ -268,6 +268,7 @@ type Policy struct {
 
 type clientRule struct {
 	name string
+	id   string // the stamp.PublicKey.String() it is registered under
 	keys []string
 }
 
@@ -337,8 +338,9 @@ func Compile(doc Document) (*Policy, error) {
 			}
 			cr.keys = append(cr.keys, k)
 		}
-		p.clients[pub.String()] = cr
-		clientKeys[pub.String()] = c.Name
+		cr.id = pub.String()
+		p.clients[cr.id] = cr
+		clientKeys[cr.id] = c.Name
 	}
 
 	approvers := stateful.NewApprovers(clientKeys)
@@ -439,12 +441,20 @@ func (p *Policy) KeyIDs() []string { return slices.Clone(p.keyIDs) }
 
 // Client returns the registered client with the given stamp public key.
 func (p *Policy) Client(pub stamp.PublicKey) (name string, ok bool) {
+	_, name, ok = p.ClientIdentity(pub)
+	return name, ok
+}
+
+// ClientIdentity returns the registered client with the given stamp public
+// key: its identity, pub.String(), as the policy keeps it (so that a caller
+// asking for every request need not make the string again), and its name.
+func (p *Policy) ClientIdentity(pub stamp.PublicKey) (id, name string, ok bool) {
 	var buf [80]byte
 	c, ok := p.clients[string(pub.AppendString(buf[:0]))]
 	if !ok {
-		return "", false
+		return "", "", false
 	}
-	return c.name, true
+	return c.id, c.name, true
 }
 
 // Asset returns the token the policy knows at address a on chain.

@@ -113,20 +113,23 @@ func compileTransactionTypes(names []string) ([]ethtx.Type, error) {
 // know, or one the key's transaction_types does not name, by
 // transaction_types.
 func (r *keyRule) checkType(typ ethtx.Type) *Decision {
+	// Each refusal is made where it is returned: a Decision declared
+	// before the switch would escape, one allocation for every
+	// transaction, the allowed ones included.
 	t, known := transactionTypeOf(typ)
-	var d Decision
 	switch {
 	case !known:
-		d = deny(refusal.RuleTransactionTypes, "transaction type %s is not one the policy knows: refused", typ)
+		return refusing(deny(refusal.RuleTransactionTypes, "transaction type %s is not one the policy knows: refused", typ))
 	case t.Refused != "":
-		d = deny(t.Refused, "%s (key %q)", t.Why, r.id)
+		return refusing(deny(t.Refused, "%s (key %q)", t.Why, r.id))
 	case !slices.Contains(r.txTypes, typ):
-		d = deny(refusal.RuleTransactionTypes, "%s transactions (%q) are not allowed for key %q: its transaction_types are %s", typ, t.Name, r.id, r.typeNames())
-	default:
-		return nil
+		return refusing(deny(refusal.RuleTransactionTypes, "%s transactions (%q) are not allowed for key %q: its transaction_types are %s", typ, t.Name, r.id, r.typeNames()))
 	}
-	return &d
+	return nil
 }
+
+// refusing returns d, a refusal, as checks that find none return nil.
+func refusing(d Decision) *Decision { return &d }
 
 // typeNames lists the names of the key's transaction types.
 func (r *keyRule) typeNames() string {

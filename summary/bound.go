@@ -60,6 +60,20 @@ func quotedPrefix(s string, budget int) (n int, all bool) {
 	if budget < 0 {
 		return 0, false
 	}
+	// Printable ASCII other than the quote and the backslash is quoted
+	// as itself, one escaped byte each: the labels and names a policy
+	// gives mostly are, and are measured without quoting them rune by rune.
+	if plainASCII(s) {
+		if len(s) <= budget {
+			return len(s), true
+		}
+		return budget, false
+	}
+	return quotedPrefixRunes(s, budget)
+}
+
+// quotedPrefixRunes is quotedPrefix, rune by rune.
+func quotedPrefixRunes(s string, budget int) (n int, all bool) {
 	var buf [32]byte // one rune quoted: at most `"\U0010ffff"`
 	used := 0
 	for i := 0; i < len(s); {
@@ -73,6 +87,18 @@ func quotedPrefix(s string, budget int) (n int, all bool) {
 		i += w
 	}
 	return len(s), true
+}
+
+// plainASCII reports whether s holds only bytes that strconv.Quote and the
+// audit record's JSON both keep as they are: printable ASCII other than
+// '"' and '\\'.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // shortNote is the parenthesis that ends a shortened value: the value's

@@ -178,7 +178,24 @@ type Key struct {
 	ID      string
 	Address ethtx.Address
 	Path    string
+
+	// The from line's value and label, made once by NewKey for a key
+	// that signs many requests, and the key they were made for (made):
+	// a Key made otherwise, or changed since, makes them each time.
+	hex, label string
+	made       *Key
 }
+
+// NewKey returns the Key of id, at address, derived at path, with the text
+// of its summary line made once: a summary of a request to a key made by
+// NewKey costs neither the address's checksum (a Keccak-256 hash) nor the
+// line's text.
+func NewKey(id string, address ethtx.Address, path string) Key {
+	return Key{ID: id, Address: address, Path: path, hex: address.Hex(), label: fromLabel(id, path), made: &Key{ID: id, Address: address, Path: path}}
+}
+
+// fromLabel is the label of the from line of key id at path.
+func fromLabel(id, path string) string { return " (key " + id + ", " + path + ")" }
 
 // chainNames names well-known chains. Unknown chains are shown by id only.
 var chainNames = map[uint64]string{
@@ -244,7 +261,11 @@ func (n names) amount(contract ethtx.Address, v *big.Int) part {
 // label, its id and path, which only the enclave knows when the request
 // names the key by its address.
 func from(b *builder, key Key) {
-	b.addParts("from", part{value: key.Address.Hex(), label: " (key " + key.ID + ", " + key.Path + ")"})
+	p := part{value: key.hex, label: key.label}
+	if m := key.made; m == nil || m.ID != key.ID || m.Address != key.Address || m.Path != key.Path {
+		p = part{value: key.Address.Hex(), label: fromLabel(key.ID, key.Path)}
+	}
+	b.addParts("from", p)
 }
 
 // Transaction summarises a decoded transaction that key is asked to sign.
