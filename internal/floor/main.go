@@ -36,7 +36,7 @@ func main() {
 	audit := flag.Bool("audit", false, "audit variant: records written, synced and acknowledged before each answer")
 	listen := flag.String("listen", "127.0.0.1:0", "host listen address")
 	conns := flag.Int("conns", 4, "host connections to the enclave (the real host's default)")
-	workers := flag.Int("workers", 0, "enclave workers (default 2 x GOMAXPROCS)")
+	workers := flag.Int("workers", 0, "enclave workers (0: 2 x GOMAXPROCS; negative: a goroutine per request, like proto's connServer)")
 	record := flag.Int("record", 580, "audit record size in bytes (a real log line is about 580)")
 	dir := flag.String("dir", "", "directory of the audit file")
 	url := flag.String("url", "", "host URL (load)")
@@ -52,7 +52,7 @@ func main() {
 	case "enclave":
 		err = runEnclave(*sock, *audit, *workers, *record)
 	case "host":
-		err = runHost(*listen, *sock, *conns, *audit, *dir)
+		err = runHost(*listen, *sock, *conns, *audit, *dir, *record)
 	case "load":
 		err = runLoad(*url, *clientsFlag, *duration, *pids)
 	case "driver":
@@ -179,27 +179,28 @@ func procCPU(pid string) (time.Duration, error) {
 
 // start starts this program in role with args and returns it with the
 // first line it prints (the enclave's "ready", the host's address).
-func start(role string, args ...string) (*exec.Cmd, string, error) {
+func start(role string, args ...string) (*exec.Cmd, *bufio.Reader, string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	cmd := exec.Command(exe, append([]string{"-role", role}, args...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, "", fmt.Errorf("%s: %w", role, err)
+		return nil, nil, "", fmt.Errorf("%s: %w", role, err)
 	}
-	return cmd, strings.TrimSpace(line), nil
+	return cmd, br, strings.TrimSpace(line), nil
 }
 
 type measurement struct {
@@ -207,6 +208,7 @@ type measurement struct {
 	clients  int
 	bound    float64
 	cryptoUS float64 // CPU time of the crypto bound's work for one request
+	batch    float64 // mean audit batch size over the host's life
 	r        loadResult
 }
 
@@ -219,12 +221,12 @@ func measure(variant string, clients int, d, boundFor time.Duration, extra []str
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "e.sock")
 	audit := "-audit=" + strconv.FormatBool(variant == "audit")
-	enc, _, err := start("enclave", append([]string{"-sock", sock, audit}, extra...)...)
+	enc, _, _, err := start("enclave", append([]string{"-sock", sock, audit}, extra...)...)
 	if err != nil {
 		return m, err
 	}
 	defer func() { enc.Process.Kill(); enc.Wait() }()
-	host, addr, err := start("host", append([]string{"-sock", sock, audit, "-dir", dir}, extra...)...)
+	host, hostOut, addr, err := start("host", append([]string{"-sock", sock, audit, "-dir", dir}, extra...)...)
 	if err != nil {
 		return m, err
 	}
@@ -233,7 +235,7 @@ func measure(variant string, clients int, d, boundFor time.Duration, extra []str
 	if err != nil {
 		return m, err
 	}
-	load, line, err := start("load", "-url", "http://"+addr, "-clients", strconv.Itoa(clients), "-duration", d.String(),
+	load, _, line, err := start("load", "-url", "http://"+addr, "-clients", strconv.Itoa(clients), "-duration", d.String(),
 		"-pids", fmt.Sprintf("%d,%d", host.Process.Pid, enc.Process.Pid))
 	if err != nil {
 		return m, err
@@ -243,6 +245,14 @@ func measure(variant string, clients int, d, boundFor time.Duration, extra []str
 	}
 	if err := json.Unmarshal([]byte(line), &m.r); err != nil {
 		return m, fmt.Errorf("load: %w", err)
+	}
+	if variant == "audit" {
+		host.Process.Signal(syscall.SIGTERM)
+		var batches, records float64
+		if line, err := hostOut.ReadString('\n'); err == nil {
+			fmt.Sscan(line, &batches, &records)
+		}
+		m.batch = records / max(batches, 1)
 	}
 	after, err := bound(boundFor, &m)
 	m.bound = (before + after) / 2
@@ -294,8 +304,8 @@ func drive(variants, clientsList string, runs int, d, boundFor time.Duration) er
 					return fmt.Errorf("%s, %d clients: %w", v, n, err)
 				}
 				r := m.r
-				fmt.Printf("%-6s %3d clients  %6.0f req/s = %.2f of bound %.0f  p50 %.2f ms p99 %.2f ms  CPU/req host %.1f enclave %.1f load %.1f total %.1f us, crypto alone %.1f us  (%d errors)\n",
-					v, n, r.PerSecond, r.PerSecond/m.bound, m.bound, r.P50ms, r.P99ms, r.HostUS, r.EnclaveUS, r.LoadUS, r.HostUS+r.EnclaveUS+r.LoadUS, m.cryptoUS, r.Errors)
+				fmt.Printf("%-6s %3d clients  %6.0f req/s = %.2f of bound %.0f  p50 %.2f ms p99 %.2f ms  CPU/req host %.1f enclave %.1f load %.1f total %.1f us, crypto alone %.1f us; batch %.1f  (%d errors)\n",
+					v, n, r.PerSecond, r.PerSecond/m.bound, m.bound, r.P50ms, r.P99ms, r.HostUS, r.EnclaveUS, r.LoadUS, r.HostUS+r.EnclaveUS+r.LoadUS, m.cryptoUS, m.batch, r.Errors)
 				if r.FirstErr != "" {
 					fmt.Printf("    first error: %s\n", r.FirstErr)
 				}
@@ -334,7 +344,8 @@ func drive(variants, clientsList string, runs int, d, boundFor time.Duration) er
 				f(func(m measurement) float64 { return m.r.HostUS + m.r.EnclaveUS + m.r.LoadUS }),
 				f(func(m measurement) float64 { return m.cryptoUS / 0.45 }),
 				f(func(m measurement) float64 { return m.cryptoUS }))
-			fmt.Printf("    CPU-implied ratio of the bound %s\n", f(func(m measurement) float64 { return m.cryptoUS / (m.r.HostUS + m.r.EnclaveUS + m.r.LoadUS) }))
+			fmt.Printf("    CPU-implied ratio of the bound %s; audit batch size %s\n", f(func(m measurement) float64 { return m.cryptoUS / (m.r.HostUS + m.r.EnclaveUS + m.r.LoadUS) }),
+				f(func(m measurement) float64 { return m.batch }))
 		}
 	}
 	return nil

@@ -14,10 +14,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -110,7 +112,7 @@ func runEnclave(sock string, audit bool, workers, recordSize int) error {
 	if err != nil {
 		return err
 	}
-	if workers <= 0 {
+	if workers == 0 {
 		workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	jobs := make(chan job, 1024)
@@ -130,23 +132,34 @@ func runEnclave(sock string, audit bool, workers, recordSize int) error {
 		}()
 	}
 	var seq atomic.Uint64
-	// A fixed pool of workers, and not a goroutine per request: a new
-	// goroutine's stack grows (and is copied) during the crypto each time.
+	do := func(j job) {
+		sig, ok := verifyAndSign(priv, j.body)
+		if !ok {
+			j.out <- appendFrame(nil, j.id)
+			return
+		}
+		s := seq.Add(1)
+		f := appendFrame(make([]byte, 0, 12+73), j.id, sig[:], binary.BigEndian.AppendUint64(nil, s))
+		if records == nil {
+			j.out <- f
+		} else {
+			records <- pending{frame: f, out: j.out}
+		}
+	}
+	// By default a fixed pool of workers, and not a goroutine per request
+	// (workers < 0, as proto's connServer does): a new goroutine's stack
+	// grows, and is copied, during the crypto each time.
+	if workers < 0 {
+		go func() {
+			for j := range jobs {
+				go do(j)
+			}
+		}()
+	}
 	for range workers {
 		go func() {
 			for j := range jobs {
-				sig, ok := verifyAndSign(priv, j.body)
-				if !ok {
-					j.out <- appendFrame(nil, j.id)
-					continue
-				}
-				s := seq.Add(1)
-				f := appendFrame(make([]byte, 0, 12+73), j.id, sig[:], binary.BigEndian.AppendUint64(nil, s))
-				if records == nil {
-					j.out <- f
-				} else {
-					records <- pending{frame: f, out: j.out}
-				}
+				do(j)
 			}
 		}()
 	}
@@ -316,7 +329,7 @@ func (h *hostConn) call(st string, body []byte) []byte {
 // request to the enclave over conns connections; with audit it also appends
 // the enclave's batches to a file, one write and one fsync a batch, and
 // acknowledges each after its fsync.
-func runHost(listen, sock string, conns int, audit bool, dir string) error {
+func runHost(listen, sock string, conns int, audit bool, dir string, recordSize int) error {
 	pool := make([]*hostConn, conns)
 	for i := range pool {
 		var err error
@@ -325,7 +338,7 @@ func runHost(listen, sock string, conns int, audit bool, dir string) error {
 		}
 	}
 	if audit {
-		if err := startAuditStore(sock+".audit", dir); err != nil {
+		if err := startAuditStore(sock+".audit", dir, recordSize); err != nil {
 			return err
 		}
 	}
@@ -366,7 +379,7 @@ func runHost(listen, sock string, conns int, audit bool, dir string) error {
 	}))
 }
 
-func startAuditStore(sock, dir string) error {
+func startAuditStore(sock, dir string, recordSize int) error {
 	f, err := os.CreateTemp(dir, "floor-audit-")
 	if err != nil {
 		return err
@@ -376,6 +389,16 @@ func startAuditStore(sock, dir string) error {
 	if err != nil {
 		return err
 	}
+	var batches, records atomic.Int64
+	// The driver stops the host with SIGTERM and reads the mean batch
+	// size, which says how much each write and fsync is shared.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Printf("%d %d\n", batches.Load(), records.Load())
+		os.Exit(0)
+	}()
 	go func() {
 		br := bufio.NewReaderSize(c, 256<<10)
 		var buf []byte
@@ -394,6 +417,8 @@ func startAuditStore(sock, dir string) error {
 				fmt.Fprintln(os.Stderr, "floor host: audit:", err)
 				os.Exit(1)
 			}
+			batches.Add(1)
+			records.Add(int64(len(p) / recordSize))
 			buf = p
 		}
 	}()
