@@ -74,6 +74,8 @@ type loadResult struct {
 	Requests, Errors          int
 	FirstErr                  string
 	HostUS, EnclaveUS, LoadUS float64
+	// The system (kernel) part of each.
+	HostSysUS, EnclaveSysUS, LoadSysUS float64
 	WindowRequests            int64
 }
 
@@ -95,6 +97,7 @@ func runLoad(url, clients string, d time.Duration, pids string) error {
 		t   time.Time
 		n   int64
 		cpu [3]time.Duration
+		sys [3]time.Duration
 		ok  bool
 	}
 	var samples []sample
@@ -107,8 +110,8 @@ func runLoad(url, clients string, d time.Duration, pids string) error {
 		for {
 			s := sample{t: time.Now(), n: signed.Load(), ok: true}
 			for i, p := range []string{hp, ep, "self"} {
-				c, err := procCPU(p)
-				s.cpu[i], s.ok = c, s.ok && err == nil
+				c, sys, err := procCPU(p)
+				s.cpu[i], s.sys[i], s.ok = c, sys, s.ok && err == nil
 			}
 			samples = append(samples, s)
 			select {
@@ -147,8 +150,12 @@ func runLoad(url, clients string, d time.Duration, pids string) error {
 	per := func(i int) float64 {
 		return float64(b.cpu[i]-a.cpu[i]) / float64(time.Microsecond) / float64(b.n-a.n)
 	}
+	perSys := func(i int) float64 {
+		return float64(b.sys[i]-a.sys[i]) / float64(time.Microsecond) / float64(b.n-a.n)
+	}
 	out := loadResult{PerSecond: res.PerSecond, P50ms: ms(res.P50), P99ms: ms(res.P99), Requests: res.Requests,
-		Errors: res.Errors, HostUS: per(0), EnclaveUS: per(1), LoadUS: per(2), WindowRequests: b.n - a.n}
+		Errors: res.Errors, HostUS: per(0), EnclaveUS: per(1), LoadUS: per(2), WindowRequests: b.n - a.n,
+		HostSysUS: perSys(0), EnclaveSysUS: perSys(1), LoadSysUS: perSys(2)}
 	if res.FirstErr != nil {
 		out.FirstErr = res.FirstErr.Error()
 	}
@@ -157,24 +164,24 @@ func runLoad(url, clients string, d time.Duration, pids string) error {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// procCPU reads a process's user and system time from /proc (in clock ticks
-// of 10 ms: a window of seconds makes that negligible).
-func procCPU(pid string) (time.Duration, error) {
+// procCPU reads a process's user+system time and its system time from /proc
+// (in clock ticks of 10 ms: a window of seconds makes that negligible).
+func procCPU(pid string) (cpu, sys time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: short", pid)
+		return 0, 0, fmt.Errorf("/proc/%s/stat: short", pid)
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%s/stat: bad times", pid)
+		return 0, 0, fmt.Errorf("/proc/%s/stat: bad times", pid)
 	}
-	return time.Duration(u+s) * 10 * time.Millisecond, nil
+	return time.Duration(u+s) * 10 * time.Millisecond, time.Duration(s) * 10 * time.Millisecond, nil
 }
 
 // start starts this program in role with args and returns it with the
@@ -304,8 +311,8 @@ func drive(variants, clientsList string, runs int, d, boundFor time.Duration) er
 					return fmt.Errorf("%s, %d clients: %w", v, n, err)
 				}
 				r := m.r
-				fmt.Printf("%-6s %3d clients  %6.0f req/s = %.2f of bound %.0f  p50 %.2f ms p99 %.2f ms  CPU/req host %.1f enclave %.1f load %.1f total %.1f us, crypto alone %.1f us; batch %.1f  (%d errors)\n",
-					v, n, r.PerSecond, r.PerSecond/m.bound, m.bound, r.P50ms, r.P99ms, r.HostUS, r.EnclaveUS, r.LoadUS, r.HostUS+r.EnclaveUS+r.LoadUS, m.cryptoUS, m.batch, r.Errors)
+				fmt.Printf("%-6s %3d clients  %6.0f req/s = %.2f of bound %.0f  p50 %.2f ms p99 %.2f ms  CPU/req (sys) host %.1f (%.0f) enclave %.1f (%.0f) load %.1f (%.0f) total %.1f us, crypto alone %.1f us; batch %.1f  (%d errors)\n",
+					v, n, r.PerSecond, r.PerSecond/m.bound, m.bound, r.P50ms, r.P99ms, r.HostUS, r.HostSysUS, r.EnclaveUS, r.EnclaveSysUS, r.LoadUS, r.LoadSysUS, r.HostUS+r.EnclaveUS+r.LoadUS, m.cryptoUS, m.batch, r.Errors)
 				if r.FirstErr != "" {
 					fmt.Printf("    first error: %s\n", r.FirstErr)
 				}
@@ -344,6 +351,8 @@ func drive(variants, clientsList string, runs int, d, boundFor time.Duration) er
 				f(func(m measurement) float64 { return m.r.HostUS + m.r.EnclaveUS + m.r.LoadUS }),
 				f(func(m measurement) float64 { return m.cryptoUS / 0.45 }),
 				f(func(m measurement) float64 { return m.cryptoUS }))
+			fmt.Printf("    of it system time: host %s enclave %s load %s\n", f(func(m measurement) float64 { return m.r.HostSysUS }),
+				f(func(m measurement) float64 { return m.r.EnclaveSysUS }), f(func(m measurement) float64 { return m.r.LoadSysUS }))
 			fmt.Printf("    CPU-implied ratio of the bound %s; audit batch size %s\n", f(func(m measurement) float64 { return m.cryptoUS / (m.r.HostUS + m.r.EnclaveUS + m.r.LoadUS) }),
 				f(func(m measurement) float64 { return m.batch }))
 		}
