@@ -76,7 +76,7 @@ type loadResult struct {
 	HostUS, EnclaveUS, LoadUS float64
 	// The system (kernel) part of each.
 	HostSysUS, EnclaveSysUS, LoadSysUS float64
-	WindowRequests            int64
+	WindowRequests                     int64
 }
 
 func runLoad(url, clients string, d time.Duration, pids string) error {
