@@ -39,7 +39,7 @@ func layerOf(p string) layer {
 	case under("internal/testgen"), under("internal/abitest"),
 		under("internal/fuzzseed"), under("internal/docscheck"), under("internal/layout"):
 		return testSupport
-	case under("internal/devstack"), under("internal/chaos"), under("internal/loadgen"):
+	case under("internal/devstack"), under("internal/chaos"), under("internal/loadgen"), under("internal/floor"):
 		return harness
 	case under("cmd"), under("scripts"):
 		return tool
