@@ -303,9 +303,7 @@ func (s *auditStore) poll(ctx context.Context) (time.Duration, error) {
 	}
 	s.mu.Unlock()
 
-	cctx, cancel := context.WithTimeout(ctx, s.pollWait+5*time.Second)
-	resp, err := s.pool.call(cctx, req)
-	cancel()
+	resp, err := s.pool.callTimeout(ctx, req, s.pollWait+5*time.Second)
 	if err != nil {
 		var pe *proto.Error
 		if errors.As(err, &pe) && pe.Rule == refusal.RuleAudit {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is the error of calls on a Client after Close, and Client.Err
@@ -27,6 +28,11 @@ type ClientOptions struct {
 	// QueueLen is how many encoded requests may wait for the writer
 	// goroutine; 0 means 256.
 	QueueLen int
+
+	// DeadlineResolution is how often the Client looks for calls made with
+	// CallTimeout that are past their time, while there are any: such a
+	// call ends up to this much after its deadline. 0 means 50 ms.
+	DeadlineResolution time.Duration
 }
 
 // A Client sends requests over one connection and matches responses to
@@ -51,8 +57,37 @@ type Client struct {
 
 	mu      sync.Mutex
 	err     error // set once, under mu, before done is closed
-	pending map[uint64]chan Message
+	pending map[uint64]pendingCall
+	// timed counts the pending calls with a deadline; sweep, a timer of
+	// period resolution, runs while there are any (swept: it is armed).
+	// Both under mu.
+	timed      int
+	swept      bool
+	sweep      *time.Timer
+	resolution time.Duration
 }
+
+// pendingCall is a call waiting for its response. A call made with
+// CallTimeout has a deadline (monotonic, from start); past it, the sweep
+// ends the call and clears the deadline, leaving the entry so that the
+// late response is recognized, and dropped, when it arrives (as for a
+// call whose context ended).
+type pendingCall struct {
+	ch       chan result
+	deadline time.Duration // since Client.start; 0: none
+}
+
+// result is what a pending call receives: its response, or errTimedOut
+// from the sweep.
+type result struct {
+	m   Message
+	err error
+}
+
+// errTimedOut is the sweep's result for a call past its deadline; the
+// caller returns context.DeadlineExceeded, as Call does when its context's
+// deadline passes.
+var errTimedOut = context.DeadlineExceeded
 
 // NewClient starts a Client on conn, which it owns from then on: Close, or a
 // protocol error, closes conn. A nil opts means defaults.
@@ -72,7 +107,11 @@ func NewClient(conn net.Conn, opts *ClientOptions) *Client {
 		log:     o.Logger,
 		out:     make(chan []byte, o.QueueLen),
 		done:    make(chan struct{}),
-		pending: make(map[uint64]chan Message),
+		pending: make(map[uint64]pendingCall),
+	}
+	c.resolution = o.DeadlineResolution
+	if c.resolution <= 0 {
+		c.resolution = 50 * time.Millisecond
 	}
 	c.wg.Add(2)
 	go c.readLoop()
@@ -94,6 +133,24 @@ var ErrUnexpectedResponse = errors.New("proto: unexpected response type")
 // for req. When ctx ends after the request was sent, its response is
 // discarded when it arrives.
 func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
+	return c.call(ctx, req, 0)
+}
+
+// CallTimeout is Call with a time limit: past timeout (give or take
+// ClientOptions.DeadlineResolution) the call returns
+// context.DeadlineExceeded, as Call does when its context's deadline
+// passes. It spares the caller a context with a deadline, whose timer and
+// cancellation a busy host would make and stop for every request: the
+// Client checks the deadlines of all its calls together, a few times a
+// second, and only while some are pending. A timeout <= 0 means none.
+func (c *Client) CallTimeout(ctx context.Context, req Message, timeout time.Duration) (Message, error) {
+	return c.call(ctx, req, timeout)
+}
+
+// start is the origin of the deadlines of pending calls (monotonic).
+var start = time.Now()
+
+func (c *Client) call(ctx context.Context, req Message, timeout time.Duration) (Message, error) {
 	if _, err := kindOf(req); err != nil {
 		return nil, err
 	}
@@ -111,14 +168,21 @@ func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
 	}
 
 	// Register before sending, so that the response always finds us.
-	ch := make(chan Message, 1)
+	pc := pendingCall{ch: make(chan result, 1)}
+	if timeout > 0 {
+		pc.deadline = max(time.Since(start)+timeout, 1)
+	}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		return nil, err
 	}
-	c.pending[id] = ch
+	c.pending[id] = pc
+	if pc.deadline != 0 {
+		c.timed++
+		c.armLocked()
+	}
 	c.mu.Unlock()
 
 	select {
@@ -126,24 +190,33 @@ func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, ctx.Err()
+	case r := <-pc.ch:
+		// Only the sweep answers a call not sent yet: it never will be.
+		c.forget(id)
+		return nil, r.err
 	case <-c.done:
 		return nil, c.Err()
 	}
 
-	var resp Message
+	var r result
 	select {
-	case resp = <-ch:
+	case r = <-pc.ch:
 	case <-ctx.Done():
 		// The request may be on the wire: leave the entry, so that the
 		// response is recognized, and dropped, when it arrives.
+		c.untime(id)
 		return nil, ctx.Err()
 	case <-c.done:
 		select {
-		case resp = <-ch:
+		case r = <-pc.ch:
 		default:
 			return nil, c.Err()
 		}
 	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	resp := r.m
 	if e, ok := resp.(*Error); ok {
 		return nil, e
 	}
@@ -153,9 +226,63 @@ func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
 	return resp, nil
 }
 
+// armLocked starts the sweep unless it runs. c.mu is held.
+func (c *Client) armLocked() {
+	if c.swept {
+		return
+	}
+	c.swept = true
+	if c.sweep == nil {
+		c.sweep = time.AfterFunc(c.resolution, c.sweepDeadlines)
+	} else {
+		c.sweep.Reset(c.resolution)
+	}
+}
+
+// sweepDeadlines ends the pending calls past their deadline, and runs again
+// after c.resolution while calls with a deadline remain.
+func (c *Client) sweepDeadlines() {
+	now := time.Since(start)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.swept = false
+	if c.err != nil {
+		return
+	}
+	for id, pc := range c.pending {
+		if pc.deadline == 0 || pc.deadline > now {
+			continue
+		}
+		// Nothing else sends to pc.ch while the entry is in the map
+		// with a deadline, and its buffer has room for one result.
+		pc.ch <- result{err: errTimedOut}
+		c.pending[id] = pendingCall{ch: pc.ch}
+		c.timed--
+	}
+	if c.timed > 0 {
+		c.armLocked()
+	}
+}
+
+// untime clears the deadline of call id, which its caller has left: the
+// entry stays, to recognize the late response.
+func (c *Client) untime(id uint64) {
+	c.mu.Lock()
+	if pc, ok := c.pending[id]; ok && pc.deadline != 0 {
+		c.pending[id] = pendingCall{ch: pc.ch}
+		c.timed--
+	}
+	c.mu.Unlock()
+}
+
 func (c *Client) forget(id uint64) {
 	c.mu.Lock()
-	delete(c.pending, id)
+	if pc, ok := c.pending[id]; ok {
+		delete(c.pending, id)
+		if pc.deadline != 0 {
+			c.timed--
+		}
+	}
 	c.mu.Unlock()
 }
 
@@ -192,6 +319,10 @@ func (c *Client) fail(err error) {
 	}
 	c.err = err
 	c.pending = nil
+	c.timed = 0
+	if c.sweep != nil {
+		c.sweep.Stop()
+	}
 	close(c.done)
 	c.mu.Unlock()
 	c.conn.Close()
@@ -215,14 +346,19 @@ func (c *Client) readLoop() {
 			return
 		}
 		c.mu.Lock()
-		ch, ok := c.pending[id]
+		pc, ok := c.pending[id]
 		delete(c.pending, id)
+		if pc.deadline != 0 {
+			c.timed--
+		}
 		c.mu.Unlock()
 		if !ok {
 			c.fail(fmt.Errorf("proto: response with unknown request id %d", id))
 			return
 		}
-		ch <- m // buffered, and sent to once: never blocks
+		// Buffered, and sent to once (the sweep sends only to entries
+		// still in the map with a deadline): never blocks.
+		pc.ch <- result{m: m}
 	}
 }
 
