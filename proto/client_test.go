@@ -1,0 +1,171 @@
+package proto
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sweepIdle reports whether c has no call with a deadline pending and its
+// sweep is not armed.
+func sweepIdle(c *Client) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timed == 0 && !c.swept
+}
+
+// TestCallTimeout: a call past its deadline returns DeadlineExceeded while
+// its request is with the peer; the late response is dropped without
+// harming the connection, and the sweep stops once no call has a deadline.
+func TestCallTimeout(t *testing.T) {
+	release := make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, req Message) Message {
+		if _, ok := req.(*SignRequest); ok {
+			<-release
+		}
+		return echo(ctx, req)
+	})
+	c := pipeClient(t, h, nil)
+	c.mu.Lock()
+	c.resolution = time.Millisecond
+	c.mu.Unlock()
+	start := time.Now()
+	_, err := c.CallTimeout(context.Background(), &SignRequest{Body: []byte("x")}, 20*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CallTimeout: %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("returned after %v, before its deadline", d)
+	}
+	c.mu.Lock()
+	if len(c.pending) != 1 {
+		t.Errorf("%d calls pending, want the timed-out one, for its late response", len(c.pending))
+	}
+	c.mu.Unlock()
+	close(release) // the late response arrives now
+	for range 10 {
+		if _, err := c.CallTimeout(context.Background(), &HealthRequest{}, time.Minute); err != nil {
+			t.Fatalf("after the timeout: %v", err)
+		}
+	}
+	if c.Err() != nil {
+		t.Fatalf("client died: %v", c.Err())
+	}
+	c.mu.Lock()
+	if len(c.pending) != 0 {
+		t.Errorf("%d calls pending, want none", len(c.pending))
+	}
+	c.mu.Unlock()
+	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
+}
+
+// TestCallTimeoutContext: a call with a deadline still ends with its
+// context, and then leaves no deadline for the sweep.
+func TestCallTimeoutContext(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	c := pipeClient(t, HandlerFunc(func(ctx context.Context, req Message) Message {
+		<-block
+		return echo(ctx, req)
+	}), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CallTimeout(ctx, &HealthRequest{}, time.Hour)
+		errc <- err
+	}()
+	waitFor(t, "the call to be pending", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.timed == 1
+	})
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("CallTimeout: %v, want canceled", err)
+	}
+	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
+}
+
+// TestCallTimeoutBeforeSend: a call whose request cannot even be queued
+// (the writer is stuck) times out too, and leaves no trace, as it was
+// never sent.
+func TestCallTimeoutBeforeSend(t *testing.T) {
+	cs, ss := net.Pipe()
+	defer ss.Close()
+	conn := &stuckConn{Conn: cs, entered: make(chan struct{}), release: make(chan struct{})}
+	c := NewClient(conn, &ClientOptions{Logger: quiet, QueueLen: 1, DeadlineResolution: time.Millisecond})
+	defer c.Close()
+	defer close(conn.release)
+	go c.Call(context.Background(), &HealthRequest{})
+	<-conn.entered // the writer holds the first request
+	go c.Call(context.Background(), &HealthRequest{})
+	for len(c.out) != 1 { // the second fills the queue
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := c.CallTimeout(context.Background(), &HealthRequest{}, 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CallTimeout: %v", err)
+	}
+	c.mu.Lock()
+	if len(c.pending) != 2 {
+		t.Errorf("%d calls pending, want 2", len(c.pending))
+	}
+	c.mu.Unlock()
+	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
+}
+
+// TestCallTimeoutConcurrent: many calls with deadlines, some past them,
+// some answered, on one connection: each gets its own outcome, and the
+// count of calls with deadlines returns to zero (run with -race).
+func TestCallTimeoutConcurrent(t *testing.T) {
+	c := pipeClient(t, HandlerFunc(func(ctx context.Context, req Message) Message {
+		if sr, ok := req.(*SignRequest); ok && len(sr.Body) > 0 && sr.Body[0] == 's' {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return echo(ctx, req)
+	}), nil)
+	c.mu.Lock()
+	c.resolution = time.Millisecond
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			body := []byte("fast")
+			if i%4 == 0 {
+				body = []byte("slow")
+			}
+			resp, err := c.CallTimeout(context.Background(), &SignRequest{Body: body}, 100*time.Millisecond)
+			switch {
+			case body[0] == 's' && !errors.Is(err, context.DeadlineExceeded):
+				t.Errorf("slow call: %v, want deadline exceeded", err)
+			case body[0] == 'f' && err != nil:
+				t.Errorf("fast call: %v", err)
+			case body[0] == 'f' && string(resp.(*SignResponse).SignedTransaction) != "fast":
+				t.Errorf("fast call answered %q", resp.(*SignResponse).SignedTransaction)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
+	waitFor(t, "the late responses", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.pending) == 0
+	})
+	if c.Err() != nil {
+		t.Fatalf("client died: %v", c.Err())
+	}
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
