@@ -169,3 +169,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// BenchmarkCallDeadline: a call with a time limit, as the host makes one
+// per request, with a context deadline (a timer and a cancellation per
+// call) against CallTimeout (the connection's sweep), from many goroutines
+// at once over a Unix socket.
+func BenchmarkCallDeadline(b *testing.B) {
+	c := unixServe(b, HandlerFunc(func(ctx context.Context, req Message) Message {
+		return &SignResponse{SignedTransaction: req.(*SignRequest).Body}
+	}), nil)()
+	req := &SignRequest{Body: benchBody, Stamp: "ed25519;key=0123456789abcdef;sig=0123456789abcdef0123456789abcdef"}
+	for _, bc := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"context", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := c.Call(ctx, req)
+			return err
+		}},
+		{"sweep", func(ctx context.Context) error {
+			_, err := c.CallTimeout(ctx, req, 10*time.Second)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				// A cancelable parent, as an HTTP request's context is.
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				for pb.Next() {
+					if err := bc.call(ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
