@@ -120,9 +120,10 @@ func TestCallTimeoutBeforeSend(t *testing.T) {
 // some answered, on one connection: each gets its own outcome, and the
 // count of calls with deadlines returns to zero (run with -race).
 func TestCallTimeoutConcurrent(t *testing.T) {
+	release := make(chan struct{})
 	c := pipeClient(t, HandlerFunc(func(ctx context.Context, req Message) Message {
-		if sr, ok := req.(*SignRequest); ok && len(sr.Body) > 0 && sr.Body[0] == 's' {
-			time.Sleep(300 * time.Millisecond)
+		if sr, ok := req.(*SignRequest); ok && string(sr.Body) == "slow" {
+			<-release
 		}
 		return echo(ctx, req)
 	}), nil)
@@ -132,11 +133,11 @@ func TestCallTimeoutConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
-			body := []byte("fast")
+			body, timeout := []byte("fast"), time.Minute
 			if i%4 == 0 {
-				body = []byte("slow")
+				body, timeout = []byte("slow"), 20*time.Millisecond
 			}
-			resp, err := c.CallTimeout(context.Background(), &SignRequest{Body: body}, 100*time.Millisecond)
+			resp, err := c.CallTimeout(context.Background(), &SignRequest{Body: body}, timeout)
 			switch {
 			case body[0] == 's' && !errors.Is(err, context.DeadlineExceeded):
 				t.Errorf("slow call: %v, want deadline exceeded", err)
@@ -148,6 +149,7 @@ func TestCallTimeoutConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(release) // the late responses arrive now
 	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
 	waitFor(t, "the late responses", func() bool {
 		c.mu.Lock()
