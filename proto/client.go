@@ -29,9 +29,9 @@ type ClientOptions struct {
 	// goroutine; 0 means 256.
 	QueueLen int
 
-	// DeadlineResolution is how often the Client looks for calls made with
-	// CallTimeout that are past their time, while there are any: such a
-	// call ends up to this much after its deadline. 0 means 50 ms.
+	// DeadlineResolution is the shortest pause between two looks for
+	// calls made with CallTimeout that are past their time: such a call
+	// may end up to this much after its deadline. 0 means 50 ms.
 	DeadlineResolution time.Duration
 }
 
@@ -58,11 +58,12 @@ type Client struct {
 	mu      sync.Mutex
 	err     error // set once, under mu, before done is closed
 	pending map[uint64]pendingCall
-	// timed counts the pending calls with a deadline; sweep, a timer of
-	// period resolution, runs while there are any (swept: it is armed).
-	// Both under mu.
+	// timed counts the pending calls with a deadline. While there are
+	// any, the timer sweep is armed to fire at sweepAt (since start; 0:
+	// not armed), the earliest of their deadlines when it was set, but
+	// never sooner than resolution after the last sweep. All under mu.
 	timed      int
-	swept      bool
+	sweepAt    time.Duration
 	sweep      *time.Timer
 	resolution time.Duration
 }
@@ -136,13 +137,13 @@ func (c *Client) Call(ctx context.Context, req Message) (Message, error) {
 	return c.call(ctx, req, 0)
 }
 
-// CallTimeout is Call with a time limit: past timeout (give or take
-// ClientOptions.DeadlineResolution) the call returns
+// CallTimeout is Call with a time limit: past timeout (and up to
+// ClientOptions.DeadlineResolution after it) the call returns
 // context.DeadlineExceeded, as Call does when its context's deadline
 // passes. It spares the caller a context with a deadline, whose timer and
 // cancellation a busy host would make and stop for every request: the
-// Client checks the deadlines of all its calls together, a few times a
-// second, and only while some are pending. A timeout <= 0 means none.
+// Client keeps one timer, for the earliest deadline of its pending calls,
+// and ends every call then due when it fires. A timeout <= 0 means none.
 func (c *Client) CallTimeout(ctx context.Context, req Message, timeout time.Duration) (Message, error) {
 	return c.call(ctx, req, timeout)
 }
@@ -181,7 +182,7 @@ func (c *Client) call(ctx context.Context, req Message, timeout time.Duration) (
 	c.pending[id] = pc
 	if pc.deadline != 0 {
 		c.timed++
-		c.armLocked()
+		c.armLocked(pc.deadline)
 	}
 	c.mu.Unlock()
 
@@ -226,31 +227,43 @@ func (c *Client) call(ctx context.Context, req Message, timeout time.Duration) (
 	return resp, nil
 }
 
-// armLocked starts the sweep unless it runs. c.mu is held.
-func (c *Client) armLocked() {
-	if c.swept {
+// armLocked makes the sweep fire by deadline at the latest. c.mu is held.
+// The calls of a connection nearly always have the same timeout, so a new
+// call's deadline is later than the one the sweep is armed for, and a call
+// costs no timer operation.
+func (c *Client) armLocked(deadline time.Duration) {
+	if c.sweepAt != 0 && c.sweepAt <= deadline {
 		return
 	}
-	c.swept = true
+	c.sweepAt = deadline
+	d := max(deadline-time.Since(start), 0)
 	if c.sweep == nil {
-		c.sweep = time.AfterFunc(c.resolution, c.sweepDeadlines)
+		c.sweep = time.AfterFunc(d, c.sweepDeadlines)
 	} else {
-		c.sweep.Reset(c.resolution)
+		c.sweep.Reset(d)
 	}
 }
 
-// sweepDeadlines ends the pending calls past their deadline, and runs again
-// after c.resolution while calls with a deadline remain.
+// sweepDeadlines ends the pending calls past their deadline, and arms
+// itself again for the earliest deadline left (no sooner than
+// c.resolution from now, so that calls due close together end together).
 func (c *Client) sweepDeadlines() {
 	now := time.Since(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.swept = false
+	c.sweepAt = 0
 	if c.err != nil {
 		return
 	}
+	var next time.Duration
 	for id, pc := range c.pending {
-		if pc.deadline == 0 || pc.deadline > now {
+		switch {
+		case pc.deadline == 0:
+			continue
+		case pc.deadline > now:
+			if next == 0 || pc.deadline < next {
+				next = pc.deadline
+			}
 			continue
 		}
 		// Nothing else sends to pc.ch while the entry is in the map
@@ -260,7 +273,7 @@ func (c *Client) sweepDeadlines() {
 		c.timed--
 	}
 	if c.timed > 0 {
-		c.armLocked()
+		c.armLocked(max(next, now+c.resolution))
 	}
 }
 
@@ -319,7 +332,7 @@ func (c *Client) fail(err error) {
 	}
 	c.err = err
 	c.pending = nil
-	c.timed = 0
+	c.timed, c.sweepAt = 0, 0
 	if c.sweep != nil {
 		c.sweep.Stop()
 	}

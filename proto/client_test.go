@@ -9,12 +9,20 @@ import (
 	"time"
 )
 
-// sweepIdle reports whether c has no call with a deadline pending and its
-// sweep is not armed.
+// sweepIdle reports whether c has no call with a deadline pending, and
+// its sweep, when it fires, stops (it may be armed still, for the deadline
+// of a call answered since).
 func sweepIdle(c *Client) bool {
 	c.mu.Lock()
+	idle := c.timed == 0
+	c.mu.Unlock()
+	if !idle {
+		return false
+	}
+	c.sweepDeadlines()
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.timed == 0 && !c.swept
+	return c.sweepAt == 0
 }
 
 // TestCallTimeout: a call past its deadline returns DeadlineExceeded while
@@ -60,6 +68,45 @@ func TestCallTimeout(t *testing.T) {
 	}
 	c.mu.Unlock()
 	waitFor(t, "the sweep to stop", func() bool { return sweepIdle(c) })
+}
+
+// TestCallTimeoutEarlierDeadline: a call with a shorter timeout than the
+// calls already pending brings the sweep forward: it ends at its own
+// deadline, not theirs.
+func TestCallTimeoutEarlierDeadline(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	c := pipeClient(t, HandlerFunc(func(ctx context.Context, req Message) Message {
+		<-block
+		return echo(ctx, req)
+	}), nil)
+	c.mu.Lock()
+	c.resolution = time.Millisecond
+	c.mu.Unlock()
+	go c.CallTimeout(context.Background(), &HealthRequest{}, time.Hour)
+	waitFor(t, "the first call to be pending", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.timed == 1
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CallTimeout(context.Background(), &HealthRequest{}, 20*time.Millisecond)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("CallTimeout: %v, want deadline exceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call with the earlier deadline did not end by it")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timed != 1 || c.sweepAt == 0 {
+		t.Errorf("after the short call: %d calls with a deadline, sweep at %v; want the first call's, armed", c.timed, c.sweepAt)
+	}
 }
 
 // TestCallTimeoutContext: a call with a deadline still ends with its
