@@ -178,6 +178,11 @@ type auditStore struct {
 	rotateWanted bool   // the next poll asks for a rotate record
 	seals        uint64 // segments sealed so far
 
+	// batchBuf and batchHashes are flushBatch's buffers, kept between
+	// batches so that each batch does not grow new ones; under fileMu.
+	batchBuf    []byte
+	batchHashes [][32]byte
+
 	// failWrite, when set (tests), makes writes fail: a full disk.
 	failWrite func() error
 	// crash, when set (tests), is called at each step of a seal; an error
@@ -194,6 +199,11 @@ type pendingRecord struct {
 	// persisted records
 	rule, decision, summary string
 }
+
+// maxKeptBatch is the largest batch buffer flushBatch keeps for the next
+// batch: a batch of records is far smaller under any steady load, and one
+// made large by a backlog is left to the collector.
+const maxKeptBatch = 1 << 20
 
 // recentRecords is how many of the last records written the store
 // remembers, to confirm that an answer's record is the one on disk.
@@ -303,9 +313,7 @@ func (s *auditStore) poll(ctx context.Context) (time.Duration, error) {
 	}
 	s.mu.Unlock()
 
-	cctx, cancel := context.WithTimeout(ctx, s.pollWait+5*time.Second)
-	resp, err := s.pool.call(cctx, req)
-	cancel()
+	resp, err := s.pool.callTimeout(ctx, req, s.pollWait+5*time.Second)
 	if err != nil {
 		var pe *proto.Error
 		if errors.As(err, &pe) && pe.Rule == refusal.RuleAudit {
@@ -531,8 +539,20 @@ func (s *auditStore) flushBatch() bool {
 		s.mu.Unlock()
 		return false
 	}
-	var batch bytes.Buffer
-	var hashes [][32]byte // of the batch's lines, in order: hashed once
+	// The batch's bytes and its lines' hashes (in order: each line is
+	// hashed once) go into buffers kept between batches, under fileMu.
+	batch := bytes.NewBuffer(s.batchBuf[:0])
+	hashes := s.batchHashes[:0]
+	defer func() {
+		// Keep the buffers for the next batch, unless an unusually large
+		// batch made them large.
+		if batch.Cap() <= maxKeptBatch {
+			s.batchBuf = batch.Bytes()[:0]
+		}
+		if cap(hashes) <= 8*proto.MaxAuditRecords { // a queue holds at most 4 answers' records
+			s.batchHashes = hashes[:0]
+		}
+	}()
 	n := uint64(0)
 	prev := s.head
 	rotated := false

@@ -42,20 +42,37 @@ var errBodyTooLarge = errors.New("host: request body too large")
 
 // readBody reads r's body, at most api.MaxBodySize bytes, into a pooled
 // buffer; the caller returns it with putBuffer once done with the bytes.
+// It reads straight into the buffer's free room (no io.LimitReader, which
+// would be an allocation per request).
 func readBody(r *http.Request) (*bytes.Buffer, error) {
+	if r.ContentLength > api.MaxBodySize {
+		return nil, errBodyTooLarge
+	}
 	b := getBuffer()
-	if r.ContentLength > 0 && r.ContentLength <= api.MaxBodySize {
-		b.Grow(int(r.ContentLength) + 1) // +1: ReadFrom needs room to see EOF
+	if r.ContentLength > 0 {
+		b.Grow(int(r.ContentLength) + 1) // +1: room to see EOF
 	}
-	n, err := b.ReadFrom(io.LimitReader(r.Body, api.MaxBodySize+1))
-	if err == nil && n > api.MaxBodySize {
-		err = errBodyTooLarge
+	for {
+		if b.Available() < bytes.MinRead {
+			b.Grow(bytes.MinRead)
+		}
+		// Never more than one byte past the cap: that byte is enough to
+		// know the body is too large.
+		room := b.AvailableBuffer()[:min(b.Available(), api.MaxBodySize+1-b.Len())]
+		n, err := r.Body.Read(room)
+		b.Write(room[:n]) // in place: room is the buffer's own free space
+		if b.Len() > api.MaxBodySize {
+			putBuffer(b)
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			putBuffer(b)
+			return nil, err
+		}
 	}
-	if err != nil {
-		putBuffer(b)
-		return nil, err
-	}
-	return b, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

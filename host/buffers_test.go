@@ -3,9 +3,13 @@ package host
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"io"
 	"net/http/httptest"
 	"testing"
+	"testing/iotest"
 
+	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/proto"
 )
@@ -84,4 +88,51 @@ func TestAddressHexIsHex(t *testing.T) {
 	if n := addressHexSize.Load(); n > maxAddressHexes {
 		t.Fatalf("the cache holds %d addresses, above its cap %d", n, maxAddressHexes)
 	}
+}
+
+// TestReadBody: a body of any length up to api.MaxBodySize is read whole,
+// however its reads are cut and whether its length is declared or not; one
+// byte more is errBodyTooLarge, without reading past that byte.
+func TestReadBody(t *testing.T) {
+	for _, n := range []int{0, 1, bytes.MinRead - 1, bytes.MinRead + 1, api.MaxBodySize - 1, api.MaxBodySize, api.MaxBodySize + 1, 3 * api.MaxBodySize} {
+		for _, declared := range []bool{true, false} {
+			body := make([]byte, n)
+			rand.Read(body)
+			src := &countingReader{r: iotest.HalfReader(bytes.NewReader(body))}
+			r := httptest.NewRequest("POST", "/v1/sign", src)
+			r.ContentLength = -1
+			if declared {
+				r.ContentLength = int64(n)
+			}
+			b, err := readBody(r)
+			switch {
+			case n > api.MaxBodySize:
+				if !errors.Is(err, errBodyTooLarge) {
+					t.Errorf("%d bytes, declared %v: %v, want errBodyTooLarge", n, declared, err)
+				}
+				if src.n > api.MaxBodySize+1 {
+					t.Errorf("%d bytes, declared %v: read %d bytes, more than the cap and one", n, declared, src.n)
+				}
+			case err != nil:
+				t.Errorf("%d bytes, declared %v: %v", n, declared, err)
+			case !bytes.Equal(b.Bytes(), body):
+				t.Errorf("%d bytes, declared %v: read %d bytes, not the body", n, declared, b.Len())
+			}
+			if b != nil {
+				putBuffer(b)
+			}
+		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }

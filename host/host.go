@@ -298,12 +298,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// call forwards req to the enclave and turns transport failures into API
-// errors.
+// call forwards req to the enclave, for at most RequestTimeout, and turns
+// transport failures into API errors.
 func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *api.Error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	resp, err := s.pool.call(ctx, req)
+	resp, err := s.pool.callTimeout(ctx, req, s.timeout)
 	if err == nil {
 		return resp, nil
 	}

@@ -66,7 +66,9 @@ func newPool(tr transport.Transport, cid, port uint32, n int, log *slog.Logger) 
 	return &pool{tr: tr, cid: cid, port: port, log: log, slots: make([]slot, n), maxIdle: poolMaxIdle}
 }
 
-func (p *pool) client(ctx context.Context) (*proto.Client, error) {
+// client returns the connection of the next slot, dialled if need be;
+// timeout, when > 0, bounds the dial (ctx may have no deadline).
+func (p *pool) client(ctx context.Context, timeout time.Duration) (*proto.Client, error) {
 	s := &p.slots[p.next.Add(1)%uint64(len(p.slots))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,6 +88,11 @@ func (p *pool) client(ctx context.Context) (*proto.Client, error) {
 			p.retire(s.c)
 			s.c, idle = nil, true
 		}
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
 	conn, err := p.tr.Dial(ctx, p.cid, p.port)
 	if err != nil {
@@ -117,11 +124,22 @@ func (p *pool) retire(c *proto.Client) {
 // call sends req to the enclave. A remote refusal comes back as a
 // *proto.Error.
 func (p *pool) call(ctx context.Context, req proto.Message) (proto.Message, error) {
-	c, err := p.client(ctx)
+	c, err := p.client(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
 	return c.Call(ctx, req)
+}
+
+// callTimeout is call with a time limit, without a context deadline: the
+// connection checks its calls' deadlines together (proto.Client.CallTimeout),
+// which spares every request a timer.
+func (p *pool) callTimeout(ctx context.Context, req proto.Message, timeout time.Duration) (proto.Message, error) {
+	c, err := p.client(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return c.CallTimeout(ctx, req, timeout)
 }
 
 func (p *pool) close() {
