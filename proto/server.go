@@ -219,9 +219,13 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // connection's handlers to return, and returns nil for a clean end (end of
 // stream at a frame boundary, or ctx done) and the error otherwise.
 //
-// One goroutine reads and decodes frames; each request is handled in its own
-// goroutine, at most opts.MaxInFlightPerConn at a time; one goroutine writes
-// responses through a buffer, flushing whenever none is queued. A frame
+// One goroutine reads and decodes frames; each request is handled by a
+// worker goroutine of the connection, one request at a time each, at most
+// opts.MaxInFlightPerConn at a time (plus opts.MaxControlInFlightPerConn
+// Control requests); workers wait for the next request when done, so
+// there are never more of them than requests were once in flight at the
+// same time. One goroutine writes responses through a buffer, flushing
+// whenever none is queued. A frame
 // that fails to decode is answered with an Error of code
 // refusal.CodeBadRequest if its envelope, and with it the request id, could
 // be read; otherwise the stream cannot be trusted any more, and the
@@ -248,6 +252,8 @@ func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOption
 		out:          make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
 		control:      o.Control,
 		csem:         make(chan struct{}, o.MaxControlInFlightPerConn),
+		work:         make(chan job),
+		maxWorkers:   o.MaxInFlightPerConn + o.MaxControlInFlightPerConn,
 		idleTimeout:  o.IdleTimeout,
 		frameTimeout: o.FrameTimeout,
 	}
@@ -283,6 +289,12 @@ type connServer struct {
 	handlers sync.WaitGroup
 	control  func(Message) bool
 	csem     chan struct{} // slots of Control requests
+	// work hands a request to an idle worker (see dispatch); unbuffered,
+	// so a send succeeds only when a worker waits.
+	work chan job
+	// workers counts the workers started (they end with the connection),
+	// at most maxWorkers; used by the reader alone.
+	workers, maxWorkers int
 
 	idleTimeout, frameTimeout time.Duration
 	// busy counts the requests in flight: from the frame read until
@@ -398,12 +410,70 @@ func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
 		case <-s.ctx.Done():
 			return nil
 		}
+		s.dispatch(job{id: id, req: req, slots: slots})
+	}
+}
+
+// A job is a request read, holding a slot of its pool (slots) until its
+// response is queued.
+type job struct {
+	id    uint64
+	req   Message
+	slots chan struct{}
+}
+
+// dispatch hands j to an idle worker of the connection, or starts a new
+// one when none is idle. A worker serves one job at a time and then waits
+// for the next, until the connection ends; the connection's workers never
+// outnumber the slots of its two pools (MaxInFlightPerConn +
+// MaxControlInFlightPerConn), and are about as many as the most requests
+// it had in flight at once. Reusing a worker spares a
+// goroutine start per request and, above all, the growth of a new stack
+// during the request's cryptography (runtime.morestack and copystack,
+// several percent of the enclave's CPU when each request had a goroutine
+// of its own); a slow request still holds only its own worker, as it held
+// only its own goroutine before.
+//
+// A worker frees its slot just before it waits for the next job, so the
+// reader may find none waiting while one is about to: it then starts a
+// new worker only below that bound, and otherwise waits for a worker to
+// take j (one will: the slots held by other jobs are one fewer than the
+// workers, so at least one worker is done or about to be).
+func (s *connServer) dispatch(j job) {
+	select {
+	case s.work <- j:
+		return
+	default:
+	}
+	if s.workers < s.maxWorkers {
+		s.workers++
 		s.handlers.Add(1)
-		go func() {
-			defer s.handlers.Done()
-			defer func() { <-slots }()
-			s.send(id, s.handle(id, req))
-		}()
+		go s.worker(j)
+		return
+	}
+	select {
+	case s.work <- j:
+	case <-s.ctx.Done():
+		<-j.slots
+		s.end()
+	}
+}
+
+// worker serves j, then the jobs dispatch hands it, until the connection
+// ends. Its stack stays grown between jobs (the garbage collector shrinks
+// it only while it idles). It frees the job's slot once the response is
+// queued, as each request's goroutine did.
+func (s *connServer) worker(j job) {
+	defer s.handlers.Done()
+	for {
+		s.send(j.id, s.handle(j.id, j.req))
+		<-j.slots
+		j = job{} // the request is not kept while the worker idles
+		select {
+		case j = <-s.work:
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 
