@@ -106,10 +106,11 @@
 // duplicate keys, no tags, no trailing bytes. [Unmarshal] enforces this by
 // decoding, re-encoding and requiring the result to be byte-for-byte equal to
 // the input; for the frames of nearly every request (the envelope, a
-// SignRequest, a signature's SignResponse) it instead reads the one
-// canonical layout directly and leaves anything else to that check, and
-// [Marshal] writes a SignRequest directly (fastpath.go; fuzz tests hold
-// both to the general path's answers). Each value therefore has exactly one encoding: two components
+// SignRequest, a signature's SignResponse, the audit poll's AuditRequest
+// and AuditResponse) it instead reads the one canonical layout directly
+// and leaves anything else to that check, and [Marshal] writes these
+// messages directly (fastpath.go; fuzz tests hold both to the general
+// path's answers). Each value therefore has exactly one encoding: two components
 // that hash, sign or log a message see the same bytes, and an attacker
 // cannot smuggle information, or trigger differences between parsers,
 // through alternative encodings (null for an empty byte string, a 19-byte
