@@ -87,3 +87,12 @@ func TickOf(typ proto.Type) string {
 func OweFreeze(e *Enclave, key string) {
 	e.guard.frozen.Set(append(e.guard.frozen.List(), stateful.FreezeInfo{Key: key, Reason: "a test", Because: key, SinceMS: e.now().UnixMilli()}))
 }
+
+// Decides reports whether requests of type typ count as decisions in
+// progress, which polls wait for before closing the open batch (tests
+// only).
+func Decides(typ proto.Type) bool { return routes[typ].decides }
+
+// DecisionsInProgress returns how many requests of e may still append a
+// decision record to the open batch (tests only).
+func DecisionsInProgress(e *Enclave) int64 { return e.v.Load().audit.deciding.Load() }
