@@ -31,6 +31,42 @@ func BenchmarkCallParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
 
+// BenchmarkCallParallelDeepStack is BenchmarkCallParallel with a handler
+// that uses about 32 KiB of stack, as the enclave's cryptography does: a
+// goroutine started per request grows its stack (runtime.morestack,
+// copystack) on every request, a reused worker only once.
+func BenchmarkCallParallelDeepStack(b *testing.B) {
+	c := unixServe(b, HandlerFunc(func(ctx context.Context, req Message) Message {
+		body := req.(*SignRequest).Body
+		return &SignResponse{SignedTransaction: body[:deepStack(body, 8)]}
+	}), nil)()
+	req := &SignRequest{Body: benchBody, Stamp: "ed25519;key=0123456789abcdef;sig=0123456789abcdef0123456789abcdef"}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Call(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// deepStack uses depth frames of 4 KiB of stack and returns len(p).
+//
+//go:noinline
+func deepStack(p []byte, depth int) int {
+	var frame [4096]byte
+	copy(frame[:], p)
+	if depth > 1 {
+		return deepStack(frame[:len(p)], depth-1)
+	}
+	return len(p) + int(frame[0]) - int(p[0])
+}
+
 func BenchmarkMarshalUnmarshal(b *testing.B) {
 	req := &SignRequest{Body: benchBody, Stamp: "ed25519;key=0123456789abcdef;sig=0123456789abcdef0123456789abcdef"}
 	b.ReportAllocs()
