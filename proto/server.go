@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,10 +223,10 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // One goroutine reads and decodes frames; each request is handled by a
 // worker goroutine of the connection, one request at a time each, at most
 // opts.MaxInFlightPerConn at a time (plus opts.MaxControlInFlightPerConn
-// Control requests); workers wait for the next request when done, so
-// there are never more of them than requests were once in flight at the
-// same time. One goroutine writes responses through a buffer, flushing
-// whenever none is queued. A frame
+// Control requests); a worker waits for the next request when done, and
+// ends after a second without one, so there are never more workers than
+// requests in flight at once lately. One goroutine writes responses
+// through a buffer, flushing whenever none is queued. A frame
 // that fails to decode is answered with an Error of code
 // refusal.CodeBadRequest if its envelope, and with it the request id, could
 // be read; otherwise the stream cannot be trusted any more, and the
@@ -252,8 +253,7 @@ func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOption
 		out:          make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
 		control:      o.Control,
 		csem:         make(chan struct{}, o.MaxControlInFlightPerConn),
-		work:         make(chan job),
-		maxWorkers:   o.MaxInFlightPerConn + o.MaxControlInFlightPerConn,
+		workerIdle:   workerIdleTimeout,
 		idleTimeout:  o.IdleTimeout,
 		frameTimeout: o.FrameTimeout,
 	}
@@ -289,12 +289,11 @@ type connServer struct {
 	handlers sync.WaitGroup
 	control  func(Message) bool
 	csem     chan struct{} // slots of Control requests
-	// work hands a request to an idle worker (see dispatch); unbuffered,
-	// so a send succeeds only when a worker waits.
-	work chan job
-	// workers counts the workers started (they end with the connection),
-	// at most maxWorkers; used by the reader alone.
-	workers, maxWorkers int
+	// idle holds the workers waiting for a request, the last to go idle
+	// last (see dispatch).
+	idleMu     sync.Mutex
+	idle       []*worker
+	workerIdle time.Duration
 
 	idleTimeout, frameTimeout time.Duration
 	// busy counts the requests in flight: from the frame read until
@@ -422,55 +421,91 @@ type job struct {
 	slots chan struct{}
 }
 
-// dispatch hands j to an idle worker of the connection, or starts a new
-// one when none is idle. A worker serves one job at a time and then waits
-// for the next, until the connection ends; the connection's workers never
-// outnumber the slots of its two pools (MaxInFlightPerConn +
-// MaxControlInFlightPerConn), and are about as many as the most requests
-// it had in flight at once. Reusing a worker spares a
-// goroutine start per request and, above all, the growth of a new stack
-// during the request's cryptography (runtime.morestack and copystack,
-// several percent of the enclave's CPU when each request had a goroutine
-// of its own); a slow request still holds only its own worker, as it held
-// only its own goroutine before.
-//
-// A worker frees its slot just before it waits for the next job, so the
-// reader may find none waiting while one is about to: it then starts a
-// new worker only below that bound, and otherwise waits for a worker to
-// take j (one will: the slots held by other jobs are one fewer than the
-// workers, so at least one worker is done or about to be).
-func (s *connServer) dispatch(j job) {
-	select {
-	case s.work <- j:
-		return
-	default:
-	}
-	if s.workers < s.maxWorkers {
-		s.workers++
-		s.handlers.Add(1)
-		go s.worker(j)
-		return
-	}
-	select {
-	case s.work <- j:
-	case <-s.ctx.Done():
-		<-j.slots
-		s.end()
-	}
+// workerIdleTimeout is how long a worker of a connection waits for its
+// next request before it ends (a variable for tests). Idle workers are
+// taken last in, first out, so under steady load the same few serve every
+// request and keep their grown stacks, while those beyond what the load
+// needs, and all of an idle connection's, end: a connection that once had
+// many requests in flight does not keep as many goroutines.
+var workerIdleTimeout = time.Second
+
+// A worker handles requests of one connection, one at a time, until it has
+// idled for workerIdleTimeout or the connection ends.
+type worker struct {
+	jobs chan job // capacity 1: dispatch hands a job without waiting
 }
 
-// worker serves j, then the jobs dispatch hands it, until the connection
-// ends. Its stack stays grown between jobs (the garbage collector shrinks
-// it only while it idles). It frees the job's slot once the response is
-// queued, as each request's goroutine did.
-func (s *connServer) worker(j job) {
+// dispatch hands j to the worker of the connection that went idle last, or
+// starts a new one when none is idle. Reusing a worker spares a goroutine
+// start per request and, above all, the growth of a new stack during the
+// request's cryptography (runtime.morestack and copystack, several percent
+// of the enclave's CPU when each request had a goroutine of its own); a
+// slow request still holds only its own worker, as it held only its own
+// goroutine before. A worker declares itself idle before it frees its
+// slot, so a new worker is started only when every worker holds a slot:
+// a connection never has more workers than the slots of its two pools
+// (MaxInFlightPerConn + MaxControlInFlightPerConn).
+func (s *connServer) dispatch(j job) {
+	s.idleMu.Lock()
+	var w *worker
+	if n := len(s.idle); n > 0 {
+		w = s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+	}
+	s.idleMu.Unlock()
+	if w != nil {
+		w.jobs <- j
+		return
+	}
+	s.handlers.Add(1)
+	go s.work(&worker{jobs: make(chan job, 1)}, j)
+}
+
+// work runs worker w, starting with j: it serves a job, frees its slot
+// once the response is queued (as each request's goroutine did), and
+// waits for the next one.
+func (s *connServer) work(w *worker, j job) {
 	defer s.handlers.Done()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		s.send(j.id, s.handle(j.id, j.req))
-		<-j.slots
+		slots := j.slots
 		j = job{} // the request is not kept while the worker idles
+		s.idleMu.Lock()
+		s.idle = append(s.idle, w)
+		s.idleMu.Unlock()
+		<-slots
+		if timer == nil {
+			timer = time.NewTimer(s.workerIdle)
+		} else {
+			timer.Reset(s.workerIdle)
+		}
 		select {
-		case j = <-s.work:
+		case j = <-w.jobs:
+			continue
+		case <-s.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		// Idle for long: end, unless dispatch has just taken this
+		// worker, whose job is then on its way.
+		s.idleMu.Lock()
+		i := slices.Index(s.idle, w)
+		if i >= 0 {
+			s.idle = slices.Delete(s.idle, i, i+1)
+		}
+		s.idleMu.Unlock()
+		if i >= 0 {
+			return
+		}
+		select {
+		case j = <-w.jobs:
 		case <-s.ctx.Done():
 			return
 		}

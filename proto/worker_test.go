@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // goroutineID returns the calling goroutine's id, read from its stack
@@ -58,9 +59,10 @@ func TestServerWorkersReusedAndBounded(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	// A worker frees its slot just before it waits for the next request,
-	// so the reader may start a second one now and then; never one per
-	// request.
+	// The response may reach the client, and the next request the
+	// server, before the worker that sent it is idle: a second worker
+	// (of a free slot) may then take it, now and then a third; never one
+	// per request.
 	if n := len(seen); n > 3 {
 		t.Errorf("200 sequential requests were handled by %d goroutines, want at most 3 (workers reused)", n)
 	}
@@ -94,5 +96,35 @@ func TestServerWorkersReusedAndBounded(t *testing.T) {
 	defer mu.Unlock()
 	if n := len(seen); n > limit+control || n < limit+control {
 		t.Errorf("%d waves of %d requests in flight at once were handled by %d goroutines, want exactly %d (one worker per slot, reused)", waves, limit+control, n, limit+control)
+	}
+}
+
+// TestServerWorkersEndWhenIdle: a worker that waits longer than
+// workerIdleTimeout for a request ends, so that a connection that once had
+// many requests in flight does not keep their goroutines: after a long
+// pause, a request is handled by a new goroutine; after a short one, by
+// the same.
+func TestServerWorkersEndWhenIdle(t *testing.T) {
+	defer func(d time.Duration) { workerIdleTimeout = d }(workerIdleTimeout)
+	workerIdleTimeout = 100 * time.Millisecond
+	ids := make(chan uint64, 1)
+	c := pipeClient(t, HandlerFunc(func(ctx context.Context, req Message) Message {
+		ids <- goroutineID()
+		return &HealthResponse{}
+	}), nil)
+	call := func() uint64 {
+		if _, err := c.Call(context.Background(), &HealthRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		return <-ids
+	}
+	first := call()
+	time.Sleep(workerIdleTimeout / 20) // the worker goes idle (it sent the response just before)
+	if again := call(); again != first {
+		t.Fatalf("a request soon after another was handled by goroutine %d, not the idle worker %d", again, first)
+	}
+	time.Sleep(10 * workerIdleTimeout)
+	if later := call(); later == first {
+		t.Fatalf("worker %d still served a request after idling %v, longer than its timeout %v", first, 10*workerIdleTimeout, workerIdleTimeout)
 	}
 }
