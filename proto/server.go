@@ -224,9 +224,10 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // worker goroutine of the connection, one request at a time each, at most
 // opts.MaxInFlightPerConn at a time (plus opts.MaxControlInFlightPerConn
 // Control requests); a worker waits for the next request when done, and
-// ends after a second without one, so there are never more workers than
-// requests in flight at once lately. One goroutine writes responses
-// through a buffer, flushing whenever none is queued. A frame
+// ends after a second without one, so a connection has about as many
+// workers as it lately had requests in flight at once, and never more than
+// its slots. One goroutine writes responses through a buffer, flushing
+// whenever none is queued. A frame
 // that fails to decode is answered with an Error of code
 // refusal.CodeBadRequest if its envelope, and with it the request id, could
 // be read; otherwise the stream cannot be trusted any more, and the
