@@ -3,6 +3,9 @@ package proto
 import (
 	"bytes"
 	"context"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -146,4 +149,75 @@ func BenchmarkMarshalReplies(b *testing.B) {
 			}
 		})
 	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// BenchmarkServeBurst measures how the server writes a burst of answers
+// released at once, as the enclave releases every answer of a batch of
+// audit records at the host's acknowledgement: 32 requests are held, then
+// let go together. writes/answer is the server's writes per answer (1
+// when each answer goes in a write of its own).
+func BenchmarkServeBurst(b *testing.B) {
+	const burst = 32
+	l := unixListener(b)
+	var gate atomic.Pointer[chan struct{}]
+	var arrived sync.WaitGroup
+	h := HandlerFunc(func(ctx context.Context, req Message) Message {
+		g := *gate.Load()
+		arrived.Done()
+		<-g
+		return &SignResponse{SignedTransaction: benchBody[:110], AuditSeq: 1, AuditRecord: benchBody[:400]}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := &countingConn{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := l.Accept()
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		served.Conn = conn
+		ServeConn(ctx, served, h, &ServerOptions{Logger: quiet})
+	}()
+	conn, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewClient(conn, &ClientOptions{Logger: quiet})
+	defer func() { c.Close(); cancel(); <-done }()
+	req := &SignRequest{Body: benchBody, Stamp: "ed25519;key=0123456789abcdef;sig=0123456789abcdef0123456789abcdef"}
+	var writes int64
+	b.ReportAllocs()
+	for b.Loop() {
+		g := make(chan struct{})
+		gate.Store(&g)
+		arrived.Add(burst)
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() {
+				if _, err := c.Call(context.Background(), req); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		arrived.Wait()
+		before := served.writes.Load()
+		close(g)
+		wg.Wait()
+		writes += served.writes.Load() - before
+	}
+	b.ReportMetric(float64(writes)/float64(b.N*burst), "writes/answer")
 }

@@ -606,8 +606,17 @@ func (s *connServer) writeLoop(conn net.Conn) error {
 
 // writeBatch writes p and every response already queued, then flushes. It
 // returns how many responses it took from the queue, p included.
+//
+// Answers are released in bursts (every answer of a batch of audit
+// records at the host's acknowledgement), and each is queued by its own
+// worker: the writer, woken by the first, would find the others not yet
+// queued and write them one by one, a write (and a wake-up of the peer's
+// reader) per response. So once the queue is empty it yields the
+// processor once, letting workers that are ready queue theirs, and takes
+// what they queued into the same write.
 func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
 	n := 1
+	yielded := false
 	for {
 		if err := WriteFrame(bw, p); err != nil {
 			return n, err
@@ -617,6 +626,16 @@ func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
 			n++
 			continue
 		default:
+		}
+		if !yielded {
+			yielded = true
+			runtime.Gosched()
+			select {
+			case p = <-s.out:
+				n++
+				continue
+			default:
+			}
 		}
 		break
 	}
