@@ -56,15 +56,16 @@
 //     freeze, rotate) is signed as well, so events can be checked alone
 //     ([VerifyRecord]), and a boot record authenticates, through the chain,
 //     whatever the previous run left after its last tree head;
-//   - a poll of the host closes the enclave's open batch once it holds 32
-//     records or its first has waited 1 ms (enclave.BatchCloseRecords,
-//     enclave.BatchCloseDelay), and hands over records up to the last
-//     signed one; an answer leaves the enclave only once the host has
-//     acknowledged, after fsync, a signed record at or after its record
-//     (the tree head of its batch). At low load a batch is what arrives
-//     within 1 ms; under load it is everything appended while the host
-//     wrote the previous batch, so signatures follow the host's fsyncs and
-//     the batch rule, not the requests. [Chain] signs without holding the
+//   - a poll of the host closes the enclave's open batch once no decision
+//     in progress could join it, or it holds 32 records, or its first has
+//     waited 1 ms (enclave.BatchCloseRecords, enclave.BatchCloseDelay),
+//     and hands over records up to the last signed one; an answer leaves
+//     the enclave only once the host has acknowledged, after fsync, a
+//     signed record at or after its record (the tree head of its batch).
+//     At low load a batch is the records of the decisions under way; under
+//     load it is everything appended while the host wrote the previous
+//     batch, so signatures follow the host's fsyncs and the batch rule,
+//     not the requests. [Chain] signs without holding the
 //     lock appends need (they wait for the signed line, whose hash is their
 //     prev).
 //

@@ -23,12 +23,15 @@ import (
 const DefaultAuditAckTimeout = 5 * time.Second
 
 // A poll of the host closes the open batch of decision records with a
-// signed tree head once BatchCloseRecords records wait for one, or the
-// first of them has waited BatchCloseDelay; until then it waits for more.
-// One Ed25519 signature then covers up to BatchCloseRecords decisions
-// under load, while at low load a decision's answer waits at most
-// BatchCloseDelay longer than the host's fsync. (A batch holds at most
-// audit.MaxBatch records: the chain closes a full one itself.)
+// signed tree head as soon as no decision is in progress that could join
+// it (every request that may decide has appended its record, or is done),
+// or once BatchCloseRecords records wait for one, or the first of them
+// has waited BatchCloseDelay; until then it waits for more. Under load,
+// when decisions are always in progress, one Ed25519 signature then
+// covers up to BatchCloseRecords decisions; at low load a decision's
+// answer waits for no one, and never more than BatchCloseDelay longer
+// than the host's fsync. (A batch holds at most audit.MaxBatch records:
+// the chain closes a full one itself.)
 const (
 	BatchCloseRecords = 32
 	BatchCloseDelay   = time.Millisecond
@@ -62,11 +65,12 @@ var (
 // Decision records are not signed one by one: records are appended to the
 // open batch, and a poll of the host closes it (audit.Chain.CloseBatch)
 // with one signed tree head over all of them once it is due (awaitBatch:
-// BatchCloseRecords records, or its first has waited BatchCloseDelay),
-// then hands over the records up to that head and no further. At low load
-// a batch is what arrives within BatchCloseDelay of its first record;
-// under load it is everything appended while the host wrote the previous
-// batch, and at least BatchCloseRecords records unless the delay ran out
+// no decision in progress could join it, or BatchCloseRecords records, or
+// its first has waited BatchCloseDelay), then hands over the records up
+// to that head and no further. At low load a batch is the records of the
+// decisions under way when the poll came; under load it is everything
+// appended while the host wrote the previous batch, and at least
+// BatchCloseRecords records unless the delay ran out or decisions paused
 // (at most audit.MaxBatch records: the chain closes a full batch itself). The chain shares a.mu, and releases it while
 // the audit key signs (events and tree heads), so the signature is made
 // under no lock: appends wait for it, acknowledgements and canDecide do
@@ -116,10 +120,15 @@ type auditLog struct {
 	// records of the open batch that no signature covers yet, which a poll
 	// hands over only once a tree head closes their batch.
 	tail int
-	// A poll closes the open batch once tail reaches batchRecords, or the
-	// first record of the tail has waited batchDelay (see awaitBatch).
+	// A poll closes the open batch once no decision is in progress
+	// (deciding is 0), or tail reaches batchRecords, or the first record
+	// of the tail has waited batchDelay (see awaitBatch).
 	batchRecords int
 	batchDelay   time.Duration
+	// deciding counts the requests that may append a decision record and
+	// have not finished (beginDecision, endDecision): the records that
+	// may still join the open batch.
+	deciding atomic.Int64
 	// failing is the host's latest report that it cannot persist.
 	failing string
 
@@ -240,6 +249,30 @@ func (a *auditLog) appended(rec audit.Record, line []byte) {
 	}
 }
 
+// beginDecision notes a request that may append a decision record, until
+// endDecision: while any is in progress, a poll waits (within the batch's
+// size and delay) for its record to join the open batch rather than sign
+// a tree head without it.
+func (a *auditLog) beginDecision() { a.deciding.Add(1) }
+
+// endDecision notes the end of a request of beginDecision (its record
+// appended, or none to be). The last one in progress wakes the poll
+// waiting for the open batch, which closes it: nobody else will join.
+// Only that one takes a.mu, so under load (decisions always in progress)
+// requests end without it.
+func (a *auditLog) endDecision() {
+	if a.deciding.Add(-1) != 0 {
+		return
+	}
+	a.mu.Lock()
+	if a.appendWaited && a.tail > 0 {
+		close(a.appendCh)
+		a.appendCh = make(chan struct{})
+		a.appendWaited = false
+	}
+	a.mu.Unlock()
+}
+
 // waitAppend asks appended to close appendCh at the next signed record,
 // or once tail records follow the last signed one. Of the polls waiting,
 // the one that wants the fewest records sets the mark (each checks again
@@ -337,14 +370,17 @@ func (a *auditLog) rotate() []byte {
 // closes the open batch once it is due. a.mu is held, and released while
 // it waits and while the tree head is signed.
 //
-// A batch is due when it holds batchCloseRecords records after the last
-// signed one, or the first of them has waited batchCloseDelay, or the host
-// does not wait (WaitMS 0: it asked for what there is now), or its wait is
-// over. Until then the poll waits, so that a host that polls again at once
-// (an fsync faster than the requests) does not make the enclave sign one
-// tree head per record or two: under load a batch holds what arrives in
-// batchCloseDelay, at low load a record waits at most batchCloseDelay for
-// its tree head (the host's poll is already waiting for it). Signed
+// A batch is due when it holds records after the last signed one and no
+// decision is in progress that could add one (beginDecision), or it holds
+// batchCloseRecords of them, or the first of them has waited
+// batchCloseDelay, or the host does not wait (WaitMS 0: it asked for what
+// there is now), or its wait is over. Until then the poll waits, so that a
+// host that polls again at once (an fsync faster than the requests) does
+// not make the enclave sign one tree head per record or two while more are
+// being decided: under load a batch holds what arrives while the requests
+// in progress append theirs, up to batchCloseRecords or batchCloseDelay;
+// at low load a record waits for its tree head only for the decisions
+// already under way (the host's poll is already waiting for it). Signed
 // records the host has not received (an event, a rotate record, a full
 // batch the chain closed itself, or records a host fetches again) are
 // handed over at once, the open batch closed with them, as before: events
@@ -368,6 +404,7 @@ func (a *auditLog) awaitBatch(ctx context.Context, req *proto.AuditRequest) {
 		now := time.Now()
 		switch {
 		case len(a.pending) > tail && req.From < signedEnd,
+			tail > 0 && a.deciding.Load() == 0,
 			tail >= a.batchRecords,
 			tail > 0 && now.Sub(a.since[len(a.since)-tail]) >= a.batchDelay,
 			req.WaitMS == 0 || ctx.Err() != nil || !now.Before(deadline):
@@ -376,8 +413,9 @@ func (a *auditLog) awaitBatch(ctx context.Context, req *proto.AuditRequest) {
 		}
 		// Wake at the next append that can make the batch due (the first
 		// record after the last signed one starts its clock; after that a
-		// signed record, or the batch's size), at the batch's delay, or at
-		// the end of the host's wait.
+		// signed record, or the batch's size), when the last decision in
+		// progress ends (endDecision), at the batch's delay, or at the end
+		// of the host's wait.
 		wait := deadline.Sub(now)
 		want := 1
 		if tail > 0 {

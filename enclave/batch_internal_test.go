@@ -88,12 +88,20 @@ const (
 	th = audit.KindTreeHead
 )
 
-// TestBatchClosesOnSize: a poll that finds fewer than batchRecords records
-// waiting for a tree head (and none older than the delay) waits, and
-// closes the batch when the batchRecords-th arrives: one tree head for
-// all of them.
+// inProgress notes a decision in progress on a until the test ends: a
+// request that may still append a record, which polls wait for.
+func inProgress(t *testing.T, a *auditLog) {
+	a.beginDecision()
+	t.Cleanup(a.endDecision)
+}
+
+// TestBatchClosesOnSize: while decisions are in progress, a poll that
+// finds fewer than batchRecords records waiting for a tree head (and none
+// older than the delay) waits, and closes the batch when the
+// batchRecords-th arrives: one tree head for all of them.
 func TestBatchClosesOnSize(t *testing.T) {
 	a := batchLog(t, 4, time.Hour)
+	inProgress(t, a)
 	appendDecision(t, a)
 	got := pollAsync(t, a, 1, proto.MaxAuditWaitMS)
 	appendDecision(t, a)
@@ -112,11 +120,13 @@ func TestBatchClosesOnSize(t *testing.T) {
 	}
 }
 
-// TestBatchClosesOnDelay: at low load a lone record waits for its tree
-// head at most the delay, not for the host's whole wait; a poll that finds
-// a record older than the delay closes its batch at once.
+// TestBatchClosesOnDelay: a record waits for its tree head at most the
+// delay, even while a decision is in progress (one that never ends), not
+// for the host's whole wait; a poll that finds a record older than the
+// delay closes its batch at once.
 func TestBatchClosesOnDelay(t *testing.T) {
 	a := batchLog(t, 1000, 10*time.Millisecond)
+	inProgress(t, a)
 	got := pollAsync(t, a, 1, proto.MaxAuditWaitMS)
 	appendDecision(t, a)
 	select {
@@ -134,11 +144,48 @@ func TestBatchClosesOnDelay(t *testing.T) {
 	}
 }
 
+// TestBatchClosesWhenDecisionsEnd: a poll closes the batch as soon as no
+// decision is in progress that could join it, long before its size or
+// delay: it waits while one is (even once that one's record is appended,
+// until it ends), and closes the batch when the last one ends; a poll
+// that finds records and no decision in progress closes at once.
+func TestBatchClosesWhenDecisionsEnd(t *testing.T) {
+	a := batchLog(t, 1000, time.Hour)
+	a.beginDecision() // request A
+	a.beginDecision() // request B
+	appendDecision(t, a)
+	a.endDecision() // A is done; B may still append
+	got := pollAsync(t, a, 1, proto.MaxAuditWaitMS)
+	appendDecision(t, a) // B's record
+	select {
+	case k := <-got:
+		t.Fatalf("the poll returned %v while a decision was in progress", k)
+	case <-time.After(20 * time.Millisecond):
+	}
+	a.endDecision() // B is done: nobody can join the batch
+	select {
+	case k := <-got:
+		wantKinds(t, k, d, d, th)
+	case <-time.After(proto.MaxAuditWaitMS * time.Millisecond / 2):
+		t.Fatal("the poll did not close the batch when the last decision in progress ended")
+	}
+	appendDecision(t, a) // a record with nothing in progress
+	start := time.Now()
+	wantKinds(t, poll(t, a, 4, proto.MaxAuditWaitMS), d, th)
+	if time.Since(start) > proto.MaxAuditWaitMS*time.Millisecond/2 {
+		t.Fatal("a poll that found records and no decision in progress waited")
+	}
+	if n := a.deciding.Load(); n != 0 {
+		t.Fatalf("%d decisions in progress at the end, want 0", n)
+	}
+}
+
 // TestBatchHostWait: a host that does not wait gets the batch closed at
 // once (as before), and a poll whose wait ends before the batch is due
 // closes it then.
 func TestBatchHostWait(t *testing.T) {
 	a := batchLog(t, 1000, time.Hour)
+	inProgress(t, a)
 	appendDecision(t, a)
 	wantKinds(t, poll(t, a, 1, 0), d, th)
 	appendDecision(t, a)
@@ -151,6 +198,7 @@ func TestBatchHostWait(t *testing.T) {
 // batch to fill is handed over at once, with the batch closed after it.
 func TestBatchEventsDoNotWait(t *testing.T) {
 	a := batchLog(t, 1000, time.Hour)
+	inProgress(t, a)
 	appendDecision(t, a)
 	got := pollAsync(t, a, 1, proto.MaxAuditWaitMS)
 	time.Sleep(10 * time.Millisecond)

@@ -336,7 +336,11 @@ type route struct {
 	tick tickWhen
 	// needsVault: refused with errLocked while the enclave is locked.
 	needsVault bool
-	fn         func(e *Enclave, c *call, m proto.Message) (proto.Message, error)
+	// decides: the request may append a decision record to the open
+	// batch, so a poll waits for it (auditLog.beginDecision) before it
+	// closes the batch.
+	decides bool
+	fn      func(e *Enclave, c *call, m proto.Message) (proto.Message, error)
 }
 
 // handler adapts a handler of one message type to a route's fn.
@@ -361,7 +365,7 @@ var routes = map[proto.Type]route{
 	proto.TypeKeysRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, _ *proto.KeysRequest) (proto.Message, error) {
 		return keysInfo(c.v.keys), nil
 	})},
-	proto.TypeSignRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.SignRequest) (proto.Message, error) {
+	proto.TypeSignRequest: {tick: tickBefore, needsVault: true, decides: true, fn: handler(func(e *Enclave, c *call, m *proto.SignRequest) (proto.Message, error) {
 		return e.sign(c.v, m, c.now)
 	})},
 	proto.TypeAttestRequest: {tick: tickBefore, fn: handler(func(e *Enclave, c *call, m *proto.AttestRequest) (proto.Message, error) {
@@ -382,7 +386,7 @@ var routes = map[proto.Type]route{
 	proto.TypeAdminRequest: {tick: tickBefore, fn: handler(func(e *Enclave, c *call, m *proto.AdminRequest) (proto.Message, error) {
 		return e.adminCommand(c.ctx, m, c.now)
 	})},
-	proto.TypeApprovalRequest: {tick: tickBefore, needsVault: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalRequest) (proto.Message, error) {
+	proto.TypeApprovalRequest: {tick: tickBefore, needsVault: true, decides: true, fn: handler(func(e *Enclave, c *call, m *proto.ApprovalRequest) (proto.Message, error) {
 		return e.approval(c.v.audit, m, c.now)
 	})},
 	proto.TypePolicyRequest: {tick: tickBefore, fn: handler(func(e *Enclave, _ *call, _ *proto.PolicyRequest) (proto.Message, error) {
@@ -404,6 +408,12 @@ func (e *Enclave) handle(ctx context.Context, req proto.Message) (proto.Message,
 	c := &call{ctx: ctx, v: e.v.Load(), now: e.now()}
 	if r.needsVault && c.v == nil {
 		return nil, errLocked()
+	}
+	if r.decides && c.v != nil {
+		// Until the handler returns: its record, if any, is appended by
+		// then (the wait for its acknowledgement comes after, in Handle).
+		c.v.audit.beginDecision()
+		defer c.v.audit.endDecision()
 	}
 	if r.tick == tickBefore && c.v != nil {
 		e.tick(c.v.audit, c.now)

@@ -91,3 +91,12 @@ func OweFreeze(e *Enclave, key string) {
 // SetBeforeSignatureRecord makes f run just before each sign request's
 // signature record is appended. Set it before e answers any request.
 func SetBeforeSignatureRecord(e *Enclave, f func()) { e.beforeSignatureRecord = f }
+
+// Decides reports whether requests of type typ count as decisions in
+// progress, which polls wait for before closing the open batch (tests
+// only).
+func Decides(typ proto.Type) bool { return routes[typ].decides }
+
+// DecisionsInProgress returns how many requests of e may still append a
+// decision record to the open batch (tests only).
+func DecisionsInProgress(e *Enclave) int64 { return e.v.Load().audit.deciding.Load() }

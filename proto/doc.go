@@ -67,10 +67,13 @@
 //	8     AttestRequest   1: nonce bytes (..512)
 //	9     AttestResponse  1: document bytes (1..16 KiB), an NSM attestation document (COSE_Sign1)
 //	10    AuditRequest    1: ack uint (persisted up to), 2: from uint (send records from; 0: none),
-//	                      3: rotate bool (append a rotate record; omitted when false)
+//	                      3: rotate bool (append a rotate record; omitted when false),
+//	                      4: ack_hash bytes(32), 5: wait_ms uint (..5000), 6: failing text (..512),
+//	                      7: run bytes(16) (4 to 7 omitted when empty or zero)
 //	11    AuditResponse   1: key bytes (..64), 2: head_seq uint, 3: head_hash bytes(32),
 //	                      4: array (..256) of record bytes (..64 KiB),
-//	                      5: rotate_record bytes (..64 KiB; omitted when empty)
+//	                      5: rotate_record bytes (..64 KiB), 6: run bytes(16), 7: acked uint
+//	                      (5 to 7 omitted when empty or zero)
 //	12    CredentialsRequest  1: access_key_id text (..4096), 2: secret_access_key text (..4096),
 //	                          3: session_token text (..4096), 4: expires_unix_ms int
 //	13    CredentialsResponse (empty map)
@@ -106,10 +109,11 @@
 // duplicate keys, no tags, no trailing bytes. [Unmarshal] enforces this by
 // decoding, re-encoding and requiring the result to be byte-for-byte equal to
 // the input; for the frames of nearly every request (the envelope, a
-// SignRequest, a signature's SignResponse) it instead reads the one
-// canonical layout directly and leaves anything else to that check, and
-// [Marshal] writes a SignRequest directly (fastpath.go; fuzz tests hold
-// both to the general path's answers). Each value therefore has exactly one encoding: two components
+// SignRequest, a signature's SignResponse, the audit poll's AuditRequest
+// and AuditResponse) it instead reads the one canonical layout directly
+// and leaves anything else to that check, and [Marshal] writes these
+// messages directly (fastpath.go; fuzz tests hold both to the general
+// path's answers). Each value therefore has exactly one encoding: two components
 // that hash, sign or log a message see the same bytes, and an attacker
 // cannot smuggle information, or trigger differences between parsers,
 // through alternative encodings (null for an empty byte string, a 19-byte

@@ -2,11 +2,13 @@ package proto
 
 import (
 	"bytes"
+	"math"
 	"unicode/utf8"
 )
 
 // The fast path of Unmarshal for the frames of nearly every request: the
-// envelope, and a SignResponse carrying a signature. decodeCanonical
+// envelope, a SignRequest, a SignResponse carrying a signature, and the
+// audit poll (AuditRequest, AuditResponse). decodeCanonical
 // decodes through reflection and then re-encodes what it decoded to check
 // that the input was canonical; for these two layouts the canonical
 // encoding is one fixed sequence of items, which the fast path reads
@@ -85,6 +87,19 @@ func (c *cursor) bytes() []byte {
 	return s
 }
 
+// text reads a text string of valid UTF-8 and returns its bytes, sharing
+// memory with the input.
+func (c *cursor) text() []byte {
+	n := c.head(3)
+	if !c.ok || n > uint64(len(c.b)) || !utf8.Valid(c.b[:n]) {
+		c.ok = false
+		return nil
+	}
+	s := c.b[:n:n]
+	c.b = c.b[n:]
+	return s
+}
+
 // fixed reads a byte string of exactly len(dst) bytes into dst.
 func (c *cursor) fixed(dst []byte) {
 	s := c.bytes()
@@ -129,8 +144,152 @@ func decodeFast(data []byte, m Message) bool {
 		return decodeSignResponseFast(data, v)
 	case *SignRequest:
 		return decodeSignRequestFast(data, v)
+	case *AuditRequest:
+		return decodeAuditRequestFast(data, v)
+	case *AuditResponse:
+		return decodeAuditResponseFast(data, v)
 	}
 	return false
+}
+
+// decodeAuditRequestFast decodes an AuditRequest (the host's every poll):
+// keys 1 and 2, then any of the optional keys 3 to 7 in ascending order,
+// each with a value that is not its zero (a zero is omitted). The slices
+// it sets are copies.
+func decodeAuditRequestFast(data []byte, ar *AuditRequest) bool {
+	c := cursor{b: data, ok: true}
+	n := c.head(5)
+	if !c.ok || n < 2 || n > 7 {
+		return false
+	}
+	var r AuditRequest
+	c.key(1)
+	r.Ack = c.head(0)
+	c.key(2)
+	r.From = c.head(0)
+	last := uint64(2)
+	for range n - 2 {
+		k := c.head(0)
+		if !c.ok || k <= last {
+			return false
+		}
+		last = k
+		switch k {
+		case 3:
+			if len(c.b) == 0 || c.b[0] != 0xf5 { // true; false is omitted
+				return false
+			}
+			c.b = c.b[1:]
+			r.Rotate = true
+		case 4:
+			v := c.bytes()
+			if len(v) == 0 {
+				return false
+			}
+			r.AckHash = bytes.Clone(v)
+		case 5:
+			v := c.head(0)
+			if v == 0 || v > math.MaxUint32 {
+				return false
+			}
+			r.WaitMS = uint32(v)
+		case 6:
+			v := c.text()
+			if len(v) == 0 {
+				return false
+			}
+			r.Failing = string(v)
+		case 7:
+			v := c.bytes()
+			if len(v) == 0 {
+				return false
+			}
+			r.Run = bytes.Clone(v)
+		default:
+			return false
+		}
+	}
+	if !c.end() {
+		return false
+	}
+	*ar = r
+	return true
+}
+
+// decodeAuditResponseFast decodes an AuditResponse (the answer to every
+// poll): keys 1 to 4, then any of the optional keys 5 to 7 in ascending
+// order, each not its zero. Its key and records are copied into one new
+// buffer (each record's capacity ends where it does); the other slices
+// are copies of their own.
+func decodeAuditResponseFast(data []byte, ar *AuditResponse) bool {
+	c := cursor{b: data, ok: true}
+	n := c.head(5)
+	if !c.ok || n < 4 || n > 7 {
+		return false
+	}
+	var r AuditResponse
+	c.key(1)
+	key := c.bytes()
+	c.key(2)
+	r.HeadSeq = c.head(0)
+	c.key(3)
+	c.fixed(r.HeadHash[:])
+	c.key(4)
+	count := c.head(4)
+	if !c.ok || count > maxArrayElements {
+		return false
+	}
+	records := c.b
+	total := len(key)
+	for range count {
+		total += len(c.bytes())
+	}
+	if !c.ok {
+		return false
+	}
+	last := uint64(4)
+	for range n - 4 {
+		k := c.head(0)
+		if !c.ok || k <= last {
+			return false
+		}
+		last = k
+		switch k {
+		case 5, 6:
+			v := c.bytes()
+			if len(v) == 0 {
+				return false
+			}
+			if k == 5 {
+				r.RotateRecord = bytes.Clone(v)
+			} else {
+				r.Run = bytes.Clone(v)
+			}
+		case 7:
+			if r.Acked = c.head(0); r.Acked == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	if !c.end() {
+		return false
+	}
+	// As the reflective decoder does: empty byte strings and arrays
+	// decode to empty, non-nil slices.
+	buf := make([]byte, 0, total)
+	buf = append(buf, key...)
+	r.Key = buf[:len(key):len(key)]
+	r.Records = make([][]byte, count)
+	rc := cursor{b: records, ok: true}
+	for i := range r.Records {
+		start := len(buf)
+		buf = append(buf, rc.bytes()...)
+		r.Records[i] = buf[start:len(buf):len(buf)]
+	}
+	*ar = r
+	return true
 }
 
 // decodeSignRequestFast decodes a SignRequest (the enclave's every
@@ -223,29 +382,187 @@ func headLen(v uint64) int {
 }
 
 // marshalFast returns the frame payload carrying m as id, for the messages
-// that have a fast path (a SignRequest, the host's every request), and nil
-// for the others. m is valid; the bytes are those of the reflective
-// encoder (FuzzMarshalFastAgrees holds it to that), built in one buffer.
+// that have a fast path, and nil for the others: a SignRequest (the host's
+// every request), a signature's SignResponse (the enclave's every answer),
+// and the audit poll's AuditRequest and AuditResponse. m is valid; the
+// bytes are those of the reflective encoder (FuzzMarshalFastAgrees and
+// FuzzMarshalAuditFastAgrees hold it to that), built in one buffer.
 func marshalFast(id uint64, m Message) []byte {
-	var sr *SignRequest
 	switch v := m.(type) {
 	case *SignRequest:
-		sr = v
+		return marshalSignRequest(id, v)
 	case SignRequest:
-		sr = &v
-	default:
-		return nil
+		return marshalSignRequest(id, &v)
+	case *SignResponse:
+		return marshalSignResponse(id, v)
+	case SignResponse:
+		return marshalSignResponse(id, &v)
+	case *AuditRequest:
+		return marshalAuditRequest(id, v)
+	case AuditRequest:
+		return marshalAuditRequest(id, &v)
+	case *AuditResponse:
+		return marshalAuditResponse(id, v)
+	case AuditResponse:
+		return marshalAuditResponse(id, &v)
 	}
-	bodyLen := 1 + 1 + headLen(uint64(len(sr.Body))) + len(sr.Body) + 1 + headLen(uint64(len(sr.Stamp))) + len(sr.Stamp)
-	n := 1 + 1 + headLen(Version) + 1 + headLen(uint64(TypeSignRequest)) + 1 + headLen(id) + 1 + headLen(uint64(bodyLen)) + bodyLen
-	b := make([]byte, 0, n)
+	return nil
+}
+
+// envelopeLen is the length of the payload carrying a body of bodyLen
+// bytes as id.
+func envelopeLen(t Type, id uint64, bodyLen int) int {
+	return 1 + 1 + headLen(Version) + 1 + headLen(uint64(t)) + 1 + headLen(id) + 1 + headLen(uint64(bodyLen)) + bodyLen
+}
+
+// newEnvelope returns a buffer for the payload carrying a body of bodyLen
+// bytes as id, holding the envelope up to the body's first byte; the
+// caller appends the body's bytes.
+func newEnvelope(t Type, id uint64, bodyLen int) []byte {
+	b := make([]byte, 0, envelopeLen(t, id, bodyLen))
 	b = appendHead(b, 5, 4)
 	b = appendHead(appendHead(b, 0, 1), 0, Version)
-	b = appendHead(appendHead(b, 0, 2), 0, uint64(TypeSignRequest))
+	b = appendHead(appendHead(b, 0, 2), 0, uint64(t))
 	b = appendHead(appendHead(b, 0, 3), 0, id)
-	b = appendHead(appendHead(b, 0, 4), 2, uint64(bodyLen))
+	return appendHead(appendHead(b, 0, 4), 2, uint64(bodyLen))
+}
+
+// strLen is the length of a byte or text string of n bytes, head included.
+func strLen(n int) int { return headLen(uint64(n)) + n }
+
+// appendString appends s as a byte string (major 2) or a text string
+// (major 3).
+func appendString[S []byte | string](b []byte, major byte, s S) []byte {
+	return append(appendHead(b, major, uint64(len(s))), s...)
+}
+
+func marshalSignRequest(id uint64, sr *SignRequest) []byte {
+	bodyLen := 1 + 1 + strLen(len(sr.Body)) + 1 + strLen(len(sr.Stamp))
+	b := newEnvelope(TypeSignRequest, id, bodyLen)
 	b = appendHead(b, 5, 2)
-	b = append(appendHead(appendHead(b, 0, 1), 2, uint64(len(sr.Body))), sr.Body...)
-	b = append(appendHead(appendHead(b, 0, 2), 3, uint64(len(sr.Stamp))), sr.Stamp...)
+	b = appendString(appendHead(b, 0, 1), 2, sr.Body)
+	return appendString(appendHead(b, 0, 2), 3, sr.Stamp)
+}
+
+// marshalSignResponse encodes a signature's SignResponse: keys 1 to 7
+// (AuditRecord omitted when empty) and Status (key 8) when set, every
+// field of a pending request empty. Any other SignResponse gets nil.
+func marshalSignResponse(id uint64, r *SignResponse) []byte {
+	if r.ApprovalID != "" || r.Quorum != 0 || len(r.Approvers) != 0 || r.ExpiresMS != 0 ||
+		r.AlreadyCounted || len(r.ApprovalDigest) != 0 || len(r.SummaryLines) != 0 {
+		return nil
+	}
+	pairs := uint64(6)
+	bodyLen := 1 + 1 + strLen(len(r.From)) + 1 + strLen(len(r.Signature)) + 1 + strLen(len(r.SignedTransaction)) +
+		1 + strLen(len(r.TransactionHash)) + 1 + headLen(r.AuditSeq) + 1 + strLen(len(r.Digest))
+	if len(r.AuditRecord) != 0 {
+		pairs++
+		bodyLen += 1 + strLen(len(r.AuditRecord))
+	}
+	if r.Status != "" {
+		pairs++
+		bodyLen += 1 + strLen(len(r.Status))
+	}
+	b := newEnvelope(TypeSignResponse, id, bodyLen)
+	b = appendHead(b, 5, pairs)
+	b = appendString(appendHead(b, 0, 1), 2, r.From[:])
+	b = appendString(appendHead(b, 0, 2), 2, r.Signature[:])
+	b = appendString(appendHead(b, 0, 3), 2, r.SignedTransaction)
+	b = appendString(appendHead(b, 0, 4), 2, r.TransactionHash[:])
+	b = appendHead(appendHead(b, 0, 5), 0, r.AuditSeq)
+	b = appendString(appendHead(b, 0, 6), 2, r.Digest[:])
+	if len(r.AuditRecord) != 0 {
+		b = appendString(appendHead(b, 0, 7), 2, r.AuditRecord)
+	}
+	if r.Status != "" {
+		b = appendString(appendHead(b, 0, 8), 3, r.Status)
+	}
+	return b
+}
+
+// marshalAuditRequest encodes an AuditRequest (the host's audit poll).
+func marshalAuditRequest(id uint64, r *AuditRequest) []byte {
+	pairs := uint64(2)
+	bodyLen := 1 + 1 + headLen(r.Ack) + 1 + headLen(r.From)
+	if r.Rotate {
+		pairs++
+		bodyLen += 1 + 1
+	}
+	if len(r.AckHash) != 0 {
+		pairs++
+		bodyLen += 1 + strLen(len(r.AckHash))
+	}
+	if r.WaitMS != 0 {
+		pairs++
+		bodyLen += 1 + headLen(uint64(r.WaitMS))
+	}
+	if r.Failing != "" {
+		pairs++
+		bodyLen += 1 + strLen(len(r.Failing))
+	}
+	if len(r.Run) != 0 {
+		pairs++
+		bodyLen += 1 + strLen(len(r.Run))
+	}
+	b := newEnvelope(TypeAuditRequest, id, bodyLen)
+	b = appendHead(b, 5, pairs)
+	b = appendHead(appendHead(b, 0, 1), 0, r.Ack)
+	b = appendHead(appendHead(b, 0, 2), 0, r.From)
+	if r.Rotate {
+		b = append(appendHead(b, 0, 3), 0xf5) // true
+	}
+	if len(r.AckHash) != 0 {
+		b = appendString(appendHead(b, 0, 4), 2, r.AckHash)
+	}
+	if r.WaitMS != 0 {
+		b = appendHead(appendHead(b, 0, 5), 0, uint64(r.WaitMS))
+	}
+	if r.Failing != "" {
+		b = appendString(appendHead(b, 0, 6), 3, r.Failing)
+	}
+	if len(r.Run) != 0 {
+		b = appendString(appendHead(b, 0, 7), 2, r.Run)
+	}
+	return b
+}
+
+// marshalAuditResponse encodes an AuditResponse (the answer to every poll,
+// with its records).
+func marshalAuditResponse(id uint64, r *AuditResponse) []byte {
+	pairs := uint64(4)
+	bodyLen := 1 + 1 + strLen(len(r.Key)) + 1 + headLen(r.HeadSeq) + 1 + strLen(len(r.HeadHash)) + 1 + headLen(uint64(len(r.Records)))
+	for _, rec := range r.Records {
+		bodyLen += strLen(len(rec))
+	}
+	if len(r.RotateRecord) != 0 {
+		pairs++
+		bodyLen += 1 + strLen(len(r.RotateRecord))
+	}
+	if len(r.Run) != 0 {
+		pairs++
+		bodyLen += 1 + strLen(len(r.Run))
+	}
+	if r.Acked != 0 {
+		pairs++
+		bodyLen += 1 + headLen(r.Acked)
+	}
+	b := newEnvelope(TypeAuditResponse, id, bodyLen)
+	b = appendHead(b, 5, pairs)
+	b = appendString(appendHead(b, 0, 1), 2, r.Key)
+	b = appendHead(appendHead(b, 0, 2), 0, r.HeadSeq)
+	b = appendString(appendHead(b, 0, 3), 2, r.HeadHash[:])
+	b = appendHead(appendHead(b, 0, 4), 4, uint64(len(r.Records)))
+	for _, rec := range r.Records {
+		b = appendString(b, 2, rec)
+	}
+	if len(r.RotateRecord) != 0 {
+		b = appendString(appendHead(b, 0, 5), 2, r.RotateRecord)
+	}
+	if len(r.Run) != 0 {
+		b = appendString(appendHead(b, 0, 6), 2, r.Run)
+	}
+	if r.Acked != 0 {
+		b = appendHead(appendHead(b, 0, 7), 0, r.Acked)
+	}
 	return b
 }

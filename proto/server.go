@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,9 +220,14 @@ func (r *refusalLog) note(log *slog.Logger, limit int) {
 // connection's handlers to return, and returns nil for a clean end (end of
 // stream at a frame boundary, or ctx done) and the error otherwise.
 //
-// One goroutine reads and decodes frames; each request is handled in its own
-// goroutine, at most opts.MaxInFlightPerConn at a time; one goroutine writes
-// responses through a buffer, flushing whenever none is queued. A frame
+// One goroutine reads and decodes frames; each request is handled by a
+// worker goroutine of the connection, one request at a time each, at most
+// opts.MaxInFlightPerConn at a time (plus opts.MaxControlInFlightPerConn
+// Control requests); a worker waits for the next request when done, and
+// ends after a second without one, so a connection has about as many
+// workers as it lately had requests in flight at once, and never more than
+// its slots. One goroutine writes responses through a buffer, flushing
+// whenever none is queued. A frame
 // that fails to decode is answered with an Error of code
 // refusal.CodeBadRequest if its envelope, and with it the request id, could
 // be read; otherwise the stream cannot be trusted any more, and the
@@ -248,6 +254,7 @@ func ServeConn(ctx context.Context, conn net.Conn, h Handler, opts *ServerOption
 		out:          make(chan []byte, o.MaxInFlightPerConn+o.MaxControlInFlightPerConn),
 		control:      o.Control,
 		csem:         make(chan struct{}, o.MaxControlInFlightPerConn),
+		workerIdle:   workerIdleTimeout,
 		idleTimeout:  o.IdleTimeout,
 		frameTimeout: o.FrameTimeout,
 	}
@@ -283,6 +290,11 @@ type connServer struct {
 	handlers sync.WaitGroup
 	control  func(Message) bool
 	csem     chan struct{} // slots of Control requests
+	// idle holds the workers waiting for a request, the last to go idle
+	// last (see dispatch).
+	idleMu     sync.Mutex
+	idle       []*worker
+	workerIdle time.Duration
 
 	idleTimeout, frameTimeout time.Duration
 	// busy counts the requests in flight: from the frame read until
@@ -398,12 +410,106 @@ func (s *connServer) readLoop(conn net.Conn, sem chan struct{}) error {
 		case <-s.ctx.Done():
 			return nil
 		}
-		s.handlers.Add(1)
-		go func() {
-			defer s.handlers.Done()
-			defer func() { <-slots }()
-			s.send(id, s.handle(id, req))
-		}()
+		s.dispatch(job{id: id, req: req, slots: slots})
+	}
+}
+
+// A job is a request read, holding a slot of its pool (slots) until its
+// response is queued.
+type job struct {
+	id    uint64
+	req   Message
+	slots chan struct{}
+}
+
+// workerIdleTimeout is how long a worker of a connection waits for its
+// next request before it ends (a variable for tests). Idle workers are
+// taken last in, first out, so under steady load the same few serve every
+// request and keep their grown stacks, while those beyond what the load
+// needs, and all of an idle connection's, end: a connection that once had
+// many requests in flight does not keep as many goroutines.
+var workerIdleTimeout = time.Second
+
+// A worker handles requests of one connection, one at a time, until it has
+// idled for workerIdleTimeout or the connection ends.
+type worker struct {
+	jobs chan job // capacity 1: dispatch hands a job without waiting
+}
+
+// dispatch hands j to the worker of the connection that went idle last, or
+// starts a new one when none is idle. Reusing a worker spares a goroutine
+// start per request and, above all, the growth of a new stack during the
+// request's cryptography (runtime.morestack and copystack, several percent
+// of the enclave's CPU when each request had a goroutine of its own); a
+// slow request still holds only its own worker, as it held only its own
+// goroutine before. A worker declares itself idle before it frees its
+// slot, so a new worker is started only when every worker holds a slot:
+// a connection never has more workers than the slots of its two pools
+// (MaxInFlightPerConn + MaxControlInFlightPerConn).
+func (s *connServer) dispatch(j job) {
+	s.idleMu.Lock()
+	var w *worker
+	if n := len(s.idle); n > 0 {
+		w = s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+	}
+	s.idleMu.Unlock()
+	if w != nil {
+		w.jobs <- j
+		return
+	}
+	s.handlers.Add(1)
+	go s.work(&worker{jobs: make(chan job, 1)}, j)
+}
+
+// work runs worker w, starting with j: it serves a job, frees its slot
+// once the response is queued (as each request's goroutine did), and
+// waits for the next one.
+func (s *connServer) work(w *worker, j job) {
+	defer s.handlers.Done()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		s.send(j.id, s.handle(j.id, j.req))
+		slots := j.slots
+		j = job{} // the request is not kept while the worker idles
+		s.idleMu.Lock()
+		s.idle = append(s.idle, w)
+		s.idleMu.Unlock()
+		<-slots
+		if timer == nil {
+			timer = time.NewTimer(s.workerIdle)
+		} else {
+			timer.Reset(s.workerIdle)
+		}
+		select {
+		case j = <-w.jobs:
+			continue
+		case <-s.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		// Idle for long: end, unless dispatch has just taken this
+		// worker, whose job is then on its way.
+		s.idleMu.Lock()
+		i := slices.Index(s.idle, w)
+		if i >= 0 {
+			s.idle = slices.Delete(s.idle, i, i+1)
+		}
+		s.idleMu.Unlock()
+		if i >= 0 {
+			return
+		}
+		select {
+		case j = <-w.jobs:
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -500,8 +606,17 @@ func (s *connServer) writeLoop(conn net.Conn) error {
 
 // writeBatch writes p and every response already queued, then flushes. It
 // returns how many responses it took from the queue, p included.
+//
+// Answers are released in bursts (every answer of a batch of audit
+// records at the host's acknowledgement), and each is queued by its own
+// worker: the writer, woken by the first, would find the others not yet
+// queued and write them one by one, a write (and a wake-up of the peer's
+// reader) per response. So once the queue is empty it yields the
+// processor once, letting workers that are ready queue theirs, and takes
+// what they queued into the same write.
 func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
 	n := 1
+	yielded := false
 	for {
 		if err := WriteFrame(bw, p); err != nil {
 			return n, err
@@ -511,6 +626,16 @@ func (s *connServer) writeBatch(bw *bufio.Writer, p []byte) (int, error) {
 			n++
 			continue
 		default:
+		}
+		if !yielded {
+			yielded = true
+			runtime.Gosched()
+			select {
+			case p = <-s.out:
+				n++
+				continue
+			default:
+			}
 		}
 		break
 	}
