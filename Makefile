@@ -19,6 +19,7 @@ FUZZMINIMIZETIME ?= 2s
 BENCH_DURATION ?= 10s
 BENCH_CLIENTS  ?= 16,64
 SOAK_REQUESTS  ?= 1000000
+FLOOR_RUNS     ?= 3
 SOAK_CLIENTS   ?= 64
 CHAOS_KILLS    ?= 10
 CHAOS_CLIENTS  ?= 48
@@ -28,7 +29,7 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # which keeps go-ethereum out of the main module's requirements.
 CROSSCHECK    := crosscheck
 
-.PHONY: all build dev test chaos vet staticcheck fmt-check tidy-check bench bench-micro soak fuzz enclave clean
+.PHONY: all build dev test chaos vet staticcheck fmt-check tidy-check bench bench-floor bench-micro soak fuzz enclave clean
 
 all: build
 
@@ -109,6 +110,14 @@ bench: build
 	     END { if (r && u) printf "release after persistence: %.0f signs/s against %.0f without waiting (ratio %.2f, same run)\n", r, u, r / u; \
 	           if (r && c && rc) printf "enclave alone against the crypto bound (same go test run): %.0f / %.0f signs/s, ratio %.2f; in CPU time per request %.2f (target 0.8)\n", r, c, r / c, cc / rc }' $(BIN)/bench-enclave.txt
 	$(BIN)/nitrosign bench --duration $(BENCH_DURATION) --clients $(BENCH_CLIENTS) --enclave-bench $(BIN)/bench-enclave.txt
+
+## bench-floor: the floor of the end-to-end path on this machine: the same
+## processes and hops as make bench's end-to-end runs (load generator, a bare
+## net/http host, a unix socket, an enclave process) doing nothing but the
+## crypto bound's work, and with an fsynced audit batch before each answer;
+## what no implementation of this topology can beat here (internal/floor)
+bench-floor:
+	$(GO) run ./internal/floor -runs $(FLOOR_RUNS)
 
 ## bench-micro: the Go micro-benchmarks of the formats and the codec
 bench-micro:
