@@ -307,17 +307,18 @@ func encodeRecord(r *Record, withSig bool) []byte {
 // appendString appends s as an RFC 8785 string: '"' and '\' escaped, the
 // control characters as \b \t \n \f \r or \u00xx (lower-case hex), every
 // other character as itself. Invalid UTF-8 is copied as is (Marshal refuses
-// it beforehand).
+// it beforehand). Runs of bytes that need no escape are found eight bytes
+// at a time (plainRun) and copied whole: a record's summary is mostly such
+// runs, and the sign path encodes one record per request.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
+	for {
+		i := plainRun(s)
+		b = append(b, s[:i]...)
+		if i == len(s) {
+			break
 		}
-		b = append(b, s[start:i]...)
-		switch c {
+		switch c := s[i]; c {
 		case '"', '\\':
 			b = append(b, '\\', c)
 		case '\b':
@@ -333,10 +334,38 @@ func appendString(b []byte, s string) []byte {
 		default:
 			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
-		start = i + 1
+		s = s[i+1:]
 	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainRun returns the length of the longest prefix of s whose bytes a
+// canonical string holds as themselves (none below 0x20, no '"', no '\\'),
+// testing eight bytes at a time: with ones = 0x0101…01 and highs =
+// 0x8080…80, (x - n*ones) &^ x & highs is non-zero exactly when some byte
+// of x is below n (n <= 0x80), and a byte equal to c is a zero byte of
+// x ^ c*ones. Those tests are exact for "some byte of the word", which is
+// all the loop asks; the word that fails is then finished a byte at a time.
+func plainRun(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		// One 8-byte load: the compiler merges the bytes of w, whose
+		// length it knows, with no bounds check each.
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		if (x-0x20*ones)&^x&highs|(q-ones)&^q&highs|(bs-ones)&^bs&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
 }
 
 const hexDigits = "0123456789abcdef"
@@ -349,16 +378,27 @@ const hexDigits = "0123456789abcdef"
 // it, since a line's size is what the host protocol caps.
 func EscapedLen(s string) int {
 	n := len(s)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
-			n++
-		case c < 0x20:
-			n += 5
+	for {
+		i := plainRun(s)
+		if i == len(s) {
+			return n
 		}
+		n += escapeExtra[s[i]]
+		s = s[i+1:]
 	}
-	return n
 }
+
+// escapeExtra is how many bytes more than one each byte that needs an
+// escape takes in a canonical string (see EscapedLen); 0 for the others.
+var escapeExtra = func() (t [256]int) {
+	for c := range 0x20 {
+		t[c] = 5
+	}
+	for _, c := range []byte{'"', '\\', '\b', '\t', '\n', '\f', '\r'} {
+		t[c] = 1
+	}
+	return t
+}()
 
 // Unmarshal decodes one canonical record line (without its newline). It
 // refuses anything that is not exactly what [Marshal] writes: other member

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -424,4 +425,61 @@ func TestHashIsOfTheLine(t *testing.T) {
 	if bad.Hash() == goldenRecord.Hash() {
 		t.Fatal("different records, same hash")
 	}
+}
+
+// TestStringEscapingWordwise: appendString and EscapedLen, which test eight
+// bytes at a time, agree with a byte-by-byte reference for every byte value
+// at every position of a word and across word boundaries, among plain
+// bytes and bytes above 0x7f (which the word tests must not mistake for
+// control characters through a borrow).
+func TestStringEscapingWordwise(t *testing.T) {
+	ref := func(s string) string {
+		var b []byte
+		b = append(b, '"')
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\b':
+				b = append(b, `\b`...)
+			case c == '\t':
+				b = append(b, `\t`...)
+			case c == '\n':
+				b = append(b, `\n`...)
+			case c == '\f':
+				b = append(b, `\f`...)
+			case c == '\r':
+				b = append(b, `\r`...)
+			case c < 0x20:
+				b = append(b, fmt.Sprintf(`\u%04x`, c)...)
+			default:
+				b = append(b, c)
+			}
+		}
+		return string(append(b, '"'))
+	}
+	check := func(s string) {
+		t.Helper()
+		want := ref(s)
+		if got := string(appendString(nil, s)); got != want {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+		if got := EscapedLen(s) + 2; got != len(want) {
+			t.Fatalf("EscapedLen(%q) = %d, want %d", s, got-2, len(want)-2)
+		}
+	}
+	for _, fill := range []byte{'a', 0x80, 0xff, 0x21, 0x5d, 0x23, 0x1f} {
+		for n := 0; n <= 24; n++ {
+			base := bytes.Repeat([]byte{fill}, n)
+			check(string(base))
+			for pos := 0; pos < n; pos++ {
+				for c := range 256 {
+					s := bytes.Clone(base)
+					s[pos] = byte(c)
+					check(string(s))
+				}
+			}
+		}
+	}
+	check("first line\nsecond \"line\"\\\x00€\x7f" + strings.Repeat("plain text ", 20) + "\t")
 }

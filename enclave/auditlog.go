@@ -1,7 +1,6 @@
 package enclave
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -81,6 +80,8 @@ type auditLog struct {
 	key     []byte
 	pending [][]byte    // unacknowledged records, in sequence order
 	signed  []bool      // whether each pending record is signed (a tree head or an event): a commitment to it and every record before it
+	isHead  []bool      // whether each pending record is a tree head (heads counts them)
+	hashes  [][32]byte  // each pending record's hash (the chain's head after it), which an acknowledgement must name
 	since   []time.Time // when each pending record was appended
 	first   uint64      // seq of pending[0]
 	// heads counts the tree heads in pending. The backlog caps count the
@@ -232,7 +233,12 @@ func (a *auditLog) appended(rec audit.Record, line []byte) {
 	}
 	a.pending = append(a.pending, line)
 	a.signed = append(a.signed, rec.Signed())
-	if rec.Kind == audit.KindTreeHead {
+	// The chain made rec its head before it called here: its hash is the
+	// line's, computed once for the chain and kept for the acknowledgement.
+	a.hashes = append(a.hashes, a.chain.HeadLocked().Hash)
+	head := rec.Kind == audit.KindTreeHead
+	a.isHead = append(a.isHead, head)
+	if head {
 		a.heads++
 	}
 	a.since = append(a.since, time.Now()) // real time: the stall limit and the batch delay are operational timeouts
@@ -495,7 +501,7 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d without the record's hash", seq))
 	}
 	i := seq - a.first
-	got := sha256.Sum256(a.pending[i])
+	got := a.hashes[i]
 	if subtle.ConstantTimeCompare(got[:], hash) != 1 {
 		return refuseRule(refusal.CodeBadRequest, refusal.RuleAudit, fmt.Sprintf("acknowledgement of audit record %d names record hash %x, but the enclave's record %d hashes to %x: the host's log is not this enclave's", seq, hash, seq, got))
 	}
@@ -511,8 +517,8 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 		}
 	}
 	a.acked = audit.Head{Seq: seq, Hash: got}
-	for _, line := range a.pending[:n] {
-		if isTreeHead(line) {
+	for _, h := range a.isHead[:n] {
+		if h {
 			a.heads--
 		}
 	}
@@ -523,6 +529,8 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 	clear(a.pending[left:])
 	a.pending = a.pending[:left]
 	a.signed = a.signed[:copy(a.signed, a.signed[n:])]
+	a.isHead = a.isHead[:copy(a.isHead, a.isHead[n:])]
+	a.hashes = a.hashes[:copy(a.hashes, a.hashes[n:])]
 	a.since = a.since[:copy(a.since, a.since[n:])]
 	a.tail = min(a.tail, len(a.pending)) // the tail is never more than what is pending
 	a.first += n
@@ -532,13 +540,6 @@ func (a *auditLog) ackLocked(seq uint64, hash []byte) error {
 		close(*a.ackCh.Swap(&next))
 	}
 	return nil
-}
-
-// isTreeHead reports whether line, a record of the chain, is a tree head.
-// The match is exact: in a canonical line a '"' inside a string is escaped,
-// so `,"kind":"tree_head",` can only be the kind member itself.
-func isTreeHead(line []byte) bool {
-	return bytes.Contains(line, []byte(`,"kind":"`+audit.KindTreeHead+`",`))
 }
 
 // persistedHead returns the head of the records the host has acknowledged
