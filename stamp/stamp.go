@@ -294,7 +294,7 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	var ok bool
 	switch key.Scheme {
 	case Ed25519:
-		ok = ed25519.Verify(ed25519.PublicKey(key.Key), body, sig)
+		ok = verifyEd25519(key.Key, body, sig)
 	case P256:
 		digest := sha256.Sum256(body)
 		ok = ecdsa.VerifyASN1(p256Key, digest[:], sig)
