@@ -48,8 +48,10 @@
 // Verify accepts both, because common signers (OpenSSL, WebCrypto, KMS) do not
 // normalize s. Nothing may therefore use the stamp or signature bytes as an
 // identifier, for example as a replay-cache key; use the signed request_id or
-// a digest of the body. Ed25519 verification is crypto/ed25519's: canonical S
-// is required, but it accepts small-order public keys, under which anyone can
+// a digest of the body. Ed25519 verification answers as crypto/ed25519's
+// does, for every input (it is the same computation, with the keys that
+// verified decoded once and kept: see verifyEd25519): canonical S is
+// required, but it accepts small-order public keys, under which anyone can
 // forge signatures (with the identity as key, R the identity and S zero verify
 // for every message). [CheckPublicKey] therefore refuses them and
 // non-canonical encodings, and so does [ParsePublicKey], with which clients
