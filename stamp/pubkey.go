@@ -51,11 +51,15 @@ func parseKeyBytes(scheme Scheme, key []byte, checkOrder bool) (PublicKey, *ecds
 		if len(key) != p256KeySize {
 			return PublicKey{}, nil, fmt.Errorf("%w: public_key is %d bytes, want %d", ErrMalformed, len(key), p256KeySize)
 		}
-		pub, err := decompressP256(key)
+		// The copy is decompressed rather than key, which may then be a
+		// buffer on the caller's stack: crypto/elliptic keeps its input
+		// out of escape analysis's sight.
+		k := PublicKey{Scheme: P256, Key: bytes.Clone(key)}
+		pub, err := decompressP256(k.Key)
 		if err != nil {
 			return PublicKey{}, nil, err
 		}
-		return PublicKey{Scheme: P256, Key: bytes.Clone(key)}, pub, nil
+		return k, pub, nil
 	}
 	return PublicKey{}, nil, fmt.Errorf("%w: unknown scheme %s, want %q or %q", ErrMalformed, quote(string(scheme)), Ed25519, P256)
 }

@@ -101,7 +101,7 @@ func (a edPoint) encode() [32]byte {
 
 // torsion returns the eight points whose order divides 8, found as [L]P for
 // points P of the curve, which lands in the torsion subgroup.
-func torsion(t *testing.T) []edPoint {
+func torsion(t testing.TB) []edPoint {
 	t.Helper()
 	var found []edPoint
 	for y := int64(2); y < 1000 && len(found) < 8; y++ {

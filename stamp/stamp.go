@@ -48,8 +48,10 @@
 // Verify accepts both, because common signers (OpenSSL, WebCrypto, KMS) do not
 // normalize s. Nothing may therefore use the stamp or signature bytes as an
 // identifier, for example as a replay-cache key; use the signed request_id or
-// a digest of the body. Ed25519 verification is crypto/ed25519's: canonical S
-// is required, but it accepts small-order public keys, under which anyone can
+// a digest of the body. Ed25519 verification answers as crypto/ed25519's
+// does, for every input (it is the same computation, with the keys that
+// verified decoded once and kept: see verifyEd25519): canonical S is
+// required, but it accepts small-order public keys, under which anyone can
 // forge signatures (with the identity as key, R the identity and S zero verify
 // for every message). [CheckPublicKey] therefore refuses them and
 // non-canonical encodings, and so does [ParsePublicKey], with which clients
@@ -88,6 +90,9 @@ const (
 	p256MaxSigSize    = 72                    // SEQUENCE { INTEGER 33 bytes, INTEGER 33 bytes }
 	p256UncompressedN = 65
 )
+
+// strictRawURL decodes stamps: unpadded base64url with zero trailing bits.
+var strictRawURL = base64.RawURLEncoding.Strict()
 
 // Errors that callers branch on; every error from [Verify] wraps exactly one.
 var (
@@ -247,12 +252,15 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	if len(header) > MaxHeaderSize {
 		return PublicKey{}, fmt.Errorf("%w: header is %d bytes, limit %d", ErrMalformed, len(header), MaxHeaderSize)
 	}
-	js, err := base64.RawURLEncoding.Strict().DecodeString(header)
+	// Decoded on the stack: a header within MaxHeaderSize decodes to at
+	// most 3/4 of it.
+	var jsBuf [MaxHeaderSize / 4 * 3]byte
+	n, err := strictRawURL.Decode(jsBuf[:], []byte(header))
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("%w: not unpadded base64url: %v", ErrMalformed, err)
 	}
-	// Re-encoded on the stack: a header within MaxHeaderSize decodes to at
-	// most 3/4 of it, which encodes back within it.
+	js := jsBuf[:n]
+	// Re-encoded on the stack: js encodes back within MaxHeaderSize.
 	var enc [MaxHeaderSize]byte
 	if string(base64.RawURLEncoding.AppendEncode(enc[:0], js)) != header {
 		return PublicKey{}, fmt.Errorf("%w: not canonical unpadded base64url", ErrMalformed)
@@ -261,8 +269,10 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	// Create writes (canonicalWire), else by strictjson.
 	scheme, pubHex, sigHex, canonical := canonicalWire(js)
 	if !canonical {
+		// A copy: js, on the stack, must not reach the decoder's
+		// reflection, which escape analysis cannot follow.
 		var w wire
-		if err := strictjson.Unmarshal(js, &w, MaxHeaderSize); err != nil {
+		if err := strictjson.Unmarshal(bytes.Clone(js), &w, MaxHeaderSize); err != nil {
 			return PublicKey{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		scheme, pubHex, sigHex = []byte(w.Scheme), []byte(w.PublicKey), []byte(w.Signature)
@@ -279,23 +289,23 @@ func Verify(header string, body []byte) (PublicKey, error) {
 	if err != nil {
 		return PublicKey{}, err
 	}
-	var sigBuf [p256MaxSigSize]byte
-	var sig []byte
-	switch key.Scheme {
-	case Ed25519:
-		sig, err = decodeHex(sigBuf[:0], "signature", sigHex, ed25519SigSize, ed25519SigSize)
-	case P256:
-		sig, err = decodeHex(sigBuf[:0], "signature", sigHex, p256MinSigSize, p256MaxSigSize)
-	}
-	if err != nil {
-		return PublicKey{}, err
-	}
-
 	var ok bool
 	switch key.Scheme {
 	case Ed25519:
-		ok = ed25519.Verify(ed25519.PublicKey(key.Key), body, sig)
+		// The signature is decoded on the stack, which the P-256 path
+		// cannot do: crypto/ecdsa keeps its input out of escape analysis's
+		// sight, and would move a shared buffer to the heap.
+		var sigBuf [ed25519SigSize]byte
+		sig, err := decodeHex(sigBuf[:0], "signature", sigHex, ed25519SigSize, ed25519SigSize)
+		if err != nil {
+			return PublicKey{}, err
+		}
+		ok = verifyEd25519(key.Key, body, sig)
 	case P256:
+		sig, err := decodeHex(make([]byte, 0, p256MaxSigSize), "signature", sigHex, p256MinSigSize, p256MaxSigSize)
+		if err != nil {
+			return PublicKey{}, err
+		}
 		digest := sha256.Sum256(body)
 		ok = ecdsa.VerifyASN1(p256Key, digest[:], sig)
 	}
