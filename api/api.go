@@ -208,8 +208,10 @@ func (r *SignRequest) Validate() error {
 	if err := checkKey(r.Key); err != nil {
 		return badRequest("key", err)
 	}
-	present := r.payloads()
-	if len(present) != 1 {
+	// The names are listed only for the refusal: counting them first
+	// spares the accepted request the list's allocation.
+	if r.payloadCount() != 1 {
+		present := r.payloads()
 		msg := "none"
 		if len(present) > 0 {
 			msg = strings.Join(present, ", ")
@@ -235,8 +237,20 @@ func (r *SignRequest) Validate() error {
 // payloadNames lists every payload field, in the order of the struct.
 var payloadNames = []string{"eth_transaction", "eth_typed_data", "eth_personal_message"}
 
+// payloadCount is len(r.payloads()), without making the list.
+func (r *SignRequest) payloadCount() int {
+	n := 0
+	for _, set := range [...]bool{r.EthTransaction != nil, r.EthTypedData != nil, r.EthPersonalMessage != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
 // payloads returns the names of the payload fields that are set. Each new
-// payload kind adds a line here and a name to payloadNames.
+// payload kind adds a line here, one to payloadCount and a name to
+// payloadNames.
 func (r *SignRequest) payloads() []string {
 	var present []string
 	if r.EthTransaction != nil {

@@ -200,6 +200,23 @@ func TestPayloads(t *testing.T) {
 	if !reflect.DeepEqual(fields, payloadNames) {
 		t.Errorf("pointer fields %v, payloadNames %v: a payload kind is missing from payloads()", fields, payloadNames)
 	}
+	// payloadCount, which Validate asks first, counts what payloads
+	// lists, for every combination of payloads set.
+	for mask := range 1 << len(payloadNames) {
+		r := SignRequest{}
+		if mask&1 != 0 {
+			r.EthTransaction = &EthTransaction{}
+		}
+		if mask&2 != 0 {
+			r.EthTypedData = &EthTypedData{}
+		}
+		if mask&4 != 0 {
+			r.EthPersonalMessage = &EthPersonalMessage{}
+		}
+		if got, want := r.payloadCount(), len(r.payloads()); got != want {
+			t.Errorf("payloads set %03b: payloadCount() = %d, len(payloads()) = %d", mask, got, want)
+		}
+	}
 }
 
 func TestEthTransactionBytes(t *testing.T) {

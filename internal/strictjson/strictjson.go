@@ -112,8 +112,18 @@ func unmarshal(data []byte, v any, maxSize int, plain bool) error {
 	// encoding/json decodes.
 	if plain && quick && target.Kind() == reflect.Struct {
 		if info := plainInfo(target); info != nil {
-			fresh := reflect.New(target)
-			if decodePlain(data, info, fresh.Elem()) {
+			// A zero receiver is filled in place, which saves an
+			// allocation a request: what decodePlain leaves half
+			// filled when it is not sure is zeroed again before
+			// encoding/json decodes, so an error still leaves the
+			// receiver as it was. Another receiver is filled through a
+			// fresh value, as encoding/json is.
+			if rv.Elem().IsZero() {
+				if decodePlain(data, info, rv.Elem()) {
+					return nil
+				}
+				rv.Elem().SetZero()
+			} else if fresh := reflect.New(target); decodePlain(data, info, fresh.Elem()) {
 				rv.Elem().Set(fresh.Elem())
 				return nil
 			}
