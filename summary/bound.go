@@ -178,7 +178,11 @@ func joinParts(groups [][]part, sep string) []part {
 
 // makeLine assembles a line from its parts: their values make its Value,
 // their labels its Labels, at the offsets of what they label.
-func makeLine(key string, parts []part) Line {
+//
+// The labels are carved from *slab when it has room (a builder's), each
+// line's slice capped at its own length so that an append to it cannot
+// reach the next line's, else made in one allocation.
+func makeLine(key string, parts []part, slab *[]Label) Line {
 	l := Line{Key: key}
 	// The value is made in one allocation (none for one part), the labels
 	// in one: a summary is made for every request.
@@ -189,7 +193,13 @@ func makeLine(key string, parts []part) Line {
 			labels++
 		}
 	}
-	if labels > 0 {
+	switch {
+	case labels == 0:
+	case slab != nil && cap(*slab)-len(*slab) >= labels:
+		n := len(*slab)
+		l.Labels = (*slab)[n:n:n+labels]
+		*slab = (*slab)[:n+labels]
+	default:
 		l.Labels = make([]Label, 0, labels)
 	}
 	var v strings.Builder
@@ -221,8 +231,24 @@ func makeLine(key string, parts []part) Line {
 // builder collects lines within MaxLines and MaxSize.
 type builder struct {
 	lines   []Line
-	size    int // escaped size of lines
+	labels  []Label // room for the lines' labels (makeLine)
+	size    int     // escaped size of lines
 	dropped int
+}
+
+// newBuilder returns a builder with room for lines lines and labels
+// labels, made in one allocation: a summary is made for every request.
+// Past that room, lines and labels are allocated as they come.
+func newBuilder(lines, labels int) builder {
+	type room struct {
+		lines  [12]Line
+		labels [4]Label
+	}
+	if lines > 12 || labels > 4 {
+		return builder{lines: make([]Line, 0, lines), labels: make([]Label, 0, labels)}
+	}
+	r := new(room)
+	return builder{lines: r.lines[:0:lines], labels: r.labels[:0:labels]}
 }
 
 // add adds a line, unless the summary is full: then it and every line
@@ -241,7 +267,7 @@ func (b *builder) addParts(key string, parts ...part) {
 		b.dropped++
 		return
 	}
-	l := bounded(makeLine(key, parts))
+	l := bounded(makeLine(key, parts, &b.labels))
 	if n := lineLen(l); b.size+n <= MaxSize-reserved {
 		b.lines = append(b.lines, l)
 		b.size += n
@@ -262,7 +288,7 @@ func (b *builder) doneText(key, value string) Summary {
 	if b.dropped > 0 {
 		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)})
 	}
-	b.lines = append(b.lines, bounded(makeLine(key, []part{text(value)})))
+	b.lines = append(b.lines, bounded(makeLine(key, []part{text(value)}, nil)))
 	return Summary{Lines: b.lines}
 }
 

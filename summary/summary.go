@@ -210,16 +210,43 @@ var chainNames = map[uint64]string{
 	11155111: "Sepolia",
 }
 
+// chainTexts is how chain shows the chains of chainNames, made once.
+var chainTexts = func() map[uint64]string {
+	m := make(map[uint64]string, len(chainNames))
+	for id, n := range chainNames {
+		m[id] = strconv.FormatUint(id, 10) + " (" + n + ")"
+	}
+	return m
+}()
+
 func chain(id *big.Int) string {
 	if id == nil {
 		return "none"
 	}
 	if id.IsUint64() {
-		if n, ok := chainNames[id.Uint64()]; ok {
-			return strconv.FormatUint(id.Uint64(), 10) + " (" + n + ")"
+		if t, ok := chainTexts[id.Uint64()]; ok {
+			return t
 		}
 	}
 	return id.String()
+}
+
+// txKind is the request line of a transaction of type t: t's name, then
+// " transaction", a constant for the known types.
+func txKind(t ethtx.Type) string {
+	switch t {
+	case ethtx.TypeLegacy:
+		return "legacy transaction"
+	case ethtx.TypeAccessList:
+		return "EIP-2930 transaction"
+	case ethtx.TypeDynamicFee:
+		return "EIP-1559 transaction"
+	case ethtx.TypeBlob:
+		return "EIP-4844 transaction"
+	case ethtx.TypeSetCode:
+		return "EIP-7702 transaction"
+	}
+	return t.String() + " transaction"
 }
 
 func gwei(v *big.Int) string { return ethtx.FormatUnits(v, 9) + " gwei" }
@@ -274,12 +301,12 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 	// The common lines are made without fmt, the summary being made for
 	// every request; the text is the same as fmt's (%s of a Type, %d of
 	// a uint64).
-	b := builder{lines: make([]Line, 0, 12)}
+	b := newBuilder(12, 4)
 	n := names{p: p, keyID: key.ID}
 	if tx.ChainID != nil && tx.ChainID.IsUint64() {
 		n.chain = tx.ChainID.Uint64()
 	}
-	b.addText("request", tx.Type.String()+" transaction")
+	b.addText("request", txKind(tx.Type))
 	b.addText("chain", chain(tx.ChainID))
 	from(&b, key)
 	b.addText("nonce", strconv.FormatUint(tx.Nonce, 10))
