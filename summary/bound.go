@@ -197,7 +197,7 @@ func makeLine(key string, parts []part, slab *[]Label) Line {
 	case labels == 0:
 	case slab != nil && cap(*slab)-len(*slab) >= labels:
 		n := len(*slab)
-		l.Labels = (*slab)[n:n:n+labels]
+		l.Labels = (*slab)[n : n : n+labels]
 		*slab = (*slab)[:n+labels]
 	default:
 		l.Labels = make([]Label, 0, labels)
