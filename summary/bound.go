@@ -48,7 +48,10 @@ const quoteMarks = 4
 
 // lineLen is the escaped size of a line in String: "key: value\n", the
 // value shown with its labels.
-func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + shownEscapedLen(l) + 2 }
+func lineLen(l Line) int { return lineLenShown(l, shownEscapedLen(l)) }
+
+// lineLenShown is lineLen(l), given shownEscapedLen(l) (boundedLen's).
+func lineLenShown(l Line, shown int) int { return audit.EscapedLen(l.Key) + 2 + shown + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
 // runes, whose strconv.Quote form takes at most budget escaped bytes
@@ -267,8 +270,8 @@ func (b *builder) addParts(key string, parts ...part) {
 		b.dropped++
 		return
 	}
-	l := bounded(makeLine(key, parts, &b.labels))
-	if n := lineLen(l); b.size+n <= MaxSize-reserved {
+	l, shown := boundedLen(makeLine(key, parts, &b.labels))
+	if n := lineLenShown(l, shown); b.size+n <= MaxSize-reserved {
 		b.lines = append(b.lines, l)
 		b.size += n
 		return
@@ -298,8 +301,18 @@ func (b *builder) doneText(key, value string) Summary {
 // substance then differs from a decoding without the policy, which the
 // comparison reports, failing closed.
 func bounded(l Line) Line {
-	if shownEscapedLen(l) > MaxLineLen {
-		return Line{Key: l.Key, Value: quoteWithin(l.Shown(), MaxLineLen, "")}
-	}
+	l, _ = boundedLen(l)
 	return l
+}
+
+// boundedLen is bounded, with shownEscapedLen of the line it returns: the
+// builder counts a line's size from it rather than escape-count the line
+// a second time.
+func boundedLen(l Line) (Line, int) {
+	n := shownEscapedLen(l)
+	if n > MaxLineLen {
+		l = Line{Key: l.Key, Value: quoteWithin(l.Shown(), MaxLineLen, "")}
+		n = shownEscapedLen(l)
+	}
+	return l, n
 }

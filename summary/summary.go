@@ -261,13 +261,14 @@ type names struct {
 // addr is address a, labelled with the policy's label for it or the
 // symbol of the token it is.
 func (n names) addr(a ethtx.Address) part {
-	p := part{value: a.Hex()}
-	if n.p != nil {
-		if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
-			p.label = " (" + quoteWithin(l, MaxValueLen, "") + ")"
-		} else if as, ok := n.p.Asset(n.chain, a); ok {
-			p.label = " (" + as.Symbol + " token)"
-		}
+	if n.p == nil {
+		return part{value: a.Hex()}
+	}
+	p := part{value: n.p.Checksummed(a)}
+	if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
+		p.label = " (" + quoteWithin(l, MaxValueLen, "") + ")"
+	} else if as, ok := n.p.Asset(n.chain, a); ok {
+		p.label = " (" + as.Symbol + " token)"
 	}
 	return p
 }
@@ -360,27 +361,29 @@ func appendGwei(dst []byte, v *big.Int) []byte {
 }
 
 func fees(b *builder, tx *ethtx.Tx) {
-	gas := new(big.Int).SetUint64(tx.GasLimit)
+	// gas and max stay on the stack (only their digits are allocated).
+	var gas, max, blobGas big.Int
+	gas.SetUint64(tx.GasLimit)
 	switch {
 	case tx.GasPrice != nil:
-		max := new(big.Int).Mul(gas, tx.GasPrice)
+		max.Mul(&gas, tx.GasPrice)
 		var buf [320]byte
 		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
 		l = appendGwei(append(l, ", gas price "...), tx.GasPrice)
-		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		l = ethtx.AppendEther(append(l, "; at most "...), &max)
 		b.addText("fees", string(l))
 	case tx.MaxFeePerGas != nil:
-		max := new(big.Int).Mul(gas, tx.MaxFeePerGas)
+		max.Mul(&gas, tx.MaxFeePerGas)
 		if tx.MaxFeePerBlobGas != nil {
 			// Each blob uses 2^17 blob gas (EIP-4844 GAS_PER_BLOB).
-			blobGas := new(big.Int).SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
-			max.Add(max, blobGas.Mul(blobGas, tx.MaxFeePerBlobGas))
+			blobGas.SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
+			max.Add(&max, blobGas.Mul(&blobGas, tx.MaxFeePerBlobGas))
 		}
 		var buf [320]byte
 		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
 		l = appendGwei(append(l, ", max fee "...), tx.MaxFeePerGas)
 		l = appendGwei(append(l, ", priority fee "...), tx.MaxPriorityFeePerGas)
-		l = ethtx.AppendEther(append(l, "; at most "...), max)
+		l = ethtx.AppendEther(append(l, "; at most "...), &max)
 		b.addText("fees", string(l))
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)
