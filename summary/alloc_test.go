@@ -3,6 +3,7 @@ package summary
 import (
 	"math/big"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nitrosign/nitrosign/ethtx"
@@ -58,5 +59,17 @@ func TestBuilderLabelRoom(t *testing.T) {
 	}
 	if got := s.String(); got != "l0: v0x\nl1: v1\nl2: v2\nl3: v3\nl4: v4\nl5: v5\nl6: v6\nl7: v7\ndigest: 0x00\n" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestLabelText checks the label text made in one allocation against
+// the text quoteWithin makes, for labels on both sides of every condition
+// of the shortcut.
+func TestLabelText(t *testing.T) {
+	for _, l := range []string{"", "treasury", "ops \"hot\"", `back\slash`, "caf\u00e9", "tab\there", "line\nbreak", "\x7f", "\xff",
+		strings.Repeat("a", MaxValueLen-quoteMarks), strings.Repeat("a", MaxValueLen-quoteMarks+1), strings.Repeat("a", MaxValueLen+10)} {
+		if got, want := labelText(l), " ("+quoteWithin(l, MaxValueLen, "")+")"; got != want {
+			t.Errorf("labelText(%q) = %q, want %q", l, got, want)
+		}
 	}
 }

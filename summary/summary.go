@@ -266,11 +266,27 @@ func (n names) addr(a ethtx.Address) part {
 	}
 	p := part{value: n.p.Checksummed(a)}
 	if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
-		p.label = " (" + quoteWithin(l, MaxValueLen, "") + ")"
+		p.label = labelText(l)
 	} else if as, ok := n.p.Asset(n.chain, a); ok {
 		p.label = " (" + as.Symbol + " token)"
 	}
 	return p
+}
+
+// labelText is the label text of an address the policy labels l:
+// " (" + quoteWithin(l, MaxValueLen, "") + ")". A label of printable ASCII
+// without '"' or '\\' within the cap, as most are, is quoted as itself
+// (strconv.Quote adds the marks only), and made in one allocation.
+func labelText(l string) string {
+	if len(l) > MaxValueLen-quoteMarks || !plainASCII(l) {
+		return " (" + quoteWithin(l, MaxValueLen, "") + ")"
+	}
+	var b strings.Builder
+	b.Grow(len(l) + 5)
+	b.WriteString(` ("`)
+	b.WriteString(l)
+	b.WriteString(`")`)
+	return b.String()
 }
 
 // amount is an amount of the token at contract: a raw integer, shown in
