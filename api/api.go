@@ -166,14 +166,18 @@ func checkHex(s string) (string, error) {
 	return digits, nil
 }
 
-// decodeHex decodes a payload's byte string under checkHex's rule.
+// decodeHex decodes a payload's byte string under checkHex's rule, with
+// checkHex's errors. It leaves the digits to hex.DecodeString, which
+// accepts exactly the digits checkHex does (of either case), rather than
+// read them twice: the first error of either is "is not hex".
 func decodeHex(s string) ([]byte, error) {
-	digits, err := checkHex(s)
-	if err != nil {
+	digits, ok := strings.CutPrefix(s, "0x")
+	if !ok || digits == "" || len(digits)%2 != 0 {
+		_, err := checkHex(s)
 		return nil, err
 	}
 	b, err := hex.DecodeString(digits)
-	if err != nil { // unreachable: checkHex accepted every digit
+	if err != nil {
 		return nil, errors.New("is not hex")
 	}
 	return b, nil

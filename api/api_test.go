@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -416,4 +417,26 @@ func TestDecodeMessagePayloads(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"eth_typed_data":`+typed) {
 		t.Errorf("marshal typed = %s, %v", out, err)
 	}
+}
+
+// FuzzDecodeHex checks that decodeHex, which leaves the digits to
+// encoding/hex, accepts and refuses exactly what checkHex does, with its
+// errors, and decodes the digits checkHex returns.
+func FuzzDecodeHex(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := decodeHex(s)
+		digits, want := checkHex(s)
+		if (err == nil) != (want == nil) || err != nil && err.Error() != want.Error() {
+			t.Fatalf("decodeHex(%q) error %v, checkHex's %v", s, err, want)
+		}
+		if err != nil {
+			if got != nil {
+				t.Fatalf("decodeHex(%q) = %x with error %v", s, got, err)
+			}
+			return
+		}
+		if wantBytes, herr := hex.DecodeString(digits); herr != nil || !bytes.Equal(got, wantBytes) {
+			t.Fatalf("decodeHex(%q) = %x, want %x (%v)", s, got, wantBytes, herr)
+		}
+	})
 }

@@ -178,7 +178,10 @@ func DecodePayload(b *api.SignRequest) (*Request, error) {
 			return nil, err
 		}
 		r.Transaction = &rt.t
-		r.Digest = r.Transaction.Tx.SigningHash()
+		// The bytes DecodeUnsigned accepted are the transaction's one
+		// encoding: their hash is its signing hash, without encoding it
+		// again (FuzzDecode checks it is Tx.SigningHash()).
+		r.Digest = ethtx.UnsignedHash(raw)
 	case b.EthPersonalMessage != nil:
 		var msg []byte
 		if msg, err = b.EthPersonalMessage.Bytes(); err != nil {
