@@ -43,6 +43,12 @@ func (d *decided) summary() summary.Summary {
 	return summary.Request(d.req, d.key.summaryKey(), d.pol)
 }
 
+// summaryText is d.summary().String(), the text its record keeps, made
+// without the lines when nothing else needs them (summary.RequestText).
+func (d *decided) summaryText() string {
+	return summary.RequestText(d.req, d.key.summaryKey(), d.pol)
+}
+
 // caller is who asked, after the stamp verified.
 type caller struct {
 	client stamp.PublicKey
@@ -177,7 +183,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		RequestDigest: s.digest[:],
 		Client:        c.id,
 		Key:           c.key.id,
-		Summary:       s.d.summary().String(),
+		Summary:       s.d.summaryText(),
 		Decision:      audit.DecisionSigned,
 		Rule:          d.Rule,
 		PolicyVersion: s.rs.pol.Version(),

@@ -315,17 +315,34 @@ func from(b *builder, key Key) {
 // Transaction summarises a decoded transaction that key is asked to sign.
 // call is calldata.Decode(tx.Data); p may be nil.
 func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) Summary {
+	b := newBuilder(12, 4)
+	transaction(&b, tx, call, key, digest, p)
+	return Summary{Lines: b.lines}
+}
+
+// TransactionText is Transaction(tx, call, key, digest, p).String(), made
+// without the lines: the text the enclave records for every transaction
+// it decides, written line by line into one buffer.
+func TransactionText(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) string {
+	b := builder{textMode: true}
+	// Room for the usual transaction's text, in one allocation.
+	b.text.Grow(768)
+	transaction(&b, tx, call, key, digest, p)
+	return b.text.String()
+}
+
+// transaction adds the lines of Transaction to b, the last one included.
+func transaction(b *builder, tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) {
 	// The common lines are made without fmt, the summary being made for
 	// every request; the text is the same as fmt's (%s of a Type, %d of
 	// a uint64).
-	b := newBuilder(12, 4)
 	n := names{p: p, keyID: key.ID}
 	if tx.ChainID != nil && tx.ChainID.IsUint64() {
 		n.chain = tx.ChainID.Uint64()
 	}
 	b.addText("request", txKind(tx.Type))
 	b.addText("chain", chain(tx.ChainID))
-	from(&b, key)
+	from(b, key)
 	b.addText("nonce", strconv.FormatUint(tx.Nonce, 10))
 	if tx.To == nil {
 		b.add("to", "none: contract creation (%d bytes of init code)", len(tx.Data))
@@ -333,11 +350,11 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		b.addParts("to", n.addr(*tx.To))
 	}
 	var buf [128]byte
-	b.addText("value", string(ethtx.AppendEther(buf[:0], tx.Value)))
+	b.addBytes("value", ethtx.AppendEther(buf[:0], tx.Value))
 	if tx.To != nil {
-		describeCall(&b, n, "call", *tx.To, call, tx.Data)
+		describeCall(b, n, "call", *tx.To, call, tx.Data)
 	}
-	fees(&b, tx)
+	fees(b, tx)
 	if tx.Type == ethtx.TypeBlob {
 		b.add("blobs", "%d, max fee per blob gas %s", len(tx.BlobVersionedHashes), gwei(tx.MaxFeePerBlobGas))
 		for i, h := range tx.BlobVersionedHashes {
@@ -368,7 +385,7 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		}
 		b.add("access list", "%d addresses, %d storage keys", len(tx.AccessList), keys)
 	}
-	return b.doneText("digest", string(hex.AppendEncode(append(buf[:0], "0x"...), digest[:])))
+	b.finishBytes("digest", hex.AppendEncode(append(buf[:0], "0x"...), digest[:]))
 }
 
 // appendGwei appends gwei(v) to dst.
@@ -387,7 +404,7 @@ func fees(b *builder, tx *ethtx.Tx) {
 		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
 		l = appendGwei(append(l, ", gas price "...), tx.GasPrice)
 		l = ethtx.AppendEther(append(l, "; at most "...), &max)
-		b.addText("fees", string(l))
+		b.addBytes("fees", l)
 	case tx.MaxFeePerGas != nil:
 		max.Mul(&gas, tx.MaxFeePerGas)
 		if tx.MaxFeePerBlobGas != nil {
@@ -400,7 +417,7 @@ func fees(b *builder, tx *ethtx.Tx) {
 		l = appendGwei(append(l, ", max fee "...), tx.MaxFeePerGas)
 		l = appendGwei(append(l, ", priority fee "...), tx.MaxPriorityFeePerGas)
 		l = ethtx.AppendEther(append(l, "; at most "...), &max)
-		b.addText("fees", string(l))
+		b.addBytes("fees", l)
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)
 	}
