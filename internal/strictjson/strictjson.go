@@ -39,10 +39,11 @@
 // case has a fast path that changes no result: a byte-level pass
 // (quickCheck) accepts the documents it is sure of, and a plain struct
 // (strings, integers, booleans, nested structs, unmarshalers) is then
-// filled directly (decodePlain). Whatever either is not sure of (escapes,
-// null, a number an integer field cannot hold, any refusal) goes the slow
-// way: the token walk that finds and words the problem, and encoding/json.
-// Fuzz targets compare the two ways.
+// filled directly (decodePlain): in place when the receiver is zero, its
+// string fields substrings of one copy of the document. Whatever either
+// is not sure of (escapes, null, a number an integer field cannot hold,
+// any refusal) goes the slow way: the token walk that finds and words the
+// problem, and encoding/json. Fuzz targets compare the two ways.
 package strictjson
 
 import (
