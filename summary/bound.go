@@ -46,11 +46,8 @@ const reserved = 256
 // value: in the record's JSON string each is written \".
 const quoteMarks = 4
 
-// lineLen is the escaped size of a line in String: "key: value\n", the
-// value shown with its labels.
-func lineLen(l Line) int { return lineLenShown(l, shownEscapedLen(l)) }
-
-// lineLenShown is lineLen(l), given shownEscapedLen(l) (boundedLen's).
+// lineLenShown is the escaped size of line l in String: "key: value\n",
+// the value shown with its labels, given shownEscapedLen(l) (boundedLen's).
 func lineLenShown(l Line, shown int) int { return audit.EscapedLen(l.Key) + 2 + shown + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
