@@ -166,14 +166,18 @@ func checkHex(s string) (string, error) {
 	return digits, nil
 }
 
-// decodeHex decodes a payload's byte string under checkHex's rule.
+// decodeHex decodes a payload's byte string under checkHex's rule, with
+// checkHex's errors. It leaves the digits to hex.DecodeString, which
+// accepts exactly the digits checkHex does (of either case), rather than
+// read them twice: the first error of either is "is not hex".
 func decodeHex(s string) ([]byte, error) {
-	digits, err := checkHex(s)
-	if err != nil {
+	digits, ok := strings.CutPrefix(s, "0x")
+	if !ok || digits == "" || len(digits)%2 != 0 {
+		_, err := checkHex(s)
 		return nil, err
 	}
 	b, err := hex.DecodeString(digits)
-	if err != nil { // unreachable: checkHex accepted every digit
+	if err != nil {
 		return nil, errors.New("is not hex")
 	}
 	return b, nil
@@ -208,8 +212,10 @@ func (r *SignRequest) Validate() error {
 	if err := checkKey(r.Key); err != nil {
 		return badRequest("key", err)
 	}
-	present := r.payloads()
-	if len(present) != 1 {
+	// The names are listed only for the refusal: counting them first
+	// spares the accepted request the list's allocation.
+	if r.payloadCount() != 1 {
+		present := r.payloads()
 		msg := "none"
 		if len(present) > 0 {
 			msg = strings.Join(present, ", ")
@@ -235,8 +241,20 @@ func (r *SignRequest) Validate() error {
 // payloadNames lists every payload field, in the order of the struct.
 var payloadNames = []string{"eth_transaction", "eth_typed_data", "eth_personal_message"}
 
+// payloadCount is len(r.payloads()), without making the list.
+func (r *SignRequest) payloadCount() int {
+	n := 0
+	for _, set := range [...]bool{r.EthTransaction != nil, r.EthTypedData != nil, r.EthPersonalMessage != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
 // payloads returns the names of the payload fields that are set. Each new
-// payload kind adds a line here and a name to payloadNames.
+// payload kind adds a line here, one to payloadCount and a name to
+// payloadNames.
 func (r *SignRequest) payloads() []string {
 	var present []string
 	if r.EthTransaction != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -199,6 +200,23 @@ func TestPayloads(t *testing.T) {
 	}
 	if !reflect.DeepEqual(fields, payloadNames) {
 		t.Errorf("pointer fields %v, payloadNames %v: a payload kind is missing from payloads()", fields, payloadNames)
+	}
+	// payloadCount, which Validate asks first, counts what payloads
+	// lists, for every combination of payloads set.
+	for mask := range 1 << len(payloadNames) {
+		r := SignRequest{}
+		if mask&1 != 0 {
+			r.EthTransaction = &EthTransaction{}
+		}
+		if mask&2 != 0 {
+			r.EthTypedData = &EthTypedData{}
+		}
+		if mask&4 != 0 {
+			r.EthPersonalMessage = &EthPersonalMessage{}
+		}
+		if got, want := r.payloadCount(), len(r.payloads()); got != want {
+			t.Errorf("payloads set %03b: payloadCount() = %d, len(payloads()) = %d", mask, got, want)
+		}
 	}
 }
 
@@ -399,4 +417,26 @@ func TestDecodeMessagePayloads(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"eth_typed_data":`+typed) {
 		t.Errorf("marshal typed = %s, %v", out, err)
 	}
+}
+
+// FuzzDecodeHex checks that decodeHex, which leaves the digits to
+// encoding/hex, accepts and refuses exactly what checkHex does, with its
+// errors, and decodes the digits checkHex returns.
+func FuzzDecodeHex(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := decodeHex(s)
+		digits, want := checkHex(s)
+		if (err == nil) != (want == nil) || err != nil && err.Error() != want.Error() {
+			t.Fatalf("decodeHex(%q) error %v, checkHex's %v", s, err, want)
+		}
+		if err != nil {
+			if got != nil {
+				t.Fatalf("decodeHex(%q) = %x with error %v", s, got, err)
+			}
+			return
+		}
+		if wantBytes, herr := hex.DecodeString(digits); herr != nil || !bytes.Equal(got, wantBytes) {
+			t.Fatalf("decodeHex(%q) = %x, want %x (%v)", s, got, wantBytes, herr)
+		}
+	})
 }

@@ -33,11 +33,20 @@ type decided struct {
 	req *request.Request
 	key *signingKey
 	pol *policy.Policy
+	// countedRoom is where counted is made when it fits (most requests
+	// count one movement or grant): one allocation a request fewer.
+	countedRoom [2]stateful.Counted
 }
 
 // summary is the canonical summary of the decided request.
 func (d *decided) summary() summary.Summary {
 	return summary.Request(d.req, d.key.summaryKey(), d.pol)
+}
+
+// summaryText is d.summary().String(), the text its record keeps, made
+// without the lines when nothing else needs them (summary.RequestText).
+func (d *decided) summaryText() string {
+	return summary.RequestText(d.req, d.key.summaryKey(), d.pol)
 }
 
 // caller is who asked, after the stamp verified.
@@ -174,7 +183,7 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 		RequestDigest: s.digest[:],
 		Client:        c.id,
 		Key:           c.key.id,
-		Summary:       s.d.summary().String(),
+		Summary:       s.d.summaryText(),
 		Decision:      audit.DecisionSigned,
 		Rule:          d.Rule,
 		PolicyVersion: s.rs.pol.Version(),
@@ -192,7 +201,10 @@ func (e *Enclave) admit(s *signing) (proto.Message, error) {
 	if why, refused := s.rs.unlimitedGrant(c.key.id, s.d); refused {
 		return nil, e.refused(s, refusal.RuleRollingLimit, why, true)
 	}
-	res, err := s.rs.tracker.Reserve(s.now, c.key.id, spends(s.d))
+	// Reserve keeps nothing of the spends: they are made in room on the
+	// stack.
+	var room [4]stateful.Spend
+	res, err := s.rs.tracker.Reserve(s.now, c.key.id, stateful.AppendSpends(room[:0], s.d.counted))
 	if err != nil {
 		var lr *stateful.Refusal
 		if errors.As(err, &lr) && lr.Rule == refusal.RuleCheckpoint {
@@ -382,7 +394,11 @@ func decideInto(d *decided, pol *policy.Policy, c *caller, r *request.Request) e
 		// A Request from package request always has a payload.
 		return refuse(refusal.CodeInternal, "enclave: a decoded request without a payload")
 	}
-	d.counted = d.decision.Counted()
+	if d.decision.Allow {
+		// Counted's nil for a refusal is kept: only an allowed decision
+		// counts anything.
+		d.counted = d.decision.AppendCounted(d.countedRoom[:0])
+	}
 	d.req, d.key, d.pol = r, c.key, pol
 	return nil
 }

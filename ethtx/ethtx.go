@@ -814,6 +814,16 @@ func (tx *Tx) SigningHash() [32]byte {
 	return keccak256(tx.appendEnvelope(dst, nil))
 }
 
+// UnsignedHash returns the signing hash of the transaction that
+// DecodeUnsigned accepted as unsigned: the Keccak-256 hash of those bytes.
+// It is that Tx's SigningHash without encoding the transaction again:
+// DecodeUnsigned accepts only the one encoding EncodeUnsigned makes
+// (FuzzDecodeUnsigned checks both). For bytes DecodeUnsigned refuses it
+// means nothing.
+func UnsignedHash(unsigned []byte) [32]byte {
+	return keccak256(unsigned)
+}
+
 // TransactionHash returns the hash by which the network knows a signed
 // transaction: the Keccak-256 hash of its encoding (EncodeSigned).
 func TransactionHash(signed []byte) [32]byte {

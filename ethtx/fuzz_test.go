@@ -79,7 +79,7 @@ func FuzzDecodeUnsigned(f *testing.F) {
 		if !bytes.Equal(enc, b) {
 			t.Fatalf("DecodeUnsigned accepted %x, which re-encodes as %x", b, enc)
 		}
-		if tx.SigningHash() != keccak256(b) {
+		if tx.SigningHash() != keccak256(b) || UnsignedHash(b) != tx.SigningHash() {
 			t.Fatalf("SigningHash is not the hash of the accepted input")
 		}
 		checkShape(t, tx, b)

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -81,6 +82,13 @@ func TestCounted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := describeCounted(tc.d.Counted()); !sameList(got, tc.want) {
 				t.Errorf("Counted() = %q, want %q (decision %+v)", got, tc.want, tc.d)
+			}
+			// AppendCounted appends what Counted returns, after what out
+			// holds.
+			prior := stateful.Counted{ChainID: 99}
+			app := tc.d.AppendCounted([]stateful.Counted{prior})
+			if len(app) == 0 || app[0] != prior || !reflect.DeepEqual(app[1:], append([]stateful.Counted{}, tc.d.Counted()...)) {
+				t.Errorf("AppendCounted = %+v, want %+v after %+v", app, tc.d.Counted(), prior)
 			}
 			if got := len(tc.d.OperatorGrants()); got != tc.operators {
 				t.Errorf("%d operator grants, want %d", got, tc.operators)

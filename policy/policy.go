@@ -264,6 +264,11 @@ type Policy struct {
 	keys    map[string]*keyRule
 	keyIDs  []string
 	assets  map[assetKey]Asset
+	// named is the EIP-55 text of every address the policy labels or
+	// lists as an asset, made once at Compile (Checksummed): the
+	// addresses a summary shows most often, each otherwise a Keccak-256
+	// hash a request.
+	named map[ethtx.Address]string
 }
 
 type clientRule struct {
@@ -386,6 +391,17 @@ func Compile(doc Document) (*Policy, error) {
 		}
 		p.assets[k] = a
 	}
+	p.named = map[ethtx.Address]string{}
+	for _, kr := range p.keys {
+		for _, cr := range kr.perChain {
+			for a := range cr.labels {
+				p.nameAddress(a)
+			}
+		}
+	}
+	for k := range p.assets {
+		p.nameAddress(k.addr)
+	}
 	canon, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -461,6 +477,23 @@ func (p *Policy) ClientIdentity(pub stamp.PublicKey) (id, name string, ok bool) 
 func (p *Policy) Asset(chain uint64, a ethtx.Address) (Asset, bool) {
 	as, ok := p.assets[assetKey{chain, a}]
 	return as, ok
+}
+
+// nameAddress adds a to p.named.
+func (p *Policy) nameAddress(a ethtx.Address) {
+	if _, ok := p.named[a]; !ok {
+		p.named[a] = a.Hex()
+	}
+}
+
+// Checksummed returns a.Hex(), the address's EIP-55 text: made once, when
+// the policy was compiled, for an address it labels or lists as an asset,
+// and made now for any other.
+func (p *Policy) Checksummed(a ethtx.Address) string {
+	if h, ok := p.named[a]; ok {
+		return h
+	}
+	return a.Hex()
 }
 
 // Label returns the label the rules of key keyID give address a on chain,

@@ -269,6 +269,16 @@ func TestAssetsAndLabels(t *testing.T) {
 	if _, ok := p.Label("bare", 1, *addr(t, "0x1111111111111111111111111111111111111111")); ok {
 		t.Error("label for a key without destinations")
 	}
+	// Checksummed is Hex, whether made at Compile (a labelled address, an
+	// asset) or on the call (any other), in a policy and in none.
+	for _, a := range []string{"0x1111111111111111111111111111111111111111", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "0x9bf111518107c76Da607BB6039489949B2951a10"} {
+		if got, want := p.Checksummed(*addr(t, a)), addr(t, a).Hex(); got != want {
+			t.Errorf("Checksummed(%s) = %s, want %s", a, got, want)
+		}
+		if got, want := new(policy.Policy).Checksummed(*addr(t, a)), addr(t, a).Hex(); got != want {
+			t.Errorf("zero policy: Checksummed(%s) = %s, want %s", a, got, want)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		a    policy.Asset

@@ -46,9 +46,9 @@ const reserved = 256
 // value: in the record's JSON string each is written \".
 const quoteMarks = 4
 
-// lineLen is the escaped size of a line in String: "key: value\n", the
-// value shown with its labels.
-func lineLen(l Line) int { return audit.EscapedLen(l.Key) + 2 + shownEscapedLen(l) + 2 }
+// lineLenShown is the escaped size of line l in String: "key: value\n",
+// the value shown with its labels, given shownEscapedLen(l) (boundedLen's).
+func lineLenShown(l Line, shown int) int { return audit.EscapedLen(l.Key) + 2 + shown + 2 }
 
 // quotedPrefix returns the length n of the longest prefix of s, cut between
 // runes, whose strconv.Quote form takes at most budget escaped bytes
@@ -178,7 +178,11 @@ func joinParts(groups [][]part, sep string) []part {
 
 // makeLine assembles a line from its parts: their values make its Value,
 // their labels its Labels, at the offsets of what they label.
-func makeLine(key string, parts []part) Line {
+//
+// The labels are carved from *slab when it has room (a builder's), each
+// line's slice capped at its own length so that an append to it cannot
+// reach the next line's, else made in one allocation.
+func makeLine(key string, parts []part, slab *[]Label) Line {
 	l := Line{Key: key}
 	// The value is made in one allocation (none for one part), the labels
 	// in one: a summary is made for every request.
@@ -189,7 +193,13 @@ func makeLine(key string, parts []part) Line {
 			labels++
 		}
 	}
-	if labels > 0 {
+	switch {
+	case labels == 0:
+	case slab != nil && cap(*slab)-len(*slab) >= labels:
+		n := len(*slab)
+		l.Labels = (*slab)[n : n : n+labels]
+		*slab = (*slab)[:n+labels]
+	default:
 		l.Labels = make([]Label, 0, labels)
 	}
 	var v strings.Builder
@@ -218,11 +228,149 @@ func makeLine(key string, parts []part) Line {
 	return l
 }
 
-// builder collects lines within MaxLines and MaxSize.
+// builder collects lines within MaxLines and MaxSize: as Lines, or, in
+// text mode (textMode), as the text Summary.String makes of them, written
+// as they come. Both modes keep and drop the same lines, by the same
+// sizes; TestTextMode and FuzzTransactionText check that the text is
+// String's.
 type builder struct {
 	lines   []Line
-	size    int // escaped size of lines
+	labels  []Label // room for the lines' labels (makeLine)
+	size    int     // escaped size of lines
 	dropped int
+
+	textMode bool
+	text     strings.Builder // in text mode: the lines so far
+	kept     int             // in text mode: how many
+}
+
+// count is the number of lines kept so far.
+func (b *builder) count() int {
+	if b.textMode {
+		return b.kept
+	}
+	return len(b.lines)
+}
+
+// partEscapedLen is the escaped size of what p shows: its value, its
+// label in its value's place, or its value then its label (makeLine).
+func partEscapedLen(p part) int {
+	switch {
+	case p.label == "":
+		return audit.EscapedLen(p.value)
+	case p.replace:
+		return audit.EscapedLen(p.label)
+	}
+	return audit.EscapedLen(p.value) + audit.EscapedLen(p.label)
+}
+
+// writeText writes the line of key and parts as String does: "key: ",
+// the parts as shown (partEscapedLen), "\n".
+func (b *builder) writeText(key string, parts []part) {
+	b.text.WriteString(key)
+	b.text.WriteString(": ")
+	for _, p := range parts {
+		switch {
+		case p.label == "":
+			b.text.WriteString(p.value)
+		case p.replace:
+			b.text.WriteString(p.label)
+		default:
+			b.text.WriteString(p.value)
+			b.text.WriteString(p.label)
+		}
+	}
+	b.text.WriteByte('\n')
+}
+
+// escapedLenBytes is audit.EscapedLen(string(v)), without the string when
+// v has no byte that is escaped (as the numbers and hex digits written
+// from buffers have none).
+func escapedLenBytes(v []byte) int {
+	for _, c := range v {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return audit.EscapedLen(string(v))
+		}
+	}
+	return len(v)
+}
+
+// addBytes is addText(key, string(v)), without the string in text mode.
+func (b *builder) addBytes(key string, v []byte) {
+	shown := 0
+	if b.textMode {
+		shown = escapedLenBytes(v)
+	}
+	if !b.textMode || shown > MaxLineLen || b.dropped > 0 || b.count() >= MaxLines-2 {
+		b.addText(key, string(v))
+		return
+	}
+	if n := lineLenShown(Line{Key: key}, shown); b.size+n <= MaxSize-reserved {
+		b.text.WriteString(key)
+		b.text.WriteString(": ")
+		b.text.Write(v)
+		b.text.WriteByte('\n')
+		b.size += n
+		b.kept++
+		return
+	}
+	b.dropped++
+}
+
+// finishBytes is finish(key, string(v)), without the string in text mode.
+func (b *builder) finishBytes(key string, v []byte) {
+	if !b.textMode || escapedLenBytes(v) > MaxLineLen {
+		b.finish(key, string(v))
+		return
+	}
+	b.writeTruncated()
+	b.text.WriteString(key)
+	b.text.WriteString(": ")
+	b.text.Write(v)
+	b.text.WriteByte('\n')
+}
+
+// addTextMode is addParts in text mode, after the line cap passed.
+func (b *builder) addTextMode(key string, parts []part) {
+	shown := 0
+	for _, p := range parts {
+		shown += partEscapedLen(p)
+	}
+	if shown > MaxLineLen {
+		// The rare line bounded shortens: made as a Line, as in the
+		// other mode.
+		l, shown := boundedLen(makeLine(key, parts, nil))
+		if n := lineLenShown(l, shown); b.size+n <= MaxSize-reserved {
+			b.writeText(l.Key, []part{text(l.Shown())})
+			b.size += n
+			b.kept++
+			return
+		}
+		b.dropped++
+		return
+	}
+	if n := lineLenShown(Line{Key: key}, shown); b.size+n <= MaxSize-reserved {
+		b.writeText(key, parts)
+		b.size += n
+		b.kept++
+		return
+	}
+	b.dropped++
+}
+
+// newBuilder returns a builder with room for lines lines and labels
+// labels, made in one allocation: a summary is made for every request.
+// Past that room, lines and labels are allocated as they come.
+func newBuilder(lines, labels int) builder {
+	type room struct {
+		lines  [12]Line
+		labels [4]Label
+	}
+	if lines > 12 || labels > 4 {
+		return builder{lines: make([]Line, 0, lines), labels: make([]Label, 0, labels)}
+	}
+	r := new(room)
+	return builder{lines: r.lines[:0:lines], labels: r.labels[:0:labels]}
 }
 
 // add adds a line, unless the summary is full: then it and every line
@@ -237,12 +385,16 @@ func (b *builder) addText(key, value string) { b.addParts(key, text(value)) }
 
 // addParts adds a line made of parts (makeLine), as add does.
 func (b *builder) addParts(key string, parts ...part) {
-	if b.dropped > 0 || len(b.lines) >= MaxLines-2 {
+	if b.dropped > 0 || b.count() >= MaxLines-2 {
 		b.dropped++
 		return
 	}
-	l := bounded(makeLine(key, parts))
-	if n := lineLen(l); b.size+n <= MaxSize-reserved {
+	if b.textMode {
+		b.addTextMode(key, parts)
+		return
+	}
+	l, shown := boundedLen(makeLine(key, parts, &b.labels))
+	if n := lineLenShown(l, shown); b.size+n <= MaxSize-reserved {
 		b.lines = append(b.lines, l)
 		b.size += n
 		return
@@ -259,11 +411,41 @@ func (b *builder) done(key, format string, args ...any) Summary {
 
 // doneText is done with the last line's value made.
 func (b *builder) doneText(key, value string) Summary {
-	if b.dropped > 0 {
-		b.lines = append(b.lines, Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)})
-	}
-	b.lines = append(b.lines, bounded(makeLine(key, []part{text(value)})))
+	b.finish(key, value)
 	return Summary{Lines: b.lines}
+}
+
+// finish is doneText without the summary: in text mode, where there are
+// no lines, the text is b.text. (Returning nothing keeps the text's room
+// on the stack.)
+func (b *builder) finish(key, value string) {
+	last := []part{text(value)}
+	if b.textMode {
+		b.writeTruncated()
+		if audit.EscapedLen(value) > MaxLineLen {
+			last = []part{text(bounded(makeLine(key, last, nil)).Value)}
+		}
+		b.writeText(key, last)
+		return
+	}
+	if b.dropped > 0 {
+		b.lines = append(b.lines, b.truncated())
+	}
+	b.lines = append(b.lines, bounded(makeLine(key, last, nil)))
+}
+
+// truncated is the line that says how many lines were left out.
+func (b *builder) truncated() Line {
+	return Line{Key: "truncated", Value: fmt.Sprintf("%d more lines (a summary holds at most %d lines, %d bytes)", b.dropped, MaxLines, MaxSize)}
+}
+
+// writeTruncated writes the truncated line in text mode, if lines were
+// left out.
+func (b *builder) writeTruncated() {
+	if b.dropped > 0 {
+		l := b.truncated()
+		b.writeText(l.Key, []part{text(l.Value)})
+	}
 }
 
 // bounded caps a line's value, as shown, at MaxLineLen. A line above it
@@ -272,8 +454,18 @@ func (b *builder) doneText(key, value string) Summary {
 // substance then differs from a decoding without the policy, which the
 // comparison reports, failing closed.
 func bounded(l Line) Line {
-	if shownEscapedLen(l) > MaxLineLen {
-		return Line{Key: l.Key, Value: quoteWithin(l.Shown(), MaxLineLen, "")}
-	}
+	l, _ = boundedLen(l)
 	return l
+}
+
+// boundedLen is bounded, with shownEscapedLen of the line it returns: the
+// builder counts a line's size from it rather than escape-count the line
+// a second time.
+func boundedLen(l Line) (Line, int) {
+	n := shownEscapedLen(l)
+	if n > MaxLineLen {
+		l = Line{Key: l.Key, Value: quoteWithin(l.Shown(), MaxLineLen, "")}
+		n = shownEscapedLen(l)
+	}
+	return l, n
 }

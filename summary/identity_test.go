@@ -251,3 +251,84 @@ func TestLabelsApart(t *testing.T) {
 		t.Errorf("rendering:\n%s", s)
 	}
 }
+
+// TestTransactionTextAgrees checks that TransactionText, which writes the
+// text without the lines, is Transaction's String, for the generated
+// transactions, and for transactions past the line and size caps.
+func TestTransactionTextAgrees(t *testing.T) {
+	p := labelPolicy(t)
+	k := key(t)
+	nk := summary.NewKey(k.ID, k.Address, k.Path)
+	r := rand.New(rand.NewPCG(13, 5))
+	var txs []*ethtx.Tx
+	for i := range 400 {
+		tx := testgen.Tx(r, testgen.TxTypes[i%len(testgen.TxTypes)])
+		if i%2 == 0 {
+			tx.ChainID = big.NewInt(1)
+		}
+		if tx.To != nil && r.IntN(4) != 0 {
+			f := testgen.Functions[r.IntN(len(testgen.Functions))]
+			tx.Data = testgen.EncodeCall(f.Gen(r, 0))
+		}
+		txs = append(txs, tx)
+	}
+	// Past the caps: more blob lines than a summary holds, and more
+	// authorization lines than its size holds.
+	blobs := tx(t, ethtx.TypeBlob, "0x2222222222222222222222222222222222222222", 1, nil)
+	blobs.MaxFeePerBlobGas = big.NewInt(3e9)
+	blobs.BlobVersionedHashes = make([][32]byte, 300)
+	setCode := tx(t, ethtx.TypeSetCode, "0x2222222222222222222222222222222222222222", 1, nil)
+	for i := range 190 {
+		// Chain ids of 76 digits make lines long enough for the size cap
+		// to come before the line cap; about half the signatures recover
+		// some authority.
+		a := ethtx.Authorization{ChainID: new(big.Int).Lsh(big.NewInt(int64(i+1)), 240), Address: addr(t, "0x2222222222222222222222222222222222222222"), Nonce: uint64(i)}
+		a.R[31], a.S[31] = byte(i+1), 1
+		setCode.AuthorizationList = append(setCode.AuthorizationList, a)
+	}
+	txs = append(txs, blobs, setCode)
+	for i, tx := range txs {
+		var call calldata.Call
+		if tx.To != nil {
+			call, _ = calldata.Decode(tx.Data)
+		}
+		for _, pol := range []*policy.Policy{p, nil} {
+			for _, key := range []summary.Key{k, nk} {
+				want := summary.Transaction(tx, call, key, digest(), pol).String()
+				if got := summary.TransactionText(tx, call, key, digest(), pol); got != want {
+					t.Fatalf("transaction %d (policy %v): TransactionText\n%s\nString\n%s", i, pol != nil, got, want)
+				}
+			}
+		}
+	}
+	if s := summary.TransactionText(blobs, &calldata.NoCall{}, k, digest(), p); !strings.Contains(s, "\ntruncated: ") {
+		t.Errorf("blob summary not truncated:\n%s", s)
+	}
+	if s := summary.TransactionText(setCode, &calldata.NoCall{}, k, digest(), p); !strings.Contains(s, "\ntruncated: ") {
+		t.Errorf("set-code summary not truncated:\n%s", s)
+	}
+}
+
+// FuzzTransactionText checks TransactionText against Transaction's
+// String for every transaction ethtx decodes, under a policy that labels
+// addresses and under none.
+func FuzzTransactionText(f *testing.F) {
+	p := labelPolicy(f)
+	k := key(f)
+	f.Fuzz(func(t *testing.T, unsigned []byte) {
+		tx, err := ethtx.DecodeUnsigned(unsigned)
+		if err != nil {
+			return
+		}
+		var call calldata.Call
+		if tx.To != nil {
+			call, _ = calldata.Decode(tx.Data)
+		}
+		for _, pol := range []*policy.Policy{p, nil} {
+			want := summary.Transaction(tx, call, k, tx.SigningHash(), pol).String()
+			if got := summary.TransactionText(tx, call, k, tx.SigningHash(), pol); got != want {
+				t.Fatalf("%x (policy %v): TransactionText\n%s\nString\n%s", unsigned, pol != nil, got, want)
+			}
+		}
+	})
+}

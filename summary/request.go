@@ -21,3 +21,13 @@ func Request(r *request.Request, key Key, p *policy.Policy) Summary {
 	}
 	return Summary{}
 }
+
+// RequestText is Request(r, key, p).String(): the text of the summary
+// the enclave records, made without the lines for a transaction
+// (TransactionText).
+func RequestText(r *request.Request, key Key, p *policy.Policy) string {
+	if r.Transaction != nil {
+		return TransactionText(r.Transaction.Tx, r.Transaction.Call, key, r.Digest, p)
+	}
+	return Request(r, key, p).String()
+}

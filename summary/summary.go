@@ -210,16 +210,43 @@ var chainNames = map[uint64]string{
 	11155111: "Sepolia",
 }
 
+// chainTexts is how chain shows the chains of chainNames, made once.
+var chainTexts = func() map[uint64]string {
+	m := make(map[uint64]string, len(chainNames))
+	for id, n := range chainNames {
+		m[id] = strconv.FormatUint(id, 10) + " (" + n + ")"
+	}
+	return m
+}()
+
 func chain(id *big.Int) string {
 	if id == nil {
 		return "none"
 	}
 	if id.IsUint64() {
-		if n, ok := chainNames[id.Uint64()]; ok {
-			return strconv.FormatUint(id.Uint64(), 10) + " (" + n + ")"
+		if t, ok := chainTexts[id.Uint64()]; ok {
+			return t
 		}
 	}
 	return id.String()
+}
+
+// txKind is the request line of a transaction of type t: t's name, then
+// " transaction", a constant for the known types.
+func txKind(t ethtx.Type) string {
+	switch t {
+	case ethtx.TypeLegacy:
+		return "legacy transaction"
+	case ethtx.TypeAccessList:
+		return "EIP-2930 transaction"
+	case ethtx.TypeDynamicFee:
+		return "EIP-1559 transaction"
+	case ethtx.TypeBlob:
+		return "EIP-4844 transaction"
+	case ethtx.TypeSetCode:
+		return "EIP-7702 transaction"
+	}
+	return t.String() + " transaction"
 }
 
 func gwei(v *big.Int) string { return ethtx.FormatUnits(v, 9) + " gwei" }
@@ -234,15 +261,32 @@ type names struct {
 // addr is address a, labelled with the policy's label for it or the
 // symbol of the token it is.
 func (n names) addr(a ethtx.Address) part {
-	p := part{value: a.Hex()}
-	if n.p != nil {
-		if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
-			p.label = " (" + quoteWithin(l, MaxValueLen, "") + ")"
-		} else if as, ok := n.p.Asset(n.chain, a); ok {
-			p.label = " (" + as.Symbol + " token)"
-		}
+	if n.p == nil {
+		return part{value: a.Hex()}
+	}
+	p := part{value: n.p.Checksummed(a)}
+	if l, ok := n.p.Label(n.keyID, n.chain, a); ok {
+		p.label = labelText(l)
+	} else if as, ok := n.p.Asset(n.chain, a); ok {
+		p.label = " (" + as.Symbol + " token)"
 	}
 	return p
+}
+
+// labelText is the label text of an address the policy labels l:
+// " (" + quoteWithin(l, MaxValueLen, "") + ")". A label of printable ASCII
+// without '"' or '\\' within the cap, as most are, is quoted as itself
+// (strconv.Quote adds the marks only), and made in one allocation.
+func labelText(l string) string {
+	if len(l) > MaxValueLen-quoteMarks || !plainASCII(l) {
+		return " (" + quoteWithin(l, MaxValueLen, "") + ")"
+	}
+	var b strings.Builder
+	b.Grow(len(l) + 5)
+	b.WriteString(` ("`)
+	b.WriteString(l)
+	b.WriteString(`")`)
+	return b.String()
 }
 
 // amount is an amount of the token at contract: a raw integer, shown in
@@ -271,17 +315,34 @@ func from(b *builder, key Key) {
 // Transaction summarises a decoded transaction that key is asked to sign.
 // call is calldata.Decode(tx.Data); p may be nil.
 func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) Summary {
+	b := newBuilder(12, 4)
+	transaction(&b, tx, call, key, digest, p)
+	return Summary{Lines: b.lines}
+}
+
+// TransactionText is Transaction(tx, call, key, digest, p).String(), made
+// without the lines: the text the enclave records for every transaction
+// it decides, written line by line into one buffer.
+func TransactionText(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) string {
+	b := builder{textMode: true}
+	// Room for the usual transaction's text, in one allocation.
+	b.text.Grow(768)
+	transaction(&b, tx, call, key, digest, p)
+	return b.text.String()
+}
+
+// transaction adds the lines of Transaction to b, the last one included.
+func transaction(b *builder, tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *policy.Policy) {
 	// The common lines are made without fmt, the summary being made for
 	// every request; the text is the same as fmt's (%s of a Type, %d of
 	// a uint64).
-	b := builder{lines: make([]Line, 0, 12)}
 	n := names{p: p, keyID: key.ID}
 	if tx.ChainID != nil && tx.ChainID.IsUint64() {
 		n.chain = tx.ChainID.Uint64()
 	}
-	b.addText("request", tx.Type.String()+" transaction")
+	b.addText("request", txKind(tx.Type))
 	b.addText("chain", chain(tx.ChainID))
-	from(&b, key)
+	from(b, key)
 	b.addText("nonce", strconv.FormatUint(tx.Nonce, 10))
 	if tx.To == nil {
 		b.add("to", "none: contract creation (%d bytes of init code)", len(tx.Data))
@@ -289,11 +350,11 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		b.addParts("to", n.addr(*tx.To))
 	}
 	var buf [128]byte
-	b.addText("value", string(ethtx.AppendEther(buf[:0], tx.Value)))
+	b.addBytes("value", ethtx.AppendEther(buf[:0], tx.Value))
 	if tx.To != nil {
-		describeCall(&b, n, "call", *tx.To, call, tx.Data)
+		describeCall(b, n, "call", *tx.To, call, tx.Data)
 	}
-	fees(&b, tx)
+	fees(b, tx)
 	if tx.Type == ethtx.TypeBlob {
 		b.add("blobs", "%d, max fee per blob gas %s", len(tx.BlobVersionedHashes), gwei(tx.MaxFeePerBlobGas))
 		for i, h := range tx.BlobVersionedHashes {
@@ -324,7 +385,7 @@ func Transaction(tx *ethtx.Tx, call calldata.Call, key Key, digest [32]byte, p *
 		}
 		b.add("access list", "%d addresses, %d storage keys", len(tx.AccessList), keys)
 	}
-	return b.doneText("digest", string(hex.AppendEncode(append(buf[:0], "0x"...), digest[:])))
+	b.finishBytes("digest", hex.AppendEncode(append(buf[:0], "0x"...), digest[:]))
 }
 
 // appendGwei appends gwei(v) to dst.
@@ -333,28 +394,30 @@ func appendGwei(dst []byte, v *big.Int) []byte {
 }
 
 func fees(b *builder, tx *ethtx.Tx) {
-	gas := new(big.Int).SetUint64(tx.GasLimit)
+	// gas and max stay on the stack (only their digits are allocated).
+	var gas, max, blobGas big.Int
+	gas.SetUint64(tx.GasLimit)
 	switch {
 	case tx.GasPrice != nil:
-		max := new(big.Int).Mul(gas, tx.GasPrice)
+		max.Mul(&gas, tx.GasPrice)
 		var buf [320]byte
 		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
 		l = appendGwei(append(l, ", gas price "...), tx.GasPrice)
-		l = ethtx.AppendEther(append(l, "; at most "...), max)
-		b.addText("fees", string(l))
+		l = ethtx.AppendEther(append(l, "; at most "...), &max)
+		b.addBytes("fees", l)
 	case tx.MaxFeePerGas != nil:
-		max := new(big.Int).Mul(gas, tx.MaxFeePerGas)
+		max.Mul(&gas, tx.MaxFeePerGas)
 		if tx.MaxFeePerBlobGas != nil {
 			// Each blob uses 2^17 blob gas (EIP-4844 GAS_PER_BLOB).
-			blobGas := new(big.Int).SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
-			max.Add(max, blobGas.Mul(blobGas, tx.MaxFeePerBlobGas))
+			blobGas.SetUint64(uint64(len(tx.BlobVersionedHashes)) << 17)
+			max.Add(&max, blobGas.Mul(&blobGas, tx.MaxFeePerBlobGas))
 		}
 		var buf [320]byte
 		l := strconv.AppendUint(append(buf[:0], "gas limit "...), tx.GasLimit, 10)
 		l = appendGwei(append(l, ", max fee "...), tx.MaxFeePerGas)
 		l = appendGwei(append(l, ", priority fee "...), tx.MaxPriorityFeePerGas)
-		l = ethtx.AppendEther(append(l, "; at most "...), max)
-		b.addText("fees", string(l))
+		l = ethtx.AppendEther(append(l, "; at most "...), &max)
+		b.addBytes("fees", l)
 	default:
 		b.add("fees", "gas limit %d", tx.GasLimit)
 	}

@@ -146,7 +146,14 @@ func Parse(body []byte) (*api.SignRequest, error) {
 // client) and computes its digest. A b without exactly one payload is a
 // bad_request. b's other fields are not looked at: [Parse] validated them.
 func DecodePayload(b *api.SignRequest) (*Request, error) {
-	r := &Request{Body: b}
+	// A request and its decoded transaction are made in one allocation:
+	// one decoding a request fewer on the sign path.
+	rt := &struct {
+		r Request
+		t Transaction
+	}{}
+	r := &rt.r
+	r.Body = b
 	n := 0
 	if b.EthTransaction != nil {
 		n++
@@ -167,10 +174,14 @@ func DecodePayload(b *api.SignRequest) (*Request, error) {
 		if raw, err = b.EthTransaction.Bytes(); err != nil {
 			return nil, badRequest(err)
 		}
-		if r.Transaction, err = DecodeTransaction(raw); err != nil {
+		if err = decodeTransaction(&rt.t, raw); err != nil {
 			return nil, err
 		}
-		r.Digest = r.Transaction.Tx.SigningHash()
+		r.Transaction = &rt.t
+		// The bytes DecodeUnsigned accepted are the transaction's one
+		// encoding: their hash is its signing hash, without encoding it
+		// again (FuzzDecode checks it is Tx.SigningHash()).
+		r.Digest = ethtx.UnsignedHash(raw)
 	case b.EthPersonalMessage != nil:
 		var msg []byte
 		if msg, err = b.EthPersonalMessage.Bytes(); err != nil {
@@ -199,23 +210,32 @@ func DecodePayload(b *api.SignRequest) (*Request, error) {
 // its calldata (calldata.Decode; malformed calldata is a bad_request). The
 // client checks a signature against the transaction it sent with it.
 func DecodeTransaction(unsigned []byte) (*Transaction, error) {
+	t := new(Transaction)
+	if err := decodeTransaction(t, unsigned); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// decodeTransaction is DecodeTransaction, into t.
+func decodeTransaction(t *Transaction, unsigned []byte) error {
 	tx, err := ethtx.DecodeUnsigned(unsigned)
 	if err != nil {
 		if errors.Is(err, ethtx.ErrUnsupportedType) {
-			return nil, &Error{Code: refusal.CodeUnsupportedTransactionType, Err: err}
+			return &Error{Code: refusal.CodeUnsupportedTransactionType, Err: err}
 		}
-		return nil, badRequest(err)
+		return badRequest(err)
 	}
-	t := &Transaction{Unsigned: unsigned, Tx: tx}
+	*t = Transaction{Unsigned: unsigned, Tx: tx}
 	// Calldata is decoded for calls only: a contract creation's data is
 	// init code, not a call.
 	if tx.To != nil {
 		if t.Call, err = calldata.Decode(tx.Data); err != nil {
-			return nil, badRequest(err)
+			return badRequest(err)
 		}
 		if t.Call == nil { // calldata.Decode never returns nil without an error
-			return nil, badRequest(errors.New("calldata: decoded to nothing"))
+			return badRequest(errors.New("calldata: decoded to nothing"))
 		}
 	}
-	return t, nil
+	return nil
 }

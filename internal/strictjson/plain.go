@@ -146,6 +146,11 @@ func decodePlain(data []byte, info *plainStructInfo, v reflect.Value) bool {
 type plainDecoder struct {
 	data []byte
 	i    int
+	// str is data as a string, made at the first string field: every
+	// string field is a substring of it, one allocation a document
+	// rather than one a field. The fields keep all of data alive as
+	// long as any of them is, which a request's fields are anyway.
+	str string
 }
 
 func (d *plainDecoder) space() {
@@ -205,11 +210,15 @@ func (d *plainDecoder) field(f plainField, fv reflect.Value) bool {
 	}
 	switch f.kind {
 	case plainString:
+		start := d.i + 1
 		s, ok := d.plainString()
 		if !ok {
 			return false
 		}
-		fv.SetString(string(s))
+		if d.str == "" {
+			d.str = string(d.data)
+		}
+		fv.SetString(d.str[start : start+len(s)])
 	case plainInt:
 		lit, ok := d.number()
 		if !ok {

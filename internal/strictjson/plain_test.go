@@ -89,6 +89,18 @@ func plainAgrees(t *testing.T, data []byte) {
 	if !reflect.DeepEqual(fast, std) {
 		t.Fatalf("%q: decodePlain reads\n%+v\nencoding/json\n%+v", data, fast, std)
 	}
+	// A zero receiver is filled in place, another through a fresh value:
+	// both read the same, and both are left as they were on an error
+	// (the zero one above: std is zero after an error).
+	used := plainTarget{Skipped: "kept", P: &plainInner{N: 1}}
+	errUsed := unmarshal(data, &used, limit, true)
+	want := std
+	if errStd != nil {
+		want = plainTarget{Skipped: "kept", P: &plainInner{N: 1}}
+	}
+	if (errUsed == nil) != (errStd == nil) || !reflect.DeepEqual(used, want) {
+		t.Fatalf("%q: into a used receiver, decodePlain reads\n%+v, %v\nwant\n%+v, %v", data, used, errUsed, want, errStd)
+	}
 	var fw, sw stampWire
 	errFast, errStd = unmarshal(data, &fw, limit, true), unmarshal(data, &sw, limit, false)
 	if (errFast == nil) != (errStd == nil) || errFast != nil && errFast.Error() != errStd.Error() || fw != sw {

@@ -117,7 +117,13 @@ func TrackerOptions(src Source, requireEvery int) Options {
 // than any limit holds: [UnlimitedGrant] refuses it first, with a clearer
 // message, and this keeps the limits closed should it not.
 func Spends(counted []Counted) []Spend {
-	out := make([]Spend, 0, len(counted))
+	return AppendSpends(make([]Spend, 0, len(counted)), counted)
+}
+
+// AppendSpends appends Spends(counted) to out and returns the result: with
+// room of the caller's (Tracker.Reserve does not keep its spends), no
+// allocation.
+func AppendSpends(out []Spend, counted []Counted) []Spend {
 	for _, c := range counted {
 		if c.Unlimited {
 			out = append(out, Spend{ChainID: c.ChainID, Asset: c.Asset, To: c.To, Amount: maxUint256},

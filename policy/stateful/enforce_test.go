@@ -2,6 +2,7 @@ package stateful
 
 import (
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,10 @@ func TestUnlimitedGrantAndSpends(t *testing.T) {
 	sp := Spends(append(grant, Counted{ChainID: 1, To: destA, Amount: big.NewInt(7)}))
 	if len(sp) != 3 || sp[0].Amount.Cmp(maxUint256) != 0 || sp[1].Amount.Cmp(maxUint256) != 0 || sp[2].Amount.Int64() != 7 || sp[2].To != destA {
 		t.Fatalf("Spends: %+v", sp)
+	}
+	var room [1]Spend
+	if app := AppendSpends(room[:0], append(grant, Counted{ChainID: 1, To: destA, Amount: big.NewInt(7)})); !reflect.DeepEqual(app, sp) {
+		t.Fatalf("AppendSpends = %+v, Spends = %+v", app, sp)
 	}
 	rules, vels := TrackerRules(source{"hot": {Limits: []Limit{{ChainID: 1, Asset: usdc, Window: time.Hour, Max: maxUint256}}}})
 	tr := mustNew(t, rules, vels, Options{})
