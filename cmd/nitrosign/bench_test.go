@@ -31,6 +31,14 @@ PASS
 	if r.signsPerSec != 5555 || r.allocs != 120 || r.bytes != 21000 {
 		t.Fatalf("parsed %+v, want BenchmarkHandleSign's figures", r)
 	}
+	// Several runs: the median of each figure.
+	runs := out + `BenchmarkHandleSign-2   6000   180000 ns/op   7000 signs/s   20000 B/op   110 allocs/op
+BenchmarkHandleSign-2   6000   180000 ns/op   5000 signs/s   22000 B/op   130 allocs/op
+`
+	os.WriteFile(path, []byte(runs), 0o600)
+	if r, err = parseEnclaveBench(path); err != nil || r.signsPerSec != 5555 || r.allocs != 120 || r.bytes != 21000 || r.runs != 3 {
+		t.Fatalf("parsed %+v, %v; want the medians of 3 runs", r, err)
+	}
 	os.WriteFile(path, []byte("BenchmarkHandleSignUnreleased-2 1 1 ns/op 5 signs/s\n"), 0o600)
 	if _, err := parseEnclaveBench(path); err == nil {
 		t.Error("a file without BenchmarkHandleSign parsed")
