@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/big"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -496,6 +497,124 @@ func TestKindString(t *testing.T) {
 func TestPrimaryTypeEIP712Domain(t *testing.T) {
 	js := doc(`"T":[{"name":"v","type":"bool"}]`, "EIP712Domain", testgen.DocDomain)
 	if _, err := ParseTypedData([]byte(js)); err == nil || !strings.Contains(err.Error(), "primaryType: EIP712Domain is refused") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// withDomain builds a document whose EIP712Domain type is domainType (the
+// JSON array of its fields), whose domain is domain, and whose message is
+// T{v: true}.
+func withDomain(domainType, domain string) string {
+	return `{"types":{"EIP712Domain":` + domainType + `,"T":[{"name":"v","type":"bool"}]},"primaryType":"T","domain":` +
+		domain + `,"message":{"v":true}}`
+}
+
+// Domain types for TestAbsentDomainFields.
+const (
+	domainNameChainID = `[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}]`
+	domainName        = `[{"name":"name","type":"string"}]`
+	domainChainID     = `[{"name":"chainId","type":"uint256"}]`
+	domainAll         = `[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},` +
+		`{"name":"verifyingContract","type":"address"},{"name":"salt","type":"bytes32"}]`
+)
+
+// TestAbsentDomainFields checks the one relaxation of the domain's
+// strictness: a standard EIP712Domain member that the type does not declare,
+// given as "" or null (chainId only as null), is absent, as go-ethereum's
+// TypedDataDomain marshals it; the digest is that of the document without
+// it. Every other undeclared or empty domain value keeps its error.
+// (crosscheck/ethmsg hashes the accepted seeds with go-ethereum.)
+func TestAbsentDomainFields(t *testing.T) {
+	accepts := []struct {
+		name, js string
+		same     string // the document without the absent fields
+	}{
+		{"salt empty", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":""}`), testgen.OneField("bool", "true")},
+		{"salt null", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":null}`), testgen.OneField("bool", "true")},
+		{"salt empty first", withDomain(domainNameChainID, `{"salt":"","name":"Test","chainId":1}`), testgen.OneField("bool", "true")},
+		{"version empty", withDomain(domainNameChainID, `{"name":"Test","version":"","chainId":1}`), testgen.OneField("bool", "true")},
+		{"version null", withDomain(domainNameChainID, `{"name":"Test","version":null,"chainId":1}`), testgen.OneField("bool", "true")},
+		{"verifyingContract empty", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"verifyingContract":""}`), testgen.OneField("bool", "true")},
+		{"verifyingContract null", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"verifyingContract":null}`), testgen.OneField("bool", "true")},
+		{"go-ethereum domain", withDomain(domainNameChainID, `{"name":"Test","version":"","chainId":1,"verifyingContract":"","salt":""}`), testgen.OneField("bool", "true")},
+		{"chainId null", withDomain(domainName, `{"name":"Test","version":"","chainId":null,"verifyingContract":"","salt":""}`), withDomain(domainName, `{"name":"Test"}`)},
+		{"name empty", withDomain(domainChainID, `{"name":"","version":"","chainId":1,"verifyingContract":"","salt":""}`), withDomain(domainChainID, `{"chainId":1}`)},
+		{"name null", withDomain(domainChainID, `{"name":null,"chainId":1}`), withDomain(domainChainID, `{"chainId":1}`)},
+	}
+	for _, tt := range accepts {
+		t.Run(tt.name, func(t *testing.T) {
+			writeTypedDataSeed(t, "ok-absent-domain-"+fuzzseed.FileName(tt.name, '-'), tt.js)
+			td, want := mustParse(t, tt.js), mustParse(t, tt.same)
+			if td.Hash() != want.Hash() || td.DomainSeparator() != want.DomainSeparator() {
+				t.Fatalf("Hash() = %x, without the absent fields %x", td.Hash(), want.Hash())
+			}
+			if got, want := td.Domain(), want.Domain(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("Domain() = %v, without the absent fields %v", got, want)
+			}
+			if len(td.DomainValue().Fields) != len(want.DomainValue().Fields) {
+				t.Fatalf("DomainValue() has %d fields, want %d", len(td.DomainValue().Fields), len(want.DomainValue().Fields))
+			}
+		})
+	}
+
+	salt := `"0x` + strings.Repeat("ab", 32) + `"`
+	refuses := []struct{ name, js, wantErr string }{
+		// Undeclared standard names with a value keep the unknown-field error.
+		{"undeclared salt given", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":`+salt+`}`), `ethmsg: domain: unknown field "salt" (not in type EIP712Domain)`},
+		{"undeclared version given", withDomain(domainNameChainID, `{"name":"Test","version":"1","chainId":1}`), `ethmsg: domain: unknown field "version" (not in type EIP712Domain)`},
+		{"undeclared verifyingContract zero", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"verifyingContract":"0x0000000000000000000000000000000000000000"}`), `domain: unknown field "verifyingContract"`},
+		{"undeclared chainId empty", withDomain(domainName, `{"name":"Test","chainId":""}`), `ethmsg: domain: unknown field "chainId" (not in type EIP712Domain)`},
+		{"undeclared chainId zero", withDomain(domainName, `{"name":"Test","chainId":0}`), `domain: unknown field "chainId"`},
+		{"undeclared name given", withDomain(domainChainID, `{"name":"a","chainId":1}`), `domain: unknown field "name"`},
+		{"undeclared salt false", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":false}`), `domain: unknown field "salt"`},
+		{"undeclared salt zero", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":0}`), `domain: unknown field "salt"`},
+		{"undeclared salt 0x", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":"0x"}`), `domain: unknown field "salt"`},
+		{"undeclared salt space", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":" "}`), `domain: unknown field "salt"`},
+		{"undeclared salt object", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":{}}`), `domain: unknown field "salt"`},
+		{"undeclared salt array", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":[]}`), `domain: unknown field "salt"`},
+		// Names other than the five standard ones, in any case, stay unknown.
+		{"nonstandard name empty", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"foo":""}`), `ethmsg: domain: unknown field "foo" (not in type EIP712Domain)`},
+		{"nonstandard name null", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"foo":null}`), `domain: unknown field "foo"`},
+		{"standard name in another case", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"Salt":""}`), `domain: unknown field "Salt"`},
+		// Declared fields keep their errors when empty or null.
+		{"declared chainId empty", withDomain(domainNameChainID, `{"name":"Test","chainId":""}`), `ethmsg: domain.chainId: uint256: integer string ""`},
+		{"declared chainId null", withDomain(domainNameChainID, `{"name":"Test","chainId":null}`), `ethmsg: domain.chainId: uint256: want an integer (number or string), got null`},
+		{"declared name null", withDomain(domainNameChainID, `{"name":null,"chainId":1}`), `ethmsg: domain.name: string: want a string, got null`},
+		{"declared salt empty", withDomain(domainAll, `{"name":"a","version":"1","chainId":1,"verifyingContract":"0x000000000022d473030f116ddee9f6b43ac78ba3","salt":""}`), `ethmsg: domain.salt: bytes32: want 0x and 64 hex digits, got 0 characters`},
+		{"declared salt null", withDomain(domainAll, `{"name":"a","version":"1","chainId":1,"verifyingContract":"0x000000000022d473030f116ddee9f6b43ac78ba3","salt":null}`), `ethmsg: domain.salt: bytes32: want a 0x-hex string, got null`},
+		{"declared verifyingContract empty", withDomain(domainAll, `{"name":"a","version":"1","chainId":1,"verifyingContract":"","salt":`+salt+`}`), `ethmsg: domain.verifyingContract: address:`},
+		{"declared field missing beside absent ones", withDomain(domainNameChainID, `{"name":"Test","salt":""}`), `ethmsg: domain: missing field "chainId" of type EIP712Domain`},
+		{"duplicate absent field", withDomain(domainNameChainID, `{"name":"Test","chainId":1,"salt":"","salt":null}`), `duplicate key "salt" in $.domain`},
+		// Only the domain object itself: a struct of type EIP712Domain in
+		// the message is as strict as any other.
+		{"absent field in a message struct", doc(`"T":[{"name":"d","type":"EIP712Domain"}]`, "T", `{"d":{"name":"a","chainId":1,"salt":""}}`), `ethmsg: message.d: unknown field "salt" (not in type EIP712Domain)`},
+	}
+	for _, tt := range refuses {
+		t.Run(tt.name, func(t *testing.T) {
+			writeTypedDataSeed(t, "bad-absent-domain-"+fuzzseed.FileName(tt.name, '-'), tt.js)
+			td, err := ParseTypedData([]byte(tt.js))
+			if err == nil {
+				t.Fatalf("accepted, hash %x", td.Hash())
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v\nwant %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestAbsentDomainFieldTwice checks the decoder's own refusal of an absent
+// field given twice, which strictjson's duplicate-key check otherwise
+// catches before it.
+func TestAbsentDomainFieldTwice(t *testing.T) {
+	name, typ := "name", "string"
+	types, err := parseTypes(map[string][]fieldJSON{domainType: {{Name: &name, Type: &typ}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{types: types}
+	_, err = d.decodeRoot([]byte(`{"name":"a","salt":"","salt":null}`), domainType, "domain")
+	if err == nil || err.Error() != `ethmsg: domain: duplicate field "salt"` {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -21,6 +21,16 @@ var domainFields = [...]struct{ name, typ string }{
 	{"salt", "bytes32"},
 }
 
+// domainFieldIndex returns the index of name in domainFields, or -1.
+func domainFieldIndex(name string) int {
+	for i, f := range domainFields {
+		if f.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // structType is a validated struct type definition.
 type structType struct {
 	name   string
@@ -155,7 +165,7 @@ func checkDomainType(types map[string]*structType) error {
 	next := 0 // index in domainFields the next field may have, at least
 	for i, f := range st.fields {
 		path := fmt.Sprintf("types.%s[%d]", domainType, i)
-		j := slices.IndexFunc(domainFields[:], func(d struct{ name, typ string }) bool { return d.name == f.name })
+		j := domainFieldIndex(f.name)
 		if j < 0 {
 			return fmt.Errorf("ethmsg: %s.name: %q is not an EIP712Domain field (name, version, chainId, verifyingContract, salt)", path, f.name)
 		}

@@ -148,6 +148,12 @@ type decoder struct {
 	types  map[string]*structType
 	dec    *json.Decoder
 	values int // decoded so far, against MaxValues
+
+	// domain is the path of the domain object while it is decoded, nil
+	// otherwise. Only that object, never a struct of type EIP712Domain
+	// nested in the message, may carry the absent fields absentDomainField
+	// skips.
+	domain *path
 }
 
 // decodeRoot decodes raw, the domain or message, as a struct of type name.
@@ -158,6 +164,10 @@ func (d *decoder) decodeRoot(raw []byte, name string, root string) (*Value, erro
 	d.dec = json.NewDecoder(bytes.NewReader(raw))
 	d.dec.UseNumber()
 	p := &path{key: root}
+	d.domain = nil
+	if name == domainType && root == "domain" {
+		d.domain = p
+	}
 	tok, err := d.token(p)
 	if err != nil {
 		return nil, err
@@ -259,6 +269,7 @@ func (d *decoder) structValue(tok json.Token, st *structType, p *path, depth int
 		return nil, p.errorf("%s: want an object, got %s", st.name, strictjson.DescribeToken(tok))
 	}
 	fields := make([]Field, len(st.fields))
+	var absent uint8 // bit i: domainFields[i] was skipped as absent
 	for {
 		tok, err := d.token(p)
 		if err != nil {
@@ -273,6 +284,18 @@ func (d *decoder) structValue(tok json.Token, st *structType, p *path, depth int
 		}
 		i, ok := st.index[key]
 		if !ok {
+			if p == d.domain {
+				if j := domainFieldIndex(key); j >= 0 {
+					if absent&(1<<j) != 0 {
+						return nil, p.errorf("duplicate field %s", quote(key))
+					}
+					if err := d.absentDomainField(key, p); err != nil {
+						return nil, err
+					}
+					absent |= 1 << j
+					continue
+				}
+			}
 			return nil, p.errorf("unknown field %s (not in type %s)", quote(key), st.name)
 		}
 		if fields[i].Value != nil {
@@ -295,6 +318,30 @@ func (d *decoder) structValue(tok json.Token, st *structType, p *path, depth int
 		}
 	}
 	return &Value{Kind: KindStruct, Type: st.name, Fields: fields}, nil
+}
+
+// absentDomainField reads the value of key, one of the five standard
+// EIP712Domain member names that the document's EIP712Domain type does not
+// declare, and accepts it only if it is "" or null: such a field is absent,
+// and plays no part in the hash. go-ethereum's apitypes.TypedDataDomain
+// marshals every member it lacks that way ("salt": "", "chainId": null) and
+// hashes the domain without them, so a document from a Go stack means the
+// same to both. chainId is absent only as null: go-ethereum reads
+// "chainId": "" as chain 0, present, so the same bytes would mean something
+// else there, and it never emits it. Any other value is refused as the
+// unknown field it is: the signer cannot tell whether the client meant it to
+// be signed. ethers v6 and viem omit absent fields from the domain
+// (JSON.stringify drops undefined members, and ethers skips null ones), so
+// their documents never need this rule.
+func (d *decoder) absentDomainField(key string, p *path) error {
+	tok, err := d.token(p.field(key))
+	if err != nil {
+		return err
+	}
+	if s, ok := tok.(string); tok == nil || ok && s == "" && key != "chainId" {
+		return nil
+	}
+	return p.errorf("unknown field %s (not in type %s)", quote(key), domainType)
 }
 
 func (d *decoder) arrayValue(tok json.Token, t *typeRef, n int, p *path, depth int) (*Value, error) {
