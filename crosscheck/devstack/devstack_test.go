@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
@@ -15,7 +16,9 @@ import (
 	"golang.org/x/crypto/sha3"
 
 	"github.com/nitrosign/nitrosign/api"
+	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/ethtx"
+	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
 )
 
@@ -116,7 +119,49 @@ func (gethVerifier) Recover(t *testing.T, digest [32]byte, sig []byte) (ethtx.Ad
 // TestDevStackSignsMessages signs a personal message and the EIP-712 Mail
 // example through the dev stack and checks digests and signatures with
 // go-ethereum. (internal/devstack's test of the same name runs the same
-// flow, devstacktest.SignMessages, with nitrosign's own packages.)
+// flow, devstacktest.SignMessages, with nitrosign's own packages.) It then
+// signs the Mail example as a Go wallet stack sends it, json.Marshal of
+// go-ethereum's apitypes.TypedData, whose domain carries "salt":"" for the
+// salt its type does not declare.
 func TestDevStackSignsMessages(t *testing.T) {
-	devstacktest.SignMessages(t, devstacktest.Start(t, t.TempDir()), gethVerifier{})
+	st := devstacktest.Start(t, t.TempDir())
+	devstacktest.SignMessages(t, st, gethVerifier{})
+
+	var td apitypes.TypedData
+	if err := json.Unmarshal([]byte(devstacktest.MailJSON), &td); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"salt":""`) {
+		t.Fatalf("go-ethereum no longer marshals an empty salt: %s", raw)
+	}
+	c, err := client.New(st.URL, st.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.SignTypedData(context.Background(), devstack.ExampleKeyID, raw)
+	if err != nil {
+		t.Fatalf("go-ethereum's marshalled Mail document: %v", err)
+	}
+	digest, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "0x" + hex.EncodeToString(digest); resp.Digest != want {
+		t.Fatalf("digest %s, go-ethereum %s", resp.Digest, want)
+	}
+	sig, err := hex.DecodeString(strings.TrimPrefix(resp.Signature, "0x"))
+	if err != nil || len(sig) != 65 {
+		t.Fatalf("signature %s: %v", resp.Signature, err)
+	}
+	pub, err := gethcrypto.SigToPub(digest, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gethcrypto.PubkeyToAddress(*pub); got != gethcommon.HexToAddress(st.Keys[0].Address) || resp.From != st.Keys[0].Address {
+		t.Fatalf("go-ethereum recovers %s; from %s; key %s", got.Hex(), resp.From, st.Keys[0].Address)
+	}
 }
