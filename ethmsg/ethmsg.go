@@ -86,7 +86,17 @@
 // Values ("domain" against EIP712Domain, "message" against the primary type)
 // are decoded into a tree of [Value]s:
 //   - a struct is a JSON object with exactly the type's fields: a missing or
-//     an extra field is refused; [Value.Fields] are in type order;
+//     an extra field is refused; [Value.Fields] are in type order. One
+//     exception, in the domain object only (not in a struct of type
+//     EIP712Domain inside the message): a standard EIP712Domain member (name,
+//     version, chainId, verifyingContract, salt) that the EIP712Domain type
+//     does not declare, given as "" or null (chainId only as null, since
+//     go-ethereum reads "chainId": "" as chain 0), is absent and plays no
+//     part in the hash. go-ethereum's apitypes.TypedData marshals a domain
+//     that way ("salt": "", "chainId": null) and hashes it without those
+//     members; ethers v6 and viem omit absent members. Any other value of an
+//     undeclared member, any other name, and "" or null for a declared
+//     member are refused as before;
 //   - an array is a JSON array; a fixed-size one has exactly its length, a
 //     dynamic one at most [MaxArrayLength] elements; each element is decoded
 //     against the element type, so nested arrays must nest exactly as typed;
@@ -101,7 +111,7 @@
 //     "-0", at most 78 digits) or "0x" followed by 1 to 64 hex digits,
 //     read as a non-negative number. The value must be in range: 0 to
 //     2^N-1 for uintN, -2^(N-1) to 2^(N-1)-1 for intN;
-//   - null is never a value;
+//   - null is never a value (an absent domain member, above, is no value);
 //   - the tree is at most [MaxDepth] levels deep (the message or domain
 //     object is level 1) and holds at most [MaxValues] values in all
 //     (domain and message together, arrays and structs included).
