@@ -285,7 +285,9 @@ func TestStampingTransportRefuses(t *testing.T) {
 		}, "no body to stamp"},
 		{"put without body", s, func() *http.Request { return mustRequest(t, http.MethodPut, h.srv.URL+"/v1/sign", http.NoBody) }, "no body to stamp"},
 		{"already stamped", s, stamped, "already carries a X-Nitrosign-Stamp header"},
-		{"no signer", nil, func() *http.Request { return mustRequest(t, http.MethodPost, h.srv.URL+"/v1/sign", bytes.NewReader(body)) }, "no signer"},
+		{"no signer", nil, func() *http.Request {
+			return mustRequest(t, http.MethodPost, h.srv.URL+"/v1/sign", bytes.NewReader(body))
+		}, "no signer"},
 		{"signer fails", failingSigner{s}, func() *http.Request {
 			return mustRequest(t, http.MethodPost, h.srv.URL+"/v1/sign", bytes.NewReader(body))
 		}, "hsm unavailable"},
