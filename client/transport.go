@@ -45,7 +45,11 @@ var ErrNotStamped = errors.New("client: request not stamped")
 //   - any request when it has no signer, or when the signer fails.
 //
 // A request without a body, such as GET /v1/keys, is sent unstamped: the
-// host's API authenticates bodies only.
+// host's API authenticates bodies only. Every body is stamped, whatever the
+// path, so that the rule does not depend on where the API is mounted: the
+// transport is for a client's /v1/sign requests. Approvals and admin
+// commands carry their own signatures and need no stamp (and an admin
+// envelope may be larger than api.MaxBodySize).
 //
 // A StampingTransport is safe for concurrent use if its base and signer
 // are.
