@@ -8,7 +8,8 @@
 // [*APIError], which carries the HTTP status and the machine-readable code and
 // rule: branch on the code. A request that waits for approvals (HTTP 202)
 // comes back as [*PendingError]; approvers use [Client.Approval],
-// [CheckApproval], [NewApproval] and [Client.Approve].
+// [CheckApproval], [NewApproval] and [Client.Approve]. Code that builds
+// its own HTTP requests stamps them with a [StampingTransport] instead.
 //
 // The client is not linked into the enclave. It decodes answers leniently
 // (unknown fields are ignored) so that older clients keep working with newer

@@ -88,6 +88,7 @@ func (h *fakeHost) sign(w http.ResponseWriter, r *http.Request) {
 	replay := h.seen[req.RequestID]
 	h.seen[req.RequestID] = true
 	h.reqs = append(h.reqs, req)
+	seq := uint64(len(h.reqs))
 	answer := h.answer
 	h.mu.Unlock()
 	if replay {
@@ -104,7 +105,7 @@ func (h *fakeHost) sign(w http.ResponseWriter, r *http.Request) {
 		Signature:         "0x" + strings.Repeat("11", 65),
 		SignedTransaction: "0x" + hex.EncodeToString(unsigned) + "ff",
 		TransactionHash:   "0x" + strings.Repeat("22", 32),
-		AuditSeq:          uint64(len(h.reqs)),
+		AuditSeq:          seq,
 	})
 }
 
