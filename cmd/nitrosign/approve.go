@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -152,20 +151,20 @@ Shows a request that waits for approvals (or was decided): its state, its
 local decoding and the server's summary, and the signature once approved.
 `
 
+var approvalsSubcommands = subcommands{"show": runApprovalsShow}
+
 func runApprovals(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprint(stderr, approvalsUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return flag.ErrHelp
-		}
-		return usageError{errors.New("want: approvals show")}
-	}
+	return runSubcommands(approvalsUsage, approvalsSubcommands, args, stdout, stderr)
+}
+
+func runApprovalsShow(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("approvals show", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, approvalsUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	hostURL := fs.String("host", defaultHost, "host API base `URL`")
 	id := fs.String("id", "", "approval `id`")
 	asJSON := fs.Bool("json", false, "print the host's answer as JSON, unchecked")
 	timeout := fs.Duration("timeout", 30*time.Second, "request `timeout`")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {

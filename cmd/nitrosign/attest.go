@@ -22,18 +22,24 @@ import (
 	"github.com/nitrosign/nitrosign/client"
 )
 
+const attestUsage = `usage: nitrosign attest SUBCOMMAND [flags]
+
+  fetch    fetch an attestation document for a nonce from the host
+           (--host URL [--nonce HEX] [--out FILE])
+  verify   verify a document (the chain to the root, the PCRs, the nonce)
+           and print what it attests, --json for tools
+           (--doc FILE [--root PEM] [--pcr N=HEX]... [--nonce HEX] [--json])
+
+Run nitrosign attest SUBCOMMAND -h for its flags.
+`
+
+var attestSubcommands = subcommands{
+	"fetch":  runAttestFetch,
+	"verify": runAttestVerify,
+}
+
 func runAttest(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{errors.New("want a subcommand: fetch or verify")}
-	}
-	switch args[0] {
-	case "fetch":
-		return runAttestFetch(args[1:], stdout, stderr)
-	case "verify":
-		return runAttestVerify(args[1:], stdout, stderr)
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: want fetch or verify", args[0])}
-	}
+	return runSubcommands(attestUsage, attestSubcommands, args, stdout, stderr)
 }
 
 func runAttestFetch(args []string, stdout, stderr io.Writer) error {
