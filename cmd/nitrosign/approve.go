@@ -38,8 +38,11 @@ form, as the enclave keeps it), and a host whose digest differs is
 refused. Your key signs that digest (approve and reject are different
 signing domains), and the decision is sent to POST /v1/approvals.
 
-Without --yes, you are asked to type "yes". --yes does not override a
-server summary that differs from the local decoding.
+Without --yes, you are asked to type "yes" after reading the request; a
+standard input that is closed or ends without an answer is a refusal.
+--yes, for scripts, decides without the question (the request is still
+printed), but never past a server summary that differs from the local
+decoding.
 
 Exit status: 0 when the decision was recorded (or the request was already
 signed), 1 when anything failed or was refused, 2 for a bad command line.
@@ -114,10 +117,9 @@ func runApprove(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if !*yes {
-		fmt.Fprintf(stdout, "\n%s approval %s as %s, signing approval digest 0x%x?\nType \"yes\" to %s: ", strings.ToUpper(verb[:1])+verb[1:], *id, *name, digest, verb)
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return errors.New("not confirmed: nothing was signed or sent")
+		fmt.Fprintf(stdout, "\n%s approval %s as %s, signing approval digest 0x%x?\nType \"yes\" to %s (scripts: run with --yes instead): ", strings.ToUpper(verb[:1])+verb[1:], *id, *name, digest, verb)
+		if err := confirm(stdin); err != nil {
+			return err
 		}
 	}
 	req, err := client.NewApproval(signer, *name, *id, decision, digest)
@@ -143,6 +145,26 @@ func runApprove(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "Quorum met: the enclave signed the request.")
 	return printResult(stdout, sr)
+}
+
+// confirm reads one line from r and accepts only "yes". Anything else is a
+// refusal that says what was read: pasting several commands at once makes
+// the next command the answer to this one's question, and the person must
+// see that. A standard input that is closed, or ends before an answer (a
+// script, a pipe, </dev/null), is refused at once, naming --yes, rather
+// than taken for a no in silence.
+func confirm(r io.Reader) error {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	answer := strings.TrimSpace(line)
+	switch {
+	case answer == "yes":
+		return nil
+	case answer == "" && err != nil:
+		return errors.New("not confirmed: standard input ended without an answer (not a terminal?); nothing was signed or sent. Run with --yes to decide without the question")
+	case len(answer) > 100:
+		answer = answer[:100] + "…"
+	}
+	return fmt.Errorf("not confirmed: the answer was %s, not \"yes\" (the next line of a paste answers the question: paste one approve at a time, or use --yes); nothing was signed or sent", strconv.Quote(answer))
 }
 
 const approvalsUsage = `usage: nitrosign approvals show --id ID [--host URL] [--json]
