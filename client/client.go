@@ -195,8 +195,9 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignRespo
 // StampRequest fills in a fresh request_id and timestamp_ms where req has
 // none, encodes it, and returns the body with its X-Nitrosign-Stamp header
 // value, without sending anything: for tools that send the request
-// themselves (`nitrosign sign --curl`). The stamp is valid for as long as
-// the enclave accepts the timestamp (five minutes).
+// themselves (`nitrosign sign --curl`). The request can be sent once (the
+// enclave refuses its request_id again) and only while the enclave accepts
+// its timestamp (five minutes).
 func (c *Client) StampRequest(req *api.SignRequest) (body []byte, stampHeader string, err error) {
 	if c.signer == nil {
 		return nil, "", errors.New("client: no signer to stamp requests with")

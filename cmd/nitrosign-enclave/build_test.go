@@ -10,6 +10,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/enclave"
+	"github.com/nitrosign/nitrosign/internal/buildinfo"
 )
 
 const enclavePkg = "github.com/nitrosign/nitrosign/cmd/nitrosign-enclave"
@@ -58,7 +61,7 @@ var sharedWithEnclave = map[string]bool{
 	"attestation/userdata": true, "audit": true, "calldata": true,
 	"ethmsg": true, "ethtx": true, "genesis": true, "keypath": true,
 	"policy": true, "policy/stateful": true, "proto": true, "stamp": true, "summary": true,
-	"transport": true, "internal/logging": true, "internal/rlp": true,
+	"transport": true, "internal/buildinfo": true, "internal/logging": true, "internal/rlp": true,
 	"internal/strictcbor": true, "internal/strictjson": true,
 }
 
@@ -185,5 +188,53 @@ func TestEnclaveBuildReproducibleAndStatic(t *testing.T) {
 	}
 	if bytes.Contains(ab, []byte(os.Getenv("HOME")+"/")) && os.Getenv("HOME") != "" {
 		t.Errorf("enclave binary holds the builder's home directory: -trimpath did not apply")
+	}
+}
+
+// TestVersionAgrees keeps one version: what the enclave attests and
+// reports in health (enclave.Version) is the default version of every
+// binary (buildinfo.DefaultVersion).
+func TestVersionAgrees(t *testing.T) {
+	if enclave.Version != buildinfo.DefaultVersion {
+		t.Fatalf("enclave.Version %q, buildinfo.DefaultVersion %q: bump both", enclave.Version, buildinfo.DefaultVersion)
+	}
+}
+
+// TestEnclaveVersion builds the enclave as `make enclave` does and checks
+// that -version prints the attested version, an unknown commit (the build
+// records none: -buildvcs=false), the Go version, and the flags of the
+// reproducible, static build as the build info records them (the toolchain
+// leaves -ldflags out of a -trimpath build's record: it may hold paths);
+// and that -h prints the flags and exits 0.
+func TestEnclaveVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping an enclave build in -short mode")
+	}
+	bin := filepath.Join(t.TempDir(), "nitrosign-enclave")
+	buildEnclave(t, bin)
+	for _, arg := range []string{"-version", "--version"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		for _, want := range []string{
+			"nitrosign-enclave " + enclave.Version + "\n",
+			"commit  unknown\n",
+			"go      " + runtime.Version() + "\n",
+			"build   CGO_ENABLED=0\n",
+			"build   -trimpath=true\n",
+			"build   GOOS=" + runtime.GOOS + "\n",
+			"build   GOARCH=" + runtime.GOARCH + "\n",
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s printed\n%s\nwithout %q", arg, out, want)
+			}
+		}
+	}
+	for _, arg := range []string{"-h", "--help"} {
+		out, err := exec.Command(bin, arg).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "-genesis") || !strings.Contains(string(out), "-version") {
+			t.Errorf("%s: %v\n%s", arg, err, out)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	nitrosign-enclave [-genesis FILE] [-port N] [-nsm /dev/nsm|vsock:CID:PORT] [-transport vsock|unix:DIR -cid N] [-log-level L]
+//	nitrosign-enclave -version
 //
 // The flags are part of the image (the Dockerfile's CMD), hence measured;
 // "unix:DIR" joins the vsock simulator and exists for `nitrosign dev` and
@@ -25,6 +26,7 @@ import (
 	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/enclave/nsm"
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/internal/buildinfo"
 	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/transport"
 )
@@ -36,9 +38,14 @@ func main() {
 	cid := flag.Uint("cid", uint(transport.DefaultEnclaveCID), "own context id (only with the simulator; AF_VSOCK knows its own)")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
 	nsmSpec := flag.String("nsm", nsm.DefaultSpec, "the NSM: /dev/nsm, or vsock:CID:PORT for the simulated NSM")
+	version := flag.Bool("version", false, "print the version, commit, Go version and build flags, and exit")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fatal(fmt.Errorf("unexpected arguments %q", flag.Args()))
+	}
+	if *version {
+		printVersion(os.Stdout)
+		return
 	}
 	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level, *nsmSpec); err != nil {
 		fatal(err)
@@ -138,6 +145,21 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
 	}
 	return b, nil
+}
+
+// printVersion prints the version the enclave attests (enclave.Version, in
+// its user_data and health answer), the commit ("unknown": the
+// reproducible build is made with -buildvcs=false), the Go version and the
+// build flags as the build info records them, so that whoever holds a
+// binary can see how it was built: CGO_ENABLED=0 (static), -trimpath,
+// GOOS, GOARCH and the like. (The toolchain does not record -ldflags in a
+// -trimpath build, whose record must hold no paths.)
+func printVersion(w io.Writer) {
+	info := buildinfo.Read()
+	info.Version = enclave.Version
+	if err := info.Write(w, "nitrosign-enclave", true); err != nil {
+		fatal(err)
+	}
 }
 
 func fatal(err error) {

@@ -4,48 +4,74 @@
 // Usage:
 //
 //	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
+//	nitrosign-host -version
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/buildinfo"
 	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/transport"
 )
 
 func main() {
-	listen := flag.String("listen", host.DefaultListen, "HTTP API listen `address`")
-	cid := flag.Uint("enclave-cid", uint(transport.DefaultEnclaveCID), "the enclave's vsock context id (nitro-cli run-enclave --enclave-cid)")
-	port := flag.Uint("enclave-port", uint(transport.DefaultEnclavePort), "the enclave's vsock port")
-	conns := flag.Int("conns", 4, "persistent connections to the enclave")
-	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
-	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
-	dataDir := flag.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
-	rotate := flag.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
-	cert := flag.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
-	key := flag.String("tls-key", "", "PEM private key `file` for -tls-cert")
-	creds := flag.String("credentials", "imds", "AWS credentials pushed to the enclave for KMS: `imds` (the instance role, IMDSv2) or none (an enclave with an ephemeral seed)")
-	imdsEndpoint := flag.String("imds-endpoint", host.DefaultIMDSEndpoint, "IMDS `URL` (-credentials imds)")
-	flag.Parse()
-	if flag.NArg() != 0 {
-		fmt.Fprintf(os.Stderr, "nitrosign-host: unexpected arguments %q\n", flag.Args())
-		os.Exit(2)
+	os.Exit(mainWithArgs(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// mainWithArgs parses the command line and runs the daemon, returning the
+// exit status: 0 after a clean stop, -h or -version; 1 on failure; 2 for a
+// bad command line.
+func mainWithArgs(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nitrosign-host", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", host.DefaultListen, "HTTP API listen `address`")
+	cid := fs.Uint("enclave-cid", uint(transport.DefaultEnclaveCID), "the enclave's vsock context id (nitro-cli run-enclave --enclave-cid)")
+	port := fs.Uint("enclave-port", uint(transport.DefaultEnclavePort), "the enclave's vsock port")
+	conns := fs.Int("conns", 4, "persistent connections to the enclave")
+	tr := fs.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	dataDir := fs.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
+	rotate := fs.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
+	cert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
+	key := fs.String("tls-key", "", "PEM private key `file` for -tls-cert")
+	creds := fs.String("credentials", "imds", "AWS credentials pushed to the enclave for KMS: `imds` (the instance role, IMDSv2) or none (an enclave with an ephemeral seed)")
+	imdsEndpoint := fs.String("imds-endpoint", host.DefaultIMDSEndpoint, "IMDS `URL` (-credentials imds)")
+	version := fs.Bool("version", false, "print the version, commit and Go version, and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "nitrosign-host: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *version {
+		if err := buildinfo.Read().Write(stdout, "nitrosign-host", false); err != nil {
+			return 1
+		}
+		return 0
 	}
 	if *rotate <= 0 {
 		*rotate = -1 // never: host.Config's negative
 	}
 	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
 	if err := run(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "nitrosign-host: %v\n", err)
-		os.Exit(1)
+		fmt.Fprintf(stderr, "nitrosign-host: %v\n", err)
+		return 1
 	}
+	return 0
 }
 
 type config struct {

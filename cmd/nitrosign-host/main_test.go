@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/nitrosign/nitrosign/internal/buildinfo"
 )
 
 func TestRunRefusesBadConfig(t *testing.T) {
@@ -29,5 +33,29 @@ func TestRunRefusesBadConfig(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+	}{
+		{[]string{"-h"}, 0, "", "-data-dir"},
+		{[]string{"--help"}, 0, "", "-version"},
+		{[]string{"-version"}, 0, "nitrosign-host " + buildinfo.DefaultVersion + "\ncommit  ", ""},
+		{[]string{"--version"}, 0, "\ngo      " + runtime.Version() + "\n", ""},
+		{[]string{"--bogus"}, 2, "", "bogus"},
+		{[]string{"extra"}, 2, "", "unexpected arguments"},
+	} {
+		var out, errOut bytes.Buffer
+		code := mainWithArgs(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errOut.String(), tc.errs) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.args, code, out.String(), errOut.String(), tc.code, tc.stdout, tc.errs)
+		}
+		if tc.stdout == "" && out.Len() != 0 {
+			t.Errorf("%q: printed %q on stdout", tc.args, out.String())
+		}
 	}
 }

@@ -38,12 +38,14 @@ the signatures against the admin set of its genesis configuration.
   submit    send a signed envelope to the host (--in FILE --host URL)
 `
 
+var adminSubcommands = subcommands{
+	"command": runAdminCommand,
+	"sign":    runAdminSign,
+	"submit":  runAdminSubmit,
+}
+
 func runAdmin(args []string, stdout, stderr io.Writer) error {
-	return runSubcommands(adminUsage, subcommands{
-		"command": runAdminCommand,
-		"sign":    runAdminSign,
-		"submit":  runAdminSubmit,
-	}, args, stdout, stderr)
+	return runSubcommands(adminUsage, adminSubcommands, args, stdout, stderr)
 }
 
 func runAdminCommand(args []string, stdout, stderr io.Writer) error {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +38,11 @@ form, as the enclave keeps it), and a host whose digest differs is
 refused. Your key signs that digest (approve and reject are different
 signing domains), and the decision is sent to POST /v1/approvals.
 
-Without --yes, you are asked to type "yes". --yes does not override a
-server summary that differs from the local decoding.
+Without --yes, you are asked to type "yes" after reading the request; a
+standard input that is closed or ends without an answer is a refusal.
+--yes, for scripts, decides without the question (the request is still
+printed), but never past a server summary that differs from the local
+decoding.
 
 Exit status: 0 when the decision was recorded (or the request was already
 signed), 1 when anything failed or was refused, 2 for a bad command line.
@@ -115,10 +117,9 @@ func runApprove(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if !*yes {
-		fmt.Fprintf(stdout, "\n%s approval %s as %s, signing approval digest 0x%x?\nType \"yes\" to %s: ", strings.ToUpper(verb[:1])+verb[1:], *id, *name, digest, verb)
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return errors.New("not confirmed: nothing was signed or sent")
+		fmt.Fprintf(stdout, "\n%s approval %s as %s, signing approval digest 0x%x?\nType \"yes\" to %s (scripts: run with --yes instead): ", strings.ToUpper(verb[:1])+verb[1:], *id, *name, digest, verb)
+		if err := confirm(stdin); err != nil {
+			return err
 		}
 	}
 	req, err := client.NewApproval(signer, *name, *id, decision, digest)
@@ -146,26 +147,46 @@ func runApprove(args []string, stdout, stderr io.Writer) error {
 	return printResult(stdout, sr)
 }
 
+// confirm reads one line from r and accepts only "yes". Anything else is a
+// refusal that says what was read: pasting several commands at once makes
+// the next command the answer to this one's question, and the person must
+// see that. A standard input that is closed, or ends before an answer (a
+// script, a pipe, </dev/null), is refused at once, naming --yes, rather
+// than taken for a no in silence.
+func confirm(r io.Reader) error {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	answer := strings.TrimSpace(line)
+	switch {
+	case answer == "yes":
+		return nil
+	case answer == "" && err != nil:
+		return errors.New("not confirmed: standard input ended without an answer (not a terminal?); nothing was signed or sent. Run with --yes to decide without the question")
+	case len(answer) > 100:
+		answer = answer[:100] + "…"
+	}
+	return fmt.Errorf("not confirmed: the answer was %s, not \"yes\" (the next line of a paste answers the question: paste one approve at a time, or use --yes); nothing was signed or sent", strconv.Quote(answer))
+}
+
 const approvalsUsage = `usage: nitrosign approvals show --id ID [--host URL] [--json]
 
 Shows a request that waits for approvals (or was decided): its state, its
 local decoding and the server's summary, and the signature once approved.
 `
 
+var approvalsSubcommands = subcommands{"show": runApprovalsShow}
+
 func runApprovals(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprint(stderr, approvalsUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return flag.ErrHelp
-		}
-		return usageError{errors.New("want: approvals show")}
-	}
+	return runSubcommands(approvalsUsage, approvalsSubcommands, args, stdout, stderr)
+}
+
+func runApprovalsShow(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("approvals show", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, approvalsUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	hostURL := fs.String("host", defaultHost, "host API base `URL`")
 	id := fs.String("id", "", "approval `id`")
 	asJSON := fs.Bool("json", false, "print the host's answer as JSON, unchecked")
 	timeout := fs.Duration("timeout", 30*time.Second, "request `timeout`")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {

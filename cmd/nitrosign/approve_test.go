@@ -331,11 +331,41 @@ func TestApproveNeedsConfirmation(t *testing.T) {
 	f := txFixture(t, nil)
 	h := newApproveHost(t, f.pending)
 	_, keyFile := approverKey(t, stamp.Ed25519)
-	for _, input := range []string{"", "no\n", "y\n", "YES please\n"} {
-		code, out, errOut := runCLI(t, input, "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice")
-		if code != 1 || !strings.Contains(out, `Type "yes" to approve`) || !strings.Contains(errOut, "not confirmed") {
-			t.Fatalf("input %q: exit %d %s\n%s", input, code, errOut, out)
+	for _, tc := range []struct{ input, says string }{
+		// A closed or empty standard input (a script without --yes) is
+		// refused at once, and the refusal names --yes.
+		{"", "standard input ended without an answer"},
+		{"no\n", `the answer was "no"`},
+		{"y\n", `the answer was "y"`},
+		{"YES please\n", `the answer was "YES please"`},
+		{"\n", `the answer was ""`},
+		// Two approve lines pasted at once: the second is the answer to
+		// the first, and the refusal says so.
+		{"bin/nitrosign approve --id a1b2 --key approver-2.pem --name bob\n", `the answer was "bin/nitrosign approve --id a1b2 --key approver-2.pem --name bob"`},
+		{strings.Repeat("x", 5000), `the answer was "` + strings.Repeat("x", 100) + `…"`},
+	} {
+		code, out, errOut := runCLI(t, tc.input, "approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice")
+		if code != 1 || !strings.Contains(out, `Type "yes" to approve (scripts: run with --yes instead): `) ||
+			!strings.Contains(errOut, "not confirmed: ") || !strings.Contains(errOut, tc.says) || !strings.Contains(errOut, "--yes") ||
+			!strings.Contains(errOut, "nothing was signed or sent") || strings.Count(errOut, "\n") != 1 {
+			t.Fatalf("input %q: exit %d %s\n%s", tc.input, code, errOut, out)
 		}
+	}
+	// A real standard input whose writer is gone: refused at once, not a
+	// hang.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer r.Close()
+	old := stdin
+	stdin = r
+	var out, errOut bytes.Buffer
+	code := mainWithArgs([]string{"approve", "--host", h.srv.URL, "--id", "a1b2", "--key", keyFile, "--name", "alice"}, &out, &errOut)
+	stdin = old
+	if code != 1 || !strings.Contains(errOut.String(), "standard input ended without an answer") {
+		t.Fatalf("closed standard input: exit %d %s", code, errOut.String())
 	}
 	if n := len(h.posts()); n != 0 {
 		t.Fatalf("%d approvals posted without confirmation", n)

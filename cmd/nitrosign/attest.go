@@ -22,18 +22,24 @@ import (
 	"github.com/nitrosign/nitrosign/client"
 )
 
+const attestUsage = `usage: nitrosign attest SUBCOMMAND [flags]
+
+  fetch    fetch an attestation document for a nonce from the host
+           (--host URL [--nonce HEX] [--out FILE])
+  verify   verify a document (the chain to the root, the PCRs, the nonce)
+           and print what it attests, --json for tools
+           (--doc FILE [--root PEM] [--pcr N=HEX]... [--nonce HEX] [--json])
+
+Run nitrosign attest SUBCOMMAND -h for its flags.
+`
+
+var attestSubcommands = subcommands{
+	"fetch":  runAttestFetch,
+	"verify": runAttestVerify,
+}
+
 func runAttest(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{errors.New("want a subcommand: fetch or verify")}
-	}
-	switch args[0] {
-	case "fetch":
-		return runAttestFetch(args[1:], stdout, stderr)
-	case "verify":
-		return runAttestVerify(args[1:], stdout, stderr)
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: want fetch or verify", args[0])}
-	}
+	return runSubcommands(attestUsage, attestSubcommands, args, stdout, stderr)
 }
 
 func runAttestFetch(args []string, stdout, stderr io.Writer) error {
@@ -134,17 +140,52 @@ func loadRoots(path string) ([]*x509.Certificate, error) {
 	return roots, nil
 }
 
-// report is what `attest verify --json` prints.
+// report is what `attest verify --json` prints (docs/attestation.md,
+// "The report as JSON"): snake_case names, byte strings as lower-case hex
+// without 0x, PCRs keyed by their index in decimal.
 type report struct {
-	ModuleID  string             `json:"module_id"`
-	Time      time.Time          `json:"time"`
-	PCRs      map[string]string  `json:"pcrs"`
-	PublicKey string             `json:"public_key,omitempty"`
-	Nonce     string             `json:"nonce,omitempty"`
-	Debug     bool               `json:"debug"`
-	UserData  *userdata.UserData `json:"user_data,omitempty"`
-	RawUser   string             `json:"user_data_hex,omitempty"`
-	Checks    []string           `json:"checks"`
+	ModuleID  string            `json:"module_id"`
+	Time      time.Time         `json:"time"`
+	PCRs      map[string]string `json:"pcrs"`
+	PublicKey string            `json:"public_key,omitempty"`
+	Nonce     string            `json:"nonce,omitempty"`
+	Debug     bool              `json:"debug"`
+	UserData  *userDataJSON     `json:"user_data,omitempty"`
+	RawUser   string            `json:"user_data_hex,omitempty"`
+	Checks    []string          `json:"checks"`
+}
+
+// userDataJSON is nitrosign's user_data as the report shows it: the names
+// of package userdata's format (docs/attestation.md, "user_data"), its
+// byte strings in hex. It is its own type, not userdata.UserData, so that
+// the printed shape is a contract of its own: a field renamed in Go does
+// not rename it, and no byte array is printed as a list of numbers.
+type userDataJSON struct {
+	Format        string `json:"format"`
+	Version       string `json:"version"`
+	KeysHash      string `json:"keys_hash"`
+	KeyCount      uint64 `json:"key_count"`
+	PolicyHash    string `json:"policy_hash"`
+	PolicyVersion uint64 `json:"policy_version"`
+	AuditSeq      uint64 `json:"audit_seq"`
+	AuditHead     string `json:"audit_head"`
+	// AuditKey is null while the enclave is locked: it has no audit key
+	// yet.
+	AuditKey *string `json:"audit_key"`
+}
+
+func newUserDataJSON(u *userdata.UserData) *userDataJSON {
+	j := &userDataJSON{
+		Format: u.Format, Version: u.Version,
+		KeysHash: hex.EncodeToString(u.KeysHash[:]), KeyCount: u.KeyCount,
+		PolicyHash: hex.EncodeToString(u.PolicyHash[:]), PolicyVersion: u.PolicyVersion,
+		AuditSeq: u.AuditSeq, AuditHead: hex.EncodeToString(u.AuditHead[:]),
+	}
+	if u.AuditKey != nil {
+		k := hex.EncodeToString(u.AuditKey)
+		j.AuditKey = &k
+	}
+	return j
 }
 
 func runAttestVerify(args []string, stdout, stderr io.Writer) error {
@@ -201,7 +242,7 @@ func runAttestVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	if res.UserData != nil {
 		if ud, err := userdata.Parse(res.UserData); err == nil {
-			rep.UserData = ud
+			rep.UserData = newUserDataJSON(ud)
 		} else {
 			rep.RawUser = hex.EncodeToString(res.UserData)
 		}
@@ -243,11 +284,15 @@ func printReport(w io.Writer, r report) {
 		fmt.Fprintf(w, "  nonce        %s\n", r.Nonce)
 	}
 	if u := r.UserData; u != nil {
-		fmt.Fprintf(w, "  user data    %s, enclave %s\n", u.Format, u.Version)
-		fmt.Fprintf(w, "    keys       %d, hash %x\n", u.KeyCount, u.KeysHash)
-		fmt.Fprintf(w, "    policy     version %d, hash %x\n", u.PolicyVersion, u.PolicyHash)
-		fmt.Fprintf(w, "    audit      head %d:%x\n", u.AuditSeq, u.AuditHead)
-		fmt.Fprintf(w, "    audit key  %x\n", u.AuditKey)
+		fmt.Fprintf(w, "  user data    %s, enclave %s\n", printable(u.Format), printable(u.Version))
+		fmt.Fprintf(w, "    keys       %d, hash %s\n", u.KeyCount, u.KeysHash)
+		fmt.Fprintf(w, "    policy     version %d, hash %s\n", u.PolicyVersion, u.PolicyHash)
+		fmt.Fprintf(w, "    audit      head %d:%s\n", u.AuditSeq, u.AuditHead)
+		if u.AuditKey != nil {
+			fmt.Fprintf(w, "    audit key  %s\n", *u.AuditKey)
+		} else {
+			fmt.Fprintf(w, "    audit key  none (a locked enclave)\n")
+		}
 	} else if r.RawUser != "" {
 		fmt.Fprintf(w, "  user data    %s (not nitrosign's format)\n", r.RawUser)
 	}

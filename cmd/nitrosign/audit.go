@@ -49,11 +49,13 @@ const exitWarnings = 4
 // fails again. A --strict flag off by default was rejected: the default
 // must fail loud for whoever scripts it.
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	return runSubcommands(auditUsage, subcommands{
-		"verify":      runAuditVerify,
-		"prove":       runAuditProve,
-		"check-proof": runAuditCheckProof,
-	}, args, stdout, stderr)
+	return runSubcommands(auditUsage, auditSubcommands, args, stdout, stderr)
+}
+
+var auditSubcommands = subcommands{
+	"verify":      runAuditVerify,
+	"prove":       runAuditProve,
+	"check-proof": runAuditCheckProof,
 }
 
 const auditUsage = `usage: nitrosign audit SUBCOMMAND [flags]

@@ -166,6 +166,13 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		if err != nil || !bytes.Contains(b, []byte(`"signed_transaction"`)) {
 			t.Fatalf("running the printed curl command: %v: %s", err, b)
 		}
+		// It runs once: the enclave refuses it again as a replay, and
+		// curl says so with its exit status and the refusal.
+		b, err = exec.Command("bash", "-c", out.String()).Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 22 || !bytes.Contains(b, []byte(`"replayed_request"`)) {
+			t.Fatalf("the printed curl command run twice: %v: %s", err, b)
+		}
 	}
 
 	// attest fetch | verify against the simulated NSM's root and nonce.

@@ -103,15 +103,16 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
 	fmt.Fprintf(w, "  # refused by the policy (403, rule max_per_transaction):\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 2\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
-	fmt.Fprintf(w, "  # waits for approvals (HTTP 202, exit 3), then each approver checks and approves it:\n")
+	fmt.Fprintf(w, "  # waits for approvals (HTTP 202, exit 3), then each approver checks and approves it\n")
+	fmt.Fprintf(w, "  # (--yes answers the confirmation in advance; without it, paste one approve at a time):\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.8\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB)
 	for i := 1; i <= devstack.ApproverCount; i++ {
-		fmt.Fprintf(w, "  %s approve --host %s --id APPROVAL_ID --key %s --name %s\n", self, st.URL, filepath.Join(st.DataDir, devstack.ApproverKeyFile(i)), devstack.ApproverName(i))
+		fmt.Fprintf(w, "  %s approve --host %s --id APPROVAL_ID --key %s --name %s --yes\n", self, st.URL, filepath.Join(st.DataDir, devstack.ApproverKeyFile(i)), devstack.ApproverName(i))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  # the same, trusting only the attested image: verify the attestation, then the answer:\n")
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5 --verify-enclave --root %s --pcr 0=%x\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB, st.NSMRootPath, st.Measurement.PCR0)
-	fmt.Fprintf(w, "  # the same request with curl (the stamp is valid for 5 minutes):\n")
+	fmt.Fprintf(w, "  # a request with curl; the command runs once, within 5 minutes (its request_id and timestamp are stamped):\n")
 	fmt.Fprintf(w, "  eval \"$(%s sign --host %s --data-dir %s --to %s --value 0.5 --curl)\"\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationA)
 	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")
 }

@@ -17,7 +17,9 @@
 //	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
 //	nitrosign approvals show --id ID [--host URL] [--json]
 //
-// Run `nitrosign COMMAND -h` for a command's flags.
+// Run `nitrosign COMMAND -h` for a command's flags (and `nitrosign COMMAND
+// SUBCOMMAND -h` for a subcommand's); -h and --help exit 0. `nitrosign
+// --version` prints the version, the commit and the Go version.
 //
 // Exit status: 0 on success, 1 on any failure or refusal, 2 for a bad
 // command line, 3 when `nitrosign sign` was answered "pending approval"
@@ -34,27 +36,32 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/nitrosign/nitrosign/internal/buildinfo"
 )
 
 type command struct {
 	summary string
 	run     func(args []string, stdout, stderr io.Writer) error
+	// subs are the subcommands run dispatches to (with runSubcommands),
+	// for a command that has them: TestHelp asks each of them for -h.
+	subs subcommands
 }
 
 var commands = map[string]command{
-	"dev":        {"run the whole stack locally: vsock simulator, enclave process, host API", runDev},
-	"sign":       {"send a stamped sign request for an Ethereum transaction", runSign},
-	"keys":       {"list the enclave's signing keys", runKeys},
-	"bench":      {"measure the signing path against its crypto bound: end to end under load, cold start", runBench},
-	"load":       {"drive a running host with concurrent stamped sign requests and report throughput and latency", runLoad},
-	"soak":       {"sign 1,000,000 requests end to end and check errors, memory and the audit log", runSoak},
-	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest},
-	"audit":      {"verify an audit log end to end (audit verify), prove one record (audit prove, audit check-proof)", runAudit},
-	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy},
-	"policy":     {"show the policy, and sign, submit or cancel quorum-signed policy changes (policy show|sign|submit|cancel)", runPolicy},
-	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin},
-	"approve":    {"check a request waiting for approvals on this machine, then approve or reject it", runApprove},
-	"approvals":  {"show a request waiting for approvals, decoded locally (approvals show)", runApprovals},
+	"dev":        {"run the whole stack locally: vsock simulator, enclave process, host API", runDev, nil},
+	"sign":       {"send a stamped sign request for an Ethereum transaction", runSign, nil},
+	"keys":       {"list the enclave's signing keys", runKeys, nil},
+	"bench":      {"measure the signing path against its crypto bound: end to end under load, cold start", runBench, nil},
+	"load":       {"drive a running host with concurrent stamped sign requests and report throughput and latency", runLoad, nil},
+	"soak":       {"sign 1,000,000 requests end to end and check errors, memory and the audit log", runSoak, nil},
+	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest, attestSubcommands},
+	"audit":      {"verify an audit log end to end (audit verify), prove one record (audit prove, audit check-proof)", runAudit, auditSubcommands},
+	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy, nil},
+	"policy":     {"show the policy, and sign, submit or cancel quorum-signed policy changes (policy show|sign|submit|cancel)", runPolicy, policySubcommands},
+	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin, adminSubcommands},
+	"approve":    {"check a request waiting for approvals on this machine, then approve or reject it", runApprove, nil},
+	"approvals":  {"show a request waiting for approvals, decoded locally (approvals show)", runApprovals, approvalsSubcommands},
 }
 
 func main() {
@@ -66,6 +73,13 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		if len(args) == 0 {
 			return 2
+		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		if err := buildinfo.Read().Write(stdout, "nitrosign", false); err != nil {
+			fmt.Fprintf(stderr, "nitrosign: %v\n", err)
+			return 1
 		}
 		return 0
 	}
@@ -105,7 +119,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'nitrosign COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'nitrosign COMMAND -h' for a command's flags, 'nitrosign --version' for the build.")
 }
 
 // usageError is a mistake in the command line (exit status 2).

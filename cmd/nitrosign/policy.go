@@ -32,13 +32,15 @@ const policyUsage = `usage: nitrosign policy SUBCOMMAND [flags]
            (--version N --hash HEX --genesis FILE --key PEM --name NAME --out FILE)
 `
 
+var policySubcommands = subcommands{
+	"show":   runPolicyShow,
+	"sign":   runPolicySign,
+	"submit": runPolicySubmit,
+	"cancel": runPolicyCancel,
+}
+
 func runPolicy(args []string, stdout, stderr io.Writer) error {
-	return runSubcommands(policyUsage, subcommands{
-		"show":   runPolicyShow,
-		"sign":   runPolicySign,
-		"submit": runPolicySubmit,
-		"cancel": runPolicyCancel,
-	}, args, stdout, stderr)
+	return runSubcommands(policyUsage, policySubcommands, args, stdout, stderr)
 }
 
 // maxPolicyAnswer caps the host's GET /v1/policy answer that the tool reads:

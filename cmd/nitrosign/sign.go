@@ -41,7 +41,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	message := fs.String("message", "", "sign this `text` as an EIP-191 personal message instead of a transaction")
 	messageHex := fs.String("message-hex", "", "sign these 0x-`hex` bytes as an EIP-191 personal message")
 	typedData := fs.String("typed-data", "", "sign the EIP-712 typed data (eth_signTypedData_v4 JSON) in this `file` (- for standard input)")
-	curl := fs.Bool("curl", false, "print a stamped curl command instead of sending the request")
+	curl := fs.Bool("curl", false, "print a stamped curl command instead of sending the request; it runs once (its request_id and timestamp make it single-use), within 5 minutes")
 	verifyEnclave := fs.Bool("verify-enclave", false, "before signing, verify the enclave's attestation (fresh nonce, --pcr, --root) and that the answering key is attested; after, check the signature")
 	rootPath := fs.String("root", "", "with --verify-enclave: trusted root PEM `file` (default AWS's; the dev stack's is DATA-DIR/nsm-root.pem)")
 	allowDebug := fs.Bool("allow-debug", false, "with --verify-enclave: accept a debug-mode enclave")
@@ -141,8 +141,8 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "curl -sS -X POST %s -H 'Content-Type: application/json' -H %s --data-binary %s\n",
-			shellQuote(strings.TrimRight(*hostURL, "/")+"/v1/sign"), shellQuote(stamp.Header+": "+header), shellQuote(string(body)))
+		fmt.Fprint(stdout, curlCommand(*hostURL, header, body))
+		fmt.Fprintln(stderr, curlNote)
 		return nil
 	}
 
@@ -178,6 +178,18 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return nil
+}
+
+// curlNote is what `sign --curl` says, on stderr, of the command it prints.
+const curlNote = `nitrosign sign: the command runs once: its request_id and timestamp_ms are stamped, so a second run is refused (401 replayed_request) and a run more than 5 minutes later too (401 stale_request); run sign --curl again for another. curl exits 22 on a refusal and prints its JSON (--fail-with-body, curl 7.76 or later); a request that waits for approvals is a 202 and exits 0.`
+
+// curlCommand returns the shell command (one line) that posts the stamped
+// body to the host's /v1/sign, each argument quoted for a POSIX shell.
+// --fail-with-body makes curl exit non-zero on an HTTP error and still
+// print the refusal, so that a script running it sees a refusal as one.
+func curlCommand(hostURL, header string, body []byte) string {
+	return fmt.Sprintf("curl -sS --fail-with-body -X POST %s -H 'Content-Type: application/json' -H %s --data-binary %s\n",
+		shellQuote(strings.TrimRight(hostURL, "/")+"/v1/sign"), shellQuote(stamp.Header+": "+header), shellQuote(string(body)))
 }
 
 // buildTx makes an unsigned EIP-1559 transaction from the command line.
