@@ -162,14 +162,17 @@ func (u *unsealer) run(ctx context.Context, poll time.Duration) {
 		select {
 		case <-ctx.Done():
 			// A last checkpoint, so that a restart finds the state as it
-			// was at shutdown.
-			if u.get().State == UnsealDone {
-				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				if err := u.checkpoint(fctx); err != nil {
-					u.log.Warn("storing the last checkpoint failed", "err", err)
-				}
-				cancel()
+			// was at shutdown. Whether to take one is the enclave's state,
+			// not the last round's outcome: the shutdown itself can cut a
+			// round short (a failed round), and a host stopped just after
+			// the enclave's first start would then leave no checkpoint
+			// beside a log with records, which the next start reports as
+			// a mismatch.
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := u.lastCheckpoint(fctx); err != nil {
+				u.log.Warn("storing the last checkpoint failed", "err", err)
 			}
+			cancel()
 			return
 		case <-time.After(wait):
 		case <-u.wake:
@@ -356,6 +359,19 @@ func (u *unsealer) create(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("host: storing the new sealed seed: %w", err)
 	}
 	return ur.Sealed, nil
+}
+
+// lastCheckpoint stores the enclave's newest checkpoint if it is unsealed
+// (ready); a locked or unreachable enclave has none to give.
+func (u *unsealer) lastCheckpoint(ctx context.Context) error {
+	resp, err := u.call(ctx, &proto.HealthRequest{})
+	if err != nil {
+		return nil // unreachable: nothing to store
+	}
+	if h, ok := resp.(*proto.HealthResponse); !ok || h.State != "ready" {
+		return nil
+	}
+	return u.checkpoint(ctx)
 }
 
 // checkpoint stores the enclave's newest checkpoint, if any, and
