@@ -136,12 +136,25 @@ func (r Request) IsNotification() bool { return r.Invalid == nil && r.ID == nil 
 
 // MarshalJSON encodes a valid request as a client would send it.
 func (r Request) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wireRequest{JSONRPC: json.RawMessage(`"` + Version + `"`), Method: mustString(r.Method), Params: r.Params, ID: r.ID})
+	return marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params,omitempty"`
+		ID      json.RawMessage `json:"id,omitempty"`
+	}{Version, r.Method, r.Params, r.ID})
 }
 
-func mustString(s string) json.RawMessage {
-	b, _ := json.Marshal(s) // a string always encodes
-	return b
+// marshal is json.Marshal without its HTML escaping, which would rewrite
+// the "<", ">" and "&" of an id or params echoed as sent into \u escapes:
+// equal to a JSON parser, but not the bytes the client sent.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // wireRequest is a request's members as sent; each is checked by hand so
@@ -272,7 +285,7 @@ func ResponseTo(r Request, result any, err *Error) Response {
 
 type wireResult struct {
 	JSONRPC string          `json:"jsonrpc"`
-	Result  json.RawMessage `json:"result"`
+	Result  any             `json:"result"`
 	ID      json.RawMessage `json:"id"`
 }
 
@@ -294,17 +307,19 @@ func encodeOne(r Response) []byte {
 		id = json.RawMessage("null")
 	}
 	var b []byte
-	err := errEncode
+	var err error
 	if r.Error == nil {
-		var res []byte
-		if res, err = json.Marshal(r.Result); err == nil {
-			b, err = json.Marshal(wireResult{Version, res, id})
-		}
+		b, err = marshal(wireResult{Version, r.Result, id})
 	} else {
-		b, err = json.Marshal(wireError{Version, r.Error, id})
+		b, err = marshal(wireError{Version, r.Error, id})
 	}
 	if err != nil {
-		b, _ = json.Marshal(wireError{Version, NewError(CodeInternalError, "", errEncode.Error()), id})
+		// An id that is not JSON (a caller's bug: Decode keeps only
+		// valid ones) is answered as null.
+		fail := NewError(CodeInternalError, "", errEncode.Error())
+		if b, err = marshal(wireError{Version, fail, id}); err != nil {
+			b, _ = marshal(wireError{Version, fail, json.RawMessage("null")})
+		}
 	}
 	return b
 }

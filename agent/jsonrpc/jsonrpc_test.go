@@ -155,6 +155,10 @@ func TestEncode(t *testing.T) {
 			`{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error","data":"jsonrpc: response cannot be encoded"},"id":3}`},
 		{"unencodable data", []Response{{ID: json.RawMessage(`3`), Error: NewError(CodeRefused, "", func() {})}}, false,
 			`{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error","data":"jsonrpc: response cannot be encoded"},"id":3}`},
+		{"no HTML escaping", []Response{{ID: json.RawMessage(`"<&>"`), Result: "<&>"}}, false,
+			`{"jsonrpc":"2.0","result":"<&>","id":"<&>"}`},
+		{"id not JSON", []Response{{ID: json.RawMessage(`{`), Result: 1}}, false,
+			`{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error","data":"jsonrpc: response cannot be encoded"},"id":null}`},
 		{"batch of one", []Response{{ID: json.RawMessage(`1`), Result: true}}, true,
 			`[{"jsonrpc":"2.0","result":true,"id":1}]`},
 		{"batch in order", []Response{{ID: json.RawMessage(`2`), Result: 2}, {ID: json.RawMessage(`1`), Error: NewError(CodeApprovalPending, "approval pending", nil)}}, true,
@@ -322,12 +326,12 @@ func TestHTTPEchoesID(t *testing.T) {
 // TestRequestMarshalRoundTrip: a request encodes as a client sends it and
 // decodes to itself.
 func TestRequestMarshalRoundTrip(t *testing.T) {
-	in := Request{Method: "eth_signTransaction", Params: json.RawMessage(`[{"to":"0x01"}]`), ID: json.RawMessage(`"7"`)}
-	b, err := json.Marshal(in)
+	in := Request{Method: "eth_signTransaction", Params: json.RawMessage(`[{"to":"0x01","data":"<&>"}]`), ID: json.RawMessage(`"7"`)}
+	b, err := in.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"jsonrpc":"2.0","method":"eth_signTransaction","params":[{"to":"0x01"}],"id":"7"}`; string(b) != want {
+	if want := `{"jsonrpc":"2.0","method":"eth_signTransaction","params":[{"to":"0x01","data":"<&>"}],"id":"7"}`; string(b) != want {
 		t.Errorf("got %s, want %s", b, want)
 	}
 	reqs, _, derr := Decode(b)
