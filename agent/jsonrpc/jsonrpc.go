@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/internal/strictjson"
@@ -205,7 +206,7 @@ func Decode(body []byte) (reqs []Request, batch bool, err *Error) {
 func decodeOne(data []byte) Request {
 	var w wireRequest
 	if err := strictjson.Unmarshal(data, &w, MaxBody); err != nil {
-		return Request{Invalid: invalid(err.Error())}
+		return Request{Invalid: invalid(strings.TrimPrefix(err.Error(), "strictjson: "))}
 	}
 	var r Request
 	idErr := checkID(w.ID)
@@ -324,9 +325,10 @@ func encodeOne(r Response) []byte {
 	return b
 }
 
-// Encode encodes one response (batch false, resps of length 1) or a batch
-// (an array, in the order of resps). Each response that cannot be encoded
-// becomes an internal error with its id.
+// Encode encodes one response (batch false, resps of length 1) or else a
+// batch (an array, in the order of resps). Each response that cannot be
+// encoded becomes an internal error with its id. Nothing is HTML-escaped,
+// so that ids and results come back as they were given.
 func Encode(resps []Response, batch bool) []byte {
 	if !batch && len(resps) == 1 {
 		return encodeOne(resps[0])
