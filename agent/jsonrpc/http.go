@@ -89,7 +89,7 @@ func NewHTTPHandler(dispatch DispatchFunc) http.Handler {
 func reply(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(body) //nolint:errcheck // the client has gone; nothing to tell it
+	_, _ = w.Write(body) // an error means the client has gone: nothing to tell it
 }
 
 // jsonContentType reports whether v is application/json, with no
