@@ -16,6 +16,8 @@
 //	nitrosign attest verify --doc FILE [--root PEM] [--time T] [--pcr N=HEX]... [--nonce HEX] [--allow-debug] [--json]
 //	nitrosign approve --id ID --key PEM --name NAME [--host URL] [--reject] [--yes]
 //	nitrosign approvals show --id ID [--host URL] [--json]
+//	nitrosign agent [--listen ADDR] [--host URL] [--client-key FILE] (--pcr 0=HEX [--root PEM] | --dev) [--upstream URL]
+//	                                                      JSON-RPC signer sidecar (Web3Signer, Clef, node proxy)
 //
 // Run `nitrosign COMMAND -h` for a command's flags (and `nitrosign COMMAND
 // SUBCOMMAND -h` for a subcommand's); -h and --help exit 0. `nitrosign
@@ -62,6 +64,7 @@ var commands = map[string]command{
 	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin, adminSubcommands},
 	"approve":    {"check a request waiting for approvals on this machine, then approve or reject it", runApprove, nil},
 	"approvals":  {"show a request waiting for approvals, decoded locally (approvals show)", runApprovals, approvalsSubcommands},
+	"agent":      {"run the JSON-RPC signer sidecar (Web3Signer eth_*, Clef account_*, node proxy) that verifies the enclave", runAgent, nil},
 }
 
 func main() {

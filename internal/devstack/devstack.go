@@ -56,6 +56,11 @@ const (
 const (
 	ClientKeyFile = "client.pem"
 	GenesisFile   = "genesis.json"
+	// PCRsFile holds the simulated PCR0-2 of the running enclave image,
+	// one N=HEX line each (the form of the --pcr flags), written with
+	// NSMRootFile so that `nitrosign agent --dev` pins what this stack
+	// measured; read it with ReadPCRs.
+	PCRsFile = "pcrs.txt"
 	// NSMRootFile is the simulated NSM's root certificate: verify the dev
 	// stack's attestation documents against it.
 	NSMRootFile = "nsm-root.pem"
@@ -312,6 +317,28 @@ func prepareDataDir(dir string) (_ stamp.Signer, _ string, created bool, _ error
 	return signer, genesisPath, created, nil
 }
 
+// ReadPCRs reads the PCRs a dev stack on dataDir wrote (PCRsFile).
+func ReadPCRs(dataDir string) (map[int][]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, PCRsFile))
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w (is `nitrosign dev` running on this data directory?)", err)
+	}
+	pcrs := map[int][]byte{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		n, h, ok := strings.Cut(line, "=")
+		i, err := strconv.Atoi(n)
+		v, herr := hex.DecodeString(h)
+		if !ok || err != nil || i < 0 || i > 2 || herr != nil || len(v) != 48 || pcrs[i] != nil {
+			return nil, fmt.Errorf("devstack: %s: malformed line %q", PCRsFile, line)
+		}
+		pcrs[i] = v
+	}
+	if pcrs[0] == nil {
+		return nil, fmt.Errorf("devstack: %s: no PCR0", PCRsFile)
+	}
+	return pcrs, nil
+}
+
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -419,6 +446,11 @@ func (s *Stack) startNSM(bin, genesisPath string) error {
 	}
 	s.NSMRootPath = filepath.Join(s.DataDir, NSMRootFile)
 	if err := writeFileAtomic(s.NSMRootPath, srv.RootPEM(), 0o644); err != nil {
+		srv.Close()
+		return err
+	}
+	pcrs := fmt.Sprintf("0=%x\n1=%x\n2=%x\n", m.PCR0, m.PCR1, m.PCR2)
+	if err := writeFileAtomic(filepath.Join(s.DataDir, PCRsFile), []byte(pcrs), 0o644); err != nil {
 		srv.Close()
 		return err
 	}
