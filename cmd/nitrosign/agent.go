@@ -21,6 +21,12 @@ import (
 
 const defaultAgentListen = "127.0.0.1:8550"
 
+// agentContext is the context `nitrosign agent` runs in: until SIGINT or
+// SIGTERM. Tests replace it.
+var agentContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("agent", stderr)
 	listen := fs.String("listen", defaultAgentListen, "listen `address`: HOST:PORT (HTTP), or a Unix socket as unix:/path or an absolute path (HTTP and go-ethereum's IPC framing)")
@@ -97,7 +103,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		log.Warn("--allow-remote: whoever reaches the agent's address signs as this client; restrict it with a firewall and --vhosts")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := agentContext()
 	defer stop()
 	ag, err := agent.New(agent.Config{
 		Client: c, Check: check, Reattest: *reattest, ApprovalTimeout: *approvalTimeout,
