@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,9 @@ type fakeHost struct {
 	Check client.EnclaveCheck
 
 	mu sync.Mutex
+	// keys are the keys listed and attested, signed with by address.
+	keys   []api.Key
+	byAddr map[ethtx.Address]*secp256k1.PrivateKey
 	// answer, when set, replaces the answer to POST /v1/sign: a status
 	// and a body.
 	answer func(good []byte) (int, []byte)
@@ -56,20 +60,29 @@ func newFakeHost(t testing.TB) *fakeHost {
 		t.Fatal(err)
 	}
 	h.Check = client.EnclaveCheck{PCRs: map[int][]byte{0: m.PCR0[:]}, Roots: roots}
-	keys := []api.Key{{ID: "k0", Address: h.Addr.Hex(), Path: "m/44'/60'/0'/0/0"}}
-	ud, err := userdata.Marshal(userdata.UserData{
-		Format: userdata.Format, Version: "fake", KeyCount: 1,
-		KeysHash: userdata.KeysHash([]userdata.Key{{ID: "k0", Address: h.Addr, Path: keys[0].Path}}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.byAddr = map[ethtx.Address]*secp256k1.PrivateKey{}
+	h.addKey(key)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		keys := h.keys
+		h.mu.Unlock()
 		json.NewEncoder(w).Encode(api.KeysResponse{Keys: keys})
 	})
 	mux.HandleFunc("GET /v1/attestation", func(w http.ResponseWriter, r *http.Request) {
 		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+		h.mu.Lock()
+		uks := make([]userdata.Key, len(h.keys))
+		for i, k := range h.keys {
+			a, _ := ethtx.ParseAddress(k.Address)
+			uks[i] = userdata.Key{ID: k.ID, Address: a, Path: k.Path}
+		}
+		h.mu.Unlock()
+		ud, err := userdata.Marshal(userdata.UserData{Format: userdata.Format, Version: "fake", KeyCount: uint64(len(uks)), KeysHash: userdata.KeysHash(uks)})
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
 		doc, err := sim.Attest(r.Context(), nsm.AttestRequest{Nonce: nonce, UserData: ud})
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -97,6 +110,16 @@ func newFakeHost(t testing.TB) *fakeHost {
 	return h
 }
 
+// addKey adds a signing key, listed and attested from now on.
+func (h *fakeHost) addKey(k *secp256k1.PrivateKey) ethtx.Address {
+	a := ethtx.PubkeyToAddress(k.PubKey())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.keys = append(h.keys, api.Key{ID: fmt.Sprintf("k%d", len(h.keys)), Address: a.Hex(), Path: fmt.Sprintf("m/44'/60'/0'/0/%d", len(h.keys))})
+	h.byAddr[a] = k
+	return a
+}
+
 // sign answers a sign request body as the enclave would if the policy
 // allowed everything.
 func (h *fakeHost) sign(body []byte) []byte {
@@ -108,8 +131,15 @@ func (h *fakeHost) sign(body []byte) []byte {
 	if err != nil {
 		return []byte(`{"error":{"code":"bad_request","message":"bad"}}`)
 	}
-	sig := ethtx.Sign(h.Key, r.Digest)
-	resp := api.SignResponse{From: h.Addr.Hex(), Signature: "0x" + hex.EncodeToString(sig[:]), Digest: "0x" + hex.EncodeToString(r.Digest[:]), AuditSeq: 1}
+	from, err := ethtx.ParseAddress(req.Key)
+	h.mu.Lock()
+	key := h.byAddr[from]
+	h.mu.Unlock()
+	if err != nil || key == nil {
+		return []byte(`{"error":{"code":"unknown_key","message":"no such key"}}`)
+	}
+	sig := ethtx.Sign(key, r.Digest)
+	resp := api.SignResponse{From: from.Hex(), Signature: "0x" + hex.EncodeToString(sig[:]), Digest: "0x" + hex.EncodeToString(r.Digest[:]), AuditSeq: 1}
 	if r.Transaction != nil {
 		signed := r.Transaction.Tx.EncodeSigned(sig)
 		th := ethtx.TransactionHash(signed)

@@ -23,6 +23,7 @@ const (
 	// byte, which says whether it speaks HTTP or the stream framing.
 	sniffTimeout      = 10 * time.Second
 	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute // a whole request, body included
 	idleTimeout       = 2 * time.Minute
 )
 
@@ -180,6 +181,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
