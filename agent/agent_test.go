@@ -177,6 +177,7 @@ func TestAgentDevStack(t *testing.T) {
 			{"account_signTypedData", "account_signTypedData", []any{addr, json.RawMessage(devstacktest.MailJSON)}, mail},
 			{"account_signData data/typed object", "account_signData", []any{"data/typed", addr, json.RawMessage(devstacktest.MailJSON)}, mail},
 			{"account_signData data/typed string", "account_signData", []any{"data/typed", addr, devstacktest.MailJSON}, mail},
+			{"account_signData data/typed hex, as Clef reads it", "account_signData", []any{"data/typed", addr, "0x" + hex.EncodeToString([]byte(devstacktest.MailJSON))}, mail},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				res, jerr := call(t, a, tc.method, tc.params...)

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/agent/jsonrpc"
 	"github.com/nitrosign/nitrosign/api"
@@ -226,7 +227,10 @@ func (a *Agent) signData(ctx context.Context, p []json.RawMessage) (any, *jsonrp
 		}
 		return a.signPersonal(ctx, from, msg)
 	case mimeTyped:
-		doc, jerr := paramTypedData(p[2], "data")
+		// Clef reads data/typed as the hex of the JSON (what
+		// go-ethereum's external backend's SignData sends); an object,
+		// or a string holding one, is taken too.
+		doc, jerr := paramTypedDataOrHex(p[2], "data")
 		if jerr != nil {
 			return nil, jerr
 		}
@@ -297,6 +301,23 @@ func paramMessage(raw json.RawMessage, name string) ([]byte, *jsonrpc.Error) {
 // maxMessage caps a personal message, well above any login message and
 // below the host's body limit once hex-encoded.
 const maxMessage = 64 << 10
+
+// paramTypedDataOrHex is paramTypedData, or the document's 0x-hex.
+func paramTypedDataOrHex(raw json.RawMessage, name string) ([]byte, *jsonrpc.Error) {
+	var s string
+	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil && strings.HasPrefix(s, "0x") {
+		b, err := hex.DecodeString(s[2:])
+		if err != nil {
+			return nil, invalidParams("%s: not hex", name)
+		}
+		enc, _ := json.Marshal(string(b))
+		if !utf8.Valid(b) {
+			return nil, invalidParams("%s: the hex does not encode UTF-8 JSON", name)
+		}
+		raw = enc
+	}
+	return paramTypedData(raw, name)
+}
 
 // paramTypedData returns the typed-data document of a parameter given as
 // a JSON object (its bytes as sent) or as a string holding one (the

@@ -156,6 +156,25 @@ func TestExternalSigner(t *testing.T) {
 			}
 			checkSig(t, accounts.TextHash(text), sig, 27, want)
 
+			// data/typed: the typed data's JSON, which the backend sends as hex.
+			var td apitypes.TypedData
+			if err := json.Unmarshal([]byte(devstacktest.MailJSON), &td); err != nil {
+				t.Fatal(err)
+			}
+			tdJSON, err := json.Marshal(td)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tdHash, _, err := apitypes.TypedDataAndHash(td)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err = w.SignData(acct, accounts.MimetypeTypedData, tdJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSig(t, tdHash, sig, 27, want)
+
 			if _, err := w.SignData(acct, accounts.MimetypeClique, []byte{0xc0}); err == nil {
 				t.Fatal("a clique header was signed")
 			}
