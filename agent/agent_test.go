@@ -336,7 +336,7 @@ func TestAgentDevStack(t *testing.T) {
 }
 
 // tamperingHost is a reverse proxy to hostURL that rewrites the bodies of
-// 200 answers with edit (nil: none), and answers 503 while
+// 200 and 202 answers with edit (nil: none), and answers 503 while
 // downHost[its URL] is set.
 func tamperingHost(t *testing.T, hostURL string, edit func(path string, body []byte) []byte) string {
 	t.Helper()
@@ -359,7 +359,7 @@ func tamperingHost(t *testing.T, hostURL string, edit func(path string, body []b
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode == http.StatusOK && edit != nil {
+		if (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted) && edit != nil {
 			body = edit(r.URL.Path, body)
 		}
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))

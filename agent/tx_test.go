@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nitrosign/nitrosign/agent/jsonrpc"
 	"github.com/nitrosign/nitrosign/agent/txargs"
@@ -258,6 +259,34 @@ func TestAgentTransactions(t *testing.T) {
 		if jerr == nil || jerr.Code != jsonrpc.CodeRefused || jerr.Data.(RefusalData).Code != "approval_rejected" {
 			t.Fatalf("after a rejection: %v", jerr)
 		}
+
+		// Approved while the request waits: the answer is the signature.
+		ids := make(chan string, 1)
+		watching := tamperingHost(t, st.URL, func(path string, body []byte) []byte {
+			var p api.PendingResponse
+			if path == "/v1/sign" && json.Unmarshal(body, &p) == nil && p.ApprovalID != "" {
+				ids <- p.ApprovalID
+			}
+			return body
+		})
+		la := newAgent(t, st, watching, func(c *Config) { c.ApprovalTimeout, c.ApprovalPoll = time.Hour, 10*time.Millisecond })
+		large["nonce"] = "0x6"
+		type answer struct {
+			res  json.RawMessage
+			jerr *jsonrpc.Error
+		}
+		answers := make(chan answer, 1)
+		go func() {
+			res, jerr := call(t, la, "eth_signTransaction", large)
+			answers <- answer{res, jerr}
+		}()
+		decide(t, <-ids, api.DecisionApprove, devstack.ApproverCount)
+		got := <-answers
+		if got.jerr != nil {
+			t.Fatal(got.jerr)
+		}
+		json.Unmarshal(got.res, &raw)
+		checkRaw(t, raw, txOf(t, large), addr)
 
 		// A wait that ends without approvals answers pending.
 		wa := newAgent(t, st, st.URL, func(c *Config) { c.ApprovalTimeout, c.ApprovalPoll = 1, 1 })

@@ -169,6 +169,9 @@ func ServeStream(ctx context.Context, conn net.Conn, r io.Reader, dispatch Dispa
 	sr := NewStreamReader(r)
 	for {
 		if err := conn.SetReadDeadline(time.Now().Add(o.IdleTimeout)); err != nil {
+			if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
+				return nil // closed by the peer (net.Pipe says so here)
+			}
 			return fmt.Errorf("jsonrpc: stream: %w", err)
 		}
 		msg, err := sr.Next()
