@@ -106,7 +106,13 @@ func (a *Agent) Dispatch(ctx context.Context, r jsonrpc.Request) (any, *jsonrpc.
 		attrs = append(attrs, "audit_seq", info.auditSeq)
 	}
 	attrs = append(attrs, "duration", time.Since(start))
-	a.log.Info("request", attrs...)
+	if _, served := methods[r.Method]; !served && jerr == nil {
+		// Forwarded reads (eth_blockNumber polls and the like) would
+		// drown the signing lines.
+		a.log.Debug("request", attrs...)
+	} else {
+		a.log.Info("request", attrs...)
+	}
 	return res, jerr
 }
 

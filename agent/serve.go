@@ -171,7 +171,7 @@ func (a *Agent) hostAllowed(hostHeader string) bool {
 }
 
 // Serve serves ln until ctx is done: HTTP on a TCP listener; on a Unix
-// socket, HTTP and the stream framing of go-ethereum's IPC transport
+// socket that [Listen] opened, HTTP and the stream framing of go-ethereum's IPC transport
 // (jsonrpc.ServeStream; go-ethereum's rpc.Dial(path) speaks it), told
 // apart by each connection's first byte: '{', '[' or whitespace begin a
 // JSON stream, an HTTP request begins with its method's letters. Serve
