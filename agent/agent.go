@@ -71,8 +71,13 @@
 // Config.ApprovalTimeout for the approvers; if they have not approved by
 // then, the answer is CodeApprovalPending with the approval id, and
 // nitrosign_approval [id] picks up the signature later (checked like any
-// other). A rejected or expired request answers CodeRefused with code
-// approval_rejected or approval_expired.
+// other). A rejected request answers CodeRefused with data code
+// approval_rejected, an expired one (or one the host no longer knows)
+// with code not_found; both with rule approvals. The agent remembers the
+// requests it sent that wait (up to 4096, until they expire) so that it
+// checks the signature nitrosign_approval picks up against what was asked
+// and answers in the form of the method that asked; an id it did not send
+// is refused as an invalid parameter.
 package agent
 
 import (
