@@ -136,6 +136,8 @@ type Config struct {
 	ApprovalPoll time.Duration
 	// Proxy, when not nil, fills in and sends transactions through an
 	// Ethereum node and forwards every method the agent does not serve.
+	// A proxy that signs through the agent (agent/ethproxy's, whose
+	// Signer the agent is) is set with SetProxy once both exist.
 	Proxy Proxy
 	// VHosts are the Host header names (besides loopback names) the HTTP
 	// server answers; "*" answers any. See [Agent.Handler].
@@ -189,6 +191,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{cfg: cfg, log: log, pending: map[string]*pendingRequest{}, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
+
+// SetProxy sets Config.Proxy: call it before Serve or Dispatch.
+func (a *Agent) SetProxy(p Proxy) { a.cfg.Proxy = p }
 
 // Start verifies the enclave and starts attesting it again in the
 // background; it fails if the first attestation does. Close stops it.
