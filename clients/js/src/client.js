@@ -106,7 +106,7 @@ export class NitrosignClient {
    * @param {Uint8Array | string} unsigned
    * @param {import("../index.js").CallOptions} [opts]
    */
-  signTransaction(key, unsigned, opts) {
+  async signTransaction(key, unsigned, opts) {
     return this.sign(key, { eth_transaction: { unsigned: payloadHex("eth_transaction.unsigned", unsigned) } }, opts);
   }
 
@@ -118,7 +118,7 @@ export class NitrosignClient {
    * @param {Uint8Array | string} message bytes, or 0x-prefixed hex
    * @param {import("../index.js").CallOptions} [opts]
    */
-  signPersonalMessage(key, message, opts) {
+  async signPersonalMessage(key, message, opts) {
     const hex = payloadHex("eth_personal_message.message", message);
     if ((hex.length - 2) / 2 > MAX_PERSONAL_MESSAGE_SIZE) {
       throw new Error(`nitrosign: eth_personal_message.message: ${(hex.length - 2) / 2} bytes, limit ${MAX_PERSONAL_MESSAGE_SIZE}`);
@@ -134,7 +134,7 @@ export class NitrosignClient {
    * @param {string | object} typedData
    * @param {import("../index.js").CallOptions} [opts]
    */
-  signTypedData(key, typedData, opts) {
+  async signTypedData(key, typedData, opts) {
     return this.sign(key, { eth_typed_data: typedDataJSON(typedData) }, opts);
   }
 
@@ -241,7 +241,7 @@ export class NitrosignClient {
    * @param {{ timeoutMs?: number, intervalMs?: number, signal?: AbortSignal }} [opts]
    * @returns {Promise<import("../index.js").SignResponse>}
    */
-  waitForApproval(approvalId, opts = {}) {
+  async waitForApproval(approvalId, opts = {}) {
     const timeoutMs = opts.timeoutMs ?? this.#approvalTimeoutMs;
     if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
       throw new RangeError("nitrosign: waitForApproval: timeoutMs must be a positive number of milliseconds");
