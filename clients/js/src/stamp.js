@@ -28,7 +28,6 @@ const MAX_PEM_SIZE = 16 << 10;
 /**
  * A stamp signer backed by a node:crypto private key. Its key never leaves
  * the object: it is not enumerable, and neither toJSON nor inspection shows it.
- * @implements {import("../index.js").StampSigner}
  */
 class KeyObjectSigner {
   /** @type {import("node:crypto").KeyObject} */
