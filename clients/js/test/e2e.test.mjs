@@ -12,6 +12,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import * as ethers from "ethers";
 import * as viem from "viem";
@@ -51,6 +52,48 @@ const MAIL = {
 const FEES = { maxFeePerGas: 40_000_000_000n, maxPriorityFeePerGas: 1_500_000_000n };
 
 const client = () => new NitrosignClient({ url: URL_, stampKey: readFileSync(KEY_FILE) });
+
+/**
+ * A fake Ethereum node for chain 1 (JSON-RPC over HTTP): enough for ethers'
+ * populateTransaction and viem's prepareTransactionRequest to fill in a
+ * transfer, and eth_sendRawTransaction to receive it. It returns its URL
+ * and the raw transactions sent.
+ */
+async function fakeNode(t) {
+  const sent = [];
+  const gwei = (n) => "0x" + (BigInt(n) * 1_000_000_000n).toString(16);
+  const block = { number: "0x10", hash: "0x" + "ab".repeat(32), parentHash: "0x" + "cd".repeat(32), timestamp: "0x6553f100", baseFeePerGas: gwei(10), gasLimit: "0x1c9c380", gasUsed: "0x0", miner: "0x" + "00".repeat(20), difficulty: "0x0", extraData: "0x", nonce: "0x0000000000000000", transactions: [] };
+  const answers = {
+    eth_chainId: () => "0x1",
+    net_version: () => "1",
+    eth_blockNumber: () => block.number,
+    eth_getBlockByNumber: () => block,
+    eth_getTransactionCount: () => "0x9",
+    eth_estimateGas: () => "0x5208",
+    eth_gasPrice: () => gwei(12),
+    eth_maxPriorityFeePerGas: () => gwei(1),
+    eth_sendRawTransaction: ([raw]) => {
+      sent.push(raw);
+      return ethers.keccak256(raw);
+    },
+  };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString());
+      const one = (r) => (answers[r.method] ? { jsonrpc: "2.0", id: r.id, result: answers[r.method](r.params ?? []) } : { jsonrpc: "2.0", id: r.id, error: { code: -32601, message: `fake node: no ${r.method}` } });
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(Array.isArray(body) ? body.map(one) : one(body)));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${server.address().port}`, sent };
+}
 
 /** Approves a held request as dev approver i, with its key from DATA_DIR. */
 async function approve(approvalId, digest, i) {
@@ -108,6 +151,23 @@ test("ethers v6: NitrosignSigner", { skip }, async (t) => {
     const sig = await signer.signTypedData(MAIL_DOMAIN, MAIL_TYPES, MAIL);
     assert.match(sig, /^0x[0-9a-f]{128}(1b|1c)$/);
     assert.equal(ethers.verifyTypedData(MAIL_DOMAIN, MAIL_TYPES, MAIL, sig), signer.address);
+  });
+
+  await t.test("sendTransaction through a provider fills in and broadcasts", async () => {
+    const node = await fakeNode(t);
+    const provider = new ethers.JsonRpcProvider(node.url, 1, { staticNetwork: true, batchMaxCount: 1 });
+    t.after(() => provider.destroy());
+    const connected = signer.connect(provider);
+    const resp = await connected.sendTransaction({ to: DEST_A, value: ethers.parseEther("0.02") });
+    assert.equal(node.sent.length, 1);
+    const signed = ethers.Transaction.from(node.sent[0]);
+    assert.equal(resp.hash, signed.hash);
+    assert.equal(signed.from, signer.address);
+    assert.equal(signed.type, 2);
+    assert.equal(signed.nonce, 9, "the node's nonce");
+    assert.equal(signed.gasLimit, 21000n, "the node's gas estimate");
+    assert.equal(signed.chainId, 1n);
+    assert.ok(signed.maxFeePerGas > 0n && signed.maxPriorityFeePerGas > 0n, "fees from the node");
   });
 
   await t.test("connect keeps the key", async () => {
@@ -193,6 +253,21 @@ test("viem: nitrosignAccount", { skip }, async (t) => {
     const wallet = viem.createWalletClient({ account, chain: viem.defineChain({ id: 1, name: "mainnet", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: ["http://127.0.0.1:9"] } } }), transport: viem.http("http://127.0.0.1:9") });
     const signature = await wallet.signMessage({ message: "through a wallet client" });
     assert.equal(await viem.verifyMessage({ address: account.address, message: "through a wallet client", signature }), true);
+  });
+
+  await t.test("a wallet client fills in and sends a transaction", async () => {
+    const node = await fakeNode(t);
+    const chain = viem.defineChain({ id: 1, name: "fake", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [node.url] } } });
+    const wallet = viem.createWalletClient({ account, chain, transport: viem.http(node.url) });
+    const hash = await wallet.sendTransaction({ to: DEST_A, value: viem.parseEther("0.02") });
+    assert.equal(node.sent.length, 1);
+    assert.equal(hash, viem.keccak256(node.sent[0]));
+    assert.equal(await viem.recoverTransactionAddress({ serializedTransaction: node.sent[0] }), account.address);
+    const parsed = viem.parseTransaction(node.sent[0]);
+    assert.equal(parsed.type, "eip1559");
+    assert.equal(parsed.nonce, 9);
+    assert.equal(parsed.gas, 21000n);
+    assert.equal(parsed.chainId, 1);
   });
 
   await t.test("refusals name the rule", async () => {
