@@ -84,15 +84,14 @@ export class NitrosignSigner extends AbstractSigner {
     if (!(tx instanceof Transaction) && this.provider !== null) {
       req = await this.populateTransaction(req);
     }
+    // As ethers' Wallet: ENS names and Addressables resolved, from checked
+    // and dropped.
     const fields = copyRequest(req);
-    const { to, from } = {
-      to: fields.to == null ? undefined : await resolveAddress(fields.to, this),
-      from: fields.from == null ? undefined : await resolveAddress(fields.from, this),
-    };
-    if (to !== undefined) {
-      fields.to = to;
+    if (fields.to != null) {
+      fields.to = await resolveAddress(fields.to, this);
     }
-    if (from !== undefined) {
+    if (fields.from != null) {
+      const from = await resolveAddress(fields.from, this);
       if (getAddress(from) !== this.address) {
         throw new Error(`nitrosign: transaction from ${from} is not the signer's address ${this.address}`);
       }

@@ -146,3 +146,56 @@ test("createStamp checks its signer", async () => {
   const remote = { scheme: signer.scheme, publicKey: signer.publicKey, sign: async (b) => signer.sign(b) };
   verifyStamp(await createStamp(remote, body), body);
 });
+
+// A small deterministic PRNG (mulberry32), so that a failure reproduces.
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("mutated headers are refused with a stamp error, never accepted", async () => {
+  const body = new TextEncoder().encode('{"request_id":"m","timestamp_ms":1,"key":"hot-0","eth_transaction":{"unsigned":"0x02c0"}}');
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ {}\":,";
+  for (const scheme of ["ed25519", "p256"]) {
+    const good = await createStamp(generateStampKey(scheme).signer, body);
+    const js = Buffer.from(good, "base64url").toString();
+    const rand = prng(scheme === "ed25519" ? 1 : 2);
+    const pick = (n) => Math.floor(rand() * n);
+    for (let i = 0; i < 3000; i++) {
+      let h;
+      switch (i % 4) {
+        case 0: { // one character of the header changed
+          const at = pick(good.length);
+          h = good.slice(0, at) + alphabet[pick(alphabet.length)] + good.slice(at + 1);
+          break;
+        }
+        case 1: // cut
+          h = good.slice(0, pick(good.length));
+          break;
+        case 2: { // one character of the JSON changed, then encoded
+          const at = pick(js.length);
+          h = Buffer.from(js.slice(0, at) + alphabet[pick(alphabet.length)] + js.slice(at + 1)).toString("base64url");
+          break;
+        }
+        default: { // a character inserted into the JSON
+          const at = pick(js.length + 1);
+          h = Buffer.from(js.slice(0, at) + alphabet[pick(alphabet.length)] + js.slice(at)).toString("base64url");
+        }
+      }
+      let ok = false;
+      try {
+        verifyStamp(h, body);
+        ok = true;
+      } catch (err) {
+        assert.ok(err instanceof Error && err.message.startsWith("nitrosign: stamp: "), `${h}: ${err}`);
+      }
+      assert.ok(!ok || h === good, `a mutated header verifies: ${h}`);
+    }
+  }
+});
