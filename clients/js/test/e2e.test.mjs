@@ -16,7 +16,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import * as ethers from "ethers";
 import * as viem from "viem";
-import { NitrosignClient, NitrosignError, PendingApprovalError, parseStampKey } from "../index.js";
+import { NitrosignClient, NitrosignError, PendingApprovalError, generateStampKey, parseStampKey } from "../index.js";
 import { NitrosignSigner } from "../ethers.js";
 import { nitrosignAccount, nitrosignAccountFromKey } from "../viem.js";
 
@@ -275,6 +275,44 @@ test("viem: nitrosignAccount", { skip }, async (t) => {
       account.signTransaction({ type: "eip1559", chainId: 1, nonce: 0, to: NOT_ALLOWED, value: 1n, gas: 21000n, ...FEES }),
       (err) => err instanceof NitrosignError && err.code === "policy_denied" && err.rule === "destinations",
     );
+  });
+});
+
+test("the REST client: keys, health, and refusals before the policy", { skip }, async (t) => {
+  const c = client();
+  const keys = await c.keys();
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].id, "hot-0");
+  const health = await c.health();
+  assert.equal(health.status, "ok");
+  assert.equal(health.enclave?.keys, 1);
+  const msg = new TextEncoder().encode("refusals");
+  for (const [name, make, key, status, code] of [
+    ["unknown key", () => c, "hot-9", 404, "unknown_key"],
+    ["stale timestamp", () => new NitrosignClient({ url: URL_, stampKey: readFileSync(KEY_FILE), now: () => Date.now() - 10 * 60_000 }), "hot-0", 401, "stale_request"],
+    ["unregistered client key", () => new NitrosignClient({ url: URL_, stampKey: generateStampKey("ed25519").signer }), "hot-0", 401, "unauthorized"],
+    ["replayed request id", () => new NitrosignClient({ url: URL_, stampKey: readFileSync(KEY_FILE), randomBytes: (n) => new Uint8Array(n).fill(7) }), "hot-0", 401, "replayed_request"],
+  ]) {
+    await t.test(name, async () => {
+      const cc = make();
+      if (code === "replayed_request") {
+        await cc.signPersonalMessage(key, msg); // the first use of the id is signed
+      }
+      await assert.rejects(cc.signPersonalMessage(key, msg), (err) => {
+        assert.ok(err instanceof NitrosignError, String(err));
+        assert.equal(err.status, status);
+        assert.equal(err.code, code);
+        return true;
+      });
+    });
+  }
+  await t.test("a stamp over other bytes", async () => {
+    const { body, stamp } = await c.stampRequest("hot-0", { eth_personal_message: { message: "0x01" } });
+    const res = await fetch(`${URL_}/v1/sign`, { method: "POST", headers: { "X-Nitrosign-Stamp": stamp }, body: Buffer.concat([body, Buffer.from(" ")]) });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error.code, "unauthorized");
+    const ok = await fetch(`${URL_}/v1/sign`, { method: "POST", headers: { "X-Nitrosign-Stamp": stamp }, body });
+    assert.equal(ok.status, 200, "the same stamp over its own bytes");
   });
 });
 
