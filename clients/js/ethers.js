@@ -80,6 +80,7 @@ export class NitrosignSigner extends AbstractSigner {
    * @returns {Promise<string>}
    */
   async signTransaction(tx) {
+    /** @type {any} */
     let req = tx instanceof Transaction ? tx : copyRequest(tx);
     if (!(tx instanceof Transaction) && this.provider !== null) {
       req = await this.populateTransaction(req);

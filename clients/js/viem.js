@@ -122,6 +122,7 @@ export function nitrosignAccount({ client, address, key }) {
      * The request carries the eth_signTypedData_v4 JSON viem's wallet
      * client sends to a JSON-RPC account (the EIP712Domain type made of
      * the domain's present members).
+     * @type {any}
      * @param {import("viem").TypedDataDefinition} parameters
      */
     async signTypedData(parameters) {
@@ -136,7 +137,7 @@ export function nitrosignAccount({ client, address, key }) {
       return signature;
     },
   });
-  return account;
+  return /** @type {import("viem").LocalAccount<"custom">} */ (account);
 }
 
 /**

@@ -321,7 +321,7 @@ export class NitrosignClient {
     try {
       // redirect "manual": a stamp goes only to the host addressed, and a
       // redirect is answered as an error below.
-      res = await this.#fetch(url, { method, headers, body, redirect: "manual", signal: signals });
+      res = await this.#fetch(url, { method, headers, body: /** @type {any} */ (body), redirect: "manual", signal: signals });
       data = await readCapped(res, this.#maxResponseBytes, what);
     } catch (err) {
       if (signal?.aborted) {
