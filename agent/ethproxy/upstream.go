@@ -183,10 +183,12 @@ func parseQuantity(raw json.RawMessage, bits int) (*big.Int, error) {
 	case len(digits) > bits/4:
 		return nil, fmt.Errorf("quantity exceeds %d bits", bits)
 	}
-	x, ok := new(big.Int).SetString(digits, 16)
-	if !ok {
-		return nil, fmt.Errorf("quantity %.80q is not hexadecimal", s)
+	for i := range len(digits) {
+		if unhex(digits[i]) > 15 {
+			return nil, fmt.Errorf("quantity %.80q is not hexadecimal", s)
+		}
 	}
+	x, _ := new(big.Int).SetString(digits, 16)
 	return x, nil
 }
 
