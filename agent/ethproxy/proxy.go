@@ -31,7 +31,7 @@
 //     gets gasPrice, 2 to 4 the EIP-1559 fees; a blob transaction without
 //     maxFeePerBlobGas gets twice eth_blobBaseFee;
 //   - "gas", when absent, is eth_estimateGas of the transaction as far as
-//     it is known (from, to, value, input, fees, access and authorization
+//     it is known (from, to, value, data, fees, access and authorization
 //     lists, blob hashes);
 //   - "nonce", when absent: Fill takes the node's pending count
 //     (eth_getTransactionCount "pending") and reserves nothing;
@@ -367,7 +367,8 @@ func (p *Proxy) suggestTip(ctx context.Context, baseFee *big.Int) (*big.Int, err
 }
 
 // callObject is a transaction object for eth_estimateGas, in the node
-// API's names.
+// API's names; the calldata goes as "data", which every node reads (not
+// all read "input").
 type callObject struct {
 	From                 string                `json:"from"`
 	To                   *string               `json:"to,omitempty"`
@@ -375,7 +376,7 @@ type callObject struct {
 	MaxFeePerGas         *string               `json:"maxFeePerGas,omitempty"`
 	MaxPriorityFeePerGas *string               `json:"maxPriorityFeePerGas,omitempty"`
 	Value                *string               `json:"value,omitempty"`
-	Input                string                `json:"input"`
+	Data                 string                `json:"data"`
 	AccessList           []accessTuple         `json:"accessList,omitempty"`
 	MaxFeePerBlobGas     *string               `json:"maxFeePerBlobGas,omitempty"`
 	BlobVersionedHashes  []string              `json:"blobVersionedHashes,omitempty"`
@@ -413,7 +414,7 @@ func (p *Proxy) estimateGas(ctx context.Context, b *txargs.Args) (uint64, error)
 		MaxFeePerGas:         hexQuantity(b.MaxFeePerGas),
 		MaxPriorityFeePerGas: hexQuantity(b.MaxPriorityFeePerGas),
 		Value:                hexQuantity(b.Value),
-		Input:                fmt.Sprintf("0x%x", b.Data),
+		Data:                 fmt.Sprintf("0x%x", b.Data),
 		MaxFeePerBlobGas:     hexQuantity(b.MaxFeePerBlobGas),
 	}
 	if b.To != nil {

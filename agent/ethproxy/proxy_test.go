@@ -149,7 +149,7 @@ func TestFill(t *testing.T) {
 			if err := json.Unmarshal(n.last("eth_estimateGas"), &p); err != nil || len(p) != 1 {
 				t.Fatalf("estimate params %s", n.last("eth_estimateGas"))
 			}
-			want := map[string]any{"from": hexAddress(s.addr), "to": to, "value": "0x1", "input": "0x", "maxFeePerGas": "0x7d7", "maxPriorityFeePerGas": "0x7"}
+			want := map[string]any{"from": hexAddress(s.addr), "to": to, "value": "0x1", "data": "0x", "maxFeePerGas": "0x7d7", "maxPriorityFeePerGas": "0x7"}
 			if fmt.Sprint(p[0]) != fmt.Sprint(want) {
 				t.Errorf("estimate params %v, want %v", p[0], want)
 			}
