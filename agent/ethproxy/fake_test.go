@@ -82,6 +82,9 @@ type fakeNode struct {
 	base     uint64 // transactions mined before the test
 	pool     map[uint64][32]byte
 	calls    []call
+	// held, when set, receives a value when eth_sendRawTransaction
+	// arrives, which then waits for the client to go away (a slow node).
+	held chan struct{}
 	// hook, when set, answers a call instead of the node.
 	hook func(method string, params json.RawMessage) (any, *jsonrpc.Error, bool)
 }
@@ -114,11 +117,16 @@ func (n *fakeNode) pending() uint64 {
 
 func quantity(x uint64) string { return fmt.Sprintf("0x%x", x) }
 
-func (n *fakeNode) dispatch(_ context.Context, r jsonrpc.Request) (any, *jsonrpc.Error) {
+func (n *fakeNode) dispatch(ctx context.Context, r jsonrpc.Request) (any, *jsonrpc.Error) {
 	n.mu.Lock()
 	n.calls = append(n.calls, call{r.Method, r.Params})
-	hook := n.hook
+	hook, held := n.hook, n.held
 	n.mu.Unlock()
+	if held != nil && r.Method == "eth_sendRawTransaction" {
+		held <- struct{}{}
+		<-ctx.Done()
+		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "client gone", nil)
+	}
 	if hook != nil {
 		if res, err, ok := hook(r.Method, r.Params); ok {
 			return res, err

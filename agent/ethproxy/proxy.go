@@ -171,7 +171,7 @@ func New(opts Options, s Signer) (*Proxy, error) {
 // Start reaches the node and learns its chain id (eth_chainId, which must
 // answer a chain id of at least 1).
 func (p *Proxy) Start(ctx context.Context) error {
-	id, err := p.up.callQuantity(ctx, "eth_chainId", nil, 256)
+	id, err := p.up.callQuantity(ctx, "eth_chainId", params(), 256)
 	if err != nil {
 		return fmt.Errorf("ethproxy: start: %w", err)
 	}
@@ -279,7 +279,7 @@ func (p *Proxy) checkFrom(ctx context.Context, from ethtx.Address) error {
 func (p *Proxy) fillFees(ctx context.Context, b *txargs.Args) error {
 	typ, _ := b.TxType()
 	if typ == ethtx.TypeBlob && b.MaxFeePerBlobGas == nil {
-		fee, err := p.up.callQuantity(ctx, "eth_blobBaseFee", nil, 256)
+		fee, err := p.up.callQuantity(ctx, "eth_blobBaseFee", params(), 256)
 		if err != nil {
 			return fmt.Errorf("ethproxy: blob base fee: %w", err)
 		}
@@ -300,7 +300,7 @@ func (p *Proxy) fillFees(ctx context.Context, b *txargs.Args) error {
 		}
 	}
 	if baseFee == nil {
-		price, err := p.up.callQuantity(ctx, "eth_gasPrice", nil, 256)
+		price, err := p.up.callQuantity(ctx, "eth_gasPrice", params(), 256)
 		if err != nil {
 			return fmt.Errorf("ethproxy: gas price: %w", err)
 		}
@@ -348,7 +348,7 @@ func (p *Proxy) baseFee(ctx context.Context) (*big.Int, error) {
 // suggestTip is eth_maxPriorityFeePerGas, or from a node that does not
 // answer it, eth_gasPrice less the base fee (at least zero).
 func (p *Proxy) suggestTip(ctx context.Context, baseFee *big.Int) (*big.Int, error) {
-	tip, err := p.up.callQuantity(ctx, "eth_maxPriorityFeePerGas", nil, 256)
+	tip, err := p.up.callQuantity(ctx, "eth_maxPriorityFeePerGas", params(), 256)
 	var rpcErr *jsonrpc.Error
 	if err == nil || !errors.As(err, &rpcErr) {
 		if err != nil {
@@ -356,7 +356,7 @@ func (p *Proxy) suggestTip(ctx context.Context, baseFee *big.Int) (*big.Int, err
 		}
 		return tip, nil
 	}
-	price, err := p.up.callQuantity(ctx, "eth_gasPrice", nil, 256)
+	price, err := p.up.callQuantity(ctx, "eth_gasPrice", params(), 256)
 	if err != nil {
 		return nil, fmt.Errorf("ethproxy: gas price: %w", err)
 	}

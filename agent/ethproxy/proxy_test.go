@@ -95,6 +95,9 @@ func TestStart(t *testing.T) {
 				if err != nil || p.ChainID().Int64() != 1337 {
 					t.Fatalf("Start: %v, chain id %v", err, p.ChainID())
 				}
+				if got := string(n.last("eth_chainId")); got != "[]" {
+					t.Errorf("eth_chainId params %s, want []", got)
+				}
 				p.ChainID().SetInt64(1) // a copy
 				if p.ChainID().Int64() != 1337 {
 					t.Error("ChainID returned the proxy's own value")
@@ -556,5 +559,36 @@ func TestSendBlobRefused(t *testing.T) {
 	_, err := send(t, p, s, `,"blobVersionedHashes":["0x01`+strings.Repeat("00", 31)+`"]`)
 	if rpcCode(err) != jsonrpc.CodeInvalidParams || !strings.Contains(err.Error(), "blob transaction cannot be sent") {
 		t.Fatalf("blob send: %v", err)
+	}
+}
+
+// TestSlowNode: a send cut off by its context while the node holds it
+// keeps its nonce in doubt; the next send asks the node and, the node not
+// having it, uses the nonce again.
+func TestSlowNode(t *testing.T) {
+	s := newFakeSigner(1)
+	n := newFakeNode(t, s)
+	p := start(t, n)
+	n.mu.Lock()
+	n.held = make(chan struct{})
+	held := n.held
+	n.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() {
+		_, err := p.SendTransaction(ctx, args(t, s.addr, `"to":"`+to+`"`))
+		errc <- err
+	}()
+	<-held
+	cancel()
+	err := <-errc
+	if !errors.Is(err, ErrUpstream) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cut-off send: %v", err)
+	}
+	n.mu.Lock()
+	n.held = nil
+	n.mu.Unlock()
+	if nonce, err := send(t, p, s, ""); err != nil || nonce != 5 {
+		t.Fatalf("after the cut-off send: nonce %d, %v; want 5", nonce, err)
 	}
 }

@@ -66,18 +66,18 @@ func (u *upstream) call(ctx context.Context, method string, params json.RawMessa
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, upstreamErr("%s: %v", method, redact(err))
+		return nil, fmt.Errorf("%w: %s: %w", ErrUpstream, method, redact(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := u.hc.Do(req)
 	if err != nil {
-		return nil, upstreamErr("%s: %v", method, redact(err))
+		return nil, fmt.Errorf("%w: %s: %w", ErrUpstream, method, redact(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(u.maxResp)+1))
 	if err != nil {
-		return nil, upstreamErr("%s: reading the answer: %v", method, redact(err))
+		return nil, fmt.Errorf("%w: %s: reading the answer: %w", ErrUpstream, method, redact(err))
 	}
 	if len(data) > u.maxResp {
 		return nil, upstreamErr("%s: answer exceeds the limit of %d bytes", method, u.maxResp)
@@ -192,8 +192,12 @@ func parseQuantity(raw json.RawMessage, bits int) (*big.Int, error) {
 	return x, nil
 }
 
-// params encodes call parameters as a JSON array.
+// params encodes call parameters as a JSON array, [] for none: the
+// specification lets params be omitted, but not every node does.
 func params(values ...any) json.RawMessage {
+	if len(values) == 0 {
+		return json.RawMessage("[]")
+	}
 	b, err := json.Marshal(values)
 	if err != nil {
 		panic(fmt.Sprintf("ethproxy: encoding parameters: %v", err)) // only values of this package
