@@ -11,7 +11,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/nitrosign/nitrosign/agent/ethproxy"
 	"github.com/nitrosign/nitrosign/agent/jsonrpc"
 	"github.com/nitrosign/nitrosign/agent/txargs"
@@ -257,5 +259,70 @@ func TestAutoMine(t *testing.T) {
 	n, err := e.node.Backend.Client().NonceAt(context.Background(), common.Address(e.signer.addr), nil)
 	if err != nil || n != 10 {
 		t.Errorf("account nonce %d, %v; want 10", n, err)
+	}
+}
+
+// TestFillMatchesGeth: Fill completes a transaction object exactly as the
+// node's own eth_fillTransaction (go-ethereum's setDefaults and
+// ToTransaction) does: nonce, gas estimate, fee defaults, chain id, type.
+func TestFillMatchesGeth(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	// A block with a transaction, so the node has fee history.
+	h, err := e.proxy.SendTransaction(ctx, e.args(t, `,"value":"0x1"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.node.Mine()
+	e.mined(t, h)
+	c, err := rpc.DialHTTP(e.node.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tests := []struct{ name, members string }{
+		{"nothing", ``},
+		{"value and data", `,"value":"0x10","data":"0xdeadbeef"`},
+		{"gas price", `,"gasPrice":"0x77359400"`},
+		{"max fee only", `,"maxFeePerGas":"0x77359400"`},
+		{"tip only", `,"maxPriorityFeePerGas":"0x2"`},
+		{"both fees", `,"maxFeePerGas":"0x77359400","maxPriorityFeePerGas":"0x2"`},
+		{"access list", `,"accessList":[{"address":"` + dest + `","storageKeys":[]}]`},
+		{"gas and nonce", `,"gas":"0x7530","nonce":"0x9"`},
+		{"chain id", `,"chainId":"0x539"`},
+		// Not compared: gasPrice with an access list, where go-ethereum's
+		// node wallet builds a legacy transaction without the list and
+		// txargs an EIP-2930 one (see txargs' package documentation).
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := fmt.Sprintf(`{"from":"%s","to":"%s"%s}`, e.signer.addr.Hex(), dest, tt.members)
+			a, err := txargs.Parse([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, err := e.proxy.Fill(ctx, a)
+			if err != nil {
+				t.Fatalf("Fill: %v", err)
+			}
+			var res struct {
+				Raw hexutil.Bytes `json:"raw"`
+			}
+			if err := c.CallContext(ctx, &res, "eth_fillTransaction", json.RawMessage(raw)); err != nil {
+				t.Fatalf("eth_fillTransaction: %v", err)
+			}
+			var geth types.Transaction
+			if err := geth.UnmarshalBinary(res.Raw); err != nil {
+				t.Fatal(err)
+			}
+			signer := types.LatestSignerForChainID(e.node.ChainID)
+			if ours.Type == ethtx.TypeLegacy {
+				signer = types.NewEIP155Signer(e.node.ChainID)
+			}
+			if ours.SigningHash() != [32]byte(signer.Hash(&geth)) {
+				g, _ := geth.MarshalJSON()
+				t.Errorf("Fill differs from eth_fillTransaction:\nours %+v\ngeth %s", ours, g)
+			}
+		})
 	}
 }
