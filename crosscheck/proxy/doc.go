@@ -4,5 +4,6 @@
 // (crosscheck/internal/simnode). Transactions the proxy fills, signs with a
 // local key (standing in for the enclave) and sends are mined, with the
 // key's address as sender, consecutive nonces under concurrency, and a
-// transaction dropped from the pool replaced. It holds only tests.
+// transaction dropped from the pool replaced; Fill completes transaction
+// objects as the node's own eth_fillTransaction does. It holds only tests.
 package proxy
