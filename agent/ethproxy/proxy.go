@@ -26,7 +26,8 @@
 //     eth_gasPrice minus the base fee, at least zero) and maxFeePerGas is
 //     twice the base fee plus the tip, so the transaction survives six
 //     blocks of rising base fees; otherwise the node is before London and
-//     gasPrice is eth_gasPrice. A gasPrice given keeps the transaction
+//     gasPrice is eth_gasPrice (an EIP-1559 fee or a type 2 to 4 is then
+//     refused: the node cannot take it). A gasPrice given keeps the transaction
 //     legacy (or EIP-2930 with an access list); an explicit type 0 or 1
 //     gets gasPrice, 2 to 4 the EIP-1559 fees; a blob transaction without
 //     maxFeePerBlobGas gets twice eth_blobBaseFee;
@@ -71,7 +72,9 @@
 //     later allocation starts above it and asks the node.
 //
 // eth_sendTransaction answers the hash the node returns, after checking
-// that it is the hash of the signed bytes.
+// that it is the hash of the signed bytes. A blob transaction is refused
+// there: eth_sendRawTransaction takes it wrapped with its blobs, which the
+// signer never sees (Fill still completes one, for eth_signTransaction).
 //
 // # Forwarding
 //
