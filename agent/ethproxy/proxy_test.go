@@ -592,3 +592,58 @@ func TestSlowNode(t *testing.T) {
 		t.Fatalf("after the cut-off send: nonce %d, %v; want 5", nonce, err)
 	}
 }
+
+// TestConcurrentFailuresLeaveNoGap: 200 concurrent sends of which the
+// signer refuses every tenth signature; as many more sends as were refused
+// then fill every gap, so the pool holds exactly the nonces 5 to 204.
+func TestConcurrentFailuresLeaveNoGap(t *testing.T) {
+	s := newFakeSigner(1)
+	n := newFakeNode(t, s)
+	p := start(t, n)
+	var mu sync.Mutex
+	calls := 0
+	s.refuse = func(*ethtx.Tx) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls%10 == 0 {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	const count = 200
+	var wg sync.WaitGroup
+	var failed sync.Map
+	for i := range count {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := p.SendTransaction(context.Background(), args(t, s.addr, `"to":"`+to+`","gas":"0x5208"`)); err != nil {
+				failed.Store(i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	refused := 0
+	failed.Range(func(_, _ any) bool { refused++; return true })
+	if refused != count/10 {
+		t.Fatalf("%d sends failed, want %d", refused, count/10)
+	}
+	s.mu.Lock()
+	s.refuse = nil
+	s.mu.Unlock()
+	for range refused {
+		if _, err := send(t, p, s, `,"gas":"0x5208"`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := n.poolNonces()
+	for i := uint64(5); i < 5+count; i++ {
+		if !pool[i] {
+			t.Errorf("nonce %d missing", i)
+		}
+	}
+	if len(pool) != count {
+		t.Errorf("%d transactions in the pool, want %d", len(pool), count)
+	}
+}
