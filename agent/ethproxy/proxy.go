@@ -71,6 +71,12 @@
 //   - a nonce given by the wallet is used as is and not managed, but a
 //     later allocation starts above it and asks the node.
 //
+// A nonce is reserved before the transaction is signed, so a send that
+// waits for approvers holds its nonce, and the address's later
+// transactions wait in the node's pool behind it until it is signed or
+// refused (its nonce then goes to the next send). Keep transactions that
+// need approval on addresses of their own.
+//
 // eth_sendTransaction answers the hash the node returns, after checking
 // that it is the hash of the signed bytes. A blob transaction is refused
 // there: eth_sendRawTransaction takes it wrapped with its blobs, which the
