@@ -31,8 +31,12 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The nested module of the cross-checks against go-ethereum (crosscheck/),
 # which keeps go-ethereum out of the main module's requirements.
 CROSSCHECK    := crosscheck
+# The JavaScript client (an npm package), whose node tests go test runs
+# (clients/js/node_test.go); npm installs their dependencies from its lock.
+JS_CLIENT     := clients/js
+JS_DEPS       := $(JS_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: all build dev test chaos vet staticcheck fmt-check tidy-check bench bench-floor bench-micro soak fuzz enclave clean
+.PHONY: all build dev test js-deps chaos vet staticcheck fmt-check tidy-check bench bench-floor bench-micro soak fuzz enclave clean
 
 all: build
 
@@ -48,8 +52,9 @@ dev: build
 	$(BIN)/nitrosign dev --data-dir $(DATA_DIR) --listen $(LISTEN) $(DEV_FLAGS)
 
 ## test: formatting, vet, staticcheck, tidy go.mod files, and every test
-## with the race detector, in the main module and in $(CROSSCHECK)/
-test: fmt-check vet staticcheck tidy-check
+## with the race detector, in the main module and in $(CROSSCHECK)/ (the
+## JavaScript client's node tests included, its dependencies installed first)
+test: fmt-check vet staticcheck tidy-check js-deps
 	$(GO) test -race -count=1 -timeout 9m ./...
 	cd $(CROSSCHECK) && $(GO) test -race -count=1 -timeout 9m ./...
 
@@ -70,6 +75,18 @@ chaos:
 	NITROSIGN_CHAOS=1 $(GO) test -race -count=1 -timeout 20m -v \
 		-run 'TestLimitAtomic|TestFreezeAtomic|TestApprovalReservationAcrossPolicyChange|TestPolicyRaceStress' ./enclave
 	NITROSIGN_CHAOS=1 $(GO) test -count=1 -timeout 20m -v -run 'TestServeIdleConnectionsCappedAndClosed|TestServeHalfWrittenFramesDropped' ./proto
+
+# js-deps: $(JS_CLIENT)'s node_modules, installed exactly from its
+# package-lock.json (npm ci) when missing or older than the lock. Without
+# npm, the node tests skip (and fail when CI is set).
+js-deps: $(JS_DEPS)
+
+$(JS_DEPS): $(JS_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(JS_CLIENT) --no-audit --no-fund; \
+	else \
+		echo "npm not found: the $(JS_CLIENT) tests will skip (install Node 20 or later with npm)"; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -18,7 +18,7 @@ import (
 	"github.com/nitrosign/nitrosign/internal/testgen"
 )
 
-const perType = 300
+const perType = 120 // random transactions of each type, per test (large data makes each costly under -race)
 
 func u256(x *big.Int) *uint256.Int { return uint256.MustFromBig(x) }
 
