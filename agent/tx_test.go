@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitrosign/nitrosign/agent/ethproxy"
 	"github.com/nitrosign/nitrosign/agent/jsonrpc"
 	"github.com/nitrosign/nitrosign/agent/txargs"
 	"github.com/nitrosign/nitrosign/api"
@@ -383,3 +384,10 @@ func (p *fakeProxy) Forward(_ context.Context, r jsonrpc.Request) (json.RawMessa
 	}
 	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "", nil)
 }
+
+// The agent's hook takes package ethproxy's proxy, which signs through the
+// agent.
+var (
+	_ Proxy           = (*ethproxy.Proxy)(nil)
+	_ ethproxy.Signer = (*Agent)(nil)
+)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/agent"
+	"github.com/nitrosign/nitrosign/agent/ethproxy"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/logging"
@@ -74,9 +75,6 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if check.Roots, err = loadRoots(*rootPath); err != nil {
 		return err
 	}
-	if *upstream != "" {
-		return errors.New("--upstream: the proxy mode is not in this build yet")
-	}
 	keyPath := *clientKey
 	if keyPath == "" {
 		keyPath = filepath.Join(*dataDir, devstack.ClientKeyFile)
@@ -119,6 +117,19 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ag.Close()
+	if *upstream != "" {
+		px, err := ethproxy.New(ethproxy.Options{Upstream: *upstream, Logger: log}, ag)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = px.Start(sctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		ag.SetProxy(px)
+	}
 	ln, err := agent.Listen(*listen, *allowRemote)
 	if err != nil {
 		return err
