@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/nitrosign/nitrosign/agent"
+	"github.com/nitrosign/nitrosign/agent/ethproxy"
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
@@ -27,9 +28,10 @@ import (
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
-// startAgent runs an agent against the dev stack st, serving on TCP and on
-// a Unix socket, and returns their endpoints (an http URL and a path).
-func startAgent(t *testing.T, st *devstack.Stack) (httpURL, socket string) {
+// startAgent runs an agent against the dev stack st (in proxy mode to the
+// node at upstream, if not empty), serving on TCP and on a Unix socket,
+// and returns their endpoints (an http URL and a path).
+func startAgent(t *testing.T, st *devstack.Stack, upstream string) (httpURL, socket string) {
 	t.Helper()
 	pcrs, err := devstack.ReadPCRs(st.DataDir)
 	if err != nil {
@@ -56,6 +58,16 @@ func startAgent(t *testing.T, st *devstack.Stack) (httpURL, socket string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
+	if upstream != "" {
+		px, err := ethproxy.New(ethproxy.Options{Upstream: upstream}, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := px.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		a.SetProxy(px)
+	}
 	dir, err := os.MkdirTemp("", "ns-xagent-") // short: socket paths are limited to ~100 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +100,7 @@ func startAgent(t *testing.T, st *devstack.Stack) (httpURL, socket string) {
 func TestExternalSigner(t *testing.T) {
 	st := devstacktest.Start(t, t.TempDir())
 	want := gethcommon.HexToAddress(st.Keys[0].Address)
-	httpURL, socket := startAgent(t, st)
+	httpURL, socket := startAgent(t, st, "")
 	destB := gethcommon.HexToAddress(devstack.ExampleDestinationB)
 	value := big.NewInt(100_000_000_000_000_000) // 0.1 ETH: no approval needed
 
@@ -204,7 +216,7 @@ func checkSig(t *testing.T, hash []byte, sig []byte, base byte, want gethcommon.
 func TestRawCalls(t *testing.T) {
 	st := devstacktest.Start(t, t.TempDir())
 	want := gethcommon.HexToAddress(st.Keys[0].Address)
-	httpURL, socket := startAgent(t, st)
+	httpURL, socket := startAgent(t, st, "")
 
 	var td apitypes.TypedData
 	if err := json.Unmarshal([]byte(devstacktest.MailJSON), &td); err != nil {

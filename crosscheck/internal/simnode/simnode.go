@@ -41,7 +41,8 @@ type Node struct {
 	// URL is the HTTP JSON-RPC endpoint (eth, net, web3 and txpool
 	// namespaces), on 127.0.0.1.
 	URL string
-	// ChainID is the chain's id (go-ethereum's dev chain, 1337).
+	// ChainID is the chain's id (go-ethereum's dev chain, 1337, unless
+	// StartChain chose another).
 	ChainID *big.Int
 
 	mu   sync.Mutex // serializes Mine and Drop with the auto-miner
@@ -58,13 +59,20 @@ var Ether = new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
 // when another process takes the port first.
 func Start(t testing.TB, alloc types.GenesisAlloc) *Node {
 	t.Helper()
+	return StartChain(t, alloc, nil)
+}
+
+// StartChain is Start with the chain id chainID (nil: 1337), for tests
+// whose signer's policy allows only some chains.
+func StartChain(t testing.TB, alloc types.GenesisAlloc, chainID *big.Int) *Node {
+	t.Helper()
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
 		if err != nil {
 			t.Fatalf("simnode: %v", err)
 		}
-		b, err := newBackend(alloc, port)
+		b, err := newBackend(alloc, port, chainID)
 		if err != nil {
 			lastErr = err
 			continue
@@ -91,13 +99,18 @@ func Start(t testing.TB, alloc types.GenesisAlloc) *Node {
 // newBackend starts the simulated backend with HTTP on port; NewBackend
 // panics when the node cannot start (the port taken), which is an error
 // here.
-func newBackend(alloc types.GenesisAlloc, port int) (b *simulated.Backend, err error) {
+func newBackend(alloc types.GenesisAlloc, port int, chainID *big.Int) (b *simulated.Backend, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("simnode: starting on port %d: %v", port, r)
 		}
 	}()
-	return simulated.NewBackend(alloc, func(nc *node.Config, _ *ethconfig.Config) {
+	return simulated.NewBackend(alloc, func(nc *node.Config, ec *ethconfig.Config) {
+		if chainID != nil {
+			cfg := *ec.Genesis.Config // a copy: the default is go-ethereum's shared value
+			cfg.ChainID = new(big.Int).Set(chainID)
+			ec.Genesis.Config = &cfg
+		}
 		nc.HTTPHost = "127.0.0.1"
 		nc.HTTPPort = port
 		nc.HTTPModules = []string{"eth", "net", "web3", "txpool"}
