@@ -281,7 +281,7 @@ func TestAgentTransactions(t *testing.T) {
 			res, jerr := call(t, la, "eth_signTransaction", large)
 			answers <- answer{res, jerr}
 		}()
-		decide(t, <-ids, api.DecisionApprove, devstack.ApproverCount)
+		approveAll(t, st, <-ids)
 		got := <-answers
 		if got.jerr != nil {
 			t.Fatal(got.jerr)
@@ -338,11 +338,69 @@ func TestAgentTransactions(t *testing.T) {
 		if jerr != nil || string(res) != `"0xaa36a7"` {
 			t.Fatalf("forwarded eth_chainId = %s, %v", res, jerr)
 		}
+		// A send that waits for approvals is sent once approved, when
+		// nitrosign_approval picks it up.
+		qa := newAgent(t, st, st.URL, func(c *Config) { c.Proxy, c.ApprovalTimeout = fp, 0 })
+		fp.signer = qa
+		_, jerr = call(t, qa, "eth_sendTransaction", map[string]any{"from": addr, "to": devstack.ExampleDestinationB, "value": "0xb1a2bc2ec50000"}) // 0.05 ETH: no approval needed
+		if jerr != nil {
+			t.Fatalf("a small send: %v", jerr)
+		}
+		_, jerr = call(t, qa, "eth_sendTransaction", map[string]any{"from": addr, "to": devstack.ExampleDestinationB, "value": "0xb1a2bc2ec500000"}) // 0.8 ETH
+		if jerr == nil || jerr.Code != jsonrpc.CodeApprovalPending {
+			t.Fatalf("a send above the approval threshold: %v", jerr)
+		}
+		id := jerr.Data.(PendingData).ApprovalID
+		approveAll(t, st, id)
+		res, jerr = call(t, qa, "nitrosign_approval", id)
+		if jerr != nil {
+			t.Fatal(jerr)
+		}
+		fp.mu.Lock()
+		last := fp.sent[len(fp.sent)-1]
+		fp.mu.Unlock()
+		if h := ethtx.TransactionHash(last); string(res) != `"0x`+hex.EncodeToString(h[:])+`"` {
+			t.Fatalf("nitrosign_approval answered %s; the node was sent %x", res, last)
+		}
 		// A notification of eth_sendTransaction is not sent.
 		if _, jerr := pa.Dispatch(context.Background(), jsonrpc.Request{Method: "eth_sendTransaction", Params: json.RawMessage(`[{"from":"` + addr + `"}]`)}); jerr == nil {
 			t.Fatal("a notification was sent")
 		}
 	})
+}
+
+// approveAll approves the request id with every dev approver.
+func approveAll(t *testing.T, st *devstack.Stack, id string) {
+	t.Helper()
+	c, err := client.New(st.URL, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Approval(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := client.CheckApproval(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= devstack.ApproverCount; i++ {
+		pemBytes, err := os.ReadFile(filepath.Join(st.DataDir, devstack.ApproverKeyFile(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := stamp.ParseSignerPEM(pemBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := client.NewApproval(signer, devstack.ApproverName(i), id, api.DecisionApprove, digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Approve(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // fakeProxy fills transactions with fixed values and "sends" them by
@@ -379,8 +437,21 @@ func (p *fakeProxy) SendTransaction(ctx context.Context, a *txargs.Args) ([32]by
 }
 
 func (p *fakeProxy) Forward(_ context.Context, r jsonrpc.Request) (json.RawMessage, *jsonrpc.Error) {
-	if r.Method == "eth_chainId" {
+	switch r.Method {
+	case "eth_chainId":
 		return json.RawMessage(`"0x` + p.chainID.Text(16) + `"`), nil
+	case "eth_sendRawTransaction":
+		var params []string
+		json.Unmarshal(r.Params, &params)
+		raw, err := hex.DecodeString(strings.TrimPrefix(params[0], "0x"))
+		if len(params) != 1 || err != nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "", nil)
+		}
+		p.mu.Lock()
+		p.sent = append(p.sent, raw)
+		p.mu.Unlock()
+		h := ethtx.TransactionHash(raw)
+		return json.RawMessage(`"0x` + hex.EncodeToString(h[:]) + `"`), nil
 	}
 	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "", nil)
 }
