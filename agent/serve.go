@@ -225,9 +225,10 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 // stream server or the HTTP server.
 func (a *Agent) sniff(ctx context.Context, c net.Conn, hl *chanListener) {
 	c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
 	br := bufio.NewReader(c)
 	first, err := br.Peek(1)
-	if err != nil {
+	if !stop() || err != nil {
 		c.Close()
 		return
 	}
