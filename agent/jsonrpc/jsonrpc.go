@@ -1,8 +1,9 @@
 // Package jsonrpc is the JSON-RPC 2.0 codec the nitrosign agent speaks: the
 // wire of Web3Signer's eth1 API and Clef's external API, over HTTP or a Unix
 // socket. It decodes requests strictly, encodes responses, and adapts a
-// dispatch function to an [http.Handler]; what the methods mean is the
-// agent's business.
+// dispatch function to an [http.Handler] and to a stream connection
+// ([ServeStream]: go-ethereum's IPC framing, which rpc.Dial(path) and
+// Clef's --ipcpath speak); what the methods mean is the agent's business.
 //
 // # Checks
 //
