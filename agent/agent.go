@@ -100,10 +100,12 @@ const (
 	// minutes, long enough to cost the host nothing.
 	DefaultReattest = 10 * time.Minute
 	// DefaultApprovalTimeout is what `nitrosign agent` waits for approvers
-	// before answering "pending": most JSON-RPC clients time out after 30
-	// to 60 seconds (ethers' default is 300 s, go-ethereum's HTTP client
-	// none, viem's 10 s), and a human approver who is at their desk answers
-	// within that; beyond it the wallet is told the approval id.
+	// before answering "pending" with the approval id: long enough for an
+	// approver at their desk who is paged, short enough that the wallet's
+	// own request does not time out first (ethers waits 300 s by default,
+	// go-ethereum's HTTP client without limit; viem's HTTP transport gives
+	// up after 10 s, so viem users raise its timeout or lower
+	// --approval-timeout).
 	DefaultApprovalTimeout = 30 * time.Second
 	// DefaultApprovalPoll is how often a waiting request asks the host.
 	DefaultApprovalPoll = time.Second
