@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/agent/ethproxy"
+	"github.com/nitrosign/nitrosign/agent/jsonrpc"
+	"github.com/nitrosign/nitrosign/agent/txargs"
 	"github.com/nitrosign/nitrosign/api"
 	"github.com/nitrosign/nitrosign/attestation"
 	"github.com/nitrosign/nitrosign/attestation/userdata"
@@ -44,6 +47,12 @@ var exported = map[string]int64{
 	"api.MaxKeyLen":                 api.MaxKeyLen,
 	"stamp.MaxHeaderSize":           stamp.MaxHeaderSize,
 	"client.DefaultMaxResponseSize": client.DefaultMaxResponseSize,
+
+	"jsonrpc.MaxBody":             jsonrpc.MaxBody,
+	"jsonrpc.MaxBatch":            jsonrpc.MaxBatch,
+	"jsonrpc.MaxMethod":           jsonrpc.MaxMethod,
+	"txargs.MaxSize":              txargs.MaxSize,
+	"ethproxy.DefaultMaxResponse": ethproxy.DefaultMaxResponse,
 
 	"proto.MaxFrameSize":            proto.MaxFrameSize,
 	"proto.MaxKeys":                 proto.MaxKeys,
