@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,10 +69,13 @@ func TestWalletLibraries(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		script string
-		value  *big.Int // what the script sends to NITROSIGN_AGENT_TO
+		value  *big.Int       // what the script sends to NITROSIGN_AGENT_TO
+		signs  map[string]int // the signing calls the library makes, by method
 	}{
-		{"ethers v6", "test/agent.e2e.mjs", milliEther(10)},
-		{"viem", "test/agent-viem.e2e.mjs", milliEther(20)},
+		{"ethers v6", "test/agent.e2e.mjs", milliEther(10),
+			map[string]int{"eth_sendTransaction": 1, "eth_signTypedData_v4": 1, "personal_sign": 1}},
+		{"viem", "test/agent-viem.e2e.mjs", milliEther(20),
+			map[string]int{"eth_sendTransaction": 1, "eth_signTypedData_v4": 1, "personal_sign": 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -93,7 +98,9 @@ func TestWalletLibraries(t *testing.T) {
 				"NITROSIGN_AGENT_ADDRESS=" + from.Hex(),
 				"NITROSIGN_AGENT_TO=" + to.Hex(),
 			}
+			logStart := agentLog.Len()
 			runNodeTest(t, node, env, tc.script, agentLog)
+			checkRequests(t, agentLog, logStart, from, tc.signs)
 
 			// The chain, read by go-ethereum: one transaction since the
 			// run began, the one the script sent, signed by the enclave.
@@ -196,7 +203,8 @@ func startAgent(t *testing.T, st *devstack.Stack, upstream string, log io.Writer
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// JSON, at debug level: checkRequests reads every request's line.
+	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := agent.New(agent.Config{
 		Client: c,
 		Check:  client.EnclaveCheck{PCRs: pcrs, Roots: []*x509.Certificate{root}},
@@ -251,6 +259,59 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Len is the log's length so far.
+func (b *logBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+// signingMethods are the methods by which a wallet has a transaction or a
+// message signed, or sends one.
+var signingMethods = []string{
+	"eth_sendTransaction", "eth_signTransaction", "eth_sendRawTransaction",
+	"eth_sign", "personal_sign", "eth_signTypedData", "eth_signTypedData_v4",
+}
+
+// checkRequests reads the agent's request lines logged since offset start
+// (one per JSON-RPC request): every request was answered without error,
+// and the library made exactly the signing calls in want, each for the
+// account from. So the wallet left filling and sending the transaction to
+// the agent (eth_sendTransaction, not a transaction it signed and sent
+// itself), and no library fell back to another method after an error.
+func checkRequests(t *testing.T, log *logBuffer, start int, from gethcommon.Address, want map[string]int) {
+	t.Helper()
+	got := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(log.String()[start:]), "\n") {
+		var rec struct {
+			Msg, Method, Outcome, Account string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("agent log line %q: %v", line, err)
+		}
+		if rec.Msg != "request" {
+			continue
+		}
+		if rec.Outcome != "ok" {
+			t.Errorf("agent: %s answered %s", rec.Method, rec.Outcome)
+		}
+		if slices.Contains(signingMethods, rec.Method) {
+			got[rec.Method]++
+			if rec.Account != from.Hex() {
+				t.Errorf("agent: %s for account %q, want %s", rec.Method, rec.Account, from.Hex())
+			}
+		}
+	}
+	for _, m := range signingMethods {
+		if got[m] != want[m] {
+			t.Errorf("agent: %d %s requests, want %d (all: %v)", got[m], m, want[m], got)
+		}
+	}
+	if t.Failed() {
+		t.Logf("agent log:\n%s", log.String()[start:])
+	}
 }
 
 var tapCount = regexp.MustCompile(`(?m)^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$`)

@@ -26,7 +26,19 @@
 // JavaScript assertions were wrong: the run's blocks hold exactly one
 // transaction, to the destination, of the value the test sent, whose
 // sender go-ethereum recovers as the enclave's address; the sender's
-// nonce went up by one and the destination's balance by the value.
+// nonce went up by one and the destination's balance by the value. And the
+// agent's request log (one JSON line per request) shows that the library
+// made exactly the signing calls expected of it (eth_sendTransaction, not
+// a transaction it signed and sent itself), for the enclave's address,
+// and that every request was answered without error.
+//
+// # A fresh chain
+//
+// go-ethereum answers eth_getTransactionReceipt of an unknown transaction
+// with an error ("transaction indexing is in progress") until its
+// transaction indexer has run once, on the first block after genesis; the
+// libraries give up on that error. The test mines an empty block and waits
+// for the index before the libraries run, as a synced node would answer.
 //
 // # Skips
 //
