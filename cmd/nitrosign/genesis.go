@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -602,7 +604,12 @@ func runGenesisShow(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", *file, err)
 		}
-		_, err = fmt.Fprintf(stdout, "%s\n", g.Policy)
+		var out bytes.Buffer
+		if err := json.Indent(&out, g.Policy, "", "  "); err != nil {
+			return err
+		}
+		out.WriteByte('\n')
+		_, err = stdout.Write(out.Bytes())
 		return err
 	}
 	if err := genesisedit.Show(stdout, b); err != nil {

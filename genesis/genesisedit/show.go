@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy"
+	"github.com/nitrosign/nitrosign/policy/stateful"
 )
 
 func parseDuration(s string) time.Duration {
@@ -247,7 +248,11 @@ func ruleSummary(kr *policy.KeyRule) []string {
 		if f.OnLimitBreach {
 			when = append(when, "a limit breach")
 		}
-		state = append(state, fmt.Sprintf("freezes %s after %s", f.Scope, strings.Join(when, " or ")))
+		scope := "the key"
+		if f.Scope == string(stateful.FreezeAll) {
+			scope = "every key"
+		}
+		state = append(state, fmt.Sprintf("freezes %s after %s", scope, strings.Join(when, " or ")))
 	}
 	if len(state) > 0 {
 		out = append(out, strings.Join(state, "; "))
