@@ -41,6 +41,16 @@ const (
 	RuleKMSAdditionalKey = "kms_additional_key" // warning: other sealing keys allowed
 )
 
+// Rules returns the names of every rule [Check] applies.
+func Rules() []string {
+	return []string{
+		RuleKMSMissing, RuleKMSRootCA, RuleAdminsMissing, RuleClientsMissing,
+		RuleAdminQuorum, RuleAdminNoSpare, RuleApprovalQuorum, RuleTimeLock,
+		RuleRawDigest, RuleUnlimitedGrants, RuleNoLimits, RuleNoFreeze,
+		RuleSharedKey, RuleKMSEndpoint, RuleUnusedKey, RuleKMSAdditionalKey,
+	}
+}
+
 // Finding is one thing [Check] reports.
 type Finding struct {
 	Severity Severity

@@ -303,6 +303,18 @@ func TestCheckFindings(t *testing.T) {
 		{"kms additional key", func(d *genesisedit.Draft) { d.KMS.AdditionalKeyIDs = []string{testARN2} }, []string{"warning:kms_additional_key"}},
 		{"unused key", func(d *genesisedit.Draft) { must(t, d.AddKey("cold-0", "m/44'/60'/1'/0/0", []uint64{1})) }, []string{"warning:unused_key"}},
 	}
+	triggered := map[string]bool{}
+	for _, tt := range tests {
+		for _, w := range tt.want {
+			_, rule, _ := strings.Cut(w, ":")
+			triggered[rule] = true
+		}
+	}
+	for _, rule := range genesisedit.Rules() {
+		if !triggered[rule] {
+			t.Errorf("no case triggers rule %s", rule)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := readyDraft(t)
