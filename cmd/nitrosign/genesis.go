@@ -110,21 +110,21 @@ func readGenesis(path string) ([]byte, error) {
 }
 
 // writeAtomic replaces path with b: a temporary file in the same
-// directory, synced, then renamed over path, and the directory synced, so
-// that a crash leaves either the old file or the new one.
-func writeAtomic(path string, b []byte) error {
+// directory, synced, then renamed over path (linked to path when
+// overwrite is false, which fails if path exists), and the directory
+// synced, so that a crash leaves either the old file or the new one. A
+// symbolic link at path is followed: its target is replaced.
+func writeAtomic(path string, b []byte, overwrite bool) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer os.Remove(tmp.Name()) // after a rename, removes nothing
+	defer tmp.Close()
 	if err := tmp.Chmod(0o644); err != nil {
 		return err
 	}
@@ -137,10 +137,14 @@ func writeAtomic(path string, b []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if overwrite {
+		err = os.Rename(tmp.Name(), path)
+	} else {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
 		return err
 	}
-	done = true
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -168,7 +172,7 @@ func editGenesis(path string, stdout io.Writer, edit func(*genesisedit.Draft) (s
 	if err != nil {
 		return fmt.Errorf("%s unchanged: %w", path, err)
 	}
-	if err := writeAtomic(path, out); err != nil {
+	if err := writeAtomic(path, out, true); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	_, err = fmt.Fprintf(stdout, "%s: %s; sha256 %x\n", path, what, sha256.Sum256(out))
@@ -277,7 +281,10 @@ func runGenesisInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(*file, b); err != nil {
+	if err := writeAtomic(*file, b, *force); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists: refusing to overwrite it without --force", *file)
+		}
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "%s: new production skeleton; sha256 %x\nnext: add clients, admins (and approvers), set the quorum, write the key's rules (docs/policy.md), then `nitrosign genesis check --file %s`\n", *file, sha256.Sum256(b), *file)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -9,8 +10,10 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,7 +245,13 @@ func TestWriteAtomic(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomic(path, []byte("new")); err != nil {
+	if err := writeAtomic(path, []byte("new"), false); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("writeAtomic without overwrite over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("without overwrite, the file became %q", b)
+	}
+	if err := writeAtomic(path, []byte("new"), true); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)
@@ -260,11 +269,89 @@ func TestWriteAtomic(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(blocked, "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomic(blocked, []byte("new")); err == nil {
+	if err := writeAtomic(blocked, []byte("new"), true); err == nil {
 		t.Fatal("replaced a non-empty directory")
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Fatalf("left behind: %v", entries)
+	}
+	// A symbolic link is followed: the target is replaced, the link kept.
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink("g.json", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAtomic(link, []byte("newer"), true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "newer" {
+		t.Fatalf("target %q", b)
+	}
+}
+
+// TestGenesisDocsSession runs the session of docs/genesis.md as written
+// (with fresh keys in the files it names), checking each command's exit
+// status ("# exit N" where the docs give one, else 0), and the refusal
+// the docs show.
+func TestGenesisDocsSession(t *testing.T) {
+	md, err := os.ReadFile("../../docs/genesis.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, session, ok := strings.Cut(string(md), "## A session\n\n```sh\n")
+	if !ok {
+		t.Fatal("docs/genesis.md: no session")
+	}
+	session, rest, _ := strings.Cut(session, "```")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for i, name := range []string{"wallet", "alice", "bob", "ann", "ben"} {
+		priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(40 + i)}, ed25519.SeedSize))
+		der, err := x509.MarshalPKIXPublicKey(priv.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran := 0
+	for _, line := range strings.Split(strings.ReplaceAll(session, "\\\n", " "), "\n") {
+		line, comment, _ := strings.Cut(line, "#")
+		args := strings.Fields(line)
+		if len(args) < 2 || args[0] != "nitrosign" || args[1] != "genesis" {
+			continue
+		}
+		want := 0
+		if n, ok := strings.CutPrefix(strings.TrimSpace(comment), "exit "); ok {
+			want = int(n[0] - '0')
+		}
+		var out, errOut bytes.Buffer
+		redirect := ""
+		if i := slices.Index(args, ">"); i >= 0 {
+			redirect, args = args[i+1], args[:i]
+		}
+		if code := mainWithArgs(args[1:], &out, &errOut); code != want {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", line, code, want, out.String(), errOut.String())
+		}
+		if redirect != "" {
+			if err := os.WriteFile(redirect, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ran++
+	}
+	if ran < 15 {
+		t.Fatalf("ran %d commands of the session", ran)
+	}
+	// The refusal shown after the session.
+	_, refusal, _ := strings.Cut(rest, "(`nitrosign genesis set-quorum --admins 4` after the session above):\n\n```\n")
+	refusal, _, _ = strings.Cut(refusal, "```")
+	var errOut bytes.Buffer
+	if code := mainWithArgs([]string{"genesis", "set-quorum", "--admins", "4"}, io.Discard, &errOut); code != 1 || errOut.String() != refusal {
+		t.Fatalf("exit %d, stderr:\n%s\ndocs/genesis.md shows:\n%s", code, errOut.String(), refusal)
 	}
 }
