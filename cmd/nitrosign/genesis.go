@@ -211,7 +211,7 @@ type pubKeyFlags struct {
 func addPubKeyFlags(fs *flag.FlagSet) pubKeyFlags {
 	return pubKeyFlags{
 		hex:    fs.String("public-key", "", "the public key in `hex`: 32 bytes (ed25519) or a 33-byte compressed point (p256)"),
-		scheme: fs.String("scheme", string(stamp.Ed25519), "the --public-key's `scheme`: ed25519 or p256"),
+		scheme: fs.String("scheme", "", "the --public-key's `scheme`: ed25519 (the default) or p256"),
 		file:   fs.String("public-key-file", "", "a PEM `file`: \"PUBLIC KEY\" (SPKI) or PKCS #8 \"PRIVATE KEY\" (only the public half is used)"),
 	}
 }
@@ -221,7 +221,13 @@ func (f pubKeyFlags) key() (stamp.PublicKey, error) {
 	case *f.hex != "" && *f.file != "":
 		return stamp.PublicKey{}, usageError{errors.New("give --public-key or --public-key-file, not both")}
 	case *f.hex != "":
-		return genesisedit.ParsePublicKey(*f.scheme, *f.hex)
+		scheme := *f.scheme
+		if scheme == "" {
+			scheme = string(stamp.Ed25519)
+		}
+		return genesisedit.ParsePublicKey(scheme, *f.hex)
+	case *f.scheme != "":
+		return stamp.PublicKey{}, usageError{errors.New("--scheme goes with --public-key (a key file names its own scheme)")}
 	case *f.file != "":
 		b, err := readCapped(*f.file, genesisedit.MaxKeyFileSize)
 		if err != nil {

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,6 +97,8 @@ func TestGenesisCLISession(t *testing.T) {
 	refused(1, `no rules for key "hot-9"`, "add-client", "--name", "wallet", "--public-key", clientHex, "--keys", "hot-9")
 	refused(2, "--public-key or --public-key-file", "add-client", "--name", "wallet", "--keys", "hot-0")
 	refused(1, "public key", "add-client", "--name", "wallet", "--public-key", "00", "--keys", "hot-0")
+	refused(1, "public key", "add-client", "--name", "wallet", "--public-key", clientHex, "--scheme", "p256", "--keys", "hot-0")
+	refused(2, "--scheme goes with --public-key", "add-client", "--name", "wallet", "--public-key-file", "x.pem", "--scheme", "p256", "--keys", "hot-0")
 	step(0, "add-client", "--name", "wallet", "--public-key", clientHex, "--keys", "hot-0")
 	for i, name := range []string{"alice", "bob", "carol"} {
 		_, pemFile := fixedEd25519(t, byte(10+i))
