@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -501,4 +502,23 @@ func FuzzParsePublicKeyPEM(f *testing.F) {
 			t.Fatalf("accepted a key the policy refuses: %v", err)
 		}
 	})
+}
+
+// TestShowDevExample checks the summary of the dev stack's genesis, which
+// uses most of the policy (tokens, limits, typed data, approvals), against
+// testdata/show-dev.golden (-update rewrites it).
+func TestShowDevExample(t *testing.T) {
+	b, err := devstack.ExampleGenesis(pub(1), pub(2), pub(3))
+	must(t, err)
+	var out bytes.Buffer
+	must(t, genesisedit.Show(&out, b))
+	golden := "testdata/show-dev.golden"
+	if *update {
+		must(t, os.WriteFile(golden, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	must(t, err)
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("Show:\n%s\nwant (%s):\n%s", out.String(), golden, want)
+	}
 }
