@@ -172,6 +172,10 @@ func editGenesis(path string, stdout io.Writer, edit func(*genesisedit.Draft) (s
 	if err != nil {
 		return fmt.Errorf("%s unchanged: %w", path, err)
 	}
+	// Another edit that ran meanwhile would be lost: refuse instead.
+	if now, err := readGenesis(path); err != nil || !bytes.Equal(now, b) {
+		return fmt.Errorf("%s changed while it was being edited: run the edit again", path)
+	}
 	if err := writeAtomic(path, out, true); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

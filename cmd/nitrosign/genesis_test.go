@@ -16,8 +16,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/genesis/genesisedit"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -355,5 +357,28 @@ func TestGenesisDocsSession(t *testing.T) {
 	var errOut bytes.Buffer
 	if code := mainWithArgs([]string{"genesis", "set-quorum", "--admins", "4"}, io.Discard, &errOut); code != 1 || errOut.String() != refusal {
 		t.Fatalf("exit %d, stderr:\n%s\ndocs/genesis.md shows:\n%s", code, errOut.String(), refusal)
+	}
+}
+
+// TestGenesisEditLostUpdate: an edit refuses to write when the file
+// changed since it was read (another edit ran meanwhile).
+func TestGenesisEditLostUpdate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "genesis.json")
+	if code, _, errOut := runGenesisCLI(file, "init", "--kms-key-arn", genesisTestARN, "--region", "us-east-1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	other := []byte("edited meanwhile\n")
+	err := editGenesis(file, io.Discard, func(d *genesisedit.Draft) (string, error) {
+		if err := os.WriteFile(file, other, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.SetTimeLock(48 * time.Hour)
+		return "time lock", nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "changed while it was being edited") {
+		t.Fatalf("editGenesis: %v", err)
+	}
+	if b, _ := os.ReadFile(file); !bytes.Equal(b, other) {
+		t.Fatalf("the other edit was overwritten: %q", b)
 	}
 }
