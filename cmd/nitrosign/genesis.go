@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -533,14 +534,14 @@ func runGenesisSetKMS(args []string, stdout, stderr io.Writer) error {
 	var additional stringsFlag
 	fs.Var(&additional, "additional-key-arn", "another key `ARN` a seal rotation may move the seed to (repeat)")
 	endpoint := fs.String("endpoint", "", "a KMS endpoint `URL` replacing https://kms.REGION.amazonaws.com (a FIPS endpoint, say)")
-	port := fs.Uint("proxy-port", 0, "the vsock `port` of vsock-proxy on the parent (default 8000)")
+	port := fs.Uint64("proxy-port", 0, "the vsock `port` of vsock-proxy on the parent (default 8000)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *arn == "" || *region == "" {
 		return required("--kms-key-arn", "--region")
 	}
-	if *port > 1<<32-1 {
+	if *port > math.MaxUint32 {
 		return usageError{errors.New("--proxy-port: too large")}
 	}
 	return editGenesis(*file, stdout, func(d *genesisedit.Draft) (string, error) {

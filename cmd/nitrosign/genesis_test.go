@@ -382,3 +382,35 @@ func TestGenesisEditLostUpdate(t *testing.T) {
 		t.Fatalf("the other edit was overwritten: %q", b)
 	}
 }
+
+func TestGenesisSetKMS(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "genesis.json")
+	if code, _, errOut := runGenesisCLI(file, "init", "--kms-key-arn", genesisTestARN, "--region", "us-east-1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	other := strings.Replace(genesisTestARN, "1234abcd", "5678abcd", 1)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in the output
+	}{
+		{"too large a port", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--proxy-port", "4294967296"}, 2, "--proxy-port"},
+		{"alias", []string{"set-kms", "--kms-key-arn", "alias/x", "--region", "us-east-1"}, 1, "aliases are refused"},
+		{"region", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "Mars"}, 1, "kms.region"},
+		{"same key twice", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--additional-key-arn", genesisTestARN}, 1, "listed twice"},
+		{"set", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--additional-key-arn", other,
+			"--endpoint", "https://kms-fips.us-east-1.amazonaws.com", "--proxy-port", "8001"}, 0, "kms key " + genesisTestARN},
+		{"show", []string{"show"}, 0, "endpoint https://kms-fips.us-east-1.amazonaws.com via vsock-proxy on port 8001"},
+		{"check", []string{"check"}, 1, "kms_endpoint"},
+		{"check names the other key", []string{"check"}, 1, "kms_additional_key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runGenesisCLI(file, tt.args...)
+			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+				t.Fatalf("exit %d, want %d; output %q, want %q", code, tt.code, out+errOut, tt.want)
+			}
+		})
+	}
+}
