@@ -259,8 +259,12 @@ func readCapped(path string, max int) ([]byte, error) {
 	return b, nil
 }
 
+// required is the usage error of missing flags.
 func required(names ...string) error {
-	return usageError{fmt.Errorf("%s required", strings.Join(names, ", "))}
+	if len(names) == 1 {
+		return usageError{fmt.Errorf("%s is required", names[0])}
+	}
+	return usageError{fmt.Errorf("%s and %s are required", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])}
 }
 
 func runGenesisInit(args []string, stdout, stderr io.Writer) error {
