@@ -246,3 +246,49 @@ func TestGrafanaDashboardCheckFails(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsDocumented: the metrics table of docs/api.md lists exactly
+// the nitrosign_ metrics the host's registry describes, each with its
+// meaning and what to alert on (or an empty cell).
+func TestMetricsDocumented(t *testing.T) {
+	md, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(md), "\n## Metrics\n")
+	if !ok {
+		t.Fatal("docs/api.md has no Metrics section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	const header = "| metric | labels | meaning | alert on |"
+	if !strings.Contains(section, header) {
+		t.Fatalf("the Metrics section has no table %q", header)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|") // no cell holds a |
+		name := strings.Trim(strings.TrimSpace(cells[0]), "`")
+		if len(cells) != 4 || strings.TrimSpace(cells[2]) == "" {
+			t.Errorf("docs/api.md: the row of %s has no meaning, or not 4 cells", name)
+		}
+		documented[name] = true
+	}
+	sim := newSim(t)
+	var described []string
+	for _, n := range host.DescribedMetrics(metricsServer(t, sim)) {
+		if strings.HasPrefix(n, "nitrosign_") {
+			described = append(described, n)
+			if !documented[n] {
+				t.Errorf("docs/api.md does not document %s", n)
+			}
+		}
+	}
+	for n := range documented {
+		if !slices.Contains(described, n) {
+			t.Errorf("docs/api.md documents %s, which the host does not serve", n)
+		}
+	}
+}
