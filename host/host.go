@@ -145,7 +145,7 @@ func New(cfg *Config) (*Server, error) {
 						return nil
 					}
 				}
-				return pushCredentials(ctx, s.pool, cr)
+				return s.pushCredentials(ctx, cr)
 			},
 			Logger: c.Logger,
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,14 +174,16 @@ const enclaveHealthTimeout = 2 * time.Second
 
 // enclaveCollector exports the enclave's state at each scrape, from one
 // health request (proto.HealthResponse), and what the host knows beside
-// it: the audit backlog and the pushed credentials' expiry. The values
+// it: the audit backlog and the expiry of the credentials it pushed. The values
 // are the enclave's own; they are collected on scrape rather than polled,
 // so that they are never older than the scrape.
 type enclaveCollector struct {
 	health    func(ctx context.Context) (*proto.HealthResponse, error)
-	persisted func() (uint64, bool)    // the last audit record on disk; false without an audit store
-	expires   func() (time.Time, bool) // of the credentials pushed; false without a credential source
+	persisted func() (uint64, bool) // the last audit record on disk; false without an audit store
 	now       func() time.Time
+	// credsExpire is when the credentials last pushed to the enclave
+	// expire (Unix ns; 0: none pushed, or they have no expiry).
+	credsExpire atomic.Int64
 
 	state, keys, frozen, approvals, policyVersion, policyPending, policyDue,
 	started, auditSeq, auditBacklog, kmsCalls, kmsLatency, credsExpiry *prometheus.Desc
@@ -204,7 +207,7 @@ func newEnclaveCollector() *enclaveCollector {
 		auditBacklog:  d("nitrosign_audit_backlog", "Audit records the enclave appended that are not on disk yet (its last record's seq less the last persisted): the enclave stops deciding when too many wait."),
 		kmsCalls:      d("nitrosign_kms_requests_total", "The enclave's KMS calls since it started, by operation (decrypt, generate_data_key) and outcome (ok, access_denied: the key policy or the attestation refused, error: any other failure).", "op", "outcome"),
 		kmsLatency:    d("nitrosign_kms_request_duration_seconds", "Duration of the enclave's KMS calls since it started, by operation, as the enclave measured them (its TLS session to KMS ends inside it).", "op"),
-		credsExpiry:   d("nitrosign_credentials_expiry_seconds", "Seconds until the AWS credentials last pushed to the enclave expire (negative once they have; 0 before the first push): the enclave's KMS calls fail after."),
+		credsExpiry:   d("nitrosign_credentials_expiry_seconds", "Seconds until the AWS credentials last pushed to the enclave expire (negative once they have; absent before the first push): the enclave's KMS calls fail after."),
 	}
 }
 
@@ -222,14 +225,8 @@ func (c *enclaveCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	if c.expires != nil {
-		if exp, ok := c.expires(); ok {
-			v := 0.0
-			if !exp.IsZero() {
-				v = exp.Sub(c.now()).Seconds()
-			}
-			gauge(c.credsExpiry, v)
-		}
+	if ns := c.credsExpire.Load(); ns != 0 {
+		gauge(c.credsExpiry, time.Unix(0, ns).Sub(c.now()).Seconds())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), enclaveHealthTimeout)
 	defer cancel()
@@ -302,7 +299,14 @@ func (s *Server) exposeEnclave() {
 	if s.audit != nil {
 		c.persisted = s.audit.persistedSeq
 	}
-	if s.refresher != nil {
-		c.expires = func() (time.Time, bool) { return s.refresher.Expires(), true }
+}
+
+// pushed records that credentials expiring at exp were pushed to the
+// enclave (by the unsealer or the credential refresher).
+func (c *enclaveCollector) pushed(exp time.Time) {
+	if exp.IsZero() {
+		c.credsExpire.Store(0)
+		return
 	}
+	c.credsExpire.Store(exp.UnixNano())
 }

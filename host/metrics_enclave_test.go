@@ -125,7 +125,6 @@ func TestMetricsEnclave(t *testing.T) {
 		{`nitrosign_policy_pending_effective_timestamp_seconds`, 1_800_000_600},
 		{`nitrosign_audit_enclave_seq`, 42},
 		{`nitrosign_audit_persisted_seq`, 0},
-		{`nitrosign_credentials_expiry_seconds`, 0}, // nothing pushed: the refresher has not run
 		{`nitrosign_kms_requests_total{op="decrypt",outcome="ok"}`, 2},
 		{`nitrosign_kms_requests_total{op="decrypt",outcome="access_denied"}`, 1},
 		{`nitrosign_kms_requests_total{op="decrypt",outcome="error"}`, 1},

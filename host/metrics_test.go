@@ -99,7 +99,8 @@ func TestMetricsLabelsBounded(t *testing.T) {
 // TestEnclaveCollectorHostSide: the audit backlog is the enclave's last
 // record less the last on disk (never negative), absent before the store
 // opened its log; the credential expiry counts down from the pushed
-// credentials' expiry, 0 before the first push, negative once expired.
+// credentials' expiry, absent before the first push, negative once
+// expired.
 func TestEnclaveCollectorHostSide(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
@@ -114,7 +115,7 @@ func TestEnclaveCollectorHostSide(t *testing.T) {
 		{"in step", 10, 10, true, now.Add(time.Hour), 0, 3600},
 		{"behind", 15, 10, true, now.Add(90 * time.Second), 5, 90},
 		{"disk ahead of a new run", 3, 10, true, now.Add(-time.Minute), 0, -60},
-		{"log not opened", 7, 0, false, time.Time{}, -1, 0},
+		{"log not opened, nothing pushed", 7, 0, false, time.Time{}, -1, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMetrics()
@@ -124,7 +125,7 @@ func TestEnclaveCollectorHostSide(t *testing.T) {
 				return &proto.HealthResponse{State: "ready", AuditSeq: tc.enclaveSeq}, nil
 			}
 			c.persisted = func() (uint64, bool) { return tc.persisted, tc.opened }
-			c.expires = func() (time.Time, bool) { return tc.expires, true }
+			c.pushed(tc.expires)
 			if got := gaugeValue(t, m, "nitrosign_audit_backlog"); got != tc.wantBacklog {
 				t.Errorf("backlog %v, want %v", got, tc.wantBacklog)
 			}
@@ -133,7 +134,7 @@ func TestEnclaveCollectorHostSide(t *testing.T) {
 			}
 		})
 	}
-	// Without an audit store or a credential source, neither metric.
+	// Without an audit store, and before a push, neither metric.
 	m := newMetrics()
 	m.enclave.health = func(context.Context) (*proto.HealthResponse, error) {
 		return &proto.HealthResponse{State: "ready"}, nil
