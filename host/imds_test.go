@@ -344,6 +344,15 @@ func TestIMDSTokenRefused(t *testing.T) {
 		{"empty", func(w http.ResponseWriter) {}, "not a token"},
 		{"spaces", func(w http.ResponseWriter) { fmt.Fprint(w, "a token") }, "not a token"},
 		{"huge", func(w http.ResponseWriter) { w.Write(bytes.Repeat([]byte("a"), 70<<10)) }, "larger than"},
+		{"over the token cap", func(w http.ResponseWriter) {
+			w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", "21600")
+			w.Write(bytes.Repeat([]byte("a"), 4097))
+		}, "larger than 4096 bytes"},
+		{"no lifetime", func(w http.ResponseWriter) { fmt.Fprint(w, imdsTokenPrefix+"x") }, "lifetime header"},
+		{"lifetime over 6 h", func(w http.ResponseWriter) {
+			w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", "21601")
+			fmt.Fprint(w, imdsTokenPrefix+"x")
+		}, "lifetime header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFakeIMDS(t)
