@@ -165,6 +165,16 @@ func newSession(t *testing.T, vars map[string]string) *session {
 			s.blocks[b.name] = b
 		}
 	}
+	t.Cleanup(func() {
+		if t.Failed() || t.Skipped() {
+			return
+		}
+		for name, test := range exercised {
+			if test == t.Name() && !s.ran[name] {
+				t.Errorf("%s did not run block %s, which the exercised table says it runs", test, name)
+			}
+		}
+	})
 	return s
 }
 
@@ -179,6 +189,9 @@ func (s *session) run(name string, over map[string]string) (stdout, stderr strin
 	b, ok := s.blocks[name]
 	if !ok {
 		s.t.Fatalf("docs/runbook.md has no block marked runbook-test: %s", name)
+	}
+	if _, ok := exercised[name]; !ok && name != inline {
+		s.t.Fatalf("block %s is not in the exercised table of markers_test.go", name)
 	}
 	s.ran[name] = true
 	varsFile := filepath.Join(s.work, ".runbook-vars")
@@ -263,10 +276,13 @@ func (s *session) get(name string) string {
 
 // runText runs text as a block of the session (for the test's own steps).
 func (s *session) runText(text string) (string, string, int) {
-	s.blocks["\x00inline"] = block{name: "\x00inline", text: text + "\n"}
-	defer delete(s.blocks, "\x00inline")
-	defer delete(s.ran, "\x00inline")
-	return s.run("\x00inline", nil)
+	s.blocks[inline] = block{name: inline, text: text + "\n"}
+	defer delete(s.blocks, inline)
+	defer delete(s.ran, inline)
+	return s.run(inline, nil)
 }
+
+// inline names the test's own steps that runText runs.
+const inline = "\x00inline"
 
 func shellQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'" }
