@@ -184,4 +184,3 @@ func mergeVars(a, b map[string]string) map[string]string {
 	}
 	return a
 }
-

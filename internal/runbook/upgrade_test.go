@@ -60,10 +60,11 @@ func TestRunbookUpgradePolicyAndApprovers(t *testing.T) {
 
 	// 8. The new image: the same deployment with a short time lock.
 	genesisPath := filepath.Join(dir, devstack.GenesisFile)
-	b, err := os.ReadFile(genesisPath)
+	oldGenesis, err := os.ReadFile(genesisPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := oldGenesis
 	var g map[string]json.RawMessage
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
@@ -199,6 +200,19 @@ func TestRunbookUpgradePolicyAndApprovers(t *testing.T) {
 	}
 	if code, out := approve(newApproverKey, devstack.ApproverName(2)); code != 0 || !strings.Contains(out, "signed_transaction") {
 		t.Fatalf("the new approver key: exit %d\n%s", code, out)
+	}
+
+	// 8, step 6: with the old PCR0 gone from the key policy (the dev
+	// stack's accepted policy lists the new image only), the old image is
+	// refused the seed, and nothing is overwritten.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(genesisPath, oldGenesis, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startImage(t, dir, false); err == nil || !strings.Contains(err.Error(), "AccessDeniedException") || !strings.Contains(err.Error(), newPCR0) {
+		t.Fatalf("the retired image: %v", err)
 	}
 }
 
