@@ -47,7 +47,11 @@ func startImage(t *testing.T, dir string, accept bool) (*devstack.Stack, error) 
 // change: a loosening is scheduled, cancelled by one admin, signed again
 // at a higher version, comes into force after its time lock and is
 // attested. The approver rotation: a replaced approver key no longer
-// counts, and the new one does.
+// counts, and the new one does. A tightening (the freeze rule lowered to
+// two refusals) is in force at once; two refusals freeze the key, whose
+// freeze the runbook finds and the quorum lifts (procedure 2). Last, the
+// retired image is refused the seed once the key policy lists only the new
+// PCR0.
 func TestRunbookUpgradePolicyAndApprovers(t *testing.T) {
 	dir := t.TempDir()
 	st := devstacktest.Start(t, dir)
@@ -201,6 +205,44 @@ func TestRunbookUpgradePolicyAndApprovers(t *testing.T) {
 	if code, out := approve(newApproverKey, devstack.ApproverName(2)); code != 0 || !strings.Contains(out, "signed_transaction") {
 		t.Fatalf("the new approver key: exit %d\n%s", code, out)
 	}
+
+	// 6, a tightening: in force at once, with no time lock. The freeze rule
+	// is lowered to 2 refusals (procedure 2's "stop one key").
+	doc = readPolicy(t, s)
+	doc.Keys[0].Freeze.Refusals = 2
+	doc.Version = 5
+	s.vars["NEW_VERSION"] = "5"
+	writePolicy(t, s, doc)
+	for i := 1; i <= devstack.AdminCount; i++ {
+		out := s.mustRun("policy-sign", admin(st, i, ""))
+		if !strings.Contains(out, "tightens   ") || !strings.Contains(out, "takes effect at once: it only tightens") || strings.Contains(out, "loosens") {
+			t.Fatalf("policy-sign of a tightening as admin %d:\n%s", i, out)
+		}
+	}
+	if out := s.mustRun("policy-submit", nil); !strings.Contains(out, "in force   version 5,") || !strings.Contains(out, "pending    none") {
+		t.Fatalf("a tightening is not in force at once:\n%s", out)
+	}
+
+	// 2. Two refusals freeze the key; the quorum lifts the freeze.
+	for i := 0; i < 2; i++ {
+		if code, out := signTx(t, s, st, "2", 1); code != 1 || !strings.Contains(out, "max_per_transaction") {
+			t.Fatalf("2 ETH: exit %d\n%s", code, out)
+		}
+	}
+	code, out = signTx(t, s, st, "0.01", 1)
+	m := frozenSeq.FindStringSubmatch(out)
+	if code != 1 || m == nil {
+		t.Fatalf("after two refusals: exit %d, want the key frozen\n%s", code, out)
+	}
+	s.mustRun("freeze-find", nil)
+	if got := s.get("FREEZE_SEQ"); got != m[1] {
+		t.Fatalf("freeze-find found FREEZE_SEQ %q, the refusal names record %s", got, m[1])
+	}
+	s.mustRun("unfreeze-write", nil)
+	if ans := quorum(t, s, st, "unfreeze.json"); ans["kind"] != "unfreeze" {
+		t.Fatalf("unfreeze answer %v", ans)
+	}
+	signWithClient(t, s, st)
 
 	// 8, step 6: with the old PCR0 gone from the key policy (the dev
 	// stack's accepted policy lists the new image only), the old image is
