@@ -151,6 +151,13 @@ func TestRunbookDisasterRecoveryAndUnfreeze(t *testing.T) {
 		t.Fatalf("unfreeze answer %v", ans)
 	}
 	signWithClient(t, s, st)
+	// The next daily run passes: the accepted warning is still printed, it
+	// no longer fails, and the head pinned before the loss is in the log.
+	attest(t, s)
+	waitForHead(t, s)
+	if o, e, code := s.run("audit-daily", nil); code != 0 || !strings.Contains(e, "warning (accepted)") {
+		t.Fatalf("audit-daily after the accepted warning: exit %d\n%s%s", code, o, e)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
