@@ -3,6 +3,7 @@ package runbook_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -13,9 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
+	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 )
 
 // stackVars are the runbook's placeholders for the dev stack st.
@@ -120,20 +128,6 @@ func TestRunbookKeysSealAndAudit(t *testing.T) {
 		t.Fatal("key-create-verify passed for a key that does not exist")
 	}
 
-	// 4. Key import: the command is written from the KMS ciphertext blob
-	// (aws kms encrypt does not run here; the dev stack's KMS is private to
-	// it). The envelope carries the blob, in hex, for the admins to sign.
-	blob := []byte("a KMS ciphertext blob, opaque to the command")
-	if err := os.WriteFile(filepath.Join(s.work, "key.enc"), blob, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.vars["IMPORT_KEY_ID"] = "imported-1"
-	s.mustRun("key-import-write", nil)
-	env, err := os.ReadFile(filepath.Join(s.work, "key-import.json"))
-	if err != nil || !bytes.Contains(env, []byte(`\"kind\":\"key_import\"`)) || !bytes.Contains(env, []byte(hex.EncodeToString(blob))) {
-		t.Fatalf("key-import.json: %v\n%s", err, env)
-	}
-
 	// 5. Seal rotation.
 	seedBefore, err := os.ReadFile(filepath.Join(dir, host.SealedSeedFile))
 	if err != nil {
@@ -156,10 +150,45 @@ func TestRunbookKeysSealAndAudit(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+
+	// 4. Key import. The operator's aws kms encrypt, done here against the
+	// dev stack's simulated KMS while the stack is stopped (the same call,
+	// the same encryption context, under the sealing key's policy).
+	priv, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.vars["IMPORT_KEY_ID"] = "imported-1"
+	blob := kmsEncryptForImport(t, dir, st.KMSKeyARN, priv.Serialize(), s.vars["IMPORT_KEY_ID"])
+	if err := os.WriteFile(filepath.Join(s.work, "key.enc"), blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	st = devstacktest.Start(t, dir)
 	s.vars["HOST"] = st.URL
 	if got := keyList(t, s); got != keys {
 		t.Fatalf("keys after the rotation and a restart:\n%s\nwant\n%s", got, keys)
+	}
+	s.mustRun("key-import-write", nil)
+	if ans := quorum(t, s, st, "key-import.json"); ans["kind"] != "key_import" {
+		t.Fatalf("key_import answer %v", ans)
+	}
+	want := ethtx.PubkeyToAddress(priv.PubKey()).Hex()
+	out = s.mustRun("key-create-verify", map[string]string{"NEW_KEY_ID": "imported-1"})
+	if !strings.Contains(out, want) {
+		t.Fatalf("the imported key: %q, want address %s", out, want)
+	}
+	// Imported under another key id, the blob is refused: KMS will not
+	// decrypt it under another encryption context.
+	s.vars["IMPORT_KEY_ID"] = "imported-2"
+	s.mustRun("key-import-write", nil)
+	for i := 1; i <= devstack.AdminCount; i++ {
+		s.mustRun("admin-sign", admin(st, i, "key-import.json"))
+	}
+	if o, e, code := s.run("admin-submit", map[string]string{"ENVELOPE": "key-import.json"}); code != 1 || !strings.Contains(e, "InvalidCiphertextException") {
+		t.Fatalf("a blob encrypted for imported-1 imported as imported-2: exit %d\n%s%s", code, o, e)
+	} else {
+		t.Logf("imported under another key id: %s", strings.TrimSpace(e))
 	}
 
 	// 1. Audit verification: daily, twice (the second run also checks the
@@ -192,6 +221,36 @@ func TestRunbookKeysSealAndAudit(t *testing.T) {
 	if !strings.Contains(out, "proof holds") {
 		t.Fatalf("audit-prove: %s", out)
 	}
+}
+
+// kmsEncryptForImport encrypts key under the dev stack's simulated KMS key
+// keyARN, as docs/runbook.md's aws kms encrypt does (the stack on dir must
+// be stopped: the simulator keeps its state in dir).
+func kmsEncryptForImport(t *testing.T, dir, keyARN string, key []byte, keyID string) []byte {
+	t.Helper()
+	ca, err := tls.LoadX509KeyPair(filepath.Join(dir, devstack.KMSCACertFile), filepath.Join(dir, devstack.KMSCAKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kmssim.New(kmssim.Options{StatePath: filepath.Join(dir, devstack.KMSStateFile), CA: &ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := awskms.NewFromConfig(aws.Config{
+		Region:      kmssim.DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(kmssim.DefaultAccessKeyID, kmssim.DefaultSecretAccessKey, ""),
+		HTTPClient:  srv.Client(),
+	}, func(o *awskms.Options) { o.BaseEndpoint = aws.String(srv.URL()) })
+	out, err := c.Encrypt(context.Background(), &awskms.EncryptInput{
+		KeyId:             aws.String(keyARN),
+		Plaintext:         key,
+		EncryptionContext: map[string]string{"nitrosign:purpose": "key-import", "nitrosign:key-id": keyID},
+	})
+	if err != nil {
+		t.Fatalf("kms encrypt: %v", err)
+	}
+	return out.CiphertextBlob
 }
 
 // keyList is what nitrosign keys prints.
