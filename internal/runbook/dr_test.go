@@ -87,6 +87,7 @@ var (
 // checkpoint from one moment. The enclave cannot tell; it signs at once,
 // and the head pinned before the loss shows the fork.
 func TestRunbookDisasterRecoveryAndUnfreeze(t *testing.T) {
+	stackTest(t)
 	dir := t.TempDir()
 	st := devstacktest.Start(t, dir)
 	s := newSession(t, stackVars(st))

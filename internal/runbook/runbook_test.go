@@ -154,11 +154,20 @@ type session struct {
 	ran    map[string]bool
 }
 
-func newSession(t *testing.T, vars map[string]string) *session {
+// stackTest skips a test that runs the runbook's blocks against a dev
+// stack in -short mode, or without bash.
+func stackTest(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("the runbook's procedures run a dev stack: skipped in -short mode")
+	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("the runbook's blocks are bash; no bash on PATH")
 	}
+}
+
+func newSession(t *testing.T, vars map[string]string) *session {
+	t.Helper()
 	s := &session{t: t, blocks: map[string]block{}, work: t.TempDir(), bin: cliBinDir(t), vars: vars, ran: map[string]bool{}}
 	for _, b := range readRunbook(t) {
 		if b.name != "" {

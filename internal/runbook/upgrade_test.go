@@ -53,6 +53,7 @@ func startImage(t *testing.T, dir string, accept bool) (*devstack.Stack, error) 
 // retired image is refused the seed once the key policy lists only the new
 // PCR0.
 func TestRunbookUpgradePolicyAndApprovers(t *testing.T) {
+	stackTest(t)
 	dir := t.TempDir()
 	st := devstacktest.Start(t, dir)
 	s := newSession(t, stackVars(st))
