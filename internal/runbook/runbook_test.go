@@ -161,8 +161,10 @@ func stackTest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the runbook's procedures run a dev stack: skipped in -short mode")
 	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("the runbook's blocks are bash; no bash on PATH")
+	for _, tool := range []string{"bash", "openssl", "awk", "sed", "grep", "cmp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the runbook's blocks use %s, which is not on PATH", tool)
+		}
 	}
 }
 
