@@ -19,7 +19,8 @@
 //
 //	<!-- runbook-manual: WHY -->
 //
-// instead; every fenced block carries one of the two markers, every marked
-// block is run by a test, and every nitrosign flag a manual block spells is
-// checked against the command's -h.
+// instead; every fenced block carries one of the two markers, every block
+// marked runbook-test is run by the test the exercised table names, and
+// every nitrosign command and flag the runbook spells (in any block, or in
+// inline code) is checked against the command's -h.
 package runbook
