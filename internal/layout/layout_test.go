@@ -37,7 +37,7 @@ func layerOf(p string) layer {
 	case under("internal/sim"):
 		return sim
 	case under("internal/testgen"), under("internal/abitest"),
-		under("internal/fuzzseed"), under("internal/docscheck"), under("internal/layout"):
+		under("internal/fuzzseed"), under("internal/docscheck"), under("internal/layout"), under("internal/runbook"):
 		return testSupport
 	case under("internal/devstack"), under("internal/chaos"), under("internal/loadgen"), under("internal/floor"):
 		return harness
