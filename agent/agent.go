@@ -85,6 +85,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +137,12 @@ type Config struct {
 	// ApprovalPoll is the interval between checks of a waiting request
 	// (default DefaultApprovalPoll).
 	ApprovalPoll time.Duration
+	// ChainID, when not nil, is the chain the agent signs for, as Clef's
+	// --chainid: it fills in a transaction's absent chainId, a
+	// transaction for another chain is refused, and without a Proxy
+	// eth_chainId and net_version answer it. With a Proxy it must be the
+	// node's chain id (transactions are refused otherwise).
+	ChainID *big.Int
 	// Proxy, when not nil, fills in and sends transactions through an
 	// Ethereum node and forwards every method the agent does not serve.
 	// A proxy that signs through the agent (agent/ethproxy's, whose
@@ -183,6 +190,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ApprovalTimeout < 0 {
 		return nil, errors.New("agent: negative approval timeout")
+	}
+	if cfg.ChainID != nil {
+		if cfg.ChainID.Sign() <= 0 || cfg.ChainID.BitLen() > 256 {
+			return nil, errors.New("agent: the chain id must be from 1 to 2^256-1")
+		}
+		cfg.ChainID = new(big.Int).Set(cfg.ChainID)
 	}
 	if cfg.ApprovalPoll <= 0 {
 		cfg.ApprovalPoll = DefaultApprovalPoll

@@ -410,6 +410,20 @@ type fakeProxy struct {
 	signer  *Agent
 	mu      sync.Mutex
 	sent    [][]byte
+	ended   []string
+}
+
+func (p *fakeProxy) SendApproved(_ context.Context, _ string, _ ethtx.Address, _ *ethtx.Tx, signed []byte) ([32]byte, error) {
+	p.mu.Lock()
+	p.sent = append(p.sent, signed)
+	p.mu.Unlock()
+	return ethtx.TransactionHash(signed), nil
+}
+
+func (p *fakeProxy) ApprovalEnded(id string) {
+	p.mu.Lock()
+	p.ended = append(p.ended, id)
+	p.mu.Unlock()
 }
 
 func (p *fakeProxy) ChainID() *big.Int { return p.chainID }
@@ -461,4 +475,5 @@ func (p *fakeProxy) Forward(_ context.Context, r jsonrpc.Request) (json.RawMessa
 var (
 	_ Proxy           = (*ethproxy.Proxy)(nil)
 	_ ethproxy.Signer = (*Agent)(nil)
+	_ ethproxy.Held   = (*heldError)(nil)
 )
