@@ -22,8 +22,10 @@ type heldErr struct {
 	expires time.Time
 }
 
-func (e *heldErr) Error() string                  { return "waits for approvals: " + e.id }
-func (e *heldErr) Unwrap() error                  { return jsonrpc.NewError(jsonrpc.CodeApprovalPending, e.Error(), nil) }
+func (e *heldErr) Error() string { return "waits for approvals: " + e.id }
+func (e *heldErr) Unwrap() error {
+	return jsonrpc.NewError(jsonrpc.CodeApprovalPending, e.Error(), nil)
+}
 func (e *heldErr) Approval() (string, time.Time) { return e.id, e.expires }
 
 // approver makes the fake signer hold every transaction with value 1000
