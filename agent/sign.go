@@ -145,6 +145,12 @@ func (a *Agent) poll(ctx context.Context, id string, pr *pendingRequest) (any, *
 	case p.Status == api.StatusSigned && p.Result != nil:
 		a.forget(id)
 		res, jerr := a.check(ctx, pr.from, pr.req, p.Result, pr.finish)
+		if jerr != nil && a.cfg.Proxy != nil {
+			// Not sent, and never will be by this agent (it forgot the
+			// request): a nonce held for it is released. After a
+			// broadcast, the proxy has settled the nonce already.
+			a.cfg.Proxy.ApprovalEnded(id)
+		}
 		return res, nil, jerr
 	case p.Status == api.StatusRejected:
 		a.ended(id)

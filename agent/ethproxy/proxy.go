@@ -65,17 +65,40 @@
 //   - whenever an address has nothing in flight, an allocation asks the
 //     node: a pending count above the local next (another sender, a
 //     restart of the agent) moves it forward; a count below it, with
-//     nothing sent or changed while the node was asked, means a
+//     nothing sent, changed or held while the node was asked, means a
 //     transaction was dropped from the pool (a gap), and the manager
 //     rewinds to the node's count so that the next transaction fills it;
 //   - a nonce given by the wallet is used as is and not managed, but a
-//     later allocation starts above it and asks the node.
+//     later allocation starts above it and asks the node;
+//   - a send that waits for approvals (the signer's error implements
+//     [Held]) holds its nonce: it stays reserved, the wallet is answered
+//     the signer's error as it is (the agent's "pending", with the
+//     approval id and expiry), and later sends get the following nonces;
+//   - once the approvers approve, the signer hands the signed transaction
+//     to [Proxy.SendApproved], which sends it: the nonce is then used, or,
+//     as after any send, released when the node refused the transaction
+//     itself, or kept with the node asked again when the node says the
+//     nonce is used or the send's fate is unknown. It is never retried
+//     with another nonce: the approvers approved this transaction;
+//   - when the approval ends without a signature (rejected, expired, or
+//     forgotten by the signer), [Proxy.ApprovalEnded] releases the nonce,
+//     which the next send takes, lowest first;
+//   - a held nonce whose approval's expiry passes without a broadcast is
+//     released by the first allocation after it, so that a forgotten
+//     approval never stalls the address.
 //
-// A nonce is reserved before the transaction is signed, so a send that
-// waits for approvers holds its nonce, and the address's later
-// transactions wait in the node's pool behind it until it is signed or
-// refused (its nonce then goes to the next send). Keep transactions that
-// need approval on addresses of their own.
+// While nonce n is held, the address's later transactions (n+1 and up)
+// reach the node but cannot be mined: the node queues them behind the gap
+// and its pending count stays at n (which the manager then does not take
+// for a dropped transaction). They are mined once the approved
+// transaction is sent, or, when the approval ends without one, once the
+// next send takes n and fills the gap; without a next send they wait in
+// the node's queue (go-ethereum drops queued transactions after three
+// hours, its --txpool.lifetime). Keep transactions that need approval on
+// addresses of their own when later payments must not wait for approvers.
+// An approved transaction picked up after its approval expired may find
+// its nonce taken by another send: the node refuses it (nonce too low or
+// replacement underpriced), and the wallet sends it again.
 //
 // eth_sendTransaction answers the hash the node returns, after checking
 // that it is the hash of the signed bytes. A blob transaction is refused

@@ -50,7 +50,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "`timeout` of each request to the host")
 	level := fs.String("log-level", "info", "log `level`")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nitrosign agent [--listen ADDR] [--host URL] [--client-key FILE] (--pcr 0=HEX [--root PEM] | --dev) [--upstream URL] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: nitrosign agent [--listen ADDR] [--host URL] [--client-key FILE] (--pcr 0=HEX [--root PEM] | --dev) [--upstream URL] [--chain-id N] [flags]\n\n")
 		fmt.Fprintf(stderr, "A sidecar that holds the client's stamping key, verifies the enclave, and serves\nWeb3Signer's eth_* and Clef's account_* JSON-RPC (and, with --upstream, a node proxy).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
