@@ -66,7 +66,11 @@ func TestClefTransactor(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer backend.Close()
-				opts := bind.NewClefTransactor(clef, accounts.Account{Address: from})
+				accts := clef.Accounts()
+				if len(accts) != 1 || accts[0].Address != from {
+					t.Fatalf("account_list %v, want %s", accts, from.Hex())
+				}
+				opts := bind.NewClefTransactor(clef, accts[0])
 				opts.Value = value
 				opts.GasPrice = tc.gasPrice
 				// bind estimates gas only for an address with code; a
