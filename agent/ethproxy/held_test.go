@@ -242,3 +242,25 @@ func TestHeldNonceUnit(t *testing.T) {
 		t.Fatalf("after b was sent: got %d, want 13", n)
 	}
 }
+
+// TestReleasedHoldIsNotADrop: once a held nonce is released, the node's
+// pending count stops at it (the transactions above wait behind the gap);
+// that is not a dropped transaction, so the manager does not rewind and
+// hand out the nonces sent above it again.
+func TestReleasedHoldIsNotADrop(t *testing.T) {
+	ctx := context.Background()
+	var a ethtx.Address
+	m := newNonces(func(context.Context, ethtx.Address) (uint64, error) { return 5, nil })
+	n5, _ := m.reserve(ctx, a)
+	m.hold(a, n5, "x", time.Now().Add(time.Hour))
+	n6, _ := m.reserve(ctx, a)
+	m.done(a, n6, sent)
+	m.settle(a, n5, "x", unused) // rejected
+	// Two allocations at once: 5 fills the gap, the other gets 7.
+	if n, _ := m.reserve(ctx, a); n != 5 {
+		t.Fatalf("the first allocation after the release: %d, want 5", n)
+	}
+	if n, _ := m.reserve(ctx, a); n != 7 {
+		t.Fatalf("the second allocation, the first in flight: %d, want 7 (6 was sent)", n)
+	}
+}

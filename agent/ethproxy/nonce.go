@@ -129,10 +129,13 @@ func (a *account) merge(count uint64, quiet bool) {
 		// Another sender, or a restart: jump forward.
 		a.next = count
 		a.released = nil
-	case count < a.next && quiet && len(a.inFlight) == 0 && len(a.held) == 0:
+	case count < a.next && quiet && len(a.inFlight) == 0 && len(a.held) == 0 && !slices.Contains(a.released, count):
 		// Every nonce handed out has been sent, yet the node's pool
 		// stops at count: the transaction with nonce count was dropped
-		// (or never arrived). Rewind, so that the gap is filled.
+		// (or never arrived). Rewind, so that the gap is filled. (A gap
+		// at a released nonce, say a held one whose approval ended, is
+		// filled by the next allocation without forgetting the nonces
+		// sent above it.)
 		a.next = count
 		a.released = nil
 		return

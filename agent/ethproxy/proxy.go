@@ -67,7 +67,9 @@
 //     restart of the agent) moves it forward; a count below it, with
 //     nothing sent, changed or held while the node was asked, means a
 //     transaction was dropped from the pool (a gap), and the manager
-//     rewinds to the node's count so that the next transaction fills it;
+//     rewinds to the node's count so that the next transaction fills it
+//     (a count at a released nonce is no drop: that nonce fills the gap,
+//     and the nonces sent above it are not handed out again);
 //   - a nonce given by the wallet is used as is and not managed, but a
 //     later allocation starts above it and asks the node;
 //   - a send that waits for approvals (the signer's error implements
