@@ -52,8 +52,23 @@
 // With a [Proxy] (package agent/ethproxy, --upstream), eth_sendTransaction
 // is filled in from the node, signed and sent, eth_signTransaction fills in
 // what the wallet left out, and every other method is forwarded to the
-// node. Without one, methods the agent does not implement (eth_chainId
-// included: the agent knows no chain) answer [jsonrpc.CodeMethodNotFound].
+// node. Without one, eth_chainId and net_version answer Config.ChainID
+// when it is set (so that ethers' and viem's network detection works
+// against an agent that only signs), and the methods the agent does not
+// implement answer [jsonrpc.CodeMethodNotFound].
+//
+// # Chain id
+//
+// As Clef with --chainid, Config.ChainID (`nitrosign agent --chain-id`) is
+// the chain the agent signs transactions for: eth_signTransaction and
+// account_signTransaction fill it into a transaction without chainId
+// (go-ethereum's bind.NewClefTransactor sends none: it leaves the chain to
+// Clef), and refuse a transaction for another chain with
+// [jsonrpc.CodeInvalidParams], naming both ids. With a proxy the node's
+// chain id does the same; a ChainID that is not the node's refuses every
+// transaction, and `nitrosign agent` refuses to start. With neither, a
+// transaction without chainId is refused, the message saying to pass
+// --chain-id: the agent never guesses a chain.
 //
 // # Errors
 //
@@ -78,6 +93,19 @@
 // checks the signature nitrosign_approval picks up against what was asked
 // and answers in the form of the method that asked; an id it did not send
 // is refused as an invalid parameter.
+//
+// In proxy mode, an eth_sendTransaction that waits for approvals keeps
+// the nonce it was given (package agent/ethproxy, Nonces): the agent's
+// answer to the proxy carries the approval id and expiry (it implements
+// ethproxy.Held), and later sends get the following nonces.
+// nitrosign_approval [id] of such a send, once approved, sends the
+// approved transaction through the proxy and answers its hash (a refusal
+// by the node is answered as the node's error). When nitrosign_approval
+// answers that the approval was rejected or expired, or that its
+// signature failed its check, or the agent forgets it (expired, or the
+// oldest of 4096), the agent tells the proxy, which
+// releases the nonce to the next send; the proxy also releases it on its
+// own once the approval's expires_at has passed.
 package agent
 
 import (
@@ -85,6 +113,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +165,12 @@ type Config struct {
 	// ApprovalPoll is the interval between checks of a waiting request
 	// (default DefaultApprovalPoll).
 	ApprovalPoll time.Duration
+	// ChainID, when not nil, is the chain the agent signs for, as Clef's
+	// --chainid: it fills in a transaction's absent chainId, a
+	// transaction for another chain is refused, and without a Proxy
+	// eth_chainId and net_version answer it. With a Proxy it must be the
+	// node's chain id (transactions are refused otherwise).
+	ChainID *big.Int
 	// Proxy, when not nil, fills in and sends transactions through an
 	// Ethereum node and forwards every method the agent does not serve.
 	// A proxy that signs through the agent (agent/ethproxy's, whose
@@ -183,6 +218,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ApprovalTimeout < 0 {
 		return nil, errors.New("agent: negative approval timeout")
+	}
+	if cfg.ChainID != nil {
+		if cfg.ChainID.Sign() <= 0 || cfg.ChainID.BitLen() > 256 {
+			return nil, errors.New("agent: the chain id must be from 1 to 2^256-1")
+		}
+		cfg.ChainID = new(big.Int).Set(cfg.ChainID)
 	}
 	if cfg.ApprovalPoll <= 0 {
 		cfg.ApprovalPoll = DefaultApprovalPoll

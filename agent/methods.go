@@ -117,6 +117,9 @@ func (a *Agent) Dispatch(ctx context.Context, r jsonrpc.Request) (any, *jsonrpc.
 }
 
 func (a *Agent) dispatch(ctx context.Context, r jsonrpc.Request) (any, *jsonrpc.Error) {
+	if a.cfg.Proxy == nil && a.cfg.ChainID != nil && (r.Method == "eth_chainId" || r.Method == "net_version") {
+		return a.chainID(r)
+	}
 	m, ok := methods[r.Method]
 	if !ok || (r.Method == "eth_sendTransaction" && a.cfg.Proxy == nil) {
 		if a.cfg.Proxy != nil {
@@ -147,6 +150,19 @@ func (a *Agent) dispatch(ctx context.Context, r jsonrpc.Request) (any, *jsonrpc.
 		return nil, invalidParams("%s takes %d to %d parameters, got %d", r.Method, m.min, m.max, len(params))
 	}
 	return m.call(a, ctx, params)
+}
+
+// chainID answers eth_chainId (a quantity) and net_version (a decimal
+// string) from Config.ChainID, for a wallet library's network detection
+// against an agent without a node.
+func (a *Agent) chainID(r jsonrpc.Request) (any, *jsonrpc.Error) {
+	if p := strings.TrimSpace(string(r.Params)); p != "" && p != "[]" && p != "null" {
+		return nil, invalidParams("%s takes no parameters", r.Method)
+	}
+	if r.Method == "net_version" {
+		return a.cfg.ChainID.String(), nil
+	}
+	return "0x" + a.cfg.ChainID.Text(16), nil
 }
 
 func (a *Agent) accounts(ctx context.Context, _ []json.RawMessage) (any, *jsonrpc.Error) {

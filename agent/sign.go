@@ -53,8 +53,9 @@ type pendingRequest struct {
 // sign signs req as from through the enclave: from must be an attested
 // key; the answer is checked before finish makes it the result. A request
 // that needs approvals waits up to ApprovalTimeout; later, when not nil,
-// replaces finish for its answer to nitrosign_approval.
-func (a *Agent) sign(ctx context.Context, from ethtx.Address, req *api.SignRequest, finish, later finishFunc) (any, *jsonrpc.Error) {
+// makes the finish (given the approval id) that replaces finish for its
+// answer to nitrosign_approval.
+func (a *Agent) sign(ctx context.Context, from ethtx.Address, req *api.SignRequest, finish finishFunc, later func(approvalID string) finishFunc) (any, *jsonrpc.Error) {
 	info := infoFrom(ctx)
 	info.account = from.Hex()
 	_, known, err := a.enclaveFor(ctx, from)
@@ -70,10 +71,11 @@ func (a *Agent) sign(ctx context.Context, from ethtx.Address, req *api.SignReque
 	if errors.As(err, &pe) {
 		p := &pe.Pending
 		info.approvalID = p.ApprovalID
-		if later == nil {
-			later = finish
+		fin := finish
+		if later != nil {
+			fin = later(p.ApprovalID)
 		}
-		a.remember(p.ApprovalID, &pendingRequest{from: from, req: req, finish: later, expires: time.UnixMilli(p.ExpiresAtMS)})
+		a.remember(p.ApprovalID, &pendingRequest{from: from, req: req, finish: fin, expires: time.UnixMilli(p.ExpiresAtMS)})
 		return a.wait(ctx, p, &pendingRequest{from: from, req: req, finish: finish})
 	}
 	if err != nil {
@@ -135,7 +137,7 @@ func (a *Agent) poll(ctx context.Context, id string, pr *pendingRequest) (any, *
 	var ae *client.APIError
 	switch {
 	case errors.As(err, &ae) && ae.Code == refusal.CodeNotFound:
-		a.forget(id)
+		a.ended(id)
 		return nil, nil, jsonrpc.NewError(jsonrpc.CodeRefused, "agent: the request expired before it was approved",
 			RefusalData{Code: refusal.CodeNotFound, Rule: refusal.RuleApprovals, Message: fmt.Sprintf("approval %s expired or is unknown to the host", id)})
 	case err != nil:
@@ -143,13 +145,19 @@ func (a *Agent) poll(ctx context.Context, id string, pr *pendingRequest) (any, *
 	case p.Status == api.StatusSigned && p.Result != nil:
 		a.forget(id)
 		res, jerr := a.check(ctx, pr.from, pr.req, p.Result, pr.finish)
+		if jerr != nil && a.cfg.Proxy != nil {
+			// Not sent, and never will be by this agent (it forgot the
+			// request): a nonce held for it is released. After a
+			// broadcast, the proxy has settled the nonce already.
+			a.cfg.Proxy.ApprovalEnded(id)
+		}
 		return res, nil, jerr
 	case p.Status == api.StatusRejected:
-		a.forget(id)
+		a.ended(id)
 		return nil, nil, jsonrpc.NewError(jsonrpc.CodeRefused, "agent: an approver rejected the request",
 			RefusalData{Code: refusal.CodeApprovalRejected, Rule: refusal.RuleApprovals})
 	case p.Status == api.StatusExpired:
-		a.forget(id)
+		a.ended(id)
 		return nil, nil, jsonrpc.NewError(jsonrpc.CodeRefused, "agent: the request expired before it was approved",
 			RefusalData{Code: refusal.CodeNotFound, Rule: refusal.RuleApprovals, Message: fmt.Sprintf("approval %s expired", id)})
 	}
@@ -176,14 +184,17 @@ func (a *Agent) approval(ctx context.Context, id string) (any, *jsonrpc.Error) {
 }
 
 // remember keeps pr for nitrosign_approval, dropping expired entries, and
-// the oldest when maxPending are kept.
+// the oldest when maxPending are kept; the proxy is told that the
+// approvals dropped ended (a send it holds can no longer be sent through
+// the agent).
 func (a *Agent) remember(id string, pr *pendingRequest) {
+	var dropped []string
 	a.pmu.Lock()
-	defer a.pmu.Unlock()
 	now := time.Now()
 	for k, v := range a.pending {
 		if now.After(v.expires) {
 			delete(a.pending, k)
+			dropped = append(dropped, k)
 		}
 	}
 	if len(a.pending) >= maxPending {
@@ -194,14 +205,31 @@ func (a *Agent) remember(id string, pr *pendingRequest) {
 			}
 		}
 		delete(a.pending, oldest)
+		dropped = append(dropped, oldest)
 	}
 	a.pending[id] = pr
+	a.pmu.Unlock()
+	if a.cfg.Proxy != nil {
+		for _, k := range dropped {
+			a.cfg.Proxy.ApprovalEnded(k)
+		}
+	}
 }
 
 func (a *Agent) forget(id string) {
 	a.pmu.Lock()
 	delete(a.pending, id)
 	a.pmu.Unlock()
+}
+
+// ended forgets the approval id, which ended without a signature
+// (rejected, expired, unknown to the host), and tells the proxy, which
+// releases the nonce of a send it held for it.
+func (a *Agent) ended(id string) {
+	a.forget(id)
+	if a.cfg.Proxy != nil {
+		a.cfg.Proxy.ApprovalEnded(id)
+	}
 }
 
 func pendingErr(p *api.PendingResponse) *jsonrpc.Error {

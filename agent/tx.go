@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/nitrosign/nitrosign/agent/jsonrpc"
 	"github.com/nitrosign/nitrosign/agent/txargs"
@@ -29,6 +31,13 @@ type Proxy interface {
 	SendTransaction(ctx context.Context, a *txargs.Args) ([32]byte, error)
 	// Forward sends a request to the node and returns its answer.
 	Forward(ctx context.Context, r jsonrpc.Request) (json.RawMessage, *jsonrpc.Error)
+	// SendApproved sends the signed transaction tx (signed by from) of a
+	// send that waited for the approval approvalID, once approved, and
+	// returns its hash; the nonce the send held is then used.
+	SendApproved(ctx context.Context, approvalID string, from ethtx.Address, tx *ethtx.Tx, signed []byte) ([32]byte, error)
+	// ApprovalEnded says that the approval approvalID ended without a
+	// signature: the nonce a send held for it is released.
+	ApprovalEnded(approvalID string)
 }
 
 // txFromParam decodes a transaction object and returns its sender and the
@@ -43,14 +52,36 @@ func (a *Agent) txFromParam(ctx context.Context, raw json.RawMessage) (ethtx.Add
 	}
 	from := *args.From
 	if a.cfg.Proxy != nil {
+		if cid := a.cfg.ChainID; cid != nil {
+			if node := a.cfg.Proxy.ChainID(); node == nil || node.Cmp(cid) != 0 {
+				return from, nil, invalidParams("the agent's chain id %s (--chain-id) is not the node's (%s): no transaction is signed", cid, node)
+			}
+		}
 		tx, err := a.cfg.Proxy.Fill(ctx, args)
 		if err != nil {
 			return from, nil, rpcError(err)
 		}
 		return from, tx, nil
 	}
+	if cid := a.cfg.ChainID; cid != nil {
+		// As Clef with --chainid: an absent chain id is the agent's, and
+		// a transaction for another chain is refused.
+		if args.ChainID != nil && args.ChainID.Cmp(cid) != 0 {
+			return from, nil, invalidParams("transaction: chainId %s is not the agent's chain id %s (--chain-id)", args.ChainID, cid)
+		}
+		b := *args
+		b.ChainID = new(big.Int).Set(cid)
+		args = &b
+	}
 	if missing := args.Missing(); len(missing) > 0 {
-		return from, nil, invalidParams("transaction: missing %s (the agent fills them in only with an --upstream node)", strings.Join(missing, ", "))
+		hint := "the agent fills them in only with an --upstream node"
+		switch {
+		case slices.Equal(missing, []string{"chainId"}):
+			hint = "start the agent with --chain-id N, as Clef's --chainid, or with an --upstream node; or send chainId"
+		case slices.Contains(missing, "chainId"):
+			hint += "; chainId also with --chain-id N"
+		}
+		return from, nil, invalidParams("transaction: missing %s (%s)", strings.Join(missing, ", "), hint)
 	}
 	tx, err := args.Tx()
 	if err != nil {
@@ -119,24 +150,49 @@ func (a *Agent) sendTransaction(ctx context.Context, p []json.RawMessage) (any, 
 
 // SignTransaction signs tx as from through the enclave and returns the
 // signed transaction's bytes, checked against the attested enclave: the
-// agent is the proxy's Signer. Errors are *jsonrpc.Error. A transaction
-// that waits for approvals returns CodeApprovalPending; once approved,
-// nitrosign_approval [id] sends it through the proxy and answers its hash.
+// agent is the proxy's Signer. Errors are *jsonrpc.Error, or wrap one. A
+// transaction that waits for approvals returns CodeApprovalPending in an
+// error that implements ethproxy.Held (the proxy holds its nonce); once
+// approved, nitrosign_approval [id] sends it with Proxy.SendApproved and
+// answers its hash; once rejected or expired, the agent tells the proxy
+// (Proxy.ApprovalEnded).
 func (a *Agent) SignTransaction(ctx context.Context, from ethtx.Address, tx *ethtx.Tx) ([]byte, error) {
-	later := func(ctx context.Context, resp *api.SignResponse, _ ethtx.Signature) (any, *jsonrpc.Error) {
-		if a.cfg.Proxy == nil {
-			return resp.SignedTransaction, nil
+	later := func(id string) finishFunc {
+		return func(ctx context.Context, resp *api.SignResponse, _ ethtx.Signature) (any, *jsonrpc.Error) {
+			if a.cfg.Proxy == nil {
+				return resp.SignedTransaction, nil
+			}
+			raw, _ := hex.DecodeString(strings.TrimPrefix(resp.SignedTransaction, "0x")) // checked by CheckRequestSignature
+			h, err := a.cfg.Proxy.SendApproved(ctx, id, from, tx, raw)
+			if err != nil {
+				return nil, rpcError(err)
+			}
+			return "0x" + hex.EncodeToString(h[:]), nil
 		}
-		params, _ := json.Marshal([]string{resp.SignedTransaction})
-		return a.cfg.Proxy.Forward(ctx, jsonrpc.Request{Method: "eth_sendRawTransaction", Params: params, ID: json.RawMessage("1")})
 	}
 	res, jerr := a.sign(ctx, from, txRequest(tx), rawResult, later)
 	if jerr != nil {
+		if d, ok := jerr.Data.(PendingData); ok && jerr.Code == jsonrpc.CodeApprovalPending {
+			return nil, &heldError{err: jerr, id: d.ApprovalID, expires: time.UnixMilli(d.ExpiresAtMS)}
+		}
 		return nil, jerr
 	}
 	raw, _ := hex.DecodeString(strings.TrimPrefix(res.(string), "0x")) // checked by CheckRequestSignature
 	return raw, nil
 }
+
+// heldError is the CodeApprovalPending answer of SignTransaction: it
+// implements ethproxy.Held, so that the proxy holds the nonce, and
+// unwraps to the *jsonrpc.Error the wallet is answered.
+type heldError struct {
+	err     *jsonrpc.Error
+	id      string
+	expires time.Time
+}
+
+func (e *heldError) Error() string                 { return e.err.Error() }
+func (e *heldError) Unwrap() error                 { return e.err }
+func (e *heldError) Approval() (string, time.Time) { return e.id, e.expires }
 
 func txRequest(tx *ethtx.Tx) *api.SignRequest {
 	return &api.SignRequest{EthTransaction: api.NewEthTransaction(tx.EncodeUnsigned())}

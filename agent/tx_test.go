@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -362,6 +363,32 @@ func TestAgentTransactions(t *testing.T) {
 		if h := ethtx.TransactionHash(last); string(res) != `"0x`+hex.EncodeToString(h[:])+`"` {
 			t.Fatalf("nitrosign_approval answered %s; the node was sent %x", res, last)
 		}
+		// The pending answer tells the proxy which approval holds the
+		// transaction, and when it expires.
+		big := txOf(t, txObject(addr, 11155111, "800000000000000000", false))
+		from, _ := ethtx.ParseAddress(addr)
+		_, err := qa.SignTransaction(context.Background(), from, big)
+		var held ethproxy.Held
+		var je *jsonrpc.Error
+		if !errors.As(err, &held) || !errors.As(err, &je) || je.Code != jsonrpc.CodeApprovalPending {
+			t.Fatalf("SignTransaction above the threshold: %v", err)
+		}
+		hid, expires := held.Approval()
+		if d := je.Data.(PendingData); d.ApprovalID != hid || d.ExpiresAtMS != expires.UnixMilli() {
+			t.Fatalf("held %s until %v; the answer says %+v", hid, expires, d)
+		}
+		// A rejection through nitrosign_approval tells the proxy.
+		rejectOne(t, st, hid)
+		_, jerr = call(t, qa, "nitrosign_approval", hid)
+		if jerr == nil || jerr.Code != jsonrpc.CodeRefused || jerr.Data.(RefusalData).Code != "approval_rejected" {
+			t.Fatalf("nitrosign_approval of a rejected send: %v", jerr)
+		}
+		fp.mu.Lock()
+		ended := fp.ended
+		fp.mu.Unlock()
+		if len(ended) != 1 || ended[0] != hid {
+			t.Fatalf("the proxy was told %v ended, want [%s]", ended, hid)
+		}
 		// A notification of eth_sendTransaction is not sent.
 		if _, jerr := pa.Dispatch(context.Background(), jsonrpc.Request{Method: "eth_sendTransaction", Params: json.RawMessage(`[{"from":"` + addr + `"}]`)}); jerr == nil {
 			t.Fatal("a notification was sent")
@@ -403,6 +430,40 @@ func approveAll(t *testing.T, st *devstack.Stack, id string) {
 	}
 }
 
+// rejectOne rejects the request id with the first dev approver.
+func rejectOne(t *testing.T, st *devstack.Stack, id string) {
+	t.Helper()
+	c, err := client.New(st.URL, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Approval(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := client.CheckApproval(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(filepath.Join(st.DataDir, devstack.ApproverKeyFile(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := stamp.ParseSignerPEM(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := client.NewApproval(signer, devstack.ApproverName(1), id, api.DecisionReject, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host answers a rejection as the refusal it is.
+	var ae *client.APIError
+	if _, _, err := c.Approve(context.Background(), req); err != nil && (!errors.As(err, &ae) || ae.Code != "approval_rejected") {
+		t.Fatal(err)
+	}
+}
+
 // fakeProxy fills transactions with fixed values and "sends" them by
 // recording them; Forward answers eth_chainId.
 type fakeProxy struct {
@@ -410,6 +471,20 @@ type fakeProxy struct {
 	signer  *Agent
 	mu      sync.Mutex
 	sent    [][]byte
+	ended   []string
+}
+
+func (p *fakeProxy) SendApproved(_ context.Context, _ string, _ ethtx.Address, _ *ethtx.Tx, signed []byte) ([32]byte, error) {
+	p.mu.Lock()
+	p.sent = append(p.sent, signed)
+	p.mu.Unlock()
+	return ethtx.TransactionHash(signed), nil
+}
+
+func (p *fakeProxy) ApprovalEnded(id string) {
+	p.mu.Lock()
+	p.ended = append(p.ended, id)
+	p.mu.Unlock()
 }
 
 func (p *fakeProxy) ChainID() *big.Int { return p.chainID }
@@ -461,4 +536,5 @@ func (p *fakeProxy) Forward(_ context.Context, r jsonrpc.Request) (json.RawMessa
 var (
 	_ Proxy           = (*ethproxy.Proxy)(nil)
 	_ ethproxy.Signer = (*Agent)(nil)
+	_ ethproxy.Held   = (*heldError)(nil)
 )

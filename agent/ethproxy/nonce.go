@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nitrosign/nitrosign/ethtx"
 )
@@ -13,6 +14,11 @@ import (
 // address's pending transaction count.
 type nonces struct {
 	pending func(ctx context.Context, addr ethtx.Address) (uint64, error)
+	// now is the clock that expires held nonces (time.Now; tests set it).
+	now func() time.Time
+	// expired, when not nil, is told of each held nonce released because
+	// its approval expired (for the log).
+	expired func(addr ethtx.Address, nonce uint64, approvalID string)
 
 	mu       sync.Mutex
 	accounts map[ethtx.Address]*account
@@ -32,9 +38,19 @@ type account struct {
 	// released are nonces below next whose send failed without reaching
 	// the pool: the lowest is handed out first, so no gap stays.
 	released []uint64
+	// held are nonces of sends that wait for approvals: reserved, like
+	// those in flight, until the approved transaction is sent, the
+	// approval ends without a signature, or it expires.
+	held map[uint64]hold
 	// version changes with every allocation and outcome, so that a count
 	// asked from the node while something changed is not used to rewind.
 	version uint64
+}
+
+// hold is a nonce held for a send that waits for approvals.
+type hold struct {
+	approvalID string
+	expires    time.Time
 }
 
 // outcome is how a send with a managed nonce ended.
@@ -52,10 +68,13 @@ const (
 	// unknown: the send may or may not have reached the node (a timeout,
 	// a broken connection): keep the nonce, ask the node next time.
 	unknown
+	// held: the signer holds the transaction until approvers approve it:
+	// the nonce stays reserved (see hold).
+	held
 )
 
 func newNonces(pending func(context.Context, ethtx.Address) (uint64, error)) *nonces {
-	return &nonces{pending: pending, accounts: map[ethtx.Address]*account{}}
+	return &nonces{pending: pending, now: time.Now, accounts: map[ethtx.Address]*account{}}
 }
 
 func (n *nonces) account(addr ethtx.Address) *account {
@@ -63,7 +82,7 @@ func (n *nonces) account(addr ethtx.Address) *account {
 	defer n.mu.Unlock()
 	a := n.accounts[addr]
 	if a == nil {
-		a = &account{inFlight: map[uint64]bool{}}
+		a = &account{inFlight: map[uint64]bool{}, held: map[uint64]hold{}}
 		n.accounts[addr] = a
 	}
 	return a
@@ -74,6 +93,7 @@ func (n *nonces) account(addr ethtx.Address) *account {
 func (n *nonces) reserve(ctx context.Context, addr ethtx.Address) (uint64, error) {
 	a := n.account(addr)
 	a.mu.Lock()
+	n.expire(addr, a)
 	// With sends in flight the node's count says nothing new that a
 	// failure would not (its transactions are not all in the pool yet),
 	// so it is asked only when idle or not synced.
@@ -109,10 +129,13 @@ func (a *account) merge(count uint64, quiet bool) {
 		// Another sender, or a restart: jump forward.
 		a.next = count
 		a.released = nil
-	case count < a.next && quiet && len(a.inFlight) == 0:
+	case count < a.next && quiet && len(a.inFlight) == 0 && len(a.held) == 0 && !slices.Contains(a.released, count):
 		// Every nonce handed out has been sent, yet the node's pool
 		// stops at count: the transaction with nonce count was dropped
-		// (or never arrived). Rewind, so that the gap is filled.
+		// (or never arrived). Rewind, so that the gap is filled. (A gap
+		// at a released nonce, say a held one whose approval ended, is
+		// filled by the next allocation without forgetting the nonces
+		// sent above it.)
 		a.next = count
 		a.released = nil
 		return
@@ -134,11 +157,73 @@ func (a *account) take() uint64 {
 	return nonce
 }
 
-// done records how the send with nonce ended.
+// done records how the send with nonce ended (a held send goes to hold
+// instead).
 func (n *nonces) done(addr ethtx.Address, nonce uint64, o outcome) {
 	a := n.account(addr)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.finish(nonce, o)
+}
+
+// hold records that the send with the in-flight nonce waits for the
+// approval approvalID, which expires at expires: the nonce stays reserved
+// until settle, or until an allocation after expires releases it.
+func (n *nonces) hold(addr ethtx.Address, nonce uint64, approvalID string, expires time.Time) {
+	a := n.account(addr)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.version++
+	delete(a.inFlight, nonce)
+	a.held[nonce] = hold{approvalID: approvalID, expires: expires}
+}
+
+// settle records how the send held for approvalID with nonce ended: sent
+// once approved and broadcast (or a broadcast's other outcome), unused
+// when the approval ended without a signature. A hold that is gone
+// already (released when its approval expired, so the nonce may have gone
+// to another send) is settled as a transaction with the caller's nonce: a
+// broadcast that reached the node marks the nonce used.
+func (n *nonces) settle(addr ethtx.Address, nonce uint64, approvalID string, o outcome) {
+	a := n.account(addr)
+	a.mu.Lock()
+	h, ok := a.held[nonce]
+	if ok && h.approvalID == approvalID {
+		delete(a.held, nonce)
+		a.finish(nonce, o)
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	switch o {
+	case sent, unknown:
+		n.used(addr, nonce)
+	case taken:
+		a.mu.Lock()
+		a.ask = true
+		a.mu.Unlock()
+	}
+}
+
+// expire releases the held nonces of a whose approval has expired: the
+// approved transaction can no longer be signed, so without this a
+// forgotten approval would stall the address. a.mu is held.
+func (n *nonces) expire(addr ethtx.Address, a *account) {
+	now := n.now()
+	for nonce, h := range a.held {
+		if now.Before(h.expires) {
+			continue
+		}
+		delete(a.held, nonce)
+		a.finish(nonce, unused)
+		if n.expired != nil {
+			n.expired(addr, nonce, h.approvalID)
+		}
+	}
+}
+
+// finish applies the outcome o of the send with nonce. a.mu is held.
+func (a *account) finish(nonce uint64, o outcome) {
 	a.version++
 	delete(a.inFlight, nonce)
 	switch o {
@@ -154,7 +239,9 @@ func (n *nonces) done(addr ethtx.Address, nonce uint64, o outcome) {
 			i, _ := slices.BinarySearch(a.released, nonce)
 			a.released = slices.Insert(a.released, i, nonce)
 		}
-	case taken, unknown:
+	case taken, unknown, held:
+		// held reaches here only through done, not hold: the nonce is
+		// then kept as if sent, and the node asked.
 		a.ask = true
 	}
 }

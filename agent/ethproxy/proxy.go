@@ -65,17 +65,42 @@
 //   - whenever an address has nothing in flight, an allocation asks the
 //     node: a pending count above the local next (another sender, a
 //     restart of the agent) moves it forward; a count below it, with
-//     nothing sent or changed while the node was asked, means a
+//     nothing sent, changed or held while the node was asked, means a
 //     transaction was dropped from the pool (a gap), and the manager
-//     rewinds to the node's count so that the next transaction fills it;
+//     rewinds to the node's count so that the next transaction fills it
+//     (a count at a released nonce is no drop: that nonce fills the gap,
+//     and the nonces sent above it are not handed out again);
 //   - a nonce given by the wallet is used as is and not managed, but a
-//     later allocation starts above it and asks the node.
+//     later allocation starts above it and asks the node;
+//   - a send that waits for approvals (the signer's error implements
+//     [Held]) holds its nonce: it stays reserved, the wallet is answered
+//     the signer's error as it is (the agent's "pending", with the
+//     approval id and expiry), and later sends get the following nonces;
+//   - once the approvers approve, the signer hands the signed transaction
+//     to [Proxy.SendApproved], which sends it: the nonce is then used, or,
+//     as after any send, released when the node refused the transaction
+//     itself, or kept with the node asked again when the node says the
+//     nonce is used or the send's fate is unknown. It is never retried
+//     with another nonce: the approvers approved this transaction;
+//   - when the approval ends without a signature (rejected, expired, or
+//     forgotten by the signer), [Proxy.ApprovalEnded] releases the nonce,
+//     which the next send takes, lowest first;
+//   - a held nonce whose approval's expiry passes without a broadcast is
+//     released by the first allocation after it, so that a forgotten
+//     approval never stalls the address.
 //
-// A nonce is reserved before the transaction is signed, so a send that
-// waits for approvers holds its nonce, and the address's later
-// transactions wait in the node's pool behind it until it is signed or
-// refused (its nonce then goes to the next send). Keep transactions that
-// need approval on addresses of their own.
+// While nonce n is held, the address's later transactions (n+1 and up)
+// reach the node but cannot be mined: the node queues them behind the gap
+// and its pending count stays at n (which the manager then does not take
+// for a dropped transaction). They are mined once the approved
+// transaction is sent, or, when the approval ends without one, once the
+// next send takes n and fills the gap; without a next send they wait in
+// the node's queue (go-ethereum drops queued transactions after three
+// hours, its --txpool.lifetime). Keep transactions that need approval on
+// addresses of their own when later payments must not wait for approvers.
+// An approved transaction picked up after its approval expired may find
+// its nonce taken by another send: the node refuses it (nonce too low or
+// replacement underpriced), and the wallet sends it again.
 //
 // eth_sendTransaction answers the hash the node returns, after checking
 // that it is the hash of the signed bytes. A blob transaction is refused
@@ -123,6 +148,18 @@ type Signer interface {
 	Accounts(ctx context.Context) ([]ethtx.Address, error)
 }
 
+// Held is implemented by an error of Signer.SignTransaction (found with
+// errors.As) that says the transaction waits for approvals: the signer
+// will sign it once approvers approve it, and then hand it to
+// [Proxy.SendApproved]; if the approval ends without a signature, it calls
+// [Proxy.ApprovalEnded]. The proxy holds the transaction's nonce
+// meanwhile, and answers the wallet with the error as it is.
+type Held interface {
+	error
+	// Approval returns the approval's id and when it expires.
+	Approval() (id string, expires time.Time)
+}
+
 // Options configure a Proxy.
 type Options struct {
 	// Upstream is the node's JSON-RPC URL (http or https). It may carry
@@ -147,6 +184,9 @@ type Proxy struct {
 
 	mu      sync.RWMutex
 	chainID *big.Int
+
+	hmu  sync.Mutex
+	held map[string]heldSend // by approval id
 }
 
 // New returns a proxy to the node at opts.Upstream that signs with s. It
@@ -172,8 +212,11 @@ func New(opts Options, s Signer) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{up: &upstream{url: opts.Upstream, hc: hc, maxResp: maxResp}, signer: s, log: log}
+	p := &Proxy{up: &upstream{url: opts.Upstream, hc: hc, maxResp: maxResp}, signer: s, log: log, held: map[string]heldSend{}}
 	p.nonces = newNonces(p.pendingCount)
+	p.nonces.expired = func(addr ethtx.Address, nonce uint64, approvalID string) {
+		log.Warn("ethproxy: a held nonce is released: its approval expired without a broadcast", "from", addr.Hex(), "nonce", nonce, "approval_id", approvalID)
+	}
 	return p, nil
 }
 
@@ -484,9 +527,14 @@ func (p *Proxy) SendTransaction(ctx context.Context, a *txargs.Args) ([32]byte, 
 		if err != nil {
 			return [32]byte{}, err
 		}
-		hash, _, err := p.signAndSend(ctx, from, tx)
-		if err == nil {
+		hash, o, err := p.signAndSend(ctx, from, tx)
+		switch o {
+		case sent:
 			p.nonces.used(from, tx.Nonce)
+		case held:
+			var h Held
+			errors.As(err, &h)
+			p.keepHeld(from, tx.Nonce, false, h)
 		}
 		return hash, err
 	}
@@ -502,6 +550,12 @@ func (p *Proxy) SendTransaction(ctx context.Context, a *txargs.Args) ([32]byte, 
 			return [32]byte{}, err
 		}
 		hash, o, err := p.signAndSend(ctx, from, tx)
+		if o == held {
+			var h Held
+			errors.As(err, &h)
+			p.keepHeld(from, nonce, true, h)
+			return hash, err
+		}
 		p.nonces.done(from, nonce, o)
 		if o == taken && attempt == 0 {
 			p.log.Info("ethproxy: nonce used already, retrying with a fresh one", "from", from.Hex(), "nonce", nonce)
@@ -512,11 +566,23 @@ func (p *Proxy) SendTransaction(ctx context.Context, a *txargs.Args) ([32]byte, 
 }
 
 // signAndSend signs tx and sends it; o says what became of its nonce.
+// A transaction that waits for approvals is not sent: o is held and err
+// is the signer's, which implements [Held].
 func (p *Proxy) signAndSend(ctx context.Context, from ethtx.Address, tx *ethtx.Tx) ([32]byte, outcome, error) {
 	signed, err := p.signer.SignTransaction(ctx, from, tx)
 	if err != nil {
+		var h Held
+		if errors.As(err, &h) {
+			return [32]byte{}, held, err
+		}
 		return [32]byte{}, unused, fmt.Errorf("ethproxy: sign: %w", err)
 	}
+	return p.broadcast(ctx, signed)
+}
+
+// broadcast sends a signed transaction with eth_sendRawTransaction; o says
+// what became of its nonce.
+func (p *Proxy) broadcast(ctx context.Context, signed []byte) ([32]byte, outcome, error) {
 	want := ethtx.TransactionHash(signed)
 	res, err := p.up.call(ctx, "eth_sendRawTransaction", params(fmt.Sprintf("0x%x", signed)))
 	if err != nil {
@@ -543,6 +609,84 @@ func (p *Proxy) signAndSend(ctx context.Context, from ethtx.Address, tx *ethtx.T
 			fmt.Sprintf("ethproxy: the node answered hash 0x%x for the transaction whose hash is 0x%x", got, want), nil)
 	}
 	return got, sent, nil
+}
+
+// heldSend is a send that waits for approvals: its sender and nonce, and
+// whether the nonce is the manager's (not the wallet's).
+type heldSend struct {
+	from    ethtx.Address
+	nonce   uint64
+	managed bool
+	expires time.Time
+}
+
+// keepHeld records the send whose signer answered h, with nonce; a
+// managed nonce stays reserved. Entries whose approval expired are
+// dropped.
+func (p *Proxy) keepHeld(from ethtx.Address, nonce uint64, managed bool, h Held) {
+	id, expires := h.Approval()
+	if managed {
+		p.nonces.hold(from, nonce, id, expires)
+	}
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	now := p.nonces.now()
+	for k, v := range p.held {
+		if !now.Before(v.expires) {
+			delete(p.held, k)
+		}
+	}
+	p.held[id] = heldSend{from: from, nonce: nonce, managed: managed, expires: expires}
+	p.log.Info("ethproxy: the transaction waits for approvals; its nonce is held", "from", from.Hex(), "nonce", nonce, "approval_id", id)
+}
+
+// takeHeld returns and forgets the send held for approvalID.
+func (p *Proxy) takeHeld(approvalID string) (heldSend, bool) {
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	h, ok := p.held[approvalID]
+	delete(p.held, approvalID)
+	return h, ok
+}
+
+// SendApproved sends the transaction of a send that waited for the
+// approval approvalID, now approved and signed (signed, the bytes of tx
+// signed by from), and returns its hash. The nonce the send held is then
+// used, or, if the node refused the transaction, released (or the node
+// asked) as after any send; a transaction the approvers approved cannot
+// be signed again with another nonce, so a refusal is answered as is.
+func (p *Proxy) SendApproved(ctx context.Context, approvalID string, from ethtx.Address, tx *ethtx.Tx, signed []byte) ([32]byte, error) {
+	h, ok := p.takeHeld(approvalID)
+	if !ok || h.from != from || h.nonce != tx.Nonce {
+		// Not a send this proxy holds (its approval expired and the
+		// nonce was released, or a wallet's eth_signTransaction): a
+		// transaction with the caller's nonce.
+		h = heldSend{from: from, nonce: tx.Nonce}
+	}
+	hash, o, err := p.broadcast(ctx, signed)
+	switch {
+	case h.managed:
+		p.nonces.settle(from, h.nonce, approvalID, o)
+	case o == sent || o == unknown:
+		p.nonces.used(from, h.nonce)
+	}
+	if err == nil {
+		p.log.Info("ethproxy: the approved transaction was sent", "from", from.Hex(), "nonce", tx.Nonce, "approval_id", approvalID)
+	}
+	return hash, err
+}
+
+// ApprovalEnded tells the proxy that the approval approvalID ended
+// without a signature (rejected, expired, or forgotten by the signer):
+// the nonce its send held is released, to be handed out again lowest
+// first. An id the proxy does not hold is ignored.
+func (p *Proxy) ApprovalEnded(approvalID string) {
+	h, ok := p.takeHeld(approvalID)
+	if !ok || !h.managed {
+		return
+	}
+	p.nonces.settle(h.from, h.nonce, approvalID, unused)
+	p.log.Info("ethproxy: the approval ended without a signature; its nonce is released", "from", h.from.Hex(), "nonce", h.nonce, "approval_id", approvalID)
 }
 
 // classify reads a node's refusal of eth_sendRawTransaction: taken when

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -160,15 +161,37 @@ func ServeStream(ctx context.Context, conn net.Conn, r io.Reader, dispatch Dispa
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	// The end of ctx sets a read deadline in the past; the loop's idle
+	// deadline must not replace it (the server would then wait for the
+	// idle timeout to stop), hence the lock and the flag.
+	var mu sync.Mutex
+	ended := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		conn.SetReadDeadline(time.Unix(1, 0))
+	})
 	defer stop()
 	defer conn.Close()
 	if r == nil {
 		r = conn
 	}
 	sr := NewStreamReader(r)
+	idle := func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return false, nil
+		}
+		return true, conn.SetReadDeadline(time.Now().Add(o.IdleTimeout))
+	}
 	for {
-		if err := conn.SetReadDeadline(time.Now().Add(o.IdleTimeout)); err != nil {
+		live, err := idle()
+		if !live {
+			return nil
+		}
+		if err != nil {
 			if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
 				return nil // closed by the peer (net.Pipe says so here)
 			}

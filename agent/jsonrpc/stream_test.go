@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,4 +92,48 @@ func TestServeStream(t *testing.T) {
 			t.Fatalf("after cancel: %v", err)
 		}
 	})
+}
+
+// deadlineConn tells when a read deadline in the past is set.
+type deadlineConn struct {
+	net.Conn
+	past chan struct{}
+	once sync.Once
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	if t.Before(time.Now()) {
+		c.once.Do(func() { close(c.past) })
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestServeStreamEndedContext: when the server stops while a request is
+// answered, the stream ends once the answer is written, not after the
+// idle timeout: the loop's idle deadline does not replace the past
+// deadline the context's end set.
+func TestServeStreamEndedContext(t *testing.T) {
+	srv, cli := net.Pipe()
+	defer cli.Close()
+	conn := &deadlineConn{Conn: srv, past: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	dispatch := func(_ context.Context, r Request) (any, *Error) {
+		cancel()    // the server stops
+		<-conn.past // and its context's end has set the past deadline
+		return r.Method, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- ServeStream(ctx, conn, nil, dispatch, &StreamOptions{IdleTimeout: time.Hour}) }()
+	go func() {
+		io.WriteString(cli, `{"jsonrpc":"2.0","method":"a","id":1}`)
+		io.Copy(io.Discard, cli)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // the idle timeout is an hour: a minute is a hang
+		t.Fatal("ServeStream waits for the idle timeout after its context ended")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -41,6 +42,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	dev := fs.Bool("dev", false, "trust the dev stack on DATA-DIR: its simulated NSM root and the PCRs it measured (DATA-DIR/nsm-root.pem, DATA-DIR/pcrs.txt)")
 	reattest := fs.Duration("reattest", agent.DefaultReattest, "attest the enclave again every `interval` (fresh nonce)")
 	approvalTimeout := fs.Duration("approval-timeout", agent.DefaultApprovalTimeout, "wait this `long` for approvers before answering \"pending\" with the approval id (0: answer at once)")
+	chainID := fs.Uint64("chain-id", 0, "chain `id` the agent signs for, as Clef's --chainid: fills in an absent chainId, refuses another chain, answers eth_chainId without --upstream (with --upstream, it must be the node's)")
 	upstream := fs.String("upstream", "", "Ethereum node JSON-RPC `URL`: fill in and send eth_sendTransaction, forward every other method")
 	minPolicy := fs.Uint64("min-policy-version", 0, "refuse an enclave whose policy in force is older than `N` (a rollback)")
 	vhosts := fs.String("vhosts", "", "comma-separated `names` the HTTP server answers in the Host header besides loopback names (* for any)")
@@ -48,7 +50,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "`timeout` of each request to the host")
 	level := fs.String("log-level", "info", "log `level`")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nitrosign agent [--listen ADDR] [--host URL] [--client-key FILE] (--pcr 0=HEX [--root PEM] | --dev) [--upstream URL] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: nitrosign agent [--listen ADDR] [--host URL] [--client-key FILE] (--pcr 0=HEX [--root PEM] | --dev) [--upstream URL] [--chain-id N] [flags]\n\n")
 		fmt.Fprintf(stderr, "A sidecar that holds the client's stamping key, verifies the enclave, and serves\nWeb3Signer's eth_* and Clef's account_* JSON-RPC (and, with --upstream, a node proxy).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -101,11 +103,16 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		log.Warn("--allow-remote: whoever reaches the agent's address signs as this client; restrict it with a firewall and --vhosts")
 	}
 
+	var cid *big.Int
+	if *chainID != 0 {
+		cid = new(big.Int).SetUint64(*chainID)
+	}
+
 	ctx, stop := agentContext()
 	defer stop()
 	ag, err := agent.New(agent.Config{
 		Client: c, Check: check, Reattest: *reattest, ApprovalTimeout: *approvalTimeout,
-		VHosts: hosts, Logger: log,
+		ChainID: cid, VHosts: hosts, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -127,6 +134,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		cancel()
 		if err != nil {
 			return err
+		}
+		if node := px.ChainID(); cid != nil && node.Cmp(cid) != 0 {
+			return fmt.Errorf("agent: --chain-id %s is not the chain of the --upstream node (%s): refusing to start", cid, node)
 		}
 		ag.SetProxy(px)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,10 @@ import (
 	"github.com/nitrosign/nitrosign/internal/devstack"
 )
 
-// TestAgentCommand runs `nitrosign agent --dev` in process against a dev
-// stack, on a Unix socket, asks it for its accounts over HTTP, and stops it
-// as SIGINT would.
+// TestAgentCommand runs `nitrosign agent --dev --chain-id 11155111` in
+// process against a dev stack, on a Unix socket, asks it for its accounts
+// and chain id over HTTP, and stops it as SIGINT would; with an --upstream
+// node on another chain it refuses to start.
 func TestAgentCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the dev-stack test in -short mode")
@@ -52,7 +54,7 @@ func TestAgentCommand(t *testing.T) {
 	var errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- mainWithArgs([]string{"agent", "--dev", "--data-dir", dataDir, "--host", st.URL, "--listen", "unix:" + sock}, &out, &errOut)
+		done <- mainWithArgs([]string{"agent", "--dev", "--data-dir", dataDir, "--host", st.URL, "--listen", "unix:" + sock, "--chain-id", "11155111"}, &out, &errOut)
 	}()
 
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -77,6 +79,20 @@ func TestAgentCommand(t *testing.T) {
 	if !strings.Contains(body, st.Keys[0].Address) {
 		t.Fatalf("eth_accounts = %s", body)
 	}
+	for _, tc := range []struct{ method, want string }{
+		{"eth_chainId", `"result":"0xaa36a7"`},
+		{"net_version", `"result":"11155111"`},
+	} {
+		resp, err := c.Post("http://localhost/", "application/json", strings.NewReader(`{"jsonrpc":"2.0","method":"`+tc.method+`","id":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), tc.want) {
+			t.Fatalf("%s = %s, want %s", tc.method, b, tc.want)
+		}
+	}
 	if !strings.Contains(out.String(), "listening on "+sock) {
 		t.Fatalf("stdout %q", out.String())
 	}
@@ -86,6 +102,18 @@ func TestAgentCommand(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); err == nil {
 		t.Fatal("the socket remains after exit")
+	}
+
+	// A node on chain 1 is not the --chain-id's.
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":"0x1"}`)
+	}))
+	defer node.Close()
+	agentContext = func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }
+	errOut.Reset()
+	code := mainWithArgs([]string{"agent", "--dev", "--data-dir", dataDir, "--host", st.URL, "--listen", "unix:" + sock, "--chain-id", "11155111", "--upstream", node.URL}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "--chain-id 11155111 is not the chain of the --upstream node (1)") {
+		t.Fatalf("a --chain-id that is not the node's: exit %d, %q", code, errOut.String())
 	}
 }
 

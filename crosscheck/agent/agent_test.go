@@ -29,9 +29,10 @@ import (
 func TestMain(m *testing.M) { devstacktest.Main(m) }
 
 // startAgent runs an agent against the dev stack st (in proxy mode to the
-// node at upstream, if not empty), serving on TCP and on a Unix socket,
-// and returns their endpoints (an http URL and a path).
-func startAgent(t *testing.T, st *devstack.Stack, upstream string) (httpURL, socket string) {
+// node at upstream, if not empty; configured further by edit, if not nil),
+// serving on TCP and on a Unix socket, and returns their endpoints (an http
+// URL and a path).
+func startAgent(t *testing.T, st *devstack.Stack, upstream string, edit func(*agent.Config)) (httpURL, socket string) {
 	t.Helper()
 	pcrs, err := devstack.ReadPCRs(st.DataDir)
 	if err != nil {
@@ -50,7 +51,11 @@ func startAgent(t *testing.T, st *devstack.Stack, upstream string) (httpURL, soc
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Client: c, Check: client.EnclaveCheck{PCRs: pcrs, Roots: []*x509.Certificate{root}}})
+	cfg := agent.Config{Client: c, Check: client.EnclaveCheck{PCRs: pcrs, Roots: []*x509.Certificate{root}}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +105,7 @@ func startAgent(t *testing.T, st *devstack.Stack, upstream string) (httpURL, soc
 func TestExternalSigner(t *testing.T) {
 	st := devstacktest.Start(t, t.TempDir())
 	want := gethcommon.HexToAddress(st.Keys[0].Address)
-	httpURL, socket := startAgent(t, st, "")
+	httpURL, socket := startAgent(t, st, "", nil)
 	destB := gethcommon.HexToAddress(devstack.ExampleDestinationB)
 	value := big.NewInt(100_000_000_000_000_000) // 0.1 ETH: no approval needed
 
@@ -216,7 +221,7 @@ func checkSig(t *testing.T, hash []byte, sig []byte, base byte, want gethcommon.
 func TestRawCalls(t *testing.T) {
 	st := devstacktest.Start(t, t.TempDir())
 	want := gethcommon.HexToAddress(st.Keys[0].Address)
-	httpURL, socket := startAgent(t, st, "")
+	httpURL, socket := startAgent(t, st, "", nil)
 
 	var td apitypes.TypedData
 	if err := json.Unmarshal([]byte(devstacktest.MailJSON), &td); err != nil {

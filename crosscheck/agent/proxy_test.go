@@ -26,7 +26,7 @@ func TestProxyModeMined(t *testing.T) {
 	st := devstacktest.Start(t, t.TempDir())
 	from := gethcommon.HexToAddress(st.Keys[0].Address)
 	node := simnode.StartChain(t, types.GenesisAlloc{from: {Balance: new(big.Int).Mul(big.NewInt(10), simnode.Ether)}}, big.NewInt(11155111))
-	httpURL, socket := startAgent(t, st, node.URL)
+	httpURL, socket := startAgent(t, st, node.URL, nil)
 	to := gethcommon.HexToAddress(devstack.ExampleDestinationB)
 	value := big.NewInt(100_000_000_000_000_000) // 0.1 ETH
 
