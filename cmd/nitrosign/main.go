@@ -9,6 +9,9 @@
 //	nitrosign load  [--host URL] [--clients N] [--duration D | --requests N] [--prestamp]  drive a running host
 //	nitrosign soak  [--requests N] [--clients N]          1,000,000 requests: errors, memory, audit log
 //	nitrosign attest fetch [--host URL] [--nonce HEX]     fetch an attestation document
+//	nitrosign genesis init --kms-key-arn ARN --region R [--file F]   a production genesis skeleton
+//	nitrosign genesis add-client|add-admin|add-approver|add-key|set-quorum|set-time-lock|... [--file F]
+//	nitrosign genesis show|hash|check [--file F]              summarize, hash, review for production
 //	nitrosign kms-policy --pcr0 HEX [--account ID] [--role ARN] [--locked [--admin-principal ARN]]
 //	nitrosign audit verify --log FILE... --audit-key HEX [--head SEQ:HEX] [--all-signatures] [--accept-warning SEQ]...
 //	nitrosign audit prove (--log FILE... | --dir DIR) --audit-key HEX --seq N   one record's inclusion proof, JSON
@@ -28,7 +31,9 @@
 // (HTTP 202: the request waits for approvers; see `nitrosign approve`),
 // and 4 when `nitrosign audit verify` found the log intact but with
 // warnings not accepted (a rollback the enclave detected at start, a
-// decrease of the checkpoint generation; see `--accept-warning`).
+// decrease of the checkpoint generation; see `--accept-warning`), or when
+// `nitrosign genesis check` found a valid configuration with warnings not
+// accepted (see `--allow-warnings`).
 package main
 
 import (
@@ -59,6 +64,7 @@ var commands = map[string]command{
 	"soak":       {"sign 1,000,000 requests end to end and check errors, memory and the audit log", runSoak, nil},
 	"attest":     {"fetch or verify an attestation document (attest fetch|verify)", runAttest, attestSubcommands},
 	"audit":      {"verify an audit log end to end (audit verify), prove one record (audit prove, audit check-proof)", runAudit, auditSubcommands},
+	"genesis":    {"write and review the enclave's genesis configuration (genesis init|add-*|set-*|show|hash|check)", runGenesis, genesisSubcommands},
 	"kms-policy": {"print the KMS key policy that releases the sealing key only to an attested image", runKMSPolicy, nil},
 	"policy":     {"show the policy, and sign, submit or cancel quorum-signed policy changes (policy show|sign|submit|cancel)", runPolicy, policySubcommands},
 	"admin":      {"write, sign and submit quorum-signed admin commands (admin command|sign|submit)", runAdmin, adminSubcommands},
