@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
