@@ -6,7 +6,9 @@
 // vsock-proxy allowlist names the endpoint the proxy unit forwards to on
 // the port the enclave dials, and `systemd-analyze verify` accepts the
 // units without a warning. docs/deployment.md installs these files, so a
-// unit that drifts from the binaries fails here, not on an instance.
+// unit that drifts from the binaries fails here, not on an instance; and
+// every nitrosign, nitrosign-host and script command that document shows
+// is checked against the program's own usage.
 package deploy_test
 
 import (
@@ -314,6 +316,138 @@ func TestDeploymentDocInstallsEveryFile(t *testing.T) {
 		}
 		if !strings.Contains(string(doc), "deploy/"+f.Name()) {
 			t.Errorf("docs/deployment.md does not mention deploy/%s", f.Name())
+		}
+	}
+}
+
+// docCommands returns the command lines of the sh code blocks of a
+// Markdown file: continuation lines joined, comments dropped, split at
+// ;, && and |, each split into words with a leading sudo removed.
+func docCommands(t *testing.T, path string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	inSh := false
+	var pending string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			inSh = true
+			continue
+		case strings.HasPrefix(line, "```"):
+			inSh = false
+			continue
+		case !inSh:
+			continue
+		}
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = line[:i]
+		}
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		line = pending + strings.TrimSpace(line)
+		if strings.HasSuffix(line, `\`) {
+			pending = strings.TrimSuffix(line, `\`) + " "
+			continue
+		}
+		pending = ""
+		for _, part := range regexp.MustCompile(`;|&&|\|`).Split(line, -1) {
+			words := strings.Fields(part)
+			if len(words) > 0 && words[0] == "sudo" {
+				words = words[1:]
+			}
+			if len(words) > 0 {
+				out = append(out, words)
+			}
+		}
+	}
+	return out
+}
+
+// usageFlags returns the flag names a program's usage lists, as
+// "--name" or "-name" lines.
+func usageFlags(usage []byte) map[string]bool {
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(?:-h, )?(--?[a-z0-9-]+)`).FindAllSubmatch(usage, -1) {
+		flags[strings.TrimLeft(string(m[1]), "-")] = true
+	}
+	return flags
+}
+
+// nestedCommands are the nitrosign commands that take a subcommand.
+var nestedCommands = map[string]bool{"genesis": true, "attest": true, "audit": true, "policy": true, "admin": true, "approvals": true}
+
+// TestDeploymentDocCommands checks every nitrosign, nitrosign-host and
+// scripts/*.sh command line of docs/deployment.md against the program's
+// own usage: the (sub)command exists and so does every flag it passes.
+func TestDeploymentDocCommands(t *testing.T) {
+	dir := t.TempDir()
+	for _, cmd := range []string{"nitrosign", "nitrosign-host"} {
+		b, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "github.com/nitrosign/nitrosign/cmd/"+cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %s: %v\n%s", cmd, err, b)
+		}
+	}
+	usage := map[string]map[string]bool{}
+	usageOf := func(key string, argv ...string) map[string]bool {
+		if u, ok := usage[key]; ok {
+			return u
+		}
+		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput() // -h exits 0 or 2
+		u := usageFlags(out)
+		if len(u) == 0 {
+			t.Errorf("%s: no flags in its usage:\n%s", key, out)
+		}
+		usage[key] = u
+		return u
+	}
+	checked := map[string]int{}
+	for _, words := range docCommands(t, filepath.Join("..", "docs", "deployment.md")) {
+		prog := filepath.Base(words[0])
+		if words[0] == "$N" {
+			prog = "nitrosign"
+		}
+		var flags map[string]bool
+		var args []string
+		key := prog
+		switch {
+		case prog == "nitrosign" && len(words) > 1:
+			sub := words[1]
+			args = words[2:]
+			argv := []string{filepath.Join(dir, "nitrosign"), sub}
+			if nestedCommands[sub] && len(words) > 2 {
+				argv = append(argv, words[2])
+				args = words[3:]
+			}
+			key = strings.Join(append([]string{"nitrosign"}, argv[1:]...), " ")
+			flags = usageOf(key, append(argv, "-h")...)
+		case prog == "nitrosign-host":
+			args = words[1:]
+			flags = usageOf(key, filepath.Join(dir, "nitrosign-host"), "-h")
+		case strings.HasSuffix(prog, ".sh") && (strings.HasPrefix(words[0], "scripts/") || strings.HasPrefix(words[0], "/opt/nitrosign/")):
+			args = words[1:]
+			flags = usageOf(key, "bash", filepath.Join("..", "scripts", prog), "--help")
+		default:
+			continue
+		}
+		checked[key]++
+		for _, a := range args {
+			if !strings.HasPrefix(a, "-") || strings.ContainsAny(a, `'"$(`) {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !flags[name] {
+				t.Errorf("docs/deployment.md: %s: no flag %s (in %q)", key, a, strings.Join(words, " "))
+			}
+		}
+	}
+	for _, want := range []string{"nitrosign genesis init", "nitrosign dev", "nitrosign kms-policy", "nitrosign attest verify", "nitrosign audit verify", "nitrosign policy sign", "build-eif.sh", "run-enclave.sh"} {
+		if checked[want] == 0 {
+			t.Errorf("docs/deployment.md has no %s command (or this test no longer finds it)", want)
 		}
 	}
 }
