@@ -39,9 +39,10 @@ var policyHashLine = regexp.MustCompile(`(?m)^policy hash\s+([0-9a-f]{64})$`)
 // client with a fresh Ed25519 key, three admins and a quorum, an approver,
 // the key's rule, check), `nitrosign dev --genesis FILE` as a process (the
 // vsock, NSM and KMS simulators with that genesis), a signature with the
-// new client's key, a refusal, `attest fetch` and `attest verify` pinned
-// to the stack's PCR0-2 and NSM root, and `audit verify` of the data
-// directory's log at the attested head.
+// new client's key, refusals, `attest fetch` and `attest verify` pinned
+// to the stack's PCR0-2 and NSM root, a client registered later by a
+// policy change two admins sign (pending for the time lock), and `audit
+// verify` of the data directory's log at the attested heads.
 func TestDeploymentWalk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the deployment walk (a dev-stack process) in -short mode")
@@ -186,10 +187,60 @@ func TestDeploymentWalk(t *testing.T) {
 		t.Fatal("attest verify accepted a document pinned to another PCR0")
 	}
 
-	// 5. The audit log in the data directory, at the attested head, with
-	//    every signature checked.
+	// 5. A client registered later: a policy change signed by two admins
+	//    against the genesis the enclave runs (DATA/genesis.json), pending
+	//    for the time lock. Signed against the production file as given,
+	//    the same change is refused: its genesis hash is not this stack's.
+	var cur map[string]any
+	if err := json.Unmarshal([]byte(run("policy", "show", "--host", url, "--document")), &cur); err != nil {
+		t.Fatal(err)
+	}
+	later, err := stamp.GenerateSigner(stamp.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur["version"] = 2
+	cur["clients"] = append(cur["clients"].([]any), map[string]any{"name": "wallet-2", "scheme": "ed25519",
+		"public_key": hex.EncodeToString(later.PublicKey().Key), "keys": []any{"hot-0"}})
+	if pb, err = json.Marshal(cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(polFile, pb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGenesis := filepath.Join(dataDir, devstack.GenesisFile)
+	for _, g := range []struct{ genesis, envelope string }{{runGenesis, "change.json"}, {gen, "wrong-genesis.json"}} {
+		for _, a := range []string{"alice", "bob"} {
+			run("policy", "sign", "--policy", polFile, "--genesis", g.genesis, "--key", filepath.Join(work, a+".pem"), "--name", a, "--envelope", filepath.Join(work, g.envelope))
+		}
+	}
+	run("policy", "submit", "--in", filepath.Join(work, "change.json"), "--host", url)
+	if got := run("policy", "show", "--host", url); !regexp.MustCompile(`(?m)^pending\s+version 2,`).MatchString(got) {
+		t.Fatalf("policy show after the change: %s", got)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := mainWithArgs([]string{"policy", "submit", "--in", filepath.Join(work, "wrong-genesis.json"), "--host", url}, &out, &errOut); code == 0 ||
+		!strings.Contains(errOut.String(), "another deployment") {
+		t.Fatalf("a change signed against the production file as given: exit %d, %s", code, errOut.String())
+	}
+
+	// 6. The audit log in the data directory, at the attested head, with
+	//    every signature checked; then again at the head after the policy
+	//    change, from a fresh attestation.
 	got := run("audit", "verify", "--dir", dataDir, "--audit-key", u.AuditKey, "--head", fmt.Sprintf("%d:%s", u.AuditSeq, u.AuditHead), "--all-signatures")
 	if !strings.HasPrefix(got, "audit log intact") {
+		t.Fatalf("audit verify: %s", got)
+	}
+	run("attest", "fetch", "--host", url, "--nonce", nonce, "--out", doc)
+	if err := json.Unmarshal([]byte(run(verify...)), &report); err != nil {
+		t.Fatal(err)
+	}
+	if report.UserData.AuditSeq <= u.AuditSeq {
+		t.Fatalf("the policy change left no audit record: head %d, before %d", report.UserData.AuditSeq, u.AuditSeq)
+	}
+	u = report.UserData
+	if got := run("audit", "verify", "--dir", dataDir, "--audit-key", u.AuditKey, "--head", fmt.Sprintf("%d:%s", u.AuditSeq, u.AuditHead)); !strings.HasPrefix(got, "audit log intact") {
 		t.Fatalf("audit verify: %s", got)
 	}
 }
