@@ -111,6 +111,9 @@ type approvals struct {
 	// next is the earliest expiry (Unix ms) of the requests in m, 0 when
 	// there are none: tick's cheap test. Written with mu held.
 	next atomic.Int64
+	// held is len(m), for health (which takes no lock). Written with mu
+	// held.
+	held atomic.Int64
 	// owed is set while a request waiting may not have been decided under
 	// the policy in force (its decision's record could not be appended, or
 	// it was held while the policy changed): tick's cheap test for
@@ -157,6 +160,7 @@ func (a *approvals) add(p *pending) {
 		a.m, a.byClient = map[string]*pending{}, map[string]*clientUse{}
 	}
 	a.m[p.id] = p
+	a.held.Store(int64(len(a.m)))
 	u := a.byClient[p.clientID]
 	if u == nil {
 		u = &clientUse{}
@@ -176,6 +180,7 @@ func (a *approvals) drop(p *pending) {
 		return
 	}
 	delete(a.m, p.id)
+	a.held.Store(int64(len(a.m)))
 	a.bytes -= p.cost
 	if u := a.byClient[p.clientID]; u != nil {
 		u.count--

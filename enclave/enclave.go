@@ -58,6 +58,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,7 @@ type Enclave struct {
 	run        []byte
 	rand       io.Reader
 	keyService KeyService
+	kmsStats   *kmsStats // the keyService's calls; nil without KMS
 	creds      *kms.PushedCredentials
 
 	// v is nil while the enclave is locked.
@@ -245,7 +247,8 @@ func New(cfg Config) (*Enclave, error) {
 		if cfg.KMS == nil {
 			return nil, errors.New("enclave: the genesis configuration seals the seed with KMS, but no KMS client was given")
 		}
-		e.keyService = cfg.KMS
+		e.kmsStats = &kmsStats{}
+		e.keyService = measuredKeyService{ks: cfg.KMS, stats: e.kmsStats}
 	}
 	if e.keyService == nil {
 		if err := e.startEphemeral(); err != nil {
@@ -439,8 +442,34 @@ func (e *Enclave) health(c *call) *proto.HealthResponse {
 		resp.Keys = uint32(len(c.v.keys.list))
 		resp.AuditSeq = c.v.audit.head().Seq
 		resp.AuditFailing = c.v.audit.hostFailing()
+		resp.FrozenKeys = frozenKeys(e.guard.frozen.List(), len(c.v.keys.list))
+	}
+	resp.PendingApprovals = uint32(min(max(e.approvals.held.Load(), 0), math.MaxUint32))
+	// due is the truth of whether a change waits: npending, stored just
+	// before it, may be a step behind.
+	if due := e.gov.due.Load(); due != math.MaxInt64 {
+		resp.PendingPolicies = uint32(min(max(e.gov.npending.Load(), 1), proto.MaxPendingPolicies))
+		resp.PolicyDueUnixMS = due
+		if due == 0 {
+			resp.PolicyDueUnixMS = -1 // not 0, which says none waits
+		}
+	}
+	if e.kmsStats != nil {
+		resp.KMS = e.kmsStats.snapshot()
 	}
 	return resp
+}
+
+// frozenKeys is the number of keys (of n) that the freezes in list hold.
+func frozenKeys(list []stateful.FreezeInfo, n int) uint32 {
+	count := 0
+	for _, fi := range list {
+		if fi.Key == stateful.AllKeys {
+			return uint32(min(n, proto.MaxKeys))
+		}
+		count++
+	}
+	return uint32(min(count, n, proto.MaxKeys))
 }
 
 // keysInfo lists the keys of kr.

@@ -62,6 +62,9 @@ type governance struct {
 	// decided again and signed, applyDue). Set under mu by noteDueLocked
 	// whenever pending changes.
 	due atomic.Int64
+	// npending is len(pending), for health (which takes no lock), set
+	// with due.
+	npending atomic.Int64
 }
 
 func (g *governance) init(timeLock time.Duration) {
@@ -100,6 +103,7 @@ func (g *governance) scheduleLocked(p *pendingPolicy) {
 // noteDueLocked publishes when the first pending change is due, for
 // dueAt. g.mu is held.
 func (g *governance) noteDueLocked() {
+	g.npending.Store(int64(len(g.pending)))
 	if len(g.pending) == 0 {
 		g.due.Store(math.MaxInt64)
 		return

@@ -151,6 +151,11 @@ func TestGovernanceTimeLock(t *testing.T) {
 	if res.EffectiveMS != f.now.Add(24*time.Hour).UnixMilli() || rec.Decision != "scheduled" || !strings.Contains(rec.Summary, "0x3333333333333333333333333333333333333333") {
 		t.Fatalf("scheduled %+v, record %+v", res, rec)
 	}
+	// Health says one change waits, and when it comes into force (the
+	// host's nitrosign_policy_pending_changes and _effective_timestamp).
+	if h := health(t, f.e); h.PendingPolicies != 1 || h.PolicyDueUnixMS != res.EffectiveMS {
+		t.Fatalf("health: %d pending, due %d; want 1, %d", h.PendingPolicies, h.PolicyDueUnixMS, res.EffectiveMS)
+	}
 	// Inside the time lock, the new destination is refused.
 	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)
 	f.setNow(f.now.Add(23 * time.Hour))
@@ -160,6 +165,9 @@ func TestGovernanceTimeLock(t *testing.T) {
 	_, crec := policyResult(t, f.cancel(t, addC, 1))
 	if crec.Decision != "cancelled" || strings.Join(crec.Approvers, ",") != "b-admin" {
 		t.Fatalf("cancel record %+v", crec)
+	}
+	if h := health(t, f.e); h.PendingPolicies != 0 || h.PolicyDueUnixMS != 0 {
+		t.Fatalf("health after the cancel: %d pending, due %d", h.PendingPolicies, h.PolicyDueUnixMS)
 	}
 	f.setNow(f.now.Add(2 * time.Hour))
 	wantRule(t, f.pay(t, destC, big.NewInt(1)), refusal.RuleDestinations)

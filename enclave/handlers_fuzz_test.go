@@ -1028,7 +1028,7 @@ func (a *auditTarget) exec(t *testing.T, req *proto.AuditRequest) {
 			}
 			prev = rec.Seq
 		}
-		if !strings.HasSuffix(after.health, "AuditFailing:"+req.Failing+"}") {
+		if !strings.Contains(after.health, "AuditFailing:"+req.Failing+" FrozenKeys:") { // the field after AuditFailing
 			t.Fatalf("the host reported failing %q; health says %s", req.Failing, after.health)
 		}
 		if req.Failing != "" {

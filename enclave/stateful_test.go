@@ -193,6 +193,11 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleRollingLimit)
 	wantRule(t, f.pay(t, destB, big.NewInt(0)), refusal.RuleFrozen)
 	seq := latestFreeze(t, f.e)
+	// Health counts every key as frozen under a freeze of all (the
+	// host's nitrosign_enclave_frozen_keys).
+	if h := health(t, f.e); h.FrozenKeys == 0 || h.FrozenKeys != h.Keys {
+		t.Fatalf("health under a freeze of every key: %d of %d keys frozen", h.FrozenKeys, h.Keys)
+	}
 
 	unfreeze := func(s uint64) proto.Message {
 		return f.e.Handle(context.Background(), &proto.AdminRequest{Envelope: admins.envelope(t, f.genesis, f.now, admin.KindUnfreeze, admin.UnfreezeBody{FreezeSeq: s}, 0, 1)})
@@ -201,11 +206,24 @@ func TestFreezeOnLimitBreachAndUnfreeze(t *testing.T) {
 	if _, ok := unfreeze(seq).(*proto.AdminResponse); !ok {
 		t.Fatalf("unfreeze refused: %#v", unfreeze(seq))
 	}
+	if h := health(t, f.e); h.FrozenKeys != 0 {
+		t.Fatalf("health after the unfreeze: %d keys frozen", h.FrozenKeys)
+	}
 	// Unfrozen; the refusals before the unfreeze do not count: one more
 	// refusal (under the threshold of 2) does not freeze again.
 	wantRule(t, f.pay(t, destA, ether(5)), refusal.RuleMaxPerTransaction)
 	f.setNow(f.now.Add(25 * time.Hour))
 	wantSigned(t, f.pay(t, destA, ether(1)))
+}
+
+// health is e's answer to a health request.
+func health(t *testing.T, e *enclave.Enclave) *proto.HealthResponse {
+	t.Helper()
+	h, ok := e.Handle(context.Background(), &proto.HealthRequest{}).(*proto.HealthResponse)
+	if !ok {
+		t.Fatal("no health answer")
+	}
+	return h
 }
 
 func latestFreeze(t *testing.T, e *enclave.Enclave) uint64 {

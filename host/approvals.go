@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/api"
@@ -49,10 +50,10 @@ func validApprovalID(id string) bool {
 // which approvers sign the approval digest (api.ApprovalDigest, over its
 // compact form: the enclave computes it from the compact form it keeps,
 // and gets the same digest).
-func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body []byte) string {
+func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body []byte, start time.Time) string {
 	if sr.Status != proto.StatusPending || sr.ApprovalID == "" {
 		s.log.Error("the enclave answered a sign request with an unknown status", "status", sr.Status)
-		s.metrics.decisions.WithLabelValues(refusal.CodeInternal, "").Inc()
+		s.metrics.decided(refusal.CodeInternal, "", start)
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: fmt.Sprintf("unexpected answer from the enclave (status %q)", sr.Status)})
 	}
 	// The enclave says which digest the approvers sign; it is the digest of
@@ -61,12 +62,12 @@ func (s *Server) signPending(w http.ResponseWriter, sr *proto.SignResponse, body
 	d := api.ApprovalDigest(body)
 	if !bytes.Equal(sr.ApprovalDigest, d[:]) {
 		s.log.Error("the enclave's approval digest is not the digest of the request", "approval_id", sr.ApprovalID)
-		s.metrics.decisions.WithLabelValues(refusal.CodeInternal, "").Inc()
+		s.metrics.decided(refusal.CodeInternal, "", start)
 		return writeError(w, &api.Error{Code: refusal.CodeInternal, Message: "unexpected answer from the enclave (the approval digest is not the request's)"})
 	}
 	out := pendingJSON(sr)
 	writeJSON(w, http.StatusAccepted, out)
-	s.metrics.decisions.WithLabelValues(outcomePending, "").Inc()
+	s.metrics.decided(outcomePending, "", start)
 	return outcomePending
 }
 

@@ -54,3 +54,14 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// persistedSeq returns the sequence number of the last audit record on
+// disk, false before the store has opened a log.
+func (s *auditStore) persistedSeq() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next == 0 {
+		return 0, false
+	}
+	return s.next - 1, true
+}

@@ -456,6 +456,7 @@ func (s *auditStore) openLocked(key []byte) error {
 	s.sealOthers(name)
 	s.mu.Lock()
 	s.key, s.name, s.f, s.first, s.next, s.size, s.head, s.dirty = bytes.Clone(key), name, f, first, next, size, head, false
+	s.metrics.persisted.Set(float64(next - 1)) // the log's last record, before any is written
 	s.mu.Unlock()
 	return nil
 }

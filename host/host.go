@@ -145,7 +145,7 @@ func New(cfg *Config) (*Server, error) {
 						return nil
 					}
 				}
-				return pushCredentials(ctx, s.pool, cr)
+				return s.pushCredentials(ctx, cr)
 			},
 			Logger: c.Logger,
 		})
@@ -162,6 +162,7 @@ func New(cfg *Config) (*Server, error) {
 		s.audit = newAuditStore(c.DataDir, s.pool, c.Logger, am)
 		s.audit.setRotateBytes(c.AuditRotateBytes)
 	}
+	s.exposeEnclave()
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return nil, errors.New("host: TLS needs both a certificate and a key file")
 	}
@@ -483,6 +484,7 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) string {
 }
 
 func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
+	start := time.Now()
 	buf, err := readBody(r)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
@@ -504,7 +506,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	}
 	resp, aerr := s.call(r.Context(), req)
 	if aerr != nil {
-		s.metrics.decisions.WithLabelValues(outcomeLabel(aerr.Code), ruleLabel(aerr.Rule)).Inc()
+		s.metrics.decided(aerr.Code, aerr.Rule, start)
 		return writeError(w, aerr)
 	}
 	sr, ok := resp.(*proto.SignResponse)
@@ -514,15 +516,15 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request) string {
 	// No signature leaves the host unless its audit record is the one on
 	// disk (the enclave released it only once the store acknowledged it).
 	if aerr := s.confirmAuditSeq(r.Context(), sr.AuditSeq, sr.AuditRecord); aerr != nil {
-		s.metrics.decisions.WithLabelValues(outcomeLabel(aerr.Code), "").Inc()
+		s.metrics.decided(aerr.Code, "", start)
 		return writeError(w, aerr)
 	}
 	// A request waiting for approvals has no signature: 202 (approvals.go).
 	if sr.Status != "" && sr.Status != proto.StatusSigned {
-		return s.signPending(w, sr, body)
+		return s.signPending(w, sr, body, start)
 	}
 	writeSignAnswer(w, sr)
-	s.metrics.signed.Inc()
+	s.metrics.decided(outcomeSigned, "", start)
 	return "ok"
 }
 

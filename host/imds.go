@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/smithy-go/logging"
 )
 
 // The enclave has no instance metadata service of its own: the host fetches
@@ -43,10 +50,10 @@ const (
 	minAccessKeyIDLen = 16
 	maxAccessKeyIDLen = 128
 
-	imdsTokenPath   = "/latest/api/token"
-	imdsRolesPath   = "/latest/meta-data/iam/security-credentials/"
-	imdsTTLHeader   = "X-aws-ec2-metadata-token-ttl-seconds"
-	imdsTokenHeader = "X-aws-ec2-metadata-token"
+	imdsTokenPath    = "/latest/api/token"
+	imdsMetadataPath = "/latest/meta-data/"
+	imdsRolesPath    = imdsMetadataPath + "iam/security-credentials/"
+	imdsTTLHeader    = "X-aws-ec2-metadata-token-ttl-seconds"
 )
 
 // ErrNoInstanceRole is returned (wrapped) when IMDS says the instance has no
@@ -156,35 +163,55 @@ type IMDSConfig struct {
 	// TokenTTL is the lifetime asked for IMDSv2 session tokens, whole
 	// seconds from 1 s to 6 h (default DefaultIMDSTokenTTL).
 	TokenTTL time.Duration
-	// Now is the clock for token and credential expiry (default time.Now).
+	// Now is the clock for credential expiry (default time.Now). Session
+	// tokens are cached by the SDK's client, on the wall clock.
 	Now func() time.Time
 }
 
 // IMDS fetches the instance role's credentials from the EC2 instance
-// metadata service, with IMDSv2 only: it gets a session token (PUT
-// /latest/api/token), reads the role's name (GET
+// metadata service with aws-sdk-go-v2's feature/ec2/imds client, IMDSv2
+// only: the client gets a session token (PUT /latest/api/token), and the
+// host reads the role's name (GET
 // /latest/meta-data/iam/security-credentials/) and then its credentials
-// (GET …/security-credentials/ROLE), sending the token with both. It
-// reuses the token until shortly before it expires, and gets a new one
-// when IMDS answers 401 (a token IMDS no longer accepts).
+// (GET …/security-credentials/ROLE), the client sending the token with
+// both. The client reuses the token until shortly before it expires, and
+// gets a new one when IMDS answers 401 (a token IMDS no longer accepts).
 //
-// It connects directly, never through an HTTP proxy, whatever the
-// environment says; follows no redirects; gives up on a connection after
-// 2 s and on a request after 5 s; and reads at most 64 KiB of any answer.
-// It refuses credentials whose Code is not Success, whose Type is not
-// AWS-HMAC, that lack a field, or that have expired. Its errors contain
-// no credential, token or body.
+// # Why the SDK, and how it is held
+//
+// The host is outside the enclave's trusted boundary: the credentials it
+// fetches only let the enclave call KMS, whose answers the enclave checks
+// itself, so the metadata protocol (tokens, their renewal, retries) is
+// better left to the SDK that AWS maintains than written by hand. The
+// client is configured so that nothing but IMDSv2 is spoken and nothing
+// comes from the environment:
+//
+//   - IMDSv1 fallback is off (EnableFallback false): when the token PUT
+//     fails (403 when IMDS is disabled or reached through a forwarder,
+//     404, 405), Fetch fails rather than asking without a token.
+//   - The endpoint and the enabled state are set explicitly, so
+//     AWS_EC2_METADATA_SERVICE_ENDPOINT and AWS_EC2_METADATA_DISABLED are
+//     not read; the HTTP client has no proxy (HTTP_PROXY is not read),
+//     follows no redirects (a redirect is an unexpected status), gives up
+//     on a connection after 2 s and on a request after 5 s, and reads at
+//     most 64 KiB of any answer (4 KiB of a token), refusing a larger one
+//     rather than cutting it.
+//   - One retry, at once: it covers a token IMDS refused (401) and a
+//     transient failure; the CredentialRefresher backs off beyond that.
+//
+// The host then parses the answers strictly (parseRole,
+// parseIMDSCredentials): it refuses credentials whose Code is not
+// Success, whose Type is not AWS-HMAC, that lack a field, or that have
+// expired. Its errors contain no credential, token or body.
 //
 // Its methods are safe for concurrent use; Fetches run one at a time.
 type IMDS struct {
 	endpoint string
-	ttl      time.Duration
 	now      func() time.Time
-	client   *http.Client
+	client   *imds.Client
+	http     *imdsHTTPClient
 
-	mu           sync.Mutex
-	token        string
-	tokenExpires time.Time
+	mu sync.Mutex
 }
 
 var _ CredentialSource = (*IMDS)(nil)
@@ -212,6 +239,7 @@ func NewIMDS(cfg *IMDSConfig) (*IMDS, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	endpoint := "http://" + u.Host
 	tr := &http.Transport{
 		Proxy:                  nil, // IMDS is link-local: never through a proxy
 		DialContext:            (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
@@ -222,10 +250,8 @@ func NewIMDS(cfg *IMDSConfig) (*IMDS, error) {
 		MaxResponseHeaderBytes: maxIMDSHeaderBytes,
 		DisableCompression:     true,
 	}
-	return &IMDS{
-		endpoint: "http://" + u.Host,
-		ttl:      c.TokenTTL,
-		now:      c.Now,
+	hc := &imdsHTTPClient{
+		ttl: c.TokenTTL,
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   5 * time.Second,
@@ -233,7 +259,23 @@ func NewIMDS(cfg *IMDSConfig) (*IMDS, error) {
 				return http.ErrUseLastResponse // a redirect is an unexpected status
 			},
 		},
-	}, nil
+	}
+	client := imds.New(imds.Options{
+		Endpoint:          endpoint,
+		ClientEnableState: imds.ClientEnabled,
+		EnableFallback:    aws.FalseTernary,
+		HTTPClient:        hc,
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 2
+			o.RateLimiter = ratelimit.None
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		}),
+		// The SDK's 1 s cap on its own jittered backoff would
+		// replace the zero one above.
+		DisableDefaultMaxBackoff: true,
+		Logger:                   logging.Nop{},
+	})
+	return &IMDS{endpoint: endpoint, now: c.Now, client: client, http: hc}, nil
 }
 
 // String names the endpoint.
@@ -265,61 +307,150 @@ func (m *IMDS) Fetch(ctx context.Context) (Credentials, error) {
 	return c, nil
 }
 
-var errNotFound = errors.New("not found (HTTP 404)")
-
-// get GETs path with the session token, with a new token if IMDS refuses
-// the one it has.
+// get GETs the metadata at path (under /latest/meta-data/) and returns
+// its body, read through the capped client.
+//
+// Its errors are the host's own words for the last exchange with IMDS,
+// which the HTTP client records (imdsHTTPClient.failure): the SDK's
+// errors carry layers of operation names and request ids that tell an
+// operator little, and do not always unwrap to the HTTP status (its token
+// provider's errors do not unwrap). Fetches run one at a time, so the
+// last exchange is this get's.
 func (m *IMDS) get(ctx context.Context, path string) ([]byte, error) {
-	for retried := false; ; retried = true {
-		tok, err := m.sessionToken(ctx)
-		if err != nil {
-			return nil, err
+	m.http.reset()
+	out, err := m.client.GetMetadata(ctx, &imds.GetMetadataInput{Path: strings.TrimPrefix(path, imdsMetadataPath)})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("no answer: %w", ctx.Err())
 		}
-		status, body, err := m.do(ctx, http.MethodGet, path, imdsTokenHeader, tok)
-		if err != nil {
-			return nil, err
+		if f := m.http.failure(); f != nil {
+			return nil, f
 		}
-		switch {
-		case status == http.StatusOK:
-			return body, nil
-		case status == http.StatusUnauthorized && !retried:
-			m.token = "" // expired, or IMDS restarted: get a new one
-		case status == http.StatusUnauthorized:
-			return nil, errors.New("HTTP 401 with a new session token")
-		case status == http.StatusNotFound:
-			return nil, errNotFound
-		default:
-			return nil, fmt.Errorf("HTTP %d", status)
-		}
+		return nil, err
 	}
+	defer out.Content.Close()
+	// The body was read in full already, through imdsHTTPClient's cap.
+	b, err := io.ReadAll(io.LimitReader(out.Content, maxIMDSBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(b) > maxIMDSBody {
+		return nil, errIMDSTooLarge(maxIMDSBody)
+	}
+	return b, nil
 }
 
-// sessionToken returns a token that has not expired, getting one if
-// needed. It is called with m.mu held.
-func (m *IMDS) sessionToken(ctx context.Context) (string, error) {
-	start := m.now()
-	if m.token != "" && start.Before(m.tokenExpires) {
-		return m.token, nil
+// imdsAnswerError is an answer the host's HTTP client refused: too large,
+// or not a token. It is not retried.
+type imdsAnswerError struct{ msg string }
+
+func (e *imdsAnswerError) Error() string        { return e.msg }
+func (e *imdsAnswerError) RetryableError() bool { return false }
+
+func errIMDSTooLarge(n int64) error {
+	return &imdsAnswerError{fmt.Sprintf("the answer is larger than %d bytes", n)}
+}
+
+// imdsHTTPClient is the SDK client's HTTP client: it sends the token
+// lifetime the host asks for, caps every answer, checks a token before
+// the SDK caches it, and records why the last exchange failed.
+type imdsHTTPClient struct {
+	ttl    time.Duration
+	client *http.Client
+
+	mu   sync.Mutex
+	fail error // of the last exchange; nil if it succeeded
+}
+
+// reset forgets the last exchange's failure.
+func (c *imdsHTTPClient) reset() {
+	c.mu.Lock()
+	c.fail = nil
+	c.mu.Unlock()
+}
+
+// failure returns why the last exchange failed, nil if it did not.
+func (c *imdsHTTPClient) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fail
+}
+
+// Do sends req and returns its answer with the body read in full, at most
+// maxIMDSBody bytes of it (maxIMDSToken of a token).
+//
+// For a token PUT it sets the lifetime header to the configured one (the
+// SDK asks for 5 minutes), checks the token, and answers the SDK with a
+// lifetime a little shorter than granted, so that the cached token is
+// renewed before IMDS stops accepting it rather than after a 401.
+func (c *imdsHTTPClient) Do(req *http.Request) (*http.Response, error) {
+	isToken := req.Method == http.MethodPut && req.URL.Path == imdsTokenPath
+	resp, err := c.do(req, isToken)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		switch {
+		case isToken:
+			// 403: IMDS is disabled, or the request came through a
+			// forwarder; 404, 405: no IMDSv2 here. There is no
+			// fallback to IMDSv1.
+			c.record(fmt.Errorf("getting a session token: HTTP %d", resp.StatusCode))
+		case resp.StatusCode == http.StatusUnauthorized:
+			// The SDK retries a 401 once, with a new token.
+			c.record(errors.New("HTTP 401 with a new session token"))
+		default:
+			c.record(fmt.Errorf("HTTP %d", resp.StatusCode))
+		}
+		return resp, nil
 	}
-	m.token = ""
-	secs := int64(m.ttl / time.Second)
-	status, body, err := m.do(ctx, http.MethodPut, imdsTokenPath, imdsTTLHeader, strconv.FormatInt(secs, 10))
+	if err != nil && isToken {
+		err = fmt.Errorf("getting a session token: %w", err)
+	}
+	c.record(err)
+	return resp, err
+}
+
+func (c *imdsHTTPClient) record(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+}
+
+func (c *imdsHTTPClient) do(req *http.Request, isToken bool) (*http.Response, error) {
+	limit := int64(maxIMDSBody)
+	if isToken {
+		limit = maxIMDSToken
+		req.Header.Set(imdsTTLHeader, strconv.FormatInt(int64(c.ttl/time.Second), 10))
+	}
+	req.Header.Set("User-Agent", "nitrosign-host")
+	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("getting a session token: %w", err)
+		return nil, err // a *url.Error: method, URL and cause, no header
 	}
-	if status != http.StatusOK {
-		// 403: IMDS is disabled, or the request came through a forwarder.
-		return "", fmt.Errorf("getting a session token: HTTP %d", status)
+	defer resp.Body.Close()
+	if resp.ContentLength > limit {
+		return nil, errIMDSTooLarge(limit)
 	}
-	if !validToken(body) {
-		return "", errors.New("getting a session token: the answer is not a token")
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
-	ttl := m.ttl
-	// Renew a little early, so that a token does not expire between the
-	// check above and IMDS reading the request.
-	ttl -= min(ttl/10, time.Minute)
-	m.token, m.tokenExpires = string(body), start.Add(ttl)
-	return m.token, nil
+	if int64(len(body)) > limit {
+		return nil, errIMDSTooLarge(limit)
+	}
+	if isToken && resp.StatusCode == http.StatusOK {
+		if !validToken(body) {
+			return nil, &imdsAnswerError{"the answer is not a token"}
+		}
+		secs, err := strconv.ParseInt(resp.Header.Get(imdsTTLHeader), 10, 64)
+		if err != nil || secs < 1 || secs > int64(DefaultIMDSTokenTTL/time.Second) {
+			return nil, &imdsAnswerError{"the token's lifetime header is not 1 to 21600 seconds"}
+		}
+		ttl := time.Duration(secs) * time.Second
+		ttl -= min(ttl/10, time.Minute)
+		resp.Header.Set(imdsTTLHeader, strconv.FormatInt(max(int64(ttl/time.Second), 1), 10))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
 
 // validToken reports whether b can be sent as the token header.
@@ -333,32 +464,6 @@ func validToken(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// do makes one request and reads at most maxIMDSBody bytes of its answer.
-func (m *IMDS) do(ctx context.Context, method, path, header, value string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, m.endpoint+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set(header, value)
-	req.Header.Set("User-Agent", "nitrosign-host")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return 0, nil, err // a *url.Error: method, URL and cause, no header
-	}
-	defer resp.Body.Close()
-	if resp.ContentLength > maxIMDSBody {
-		return 0, nil, fmt.Errorf("%s %s: the answer is larger than %d bytes", method, path, maxIMDSBody)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIMDSBody+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if len(body) > maxIMDSBody {
-		return 0, nil, fmt.Errorf("%s %s: the answer is larger than %d bytes", method, path, maxIMDSBody)
-	}
-	return resp.StatusCode, body, nil
 }
 
 // parseRole returns the one role name in IMDS's listing.

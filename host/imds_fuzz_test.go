@@ -25,18 +25,26 @@ func imdsSeeds() map[string][]byte {
 		"role":      []byte("nitrosign-parent\n"),
 		"two_roles": []byte("a\nb\n"),
 		"empty":     {},
+		"token":     []byte("AQAEAFg2q0pSZXhhbXBsZXRva2VuZXhhbXBsZXRva2VuZXhhbXBsZQ=="),
+		"token_nl":  []byte("AQAEAFg2q0pS\n"),
 	}
 }
 
-// FuzzIMDS: the metadata service's answers are parsed strictly; nothing
-// panics, an accepted answer has every field and has not expired, and no
-// error quotes the secret.
+// FuzzIMDS: the metadata service's answers (a session token, the role
+// listing, the credentials) are parsed strictly; nothing panics, an
+// accepted token is printable ASCII within its cap, an accepted answer
+// has every field and has not expired, and no error quotes the secret.
 func FuzzIMDS(f *testing.F) {
 	for _, s := range imdsSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseRole(b)
+		// A session token is accepted only if it can be sent as a header
+		// value as it is.
+		if validToken(b) && (len(b) > maxIMDSToken || strings.ContainsFunc(string(b), func(r rune) bool { return r <= ' ' || r > '~' })) {
+			t.Fatalf("token %q accepted", b)
+		}
 		c, err := parseIMDSCredentials(b, imdsFuzzNow)
 		if err != nil {
 			// The secret and the token of the answer are never quoted

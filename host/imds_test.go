@@ -226,30 +226,112 @@ func TestIMDSRequiresToken(t *testing.T) {
 	}
 }
 
-func TestIMDSTokenExpiry(t *testing.T) {
-	f, srv := newFakeIMDS(t)
-	clk := newFakeClock(time.Now())
-	m := newIMDS(t, srv, host.IMDSConfig{TokenTTL: 10 * time.Minute, Now: clk.Now})
-	for range 2 {
-		if _, err := m.Fetch(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+// TestIMDSTokenTTL: the token is asked for with the configured lifetime,
+// reused while it lasts, and renewed once it has expired (the SDK's cache
+// runs on the wall clock: a 1 s token, and a wait past it).
+func TestIMDSTokenTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ttl     time.Duration
+		header  string
+		expires bool
+	}{
+		{"default", 0, "21600", false},
+		{"ten minutes", 10 * time.Minute, "600", false},
+		{"one second", time.Second, "1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFakeIMDS(t)
+			m := newIMDS(t, srv, host.IMDSConfig{TokenTTL: tc.ttl})
+			for range 2 {
+				if _, err := m.Fetch(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if puts, _ := f.counts(); puts != 1 && !tc.expires {
+				t.Fatalf("token requests: %d, want 1", puts)
+			}
+			if tc.expires {
+				before, _ := f.counts()
+				time.Sleep(1100 * time.Millisecond) // past the token's lifetime, whatever the machine's speed
+				if _, err := m.Fetch(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if puts, _ := f.counts(); puts <= before {
+					t.Fatalf("token requests after the TTL: %d, want more than %d", puts, before)
+				}
+			}
+			f.set(func(f *fakeIMDS) {
+				for _, got := range f.ttls {
+					if got != tc.header {
+						t.Errorf("TTL header %q, want %q", got, tc.header)
+					}
+				}
+			})
+		})
 	}
-	if puts, _ := f.counts(); puts != 1 {
-		t.Fatalf("token requests: %d, want 1", puts)
+}
+
+// TestIMDSNoV1Fallback: when IMDS refuses a session token (IMDSv2 not
+// available, or disabled), Fetch fails and never asks without a token,
+// even of a service that would answer IMDSv1.
+func TestIMDSNoV1Fallback(t *testing.T) {
+	for _, status := range []int{http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest, http.StatusInternalServerError} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var mu sync.Mutex
+			var tokenless int
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/latest/api/token" {
+					w.WriteHeader(status)
+					return
+				}
+				// An IMDSv1 service: answers without a token.
+				if r.Header.Get("X-aws-ec2-metadata-token") == "" {
+					mu.Lock()
+					tokenless++
+					mu.Unlock()
+				}
+				switch r.URL.Path {
+				case "/latest/meta-data/iam/security-credentials/":
+					fmt.Fprint(w, testRole)
+				case "/latest/meta-data/iam/security-credentials/" + testRole:
+					fmt.Fprint(w, credsJSON(time.Now().Add(time.Hour), nil))
+				}
+			}))
+			t.Cleanup(srv.Close)
+			m := newIMDS(t, srv, host.IMDSConfig{})
+			for range 2 { // the second after the SDK saw the refusal
+				c, err := m.Fetch(context.Background())
+				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("getting a session token: HTTP %d", status)) {
+					t.Fatalf("got %v, %v; want the token refusal", c, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tokenless != 0 {
+				t.Errorf("%d requests without a token: fell back to IMDSv1", tokenless)
+			}
+		})
 	}
-	clk.Add(10 * time.Minute)
-	if _, err := m.Fetch(context.Background()); err != nil {
+}
+
+// TestIMDSIgnoresEnvironment: the SDK's environment variables (endpoint,
+// disabled) and the HTTP proxy variables change nothing.
+func TestIMDSIgnoresEnvironment(t *testing.T) {
+	_, srv := newFakeIMDS(t)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request through the proxy: %s %s", r.Method, r.URL)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(proxy.Close)
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", proxy.URL)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("http_proxy", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	if _, err := newIMDS(t, srv, host.IMDSConfig{}).Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if puts, _ := f.counts(); puts != 2 {
-		t.Fatalf("token requests after the TTL: %d, want 2", puts)
-	}
-	f.set(func(f *fakeIMDS) {
-		if got := f.ttls[len(f.ttls)-1]; got != "600" {
-			t.Errorf("TTL header %q, want 600", got)
-		}
-	})
 }
 
 func TestIMDSTokenRefused(t *testing.T) {
@@ -262,6 +344,15 @@ func TestIMDSTokenRefused(t *testing.T) {
 		{"empty", func(w http.ResponseWriter) {}, "not a token"},
 		{"spaces", func(w http.ResponseWriter) { fmt.Fprint(w, "a token") }, "not a token"},
 		{"huge", func(w http.ResponseWriter) { w.Write(bytes.Repeat([]byte("a"), 70<<10)) }, "larger than"},
+		{"over the token cap", func(w http.ResponseWriter) {
+			w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", "21600")
+			w.Write(bytes.Repeat([]byte("a"), 4097))
+		}, "larger than 4096 bytes"},
+		{"no lifetime", func(w http.ResponseWriter) { fmt.Fprint(w, imdsTokenPrefix+"x") }, "lifetime header"},
+		{"lifetime over 6 h", func(w http.ResponseWriter) {
+			w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", "21601")
+			fmt.Fprint(w, imdsTokenPrefix+"x")
+		}, "lifetime header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFakeIMDS(t)

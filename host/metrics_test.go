@@ -1,11 +1,14 @@
 package host
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/proto"
 )
 
 // rollbackCounts gathers nitrosign_audit_rollbacks_total by rule.
@@ -90,5 +93,105 @@ func TestMetricsLabelsBounded(t *testing.T) {
 	}
 	if got := outcomeLabel(""); got != labelOther {
 		t.Errorf(`outcomeLabel("") = %q, want other`, got)
+	}
+}
+
+// TestEnclaveCollectorHostSide: the audit backlog is the enclave's last
+// record less the last on disk (never negative), absent before the store
+// opened its log; the credential expiry counts down from the pushed
+// credentials' expiry, absent before the first push, negative once
+// expired.
+func TestEnclaveCollectorHostSide(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name        string
+		enclaveSeq  uint64
+		persisted   uint64
+		opened      bool
+		expires     time.Time
+		wantBacklog float64 // -1: absent
+		wantExpiry  float64
+	}{
+		{"in step", 10, 10, true, now.Add(time.Hour), 0, 3600},
+		{"behind", 15, 10, true, now.Add(90 * time.Second), 5, 90},
+		{"disk ahead of a new run", 3, 10, true, now.Add(-time.Minute), 0, -60},
+		{"log not opened, nothing pushed", 7, 0, false, time.Time{}, -1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMetrics()
+			c := m.enclave
+			c.now = func() time.Time { return now }
+			c.health = func(context.Context) (*proto.HealthResponse, error) {
+				return &proto.HealthResponse{State: "ready", AuditSeq: tc.enclaveSeq}, nil
+			}
+			c.persisted = func() (uint64, bool) { return tc.persisted, tc.opened }
+			c.pushed(tc.expires)
+			if got := gaugeValue(t, m, "nitrosign_audit_backlog"); got != tc.wantBacklog {
+				t.Errorf("backlog %v, want %v", got, tc.wantBacklog)
+			}
+			if got := gaugeValue(t, m, "nitrosign_credentials_expiry_seconds"); got != tc.wantExpiry {
+				t.Errorf("expiry %v, want %v", got, tc.wantExpiry)
+			}
+		})
+	}
+	// Without an audit store, and before a push, neither metric.
+	m := newMetrics()
+	m.enclave.health = func(context.Context) (*proto.HealthResponse, error) {
+		return &proto.HealthResponse{State: "ready"}, nil
+	}
+	if gaugeValue(t, m, "nitrosign_audit_backlog") != -1 || gaugeValue(t, m, "nitrosign_credentials_expiry_seconds") != -1 {
+		t.Error("metrics of an audit store or a credential source the host does not have")
+	}
+}
+
+// gaugeValue gathers m and returns the one gauge name, -1 if absent.
+func gaugeValue(t *testing.T, m *metrics, name string) float64 {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if len(mf.GetMetric()) != 1 {
+				t.Fatalf("%s: %d series", name, len(mf.GetMetric()))
+			}
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestMetricsDecided: a decision counts toward its outcome and rule, and
+// is timed by outcome; outcomes and rules outside package refusal are
+// "other".
+func TestMetricsDecided(t *testing.T) {
+	m := newMetrics()
+	start := time.Now()
+	m.decided(outcomeSigned, "", start)
+	m.decided(outcomePending, "", start)
+	m.decided(refusal.CodePolicyDenied, refusal.RuleChains, start)
+	m.decided("made_up", "made_up", start)
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "nitrosign_sign_decision_duration_seconds" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			counts[mt.GetLabel()[0].GetValue()] = mt.GetHistogram().GetSampleCount()
+		}
+	}
+	want := map[string]uint64{outcomeSigned: 1, outcomePending: 1, refusal.CodePolicyDenied: 1, labelOther: 1}
+	if len(counts) != len(want) {
+		t.Fatalf("histogram series %v, want %v", counts, want)
+	}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s: %d, want %d", k, counts[k], n)
+		}
 	}
 }

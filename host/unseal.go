@@ -221,22 +221,24 @@ func (u *unsealer) pushCredentials(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return pushCredentials(ctx, u.s.pool, c)
+	return u.s.pushCredentials(ctx, c)
 }
 
-// pushCredentials sends c to the enclave.
-func pushCredentials(ctx context.Context, p *pool, c Credentials) error {
+// pushCredentials sends c to the enclave, and tells the metrics when they
+// expire.
+func (s *Server) pushCredentials(ctx context.Context, c Credentials) error {
 	req := &proto.CredentialsRequest{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
 	if !c.Expires.IsZero() {
 		req.ExpiresUnixMS = c.Expires.UnixMilli()
 	}
-	resp, err := p.call(ctx, req)
+	resp, err := s.pool.call(ctx, req)
 	if err != nil {
 		return fmt.Errorf("host: pushing credentials: %w", err)
 	}
 	if _, ok := resp.(*proto.CredentialsResponse); !ok {
 		return fmt.Errorf("host: unexpected answer %v to credentials", resp.Type())
 	}
+	s.metrics.enclave.pushed(c.Expires)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -117,6 +118,78 @@ type HealthResponse struct {
 	// audit records (AuditRequest.Failing), while the enclave refuses to
 	// decide because of it; omitted when empty.
 	AuditFailing string `cbor:"9,keyasint,omitempty"`
+
+	// The fields below are for the host's metrics (docs/api.md,
+	// "Metrics"), each omitted when zero, so that a host decodes the
+	// answer of an enclave that predates them (upgrade the host first).
+
+	// FrozenKeys is the number of signing keys a freeze holds (all of
+	// them under a freeze of every key).
+	FrozenKeys uint32 `cbor:"10,keyasint,omitempty"`
+	// PendingApprovals is the number of sign requests held for approvals.
+	PendingApprovals uint32 `cbor:"11,keyasint,omitempty"`
+	// PendingPolicies is the number of policy changes waiting for their
+	// time lock, and PolicyDueUnixMS when the first of them comes into
+	// force (0 when none waits).
+	PendingPolicies uint32 `cbor:"12,keyasint,omitempty"`
+	PolicyDueUnixMS int64  `cbor:"13,keyasint,omitempty"`
+	// KMS counts the enclave's KMS calls since it started, by operation
+	// (at most one entry per KMSOp, in KMSOps order).
+	KMS []KMSStats `cbor:"14,keyasint,omitempty"`
+}
+
+// KMS operations, as KMSStats names them.
+const (
+	KMSOpDecrypt         = "decrypt"
+	KMSOpGenerateDataKey = "generate_data_key"
+)
+
+// KMSOps are the KMS operations the enclave calls, in the order
+// HealthResponse.KMS lists them.
+var KMSOps = [...]string{KMSOpDecrypt, KMSOpGenerateDataKey}
+
+// KMSLatencyBoundsMS are the upper bounds, in milliseconds, of the
+// buckets of KMSStats.Buckets but the last (which has no bound): a KMS
+// call is a TLS round trip through the vsock-proxy, tens to hundreds of
+// milliseconds, and the enclave gives up on an unseal after 2 minutes.
+var KMSLatencyBoundsMS = [...]uint32{10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
+
+// KMSStats counts the calls of one KMS operation since the enclave
+// started: a histogram of their durations, and their failures.
+type KMSStats struct {
+	Op    string `cbor:"1,keyasint"` // one of KMSOps
+	Calls uint64 `cbor:"2,keyasint"`
+	// Errors are the calls that failed, AccessDenied those of them that
+	// KMS refused (kms.ErrAccessDenied: the key policy, or the
+	// attestation, does not allow this image).
+	Errors       uint64 `cbor:"3,keyasint"`
+	AccessDenied uint64 `cbor:"4,keyasint"`
+	// SumMicros is the calls' total duration in microseconds.
+	SumMicros uint64 `cbor:"5,keyasint"`
+	// Buckets counts the calls by duration: Buckets[i] those of at most
+	// KMSLatencyBoundsMS[i] (and more than the bound before), the last
+	// those above every bound. Not cumulative; they add up to Calls.
+	Buckets []uint64 `cbor:"6,keyasint"`
+}
+
+func (k KMSStats) validate() error {
+	if !slices.Contains(KMSOps[:], k.Op) {
+		return fmt.Errorf("kms: unknown operation %q", k.Op)
+	}
+	if len(k.Buckets) != len(KMSLatencyBoundsMS)+1 {
+		return fmt.Errorf("kms %s: %d buckets, want %d", k.Op, len(k.Buckets), len(KMSLatencyBoundsMS)+1)
+	}
+	var n uint64
+	for _, b := range k.Buckets {
+		if n+b < n {
+			return fmt.Errorf("kms %s: the buckets overflow", k.Op)
+		}
+		n += b
+	}
+	if n != k.Calls || k.Errors > k.Calls || k.AccessDenied > k.Errors {
+		return fmt.Errorf("kms %s: %d calls, %d in the buckets, %d errors, %d denied: inconsistent", k.Op, k.Calls, n, k.Errors, k.AccessDenied)
+	}
+	return nil
 }
 
 // KeysRequest asks for the enclave's signing keys.
@@ -391,6 +464,23 @@ func (HealthRequest) validate() error { return nil }
 func (h HealthResponse) validate() error {
 	if len(h.Run) != 0 && len(h.Run) != RunIDLen {
 		return fmt.Errorf("run id is %d bytes, want %d", len(h.Run), RunIDLen)
+	}
+	if h.FrozenKeys > MaxKeys || h.PendingPolicies > MaxPendingPolicies {
+		return fmt.Errorf("%d frozen keys, %d pending policies: limits %d, %d", h.FrozenKeys, h.PendingPolicies, MaxKeys, MaxPendingPolicies)
+	}
+	if (h.PendingPolicies == 0) != (h.PolicyDueUnixMS == 0) {
+		return fmt.Errorf("%d pending policies, the first due at %d: both or neither", h.PendingPolicies, h.PolicyDueUnixMS)
+	}
+	if len(h.KMS) > len(KMSOps) {
+		return fmt.Errorf("%d kms entries, limit %d", len(h.KMS), len(KMSOps))
+	}
+	for i, k := range h.KMS {
+		if err := k.validate(); err != nil {
+			return err
+		}
+		if i > 0 && slices.Index(KMSOps[:], k.Op) <= slices.Index(KMSOps[:], h.KMS[i-1].Op) {
+			return fmt.Errorf("kms entries out of order (%s after %s)", k.Op, h.KMS[i-1].Op)
+		}
 	}
 	return firstErr(
 		checkText("audit failing", h.AuditFailing, MaxFailingLen),

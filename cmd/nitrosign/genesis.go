@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -172,6 +173,10 @@ func editGenesis(path string, stdout io.Writer, edit func(*genesisedit.Draft) (s
 	if err != nil {
 		return fmt.Errorf("%s unchanged: %w", path, err)
 	}
+	// Another edit that ran meanwhile would be lost: refuse instead.
+	if now, err := readGenesis(path); err != nil || !bytes.Equal(now, b) {
+		return fmt.Errorf("%s changed while it was being edited: run the edit again", path)
+	}
 	if err := writeAtomic(path, out, true); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -211,7 +216,7 @@ type pubKeyFlags struct {
 func addPubKeyFlags(fs *flag.FlagSet) pubKeyFlags {
 	return pubKeyFlags{
 		hex:    fs.String("public-key", "", "the public key in `hex`: 32 bytes (ed25519) or a 33-byte compressed point (p256)"),
-		scheme: fs.String("scheme", string(stamp.Ed25519), "the --public-key's `scheme`: ed25519 or p256"),
+		scheme: fs.String("scheme", "", "the --public-key's `scheme`: ed25519 (the default) or p256"),
 		file:   fs.String("public-key-file", "", "a PEM `file`: \"PUBLIC KEY\" (SPKI) or PKCS #8 \"PRIVATE KEY\" (only the public half is used)"),
 	}
 }
@@ -221,7 +226,13 @@ func (f pubKeyFlags) key() (stamp.PublicKey, error) {
 	case *f.hex != "" && *f.file != "":
 		return stamp.PublicKey{}, usageError{errors.New("give --public-key or --public-key-file, not both")}
 	case *f.hex != "":
-		return genesisedit.ParsePublicKey(*f.scheme, *f.hex)
+		scheme := *f.scheme
+		if scheme == "" {
+			scheme = string(stamp.Ed25519)
+		}
+		return genesisedit.ParsePublicKey(scheme, *f.hex)
+	case *f.scheme != "":
+		return stamp.PublicKey{}, usageError{errors.New("--scheme goes with --public-key (a key file names its own scheme)")}
 	case *f.file != "":
 		b, err := readCapped(*f.file, genesisedit.MaxKeyFileSize)
 		if err != nil {
@@ -248,8 +259,12 @@ func readCapped(path string, max int) ([]byte, error) {
 	return b, nil
 }
 
+// required is the usage error of missing flags.
 func required(names ...string) error {
-	return usageError{fmt.Errorf("%s required", strings.Join(names, ", "))}
+	if len(names) == 1 {
+		return usageError{fmt.Errorf("%s is required", names[0])}
+	}
+	return usageError{fmt.Errorf("%s and %s are required", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])}
 }
 
 func runGenesisInit(args []string, stdout, stderr io.Writer) error {
@@ -523,14 +538,14 @@ func runGenesisSetKMS(args []string, stdout, stderr io.Writer) error {
 	var additional stringsFlag
 	fs.Var(&additional, "additional-key-arn", "another key `ARN` a seal rotation may move the seed to (repeat)")
 	endpoint := fs.String("endpoint", "", "a KMS endpoint `URL` replacing https://kms.REGION.amazonaws.com (a FIPS endpoint, say)")
-	port := fs.Uint("proxy-port", 0, "the vsock `port` of vsock-proxy on the parent (default 8000)")
+	port := fs.Uint64("proxy-port", 0, "the vsock `port` of vsock-proxy on the parent (default 8000)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *arn == "" || *region == "" {
 		return required("--kms-key-arn", "--region")
 	}
-	if *port > 1<<32-1 {
+	if *port > math.MaxUint32 {
 		return usageError{errors.New("--proxy-port: too large")}
 	}
 	return editGenesis(*file, stdout, func(d *genesisedit.Draft) (string, error) {

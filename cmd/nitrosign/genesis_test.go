@@ -16,8 +16,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/genesis/genesisedit"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -97,6 +99,8 @@ func TestGenesisCLISession(t *testing.T) {
 	refused(1, `no rules for key "hot-9"`, "add-client", "--name", "wallet", "--public-key", clientHex, "--keys", "hot-9")
 	refused(2, "--public-key or --public-key-file", "add-client", "--name", "wallet", "--keys", "hot-0")
 	refused(1, "public key", "add-client", "--name", "wallet", "--public-key", "00", "--keys", "hot-0")
+	refused(1, "public key", "add-client", "--name", "wallet", "--public-key", clientHex, "--scheme", "p256", "--keys", "hot-0")
+	refused(2, "--scheme goes with --public-key", "add-client", "--name", "wallet", "--public-key-file", "x.pem", "--scheme", "p256", "--keys", "hot-0")
 	step(0, "add-client", "--name", "wallet", "--public-key", clientHex, "--keys", "hot-0")
 	for i, name := range []string{"alice", "bob", "carol"} {
 		_, pemFile := fixedEd25519(t, byte(10+i))
@@ -353,5 +357,60 @@ func TestGenesisDocsSession(t *testing.T) {
 	var errOut bytes.Buffer
 	if code := mainWithArgs([]string{"genesis", "set-quorum", "--admins", "4"}, io.Discard, &errOut); code != 1 || errOut.String() != refusal {
 		t.Fatalf("exit %d, stderr:\n%s\ndocs/genesis.md shows:\n%s", code, errOut.String(), refusal)
+	}
+}
+
+// TestGenesisEditLostUpdate: an edit refuses to write when the file
+// changed since it was read (another edit ran meanwhile).
+func TestGenesisEditLostUpdate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "genesis.json")
+	if code, _, errOut := runGenesisCLI(file, "init", "--kms-key-arn", genesisTestARN, "--region", "us-east-1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	other := []byte("edited meanwhile\n")
+	err := editGenesis(file, io.Discard, func(d *genesisedit.Draft) (string, error) {
+		if err := os.WriteFile(file, other, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.SetTimeLock(48 * time.Hour)
+		return "time lock", nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "changed while it was being edited") {
+		t.Fatalf("editGenesis: %v", err)
+	}
+	if b, _ := os.ReadFile(file); !bytes.Equal(b, other) {
+		t.Fatalf("the other edit was overwritten: %q", b)
+	}
+}
+
+func TestGenesisSetKMS(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "genesis.json")
+	if code, _, errOut := runGenesisCLI(file, "init", "--kms-key-arn", genesisTestARN, "--region", "us-east-1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	other := strings.Replace(genesisTestARN, "1234abcd", "5678abcd", 1)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in the output
+	}{
+		{"too large a port", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--proxy-port", "4294967296"}, 2, "--proxy-port"},
+		{"alias", []string{"set-kms", "--kms-key-arn", "alias/x", "--region", "us-east-1"}, 1, "aliases are refused"},
+		{"region", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "Mars"}, 1, "kms.region"},
+		{"same key twice", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--additional-key-arn", genesisTestARN}, 1, "listed twice"},
+		{"set", []string{"set-kms", "--kms-key-arn", genesisTestARN, "--region", "us-east-1", "--additional-key-arn", other,
+			"--endpoint", "https://kms-fips.us-east-1.amazonaws.com", "--proxy-port", "8001"}, 0, "kms key " + genesisTestARN},
+		{"show", []string{"show"}, 0, "endpoint https://kms-fips.us-east-1.amazonaws.com via vsock-proxy on port 8001"},
+		{"check", []string{"check"}, 1, "kms_endpoint"},
+		{"check names the other key", []string{"check"}, 1, "kms_additional_key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runGenesisCLI(file, tt.args...)
+			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+				t.Fatalf("exit %d, want %d; output %q, want %q", code, tt.code, out+errOut, tt.want)
+			}
+		})
 	}
 }

@@ -12,12 +12,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nitrosign/nitrosign/admin"
+	"github.com/nitrosign/nitrosign/enclave"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/genesis/genesisedit"
 	"github.com/nitrosign/nitrosign/internal/devstack"
@@ -501,4 +503,45 @@ func FuzzParsePublicKeyPEM(f *testing.F) {
 			t.Fatalf("accepted a key the policy refuses: %v", err)
 		}
 	})
+}
+
+// TestShowDevExample checks the summary of the dev stack's genesis, which
+// uses most of the policy (tokens, limits, typed data, approvals), against
+// testdata/show-dev.golden (-update rewrites it).
+func TestShowDevExample(t *testing.T) {
+	b, err := devstack.ExampleGenesis(pub(1), pub(2), pub(3))
+	must(t, err)
+	var out bytes.Buffer
+	must(t, genesisedit.Show(&out, b))
+	golden := "testdata/show-dev.golden"
+	if *update {
+		must(t, os.WriteFile(golden, out.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	must(t, err)
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("Show:\n%s\nwant (%s):\n%s", out.String(), golden, want)
+	}
+}
+
+// TestHashMatchesEnclave cross-checks Hash with the enclave itself: the
+// policy hash and version that `genesis hash` prints are the ones an
+// enclave started from the file attests.
+func TestHashMatchesEnclave(t *testing.T) {
+	d := readyDraft(t)
+	d.KMS = nil // an ephemeral enclave needs no KMS client
+	dev, err := devstack.ExampleGenesis(pub(1), pub(2), pub(3))
+	must(t, err)
+	for name, b := range map[string][]byte{"tool-written": marshal(t, d), "dev stack": dev} {
+		t.Run(name, func(t *testing.T) {
+			h, err := genesisedit.Hash(b)
+			must(t, err)
+			e, err := enclave.New(enclave.Config{Genesis: b})
+			must(t, err)
+			ud := e.UserData()
+			if ud.PolicyHash != h.Policy || ud.PolicyVersion != h.PolicyVersion {
+				t.Fatalf("enclave attests policy %x version %d; genesis hash printed %x version %d", ud.PolicyHash, ud.PolicyVersion, h.Policy, h.PolicyVersion)
+			}
+		})
+	}
 }

@@ -184,31 +184,31 @@ func ruleSummary(kr *policy.KeyRule) []string {
 	}
 	out = append(out, "chains "+strings.Join(chains, ", ")+"; "+types)
 	if n := kr.NativeTransfers; n != nil {
-		out = append(out, fmt.Sprintf("native transfers to %d destinations, at most %s wei each", len(n.Destinations), n.MaxPerTransactionWei))
+		out = append(out, fmt.Sprintf("native transfers to %s, at most %s wei each", plural(len(n.Destinations), "destination"), n.MaxPerTransactionWei))
 	}
 	for _, cr := range kr.ChainRules {
 		var parts []string
 		if n := cr.NativeTransfers; n != nil {
-			parts = append(parts, fmt.Sprintf("native transfers to %d destinations, at most %s wei each", len(n.Destinations), n.MaxPerTransactionWei))
+			parts = append(parts, fmt.Sprintf("native transfers to %s, at most %s wei each", plural(len(n.Destinations), "destination"), n.MaxPerTransactionWei))
 		}
 		for _, t := range cr.Tokens {
 			s := "token " + t.Label
 			if t.Transfers != nil {
-				s += fmt.Sprintf(": transfers to %d destinations", len(t.Transfers.Destinations))
+				s += fmt.Sprintf(": transfers to %s", plural(len(t.Transfers.Destinations), "destination"))
 			}
 			if len(t.Spenders) > 0 {
-				s += fmt.Sprintf(", %d spenders", len(t.Spenders))
+				s += ", " + plural(len(t.Spenders), "spender")
 			}
 			parts = append(parts, s)
 		}
 		if len(cr.NFTs) > 0 {
-			parts = append(parts, fmt.Sprintf("%d NFT collections", len(cr.NFTs)))
+			parts = append(parts, plural(len(cr.NFTs), "NFT collection"))
 		}
 		if len(cr.Contracts) > 0 {
-			parts = append(parts, fmt.Sprintf("%d contracts", len(cr.Contracts)))
+			parts = append(parts, plural(len(cr.Contracts), "contract"))
 		}
 		if len(cr.Safes) > 0 {
-			parts = append(parts, fmt.Sprintf("%d Safes", len(cr.Safes)))
+			parts = append(parts, plural(len(cr.Safes), "Safe"))
 		}
 		if cr.Fees != nil {
 			parts = append(parts, "fee caps")
@@ -222,7 +222,7 @@ func ruleSummary(kr *policy.KeyRule) []string {
 		signs = append(signs, "personal messages")
 	}
 	if kr.TypedData != nil {
-		signs = append(signs, fmt.Sprintf("typed data in %d domains", len(kr.TypedData.Domains)))
+		signs = append(signs, "typed data in "+plural(len(kr.TypedData.Domains), "domain"))
 	}
 	if kr.RawDigest {
 		signs = append(signs, "RAW DIGESTS")
@@ -235,7 +235,7 @@ func ruleSummary(kr *policy.KeyRule) []string {
 	}
 	var state []string
 	if n := len(kr.Limits); n > 0 {
-		state = append(state, fmt.Sprintf("%d rolling limits", n))
+		state = append(state, plural(n, "rolling limit"))
 	}
 	if v := kr.Velocity; v != nil {
 		state = append(state, fmt.Sprintf("at most %d transactions per %s", v.MaxTransactions, v.Window))
@@ -258,4 +258,12 @@ func ruleSummary(kr *policy.KeyRule) []string {
 		out = append(out, strings.Join(state, "; "))
 	}
 	return out
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

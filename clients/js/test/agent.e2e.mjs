@@ -1,9 +1,10 @@
 // agent.e2e.mjs: ethers v6, unchanged, through `nitrosign agent` in proxy
-// mode: JsonRpcProvider(agent).getSigner() sends a transaction that the
-// upstream node mines, and signs typed data and a message that ethers
-// verifies. A Go test that runs the agent in front of a node (the lead's
-// crosscheck test, with go-ethereum's simulated backend) runs it; it skips
-// unless NITROSIGN_AGENT_URL is set.
+// mode: JsonRpcProvider(agent).getSigner() sends a transaction
+// (eth_sendTransaction: the agent fills in nonce, gas and fees, the enclave
+// signs, the node mines) and signs typed data and a message that ethers
+// verifies. crosscheck/clients (a Go test) runs it against the dev stack's
+// enclave, the agent and go-ethereum's simulated backend on Sepolia's chain
+// id; it skips unless NITROSIGN_AGENT_URL is set.
 //
 // Environment:
 //   NITROSIGN_AGENT_URL      the agent's JSON-RPC URL (http://127.0.0.1:8550),
@@ -15,8 +16,9 @@
 //   NITROSIGN_AGENT_TIMEOUT_MS  how long to wait for the receipt (default 60000)
 //
 // The node must mine the transaction (a simulated backend that commits a
-// block on eth_sendRawTransaction, or a dev chain), the key's account must
-// hold 0.01 ETH and the fees, and the agent's policy must allow the transfer,
+// block when a transaction reaches its pool, or a dev chain), the key's
+// account must hold 0.01 ETH and the fees, and the agent's policy must allow
+// the transfer on the node's chain,
 // personal messages, and the EIP-712 specification's Mail domain (name
 // "Ether Mail", version "1", chainId 1, verifyingContract
 // 0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC).
@@ -26,7 +28,7 @@ import assert from "node:assert/strict";
 import * as ethers from "ethers";
 
 const AGENT_URL = process.env.NITROSIGN_AGENT_URL;
-const skip = AGENT_URL ? false : "set NITROSIGN_AGENT_URL to an agent in proxy mode (the crosscheck test does)";
+const skip = AGENT_URL ? false : "set NITROSIGN_AGENT_URL to an agent in proxy mode (crosscheck/clients does)";
 
 const MAIL_DOMAIN = { name: "Ether Mail", version: "1", chainId: 1, verifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC" };
 const MAIL_TYPES = {
@@ -81,6 +83,7 @@ test("ethers v6 through the agent", { skip }, async (t) => {
     const mined = await provider.getTransaction(tx.hash);
     assert.ok(mined !== null);
     assert.equal(ethers.Transaction.from(mined).from, want);
+    assert.equal(mined.chainId, (await provider.getNetwork()).chainId);
   });
 
   await t.test("signTypedData (eth_signTypedData_v4), verified by ethers", async () => {
@@ -90,6 +93,7 @@ test("ethers v6 through the agent", { skip }, async (t) => {
   });
 
   await t.test("signMessage (personal_sign), verified by ethers", async () => {
+    // Not 32 bytes long: the dev policy refuses those as raw digests.
     const message = "nitrosign agent: hello from ethers";
     const sig = await signer.signMessage(message);
     assert.match(sig, /^0x[0-9a-f]{128}(1b|1c)$/, "v is 27 or 28");
