@@ -93,6 +93,16 @@ type Options struct {
 	// Supervision says how the enclave process is restarted when it ends
 	// after the stack has started (zero: the defaults).
 	Supervision Supervision
+	// Genesis, when set, is a production genesis configuration file (as
+	// `nitrosign genesis init` writes it) to run instead of the dev one:
+	// no dev client, admin or approver keys are made, and the simulated
+	// KMS serves the key ARNs it names, in their account and region. The
+	// one change made to it is kms.root_ca_pem, set to the simulated KMS's
+	// CA (the enclave's TLS to KMS must verify), so its PCR0 here is not
+	// the production image's. It is copied to ProductionGenesisFile; a
+	// data directory that holds the dev genesis is refused, as is what the
+	// simulation cannot run (see prepareProductionGenesis).
+	Genesis string
 }
 
 // Stack is a running dev stack.
@@ -101,9 +111,14 @@ type Stack struct {
 	URL string
 	// DataDir is the data directory in use.
 	DataDir string
-	// ClientKeyPath is the dev client's private key (PKCS#8 PEM).
+	// Genesis is Options.Genesis: the production genesis file the stack
+	// runs, or empty for the dev genesis.
+	Genesis string
+	// ClientKeyPath is the dev client's private key (PKCS#8 PEM); empty
+	// with a production genesis, which registers clients of its own.
 	ClientKeyPath string
-	// Client signs requests as the dev client.
+	// Client signs requests as the dev client; nil with a production
+	// genesis.
 	Client stamp.Signer
 	// Keys are the enclave's signing keys.
 	Keys []api.Key
@@ -165,37 +180,51 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("devstack: data dir: %w", err)
 	}
-	signer, genesisPath, created, err := prepareDataDir(opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	kmsCA, kmsCAPEM, err := loadOrCreateKMSCA(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		arn, err := createSealingKey(ctx, opts.DataDir, kmsCA)
-		if err != nil {
+	genesisPath := filepath.Join(opts.DataDir, GenesisFile)
+	var (
+		signer     stamp.Signer
+		acct       = devAccount
+		kmsSection *genesis.KMS
+	)
+	if opts.Genesis != "" {
+		if acct, kmsSection, err = prepareProductionGenesis(opts.DataDir, opts.Genesis, kmsCAPEM); err != nil {
 			return nil, err
 		}
-		g, err := os.ReadFile(genesisPath)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		admins, err := ensureAdmins(opts.DataDir)
-		if err != nil {
+	} else {
+		if err := refuseProductionDataDir(opts.DataDir); err != nil {
 			return nil, err
 		}
-		if g, err = withKMS(g, arn, kmsCAPEM, admins); err != nil {
+		var created bool
+		if signer, genesisPath, created, err = prepareDataDir(opts.DataDir); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+		if created {
+			arn, err := createSealingKey(ctx, opts.DataDir, kmsCA)
+			if err != nil {
+				return nil, err
+			}
+			g, err := os.ReadFile(genesisPath)
+			if err != nil {
+				return nil, fmt.Errorf("devstack: %w", err)
+			}
+			admins, err := ensureAdmins(opts.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			if g, err = withKMS(g, arn, kmsCAPEM, admins); err != nil {
+				return nil, err
+			}
+			if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		if kmsSection, err = genesisKMS(genesisPath); err != nil {
 			return nil, err
 		}
-	}
-	kmsSection, err := genesisKMS(genesisPath)
-	if err != nil {
-		return nil, err
 	}
 	if kmsSection == nil {
 		opts.Logger.Warn("genesis.json has no kms section: the seed is ephemeral and the addresses change at every start; remove it from the data directory to make a sealed one", "path", genesisPath)
@@ -211,10 +240,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	s := &Stack{
-		DataDir:       opts.DataDir,
-		ClientKeyPath: filepath.Join(opts.DataDir, ClientKeyFile),
-		Client:        signer,
-		URL:           "http://" + ln.Addr().String(),
+		DataDir: opts.DataDir,
+		Genesis: opts.Genesis,
+		URL:     "http://" + ln.Addr().String(),
+	}
+	if signer != nil {
+		s.Client, s.ClientKeyPath = signer, filepath.Join(opts.DataDir, ClientKeyFile)
 	}
 	defer func() {
 		if err != nil {
@@ -232,7 +263,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	var creds host.CredentialSource
 	if kmsSection != nil {
-		if err := s.startKMS(ctx, kmsCA, kmsSection.KeyID, opts.AcceptNewImage, opts.Logger); err != nil {
+		if err := s.startKMS(ctx, kmsCA, acct, kmsSection, opts.Genesis != "", opts.AcceptNewImage, opts.Logger); err != nil {
 			return nil, err
 		}
 		creds = host.StaticCredentials{AccessKeyID: kmssim.DefaultAccessKeyID, SecretAccessKey: kmssim.DefaultSecretAccessKey}
@@ -468,30 +499,43 @@ func (s *Stack) startNSM(bin, genesisPath string) error {
 // startKMS serves the simulated KMS on the data directory's state, trusting
 // the simulated NSM's root for attestations, with the key policy naming
 // this image on a key's first use or when accept is set, and the
-// vsock-proxy that carries the enclave's TLS to it.
-func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, keyARN string, accept bool, log *slog.Logger) error {
+// vsock-proxy that carries the enclave's TLS to it. With addKeys (a
+// production genesis) it first adds the keys the genesis names that the
+// simulator does not hold yet, as if they had been created in AWS.
+func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, acct kmsAccount, k *genesis.KMS, addKeys, accept bool, log *slog.Logger) error {
 	root, err := firstCert(s.nsm.RootPEM())
 	if err != nil {
 		return err
 	}
-	srv, err := newKMSSim(s.DataDir, ca, []*x509.Certificate{root})
+	srv, err := newKMSSim(s.DataDir, acct, ca, []*x509.Certificate{root})
 	if err != nil {
 		return err
 	}
-	s.kms, s.KMSKeyARN = srv, keyARN
-	named, err := policyNamesImage(ctx, srv, keyARN)
-	if err != nil {
-		return err
-	}
-	if !named || accept {
-		if err := putImagePolicy(ctx, srv, keyARN, s.Measurement); err != nil {
+	s.kms, s.KMSKeyARN = srv, k.KeyID
+	for _, arn := range k.KeyIDs() {
+		if addKeys && !srv.HasKey(keyIDOf(arn)) {
+			if _, err := srv.AddKey(keyIDOf(arn), "nitrosign dev stack: stands in for the AWS KMS key the production genesis names"); err != nil {
+				return fmt.Errorf("devstack: %w", err)
+			}
+		}
+		named, err := policyNamesImage(ctx, srv, acct, arn)
+		if err != nil {
 			return err
 		}
-		if named {
-			log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
+		if !named || accept {
+			if err := putImagePolicy(ctx, srv, acct, arn, s.Measurement); err != nil {
+				return err
+			}
+			if named {
+				log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "key", arn, "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
+			}
 		}
 	}
-	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), genesis.DefaultKMSProxyPort, strings.TrimPrefix(srv.URL(), "https://"))
+	port := genesis.DefaultKMSProxyPort
+	if k.ProxyPort != 0 {
+		port = k.ProxyPort
+	}
+	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), port, strings.TrimPrefix(srv.URL(), "https://"))
 	return err
 }
 
