@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
+//	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L] [-log-format text|json] [-tls-cert FILE -tls-key FILE]
 //	nitrosign-host -version
 package main
 
@@ -40,6 +40,7 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 	conns := fs.Int("conns", 4, "persistent connections to the enclave")
 	tr := fs.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text, or json (one object a line, for log shippers)")
 	dataDir := fs.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
 	rotate := fs.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
 	cert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
@@ -66,7 +67,7 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 	if *rotate <= 0 {
 		*rotate = -1 // never: host.Config's negative
 	}
-	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
+	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, format: *format, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(stderr, "nitrosign-host: %v\n", err)
 		return 1
@@ -82,13 +83,14 @@ type config struct {
 	conns       int
 	transport   string
 	level       string
+	format      string
 	cert, key   string
 	credentials string
 	imds        string
 }
 
 func run(c config) error {
-	log, err := logging.New(os.Stderr, c.level)
+	log, err := logging.NewFormat(os.Stderr, c.level, c.format)
 	if err != nil {
 		return err
 	}

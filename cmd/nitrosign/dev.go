@@ -20,11 +20,12 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", devstack.DefaultListen, "host API listen `address`")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: nitrosign-enclave next to this program, else built)")
 	level := fs.String("log-level", "info", "log `level` of the host and the enclave")
+	format := fs.String("log-format", "text", "log `format` of the host and the enclave: text, or json (one object a line)")
 	accept := fs.Bool("accept-new-image", false, "update the simulated KMS key policy to this enclave image (after a change to the enclave binary or genesis.json), as an admin would in AWS")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, *level)
+	log, err := logging.NewFormat(stderr, *level, *format)
 	if err != nil {
 		return usageError{err}
 	}
@@ -33,13 +34,14 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
 	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir:         *dataDir,
-		Listen:          *listen,
-		EnclaveBinary:   *enclaveBin,
-		EnclaveLog:      stderr,
-		Logger:          log,
-		EnclaveLogLevel: *level,
-		AcceptNewImage:  *accept,
+		DataDir:          *dataDir,
+		Listen:           *listen,
+		EnclaveBinary:    *enclaveBin,
+		EnclaveLog:       stderr,
+		Logger:           log,
+		EnclaveLogLevel:  *level,
+		EnclaveLogFormat: *format,
+		AcceptNewImage:   *accept,
 	})
 	if err != nil {
 		return err

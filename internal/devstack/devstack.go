@@ -86,6 +86,9 @@ type Options struct {
 	Logger *slog.Logger
 	// EnclaveLogLevel is passed to the enclave's -log-level (default info).
 	EnclaveLogLevel string
+	// EnclaveLogFormat is passed to the enclave's -log-format: text or
+	// json (empty: the enclave's default, text).
+	EnclaveLogFormat string
 	// AcceptNewImage updates the simulated KMS key policy to the enclave
 	// image being started, as an admin would after reviewing a new image;
 	// without it, a changed image is refused the sealed seed.
@@ -411,6 +414,9 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 		"-genesis", abs,
 		"-log-level", opts.EnclaveLogLevel,
 		"-nsm", fmt.Sprintf("vsock:%d:%d", transport.ParentCID, nsmsim.DefaultPort),
+	}
+	if opts.EnclaveLogFormat != "" {
+		args = append(args, "-log-format", opts.EnclaveLogFormat)
 	}
 	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.Logger, opts.Supervision)
 	if err != nil {
