@@ -7,3 +7,7 @@ func SetAuditWriteFailure(s *Server, fail func() error) {
 	s.audit.failWrite = fail
 	s.audit.mu.Unlock()
 }
+
+// CheckTLSFiles runs the TLS files' change check once, as Serve's timer
+// does every Config.TLSPoll.
+func CheckTLSFiles(s *Server) { s.certs.checkFiles() }
