@@ -29,6 +29,11 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if *format == logging.FormatJSON {
+		// One stream, two processes: the enclave's lines say
+		// "process":"enclave" (devstack), the host's say so too.
+		log = log.With("process", "host")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
