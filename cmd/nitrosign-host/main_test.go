@@ -186,8 +186,10 @@ func TestRunLogsJSONLocksAndReloads(t *testing.T) {
 	}
 
 	// A second host on the same data directory (the lock is taken on
-	// Linux only).
-	err := run(context.Background(), config{dataDir: dataDir, listen: "127.0.0.1:0", transport: "unix:/tmp/x", level: "info", credentials: "none"}, io.Discard, nil)
+	// Linux only; elsewhere the second host starts, and stops at once).
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	err := run(stopped, config{dataDir: dataDir, listen: "127.0.0.1:0", transport: "unix:/tmp/x", level: "info", credentials: "none"}, io.Discard, nil)
 	for _, want := range []string{"dirlock: the data directory " + dataDir + " is in use by nitrosign-host (pid " + strconv.Itoa(os.Getpid()) + " on ", "audit log"} {
 		if runtime.GOOS == "linux" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Fatalf("second host: %v, want a refusal saying %q", err, want)
