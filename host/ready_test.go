@@ -50,11 +50,11 @@ func TestHealthAndReady(t *testing.T) {
 		dataDir bool
 		// want, for /v1/ready: its status, error code and rule, and a
 		// part of the message.
-		code       int
-		errCode    string
-		rule       string
-		msg        string
-		wantState  string
+		code      int
+		errCode   string
+		rule      string
+		msg       string
+		wantState string
 		noEnclave bool
 	}{
 		{name: "ready", state: "ready", dataDir: true, code: 200, wantState: "ready"},
