@@ -219,12 +219,12 @@ func AcquireAs(dir string, h Holder) (*Lock, error) {
 		f.Close()
 		return nil, fmt.Errorf("dirlock: locking %s: %w", path, err)
 	}
-	content := h.marshal()
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(content, 0)
-		if err == nil {
-			err = f.Sync()
-		}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt(h.marshal(), 0)
+	}
+	if err == nil {
+		err = f.Sync()
 	}
 	if err != nil {
 		f.Close()
