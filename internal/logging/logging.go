@@ -45,12 +45,3 @@ func NewFormat(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("logging: bad format %q (want text or json)", format)
 }
-
-// CheckFormat reports whether format is one NewFormat takes, so that a
-// command line can be refused before anything starts.
-func CheckFormat(format string) error {
-	if format != FormatText && format != FormatJSON {
-		return fmt.Errorf("logging: bad format %q (want text or json)", format)
-	}
-	return nil
-}

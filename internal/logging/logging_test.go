@@ -101,13 +101,5 @@ func TestBadFormat(t *testing.T) {
 		if _, err := NewFormat(&bytes.Buffer{}, "info", f); err == nil || !strings.Contains(err.Error(), "want text or json") {
 			t.Errorf("format %q: err = %v", f, err)
 		}
-		if err := CheckFormat(f); err == nil {
-			t.Errorf("CheckFormat(%q) = nil", f)
-		}
-	}
-	for _, f := range []string{FormatText, FormatJSON} {
-		if err := CheckFormat(f); err != nil {
-			t.Errorf("CheckFormat(%q) = %v", f, err)
-		}
 	}
 }
