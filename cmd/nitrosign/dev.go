@@ -29,15 +29,20 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// say tells the person at the terminal what the stack is doing; with
+	// JSON logs it is a log line, so that standard error stays JSON.
+	say := func(msg string) { fmt.Fprintln(stderr, msg) }
 	if *format == logging.FormatJSON {
 		// One stream, two processes: the enclave's lines say
 		// "process":"enclave" (devstack), the host's say so too.
+		dev := log.With("process", "dev")
 		log = log.With("process", "host")
+		say = func(msg string) { dev.Info(strings.TrimSuffix(msg, "...")) }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
+	say("starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
 	st, err := devstack.Start(ctx, devstack.Options{
 		DataDir:          *dataDir,
 		Listen:           *listen,
@@ -53,7 +58,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	}
 	printBanner(stdout, st)
 	werr := st.Wait(ctx)
-	fmt.Fprintln(stderr, "stopping...")
+	say("stopping...")
 	cerr := st.Close()
 	if werr != nil {
 		return werr
@@ -61,7 +66,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if cerr != nil {
 		return cerr
 	}
-	fmt.Fprintln(stderr, "stopped")
+	say("stopped")
 	return nil
 }
 
