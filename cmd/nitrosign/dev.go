@@ -20,35 +20,47 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", devstack.DefaultListen, "host API listen `address`")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: nitrosign-enclave next to this program, else built)")
 	level := fs.String("log-level", "info", "log `level` of the host and the enclave")
+	format := fs.String("log-format", "text", "log `format` of the host and the enclave: text, or json (one object a line)")
 	accept := fs.Bool("accept-new-image", false, "update the simulated KMS key policy to this enclave image (after a change to the enclave binary or genesis.json), as an admin would in AWS")
 	genesisFile := fs.String("genesis", "", "run this production genesis configuration `file` (nitrosign genesis init) instead of the dev one; use a data directory of its own (docs/deployment.md)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, *level)
+	log, err := logging.NewFormat(stderr, *level, *format)
 	if err != nil {
 		return usageError{err}
+	}
+	// say tells the person at the terminal what the stack is doing; with
+	// JSON logs it is a log line, so that standard error stays JSON.
+	say := func(msg string) { fmt.Fprintln(stderr, msg) }
+	if *format == logging.FormatJSON {
+		// One stream, two processes: the enclave's lines say
+		// "process":"enclave" (devstack), the host's say so too.
+		dev := log.With("process", "dev")
+		log = log.With("process", "host")
+		say = func(msg string) { dev.Info(strings.TrimSuffix(msg, "...")) }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
+	say("starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
 	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir:         *dataDir,
-		Listen:          *listen,
-		EnclaveBinary:   *enclaveBin,
-		EnclaveLog:      stderr,
-		Logger:          log,
-		EnclaveLogLevel: *level,
-		AcceptNewImage:  *accept,
-		Genesis:         *genesisFile,
+		DataDir:          *dataDir,
+		Listen:           *listen,
+		EnclaveBinary:    *enclaveBin,
+		EnclaveLog:       stderr,
+		Logger:           log,
+		EnclaveLogLevel:  *level,
+		EnclaveLogFormat: *format,
+		AcceptNewImage:   *accept,
+		Genesis:          *genesisFile,
 	})
 	if err != nil {
 		return err
 	}
 	printBanner(stdout, st)
 	werr := st.Wait(ctx)
-	fmt.Fprintln(stderr, "stopping...")
+	say("stopping...")
 	cerr := st.Close()
 	if werr != nil {
 		return werr
@@ -56,7 +68,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if cerr != nil {
 		return cerr
 	}
-	fmt.Fprintln(stderr, "stopped")
+	say("stopped")
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/dirlock"
+	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/internal/sim/vsocksim"
@@ -86,6 +89,9 @@ type Options struct {
 	Logger *slog.Logger
 	// EnclaveLogLevel is passed to the enclave's -log-level (default info).
 	EnclaveLogLevel string
+	// EnclaveLogFormat is passed to the enclave's -log-format: text or
+	// json (empty: the enclave's default, text).
+	EnclaveLogFormat string
 	// AcceptNewImage updates the simulated KMS key policy to the enclave
 	// image being started, as an admin would after reviewing a new image;
 	// without it, a changed image is refused the sealed seed.
@@ -154,6 +160,7 @@ type Stack struct {
 	hostDone  chan error
 	closeOnce sync.Once
 	closeErr  error
+	lock      *dirlock.Lock // the data directory's, released last by Close
 }
 
 // Start starts the simulator, the enclave process and the host, and returns
@@ -161,6 +168,10 @@ type Stack struct {
 // process is supervised: when it ends (a crash, kill -9) it is started
 // again with backoff (Options.Supervision) while the host keeps running,
 // and the host unseals the new run, as in production.
+//
+// Start first takes the data directory's lock (package dirlock): while
+// the stack runs, another stack or a nitrosign-host on the same directory
+// is refused, with this one named. Close releases it.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir
@@ -180,6 +191,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("devstack: data dir: %w", err)
 	}
+	// Before anything in the directory is read or made: a second dev
+	// stack (or a nitrosign-host) on it would fork its audit log.
+	lock, err := dirlock.Acquire(opts.DataDir, "nitrosign dev")
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
 	kmsCA, kmsCAPEM, err := loadOrCreateKMSCA(opts.DataDir)
 	if err != nil {
 		return nil, err
@@ -240,6 +262,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	s := &Stack{
+		lock:    lock,
 		DataDir: opts.DataDir,
 		Genesis: opts.Genesis,
 		URL:     "http://" + ln.Addr().String(),
@@ -443,7 +466,10 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 		"-log-level", opts.EnclaveLogLevel,
 		"-nsm", fmt.Sprintf("vsock:%d:%d", transport.ParentCID, nsmsim.DefaultPort),
 	}
-	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.Logger, opts.Supervision)
+	if opts.EnclaveLogFormat != "" {
+		args = append(args, "-log-format", opts.EnclaveLogFormat)
+	}
+	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.EnclaveLogFormat == logging.FormatJSON, opts.Logger, opts.Supervision)
 	if err != nil {
 		return err
 	}
@@ -454,11 +480,26 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 	return nil
 }
 
-func prefixLines(w io.Writer, prefix string, r io.Reader) {
+// copyLines copies the enclave process's output to w line by line, each
+// marked as the enclave's: prefixed with "enclave | ", or, when the
+// process logs JSON (jsonLog), with a first field "process":"enclave" in
+// each object, so that the stream stays one JSON object a line for a log
+// shipper; a line that is not an object (a panic's trace) becomes
+// {"process":"enclave","output":LINE}.
+func copyLines(w io.Writer, jsonLog bool, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		fmt.Fprintf(w, "%s%s\n", prefix, sc.Text())
+		line := sc.Bytes()
+		switch {
+		case !jsonLog:
+			fmt.Fprintf(w, "enclave | %s\n", line)
+		case len(line) > 2 && line[0] == '{' && line[1] == '"' && json.Valid(line):
+			fmt.Fprintf(w, `{"process":"enclave",%s`+"\n", line[1:])
+		default:
+			q, _ := json.Marshal(string(line))
+			fmt.Fprintf(w, `{"process":"enclave","output":%s}`+"\n", q)
+		}
 	}
 	io.Copy(io.Discard, r)
 }
@@ -651,8 +692,8 @@ func (s *Stack) KillEnclave() (int, error) { return s.enclave.signal(os.Kill) }
 func (s *Stack) SignalEnclave(sig os.Signal) (int, error) { return s.enclave.signal(sig) }
 
 // Close stops the host, then the enclave process (no more restarts;
-// SIGTERM, then SIGKILL after 5 seconds), and removes the simulator's
-// sockets.
+// SIGTERM, then SIGKILL after 5 seconds), removes the simulator's
+// sockets, and releases the data directory's lock.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		if s.cancel != nil {
@@ -676,6 +717,10 @@ func (s *Stack) Close() error {
 			if err := s.sim.Close(); err != nil && s.closeErr == nil {
 				s.closeErr = err
 			}
+		}
+		// Last: nothing of this stack writes to the directory any more.
+		if err := s.lock.Release(); err != nil && s.closeErr == nil {
+			s.closeErr = err
 		}
 	})
 	return s.closeErr
