@@ -18,7 +18,6 @@ import (
 	"github.com/nitrosign/nitrosign/client"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/logging"
-	"github.com/nitrosign/nitrosign/stamp"
 )
 
 const defaultAgentListen = "127.0.0.1:8550"
@@ -77,17 +76,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if check.Roots, err = loadRoots(*rootPath); err != nil {
 		return err
 	}
-	keyPath := *clientKey
-	if keyPath == "" {
-		keyPath = filepath.Join(*dataDir, devstack.ClientKeyFile)
-	}
-	pemBytes, err := os.ReadFile(keyPath)
+	signer, err := loadClientKey(*clientKey, *dataDir)
 	if err != nil {
-		return fmt.Errorf("client key: %w (run `nitrosign dev` first, or pass --client-key)", err)
-	}
-	signer, err := stamp.ParseSignerPEM(pemBytes)
-	if err != nil {
-		return fmt.Errorf("client key %s: %w", keyPath, err)
+		return err
 	}
 	c, err := client.New(*hostURL, signer, &client.Options{Timeout: *timeout})
 	if err != nil {

@@ -12,14 +12,12 @@ import (
 	"math/big"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/loadgen"
-	"github.com/nitrosign/nitrosign/stamp"
 )
 
 // loadReport is what `nitrosign load --json` prints: loadgen.Result with
@@ -90,16 +88,9 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" {
-		*keyFile = filepath.Join(*dataDir, devstack.ClientKeyFile)
-	}
-	pemBytes, err := os.ReadFile(*keyFile)
+	signer, err := loadClientKey(*keyFile, *dataDir)
 	if err != nil {
 		return err
-	}
-	signer, err := stamp.ParseSignerPEM(pemBytes)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *keyFile, err)
 	}
 	unsigned := benchTransaction()
 	if *txHex != "" {

@@ -91,17 +91,9 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 		req.EthTransaction = api.NewEthTransaction(tx.EncodeUnsigned())
 	}
 
-	keyPath := *clientKey
-	if keyPath == "" {
-		keyPath = filepath.Join(*dataDir, devstack.ClientKeyFile)
-	}
-	pemBytes, err := os.ReadFile(keyPath)
+	signer, err := loadClientKey(*clientKey, *dataDir)
 	if err != nil {
-		return fmt.Errorf("client key: %w (run `nitrosign dev` first, or pass --client-key)", err)
-	}
-	signer, err := stamp.ParseSignerPEM(pemBytes)
-	if err != nil {
-		return fmt.Errorf("client key %s: %w", keyPath, err)
+		return err
 	}
 	c, err := client.New(*hostURL, signer, &client.Options{Timeout: *timeout})
 	if err != nil {
@@ -284,4 +276,21 @@ func runKeys(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s\t%s\t%s\n", k.ID, k.Address, k.Path)
 	}
 	return nil
+}
+
+// loadClientKey reads the client's stamping key: keyPath, or the dev
+// stack's DATA-DIR/client.pem when keyPath is empty.
+func loadClientKey(keyPath, dataDir string) (stamp.Signer, error) {
+	if keyPath == "" {
+		keyPath = filepath.Join(dataDir, devstack.ClientKeyFile)
+	}
+	pemBytes, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("client key: %w (run `nitrosign dev` first, or pass --client-key)", err)
+	}
+	signer, err := stamp.ParseSignerPEM(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("client key %s: %w", keyPath, err)
+	}
+	return signer, nil
 }
