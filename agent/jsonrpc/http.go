@@ -62,22 +62,7 @@ func NewHTTPHandler(dispatch DispatchFunc) http.Handler {
 			reply(w, http.StatusBadRequest, Encode([]Response{ResponseTo(reqs[0], nil, nil)}, false))
 			return
 		}
-		ctx := hr.Context()
-		resps := make([]Response, 0, len(reqs))
-		for _, r := range reqs {
-			var result any
-			var rerr *Error
-			switch {
-			case r.Invalid != nil:
-			case ctx.Err() != nil:
-				rerr = NewError(CodeInternalError, "", "request cancelled before dispatch")
-			default:
-				result, rerr = dispatch(ctx, r)
-			}
-			if !r.IsNotification() {
-				resps = append(resps, ResponseTo(r, result, rerr))
-			}
-		}
+		resps := dispatchAll(hr.Context(), reqs, dispatch)
 		if len(resps) == 0 {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -105,4 +90,27 @@ func jsonContentType(v string) bool {
 		}
 	}
 	return true
+}
+
+// dispatchAll answers the requests of one body in order: an invalid one
+// with its error, a valid one with dispatch's answer, and, once ctx is
+// done, the rest with an internal error, not dispatched. Notifications
+// are dispatched but get no response.
+func dispatchAll(ctx context.Context, reqs []Request, dispatch DispatchFunc) []Response {
+	resps := make([]Response, 0, len(reqs))
+	for _, r := range reqs {
+		var result any
+		var rerr *Error
+		switch {
+		case r.Invalid != nil:
+		case ctx.Err() != nil:
+			rerr = NewError(CodeInternalError, "", "request cancelled before dispatch")
+		default:
+			result, rerr = dispatch(ctx, r)
+		}
+		if !r.IsNotification() {
+			resps = append(resps, ResponseTo(r, result, rerr))
+		}
+	}
+	return resps
 }

@@ -119,21 +119,7 @@ func Answer(ctx context.Context, body []byte, dispatch DispatchFunc) []byte {
 	if derr != nil {
 		return Encode([]Response{{Error: derr}}, false)
 	}
-	resps := make([]Response, 0, len(reqs))
-	for _, r := range reqs {
-		var result any
-		var rerr *Error
-		switch {
-		case r.Invalid != nil:
-		case ctx.Err() != nil:
-			rerr = NewError(CodeInternalError, "", "request cancelled before dispatch")
-		default:
-			result, rerr = dispatch(ctx, r)
-		}
-		if r.Invalid != nil || !r.IsNotification() {
-			resps = append(resps, ResponseTo(r, result, rerr))
-		}
-	}
+	resps := dispatchAll(ctx, reqs, dispatch)
 	if len(resps) == 0 {
 		return nil
 	}
