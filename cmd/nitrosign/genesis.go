@@ -684,6 +684,10 @@ func runGenesisCheck(args []string, stdout, stderr io.Writer) error {
 	case w > 0 && !*allow:
 		return exitError{exitWarnings, fmt.Errorf("%s: valid, %d warning(s) (pass --allow-warnings once each is deliberate)", *file, w)}
 	}
-	_, err = fmt.Fprintf(stdout, "%s: valid, no problems, %d warning(s)\n", *file, w)
+	if w == 0 {
+		_, err = fmt.Fprintf(stdout, "%s: valid, no problems, no warnings\n", *file)
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s: valid, no problems, %d warning(s) allowed\n", *file, w)
 	return err
 }
