@@ -101,7 +101,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 		}
 		return refuseRule(refusal.CodeBadRequest, refusal.RuleReplayedCommand, msg)
 	}
-	if len(s.m) >= s.max && !cmd.Kind.IsCancel() {
+	if len(s.m) >= s.max && !cmd.Kind.OnlyStops() {
 		oldest := int64(0)
 		for _, en := range s.m {
 			if oldest == 0 || en.NotAfterMS < oldest {
@@ -109,7 +109,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 			}
 		}
 		return refuseRule(refusal.CodeUnavailable, refusal.RuleCommandMemoryFull, fmt.Sprintf(
-			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel is accepted even now)",
+			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel or a freeze is accepted even now)",
 			len(s.m), fmtMS(oldest)))
 	}
 	return nil
