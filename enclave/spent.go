@@ -82,8 +82,11 @@ func (s *spentCommands) pruneLocked(nowMS int64) {
 }
 
 // check refuses a command carried out before (refusal.RuleReplayedCommand), or
-// one the memory has no room for (refusal.RuleCommandMemoryFull; not a cancel,
-// whose replay finds nothing to cancel: see adminExecute). e.unsealMu is
+// one the memory has no room for (refusal.RuleCommandMemoryFull; not a kind
+// that only stops: a cancel, whose replay finds nothing to cancel, or a
+// freeze, whose replay finds the target frozen already or, after an
+// unfreeze, halts signing again, which the host can do anyway by dropping
+// requests: see adminExecute). e.unsealMu is
 // held, so no other command is checked or marked meanwhile.
 func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 	s.mu.Lock()
