@@ -11,7 +11,8 @@
 //
 //	POST /v1/sign     SignRequest → 200 SignResponse | ErrorResponse
 //	GET  /v1/keys     → 200 KeysResponse
-//	GET  /v1/health   → 200 HealthResponse
+//	GET  /v1/health   → 200 HealthResponse (liveness: whenever the host serves)
+//	GET  /v1/ready    → 200 HealthResponse | 503 HealthResponse (readiness)
 //
 // POST bodies are stamped: see package stamp.
 //
@@ -354,13 +355,14 @@ const (
 	StatusDegraded = "degraded" // the host answers but the enclave does not, or is not ready
 )
 
-// HealthResponse is the answer to GET /v1/health.
+// HealthResponse is the answer to GET /v1/health (always HTTP 200: the
+// host serves) and GET /v1/ready (HTTP 503 when degraded).
 type HealthResponse struct {
 	// Status is StatusOK or StatusDegraded.
 	Status string `json:"status"`
 	// Enclave is what the enclave reports; nil when it did not answer.
 	Enclave *EnclaveHealth `json:"enclave,omitempty"`
-	// Error says why the status is degraded (answered with HTTP 503).
+	// Error says why the status is degraded.
 	Error *Error `json:"error,omitempty"`
 }
 

@@ -256,8 +256,10 @@ func (c *Client) Attestation(ctx context.Context, nonce []byte) ([]byte, error) 
 	return doc, nil
 }
 
-// Health reports the state of the host and the enclave. A degraded service
-// may answer with a non-2xx status, returned as an [*APIError].
+// Health reports the state of the host and the enclave (GET /v1/health,
+// the liveness probe): a degraded service answers with Status degraded and
+// the reason in Error (a host from before /v1/ready answered it with 503,
+// returned as an [*APIError]).
 func (c *Client) Health(ctx context.Context) (*api.HealthResponse, error) {
 	var resp api.HealthResponse
 	if err := c.get(ctx, "/v1/health", &resp); err != nil {

@@ -32,3 +32,7 @@ func DescribedMetrics(s *Server) []string {
 	}
 	return names
 }
+
+// CheckTLSFiles runs the TLS files' change check once, as Serve's timer
+// does every Config.TLSPoll.
+func CheckTLSFiles(s *Server) { s.certs.checkFiles() }

@@ -73,8 +73,12 @@ type Config struct {
 	// 1 s).
 	UnsealPoll time.Duration
 	// TLSCertFile and TLSKeyFile, when both set, make Serve answer HTTPS
-	// with this PEM certificate chain and key (TLS 1.2 or later).
+	// with this PEM certificate chain and key (TLS 1.2 or later). Both are
+	// loaded again on Server.ReloadTLS and when either file changes.
 	TLSCertFile, TLSKeyFile string
+	// TLSPoll is how often Serve checks the TLS files for a change
+	// (default DefaultTLSPoll; negative: never, ReloadTLS only).
+	TLSPoll time.Duration
 }
 
 // Server is the host's HTTP API.
@@ -82,6 +86,8 @@ type Server struct {
 	audit   *auditStore // nil without a data directory
 	metrics *metrics
 	tls     *tls.Config
+	certs   *certReloader // nil without TLS
+	tlsPoll time.Duration
 	pool    *pool
 	timeout time.Duration
 	log     *slog.Logger
@@ -167,11 +173,16 @@ func New(cfg *Config) (*Server, error) {
 		return nil, errors.New("host: TLS needs both a certificate and a key file")
 	}
 	if c.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		r, err := newCertReloader(c.TLSCertFile, c.TLSKeyFile, c.Logger)
 		if err != nil {
-			return nil, fmt.Errorf("host: loading the TLS certificate: %w", err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.certs = r
+		s.tls = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
+		s.tlsPoll = c.TLSPoll
+		if s.tlsPoll == 0 {
+			s.tlsPoll = DefaultTLSPoll
+		}
 	}
 	s.routes()
 	return s, nil
@@ -196,6 +207,7 @@ func (s *Server) routes() {
 		return f
 	}
 	route(http.MethodGet, "/v1/health", s.health)
+	route(http.MethodGet, "/v1/ready", s.ready)
 	route(http.MethodGet, "/v1/keys", s.keys)
 	s.signRoute = route(http.MethodPost, "/v1/sign", s.sign)
 	route(http.MethodGet, "/v1/attestation", s.attestation)
@@ -262,8 +274,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() {
 		if s.tls != nil {
-			// The certificate is in TLSConfig; ServeTLS adds HTTP/2
-			// to what ALPN offers.
+			// The certificate comes from TLSConfig's GetCertificate
+			// (the reloader); ServeTLS adds HTTP/2 to what ALPN
+			// offers.
 			errc <- srv.ServeTLS(l, "", "")
 			return
 		}
@@ -283,6 +296,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	if s.refresher != nil {
 		bg.Go(func() { s.refresher.Run(actx) })
+	}
+	if s.certs != nil && s.tlsPoll > 0 {
+		bg.Go(func() { s.certs.watch(actx.Done(), s.tlsPoll) })
 	}
 	defer func() { stopAudit(); <-auditDone; bg.Wait() }()
 	select {
@@ -336,17 +352,55 @@ func (s *Server) call(ctx context.Context, req proto.Message) (proto.Message, *a
 	return nil, &api.Error{Code: refusal.CodeEnclaveUnavailable, Message: "the enclave is not reachable (not running, or restarting); retry later"}
 }
 
+// health answers GET /v1/health, the host's liveness: 200 whenever the
+// host serves, with the readiness judgement in the body (status ok or
+// degraded, the enclave's state and why) for people and dashboards. A
+// liveness probe must not fail for what restarting the host cannot fix: a
+// locked, restarting or KMS-refused enclave, or a full disk; /v1/ready
+// answers 503 for those.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	out, _ := s.readiness(r.Context())
+	writeJSON(w, http.StatusOK, out)
+	return "ok"
+}
+
+// ready answers GET /v1/ready, the host's readiness to sign: 200 when the
+// enclave runs, is unsealed and the audit log persists, else 503 with the
+// reason and, when the enclave answered, its state.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) string {
+	out, code := s.readiness(r.Context())
+	if code != "" {
+		writeJSON(w, refusal.Status(code), out)
+		return code
+	}
+	writeJSON(w, http.StatusOK, out)
+	return "ok"
+}
+
+// readiness asks the enclave for its health (for at most 2 s) and judges
+// whether the service can sign. It returns the answer for /v1/health and
+// /v1/ready, and "" when ready or else the error code that says why not.
+// The checks, in order:
+//   - the enclave answers (else enclave_unavailable: not running,
+//     restarting, or not answering in time);
+//   - the host keeps an audit log (else unavailable, rule audit: without
+//     one it releases no decision);
+//   - the audit log persists (else unavailable, rule audit, with the
+//     store's reason: a full disk, a log the enclave's records do not
+//     continue);
+//   - the enclave is unsealed: its state is not "locked" (else
+//     enclave_unavailable, with the last unseal error).
+func (s *Server) readiness(ctx context.Context) (api.HealthResponse, string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	resp, aerr := s.call(ctx, &proto.HealthRequest{})
 	if aerr != nil {
-		writeJSON(w, http.StatusServiceUnavailable, api.HealthResponse{Status: api.StatusDegraded, Error: aerr})
-		return aerr.Code
+		return api.HealthResponse{Status: api.StatusDegraded, Error: aerr}, aerr.Code
 	}
 	h, ok := resp.(*proto.HealthResponse)
 	if !ok {
-		return writeError(w, unexpected(resp))
+		e := unexpected(resp)
+		return api.HealthResponse{Status: api.StatusDegraded, Error: e}, e.Code
 	}
 	out := api.HealthResponse{
 		Status: api.StatusOK,
@@ -360,31 +414,30 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) string {
 			UptimeMS:      h.UptimeMS,
 		},
 	}
-	if s.audit != nil {
-		// Records that cannot be persisted stop every decision: not
-		// healthy, and say why.
-		if why := s.audit.status(); why != "" {
-			out.Status = api.StatusDegraded
-			out.Error = &api.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: "the host cannot persist audit records, so the enclave decides nothing: " + why}
-			writeJSON(w, http.StatusServiceUnavailable, out)
-			return refusal.CodeUnavailable
-		}
+	degraded := func(e *api.Error) (api.HealthResponse, string) {
+		out.Status = api.StatusDegraded
+		out.Error = e
+		return out, e.Code
+	}
+	if s.audit == nil {
+		return degraded(&api.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: errNoAuditStore.Error()})
+	}
+	// Records that cannot be persisted stop every decision: not ready,
+	// and say why.
+	if why := s.audit.status(); why != "" {
+		return degraded(&api.Error{Code: refusal.CodeUnavailable, Rule: refusal.RuleAudit, Message: "the host cannot persist audit records, so the enclave decides nothing: " + why})
 	}
 	if h.State == "locked" {
-		// A locked enclave cannot sign: the service is not healthy.
+		// A locked enclave cannot sign.
 		msg := "the enclave is locked: its sealed seed is not unsealed yet"
 		if s.unsealer != nil {
 			if st := s.unsealer.get(); st.Err != nil {
 				msg += ": " + st.Err.Error()
 			}
 		}
-		out.Status = api.StatusDegraded
-		out.Error = &api.Error{Code: refusal.CodeEnclaveUnavailable, Message: msg}
-		writeJSON(w, http.StatusServiceUnavailable, out)
-		return refusal.CodeEnclaveUnavailable
+		return degraded(&api.Error{Code: refusal.CodeEnclaveUnavailable, Message: msg})
 	}
-	writeJSON(w, http.StatusOK, out)
-	return "ok"
+	return out, ""
 }
 
 // maxAuditRecords caps the records in one GET /v1/audit answer.

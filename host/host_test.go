@@ -203,13 +203,21 @@ func TestHostRefusesBeforeForwarding(t *testing.T) {
 
 // TestEnclaveDownAndBack: while no enclave process answers (not started
 // yet, or died and not restarted yet), the host keeps serving and every
-// endpoint that needs the enclave, health included, answers 503
-// enclave_unavailable; once an enclave listens again (a new run) the
-// host redials it by itself and health is 200 again. Nothing in the host
+// endpoint that needs the enclave, ready included, answers 503
+// enclave_unavailable (health, the liveness probe, answers 200 degraded);
+// once an enclave listens again (a new run) the host redials it by itself
+// and ready is 200 again. Nothing in the host
 // has to be restarted.
 func TestEnclaveDownAndBack(t *testing.T) {
 	sim := newSim(t)
-	ts := newServer(t, sim, 2*time.Second)
+	// A data directory: a host without one keeps no audit log and is
+	// never ready.
+	srv, err := host.New(&host.Config{Transport: sim.Endpoint(transport.ParentCID), RequestTimeout: 2 * time.Second, Conns: 2, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
 	answer := func(m proto.Message) proto.Message {
 		switch m.(type) {
 		case *proto.HealthRequest:
@@ -226,7 +234,7 @@ func TestEnclaveDownAndBack(t *testing.T) {
 			name, method, path string
 			body               []byte
 		}{
-			{"health", http.MethodGet, "/v1/health", nil},
+			{"ready", http.MethodGet, "/v1/ready", nil},
 			{"keys", http.MethodGet, "/v1/keys", nil},
 			{"sign", http.MethodPost, "/v1/sign", []byte(`{}`)},
 			{"attestation", http.MethodGet, "/v1/attestation", nil},
@@ -246,10 +254,16 @@ func TestEnclaveDownAndBack(t *testing.T) {
 				if code != 503 || e.Error == nil || e.Error.Code != refusal.CodeEnclaveUnavailable {
 					t.Fatalf("%s, %s: %d %s, want 503 %s", when, tc.name, code, out, refusal.CodeEnclaveUnavailable)
 				}
-				if tc.name == "health" && e.Status != api.StatusDegraded {
-					t.Fatalf("%s, health status %q, want %q", when, e.Status, api.StatusDegraded)
+				if tc.name == "ready" && e.Status != api.StatusDegraded {
+					t.Fatalf("%s, ready status %q, want %q", when, e.Status, api.StatusDegraded)
 				}
 			}
+		}
+		// Liveness: the host serves, and says what is wrong.
+		code, out := do(t, http.MethodGet, ts.URL+"/v1/health", nil, nil)
+		var h api.HealthResponse
+		if err := json.Unmarshal(out, &h); err != nil || code != 200 || h.Status != api.StatusDegraded || h.Error == nil || h.Error.Code != refusal.CodeEnclaveUnavailable {
+			t.Fatalf("%s: health %d %s, want 200 degraded %s", when, code, out, refusal.CodeEnclaveUnavailable)
 		}
 	}
 	up := func(t *testing.T, when string) {
@@ -257,13 +271,13 @@ func TestEnclaveDownAndBack(t *testing.T) {
 		var code int
 		var out []byte
 		for range 4 { // each of the 2 pooled connections may fail once
-			if code, out = do(t, http.MethodGet, ts.URL+"/v1/health", nil, nil); code == 200 {
+			if code, out = do(t, http.MethodGet, ts.URL+"/v1/ready", nil, nil); code == 200 {
 				break
 			}
 		}
 		var h api.HealthResponse
 		if err := json.Unmarshal(out, &h); err != nil || code != 200 || h.Status != api.StatusOK || h.Enclave == nil || h.Enclave.State != "ready" {
-			t.Fatalf("%s: health %d %s, want 200 ok", when, code, out)
+			t.Fatalf("%s: ready %d %s, want 200 ok", when, code, out)
 		}
 		if code, out := do(t, http.MethodGet, ts.URL+"/v1/keys", nil, nil); code != 200 || !strings.Contains(string(out), `"hot-0"`) {
 			t.Fatalf("%s: keys %d %s", when, code, out)

@@ -163,9 +163,11 @@ func TestUnsealDeniedReported(t *testing.T) {
 	if st := srv.Unseal(); st.State != host.UnsealFailed || st.Err == nil {
 		t.Fatalf("status %+v", st)
 	}
-	code, out := do(t, "GET", url+"/v1/health", nil, nil)
-	if code != 503 || !bytes.Contains(out, []byte(`"state":"locked"`)) || !bytes.Contains(out, []byte("AccessDeniedException")) {
-		t.Fatalf("health %d %s", code, out)
+	for path, want := range map[string]int{"/v1/ready": 503, "/v1/health": 200} {
+		code, out := do(t, "GET", url+path, nil, nil)
+		if code != want || !bytes.Contains(out, []byte(`"state":"locked"`)) || !bytes.Contains(out, []byte("AccessDeniedException")) {
+			t.Fatalf("%s: %d %s, want %d naming the state and KMS's refusal", path, code, out, want)
+		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, host.SealedSeedFile)); !bytes.Equal(b, fakeSealed) {
 		t.Error("the sealed seed was changed")

@@ -277,8 +277,8 @@ run-enclave: enclave "${name}" started with CID ${cid}.
   Stop it:        nitro-cli terminate-enclave --enclave-name ${name}
 
 Start the host on this instance against it:
-  nitrosign-host -listen ${host_listen} -enclave-cid ${cid} -enclave-port ${enclave_port}
-(or install the systemd unit from docs/deployment.md).
+  nitrosign-host -data-dir /var/lib/nitrosign -listen ${host_listen} -enclave-cid ${cid} -enclave-port ${enclave_port}
+(in production: deploy/nitrosign-host.service, see docs/deployment.md).
 EOF
 if [[ -n "${proxy_pid}" ]]; then
 	printf '  vsock-proxy:    pid %s (stop it with: kill %s)\n' "${proxy_pid}" "${proxy_pid}" >&2

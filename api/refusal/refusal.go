@@ -67,13 +67,13 @@ const (
 	// CodeEnclaveUnavailable (503): the host is up but has no enclave to
 	// forward to: its process is not running (it died and is being
 	// restarted) or the connection to it broke before it answered;
-	// /v1/health also answers it while the enclave is locked, until the
+	// /v1/ready also answers it while the enclave is locked, until the
 	// host has unsealed it. No answer was released; retry later.
 	CodeEnclaveUnavailable = "enclave_unavailable"
 	// CodeKMSAccessDenied: the enclave's answer to the host's unseal (or
 	// seal) when KMS refused, usually because the key policy does not name
 	// this enclave image's measurement. It goes to the host only (which
-	// keeps retrying and says why in /v1/health), never to a client; its
+	// keeps retrying and says why in /v1/ready), never to a client; its
 	// status is that of a code not meant for HTTP (500).
 	CodeKMSAccessDenied = "kms_access_denied"
 )

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	nitrosign-enclave [-genesis FILE] [-port N] [-nsm /dev/nsm|vsock:CID:PORT] [-transport vsock|unix:DIR -cid N] [-log-level L]
+//	nitrosign-enclave [-genesis FILE] [-port N] [-nsm /dev/nsm|vsock:CID:PORT] [-transport vsock|unix:DIR -cid N] [-log-level L] [-log-format text|json]
 //	nitrosign-enclave -version
 //
 // The flags are part of the image (the Dockerfile's CMD), hence measured;
@@ -37,6 +37,7 @@ func main() {
 	tr := flag.String("transport", "vsock", "`transport`: vsock, or unix:DIR for the vsock simulator")
 	cid := flag.Uint("cid", uint(transport.DefaultEnclaveCID), "own context id (only with the simulator; AF_VSOCK knows its own)")
 	level := flag.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := flag.String("log-format", "text", "log `format`: text, or json (one object a line)")
 	nsmSpec := flag.String("nsm", nsm.DefaultSpec, "the NSM: /dev/nsm, or vsock:CID:PORT for the simulated NSM")
 	version := flag.Bool("version", false, "print the version, commit, Go version and build flags, and exit")
 	flag.Parse()
@@ -47,13 +48,13 @@ func main() {
 		printVersion(os.Stdout)
 		return
 	}
-	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level, *nsmSpec); err != nil {
+	if err := run(*genesis, uint32(*port), *tr, uint32(*cid), *level, *format, *nsmSpec); err != nil {
 		fatal(err)
 	}
 }
 
-func run(genesisPath string, port uint32, spec string, cid uint32, level, nsmSpec string) error {
-	log, err := logging.New(os.Stderr, level)
+func run(genesisPath string, port uint32, spec string, cid uint32, level, format, nsmSpec string) error {
+	log, err := logging.NewFormat(os.Stderr, level, format)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,13 @@
 // Command nitrosign-host is the parent-instance daemon: the client-facing
 // HTTP API, forwarding to the enclave over vsock.
 //
+// It holds its data directory's lock while it runs (a second host or
+// `nitrosign dev` on the directory is refused, naming this one), and
+// reloads its TLS certificate on SIGHUP and when the files change.
+//
 // Usage:
 //
-//	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L]
+//	nitrosign-host [-data-dir DIR] [-audit-rotate-bytes N] [-listen ADDR] [-enclave-cid N] [-enclave-port N] [-conns N] [-transport vsock|unix:DIR] [-log-level L] [-log-format text|json] [-tls-cert FILE -tls-key FILE]
 //	nitrosign-host -version
 package main
 
@@ -20,6 +24,7 @@ import (
 
 	"github.com/nitrosign/nitrosign/host"
 	"github.com/nitrosign/nitrosign/internal/buildinfo"
+	"github.com/nitrosign/nitrosign/internal/dirlock"
 	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/transport"
 )
@@ -40,6 +45,7 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 	conns := fs.Int("conns", 4, "persistent connections to the enclave")
 	tr := fs.String("transport", "vsock", "`transport`: vsock, or unix:DIR to join a vsock simulator")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text, or json (one object a line, for log shippers)")
 	dataDir := fs.String("data-dir", "/var/lib/nitrosign", "`directory` of the audit log (audit-*.log), persisted before any answer is released")
 	rotate := fs.Int64("audit-rotate-bytes", host.DefaultAuditRotateBytes, "seal the live audit log segment and start a new one once it holds `N` bytes (0: never)")
 	cert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate chain `file` (with -tls-key)")
@@ -66,8 +72,14 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 	if *rotate <= 0 {
 		*rotate = -1 // never: host.Config's negative
 	}
-	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
-	if err := run(cfg); err != nil {
+	cfg := config{dataDir: *dataDir, rotateBytes: *rotate, listen: *listen, cid: uint32(*cid), port: uint32(*port), conns: *conns, transport: *tr, level: *level, format: *format, cert: *cert, key: *key, credentials: *creds, imds: *imdsEndpoint}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// SIGHUP reloads the TLS certificate (and no longer ends the host).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := run(ctx, cfg, stderr, hup); err != nil {
 		fmt.Fprintf(stderr, "nitrosign-host: %v\n", err)
 		return 1
 	}
@@ -82,13 +94,19 @@ type config struct {
 	conns       int
 	transport   string
 	level       string
+	format      string
 	cert, key   string
 	credentials string
 	imds        string
 }
 
-func run(c config) error {
-	log, err := logging.New(os.Stderr, c.level)
+// run serves until ctx is done, logging to logOut; each value from hup
+// (SIGHUP) reloads the TLS certificate.
+func run(ctx context.Context, c config, logOut io.Writer, hup <-chan os.Signal) error {
+	if c.format == "" {
+		c.format = logging.FormatText
+	}
+	log, err := logging.NewFormat(logOut, c.level, c.format)
 	if err != nil {
 		return err
 	}
@@ -108,6 +126,21 @@ func run(c config) error {
 	default:
 		return fmt.Errorf("-credentials %q: want imds or none", c.credentials)
 	}
+	if c.dataDir != "" {
+		// Before anything in the directory is read or written: a
+		// second host (or nitrosign dev) on it would fork the audit log.
+		if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+			return err
+		}
+		lock, err := dirlock.Acquire(c.dataDir, "nitrosign-host")
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+		if !lock.Enforced {
+			log.Warn("the data directory is not locked on this system: run one host per directory", "dir", c.dataDir)
+		}
+	}
 	srv, err := host.New(&host.Config{Transport: t, EnclaveCID: c.cid, EnclavePort: c.port, Conns: c.conns, Logger: log,
 		DataDir: c.dataDir, AuditRotateBytes: c.rotateBytes, TLSCertFile: c.cert, TLSKeyFile: c.key, Credentials: creds})
 	if err != nil {
@@ -121,8 +154,19 @@ func run(c config) error {
 	if c.cert != "" {
 		scheme = "https"
 	}
-	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "enclave", transport.Addr{ContextID: c.cid, Port: c.port}.String())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	log.Info("listening", "url", scheme+"://"+l.Addr().String(), "enclave", transport.Addr{ContextID: c.cid, Port: c.port}.String(), "data_dir", c.dataDir)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				// The reloader logs the outcome, and why on failure.
+				if err := srv.ReloadTLS(); errors.Is(err, host.ErrNoTLS) {
+					log.Info("SIGHUP: nothing to reload (serving plain HTTP)")
+				}
+			}
+		}
+	}()
 	return srv.Serve(ctx, l)
 }

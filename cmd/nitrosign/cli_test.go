@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,7 +52,7 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	}
 	bin := buildCLI(t)
 	dataDir := t.TempDir()
-	dev := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	dev := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-format", "json")
 	stdout, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,16 @@ func TestDevSignAndInterrupt(t *testing.T) {
 		for range lines {
 		}
 	}()
+
+	// A second dev stack on the data directory is refused, naming this
+	// one (Linux: where the lock is taken).
+	if runtime.GOOS == "linux" {
+		b, err := exec.Command(bin, "dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0").CombinedOutput()
+		want := fmt.Sprintf("is in use by nitrosign dev (pid %d on ", dev.Process.Pid)
+		if err == nil || !strings.Contains(string(b), want) {
+			t.Fatalf("a second nitrosign dev on %s: %v, %s; want a refusal saying %q", dataDir, err, b, want)
+		}
+	}
 
 	// nitrosign sign, in process, stamped with DIR/client.pem.
 	var out, errOut bytes.Buffer
@@ -338,6 +350,23 @@ func TestDevSignAndInterrupt(t *testing.T) {
 	t.Logf("stopped %v after SIGINT", time.Since(start).Round(time.Millisecond))
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("enclave process %d left behind (kill 0: %v)", pid, err)
+	}
+	// --log-format json: standard error is JSON lines only, each marked
+	// with the process that logged it.
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		var rec struct {
+			Time, Level, Msg, Process string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Level == "" || rec.Msg == "" {
+			t.Fatalf("stderr line %q is not a JSON log line (%v); stderr:\n%s", line, err, stderr.String())
+		}
+		seen[rec.Process+": "+rec.Msg] = true
+	}
+	for _, want := range []string{"dev: starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)", "enclave: listening", "host: enclave unsealed", "dev: stopped"} {
+		if !seen[want] {
+			t.Errorf("no %q line on stderr; seen %v", want, seen)
+		}
 	}
 }
 

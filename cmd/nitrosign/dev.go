@@ -20,33 +20,47 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", devstack.DefaultListen, "host API listen `address`")
 	enclaveBin := fs.String("enclave-binary", "", "enclave executable `path` (default: nitrosign-enclave next to this program, else built)")
 	level := fs.String("log-level", "info", "log `level` of the host and the enclave")
+	format := fs.String("log-format", "text", "log `format` of the host and the enclave: text, or json (one object a line)")
 	accept := fs.Bool("accept-new-image", false, "update the simulated KMS key policy to this enclave image (after a change to the enclave binary or genesis.json), as an admin would in AWS")
+	genesisFile := fs.String("genesis", "", "run this production genesis configuration `file` (nitrosign genesis init) instead of the dev one; use a data directory of its own (docs/deployment.md)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, *level)
+	log, err := logging.NewFormat(stderr, *level, *format)
 	if err != nil {
 		return usageError{err}
+	}
+	// say tells the person at the terminal what the stack is doing; with
+	// JSON logs it is a log line, so that standard error stays JSON.
+	say := func(msg string) { fmt.Fprintln(stderr, msg) }
+	if *format == logging.FormatJSON {
+		// One stream, two processes: the enclave's lines say
+		// "process":"enclave" (devstack), the host's say so too.
+		dev := log.With("process", "dev")
+		log = log.With("process", "host")
+		say = func(msg string) { dev.Info(strings.TrimSuffix(msg, "...")) }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintln(stderr, "starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
+	say("starting the simulated stack (vsock simulator, NSM, KMS, enclave process, host)...")
 	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir:         *dataDir,
-		Listen:          *listen,
-		EnclaveBinary:   *enclaveBin,
-		EnclaveLog:      stderr,
-		Logger:          log,
-		EnclaveLogLevel: *level,
-		AcceptNewImage:  *accept,
+		DataDir:          *dataDir,
+		Listen:           *listen,
+		EnclaveBinary:    *enclaveBin,
+		EnclaveLog:       stderr,
+		Logger:           log,
+		EnclaveLogLevel:  *level,
+		EnclaveLogFormat: *format,
+		AcceptNewImage:   *accept,
+		Genesis:          *genesisFile,
 	})
 	if err != nil {
 		return err
 	}
 	printBanner(stdout, st)
 	werr := st.Wait(ctx)
-	fmt.Fprintln(stderr, "stopping...")
+	say("stopping...")
 	cerr := st.Close()
 	if werr != nil {
 		return werr
@@ -54,7 +68,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	if cerr != nil {
 		return cerr
 	}
-	fmt.Fprintln(stderr, "stopped")
+	say("stopped")
 	return nil
 }
 
@@ -77,6 +91,10 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  API          %s\n", st.URL)
 	for _, k := range st.Keys {
 		fmt.Fprintf(w, "  signing key  %s  %s  (%s)\n", k.ID, k.Address, k.Path)
+	}
+	if st.Genesis != "" {
+		printProductionBanner(w, st, isolation)
+		return
 	}
 	fmt.Fprintf(w, "  client key   %s (%s, registered as %s)\n", st.ClientKeyPath, st.Client.PublicKey(), devstack.ExampleClientName)
 	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
@@ -114,5 +132,31 @@ func printBanner(w io.Writer, st *devstack.Stack) {
 	fmt.Fprintf(w, "  %s sign --host %s --data-dir %s --to %s --value 0.5 --verify-enclave --root %s --pcr 0=%x\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationB, st.NSMRootPath, st.Measurement.PCR0)
 	fmt.Fprintf(w, "  # a request with curl; the command runs once, within 5 minutes (its request_id and timestamp are stamped):\n")
 	fmt.Fprintf(w, "  eval \"$(%s sign --host %s --data-dir %s --to %s --value 0.5 --curl)\"\n\n", self, st.URL, st.DataDir, devstack.ExampleDestinationA)
+	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")
+}
+
+// printProductionBanner is the rest of the banner for a stack that runs a
+// production genesis: its clients, admins and approvers are the genesis's,
+// so the examples name no key files.
+func printProductionBanner(w io.Writer, st *devstack.Stack, isolation string) {
+	fmt.Fprintf(w, "  genesis      %s (production; the simulated enclave runs %s/%s,\n", st.Genesis, st.DataDir, devstack.GenesisFile)
+	fmt.Fprintf(w, "               the same with kms.root_ca_pem set to the simulated KMS's CA)\n")
+	fmt.Fprintf(w, "  clients      as the genesis registers them: %s genesis show --file %s\n", selfCommand(), st.Genesis)
+	fmt.Fprintf(w, "  enclave      pid %d, %s\n", st.EnclavePID, isolation)
+	fmt.Fprintf(w, "               supervised: restarted whenever it ends (after %v, doubling to %v; reset after %v up)\n",
+		st.Supervision.Backoff, st.Supervision.MaxBackoff, st.Supervision.StableRun)
+	fmt.Fprintf(w, "  PCR0         %x (simulated: SHA-384 over the enclave binary and genesis)\n", st.Measurement.PCR0)
+	fmt.Fprintf(w, "  NSM root     %s\n", st.NSMRootPath)
+	if st.KMSKeyARN != "" {
+		fmt.Fprintf(w, "  seed         sealed under %s, simulated (%s/seed.sealed), released only to this PCR0\n\n", st.KMSKeyARN, st.DataDir)
+	} else {
+		fmt.Fprintf(w, "  seed         ephemeral (the genesis has no kms section): addresses change at every start\n\n")
+	}
+	self := selfCommand()
+	fmt.Fprintf(w, "Try it, with the private key of a client the genesis registers:\n\n")
+	fmt.Fprintf(w, "  %s sign --host %s --client-key CLIENT.pem --chain-id CHAIN --to ADDRESS --value 0.01\n", self, st.URL)
+	fmt.Fprintf(w, "  %s attest fetch --host %s --out attestation.b64\n", self, st.URL)
+	fmt.Fprintf(w, "  %s attest verify --doc attestation.b64 --root %s --pcr 0=%x\n", self, st.NSMRootPath, st.Measurement.PCR0)
+	fmt.Fprintf(w, "  %s audit verify --dir %s\n\n", self, st.DataDir)
 	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")
 }

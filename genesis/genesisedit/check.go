@@ -23,31 +23,31 @@ const (
 // The rules of [Check], as [Finding.Rule] names them (docs/genesis.md
 // explains each).
 const (
-	RuleKMSMissing       = "kms_missing"        // problem: ephemeral seed
-	RuleKMSRootCA        = "kms_root_ca"        // problem: non-Amazon KMS roots
-	RuleAdminsMissing    = "admins_missing"     // problem: no admin set
-	RuleClientsMissing   = "clients_missing"    // problem: no client
-	RuleAdminQuorum      = "admin_quorum"       // warning: one admin acts alone
-	RuleAdminNoSpare     = "admin_no_spare"     // warning: quorum = members
-	RuleApprovalQuorum   = "approval_quorum"    // warning: one approver suffices
-	RuleTimeLock         = "time_lock"          // warning: none or short
-	RuleRawDigest        = "raw_digest"         // warning: bare digests signed
-	RuleUnlimitedGrants  = "unlimited_grants"   // warning: max_allowance "unlimited"
-	RuleNoLimits         = "no_limits"          // warning: value moves, no rolling limit
-	RuleNoFreeze         = "no_freeze"          // warning: the key never freezes
-	RuleSharedKey        = "shared_key"         // warning: one key, two roles
-	RuleKMSEndpoint      = "kms_endpoint"       // warning: endpoint override
-	RuleUnusedKey        = "unused_key"         // warning: no client may use a key
-	RuleKMSAdditionalKey = "kms_additional_key" // warning: other sealing keys allowed
+	CheckKMSMissing       = "kms_missing"        // problem: ephemeral seed
+	CheckKMSRootCA        = "kms_root_ca"        // problem: non-Amazon KMS roots
+	CheckAdminsMissing    = "admins_missing"     // problem: no admin set
+	CheckClientsMissing   = "clients_missing"    // problem: no client
+	CheckAdminQuorum      = "admin_quorum"       // warning: one admin acts alone
+	CheckAdminNoSpare     = "admin_no_spare"     // warning: quorum = members
+	CheckApprovalQuorum   = "approval_quorum"    // warning: one approver suffices
+	CheckTimeLock         = "time_lock"          // warning: none or short
+	CheckRawDigest        = "raw_digest"         // warning: bare digests signed
+	CheckUnlimitedGrants  = "unlimited_grants"   // warning: max_allowance "unlimited"
+	CheckNoLimits         = "no_limits"          // warning: value moves, no rolling limit
+	CheckNoFreeze         = "no_freeze"          // warning: the key never freezes
+	CheckSharedKey        = "shared_key"         // warning: one key, two roles
+	CheckKMSEndpoint      = "kms_endpoint"       // warning: endpoint override
+	CheckUnusedKey        = "unused_key"         // warning: no client may use a key
+	CheckKMSAdditionalKey = "kms_additional_key" // warning: other sealing keys allowed
 )
 
 // Rules returns the names of every rule [Check] applies.
 func Rules() []string {
 	return []string{
-		RuleKMSMissing, RuleKMSRootCA, RuleAdminsMissing, RuleClientsMissing,
-		RuleAdminQuorum, RuleAdminNoSpare, RuleApprovalQuorum, RuleTimeLock,
-		RuleRawDigest, RuleUnlimitedGrants, RuleNoLimits, RuleNoFreeze,
-		RuleSharedKey, RuleKMSEndpoint, RuleUnusedKey, RuleKMSAdditionalKey,
+		CheckKMSMissing, CheckKMSRootCA, CheckAdminsMissing, CheckClientsMissing,
+		CheckAdminQuorum, CheckAdminNoSpare, CheckApprovalQuorum, CheckTimeLock,
+		CheckRawDigest, CheckUnlimitedGrants, CheckNoLimits, CheckNoFreeze,
+		CheckSharedKey, CheckKMSEndpoint, CheckUnusedKey, CheckKMSAdditionalKey,
 	}
 }
 
@@ -123,15 +123,15 @@ func Check(b []byte) (*Report, error) {
 func (d *Draft) checkProblems(r *Report) {
 	switch {
 	case d.KMS == nil:
-		r.add(Problem, RuleKMSMissing, "", "no kms section: the seed is ephemeral, drawn at every start and never sealed, so the addresses change at every restart (set it with `genesis set-kms`)")
+		r.add(Problem, CheckKMSMissing, "", "no kms section: the seed is ephemeral, drawn at every start and never sealed, so the addresses change at every restart (set it with `genesis set-kms`)")
 	case d.KMS.RootCAPEM != "":
-		r.add(Problem, RuleKMSRootCA, "", "kms.root_ca_pem replaces the Amazon roots that KMS's TLS certificate must chain to: it is for the development stack's simulated KMS only")
+		r.add(Problem, CheckKMSRootCA, "", "kms.root_ca_pem replaces the Amazon roots that KMS's TLS certificate must chain to: it is for the development stack's simulated KMS only")
 	}
 	if d.Admins == nil {
-		r.add(Problem, RuleAdminsMissing, "", "no admin set: no key creation, key import, seal rotation, policy change or unfreeze will ever be accepted (add admins with `genesis add-admin`, then `genesis set-quorum --admins M`)")
+		r.add(Problem, CheckAdminsMissing, "", "no admin set: no key creation, key import, seal rotation, policy change or unfreeze will ever be accepted (add admins with `genesis add-admin`, then `genesis set-quorum --admins M`)")
 	}
 	if len(d.Policy.Clients) == 0 {
-		r.add(Problem, RuleClientsMissing, "", "no clients: every request is refused (add one with `genesis add-client`)")
+		r.add(Problem, CheckClientsMissing, "", "no clients: every request is refused (add one with `genesis add-client`)")
 	}
 }
 
@@ -139,25 +139,25 @@ func (d *Draft) checkWarnings(r *Report) {
 	if a := d.Admins; a != nil {
 		n := len(a.Members)
 		if a.Quorum == 1 {
-			r.add(Warning, RuleAdminQuorum, "", "admin quorum 1: any one admin creates keys, changes the policy and unfreezes alone; use at least 2")
+			r.add(Warning, CheckAdminQuorum, "", "admin quorum 1: any one admin creates keys, changes the policy and unfreezes alone; use at least 2")
 		}
 		if a.Quorum == n && n > 1 {
-			r.add(Warning, RuleAdminNoSpare, "", "admin quorum %d of %d: one lost admin key blocks every admin command, unfreezing included, until a new image", n, n)
+			r.add(Warning, CheckAdminNoSpare, "", "admin quorum %d of %d: one lost admin key blocks every admin command, unfreezing included, until a new image", n, n)
 		}
 	}
 	tl := timeLock(d)
 	switch {
 	case tl == "0s":
-		r.add(Warning, RuleTimeLock, "", "no time lock: a policy change that loosens anything takes effect at once, with no time for any one admin to cancel it")
+		r.add(Warning, CheckTimeLock, "", "no time lock: a policy change that loosens anything takes effect at once, with no time for any one admin to cancel it")
 	case d.Governance != nil && parseDuration(tl) < genesis.DefaultTimeLock:
-		r.add(Warning, RuleTimeLock, "", "time lock %s, shorter than the default %s: admins have that long to notice and cancel a loosening change", tl, FormatDuration(genesis.DefaultTimeLock))
+		r.add(Warning, CheckTimeLock, "", "time lock %s, shorter than the default %s: admins have that long to notice and cancel a loosening change", tl, FormatDuration(genesis.DefaultTimeLock))
 	}
 	if k := d.KMS; k != nil {
 		if k.Endpoint != "" {
-			r.add(Warning, RuleKMSEndpoint, "", "kms.endpoint %s replaces https://kms.%s.amazonaws.com: make sure it is an AWS KMS endpoint (FIPS, for example)", k.Endpoint, k.Region)
+			r.add(Warning, CheckKMSEndpoint, "", "kms.endpoint %s replaces https://kms.%s.amazonaws.com: make sure it is an AWS KMS endpoint (FIPS, for example)", k.Endpoint, k.Region)
 		}
 		if len(k.AdditionalKeyIDs) > 0 {
-			r.add(Warning, RuleKMSAdditionalKey, "", "the seed may be sealed under %d more KMS keys (%s): review who controls each key policy", len(k.AdditionalKeyIDs), strings.Join(k.AdditionalKeyIDs, ", "))
+			r.add(Warning, CheckKMSAdditionalKey, "", "the seed may be sealed under %d more KMS keys (%s): review who controls each key policy", len(k.AdditionalKeyIDs), strings.Join(k.AdditionalKeyIDs, ", "))
 		}
 	}
 
@@ -170,7 +170,7 @@ func (d *Draft) checkWarnings(r *Report) {
 	used := map[string]bool{}
 	for _, c := range d.Policy.Clients {
 		if a, ok := adminKeys[c.Scheme+":"+strings.ToLower(c.PublicKey)]; ok {
-			r.add(Warning, RuleSharedKey, "client "+c.Name, "holds the same key as admin %q: a stolen client key is then an admin key too", a)
+			r.add(Warning, CheckSharedKey, "client "+c.Name, "holds the same key as admin %q: a stolen client key is then an admin key too", a)
 		}
 		for _, k := range c.Keys {
 			used[k] = true
@@ -180,7 +180,7 @@ func (d *Draft) checkWarnings(r *Report) {
 	for _, kr := range d.Policy.Keys {
 		d.checkKey(r, &kr)
 		if !used[kr.Key] && d.hasKey(kr.Key) && len(d.Policy.Clients) > 0 {
-			r.add(Warning, RuleUnusedKey, "key "+kr.Key, "no client may use this key")
+			r.add(Warning, CheckUnusedKey, "key "+kr.Key, "no client may use this key")
 		}
 		if kr.Approvals == nil {
 			continue
@@ -188,7 +188,7 @@ func (d *Draft) checkWarnings(r *Report) {
 		for _, ap := range kr.Approvals.Approvers {
 			if a, ok := adminKeys[ap.Scheme+":"+strings.ToLower(ap.PublicKey)]; ok && !approvers[ap.Name] {
 				approvers[ap.Name] = true
-				r.add(Warning, RuleSharedKey, "approver "+ap.Name, "holds the same key as admin %q: one key, two duties", a)
+				r.add(Warning, CheckSharedKey, "approver "+ap.Name, "holds the same key as admin %q: one key, two duties", a)
 			}
 		}
 	}
@@ -197,10 +197,10 @@ func (d *Draft) checkWarnings(r *Report) {
 func (d *Draft) checkKey(r *Report, kr *policy.KeyRule) {
 	where := "key " + kr.Key
 	if kr.RawDigest {
-		r.add(Warning, RuleRawDigest, where, "raw_digest: the key signs bare 32-byte digests, which nothing decodes and no rule but the key's can check")
+		r.add(Warning, CheckRawDigest, where, "raw_digest: the key signs bare 32-byte digests, which nothing decodes and no rule but the key's can check")
 	}
 	if a := kr.Approvals; a != nil && a.Quorum == 1 {
-		r.add(Warning, RuleApprovalQuorum, where, "approvals quorum 1: one approver alone releases a request above the thresholds")
+		r.add(Warning, CheckApprovalQuorum, where, "approvals quorum 1: one approver alone releases a request above the thresholds")
 	}
 	moves := kr.NativeTransfers != nil
 	for _, cr := range kr.ChainRules {
@@ -210,16 +210,16 @@ func (d *Draft) checkKey(r *Report, kr *policy.KeyRule) {
 		for _, t := range cr.Tokens {
 			for _, s := range t.Spenders {
 				if s.MaxAllowance == "unlimited" {
-					r.add(Warning, RuleUnlimitedGrants, where, "chain %d, token %s (%s): spender %s (%s) may be granted an unlimited allowance", cr.ChainID, t.Address, t.Label, s.Address, s.Label)
+					r.add(Warning, CheckUnlimitedGrants, where, "chain %d, token %s (%s): spender %s (%s) may be granted an unlimited allowance", cr.ChainID, t.Address, t.Label, s.Address, s.Label)
 				}
 			}
 		}
 	}
 	if moves && len(kr.Limits) == 0 && kr.Velocity == nil {
-		r.add(Warning, RuleNoLimits, where, "the key moves value but has no rolling limit or velocity rule: only per-transaction caps bound what a stolen client key can move")
+		r.add(Warning, CheckNoLimits, where, "the key moves value but has no rolling limit or velocity rule: only per-transaction caps bound what a stolen client key can move")
 	}
 	if kr.Freeze == nil {
-		r.add(Warning, RuleNoFreeze, where, "no freeze rule: the key keeps signing however many requests are refused")
+		r.add(Warning, CheckNoFreeze, where, "no freeze rule: the key keeps signing however many requests are refused")
 	}
 }
 

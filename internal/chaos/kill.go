@@ -191,10 +191,12 @@ func waitHealthy(ctx context.Context, url string, pid int, st *devstack.Stack, w
 	}
 }
 
-// Health asks the host for its health.
+// Health asks the host whether it is ready to sign (GET /v1/ready: 200
+// with status ok, or 503 with status degraded and the reason; /v1/health,
+// the liveness probe, answers 200 in both cases).
 func Health(ctx context.Context, hc *http.Client, url string) (int, api.HealthResponse, error) {
 	var h api.HealthResponse
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/health", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/ready", nil)
 	if err != nil {
 		return 0, h, err
 	}

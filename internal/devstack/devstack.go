@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/host"
+	"github.com/nitrosign/nitrosign/internal/dirlock"
+	"github.com/nitrosign/nitrosign/internal/logging"
 	"github.com/nitrosign/nitrosign/internal/sim/kmssim"
 	"github.com/nitrosign/nitrosign/internal/sim/nsmsim"
 	"github.com/nitrosign/nitrosign/internal/sim/vsocksim"
@@ -86,6 +89,9 @@ type Options struct {
 	Logger *slog.Logger
 	// EnclaveLogLevel is passed to the enclave's -log-level (default info).
 	EnclaveLogLevel string
+	// EnclaveLogFormat is passed to the enclave's -log-format: text or
+	// json (empty: the enclave's default, text).
+	EnclaveLogFormat string
 	// AcceptNewImage updates the simulated KMS key policy to the enclave
 	// image being started, as an admin would after reviewing a new image;
 	// without it, a changed image is refused the sealed seed.
@@ -93,6 +99,16 @@ type Options struct {
 	// Supervision says how the enclave process is restarted when it ends
 	// after the stack has started (zero: the defaults).
 	Supervision Supervision
+	// Genesis, when set, is a production genesis configuration file (as
+	// `nitrosign genesis init` writes it) to run instead of the dev one:
+	// no dev client, admin or approver keys are made, and the simulated
+	// KMS serves the key ARNs it names, in their account and region. The
+	// one change made to it is kms.root_ca_pem, set to the simulated KMS's
+	// CA (the enclave's TLS to KMS must verify), so its PCR0 here is not
+	// the production image's. It is copied to ProductionGenesisFile; a
+	// data directory that holds the dev genesis is refused, as is what the
+	// simulation cannot run (see prepareProductionGenesis).
+	Genesis string
 }
 
 // Stack is a running dev stack.
@@ -101,9 +117,14 @@ type Stack struct {
 	URL string
 	// DataDir is the data directory in use.
 	DataDir string
-	// ClientKeyPath is the dev client's private key (PKCS#8 PEM).
+	// Genesis is Options.Genesis: the production genesis file the stack
+	// runs, or empty for the dev genesis.
+	Genesis string
+	// ClientKeyPath is the dev client's private key (PKCS#8 PEM); empty
+	// with a production genesis, which registers clients of its own.
 	ClientKeyPath string
-	// Client signs requests as the dev client.
+	// Client signs requests as the dev client; nil with a production
+	// genesis.
 	Client stamp.Signer
 	// Keys are the enclave's signing keys.
 	Keys []api.Key
@@ -139,6 +160,7 @@ type Stack struct {
 	hostDone  chan error
 	closeOnce sync.Once
 	closeErr  error
+	lock      *dirlock.Lock // the data directory's, released last by Close
 }
 
 // Start starts the simulator, the enclave process and the host, and returns
@@ -146,6 +168,10 @@ type Stack struct {
 // process is supervised: when it ends (a crash, kill -9) it is started
 // again with backoff (Options.Supervision) while the host keeps running,
 // and the host unseals the new run, as in production.
+//
+// Start first takes the data directory's lock (package dirlock): while
+// the stack runs, another stack or a nitrosign-host on the same directory
+// is refused, with this one named. Close releases it.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir
@@ -165,37 +191,62 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("devstack: data dir: %w", err)
 	}
-	signer, genesisPath, created, err := prepareDataDir(opts.DataDir)
+	// Before anything in the directory is read or made: a second dev
+	// stack (or a nitrosign-host) on it would fork its audit log.
+	lock, err := dirlock.Acquire(opts.DataDir, "nitrosign dev")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
 	kmsCA, kmsCAPEM, err := loadOrCreateKMSCA(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		arn, err := createSealingKey(ctx, opts.DataDir, kmsCA)
-		if err != nil {
+	genesisPath := filepath.Join(opts.DataDir, GenesisFile)
+	var (
+		signer     stamp.Signer
+		acct       = devAccount
+		kmsSection *genesis.KMS
+	)
+	if opts.Genesis != "" {
+		if acct, kmsSection, err = prepareProductionGenesis(opts.DataDir, opts.Genesis, kmsCAPEM); err != nil {
 			return nil, err
 		}
-		g, err := os.ReadFile(genesisPath)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		admins, err := ensureAdmins(opts.DataDir)
-		if err != nil {
+	} else {
+		if err := refuseProductionDataDir(opts.DataDir); err != nil {
 			return nil, err
 		}
-		if g, err = withKMS(g, arn, kmsCAPEM, admins); err != nil {
+		var created bool
+		if signer, genesisPath, created, err = prepareDataDir(opts.DataDir); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+		if created {
+			arn, err := createSealingKey(ctx, opts.DataDir, kmsCA)
+			if err != nil {
+				return nil, err
+			}
+			g, err := os.ReadFile(genesisPath)
+			if err != nil {
+				return nil, fmt.Errorf("devstack: %w", err)
+			}
+			admins, err := ensureAdmins(opts.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			if g, err = withKMS(g, arn, kmsCAPEM, admins); err != nil {
+				return nil, err
+			}
+			if err := writeFileAtomic(genesisPath, g, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		if kmsSection, err = genesisKMS(genesisPath); err != nil {
 			return nil, err
 		}
-	}
-	kmsSection, err := genesisKMS(genesisPath)
-	if err != nil {
-		return nil, err
 	}
 	if kmsSection == nil {
 		opts.Logger.Warn("genesis.json has no kms section: the seed is ephemeral and the addresses change at every start; remove it from the data directory to make a sealed one", "path", genesisPath)
@@ -211,10 +262,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	s := &Stack{
-		DataDir:       opts.DataDir,
-		ClientKeyPath: filepath.Join(opts.DataDir, ClientKeyFile),
-		Client:        signer,
-		URL:           "http://" + ln.Addr().String(),
+		lock:    lock,
+		DataDir: opts.DataDir,
+		Genesis: opts.Genesis,
+		URL:     "http://" + ln.Addr().String(),
+	}
+	if signer != nil {
+		s.Client, s.ClientKeyPath = signer, filepath.Join(opts.DataDir, ClientKeyFile)
 	}
 	defer func() {
 		if err != nil {
@@ -232,7 +286,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	var creds host.CredentialSource
 	if kmsSection != nil {
-		if err := s.startKMS(ctx, kmsCA, kmsSection.KeyID, opts.AcceptNewImage, opts.Logger); err != nil {
+		if err := s.startKMS(ctx, kmsCA, acct, kmsSection, opts.Genesis != "", opts.AcceptNewImage, opts.Logger); err != nil {
 			return nil, err
 		}
 		creds = host.StaticCredentials{AccessKeyID: kmssim.DefaultAccessKeyID, SecretAccessKey: kmssim.DefaultSecretAccessKey}
@@ -412,7 +466,10 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 		"-log-level", opts.EnclaveLogLevel,
 		"-nsm", fmt.Sprintf("vsock:%d:%d", transport.ParentCID, nsmsim.DefaultPort),
 	}
-	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.Logger, opts.Supervision)
+	if opts.EnclaveLogFormat != "" {
+		args = append(args, "-log-format", opts.EnclaveLogFormat)
+	}
+	p, err := startSupervisor(bin, args, opts.EnclaveLog, opts.EnclaveLogFormat == logging.FormatJSON, opts.Logger, opts.Supervision)
 	if err != nil {
 		return err
 	}
@@ -423,11 +480,26 @@ func (s *Stack) startEnclave(bin, genesisPath string, opts Options) error {
 	return nil
 }
 
-func prefixLines(w io.Writer, prefix string, r io.Reader) {
+// copyLines copies the enclave process's output to w line by line, each
+// marked as the enclave's: prefixed with "enclave | ", or, when the
+// process logs JSON (jsonLog), with a first field "process":"enclave" in
+// each object, so that the stream stays one JSON object a line for a log
+// shipper; a line that is not an object (a panic's trace) becomes
+// {"process":"enclave","output":LINE}.
+func copyLines(w io.Writer, jsonLog bool, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		fmt.Fprintf(w, "%s%s\n", prefix, sc.Text())
+		line := sc.Bytes()
+		switch {
+		case !jsonLog:
+			fmt.Fprintf(w, "enclave | %s\n", line)
+		case len(line) > 2 && line[0] == '{' && line[1] == '"' && json.Valid(line):
+			fmt.Fprintf(w, `{"process":"enclave",%s`+"\n", line[1:])
+		default:
+			q, _ := json.Marshal(string(line))
+			fmt.Fprintf(w, `{"process":"enclave","output":%s}`+"\n", q)
+		}
 	}
 	io.Copy(io.Discard, r)
 }
@@ -468,30 +540,43 @@ func (s *Stack) startNSM(bin, genesisPath string) error {
 // startKMS serves the simulated KMS on the data directory's state, trusting
 // the simulated NSM's root for attestations, with the key policy naming
 // this image on a key's first use or when accept is set, and the
-// vsock-proxy that carries the enclave's TLS to it.
-func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, keyARN string, accept bool, log *slog.Logger) error {
+// vsock-proxy that carries the enclave's TLS to it. With addKeys (a
+// production genesis) it first adds the keys the genesis names that the
+// simulator does not hold yet, as if they had been created in AWS.
+func (s *Stack) startKMS(ctx context.Context, ca tls.Certificate, acct kmsAccount, k *genesis.KMS, addKeys, accept bool, log *slog.Logger) error {
 	root, err := firstCert(s.nsm.RootPEM())
 	if err != nil {
 		return err
 	}
-	srv, err := newKMSSim(s.DataDir, ca, []*x509.Certificate{root})
+	srv, err := newKMSSim(s.DataDir, acct, ca, []*x509.Certificate{root})
 	if err != nil {
 		return err
 	}
-	s.kms, s.KMSKeyARN = srv, keyARN
-	named, err := policyNamesImage(ctx, srv, keyARN)
-	if err != nil {
-		return err
-	}
-	if !named || accept {
-		if err := putImagePolicy(ctx, srv, keyARN, s.Measurement); err != nil {
+	s.kms, s.KMSKeyARN = srv, k.KeyID
+	for _, arn := range k.KeyIDs() {
+		if addKeys && !srv.HasKey(keyIDOf(arn)) {
+			if _, err := srv.AddKey(keyIDOf(arn), "nitrosign dev stack: stands in for the AWS KMS key the production genesis names"); err != nil {
+				return fmt.Errorf("devstack: %w", err)
+			}
+		}
+		named, err := policyNamesImage(ctx, srv, acct, arn)
+		if err != nil {
 			return err
 		}
-		if named {
-			log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
+		if !named || accept {
+			if err := putImagePolicy(ctx, srv, acct, arn, s.Measurement); err != nil {
+				return err
+			}
+			if named {
+				log.Warn("simulated KMS key policy updated to this enclave image (--accept-new-image)", "key", arn, "pcr0", hex.EncodeToString(s.Measurement.PCR0[:]))
+			}
 		}
 	}
-	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), genesis.DefaultKMSProxyPort, strings.TrimPrefix(srv.URL(), "https://"))
+	port := genesis.DefaultKMSProxyPort
+	if k.ProxyPort != 0 {
+		port = k.ProxyPort
+	}
+	s.proxy, err = startVsockProxy(s.sim.Endpoint(transport.ParentCID), port, strings.TrimPrefix(srv.URL(), "https://"))
 	return err
 }
 
@@ -607,8 +692,8 @@ func (s *Stack) KillEnclave() (int, error) { return s.enclave.signal(os.Kill) }
 func (s *Stack) SignalEnclave(sig os.Signal) (int, error) { return s.enclave.signal(sig) }
 
 // Close stops the host, then the enclave process (no more restarts;
-// SIGTERM, then SIGKILL after 5 seconds), and removes the simulator's
-// sockets.
+// SIGTERM, then SIGKILL after 5 seconds), removes the simulator's
+// sockets, and releases the data directory's lock.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		if s.cancel != nil {
@@ -632,6 +717,10 @@ func (s *Stack) Close() error {
 			if err := s.sim.Close(); err != nil && s.closeErr == nil {
 				s.closeErr = err
 			}
+		}
+		// Last: nothing of this stack writes to the directory any more.
+		if err := s.lock.Release(); err != nil && s.closeErr == nil {
+			s.closeErr = err
 		}
 	})
 	return s.closeErr

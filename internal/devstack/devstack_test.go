@@ -32,6 +32,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/internal/devstack"
 	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
+	"github.com/nitrosign/nitrosign/internal/dirlock"
 	"github.com/nitrosign/nitrosign/stamp"
 )
 
@@ -324,12 +325,20 @@ func TestDevStackConcurrentClients(t *testing.T) {
 }
 
 // TestDevStackCloseLeavesNoProcess checks the enclave process is gone after
-// Close, and that the data directory keeps the client key across runs.
+// Close, and that the data directory keeps the client key across runs; a
+// second stack on the directory is refused while the first runs, and
+// starts once it is closed (the lock is released).
 func TestDevStackCloseLeavesNoProcess(t *testing.T) {
 	dir := t.TempDir()
 	st := startStack(t, dir)
 	pid := st.EnclavePID
 	pub := st.Client.PublicKey().String()
+	// A second stack on the directory is refused, naming the first.
+	_, err := devstack.Start(context.Background(), devstack.Options{DataDir: dir, Listen: "127.0.0.1:0", EnclaveBinary: devstacktest.EnclaveBinary(t)})
+	var held *dirlock.HeldError
+	if !errors.As(err, &held) || held.Holder == nil || held.Holder.PID != os.Getpid() || held.Holder.Program != "nitrosign dev" {
+		t.Fatalf("a second stack on %s: %v, want a refusal naming this one (pid %d)", dir, err, os.Getpid())
+	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -521,3 +530,81 @@ func TestDevStackVerifyEnclave(t *testing.T) {
 		t.Errorf("AWS root: %v", err)
 	}
 }
+
+// TestDevStackRefusesLockedDataDir: a data directory that a host holds is
+// refused before anything in it is read or made, with the holder named.
+func TestDevStackRefusesLockedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	held := dirlock.Holder{PID: 4242, Hostname: "ip-10-0-0-1", Program: "nitrosign-host", StartedAt: time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)}
+	l, err := dirlock.AcquireAs(dir, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if !l.Enforced {
+		t.Skip("devstack: the data directory lock is enforced on Linux only")
+	}
+	_, err = devstack.Start(context.Background(), devstack.Options{DataDir: dir, Listen: "127.0.0.1:0", EnclaveBinary: "/nonexistent"})
+	if err == nil || !strings.Contains(err.Error(), "in use by nitrosign-host (pid 4242 on ip-10-0-0-1, since 2026-12-07T15:00:00Z)") {
+		t.Fatalf("Start on a held directory: %v, want a refusal naming the holder", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != dirlock.FileName {
+		t.Fatalf("the refused Start left %v in the directory", entries)
+	}
+}
+
+// TestDevStackJSONLogs: with EnclaveLogFormat json, every line the
+// enclave process logs is one JSON object with the usual fields, marked
+// as the enclave's.
+func TestDevStackJSONLogs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		log bytes.Buffer
+	)
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(p) })
+	read := func() string { mu.Lock(); defer mu.Unlock(); return log.String() }
+	st, err := devstack.Start(ctx, devstack.Options{
+		DataDir:          t.TempDir(),
+		Listen:           "127.0.0.1:0",
+		EnclaveBinary:    devstacktest.EnclaveBinary(t),
+		EnclaveLog:       w,
+		EnclaveLogFormat: "json",
+	})
+	if err != nil {
+		t.Fatalf("starting the dev stack: %v\nenclave log:\n%s", err, read())
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := read()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	sawListening := false
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("enclave log line %q is not JSON: %v\nlog:\n%s", line, err, out)
+		}
+		if rec["process"] != "enclave" {
+			t.Fatalf("enclave log line %q is not marked process enclave", line)
+		}
+		for _, k := range []string{"time", "level", "msg"} {
+			if _, ok := rec[k]; !ok {
+				t.Fatalf("enclave log line %q has no %q", line, k)
+			}
+		}
+		sawListening = sawListening || rec["msg"] == "listening"
+	}
+	if !sawListening {
+		t.Fatalf("no listening line in the enclave's log:\n%s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -36,10 +36,21 @@ const (
 	KMSCAKeyFile  = "kms-ca.key"
 )
 
-// kmsServerName is the name the enclave's TLS session to the simulated KMS
-// checks: the real endpoint's, so that the genesis configuration differs
-// from a production one only in the root it trusts.
-const kmsServerName = "kms." + kmssim.DefaultRegion + ".amazonaws.com"
+// kmsAccount is the AWS account the simulated KMS plays: its id, region,
+// the TLS server name the enclave checks (the real endpoint's, so that a
+// genesis configuration differs from a production one only in the root it
+// trusts), and the parent instance's role, which the key policy names.
+type kmsAccount struct {
+	ID, Region, ServerName, Principal string
+}
+
+// devAccount is the simulated KMS's account for the dev genesis.
+var devAccount = kmsAccount{
+	ID:         kmssim.DefaultAccountID,
+	Region:     kmssim.DefaultRegion,
+	ServerName: "kms." + kmssim.DefaultRegion + ".amazonaws.com",
+	Principal:  kmssim.DefaultPrincipal,
+}
 
 // loadOrCreateKMSCA returns the simulated KMS's TLS CA, made at the first
 // run and kept in the data directory, since the genesis configuration (and
@@ -73,12 +84,17 @@ func loadOrCreateKMSCA(dir string) (tls.Certificate, []byte, error) {
 }
 
 // newKMSSim starts the simulated KMS on the data directory's state.
-func newKMSSim(dir string, ca tls.Certificate, roots []*x509.Certificate) (*kmssim.Server, error) {
+func newKMSSim(dir string, acct kmsAccount, ca tls.Certificate, roots []*x509.Certificate) (*kmssim.Server, error) {
+	id := kmssim.DefaultIdentity()
+	id.ARN = acct.Principal
 	srv, err := kmssim.New(kmssim.Options{
-		StatePath: filepath.Join(dir, KMSStateFile),
-		CA:        &ca,
-		Hosts:     []string{kmsServerName},
-		Roots:     roots,
+		StatePath:  filepath.Join(dir, KMSStateFile),
+		CA:         &ca,
+		Hosts:      []string{acct.ServerName},
+		Roots:      roots,
+		AccountID:  acct.ID,
+		Region:     acct.Region,
+		Identities: []kmssim.Identity{id},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devstack: simulated KMS: %w", err)
@@ -88,9 +104,9 @@ func newKMSSim(dir string, ca tls.Certificate, roots []*x509.Certificate) (*kmss
 
 // adminClient is the AWS SDK's KMS client, as the account's administrator,
 // talking to srv.
-func adminClient(srv *kmssim.Server) *awskms.Client {
+func adminClient(srv *kmssim.Server, acct kmsAccount) *awskms.Client {
 	return awskms.NewFromConfig(aws.Config{
-		Region:      kmssim.DefaultRegion,
+		Region:      acct.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(kmssim.DefaultAccessKeyID, kmssim.DefaultSecretAccessKey, ""),
 		HTTPClient:  srv.Client(),
 	}, func(o *awskms.Options) { o.BaseEndpoint = aws.String(srv.URL()) })
@@ -99,12 +115,12 @@ func adminClient(srv *kmssim.Server) *awskms.Client {
 // createSealingKey creates the dev stack's sealing key in the simulated
 // KMS (kept in its state file) and returns its ARN.
 func createSealingKey(ctx context.Context, dir string, ca tls.Certificate) (string, error) {
-	srv, err := newKMSSim(dir, ca, nil)
+	srv, err := newKMSSim(dir, devAccount, ca, nil)
 	if err != nil {
 		return "", err
 	}
 	defer srv.Close()
-	out, err := adminClient(srv).CreateKey(ctx, &awskms.CreateKeyInput{
+	out, err := adminClient(srv, devAccount).CreateKey(ctx, &awskms.CreateKeyInput{
 		Description: aws.String("nitrosign dev stack: seals the enclave's seed"),
 		KeySpec:     types.KeySpecSymmetricDefault,
 		KeyUsage:    types.KeyUsageTypeEncryptDecrypt,
@@ -146,12 +162,12 @@ func genesisKMS(path string) (*genesis.KMS, error) {
 
 // putImagePolicy sets the key policy that releases the key to the image
 // measured m only, as `nitrosign kms-policy` prints it for AWS.
-func putImagePolicy(ctx context.Context, srv *kmssim.Server, keyARN string, m nsmsim.Measurement) error {
-	pol, err := kmspolicy.KeyPolicy(kmspolicy.Options{PCR0: [][]byte{m.PCR0[:]}, Account: kmssim.DefaultAccountID, Role: kmssim.DefaultPrincipal})
+func putImagePolicy(ctx context.Context, srv *kmssim.Server, acct kmsAccount, keyARN string, m nsmsim.Measurement) error {
+	pol, err := kmspolicy.KeyPolicy(kmspolicy.Options{PCR0: [][]byte{m.PCR0[:]}, Account: acct.ID, Role: acct.Principal})
 	if err != nil {
 		return err
 	}
-	_, err = adminClient(srv).PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(string(pol)), PolicyName: aws.String("default")})
+	_, err = adminClient(srv, acct).PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: aws.String(keyARN), Policy: aws.String(string(pol)), PolicyName: aws.String("default")})
 	if err != nil {
 		return fmt.Errorf("devstack: setting the simulated key policy: %w", err)
 	}
@@ -161,8 +177,8 @@ func putImagePolicy(ctx context.Context, srv *kmssim.Server, keyARN string, m ns
 // policyNamesImage reports whether the key's policy is already one that
 // names an image, kmspolicy.KeyPolicy's (a first run's key has the simulator's
 // default policy, which names none).
-func policyNamesImage(ctx context.Context, srv *kmssim.Server, keyARN string) (bool, error) {
-	out, err := adminClient(srv).GetKeyPolicy(ctx, &awskms.GetKeyPolicyInput{KeyId: aws.String(keyARN)})
+func policyNamesImage(ctx context.Context, srv *kmssim.Server, acct kmsAccount, keyARN string) (bool, error) {
+	out, err := adminClient(srv, acct).GetKeyPolicy(ctx, &awskms.GetKeyPolicyInput{KeyId: aws.String(keyARN)})
 	if err != nil {
 		return false, fmt.Errorf("devstack: reading the simulated key policy: %w", err)
 	}

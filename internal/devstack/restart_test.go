@@ -19,10 +19,11 @@ import (
 	"github.com/nitrosign/nitrosign/internal/devstack/devstacktest"
 )
 
-// health returns the host's health answer.
+// health returns the host's readiness answer (/v1/ready: 503 while the
+// enclave is down or locked).
 func health(t *testing.T, url string) (int, api.HealthResponse) {
 	t.Helper()
-	resp, err := http.Get(url + "/v1/health")
+	resp, err := http.Get(url + "/v1/ready")
 	if err != nil {
 		t.Fatalf("the host stopped answering: %v", err)
 	}

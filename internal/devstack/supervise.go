@@ -86,6 +86,7 @@ type supervisor struct {
 	args    []string
 	isolate bool
 	out     io.Writer
+	jsonLog bool // the process logs JSON lines: tag them, keep them JSON (copyLines)
 	log     *slog.Logger
 	policy  Supervision
 
@@ -120,7 +121,7 @@ func (p *supervisor) spawn() (*exec.Cmd, error) {
 		return nil, err
 	}
 	go func() {
-		prefixLines(p.out, "enclave | ", pr)
+		copyLines(p.out, p.jsonLog, pr)
 		pr.Close()
 	}()
 	return cmd, nil
@@ -129,8 +130,8 @@ func (p *supervisor) spawn() (*exec.Cmd, error) {
 // startSupervisor starts the first run, in a network namespace of its own
 // when the platform allows it (else without, saying so), and the loop that
 // watches it.
-func startSupervisor(bin string, args []string, out io.Writer, log *slog.Logger, policy Supervision) (*supervisor, error) {
-	p := &supervisor{bin: bin, args: args, out: out, log: log, policy: policy.withDefaults(),
+func startSupervisor(bin string, args []string, out io.Writer, jsonLog bool, log *slog.Logger, policy Supervision) (*supervisor, error) {
+	p := &supervisor{bin: bin, args: args, out: out, jsonLog: jsonLog, log: log, policy: policy.withDefaults(),
 		stop: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	var cmd *exec.Cmd
 	var err error

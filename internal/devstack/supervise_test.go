@@ -59,7 +59,7 @@ func TestSupervisorRestarts(t *testing.T) {
 	flag := t.TempDir() + "/exit-now"
 	script := "while [ ! -e " + flag + " ]; do sleep 0.02; done; rm -f " + flag + "; exit 3"
 	policy := Supervision{Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
-	p, err := startSupervisor(sh, []string{"-c", script}, io.Discard, slog.New(slog.DiscardHandler), policy)
+	p, err := startSupervisor(sh, []string{"-c", script}, io.Discard, false, slog.New(slog.DiscardHandler), policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestSupervisorFirstRunFails(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh in PATH")
 	}
-	p, err := startSupervisor(sh, []string{"-c", "exit 7"}, io.Discard, slog.New(slog.DiscardHandler), Supervision{})
+	p, err := startSupervisor(sh, []string{"-c", "exit 7"}, io.Discard, false, slog.New(slog.DiscardHandler), Supervision{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,8 +107,8 @@ func TestGenesisCheckRulesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	problems := map[string]bool{
-		genesisedit.RuleKMSMissing: true, genesisedit.RuleKMSRootCA: true,
-		genesisedit.RuleAdminsMissing: true, genesisedit.RuleClientsMissing: true,
+		genesisedit.CheckKMSMissing: true, genesisedit.CheckKMSRootCA: true,
+		genesisedit.CheckAdminsMissing: true, genesisedit.CheckClientsMissing: true,
 	}
 	for _, r := range genesisedit.Rules() {
 		sev := "warning"

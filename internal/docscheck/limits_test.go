@@ -26,6 +26,7 @@ import (
 	"github.com/nitrosign/nitrosign/ethmsg"
 	"github.com/nitrosign/nitrosign/ethtx"
 	"github.com/nitrosign/nitrosign/genesis"
+	"github.com/nitrosign/nitrosign/internal/dirlock"
 	"github.com/nitrosign/nitrosign/internal/rlp"
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/policy"
@@ -111,6 +112,8 @@ var exported = map[string]int64{
 	"summary.MaxLineLen":             summary.MaxLineLen,
 	"summary.MaxMessageLen":          summary.MaxMessageLen,
 	"summary.MaxValueLen":            summary.MaxValueLen,
+
+	"dirlock.MaxHolderSize": dirlock.MaxHolderSize,
 
 	"audit.MaxRecordSize": audit.MaxRecordSize,
 	"audit.MaxKindLen":    audit.MaxKindLen,

@@ -204,8 +204,10 @@ export class NitrosignClient {
   }
 
   /**
-   * The state of the host and the enclave (GET /v1/health). A degraded
-   * service answers 503, thrown as a NitrosignError.
+   * The state of the host and the enclave (GET /v1/health, the liveness
+   * probe). A degraded service answers status "degraded" with the reason
+   * in error (a host from before /v1/ready answered 503, thrown as a
+   * NitrosignError).
    * @param {import("../index.js").CallOptions} [opts]
    * @returns {Promise<import("../index.js").HealthResponse>}
    */

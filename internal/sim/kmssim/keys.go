@@ -280,3 +280,48 @@ func (s *Server) save() error {
 	}
 	return nil
 }
+
+// AddKey creates a symmetric encryption key with the given id (a
+// lower-case UUID) in the simulator's account and region, with
+// DefaultKeyPolicy, as if CreateKey had made it earlier, and returns its
+// ARN. It is for a development stack that runs a production genesis
+// configuration, which names a key that exists in AWS only. An id already
+// held is refused.
+func (s *Server) AddKey(id, description string) (string, error) {
+	text := DefaultKeyPolicy(s.account)
+	p, err := parsePolicy(text, true)
+	if err != nil {
+		return "", fmt.Errorf("kmssim: %w", err)
+	}
+	secret := make([]byte, secretSize)
+	rand.Read(secret)
+	k, err := s.newKey(id, secret, s.now().UTC(), description, text, p)
+	clear(secret)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.keys[id]; dup {
+		return "", fmt.Errorf("kmssim: key %s exists", k.arn)
+	}
+	if len(s.keys) >= maxKeys {
+		return "", fmt.Errorf("kmssim: holds at most %d keys", maxKeys)
+	}
+	s.keys[id] = k
+	s.order = append(s.order, id)
+	if err := s.save(); err != nil {
+		delete(s.keys, id)
+		s.order = s.order[:len(s.order)-1]
+		return "", err
+	}
+	return k.arn, nil
+}
+
+// HasKey reports whether the simulator holds a key with this id.
+func (s *Server) HasKey(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[id]
+	return ok
+}
