@@ -409,7 +409,7 @@ func (e *Enclave) freezeCommand(v *vault, cmd *admin.Command, signers []string, 
 		return seq, err
 	})
 	switch {
-	case !added: // frozen meanwhile (not under guard.mu: cannot happen today)
+	case !added: // frozen since the check: no decision (so no sticky freeze) runs under guard.mu's write side, but refuse rather than answer without a record
 		return nil, refuseRule(refusal.CodeBadRequest, refusal.RuleFrozen, fmt.Sprintf("freeze: %s is frozen already; nothing changed", what))
 	case err != nil:
 		e.log.Error("frozen by admin command; the freeze's audit record is owed until the host persists the backlog", "target", target, "admins", signers, "err", err)
