@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nitrosign/nitrosign/internal/strictjson"
 	"github.com/nitrosign/nitrosign/keypath"
@@ -48,11 +51,14 @@ const (
 	// KindUnfreeze lifts the freeze recorded by one audit record
 	// ([UnfreezeBody]).
 	KindUnfreeze Kind = "unfreeze"
+	// KindFreeze freezes one key or every key at once ([FreezeBody]). It
+	// only stops: by default one admin suffices ([Kind.OnlyStops]).
+	KindFreeze Kind = "freeze"
 )
 
 // Kinds returns every kind this package knows, in a fixed order.
 func Kinds() []Kind {
-	return []Kind{KindKeyCreate, KindKeyImport, KindSealRotate, KindPolicyChange, KindPolicyCancel, KindUnfreeze}
+	return []Kind{KindKeyCreate, KindKeyImport, KindSealRotate, KindPolicyChange, KindPolicyCancel, KindUnfreeze, KindFreeze}
 }
 
 // Known reports whether k is one of [Kinds].
@@ -65,6 +71,14 @@ func (k Kind) Known() bool {
 // single admin may issue it ([Set.Threshold] is 1).
 func (k Kind) IsCancel() bool { return k == KindPolicyCancel }
 
+// OnlyStops reports whether k can only stop something: cancel a pending
+// change, or freeze keys. Such a command cannot move funds, loosen the
+// policy or lift a freeze, so one admin suffices unless the set raises the
+// kind's threshold ([Set.Threshold]), and the enclave accepts it even when
+// its memory of commands carried out is full. A compromised admin key can
+// halt signing with one; it can do nothing else with it.
+func (k Kind) OnlyStops() bool { return k == KindPolicyCancel || k == KindFreeze }
+
 // bodyCheckers decodes and checks the body of each kind.
 var bodyCheckers = map[Kind]func(json.RawMessage) error{
 	KindKeyCreate:    func(b json.RawMessage) error { _, err := decodeKeyCreate(b); return err },
@@ -73,6 +87,7 @@ var bodyCheckers = map[Kind]func(json.RawMessage) error{
 	KindPolicyChange: func(b json.RawMessage) error { _, err := decodePolicyChange(b); return err },
 	KindPolicyCancel: func(b json.RawMessage) error { _, err := decodePolicyCancel(b); return err },
 	KindUnfreeze:     func(b json.RawMessage) error { _, err := decodeUnfreeze(b); return err },
+	KindFreeze:       func(b json.RawMessage) error { _, err := decodeFreeze(b); return err },
 }
 
 // Command is a parsed administrative command. [ParseCommand] returns one
@@ -272,6 +287,32 @@ type UnfreezeBody struct {
 	FreezeSeq uint64 `json:"freeze_seq"`
 }
 
+// MaxFreezeReason caps [FreezeBody.Reason], in bytes.
+const MaxFreezeReason = 256
+
+// FreezeBody is the body of a [KindFreeze] command, naming one key or
+// every key, with the reason the audit record keeps:
+//
+//	{"key_id": "hot-0", "reason": "suspected client compromise"}
+//	{"all_keys": true, "reason": "incident 2026-12-07"}
+//
+// Exactly one of key_id and all_keys is present; all_keys, when present,
+// is true (false is refused: leave it out), so that each freeze has one
+// spelling. The caller must refuse a key it does not hold.
+type FreezeBody struct {
+	// KeyID is the key to freeze, as in [KeyCreateBody]; empty when
+	// AllKeys.
+	KeyID string `json:"key_id,omitempty"`
+	// AllKeys freezes every key, those added later included, until the
+	// freeze is lifted.
+	AllKeys bool `json:"all_keys,omitempty"`
+	// Reason says why, for the audit log and the refusals the freeze
+	// causes: 1 to MaxFreezeReason bytes of printable UTF-8 (spaces
+	// allowed, no control or format characters), not starting or ending
+	// with a space.
+	Reason string `json:"reason"`
+}
+
 // KeyCreate decodes the body of a [KindKeyCreate] command.
 func (c *Command) KeyCreate() (*KeyCreateBody, error) {
 	return decodeAs(c, KindKeyCreate, decodeKeyCreate)
@@ -300,6 +341,11 @@ func (c *Command) PolicyCancel() (*PolicyCancelBody, error) {
 // Unfreeze decodes the body of a [KindUnfreeze] command.
 func (c *Command) Unfreeze() (*UnfreezeBody, error) {
 	return decodeAs(c, KindUnfreeze, decodeUnfreeze)
+}
+
+// Freeze decodes the body of a [KindFreeze] command.
+func (c *Command) Freeze() (*FreezeBody, error) {
+	return decodeAs(c, KindFreeze, decodeFreeze)
 }
 
 // decodeAs decodes c's body with decode, refusing a command of another
@@ -441,6 +487,69 @@ func decodeUnfreeze(b json.RawMessage) (*UnfreezeBody, error) {
 		return nil, fmt.Errorf("freeze_seq: missing or out of range, want 1 to 2^53-1")
 	}
 	return &v, nil
+}
+
+// wireFreeze is the JSON form of a [FreezeBody]: pointers tell an absent
+// member from an empty one.
+type wireFreeze struct {
+	KeyID   *string `json:"key_id"`
+	AllKeys *bool   `json:"all_keys"`
+	Reason  *string `json:"reason"`
+}
+
+func decodeFreeze(b json.RawMessage) (*FreezeBody, error) {
+	var w wireFreeze
+	if err := decodeBody(b, &w); err != nil {
+		return nil, err
+	}
+	var v FreezeBody
+	switch {
+	case w.KeyID != nil && w.AllKeys != nil:
+		return nil, fmt.Errorf("key_id and all_keys: give one, not both")
+	case w.AllKeys != nil && !*w.AllKeys:
+		return nil, fmt.Errorf("all_keys: false is not a spelling of a freeze; give key_id instead")
+	case w.AllKeys != nil:
+		v.AllKeys = true
+	case w.KeyID != nil:
+		if err := checkKeyID(*w.KeyID); err != nil {
+			return nil, err
+		}
+		v.KeyID = *w.KeyID
+	default:
+		return nil, fmt.Errorf("key_id or all_keys is missing: name the key to freeze, or all_keys true")
+	}
+	if w.Reason == nil {
+		return nil, fmt.Errorf("reason is missing: say why, for the audit log")
+	}
+	if err := checkReason(*w.Reason); err != nil {
+		return nil, err
+	}
+	v.Reason = *w.Reason
+	return &v, nil
+}
+
+// checkReason checks a freeze's reason: 1 to MaxFreezeReason bytes of
+// printable UTF-8, no leading or trailing space. Printable (unicode.IsPrint)
+// leaves out control characters, so that a reason cannot forge a line of
+// a log, and format characters such as bidirectional overrides, so that it
+// reads as it is.
+func checkReason(r string) error {
+	switch {
+	case r == "":
+		return fmt.Errorf("reason is empty: say why, for the audit log")
+	case len(r) > MaxFreezeReason:
+		return fmt.Errorf("reason is %d bytes, at most %d allowed", len(r), MaxFreezeReason)
+	case !utf8.ValidString(r):
+		return fmt.Errorf("reason is not valid UTF-8")
+	case strings.TrimSpace(r) != r:
+		return fmt.Errorf("reason %s starts or ends with white space", quote(r))
+	}
+	for i, c := range r {
+		if !unicode.IsPrint(c) {
+			return fmt.Errorf("reason: character %U at byte %d is not printable", c, i)
+		}
+	}
+	return nil
 }
 
 // decodeHash decodes 64 lowercase hex digits.

@@ -1,6 +1,6 @@
 // Package admin verifies quorum-signed administrative commands: key
 // creation and import, seal rotation, policy changes and their
-// cancellation, and unfreezing.
+// cancellation, freezing and unfreezing.
 //
 // The host carries commands to the enclave but is not trusted to say who
 // authorized them. Each admin signs a command on their own machine with
@@ -8,8 +8,10 @@
 // [Envelope]; the enclave checks them itself against the admin [Set] of its
 // measured genesis configuration ([Set.Verify]), and acts only when enough
 // distinct admins signed ([Set.Threshold]). No single admin acts alone
-// unless the set's quorum is 1, except to cancel (a cancel kind needs one
-// signature, so that any admin can stop a pending change).
+// unless the set's quorum is 1, except to stop something: a cancel kind needs one
+// signature, so that any admin can stop a pending change, and a freeze needs
+// one unless the set raises it, so that any admin can halt signing at once;
+// neither can move funds, loosen the policy or lift a freeze.
 //
 // docs/governance.md describes the format in full; in short:
 //

@@ -65,6 +65,12 @@ func FuzzVerify(f *testing.F) {
 			_, berr = cmd.PolicyCancel()
 		case KindUnfreeze:
 			_, berr = cmd.Unfreeze()
+		case KindFreeze:
+			var fb *FreezeBody
+			fb, berr = cmd.Freeze()
+			if berr == nil && ((fb.KeyID == "") == !fb.AllKeys || fb.Reason == "" || len(fb.Reason) > MaxFreezeReason) {
+				t.Fatalf("accepted freeze body %+v", fb)
+			}
 		default:
 			t.Fatalf("accepted unknown kind %q", cmd.Kind)
 		}
@@ -95,6 +101,13 @@ func seedVerify(t testing.TB) map[string][]byte {
 		seeds["valid_"+string(kind)] = signedBy(t, validCommand(kind), "alice", "bob", "carol")
 	}
 	seeds["valid_cancel_one_admin"] = signedBy(t, validCommand(KindPolicyCancel), "bob")
+	seeds["valid_freeze_one_admin"] = signedBy(t, validCommand(KindFreeze), "carol")
+	seeds["valid_freeze_all_keys"] = signedBy(t, rawCommand(KindFreeze, testGenesis, testNB, testNA, `{"all_keys":true,"reason":"incident 42"}`), "alice")
+	for _, c := range freezeBodyCases {
+		if c.err != "" {
+			seeds["bad_freeze_"+c.name] = signedBy(t, rawCommand(KindFreeze, testGenesis, testNB, testNA, c.body), "alice")
+		}
+	}
 	hour := int64(3600_000)
 	seeds["bad_expired_command"] = signedBy(t, rawCommand(KindUnfreeze, testGenesis, testNB-2*hour, testNB, validBodies[KindUnfreeze]), "alice", "bob")
 	seeds["bad_future_command"] = signedBy(t, rawCommand(KindUnfreeze, testGenesis, testNA, testNA+hour, validBodies[KindUnfreeze]), "alice", "bob")

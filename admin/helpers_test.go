@@ -124,6 +124,7 @@ var validBodies = map[Kind]string{
 	KindPolicyChange: `{"version":2,"policy_hash":"` + hex.EncodeToString(make([]byte, 32)) + `","document":{"version":2,"clients":[]}}`,
 	KindPolicyCancel: `{"version":2,"policy_hash":"` + hex.EncodeToString(make([]byte, 32)) + `"}`,
 	KindUnfreeze:     `{"freeze_seq":1234}`,
+	KindFreeze:       `{"key_id":"hot-0","reason":"suspected client compromise"}`,
 }
 
 // rawCommand writes a command with exactly the given field values.

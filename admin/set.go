@@ -45,7 +45,9 @@ type Config struct {
 	// Thresholds raises the threshold of some kinds above Quorum (up to
 	// len(Members)), for example a higher quorum for policy changes. It
 	// may not name an unknown kind or a cancel kind, which always needs
-	// exactly one signature.
+	// exactly one signature. A kind that only stops ([Kind.OnlyStops]:
+	// freeze) needs one signature by default; its entry may be 1 to
+	// len(Members), whatever Quorum is.
 	Thresholds map[Kind]int `json:"thresholds,omitempty"`
 }
 
@@ -71,8 +73,8 @@ func checkName(name string) error {
 // empty set or one of more than [MaxMembers], duplicate names, duplicate
 // keys, keys that [NewKey] refuses (notably small-order or non-canonical
 // Ed25519 keys and P-256 keys not on the curve), a quorum outside 1 to N,
-// and thresholds that are not between the quorum and N or that name an
-// unknown or cancel kind.
+// and thresholds that are not between the quorum and N (1 and N for a
+// kind that only stops) or that name an unknown or cancel kind.
 func NewSet(c Config) (*Set, error) {
 	n := len(c.Members)
 	if n == 0 || n > MaxMembers {
@@ -126,7 +128,9 @@ func NewSet(c Config) (*Set, error) {
 			return nil, fmt.Errorf("admin: set: thresholds: unknown kind %s", quote(string(kind)))
 		case kind.IsCancel():
 			return nil, fmt.Errorf("admin: set: thresholds: %s is a cancel kind, which any one admin may issue", kind)
-		case t < c.Quorum || t > n:
+		case kind.OnlyStops() && (t < 1 || t > n):
+			return nil, fmt.Errorf("admin: set: thresholds: %s: %d, want 1 to %d (the number of members)", kind, t, n)
+		case !kind.OnlyStops() && (t < c.Quorum || t > n):
 			return nil, fmt.Errorf("admin: set: thresholds: %s: %d, want %d (the quorum) to %d (the number of members)", kind, t, c.Quorum, n)
 		}
 		s.thresholds[kind] = t
@@ -168,7 +172,8 @@ func (s *Set) Key(name string) (*Key, bool) {
 
 // Threshold returns how many distinct admins must sign a command of the
 // given kind: 1 for a cancel kind ([Kind.IsCancel]), the kind's entry in
-// [Config.Thresholds] if it has one, and the quorum otherwise. For a kind
+// [Config.Thresholds] if it has one, 1 for another kind that only stops
+// ([Kind.OnlyStops]: freeze), and the quorum otherwise. For a kind
 // that is not [Kind.Known] it returns one more than the number of members,
 // a threshold no envelope meets (and for an empty Set, MaxMembers+1).
 func (s *Set) Threshold(kind Kind) int {
@@ -182,6 +187,9 @@ func (s *Set) Threshold(kind Kind) int {
 	}
 	if t, ok := s.thresholds[kind]; ok {
 		return t
+	}
+	if kind.OnlyStops() {
+		return 1
 	}
 	return s.quorum
 }

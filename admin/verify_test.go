@@ -96,6 +96,13 @@ func TestVerifyBodies(t *testing.T) {
 	if ub.FreezeSeq != 1234 {
 		t.Errorf("unfreeze body %+v", ub)
 	}
+	fb, err := verify(KindFreeze).Freeze()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *fb != (FreezeBody{KeyID: "hot-0", Reason: "suspected client compromise"}) {
+		t.Errorf("freeze body %+v", fb)
+	}
 	// A decoder for another kind refuses.
 	if _, err := uf.KeyCreate(); err == nil || !strings.Contains(err.Error(), `"unfreeze", not key_create`) {
 		t.Errorf("KeyCreate of an unfreeze command: %v", err)
@@ -411,7 +418,7 @@ func TestThreshold(t *testing.T) {
 	set := testSet(t)
 	want := map[Kind]int{
 		KindKeyCreate: 2, KindKeyImport: 2, KindSealRotate: 2, KindUnfreeze: 2,
-		KindPolicyChange: 3, KindPolicyCancel: 1,
+		KindPolicyChange: 3, KindPolicyCancel: 1, KindFreeze: 1,
 		"": 4, "key_delete": 4,
 	}
 	for k, n := range want {
@@ -419,7 +426,7 @@ func TestThreshold(t *testing.T) {
 			t.Errorf("Threshold(%q) = %d, want %d", k, got, n)
 		}
 	}
-	if len(Kinds()) != 6 {
+	if len(Kinds()) != 7 {
 		t.Errorf("Kinds() = %v", Kinds())
 	}
 	for _, k := range Kinds() {
@@ -428,6 +435,9 @@ func TestThreshold(t *testing.T) {
 		}
 		if k.IsCancel() != (k == KindPolicyCancel) {
 			t.Errorf("%s IsCancel = %v", k, k.IsCancel())
+		}
+		if k.OnlyStops() != (k == KindPolicyCancel || k == KindFreeze) {
+			t.Errorf("%s OnlyStops = %v", k, k.OnlyStops())
 		}
 	}
 }

@@ -36,12 +36,14 @@ func ImportContext(id string) map[string]string { return importContext(id) }
 
 // AdminResult is the JSON result of an admin command.
 type AdminResult struct {
-	Kind    string   `json:"kind"`
-	KeyID   string   `json:"key_id,omitempty"`
-	Address string   `json:"address,omitempty"`
-	Path    string   `json:"path,omitempty"`
-	KMSKey  string   `json:"kms_key_id,omitempty"`
-	Sealing uint32   `json:"sealing_generation,omitempty"`
+	Kind    string `json:"kind"`
+	KeyID   string `json:"key_id,omitempty"`
+	Address string `json:"address,omitempty"`
+	Path    string `json:"path,omitempty"`
+	KMSKey  string `json:"kms_key_id,omitempty"`
+	Sealing uint32 `json:"sealing_generation,omitempty"`
+	// AllKeys is set by a freeze of every key.
+	AllKeys bool     `json:"all_keys,omitempty"`
 	Signers []string `json:"signers"`
 	// AuditSeq is the sequence number of the command's audit record.
 	AuditSeq uint64 `json:"audit_seq"`
@@ -122,6 +124,8 @@ func (e *Enclave) adminExecute(ctx context.Context, cmd *admin.Command, signers 
 		resp, err = e.sealRotate(ctx, v, cmd, signers, now)
 	case admin.KindUnfreeze:
 		resp, err = e.unfreeze(v.audit, cmd, signers, now)
+	case admin.KindFreeze:
+		resp, err = e.freezeCommand(v, cmd, signers, now)
 	case admin.KindPolicyChange:
 		resp, err = e.policyChange(v, cmd, signers, now)
 	case admin.KindPolicyCancel:
@@ -340,6 +344,80 @@ func (e *Enclave) unfreeze(al *auditLog, cmd *admin.Command, signers []string, n
 	}
 	e.log.Info("unfrozen", "target", target, "admins", signers)
 	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: strings.TrimPrefix(target, stateful.AllKeys), Signers: signers, AuditSeq: seq}, nil, line)
+}
+
+// freezeCommand freezes the key the command names, or every key, through
+// the machinery of the policy's sticky freezes (guard.frozen): the freeze
+// is in force for every decision after it, survives restarts in the
+// checkpoint, and only an unfreeze naming its audit record lifts it.
+//
+// It holds the write side of guard.mu while it freezes, as a policy change
+// does (putInForce): no decision is in flight, so that in the audit log
+// every decision before the freeze's record was made before the freeze
+// and every one after it sees it. A request decided (recorded) before it
+// is not recalled: its signature may still leave.
+//
+// A target frozen already is refused (rule frozen, naming the freeze in
+// force), changing nothing: a target holds one freeze at a time, lifted by
+// the unfreeze naming its record. A key frozen by a freeze of every key
+// can still be frozen on its own, so that it stays frozen when every key
+// is unfrozen.
+//
+// If the freeze's record cannot be appended (the host has not persisted
+// the backlog), the freeze holds anyway (fail closed): its record is owed
+// and written before any other event once the log has room (recordFreezes),
+// as for a sticky freeze, and the answer is a refusal saying so.
+func (e *Enclave) freezeCommand(v *vault, cmd *admin.Command, signers []string, now time.Time) (proto.Message, error) {
+	body, err := cmd.Freeze()
+	if err != nil {
+		return nil, refuse(refusal.CodeBadRequest, "%v", err)
+	}
+	target := stateful.AllKeys
+	if !body.AllKeys {
+		if _, ok := v.keys.byID[body.KeyID]; !ok {
+			return nil, refuse(refusal.CodeBadRequest, "freeze: this enclave holds no key %s; nothing changed (nitrosign keys lists them)", body.KeyID)
+		}
+		target = body.KeyID
+	}
+	what := describeTarget(target)
+	g := &e.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, fi := range g.frozen.List() {
+		if fi.Key == target {
+			return nil, refuseRule(refusal.CodeBadRequest, refusal.RuleFrozen, fmt.Sprintf(
+				"freeze: %s is frozen already (%s: %s); nothing changed: a target holds one freeze, lifted by the unfreeze naming its record", what, fi.Record(), fi.Reason))
+		}
+	}
+	reason := fmt.Sprintf("a freeze by admin %s: %s", strings.Join(signers, ", "), body.Reason)
+	pv := g.inForce().pol.Version()
+	var line []byte
+	fi, added, err := g.frozen.Freeze(target, "", reason, now, func(stateful.FreezeInfo) (uint64, error) {
+		var seq uint64
+		var err error
+		line, seq, err = v.audit.appendEvent(audit.Record{
+			TimeMS:        now.UnixMilli(),
+			Kind:          audit.KindFreeze,
+			RequestDigest: cmd.Digest[:],
+			Key:           body.KeyID,
+			Summary:       fmt.Sprintf("%s frozen by admin command (%s); only an admin quorum unfreezes it", what, reason),
+			Decision:      "frozen",
+			Rule:          refusal.RuleFrozen,
+			PolicyVersion: pv,
+			Approvers:     signers,
+		})
+		return seq, err
+	})
+	switch {
+	case !added: // frozen since the check: no decision (so no sticky freeze) runs under guard.mu's write side, but refuse rather than answer without a record
+		return nil, refuseRule(refusal.CodeBadRequest, refusal.RuleFrozen, fmt.Sprintf("freeze: %s is frozen already; nothing changed", what))
+	case err != nil:
+		e.log.Error("frozen by admin command; the freeze's audit record is owed until the host persists the backlog", "target", target, "admins", signers, "err", err)
+		return nil, refuse(refusal.CodeUnavailable,
+			"freeze: %s is frozen, in force now, but its audit record could not be appended (%v): it is written before any other event once the host persists the audit backlog, and its seq, which an unfreeze names, is then in the log", what, err)
+	}
+	e.log.Warn("frozen by admin command", "target", target, "admins", signers, "seq", fi.Seq)
+	return adminResponse(AdminResult{Kind: string(cmd.Kind), KeyID: body.KeyID, AllKeys: body.AllKeys, Signers: signers, AuditSeq: fi.Seq}, nil, line)
 }
 
 // describeTarget names a freeze's target (a key, or stateful.AllKeys) for

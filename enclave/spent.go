@@ -82,8 +82,11 @@ func (s *spentCommands) pruneLocked(nowMS int64) {
 }
 
 // check refuses a command carried out before (refusal.RuleReplayedCommand), or
-// one the memory has no room for (refusal.RuleCommandMemoryFull; not a cancel,
-// whose replay finds nothing to cancel: see adminExecute). e.unsealMu is
+// one the memory has no room for (refusal.RuleCommandMemoryFull; not a kind
+// that only stops: a cancel, whose replay finds nothing to cancel, or a
+// freeze, whose replay finds the target frozen already or, after an
+// unfreeze, halts signing again, which the host can do anyway by dropping
+// requests: see adminExecute). e.unsealMu is
 // held, so no other command is checked or marked meanwhile.
 func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 	s.mu.Lock()
@@ -101,7 +104,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 		}
 		return refuseRule(refusal.CodeBadRequest, refusal.RuleReplayedCommand, msg)
 	}
-	if len(s.m) >= s.max && !cmd.Kind.IsCancel() {
+	if len(s.m) >= s.max && !cmd.Kind.OnlyStops() {
 		oldest := int64(0)
 		for _, en := range s.m {
 			if oldest == 0 || en.NotAfterMS < oldest {
@@ -109,7 +112,7 @@ func (s *spentCommands) check(cmd *admin.Command, now time.Time) error {
 			}
 		}
 		return refuseRule(refusal.CodeUnavailable, refusal.RuleCommandMemoryFull, fmt.Sprintf(
-			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel is accepted even now)",
+			"this enclave remembers %d admin commands whose validity has not ended, the most it may (so that none can be replayed); nothing changed: a new command is accepted once the oldest expires, at %s (a policy_cancel or a freeze is accepted even now)",
 			len(s.m), fmtMS(oldest)))
 	}
 	return nil

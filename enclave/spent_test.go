@@ -277,7 +277,8 @@ func TestAdminConcurrentDuplicates(t *testing.T) {
 // TestAdminSpentExpiryAndBound: a command is remembered until its
 // not_after (then Verify refuses it as expired anyway). At the bound, new
 // commands are refused (rule command_memory_full, 503) and change
-// nothing, except a policy_cancel, whose replay finds nothing to cancel;
+// nothing, except a policy_cancel, whose replay finds nothing to cancel,
+// and a freeze, whose replay finds the key frozen already;
 // once the oldest expire, commands are accepted again.
 func TestAdminSpentExpiryAndBound(t *testing.T) {
 	f := newGov(t)
@@ -299,6 +300,13 @@ func TestAdminSpentExpiryAndBound(t *testing.T) {
 	cancel := f.admins.envelope(t, f.genesis, f.now, admin.KindPolicyCancel, cancelBody(t, addC), 1)
 	policyResult(t, send(cancel))
 	wantCode(t, send(cancel), refusal.CodeBadRequest, "no pending policy change")
+	// So is a freeze, so that the emergency stop always works: not
+	// remembered, its replay while it is in force finds the key frozen
+	// already.
+	freeze := f.admins.envelope(t, f.genesis, f.now, admin.KindFreeze, admin.FreezeBody{KeyID: "hot-0", Reason: "at the bound"}, 2)
+	adminResult(t, send(freeze))
+	wantRule(t, f.pay(t, destA, big.NewInt(1)), refusal.RuleFrozen)
+	wantAdminRefusal(t, send(freeze), refusal.CodeBadRequest, refusal.RuleFrozen, "frozen already")
 	if n := enclave.SpentCommands(f.e); n != 2 {
 		t.Fatalf("%d commands remembered at a bound of 2", n)
 	}

@@ -172,7 +172,8 @@ const (
 const (
 	// RuleFrozen (403 policy_denied): the key (or every key) is frozen;
 	// only an admin quorum unfreezes it. Also the rule of the audit record
-	// that freezes a key.
+	// that freezes a key, and (400 bad_request) of an admin freeze command
+	// whose target is frozen already.
 	RuleFrozen = "frozen"
 	// RuleRollingLimit (403 policy_denied): the request would exceed a
 	// rolling-window limit of the key (its stateful.RuleID strings are

@@ -31,6 +31,9 @@ the signatures against the admin set of its genesis configuration.
                   aws kms encrypt --key-id SEALING_KEY_ARN --plaintext fileb://key.bin
                     --encryption-context nitrosign:purpose=key-import,nitrosign:key-id=ID)
               --kind seal_rotate [--kms-key-id ARN]
+              --kind freeze (--key-id ID | --all-keys) --reason TEXT
+                 (one admin's signature suffices unless the genesis raises
+                  the freeze threshold)
               --kind unfreeze --freeze-seq N  (the audit record of the freeze)
             with --genesis FILE (the enclave's genesis.json) and --out FILE
   sign      show a command, then add your signature to its envelope
@@ -50,9 +53,11 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 
 func runAdminCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin command", stderr)
-	kind := fs.String("kind", "", "command `kind`: key_create, key_import, seal_rotate or unfreeze")
+	kind := fs.String("kind", "", "command `kind`: key_create, key_import, seal_rotate, freeze or unfreeze")
 	genesis := fs.String("genesis", "", "the enclave's genesis configuration `file` (commands are bound to its hash)")
-	keyID := fs.String("key-id", "", "key `id` (key_create, key_import)")
+	keyID := fs.String("key-id", "", "key `id` (key_create, key_import, freeze)")
+	allKeys := fs.Bool("all-keys", false, "freeze every key (freeze; instead of --key-id)")
+	reason := fs.String("reason", "", "why, for the audit log: 1 to 256 bytes of printable text (freeze)")
 	path := fs.String("path", "", "BIP-32 `path` of the new key (key_create)")
 	encFile := fs.String("encrypted-key-file", "", "`file` holding the KMS ciphertext blob of the key to import (key_import)")
 	kmsKey := fs.String("kms-key-id", "", "KMS key `ARN` to re-wrap the seed under (seal_rotate; default: the current one)")
@@ -87,13 +92,18 @@ func runAdminCommand(args []string, stdout, stderr io.Writer) error {
 		body = admin.KeyImportBody{KeyID: *keyID, EncryptedKey: hex.EncodeToString(blob)}
 	case admin.KindSealRotate:
 		body = admin.SealRotateBody{KMSKeyID: *kmsKey}
+	case admin.KindFreeze:
+		if (*keyID == "") == !*allKeys || *reason == "" {
+			return usageError{errors.New("freeze needs --key-id ID or --all-keys (one of them), and --reason")}
+		}
+		body = admin.FreezeBody{KeyID: *keyID, AllKeys: *allKeys, Reason: *reason}
 	case admin.KindUnfreeze:
 		if *freezeSeq == 0 {
 			return usageError{errors.New("unfreeze needs --freeze-seq (the audit record of the freeze: nitrosign audit, or the frozen refusal's message)")}
 		}
 		body = admin.UnfreezeBody{FreezeSeq: *freezeSeq}
 	default:
-		return usageError{fmt.Errorf("--kind %q: want key_create, key_import, seal_rotate or unfreeze (policy changes: nitrosign policy)", *kind)}
+		return usageError{fmt.Errorf("--kind %q: want key_create, key_import, seal_rotate, freeze or unfreeze (policy changes: nitrosign policy)", *kind)}
 	}
 	now := time.Now()
 	cmd, err := admin.NewCommand(admin.Kind(*kind), sha256.Sum256(g), now.Add(-time.Minute), now.Add(*valid), body)

@@ -36,6 +36,7 @@ var exercised = map[string]string{
 	"audit-accept-warning": "TestRunbookDisasterRecoveryAndUnfreeze",
 	"freeze-find":          "TestRunbookDisasterRecoveryAndUnfreeze",
 	"unfreeze-write":       "TestRunbookDisasterRecoveryAndUnfreeze",
+	"freeze-write":         "TestRunbookFreeze",
 }
 
 // TestRunbookMarkers: the runbook parses (every fenced block marked, names
