@@ -141,6 +141,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		names[i] = a.Hex()
 	}
 	fmt.Fprintf(stdout, "nitrosign agent listening on %s (host %s, accounts %s)\n", ln.Addr(), *hostURL, strings.Join(names, ", "))
+	// The client key the policy must register (clients[].scheme and
+	// public_key): public, and what an operator needs to provision it.
+	fmt.Fprintf(stdout, "stamping as client key %s\n", signer.PublicKey())
 	err = ag.Serve(ctx, ln)
 	fmt.Fprintln(stderr, "stopped")
 	return err

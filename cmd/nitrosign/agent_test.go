@@ -93,8 +93,8 @@ func TestAgentCommand(t *testing.T) {
 			t.Fatalf("%s = %s, want %s", tc.method, b, tc.want)
 		}
 	}
-	if !strings.Contains(out.String(), "listening on "+sock) {
-		t.Fatalf("stdout %q", out.String())
+	if !strings.Contains(out.String(), "listening on "+sock) || !strings.Contains(out.String(), "stamping as client key "+st.Client.PublicKey().String()+"\n") {
+		t.Fatalf("stdout %q, want the socket and the client key %s", out.String(), st.Client.PublicKey())
 	}
 	stop()
 	if code := <-done; code != 0 {
