@@ -27,9 +27,10 @@ func TestAgentDocFlags(t *testing.T) {
 	}
 	foreign := map[string]bool{
 		"chainid": true, "ipcpath": true, "http": true, // Clef's and go-ethereum's
-		"unlocked": true, // Foundry's
-		"id":       true, // nitrosign approvals show --id
-		"version":  true, // nitrosign --version
+		"unlocked":        true, // Foundry's
+		"id":              true, // nitrosign approvals show --id
+		"public-key-file": true, // nitrosign genesis add-client --public-key-file
+		"version":         true, // nitrosign --version
 	}
 	flag := regexp.MustCompile(`--([a-z][a-z-]*[a-z])(\.[a-z]+)?`)
 	check := func(file, text string) {
