@@ -12,6 +12,7 @@ import (
 	"github.com/nitrosign/nitrosign/admin"
 	"github.com/nitrosign/nitrosign/api/refusal"
 	"github.com/nitrosign/nitrosign/audit"
+	"github.com/nitrosign/nitrosign/enclave/kms"
 	"github.com/nitrosign/nitrosign/genesis"
 	"github.com/nitrosign/nitrosign/policy/stateful"
 	"github.com/nitrosign/nitrosign/proto"
@@ -224,6 +225,12 @@ func (e *Enclave) keyImport(ctx context.Context, v *vault, cmd *admin.Command, s
 		return nil, refuse(refusal.CodeBadRequest, "this enclave holds %d keys, the most it may", len(v.keys.list))
 	}
 	scalar, err := e.keyService.Decrypt(ctx, v.keys.sealKeyID, body.Blob, importContext(body.KeyID))
+	if errors.Is(err, kms.ErrInvalidCiphertext) {
+		// The operator's blob, not the service: the same envelope is
+		// refused again, so say so with a 400 rather than "retry later".
+		e.log.Warn("key import: the encrypted key does not decrypt", "key", body.KeyID, "err", err)
+		return nil, refuse(refusal.CodeBadRequest, "the encrypted key does not decrypt under KMS key %s with the encryption context of key id %s (it was encrypted for another key id or under another KMS key, or is damaged): %v", v.keys.sealKeyID, body.KeyID, err)
+	}
 	if err != nil {
 		e.log.Error("key import: KMS Decrypt failed", "key", body.KeyID, "err", err)
 		return nil, kmsError("decrypting the imported key", err)

@@ -165,7 +165,7 @@ func TestAdminKeyImport(t *testing.T) {
 	blob := f.kms.encrypt(t, testKeyARN, scalar, enclave.ImportContext("legacy-1"))
 
 	wrong := admin.KeyImportBody{KeyID: "legacy-2", EncryptedKey: hex.EncodeToString(blob)}
-	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, wrong, 0, 1)}), refusal.CodeUnavailable, "InvalidCiphertext")
+	wantCode(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, wrong, 0, 1)}), refusal.CodeBadRequest, "InvalidCiphertext")
 
 	body := admin.KeyImportBody{KeyID: "legacy-1", EncryptedKey: hex.EncodeToString(blob)}
 	_, res := adminResult(t, call(t, e, &proto.AdminRequest{Envelope: a.envelope(t, f.genesis, f.now, admin.KindKeyImport, body, 0, 1)}))

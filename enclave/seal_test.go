@@ -10,7 +10,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -114,11 +113,11 @@ func (f *fakeKMS) Decrypt(_ context.Context, keyID string, blob []byte, encCtx m
 		return nil, err
 	}
 	if len(blob) < 12 {
-		return nil, errors.New("kms: InvalidCiphertextException")
+		return nil, &kms.InvalidCiphertextError{Operation: "Decrypt", Code: "InvalidCiphertextException"}
 	}
 	pt, err := g.Open(nil, blob[:12], blob[12:], ctxAD(keyID, encCtx))
 	if err != nil {
-		return nil, errors.New("kms: InvalidCiphertextException")
+		return nil, &kms.InvalidCiphertextError{Operation: "Decrypt", Code: "InvalidCiphertextException"}
 	}
 	return pt, nil
 }
