@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/accounts/abi"
@@ -87,9 +88,10 @@ func TestClefTransactor(t *testing.T) {
 	}
 	// One block for all: bind took each nonce from the node's pool.
 	node.Mine()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard, not an assertion
+	defer cancel()
 	for i, s := range sent {
-		rcpt, err := node.Backend.Client().TransactionReceipt(ctx, s.hash)
+		rcpt, err := node.Receipt(ctx, s.hash)
 		if err != nil || rcpt.Status != types.ReceiptStatusSuccessful {
 			t.Fatalf("%s: receipt %+v, %v", s.name, rcpt, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/big"
 	"testing"
+	"time"
 
 	gethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -46,6 +47,14 @@ func TestProxyModeMined(t *testing.T) {
 			t.Fatal(err)
 		}
 		node.Mine()
+		// Wait for the node's index of the new block, then read the
+		// receipt through the agent.
+		wctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard, not an assertion
+		_, werr := node.Receipt(wctx, hash)
+		cancel()
+		if werr != nil {
+			t.Fatal(werr)
+		}
 		rcpt, err := ec.TransactionReceipt(ctx, hash)
 		if err != nil || rcpt.Status != types.ReceiptStatusSuccessful {
 			t.Fatalf("receipt %+v, %v", rcpt, err)

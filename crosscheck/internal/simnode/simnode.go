@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	ethereum "github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
@@ -90,6 +91,9 @@ func StartChain(t testing.TB, alloc types.GenesisAlloc, chainID *big.Int) *Node 
 				t.Errorf("simnode: close: %v", err)
 			}
 		})
+		if err := n.waitTxIndex(); err != nil {
+			t.Fatalf("simnode: %v", err)
+		}
 		return n
 	}
 	t.Fatalf("simnode: cannot start the node: %v", lastErr)
@@ -180,6 +184,29 @@ func (n *Node) stopAutoMine() {
 	if stop != nil {
 		close(stop)
 		<-done
+	}
+}
+
+// waitTxIndex mines one empty block and waits until the node's
+// transaction index answers: until the first block after genesis is
+// indexed, go-ethereum answers eth_getTransactionReceipt with "transaction
+// indexing is in progress" rather than a receipt or null, which clients
+// (ethers, viem, go-ethereum's own) take for a failure. A synced node
+// answers at once.
+func (n *Node) waitTxIndex() error {
+	n.Mine()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard, not an assertion
+	defer cancel()
+	for {
+		_, err := n.Backend.Client().TransactionReceipt(ctx, common.Hash{})
+		if errors.Is(err, ethereum.NotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the transaction index is not ready: %w", err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
